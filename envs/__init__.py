@@ -1,0 +1,1 @@
+"""envs package (see ../shared/DESIGN.md)."""

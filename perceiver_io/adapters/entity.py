@@ -1,0 +1,36 @@
+"""Entity-set adapter: an unordered set of per-element feature vectors plus a validity mask."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from perceiver_io.adapters.base import AdaptedInput, InputAdapter
+from perceiver_io.checks import check_mask, check_tokens
+
+
+class EntitySetAdapter(InputAdapter):
+    """Project per-element features [B, N, in_channels] to tokens [B, N, num_channels].
+
+    No position encoding is added, so the encoder stays permutation-invariant over the set and the
+    per-element decoder permutation-equivariant. Padding rows are zeroed and masked out.
+    """
+
+    def __init__(self, in_channels: int, num_channels: int) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self._num_channels = num_channels
+        self.projection = nn.Linear(in_channels, num_channels)
+
+    @property
+    def num_channels(self) -> int:
+        return self._num_channels
+
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None, **_: object) -> AdaptedInput:
+        """``inputs`` [B, N, in_channels] and ``mask`` [B, N] (True for real elements)."""
+        check_tokens("entity features", inputs, self.in_channels)
+        mask = check_mask("entity mask", mask, inputs.shape[0], inputs.shape[1])
+        tokens = self.projection(inputs)
+        if mask is not None:
+            tokens = tokens * mask[..., None].to(tokens.dtype)
+        return AdaptedInput(tokens=tokens, mask=mask, without_pos=tokens, index_dims=(inputs.shape[1],))

@@ -1,0 +1,70 @@
+"""Multi-head attention on ``scaled_dot_product_attention`` with Perceiver's separate q/k and v widths.
+
+Masks are boolean with ``True`` meaning "attend to / keep". A query whose keys are all masked
+returns zeros (never NaN, also in the backward pass), matching DeepMind's Perceiver.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MultiHeadAttention(nn.Module):
+    """Project queries, keys and values, attend per head with SDPA, and project the heads back out."""
+
+    def __init__(
+        self,
+        q_dim: int,
+        kv_dim: int,
+        qk_channels: int,
+        v_channels: int,
+        out_dim: int,
+        num_heads: int = 1,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if qk_channels % num_heads != 0:
+            raise ValueError(f"qk_channels ({qk_channels}) must be divisible by num_heads ({num_heads})")
+        if v_channels % num_heads != 0:
+            raise ValueError(f"v_channels ({v_channels}) must be divisible by num_heads ({num_heads})")
+        self.num_heads = num_heads
+        self.qk_channels = qk_channels
+        self.v_channels = v_channels
+        self.dropout = dropout
+        self.q_proj = nn.Linear(q_dim, qk_channels)
+        self.k_proj = nn.Linear(kv_dim, qk_channels)
+        self.v_proj = nn.Linear(kv_dim, v_channels)
+        self.out_proj = nn.Linear(v_channels, out_dim)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        return x.view(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)
+
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Attend from ``q`` [B, N, q_dim] to ``kv`` [B, M, kv_dim].
+
+        ``kv_mask`` is [B, M] (key padding) or [B, N, M] (per query), True where a key may be attended.
+        """
+        query = self._heads(self.q_proj(q))
+        key = self._heads(self.k_proj(kv))
+        value = self._heads(self.v_proj(kv))
+        attn_mask = None
+        empty_rows = None
+        if kv_mask is not None:
+            mask = kv_mask[:, None, :] if kv_mask.dim() == 2 else kv_mask  # [B, N or 1, M]
+            has_key = mask.any(dim=-1, keepdim=True)
+            if not bool(has_key.all()):
+                # Unmask rows with no key at all so softmax stays finite, then zero what they attended.
+                empty_rows = ~has_key
+                mask = mask | empty_rows
+            attn_mask = mask[:, None]
+        out = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        )
+        b, h, n, d = out.shape
+        out = out.transpose(1, 2).reshape(b, n, h * d)
+        if empty_rows is not None:
+            out = out.masked_fill(empty_rows, 0.0)
+        return self.out_proj(out)

@@ -1,0 +1,6 @@
+"""Loading Hugging Face / DeepMind Perceiver checkpoints."""
+
+from perceiver_io.hf.keys import CheckpointMismatchError
+from perceiver_io.hf.loading import ARCHITECTURES, from_huggingface, from_state_dict, load_state_dict_file
+
+__all__ = ["ARCHITECTURES", "CheckpointMismatchError", "from_huggingface", "from_state_dict", "load_state_dict_file"]

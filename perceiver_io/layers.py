@@ -1,0 +1,106 @@
+"""Perceiver layers with Hugging Face / DeepMind semantics: pre-LayerNorm attention, then a pre-LN MLP.
+
+A layer computes ``a = attn(LN(q), LN(kv)) [+ q]`` and returns ``a + MLP(LN(a))``. LayerNorms use
+eps 1e-5, the MLP uses exact (erf) GELU, and dropout applies to attention probabilities only.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from perceiver_io.attention import MultiHeadAttention
+
+
+class MLP(nn.Module):
+    """Two-layer feed-forward block widening the channels by ``widening_factor``."""
+
+    def __init__(self, dim: int, widening_factor: int = 1) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, dim * widening_factor)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(dim * widening_factor, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class CrossAttentionLayer(nn.Module):
+    """Queries attend to a separate key/value array; used by the encoder and every decoder.
+
+    ``qk_channels`` defaults to ``kv_dim`` (``shape_for_attention="kv"``, HF's default) or ``q_dim``
+    (``"q"``); ``v_channels`` defaults to ``qk_channels``; the output has ``q_dim`` channels.
+    """
+
+    def __init__(
+        self,
+        q_dim: int,
+        kv_dim: int,
+        num_heads: int = 1,
+        qk_channels: int | None = None,
+        v_channels: int | None = None,
+        widening_factor: int = 1,
+        use_query_residual: bool = True,
+        dropout: float = 0.0,
+        shape_for_attention: str = "kv",
+    ) -> None:
+        super().__init__()
+        if shape_for_attention not in ("kv", "q"):
+            raise ValueError(f"shape_for_attention must be 'kv' or 'q', got {shape_for_attention!r}")
+        if qk_channels is None:
+            qk_channels = kv_dim if shape_for_attention == "kv" else q_dim
+        if v_channels is None:
+            v_channels = qk_channels
+        self.q_dim, self.kv_dim = q_dim, kv_dim
+        self.use_query_residual = use_query_residual
+        self.q_norm = nn.LayerNorm(q_dim)
+        self.kv_norm = nn.LayerNorm(kv_dim)
+        self.attention = MultiHeadAttention(q_dim, kv_dim, qk_channels, v_channels, q_dim, num_heads, dropout)
+        self.mlp_norm = nn.LayerNorm(q_dim)
+        self.mlp = MLP(q_dim, widening_factor)
+
+    def forward(
+        self,
+        q: torch.Tensor,
+        kv: torch.Tensor,
+        kv_mask: torch.Tensor | None = None,
+        q_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``q`` [B, N, q_dim], ``kv`` [B, M, kv_dim]; masked query rows (``q_mask`` False) come out as zeros."""
+        a = self.attention(self.q_norm(q), self.kv_norm(kv), kv_mask)
+        if self.use_query_residual:
+            a = a + q
+        out = a + self.mlp(self.mlp_norm(a))
+        if q_mask is not None:
+            out = out * q_mask[..., None].to(out.dtype)
+        return out
+
+
+class SelfAttentionLayer(nn.Module):
+    """Latent (or token) self-attention with a residual on the inputs, as in the Perceiver latent stack."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 1,
+        qk_channels: int | None = None,
+        v_channels: int | None = None,
+        widening_factor: int = 1,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        qk_channels = dim if qk_channels is None else qk_channels
+        v_channels = qk_channels if v_channels is None else v_channels
+        self.norm = nn.LayerNorm(dim)
+        self.attention = MultiHeadAttention(dim, dim, qk_channels, v_channels, dim, num_heads, dropout)
+        self.mlp_norm = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, widening_factor)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` [B, N, dim]; ``mask`` [B, N] hides padding tokens as keys and zeroes their outputs."""
+        h = self.norm(x)
+        a = self.attention(h, h, mask) + x
+        out = a + self.mlp(self.mlp_norm(a))
+        if mask is not None:
+            out = out * mask[..., None].to(out.dtype)
+        return out
