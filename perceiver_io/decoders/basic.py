@@ -21,6 +21,8 @@ class BasicDecoder(OutputAdapter):
     ``subsampled_points`` (flat indices into ``output_index_dims``) decode only those outputs;
     ``queries_only`` builds the queries but no attention (a per-modality part of a multimodal decoder).
     ``position_encoding="none"`` expects queries from elsewhere (``num_channels`` wide).
+    As in HF/DeepMind, subsampled Fourier queries sit at ``-1 + 2 i / n`` (a half-open grid) while the
+    full grid is ``linspace(-1, 1, n)``; decode in chunks of subsampled points for consistent outputs.
     """
 
     def __init__(

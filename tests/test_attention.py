@@ -1,0 +1,105 @@
+"""Attention and layer semantics: masking, fully masked rows, query masks, exact GELU, dropout placement."""
+
+import pytest
+import torch
+
+from perceiver_io.attention import MultiHeadAttention
+from perceiver_io.layers import CrossAttentionLayer, SelfAttentionLayer
+
+
+def reference_attention(mha: MultiHeadAttention, q, kv, mask=None):
+    """Eager softmax attention with an additive mask, the way HF computes it."""
+    h = mha.num_heads
+    query = mha.q_proj(q).unflatten(-1, (h, -1)).transpose(1, 2)
+    key = mha.k_proj(kv).unflatten(-1, (h, -1)).transpose(1, 2)
+    value = mha.v_proj(kv).unflatten(-1, (h, -1)).transpose(1, 2)
+    scores = query @ key.transpose(-1, -2) / query.shape[-1] ** 0.5
+    if mask is not None:
+        scores = scores + (~mask[:, None, None, :]).float() * torch.finfo(torch.float32).min
+    out = (scores.softmax(-1) @ value).transpose(1, 2).flatten(2)
+    return mha.out_proj(out)
+
+
+def test_matches_eager_reference_with_separate_qk_and_v_widths():
+    mha = MultiHeadAttention(q_dim=12, kv_dim=20, qk_channels=16, v_channels=24, out_dim=12, num_heads=4).eval()
+    q, kv = torch.randn(3, 5, 12), torch.randn(3, 9, 20)
+    mask = torch.ones(3, 9, dtype=torch.bool)
+    mask[1, 4:] = False
+    torch.testing.assert_close(mha(q, kv, mask), reference_attention(mha, q, kv, mask), atol=1e-6, rtol=1e-5)
+
+
+def test_masked_keys_equal_truncated_keys():
+    layer = CrossAttentionLayer(q_dim=16, kv_dim=8, num_heads=2).eval()
+    q, kv = torch.randn(2, 4, 16), torch.randn(2, 10, 8)
+    mask = torch.ones(2, 10, dtype=torch.bool)
+    mask[:, 6:] = False
+    masked = layer(q, kv, kv_mask=mask)
+    truncated = layer(q, kv[:, :6])
+    torch.testing.assert_close(masked, truncated, atol=1e-6, rtol=1e-5)
+
+
+def test_fully_masked_rows_give_zero_context_and_finite_gradients():
+    mha = MultiHeadAttention(8, 8, 8, 8, 8, num_heads=2)
+    q = torch.randn(2, 3, 8, requires_grad=True)
+    kv = torch.randn(2, 5, 8, requires_grad=True)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    mask[1] = False  # sample 1 has no key at all
+    out = mha(q, kv, mask)
+    # The attended context is zero, so only the output projection's bias remains.
+    torch.testing.assert_close(out[1], mha.out_proj.bias.expand(3, 8))
+    out.sum().backward()
+    assert torch.isfinite(q.grad).all() and torch.isfinite(kv.grad).all()
+    assert torch.isfinite(mha.q_proj.weight.grad).all()
+
+
+def test_per_query_mask_zeroes_only_empty_rows():
+    mha = MultiHeadAttention(8, 8, 8, 8, 8).eval()
+    q, kv = torch.randn(1, 3, 8), torch.randn(1, 4, 8)
+    mask = torch.ones(1, 3, 4, dtype=torch.bool)
+    mask[0, 2] = False
+    out = mha(q, kv, mask)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out[0, 2], mha.out_proj.bias)
+    assert not torch.allclose(out[0, 0], mha.out_proj.bias)
+
+
+def test_query_mask_zeroes_padding_queries_and_leaves_others():
+    layer = CrossAttentionLayer(q_dim=8, kv_dim=8).eval()
+    q, kv = torch.randn(2, 5, 8), torch.randn(2, 6, 8)
+    q_mask = torch.tensor([[1, 1, 1, 0, 0], [1, 0, 1, 0, 1]], dtype=torch.bool)
+    out = layer(q, kv, q_mask=q_mask)
+    assert (out[~q_mask] == 0).all()
+    torch.testing.assert_close(out[q_mask], layer(q, kv)[q_mask])
+
+
+def test_query_residual_switch_changes_output_by_the_query():
+    with_res = CrossAttentionLayer(8, 8, use_query_residual=True).eval()
+    without = CrossAttentionLayer(8, 8, use_query_residual=False).eval()
+    without.load_state_dict(with_res.state_dict())
+    q, kv = torch.randn(1, 2, 8), torch.randn(1, 3, 8)
+    a = with_res.attention(with_res.q_norm(q), with_res.kv_norm(kv))
+    expected = (a + q) + with_res.mlp(with_res.mlp_norm(a + q))
+    torch.testing.assert_close(with_res(q, kv), expected)
+    assert not torch.allclose(with_res(q, kv), without(q, kv))
+
+
+def test_layer_norm_eps_and_exact_gelu():
+    layer = SelfAttentionLayer(8, num_heads=2)
+    assert layer.norm.eps == 1e-5 and layer.mlp_norm.eps == 1e-5
+    assert layer.mlp.act.approximate == "none"
+
+
+def test_dropout_only_on_attention_probabilities():
+    layer = CrossAttentionLayer(8, 8, dropout=0.5).train()
+    q, kv = torch.randn(1, 1, 8), torch.randn(1, 1, 8)
+    # With a single key the attention probability is 1 (or dropped to 0 and rescaled): outputs vary
+    # between runs only through the attention dropout, and eval mode is deterministic.
+    outs = {tuple(layer(q, kv).flatten().tolist()) for _ in range(20)}
+    assert 1 < len(outs) <= 2
+    layer.eval()
+    torch.testing.assert_close(layer(q, kv), layer(q, kv))
+
+
+def test_head_divisibility_is_checked():
+    with pytest.raises(ValueError, match="divisible"):
+        MultiHeadAttention(8, 8, qk_channels=10, v_channels=8, out_dim=8, num_heads=4)

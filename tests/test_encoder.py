@@ -1,0 +1,129 @@
+"""Encoder, PerceiverIO assembly, original Perceiver: shapes, masking, weight sharing, gradients, errors."""
+
+import pytest
+import torch
+
+from perceiver_io import EncoderConfig, Perceiver, PerceiverConfig, PerceiverEncoder, PerceiverIO
+from perceiver_io.adapters import EntitySetAdapter
+from perceiver_io.decoders.basic import BasicDecoder
+from perceiver_io.decoders.classification import ClassificationDecoder
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_encoder_output_shape_and_latent_count():
+    cfg = EncoderConfig.small(num_latents=7, d_latents=16, num_self_attention_heads=2)
+    enc = PerceiverEncoder(cfg, input_dim=5)
+    assert enc(torch.randn(3, 11, 5)).shape == (3, 7, 16)
+
+
+def test_masked_inputs_equal_truncated_inputs():
+    enc = PerceiverEncoder(EncoderConfig.small(), input_dim=6).eval()
+    x = torch.randn(2, 12, 6)
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    mask[:, 9:] = False
+    torch.testing.assert_close(enc(x, mask), enc(x[:, :9]), atol=1e-6, rtol=1e-5)
+    # Garbage in masked positions changes nothing.
+    y = x.clone()
+    y[:, 9:] = 1e3
+    torch.testing.assert_close(enc(y, mask), enc(x, mask))
+
+
+def test_weight_sharing_across_blocks_is_counted_once():
+    one = PerceiverEncoder(EncoderConfig.small(num_blocks=1), input_dim=6)
+    three = PerceiverEncoder(EncoderConfig.small(num_blocks=3), input_dim=6)
+    assert n_params(one) == n_params(three)
+    three.load_state_dict(one.state_dict())
+    x = torch.randn(1, 4, 6)
+    assert not torch.allclose(one(x), three(x))
+
+
+def test_original_perceiver_shares_weights_after_first_block():
+    shared = Perceiver(PerceiverConfig.small(num_cross_attends=4, share_weights_after_first=True), input_dim=6)
+    distinct = Perceiver(PerceiverConfig.small(num_cross_attends=4, share_weights_after_first=False), input_dim=6)
+    two = Perceiver(PerceiverConfig.small(num_cross_attends=2, share_weights_after_first=False), input_dim=6)
+    assert shared.block_schedule() == [0, 1, 1, 1]
+    assert n_params(shared) == n_params(two) < n_params(distinct)
+    logits = shared(torch.randn(3, 9, 6))
+    assert logits.shape == (3, 10)
+
+
+def test_original_perceiver_masks_inputs():
+    model = Perceiver(PerceiverConfig.small(), input_dim=4).eval()
+    x = torch.randn(2, 8, 4)
+    mask = torch.ones(2, 8)
+    mask[:, 5:] = 0
+    torch.testing.assert_close(model(x, attention_mask=mask), model(x[:, :5]), atol=1e-6, rtol=1e-5)
+
+
+def test_gradients_reach_every_parameter():
+    cfg = EncoderConfig.small(num_blocks=2)
+    decoder = BasicDecoder(cfg.d_latents, output_num_channels=3, output_index_dims=(5,), num_channels=16,
+                           position_encoding="fourier",
+                           position_encoding_kwargs={"num_bands": 4, "max_resolution": (5,), "project_pos_dim": 16})
+    model = PerceiverIO(cfg, input_adapter=EntitySetAdapter(7, 24), decoder=decoder)
+    out = model(torch.randn(2, 6, 7), mask=torch.ones(2, 6, dtype=torch.bool))
+    out.square().sum().backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []
+
+
+def test_subsampled_decoding_equals_slice_of_full_decoding():
+    cfg = EncoderConfig.small()
+    dec = BasicDecoder(cfg.d_latents, 2, output_index_dims=(4, 6), num_channels=16, position_encoding="trainable",
+                       position_encoding_kwargs={"index_dims": (4, 6), "num_channels": 16})
+    model = PerceiverIO(cfg, decoder=dec, input_dim=5).eval()
+    x = torch.randn(2, 10, 5)
+    points = torch.tensor([0, 7, 23, 5])
+    torch.testing.assert_close(model(x, subsampled_output_points=points), model(x)[:, points])
+
+
+def test_fourier_subsampled_points_use_the_half_open_grid():
+    # HF/DeepMind place subsampled query i at -1 + 2 i / n (in [-1, 1)), unlike the full linspace grid.
+    cfg = EncoderConfig.small()
+    dec = BasicDecoder(cfg.d_latents, 2, output_index_dims=(4, 6), num_channels=18, position_encoding="fourier",
+                       position_encoding_kwargs={"num_bands": 4, "max_resolution": (4, 6)})
+    model = PerceiverIO(cfg, decoder=dec, input_dim=5).eval()
+    x = torch.randn(2, 10, 5)
+    latents, adapted = model.encode(x)
+    queries = dec.build_queries(adapted, torch.tensor([0, 7, 23]))
+    torch.testing.assert_close(queries[0, :, :2], torch.tensor([[-1.0, -1.0], [-0.5, -2 / 3], [0.5, 2 / 3]]))
+    # Decoding all points in chunks equals decoding them at once.
+    everything = torch.arange(24)
+    whole = model(x, subsampled_output_points=everything)
+    chunks = torch.cat([model(x, subsampled_output_points=c) for c in everything.chunk(5)], dim=1)
+    torch.testing.assert_close(chunks, whole)
+
+
+def test_classification_decoder_returns_one_logit_vector():
+    cfg = EncoderConfig.small()
+    model = PerceiverIO(cfg, decoder=ClassificationDecoder(cfg.d_latents, 4), input_dim=5)
+    assert model(torch.randn(3, 8, 5)).shape == (3, 4)
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (torch.randn(8, 5), r"\[batch, tokens, 5\]"),
+        (torch.randn(2, 8, 4), r"4 channels instead of 5"),
+    ],
+)
+def test_bad_input_shapes_raise_value_errors_naming_the_expected_shape(bad, match):
+    model = PerceiverIO(EncoderConfig.small(), input_dim=5)
+    with pytest.raises(ValueError, match=match):
+        model(bad)
+
+
+def test_bad_mask_shape_is_named():
+    model = PerceiverIO(EncoderConfig.small(), input_dim=5)
+    with pytest.raises(ValueError, match=r"attention_mask must have shape \[batch, tokens\] = \(2, 8\)"):
+        model(torch.randn(2, 8, 5), attention_mask=torch.ones(2, 7))
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="divisible"):
+        EncoderConfig(d_latents=30, num_self_attention_heads=8)
+    with pytest.raises(ValueError, match="cross_attention_shape_for_attention"):
+        EncoderConfig.small(cross_attention_shape_for_attention="x")
