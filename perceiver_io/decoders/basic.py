@@ -21,6 +21,7 @@ class BasicDecoder(OutputAdapter):
     ``subsampled_points`` (flat indices into ``output_index_dims``) decode only those outputs;
     ``queries_only`` builds the queries but no attention (a per-modality part of a multimodal decoder).
     ``position_encoding="none"`` expects queries from elsewhere (``num_channels`` wide).
+    ``shape_for_attention`` sizes the default qk width as in the encoder (HF passes its config's value).
     As in HF/DeepMind, subsampled Fourier queries sit at ``-1 + 2 i / n`` (a half-open grid) while the
     full grid is ``linspace(-1, 1, n)``; decode in chunks of subsampled points for consistent outputs.
     """
@@ -42,6 +43,7 @@ class BasicDecoder(OutputAdapter):
         final_project: bool = True,
         queries_only: bool = False,
         dropout: float = 0.0,
+        shape_for_attention: str = "kv",
     ) -> None:
         super().__init__()
         if isinstance(output_index_dims, int):
@@ -68,6 +70,7 @@ class BasicDecoder(OutputAdapter):
                 widening_factor=widening_factor,
                 use_query_residual=use_query_residual,
                 dropout=dropout,
+                shape_for_attention=shape_for_attention,
             )
             self.final_layer = nn.Linear(num_channels, output_num_channels) if final_project else nn.Identity()
 

@@ -26,3 +26,14 @@ class ProjectionPostprocessor(nn.Module):
 
     def forward(self, outputs: torch.Tensor, modality_sizes: dict[str, int] | None = None) -> torch.Tensor:
         return self.classifier(outputs)
+
+
+class AudioPostprocessor(nn.Module):
+    """Project each output patch to ``samples_per_patch`` samples and flatten to a waveform [B, samples]."""
+
+    def __init__(self, in_channels: int, samples_per_patch: int) -> None:
+        super().__init__()
+        self.classifier = nn.Linear(in_channels, samples_per_patch)
+
+    def forward(self, outputs: torch.Tensor, modality_sizes: dict[str, int] | None = None) -> torch.Tensor:
+        return self.classifier(outputs).reshape(outputs.shape[0], -1)
