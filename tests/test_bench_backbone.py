@@ -46,7 +46,7 @@ def test_cpu_peak_counts_only_tensors_allocated_in_the_step(bench):
 def test_bench_backbone_runs_and_writes_table_and_json(tmp_path, capsys):
     out = tmp_path / "backbone.json"
     argv = ["bench", "backbone", "--lengths", "32", "64", "--batch", "1", "--threads", "1",
-            "--warmup", "0", "--repeats", "1", "--out", str(out), *TINY]
+            "--warmup", "0", "--repeats", "1", "--device", "cpu", "--out", str(out), *TINY]
     threads = torch.get_num_threads()
     try:
         assert pstar(argv) == 0
