@@ -127,3 +127,16 @@ def test_config_validation():
         EncoderConfig(d_latents=30, num_self_attention_heads=8)
     with pytest.raises(ValueError, match="cross_attention_shape_for_attention"):
         EncoderConfig.small(cross_attention_shape_for_attention="x")
+
+
+def test_decoder_cross_attention_honours_a_key_padding_mask():
+    dec = BasicDecoder(16, 3, output_index_dims=(4,), num_channels=8, position_encoding="trainable",
+                       position_encoding_kwargs={"index_dims": 4, "num_channels": 8}).eval()
+    queries = torch.randn(2, 4, 8)
+    keys = torch.randn(2, 10, 16)
+    key_mask = torch.ones(2, 10, dtype=torch.bool)
+    key_mask[:, 6:] = False
+    torch.testing.assert_close(dec(queries, keys, latent_mask=key_mask), dec(queries, keys[:, :6]),
+                               atol=1e-6, rtol=1e-5)
+    query_mask = torch.tensor([[1, 1, 0, 0], [1, 0, 1, 0]], dtype=torch.bool)
+    assert (dec.cross_attention(queries, keys, q_mask=query_mask)[~query_mask] == 0).all()

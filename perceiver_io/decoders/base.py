@@ -12,8 +12,10 @@ class OutputAdapter(nn.Module):
     """Base class of decoders.
 
     ``build_queries(adapted, subsampled_points)`` returns the query array [B, M, num_query_channels]
-    (from position encodings, from the inputs, or both); ``forward(queries, latents, query_mask)``
-    decodes it into outputs. Postprocessors, if any, run after ``forward``.
+    (from position encodings, from the inputs, or both); ``forward(queries, latents, query_mask,
+    latent_mask)`` decodes it into outputs: ``query_mask`` [B, M] zeroes padding queries and
+    ``latent_mask`` [B, N] hides keys (latents, or any key array a caller decodes from).
+    Postprocessors, if any, run after ``forward``.
     """
 
     @property
@@ -32,6 +34,10 @@ class OutputAdapter(nn.Module):
         return adapted.modality_sizes
 
     def forward(
-        self, queries: torch.Tensor, latents: torch.Tensor, query_mask: torch.Tensor | None = None
+        self,
+        queries: torch.Tensor,
+        latents: torch.Tensor,
+        query_mask: torch.Tensor | None = None,
+        latent_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError

@@ -114,8 +114,12 @@ class BasicDecoder(OutputAdapter):
         return queries
 
     def forward(
-        self, queries: torch.Tensor, latents: torch.Tensor, query_mask: torch.Tensor | None = None
+        self,
+        queries: torch.Tensor,
+        latents: torch.Tensor,
+        query_mask: torch.Tensor | None = None,
+        latent_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if self.queries_only:
             raise RuntimeError("a queries_only decoder only builds queries; decode with the shared decoder")
-        return self.final_layer(self.cross_attention(queries, latents, q_mask=query_mask))
+        return self.final_layer(self.cross_attention(queries, latents, kv_mask=latent_mask, q_mask=query_mask))

@@ -17,9 +17,13 @@ class ClassificationDecoder(BasicDecoder):
         super().__init__(latent_dim, output_num_channels=num_classes, output_index_dims=1, **kwargs)
 
     def forward(
-        self, queries: torch.Tensor, latents: torch.Tensor, query_mask: torch.Tensor | None = None
+        self,
+        queries: torch.Tensor,
+        latents: torch.Tensor,
+        query_mask: torch.Tensor | None = None,
+        latent_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return super().forward(queries, latents, query_mask)[:, 0]
+        return super().forward(queries, latents, query_mask, latent_mask)[:, 0]
 
 
 class ProjectionDecoder(nn.Module):

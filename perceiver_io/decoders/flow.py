@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from perceiver_io.adapters.base import AdaptedInput
 from perceiver_io.checks import check_tokens
-from perceiver_io.decoders.base import OutputAdapter
-from perceiver_io.layers import CrossAttentionLayer
+from perceiver_io.decoders.basic import BasicDecoder
 
 # DeepMind's colab scales the network output by this factor to get flow in pixels.
 FLOW_SCALE_FACTOR = 20.0
@@ -26,11 +24,11 @@ def flow_to_pixels(flow: torch.Tensor, scale: float = FLOW_SCALE_FACTOR) -> torc
     return flow * scale
 
 
-class FlowDecoder(OutputAdapter):
+class FlowDecoder(BasicDecoder):
     """Queries are the adapter's tokens themselves (one per pixel); outputs are [B, H, W, 2] flow.
 
-    One cross-attention layer (1 head, no query residual by default) and a linear layer to
-    ``output_num_channels``, divided by ``rescale_factor`` and reshaped to ``output_image_shape``.
+    A basic decoder without position-encoding queries (1 head, no query residual by default); its
+    output is divided by ``rescale_factor`` and reshaped to ``output_image_shape``.
     """
 
     def __init__(
@@ -48,15 +46,14 @@ class FlowDecoder(OutputAdapter):
         shape_for_attention: str = "kv",
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
         if len(output_image_shape) != 2:
             raise ValueError(f"output_image_shape must be (height, width), got {tuple(output_image_shape)}")
-        self.output_image_shape = (int(output_image_shape[0]), int(output_image_shape[1]))
-        self.query_channels = query_channels
-        self.rescale_factor = rescale_factor
-        self.cross_attention = CrossAttentionLayer(
-            q_dim=query_channels,
-            kv_dim=latent_dim,
+        super().__init__(
+            latent_dim,
+            output_num_channels,
+            output_index_dims=tuple(int(n) for n in output_image_shape),
+            num_channels=query_channels,
+            position_encoding="none",
             num_heads=num_heads,
             qk_channels=qk_channels,
             v_channels=v_channels,
@@ -65,11 +62,9 @@ class FlowDecoder(OutputAdapter):
             dropout=dropout,
             shape_for_attention=shape_for_attention,
         )
-        self.final_layer = nn.Linear(query_channels, output_num_channels)
-
-    @property
-    def num_query_channels(self) -> int:
-        return self.query_channels
+        self.output_image_shape = self.output_index_dims
+        self.query_channels = query_channels
+        self.rescale_factor = rescale_factor
 
     def build_queries(
         self, adapted: AdaptedInput, subsampled_points: torch.Tensor | dict | None = None
@@ -83,7 +78,11 @@ class FlowDecoder(OutputAdapter):
         return adapted.tokens
 
     def forward(
-        self, queries: torch.Tensor, latents: torch.Tensor, query_mask: torch.Tensor | None = None
+        self,
+        queries: torch.Tensor,
+        latents: torch.Tensor,
+        query_mask: torch.Tensor | None = None,
+        latent_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``queries`` [B, H*W, query_channels], ``latents`` [B, N, latent_dim] -> flow [B, H, W, 2]."""
         check_tokens("flow decoder queries", queries, self.query_channels)
@@ -94,6 +93,6 @@ class FlowDecoder(OutputAdapter):
                 f"(one per pixel of a {height}x{width} frame), got {tuple(queries.shape)}; "
                 "use tiled inference for frames of another size"
             )
-        out = self.final_layer(self.cross_attention(queries, latents, q_mask=query_mask))
+        out = super().forward(queries, latents, query_mask, latent_mask)
         out = out / self.rescale_factor
         return out.reshape(queries.shape[0], height, width, out.shape[-1])

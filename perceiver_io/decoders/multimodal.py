@@ -136,9 +136,13 @@ class MultimodalDecoder(OutputAdapter):
         return sizes
 
     def forward(
-        self, queries: torch.Tensor, latents: torch.Tensor, query_mask: torch.Tensor | None = None
+        self,
+        queries: torch.Tensor,
+        latents: torch.Tensor,
+        query_mask: torch.Tensor | None = None,
+        latent_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return self.shared(queries, latents, query_mask)
+        return self.shared(queries, latents, query_mask, latent_mask)
 
 
 class MultimodalPostprocessor(nn.Module):

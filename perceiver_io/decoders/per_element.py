@@ -56,10 +56,14 @@ class PerElementDecoder(OutputAdapter):
         return queries
 
     def forward(
-        self, queries: torch.Tensor, latents: torch.Tensor, query_mask: torch.Tensor | None = None
+        self,
+        queries: torch.Tensor,
+        latents: torch.Tensor,
+        query_mask: torch.Tensor | None = None,
+        latent_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         check_tokens("per-element queries", queries, self.query_channels)
-        out = self.final_layer(self.cross_attention(queries, latents))
+        out = self.final_layer(self.cross_attention(queries, latents, kv_mask=latent_mask))
         if query_mask is not None:
             out = out * query_mask[..., None].to(out.dtype)
         return out

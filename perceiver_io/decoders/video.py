@@ -25,9 +25,13 @@ class VideoAutoencodingDecoder(BasicDecoder):
         super().__init__(latent_dim, output_num_channels, output_index_dims=tuple(output_shape), **kwargs)
 
     def forward(
-        self, queries: torch.Tensor, latents: torch.Tensor, query_mask: torch.Tensor | None = None
+        self,
+        queries: torch.Tensor,
+        latents: torch.Tensor,
+        query_mask: torch.Tensor | None = None,
+        latent_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        out = super().forward(queries, latents, query_mask)
+        out = super().forward(queries, latents, query_mask, latent_mask)
         if out.shape[1] == math.prod(self.output_index_dims):
             return out.reshape(out.shape[0], *self.output_index_dims, out.shape[-1])
         return out
