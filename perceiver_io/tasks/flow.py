@@ -19,14 +19,9 @@ def _paper_encoder() -> EncoderConfig:
     return EncoderConfig(
         num_latents=2048,
         d_latents=512,
-        num_blocks=1,
         num_self_attends_per_block=24,
         num_self_attention_heads=16,
         num_cross_attention_heads=1,
-        self_attention_widening_factor=1,
-        cross_attention_widening_factor=1,
-        use_query_residual=True,
-        attention_dropout=0.0,
     )
 
 

@@ -21,10 +21,6 @@ def _paper_encoder() -> EncoderConfig:
         num_self_attends_per_block=6,
         num_self_attention_heads=8,
         num_cross_attention_heads=1,
-        self_attention_widening_factor=1,
-        cross_attention_widening_factor=1,
-        use_query_residual=True,
-        attention_dropout=0.0,
     )
 
 
