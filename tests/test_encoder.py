@@ -140,3 +140,19 @@ def test_decoder_cross_attention_honours_a_key_padding_mask():
                                atol=1e-6, rtol=1e-5)
     query_mask = torch.tensor([[1, 1, 0, 0], [1, 0, 1, 0]], dtype=torch.bool)
     assert (dec.cross_attention(queries, keys, q_mask=query_mask)[~query_mask] == 0).all()
+
+
+def test_decoder_queries_can_concatenate_the_inputs_without_positions():
+    cfg = EncoderConfig.small()
+    dec = BasicDecoder(cfg.d_latents, 3, output_index_dims=(6,), num_channels=5 + 5, position_encoding="fourier",
+                       position_encoding_kwargs={"num_bands": 2, "max_resolution": (6,)},
+                       concat_preprocessed_input=True)
+    model = PerceiverIO(cfg, input_adapter=EntitySetAdapter(4, 5), decoder=dec)
+    x = torch.randn(2, 6, 4)
+    adapted = model.adapt(x)
+    queries = dec.build_queries(adapted)
+    assert queries.shape == (2, 6, 10)
+    torch.testing.assert_close(queries[..., :5], adapted.without_pos)
+    assert model(x).shape == (2, 6, 3)
+    with pytest.raises(ValueError, match="needs the adapter's inputs without positions"):
+        dec.build_queries(type(adapted)(tokens=adapted.tokens))
