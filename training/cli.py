@@ -3,36 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import runpy
 import sys
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
+# Sub-commands implemented by a module's ``main(argv) -> int``; the rest of the command line is passed on.
+DELEGATED = {
+    "quickstart": ("training.quickstart", "the main job at a small scale"),
+    "replays": ("training.replays_cli", "record bot-vs-bot Skirmish replays, or inspect a replay (record|info)"),
+    "play": ("training.play_cli", "play or replay a Skirmish game and write a GIF or PNG strip"),
+    "bots": ("training.bots_cli", "the built-in bot ladder (ladder: measure the win-rate matrix)"),
+}
+
 
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:
     """Run ``benchmarks/<name>.py`` from a source checkout with the remaining arguments."""
     script = BENCHMARKS / f"{args.name}.py"
-    if not script.is_file():
+    if args.name is None or not script.is_file():
         available = sorted(p.stem for p in BENCHMARKS.glob("*.py")) if BENCHMARKS.is_dir() else []
-        print(f"pstar bench: no benchmark {args.name!r} in {BENCHMARKS}; available: {available}", file=sys.stderr)
+        print(f"usage: pstar bench NAME [options]; NAME is one of {available} (in {BENCHMARKS})", file=sys.stderr)
         return 2
     return int(runpy.run_path(str(script))["main"](rest) or 0)
 
 
-def _quickstart(args: argparse.Namespace, rest: list[str]) -> int:
-    from training.quickstart import main as quickstart_main
+def _delegate(module: str):
+    def run(args: argparse.Namespace, rest: list[str]) -> int:
+        return int(importlib.import_module(module).main(rest) or 0)
 
-    return int(quickstart_main(rest) or 0)
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pstar", description="PerceiverStar: Perceiver IO agents and backbone.")
     sub = parser.add_subparsers(dest="command", required=True)
-    quick = sub.add_parser("quickstart", help="the main job at a small scale", add_help=False)
-    quick.set_defaults(func=_quickstart)
-    bench = sub.add_parser("bench", help="run a benchmark from benchmarks/ (e.g. backbone)")
-    bench.add_argument("name", help="benchmark name, e.g. backbone")
+    for name, (module, help_text) in DELEGATED.items():
+        sub.add_parser(name, help=help_text, add_help=False).set_defaults(func=_delegate(module))
+    bench = sub.add_parser("bench", help="run a benchmark from benchmarks/ (backbone, env)", add_help=False)
+    bench.add_argument("name", nargs="?", help="benchmark name, e.g. backbone")
     bench.set_defaults(func=_bench)
     return parser
 

@@ -1,0 +1,261 @@
+"""Skirmish engine benchmark: agent steps and game loops per second on one core.
+
+For each scenario (default: the mirrored mixed armies 10v10_mixed, 64v64_mixed and mixed_256v256), whole games
+are played through the Engine API: both players attack-move every living unit to the centre of the living
+enemy army, again every ``--reorder-every`` agent steps, and each agent step is ``advance(step_mul)``. Games
+(seeds 0, 1, ...) repeat until ``--min-seconds`` of stepping is measured. Two layers are timed: ``engine``
+(only ``issue`` + ``advance``) and ``env`` (a whole ``Match.step``: both players' contract actions translated,
+the engine advanced, and both players' observations built, with ``max_units`` sized as the registered gym ids
+size it), which is what an actor pays per agent step.
+
+Reported per scenario: agent steps/s and game loops/s over whole games, and over "combat" steps only (steps
+in which some weapon fired or a unit was healed, the expensive part of a game), with the ratio to the target
+(issue 3, step_mul 8: >= 2,000 agent steps/s at 10v10 and >= 100 at 256v256). The engine is single-threaded
+(numpy thread pools are limited to one thread anyway). Rates divide by the process's CPU time
+(``time.process_time``), so other processes on a shared machine do not count against it; wall-clock rates are
+reported next to them. Flags: ``python benchmarks/env.py --help``.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from envs.skirmish.actions import make_action  # noqa: E402
+from envs.skirmish.catalogue import ACTION_TYPES  # noqa: E402
+from envs.skirmish.columns import Alliance, UnitColumn  # noqa: E402
+from envs.skirmish.commands import Command  # noqa: E402
+from envs.skirmish.engine import Engine  # noqa: E402
+from envs.skirmish.env import auto_max_units  # noqa: E402
+from envs.skirmish.match import Match  # noqa: E402
+from envs.skirmish.scenario import Scenario, load_scenario  # noqa: E402
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "env.json"
+DEFAULT_SCENARIOS = ("10v10_mixed", "64v64_mixed", "mixed_256v256")
+TARGETS = {"10v10_mixed": 2000.0, "mixed_256v256": 100.0}  # agent steps/s at step_mul 8
+LAYERS = ("engine", "env")
+ATTACK_MOVE = next(a.index for a in ACTION_TYPES if a.name == "attack_move")
+MAX_SELECTED = 64
+
+
+@dataclass
+class Result:
+    """Measurements of one scenario."""
+
+    scenario: str
+    layer: str
+    units: int
+    games: int
+    decided: int
+    steps: int
+    loops: int
+    seconds: float
+    steps_per_s: float
+    loops_per_s: float
+    combat_steps: int
+    combat_steps_per_s: float
+    wall_seconds: float
+    wall_steps_per_s: float
+    target_steps_per_s: float | None
+    ratio: float | None
+    combat_ratio: float | None
+
+
+def attack_move_all(engine: Engine) -> None:
+    """Both players attack-move all their living units to the centre of the living enemy army."""
+    st = engine.state
+    for player in (1, 2):
+        mine = np.flatnonzero(st.alive & (st.owner == player))
+        enemy = st.alive & (st.owner != player)
+        if mine.size and enemy.any():
+            centre = st.pos[enemy].mean(axis=0)
+            engine.issue(player, Command("attack_move", tuple(mine.tolist()), target_pos=(centre[0], centre[1])))
+
+
+def play_engine(
+    scenario: Scenario, seed: int, step_mul: int, reorder_every: int
+) -> tuple[list[float], list[bool], int, int | None, float]:
+    """One timed game through the Engine API: per-step CPU seconds and combat flags, loops, winner, wall seconds."""
+    engine = Engine(scenario, seed=seed)
+    seconds: list[float] = []
+    combat: list[bool] = []
+    clock = time.process_time
+    wall = 0.0
+    while not engine.done:
+        start, start_wall = clock(), time.perf_counter()
+        if len(seconds) % reorder_every == 0:
+            attack_move_all(engine)
+        engine.advance(step_mul)
+        seconds.append(clock() - start)
+        wall += time.perf_counter() - start_wall
+        combat.append(any(kind in ("attack", "heal") for kind, _, _ in engine.events))
+    return seconds, combat, engine.loop, engine.winner, wall
+
+
+def attack_move_actions(obs: dict, match: Match) -> list[dict]:
+    """Contract actions attack-moving all own units (64 per action) to the cell of the visible enemy centre."""
+    units, real = obs["units"], obs["unit_mask"]
+    alliance = units[:, UnitColumn.alliance]
+    own = np.flatnonzero(real & (alliance == Alliance.self))
+    enemy = real & (alliance == Alliance.enemy)
+    if own.size == 0 or not enemy.any():
+        return []
+    res = match.spec["location_resolution"]
+    x = units[enemy, UnitColumn.x].mean() / match.scenario.map_width
+    y = units[enemy, UnitColumn.y].mean() / match.scenario.map_height
+    cell = (min(int(x * res), res - 1), min(int(y * res), res - 1))
+    return [make_action(ATTACK_MOVE, own[i : i + MAX_SELECTED], target_location=cell)
+            for i in range(0, own.size, MAX_SELECTED)]  # fmt: skip
+
+
+def play_match(
+    scenario: Scenario, seed: int, step_mul: int, reorder_every: int
+) -> tuple[list[float], list[bool], int, int | None, float]:
+    """One timed game through Match.step (actions in, both observations out); same returns as ``play``."""
+    match = Match(scenario, seed, step_mul=step_mul, max_units=auto_max_units(scenario))
+    obs = match.reset()
+    seconds: list[float] = []
+    combat: list[bool] = []
+    clock = time.process_time
+    wall = 0.0
+    over = False
+    while not over:
+        start, start_wall = clock(), time.perf_counter()
+        reorder = len(seconds) % reorder_every == 0
+        actions = {p: attack_move_actions(obs[p], match) for p in (1, 2)} if reorder else {}
+        obs, _, terminated, truncated, _ = match.step(actions)
+        seconds.append(clock() - start)
+        wall += time.perf_counter() - start_wall
+        combat.append(any(kind in ("attack", "heal") for kind, _, _ in match.engine.events))
+        over = terminated or truncated
+    return seconds, combat, match.engine.loop, match.winner, wall
+
+
+def measure(
+    name: str, layer: str, step_mul: int, min_seconds: float, max_games: int, reorder_every: int
+) -> Result:
+    scenario = load_scenario(name)
+    play = play_engine if layer == "engine" else play_match
+    play(scenario, 10_000, step_mul, reorder_every)  # warm-up game (imports, caches), not counted
+    seconds: list[float] = []
+    combat: list[bool] = []
+    loops = games = decided = 0
+    wall = 0.0
+    while games < max_games and (games == 0 or sum(seconds) < min_seconds):
+        s, c, n_loops, winner, w = play(scenario, games, step_mul, reorder_every)
+        seconds += s
+        combat += c
+        loops += n_loops
+        wall += w
+        games += 1
+        decided += winner in (1, 2)
+    total = float(sum(seconds))
+    combat_time = float(sum(t for t, c in zip(seconds, combat, strict=True) if c))
+    n_combat = int(sum(combat))
+    steps_per_s = len(seconds) / total
+    combat_rate = n_combat / combat_time if combat_time > 0 else float("nan")
+    target = TARGETS.get(name) if step_mul == 8 else None
+    return Result(
+        scenario=name,
+        layer=layer,
+        units=len(scenario.placements),
+        games=games,
+        decided=decided,
+        steps=len(seconds),
+        loops=loops,
+        seconds=total,
+        steps_per_s=steps_per_s,
+        loops_per_s=loops / total,
+        combat_steps=n_combat,
+        combat_steps_per_s=combat_rate,
+        wall_seconds=wall,
+        wall_steps_per_s=len(seconds) / wall,
+        target_steps_per_s=target,
+        ratio=steps_per_s / target if target else None,
+        combat_ratio=combat_rate / target if target else None,
+    )
+
+
+def table(results: Sequence[Result], step_mul: int) -> str:
+    header = (f"{'scenario':<16}{'layer':>7}{'units':>6}{'games':>6}{'steps':>7}{'steps/s':>10}{'loops/s':>10}"
+              f"{'combat st/s':>12}{'target':>8}{'ratio':>7}{'combat ratio':>13}{'wall st/s':>11}")  # fmt: skip
+    lines = [f"Skirmish engine and env step, step_mul {step_mul}, one thread "
+             "(rates per CPU second; wall-clock in the last column)",
+             header, "-" * len(header)]  # fmt: skip
+    for r in results:
+        target = f"{r.target_steps_per_s:.0f}" if r.target_steps_per_s else "-"
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
+        combat_ratio = f"{r.combat_ratio:.2f}" if r.combat_ratio is not None else "-"
+        lines.append(f"{r.scenario:<16}{r.layer:>7}{r.units:>6}{r.games:>6}{r.steps:>7}{r.steps_per_s:>10.0f}{r.loops_per_s:>10.0f}"
+                     f"{r.combat_steps_per_s:>12.0f}{target:>8}{ratio:>7}{combat_ratio:>13}"
+                     f"{r.wall_steps_per_s:>11.0f}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def verdicts(results: Sequence[Result]) -> list[tuple[str, bool]]:
+    """PASS/FAIL lines for the scenarios that have a target (whole games and combat steps)."""
+    out = []
+    for r in results:
+        if r.target_steps_per_s is None:
+            continue
+        for label, rate in (("whole games", r.steps_per_s), ("combat steps", r.combat_steps_per_s)):
+            ok = rate >= r.target_steps_per_s
+            text = f"{r.scenario} {r.layer} {label}: {rate:.0f} agent steps/s vs target {r.target_steps_per_s:.0f}"
+            out.append((text, ok))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pstar bench env", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenarios", nargs="+", default=list(DEFAULT_SCENARIOS), help="scenario names or paths")
+    parser.add_argument("--step-mul", type=int, default=8, help="game loops per agent step (default 8)")
+    parser.add_argument("--min-seconds", type=float, default=5.0, help="timed seconds per scenario (default 5)")
+    parser.add_argument("--max-games", type=int, default=200, help="most games per scenario (default 200)")
+    parser.add_argument("--reorder-every", type=int, default=8, help="agent steps between attack-move orders")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    args = parser.parse_args(argv)
+    if args.step_mul < 1 or args.max_games < 1 or args.reorder_every < 1:
+        parser.error("--step-mul, --max-games and --reorder-every must be >= 1")
+    results = [measure(name, layer, args.step_mul, args.min_seconds, args.max_games, args.reorder_every)
+               for name in args.scenarios for layer in LAYERS]  # fmt: skip
+    print(table(results, args.step_mul))
+    lines = verdicts(results)
+    for text, ok in lines:
+        print(f"{'PASS' if ok else 'FAIL'}: {text}")
+    report = {
+        "benchmark": "env",
+        "step_mul": args.step_mul,
+        "threads": 1,
+        "clock": "process_time (CPU seconds of this process); wall_* fields use perf_counter",
+        "reorder_every": args.reorder_every,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "results": [asdict(r) for r in results],
+        "verdicts": [{"check": text, "pass": ok} for text, ok in lines],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The built-in bot: one class whose behaviour is set by a LevelConfig row.
+
+Each decision: pick the view (the latest observation, or one ``obs_delay`` steps old), then plan in tags:
+fall back (retreat), step back (kite), shoot (targeting policy, grouped by target), advance (attack-move, or
+the formation arc before contact), heal; ``Orders`` turns the plan into at most ``apm`` action dicts of the
+current observation. The bot sees only the observation and the spec; its randomness comes from its seed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from envs.skirmish.bots.facts import UnitFacts, default_facts
+from envs.skirmish.bots.formation import formation_points
+from envs.skirmish.bots.levels import LevelConfig
+from envs.skirmish.bots.micro import kite, retreat
+from envs.skirmish.bots.orders import Intent, Orders, SpecInfo
+from envs.skirmish.bots.targeting import assign_targets, edge_gaps
+from envs.skirmish.bots.view import Army, View, parse
+
+STEP_LOOPS = 8  # the default step_mul; only used to size look-aheads (kiting horizon, formation pace)
+ENGAGE_BUFFER = 3.0  # map units beyond the longer weapon range (+ closing) at which a formation stops to wait
+CONTACT = 0.5  # an enemy this close to weapon range (either side's) means the fight is on
+
+
+class Bot:
+    """A built-in bot for ``player`` playing like ``config`` (see levels.py); ``act`` returns action dicts."""
+
+    def __init__(self, config: LevelConfig, player: int, seed: int = 0, facts: UnitFacts | None = None) -> None:
+        if player not in (1, 2):
+            raise ValueError(f"Bot: player must be 1 or 2, got {player!r}")
+        self.config = config
+        self.player = player
+        self.seed = int(seed)
+        self.facts = facts if facts is not None else default_facts()
+        self.orders = Orders(config.apm)
+        self._spec_key: tuple | None = None
+        self._spec: SpecInfo | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the game: a new game starts from the same seed, so replays of bot games are reproducible."""
+        self.rng = np.random.default_rng(self.seed)
+        self.history: deque[View] = deque(maxlen=self.config.obs_delay + 1)
+        self.step = 0
+        self.orders.reset()
+        self.released: set[int] = set()
+        self.retreating: set[int] = set()
+        self.targets: dict[int, int] = {}
+        self.committed = False
+        self.waited = 0
+        self.enemy_seen: np.ndarray | None = None
+        self.start: np.ndarray | None = None
+
+    def act(self, obs: dict, spec: dict) -> list[dict]:
+        """The action dicts for this step (at least one; a no_op when the bot does nothing)."""
+        key = (id(spec), spec.get("location_resolution"), tuple(spec.get("map_size", ())))
+        if self._spec_key != key:
+            self._spec, self._spec_key = SpecInfo.from_spec(spec), key
+        info = self._spec
+        now = parse(obs, self.facts)
+        self.history.append(now)
+        step, self.step = self.step, self.step + 1
+        if self.start is None and len(now.own):
+            self.start = now.own.centroid()
+        if step % self.config.act_every or len(now.own) == 0:
+            return [info.action("no_op")]
+        view = self.history[0]
+        actions = self.orders.emit(self.plan(view), now, info, self.facts)
+        return actions or [info.action("no_op")]
+
+    # ------------------------------------------------------------------ planning
+
+    def plan(self, view: View) -> list[Intent]:
+        """This decision's intents from ``view``: trickle (very_easy), formation stages, or the fight."""
+        own, enemy, cfg = view.own, view.enemy, self.config
+        if len(own) == 0:
+            return []
+        if len(enemy):
+            self.enemy_seen = enemy.centroid()
+        goal = self.enemy_seen if self.enemy_seen is not None else self._guess(view)
+        if cfg.trickle:
+            return self._trickle(own, enemy, goal)
+        if cfg.formation and not self.committed:
+            stage = self._stage(own, enemy)
+            if stage == "hold" and self.waited < cfg.patience:
+                self.waited += 1
+                mobile = own.tags[self.facts.mobile[own.types]]
+                return [Intent("hold_position", tuple(mobile.tolist()))]
+            if stage == "approach":
+                return self._form_up(own, goal, view.map_size)
+            self.committed = True
+        if len(enemy) == 0:
+            return [Intent("attack_move", tuple(own.tags.tolist()), point=tuple(goal))]
+        return self._fight(own, enemy, view.map_size)
+
+    def _guess(self, view: View) -> np.ndarray:
+        """Where the enemy probably is before it was ever seen: the start position mirrored through the centre."""
+        start = self.start if self.start is not None else view.own.centroid()
+        return view.map_size - start
+
+    def _stage(self, own: Army, enemy: Army) -> str:
+        """Before contact: "approach" (enemy far or unseen), "hold" (close: stand in formation and let it come),
+        "fight" (some enemy is within CONTACT of weapon range of some own unit, or the other way round)."""
+        if len(enemy) == 0:
+            return "approach"
+        f = self.facts
+        reach = np.maximum(f.range[own.types][:, None], f.range[enemy.types][None, :])
+        closing = f.speed[enemy.types][None, :] * STEP_LOOPS * self.config.act_every
+        margin = edge_gaps(own, enemy, f) - reach
+        if (margin < CONTACT).any():
+            return "fight"
+        return "hold" if (margin - closing < ENGAGE_BUFFER).any() else "approach"
+
+    def _trickle(self, own: Army, enemy: Army, goal: np.ndarray) -> list[Intent]:
+        """very_easy: release one more unit per decision into the fight; released idle units pick random targets."""
+        tags = own.tags.tolist()
+        waiting = [t for t in tags if t not in self.released]
+        if waiting:
+            tag = waiting[int(self.rng.integers(len(waiting)))]
+            self.released.add(tag)
+            return [Intent("attack_move", (tag,), point=tuple(goal))]
+        idle = own.take(own.order_len == 0)
+        if len(idle) == 0 or len(enemy) == 0:
+            return []
+        pick = int(self.rng.integers(len(enemy)))
+        return [
+            Intent("attack_unit", tuple(idle.tags.tolist()), target=int(enemy.tags[pick]), point=tuple(enemy.pos[pick]))
+        ]
+
+    def _form_up(self, own: Army, goal: np.ndarray, map_size: np.ndarray) -> list[Intent]:
+        """Move to the formation arc facing ``goal``, advancing at the slowest unit's pace."""
+        f = self.facts
+        mobile = f.mobile[own.types]
+        pace = float(f.speed[own.types[mobile]].min()) if mobile.any() else 0.0
+        points = formation_points(own, f, goal, pace * STEP_LOOPS * self.config.act_every * 1.5, map_size)
+        idx = np.flatnonzero(mobile)
+        return _group_moves("move", own.tags[idx], points[idx], self.config.apm)
+
+    def _fight(self, own: Army, enemy: Army, map_size: np.ndarray) -> list[Intent]:
+        """Fall back (retreat), step back (kite), shoot (grouped by target), join the fight (attack-move), heal."""
+        f, cfg = self.facts, self.config
+        intents: list[Intent] = []
+        busy = np.zeros(len(own), dtype=bool)
+        if cfg.retreat_hp > 0:
+            flee, points = retreat(own, enemy, f, cfg.retreat_hp, map_size, self.retreating)
+            busy[flee] = True
+            intents += _group_moves("move", own.tags[flee], points, cfg.apm)
+        if cfg.kite:
+            rest = np.flatnonzero(~busy)
+            kiters, points = kite(own.take(rest), enemy, f, map_size, STEP_LOOPS * cfg.act_every)
+            busy[rest[kiters]] = True
+            intents += _group_moves("move", own.tags[rest[kiters]], points, cfg.apm)
+        shooters = np.flatnonzero(~busy & f.armed[own.types])
+        army = own.take(shooters)
+        enemy_index = {t: j for j, t in enumerate(enemy.tags.tolist())}
+        previous = np.array([enemy_index.get(self.targets.get(t, -1), -1) for t in army.tags.tolist()], dtype=np.int64)
+        target = assign_targets(army, enemy, f, cfg.targeting, self.rng, overkill=cfg.overkill, previous=previous)
+        self.targets = {int(t): int(enemy.tags[j]) for t, j in zip(army.tags, target, strict=True) if j >= 0}
+        groups: dict[int, list[int]] = {}
+        for tag, j in zip(army.tags.tolist(), target.tolist(), strict=True):
+            groups.setdefault(j, []).append(tag)
+        free = groups.pop(-1, [])
+        if free:  # first: one cheap action that keeps every unit without a target in reach joining the fight
+            centre = own.take(np.isin(own.tags, free)).centroid()
+            near = enemy.pos[np.argmin(np.linalg.norm(enemy.pos - centre, axis=1))]
+            intents.append(Intent("attack_move", tuple(free), point=tuple(near)))
+        for j in sorted(groups, key=lambda j: (-len(groups[j]), j)):
+            intents.append(
+                Intent("attack_unit", tuple(groups[j]), target=int(enemy.tags[j]), point=tuple(enemy.pos[j]))
+            )
+        healers = np.flatnonzero(~busy & f.healer[own.types] & f.mobile[own.types])
+        if healers.size and shooters.size:
+            intents.append(
+                Intent("attack_move", tuple(own.tags[healers].tolist()), point=tuple(own.pos[shooters].mean(axis=0)))
+            )
+        return intents
+
+
+def _group_moves(kind: str, tags: np.ndarray, points: np.ndarray, budget: int) -> list[Intent]:
+    """One intent per unit, or, over ``budget``, ``budget`` groups of neighbouring units sent to their mean point."""
+    n = len(tags)
+    if n == 0:
+        return []
+    if n <= budget:
+        return [Intent(kind, (int(t),), point=(float(p[0]), float(p[1]))) for t, p in zip(tags, points, strict=True)]
+    axis = points - points.mean(axis=0)
+    spread = np.linalg.svd(axis, full_matrices=False)[2][0] if n > 1 else np.array([1.0, 0.0])
+    order = np.argsort(axis @ spread, kind="stable")
+    return [
+        Intent(kind, tuple(int(t) for t in tags[chunk]), point=tuple(float(v) for v in points[chunk].mean(axis=0)))
+        for chunk in np.array_split(order, budget)
+    ]

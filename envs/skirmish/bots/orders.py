@@ -1,0 +1,129 @@
+"""Intents (what a bot wants, in tags) and their translation into contract action dicts under an APM budget.
+
+Bots plan on tags because rows move between observations; ``Orders.emit`` maps tags to the rows of the
+current observation, leaves out units that died or cannot obey (a medivac cannot attack a unit, a sieged tank
+cannot move), turns an attack on an enemy that is no longer visible into an attack-move to where it was last
+seen, skips commands a unit is already carrying out, and stops at the APM budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.skirmish.bots.facts import UnitFacts
+from envs.skirmish.bots.view import View
+
+MAX_SELECTED = 64
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One command in tags. ``kind``: attack_unit, attack_move, move, stop or hold_position (catalogue names)."""
+
+    kind: str
+    tags: tuple[int, ...]
+    target: int = -1  # enemy tag (attack_unit)
+    point: tuple[float, float] | None = None  # map point (move, attack_move; fallback for attack_unit)
+
+
+@dataclass(frozen=True)
+class SpecInfo:
+    """What the bots need from the spec: action indices by name, grid resolution, map size, selection cap."""
+
+    index: dict[str, int]
+    resolution: int
+    map_size: np.ndarray
+    max_selected: int
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> SpecInfo:
+        try:
+            index = {a["name"]: int(a["index"]) for a in spec["action_types"]}
+            info = cls(
+                index,
+                int(spec["location_resolution"]),
+                np.asarray(spec["map_size"], dtype=np.float64),
+                int(spec.get("max_selected_units", MAX_SELECTED)),
+            )
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"bots: the spec lacks {error}; expected a skirmish_spec() dict") from None
+        missing = {"no_op", "attack_unit", "attack_move", "move", "stop", "hold_position"} - set(index)
+        if missing:
+            raise ValueError(f"bots: the spec's action_types lack {sorted(missing)}")
+        return info
+
+    def cell(self, point: tuple[float, float]) -> np.ndarray:
+        """The grid cell containing a map point (clamped to the grid)."""
+        xy = np.asarray(point, dtype=np.float64) / self.map_size * self.resolution
+        return np.clip(np.floor(xy), 0, self.resolution - 1).astype(np.int64)
+
+    def action(self, kind: str, rows=(), target: int = -1, cell=(0, 0)) -> dict:
+        selected = np.full(self.max_selected, -1, dtype=np.int64)
+        selected[: len(rows)] = rows
+        return {
+            "action_type": self.index[kind],
+            "selected_units": selected,
+            "target_unit": int(target),
+            "target_location": np.asarray(cell, dtype=np.int64),
+            "queued": 0,
+        }
+
+
+class Orders:
+    """Turns intents into at most ``apm`` action dicts per step and remembers each unit's last command."""
+
+    def __init__(self, apm: int) -> None:
+        self.apm = apm
+        self.last: dict[int, tuple] = {}
+
+    def reset(self) -> None:
+        self.last.clear()
+
+    def emit(self, intents: list[Intent], now: View, spec: SpecInfo, facts: UnitFacts) -> list[dict]:
+        own_row = dict(zip(now.own.tags.tolist(), range(len(now.own)), strict=True))
+        enemy_row = dict(zip(now.enemy.tags.tolist(), range(len(now.enemy)), strict=True))
+        actions: list[dict] = []
+        for intent in intents:
+            kind, target, key_target = intent.kind, -1, None
+            if kind == "attack_unit":
+                if intent.target in enemy_row:
+                    target = enemy_row[intent.target]
+                    key_target = intent.target
+                elif intent.point is not None:
+                    kind = "attack_move"
+                else:
+                    continue
+            cell = spec.cell(intent.point) if intent.point is not None else np.zeros(2, dtype=np.int64)
+            key = (kind, key_target, tuple(cell.tolist()) if kind in ("move", "attack_move") else None)
+            picked = []
+            for tag in intent.tags:
+                i = own_row.get(tag)
+                if i is None or not self._can(kind, now, i, target, facts):
+                    continue
+                if self.last.get(tag) == key and (kind != "attack_unit" or now.own.order_len[i] > 0):
+                    continue  # already doing (or done) exactly this
+                picked.append(i)
+            for start in range(0, len(picked), spec.max_selected):
+                if len(actions) == self.apm:
+                    return actions
+                chunk = picked[start : start + spec.max_selected]
+                rows = now.own.rows[chunk]
+                t_row = int(now.enemy.rows[target]) if target >= 0 else -1
+                actions.append(spec.action(kind, rows, t_row, cell))
+                for i in chunk:
+                    self.last[int(now.own.tags[i])] = key
+        return actions
+
+    @staticmethod
+    def _can(kind: str, now: View, i: int, target: int, facts: UnitFacts) -> bool:
+        t = now.own.types[i]
+        if kind == "attack_unit":
+            e = now.enemy.types[target]
+            return bool(facts.armed[t] and (facts.hits_air[t] if facts.is_air[e] else facts.hits_ground[t]))
+        if kind == "attack_move":
+            return bool(facts.armed[t] or (facts.healer[t] and facts.mobile[t]))
+        if kind in ("move", "hold_position"):
+            return bool(facts.mobile[t])
+        return True

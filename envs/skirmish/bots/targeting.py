@@ -1,0 +1,131 @@
+"""Targeting policies: which enemy each of a bot's armed units should shoot.
+
+The ladder's levels differ here most: random targets scatter damage and send units chasing across the map;
+nearest is what attack-move already does; focus fire puts the group on the weakest enemy in reach so enemies
+die (and stop shooting) sooner; damage-per-hp priority ranks enemies by how many of this unit's own volleys
+they take to kill (bonus damage and armour count: a marauder prefers armoured targets it hits for 20), then
+as focus, then by the damage (or healing) they deal; overkill avoidance stops piling volleys on a target that
+the units already assigned will kill, so the rest switch to the next one.
+
+Measured on mirrored armies (see ladder.py), weighting targets by their damage output (dps per hp) lost to
+plain focus fire: it spreads fire over high-hp, high-dps units that a medivac keeps healing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.skirmish.bots.facts import UnitFacts
+from envs.skirmish.bots.view import Army
+
+MELEE_RANGE = 1.0  # weapons shorter than this are melee
+MELEE_REACH_LOOPS = 3.0  # melee units reach enemies they can walk to within this many loops ...
+RANGED_REACH = 0.5  # ... ranged units only enemies (almost) in weapon range: chasing costs volleys
+STICKY = 0.8  # keep the previous target while its score is at least this fraction of the best one
+OVERKILL_MARGIN = 1.1  # assigned volleys must exceed the target's health + shield by this factor
+
+
+def edge_gaps(a: Army, b: Army, facts: UnitFacts) -> np.ndarray:
+    """[len(a), len(b)] edge-to-edge distances (SC2's range measure)."""
+    d = np.hypot(*(b.pos[None, :, :] - a.pos[:, None, :]).transpose(2, 0, 1))
+    return d - facts.radius[a.types][:, None] - facts.radius[b.types][None, :]
+
+
+def threat(army: Army, facts: UnitFacts) -> np.ndarray:
+    """Damage (or healing) per loop each unit adds to its side: what killing it removes."""
+    t = army.types
+    dps = np.where(facts.armed[t], facts.damage[t] * facts.attacks[t] / np.maximum(facts.cooldown[t], 1.0), 0.0)
+    return dps + facts.heal_rate[t]
+
+
+def assign_targets(
+    own: Army,
+    enemy: Army,
+    facts: UnitFacts,
+    mode: str,
+    rng: np.random.Generator,
+    *,
+    overkill: bool = False,
+    previous: np.ndarray | None = None,
+) -> np.ndarray:
+    """Index into ``enemy`` of each own unit's target, or -1 (nothing sensible to shoot: let it attack-move).
+
+    ``previous`` (per own unit, index into ``enemy`` or -1) makes focus/priority targets sticky so groups do
+    not thrash between near-equal targets.
+    """
+    n, m = len(own), len(enemy)
+    if n == 0 or m == 0:
+        return np.full(n, -1, dtype=np.int64)
+    damage = facts.volley(own.types, enemy.types)
+    can = damage > 0
+    gap = edge_gaps(own, enemy, facts)
+    if mode == "random":
+        pick = np.where(can, rng.random((n, m)), -1.0)
+        return np.where(can.any(axis=1), pick.argmax(axis=1), -1)
+    if mode == "nearest":
+        near = np.where(can, gap, np.inf)
+        return np.where(can.any(axis=1), near.argmin(axis=1), -1)
+    reach_dist = facts.range[own.types] + np.where(
+        facts.range[own.types] < MELEE_RANGE, facts.speed[own.types] * MELEE_REACH_LOOPS, RANGED_REACH
+    )
+    reach = can & (gap <= reach_dist[:, None])
+    vitality = np.maximum(enemy.vitality, 1.0)
+    # Ties go to the enemy nearest the group's centre, the same for every unit, so the group picks one target.
+    tie = 1e-9 * np.linalg.norm(enemy.pos - own.centroid(), axis=1)[None, :]
+    if mode == "focus":
+        score = np.broadcast_to(1.0 / vitality, (n, m)) - tie  # weakest first
+    else:  # priority: fewest of this unit's volleys to kill (bonus damage and armour count), then weakest, then threat
+        volleys = np.ceil(vitality[None, :] / np.maximum(damage, 1e-9))
+        score = 1.0 / volleys + 1e-4 / vitality[None, :] + 1e-8 * threat(enemy, facts)[None, :] - tie
+    score = np.where(reach, score, -np.inf)
+    best = score.argmax(axis=1)
+    if previous is not None:
+        keep = (previous >= 0) & (previous < m)
+        prev = np.where(keep, previous, 0)
+        prev_score = score[np.arange(n), prev]
+        keep &= np.isfinite(prev_score) & (prev_score >= STICKY * score[np.arange(n), best])
+        best = np.where(keep, prev, best)
+    target = np.where(reach.any(axis=1), best, -1)
+    if overkill:
+        ranged = facts.range[own.types] >= MELEE_RANGE
+        target = _spread(target, score, reach & ranged[:, None], damage, gap, vitality, own.cooldown, ~ranged)
+    return target
+
+
+def _spread(
+    target: np.ndarray,
+    score: np.ndarray,
+    reach: np.ndarray,
+    damage: np.ndarray,
+    gap: np.ndarray,
+    vitality: np.ndarray,
+    cooldown: np.ndarray,
+    fixed: np.ndarray,
+) -> np.ndarray:
+    """Reassign units so each enemy gets about one killing volley and no more while others in reach get none.
+
+    Units marked ``fixed`` (melee: switching costs them a walk) keep their target.
+    Enemies are served in order of their best score; each takes unassigned units that reach it (ready weapons
+    first, then the closest) until their volleys cover its health + shield. A unit left over (everything it
+    reaches is covered) joins the target in its reach that is covered least, relative to its health + shield.
+    """
+    out = np.where(fixed, target, -1)
+    assigned = np.zeros(len(vitality))  # melee hits are not counted: pushed-around melee units often miss
+    need = OVERKILL_MARGIN * vitality
+    col_score = np.where(reach, score, -np.inf).max(axis=0)
+    for j in np.argsort(-col_score, kind="stable"):
+        if not np.isfinite(col_score[j]):
+            break
+        free = np.flatnonzero((out < 0) & reach[:, j])
+        if free.size == 0 or assigned[j] >= need[j]:
+            continue
+        free = free[np.lexsort((gap[free, j], cooldown[free]))]  # ready weapons first, then the nearest
+        enough = np.searchsorted(np.cumsum(damage[free, j]), need[j] - assigned[j]) + 1
+        out[free[:enough]] = j
+        assigned[j] += damage[free[:enough], j].sum()
+    for i in np.flatnonzero((out < 0) & reach.any(axis=1)):
+        cover = np.where(reach[i], assigned / need, np.inf)
+        j = int(cover.argmin())
+        out[i] = j
+        assigned[j] += damage[i, j]
+    return np.where(out >= 0, out, target)

@@ -1,0 +1,85 @@
+"""What a bot sees: one observation dict split into its own army and the visible enemies, keyed by tag.
+
+Rows change from step to step (units die, enemies appear), so bots reason about tags and only turn them back
+into rows of the current observation when they emit actions; that is also what lets slow levels decide on an
+old observation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.skirmish.bots.facts import UnitFacts
+from envs.skirmish.columns import Alliance, Scalar
+from envs.skirmish.columns import UnitColumn as C
+
+
+@dataclass(frozen=True, eq=False)
+class Army:
+    """One side's living units in one observation (parallel arrays)."""
+
+    rows: np.ndarray  # int64 row in the observation
+    tags: np.ndarray  # int64
+    types: np.ndarray  # intp SC2 unit type id
+    pos: np.ndarray  # float64 [k, 2]
+    vitality: np.ndarray  # health + shield
+    vitality_ratio: np.ndarray  # of the type's full health + shields
+    cooldown: np.ndarray  # loops until the weapon is ready (0 for enemies: the game does not show theirs)
+    order_len: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, index: np.ndarray) -> Army:
+        """The units at ``index`` (bool mask or integer positions)."""
+        return Army(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+
+    def centroid(self) -> np.ndarray:
+        return self.pos.mean(axis=0)
+
+
+@dataclass(frozen=True, eq=False)
+class View:
+    """One observation as the bots use it."""
+
+    own: Army
+    enemy: Army
+    loop: int
+    map_size: np.ndarray  # float64 [2]: width, height
+
+
+def parse(obs: dict, facts: UnitFacts) -> View:
+    """Split ``obs`` (the contract's observation dict) into own units and visible enemies."""
+    units = np.asarray(obs["units"])
+    mask = np.asarray(obs["unit_mask"], dtype=bool)
+    if units.ndim != 2 or units.shape[1] <= C.shield_upgrade_level or mask.shape != units.shape[:1]:
+        raise ValueError(
+            f"bots: expected obs['units'] [max_units, 46] and a matching unit_mask, got {units.shape} and {mask.shape}"
+        )
+    rows = np.flatnonzero(mask)
+    alliance = units[rows, C.alliance]
+    scalars = np.asarray(obs["scalars"])
+    return View(
+        own=_army(units, rows[alliance == Alliance.self], facts),
+        enemy=_army(units, rows[alliance == Alliance.enemy], facts),
+        loop=int(scalars[Scalar.game_loop]),
+        map_size=np.array([scalars[Scalar.map_width], scalars[Scalar.map_height]], dtype=np.float64),
+    )
+
+
+def _army(units: np.ndarray, rows: np.ndarray, facts: UnitFacts) -> Army:
+    u = units[rows].astype(np.float64)
+    types = facts.check(u[:, C.unit_type])
+    vitality = u[:, C.health] + u[:, C.shield]
+    return Army(
+        rows=rows.astype(np.int64),
+        tags=np.rint(u[:, C.tag]).astype(np.int64),
+        types=types,
+        pos=u[:, [C.x, C.y]],
+        vitality=vitality,
+        vitality_ratio=np.clip(vitality / (facts.hp[types] + facts.shields[types]), 0.0, 1.0),
+        cooldown=u[:, C.weapon_cooldown],
+        order_len=u[:, C.order_length].astype(np.int64),
+    )

@@ -1,0 +1,853 @@
+"""The Skirmish engine: a deterministic, vectorised StarCraft II-like combat simulation at 22.4 loops per second.
+
+Driven from outside: ``issue`` commands, then ``advance(loops)`` (an agent step is ``step_mul`` loops). Every
+loop runs these phases on struct-of-arrays state, vectorised over units:
+
+1. targets: units drop targets that left their leash range, units without one scan for the nearest hittable
+   enemy (attack-move: acquisition range = max(sight, weapon range); idle and hold: weapon range) and healers
+   for the most damaged biological ally;
+2. fire: weapons that are ready (``cooldown`` elapsed) with their target in range fire; hits resolve in slot
+   order through shields, armor and bonus damage (combat.py), splash and suicide included; the dead are removed;
+   idle units that were hit fight back;
+3. heal: healers with energy heal their target by heal_rate / 22.4 per loop, paying energy per hp;
+4. move: units step at most speed / 22.4 towards their goal (a point, or a unit until it is within weapon /
+   heal / follow range), then overlapping ground units are pushed apart (movement.py) and clamped to the map;
+   finished moves pop the order queue.
+
+Orders (commands.py): move and attack-move complete on reaching their point, attack-unit and follow when their
+unit dies (then the next queued order starts, on the next loop); hold never completes (orders queued behind it
+wait).
+Attack-moving units keep a target while it stays within acquisition range and chase it; idle units keep an
+auto-acquired or retaliation target within acquisition range too; holding units only within weapon range.
+
+Loop-exact by construction, with work skipped where it provably changes no decision:
+
+* cooldowns are kept as absolute ready loops; a weapon fires on the first loop at or after its ready loop, and
+  if it became ready during the loop before, the fraction of a loop carries over (``ready += period``), so
+  the average rate is exactly one volley per cooldown; a weapon that waited has no carry. Each volley's
+  cooldown varies by a uniform jitter of +- ``cooldown_jitter`` (units.yaml; 1 loop) from the seeded ``rng``;
+* hp, shield and energy regeneration are applied in closed form, ``min(max, v + rate x loops)`` (what adding
+  per loop with the clamp gives), whenever damage, healing, a heal scan or the end of ``advance`` needs
+  current values; shields regenerate on loops at least ``shield_delay_loops`` (160) after the last damage;
+* healing that is bound to run at a constant rate for a while (every healer in range healing a target that
+  cannot fill up meanwhile, at its full rate or at the trickle its energy regeneration allows) is applied the
+  same way, as rates inside that closed form, until something changes;
+* a unit whose scan found nothing rescans only when an enemy could first have come into range (distance gap
+  over the fastest possible closing speed, pushes included); weapons are checked only from the first loop on
+  which one could be ready with its target in range (same bound); collision candidate pairs are rebuilt every
+  PAIR_WINDOW loops with a margin covering the most any unit can move meanwhile.
+
+None of this changes a decision (targets, shots, deaths, paths); values brought up to date in closed form can
+differ in the last bits from loop-by-loop addition depending on when they were synced, so runs are
+bit-identical for identical inputs (scenario, seed, commands and ``advance`` sizes) and agree to rounding
+across different ``advance`` splits (the tests check both).
+
+Simplifications against SC2 (documented, deliberate): damage is instant (no projectile travel or attack
+point), no acceleration or turning, air units do not collide, ground collisions are pairwise pushes rather than
+pathing, no target priorities beyond nearest, tank splash hits friendly ground units, killed banelings do not
+explode. A move also completes when the unit is blocked (BLOCKED_LOOPS loops without progress within its
+army's crowd radius), so a group sent to one point does not jostle forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from envs.skirmish.combat import group_starts, resolve_hits, sequential_cap, splash_fraction
+from envs.skirmish.commands import COMMAND_ORDERS, UNIT_KINDS, Command, Order
+from envs.skirmish.movement import candidate_pairs, separation
+from envs.skirmish.scenario import Scenario
+from envs.skirmish.state import QUEUE_LENGTH, GameState
+from envs.skirmish.targeting import edge_distances, most_damaged, nearest_enemies
+from envs.skirmish.units import UnitTable, default_units
+
+ENGINE_VERSION = "2"
+EVENT_KINDS = ("attack", "heal", "splash", "death")
+ATTACK, HEAL, SPLASH, DEATH = range(len(EVENT_KINDS))
+FOLLOW_GAP = 0.5  # edge distance a follower keeps to the unit it follows
+PUSH_CAP = 0.5  # a unit is pushed at most this fraction of its own speed per loop
+PAIR_WINDOW = 8  # loops between rebuilds of the collision candidate pairs
+BLOCKED_LOOPS = 16  # loops without progress that end a blocked move ...
+BLOCKED_PROGRESS = 0.1  # ... where progress is less than this fraction of the unit's speed
+JITTER_BATCH = 256  # cooldown jitter values drawn from the generator at once
+REACH_EPS = 1e-6  # map units of slack in range checks, so a unit that stepped exactly into range is in range
+MELEE_RANGE = 1.0  # weapons shorter than this are melee
+MELEE_SLACK = 0.3  # melee units strike up to this much beyond their range: crowd pushes keep fighters that far apart
+_IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
+_NONE = np.empty(0, dtype=np.int64)
+_FIRST = np.zeros(1, dtype=np.int64)
+
+
+class Engine:
+    """One Skirmish game: ``state`` (GameState) advanced loop by loop from a Scenario (see module docstring).
+
+    ``events`` lists ``(kind, attacker, target)`` tuples since the last ``advance`` call, kind in EVENT_KINDS
+    ("death" names the killer, -1 if none, and the dead unit; a baneling's death names itself twice).
+    """
+
+    def __init__(self, scenario: Scenario, seed: int = 0, fog: bool = False, units: UnitTable | None = None) -> None:
+        self.units = units if units is not None else default_units()
+        self.scenario = scenario
+        self.seed = int(seed)
+        self.fog = bool(fog)
+        self.see_all: frozenset[int] = frozenset()  # players who see through fog (cheat_vision bots)
+        self.rng = np.random.default_rng(self.seed)  # draws the cooldown jitter, JITTER_BATCH values at a time
+        self._jitter_draws = np.empty(0)
+        self.state = GameState.from_scenario(scenario, self.units)
+        self.loop = 0
+        self._winner: int | None = None
+        self._chunks: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._event_list: list[tuple[str, int, int]] | None = None
+        self._targeted = {1: -1, 2: -1}
+        self._slot_params()
+        self.invalidate_caches()
+        self._check_done()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def done(self) -> bool:
+        return self._winner is not None
+
+    @property
+    def winner(self) -> int | None:
+        """1 or 2 when that player destroyed the other's units, 0 for a draw (time limit or mutual), None running."""
+        return self._winner
+
+    @property
+    def events(self) -> list[tuple[str, int, int]]:
+        if self._event_list is None:
+            self._event_list = [
+                (EVENT_KINDS[kind], a, b)
+                for kind, att, tgt in self._chunks
+                for a, b in zip(att.tolist(), tgt.tolist(), strict=True)
+            ]
+        return self._event_list
+
+    def invalidate_caches(self) -> None:
+        """Forget every derived cache; call after editing ``state`` arrays directly (the engine never needs it)."""
+        n = self.state.n
+        self._next_scan = np.zeros(n, dtype=np.int64)
+        self._pairs_until = -1
+        self._heal_in = np.zeros(n)  # lazy healing: hp per loop flowing into each target ...
+        self._drain = np.zeros(n)  # ... and energy per loop each healer spends, for loops in (_heal_from, _heal_until]
+        self._heal_lazy = False
+        self._dirty = True
+        self._alive_changed()
+        self._next_shield_regen()
+
+    def issue(self, player: int, command: Command) -> None:
+        """Give ``command`` to ``player``'s units (dead ones are ignored); it takes effect at the next loop."""
+        st = self.state
+        n = st.n
+        if player not in (1, 2):
+            raise ValueError(f"issue: player must be 1 or 2, got {player!r}")
+        units = np.asarray(command.units, dtype=np.int64).reshape(-1)
+        if units.size and (units.min() < 0 or units.max() >= n):
+            raise ValueError(f"issue: Command.units must be engine indices in [0, {n}), got {command.units!r}")
+        if (st.owner[units] != player).any():
+            raise ValueError(f"issue: player {player} selected units it does not own: {command.units!r}")
+        uses_target = command.kind in UNIT_KINDS
+        if uses_target and not 0 <= command.target_unit < n:
+            raise ValueError(f"issue: Command.target_unit must be in [0, {n}), got {command.target_unit}")
+        selected = np.unique(units[st.alive[units]])
+        st.was_selected[st.owner == player] = False
+        st.was_selected[selected] = True
+        self._mark_target(player, command.target_unit if uses_target else -1)
+        if selected.size == 0 or (uses_target and not st.alive[command.target_unit]):
+            return
+        if command.kind == "stop":
+            st.order_kind[selected] = _IDLE
+            st.order_unit[selected] = -1
+            st.order_pos[selected] = 0.0
+            st.order_len[selected] = 0
+            self._start(selected)
+            return
+        order = int(COMMAND_ORDERS[command.kind])
+        target = command.target_unit if uses_target else -1
+        point = (0.0, 0.0)
+        if command.target_pos is not None:
+            point = (min(max(float(command.target_pos[0]), 0.0), self.scenario.map_width),
+                     min(max(float(command.target_pos[1]), 0.0), self.scenario.map_height))  # fmt: skip
+        if command.queued:
+            room = selected[st.order_len[selected] < QUEUE_LENGTH]
+            column = st.order_len[room].astype(np.int64)
+            st.order_kind[room, column] = order
+            st.order_unit[room, column] = target
+            st.order_pos[room, column] = point
+            st.order_len[room] += 1
+            fresh = room[column == 0]
+        else:
+            st.order_kind[selected] = _IDLE
+            st.order_unit[selected] = -1
+            st.order_pos[selected] = 0.0
+            st.order_kind[selected, 0] = order
+            st.order_unit[selected, 0] = target
+            st.order_pos[selected, 0] = point
+            st.order_len[selected] = 1
+            fresh = selected
+        if fresh.size:
+            self._start(fresh)
+
+    def advance(self, loops: int) -> None:
+        """Simulate ``loops`` game loops (fewer if the game ends first; nothing once it has ended)."""
+        if isinstance(loops, bool) or not isinstance(loops, int | np.integer) or loops < 0:
+            raise ValueError(f"advance: loops must be a non-negative int, got {loops!r}")
+        self._chunks = []
+        self._event_list = None
+        if self._winner is not None or loops == 0:
+            return
+        st = self.state
+        if st.pos.dtype != np.float64 or not st.pos.flags.c_contiguous:
+            st.pos = np.ascontiguousarray(st.pos, dtype=np.float64)
+        self._z = st.pos.view(np.complex128).reshape(-1)  # x + iy, sharing memory with state.pos
+        self._ready = self.loop + st.cooldown
+        self._fire_at = float(self._ready[self._shoot].min()) if not self._dirty and self._any_shoot else -np.inf
+        self._synced = self.loop
+        self._heading = np.zeros(st.n, dtype=np.complex128)
+        end = self.loop + int(loops)
+        while self.loop < end:
+            self._step(self.loop + 1)
+            self.loop += 1
+            if self._check_done():
+                break
+        self._sync(self.loop)
+        np.maximum(self._ready - self.loop, 0.0, out=st.cooldown)
+        turned = self._heading != 0.0
+        st.facing[turned] = np.angle(self._heading[turned])
+
+    def visible(self, player: int) -> np.ndarray:
+        """bool [n]: the units ``player`` sees: all with fog off or when ``player`` is in ``see_all``; else its own
+        units and living enemies whose circle touches the sight circle of one of its living units."""
+        st = self.state
+        if not self.fog or player in self.see_all:
+            return np.ones(st.n, dtype=bool)
+        own = st.owner == player
+        seen = own.copy()
+        eyes = (own & st.alive).nonzero()[0]
+        others = (~own & st.alive).nonzero()[0]
+        if eyes.size and others.size:
+            z = np.ascontiguousarray(st.pos).view(np.complex128).reshape(-1)
+            gap = edge_distances(z, self._r, eyes, others) + self._r[eyes][:, None]
+            seen[others] = (gap <= self._sight[eyes][:, None]).any(axis=0)
+        return seen
+
+    def state_hash(self) -> str:
+        """sha256 hex of the loop, the random generator and every GameState array (names, dtypes, shapes, bytes)."""
+        digest = hashlib.sha256(np.int64(self.loop).tobytes())
+        digest.update(json.dumps(self.rng.bit_generator.state, sort_keys=True).encode())
+        digest.update(self._jitter_draws.tobytes())
+        for name, array in self.state.arrays().items():
+            digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+    # ------------------------------------------------------------------ setup
+
+    def _slot_params(self) -> None:
+        """Per-slot copies of the static unit stats (indexed by engine slot, so loops never look up types)."""
+        u, ut = self.units, self.state.utype
+        n = self.state.n
+        self._idx = np.arange(n)
+        self._r = u.radius[ut]
+        self._speed = u.speed_loop[ut]
+        self._can_move = self._speed > 0.0
+        self._push_cap = self._speed * PUSH_CAP
+        self._disp = self._speed + self._push_cap
+        self._air = u.is_air[ut]
+        self._sight = u.sight[ut]
+        self._armed = u.armed[ut]
+        self._range = u.range[ut]
+        self._strike = self._range + np.where(u.armed[ut] & (self._range < MELEE_RANGE), MELEE_SLACK, 0.0)
+        self._min_range = u.min_range[ut]
+        self._acquire = u.acquire_range[ut]
+        self._period = u.cooldown_loops[ut]
+        self._jitter = u.cooldown_jitter_loops
+        self._hits_ground = u.hits_ground[ut]
+        self._hits_air = u.hits_air[ut]
+        self._attacks = u.attacks[ut]
+        self._armor = u.armor[ut]
+        self._splash_r = u.splash_radius[ut]
+        self._splash_f = u.splash_fraction[ut]
+        self._splashes = self._splash_r[:, 0] > 0.0
+        self._splash_friendly = u.splash_friendly[ut]
+        self._splash_at_attacker = u.splash_at_attacker[ut]
+        self._suicide = u.suicide[ut]
+        self._ut = ut.astype(np.intp)
+        bonus_applies = (u.attributes[None, :] & u.bonus_mask[:, None]) != 0
+        self._raw_table = u.damage[:, None] + u.bonus[:, None] * bonus_applies  # [attacker type, victim type]
+        self._plain = ~self._splashes & (self._attacks == 1)  # one direct hit per volley
+        self._healer = u.healer[ut]
+        self._heal_rate = u.heal_loop[ut]
+        self._heal_cost = np.where(self._healer, u.heal_energy_per_hp[ut], 1.0)
+        self._heal_range = u.heal_range[ut]
+        self._healer_slots = self._healer.nonzero()[0]
+        self._healers_of = {p: self._healer_slots[self.state.owner[self._healer_slots] == p] for p in (1, 2)}
+        self._bio = u.biological[ut]
+        self._hp_max = u.hp[ut]
+        self._sh_max = u.shields[ut]
+        self._en_max = u.energy_max[ut]
+        self._shield_delay = u.shield_delay_loops[ut]
+        shielded = self._sh_max > 0
+        self._shield_delay_min = int(self._shield_delay[shielded].min()) if shielded.any() else 0
+        self._hp_regen_rate = u.hp_regen_loop[ut]
+        self._sh_regen_rate = u.shield_regen_loop[ut]
+        self._en_regen_rate = u.energy_regen_loop[ut]
+
+    def _alive_changed(self) -> None:
+        """Recompute what depends on who is alive: living slots, counts, regen rates, crowd radii, pairs."""
+        st = self.state
+        alive = st.alive
+        self._alive_idx = np.flatnonzero(alive)
+        self._counts = np.bincount(st.owner[alive], minlength=3)
+        self._stalemate = not (self._can_damage(1) or self._can_damage(2))
+        self._hpr = self._hp_regen_rate * alive
+        self._shr = self._sh_regen_rate * alive
+        self._enr = self._en_regen_rate * alive
+        rates = (self._hpr, self._shr, self._enr)
+        self._regen_hp, self._regen_sh, self._regen_en = (bool(np.count_nonzero(rate)) for rate in rates)
+        self._disp_max = float(self._disp[alive].max()) if self._alive_idx.size else 0.0
+        self._inv_closing = 1.0 / np.maximum(self._disp + self._disp_max, 1e-12)
+        ground = alive & ~self._air
+        area = np.bincount(st.owner[ground], weights=self._r[ground] ** 2, minlength=3)
+        self._crowd = 2.0 * np.sqrt(area)  # radius a packed army covers, doubled for slack
+        if self._pairs_until >= 0:
+            keep = alive[self._pi] & alive[self._pj]
+            self._pi, self._pj, self._rsum = self._pi[keep], self._pj[keep], self._rsum[keep]
+            self._pair_inv_closing = self._pair_inv_closing[keep]
+            self._shares_stale = True
+
+    def _check_done(self) -> bool:
+        """End the game: a side with no units left loses; a draw at the time limit or when neither side can hurt
+        the other."""
+        if self._winner is None:
+            c1, c2 = int(self._counts[1]), int(self._counts[2])
+            if c1 == 0 or c2 == 0:
+                self._winner = 0 if c1 == c2 else (1 if c2 == 0 else 2)
+            elif self._stalemate or self.loop >= self.scenario.time_limit_loops:
+                self._winner = 0
+        return self._winner is not None
+
+    def _can_damage(self, player: int) -> bool:
+        """Whether one of ``player``'s living armed units can hit one of the enemy's living units."""
+        st = self.state
+        mine = st.alive & (st.owner == player) & self._armed
+        theirs = st.alive & (st.owner == 3 - player)
+        enemy_air, enemy_ground = bool((theirs & self._air).any()), bool((theirs & ~self._air).any())
+        return bool((mine & ((self._hits_air & enemy_air) | (self._hits_ground & enemy_ground))).any())
+
+    def _mark_target(self, player: int, target: int) -> None:
+        """was_targeted: the target units of each player's last command."""
+        flags = self.state.was_targeted
+        previous, other = self._targeted[player], self._targeted[3 - player]
+        if previous >= 0 and previous != other:
+            flags[previous] = False
+        if target >= 0:
+            flags[target] = True
+        self._targeted[player] = target
+
+    # ------------------------------------------------------------------ orders
+
+    def _start(self, slots: np.ndarray) -> None:
+        """The current order of ``slots`` changed: reset their target (attack-unit: its unit) and rescan."""
+        st = self.state
+        kind = st.order_kind[slots, 0]
+        st.attack_target[slots] = np.where(kind == _ATTACK_UNIT, st.order_unit[slots, 0], -1)
+        st.stall[slots] = 0
+        self._next_scan[slots] = 0
+        self._dirty = True
+
+    def _pop(self, slots: np.ndarray) -> None:
+        """The current order of ``slots`` completed: the next queued order (or idle) becomes current."""
+        st = self.state
+        for array, empty in ((st.order_kind, _IDLE), (st.order_unit, -1), (st.order_pos, 0.0)):
+            array[slots, :-1] = array[slots, 1:]
+            array[slots, -1] = empty
+        st.order_len[slots] = np.maximum(st.order_len[slots] - 1, 0)
+        self._start(slots)
+
+    def _refresh(self) -> None:
+        """Rebuild the per-unit behaviour arrays from orders and targets (only after something changed).
+
+        Range tests become centre-distance thresholds here (``_fire_hi`` = radii + range + REACH_EPS, ...) so
+        the per-loop code compares ``_d`` against them directly.
+        """
+        st = self.state
+        alive = st.alive
+        for _ in range(QUEUE_LENGTH):  # orders on units that died complete (only unit orders have order_unit >= 0)
+            unit = st.order_unit[:, 0]
+            gone = alive & (unit >= 0) & ~alive[unit]
+            if not np.count_nonzero(gone):
+                break
+            self._pop(gone.nonzero()[0])
+        kind = st.order_kind[:, 0]
+        target = st.attack_target
+        has_t = target >= 0
+        follow = (kind == _FOLLOW) & alive
+        hold = kind == _HOLD
+        attack_move = kind == _ATTACK_MOVE
+        gu = np.where(has_t, target, np.where(follow, st.order_unit[:, 0], self._idx))
+        has_gu = has_t | follow
+        healer, armed = self._healer, self._armed
+        rsum = self._r + self._r[gu]
+        gap = np.where(has_t, np.where(healer, self._heal_range, self._range), FOLLOW_GAP)
+        self._gu = gu
+        self._stop = np.where(has_gu, rsum + gap, 0.0)
+        self._stop_eps = self._stop + REACH_EPS
+        self._has_point = alive & ~has_gu & ((kind == _MOVE) | attack_move)
+        self._pz = st.order_pos[:, 0].copy().view(np.complex128).reshape(-1)
+        movable = alive & self._can_move & ~hold
+        self._mobile = movable & (self._has_point | has_gu)
+        self._weight = movable.astype(np.float64)
+        self._shares_stale = True
+        scans = attack_move | hold | (kind == _IDLE)
+        self._wants = alive & ~has_t & ((armed & scans) | (healer & (scans | follow)))
+        heal_reach = np.where(attack_move, self._sight, np.where(follow, np.inf, self._heal_range))
+        self._scan_range = np.where(healer, heal_reach, np.where(attack_move, self._acquire, self._range))
+        leash = np.where(kind == _ATTACK_UNIT, np.inf, np.where(hold, self._range, self._acquire))
+        leash = np.where(healer, heal_reach, leash)
+        leash_min = np.where(armed & (kind != _ATTACK_UNIT), self._min_range, -np.inf)
+        self._leash_hi = np.where(has_t, rsum + leash + REACH_EPS, np.inf)
+        self._leash_lo = np.where(has_t, rsum + leash_min - REACH_EPS, -np.inf)
+        self._fire_hi = rsum + self._strike + REACH_EPS
+        self._fire_lo = rsum + self._min_range - REACH_EPS
+        self._heal_hi = rsum + self._heal_range + REACH_EPS
+        self._shoot = armed & has_t & np.where(self._air[gu], self._hits_air, self._hits_ground)
+        healers = (healer & has_t).nonzero()[0]
+        if self._heal_lazy and not (
+            np.array_equal(healers, self._heal_idx) and np.array_equal(target[healers], self._heal_tgt)
+        ):  # the lazy heals assumed other healers or targets: settle them
+            self._sync(self.loop)
+            self._heal_stop()
+        self._heal_idx = healers
+        if healers.size:
+            self._heal_tgt = target[healers]
+            self._heal_hi_h = self._heal_hi[healers]
+            self._heal_unique = healers.size == 1 or np.unique(self._heal_tgt).size == healers.size
+            self._heal_rate_h = self._heal_rate[healers]
+            self._heal_cost_h = self._heal_cost[healers]
+            self._heal_max_t = self._hp_max[self._heal_tgt]
+        self._idle_armed = alive & armed & (kind == _IDLE) & ~has_t
+        self._any_point = np.count_nonzero(self._has_point) > 0
+        self._any_target = np.count_nonzero(has_t) > 0
+        self._leash_at = 0
+        self._any_shoot = np.count_nonzero(self._shoot) > 0
+        self._any_idle_armed = np.count_nonzero(self._idle_armed) > 0
+        self._healers_wait = np.count_nonzero(self._wants[self._healer_slots]) > 0
+        self._fire_at = float(self._ready[self._shoot].min()) if self._any_shoot else np.inf
+        self._update_scan_at()
+        st.stall[~self._has_point] = 0
+        self._dirty = False
+
+    def _update_scan_at(self) -> None:
+        """The first loop at which some unit wants to scan (inf if none)."""
+        due = self._next_scan[self._wants]
+        self._scan_at = int(due.min()) if due.size else np.inf
+
+    # ------------------------------------------------------------------ one loop
+
+    def _step(self, t: int) -> None:
+        if self._dirty:
+            self._refresh()
+        if t >= self._pairs_until:
+            self._build_pairs(t)
+        self._geometry()
+        dropped = self._leash(t) if self._any_target and t >= self._leash_at else None
+        if t >= self._scan_at or dropped is not None:
+            if self._scan(t, dropped) or dropped is not None:
+                self._refresh()
+                self._geometry()
+        frozen = self._fire(t) if self._any_shoot and t >= self._fire_at else None
+        if self._heal_idx.size:
+            self._heal(t, frozen)
+        self._move(t, frozen)
+
+    def _leash(self, t: int) -> np.ndarray | None:
+        """Drop targets that left their leash range (or came inside the minimum range); returns those units.
+        When none did, no target can before the slack runs out at the fastest closing speed: skip until then."""
+        d = self._d
+        drop = (d > self._leash_hi) | (d < self._leash_lo)
+        if np.count_nonzero(drop):
+            dropped = drop.nonzero()[0]
+            self.state.attack_target[dropped] = -1
+            return dropped
+        slack = np.minimum(self._leash_hi - d, d - self._leash_lo) * self._inv_closing
+        self._leash_at = t + max(1.0, float(np.floor(slack.min())))
+        return None
+
+    def _geometry(self) -> None:
+        """Vector (complex) and distance from every unit to its goal (goal unit, goal point, or itself: zero)."""
+        goal = self._z[self._gu]
+        if self._any_point:
+            np.copyto(goal, self._pz, where=self._has_point)
+        self._dz = goal - self._z
+        self._d = np.abs(self._dz)
+
+    def _scan(self, t: int, dropped: np.ndarray | None) -> bool:
+        """Acquire targets for the units that want one and are due; returns whether any target was set."""
+        due = self._wants & (self._next_scan <= t)
+        if dropped is not None:
+            due[dropped] = True
+        scanners = due.nonzero()[0]
+        found = False
+        armed = scanners[self._armed[scanners]]
+        if armed.size:
+            found |= self._scan_enemies(armed, t)
+        healers = scanners[self._healer[scanners]]
+        if healers.size:
+            found |= self._scan_allies(healers, t)
+        self._update_scan_at()
+        return found
+
+    def _scan_allies(self, healers: np.ndarray, t: int) -> bool:
+        """Heal targets: the most damaged biological ally in scan range. A healer that finds none rescans when
+        its side takes damage (``_fire`` wakes it) or when a damaged ally could first have come into range."""
+        st = self.state
+        self._sync(t - 1)
+        cand = self._alive_idx
+        edge = edge_distances(self._z, self._r, healers, cand)
+        eligible = (st.owner[cand][None, :] == st.owner[healers][:, None]) & self._bio[cand][None, :]
+        eligible &= cand[None, :] != healers[:, None]
+        follow = st.order_kind[healers, 0] == _FOLLOW
+        eligible &= ~follow[:, None] | (cand[None, :] == st.order_unit[healers, 0][:, None])
+        missing = self._hp_max[cand] - st.hp[cand]
+        column, gap = most_damaged(edge, missing, eligible, self._scan_range[healers])
+        hit = column >= 0
+        st.attack_target[healers[hit]] = cand[column[hit]]
+        self._wait(healers[~hit], gap[~hit], t)
+        return np.count_nonzero(hit) > 0
+
+    def _scan_enemies(self, scanners: np.ndarray, t: int) -> bool:
+        st = self.state
+        cand = self._alive_idx
+        edge = edge_distances(self._z, self._r, scanners, cand)
+        hittable = st.owner[cand][None, :] != st.owner[scanners][:, None]
+        hittable &= np.where(self._air[cand][None, :], self._hits_air[scanners][:, None],
+                             self._hits_ground[scanners][:, None])  # fmt: skip
+        column, gap = nearest_enemies(edge, hittable, self._scan_range[scanners], self._min_range[scanners])
+        hit = column >= 0
+        st.attack_target[scanners[hit]] = cand[column[hit]]
+        self._wait(scanners[~hit], gap[~hit], t)
+        return np.count_nonzero(hit) > 0
+
+    def _wait(self, slots: np.ndarray, gap: np.ndarray, t: int) -> None:
+        """Schedule the next scan of ``slots`` at the first loop a candidate ``gap`` beyond range could reach."""
+        if slots.size:
+            wait = np.floor(np.minimum(gap * self._inv_closing[slots], 2.0**40))
+            self._next_scan[slots] = t + np.maximum(wait, 1.0).astype(np.int64)
+
+    def _fire(self, t: int) -> np.ndarray | None:
+        """Fire every ready weapon whose target is in range; returns the units that must not move this loop."""
+        d = self._d
+        fire = (self._shoot & (self._ready <= t) & (d <= self._fire_hi) & (d >= self._fire_lo)).nonzero()[0]
+        if fire.size == 0:
+            self._fire_at = self._next_fire(t)
+            return None
+        st = self.state
+        self._sync(t - 1)
+        due = self._ready[fire]
+        period = self._period[fire]
+        if self._jitter > 0.0:
+            if self._jitter_draws.size < fire.size:
+                fresh = self.rng.uniform(-self._jitter, self._jitter, JITTER_BATCH + fire.size)
+                self._jitter_draws = np.concatenate((self._jitter_draws, fresh))
+            period = period + self._jitter_draws[: fire.size]
+            self._jitter_draws = self._jitter_draws[fire.size :]
+        self._ready[fire] = np.where(due > t - 1, due, t) + period
+        self._fire_at = self._next_fire(t)
+        self._heading[fire] = self._dz[fire]
+        primary = st.attack_target[fire]
+        self._chunks.append((ATTACK, fire, primary))
+        fraction = None
+        bombers = _NONE
+        if np.count_nonzero(self._plain[fire]) == fire.size:
+            attacker, victim = fire, primary
+        else:
+            bombers = fire[self._suicide[fire]]
+            direct = ~self._splash_at_attacker[fire]
+            count = self._attacks[fire[direct]]
+            attacker = np.repeat(fire[direct], count)
+            victim = np.repeat(primary[direct], count)
+            fraction = np.ones(attacker.size)
+            splashers = self._splashes[fire]
+            if np.count_nonzero(splashers):
+                s_att, s_vic, s_frac = self._splash_rows(fire[splashers], primary[splashers])
+                self._chunks.append((SPLASH, s_att, s_vic))
+                attacker = np.concatenate((attacker, s_att))
+                victim = np.concatenate((victim, s_vic))
+                fraction = np.concatenate((fraction, s_frac))
+        if attacker.size > 1:
+            order = np.argsort(victim, kind="stable")
+            attacker, victim = attacker[order], victim[order]
+            if fraction is not None:
+                fraction = fraction[order]
+        starts = group_starts(victim) if victim.size != 1 else _FIRST
+        raw = self._raw_table[self._ut[attacker], self._ut[victim]]
+        if fraction is not None:
+            raw = raw * fraction
+        absorbed, loss = resolve_hits(starts, victim, raw, st.shield, self._armor)
+        hit = victim[starts]
+        if starts.size == victim.size:
+            lasts = starts
+        else:
+            loss = np.add.reduceat(loss, starts)
+            absorbed = None if absorbed is None else np.add.reduceat(absorbed, starts)
+            lasts = np.append(starts[1:], victim.size) - 1
+        if absorbed is not None:
+            st.shield[hit] = np.maximum(st.shield[hit] - absorbed, 0.0)
+            self._shield_next = min(self._shield_next, t + self._shield_delay_min)
+        st.hp[hit] -= loss
+        st.last_damage_loop[hit] = t
+        if self._healers_wait:  # healers without a target look again when their side is hurt
+            for owner in set(st.owner[hit[self._bio[hit]]].tolist()):
+                wake = self._healers_of[owner]
+                if wake.size:
+                    self._next_scan[wake] = np.minimum(self._next_scan[wake], t + 1)
+                    self._scan_at = min(self._scan_at, t + 1)
+        if self._any_idle_armed:
+            self._retaliate(hit, attacker[starts])
+        dying = st.hp[hit] <= 0.0
+        if bombers.size == 0 and not np.count_nonzero(dying):
+            return None
+        killed = np.concatenate((hit[dying], bombers))
+        killers = np.concatenate((attacker[lasts[dying]], bombers))
+        killed, first = np.unique(killed, return_index=True)
+        return self._kill(killed, killers[first], t)
+
+    def _next_fire(self, t: int) -> float:
+        """The first loop after t on which some weapon could fire: ready, and its target possibly in range given
+        the fastest the two can close in (so ``_fire`` is skipped while everyone reloads or walks into range)."""
+        gap = np.maximum(self._d - self._fire_hi, 0.0)
+        due = np.maximum(self._ready, t + np.floor(gap * self._inv_closing))
+        return max(float(due[self._shoot].min()), t + 1.0)
+
+    def _splash_rows(self, splashers: np.ndarray, primary: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(attacker, victim, fraction) rows of the splash around each splashing shot."""
+        st = self.state
+        at_self = self._splash_at_attacker[splashers]
+        centre = np.where(at_self, splashers, primary)
+        cand = self._alive_idx
+        distance = np.abs(self._z[cand][None, :] - self._z[centre][:, None]) - self._r[cand][None, :]
+        fraction = splash_fraction(distance, self._splash_r[splashers], self._splash_f[splashers])
+        valid = np.where(self._air[cand][None, :], self._hits_air[splashers][:, None],
+                         self._hits_ground[splashers][:, None])  # fmt: skip
+        valid &= cand[None, :] != splashers[:, None]
+        valid &= (cand[None, :] != primary[:, None]) | at_self[:, None]
+        valid &= self._splash_friendly[splashers][:, None] | (st.owner[cand][None, :] != st.owner[splashers][:, None])
+        row, col = np.nonzero(valid & (fraction > 0.0))
+        return splashers[row], cand[col], fraction[row, col]
+
+    def _retaliate(self, victims: np.ndarray, attackers: np.ndarray) -> None:
+        """Idle armed units without a target that were hit by an enemy they can hit attack it back."""
+        st = self.state
+        ok = self._idle_armed[victims] & (st.hp[victims] > 0.0) & (st.owner[attackers] != st.owner[victims])
+        ok &= np.where(self._air[attackers], self._hits_air[victims], self._hits_ground[victims])
+        ok &= st.alive[attackers] & ~self._suicide[attackers]
+        if np.count_nonzero(ok):
+            st.attack_target[victims[ok]] = attackers[ok]
+            self._idle_armed[victims[ok]] = False
+            self._dirty = True
+
+    def _kill(self, dead: np.ndarray, killers: np.ndarray, t: int) -> np.ndarray:
+        """Remove ``dead`` from play; units targeting them lose the target. Returns the units frozen this loop."""
+        st = self.state
+        self._chunks.append((DEATH, killers, dead))
+        st.alive[dead] = False
+        st.hp[dead] = 0.0
+        st.shield[dead] = 0.0
+        st.order_kind[dead] = _IDLE
+        st.order_unit[dead] = -1
+        st.order_len[dead] = 0
+        st.attack_target[dead] = -1
+        killed = np.zeros(st.n, dtype=bool)
+        killed[dead] = True
+        lost = killed[np.maximum(st.attack_target, 0)] & (st.attack_target >= 0)
+        st.attack_target[lost] = -1
+        self._next_scan[lost] = t + 1
+        if self._heal_lazy and (killed[self._heal_idx].any() or killed[self._heal_tgt].any()):
+            self._heal_stop()  # ``_fire`` synced to t - 1 before the damage
+        self._alive_changed()
+        self._dirty = True
+        return killed | killed[self._gu]
+
+    def _heal(self, t: int, frozen: np.ndarray | None) -> None:
+        """Healers heal their targets for this loop: exactly, or by the lazy rates while those are known safe."""
+        st = self.state
+        healers, target = self._heal_idx, self._heal_tgt
+        ok = self._d[healers] <= self._heal_hi_h
+        if self._heal_lazy and frozen is None and t <= self._heal_until and not np.count_nonzero(ok ^ self._heal_on):
+            self._chunks.append(self._heal_events)
+            return
+        if frozen is not None:  # something died this loop: healer or target
+            ok &= ~frozen[healers] & st.alive[target]
+        if self._heal_lazy:
+            self._sync(t - 1)
+            self._heal_stop()
+        if not np.count_nonzero(ok):
+            return
+        self._sync(t - 1)
+        energy = st.energy[healers]
+        cost = self._heal_cost_h
+        want = np.minimum(self._heal_rate_h, energy / cost) * ok
+        hp = st.hp[target]
+        if self._heal_unique:
+            got = np.minimum(want, self._heal_max_t - hp)
+            st.hp[target] = hp = hp + got
+        else:
+            got = sequential_cap(target, want, self._hp_max - st.hp)
+            st.hp += np.bincount(target, got, st.n)
+            hp = st.hp[target]
+        st.energy[healers] = energy = np.maximum(energy - got * cost, 0.0)
+        healed = got > 0.0
+        count = np.count_nonzero(healed)
+        if count:
+            self._chunks.append((HEAL, healers, target) if count == healers.size else
+                                (HEAL, healers[healed], target[healed]))  # fmt: skip
+        full = ok & (hp >= self._heal_max_t)
+        if np.count_nonzero(full):
+            st.attack_target[healers[full]] = -1
+            self._next_scan[healers[full]] = t + 1
+            self._dirty = True
+        elif self._heal_unique:
+            self._heal_start(t, ok, got, hp, energy)
+
+    def _heal_start(self, t: int, on: np.ndarray, got: np.ndarray, hp: np.ndarray, energy: np.ndarray) -> None:
+        """Switch to lazy healing after loop t if every healer in range (``on``) heals at a rate that stays
+        constant: the full heal rate, or, with its energy spent, the trickle its energy regeneration buys each
+        loop. The rates then go into ``_sync`` for the loops after t during which no target can reach full hp
+        and no full-rate healer run short of energy. ``_heal`` falls back to exact loops when a healer enters or
+        leaves range, a healer or target dies, the targets change or the window ends."""
+        healers, target = self._heal_idx[on], self._heal_tgt[on]
+        rate, cost = self._heal_rate_h[on], self._heal_cost_h[on]
+        got, energy = got[on], energy[on]
+        regen_hp, regen_en = self._hpr[target], self._enr[healers]
+        full_rate = got == rate
+        trickle = (energy <= 1e-9) & (got > 0.0) & (regen_en < rate * cost)
+        energy = energy + regen_en  # after this loop's regeneration
+        if np.count_nonzero(full_rate | trickle) < healers.size or np.count_nonzero(energy > self._en_max[healers]):
+            return
+        flow = np.where(full_rate, rate, regen_en / cost)
+        drain = flow * cost
+        missing = self._heal_max_t[on] - hp[on] - regen_hp
+        loops = np.floor(missing / (flow + regen_hp)) - 1.0
+        spending = full_rate & (drain > regen_en)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loops_en = np.where(spending, np.floor((energy - drain) / (drain - regen_en)), np.inf)
+        window = float(np.minimum(loops, loops_en).min())
+        if window >= 1.0:
+            self._heal_in[target] = flow
+            self._drain[healers] = drain
+            self._heal_from, self._heal_until = t, t + int(window)
+            self._heal_on = on
+            self._heal_events = (HEAL, healers, target)
+            self._heal_lazy = True
+
+    def _heal_stop(self) -> None:
+        """End lazy healing (after ``_sync`` has applied it up to the current loop)."""
+        if self._heal_lazy:
+            self._heal_in[:] = 0.0
+            self._drain[:] = 0.0
+            self._heal_lazy = False
+
+    def _move(self, t: int, frozen: np.ndarray | None) -> None:
+        z = self._z
+        moving = self._mobile & (self._d > self._stop_eps)
+        if frozen is not None:
+            moving &= ~frozen
+        slots = moving.nonzero()[0]
+        moved = slots.size > 0
+        if moved:
+            d = self._d[slots]
+            step = self._dz[slots]
+            z[slots] += step * (np.minimum(d - self._stop[slots], self._speed[slots]) / d)
+            self._heading[slots] = step
+        if self._pi.size and t >= self._apart_until:
+            if self._shares_stale:
+                self._pair_shares()
+            pushed, free = separation(z, self._pi, self._pj, self._rsum, self._share_i, self._share_j,
+                                      self._push_cap, self._pair_inv_closing)  # fmt: skip
+            if pushed is not None:
+                z += pushed
+                moved = True
+            self._apart_until = t + free
+        if moved:  # pushes (and rounding) can end a hair outside the map: clamp
+            x, y = z.real, z.imag
+            np.minimum(np.maximum(x, 0.0, out=x), self.scenario.map_width, out=x)
+            np.minimum(np.maximum(y, 0.0, out=y), self.scenario.map_height, out=y)
+        if self._any_point:
+            self._finish_moves(moving, frozen)
+
+    def _finish_moves(self, moved: np.ndarray, frozen: np.ndarray | None) -> None:
+        """Pop point orders that arrived this loop, or are blocked near the goal (see BLOCKED_LOOPS).
+
+        A unit is blocked after BLOCKED_LOOPS loops in a row that it spent within its army's crowd radius of
+        the goal making less than BLOCKED_PROGRESS of its speed in progress.
+        """
+        st = self.state
+        arrived = self._has_point & (self._d <= self._speed)
+        if frozen is not None:
+            arrived &= ~frozen
+        walkers = (moved & self._has_point & (self._d <= self._crowd[st.owner] + self._speed)).nonzero()[0]
+        if walkers.size:
+            left = np.abs(self._pz[walkers] - self._z[walkers])
+            slow = self._d[walkers] - left < BLOCKED_PROGRESS * self._speed[walkers]
+            stall = np.where(slow, st.stall[walkers] + 1, 0).astype(np.int16)
+            st.stall[walkers] = stall
+            blocked = (stall >= BLOCKED_LOOPS) & (left <= self._crowd[st.owner[walkers]])
+            arrived[walkers[blocked]] = True
+        if np.count_nonzero(arrived):
+            self._pop(arrived.nonzero()[0])
+
+    def _build_pairs(self, t: int) -> None:
+        """Collision candidates for the next PAIR_WINDOW loops: ground pairs that could touch meanwhile."""
+        st = self.state
+        ground = (st.alive & ~self._air).nonzero()[0]
+        reach = self._r + PAIR_WINDOW * self._disp
+        pi, pj = candidate_pairs(self._z, reach, ground)
+        keep = self._can_move[pi] | self._can_move[pj]
+        self._pi, self._pj = pi[keep], pj[keep]
+        self._rsum = self._r[self._pi] + self._r[self._pj]
+        self._pair_inv_closing = 1.0 / np.maximum(self._disp[self._pi] + self._disp[self._pj], 1e-12)
+        self._pairs_until = t + PAIR_WINDOW
+        self._apart_until = t
+        self._shares_stale = True
+
+    def _pair_shares(self) -> None:
+        """Each candidate pair's split of a push, by the two units' push weights (0 for units that cannot move)."""
+        wi, wj = self._weight[self._pi], self._weight[self._pj]
+        total = np.maximum(wi + wj, 1e-300)
+        self._share_i, self._share_j = wi / total, wj / total
+        self._shares_stale = False
+
+    def _sync(self, t: int) -> None:
+        """Bring hp / shield / energy regeneration (and lazy healing) up to the end of loop ``t``, in closed form:
+        ``min(max, v + rate x loops)`` equals adding the rate loop by loop with the clamp each loop."""
+        loops = t - self._synced
+        if loops <= 0:
+            return
+        st = self.state
+        if self._heal_lazy:
+            healing = t - max(self._synced, self._heal_from)
+            np.minimum(st.hp + self._hpr * loops + self._heal_in * healing, self._hp_max, out=st.hp)
+            np.minimum(st.energy + self._enr * loops - self._drain * healing, self._en_max, out=st.energy)
+        else:
+            if self._regen_hp:
+                np.minimum(st.hp + self._hpr * loops, self._hp_max, out=st.hp)
+            if self._regen_en:
+                np.minimum(st.energy + self._enr * loops, self._en_max, out=st.energy)
+        if self._regen_sh and t >= self._shield_next:
+            since = np.maximum(st.last_damage_loop + (self._shield_delay - 1), self._synced)
+            active = np.maximum(t - since, 0)
+            np.minimum(st.shield + self._shr * active, self._sh_max, out=st.shield)
+            self._next_shield_regen()
+        self._synced = t
+
+    def _next_shield_regen(self) -> None:
+        """The first loop on which some shield below its maximum can regenerate (so ``_sync`` skips until then)."""
+        st = self.state
+        below = st.alive & (st.shield < self._sh_max)
+        starts = st.last_damage_loop[below] + self._shield_delay[below]
+        self._shield_next = int(starts.min()) if starts.size else np.inf

@@ -1,0 +1,254 @@
+"""The bot ladder: bot levels play each other on mirrored armies over a list of scenarios, in worker processes.
+
+"Mirrored" means both sides get player 1's army of the scenario, reflected across the map's vertical centre
+line, so neither side has more or better units. Every game variant (a symmetric random jitter of the start
+positions, seeded) is played twice with the sides swapped and the same engine seed, so a side advantage (the
+engine resolves simultaneous events in slot order) cancels out and two identical bots score exactly 50%.
+The result is a win/draw/loss matrix; the ladder holds when each level beats the one below it in at least
+``threshold`` of the decided (non-drawn) games.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from envs.skirmish.botgame import check_level, play_bot_game
+from envs.skirmish.bots import LEVELS
+from envs.skirmish.scenario import FACING, Scenario, UnitPlacement, load_scenario
+
+NON_CHEAT_LEVELS: tuple[str, ...] = LEVELS[:7]
+DEFAULT_SCENARIOS: tuple[str, ...] = ("3m", "8m_vs_9m", "2s3z", "MMM", "3s5z_vs_3s6z")
+JITTER = 0.25  # map units; the start positions of a variant move by at most this much on each axis
+OUTCOMES = ("wins", "draws", "losses")
+
+
+def mirrored(scenario: Scenario, variant: int = 0, jitter: float = JITTER) -> Scenario:
+    """``scenario`` with player 1's army on both sides (player 2's reflected), start positions jittered.
+
+    Variant 0 keeps the exact positions; variant k > 0 moves each of player 1's units by a seeded uniform
+    offset in [-jitter, jitter] on each axis (at most 30% of the closest spacing, clamped to the map) and
+    reflects the result for player 2.
+    """
+    own = [p for p in scenario.placements if p.owner == 1]
+    pos = np.array([(p.x, p.y) for p in own])
+    if len(own) > 1:  # never jitter two units onto each other: at most 30% of the closest spacing
+        gaps = np.hypot(*(pos[:, None, :] - pos[None, :, :]).transpose(2, 0, 1))
+        np.fill_diagonal(gaps, np.inf)
+        jitter = min(jitter, 0.3 * float(gaps.min()))
+    rng = np.random.default_rng(variant)
+    offsets = rng.uniform(-jitter, jitter, size=(len(own), 2)) if variant else np.zeros((len(own), 2))
+    width, height = scenario.map_width, scenario.map_height
+    left = [
+        UnitPlacement(p.unit, 1, float(np.clip(p.x + dx, 0.0, width)), float(np.clip(p.y + dy, 0.0, height)),
+                      FACING[1])
+        for p, (dx, dy) in zip(own, offsets.tolist(), strict=True)
+    ]  # fmt: skip
+    right = [UnitPlacement(p.unit, 2, width - p.x, p.y, FACING[2]) for p in left]
+    return dataclasses.replace(
+        scenario,
+        name=f"{scenario.name}_mirror{variant}",
+        placements=tuple(left + right),
+        description=f"{scenario.name}: player 1's army on both sides (variant {variant})",
+    )
+
+
+@dataclass(frozen=True)
+class LadderGame:
+    """One game of a ladder run: ``first`` plays player 1 unless ``swapped``."""
+
+    index: int
+    scenario: str
+    first: str
+    second: str
+    variant: int
+    swapped: bool
+    step_mul: int
+    fog: bool
+
+
+@dataclass(frozen=True)
+class GameOutcome:
+    """How one ladder game ended, from ``first``'s point of view: "wins", "draws" or "losses"."""
+
+    game: LadderGame
+    result: str
+    steps: int
+
+
+@dataclass
+class LadderResult:
+    """Counts per (level, opponent): ``counts[a][b]`` = {"wins", "draws", "losses"} of ``a`` against ``b``."""
+
+    levels: tuple[str, ...]
+    scenarios: tuple[str, ...]
+    games_per_scenario: int
+    seed: int
+    threshold: float
+    counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    per_scenario: dict[str, dict[str, dict[str, dict[str, int]]]] = field(default_factory=dict)
+    seconds: float = 0.0
+    games: int = 0
+
+    def add(self, outcome: GameOutcome) -> None:
+        g = outcome.game
+        mirror = {"wins": "losses", "losses": "wins", "draws": "draws"}
+        for table in (self.counts, self.per_scenario.setdefault(g.scenario, {})):
+            for a, b, result in ((g.first, g.second, outcome.result), (g.second, g.first, mirror[outcome.result])):
+                cell = table.setdefault(a, {}).setdefault(b, dict.fromkeys(OUTCOMES, 0))
+                cell[result] += 1
+        self.games += 1
+
+    def cell(self, a: str, b: str, scenario: str | None = None) -> dict[str, int] | None:
+        table = self.counts if scenario is None else self.per_scenario.get(scenario, {})
+        return table.get(a, {}).get(b)
+
+    def win_rate(self, a: str, b: str, scenario: str | None = None) -> float | None:
+        """Wins of ``a`` over ``b`` among decided games (None when no game between them was decided)."""
+        cell = self.cell(a, b, scenario)
+        if cell is None or cell["wins"] + cell["losses"] == 0:
+            return None
+        return cell["wins"] / (cell["wins"] + cell["losses"])
+
+    def adjacent(self) -> list[dict[str, Any]]:
+        """Each level against the one listed before it: win rate over decided games and whether it holds."""
+        rows = []
+        for below, level in zip(self.levels, self.levels[1:], strict=False):
+            rate = self.win_rate(level, below)
+            cell = self.cell(level, below) or dict.fromkeys(OUTCOMES, 0)
+            rows.append({"level": level, "below": below, **cell, "win_rate": rate,
+                         "holds": rate is not None and rate >= self.threshold})  # fmt: skip
+        return rows
+
+    @property
+    def holds(self) -> bool:
+        rows = self.adjacent()
+        return bool(rows) and all(r["holds"] for r in rows)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "levels": list(self.levels),
+            "scenarios": list(self.scenarios),
+            "games_per_pair_per_scenario": self.games_per_scenario,
+            "seed": self.seed,
+            "threshold": self.threshold,
+            "games": self.games,
+            "seconds": round(self.seconds, 2),
+            "counts": self.counts,
+            "win_rate": {a: {b: self.win_rate(a, b) for b in self.counts.get(a, {})} for a in self.levels},
+            "per_scenario": self.per_scenario,
+            "adjacent": self.adjacent(),
+            "holds": self.holds,
+        }
+
+    def to_markdown(self) -> str:
+        """The win-rate matrix (row level vs column level, % of decided games, W-D-L) and the adjacent check."""
+        head = "| level \\ vs | " + " | ".join(self.levels) + " |"
+        lines = [head, "|" + " --- |" * (len(self.levels) + 1)]
+        for a in self.levels:
+            cells = []
+            for b in self.levels:
+                cell, rate = self.cell(a, b), self.win_rate(a, b)
+                if a == b or cell is None:
+                    cells.append("")
+                else:
+                    shown = "n/a" if rate is None else f"{100 * rate:.0f}%"
+                    cells.append(f"{shown} ({cell['wins']}-{cell['draws']}-{cell['losses']})")
+            lines.append(f"| **{a}** | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "| level | vs level below | win rate (decided) | W-D-L | holds |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for r in self.adjacent():
+            rate = "n/a" if r["win_rate"] is None else f"{100 * r['win_rate']:.0f}%"
+            lines.append(f"| {r['level']} | {r['below']} | {rate} | {r['wins']}-{r['draws']}-{r['losses']} | "
+                         f"{'yes' if r['holds'] else 'NO'} |")  # fmt: skip
+        return "\n".join(lines)
+
+
+def plan_ladder(
+    levels: Sequence[str],
+    scenarios: Sequence[str],
+    games: int,
+    *,
+    seed: int = 0,
+    adjacent_only: bool = False,
+    step_mul: int = 8,
+    fog: bool = False,
+) -> list[LadderGame]:
+    """The games of a run: for every pair of levels (each level with the next one only, if ``adjacent_only``)
+    and every scenario, ``games`` games; game g uses variant ``seed + g // 2`` and swaps sides when g is odd."""
+    for level in levels:
+        check_level(level)
+    if len(set(levels)) != len(levels) or len(levels) < 2:
+        raise ValueError(f"ladder: expected at least two distinct levels, got {list(levels)}")
+    if games < 1:
+        raise ValueError(f"ladder: games per pair and scenario must be >= 1, got {games}")
+    for name in scenarios:
+        load_scenario(name)  # a clear error for an unknown scenario before any worker starts
+    if adjacent_only:
+        pairs = list(zip(levels, levels[1:], strict=False))
+    else:
+        pairs = [(a, b) for i, a in enumerate(levels) for b in levels[i + 1 :]]
+    plan = []
+    for low, high in pairs:
+        for name in scenarios:
+            for g in range(games):
+                plan.append(LadderGame(len(plan), name, high, low, seed + g // 2, bool(g % 2), step_mul, fog))
+    return plan
+
+
+def play_ladder_game(game: LadderGame) -> GameOutcome:
+    """Play one ladder game (runs in a worker process)."""
+    scenario = mirrored(load_scenario(game.scenario), game.variant)
+    levels = {1: game.second, 2: game.first} if game.swapped else {1: game.first, 2: game.second}
+    match = play_bot_game(scenario, levels, game.variant, step_mul=game.step_mul, fog=game.fog, record=False)
+    first_player = 2 if game.swapped else 1
+    winner = match.winner
+    result = "draws" if winner in (0, None) else "wins" if winner == first_player else "losses"
+    return GameOutcome(game, result, match.steps)
+
+
+def run_ladder(
+    levels: Sequence[str] = NON_CHEAT_LEVELS,
+    scenarios: Sequence[str] = DEFAULT_SCENARIOS,
+    games: int = 10,
+    *,
+    processes: int | None = None,
+    seed: int = 0,
+    adjacent_only: bool = False,
+    step_mul: int = 8,
+    fog: bool = False,
+    threshold: float = 0.6,
+    on_game: Callable[[GameOutcome], None] | None = None,
+) -> LadderResult:
+    """Play the ladder (see ``plan_ladder``) on ``processes`` workers (default: all cores; 1 = in this process).
+
+    The result does not depend on the number of processes.
+    """
+    plan = plan_ladder(levels, scenarios, games, seed=seed, adjacent_only=adjacent_only, step_mul=step_mul, fog=fog)
+    workers = max(1, min(processes or os.cpu_count() or 1, len(plan)))
+    result = LadderResult(tuple(levels), tuple(scenarios), games, seed, threshold)
+    start = time.perf_counter()
+    if workers == 1:
+        outcomes = map(play_ladder_game, plan)
+        for outcome in outcomes:
+            result.add(outcome)
+            if on_game is not None:
+                on_game(outcome)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for outcome in pool.map(play_ladder_game, plan, chunksize=max(1, len(plan) // (8 * workers))):
+                result.add(outcome)
+                if on_game is not None:
+                    on_game(outcome)
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,122 @@
+"""A two-player Skirmish game spoken through the observation/action contract (self-play, bots, env).
+
+Reward (zero-sum, per agent step): the fraction of the enemy's starting hp + shields destroyed this step
+minus the fraction of one's own lost, plus +1 for a win and -1 for a loss when the game ends (0 for a
+draw). A time-limit end is a draw and is reported as ``truncated``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs.skirmish.actions import translate, translate_lenient
+from envs.skirmish.engine import Engine
+from envs.skirmish.observation import observe
+from envs.skirmish.scenario import Scenario, load_scenario
+from envs.skirmish.spec import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION, skirmish_spec
+
+PLAYERS = (1, 2)
+Actions = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+
+
+class Match:
+    """One game between players 1 and 2. ``step`` takes each player's action (or list of actions)."""
+
+    def __init__(
+        self,
+        scenario: Scenario | str | Path,
+        seed: int = 0,
+        *,
+        step_mul: int = 8,
+        max_units: int = DEFAULT_MAX_UNITS,
+        resolution: int = DEFAULT_RESOLUTION,
+        fog: bool = False,
+        see_all: Sequence[int] = (),
+        lenient: bool = False,
+        record: bool = False,
+    ) -> None:
+        if step_mul < 1:
+            raise ValueError(f"step_mul must be >= 1, got {step_mul}")
+        self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        self.seed = int(seed)
+        self.step_mul = int(step_mul)
+        self.max_units = int(max_units)
+        self.fog = bool(fog)
+        self.see_all = tuple(sorted(set(see_all)))
+        self.lenient = bool(lenient)
+        self.record = bool(record)
+        self.spec = skirmish_spec((self.scenario.map_width, self.scenario.map_height), max_units=max_units,
+                                  resolution=resolution)
+        self.reset()
+
+    def reset(self) -> dict[int, dict[str, np.ndarray]]:
+        """Start the game again from the scenario and seed; returns each player's first observation."""
+        self.engine = Engine(self.scenario, self.seed, fog=self.fog)
+        self.engine.see_all = frozenset(self.see_all)
+        self.actions_log: list[dict[int, list[dict]]] = []
+        self.steps = 0
+        self._full = self._vitality()
+        self._last = self._full.copy()
+        return self._observe()
+
+    @property
+    def winner(self) -> int | None:
+        return self.engine.winner
+
+    def _vitality(self) -> np.ndarray:
+        """Hp + shields of each player's living units: [player 1, player 2]."""
+        st = self.engine.state
+        alive_total = np.where(st.alive, st.hp + st.shield, 0.0)
+        return np.array([alive_total[st.owner == p].sum() for p in PLAYERS])
+
+    def _observe(self) -> dict[int, dict[str, np.ndarray]]:
+        self._rows: dict[int, np.ndarray] = {}
+        observations = {}
+        for player in PLAYERS:
+            observations[player], self._rows[player] = observe(self.engine, player, self.max_units)
+        return observations
+
+    def step(self, actions: Mapping[int, Actions]) -> tuple[dict, dict[int, float], bool, bool, dict[int, dict]]:
+
+        if self.engine.done:
+            raise RuntimeError("the game is over; call reset() to start a new one")
+        unknown = set(actions) - set(PLAYERS)
+        if unknown:
+            raise ValueError(f"actions must be keyed by player 1 and/or 2, got keys {sorted(unknown)}")
+        infos: dict[int, dict] = {p: {"illegal_actions": 0, "illegal_reasons": []} for p in PLAYERS}
+        logged: dict[int, list[dict]] = {}
+        for player in PLAYERS:
+            given = actions.get(player)
+            batch = [] if given is None else [given] if isinstance(given, Mapping) else list(given)
+            logged[player] = batch
+            for action in batch:
+                if self.lenient:
+                    commands, reason = translate_lenient(action, self._rows[player], self.engine, player, self.spec)
+                    if reason is not None:
+                        infos[player]["illegal_actions"] += 1
+                        infos[player]["illegal_reasons"].append(reason)
+                else:
+                    commands = translate(action, self._rows[player], self.engine, player, self.spec)
+                for command in commands:
+                    self.engine.issue(player, command)
+        if self.record:
+            self.actions_log.append(logged)
+        self.engine.advance(self.step_mul)  # stops early when the game ends (elimination or time limit)
+        self.steps += 1
+        now = self._vitality()
+        lost = (self._last - now) / np.maximum(self._full, 1e-9)
+        self._last = now
+        rewards = {1: float(lost[1] - lost[0]), 2: float(lost[0] - lost[1])}
+        winner = self.engine.winner
+        truncated = winner == 0 and self._vitality().all()
+        terminated = winner is not None and not truncated
+        if winner in PLAYERS:
+            rewards[winner] += 1.0
+            rewards[3 - winner] -= 1.0
+        for player in PLAYERS:
+            infos[player].update(game_loop=self.engine.loop, winner=winner)
+        return self._observe(), rewards, terminated, truncated, infos

@@ -1,0 +1,224 @@
+"""Engine -> one player's observation dict (``units``, ``unit_mask``, ``scalars``, ``available_actions``).
+
+Rows follow the DESIGN.md rule: the player's living units first, by tag; then the enemy units it can see, nearest
+first by squared distance from the centroid of its living units (ties by tag; by tag alone when it has none left);
+then neutral units (Skirmish has none). Dead units and, with fog, unseen enemies are absent; rows past
+``max_units`` are dropped. ``row_to_slot[r]`` is the engine index of row ``r`` (``actions.translate`` needs it).
+
+Each row holds what pysc2's raw units would report for the unit, with these Skirmish conventions:
+- ``x``, ``y``, ``radius`` are in map units (float) and ``facing`` in radians in [0, 2 pi), not pysc2's pixels;
+  ``health``, ``shield``, ``energy`` are the exact float values (pysc2 truncates them to ints).
+- ratios are pysc2's ``int(value / max * 255)`` (0 when the max is 0); ``build_progress`` is 100 (finished);
+  ``display_type`` 1 (visible); ``cloak`` 3 (not cloaked); ``is_on_screen`` 1 (the camera sees the whole map).
+- as in SC2, orders and ``weapon_cooldown`` (loops until the weapon is ready) are filled for own units only.
+  ``order_id_*`` are pysc2 function ids (see ``catalogue.ORDER_REPORTS``); an idle unit that is fighting
+  (``attack_target`` set) shows one attack order (a healer: one heal order), as the game shows an auto-acquired
+  target. ``is_selected`` is "selected by the player's last command". ``tag`` is the engine tag (0x100000 +
+  slot: exact in float32, which holds integers below 2**24).
+- ``cargo_*``, ``is_blip``, ``is_powered``, ``active`` (buildings only), harvesters, resources, buffs, add-ons,
+  order progress (trains/research only), hallucination, is_in_cargo and upgrade levels are 0: Skirmish has none.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.skirmish.catalogue import (
+    ATTACK_UNIT,
+    FOLLOW,
+    NO_OP,
+    NUM_ACTION_TYPES,
+    REPORT_ATTACK,
+    REPORT_HEAL,
+    order_id_table,
+    unit_abilities,
+)
+from envs.skirmish.columns import (
+    BUILD_PROGRESS_DONE,
+    CLOAK_NOT_CLOAKED,
+    DISPLAY_VISIBLE,
+    NUM_SCALARS,
+    NUM_UNIT_COLUMNS,
+    RATIO_SCALE,
+    SCALAR_NAMES,
+    Alliance,
+)
+from envs.skirmish.columns import UnitColumn as C
+
+DEFAULT_MAX_UNITS = 512
+_ORDER_COLUMNS = 4  # order_id_0..3
+_TWO_PI = 2.0 * math.pi
+# Plain ints and slices for the hot path (IntEnum member lookups cost more than the numpy work at 20 units).
+_HEALTH, _SHIELD, _ENERGY = int(C.health), int(C.shield), int(C.energy)
+_VITALS = slice(_HEALTH, _ENERGY + 1)
+_RATIOS = slice(int(C.health_ratio), int(C.energy_ratio) + 1)
+_XY = slice(int(C.x), int(C.y) + 1)
+_FACING, _IS_SELECTED, _WEAPON_COOLDOWN = int(C.facing), int(C.is_selected), int(C.weapon_cooldown)
+_ORDER_LENGTH = int(C.order_length)
+_ORDER_IDS_01 = slice(int(C.order_id_0), int(C.order_id_1) + 1)
+_ORDER_IDS_23 = slice(int(C.order_id_2), int(C.order_id_3) + 1)
+(_S_LOOP, _S_TIME, _S_WIDTH, _S_HEIGHT, _S_FOOD, _S_ARMY, _S_ENEMY_FOOD, _S_ENEMY_ARMY, _S_OWN_VITALITY,
+ _S_ENEMY_VITALITY) = (SCALAR_NAMES.index(name) for name in (
+    "game_loop", "time_remaining", "map_width", "map_height", "food_used", "army_count", "enemy_food_visible",
+    "enemy_army_count_visible", "own_vitality", "enemy_vitality_visible"))  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class SlotInfo:
+    """Per-slot constants of one game (a unit never changes type, owner or tag), derived once from the UnitTable."""
+
+    state: object  # the GameState these were built for; a new state means a new game
+    templates: dict[int, np.ndarray]  # player -> float32 [n, 46]: every row's constant columns, alliance included
+    mine: dict[int, np.ndarray]  # player -> bool [n]: owned by that player
+    vital_max: np.ndarray  # float64 [n, 3]: max hp, shield, energy (inf where the max is 0, so the ratio is 0)
+    supply: np.ndarray  # float64 [n]
+    abilities: np.ndarray  # bool [n, NUM_ACTION_TYPES]: what the unit can be selected for
+    order_ids: np.ndarray  # float32 [n, number of Order kinds]: the order_id_* value of each order kind
+    engaged_id: np.ndarray  # float32 [n]: the order id an idle unit that is fighting (or healing) shows
+    by_tag: np.ndarray  # intp [n]: slots sorted by tag
+    full_vitality: dict[int, float]  # player -> full hp + shields of all its starting units
+    is_air: np.ndarray  # bool [n]
+    hits_ground: np.ndarray  # bool [n]
+    hits_air: np.ndarray  # bool [n]
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def slot_info(engine) -> SlotInfo:
+    """The engine's per-slot constants, built on first use and cached per engine (and per game state)."""
+    info = _CACHE.get(engine)
+    if info is None or info.state is not engine.state:
+        info = _build_slot_info(engine)
+        _CACHE[engine] = info
+    return info
+
+
+def _build_slot_info(engine) -> SlotInfo:
+    table, st = engine.units, engine.state
+    t = st.utype.astype(np.intp)
+    n = len(t)
+    template = np.zeros((n, NUM_UNIT_COLUMNS), dtype=np.float32)
+    template[:, C.unit_type] = table.sc2_id[t]
+    template[:, C.build_progress] = BUILD_PROGRESS_DONE
+    template[:, C.display_type] = DISPLAY_VISIBLE
+    template[:, C.owner] = st.owner
+    template[:, C.radius] = table.radius[t]
+    template[:, C.cloak] = CLOAK_NOT_CLOAKED
+    template[:, C.tag] = st.tag
+    template[:, C.is_on_screen] = 1
+    mine = {p: st.owner == p for p in (1, 2)}
+    templates = {p: template.copy() for p in (1, 2)}
+    for p in (1, 2):
+        templates[p][:, C.alliance] = np.where(mine[p], Alliance.self, Alliance.enemy)
+    vital_max = np.stack([table.hp[t], table.shields[t], table.energy_max[t]], axis=1)
+    healer = table.healer[t]
+    order_ids = np.stack([order_id_table(healer=False), order_id_table(healer=True)])[healer.astype(np.intp)]
+    full = table.hp[t] + table.shields[t]
+    return SlotInfo(
+        state=st,
+        templates=templates,
+        mine=mine,
+        vital_max=np.where(vital_max > 0, vital_max, np.inf),
+        supply=table.supply[t].astype(np.float64),
+        abilities=unit_abilities(table.speed > 0, table.armed, table.healer)[t],
+        order_ids=order_ids,
+        engaged_id=np.where(healer, REPORT_HEAL.function_id, REPORT_ATTACK.function_id).astype(np.float32),
+        by_tag=np.argsort(st.tag, kind="stable"),
+        full_vitality={p: float(full[mine[p]].sum()) for p in (1, 2)},
+        is_air=table.is_air[t],
+        hits_ground=table.hits_ground[t],
+        hits_air=table.hits_air[t],
+    )
+
+
+def observe(engine, player: int, max_units: int = DEFAULT_MAX_UNITS) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """``player``'s observation of the engine now, and ``row_to_slot`` (engine index of each real row)."""
+    if player != 1 and player != 2:
+        raise ValueError(f"player must be 1 or 2, got {player!r}")
+    if max_units < 1:
+        raise ValueError(f"max_units must be >= 1, got {max_units!r}")
+    info = slot_info(engine)
+    st = engine.state
+    by_tag, alive = info.by_tag, st.alive
+    own_slots = by_tag[(alive & info.mine[player])[by_tag]]
+    enemy_slots = by_tag[(alive & info.mine[3 - player] & engine.visible(player))[by_tag]]
+    if enemy_slots.size > 1 and own_slots.size:
+        offset = st.pos[enemy_slots] - st.pos[own_slots].sum(axis=0) / own_slots.size
+        enemy_slots = enemy_slots[np.argsort(np.einsum("ij,ij->i", offset, offset), kind="stable")]
+    slots = np.concatenate((own_slots, enemy_slots))
+    if slots.size > max_units:
+        slots = slots[:max_units]
+    k, n_own = slots.size, min(own_slots.size, max_units)
+
+    units = np.zeros((max_units, NUM_UNIT_COLUMNS), dtype=np.float32)
+    rows = units[:k]
+    np.take(info.templates[player], slots, axis=0, out=rows)
+    rows[:, _HEALTH] = st.hp[slots]
+    rows[:, _SHIELD] = st.shield[slots]
+    rows[:, _ENERGY] = st.energy[slots]
+    rows[:, _RATIOS] = np.floor(rows[:, _VITALS] / info.vital_max[slots] * RATIO_SCALE)
+    rows[:, _XY] = st.pos[slots]
+    rows[:, _FACING] = np.remainder(st.facing[slots], _TWO_PI)
+    if n_own:
+        _fill_own_columns(rows[:n_own], slots[:n_own], st, info)
+    mask = np.zeros(max_units, dtype=bool)
+    mask[:k] = True
+    obs = {
+        "units": units,
+        "unit_mask": mask,
+        "scalars": _scalars(engine, player, own_slots, enemy_slots, info),
+        "available_actions": available_actions(info, slots, n_own),
+    }
+    return obs, slots
+
+
+def _fill_own_columns(rows: np.ndarray, slots: np.ndarray, st, info: SlotInfo) -> None:
+    """Columns SC2 fills only for the player's own units: selection, weapon cooldown and orders (order slots
+    past ``order_len`` hold IDLE, whose id is 0)."""
+    rows[:, _IS_SELECTED] = st.was_selected[slots]
+    rows[:, _WEAPON_COOLDOWN] = st.cooldown[slots]
+    ids = info.order_ids[slots[:, None], st.order_kind[slots, :_ORDER_COLUMNS]]
+    length = st.order_len[slots]
+    engaged = (length == 0) & (st.attack_target[slots] >= 0)
+    if engaged.any():
+        ids[engaged, 0] = info.engaged_id[slots[engaged]]
+    rows[:, _ORDER_LENGTH] = length + engaged
+    rows[:, _ORDER_IDS_01] = ids[:, :2]
+    rows[:, _ORDER_IDS_23] = ids[:, 2:]
+
+
+def _scalars(engine, player: int, own: np.ndarray, enemy: np.ndarray, info: SlotInfo) -> np.ndarray:
+    st, scenario = engine.state, engine.scenario
+    vitality = st.hp + st.shield
+    scalars = np.zeros(NUM_SCALARS, dtype=np.float32)
+    scalars[_S_LOOP] = engine.loop
+    scalars[_S_TIME] = max(0.0, 1.0 - engine.loop / scenario.time_limit_loops)
+    scalars[_S_WIDTH] = scenario.map_width
+    scalars[_S_HEIGHT] = scenario.map_height
+    scalars[_S_FOOD] = info.supply[own].sum()
+    scalars[_S_ARMY] = own.size
+    scalars[_S_ENEMY_FOOD] = info.supply[enemy].sum()
+    scalars[_S_ENEMY_ARMY] = enemy.size
+    scalars[_S_OWN_VITALITY] = vitality[own].sum() / info.full_vitality[player]
+    scalars[_S_ENEMY_VITALITY] = vitality[enemy].sum() / info.full_vitality[3 - player]
+    return scalars
+
+
+def available_actions(info: SlotInfo, slots: np.ndarray, n_own: int) -> np.ndarray:
+    """bool ``[NUM_ACTION_TYPES]``: no_op always; a unit action when some own row can do it and, for
+    attack_unit, an enemy row exists to target, for follow, another row exists to follow."""
+    if n_own:
+        available = info.abilities[slots[:n_own]].any(axis=0)
+    else:
+        available = np.zeros(NUM_ACTION_TYPES, dtype=bool)
+    available[NO_OP] = True
+    if slots.size == n_own:
+        available[ATTACK_UNIT] = False
+    if slots.size < 2:
+        available[FOLLOW] = False
+    return available

@@ -1,0 +1,116 @@
+"""``pstar bots``: the built-in bot ladder.
+
+    pstar bots ladder                                   # the 7 non-cheat levels, every pair, 5 scenarios
+    pstar bots ladder --games 20 --adjacent --processes 2 --json runs/bots_ladder.json
+    pstar bots ladder --levels hard,very_hard,cheat_insane --scenarios 3m,2s3z --games 10
+
+Prints the win-rate matrix (row level vs column level, % of decided games, wins-draws-losses) as Markdown and
+writes it as JSON; the exit status is 1 when some level fails to beat the level listed before it in at least
+``--threshold`` of the decided games (so CI can gate on the ladder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+DEFAULT_JSON = Path("runs") / "bots_ladder.json"
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from envs.skirmish.ladder import DEFAULT_SCENARIOS, NON_CHEAT_LEVELS
+
+    parser = argparse.ArgumentParser(prog="pstar bots", description="Built-in Skirmish bots.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ladder = sub.add_parser("ladder", help="play bot levels against each other on mirrored armies",
+                            description="Play bot levels against each other on mirrored armies and print the "
+                                        "win-rate matrix.")  # fmt: skip
+    ladder.add_argument(
+        "--levels",
+        type=_names,
+        default=list(NON_CHEAT_LEVELS),
+        help="comma-separated levels, weakest first (default: the 7 non-cheat levels)",
+    )
+    ladder.add_argument(
+        "--scenarios",
+        type=_names,
+        default=list(DEFAULT_SCENARIOS),
+        help="comma-separated scenario names; each is played mirrored (player 1's army on "
+        "both sides) (default: %(default)s)",
+    )
+    ladder.add_argument(
+        "--games",
+        type=int,
+        default=10,
+        help="games per pair of levels per scenario, sides swapped every other game (default 10)",
+    )
+    ladder.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: all cores; 1 plays in this process)",
+    )
+    ladder.add_argument("--seed", type=int, default=0, help="first start-position variant / game seed")
+    ladder.add_argument("--adjacent", action="store_true", help="play each level only against the next one")
+    ladder.add_argument(
+        "--threshold",
+        type=float,
+        default=0.6,
+        help="win rate over decided games each level must reach against the one below (0.6)",
+    )
+    ladder.add_argument("--step-mul", type=int, default=8, help="game loops per agent step (default 8)")
+    ladder.add_argument("--fog", action="store_true", help="play with fog of war")
+    ladder.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the result (%(default)s)")
+    ladder.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _ladder(args: argparse.Namespace) -> int:
+    from envs.skirmish.ladder import run_ladder
+
+    if args.processes < 1:
+        print(f"pstar bots ladder: --processes must be >= 1, got {args.processes}", file=sys.stderr)
+        return 2
+    if not 0.0 < args.threshold <= 1.0:
+        print(f"pstar bots ladder: --threshold must be in (0, 1], got {args.threshold}", file=sys.stderr)
+        return 2
+    pairs = len(args.levels) - 1 if args.adjacent else len(args.levels) * (len(args.levels) - 1) // 2
+    bar = tqdm(total=max(pairs, 0) * len(args.scenarios) * max(args.games, 0), desc="ladder", unit="game",
+               disable=args.quiet)  # fmt: skip
+    try:
+        result = run_ladder(args.levels, args.scenarios, args.games, processes=args.processes, seed=args.seed,
+                            adjacent_only=args.adjacent, step_mul=args.step_mul, fog=args.fog,
+                            threshold=args.threshold, on_game=lambda _: bar.update())  # fmt: skip
+    except ValueError as err:  # unknown level or scenario, bad counts
+        bar.close()
+        print(f"pstar bots ladder: {err}", file=sys.stderr)
+        return 2
+    bar.close()
+    print(result.to_markdown())
+    print(f"\n{result.games} games in {result.seconds:.1f} s on {args.processes} process(es); "
+          f"scenarios (mirrored): {', '.join(args.scenarios)}")  # fmt: skip
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    print(f"wrote {args.json}")
+    if not result.holds:
+        print(f"the ladder does not hold: some level wins less than {args.threshold:.0%} against the one below")
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return _ladder(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""``pstar replays``: record bot-vs-bot Skirmish replays in parallel, or inspect and verify replay files.
+
+    pstar replays record --games 32 --scenarios 3m 2s3z random --p1 medium hard --p2 medium --workers 4 --out replays
+    pstar replays info replays/00000_3m_medium_vs_medium_s0.skreplay [--no-verify]
+
+Game ``i`` plays scenario ``scenarios[i % S]`` with the ``(i // S) % P``-th (p1, p2) level pair and seed
+``seed + i``, so a run is reproducible whatever the number of workers. ``random`` as a scenario name is a
+SMACv2-style generated battle (seeded by the game seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import time
+from collections import Counter
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+DEFAULT_LEVELS = ("medium", "hard")
+SMALL_SCENARIO_UNITS = 64  # default scenario list: the shipped ones with at most this many units
+
+
+@dataclass(frozen=True)
+class GameJob:
+    """One game to record."""
+
+    index: int
+    scenario: str
+    p1: str
+    p2: str
+    seed: int
+    step_mul: int
+    max_units: int
+    resolution: int
+    fog: bool
+    out: str
+
+
+@dataclass(frozen=True)
+class GameRecord:
+    """What a recorded game produced."""
+
+    job: GameJob
+    path: str
+    winner: int | None
+    steps: int
+    game_loops: int
+    size: int
+    seconds: float
+
+
+def default_scenarios() -> list[str]:
+    from envs.skirmish.scenario import load_scenario, scenario_names
+
+    return [n for n in scenario_names() if len(load_scenario(n).placements) <= SMALL_SCENARIO_UNITS]
+
+
+def record_game(job: GameJob) -> GameRecord:
+    """Play one bot-vs-bot game and write its replay (runs in a worker process)."""
+    from envs.skirmish.botgame import play_bot_game
+    from envs.skirmish.generator import random_scenario
+    from envs.skirmish.replay import SUFFIX, save_replay
+
+    start = time.perf_counter()
+    scenario = random_scenario(job.seed) if job.scenario == "random" else job.scenario
+    match = play_bot_game(scenario, {1: job.p1, 2: job.p2}, job.seed, step_mul=job.step_mul, max_units=job.max_units,
+                          resolution=job.resolution, fog=job.fog, record=True)
+    name = f"{job.index:05d}_{job.scenario}_{job.p1}_vs_{job.p2}_s{job.seed}{SUFFIX}"
+    path = save_replay(Path(job.out) / name, match, {1: f"bot:{job.p1}", 2: f"bot:{job.p2}"})
+    return GameRecord(job, str(path), match.winner, match.steps, match.engine.loop, path.stat().st_size,
+                      time.perf_counter() - start)
+
+
+def plan_games(args: argparse.Namespace) -> list[GameJob]:
+    """The jobs of a ``record`` run (see the module docstring for the order)."""
+    pairs = list(itertools.product(args.p1, args.p2 or args.p1))
+    return [
+        GameJob(i, args.scenarios[i % len(args.scenarios)], *pairs[(i // len(args.scenarios)) % len(pairs)],
+                seed=args.seed + i, step_mul=args.step_mul, max_units=args.max_units, resolution=args.resolution,
+                fog=args.fog, out=str(args.out))
+        for i in range(args.games)
+    ]  # fmt: skip
+
+
+def _check_names(args: argparse.Namespace) -> str | None:
+    from envs.skirmish.bots import LEVELS
+    from envs.skirmish.scenario import scenario_names
+
+    known = set(scenario_names()) | {"random"}
+    for name in args.scenarios:
+        if name not in known:
+            return f"unknown scenario {name!r}; expected one of {', '.join(sorted(known))}"
+    for level in [*args.p1, *(args.p2 or [])]:
+        if level not in LEVELS:
+            return f"unknown bot level {level!r}; expected one of {', '.join(LEVELS)}"
+    if args.games < 1 or args.workers < 1:
+        return f"--games and --workers must be >= 1, got {args.games} and {args.workers}"
+    return None
+
+
+def _run_here(job: GameJob) -> Future:
+    """Play ``job`` in this process (``--workers 1``), wrapped in a finished Future like the pool's."""
+    future: Future = Future()
+    try:
+        future.set_result(record_game(job))
+    except Exception as err:
+        future.set_exception(err)
+    return future
+
+
+def _record(args: argparse.Namespace) -> int:
+    args.scenarios = args.scenarios or default_scenarios()
+    problem = _check_names(args)
+    if problem:
+        print(f"pstar replays record: {problem}", file=sys.stderr)
+        return 2
+    jobs = plan_games(args)
+    start = time.perf_counter()
+    records: list[GameRecord] = []
+    failures: list[tuple[GameJob, str]] = []
+    bar = tqdm(total=len(jobs), desc="recording", unit="game", disable=args.quiet)
+    pool = ProcessPoolExecutor(max_workers=args.workers) if args.workers > 1 else None
+    try:
+        futures = {pool.submit(record_game, job) if pool else _run_here(job): job for job in jobs}
+        for future in as_completed(futures):
+            try:
+                records.append(future.result())
+            except Exception as err:  # one broken game must not lose the others
+                failures.append((futures[future], f"{type(err).__name__}: {err}"))
+            bar.update()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        bar.close()
+    _summary(records, failures, time.perf_counter() - start, Path(args.out))
+    return 1 if failures else 0
+
+
+def _summary(records: list[GameRecord], failures: list[tuple[GameJob, str]], seconds: float, out: Path) -> None:
+    by_pair: dict[tuple[str, str], Counter] = {}
+    for r in records:
+        result = {1: "p1", 2: "p2", 0: "draw", None: "unfinished"}[r.winner]
+        by_pair.setdefault((r.job.p1, r.job.p2), Counter())[result] += 1
+    steps = sum(r.steps for r in records)
+    size = sum(r.size for r in records)
+    print(f"recorded {len(records)} games in {seconds:.1f} s into {out} "
+          f"({steps} agent steps, {size / 1024:.1f} KiB, {size / max(1, len(records)):.0f} bytes/game)")  # fmt: skip
+    print(f"{'p1':>14} {'p2':>14} {'games':>6} {'p1 wins':>8} {'p2 wins':>8} {'draws':>6}")
+    for (p1, p2), c in sorted(by_pair.items()):
+        print(f"{p1:>14} {p2:>14} {sum(c.values()):>6} {c['p1']:>8} {c['p2']:>8} {c['draw']:>6}")
+    for job, reason in failures:
+        print(f"FAILED game {job.index} ({job.scenario}, {job.p1} vs {job.p2}, seed {job.seed}): {reason}")
+
+
+def _info(args: argparse.Namespace) -> int:
+    from envs.skirmish.replay import ReplayError, load_replay
+    from envs.skirmish.units import LOOPS_PER_SECOND
+
+    status = 0
+    for path in args.files:
+        try:
+            replay = load_replay(path)
+        except ReplayError as err:
+            print(f"{path}: INVALID: {err.problem}")
+            status = 1
+            continue
+        h = replay.header
+        winner = {None: "unfinished", 0: "draw"}.get(h.winner, f"player {h.winner}")
+        print(f"{path}")
+        print(f"  format v{h.format_version}, engine {h.engine_version}")
+        stored = "stored in the file" if h.scenario is not None else "shipped"
+        print(f"  scenario {h.scenario_name} ({stored}, {len(replay.scenario.placements)} units, "
+              f"{replay.scenario.map_width:g} x {replay.scenario.map_height:g})")  # fmt: skip
+        print(f"  players  1: {h.players.get(1)}   2: {h.players.get(2)}")
+        print(f"  seed {h.seed}, step_mul {h.step_mul}, max_units {h.max_units}, resolution {h.resolution}, "
+              f"fog {h.fog}, see_all {h.see_all}, lenient {h.lenient}")  # fmt: skip
+        print(f"  result   winner {winner}; {h.steps} agent steps, {h.game_loops} game loops "
+              f"({h.game_loops / LOOPS_PER_SECOND:.1f} game s)")  # fmt: skip
+        print(f"  hash     {h.final_hash}")
+        if args.no_verify:
+            continue
+        start = time.perf_counter()
+        try:
+            replay.verify()
+        except ReplayError as err:
+            print(f"  verify   FAILED: {err.problem}")
+            status = 1
+        else:
+            took = time.perf_counter() - start
+            print(f"  verify   ok: re-simulated {h.steps} steps in {took:.2f} s, final hash matches")
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pstar replays", description="Skirmish replays: record bot games, inspect.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    rec = sub.add_parser("record", help="record bot-vs-bot games (several processes)")
+    rec.add_argument("--games", type=int, default=8, help="number of games (default 8)")
+    rec.add_argument("--scenarios", nargs="+", default=None,
+                     help=f"scenario names, or 'random' (default: shipped ones with <= {SMALL_SCENARIO_UNITS} units)")
+    rec.add_argument("--p1", nargs="+", default=list(DEFAULT_LEVELS), help="player-1 bot levels (default medium hard)")
+    rec.add_argument("--p2", nargs="+", default=None, help="player-2 bot levels (default: as --p1)")
+    rec.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)), help="processes")
+    rec.add_argument("--out", type=Path, default=Path("replays"), help="output directory (default replays/)")
+    rec.add_argument("--seed", type=int, default=0, help="seed of game 0; game i uses seed + i")
+    rec.add_argument("--step-mul", type=int, default=8)
+    rec.add_argument("--max-units", type=int, default=512)
+    rec.add_argument("--resolution", type=int, default=64)
+    rec.add_argument("--fog", action="store_true", help="fog of war (cheat_vision bots still see everything)")
+    rec.add_argument("--quiet", action="store_true", help="no progress bar")
+    rec.set_defaults(func=_record)
+    info = sub.add_parser("info", help="print a replay's header and verify it by re-simulation")
+    info.add_argument("files", nargs="+", type=Path)
+    info.add_argument("--no-verify", action="store_true", help="only read the header, do not re-simulate")
+    info.set_defaults(func=_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
