@@ -53,12 +53,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import numpy as np
 
 from envs.skirmish.combat import group_starts, resolve_hits, sequential_cap, splash_fraction
 from envs.skirmish.commands import COMMAND_ORDERS, UNIT_KINDS, Command, Order
-from envs.skirmish.movement import candidate_pairs, separation
+from envs.skirmish.movement import candidate_pairs, push_index, separation
 from envs.skirmish.scenario import Scenario
 from envs.skirmish.state import QUEUE_LENGTH, GameState
 from envs.skirmish.targeting import edge_distances, most_damaged, nearest_enemies
@@ -79,6 +80,7 @@ MELEE_SLACK = 0.3  # melee units strike up to this much beyond their range: crow
 _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
 _NONE = np.empty(0, dtype=np.int64)
 _FIRST = np.zeros(1, dtype=np.int64)
+_min = np.minimum.reduce  # ndarray.min without the method's Python wrapper
 
 
 class Engine:
@@ -203,16 +205,18 @@ class Engine:
         st = self.state
         if st.pos.dtype != np.float64 or not st.pos.flags.c_contiguous:
             st.pos = np.ascontiguousarray(st.pos, dtype=np.float64)
+        self._pos = st.pos
         self._z = st.pos.view(np.complex128).reshape(-1)  # x + iy, sharing memory with state.pos
         self._ready = self.loop + st.cooldown
         self._fire_at = float(self._ready[self._shoot].min()) if not self._dirty and self._any_shoot else -np.inf
         self._synced = self.loop
         self._heading = np.zeros(st.n, dtype=np.complex128)
         end = self.loop + int(loops)
+        limit = self.scenario.time_limit_loops
         while self.loop < end:
             self._step(self.loop + 1)
             self.loop += 1
-            if self._check_done():
+            if (self._ending or self.loop >= limit) and self._check_done():  # _ending: see _alive_changed
                 break
         self._sync(self.loop)
         np.maximum(self._ready - self.loop, 0.0, out=st.cooldown)
@@ -252,6 +256,7 @@ class Engine:
         u, ut = self.units, self.state.utype
         n = self.state.n
         self._idx = np.arange(n)
+        self._map_size = np.array([self.scenario.map_width, self.scenario.map_height], dtype=np.float64)
         self._r = u.radius[ut]
         self._speed = u.speed_loop[ut]
         self._can_move = self._speed > 0.0
@@ -304,6 +309,7 @@ class Engine:
         self._alive_idx = np.flatnonzero(alive)
         self._counts = np.bincount(st.owner[alive], minlength=3)
         self._stalemate = not (self._can_damage(1) or self._can_damage(2))
+        self._ending = self._stalemate or not (self._counts[1] and self._counts[2])  # _check_done would end it
         self._hpr = self._hp_regen_rate * alive
         self._shr = self._sh_regen_rate * alive
         self._enr = self._en_regen_rate * alive
@@ -314,11 +320,13 @@ class Engine:
         ground = alive & ~self._air
         area = np.bincount(st.owner[ground], weights=self._r[ground] ** 2, minlength=3)
         self._crowd = 2.0 * np.sqrt(area)  # radius a packed army covers, doubled for slack
+        self._crowd_reach = self._crowd[st.owner] + self._speed
         if self._pairs_until >= 0:
             keep = alive[self._pi] & alive[self._pj]
             self._pi, self._pj, self._rsum = self._pi[keep], self._pj[keep], self._rsum[keep]
             self._pair_inv_closing = self._pair_inv_closing[keep]
             self._shares_stale = True
+            self._push_index = None
 
     def _check_done(self) -> bool:
         """End the game: a side with no units left loses; a draw at the time limit or when neither side can hurt
@@ -426,7 +434,7 @@ class Engine:
         if healers.size:
             self._heal_tgt = target[healers]
             self._heal_hi_h = self._heal_hi[healers]
-            self._heal_unique = healers.size == 1 or np.unique(self._heal_tgt).size == healers.size
+            self._heal_unique = healers.size == 1 or len(set(self._heal_tgt.tolist())) == healers.size
             self._heal_rate_h = self._heal_rate[healers]
             self._heal_cost_h = self._heal_cost[healers]
             self._heal_max_t = self._hp_max[self._heal_tgt]
@@ -469,13 +477,13 @@ class Engine:
         """Drop targets that left their leash range (or came inside the minimum range); returns those units.
         When none did, no target can before the slack runs out at the fastest closing speed: skip until then."""
         d = self._d
-        drop = (d > self._leash_hi) | (d < self._leash_lo)
-        if np.count_nonzero(drop):
-            dropped = drop.nonzero()[0]
+        slack = np.minimum(self._leash_hi - d, d - self._leash_lo)  # < 0 exactly where d > hi or d < lo
+        if _min(slack) < 0.0:
+            dropped = (slack < 0.0).nonzero()[0]
             self.state.attack_target[dropped] = -1
             return dropped
-        slack = np.minimum(self._leash_hi - d, d - self._leash_lo) * self._inv_closing
-        self._leash_at = t + max(1.0, float(np.floor(slack.min())))
+        loops = float(_min(slack * self._inv_closing))
+        self._leash_at = t + (max(1.0, math.floor(loops)) if loops < math.inf else loops)
         return None
 
     def _geometry(self) -> None:
@@ -734,9 +742,10 @@ class Engine:
         missing = self._heal_max_t[on] - hp[on] - regen_hp
         loops = np.floor(missing / (flow + regen_hp)) - 1.0
         spending = full_rate & (drain > regen_en)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            loops_en = np.where(spending, np.floor((energy - drain) / (drain - regen_en)), np.inf)
-        window = float(np.minimum(loops, loops_en).min())
+        window = float(_min(loops))
+        if np.count_nonzero(spending):  # (no np.errstate: dividing by 1.0 where not spending costs less)
+            loops_en = np.floor((energy - drain) / np.where(spending, drain - regen_en, 1.0))
+            window = min(window, float(_min(np.where(spending, loops_en, np.inf))))
         if window >= 1.0:
             self._heal_in[target] = flow
             self._drain[healers] = drain
@@ -767,16 +776,17 @@ class Engine:
         if self._pi.size and t >= self._apart_until:
             if self._shares_stale:
                 self._pair_shares()
-            pushed, free = separation(z, self._pi, self._pj, self._rsum, self._share_i, self._share_j,
-                                      self._push_cap, self._pair_inv_closing)  # fmt: skip
+            if self._push_index is None:
+                self._push_index = push_index(self._pi, self._pj, z.size)
+            pushed, free = separation(z, self._pi, self._pj, self._rsum, self._shares, self._push_cap,
+                                      self._pair_inv_closing, self._push_index)  # fmt: skip
             if pushed is not None:
                 z += pushed
                 moved = True
             self._apart_until = t + free
-        if moved:  # pushes (and rounding) can end a hair outside the map: clamp
-            x, y = z.real, z.imag
-            np.minimum(np.maximum(x, 0.0, out=x), self.scenario.map_width, out=x)
-            np.minimum(np.maximum(y, 0.0, out=y), self.scenario.map_height, out=y)
+        if moved:  # pushes (and rounding) can end a hair outside the map: clamp (x and y at once, on state.pos)
+            pos = self._pos
+            np.minimum(np.maximum(pos, 0.0, out=pos), self._map_size, out=pos)
         if self._any_point:
             self._finish_moves(moving, frozen)
 
@@ -790,7 +800,7 @@ class Engine:
         arrived = self._has_point & (self._d <= self._speed)
         if frozen is not None:
             arrived &= ~frozen
-        walkers = (moved & self._has_point & (self._d <= self._crowd[st.owner] + self._speed)).nonzero()[0]
+        walkers = (moved & self._has_point & (self._d <= self._crowd_reach)).nonzero()[0]
         if walkers.size:
             left = np.abs(self._pz[walkers] - self._z[walkers])
             slow = self._d[walkers] - left < BLOCKED_PROGRESS * self._speed[walkers]
@@ -814,12 +824,13 @@ class Engine:
         self._pairs_until = t + PAIR_WINDOW
         self._apart_until = t
         self._shares_stale = True
+        self._push_index = None
 
     def _pair_shares(self) -> None:
         """Each candidate pair's split of a push, by the two units' push weights (0 for units that cannot move)."""
         wi, wj = self._weight[self._pi], self._weight[self._pj]
         total = np.maximum(wi + wj, 1e-300)
-        self._share_i, self._share_j = wi / total, wj / total
+        self._shares = np.stack((wj / total, wi / total))  # what unit j and unit i take of a pair's push
         self._shares_stale = False
 
     def _sync(self, t: int) -> None:

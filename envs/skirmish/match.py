@@ -20,6 +20,7 @@ from envs.skirmish.scenario import Scenario, load_scenario
 from envs.skirmish.spec import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION, skirmish_spec
 
 PLAYERS = (1, 2)
+_sum = np.add.reduce  # ndarray.sum without the method's Python wrapper
 Actions = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 
@@ -57,6 +58,7 @@ class Match:
         """Start the game again from the scenario and seed; returns each player's first observation."""
         self.engine = Engine(self.scenario, self.seed, fog=self.fog)
         self.engine.see_all = frozenset(self.see_all)
+        self._slots_state = None
         self.actions_log: list[dict[int, list[dict]]] = []
         self.steps = 0
         self._full = self._vitality()
@@ -70,8 +72,10 @@ class Match:
     def _vitality(self) -> np.ndarray:
         """Hp + shields of each player's living units: [player 1, player 2]."""
         st = self.engine.state
+        if self._slots_state is not st:  # each player's slots (owners never change), in slot order as a mask gives
+            self._slots_state, self._slots = st, [(st.owner == p).nonzero()[0] for p in PLAYERS]
         alive_total = np.where(st.alive, st.hp + st.shield, 0.0)
-        return np.array([alive_total[st.owner == p].sum() for p in PLAYERS])
+        return np.array([_sum(alive_total[slots]) for slots in self._slots])
 
     def _observe(self) -> dict[int, dict[str, np.ndarray]]:
         self._rows: dict[int, np.ndarray] = {}

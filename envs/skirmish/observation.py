@@ -22,7 +22,6 @@ Each row holds what pysc2's raw units would report for the unit, with these Skir
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,21 +79,23 @@ class SlotInfo:
     order_ids: np.ndarray  # float32 [n, number of Order kinds]: the order_id_* value of each order kind
     engaged_id: np.ndarray  # float32 [n]: the order id an idle unit that is fighting (or healing) shows
     by_tag: np.ndarray  # intp [n]: slots sorted by tag
+    tag_ordered: bool  # by_tag is the identity (slots are already in tag order, as the engine assigns tags)
     full_vitality: dict[int, float]  # player -> full hp + shields of all its starting units
     is_air: np.ndarray  # bool [n]
     hits_ground: np.ndarray  # bool [n]
     hits_air: np.ndarray  # bool [n]
 
 
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_sum = np.add.reduce  # what ndarray.sum calls, without the method's Python wrapper
+_any_rows = np.logical_or.reduce  # ndarray.any, likewise
 
 
 def slot_info(engine) -> SlotInfo:
     """The engine's per-slot constants, built on first use and cached per engine (and per game state)."""
-    info = _CACHE.get(engine)
-    if info is None or info.state is not engine.state:
+    info = getattr(engine, "_slot_info", None)  # an attribute: a WeakKeyDictionary lookup costs more than a step's
+    if info is None or info.state is not engine.state:  # numpy work at 10v10
         info = _build_slot_info(engine)
-        _CACHE[engine] = info
+        engine._slot_info = info
     return info
 
 
@@ -119,6 +120,7 @@ def _build_slot_info(engine) -> SlotInfo:
     healer = table.healer[t]
     order_ids = np.stack([order_id_table(healer=False), order_id_table(healer=True)])[healer.astype(np.intp)]
     full = table.hp[t] + table.shields[t]
+    by_tag = np.argsort(st.tag, kind="stable")
     return SlotInfo(
         state=st,
         templates=templates,
@@ -128,7 +130,8 @@ def _build_slot_info(engine) -> SlotInfo:
         abilities=unit_abilities(table.speed > 0, table.armed, table.healer)[t],
         order_ids=order_ids,
         engaged_id=np.where(healer, REPORT_HEAL.function_id, REPORT_ATTACK.function_id).astype(np.float32),
-        by_tag=np.argsort(st.tag, kind="stable"),
+        by_tag=by_tag,
+        tag_ordered=bool((by_tag == np.arange(n)).all()),
         full_vitality={p: float(full[mine[p]].sum()) for p in (1, 2)},
         is_air=table.is_air[t],
         hits_ground=table.hits_ground[t],
@@ -144,9 +147,16 @@ def observe(engine, player: int, max_units: int = DEFAULT_MAX_UNITS) -> tuple[di
         raise ValueError(f"max_units must be >= 1, got {max_units!r}")
     info = slot_info(engine)
     st = engine.state
-    by_tag, alive = info.by_tag, st.alive
-    own_slots = by_tag[(alive & info.mine[player])[by_tag]]
-    enemy_slots = by_tag[(alive & info.mine[3 - player] & engine.visible(player))[by_tag]]
+    alive = st.alive
+    own = alive & info.mine[player]
+    enemy = alive & info.mine[3 - player]
+    if getattr(engine, "fog", True) and player not in getattr(engine, "see_all", ()):  # else visible() is all
+        enemy &= engine.visible(player)
+    if info.tag_ordered:  # the usual case: slot order is tag order
+        own_slots, enemy_slots = own.nonzero()[0], enemy.nonzero()[0]
+    else:
+        by_tag = info.by_tag
+        own_slots, enemy_slots = by_tag[own[by_tag]], by_tag[enemy[by_tag]]
     if enemy_slots.size > 1 and own_slots.size:
         offset = st.pos[enemy_slots] - st.pos[own_slots].sum(axis=0) / own_slots.size
         enemy_slots = enemy_slots[np.argsort(np.einsum("ij,ij->i", offset, offset), kind="stable")]
@@ -185,7 +195,7 @@ def _fill_own_columns(rows: np.ndarray, slots: np.ndarray, st, info: SlotInfo) -
     ids = info.order_ids[slots[:, None], st.order_kind[slots, :_ORDER_COLUMNS]]
     length = st.order_len[slots]
     engaged = (length == 0) & (st.attack_target[slots] >= 0)
-    if engaged.any():
+    if np.count_nonzero(engaged):
         ids[engaged, 0] = info.engaged_id[slots[engaged]]
     rows[:, _ORDER_LENGTH] = length + engaged
     rows[:, _ORDER_IDS_01] = ids[:, :2]
@@ -195,25 +205,25 @@ def _fill_own_columns(rows: np.ndarray, slots: np.ndarray, st, info: SlotInfo) -
 def _scalars(engine, player: int, own: np.ndarray, enemy: np.ndarray, info: SlotInfo) -> np.ndarray:
     st, scenario = engine.state, engine.scenario
     vitality = st.hp + st.shield
-    scalars = np.zeros(NUM_SCALARS, dtype=np.float32)
-    scalars[_S_LOOP] = engine.loop
-    scalars[_S_TIME] = max(0.0, 1.0 - engine.loop / scenario.time_limit_loops)
-    scalars[_S_WIDTH] = scenario.map_width
-    scalars[_S_HEIGHT] = scenario.map_height
-    scalars[_S_FOOD] = info.supply[own].sum()
-    scalars[_S_ARMY] = own.size
-    scalars[_S_ENEMY_FOOD] = info.supply[enemy].sum()
-    scalars[_S_ENEMY_ARMY] = enemy.size
-    scalars[_S_OWN_VITALITY] = vitality[own].sum() / info.full_vitality[player]
-    scalars[_S_ENEMY_VITALITY] = vitality[enemy].sum() / info.full_vitality[3 - player]
-    return scalars
+    values = [0.0] * NUM_SCALARS
+    values[_S_LOOP] = engine.loop
+    values[_S_TIME] = max(0.0, 1.0 - engine.loop / scenario.time_limit_loops)
+    values[_S_WIDTH] = scenario.map_width
+    values[_S_HEIGHT] = scenario.map_height
+    values[_S_FOOD] = _sum(info.supply[own])
+    values[_S_ARMY] = own.size
+    values[_S_ENEMY_FOOD] = _sum(info.supply[enemy])
+    values[_S_ENEMY_ARMY] = enemy.size
+    values[_S_OWN_VITALITY] = _sum(vitality[own]) / info.full_vitality[player]
+    values[_S_ENEMY_VITALITY] = _sum(vitality[enemy]) / info.full_vitality[3 - player]
+    return np.array(values, dtype=np.float32)
 
 
 def available_actions(info: SlotInfo, slots: np.ndarray, n_own: int) -> np.ndarray:
     """bool ``[NUM_ACTION_TYPES]``: no_op always; a unit action when some own row can do it and, for
     attack_unit, an enemy row exists to target, for follow, another row exists to follow."""
     if n_own:
-        available = info.abilities[slots[:n_own]].any(axis=0)
+        available = _any_rows(info.abilities[slots[:n_own]], axis=0)
     else:
         available = np.zeros(NUM_ACTION_TYPES, dtype=bool)
     available[NO_OP] = True
