@@ -301,6 +301,29 @@ class Engine:
         self._hp_regen_rate = u.hp_regen_loop[ut]
         self._sh_regen_rate = u.shield_regen_loop[ut]
         self._en_regen_rate = u.energy_regen_loop[ut]
+        self._order_tables()
+
+    def _order_tables(self) -> None:
+        """Per (slot, order kind) lookup tables for ``_refresh``: what a unit scans for and how far it keeps a
+        target depend only on its static stats and its current order kind, so ``_refresh`` reads them with
+        one gather (at ``_kind_base + kind``) instead of a chain of ``np.where`` over the kinds each time.
+
+        ``_kind_values`` rows: scan range, leash range, leash minimum (the values the ``np.where`` chains gave);
+        ``_kind_wants``: the unit scans while it has no target (armed: idle, attack-move, hold; healers: those
+        and follow)."""
+        kinds = np.arange(len(Order))[None, :]
+        healer, armed = self._healer[:, None], self._armed[:, None]
+        attack_move, follow, hold = kinds == _ATTACK_MOVE, kinds == _FOLLOW, kinds == _HOLD
+        heal_reach = np.where(attack_move, self._sight[:, None], np.where(follow, np.inf, self._heal_range[:, None]))
+        scan_range = np.where(healer, heal_reach, np.where(attack_move, self._acquire[:, None], self._range[:, None]))
+        leash = np.where(kinds == _ATTACK_UNIT, np.inf, np.where(hold, self._range[:, None], self._acquire[:, None]))
+        leash = np.where(healer, heal_reach, leash)
+        leash_min = np.where(armed & (kinds != _ATTACK_UNIT), self._min_range[:, None], -np.inf)
+        self._kind_values = np.stack((scan_range, leash, leash_min)).reshape(3, -1)  # [3, n x kinds]
+        scans = attack_move | hold | (kinds == _IDLE)
+        self._kind_wants = ((armed & scans) | (healer & (scans | follow))).reshape(-1)
+        self._kind_base = self._idx * len(Order)
+        self._target_gap = np.where(self._healer, self._heal_range, self._range)  # stop distance to a target
 
     def _alive_changed(self) -> None:
         """Recompute what depends on who is alive: living slots, counts, regen rates, crowd radii, pairs."""
@@ -401,7 +424,7 @@ class Engine:
         has_gu = has_t | follow
         healer, armed = self._healer, self._armed
         rsum = self._r + self._r[gu]
-        gap = np.where(has_t, np.where(healer, self._heal_range, self._range), FOLLOW_GAP)
+        gap = np.where(has_t, self._target_gap, FOLLOW_GAP)
         self._gu = gu
         self._stop = np.where(has_gu, rsum + gap, 0.0)
         self._stop_eps = self._stop + REACH_EPS
@@ -411,13 +434,9 @@ class Engine:
         self._mobile = movable & (self._has_point | has_gu)
         self._weight = movable.astype(np.float64)
         self._shares_stale = True
-        scans = attack_move | hold | (kind == _IDLE)
-        self._wants = alive & ~has_t & ((armed & scans) | (healer & (scans | follow)))
-        heal_reach = np.where(attack_move, self._sight, np.where(follow, np.inf, self._heal_range))
-        self._scan_range = np.where(healer, heal_reach, np.where(attack_move, self._acquire, self._range))
-        leash = np.where(kind == _ATTACK_UNIT, np.inf, np.where(hold, self._range, self._acquire))
-        leash = np.where(healer, heal_reach, leash)
-        leash_min = np.where(armed & (kind != _ATTACK_UNIT), self._min_range, -np.inf)
+        at = self._kind_base + kind  # this order kind's entry of each slot in the _order_tables
+        self._wants = alive & ~has_t & self._kind_wants[at]
+        self._scan_range, leash, leash_min = self._kind_values[:, at]
         self._leash_hi = np.where(has_t, rsum + leash + REACH_EPS, np.inf)
         self._leash_lo = np.where(has_t, rsum + leash_min - REACH_EPS, -np.inf)
         self._fire_hi = rsum + self._strike + REACH_EPS

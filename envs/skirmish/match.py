@@ -15,7 +15,7 @@ import numpy as np
 
 from envs.skirmish.actions import translate, translate_lenient
 from envs.skirmish.engine import Engine
-from envs.skirmish.observation import observe
+from envs.skirmish.observation import observe, unit_table
 from envs.skirmish.scenario import Scenario, load_scenario
 from envs.skirmish.spec import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION, skirmish_spec
 
@@ -80,8 +80,9 @@ class Match:
     def _observe(self) -> dict[int, dict[str, np.ndarray]]:
         self._rows: dict[int, np.ndarray] = {}
         observations = {}
+        table = unit_table(self.engine)  # the rows both players gather theirs from
         for player in PLAYERS:
-            observations[player], self._rows[player] = observe(self.engine, player, self.max_units)
+            observations[player], self._rows[player] = observe(self.engine, player, self.max_units, table)
         return observations
 
     def step(self, actions: Mapping[int, Actions]) -> tuple[dict, dict[int, float], bool, bool, dict[int, dict]]:

@@ -57,6 +57,7 @@ _VITALS = slice(_HEALTH, _ENERGY + 1)
 _RATIOS = slice(int(C.health_ratio), int(C.energy_ratio) + 1)
 _XY = slice(int(C.x), int(C.y) + 1)
 _FACING, _IS_SELECTED, _WEAPON_COOLDOWN = int(C.facing), int(C.is_selected), int(C.weapon_cooldown)
+_ALLIANCE, _SELF, _ENEMY = int(C.alliance), float(Alliance.self), float(Alliance.enemy)
 _ORDER_LENGTH = int(C.order_length)
 _ORDER_IDS_01 = slice(int(C.order_id_0), int(C.order_id_1) + 1)
 _ORDER_IDS_23 = slice(int(C.order_id_2), int(C.order_id_3) + 1)
@@ -71,7 +72,7 @@ class SlotInfo:
     """Per-slot constants of one game (a unit never changes type, owner or tag), derived once from the UnitTable."""
 
     state: object  # the GameState these were built for; a new state means a new game
-    templates: dict[int, np.ndarray]  # player -> float32 [n, 46]: every row's constant columns, alliance included
+    template: np.ndarray  # float32 [n, 46]: every row's constant columns (alliance, which depends on the viewer, 0)
     mine: dict[int, np.ndarray]  # player -> bool [n]: owned by that player
     vital_max: np.ndarray  # float64 [n, 3]: max hp, shield, energy (inf where the max is 0, so the ratio is 0)
     supply: np.ndarray  # float64 [n]
@@ -113,9 +114,6 @@ def _build_slot_info(engine) -> SlotInfo:
     template[:, C.tag] = st.tag
     template[:, C.is_on_screen] = 1
     mine = {p: st.owner == p for p in (1, 2)}
-    templates = {p: template.copy() for p in (1, 2)}
-    for p in (1, 2):
-        templates[p][:, C.alliance] = np.where(mine[p], Alliance.self, Alliance.enemy)
     vital_max = np.stack([table.hp[t], table.shields[t], table.energy_max[t]], axis=1)
     healer = table.healer[t]
     order_ids = np.stack([order_id_table(healer=False), order_id_table(healer=True)])[healer.astype(np.intp)]
@@ -123,7 +121,7 @@ def _build_slot_info(engine) -> SlotInfo:
     by_tag = np.argsort(st.tag, kind="stable")
     return SlotInfo(
         state=st,
-        templates=templates,
+        template=template,
         mine=mine,
         vital_max=np.where(vital_max > 0, vital_max, np.inf),
         supply=table.supply[t].astype(np.float64),
@@ -139,13 +137,37 @@ def _build_slot_info(engine) -> SlotInfo:
     )
 
 
-def observe(engine, player: int, max_units: int = DEFAULT_MAX_UNITS) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """``player``'s observation of the engine now, and ``row_to_slot`` (engine index of each real row)."""
+def unit_table(engine) -> np.ndarray:
+    """float32 [n, 46]: every slot's row as any player sees it now, except ``alliance`` (0) and the columns only
+    the owner sees (``_fill_own_columns``). Built once per step and shared by both players' ``observe`` calls
+    (``Match``), each of which only gathers its rows: the changing columns cost one pass over all slots instead
+    of a gather and a write per player."""
+    info = slot_info(engine)
+    st = engine.state
+    table = info.template.copy()
+    table[:, _HEALTH] = st.hp
+    table[:, _SHIELD] = st.shield
+    table[:, _ENERGY] = st.energy
+    table[:, _RATIOS] = np.floor(table[:, _VITALS] / info.vital_max * RATIO_SCALE)
+    table[:, _XY] = st.pos
+    table[:, _FACING] = np.remainder(st.facing, _TWO_PI)
+    return table
+
+
+def observe(
+    engine, player: int, max_units: int = DEFAULT_MAX_UNITS, table: np.ndarray | None = None
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """``player``'s observation of the engine now, and ``row_to_slot`` (engine index of each real row).
+
+    ``table``: ``unit_table(engine)`` of the engine as it is now, when the caller observes for both players
+    (built here otherwise)."""
     if player != 1 and player != 2:
         raise ValueError(f"player must be 1 or 2, got {player!r}")
     if max_units < 1:
         raise ValueError(f"max_units must be >= 1, got {max_units!r}")
     info = slot_info(engine)
+    if table is None:
+        table = unit_table(engine)
     st = engine.state
     alive = st.alive
     own = alive & info.mine[player]
@@ -167,13 +189,9 @@ def observe(engine, player: int, max_units: int = DEFAULT_MAX_UNITS) -> tuple[di
 
     units = np.zeros((max_units, NUM_UNIT_COLUMNS), dtype=np.float32)
     rows = units[:k]
-    np.take(info.templates[player], slots, axis=0, out=rows)
-    rows[:, _HEALTH] = st.hp[slots]
-    rows[:, _SHIELD] = st.shield[slots]
-    rows[:, _ENERGY] = st.energy[slots]
-    rows[:, _RATIOS] = np.floor(rows[:, _VITALS] / info.vital_max[slots] * RATIO_SCALE)
-    rows[:, _XY] = st.pos[slots]
-    rows[:, _FACING] = np.remainder(st.facing[slots], _TWO_PI)
+    np.take(table, slots, axis=0, out=rows)
+    rows[:n_own, _ALLIANCE] = _SELF  # own rows come first, all other rows are enemies (Skirmish has no neutrals)
+    rows[n_own:, _ALLIANCE] = _ENEMY
     if n_own:
         _fill_own_columns(rows[:n_own], slots[:n_own], st, info)
     mask = np.zeros(max_units, dtype=bool)
