@@ -1,0 +1,98 @@
+"""All action heads chained in AlphaStar order through the autoregressive embedding.
+
+action type (masked by ``available_actions``) -> selected units -> target unit -> target location -> queued.
+Arguments the chosen action type does not use (per the spec's argument table) are neither sampled nor scored:
+their log-prob and entropy are 0, their choice is the contract's absent value, and they leave the embedding as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from agents.heads.action_type import ActionTypeHead
+from agents.heads.arguments import ArgumentTable
+from agents.heads.config import HeadsConfig
+from agents.heads.location import LocationHead
+from agents.heads.queued import QueuedHead
+from agents.heads.selected_units import SelectedUnitsHead
+from agents.heads.target_unit import TargetUnitHead
+
+HEADS = ("action_type", "selected_units", "target_unit", "target_location", "queued")
+
+
+class ActionHeadsOutput(NamedTuple):
+    """Per-head dicts keyed by ``HEADS``: ``action`` in the contract's format (batched), ``log_probs`` and
+    ``entropy`` [B] each; ``selection_step_log_probs`` [B, max_selected]."""
+
+    action: dict[str, torch.Tensor]
+    log_probs: dict[str, torch.Tensor]
+    entropy: dict[str, torch.Tensor]
+    selection_step_log_probs: torch.Tensor
+
+
+class ActionHeads(nn.Module):
+    """Samples (or scores, given ``action``) a batch of actions from the core output and the unit embeddings."""
+
+    def __init__(self, spec: dict[str, Any], core_dim: int, unit_dim: int, config: HeadsConfig) -> None:
+        super().__init__()
+        self.table = ArgumentTable(spec)
+        self.action_type = ActionTypeHead(core_dim, self.table.num_action_types, config)
+        self.selected_units = SelectedUnitsHead(unit_dim, self.table, spec["max_selected_units"], config)
+        self.target_unit = TargetUnitHead(unit_dim, self.table, config)
+        self.target_location = LocationHead(spec["location_resolution"], config)
+        self.queued = QueuedHead(config)
+
+    def forward(
+        self,
+        core_output: torch.Tensor,
+        unit_embeddings: torch.Tensor,
+        unit_mask: torch.Tensor,
+        own_mask: torch.Tensor,
+        available_actions: torch.Tensor,
+        action: dict[str, torch.Tensor] | None = None,
+        greedy: bool = False,
+        temperature: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> ActionHeadsOutput:
+        given = (lambda key: None) if action is None else action.__getitem__
+        sampling = {"greedy": greedy, "temperature": temperature, "generator": generator}
+        kind = self.action_type(core_output, available_actions, given("action_type"), **sampling)
+        types = kind.choice
+        selection = self.selected_units(
+            kind.autoregressive_embedding,
+            unit_embeddings,
+            unit_mask,
+            own_mask,
+            types,
+            self.table.used(types, "selected_units"),
+            given("selected_units"),
+            **sampling,
+        )
+        target = self.target_unit(
+            selection.autoregressive_embedding,
+            unit_embeddings,
+            unit_mask,
+            types,
+            self.table.used(types, "target_unit"),
+            given("target_unit"),
+            **sampling,
+        )
+        location = self.target_location(
+            target.autoregressive_embedding,
+            self.table.used(types, "target_location"),
+            given("target_location"),
+            **sampling,
+        )
+        queued = self.queued(
+            location.autoregressive_embedding, self.table.used(types, "queued"), given("queued"), **sampling
+        )
+        outputs = dict(zip(HEADS, (kind, selection, target, location, queued), strict=True))
+        return ActionHeadsOutput(
+            {k: o.choice for k, o in outputs.items()},
+            {k: o.log_prob for k, o in outputs.items()},
+            {k: o.entropy for k, o in outputs.items()},
+            selection.step_log_probs,
+        )

@@ -1,0 +1,74 @@
+"""Target-location head: logits over the spec's ``resolution x resolution`` grid from the autoregressive embedding.
+
+AlphaStar upsamples (with map skip connections) through transposed convolutions; there is no spatial encoder
+here, so the embedding is mapped linearly to ``location_channels[0]`` maps of ``resolution / 2**L`` cells a side
+and upsampled by L stride-2 transposed convolutions (kernel 4) to one logit map (L = 0: one linear map).
+Cell (x, y) is flat index ``y * resolution + x``; the contract's ``target_location`` is ``[x, y]``.
+Learned x and y embeddings of the chosen cell are added to the autoregressive embedding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from agents.heads.autoregressive import HeadOutput, add_where_used
+from agents.heads.config import HeadsConfig
+from agents.heads.distributions import categorical
+
+
+class LocationHead(nn.Module):
+    """[B, autoregressive_dim] -> a cell [B, 2] (x, y) of the grid (zeros where unused)."""
+
+    def __init__(self, resolution: int, config: HeadsConfig) -> None:
+        super().__init__()
+        layers = len(config.location_channels)
+        if resolution < 1 or resolution % 2**layers:
+            raise ValueError(f"resolution {resolution} must be a multiple of 2**{layers} (location_channels)")
+        self.config = config
+        self.resolution = resolution
+        self.base = resolution // 2**layers
+        channels = (*config.location_channels, 1)
+        self.project = nn.Linear(config.autoregressive_dim, channels[0] * self.base**2)
+        upsample: list[nn.Module] = []
+        for i in range(layers):
+            upsample += [nn.ReLU(), nn.ConvTranspose2d(channels[i], channels[i + 1], 4, stride=2, padding=1)]
+        self.upsample = nn.Sequential(*upsample)
+        self.embed_x = nn.Embedding(resolution, config.autoregressive_dim)
+        self.embed_y = nn.Embedding(resolution, config.autoregressive_dim)
+
+    def logits(self, autoregressive_embedding: torch.Tensor) -> torch.Tensor:
+        """[B, resolution * resolution] logits, flat index ``y * resolution + x``."""
+        maps = self.project(autoregressive_embedding).unflatten(-1, (-1, self.base, self.base))
+        return self.upsample(maps).flatten(1)
+
+    def forward(
+        self,
+        autoregressive_embedding: torch.Tensor,
+        used: torch.Tensor,
+        action: torch.Tensor | None = None,
+        greedy: bool = False,
+        temperature: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> HeadOutput:
+        used = used.bool()
+        logits = self.logits(autoregressive_embedding)
+        flat = None
+        if action is not None:
+            action = action.long()
+            inside = ((action >= 0) & (action < self.resolution)).all(-1)
+            flat = torch.where(inside, action[:, 1] * self.resolution + action[:, 0], -1)
+        choice = categorical(
+            logits,
+            torch.ones_like(logits, dtype=torch.bool),
+            used,
+            action=flat,
+            greedy=greedy,
+            temperature=self.config.temperature if temperature is None else temperature,
+            generator=generator,
+            name="target_location",
+        )
+        x, y = choice.index % self.resolution, choice.index // self.resolution
+        embedding = add_where_used(autoregressive_embedding, self.embed_x(x) + self.embed_y(y), used)
+        cell = torch.where(used[:, None], torch.stack([x, y], dim=-1), 0)
+        return HeadOutput(cell, choice.log_prob, choice.entropy, embedding)
