@@ -1,0 +1,139 @@
+"""Typed configs of the agent's input side (featurizer, scalar encoder, entity encoders), each with presets.
+
+``alphastar()`` follows AlphaStar's entity encoder and the Perceiver IO paper's StarCraft II experiment
+(see shared/notes/FACTS.md); ``small()`` keeps the same structure at widths that run fast on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+POSITION_ENCODINGS = ("binary", "fourier", "both")
+
+
+@dataclass
+class FeaturizerConfig:
+    """Per-unit feature sizes. ``position``: AlphaStar's binary x/y bits, Perceiver Fourier features, or both.
+
+    ``ratio_scale`` is what the ``*_ratio`` columns hold at full value (pysc2 reports ``int(ratio * 255)``).
+    """
+
+    unit_type_dim: int = 32
+    order_dim: int = 16
+    position: str = "both"
+    position_bits: int = 8
+    fourier_bands: int = 8
+    ratio_scale: float = 255.0
+
+    def __post_init__(self) -> None:
+        if self.position not in POSITION_ENCODINGS:
+            raise ValueError(f"position must be one of {POSITION_ENCODINGS}, got {self.position!r}")
+        if min(self.unit_type_dim, self.order_dim, self.position_bits, self.fourier_bands) < 1:
+            raise ValueError("featurizer sizes must be >= 1")
+
+    @classmethod
+    def small(cls) -> FeaturizerConfig:
+        return cls(unit_type_dim=16, order_dim=8, position="both", position_bits=6, fourier_bands=4)
+
+    @classmethod
+    def alphastar(cls) -> FeaturizerConfig:
+        return cls(unit_type_dim=64, order_dim=32, position="both", position_bits=8, fourier_bands=16)
+
+
+@dataclass
+class ScalarEncoderConfig:
+    """Width of the scalar embedding and of the previous-action-type embedding."""
+
+    dim: int = 64
+    action_dim: int = 16
+
+    @classmethod
+    def small(cls) -> ScalarEncoderConfig:
+        return cls(dim=32, action_dim=8)
+
+    @classmethod
+    def alphastar(cls) -> ScalarEncoderConfig:
+        return cls(dim=128, action_dim=32)
+
+
+@dataclass
+class PerceiverEntityEncoderConfig:
+    """Perceiver IO entity encoder: tokens -> ``num_latents`` latents -> per-unit decoder queries (the tokens).
+
+    ``token_channels`` is the entity-feature width the adapter projects to (Table 6: 128); the latent width is
+    not given by the paper, 512 keeps its FLOPs near the reported 0.93B at 512 units.
+    ``unit_dim``/``entity_dim``: AlphaStar's unchanged ``entity_embeddings`` (Conv1D 256) and
+    ``embedded_entity`` (Linear 256).
+    """
+
+    kind: str = "perceiver"
+    token_channels: int = 128
+    num_latents: int = 32
+    d_latents: int = 512
+    num_self_attends: int = 3
+    num_self_attention_heads: int = 8
+    num_cross_attention_heads: int = 1
+    num_decoder_heads: int = 1
+    widening_factor: int = 1
+    unit_dim: int = 256
+    entity_dim: int = 256
+
+    def __post_init__(self) -> None:
+        if self.kind != "perceiver":
+            raise ValueError(f"kind must be 'perceiver', got {self.kind!r}")
+
+    @classmethod
+    def small(cls) -> PerceiverEntityEncoderConfig:
+        return cls(token_channels=32, num_latents=32, d_latents=64, num_self_attention_heads=4, unit_dim=64,
+                   entity_dim=64)
+
+    @classmethod
+    def alphastar(cls) -> PerceiverEntityEncoderConfig:
+        return cls()
+
+
+@dataclass
+class TransformerEntityEncoderConfig:
+    """AlphaStar's entity Transformer: project to ``dim``, ``num_layers`` x self-attention, MLP ``dim*widening``.
+
+    Each of the ``num_heads`` heads has keys/queries/values of ``head_channels`` (AlphaStar: 2 x 128, projected
+    back to 256 and summed, i.e. one 256 -> 256 output projection).
+    """
+
+    kind: str = "transformer"
+    dim: int = 256
+    num_layers: int = 3
+    num_heads: int = 2
+    head_channels: int = 128
+    widening_factor: int = 4
+    unit_dim: int = 256
+    entity_dim: int = 256
+
+    def __post_init__(self) -> None:
+        if self.kind != "transformer":
+            raise ValueError(f"kind must be 'transformer', got {self.kind!r}")
+
+    @classmethod
+    def small(cls) -> TransformerEntityEncoderConfig:
+        return cls(dim=64, head_channels=32, unit_dim=64, entity_dim=64)
+
+    @classmethod
+    def alphastar(cls) -> TransformerEntityEncoderConfig:
+        return cls()
+
+
+EntityEncoderConfig = PerceiverEntityEncoderConfig | TransformerEntityEncoderConfig
+ENTITY_ENCODER_CONFIGS: dict[str, type[PerceiverEntityEncoderConfig] | type[TransformerEntityEncoderConfig]] = {
+    "perceiver": PerceiverEntityEncoderConfig,
+    "transformer": TransformerEntityEncoderConfig,
+}
+
+
+def entity_encoder_config(kind: str, preset: str = "small", **overrides) -> EntityEncoderConfig:
+    """The ``preset`` ("small" | "alphastar") config of encoder ``kind``, with field ``overrides``."""
+    if kind not in ENTITY_ENCODER_CONFIGS:
+        raise ValueError(f"unknown entity encoder kind {kind!r}; expected one of {sorted(ENTITY_ENCODER_CONFIGS)}")
+    if preset not in ("small", "alphastar"):
+        raise ValueError(f"unknown preset {preset!r}; expected 'small' or 'alphastar'")
+    base = getattr(ENTITY_ENCODER_CONFIGS[kind], preset)()
+    return type(base)(**{**base.__dict__, **overrides})

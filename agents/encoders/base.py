@@ -1,0 +1,52 @@
+"""The entity-encoder interface: per-unit features and a validity mask -> per-unit and whole-set embeddings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class EntityEncoderOutput:
+    """``unit_embeddings`` [B, N, unit_dim] (padding rows exactly 0) and ``embedded_entity`` [B, entity_dim]."""
+
+    unit_embeddings: torch.Tensor
+    embedded_entity: torch.Tensor
+
+
+class EntityEncoder(nn.Module):
+    """Base class: subclasses set ``in_channels``, ``unit_dim``, ``entity_dim`` and implement ``encode``.
+
+    ``forward`` checks shapes (one ValueError naming the expected shape) and zeroes padding rows, so every
+    encoder satisfies the same contract and can be swapped by config.
+    """
+
+    in_channels: int
+    unit_dim: int
+    entity_dim: int
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> EntityEncoderOutput:
+        """``features`` [B, N, in_channels] float, ``mask`` [B, N] (True for real units)."""
+        if features.dim() != 3 or features.shape[-1] != self.in_channels:
+            raise ValueError(
+                f"entity features must have shape [batch, units, {self.in_channels}], got {tuple(features.shape)}"
+            )
+        if tuple(mask.shape) != tuple(features.shape[:2]):
+            raise ValueError(
+                f"unit mask must have shape [batch, units] = {tuple(features.shape[:2])}, got {tuple(mask.shape)}"
+            )
+        mask = mask if mask.dtype == torch.bool else mask != 0
+        units, entity = self.encode(features, mask)
+        return EntityEncoderOutput(unit_embeddings=units * mask[..., None].to(units.dtype), embedded_entity=entity)
+
+    def encode(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-unit embeddings [B, N, unit_dim] and the set embedding [B, entity_dim] (mask is bool)."""
+        raise NotImplementedError
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` [B, N, C] over its real rows (``mask`` [B, N] bool); 0 for a set with no real row."""
+    weights = mask.to(x.dtype)[..., None]
+    return (x * weights).sum(1) / weights.sum(1).clamp(min=1.0)

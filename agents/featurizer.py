@@ -1,0 +1,160 @@
+"""Unit featurizer: raw ``units`` rows (pysc2 ``FeatureUnit`` columns) -> per-unit feature vectors.
+
+Follows AlphaStar's entity features (detailed architecture): a learned unit-type embedding, one-hots of
+small integer fields, sqrt one-hots and ratios of health/shields/energy, binary and/or Fourier positions,
+order-id embeddings. Columns are found by name in ``spec["unit_columns"]``: a column the spec does not list
+is skipped (its feature is absent, not zero-filled), except the required ``unit_type``, ``alliance``, ``x``
+and ``y``. Padding rows (``unit_mask`` False) come out as exact zeros.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from agents.config import FeaturizerConfig
+from perceiver_io.position_encoding import fourier_features
+
+REQUIRED_COLUMNS = ("unit_type", "alliance", "x", "y")
+
+# (column, divisor, number of classes): one-hot of clamp(floor(value / divisor), 0, classes - 1).
+ONE_HOTS: tuple[tuple[str, float, int], ...] = (
+    ("alliance", 1, 5),
+    ("owner", 1, 17),
+    ("display_type", 1, 5),
+    ("cloak", 1, 5),
+    ("is_selected", 1, 2),  # AlphaStar's was_selected
+    ("is_blip", 1, 2),
+    ("is_powered", 1, 2),
+    ("hallucination", 1, 2),
+    ("active", 1, 2),
+    ("is_on_screen", 1, 2),
+    ("is_in_cargo", 1, 2),
+    ("cargo_space_taken", 1, 9),
+    ("cargo_space_max", 1, 9),
+    ("mineral_contents", 100, 19),
+    ("vespene_contents", 100, 26),
+    ("assigned_harvesters", 1, 24),
+    ("ideal_harvesters", 1, 17),
+    ("weapon_cooldown", 1, 32),
+    ("order_length", 1, 9),
+    ("order_progress_0", 10, 11),
+    ("order_progress_1", 10, 11),
+    ("attack_upgrade_level", 1, 4),
+    ("armor_upgrade_level", 1, 4),
+    ("shield_upgrade_level", 1, 4),
+)
+# (column, cap): one-hot of floor(sqrt(min(value, cap))), AlphaStar's health/shield/energy encoding.
+SQRT_ONE_HOTS: tuple[tuple[str, float], ...] = (("health", 1500), ("shield", 1000), ("energy", 200))
+# (column, scale): the float value / scale. ``None`` means the config's ratio scale.
+FLOATS: tuple[tuple[str, float | None], ...] = (
+    ("health_ratio", None),
+    ("shield_ratio", None),
+    ("energy_ratio", None),
+    ("build_progress", 100.0),
+    ("order_progress_0", 100.0),
+    ("order_progress_1", 100.0),
+    ("radius", 4.0),
+)
+ORDER_COLUMNS = ("order_id_0", "order_id_1")
+
+
+def lookup_index(values: torch.Tensor, vocabulary: torch.Tensor) -> torch.Tensor:
+    """Index of each value in the sorted ``vocabulary``; values not in it map to ``len(vocabulary)`` ("other")."""
+    idx = torch.searchsorted(vocabulary, values.contiguous())
+    found = vocabulary[idx.clamp(max=vocabulary.numel() - 1)] == values
+    return torch.where(found, idx, torch.full_like(idx, vocabulary.numel()))
+
+
+def one_hot(values: torch.Tensor, divisor: float, classes: int) -> torch.Tensor:
+    """One-hot [..., classes] of ``floor(values / divisor)`` clamped into range."""
+    idx = torch.floor(values / divisor).clamp(0, classes - 1).long()
+    return nn.functional.one_hot(idx, classes).to(values.dtype)
+
+
+class UnitFeaturizer(nn.Module):
+    """``units`` [B, N, C] + ``unit_mask`` [B, N] -> features [B, N, out_channels] (padding rows zero)."""
+
+    def __init__(self, spec: dict[str, Any], config: FeaturizerConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or FeaturizerConfig()
+        columns: Sequence[str] = spec["unit_columns"]
+        self.column_index = {name: i for i, name in enumerate(columns)}
+        missing = [c for c in REQUIRED_COLUMNS if c not in self.column_index]
+        if missing:
+            raise ValueError(f"spec['unit_columns'] lacks the required columns {missing}")
+        self.num_columns = len(columns)
+        width, height = spec["map_size"]
+        self.map_size = (float(width), float(height))
+        self.one_hots = [(c, d, n) for c, d, n in ONE_HOTS if c in self.column_index]
+        self.sqrt_one_hots = [(c, cap, math.isqrt(int(cap)) + 1) for c, cap in SQRT_ONE_HOTS if c in self.column_index]
+        self.floats = [
+            (c, self.config.ratio_scale if s is None else s) for c, s in FLOATS if c in self.column_index
+        ]
+        self.order_columns = [c for c in ORDER_COLUMNS if c in self.column_index]
+
+        unit_ids = sorted({int(v) for v in spec["unit_type_ids"]})
+        self.register_buffer("unit_type_ids", torch.tensor(unit_ids, dtype=torch.float32), persistent=False)
+        self.unit_type_embedding = nn.Embedding(len(unit_ids) + 1, self.config.unit_type_dim)
+        order_ids = sorted({0, *(int(v) for v in spec.get("order_ids", {}).values())})
+        self.register_buffer("order_ids", torch.tensor(order_ids, dtype=torch.float32), persistent=False)
+        self.order_embedding = nn.Embedding(len(order_ids) + 1, self.config.order_dim) if self.order_columns else None
+
+        self.out_channels = (
+            self.config.unit_type_dim
+            + sum(n for _, _, n in self.one_hots)
+            + sum(n for _, _, n in self.sqrt_one_hots)
+            + len(self.floats)
+            + len(self.order_columns) * self.config.order_dim
+            + self.position_channels
+        )
+
+    @property
+    def position_channels(self) -> int:
+        cfg = self.config
+        binary = 2 * cfg.position_bits if cfg.position in ("binary", "both") else 0
+        fourier = 2 + 2 * 2 * cfg.fourier_bands if cfg.position in ("fourier", "both") else 0
+        return binary + fourier
+
+    def column(self, units: torch.Tensor, name: str) -> torch.Tensor:
+        """Column ``name`` of ``units`` [B, N, C] as [B, N]."""
+        return units[..., self.column_index[name]]
+
+    def positions(self, units: torch.Tensor) -> list[torch.Tensor]:
+        """Binary cell bits (AlphaStar) and/or Fourier features (Perceiver) of x, y over the map."""
+        cfg = self.config
+        xy = torch.stack([self.column(units, "x") / self.map_size[0], self.column(units, "y") / self.map_size[1]], -1)
+        feats = []
+        if cfg.position in ("binary", "both"):
+            cells = 1 << cfg.position_bits
+            cell = torch.floor(xy * cells).clamp(0, cells - 1).long()
+            bits = torch.arange(cfg.position_bits - 1, -1, -1, device=units.device)
+            feats.append(((cell[..., None] >> bits) & 1).flatten(-2).to(units.dtype))
+        if cfg.position in ("fourier", "both"):
+            pos = (xy * 2 - 1).clamp(-1, 1)
+            feats.append(fourier_features(pos, cfg.fourier_bands, (1 << cfg.position_bits,) * 2).to(units.dtype))
+        return feats
+
+    def forward(self, units: torch.Tensor, unit_mask: torch.Tensor) -> torch.Tensor:
+        if units.dim() != 3 or units.shape[-1] != self.num_columns:
+            raise ValueError(f"units must have shape [batch, units, {self.num_columns}], got {tuple(units.shape)}")
+        if tuple(unit_mask.shape) != tuple(units.shape[:2]):
+            raise ValueError(
+                f"unit_mask must have shape [batch, units] = {tuple(units.shape[:2])}, got {tuple(unit_mask.shape)}"
+            )
+        mask = (unit_mask if unit_mask.dtype == torch.bool else unit_mask != 0)[..., None]
+        units = torch.where(mask, units.float(), 0.0)  # garbage (even NaN) in padding rows cannot leak
+        feats = [self.unit_type_embedding(lookup_index(self.column(units, "unit_type"), self.unit_type_ids))]
+        feats += [one_hot(self.column(units, c), d, n) for c, d, n in self.one_hots]
+        feats += [one_hot(torch.sqrt(self.column(units, c).clamp(0, cap)), 1, n) for c, cap, n in self.sqrt_one_hots]
+        if self.floats:
+            feats.append(torch.stack([self.column(units, c) / s for c, s in self.floats], -1))
+        if self.order_embedding is not None:
+            feats += [self.order_embedding(lookup_index(self.column(units, c), self.order_ids))
+                      for c in self.order_columns]
+        feats += self.positions(units)
+        return torch.cat(feats, -1) * mask
