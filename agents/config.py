@@ -1,4 +1,4 @@
-"""Typed configs of the agent's input side (featurizer, scalar encoder, entity encoders), each with presets.
+"""Typed configs of the agent (featurizer, scalar encoder, entity encoders, core, whole agent), each with presets.
 
 ``alphastar()`` follows AlphaStar's entity encoder and the Perceiver IO paper's StarCraft II experiment
 (see shared/notes/FACTS.md); ``small()`` keeps the same structure at widths that run fast on a CPU.
@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from agents.heads.config import HeadsConfig
 
 POSITION_ENCODINGS = ("binary", "fourier", "both")
 
@@ -129,7 +132,7 @@ ENTITY_ENCODER_CONFIGS: dict[str, type[PerceiverEntityEncoderConfig] | type[Tran
 }
 
 
-def entity_encoder_config(kind: str, preset: str = "small", **overrides) -> EntityEncoderConfig:
+def entity_encoder_config(kind: str, preset: str = "small", **overrides: Any) -> EntityEncoderConfig:
     """The ``preset`` ("small" | "alphastar") config of encoder ``kind``, with field ``overrides``."""
     if kind not in ENTITY_ENCODER_CONFIGS:
         raise ValueError(f"unknown entity encoder kind {kind!r}; expected one of {sorted(ENTITY_ENCODER_CONFIGS)}")
@@ -137,3 +140,78 @@ def entity_encoder_config(kind: str, preset: str = "small", **overrides) -> Enti
         raise ValueError(f"unknown preset {preset!r}; expected 'small' or 'alphastar'")
     base = getattr(ENTITY_ENCODER_CONFIGS[kind], preset)()
     return type(base)(**{**base.__dict__, **overrides})
+
+
+@dataclass
+class CoreConfig:
+    """The recurrent core: an LSTM of ``num_layers`` x ``hidden`` (AlphaStar: 3 x 384).
+
+    ``enabled=False`` replaces it with a memoryless Linear(hidden) -> ReLU, whose state is empty.
+    """
+
+    enabled: bool = True
+    hidden: int = 128
+    num_layers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.num_layers < 1:
+            raise ValueError(f"core sizes must be >= 1, got {self}")
+
+    @classmethod
+    def small(cls) -> CoreConfig:
+        return cls(hidden=64, num_layers=1)
+
+    @classmethod
+    def alphastar(cls) -> CoreConfig:
+        return cls(hidden=384, num_layers=3)
+
+
+@dataclass
+class AgentConfig:
+    """The whole agent: featurizer, scalar encoder, entity encoder (its ``kind`` picks it), core and heads.
+
+    ``to_dict``/``from_dict`` give a plain, JSON-serialisable dict, so a checkpoint can rebuild the agent.
+    """
+
+    featurizer: FeaturizerConfig = field(default_factory=FeaturizerConfig.small)
+    scalar: ScalarEncoderConfig = field(default_factory=ScalarEncoderConfig.small)
+    entity_encoder: EntityEncoderConfig = field(default_factory=PerceiverEntityEncoderConfig.small)
+    core: CoreConfig = field(default_factory=CoreConfig.small)
+    heads: HeadsConfig = field(default_factory=HeadsConfig.small)
+
+    @property
+    def encoder(self) -> str:
+        """The entity encoder kind: "perceiver" | "transformer"."""
+        return self.entity_encoder.kind
+
+    @classmethod
+    def small(cls, encoder: str = "perceiver") -> AgentConfig:
+        """Fast on a CPU."""
+        return cls(entity_encoder=entity_encoder_config(encoder, "small"))
+
+    @classmethod
+    def alphastar(cls, encoder: str = "perceiver") -> AgentConfig:
+        """AlphaStar's sizes (the Perceiver IO paper's for the Perceiver encoder)."""
+        return cls(
+            featurizer=FeaturizerConfig.alphastar(),
+            scalar=ScalarEncoderConfig.alphastar(),
+            entity_encoder=entity_encoder_config(encoder, "alphastar"),
+            core=CoreConfig.alphastar(),
+            heads=HeadsConfig.alphastar(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgentConfig:
+        encoder = dict(data["entity_encoder"])
+        heads = dict(data["heads"])
+        heads["location_channels"] = tuple(heads["location_channels"])  # JSON turns tuples into lists
+        return cls(
+            featurizer=FeaturizerConfig(**data["featurizer"]),
+            scalar=ScalarEncoderConfig(**data["scalar"]),
+            entity_encoder=entity_encoder_config(encoder.pop("kind"), **encoder),
+            core=CoreConfig(**data["core"]),
+            heads=HeadsConfig(**heads),
+        )

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
 
 from agents.config import entity_encoder_config  # noqa: E402
 from agents.encoders import EntityEncoder, build_entity_encoder  # noqa: E402
+from agents.report import SDPA_CPU_FLOPS  # noqa: E402
 
 _BACKBONE = runpy.run_path(str(Path(__file__).resolve().parent / "backbone.py"))
 time_steps: Callable = _BACKBONE["time_steps"]
@@ -49,17 +50,6 @@ TARGET_FLOP_RATIO = 3.5
 TARGET_SCALING = 10.0
 TARGET_LARGE_SPEEDUP = 5.0
 PHASES = ("fwd", "fwd+bwd")
-
-# torch's flop counter knows the CUDA SDPA kernels; the CPU flash kernel has the same cost.
-SDPA_CPU_FLOPS = {
-    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: (
-        lambda query, key, value, *args, **kwargs: sdpa_flop_count(query, key, value)
-    ),
-    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: (
-        lambda grad_out, query, key, value, *args, **kwargs: sdpa_backward_flop_count(grad_out, query, key, value)
-    ),
-}
-
 
 def forward_flops(encoder: EntityEncoder, features: torch.Tensor, mask: torch.Tensor) -> int:
     """FLOPs of one forward pass (grad mode on: the flop counter's module tracker needs it)."""

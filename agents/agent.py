@@ -1,0 +1,141 @@
+"""The AlphaStar-style agent: featurizer -> entity encoder + scalar encoder -> core -> action heads and value head.
+
+Observations are dicts of batched tensors in the contract's format: ``units`` [B, N, C], ``unit_mask`` [B, N],
+``scalars`` [B, S], ``available_actions`` [B, A]. The recurrent state is a dict of tensors, batch first, so a
+rollout can store and slice it per row: ``core_h`` and ``core_c`` [B, layers, hidden] (the LSTM) and
+``previous_action_type`` [B] (-1: none), which feeds the scalar encoder. Rows where ``first`` [B] marks an
+episode start are reset before the step. Own units (the only selectable ones) are the real rows whose
+``alliance`` column is the spec's ``self`` value. The agent never sees the environment, only its spec dict.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from agents.config import AgentConfig
+from agents.core import Core
+from agents.encoders import build_entity_encoder
+from agents.featurizer import UnitFeaturizer
+from agents.heads import ActionHeads, ValueHead
+from agents.scalar_encoder import ScalarEncoder
+
+AgentState = dict[str, torch.Tensor]
+
+
+class ActOutput(NamedTuple):
+    """``action``: the contract's keys, batched; ``log_prob`` [B] summed over the heads used; ``value`` [B]."""
+
+    action: dict[str, torch.Tensor]
+    log_prob: torch.Tensor
+    value: torch.Tensor
+    state: AgentState
+
+
+class EvaluateOutput(NamedTuple):
+    """Per-head ``log_probs`` and ``entropy`` dicts ([B] each, 0 for unused arguments), ``value`` [B]."""
+
+    log_probs: dict[str, torch.Tensor]
+    entropy: dict[str, torch.Tensor]
+    value: torch.Tensor
+    state: AgentState
+
+
+class Agent(nn.Module):
+    """Policy and value network for one spec; ``config.entity_encoder.kind`` picks Perceiver IO or Transformer."""
+
+    def __init__(self, spec: dict[str, Any], config: AgentConfig | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        self.config = config or AgentConfig.small()
+        columns = list(spec["unit_columns"])
+        self.alliance_column = columns.index("alliance")
+        self.self_alliance = int(spec.get("alliance", {}).get("self", 1))
+        self.featurizer = UnitFeaturizer(spec, self.config.featurizer)
+        self.entity_encoder = build_entity_encoder(self.config.entity_encoder, self.featurizer.out_channels)
+        self.scalar_encoder = ScalarEncoder(spec, self.config.scalar)
+        self.core = Core(self.entity_encoder.entity_dim + self.scalar_encoder.out_channels, self.config.core)
+        self.heads = ActionHeads(spec, self.core.out_channels, self.entity_encoder.unit_dim, self.config.heads)
+        self.value = ValueHead(self.core.out_channels, self.config.heads)
+
+    def checkpoint_config(self) -> dict[str, Any]:
+        """A JSON-serialisable dict that, with the state dict, rebuilds this agent (``from_checkpoint``)."""
+        return {"spec": self.spec, "agent": self.config.to_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> Agent:
+        agent = cls(config["spec"], AgentConfig.from_dict(config["agent"]))
+        agent.load_state_dict(state_dict)
+        return agent
+
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> AgentState:
+        h, c = self.core.initial_state(batch_size, device)
+        previous = torch.full((batch_size,), -1, dtype=torch.long, device=device)
+        return {"core_h": h, "core_c": c, "previous_action_type": previous}
+
+    def trunk(
+        self, obs: dict[str, torch.Tensor], state: AgentState, first: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Core output [B, H], unit embeddings [B, N, D], unit and own masks [B, N], and the new core state."""
+        units = obs["units"]
+        unit_mask = obs["unit_mask"].bool()
+        own_mask = unit_mask & (units[..., self.alliance_column] == self.self_alliance)
+        encoded = self.entity_encoder(self.featurizer(units, unit_mask), unit_mask)
+        previous = state["previous_action_type"]
+        if first is not None:
+            previous = torch.where(first.bool(), -1, previous)
+        scalars = self.scalar_encoder(obs["scalars"], previous)
+        core_input = torch.cat([encoded.embedded_entity, scalars], dim=-1)
+        core_output, core_state = self.core(core_input, (state["core_h"], state["core_c"]), first)
+        return core_output, encoded.unit_embeddings, unit_mask, own_mask, core_state
+
+    def next_state(self, core_state: tuple[torch.Tensor, torch.Tensor], action_type: torch.Tensor) -> AgentState:
+        return {"core_h": core_state[0], "core_c": core_state[1], "previous_action_type": action_type.long()}
+
+    def act(
+        self,
+        obs: dict[str, torch.Tensor],
+        state: AgentState,
+        first: torch.Tensor | None = None,
+        greedy: bool = False,
+        temperature: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> ActOutput:
+        """Sample (or pick greedily) one action per row; ``temperature`` defaults to the heads config's."""
+        core_output, units, unit_mask, own_mask, core_state = self.trunk(obs, state, first)
+        out = self.heads(
+            core_output,
+            units,
+            unit_mask,
+            own_mask,
+            obs["available_actions"],
+            greedy=greedy,
+            temperature=temperature,
+            generator=generator,
+        )
+        log_prob = torch.stack(list(out.log_probs.values())).sum(0)
+        state = self.next_state(core_state, out.action["action_type"])
+        return ActOutput(out.action, log_prob, self.value(core_output), state)
+
+    def forward(self, *args: Any, **kwargs: Any) -> ActOutput:
+        """``act`` (so hooks, e.g. the FLOP counter's module tracker, see the agent as a module call)."""
+        return self.act(*args, **kwargs)
+
+    def evaluate(
+        self,
+        obs: dict[str, torch.Tensor],
+        action: dict[str, torch.Tensor],
+        state: AgentState,
+        first: torch.Tensor | None = None,
+        temperature: float | None = None,
+    ) -> EvaluateOutput:
+        """Score the given actions, every head teacher-forced (at the same temperature as ``act`` to match it)."""
+        core_output, units, unit_mask, own_mask, core_state = self.trunk(obs, state, first)
+        out = self.heads(
+            core_output, units, unit_mask, own_mask, obs["available_actions"], action=action, temperature=temperature
+        )
+        return EvaluateOutput(
+            out.log_probs, out.entropy, self.value(core_output), self.next_state(core_state, action["action_type"])
+        )

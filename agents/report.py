@@ -1,0 +1,65 @@
+"""Parameter count and forward FLOPs of each part of an agent, as rows and as a printable Markdown table.
+
+FLOPs come from ``torch.utils.flop_counter`` over one ``act`` step (greedy, so the count is reproducible; the
+selection head's cost grows with the number of units it picks). The counter has formulas for the CUDA SDPA
+kernels only, so the CPU flash-attention kernel is given the same formula (``SDPA_CPU_FLOPS``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+from agents.agent import Agent
+
+# torch's flop counter knows the CUDA SDPA kernels; the CPU flash kernel has the same cost.
+SDPA_CPU_FLOPS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: (
+        lambda query, key, value, *args, **kwargs: sdpa_flop_count(query, key, value)
+    ),
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: (
+        lambda grad_out, query, key, value, *args, **kwargs: sdpa_backward_flop_count(grad_out, query, key, value)
+    ),
+}
+PARTS = (
+    "featurizer",
+    "entity_encoder",
+    "scalar_encoder",
+    "core",
+    "heads.action_type",
+    "heads.selected_units",
+    "heads.target_unit",
+    "heads.target_location",
+    "heads.queued",
+    "value",
+)
+
+
+class ReportRow(NamedTuple):
+    module: str
+    parameters: int
+    flops: int
+
+
+def model_report(agent: Agent, obs: dict[str, torch.Tensor]) -> list[ReportRow]:
+    """One row per part of ``agent`` (``PARTS``) plus ``total``; FLOPs of one greedy ``act`` on ``obs``."""
+    state = agent.initial_state(obs["units"].shape[0], obs["units"].device)
+    with FlopCounterMode(display=False, custom_mapping=SDPA_CPU_FLOPS) as counter:
+        agent(obs, state, greedy=True)
+    counts = counter.get_flop_counts()
+    root = type(agent).__name__
+    rows = []
+    for name in PARTS:
+        parameters = sum(p.numel() for p in agent.get_submodule(name).parameters())
+        rows.append(ReportRow(name, parameters, int(sum(counts.get(f"{root}.{name}", {}).values()))))
+    rows.append(ReportRow("total", sum(p.numel() for p in agent.parameters()), int(counter.get_total_flops())))
+    return rows
+
+
+def format_report(rows: list[ReportRow]) -> str:
+    """A Markdown table: module, parameters, forward MFLOPs."""
+    lines = ["| module | parameters | forward MFLOPs |", "| --- | ---: | ---: |"]
+    lines += [f"| {r.module} | {r.parameters:,} | {r.flops / 1e6:,.2f} |" for r in rows]
+    return "\n".join(lines)

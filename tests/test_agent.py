@@ -1,0 +1,287 @@
+"""The assembled agent, both entity encoders through one suite: shapes at 1 and 512 units, real Skirmish
+observations, padding, permutation equivariance, pointer constraints, act/evaluate agreement, gradients,
+recurrent state resets, checkpoint round trip, presets and the parameter/FLOP report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from agents.agent import Agent
+from agents.config import AgentConfig, CoreConfig
+from agents.heads import HEADS
+from agents.report import PARTS, format_report, model_report
+from envs.skirmish.match import Match
+from envs.skirmish.spec import skirmish_spec
+
+SPEC = skirmish_spec((32, 32), max_units=512)
+COL = {name: i for i, name in enumerate(SPEC["unit_columns"])}
+NUM_TYPES = len(SPEC["action_types"])
+KINDS = ("perceiver", "transformer")
+
+
+def make_agent(kind: str, seed: int = 0, **core) -> Agent:
+    torch.manual_seed(seed)
+    config = AgentConfig.small(kind)
+    if core:
+        config.core = CoreConfig(**{**config.core.__dict__, **core})
+    return Agent(SPEC, config).eval()
+
+
+def random_obs(batch: int, n: int, seed: int = 0, all_available: bool = False) -> dict[str, torch.Tensor]:
+    """Spec-shaped random observations: row 0 is always a real own unit; about a third of the rows are padding."""
+    g = torch.Generator().manual_seed(seed)
+    units = torch.rand(batch, n, len(SPEC["unit_columns"]), generator=g) * 50
+    ids = torch.tensor(SPEC["unit_type_ids"], dtype=torch.float32)
+    units[..., COL["unit_type"]] = ids[torch.randint(len(ids), (batch, n), generator=g)]
+    units[..., COL["alliance"]] = torch.tensor([1.0, 1, 4, 4, 3, 2])[torch.randint(6, (batch, n), generator=g)]
+    units[..., COL["x"]] = torch.rand(batch, n, generator=g) * 32
+    units[..., COL["y"]] = torch.rand(batch, n, generator=g) * 32
+    units[:, 0, COL["alliance"]] = 1.0
+    mask = torch.rand(batch, n, generator=g) < 0.7
+    mask[:, 0] = True
+    available = torch.ones(batch, NUM_TYPES, dtype=torch.bool)
+    if not all_available:
+        available = torch.rand(batch, NUM_TYPES, generator=g) < 0.6
+        available[:, 0] = True  # no_op
+    return {
+        "units": units,
+        "unit_mask": mask,
+        "scalars": torch.rand(batch, len(SPEC["scalars"]), generator=g) * 100,
+        "available_actions": available,
+    }
+
+
+def sample(agent: Agent, obs: dict, seed: int = 0, state: dict | None = None, **kwargs):
+    state = agent.initial_state(obs["units"].shape[0]) if state is None else state
+    return agent.act(obs, state, generator=torch.Generator().manual_seed(seed), **kwargs)
+
+
+def assert_valid_actions(agent: Agent, obs: dict, action: dict) -> None:
+    """The contract's shapes, and the pointer constraints: own real units, never twice, at least one when used."""
+    batch = obs["units"].shape[0]
+    own = obs["unit_mask"] & (obs["units"][..., COL["alliance"]] == 1)
+    assert action["selected_units"].shape == (batch, SPEC["max_selected_units"])
+    assert action["target_location"].shape == (batch, 2)
+    table = agent.heads.table
+    for b in range(batch):
+        kind = action["action_type"][b : b + 1]
+        assert obs["available_actions"][b, kind]
+        row = action["selected_units"][b]
+        count = int((row >= 0).sum())
+        assert (row[:count] >= 0).all() and (row[count:] == -1).all()
+        if table.used(kind, "selected_units"):
+            chosen = row[:count].tolist()
+            assert count >= 1 and len(set(chosen)) == count and all(own[b, i] for i in chosen)
+        else:
+            assert count == 0
+        target = int(action["target_unit"][b])
+        assert (target >= 0 and obs["unit_mask"][b, target]) if table.used(kind, "target_unit") else target == -1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("num_units", [1, 512])
+def test_runs_on_spec_shaped_observations(kind, num_units):
+    agent = make_agent(kind)
+    obs = random_obs(2, num_units, seed=num_units)
+    with torch.no_grad():
+        out = sample(agent, obs)
+        scored = agent.evaluate(obs, out.action, agent.initial_state(2))
+    assert_valid_actions(agent, obs, out.action)
+    assert out.log_prob.shape == (2,) and torch.isfinite(out.log_prob).all() and out.value.shape == (2,)
+    torch.testing.assert_close(sum(scored.log_probs.values()), out.log_prob)
+    assert torch.equal(out.state["previous_action_type"], out.action["action_type"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pointer_constraints_hold_under_sampling(kind):
+    agent = make_agent(kind)
+    obs = random_obs(8, 24, seed=1)
+    with torch.no_grad():
+        for seed in range(15):
+            assert_valid_actions(agent, obs, sample(agent, obs, seed, temperature=3.0).action)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("greedy", [False, True])
+def test_evaluate_of_act_gives_the_same_log_probs(kind, greedy):
+    agent = make_agent(kind)
+    obs = random_obs(16, 20, seed=2)
+    state = agent.initial_state(16)
+    with torch.no_grad():
+        out = agent.act(obs, state, greedy=greedy, temperature=0.8, generator=torch.Generator().manual_seed(0))
+        scored = agent.evaluate(obs, out.action, state, temperature=0.8)
+    torch.testing.assert_close(torch.stack(list(scored.log_probs.values())).sum(0), out.log_prob)
+    torch.testing.assert_close(scored.value, out.value)
+    assert set(scored.log_probs) == set(scored.entropy) == set(HEADS)
+    for key in ("core_h", "core_c", "previous_action_type"):
+        assert torch.equal(scored.state[key], out.state[key])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_padding_rows_never_change_outputs(kind):
+    agent = make_agent(kind)
+    obs = random_obs(4, 16, seed=3)
+    padded = {
+        **obs,
+        "units": torch.cat([obs["units"], torch.rand(4, 7, obs["units"].shape[-1]) * 99], dim=1),
+        "unit_mask": torch.cat([obs["unit_mask"], torch.zeros(4, 7, dtype=torch.bool)], dim=1),
+    }
+    padded["units"][:, :16][~obs["unit_mask"]] = float("nan")  # garbage in the original padding rows too
+    state = agent.initial_state(4)
+    with torch.no_grad():
+        greedy = agent.act(obs, state, greedy=True)
+        greedy_padded = agent.act(padded, state, greedy=True)
+        action = sample(agent, obs, 5).action
+        scored, scored_padded = agent.evaluate(obs, action, state), agent.evaluate(padded, action, state)
+    for key in HEADS:
+        assert torch.equal(greedy.action[key], greedy_padded.action[key])
+        torch.testing.assert_close(scored.log_probs[key], scored_padded.log_probs[key])
+    torch.testing.assert_close(greedy.value, greedy_padded.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_outputs_equivariant_to_permuting_units(kind):
+    agent = make_agent(kind)
+    obs = random_obs(4, 20, seed=4)
+    perm = torch.randperm(20, generator=torch.Generator().manual_seed(0))
+    inverse = torch.argsort(perm)  # unit row i moves to row inverse[i]
+    permuted = {**obs, "units": obs["units"][:, perm], "unit_mask": obs["unit_mask"][:, perm]}
+
+    def move(rows: torch.Tensor) -> torch.Tensor:
+        return torch.where(rows >= 0, inverse[rows.clamp(min=0)], rows)
+
+    state = agent.initial_state(4)
+    with torch.no_grad():
+        greedy, greedy_permuted = agent.act(obs, state, greedy=True), agent.act(permuted, state, greedy=True)
+        action = sample(agent, obs, 7, temperature=2.0).action
+        moved = {**action, "selected_units": move(action["selected_units"]), "target_unit": move(action["target_unit"])}
+        scored, scored_permuted = agent.evaluate(obs, action, state), agent.evaluate(permuted, moved, state)
+    torch.testing.assert_close(greedy.value, greedy_permuted.value, atol=1e-5, rtol=1e-5)
+    assert torch.equal(move(greedy.action["selected_units"]), greedy_permuted.action["selected_units"])
+    assert torch.equal(move(greedy.action["target_unit"]), greedy_permuted.action["target_unit"])
+    for key in HEADS:
+        torch.testing.assert_close(scored.log_probs[key], scored_permuted.log_probs[key], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("core", [True, False])
+def test_gradients_reach_every_parameter(kind, core):
+    agent = make_agent(kind, enabled=core).train()
+    batch = 2 * NUM_TYPES
+    obs = random_obs(batch, 12, seed=5, all_available=True)
+    forced = {**obs, "available_actions": torch.eye(NUM_TYPES, dtype=torch.bool).repeat(2, 1)}
+    state = agent.initial_state(batch)
+    loss = torch.zeros(())
+    for step in range(2):  # two steps, so the LSTM's recurrent weights see a nonzero state
+        action = sample(agent, forced, step, state).action  # every action type, so every argument head, is used
+        scored = agent.evaluate(obs, action, state)
+        loss = loss + sum(scored.log_probs.values()).sum() + sum(scored.entropy.values()).sum() + scored.value.sum()
+        state = scored.state
+    loss.backward()
+    for name, p in agent.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_state_is_carried_and_reset_at_episode_starts(kind):
+    agent = make_agent(kind)
+    obs = random_obs(2, 10, seed=6)
+    fresh = agent.initial_state(2)
+    with torch.no_grad():
+        first = agent.act(obs, fresh, greedy=True)
+        assert first.state["core_h"].shape == (2, 1, 64) and first.state["core_h"].abs().sum() > 0
+        carried = agent.evaluate(obs, first.action, first.state)
+        reset = agent.evaluate(obs, first.action, first.state, first=torch.tensor([True, False]))
+        again = agent.evaluate(obs, first.action, fresh)
+    assert not torch.allclose(carried.value, again.value)
+    torch.testing.assert_close(reset.value[0], again.value[0])
+    torch.testing.assert_close(reset.value[1], carried.value[1])
+    for key in HEADS:
+        torch.testing.assert_close(reset.log_probs[key][0], again.log_probs[key][0])
+        torch.testing.assert_close(reset.log_probs[key][1], carried.log_probs[key][1])
+    torch.testing.assert_close(reset.state["core_h"][0], again.state["core_h"][0])
+
+    memoryless = make_agent(kind, enabled=False)
+    state = memoryless.initial_state(2)
+    assert state["core_h"].shape == (2, 0, 64)
+    with torch.no_grad():
+        out = memoryless.act(obs, state, greedy=True)
+    assert out.state["core_h"].shape == (2, 0, 64)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_checkpoint_round_trip_through_safetensors(kind, tmp_path):
+    agent = make_agent(kind, seed=1)
+    (tmp_path / "config.json").write_text(json.dumps(agent.checkpoint_config()))
+    save_file(agent.state_dict(), str(tmp_path / "model.safetensors"))
+    restored = Agent.from_checkpoint(
+        json.loads((tmp_path / "config.json").read_text()), load_file(str(tmp_path / "model.safetensors"))
+    ).eval()
+    assert restored.config == agent.config
+    obs = random_obs(3, 14, seed=7)
+    state = agent.initial_state(3)
+    with torch.no_grad():
+        a, b = sample(agent, obs, 3), sample(restored, obs, 3)
+        scored_a, scored_b = agent.evaluate(obs, a.action, state), restored.evaluate(obs, a.action, state)
+    assert all(torch.equal(a.action[k], b.action[k]) for k in HEADS)
+    assert torch.equal(a.log_prob, b.log_prob) and torch.equal(a.value, b.value)
+    assert all(torch.equal(scored_a.log_probs[k], scored_b.log_probs[k]) for k in HEADS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_plays_real_skirmish_observations(kind):
+    match = Match("3m", seed=0, max_units=16, lenient=True)
+    agent = Agent(match.spec, AgentConfig.small(kind)).eval()
+    obs = match.reset()[1]
+    state = agent.initial_state(1)
+    generator = torch.Generator().manual_seed(0)
+    for step in range(5):
+        batch = {key: torch.as_tensor(value)[None] for key, value in obs.items()}
+        with torch.no_grad():
+            out = agent.act(batch, state, first=torch.tensor([step == 0]), generator=generator)
+        assert_valid_actions(agent, batch, out.action)
+        action = {key: value[0].numpy() if value[0].dim() else int(value[0]) for key, value in out.action.items()}
+        observations, _, done, _, _ = match.step({1: action})
+        obs, state = observations[1], out.state
+        if done:
+            break
+    assert isinstance(obs["units"], np.ndarray)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_alphastar_preset_builds_and_runs(kind):
+    config = AgentConfig.alphastar(kind)
+    with torch.device("meta"):
+        meta = Agent(SPEC, config)
+    assert meta.core.config.hidden == 384 and len(meta.core.layers) == 3
+    assert meta.heads.selected_units.lstm.hidden_size == 32 and meta.entity_encoder.unit_dim == 256
+    assert AgentConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    agent = Agent(SPEC, config).eval()
+    obs = random_obs(1, 16, seed=8)
+    with torch.no_grad():
+        out = sample(agent, obs)
+    assert_valid_actions(agent, obs, out.action)
+    assert sum(p.numel() for p in meta.parameters()) == sum(p.numel() for p in agent.parameters())
+
+
+def test_model_report_counts_parameters_and_flops():
+    obs = random_obs(1, 512, seed=9)
+    obs["unit_mask"][:] = True
+    rows = {kind: model_report(make_agent(kind), obs) for kind in KINDS}
+    for kind, report in rows.items():
+        assert [r.module for r in report] == [*PARTS, "total"]
+        total = report[-1]
+        assert (
+            sum(r.parameters for r in report[:-1])
+            == total.parameters
+            == sum(p.numel() for p in make_agent(kind).parameters())
+        )
+        assert sum(r.flops for r in report[:-1]) <= total.flops and all(r.flops > 0 for r in report[1:-1])
+        assert "| entity_encoder |" in format_report(report)
+    encoder = {kind: next(r.flops for r in report if r.module == "entity_encoder") for kind, report in rows.items()}
+    assert encoder["transformer"] > 3.5 * encoder["perceiver"]  # SDPA included: attention is quadratic at 512 units
