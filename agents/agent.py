@@ -3,7 +3,9 @@
 Observations are dicts of batched tensors in the contract's format: ``units`` [B, N, C], ``unit_mask`` [B, N],
 ``scalars`` [B, S], ``available_actions`` [B, A]. The recurrent state is a dict of tensors, batch first, so a
 rollout can store and slice it per row: ``core_h`` and ``core_c`` [B, layers, hidden] (the LSTM) and
-``previous_action_type`` [B] (-1: none), which feeds the scalar encoder. Rows where ``first`` [B] marks an
+``previous_action_type`` [B] (-1: none), which feeds the scalar encoder, and ``previous_target_tag`` [B] (-1: none),
+the tag of the unit the previous action targeted, which marks that unit's row as was-targeted (rows move
+between steps, tags do not). Rows where ``first`` [B] marks an
 episode start are reset before the step. Own units (the only selectable ones) are the real rows whose
 ``alliance`` column is the spec's ``self`` value. The agent never sees the environment, only its spec dict.
 """
@@ -52,6 +54,7 @@ class Agent(nn.Module):
         self.config = config or AgentConfig.small()
         columns = list(spec["unit_columns"])
         self.alliance_column = columns.index("alliance")
+        self.tag_column = columns.index("tag") if "tag" in columns else None
         self.self_alliance = int(spec.get("alliance", {}).get("self", 1))
         self.featurizer = UnitFeaturizer(spec, self.config.featurizer)
         self.entity_encoder = build_entity_encoder(self.config.entity_encoder, self.featurizer.out_channels)
@@ -73,7 +76,8 @@ class Agent(nn.Module):
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> AgentState:
         h, c = self.core.initial_state(batch_size, device)
         previous = torch.full((batch_size,), -1, dtype=torch.long, device=device)
-        return {"core_h": h, "core_c": c, "previous_action_type": previous}
+        target_tag = torch.full((batch_size,), -1.0, device=device)
+        return {"core_h": h, "core_c": c, "previous_action_type": previous, "previous_target_tag": target_tag}
 
     def trunk(
         self, obs: dict[str, torch.Tensor], state: AgentState, first: torch.Tensor | None = None
@@ -82,17 +86,31 @@ class Agent(nn.Module):
         units = obs["units"]
         unit_mask = obs["unit_mask"].bool()
         own_mask = unit_mask & (units[..., self.alliance_column] == self.self_alliance)
-        encoded = self.entity_encoder(self.featurizer(units, unit_mask), unit_mask)
-        previous = state["previous_action_type"]
+        previous, target_tag = state["previous_action_type"], state["previous_target_tag"]
         if first is not None:
             previous = torch.where(first.bool(), -1, previous)
+            target_tag = torch.where(first.bool(), -1.0, target_tag)
+        was_targeted = None
+        if self.tag_column is not None:
+            was_targeted = unit_mask & (target_tag[:, None] >= 0) & (units[..., self.tag_column] == target_tag[:, None])
+        encoded = self.entity_encoder(self.featurizer(units, unit_mask, was_targeted), unit_mask)
         scalars = self.scalar_encoder(obs["scalars"], previous)
         core_input = torch.cat([encoded.embedded_entity, scalars], dim=-1)
         core_output, core_state = self.core(core_input, (state["core_h"], state["core_c"]), first)
         return core_output, encoded.unit_embeddings, unit_mask, own_mask, core_state
 
-    def next_state(self, core_state: tuple[torch.Tensor, torch.Tensor], action_type: torch.Tensor) -> AgentState:
-        return {"core_h": core_state[0], "core_c": core_state[1], "previous_action_type": action_type.long()}
+    def next_state(
+        self, core_state: tuple[torch.Tensor, torch.Tensor], action: dict[str, torch.Tensor], units: torch.Tensor
+    ) -> AgentState:
+        """The recurrent state after ``action``: the core's, the action type and the targeted unit's tag."""
+        target = action["target_unit"].long()
+        target = torch.where(self.heads.table.used(action["action_type"].long(), "target_unit"), target, -1)
+        target_tag = torch.full(target.shape, -1.0, device=units.device)
+        if self.tag_column is not None:
+            rows = units[torch.arange(units.shape[0], device=units.device), target.clamp(min=0), self.tag_column]
+            target_tag = torch.where(target >= 0, rows.float(), target_tag)
+        return {"core_h": core_state[0], "core_c": core_state[1],
+                "previous_action_type": action["action_type"].long(), "previous_target_tag": target_tag}
 
     def act(
         self,
@@ -116,7 +134,7 @@ class Agent(nn.Module):
             generator=generator,
         )
         log_prob = torch.stack(list(out.log_probs.values())).sum(0)
-        state = self.next_state(core_state, out.action["action_type"])
+        state = self.next_state(core_state, out.action, obs["units"])
         return ActOutput(out.action, log_prob, self.value(core_output), state)
 
     def forward(self, *args: Any, **kwargs: Any) -> ActOutput:
@@ -137,5 +155,5 @@ class Agent(nn.Module):
             core_output, units, unit_mask, own_mask, obs["available_actions"], action=action, temperature=temperature
         )
         return EvaluateOutput(
-            out.log_probs, out.entropy, self.value(core_output), self.next_state(core_state, action["action_type"])
+            out.log_probs, out.entropy, self.value(core_output), self.next_state(core_state, action, obs["units"])
         )

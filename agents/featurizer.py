@@ -96,6 +96,7 @@ class UnitFeaturizer(nn.Module):
             (c, self.config.ratio_scale if s is None else s) for c, s in FLOATS if c in self.column_index
         ]
         self.order_columns = [c for c in ORDER_COLUMNS if c in self.column_index]
+        self.tracks_targets = "tag" in self.column_index  # was_targeted needs tags to follow units across steps
 
         unit_ids = sorted({int(v) for v in spec["unit_type_ids"]})
         self.register_buffer("unit_type_ids", torch.tensor(unit_ids, dtype=torch.float32), persistent=False)
@@ -111,6 +112,7 @@ class UnitFeaturizer(nn.Module):
             + len(self.floats)
             + len(self.order_columns) * self.config.order_dim
             + self.position_channels
+            + (2 if self.tracks_targets else 0)
         )
 
     @property
@@ -139,7 +141,10 @@ class UnitFeaturizer(nn.Module):
             feats.append(fourier_features(pos, cfg.fourier_bands, (1 << cfg.position_bits,) * 2).to(units.dtype))
         return feats
 
-    def forward(self, units: torch.Tensor, unit_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, units: torch.Tensor, unit_mask: torch.Tensor, was_targeted: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``was_targeted`` [B, N] marks the units the previous action targeted (AlphaStar's one-hot of 2)."""
         if units.dim() != 3 or units.shape[-1] != self.num_columns:
             raise ValueError(f"units must have shape [batch, units, {self.num_columns}], got {tuple(units.shape)}")
         if tuple(unit_mask.shape) != tuple(units.shape[:2]):
@@ -157,4 +162,7 @@ class UnitFeaturizer(nn.Module):
             feats += [self.order_embedding(lookup_index(self.column(units, c), self.order_ids))
                       for c in self.order_columns]
         feats += self.positions(units)
+        if self.tracks_targets:
+            targeted = torch.zeros(units.shape[:2], device=units.device) if was_targeted is None else was_targeted
+            feats.append(one_hot(targeted.to(units.dtype), 1, 2))
         return torch.cat(feats, -1) * mask

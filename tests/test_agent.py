@@ -285,3 +285,40 @@ def test_model_report_counts_parameters_and_flops():
         assert "| entity_encoder |" in format_report(report)
     encoder = {kind: next(r.flops for r in report if r.module == "entity_encoder") for kind, report in rows.items()}
     assert encoder["transformer"] > 3.5 * encoder["perceiver"]  # SDPA included: attention is quadratic at 512 units
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_previous_target_is_tracked_by_tag_and_marked_was_targeted(kind):
+    agent = make_agent(kind)
+    obs = random_obs(2, 8, seed=3, all_available=True)
+    obs["units"][..., COL["tag"]] = torch.arange(16, dtype=torch.float32).view(2, 8) + 100
+    attack_unit = next(t["index"] for t in SPEC["action_types"] if t["name"] == "attack_unit")
+    move = next(t["index"] for t in SPEC["action_types"] if t["name"] == "move")
+    real = obs["unit_mask"].nonzero()
+    target = torch.stack([real[real[:, 0] == b, 1][-1] for b in range(2)])
+    action = {
+        "action_type": torch.tensor([attack_unit, move]),
+        "selected_units": torch.full((2, 64), -1).index_fill(1, torch.tensor([0]), 0),
+        "target_unit": target,  # row 1 uses move: its target_unit is ignored
+        "target_location": torch.zeros(2, 2, dtype=torch.long),
+        "queued": torch.zeros(2, dtype=torch.long),
+    }
+    with torch.no_grad():
+        state = agent.evaluate(obs, action, agent.initial_state(2)).state
+    expected = obs["units"][0, target[0], COL["tag"]]
+    assert state["previous_target_tag"].tolist() == [expected.item(), -1.0]
+    # Next step the targeted unit sits in another row: its features change only through was_targeted.
+    moved = {k: v.clone() for k, v in obs.items()}
+    moved["units"] = obs["units"].roll(1, dims=1)
+    moved["unit_mask"] = obs["unit_mask"].roll(1, dims=1)
+    marked = moved["unit_mask"] & (moved["units"][..., COL["tag"]] == expected)
+    features = agent.featurizer(moved["units"], moved["unit_mask"], marked)
+    plain = agent.featurizer(moved["units"], moved["unit_mask"])
+    changed = (features != plain).any(-1)
+    assert torch.equal(changed, marked)
+    with torch.no_grad():
+        fresh = agent.act(moved, state, first=torch.tensor([True, True]), greedy=True)
+        kept = agent.act(moved, state, greedy=True)
+        reset = agent.act(moved, agent.initial_state(2), greedy=True)
+    torch.testing.assert_close(fresh.value, reset.value)
+    assert not torch.allclose(kept.value[:1], reset.value[:1])
