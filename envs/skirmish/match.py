@@ -117,7 +117,7 @@ class Match:
         self._last = now
         rewards = {1: float(lost[1] - lost[0]), 2: float(lost[0] - lost[1])}
         winner = self.engine.winner
-        truncated = winner == 0 and self._vitality().all()
+        truncated = winner == 0 and self.engine.loop >= self.scenario.time_limit_loops  # a stalemate terminates
         terminated = winner is not None and not truncated
         if winner in PLAYERS:
             rewards[winner] += 1.0
