@@ -37,7 +37,10 @@ class ActOutput(NamedTuple):
 
 
 class EvaluateOutput(NamedTuple):
-    """Per-head ``log_probs`` and ``entropy`` dicts ([B] each, 0 for unused arguments), ``value`` [B]."""
+    """Per-head ``log_probs`` and ``entropy`` dicts ([B] each, 0 for unused arguments), ``value`` [B].
+
+    From ``evaluate_sequence`` every tensor is time-major, [T, B], and ``state`` is the state after the last step.
+    """
 
     log_probs: dict[str, torch.Tensor]
     entropy: dict[str, torch.Tensor]
@@ -109,8 +112,12 @@ class Agent(nn.Module):
         if self.tag_column is not None:
             rows = units[torch.arange(units.shape[0], device=units.device), target.clamp(min=0), self.tag_column]
             target_tag = torch.where(target >= 0, rows.float(), target_tag)
-        return {"core_h": core_state[0], "core_c": core_state[1],
-                "previous_action_type": action["action_type"].long(), "previous_target_tag": target_tag}
+        return {
+            "core_h": core_state[0],
+            "core_c": core_state[1],
+            "previous_action_type": action["action_type"].long(),
+            "previous_target_tag": target_tag,
+        }
 
     def act(
         self,
@@ -120,8 +127,12 @@ class Agent(nn.Module):
         greedy: bool = False,
         temperature: float | None = None,
         generator: torch.Generator | None = None,
+        given: dict[str, torch.Tensor] | None = None,
     ) -> ActOutput:
-        """Sample (or pick greedily) one action per row; ``temperature`` defaults to the heads config's."""
+        """Sample (or pick greedily) one action per row; ``temperature`` defaults to the heads config's.
+
+        ``given`` fixes some heads' choices (e.g. the true action type, to measure the selection given it).
+        """
         core_output, units, unit_mask, own_mask, core_state = self.trunk(obs, state, first)
         out = self.heads(
             core_output,
@@ -129,6 +140,7 @@ class Agent(nn.Module):
             unit_mask,
             own_mask,
             obs["available_actions"],
+            action=given,
             greedy=greedy,
             temperature=temperature,
             generator=generator,
@@ -156,4 +168,61 @@ class Agent(nn.Module):
         )
         return EvaluateOutput(
             out.log_probs, out.entropy, self.value(core_output), self.next_state(core_state, action, obs["units"])
+        )
+
+    def _target_tags(self, action: dict[str, torch.Tensor], units: torch.Tensor) -> torch.Tensor:
+        """The tag of the unit each action targets ([B]; -1 where it targets none)."""
+        return self.next_state((units.new_zeros(0), units.new_zeros(0)), action, units)["previous_target_tag"]
+
+    def evaluate_sequence(
+        self,
+        obs: dict[str, torch.Tensor],
+        action: dict[str, torch.Tensor],
+        state: AgentState,
+        first: torch.Tensor,
+        temperature: float | None = None,
+    ) -> EvaluateOutput:
+        """``evaluate`` over a time-major unroll (obs and actions [T, B, ...], ``first`` [T, B]) from ``state``.
+
+        Equal to calling ``evaluate`` step by step, but the featurizer, encoders and heads see all T x B rows
+        at once; only the core runs step by step. The previous action type and targeted tag of step t come from
+        the given action at t - 1 (teacher forcing), and from ``state`` at t = 0.
+        """
+        steps, batch = first.shape
+        flat = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in obs.items()}
+        flat_action = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in action.items()}
+        tags = self._target_tags(flat_action, flat["units"]).reshape(steps, batch)
+        previous = torch.cat([state["previous_action_type"][None], action["action_type"][:-1].long()], 0)
+        target_tag = torch.cat([state["previous_target_tag"][None], tags[:-1]], 0)
+        first = first.bool()
+        previous = torch.where(first, -1, previous).reshape(-1)
+        target_tag = torch.where(first, -1.0, target_tag).reshape(-1)
+        units = flat["units"]
+        unit_mask = flat["unit_mask"].bool()
+        own_mask = unit_mask & (units[..., self.alliance_column] == self.self_alliance)
+        was_targeted = None
+        if self.tag_column is not None:
+            was_targeted = unit_mask & (target_tag[:, None] >= 0) & (units[..., self.tag_column] == target_tag[:, None])
+        encoded = self.entity_encoder(self.featurizer(units, unit_mask, was_targeted), unit_mask)
+        scalars = self.scalar_encoder(flat["scalars"], previous)
+        core_input = torch.cat([encoded.embedded_entity, scalars], dim=-1).reshape(steps, batch, -1)
+        core_state = (state["core_h"], state["core_c"])
+        outputs = []
+        for t in range(steps):
+            core_output, core_state = self.core(core_input[t], core_state, first[t])
+            outputs.append(core_output)
+        core_output = torch.stack(outputs).reshape(steps * batch, -1)
+        out = self.heads(core_output, encoded.unit_embeddings, unit_mask, own_mask, flat["available_actions"],
+                         action=flat_action, temperature=temperature)  # fmt: skip
+        final = {
+            "core_h": core_state[0],
+            "core_c": core_state[1],
+            "previous_action_type": action["action_type"][-1].long(),
+            "previous_target_tag": tags[-1],
+        }
+        return EvaluateOutput(
+            {k: v.reshape(steps, batch) for k, v in out.log_probs.items()},
+            {k: v.reshape(steps, batch) for k, v in out.entropy.items()},
+            self.value(core_output).reshape(steps, batch),
+            final,
         )

@@ -87,8 +87,9 @@ class PerceiverEntityEncoderConfig:
 
     @classmethod
     def small(cls) -> PerceiverEntityEncoderConfig:
-        return cls(token_channels=32, num_latents=32, d_latents=64, num_self_attention_heads=4, unit_dim=64,
-                   entity_dim=64)
+        return cls(
+            token_channels=32, num_latents=32, d_latents=64, num_self_attention_heads=4, unit_dim=64, entity_dim=64
+        )
 
     @classmethod
     def alphastar(cls) -> PerceiverEntityEncoderConfig:

@@ -92,9 +92,7 @@ class UnitFeaturizer(nn.Module):
         self.map_size = (float(width), float(height))
         self.one_hots = [(c, d, n) for c, d, n in ONE_HOTS if c in self.column_index]
         self.sqrt_one_hots = [(c, cap, math.isqrt(int(cap)) + 1) for c, cap in SQRT_ONE_HOTS if c in self.column_index]
-        self.floats = [
-            (c, self.config.ratio_scale if s is None else s) for c, s in FLOATS if c in self.column_index
-        ]
+        self.floats = [(c, self.config.ratio_scale if s is None else s) for c, s in FLOATS if c in self.column_index]
         self.order_columns = [c for c in ORDER_COLUMNS if c in self.column_index]
         self.tracks_targets = "tag" in self.column_index  # was_targeted needs tags to follow units across steps
 
@@ -159,8 +157,9 @@ class UnitFeaturizer(nn.Module):
         if self.floats:
             feats.append(torch.stack([self.column(units, c) / s for c, s in self.floats], -1))
         if self.order_embedding is not None:
-            feats += [self.order_embedding(lookup_index(self.column(units, c), self.order_ids))
-                      for c in self.order_columns]
+            feats += [
+                self.order_embedding(lookup_index(self.column(units, c), self.order_ids)) for c in self.order_columns
+            ]
         feats += self.positions(units)
         if self.tracks_targets:
             targeted = torch.zeros(units.shape[:2], device=units.device) if was_targeted is None else was_targeted

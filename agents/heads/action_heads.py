@@ -1,8 +1,10 @@
 """All action heads chained in AlphaStar order through the autoregressive embedding.
 
 action type (masked by ``available_actions``) -> selected units -> target unit -> target location -> queued.
-Arguments the chosen action type does not use (per the spec's argument table) are neither sampled nor scored:
-their log-prob and entropy are 0, their choice is the contract's absent value, and they leave the embedding as is.
+``action`` teacher-forces the heads whose keys it holds (all of them to score an action; only some, e.g. the action
+type, to predict the rest given those). Arguments the chosen action type does not use (per the spec's argument
+table) are neither sampled nor scored: their log-prob and entropy are 0, their choice is the contract's absent
+value, and they leave the embedding as is.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class ActionHeads(nn.Module):
         temperature: float | None = None,
         generator: torch.Generator | None = None,
     ) -> ActionHeadsOutput:
-        given = (lambda key: None) if action is None else action.__getitem__
+        given = (lambda key: None) if action is None else action.get  # a partial action forces only its keys
         sampling = {"greedy": greedy, "temperature": temperature, "generator": generator}
         kind = self.action_type(core_output, available_actions, given("action_type"), **sampling)
         types = kind.choice

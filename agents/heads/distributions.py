@@ -7,6 +7,8 @@ rows with nothing allowed fail loudly instead of producing NaNs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -18,6 +20,42 @@ class Choice(NamedTuple):
     index: torch.Tensor
     log_prob: torch.Tensor
     entropy: torch.Tensor
+
+
+class RecordedDistribution(NamedTuple):
+    """One head's (or one selection step's) masked log-probabilities ``log_p`` [B, K] and ``active`` rows [B]."""
+
+    name: str
+    log_p: torch.Tensor
+    active: torch.Tensor
+
+
+_recorders: list[list[RecordedDistribution]] = []
+
+
+@contextmanager
+def recording() -> Iterator[list[RecordedDistribution]]:
+    """Collect every distribution ``categorical`` builds inside the block, in call order (for exact KL terms)."""
+    records: list[RecordedDistribution] = []
+    _recorders.append(records)
+    try:
+        yield records
+    finally:
+        _recorders.remove(records)
+
+
+def kl_divergence(p: list[RecordedDistribution], q: list[RecordedDistribution]) -> dict[str, torch.Tensor]:
+    """KL(p || q) per head name ([B], summed over selection steps) of two recordings of the same teacher-forced
+    actions (so both hold the same distributions in the same order); inactive rows contribute 0."""
+    if [r.name for r in p] != [r.name for r in q]:
+        raise ValueError("kl_divergence: the two recordings do not hold the same distributions (different actions?)")
+    total: dict[str, torch.Tensor] = {}
+    for a, b in zip(p, q, strict=True):
+        allowed = torch.isfinite(a.log_p)
+        terms = torch.where(allowed, a.log_p.exp() * (a.log_p - b.log_p.masked_fill(~allowed, 0.0)), 0.0)
+        kl = torch.where(a.active, terms.sum(-1), 0.0)
+        total[a.name] = total[a.name] + kl if a.name in total else kl
+    return total
 
 
 def categorical(
@@ -42,6 +80,8 @@ def categorical(
         raise ValueError(f"{name}: a row that uses this argument has nothing it may choose")
     mask = mask | ~mask.any(-1, keepdim=True)  # inactive rows with nothing allowed: keep the softmax finite
     log_p = (logits / temperature).masked_fill(~mask, float("-inf")).log_softmax(-1)
+    for records in _recorders:
+        records.append(RecordedDistribution(name, log_p, active))
     if action is None:
         index = log_p.argmax(-1) if greedy else torch.multinomial(log_p.exp(), 1, generator=generator).squeeze(-1)
     else:

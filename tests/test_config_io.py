@@ -1,0 +1,61 @@
+"""Typed run configs: YAML presets, key=value overrides, clear errors for unknown keys and bad values."""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from training.config_io import ConfigError, load_config, parse_overrides, save_config
+
+
+@dataclass
+class Inner:
+    rate: float = 0.1
+    sizes: tuple[int, ...] = (1, 2)
+
+
+@dataclass
+class Outer:
+    name: str = "run"
+    steps: int = 10
+    fast: bool = False
+    levels: list[str] = field(default_factory=lambda: ["easy"])
+    weights: dict[str, float] = field(default_factory=lambda: {"a": 1.0})
+    address: str | None = None
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_defaults_yaml_then_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("steps: 20\ninner:\n  rate: 0.5\nlevels: [hard, medium]\n")
+    cfg = load_config(Outer, path, ["inner.sizes=[4, 8]", "fast=true", "address=host:6379", "steps=30"])
+    assert cfg.steps == 30 and cfg.fast is True and cfg.address == "host:6379"
+    assert cfg.inner == Inner(rate=0.5, sizes=(4, 8))
+    assert cfg.levels == ["hard", "medium"] and cfg.name == "run"
+
+
+def test_unknown_key_lists_valid_keys(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key 'stepz'; valid keys are: name, steps, fast"):
+        load_config(Outer, None, ["stepz=3"])
+    with pytest.raises(ConfigError, match=r"\.inner: unknown key 'rat'; valid keys are: rate, sizes"):
+        load_config(Outer, None, ["inner.rat=3"])
+
+
+def test_bad_values_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"Outer\.steps: expected an integer, got 'many'"):
+        load_config(Outer, None, ["steps=many"])
+    with pytest.raises(ConfigError, match=r"fast: expected true or false"):
+        load_config(Outer, None, ["fast=3"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_overrides(["steps"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(Outer, bad)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(Outer, tmp_path / "missing.yaml")
+
+
+def test_saved_config_loads_back_equal(tmp_path):
+    cfg = load_config(Outer, None, ["inner.rate=0.25", "weights={a: 2, b: 0.5}"])
+    path = save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(Outer, path) == cfg

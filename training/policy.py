@@ -1,0 +1,81 @@
+"""Play an Agent in numpy games: batches observations, keeps each game's recurrent state, returns contract actions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.agent import ActOutput, Agent
+
+OBS_KEYS = ("units", "unit_mask", "scalars", "available_actions")
+
+
+def stack_observations(observations: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """Per-game observation dicts -> one batched tensor dict (games must share ``max_units``)."""
+    return {key: torch.from_numpy(np.stack([np.asarray(o[key]) for o in observations])) for key in OBS_KEYS}
+
+
+def unstack_actions(action: Mapping[str, torch.Tensor]) -> list[dict[str, Any]]:
+    """A batched action dict -> one contract action dict per game (numpy / int values)."""
+    arrays = {key: value.cpu().numpy() for key, value in action.items()}
+    size = len(arrays["action_type"])
+    return [
+        {
+            "action_type": int(arrays["action_type"][i]),
+            "selected_units": arrays["selected_units"][i].astype(np.int64),
+            "target_unit": int(arrays["target_unit"][i]),
+            "target_location": arrays["target_location"][i].astype(np.int64),
+            "queued": int(arrays["queued"][i]),
+        }
+        for i in range(size)
+    ]
+
+
+class AgentPolicy:
+    """``batch_size`` games played by one agent; ``reset(i)`` marks game i's next step as an episode start.
+
+    Calling the policy with one game's ``(obs, spec)`` (batch size 1) makes it a SkirmishEnv opponent.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        batch_size: int = 1,
+        *,
+        greedy: bool = False,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.agent = agent
+        self.batch_size = int(batch_size)
+        self.greedy, self.temperature = greedy, temperature
+        self.generator = None
+        if seed is not None:
+            self.generator = torch.Generator().manual_seed(int(seed))
+        self.state = agent.initial_state(self.batch_size)
+        self.first = torch.ones(self.batch_size, dtype=torch.bool)
+
+    def reset(self, index: int | None = None) -> None:
+        """Start game ``index`` (all games when None) afresh at the next step."""
+        if index is None:
+            self.first[:] = True
+        else:
+            self.first[index] = True
+
+    @torch.no_grad()
+    def step(self, observations: Sequence[Mapping[str, np.ndarray]]) -> tuple[list[dict[str, Any]], ActOutput]:
+        """One action per game, and the agent's raw output (log-probs, values, the state before the step)."""
+        if len(observations) != self.batch_size:
+            raise ValueError(f"AgentPolicy: expected {self.batch_size} observations, got {len(observations)}")
+        obs = stack_observations(observations)
+        out = self.agent.act(obs, self.state, self.first, greedy=self.greedy, temperature=self.temperature,
+                             generator=self.generator)  # fmt: skip
+        self.state = out.state
+        self.first = torch.zeros(self.batch_size, dtype=torch.bool)
+        return unstack_actions(out.action), out
+
+    def __call__(self, obs: Mapping[str, np.ndarray], spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return self.step([obs])[0][0]
