@@ -1,0 +1,1 @@
+"""Reinforcement learning: actors, learner, return estimators, opponents."""
