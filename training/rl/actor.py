@@ -1,0 +1,134 @@
+"""A rollout worker: ``envs_per_actor`` Skirmish games stepped together with one batched policy on CPU.
+
+Each ``rollout`` call loads the weights it is given (the learner's latest), plays ``unroll_length`` steps of every
+game and returns a time-major trajectory of plain numpy arrays (observations include the one after the last step,
+for the bootstrap value; ``first`` marks episode starts; the agent state at the start rides along). Games continue
+across calls. The same class runs in-process and as a Ray actor. A heartbeat file (when given) records what the
+worker is doing, so a hung worker's stack can be logged by the learner.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.agent import Agent
+from agents.config import AgentConfig
+from training.policy import OBS_KEYS, AgentPolicy
+from training.rl.config import RLConfig
+from training.rl.games import Game, check_scenarios, new_game
+
+HEARTBEAT_S = 2.0
+
+
+class RolloutWorker:
+    """Plays games for the learner. ``config`` is ``to_dict(RLConfig)``; ``agent`` is ``Agent.checkpoint_config()``."""
+
+    def __init__(self, worker_id: int, agent: dict[str, Any], config: dict[str, Any], seed: int,
+                 heartbeat: str | None = None) -> None:  # fmt: skip
+        from training.config_io import from_dict
+
+        torch.set_num_threads(1)
+        self.worker_id = int(worker_id)
+        self.cfg: RLConfig = from_dict(RLConfig, config)
+        self.agent = Agent(agent["spec"], AgentConfig.from_dict(agent["agent"])).eval()
+        self.spec = agent["spec"]
+        self.scenarios = check_scenarios(self.cfg.scenarios, self.spec)
+        self.rng = np.random.default_rng(seed)
+        self.policy = AgentPolicy(self.agent, self.cfg.envs_per_actor, temperature=self.cfg.temperature,
+                                  seed=int(self.rng.integers(2**31 - 1)))  # fmt: skip
+        self.league: list[tuple[str, Agent]] = []
+        self.games_started = 0
+        self.games: list[Game] = [self._new_game() for _ in range(self.cfg.envs_per_actor)]
+        self._status = "idle"
+        self._heartbeat = Path(heartbeat) if heartbeat else None
+        self._thread = threading.get_ident()  # the thread running the worker's calls (updated by each rollout)
+        if self._heartbeat is not None:
+            threading.Thread(target=self._beat, daemon=True).start()
+
+    def _beat(self) -> None:
+        """Every few seconds: the time, the worker's status and its main thread's current stack."""
+        while True:
+            frame = sys._current_frames().get(self._thread)
+            stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
+            try:
+                self._heartbeat.write_text(f"{time.time():.3f} {self._status}\n{stack}")
+            except OSError:
+                pass
+            time.sleep(HEARTBEAT_S)
+
+    def set_league(self, *members: tuple[str, dict[str, np.ndarray]]) -> int:
+        """Replace the frozen snapshots opponents are drawn from; returns how many there are."""
+        self.league = []
+        for name, weights in members:
+            snapshot = Agent(self.spec, self.agent.config).eval()
+            snapshot.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})
+            self.league.append((name, snapshot))
+        return len(self.league)
+
+    def _new_game(self) -> Game:
+        opponents = self.cfg.opponents
+        side = 1 + self.games_started % 2
+        self.games_started += 1
+        if self.league and (not opponents.levels or self.rng.random() < opponents.league_fraction):
+            name, snapshot = self.league[int(self.rng.integers(len(self.league)))]
+            seed = int(self.rng.integers(2**31 - 1))
+            policy = AgentPolicy(snapshot, 1, temperature=self.cfg.temperature, seed=seed)
+            return new_game(self.rng, self.scenarios, self.cfg.variants, side, name, policy,
+                            max_units=self.cfg.max_units, step_mul=self.cfg.step_mul)  # fmt: skip
+        level = opponents.levels[int(self.rng.integers(len(opponents.levels)))]
+        return new_game(self.rng, self.scenarios, self.cfg.variants, side, level, None,
+                        max_units=self.cfg.max_units, step_mul=self.cfg.step_mul)  # fmt: skip
+
+    def rollout(self, weights: dict[str, np.ndarray] | None, version: int) -> dict[str, Any]:
+        """Play ``unroll_length`` steps of every game with the given weights; returns the trajectory."""
+        self._status, self._thread = f"rollout v{version}", threading.get_ident()
+        start_time = time.perf_counter()
+        if weights is not None:
+            self.agent.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})
+        steps, batch = self.cfg.unroll_length, len(self.games)
+        initial_state = {k: v.numpy().copy() for k, v in self.policy.state.items()}
+        obs = [game.agent_obs for game in self.games]
+        frames = {key: [] for key in OBS_KEYS}
+        firsts, actions, log_probs, rewards, dones = [], [], [], [], []
+        episodes = []
+        for _ in range(steps):
+            for key in OBS_KEYS:
+                frames[key].append(np.stack([o[key] for o in obs]))
+            firsts.append(self.policy.first.numpy().copy())
+            chosen, out = self.policy.step(obs)
+            actions.append({k: v.numpy() for k, v in out.action.items()})
+            log_probs.append(out.log_prob.numpy())
+            step_rewards, step_dones = np.zeros(batch, np.float32), np.zeros(batch, bool)
+            for i, (game, action) in enumerate(zip(self.games, chosen, strict=True)):
+                step_rewards[i], step_dones[i] = game.step(action)
+                if step_dones[i]:
+                    episodes.append({"return": game.episode_return, "length": game.length,
+                                     "outcome": game.outcome(), "opponent": game.opponent_name,
+                                     "scenario": game.match.scenario.name})  # fmt: skip
+                    self.games[i] = self._new_game()
+                    self.policy.reset(i)
+            rewards.append(step_rewards)
+            dones.append(step_dones)
+            obs = [game.agent_obs for game in self.games]
+        for key in OBS_KEYS:
+            frames[key].append(np.stack([o[key] for o in obs]))
+        firsts.append(self.policy.first.numpy().copy())
+        trajectory = {f"obs/{key}": np.stack(values) for key, values in frames.items()}
+        trajectory.update({f"action/{key}": np.stack([a[key] for a in actions]) for key in actions[0]})
+        trajectory.update({f"state/{key}": value for key, value in initial_state.items()})
+        trajectory.update(first=np.stack(firsts), behaviour_log_prob=np.stack(log_probs),
+                          reward=np.stack(rewards), done=np.stack(dones))  # fmt: skip
+        self._status = "idle"
+        return {"trajectory": trajectory, "episodes": episodes, "version": int(version), "worker": self.worker_id,
+                "frames": steps * batch, "seconds": time.perf_counter() - start_time}  # fmt: skip
+
+    def ping(self) -> int:
+        return self.worker_id

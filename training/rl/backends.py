@@ -1,0 +1,153 @@
+"""Where rollout workers run: in this process (unit tests, debugging) or as Ray actors (the default).
+
+Both expose the same four calls: ``broadcast(weights, version)`` (one ``ray.put`` per update), ``submit(i)``
+(worker i starts a rollout with the latest weights), ``next()`` (the next finished rollout) and ``set_league``.
+The Ray backend watches its workers: a worker that dies (its process exits, it raises) or hangs (no result
+within ``timeout_s``; its last heartbeat stack is logged) is killed, replaced by a fresh one and training goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.rl.actor import RolloutWorker
+
+log = logging.getLogger("pstar.rl")
+League = list[tuple[str, dict[str, np.ndarray]]]
+
+
+def worker_seed(seed: int, worker: int, incarnation: int) -> int:
+    """A distinct seed per worker and per replacement of that worker."""
+    return int(np.random.SeedSequence([seed, worker, incarnation]).generate_state(1)[0])
+
+
+class InProcessBackend:
+    """Workers are plain objects; ``next`` runs the oldest submitted rollout to completion (deterministic)."""
+
+    def __init__(self, num_workers: int, agent: dict[str, Any], config: dict[str, Any], seed: int) -> None:
+        self.workers = [RolloutWorker(i, agent, config, worker_seed(seed, i, 0)) for i in range(num_workers)]
+        self.queue: deque[int] = deque()
+        self.weights: dict[str, np.ndarray] | None = None
+        self.version = 0
+        self.restarts = 0
+
+    def broadcast(self, weights: dict[str, np.ndarray], version: int) -> None:
+        self.weights, self.version = weights, version
+
+    def submit(self, worker: int) -> None:
+        self.queue.append(worker)
+
+    def next(self) -> tuple[int, dict[str, Any]]:
+        worker = self.queue.popleft()
+        return worker, self.workers[worker].rollout(self.weights, self.version)
+
+    def set_league(self, members: League) -> None:
+        for worker in self.workers:
+            worker.set_league(*members)
+
+    def shutdown(self) -> None:
+        self.workers = []
+
+
+class RayBackend:
+    """Workers are Ray actors (``num_cpus=1`` each); dead or hung ones are replaced (at most ``max_restarts``)."""
+
+    def __init__(self, num_workers: int, agent: dict[str, Any], config: dict[str, Any], seed: int, *,
+                 address: str | None = None, timeout_s: float = 120.0, heartbeat_dir: str | Path | None = None,
+                 max_restarts: int | None = None) -> None:  # fmt: skip
+        from training.ray_runtime import start_ray
+
+        self.ray = start_ray(address)
+        self.remote = self.ray.remote(num_cpus=1)(RolloutWorker)
+        self.agent, self.config, self.seed = agent, config, seed
+        self.timeout_s = float(timeout_s)
+        self.heartbeat_dir = Path(heartbeat_dir) if heartbeat_dir else None
+        if self.heartbeat_dir is not None:
+            self.heartbeat_dir.mkdir(parents=True, exist_ok=True)
+        self.max_restarts = 10 * num_workers if max_restarts is None else max_restarts
+        self.incarnations = [0] * num_workers
+        self.league_refs: list[Any] = []
+        self.workers = [self._spawn(i) for i in range(num_workers)]
+        self.pending: dict[Any, tuple[int, float]] = {}
+        self.weights_ref: Any = None
+        self.version = 0
+        self.restarts = 0
+        self.on_restart: Callable[[int, str], None] | None = None
+
+    def _heartbeat(self, worker: int) -> Path | None:
+        return None if self.heartbeat_dir is None else self.heartbeat_dir / f"worker_{worker}.txt"
+
+    def _spawn(self, worker: int) -> Any:
+        seed = worker_seed(self.seed, worker, self.incarnations[worker])
+        beat = self._heartbeat(worker)
+        handle = self.remote.remote(worker, self.agent, self.config, seed, None if beat is None else str(beat))
+        if self.league_refs:
+            handle.set_league.remote(*self.league_refs)
+        return handle
+
+    def broadcast(self, weights: dict[str, np.ndarray], version: int) -> None:
+        self.weights_ref, self.version = self.ray.put(weights), version
+
+    def submit(self, worker: int) -> None:
+        ref = self.workers[worker].rollout.remote(self.weights_ref, self.version)
+        self.pending[ref] = (worker, time.monotonic())
+
+    def set_league(self, members: League) -> None:
+        self.league_refs = [self.ray.put(member) for member in members]
+        for worker in self.workers:
+            worker.set_league.remote(*self.league_refs)
+
+    def _replace(self, worker: int, reason: str) -> None:
+        self.restarts += 1
+        if self.restarts > self.max_restarts:
+            raise RuntimeError(f"rollout workers failed {self.restarts} times (last: worker {worker}: {reason}); "
+                               "giving up")  # fmt: skip
+        log.warning("rollout worker %d is replaced: %s", worker, reason)
+        try:
+            self.ray.kill(self.workers[worker], no_restart=True)
+        except Exception:  # noqa: BLE001 (already dead is fine)
+            pass
+        self.incarnations[worker] += 1
+        self.workers[worker] = self._spawn(worker)
+        if self.on_restart is not None:
+            self.on_restart(worker, reason)
+        self.submit(worker)
+
+    def _hung(self) -> None:
+        now = time.monotonic()
+        for ref, (worker, since) in list(self.pending.items()):
+            if now - since > self.timeout_s:
+                del self.pending[ref]
+                beat = self._heartbeat(worker)
+                stack = beat.read_text() if beat is not None and beat.is_file() else "(no heartbeat recorded)"
+                self._replace(worker, f"no result for {now - since:.0f} s (timeout {self.timeout_s:g} s); its last "
+                                      f"heartbeat and stack:\n{stack}")  # fmt: skip
+
+    def next(self) -> tuple[int, dict[str, Any]]:
+        from ray.exceptions import RayError
+
+        while True:
+            ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=1.0)
+            if not ready:
+                self._hung()
+                continue
+            worker, _ = self.pending.pop(ready[0])
+            try:
+                return worker, self.ray.get(ready[0])
+            except RayError as error:
+                self._replace(worker, f"it failed:\n{error}")
+
+    def shutdown(self) -> None:
+        for worker in self.workers:
+            try:
+                self.ray.kill(worker, no_restart=True)
+            except Exception:  # noqa: BLE001
+                pass
+        self.workers, self.pending = [], {}

@@ -1,0 +1,89 @@
+"""The games an actor plays: mirrored scenarios, the agent on either side, a bot or a league snapshot opposite.
+
+Each game draws its scenario, start-position variant and opponent from the actor's seeded RNG and alternates the
+agent's side, so a policy learns to fight from the left and from the right (evaluation swaps sides too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from envs.skirmish.botgame import apply_cheats, bot_seed
+from envs.skirmish.bots import make_bot
+from envs.skirmish.ladder import mirrored
+from envs.skirmish.match import Match
+from envs.skirmish.scenario import Scenario, load_scenario
+
+Opponent = Callable[[dict[str, np.ndarray], dict[str, Any]], Any]
+
+
+def check_scenarios(names: Sequence[str], spec: dict[str, Any]) -> list[Scenario]:
+    """Load ``names``; every scenario's map must have the agent spec's size (positions are normalised by it)."""
+    scenarios = [load_scenario(name) for name in names]
+    want = [float(v) for v in spec["map_size"]]
+    for scenario in scenarios:
+        if [float(scenario.map_width), float(scenario.map_height)] != want:
+            raise ValueError(f"scenario {scenario.name!r} has a {scenario.map_width:g}x{scenario.map_height:g} map; "
+                             f"the agent was built for {want[0]:g}x{want[1]:g} (its spec's map_size)")  # fmt: skip
+    return scenarios
+
+
+@dataclass
+class Game:
+    """One running game of an actor's batch: the match, the agent's side and the opponent's policy."""
+
+    match: Match
+    side: int
+    opponent_name: str
+    opponent: Opponent
+    obs: dict[int, dict[str, np.ndarray]]
+    episode_return: float = 0.0
+    length: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def agent_obs(self) -> dict[str, np.ndarray]:
+        return self.obs[self.side]
+
+    def step(self, action: dict[str, Any]) -> tuple[float, bool]:
+        """Play one agent step (the opponent answers its own observation); returns (reward, game over)."""
+        other = 3 - self.side
+        reply = self.opponent(self.obs[other], self.match.spec)
+        self.obs, rewards, terminated, truncated, _ = self.match.step({self.side: action, other: reply})
+        reward = float(rewards[self.side])
+        self.episode_return += reward
+        self.length += 1
+        return reward, bool(terminated or truncated)
+
+    def outcome(self) -> str:
+        winner = self.match.winner
+        return "draw" if winner in (0, None) else "win" if winner == self.side else "loss"
+
+
+def new_game(
+    rng: np.random.Generator,
+    scenarios: Sequence[Scenario],
+    variants: int,
+    side: int,
+    opponent_name: str,
+    league_policy: Opponent | None,
+    *,
+    max_units: int,
+    step_mul: int,
+) -> Game:
+    """Start a game against bot level ``opponent_name`` (or ``league_policy``, a snapshot, when given)."""
+    scenario = scenarios[int(rng.integers(len(scenarios)))]
+    variant = int(rng.integers(1, variants + 1)) if variants > 0 else 0
+    seed = int(rng.integers(2**31 - 1))
+    built, see_all = mirrored(scenario, variant), ()
+    if league_policy is None:
+        built, see_all = apply_cheats(built, {3 - side: opponent_name})
+        opponent: Opponent = make_bot(opponent_name, 3 - side, bot_seed(seed, 3 - side)).act
+    else:
+        opponent = league_policy
+    match = Match(built, seed, step_mul=step_mul, max_units=max_units, see_all=see_all, lenient=True)
+    return Game(match, side, opponent_name, opponent, match.reset())

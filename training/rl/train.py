@@ -1,0 +1,199 @@
+"""The RL loop: actors play (in-process or on Ray), the learner updates, weights go back with one put per update.
+
+Counters (frames, updates, episodes, worker restarts), optimiser and RNG state are checkpointed with the weights,
+so ``resume`` continues the run where it stopped (actors start fresh games on resume). TensorBoard scalars:
+``charts/episodic_return``, ``charts/episodic_length``, ``charts/win_rate`` and ``charts/win_rate/<opponent>``
+(over the last 100 games), ``charts/SPS``, ``charts/policy_lag``, ``losses/*``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from agents.agent import Agent
+from envs.skirmish.scenario import load_scenario
+from envs.skirmish.spec import skirmish_spec
+from training.agent_io import load_agent, save_agent
+from training.checkpoint import latest_checkpoint, restore_rng
+from training.config_io import save_config, to_dict
+from training.logger import RunLogger, run_directory
+from training.rl.backends import InProcessBackend, RayBackend
+from training.rl.config import RLConfig
+from training.rl.learner import Learner
+
+log = logging.getLogger("pstar.rl")
+WINDOW = 100
+
+
+@dataclass
+class RLResult:
+    """What a run produced: its directory, last checkpoint, counters, recent win rates and wall time."""
+
+    run_dir: Path
+    checkpoint: Path
+    counters: dict[str, int]
+    win_rate: dict[str, float]
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def initial_agents(cfg: RLConfig) -> tuple[Agent, Agent | None]:
+    """The agent to train and the frozen KL reference: both from ``init_checkpoint``, or a fresh agent alone."""
+    if cfg.init_checkpoint:
+        agent, _ = load_agent(cfg.init_checkpoint)
+        reference, _ = load_agent(cfg.init_checkpoint)
+        return agent, reference
+    first = load_scenario(cfg.scenarios[0])
+    spec = skirmish_spec((first.map_width, first.map_height), max_units=cfg.max_units)
+    return cfg.agent.build(spec), None
+
+
+class _Stats:
+    """Recent episodes: returns, lengths and outcomes overall and per opponent."""
+
+    def __init__(self) -> None:
+        self.recent: deque[dict[str, Any]] = deque(maxlen=WINDOW)
+        self.by_opponent: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=WINDOW))
+
+    def add(self, episode: dict[str, Any]) -> None:
+        self.recent.append(episode)
+        self.by_opponent[episode["opponent"]].append(episode["outcome"])
+
+    def win_rates(self) -> dict[str, float]:
+        rates = {name: float(np.mean([o == "win" for o in outcomes])) for name, outcomes in self.by_opponent.items()}
+        if self.recent:
+            rates["all"] = float(np.mean([e["outcome"] == "win" for e in self.recent]))
+        return rates
+
+
+def train_rl(
+    cfg: RLConfig,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_update: Callable[[dict[str, Any]], None] | None = None,
+) -> RLResult:
+    """Run RL to ``cfg.total_frames``; ``on_update(info)`` is called after every update (info has the backend)."""
+    start = time.perf_counter()
+    run_dir = run_directory(cfg.run_root, cfg.name, "rl")
+    ckpt_dir = run_dir / "checkpoints"
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)  # noqa: NPY002 (global RNG for any code that uses it; restored on resume)
+    threads = cfg.learner_threads or max(1, (os.cpu_count() or 1) - (cfg.num_actors if cfg.backend == "ray" else 0))
+    torch.set_num_threads(threads)
+    agent, reference = initial_agents(cfg)
+    learner = Learner(agent, reference, cfg.learner, _device(cfg.device))
+    counters = {"updates": 0, "frames": 0, "episodes": 0, "worker_restarts": 0}
+    league: list[tuple[str, dict[str, np.ndarray]]] = []
+    if resume:
+        last = latest_checkpoint(ckpt_dir)
+        if last is None:
+            raise FileNotFoundError(f"--resume: no checkpoint in {ckpt_dir}")
+        restored, checkpoint = load_agent(last)
+        learner.agent.load_state_dict(restored.state_dict())
+        learner.optimizer.load_state_dict(checkpoint.optimizer_state())
+        counters.update(checkpoint.meta["counters"])
+        restore_rng(checkpoint.meta["rng"])
+        for name in checkpoint.meta.get("league", []):
+            snapshot, _ = load_agent(run_dir / "league" / name)
+            league.append((name, {k: v.numpy() for k, v in snapshot.state_dict().items()}))
+        log.info("resumed from %s at update %d, %d frames", last, counters["updates"], counters["frames"])
+    save_config(cfg, run_dir / "config.yaml")
+    config_dict, agent_dict = to_dict(cfg), agent.checkpoint_config()
+    seed = cfg.seed + 1_000_003 * counters["updates"]  # fresh actor games after a resume
+    if cfg.backend == "ray":
+        backend: InProcessBackend | RayBackend = RayBackend(
+            cfg.num_actors, agent_dict, config_dict, seed, address=cfg.address, timeout_s=cfg.actor_timeout_s,
+            heartbeat_dir=run_dir / "heartbeats")  # fmt: skip
+    else:
+        backend = InProcessBackend(cfg.num_actors, agent_dict, config_dict, seed)
+    if league:
+        backend.set_league(league)
+    backend.broadcast(learner.weights(), counters["updates"])
+    for worker in range(cfg.num_actors):
+        backend.submit(worker)
+    stats, history = _Stats(), []
+    logger = RunLogger(run_dir)
+    bar = tqdm(total=cfg.total_frames, initial=min(counters["frames"], cfg.total_frames), unit="frame",
+               desc="rl", disable=not progress)  # fmt: skip
+    checkpoint_path = latest_checkpoint(ckpt_dir)
+    frames_at_start, clock = counters["frames"], time.perf_counter()
+    restarts_before = counters["worker_restarts"]
+
+    def save() -> Path:
+        return save_agent(
+            ckpt_dir,
+            counters["updates"],
+            learner.agent,
+            kind="rl",
+            config=config_dict,
+            counters=dict(counters),
+            optimizer=learner.optimizer,
+            keep_last=cfg.keep_last,
+            extra={"league": [name for name, _ in league], "init_checkpoint": cfg.init_checkpoint},
+        )
+
+    try:
+        while counters["frames"] < cfg.total_frames:
+            worker, result = backend.next()
+            backend.submit(worker)  # keep the actor busy while the learner updates (V-trace corrects the lag)
+            terms = learner.update([result["trajectory"]])
+            counters["updates"] += 1
+            counters["frames"] += result["frames"]
+            counters["episodes"] += len(result["episodes"])
+            counters["worker_restarts"] = restarts_before + backend.restarts
+            backend.broadcast(learner.weights(), counters["updates"])
+            for episode in result["episodes"]:
+                stats.add(episode)
+            step = counters["frames"]
+            sps = (counters["frames"] - frames_at_start) / max(time.perf_counter() - clock, 1e-9)
+            record = {f"losses/{k}": v for k, v in terms.items() if k not in ("seconds", "samples")}
+            record.update({"charts/SPS": sps, "charts/policy_lag": counters["updates"] - 1 - result["version"],
+                           "charts/learner_samples_per_s": terms["samples"] / max(terms["seconds"], 1e-9),
+                           "charts/worker_restarts": backend.restarts})  # fmt: skip
+            if result["episodes"]:
+                record["charts/episodic_return"] = float(np.mean([e["return"] for e in result["episodes"]]))
+                record["charts/episodic_length"] = float(np.mean([e["length"] for e in result["episodes"]]))
+            rates = stats.win_rates()
+            record.update({("charts/win_rate" if k == "all" else f"charts/win_rate/{k}"): v for k, v in rates.items()})
+            if counters["updates"] % cfg.log_every == 0:
+                logger.scalars(record, step)
+            history.append({"frames": step, **{k: v for k, v in record.items() if isinstance(v, float | int)}})
+            bar.update(min(result["frames"], max(0, cfg.total_frames - bar.n)))
+            bar.set_postfix(win=f"{rates.get('all', 0.0):.2f}", sps=f"{sps:.0f}")
+            opponents = cfg.opponents
+            if opponents.league_fraction > 0 and counters["updates"] % opponents.snapshot_every == 0:
+                name = f"ckpt_{counters['updates']:09d}"
+                save_agent(run_dir / "league", counters["updates"], learner.agent, kind="rl-snapshot",
+                           config=config_dict, counters=dict(counters))  # fmt: skip
+                league.append((name, learner.weights()))
+                league = league[-opponents.league_size :]
+                backend.set_league(league)
+            if counters["updates"] % cfg.checkpoint_every == 0:
+                checkpoint_path = save()
+            if on_update is not None:
+                on_update({"counters": dict(counters), "backend": backend, "terms": terms, "run_dir": run_dir})
+        checkpoint_path = save()
+    finally:
+        bar.close()
+        logger.close()
+        backend.shutdown()
+    return RLResult(run_dir, checkpoint_path, dict(counters), stats.win_rates(), time.perf_counter() - start,
+                    history)  # fmt: skip
