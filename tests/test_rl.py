@@ -1,0 +1,143 @@
+"""RL: learner losses, in-process and Ray actor runs, a killed actor replaced mid-run, checkpoints and resume."""
+
+import copy
+import logging
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from training.agent_io import load_agent
+from training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from training.config_io import ConfigError, load_config
+from training.rl.actor import RolloutWorker
+from training.rl.cli import main as rl_main
+from training.rl.config import RLConfig
+from training.rl.learner import Learner, batch_trajectories
+from training.rl.train import initial_agents, train_rl
+
+TINY = ["envs_per_actor=2", "unroll_length=16", "scenarios=[3m]", "opponents.levels=[easy, medium]",
+        "agent.preset=small", "learner_threads=1"]  # fmt: skip
+
+
+def _cfg(tmp_path, *extra: str) -> RLConfig:
+    return load_config(RLConfig, None, [*TINY, f"run_root={tmp_path}", *extra])
+
+
+def _trajectory(cfg: RLConfig, agent) -> dict:
+    from training.config_io import to_dict
+
+    worker = RolloutWorker(0, agent.checkpoint_config(), to_dict(cfg), seed=3)
+    return worker.rollout({k: v.numpy() for k, v in agent.state_dict().items()}, 0)
+
+
+def test_trajectory_layout(tmp_path):
+    cfg = _cfg(tmp_path)
+    agent, _ = initial_agents(cfg)
+    result = _trajectory(cfg, agent)
+    traj = result["trajectory"]
+    assert result["frames"] == 32
+    assert traj["obs/units"].shape == (17, 2, 64, 46)  # T + 1 observations (bootstrap)
+    assert traj["action/selected_units"].shape == (16, 2, 64)
+    assert traj["first"].shape == (17, 2) and traj["first"][0].all()
+    assert traj["reward"].shape == traj["done"].shape == traj["behaviour_log_prob"].shape == (16, 2)
+    # an episode end at t is followed by a first observation at t + 1
+    assert np.array_equal(traj["done"], traj["first"][1:])
+
+
+def test_learner_update_kl_and_options(tmp_path):
+    cfg = _cfg(tmp_path, "learner.upgo_cost=1.0", "learner.value_target=td_lambda", "learner.kl_cost=0.5")
+    agent, _ = initial_agents(cfg)
+    trajectory = _trajectory(cfg, agent)["trajectory"]
+    learner = Learner(agent, copy.deepcopy(agent), cfg.learner)
+    _, terms = learner.loss(batch_trajectories([trajectory], "cpu"))
+    assert abs(terms["kl"]) < 1e-5  # the reference is the same policy
+    assert abs(terms["importance_ratio"] - 1.0) < 1e-3  # on-policy
+    before = [p.detach().clone() for p in agent.parameters()]
+    terms = learner.update([trajectory])
+    assert all(np.isfinite(v) for v in terms.values())
+    assert {"policy", "value", "entropy", "kl", "upgo", "grad_norm"} <= set(terms)
+    changed = sum(not torch.equal(a, b) for a, b in zip(before, agent.parameters(), strict=True))
+    assert changed > 0.9 * len(before)
+    # after the step the policy has moved away from the reference: the KL is now positive
+    _, terms = learner.loss(batch_trajectories([trajectory], "cpu"))
+    assert terms["kl"] > 1e-6
+
+
+def test_inprocess_run_checkpoints_logs_and_is_deterministic(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = _cfg(tmp_path, "backend=inprocess", "num_actors=2", "total_frames=128", "checkpoint_every=2", "name=a")
+    result = train_rl(cfg, progress=False)
+    assert result.counters["frames"] == 128 and result.counters["updates"] == 4
+    ckpt = load_checkpoint(result.checkpoint)
+    assert ckpt.meta["kind"] == "rl" and ckpt.meta["counters"]["updates"] == 4
+    assert (result.run_dir / "config.yaml").is_file()
+    events = EventAccumulator(str(result.run_dir))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"charts/SPS", "losses/policy", "losses/value", "charts/policy_lag"} <= tags
+    again = train_rl(
+        load_config(
+            RLConfig,
+            None,
+            [*TINY, f"run_root={tmp_path}", "backend=inprocess", "num_actors=2", "total_frames=128", "name=b"],
+        ),
+        progress=False,
+    )
+    first, _ = load_agent(result.checkpoint)
+    second, _ = load_agent(again.checkpoint)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_resume_continues_counters_optimizer_and_rng(tmp_path):
+    cfg = _cfg(tmp_path, "backend=inprocess", "num_actors=1", "total_frames=128", "checkpoint_every=2",
+               "keep_last=10", "name=run")  # fmt: skip
+    full = train_rl(cfg, progress=False)
+    assert [p.name for p in list_checkpoints(full.run_dir / "checkpoints")][-1] == "ckpt_000000004"
+    shutil.rmtree(full.run_dir / "checkpoints" / "ckpt_000000004")
+    middle = load_checkpoint(latest_checkpoint(full.run_dir / "checkpoints"))
+    assert middle.meta["counters"]["updates"] == 2 and middle.meta["counters"]["frames"] == 64
+    seen = {}
+
+    def first_update(info):
+        seen.setdefault("counters", info["counters"])
+
+    resumed = train_rl(cfg, resume=True, progress=False, on_update=first_update)
+    assert seen["counters"]["updates"] == 3 and seen["counters"]["frames"] == 96  # continues, not restarts
+    assert resumed.counters == {**full.counters, "episodes": resumed.counters["episodes"]}
+    optimizer = load_checkpoint(resumed.checkpoint).optimizer_state()
+    assert int(optimizer["state"][0]["step"]) == 4  # Adam's step count carried over
+
+
+def test_ray_actors_and_a_killed_actor_is_replaced(tmp_path, ray_session, caplog):
+    cfg = _cfg(tmp_path, "backend=ray", "num_actors=2", "total_frames=256", "checkpoint_every=100", "name=ray")
+    killed = []
+
+    def kill_one(info):
+        if info["counters"]["updates"] == 2 and not killed:
+            backend = info["backend"]
+            backend.ray.kill(backend.workers[0])
+            killed.append(True)
+
+    with caplog.at_level(logging.WARNING, logger="pstar.rl"):
+        result = train_rl(cfg, progress=False, on_update=kill_one)
+    assert killed and result.counters["worker_restarts"] >= 1
+    assert result.counters["frames"] >= 256
+    assert "rollout worker 0 is replaced" in caplog.text and "killed by `ray.kill`" in caplog.text
+    assert load_checkpoint(result.checkpoint).meta["counters"]["worker_restarts"] >= 1
+
+
+def test_config_and_cli_errors(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="unknown key 'learning_rate'; valid keys are: init_checkpoint"):
+        load_config(RLConfig, None, ["learning_rate=1"])
+    assert rl_main(["num_actor=3"]) == 2
+    assert "unknown key 'num_actor'" in capsys.readouterr().err
+    assert rl_main([f"run_root={tmp_path}", "init_checkpoint=" + str(tmp_path / "missing"), "backend=inprocess"]) == 2
+    assert "not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        rl_main(["--help"])
+    assert exit_info.value.code == 0
+    assert "learner.kl_cost" in capsys.readouterr().out
