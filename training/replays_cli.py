@@ -40,6 +40,7 @@ class GameJob:
     resolution: int
     fog: bool
     out: str
+    mirror: bool = False  # both sides get player 1's army (a seeded start-position variant), as in the ladder
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,26 @@ def record_game(job: GameJob) -> GameRecord:
 
     start = time.perf_counter()
     scenario = random_scenario(job.seed) if job.scenario == "random" else job.scenario
-    match = play_bot_game(scenario, {1: job.p1, 2: job.p2}, job.seed, step_mul=job.step_mul, max_units=job.max_units,
-                          resolution=job.resolution, fog=job.fog, record=True)
+    if job.mirror:
+        from envs.skirmish.ladder import mirrored
+        from envs.skirmish.scenario import load_scenario
+
+        scenario = mirrored(load_scenario(scenario) if isinstance(scenario, str) else scenario, 1 + job.seed % 16)
+    match = play_bot_game(
+        scenario,
+        {1: job.p1, 2: job.p2},
+        job.seed,
+        step_mul=job.step_mul,
+        max_units=job.max_units,
+        resolution=job.resolution,
+        fog=job.fog,
+        record=True,
+    )
     name = f"{job.index:05d}_{job.scenario}_{job.p1}_vs_{job.p2}_s{job.seed}{SUFFIX}"
     path = save_replay(Path(job.out) / name, match, {1: f"bot:{job.p1}", 2: f"bot:{job.p2}"})
-    return GameRecord(job, str(path), match.winner, match.steps, match.engine.loop, path.stat().st_size,
-                      time.perf_counter() - start)
+    return GameRecord(
+        job, str(path), match.winner, match.steps, match.engine.loop, path.stat().st_size, time.perf_counter() - start
+    )
 
 
 def plan_games(args: argparse.Namespace) -> list[GameJob]:
@@ -83,7 +98,7 @@ def plan_games(args: argparse.Namespace) -> list[GameJob]:
     return [
         GameJob(i, args.scenarios[i % len(args.scenarios)], *pairs[(i // len(args.scenarios)) % len(pairs)],
                 seed=args.seed + i, step_mul=args.step_mul, max_units=args.max_units, resolution=args.resolution,
-                fog=args.fog, out=str(args.out))
+                fog=args.fog, out=str(args.out), mirror=args.mirror)
         for i in range(args.games)
     ]  # fmt: skip
 
@@ -114,18 +129,14 @@ def _run_here(job: GameJob) -> Future:
     return future
 
 
-def _record(args: argparse.Namespace) -> int:
-    args.scenarios = args.scenarios or default_scenarios()
-    problem = _check_names(args)
-    if problem:
-        print(f"pstar replays record: {problem}", file=sys.stderr)
-        return 2
-    jobs = plan_games(args)
-    start = time.perf_counter()
+def record_games(
+    jobs: list[GameJob], workers: int, progress: bool = True
+) -> tuple[list[GameRecord], list[tuple[GameJob, str]]]:
+    """Play and save every job on ``workers`` processes; a failing game is reported, never fatal to the others."""
     records: list[GameRecord] = []
     failures: list[tuple[GameJob, str]] = []
-    bar = tqdm(total=len(jobs), desc="recording", unit="game", disable=args.quiet)
-    pool = ProcessPoolExecutor(max_workers=args.workers) if args.workers > 1 else None
+    bar = tqdm(total=len(jobs), desc="recording", unit="game", disable=not progress)
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
     try:
         futures = {pool.submit(record_game, job) if pool else _run_here(job): job for job in jobs}
         for future in as_completed(futures):
@@ -138,6 +149,18 @@ def _record(args: argparse.Namespace) -> int:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         bar.close()
+    return records, failures
+
+
+def _record(args: argparse.Namespace) -> int:
+    args.scenarios = args.scenarios or default_scenarios()
+    problem = _check_names(args)
+    if problem:
+        print(f"pstar replays record: {problem}", file=sys.stderr)
+        return 2
+    jobs = plan_games(args)
+    start = time.perf_counter()
+    records, failures = record_games(jobs, args.workers, progress=not args.quiet)
     _summary(records, failures, time.perf_counter() - start, Path(args.out))
     return 1 if failures else 0
 
@@ -202,8 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="action", required=True)
     rec = sub.add_parser("record", help="record bot-vs-bot games (several processes)")
     rec.add_argument("--games", type=int, default=8, help="number of games (default 8)")
-    rec.add_argument("--scenarios", nargs="+", default=None,
-                     help=f"scenario names, or 'random' (default: shipped ones with <= {SMALL_SCENARIO_UNITS} units)")
+    rec.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=None,
+        help=f"scenario names, or 'random' (default: shipped ones with <= {SMALL_SCENARIO_UNITS} units)",
+    )
     rec.add_argument("--p1", nargs="+", default=list(DEFAULT_LEVELS), help="player-1 bot levels (default medium hard)")
     rec.add_argument("--p2", nargs="+", default=None, help="player-2 bot levels (default: as --p1)")
     rec.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)), help="processes")
@@ -213,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--max-units", type=int, default=512)
     rec.add_argument("--resolution", type=int, default=64)
     rec.add_argument("--fog", action="store_true", help="fog of war (cheat_vision bots still see everything)")
+    rec.add_argument("--mirror", action="store_true", help="both sides get player 1's army (seeded variants)")
     rec.add_argument("--quiet", action="store_true", help="no progress bar")
     rec.set_defaults(func=_record)
     info = sub.add_parser("info", help="print a replay's header and verify it by re-simulation")
