@@ -12,10 +12,13 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 # Sub-commands implemented by a module's ``main(argv) -> int``; the rest of the command line is passed on.
 DELEGATED = {
-    "quickstart": ("training.quickstart", "the main job at a small scale"),
+    "quickstart": ("training.quickstart", "the main job: record replays -> BC -> RL on Ray -> evaluate vs bots"),
     "replays": ("training.replays_cli", "record bot-vs-bot Skirmish replays, or inspect a replay (record|info)"),
     "play": ("training.play_cli", "play or replay a Skirmish game and write a GIF or PNG strip"),
     "bots": ("training.bots_cli", "the built-in bot ladder (ladder: measure the win-rate matrix)"),
+    "bc": ("training.bc.cli", "behaviour cloning from Skirmish replays (per-head losses and metrics, torchrun DDP)"),
+    "rl": ("training.rl.cli", "RL with actors on Ray: V-trace, KL towards the BC policy, league opponents"),
+    "eval": ("training.eval.cli", "play a checkpoint or bot:<level> against the bot levels (win rates, 95% CIs)"),
 }
 
 

@@ -1,0 +1,172 @@
+"""Evaluation against the built-in bots (``training.eval``): plan, games, backends, reports and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from envs.skirmish.ladder import LadderGame, play_ladder_game
+from envs.skirmish.spec import skirmish_spec
+from training.agent_choice import AgentChoice
+from training.agent_io import save_agent
+from training.checkpoint import CheckpointError
+from training.config_io import ConfigError, load_config
+from training.eval.cli import main
+from training.eval.config import EvalConfig, EvalError
+from training.eval.games import plan_games
+from training.eval.report import compare_markdown, default_out_dir, wilson_interval, write_reports
+from training.eval.runner import evaluate
+
+AGENT_LEVELS = ["very_easy", "hard"]
+CHECKPOINT_STEP = 1234
+
+
+def _agent_config(**overrides) -> EvalConfig:
+    """Two short agent games per level on 3m (at most 60 steps each)."""
+    fields = dict(levels=AGENT_LEVELS, scenarios=["3m"], games=2, backend="inprocess", batch_size=2, task_games=1)
+    return EvalConfig(**{**fields, **overrides})
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run directory holding one untrained small agent checkpoint for 32x32 maps (step 1234)."""
+    run = tmp_path_factory.mktemp("eval_run")
+    torch.manual_seed(0)
+    agent = AgentChoice().build(skirmish_spec((32, 32), max_units=64))
+    save_agent(run / "checkpoints", CHECKPOINT_STEP, agent, kind="test", config={}, counters={})
+    return run
+
+
+@pytest.fixture(scope="module")
+def agent_result(run_dir):
+    return evaluate(_agent_config(), str(run_dir), progress=False)
+
+
+def test_wilson_interval_known_values():
+    assert wilson_interval(8, 10) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
+    assert wilson_interval(50, 100) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_preset_yaml_is_the_default_config():
+    preset = Path(__file__).resolve().parents[1] / "configs" / "eval.yaml"
+    assert load_config(EvalConfig, preset) == EvalConfig()
+
+
+def test_plan_pairs_games_over_scenarios_with_sides_swapped():
+    plan = plan_games(["easy"], ["3m", "8m"], 6, seed=5)
+    assert [(g.scenario, g.variant, g.side) for g in plan] == [
+        ("3m", 5, 1),
+        ("3m", 5, 2),
+        ("8m", 5, 1),
+        ("8m", 5, 2),
+        ("3m", 6, 1),
+        ("3m", 6, 2),
+    ]
+
+
+def test_bot_vs_bot_equals_the_ladder_games():
+    config = EvalConfig(
+        levels=["very_easy", "medium"],
+        scenarios=["3m", "2s3z"],
+        games=4,
+        backend="inprocess",
+        batch_size=3,
+        task_games=3,
+    )
+    result = evaluate(config, "bot:hard", progress=False)
+    assert len(result.outcomes) == 8
+    for outcome in result.outcomes:
+        g = outcome.game
+        ladder = play_ladder_game(LadderGame(g.index, g.scenario, "hard", g.level, g.variant, g.swapped, 8, False))
+        assert (outcome.result, outcome.steps) == (ladder.result, ladder.steps), g
+    for level, row in result.levels.items():
+        games = [o for o in result.outcomes if o.game.level == level]
+        assert row.games == 4 and row.wins == sum(o.result == "wins" for o in games)
+        assert row.win_rate == row.wins / row.games
+        assert sum(r.games for r in result.per_scenario[level].values()) == 4
+
+
+def test_agent_reports_write_json_markdown_png_and_tensorboard(agent_result, run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert agent_result.step == CHECKPOINT_STEP and list(agent_result.levels) == AGENT_LEVELS
+    out_dir = default_out_dir(agent_result)
+    assert out_dir == run_dir / "eval"
+    paths = write_reports(agent_result, out_dir)
+    data = json.loads(paths["json"].read_text())
+    assert set(data["levels"]) == set(AGENT_LEVELS) and data["games"] == 4
+    assert data["per_scenario"]["hard"]["3m"]["games"] == 2
+    markdown = paths["markdown"].read_text()
+    for level in AGENT_LEVELS:
+        assert sum(line.startswith(f"| {level} |") for line in markdown.splitlines()) == 1
+    assert "4 games in" in markdown
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    events = EventAccumulator(str(paths["tensorboard"]))
+    events.Reload()
+    for level in AGENT_LEVELS:
+        (scalar,) = events.Scalars(f"charts/win_rate/{level}")
+        assert scalar.step == CHECKPOINT_STEP
+        assert scalar.value == pytest.approx(agent_result.levels[level].win_rate)
+
+
+def test_results_do_not_depend_on_backend_or_workers(agent_result, run_dir, ray_session):
+    on_ray = evaluate(_agent_config(backend="ray", workers=2), str(run_dir), progress=False)
+    assert on_ray.workers == 2
+    assert [(o.game, o.result, o.steps) for o in on_ray.outcomes] == [
+        (o.game, o.result, o.steps) for o in agent_result.outcomes
+    ]
+
+
+def test_scenario_map_must_fit_the_agent_spec(run_dir):
+    with pytest.raises(EvalError, match="64x64 map.*32x32"):
+        evaluate(_agent_config(scenarios=["3m", "64v64_mixed"]), str(run_dir), progress=False)
+
+
+def test_bad_player_and_config_errors(tmp_path):
+    with pytest.raises(EvalError, match="unknown bot level 'impossible'"):
+        evaluate(_agent_config(), "bot:impossible", progress=False)
+    with pytest.raises(CheckpointError, match="not found"):
+        evaluate(_agent_config(), str(tmp_path / "missing"), progress=False)
+    with pytest.raises(ConfigError, match="unknown bot level 'godlike'"):
+        load_config(EvalConfig, None, ["levels=[easy,godlike]"])
+
+
+def test_compare_markdown_puts_results_side_by_side(agent_result):
+    table = compare_markdown({"BC": agent_result, "RL": agent_result}).splitlines()
+    assert table[0] == "| level | BC | RL |"
+    assert [line.split(" | ")[0] for line in table[2:]] == ["| very_easy", "| hard", "| **all**"]
+
+
+def test_cli_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "pstar eval" in capsys.readouterr().out
+
+
+def test_cli_writes_reports_and_fails_cleanly(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(
+        [
+            "bot:easy",
+            "--quiet",
+            "backend=inprocess",
+            "levels=[very_easy]",
+            "scenarios=[3m]",
+            "games=2",
+            f"out_dir={out}",
+        ]
+    )
+    assert code == 0
+    assert "| very_easy | 2 |" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} >= {"eval.json", "eval.md", "eval.png"}
+    for argv in (["bot:easy", "levels=[nope]"], ["bot:nope"], [str(tmp_path / "missing")]):
+        assert main([*argv, "--quiet", "backend=inprocess"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("pstar eval: ") and len(err.splitlines()) == 1

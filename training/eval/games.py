@@ -1,0 +1,146 @@
+"""The evaluation games: which are played (the plan) and how a worker plays a list of them, several at once.
+
+Games are played like the bot ladder's: mirrored armies (``envs.skirmish.ladder.mirrored``), the engine seeded
+with the variant, bots seeded with ``bot_seed(variant, side)``, cheat levels' extra units and vision applied by
+``apply_cheats``. Per level, games go round-robin over the scenarios in pairs: both games of a pair use the same
+variant with the sides swapped, so a side advantage cancels when ``games`` is even.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.skirmish.botgame import apply_cheats, bot_seed
+from envs.skirmish.bots import Bot, make_bot
+from envs.skirmish.ladder import mirrored
+from envs.skirmish.match import Match
+from envs.skirmish.scenario import ScenarioError, load_scenario
+from training.eval.config import EvalError
+from training.eval.players import Player, PlayerSource
+
+RESULTS = ("wins", "draws", "losses")
+
+
+@dataclass(frozen=True)
+class EvalGame:
+    """One game: the evaluated player against bot ``level``; it plays side 2 when ``swapped``."""
+
+    index: int
+    level: str
+    scenario: str
+    variant: int
+    swapped: bool
+
+    @property
+    def side(self) -> int:
+        return 2 if self.swapped else 1
+
+
+@dataclass(frozen=True)
+class GameOutcome:
+    """How a game ended for the evaluated player ("wins", "draws" or "losses") and how many agent steps it took."""
+
+    game: EvalGame
+    result: str
+    steps: int
+
+
+def plan_games(levels: Sequence[str], scenarios: Sequence[str], games: int, seed: int = 0) -> list[EvalGame]:
+    """``games`` games per level: game g is in pair p = g // 2 on scenario ``scenarios[p % S]``; the pair's
+    variant is ``seed + (p // S)`` (its index on that scenario, as the ladder counts ``g // 2``), odd g swapped."""
+    plan = []
+    for level in levels:
+        for g in range(games):
+            pair = g // 2
+            scenario = scenarios[pair % len(scenarios)]
+            plan.append(EvalGame(len(plan), level, scenario, seed + pair // len(scenarios), bool(g % 2)))
+    return plan
+
+
+def check_scenarios(source: PlayerSource, scenarios: Sequence[str]) -> None:
+    """Raise ``EvalError`` for a scenario that does not load, or whose map is not the one the agent's spec has."""
+    for name in scenarios:
+        try:
+            scenario = load_scenario(name)
+        except ScenarioError as error:
+            raise EvalError(f"scenario {name!r}: {error}") from error
+        size = (float(scenario.map_width), float(scenario.map_height))
+        if source.map_size is not None and size != source.map_size:
+            raise EvalError(
+                f"scenario {name!r} has a {size[0]:g}x{size[1]:g} map but the agent of {source.name} was built for "
+                f"map_size {source.map_size[0]:g}x{source.map_size[1]:g}; pick scenarios on that map size"
+            )
+
+
+def build_match(game: EvalGame, source: PlayerSource, step_mul: int, fog: bool) -> Match:
+    """The game's match: the mirrored variant with the cheats of the bot levels applied (lenient for agents)."""
+    scenario = mirrored(load_scenario(game.scenario), game.variant)
+    scenario, see_all = apply_cheats(scenario, {game.side: source.level, 3 - game.side: game.level})
+    return Match(
+        scenario,
+        game.variant,
+        step_mul=step_mul,
+        max_units=source.max_units,
+        resolution=source.resolution,
+        fog=fog,
+        see_all=see_all,
+        lenient=source.is_agent,
+    )
+
+
+@dataclass
+class _Running:
+    """A game in progress in one slot."""
+
+    game: EvalGame
+    match: Match
+    opponent: Bot
+    observations: dict[int, dict[str, np.ndarray]]
+
+
+def play_games(
+    player: Player, source: PlayerSource, games: Sequence[EvalGame], *, step_mul: int = 8, fog: bool = False
+) -> list[GameOutcome]:
+    """Play ``games`` in ``player.batch_size`` slots stepped together (a slot takes the next game when one ends).
+
+    Deterministic: the same games, player and seed give the same outcomes, wherever this runs.
+    """
+    pending = deque(games)
+    slots: list[_Running | None] = [None] * player.batch_size
+    outcomes = []
+
+    def start(slot: int) -> None:
+        game = pending.popleft()
+        match = build_match(game, source, step_mul, fog)
+        other = 3 - game.side
+        player.start(slot, game.side, game.variant)
+        slots[slot] = _Running(game, match, make_bot(game.level, other, bot_seed(game.variant, other)), match.reset())
+
+    for slot in range(min(player.batch_size, len(pending))):
+        start(slot)
+    while any(slots):
+        active = [i for i, running in enumerate(slots) if running is not None]
+        games_now = [slots[i] for i in active]
+        actions = player.act(
+            active, [r.observations[r.game.side] for r in games_now], [r.match.spec for r in games_now]
+        )
+        for slot, running, action in zip(active, games_now, actions, strict=True):
+            side, other = running.game.side, 3 - running.game.side
+            reply = running.opponent.act(running.observations[other], running.match.spec)
+            running.observations = running.match.step({side: action, other: reply})[0]
+            if running.match.engine.done:
+                outcomes.append(_outcome(running))
+                slots[slot] = None
+                if pending:
+                    start(slot)
+    return sorted(outcomes, key=lambda o: o.game.index)
+
+
+def _outcome(running: _Running) -> GameOutcome:
+    winner = running.match.winner
+    result = "draws" if winner in (0, None) else "wins" if winner == running.game.side else "losses"
+    return GameOutcome(running.game, result, running.match.steps)
