@@ -27,9 +27,10 @@ class Outer:
 def test_defaults_yaml_then_overrides(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("steps: 20\ninner:\n  rate: 0.5\nlevels: [hard, medium]\n")
-    cfg = load_config(Outer, path, ["inner.sizes=[4, 8]", "fast=true", "address=host:6379", "steps=30"])
+    cfg = load_config(Outer, path, ["inner.sizes=[4, 8]", "fast=true", "address=host:6379", "steps=30",
+                                    "inner.rate=1e-3"])  # fmt: skip
     assert cfg.steps == 30 and cfg.fast is True and cfg.address == "host:6379"
-    assert cfg.inner == Inner(rate=0.5, sizes=(4, 8))
+    assert cfg.inner == Inner(rate=1e-3, sizes=(4, 8))
     assert cfg.levels == ["hard", "medium"] and cfg.name == "run"
 
 

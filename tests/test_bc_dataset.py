@@ -1,0 +1,164 @@
+"""Behaviour-cloning data: replays -> (observation, action) sequences, bad replays skipped by reason, the stream."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from envs.skirmish.botgame import play_bot_game
+from envs.skirmish.ladder import mirrored
+from envs.skirmish.match import Match
+from envs.skirmish.replay import encode_action, encode_file, load_replay, save_replay
+from envs.skirmish.scenario import load_scenario
+from training.bc import dataset as bc_dataset
+from training.bc.dataset import BCData, BuildSettings, DatasetError, prepare_data
+from training.bc.shards import SequenceStream, assign, epoch_order
+
+SETTINGS = BuildSettings(players="both", sequence_length=8, max_units=64)
+
+
+def record(directory: Path, seeds=range(3), **game) -> list[Path]:
+    """Hard-vs-easy games on mirrored 3m, one replay per seed."""
+    paths = []
+    for seed in seeds:
+        match = play_bot_game(
+            mirrored(load_scenario("3m"), seed), {1: "hard", 2: "easy"}, seed=seed, **{"max_units": 64, **game}
+        )
+        paths.append(save_replay(directory / f"g{seed}.skreplay", match, {1: "bot:hard", 2: "bot:easy"}))
+    return paths
+
+
+def scripted_replay(path: Path) -> Path:
+    """A short game with a step of three actions (one of them illegal: an enemy unit selected) and empty steps."""
+    match = Match(mirrored(load_scenario("3m"), 0), 0, max_units=64, record=True, lenient=True)
+    obs = match.reset()
+    own = np.flatnonzero(obs[1]["unit_mask"] & (obs[1]["units"][:, 1] == 1))
+    enemy = np.flatnonzero(obs[1]["unit_mask"] & (obs[1]["units"][:, 1] == 4))
+
+    def select(*rows: int) -> np.ndarray:
+        selected = np.full(64, -1)
+        selected[: len(rows)] = rows
+        return selected
+
+    move = {
+        "action_type": 3,
+        "selected_units": select(own[0]),
+        "target_unit": -1,
+        "target_location": np.array([10, 12]),
+        "queued": 0,
+    }
+    hold = {
+        "action_type": 2,
+        "selected_units": select(own[1], own[2]),
+        "target_unit": -1,
+        "target_location": np.array([0, 0]),
+        "queued": 0,
+    }
+    illegal = {**hold, "selected_units": select(enemy[0])}
+    match.step({1: [move, illegal, hold], 2: []})
+    match.step({1: [], 2: [move | {"selected_units": select(own[0])}]})
+    match.step({1: [], 2: []})
+    return save_replay(path, match, {1: "script", 2: "script"})
+
+
+@pytest.fixture(scope="module")
+def replays(tmp_path_factory) -> list[Path]:
+    return record(tmp_path_factory.mktemp("replays"))
+
+
+def all_sequences(data: BCData) -> dict[str, np.ndarray]:
+    return bc_dataset.concatenate([data.load(i) for i in range(len(data.shard_paths))])
+
+
+def test_sequences_shapes_first_and_valid(replays, tmp_path):
+    data = prepare_data([str(p.parent) for p in replays[:1]], SETTINGS, tmp_path, progress=False)
+    arrays = all_sequences(data)
+    count, length = arrays["valid"].shape
+    assert length == 8 and arrays["units"].shape == (count, 8, 64, 46)
+    assert arrays["selected_units"].shape == (count, 8, 64) and arrays["target_location"].shape == (count, 8, 2)
+    assert data.manifest["counts"]["replays"] == 3 and data.counts(0.1, 0)["skipped"] == {}
+    for replay_id, player in itertools.product(range(3), (1, 2)):
+        mine = (arrays["replay"] == replay_id) & (arrays["player"] == player)
+        first, valid = arrays["first"][mine], arrays["valid"][mine]
+        assert first[0, 0] and first.sum() == 1  # only the game's first step
+        flat = valid.reshape(-1)
+        assert flat.all() or (not flat[flat.argmin() :].any())  # padding only at the game's end
+        replay = load_replay(replays[replay_id])
+        expected = [a["action_type"] for s in replay.steps() for a in (s.actions[player] or [{"action_type": 0}])]
+        assert arrays["action_type"][mine].reshape(-1)[flat].tolist() == expected
+    assert arrays["valid"].sum() == data.manifest["counts"]["samples"]
+
+
+def test_several_actions_in_a_step_become_consecutive_samples(tmp_path):
+    path = scripted_replay(tmp_path / "scripted.skreplay")
+    result = bc_dataset.replay_result(str(path), SETTINGS)
+    assert result.skipped is None
+    player1 = result.arrays["player"] == 1
+    kinds = result.arrays["action_type"][player1].reshape(-1)[result.arrays["valid"][player1].reshape(-1)]
+    assert kinds.tolist() == [3, 2, 0, 0]  # move, hold (the illegal one dropped), then two no_op steps
+    units = result.arrays["units"][player1].reshape(-1, 64, 46)
+    assert np.array_equal(units[0], units[1]) and not np.array_equal(units[1], units[2])
+    assert result.stats["dropped: selection is not distinct own units"] == 1
+    assert result.stats["multi_action_extra"] == 1 and result.stats["no_op_samples"] == 4
+    player2 = result.arrays["action_type"][~player1].reshape(-1)[result.arrays["valid"][~player1].reshape(-1)]
+    assert player2.tolist() == [0, 3, 0]
+
+
+def test_bad_replays_are_skipped_and_counted_by_reason(replays, tmp_path):
+    truncated = tmp_path / "truncated.skreplay"
+    truncated.write_bytes(replays[0].read_bytes()[:-20])
+    other_grid = record(tmp_path / "grid", seeds=[7], resolution=32)[0]
+    other_units = record(tmp_path / "units", seeds=[8], max_units=32)[0]
+    good = load_replay(replays[1])
+    body = [[[encode_action(a) for a in step[p]] for p in (1, 2)] for step in good.actions]
+    desynced = tmp_path / "desync.skreplay"
+    desynced.write_bytes(encode_file(dataclasses.replace(good.header, final_hash="0" * 64), body))
+    files = [replays[0], truncated, other_grid, other_units, desynced]
+    data = prepare_data([str(p) for p in files], SETTINGS, tmp_path / "cache", progress=False)
+    assert data.manifest["counts"]["skipped"] == {"truncated in the actions": 1, "spec": 2, "desync": 1}
+    assert data.manifest["counts"]["replays"] == 1
+    assert set(all_sequences(data)["replay"].tolist()) == {0}  # nothing kept from the desynced replay
+    with pytest.raises(DatasetError, match="no usable replays.*1 truncated"):
+        prepare_data([str(truncated)], SETTINGS, tmp_path / "cache", progress=False)
+
+
+def test_cache_is_reused_and_keyed_by_settings(replays, tmp_path, monkeypatch):
+    first = prepare_data([str(replays[0])], SETTINGS, tmp_path, progress=False)
+    monkeypatch.setattr(bc_dataset, "build_cache", lambda *a, **k: pytest.fail("the cache should be reused"))
+    assert prepare_data([str(replays[0])], SETTINGS, tmp_path, progress=False).directory == first.directory
+    monkeypatch.undo()
+    winner = prepare_data([str(replays[0])], dataclasses.replace(SETTINGS, players="winner"), tmp_path, progress=False)
+    assert winner.directory != first.directory
+    assert set(all_sequences(winner)["player"].tolist()) == {load_replay(replays[0]).header.winner}
+
+
+def test_split_holds_out_whole_replays(replays, tmp_path):
+    data = prepare_data([str(p) for p in replays], SETTINGS, tmp_path, progress=False)
+    train, held = data.split(0.1, seed=0)
+    assert len(held) == 1 and len(train) == 2 and not train & held
+    assert data.split(0.0, seed=0)[1] == set()
+    shards = data.manifest["shards"]
+    assert {shards[s]["replay"][p] for s, positions in data.items(held) for p in positions} == held
+
+
+def test_stream_order_is_seeded_and_resumes_by_skipping():
+    items = [(0, np.arange(5)), (1, np.arange(3)), (2, np.arange(4))]
+    shards = {i: {"tag": np.arange(len(p)) + 100 * i} for i, p in items}
+    order = list(epoch_order(items, seed=1, reader=0, epoch=0, buffer=4))
+    assert sorted(order) == sorted((s, int(p)) for s, ps in items for p in ps)
+    assert order == list(epoch_order(items, seed=1, reader=0, epoch=0, buffer=4))
+    assert order != list(epoch_order(items, seed=1, reader=0, epoch=1, buffer=4))
+    halves = [assign(items, r, 2) for r in range(2)]
+    assert sorted(s for half in halves for s, _ in half) == [0, 1, 2]
+    strided = [assign(items, r, 5) for r in range(5)]  # fewer shards than readers: every 5th sequence
+    assert sum(len(p) for part in strided for _, p in part) == 12
+
+    def tags(skip: int, count: int) -> list[int]:
+        stream = SequenceStream(lambda shard: shards[shard], items, batch_size=2, seed=3, skip_batches=skip)
+        return [int(s["tag"]) for s in itertools.islice(stream, count)]
+
+    assert tags(0, 30)[10:] == tags(5, 20)  # 5 batches of 2 consumed: the resumed stream goes on identically

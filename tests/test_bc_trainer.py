@@ -1,0 +1,147 @@
+"""Behaviour-cloning trainer: the loss falls, metrics and checkpoints are written, resume is exact, the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from envs.skirmish.botgame import play_bot_game
+from envs.skirmish.ladder import mirrored
+from envs.skirmish.replay import save_replay
+from envs.skirmish.scenario import load_scenario
+from training.agent_io import load_agent
+from training.bc.cli import main
+from training.bc.config import BCConfig
+from training.bc.dataset import BCData
+from training.bc.shards import batches
+from training.bc.trainer import BCObjective, train_bc
+from training.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+from training.config_io import ConfigError, to_dict
+
+
+@pytest.fixture(scope="module")
+def replay_dir(tmp_path_factory) -> Path:
+    """Three hard-vs-easy games on mirrored 3m."""
+    directory = tmp_path_factory.mktemp("replays")
+    for seed in range(3):
+        match = play_bot_game(mirrored(load_scenario("3m"), seed), {1: "hard", 2: "easy"}, seed=seed, max_units=64)
+        save_replay(directory / f"g{seed}.skreplay", match, {1: "bot:hard", 2: "bot:easy"})
+    return directory
+
+
+def config(replay_dir: Path, root: Path, **changes) -> BCConfig:
+    base = BCConfig(
+        replays=[str(replay_dir)],
+        sequence_length=8,
+        batch_size=4,
+        learning_rate=2e-3,
+        steps=60,
+        eval_every=0,
+        checkpoint_every=0,
+        log_every=10,
+        shuffle_buffer=8,
+        cache_dir=str(root / "cache"),
+        run_root=str(root / "runs"),
+        name="run",
+        device="cpu",
+        threads=1,  # small ops: one thread is as fast, and robust on a busy machine
+    )
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.fixture(scope="module")
+def trained(replay_dir, tmp_path_factory):
+    cfg = config(replay_dir, tmp_path_factory.mktemp("bc"))
+    return cfg, train_bc(cfg, progress=False)
+
+
+def mean_loss(agent, data: BCData) -> float:
+    """The unweighted loss over every cached sequence (train and held out)."""
+    objective, total, count = BCObjective(agent, {}), 0.0, 0
+    with torch.no_grad():
+        for batch in batches(data.load, data.items(set(range(len(data.manifest["replays"])))), 64):
+            loss, _ = objective(batch)
+            total, count = total + float(loss) * int(batch["valid"].sum()), count + int(batch["valid"].sum())
+    return total / count
+
+
+def test_loss_falls_on_a_small_fixed_dataset(trained):
+    cfg, result = trained
+    data = BCData.open(Path(cfg.cache_dir) / result.data["cache_key"])
+    torch.manual_seed(cfg.seed)
+    before = mean_loss(cfg.agent.build(data.spec), data)
+    after = mean_loss(load_agent(result.run_dir)[0], data)
+    assert after < 0.7 * before, (before, after)
+    assert result.steps == 60 and result.data["train_replays"] == 2 and result.data["val_replays"] == 1
+
+
+def test_held_out_metrics_are_computed(trained):
+    _, result = trained
+    metrics = result.metrics
+    for name in (
+        "action_type/accuracy",
+        "action_type/no_op_share",
+        "selected_units/f1",
+        "selected_units/exact",
+        "queued/accuracy",
+        "target_location/accuracy",
+    ):
+        assert 0.0 <= metrics[name] <= 1.0, name
+    assert all(metrics[f"{head}/nll"] >= 0.0 for head in ("action_type", "selected_units", "queued"))
+    assert metrics["action_type/samples"] > 0 and metrics["selected_units/samples"] > 0
+    assert metrics["loss"] == metrics["loss"]  # logged, not NaN
+
+
+def test_checkpoint_rebuilds_the_agent(trained):
+    cfg, result = trained
+    agent, checkpoint = load_agent(result.checkpoint)
+    assert checkpoint.meta["kind"] == "bc" and checkpoint.meta["counters"]["step"] == 60
+    assert checkpoint.meta["config"] == to_dict(cfg) and checkpoint.meta["data"]["replays"] == 3
+    assert agent.spec["max_units"] == 64 and not agent.training
+    assert (result.run_dir / "config.yaml").is_file() and list(result.run_dir.glob("events.out.tfevents.*"))
+
+
+def test_resume_continues_exactly(replay_dir, tmp_path):
+    settings = {"val_fraction": 0.0, "num_workers": 2}  # two DataLoader workers: each skips its share on resume
+    straight = train_bc(config(replay_dir, tmp_path, steps=6, name="straight", **settings), progress=False)
+    cut = config(replay_dir, tmp_path, steps=3, name="cut", **settings)
+    train_bc(cut, progress=False)
+    resumed = train_bc(dataclasses.replace(cut, steps=6), resume=True, progress=False)
+    assert [p.name for p in list_checkpoints(resumed.run_dir / "checkpoints")][-1] == "ckpt_000000006"
+    a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
+    assert a.meta["counters"] == b.meta["counters"]
+    assert a.weights.keys() == b.weights.keys()
+    assert all(torch.equal(a.weights[k], b.weights[k]) for k in a.weights)
+
+
+def test_resume_and_restart_are_checked(replay_dir, tmp_path, trained):
+    cfg, _ = trained
+    with pytest.raises(ConfigError, match="already holds checkpoints"):
+        train_bc(cfg, progress=False)
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train_bc(config(replay_dir, tmp_path, name="fresh"), resume=True, progress=False)
+
+
+def test_cli_help_lists_the_keys(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "head_weights" in out and "agent.encoder" in out and "--resume" in out
+
+
+def test_cli_errors_are_one_line(capsys, tmp_path):
+    assert main(["bogus=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown key 'bogus'" in err and len(err.splitlines()) == 1
+    where = [f"run_root={tmp_path}", f"cache_dir={tmp_path}/cache", "--no-progress"]
+    assert main([f"replays=[{tmp_path}/missing]", *where]) == 2
+    assert "missing does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main([f"replays=[{tmp_path}/empty]", *where]) == 2
+    assert "no replay files found" in capsys.readouterr().err
+    assert main(["head_weights={policy: 1.0}"]) == 2
+    assert "unknown head 'policy'" in capsys.readouterr().err

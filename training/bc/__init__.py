@@ -1,0 +1,1 @@
+"""Behaviour cloning from Skirmish replays (``pstar bc``): cached sequence dataset, trainer, held-out metrics."""

@@ -1,0 +1,64 @@
+"""``pstar bc``: behaviour cloning from Skirmish replays.
+
+pstar bc [--config configs/bc.yaml] [--resume] [key=value ...]
+torchrun --nproc_per_node 2 -m training.bc.cli --config configs/bc.yaml name=bc_ddp   # DistributedDataParallel
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from training.bc.config import BCConfig, describe_keys
+from training.bc.dataset import DatasetError
+from training.bc.trainer import train_bc
+from training.checkpoint import CheckpointError
+from training.config_io import ConfigError, load_config
+
+
+def _keys_help() -> str:
+    rows = describe_keys(BCConfig)
+    width = max(len(key) for key, _, _ in rows)
+    lines = [f"  {key:<{width}}  {text} (default {default})" for key, default, text in rows]
+    return "config keys (set as key=value; nested keys dotted, e.g. agent.encoder=transformer):\n" + "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pstar bc",
+        description="Behaviour cloning: train an agent to imitate the players of Skirmish replays.",
+        epilog=_keys_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, default=None, help="YAML preset (e.g. configs/bc.yaml)")
+    parser.add_argument("--resume", action="store_true", help="continue run_root/name from its latest checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(BCConfig, args.config, args.overrides)
+        result = train_bc(cfg, resume=args.resume, progress=not args.no_progress)
+    except (ConfigError, CheckpointError, DatasetError) as error:
+        print(f"pstar bc: error: {error}", file=sys.stderr)
+        return 2
+    if result.checkpoint is None:  # a torchrun rank other than 0
+        return 0
+    data = result.data
+    skipped = ", ".join(f"{n} {kind}" for kind, n in data["skipped"].items()) or "none"
+    print(f"bc: {result.steps} steps in {result.seconds:.1f} s; run {result.run_dir}; checkpoint {result.checkpoint}")
+    print(
+        f"bc: data {data['replays']} replays ({data['train_replays']} train, {data['val_replays']} held out), "
+        f"{data['samples']} samples, {data['sequences']} sequences; skipped: {skipped}"
+    )
+    for name, value in sorted(result.metrics.items()):
+        print(f"  {name:<28} {value:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

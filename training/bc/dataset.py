@@ -1,0 +1,445 @@
+"""Behaviour-cloning data: Skirmish replays re-simulated into fixed-length (observation, action) sequences, cached.
+
+**Samples.** Each replay is re-simulated; for each chosen player (``players``: both, winner, 1 or 2) and each step,
+the observation that player saw is paired with each action it issued then. A step with several actions (bots do
+this now and then) becomes consecutive samples sharing the observation, in the order issued; a step with no action
+is a no_op sample. Actions the agent's heads could not have produced from that observation (unavailable type, a
+selection that is not own live units, a target off the grid, a malformed record) are dropped and counted; the
+lenient match dropped them too, so the game did not see them either.
+
+**Sequences.** Per player per game, the samples are cut into consecutive, non-overlapping chunks of
+``sequence_length``; ``first`` is True only at the game's first sample; the last chunk is padded by repeating its
+last sample with ``valid`` False. Training starts every chunk from the agent's initial state (truncated BPTT:
+the recurrent state is not carried over from the previous chunk of the same game, whose ``first`` is False).
+
+**Cache.** Sequences are written as ``.npz`` shards (``np.savez_compressed``, read with ``allow_pickle=False``)
+plus a ``manifest.json`` (spec, replays used, skipped files with reasons, counts, which replay each sequence came
+from) under ``cache_dir/<key>``, where the key hashes the replay files (resolved path, size, mtime), players,
+sequence_length, max_units, the engine version and this format's version. A cache is built in a temporary
+directory and renamed into place, so a reader never sees half of one. Bad replays (corrupt, truncated, desynced,
+of another spec) are skipped and counted by reason, never fatal; a desync found at a replay's end drops all of it.
+The held-out split is by replay file, drawn from ``seed``, and is not part of the cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from envs.skirmish.engine import ENGINE_VERSION
+from envs.skirmish.replay import ReplayError, load_replay, read_replays
+from training.bc.shards import ACTION_DTYPES, OBS_KEYS, read_shard, write_shard
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SHARD_SEQUENCES = 128  # sequences per shard file (~3 MB compressed at 64 units and 16 steps)
+
+
+class DatasetError(ValueError):
+    """The replays give no usable behaviour-cloning data (none found, or every one skipped)."""
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """What the cached sequences depend on besides the files."""
+
+    players: str
+    sequence_length: int
+    max_units: int
+
+
+@dataclass
+class Sample:
+    """One (observation, action) pair of one player."""
+
+    obs: dict[str, np.ndarray]
+    action: dict[str, np.ndarray | int]
+
+
+@dataclass
+class ReplayResult:
+    """What one replay file gave: its sequences (or why it was skipped) and sample statistics."""
+
+    path: str
+    spec: dict[str, Any] | None = None
+    arrays: dict[str, np.ndarray] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    stats: Counter = field(default_factory=Counter)
+    skipped: str | None = None
+
+
+# --------------------------------------------------------------------------------------------- actions
+
+
+class ActionRules:
+    """The legality rules of the agent's heads for one spec: which recorded actions it can be taught."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.arguments = {a["index"]: set(a["arguments"]) for a in spec["action_types"]}
+        self.resolution = int(spec["location_resolution"])
+        self.max_selected = int(spec["max_selected_units"])
+        self.alliance_column = list(spec["unit_columns"]).index("alliance")
+        self.self_alliance = int(spec.get("alliance", {}).get("self", 1))
+
+    def no_op(self) -> dict[str, np.ndarray | int]:
+        return self.normalise({"action_type": 0})
+
+    def normalise(self, action: dict[str, Any]) -> dict[str, np.ndarray | int]:
+        """All contract keys, with the absent value for arguments the action type does not use."""
+        used = self.arguments[int(action["action_type"])]
+        selected = np.full(self.max_selected, -1, dtype=np.int64)
+        if "selected_units" in used:
+            selected[:] = np.asarray(action["selected_units"], dtype=np.int64)
+        return {
+            "action_type": int(action["action_type"]),
+            "selected_units": selected,
+            "target_unit": int(action["target_unit"]) if "target_unit" in used else -1,
+            "target_location": np.asarray(
+                action["target_location"] if "target_location" in used else (0, 0), dtype=np.int64
+            ).reshape(2),
+            "queued": int(action["queued"]) if "queued" in used else 0,
+        }
+
+    def problem(self, action: Any, obs: dict[str, np.ndarray]) -> str | None:
+        """Why the heads could not produce ``action`` from ``obs`` (None: they can)."""
+        if not isinstance(action, dict) or "action_type" not in action:
+            return "malformed"
+        kind = action["action_type"]
+        if not isinstance(kind, int | np.integer) or int(kind) not in self.arguments:
+            return "unknown action type"
+        if not bool(obs["available_actions"][int(kind)]):
+            return "unavailable action type"
+        used = self.arguments[int(kind)]
+        units = len(obs["unit_mask"])
+        if "selected_units" in used:
+            selected = np.asarray(action.get("selected_units", ()), dtype=np.int64).reshape(-1)
+            count = int((selected >= 0).sum())
+            own = obs["unit_mask"] & (obs["units"][:, self.alliance_column] == self.self_alliance)
+            rows = selected[:count]
+            if len(selected) != self.max_selected or count == 0 or bool((selected[count:] >= 0).any()):
+                return "bad selection shape"
+            if bool((rows >= units).any()) or not bool(own[rows].all()) or len(set(rows.tolist())) != count:
+                return "selection is not distinct own units"
+        if "target_unit" in used:
+            target = action.get("target_unit", -1)
+            if not 0 <= int(target) < units or not bool(obs["unit_mask"][int(target)]):
+                return "target is not a unit"
+        if "target_location" in used:
+            location = np.asarray(action.get("target_location", (-1, -1))).reshape(-1)
+            if len(location) != 2 or not bool(((location >= 0) & (location < self.resolution)).all()):
+                return "location off the grid"
+        if "queued" in used and int(action.get("queued", -1)) not in (0, 1):
+            return "bad queued"
+        return None
+
+
+# ------------------------------------------------------------------------------------------- sequences
+
+
+def chosen_players(players: str, winner: int | None) -> list[int]:
+    """The players whose actions are cloned from a game with ``winner``."""
+    if players == "both":
+        return [1, 2]
+    if players == "winner":
+        return [winner] if winner in (1, 2) else []
+    return [int(players)]
+
+
+def to_sequences(samples: Sequence[Sample], length: int) -> dict[str, np.ndarray]:
+    """Samples of one player's game -> arrays [S, length, ...] with ``first`` and ``valid`` (see the module doc)."""
+    count = len(samples)
+    chunks = -(-count // length)
+    padded = list(samples) + [samples[-1]] * (chunks * length - count)
+    arrays: dict[str, np.ndarray] = {}
+    for key in OBS_KEYS:
+        stacked = np.stack([s.obs[key] for s in padded])
+        arrays[key] = stacked.reshape(chunks, length, *stacked.shape[1:])
+    for key, dtype in ACTION_DTYPES.items():
+        stacked = np.stack([np.asarray(s.action[key]) for s in padded]).astype(dtype)
+        arrays[key] = stacked.reshape(chunks, length, *stacked.shape[1:])
+    arrays["valid"] = (np.arange(chunks * length) < count).reshape(chunks, length)
+    arrays["first"] = np.zeros((chunks, length), dtype=bool)
+    arrays["first"][0, 0] = True
+    return arrays
+
+
+def concatenate(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
+    """Re-simulate one replay file into its sequences; every problem ends up in ``skipped`` (kind: detail)."""
+    result = ReplayResult(path)
+    try:
+        replay = load_replay(path)
+        header = replay.header
+        if header.max_units != settings.max_units:
+            result.skipped = f"spec: recorded with max_units {header.max_units}, expected {settings.max_units}"
+            return result
+        result.spec = replay.new_match().spec
+        players = chosen_players(settings.players, header.winner)
+        if not players:
+            result.skipped = f"no winner: players=winner and the game ended with winner {header.winner}"
+            return result
+        rules = ActionRules(result.spec)
+        samples: dict[int, list[Sample]] = {p: [] for p in players}
+        for step in replay.steps():
+            for player in players:
+                obs = {key: np.array(step.observations[player][key]) for key in OBS_KEYS}
+                taken = []
+                for action in step.actions[player]:
+                    problem = rules.problem(action, obs)
+                    if problem is None:
+                        taken.append(rules.normalise(action))
+                    else:
+                        result.stats[f"dropped: {problem}"] += 1
+                if not taken and rules.problem({"action_type": 0}, obs) is None:
+                    taken = [rules.no_op()]
+                    result.stats["no_op_samples"] += 1
+                result.stats["multi_action_extra"] += max(0, len(taken) - 1)
+                samples[player].extend(Sample(obs, action) for action in taken)
+    except ReplayError as error:  # unreadable, corrupt, desynced (found at the end: everything is dropped)
+        result.skipped = error.problem
+        return result
+    parts = []
+    for player in players:
+        if samples[player]:
+            part = to_sequences(samples[player], settings.sequence_length)
+            part["player"] = np.full(len(part["valid"]), player, dtype=np.int8)
+            parts.append(part)
+            result.stats["samples"] += len(samples[player])
+    if not parts:
+        result.skipped = "empty: no samples for the chosen players"
+        return result
+    result.arrays = concatenate(parts)
+    result.info = {
+        "path": path,
+        "scenario": header.scenario_name,
+        "winner": header.winner,
+        "players": {str(p): header.players[p] for p in players},
+        "steps": header.steps,
+        "samples": int(result.stats["samples"]),
+        "sequences": len(result.arrays["valid"]),
+    }
+    return result
+
+
+def _spec_difference(spec: dict[str, Any], reference: dict[str, Any]) -> str | None:
+    keys = sorted(k for k in set(spec) | set(reference) if spec.get(k) != reference.get(k))
+    if not keys:
+        return None
+    shown = ", ".join(f"{k} {spec.get(k)!r:.40} vs {reference.get(k)!r:.40}" for k in keys[:3])
+    return f"spec: differs from the first usable replay's in {shown}"
+
+
+# ----------------------------------------------------------------------------------------------- cache
+
+
+def replay_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The replay files named by ``paths`` (directories expanded to their ``*.skreplay`` files)."""
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise DatasetError(f"replay path {missing[0]} does not exist (replays= lists files or directories)")
+    return list(read_replays(paths).paths)
+
+
+def cache_key(files: Sequence[Path], settings: BuildSettings) -> str:
+    """Hash of what the cached sequences depend on (files with size and mtime, settings, versions)."""
+    records = []
+    for path in files:
+        try:
+            stat = path.stat()
+            records.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+        except OSError:
+            records.append([str(path.resolve()), -1, -1])
+    payload = {
+        "format": FORMAT_VERSION,
+        "engine": ENGINE_VERSION,
+        "files": records,
+        "players": settings.players,
+        "sequence_length": settings.sequence_length,
+        "max_units": settings.max_units,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _results(files: Sequence[Path], settings: BuildSettings, workers: int) -> Iterator[ReplayResult]:
+    paths = [str(p) for p in files]
+    if workers <= 1 or len(paths) < 2:
+        yield from (replay_result(p, settings) for p in paths)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(replay_result, paths, [settings] * len(paths), chunksize=1)
+
+
+def build_cache(
+    files: Sequence[Path], settings: BuildSettings, directory: Path, *, workers: int = 0, progress: bool = True
+) -> Path:
+    """Re-simulate ``files`` into shards + manifest at ``directory`` (atomic); raises DatasetError if none is usable."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        spec: dict[str, Any] | None = None
+        replays, skipped, shards, pending, stats = [], [], [], [], Counter()
+
+        def flush() -> None:
+            arrays = concatenate(pending)
+            name = f"shard_{len(shards):05d}.npz"
+            write_shard(tmp / name, arrays)
+            shards.append({"file": name, "sequences": len(arrays["valid"]), "replay": arrays["replay"].tolist()})
+            pending.clear()
+
+        bar = tqdm(
+            _results(files, settings, workers),
+            total=len(files),
+            desc="bc: re-simulating replays",
+            unit="replay",
+            disable=not progress,
+            mininterval=1.0,
+        )
+        for result in bar:
+            if result.skipped is None and spec is not None:
+                result.skipped = _spec_difference(result.spec, spec)
+            if result.skipped is not None:
+                skipped.append([result.path, result.skipped])
+                continue
+            spec = spec if spec is not None else result.spec
+            result.arrays["replay"] = np.full(len(result.arrays["valid"]), len(replays), dtype=np.int32)
+            replays.append(result.info)
+            stats.update(result.stats)
+            pending.append(result.arrays)
+            if sum(len(p["valid"]) for p in pending) >= SHARD_SEQUENCES:
+                flush()
+        if pending:
+            flush()
+        reasons = dict(Counter(reason.split(":")[0] for _, reason in skipped))
+        if not replays:
+            detail = "; ".join(f"{n} {kind}" for kind, n in reasons.items()) or "no replay files found"
+            raise DatasetError(f"no usable replays among {len(files)} files ({detail})")
+        manifest = {
+            "format": FORMAT_VERSION,
+            "engine": ENGINE_VERSION,
+            "settings": vars(settings),
+            "spec": spec,
+            "replays": replays,
+            "shards": shards,
+            "skipped": skipped,
+            "counts": {
+                "files": len(files),
+                "replays": len(replays),
+                "skipped": reasons,
+                "samples": int(stats["samples"]),
+                "sequences": sum(s["sequences"] for s in shards),
+                "no_op_samples": int(stats["no_op_samples"]),
+                "multi_action_extra": int(stats["multi_action_extra"]),
+                "actions_dropped": {k.split(": ", 1)[1]: int(v) for k, v in stats.items() if k.startswith("dropped: ")},
+            },
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        if directory.exists():  # another process finished the same cache first: keep theirs
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+@dataclass
+class BCData:
+    """A built cache: the spec, the shards, which replay each sequence came from, and the counts."""
+
+    directory: Path
+    manifest: dict[str, Any]
+
+    @classmethod
+    def open(cls, directory: str | Path) -> BCData:
+        directory = Path(directory)
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise DatasetError(f"bc cache {directory}: {MANIFEST} cannot be read ({error})") from error
+        if manifest.get("format") != FORMAT_VERSION:
+            raise DatasetError(f"bc cache {directory}: format {manifest.get('format')}, expected {FORMAT_VERSION}")
+        return cls(directory, manifest)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.manifest["spec"]
+
+    @property
+    def key(self) -> str:
+        return self.directory.name
+
+    @property
+    def shard_paths(self) -> list[Path]:
+        return [self.directory / s["file"] for s in self.manifest["shards"]]
+
+    def split(self, val_fraction: float, seed: int) -> tuple[set[int], set[int]]:
+        """(train, held-out) replay ids: a seeded draw of ``val_fraction`` of the replays, at least one if >= 2."""
+        count = len(self.manifest["replays"])
+        held = 0 if val_fraction <= 0 or count < 2 else min(count - 1, max(1, round(val_fraction * count)))
+        order = np.random.default_rng([seed, count]).permutation(count)
+        return set(order[held:].tolist()), set(order[:held].tolist())
+
+    def items(self, replay_ids: set[int]) -> list[tuple[int, np.ndarray]]:
+        """Per shard (index, positions of its sequences that come from ``replay_ids``), shards with none left out."""
+        found = []
+        for index, shard in enumerate(self.manifest["shards"]):
+            positions = np.flatnonzero(np.isin(np.asarray(shard["replay"]), list(replay_ids)))
+            if len(positions):
+                found.append((index, positions))
+        return found
+
+    def counts(self, val_fraction: float, seed: int) -> dict[str, Any]:
+        """The manifest's counts plus the split's replay and sequence numbers (what a run reports)."""
+        train, held = self.split(val_fraction, seed)
+        sequences = {name: sum(len(p) for _, p in self.items(ids)) for name, ids in (("train", train), ("val", held))}
+        return {
+            **self.manifest["counts"],
+            "train_replays": len(train),
+            "val_replays": len(held),
+            "train_sequences": sequences["train"],
+            "val_sequences": sequences["val"],
+            "cache_key": self.key,
+        }
+
+    def load(self, shard: int) -> dict[str, np.ndarray]:
+        return read_shard(self.shard_paths[shard])
+
+
+def prepare_data(
+    replays: Sequence[str],
+    settings: BuildSettings,
+    cache_dir: str | Path,
+    *,
+    build: bool = True,
+    workers: int = 0,
+    progress: bool = True,
+) -> BCData:
+    """The cached data of ``replays`` under ``settings``, building it first when missing (and ``build``)."""
+    files = replay_files(replays)
+    if not files:
+        raise DatasetError(f"no replay files found in {list(replays)} (expected *.skreplay files or directories)")
+    directory = Path(cache_dir) / cache_key(files, settings)
+    if not (directory / MANIFEST).is_file():
+        if not build:
+            raise DatasetError(f"bc cache {directory} is missing (it is built by rank 0 first)")
+        build_cache(files, settings, directory, workers=workers, progress=progress)
+    return BCData.open(directory)

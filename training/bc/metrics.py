@@ -1,0 +1,118 @@
+"""Held-out behaviour-cloning metrics per head, each head measured given the true choices of the heads before it.
+
+Per valid step, with greedy predictions:
+
+- ``action_type/accuracy``; ``no_op_share`` (the share of no_op labels: the accuracy of always answering no_op) and
+  ``accuracy_non_noop`` (over the other labels only);
+- ``selected_units/f1`` and ``/exact`` (set equality), given the true type, over steps whose type selects units;
+- ``target_unit/accuracy``, given the true type and selection, where the type targets a unit;
+- ``target_location/accuracy`` (within a Chebyshev radius of grid cells; ``/exact`` at radius 0), given the true
+  type, selection and target, where the type targets a location;
+- ``queued/accuracy``, given all the rest, where used;
+- ``<head>/nll``: the teacher-forced negative log-likelihood averaged over valid steps (the training loss's terms);
+- ``<head>/samples``: how many steps each head's accuracy is over.
+
+The recurrent state is carried through each sequence by scoring the TRUE action (``agent.evaluate``), so every step
+is judged from the state the data led to.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import torch
+from tqdm import tqdm
+
+from agents.agent import Agent
+from agents.heads.action_heads import HEADS
+from agents.heads.arguments import ArgumentTable
+from training.bc.shards import Batch, split_obs_action
+
+# The heads each prediction is given (teacher-forced), in AlphaStar order.
+GIVEN = {head: HEADS[:i] for i, head in enumerate(HEADS)}
+SCORED = {head: f"{head}/f1" if head == "selected_units" else f"{head}/accuracy" for head in HEADS}
+
+
+class Tally:
+    """Sums and counts of per-sample scores, keyed by metric name."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def add(self, name: str, scores: torch.Tensor, where: torch.Tensor) -> None:
+        self.sums[name] += float(scores.float()[where].sum())
+        self.counts[name] += int(where.sum())
+
+    def means(self) -> dict[str, float]:
+        return {name: self.sums[name] / self.counts[name] for name in self.sums if self.counts[name] > 0}
+
+
+def selection_scores(predicted: torch.Tensor, true: torch.Tensor, units: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row F1 and exact-set match of two selections [B, K] (unit rows, -1 padded)."""
+
+    def members(selection: torch.Tensor) -> torch.Tensor:
+        hot = torch.zeros(selection.shape[0], units + 1, dtype=torch.bool, device=selection.device)
+        hot.scatter_(1, torch.where(selection >= 0, selection, units), True)
+        return hot[:, :units]
+
+    p, t = members(predicted), members(true)
+    overlap = (p & t).sum(-1).float()
+    sizes = p.sum(-1) + t.sum(-1)
+    f1 = torch.where(sizes > 0, 2 * overlap / sizes.clamp(min=1), 1.0)
+    return f1, (p == t).all(-1)
+
+
+@torch.no_grad()
+def evaluate_bc(
+    agent: Agent,
+    data: Iterable[Batch],
+    *,
+    radius: int = 2,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+    total: int | None = None,
+) -> dict[str, float]:
+    """Metrics (``"<head>/<name>"`` -> value) of ``agent`` on the batches of ``data`` (see the module doc)."""
+    was_training = agent.training
+    agent.eval()
+    table = ArgumentTable(agent.spec).to(device)
+    tally = Tally()
+    for batch in tqdm(data, desc="bc: held-out metrics", unit="batch", total=total, disable=not progress, leave=False):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        obs, action = split_obs_action(batch)
+        valid, first = batch["valid"].bool(), batch["first"].bool()
+        steps, size = valid.shape
+        scored = agent.evaluate_sequence(obs, action, agent.initial_state(size, device), first)
+        for head in HEADS:
+            tally.add(f"{head}/nll", -scored.log_probs[head], valid)
+        state = agent.initial_state(size, device)
+        for t in range(steps):
+            obs_t = {k: v[t] for k, v in obs.items()}
+            true = {k: v[t] for k, v in action.items()}
+            where = valid[t]
+            predicted = {}
+            for head in HEADS:
+                given = {k: true[k] for k in GIVEN[head]}
+                out = agent.act(obs_t, state, first[t], greedy=True, given=given or None)
+                predicted[head] = out.action[head]
+            kind = true["action_type"]
+            tally.add("action_type/accuracy", predicted["action_type"] == kind, where)
+            tally.add("action_type/no_op_share", kind == 0, where)
+            tally.add("action_type/accuracy_non_noop", predicted["action_type"] == kind, where & (kind != 0))
+            used = {head: where & table.used(kind, head) for head in HEADS[1:]}
+            f1, exact = selection_scores(predicted["selected_units"], true["selected_units"], obs_t["units"].shape[1])
+            tally.add("selected_units/f1", f1, used["selected_units"])
+            tally.add("selected_units/exact", exact, used["selected_units"])
+            tally.add("target_unit/accuracy", predicted["target_unit"] == true["target_unit"], used["target_unit"])
+            distance = (predicted["target_location"] - true["target_location"]).abs().amax(-1)
+            tally.add("target_location/accuracy", distance <= radius, used["target_location"])
+            tally.add("target_location/exact", distance == 0, used["target_location"])
+            tally.add("queued/accuracy", predicted["queued"] == true["queued"], used["queued"])
+            state = agent.evaluate(obs_t, true, state, first[t]).state
+    agent.train(was_training)
+    means = tally.means()
+    for head in HEADS:  # how many steps each head's accuracy is over
+        means[f"{head}/samples"] = float(tally.counts.get(SCORED[head], 0))
+    return means

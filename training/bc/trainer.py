@@ -1,0 +1,358 @@
+"""Behaviour cloning: teacher-forced negative log-likelihood of the replays' actions, per head, weighted.
+
+``train_bc`` builds (or reuses) the sequence cache, builds the agent from the data's spec, and runs ``steps`` Adam
+steps on batches of sequences streamed from the cache; every ``eval_every`` steps and at the end it measures the
+held-out metrics (``training.bc.metrics``), and it checkpoints every ``checkpoint_every`` steps and at the end.
+``resume`` continues the run directory's latest checkpoint: weights, optimizer, counters, RNG, and the data order
+(the stream skips the batches already consumed). Under ``torchrun`` (``WORLD_SIZE`` > 1) each process trains on its
+own shards through DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0 alone evaluates, logs and
+checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from agents.agent import Agent
+from agents.heads.action_heads import HEADS
+from training.agent_io import save_agent
+from training.bc.config import BCConfig
+from training.bc.dataset import BCData, BuildSettings, prepare_data
+from training.bc.metrics import evaluate_bc
+from training.bc.shards import Batch, SequenceStream, batches, collate, split_obs_action
+from training.checkpoint import (
+    CheckpointError,
+    checkpoint_name,
+    latest_checkpoint,
+    load_checkpoint,
+    load_weights,
+    restore_rng,
+)
+from training.config_io import ConfigError, save_config, to_dict
+from training.logger import RunLogger, run_directory
+
+EVAL_BATCH = 64  # held-out sequences per evaluation batch
+CHECKPOINTS = "checkpoints"  # the run directory's checkpoint folder
+
+
+@dataclass
+class BCResult:
+    """What a run produced: its directory, final checkpoint (rank 0; None on other ranks), final held-out metrics
+    (``"<head>/<name>"``, plus ``loss``, the last logged training loss), data counts (incl. skipped replays by
+    reason) and wall-clock seconds."""
+
+    run_dir: Path
+    checkpoint: Path | None
+    metrics: dict[str, float]
+    data: dict[str, Any]
+    seconds: float
+    steps: int
+
+
+class BCObjective(nn.Module):
+    """The loss as a module, so DistributedDataParallel sees the forward it must synchronise gradients for.
+
+    ``forward(batch)`` -> (weighted loss, unweighted per-head NLL): each head's negative teacher-forced log-likelihood
+    averaged over the batch's valid steps (heads an action does not use contribute 0). Every sequence starts from
+    the agent's initial state (truncated BPTT; see ``training.bc.dataset``).
+    """
+
+    def __init__(self, agent: Agent, head_weights: dict[str, float]) -> None:
+        super().__init__()
+        self.agent = agent
+        self.head_weights = {head: float(head_weights.get(head, 1.0)) for head in HEADS}
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        obs, action = split_obs_action(batch)
+        valid = batch["valid"].float()
+        state = self.agent.initial_state(valid.shape[1], valid.device)
+        out = self.agent.evaluate_sequence(obs, action, state, batch["first"])
+        count = valid.sum().clamp(min=1.0)
+        nll = {head: -(out.log_probs[head] * valid).sum() / count for head in HEADS}
+        loss = sum(self.head_weights[head] * nll[head] for head in HEADS)
+        return loss, {head: value.detach() for head, value in nll.items()}
+
+
+@dataclass(frozen=True)
+class Process:
+    """This process's place in a torchrun job (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def start_process_group(device: str) -> Process:
+    """Join the torchrun job when ``WORLD_SIZE`` > 1 (gloo, or nccl for CUDA), else a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Process()
+    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return Process(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def resolve_device(name: str, process: Process) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but CUDA is not available (use device=auto or cpu)")
+    if name == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", process.local_rank)
+
+
+def shared_run_dir(cfg: BCConfig, process: Process) -> Path:
+    """The run directory, chosen by rank 0 (a timestamped name must be the same on every rank)."""
+    chosen = [str(run_directory(cfg.run_root, cfg.name, "bc")) if process.main else None]
+    if process.world > 1:
+        dist.broadcast_object_list(chosen, src=0)
+    return Path(chosen[0])
+
+
+def _barrier(process: Process) -> None:
+    if process.world > 1:
+        dist.barrier()
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON would give it back (to compare with a checkpoint's meta)."""
+    return json.loads(json.dumps(value))
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (the global RNG, captured in checkpoints, is seeded too)
+    torch.manual_seed(seed)
+
+
+def _load_data(cfg: BCConfig, process: Process, progress: bool) -> BCData:
+    """Rank 0 builds the cache when missing; the others wait, then open it."""
+    settings = BuildSettings(cfg.players, cfg.sequence_length, cfg.max_units)
+    data = None
+    if process.main:
+        data = prepare_data(cfg.replays, settings, cfg.cache_dir, workers=cfg.num_workers, progress=progress)
+    _barrier(process)
+    return data or prepare_data(cfg.replays, settings, cfg.cache_dir, build=False, progress=False)
+
+
+def _resume(path: Path, agent: Agent, optimizer: torch.optim.Optimizer, data: BCData) -> dict[str, Any]:
+    """Load a bc checkpoint into ``agent`` and ``optimizer`` and restore the RNG; returns its counters."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint.meta.get("kind") != "bc":
+        raise CheckpointError(checkpoint.path, f"written by a {checkpoint.meta.get('kind')!r} run, not bc")
+    if _plain(checkpoint.meta.get("agent")) != _plain(agent.checkpoint_config()):
+        raise CheckpointError(
+            checkpoint.path,
+            "its agent (spec or agent config) differs from this run's; resume "
+            "with the same agent.* and data settings, or start a new run (another name=)",
+        )
+    load_weights(agent, checkpoint.weights, checkpoint.path)
+    state = checkpoint.optimizer_state()
+    if state is not None:
+        optimizer.load_state_dict(state)
+    if "rng" in checkpoint.meta:
+        restore_rng(checkpoint.meta["rng"])
+    if checkpoint.meta.get("data", {}).get("cache_key") != data.key:
+        tqdm.write(f"bc: warning: resuming {checkpoint.path} on different data (the replays or settings changed)")
+    return dict(checkpoint.meta.get("counters", {}))
+
+
+def train_bc(cfg: BCConfig, resume: bool = False, progress: bool = True) -> BCResult:
+    """Run behaviour cloning as ``cfg`` says (see the module doc); in-process unless launched by torchrun."""
+    started, threads = time.perf_counter(), torch.get_num_threads()
+    process = start_process_group(cfg.device)
+    try:
+        trainer = BCTrainer(cfg, resume, progress and process.main, process)
+        return trainer.run(started)
+    finally:
+        torch.set_num_threads(threads)  # ``cfg.threads`` holds for this run only
+        if process.world > 1:
+            dist.destroy_process_group()
+
+
+class BCTrainer:
+    """One process's part of a run: the data, agent, optimizer and loader; rank 0 also logs and checkpoints."""
+
+    def __init__(self, cfg: BCConfig, resume: bool, progress: bool, process: Process) -> None:
+        self.cfg, self.progress, self.process = cfg, progress, process
+        self.device = resolve_device(cfg.device, process)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        if resume and cfg.name is None:
+            raise ConfigError("--resume needs name=<the run directory's name under run_root>")
+        self.run_dir = shared_run_dir(cfg, process)
+        latest = latest_checkpoint(self.run_dir / CHECKPOINTS)
+        if resume and latest is None:
+            raise CheckpointError(self.run_dir, "nothing to resume: the run directory holds no checkpoint")
+        if not resume and latest is not None:
+            raise ConfigError(
+                f"run directory {self.run_dir} already holds checkpoints (latest {latest.name}); pass --resume "
+                "to continue it, or choose another name="
+            )
+        self.data = _load_data(cfg, process, progress)
+        train_ids, val_ids = self.data.split(cfg.val_fraction, cfg.seed)
+        self.train_items, self.val_items = self.data.items(train_ids), self.data.items(val_ids)
+        self.counts = self.data.counts(cfg.val_fraction, cfg.seed)
+
+        _seed_everything(cfg.seed)
+        self.agent = cfg.agent.build(self.data.spec).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.agent.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        counters = _resume(latest, self.agent, self.optimizer, self.data) if resume else {}
+        self.step, self.samples = int(counters.get("step", 0)), int(counters.get("samples", 0))
+        self.model: nn.Module = BCObjective(self.agent, cfg.head_weights)
+        if process.world > 1:  # find_unused_parameters: the value head, and heads no action in a batch uses
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+        self.metrics: dict[str, float] = {}
+        self.logger = RunLogger(self.run_dir) if process.main else None
+
+    def loader(self) -> DataLoader:
+        """Training batches from the step reached on (the stream skips the batches already consumed)."""
+        stream = SequenceStream(
+            self.data.load,
+            self.train_items,
+            batch_size=self.cfg.batch_size,
+            seed=self.cfg.seed,
+            rank=self.process.rank,
+            world=self.process.world,
+            buffer=self.cfg.shuffle_buffer,
+            skip_batches=self.step,
+        )
+        return DataLoader(
+            stream,
+            batch_size=self.cfg.batch_size,
+            collate_fn=collate,
+            num_workers=self.cfg.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        """One optimizer step; returns the loss terms, the gradient norm and the batch's valid samples."""
+        batch = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
+        loss, nll = self.model(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.agent.parameters(), clip)
+        self.optimizer.step()
+        self.step += 1
+        valid = int(batch["valid"].sum())
+        self.samples += valid
+        return {
+            "total": float(loss.detach()),
+            "grad_norm": float(grad_norm),
+            "samples": valid,
+            **{head: float(value) for head, value in nll.items()},
+        }
+
+    def evaluate(self) -> None:
+        """Held-out metrics to TensorBoard (rank 0)."""
+        started = time.perf_counter()
+        self.metrics = evaluate_bc(
+            self.agent,
+            batches(self.data.load, self.val_items, EVAL_BATCH),
+            radius=self.cfg.location_radius,
+            device=self.device,
+            progress=self.progress,
+            total=-(-sum(len(p) for _, p in self.val_items) // EVAL_BATCH),
+        )
+        self.logger.scalars({f"metrics/{name}": value for name, value in self.metrics.items()}, self.step)
+        self.logger.scalar("charts/eval_seconds", time.perf_counter() - started, self.step)
+        self.logger.flush()
+
+    def save(self) -> Path:
+        """A checkpoint of the agent, optimizer, counters, RNG, data counts and the latest metrics (rank 0)."""
+        counters = {
+            "step": self.step,
+            "sequences": self.step * self.cfg.batch_size * self.process.world,
+            "samples": self.samples,
+        }
+        return save_agent(
+            self.run_dir / CHECKPOINTS,
+            self.step,
+            self.agent,
+            kind="bc",
+            config=to_dict(self.cfg),
+            counters=counters,
+            optimizer=self.optimizer,
+            keep_last=self.cfg.keep_last or None,
+            extra={"data": self.counts, "metrics": self.metrics},
+        )
+
+    def run(self, started: float) -> BCResult:
+        cfg, logger, main = self.cfg, self.logger, self.process.main
+        if main:
+            save_config(cfg, self.run_dir / "config.yaml")
+            logger.text("config", "```\n" + yaml.safe_dump(to_dict(cfg), sort_keys=False) + "```", self.step)
+            logger.text("data", "```\n" + json.dumps(self.counts, indent=1) + "```", self.step)
+        checkpoint, evaluated, last_loss = None, None, float("nan")
+        window: dict[str, float] = defaultdict(float)
+        window_start = time.perf_counter()
+        bar = tqdm(
+            total=cfg.steps,
+            initial=min(self.step, cfg.steps),
+            desc="bc",
+            unit="step",
+            disable=not self.progress,
+            mininterval=1.0,
+        )
+        with contextlib.closing(bar):
+            batch_iter = iter(self.loader())
+            self.model.train()
+            while self.step < cfg.steps:
+                for name, value in self.train_step(next(batch_iter)).items():
+                    window[name] += value
+                window["steps"] += 1
+                bar.update(1)
+                if not main:
+                    continue
+                if self.step % max(cfg.log_every, 1) == 0 or self.step == cfg.steps:
+                    means = {name: window[name] / window["steps"] for name in (*HEADS, "total", "grad_norm")}
+                    last_loss = means["total"]
+                    rate = window["samples"] * self.process.world / max(time.perf_counter() - window_start, 1e-9)
+                    logger.scalars({f"losses/{name}": means[name] for name in (*HEADS, "total")}, self.step)
+                    logger.scalars({"charts/SPS": rate, "charts/grad_norm": means["grad_norm"]}, self.step)
+                    bar.set_postfix(loss=f"{last_loss:.3f}", sps=f"{rate:.0f}")
+                    window.clear()
+                    window_start = time.perf_counter()
+                paused = time.perf_counter()  # evaluation and checkpoint time stays out of the SPS window
+                if self.val_items and cfg.eval_every and self.step % cfg.eval_every == 0:
+                    self.evaluate()
+                    evaluated = self.step
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    checkpoint = self.save()
+                window_start += time.perf_counter() - paused
+        if main:
+            if self.val_items and evaluated != self.step:
+                self.evaluate()
+            if checkpoint is None or checkpoint.name != checkpoint_name(self.step):
+                checkpoint = self.save()
+            logger.close()
+        if self.process.world > 1:
+            print(
+                f"bc rank {self.process.rank}/{self.process.world}: {self.step} steps, {self.samples} valid samples",
+                flush=True,
+            )
+            _barrier(self.process)
+        seconds = time.perf_counter() - started
+        return BCResult(self.run_dir, checkpoint, {**self.metrics, "loss": last_loss}, self.counts, seconds, self.step)
