@@ -1,120 +1,165 @@
-"""``pstar quickstart``: the main job at a small scale.
+"""``pstar quickstart``: the main job at a small scale, end to end on a CPU in minutes.
 
-Until the RL pipeline lands this is the backbone demo: train a small byte-level Perceiver IO masked
-language model on text every Python install carries (standard-library docstrings), log to TensorBoard,
-save a safetensors checkpoint, and report masked-byte accuracy against a most-frequent-byte baseline.
+Record bot-vs-bot replays (mirrored armies, strong levels against weaker ones, both sides) -> behaviour cloning
+of the winners -> RL from the BC agent with Ray actors (V-trace, KL towards the BC policy) -> evaluate the BC and
+the RL agent against every bot level -> print the comparison table and where logs, plots and checkpoints are.
+Every stage is the same code as ``pstar replays record``, ``pstar bc``, ``pstar rl`` and ``pstar eval``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
-import inspect
 import json
+import logging
+import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from safetensors.torch import save_model
-from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
+from training.bc.config import BCConfig
+from training.checkpoint import CheckpointError
+from training.config_io import ConfigError, load_config, save_config
+from training.eval.config import EvalConfig
+from training.rl.config import RLConfig
 
-from perceiver_io.tasks.text import MaskedLMConfig, build_masked_lm
-from perceiver_io.tokenizer import IGNORE_INDEX, NUM_SPECIAL_TOKENS, ByteTokenizer, mask_spans, random_mask
-
-CORPUS_MODULES = ("argparse", "collections", "json", "logging", "pathlib", "random", "re", "string",
-                  "textwrap", "unittest", "functools", "itertools", "dataclasses", "typing", "csv", "heapq")
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
 
-def corpus_text() -> str:
-    """English prose available offline: the docstrings of some standard-library modules."""
-    docs = []
-    for name in CORPUS_MODULES:
-        module = importlib.import_module(name)
-        docs.append(inspect.getdoc(module) or "")
-        docs.extend(inspect.getdoc(obj) or "" for _, obj in inspect.getmembers(module)
-                    if inspect.isclass(obj) or inspect.isfunction(obj))
-    return "\n".join(d for d in docs if d)
+@dataclass
+class RecordConfig:
+    """The replays BC learns from: ``games`` games of a ``strong`` level against a ``weak`` one (sides alternate)."""
+
+    games: int = 240
+    scenarios: list[str] = field(default_factory=lambda: ["3m", "8m", "2s3z", "MMM"])
+    strong: list[str] = field(default_factory=lambda: ["hard", "very_hard"])
+    weak: list[str] = field(default_factory=lambda: ["easy", "medium", "hard"])
+    workers: int = 2
+    max_units: int = 64
 
 
-def byte_windows(text: str, length: int) -> torch.Tensor:
-    """Cut the corpus into [N, length] windows of byte ids wrapped in [CLS] ... [SEP]."""
-    tokenizer = ByteTokenizer(model_max_length=length)
-    ids = torch.tensor(tokenizer.encode(text, add_special_tokens=False))
-    body = length - 2
-    n = len(ids) // body
-    windows = ids[: n * body].view(n, body)
-    return torch.cat([torch.full((n, 1), tokenizer.cls_id), windows, torch.full((n, 1), tokenizer.sep_id)], dim=1)
+@dataclass
+class QuickstartConfig:
+    """The whole pipeline; ``bc``, ``rl`` and ``eval`` are the full configs of those jobs (paths are filled in)."""
+
+    run_root: str = "runs"
+    name: str = "quickstart"
+    seed: int = 0
+    record: RecordConfig = field(default_factory=RecordConfig)
+    bc: BCConfig = field(default_factory=BCConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-def masked_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    seen = labels != IGNORE_INDEX
-    return (logits.argmax(-1)[seen] == labels[seen]).float().mean().item()
+def record_replays(cfg: RecordConfig, out: Path, seed: int, progress: bool) -> dict[str, int]:
+    """Play and save the BC games; returns counts (games recorded, failed)."""
+    from training.replays_cli import GameJob, record_games
+
+    pairs = [(s, w) for s in cfg.strong for w in cfg.weak if s != w]
+    jobs = []
+    for i in range(cfg.games):
+        strong, weak = pairs[(i // (2 * len(cfg.scenarios))) % len(pairs)]
+        p1, p2 = (strong, weak) if i % 2 == 0 else (weak, strong)
+        jobs.append(GameJob(i, cfg.scenarios[(i // 2) % len(cfg.scenarios)], p1, p2, seed=seed + i, step_mul=8,
+                            max_units=cfg.max_units, resolution=64, fog=False, out=str(out), mirror=True))
+    records, failures = record_games(jobs, cfg.workers, progress=progress)
+    return {"games": len(records), "failed": len(failures), "steps": sum(r.steps for r in records)}
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="pstar quickstart", description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seq-len", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("runs/quickstart"))
-    return parser.parse_args(argv)
+def run(cfg: QuickstartConfig, progress: bool = True) -> dict:
+    """Run every stage; returns the summary that is also written to ``<run>/quickstart.json``."""
+    from training.bc.trainer import train_bc
+    from training.eval.report import compare_markdown, write_reports
+    from training.eval.runner import evaluate
+    from training.logger import run_directory
+    from training.rl.train import train_rl
+
+    start = time.perf_counter()
+    run_dir = run_directory(cfg.run_root, cfg.name, "quickstart")
+    save_config(cfg, run_dir / "config.yaml")
+    times: dict[str, float] = {}
+
+    def stage(name: str) -> None:
+        times[name] = time.perf_counter()
+        print(f"\n== {name} ({times[name] - start:.0f} s) ==", flush=True)
+
+    stage("record")
+    replays = run_dir / "replays"
+    recorded = record_replays(cfg.record, replays, cfg.seed, progress)
+    print(f"recorded {recorded['games']} games ({recorded['steps']} agent steps) into {replays}")
+
+    stage("bc")
+    bc_cfg = dataclasses.replace(cfg.bc, replays=[str(replays)], run_root=str(run_dir), name="bc",
+                                 cache_dir=str(run_dir / "cache"), seed=cfg.seed, max_units=cfg.record.max_units)
+    bc = train_bc(bc_cfg, progress=progress)
+    print(f"bc: {bc.steps} steps in {bc.seconds:.0f} s; held-out " + ", ".join(
+        f"{k} {v:.3f}" for k, v in bc.metrics.items() if k.endswith(("accuracy", "f1"))))
+
+    stage("rl")
+    rl_cfg = dataclasses.replace(cfg.rl, init_checkpoint=str(bc.checkpoint), run_root=str(run_dir), name="rl",
+                                 seed=cfg.seed, max_units=cfg.record.max_units)
+    rl = train_rl(rl_cfg, progress=progress)
+    print(f"rl: {rl.counters['frames']} frames, {rl.counters['updates']} updates, {rl.counters['episodes']} games "
+          f"in {rl.seconds:.0f} s")
+
+    results = {}
+    for label, checkpoint in (("BC", bc.checkpoint), ("RL", rl.checkpoint)):
+        stage(f"eval {label}")
+        eval_cfg = dataclasses.replace(cfg.eval, out_dir=str(run_dir / f"eval_{label.lower()}"), seed=cfg.seed)
+        results[label] = evaluate(eval_cfg, str(checkpoint), progress=progress)
+        write_reports(results[label], eval_cfg.out_dir)
+    times["end"] = time.perf_counter()
+
+    bc_rate = {k: r.win_rate for k, r in results["BC"].levels.items()}
+    rl_rate = {k: r.win_rate for k, r in results["RL"].levels.items()}
+    bc_mean, rl_mean = sum(bc_rate.values()) / len(bc_rate), sum(rl_rate.values()) / len(rl_rate)
+    checks = {
+        "bc_beats_very_easy_80": bc_rate.get("very_easy", 0.0) >= 0.8 if "very_easy" in bc_rate else None,
+        "rl_better_than_bc": rl_mean > bc_mean,
+    }
+    names = list(times)
+    summary = {
+        "run_dir": str(run_dir),
+        "seconds": times["end"] - start,
+        "stage_seconds": {n: times[b] - times[n] for n, b in zip(names, names[1:], strict=False)},
+        "replays": recorded,
+        "bc": {"checkpoint": str(bc.checkpoint), "metrics": bc.metrics, "data": bc.data, "steps": bc.steps},
+        "rl": {"checkpoint": str(rl.checkpoint), "counters": rl.counters, "training_win_rate": rl.win_rate},
+        "win_rate": {"BC": bc_rate, "RL": rl_rate},
+        "mean_win_rate": {"BC": bc_mean, "RL": rl_mean},
+        "checks": checks,
+    }
+    (run_dir / "quickstart.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    table = compare_markdown(results)
+    (run_dir / "quickstart.md").write_text(table + "\n")
+    print("\n" + table)
+    print(f"\nmean win rate over the {len(bc_rate)} levels: BC {bc_mean:.1%}, RL {rl_mean:.1%}")
+    for name, ok in checks.items():
+        print(f"check {name}: {'PASS' if ok else 'n/a' if ok is None else 'FAIL'}")
+    print(f"\ntotal {summary['seconds'] / 60:.1f} min. Run directory: {run_dir}\n"
+          f"  checkpoints: {run_dir / 'bc' / 'checkpoints'}, {run_dir / 'rl' / 'checkpoints'}\n"
+          f"  evaluation: {run_dir / 'eval_bc'}/eval.(json|md|png), {run_dir / 'eval_rl'}/eval.(json|md|png)\n"
+          f"  TensorBoard: tensorboard --logdir {run_dir}")
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    data = byte_windows(corpus_text(), args.seq_len)
-    split = max(1, len(data) // 10)
-    train, held_out = data[split:], data[:split]
-    config = MaskedLMConfig.small(max_position_embeddings=args.seq_len)
-    model = build_masked_lm(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    writer = SummaryWriter(str(args.out))
-    print(f"corpus: {len(data)} windows of {args.seq_len} bytes; model: "
-          f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    start = time.time()
-    progress = tqdm(range(args.steps), desc="byte MLM", unit="step", mininterval=2.0)
-    for step in progress:
-        batch = train[torch.randint(len(train), (args.batch_size,))]
-        inputs, labels = random_mask(batch)
-        logits = model(inputs)
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        writer.add_scalar("losses/mlm", loss.item(), step)
-        if step % 20 == 0:
-            progress.set_postfix(loss=f"{loss.item():.3f}")
+    parser = argparse.ArgumentParser(prog="pstar quickstart", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="YAML preset (default configs/quickstart.yaml)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides, e.g. rl.total_frames=50000 bc.steps=300 eval.games=10")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(QuickstartConfig, args.config, args.overrides)
+        summary = run(cfg, progress=not args.quiet)
+    except (ConfigError, CheckpointError, ValueError) as error:
+        print(f"pstar quickstart: {error}", file=sys.stderr)
+        return 2
+    return 0 if all(v is not False for v in summary["checks"].values()) else 1
 
-    model.eval()
-    with torch.no_grad():
-        generator = torch.Generator().manual_seed(1)
-        inputs, labels = random_mask(held_out, generator=generator)
-        accuracy = masked_accuracy(model(inputs), labels)
-        counts = torch.bincount(train.flatten(), minlength=config.vocab_size)
-        counts[:NUM_SPECIAL_TOKENS] = 0
-        baseline = (labels[labels != IGNORE_INDEX] == counts.argmax()).float().mean().item()
-        tokenizer = ByteTokenizer(model_max_length=args.seq_len)
-        sentence = "Return a new sorted list from the items in iterable."
-        ids = torch.tensor([tokenizer.encode(sentence)])
-        span = (15, 18)
-        masked, _ = mask_spans(ids, [span])
-        filled = torch.where(masked == tokenizer.mask_id, model(masked)[:, : ids.shape[1]].argmax(-1), masked)
-    writer.add_scalar("eval/masked_byte_accuracy", accuracy, args.steps)
-    writer.close()
-    save_model(model, str(args.out / "model.safetensors"))
-    result = {"steps": args.steps, "seconds": round(time.time() - start, 1), "held_out_masked_accuracy": accuracy,
-              "most_frequent_byte_baseline": baseline, "config": dataclasses.asdict(config)}
-    (args.out / "result.json").write_text(json.dumps(result, indent=2))
-    print(f"held-out masked-byte accuracy {accuracy:.3f} (most-frequent-byte baseline {baseline:.3f})")
-    print(f"fill-in: {tokenizer.decode(masked[0])!r}\n      -> {tokenizer.decode(filled[0])!r}")
-    print(f"wrote {args.out}/model.safetensors, result.json and TensorBoard events in {result['seconds']} s")
-    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
