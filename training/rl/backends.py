@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from training.rl.actor import RolloutWorker
 
@@ -32,7 +33,9 @@ class InProcessBackend:
     """Workers are plain objects; ``next`` runs the oldest submitted rollout to completion (deterministic)."""
 
     def __init__(self, num_workers: int, agent: dict[str, Any], config: dict[str, Any], seed: int) -> None:
+        self.threads = torch.get_num_threads()  # workers set one thread for the process; the learner keeps its own
         self.workers = [RolloutWorker(i, agent, config, worker_seed(seed, i, 0)) for i in range(num_workers)]
+        torch.set_num_threads(self.threads)
         self.queue: deque[int] = deque()
         self.weights: dict[str, np.ndarray] | None = None
         self.version = 0
@@ -46,7 +49,11 @@ class InProcessBackend:
 
     def next(self) -> tuple[int, dict[str, Any]]:
         worker = self.queue.popleft()
-        return worker, self.workers[worker].rollout(self.weights, self.version)
+        torch.set_num_threads(1)  # as a Ray actor would run it
+        try:
+            return worker, self.workers[worker].rollout(self.weights, self.version)
+        finally:
+            torch.set_num_threads(self.threads)
 
     def set_league(self, members: League) -> None:
         for worker in self.workers:

@@ -1,0 +1,417 @@
+"""RL throughput benchmark: rollout frames/s in-process and on Ray actors, and learner samples/s (``pstar bench rl``).
+
+Rollouts: the small agent (``AgentChoice()``, fresh weights) plays ``--envs`` Skirmish games per worker (scenarios
+3m, 8m, 2s3z, MMM; opponents easy and medium) for ``--unroll`` steps per trajectory, as ``training.rl`` does. Three
+setups run in this order: ``in-process`` (one ``RolloutWorker`` driven through ``InProcessBackend`` in this process,
+torch on one thread), then Ray (started once, ``start_ray(num_cpus=2)``) with ``RayBackend`` and 1, then 2 actors.
+The driver only collects trajectories and resubmits at once with the same weights ref (no learner), so every
+worker is busy all the time. Each worker's first trajectory is a warm-up; its window then runs from that warm-up's
+arrival to the arrival of the trajectory that ends ``--duration`` seconds (or ``--trajectories`` trajectories)
+later, and workers keep playing until every window has closed, so the last window is not measured on a half-idle
+machine. frames/s is the sum over workers of frames / window. Worker 0 plays the same seeded games in every setup.
+
+Targets on 2 cores: 1 Ray actor >= 0.85x in-process; 2 Ray actors >= 1.5x 1 Ray actor. Next to frames/s the table
+shows frames per worker CPU-second (robust to other load on a shared machine), the fraction of a core each worker
+got, the per-trajectory time spent outside ``rollout`` (submission, weights argument, return serialisation and
+transfer; driver-observed interval minus the worker's own timing) and how many cores were busy outside the workers
+(the driver, Ray's daemons and anything else on the machine, from ``/proc/stat``): above 0.3 a warning is printed.
+
+Learner: ``Learner.update`` on one trajectory collected in-process (``--envs x --unroll`` frames), torch on
+``--learner-threads`` threads (default 2, and 1 as the baseline of the ratio column), without and with the KL
+reference (a copy of the agent); median over ``--updates`` updates after ``--learner-warmup`` untimed ones. Two
+threads on a 2-core machine that something else keeps busy can be many times slower than one (OpenMP threads wait
+for each other), which the 1-thread row makes visible. ``--quick`` is a tiny smoke run (2 games x 16 steps, 2 s
+windows, 1 update, no warm-up update).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # as a Ray actor with num_cpus=1 gets; the learner sets torch's own count
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import json  # noqa: E402
+import pickle  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from training.config_io import load_config, to_dict  # noqa: E402
+from training.ray_runtime import start_ray  # noqa: E402
+from training.rl.backends import InProcessBackend, RayBackend  # noqa: E402
+from training.rl.config import RLConfig  # noqa: E402
+from training.rl.learner import Learner  # noqa: E402
+from training.rl.train import initial_agents  # noqa: E402
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "rl.json"
+SCENARIOS = ("3m", "8m", "2s3z", "MMM")
+LEVELS = ("easy", "medium")
+RAY_CPUS = 2
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+TARGET_ONE_ACTOR = 0.85  # 1 Ray actor / in-process
+TARGET_TWO_ACTORS = 1.5  # 2 Ray actors / 1 Ray actor
+OTHER_LOAD_WARNING = 0.3  # cores busy outside the workers above which a setup's frames/s is flagged
+QUICK = {"envs": 2, "unroll": 16, "duration": 2.0, "updates": 1, "learner_warmup": 0}
+DEFAULTS = {"envs": 8, "unroll": 128, "duration": 20.0, "updates": 3, "learner_warmup": 1}
+Backend = InProcessBackend | RayBackend
+
+
+@dataclass
+class Rollouts:
+    """Rollout throughput of one setup, measured by the driver over every worker's window."""
+
+    setup: str
+    workers: int
+    trajectories: int
+    frames: int
+    window_s: float  # the longest worker window
+    frames_per_s: float  # sum over workers of frames / window
+    frames_per_cpu_s: float  # frames / CPU seconds of the worker processes in their windows
+    worker_cpu_use: float  # mean fraction of one core a worker got in its window
+    rollout_s: float  # mean seconds inside ``rollout`` per trajectory (the worker's own timing)
+    overhead_ms: float  # mean per-trajectory driver-observed interval minus ``rollout`` time
+    machine_busy_cores: float  # busy cores of the whole machine (everyone) over the setup's windows
+    other_busy_cores: float  # of those, the cores not used by the workers (driver, Ray daemons, other processes)
+    restarts: int
+
+
+@dataclass
+class LearnerResult:
+    """Timing of ``Learner.update`` with or without the KL reference."""
+
+    kl_reference: bool
+    threads: int
+    samples: int
+    updates: int
+    ms_per_update: float  # median wall milliseconds
+    samples_per_s: float
+    cpu_ms_per_update: float  # median process CPU milliseconds (all threads)
+    other_busy_cores: float  # cores busy outside this process during the timed updates
+    ms_samples: list[float]
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent busy since boot, every process counted (Linux ``/proc/stat``; else NaN)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return float("nan")
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS  # all but idle and iowait (guest is in user)
+
+
+def drive(backend: Backend, cpu_clocks: Sequence[Callable[[], float]], duration: float, max_trajectories: int,
+          setup: str) -> tuple[Rollouts, dict[str, Any]]:  # fmt: skip
+    """Keep every worker busy until each has a closed window; returns the measurement and the last result.
+
+    Every worker has one rollout in flight at any time; when the last window closes, the other workers' rollouts
+    are collected (not counted) so that no actor is killed mid-call.
+    """
+    n = len(cpu_clocks)
+    for worker in range(n):
+        backend.submit(worker)
+    start: dict[int, tuple[float, float]] = {}
+    end: dict[int, tuple[float, float]] = {}
+    frames, counts, inside = [0] * n, [0] * n, [0.0] * n
+    busy = [0.0, 0.0]
+    last: dict[str, Any] = {}
+    while len(end) < n:
+        worker, last = backend.next()
+        now, cpu = time.perf_counter(), cpu_clocks[worker]()
+        if worker not in start:  # the warm-up trajectory: the window starts now
+            start[worker] = (now, cpu)
+            if len(start) == 1:
+                busy[0] = machine_busy_seconds()
+        elif worker not in end:
+            frames[worker] += last["frames"]
+            counts[worker] += 1
+            inside[worker] += last["seconds"]
+            if now - start[worker][0] >= duration or counts[worker] >= max_trajectories:
+                end[worker] = (now, cpu)
+                if len(end) == n:
+                    busy[1] = machine_busy_seconds()
+        if len(end) < n:
+            backend.submit(worker)
+    for _ in range(n - 1):
+        backend.next()
+    walls = [end[w][0] - start[w][0] for w in range(n)]
+    cpus = [end[w][1] - start[w][1] for w in range(n)]
+    span = max(end[w][0] for w in range(n)) - min(start[w][0] for w in range(n))
+    trajectories = sum(counts)
+    machine = (busy[1] - busy[0]) / span
+    worker_cores = sum(cpus) / span
+    result = Rollouts(
+        setup=setup,
+        workers=n,
+        trajectories=trajectories,
+        frames=sum(frames),
+        window_s=max(walls),
+        frames_per_s=sum(f / w for f, w in zip(frames, walls, strict=True)),
+        frames_per_cpu_s=sum(frames) / sum(cpus),
+        worker_cpu_use=float(np.mean([c / w for c, w in zip(cpus, walls, strict=True)])),
+        rollout_s=sum(inside) / trajectories,
+        overhead_ms=1000.0 * (sum(walls) - sum(inside)) / trajectories,
+        machine_busy_cores=machine,
+        other_busy_cores=max(0.0, machine - worker_cores),
+        restarts=backend.restarts,
+    )
+    return result, last
+
+
+def actor_pid(worker: Any) -> int:
+    """The process id of a Ray actor (runs inside the actor)."""
+    return os.getpid()
+
+
+def process_cpu_clock(pid: int) -> Callable[[], float]:
+    """CPU seconds (user + system) another process has used so far (Linux ``/proc/<pid>/stat``; else NaN)."""
+    stat = Path(f"/proc/{pid}/stat")
+
+    def clock() -> float:
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15 of stat)
+
+    return clock
+
+
+def serialization_cost(ray: Any, result: dict[str, Any], repeats: int = 3) -> dict[str, float]:
+    """Size of one rollout result and the median time to pickle it, ``ray.put`` it and ``ray.get`` it back."""
+    pickle_s, put_s, get_s, size = [], [], [], 0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        size = len(pickle.dumps(result, protocol=5))
+        pickle_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ref = ray.put(result)
+        put_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ray.get(ref)
+        get_s.append(time.perf_counter() - t)
+        del ref
+    array_bytes = sum(v.nbytes for v in result["trajectory"].values())
+    return {"array_mb": array_bytes / 1e6, "pickle_mb": size / 1e6, "pickle_ms": 1000 * statistics.median(pickle_s),
+            "ray_put_ms": 1000 * statistics.median(put_s), "ray_get_ms": 1000 * statistics.median(get_s)}  # fmt: skip
+
+
+def measure_learner(agent: torch.nn.Module, cfg: RLConfig, trajectory: dict[str, np.ndarray], kl: bool,
+                    threads: int, warmup: int, updates: int) -> LearnerResult:  # fmt: skip
+    """Median wall and CPU time of ``Learner.update`` on one trajectory (fresh copies of the agent)."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    learner = Learner(copy.deepcopy(agent), copy.deepcopy(agent) if kl else None, cfg.learner, "cpu")
+    walls, cpus, samples = [], [], 0
+    for _ in range(warmup):
+        learner.update([trajectory])
+    busy, began = machine_busy_seconds(), time.perf_counter()
+    for _ in range(updates):
+        cpu = time.process_time()
+        terms = learner.update([trajectory])
+        walls.append(terms["seconds"])
+        cpus.append(time.process_time() - cpu)
+        samples = int(terms["samples"])
+    other = max(0.0, (machine_busy_seconds() - busy - sum(cpus)) / (time.perf_counter() - began))
+    wall = statistics.median(walls)
+    return LearnerResult(kl_reference=kl, threads=torch.get_num_threads(), samples=samples, updates=updates,
+                         ms_per_update=1000 * wall, samples_per_s=samples / wall,
+                         cpu_ms_per_update=1000 * statistics.median(cpus), other_busy_cores=other,
+                         ms_samples=[round(1000 * w, 1) for w in walls])  # fmt: skip
+
+
+def verdicts(rollouts: Sequence[Rollouts]) -> list[tuple[str, float, float, bool]]:
+    """(setup, ratio, target, pass) for the Ray setups: 1 actor vs in-process, 2 actors vs 1 actor."""
+    rate = {r.workers if r.setup.startswith("ray") else 0: r.frames_per_s for r in rollouts}
+    out = []
+    if 0 in rate and 1 in rate:
+        ratio = rate[1] / rate[0]
+        out.append(("1 Ray actor vs in-process", ratio, TARGET_ONE_ACTOR, ratio >= TARGET_ONE_ACTOR))
+    if 1 in rate and 2 in rate:
+        ratio = rate[2] / rate[1]
+        out.append(("2 Ray actors vs 1 Ray actor", ratio, TARGET_TWO_ACTORS, ratio >= TARGET_TWO_ACTORS))
+    return out
+
+
+def rollout_table(rollouts: Sequence[Rollouts]) -> str:
+    """Markdown table: one row per setup, ratios against in-process (and 2 actors against 1 actor)."""
+    base = rollouts[0].frames_per_s
+    one = next((r.frames_per_s for r in rollouts if r.setup == "ray x1"), None)
+    rows = ["| setup | trajectories | frames/s | ratio vs in-process | target | pass | frames per worker CPU-s | "
+            "worker CPU use | rollout s/traj | overhead ms/traj | other busy cores |",
+            "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in rollouts:
+        ratio = f"{r.frames_per_s / base:.2f}x"
+        if r.setup == "in-process":
+            target, verdict = "baseline", "-"
+        elif r.workers == 1:
+            ok = r.frames_per_s / base >= TARGET_ONE_ACTOR
+            target, verdict = f">= {TARGET_ONE_ACTOR}x in-process", "PASS" if ok else "FAIL"
+        elif r.workers == 2 and one:
+            scale = r.frames_per_s / one
+            ratio += f" ({scale:.2f}x 1 actor)"
+            target, verdict = f">= {TARGET_TWO_ACTORS}x 1 actor", "PASS" if scale >= TARGET_TWO_ACTORS else "FAIL"
+        else:
+            target, verdict = "-", "-"
+        rows.append(f"| {r.setup} | {r.trajectories} | {r.frames_per_s:.0f} | {ratio} | {target} | {verdict} | "
+                    f"{r.frames_per_cpu_s:.0f} | {100 * r.worker_cpu_use:.0f}% | {r.rollout_s:.2f} | "
+                    f"{r.overhead_ms:.0f} | {r.other_busy_cores:.2f} |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def learner_table(results: Sequence[LearnerResult]) -> str:
+    """Markdown table: one row per (threads, KL); speed against the first thread count with the same KL setting."""
+    base = {}
+    for r in results:
+        base.setdefault(r.kl_reference, r)
+    rows = ["| learner | threads | samples/update | updates | ms/update (median) | samples/s | ratio | CPU ms/update | "
+            "other busy cores |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in results:
+        name = "with KL reference" if r.kl_reference else "no KL reference"
+        first = base[r.kl_reference]
+        ratio = f"{r.samples_per_s / first.samples_per_s:.2f}x vs {first.threads} thread{'s' * (first.threads > 1)}"
+        rows.append(f"| {name} | {r.threads} | {r.samples} | {r.updates} | {r.ms_per_update:.0f} | "
+                    f"{r.samples_per_s:.0f} | {ratio} | {r.cpu_ms_per_update:.0f} | "
+                    f"{r.other_busy_cores:.2f} |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="pstar bench rl", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=None, help="seconds per worker window (default 20)")
+    parser.add_argument("--trajectories", type=int, default=0,
+                        help="at most this many measured trajectories per worker (default 0: no limit)")  # fmt: skip
+    parser.add_argument("--envs", type=int, default=None, help="games per worker (default 8)")
+    parser.add_argument("--unroll", type=int, default=None, help="steps per trajectory (default 128)")
+    parser.add_argument("--updates", type=int, default=None, help="timed learner updates per variant (default 3)")
+    parser.add_argument("--learner-warmup", type=int, default=None, help="untimed learner updates first (default 1)")
+    parser.add_argument("--learner-threads", type=int, nargs="+", default=[1, 2],
+                        help="torch thread counts to time the learner with (default 1 2)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 games x 16 steps, 2 s, 1 update")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    args = parser.parse_args(argv)
+    for key, value in (QUICK if args.quick else DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if min(args.envs, args.unroll, args.updates, *args.learner_threads) < 1 or args.duration <= 0:
+        parser.error("--envs, --unroll, --updates and --learner-threads must be >= 1 and --duration > 0")
+    if args.trajectories < 0 or args.learner_warmup < 0:
+        parser.error("--trajectories and --learner-warmup must be >= 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    began = time.perf_counter()
+    overrides = [f"scenarios=[{','.join(SCENARIOS)}]", f"opponents.levels=[{','.join(LEVELS)}]",
+                 f"envs_per_actor={args.envs}", f"unroll_length={args.unroll}", f"seed={args.seed}"]  # fmt: skip
+    cfg = load_config(RLConfig, None, overrides)
+    agent, _ = initial_agents(cfg)
+    agent_dict, config_dict = agent.checkpoint_config(), to_dict(cfg)
+    weights = {k: v.detach().numpy() for k, v in agent.state_dict().items()}
+    cap = args.trajectories or sys.maxsize
+
+    def log(text: str) -> None:
+        print(f"[{time.perf_counter() - began:5.0f} s] {text}", file=sys.stderr, flush=True)
+
+    rollouts: list[Rollouts] = []
+    local = InProcessBackend(1, agent_dict, config_dict, args.seed)  # sets torch to one thread
+    local.broadcast(weights, 0)
+    measured, last = drive(local, [time.process_time], args.duration, cap, "in-process")
+    rollouts.append(measured)
+    trajectory = last["trajectory"]
+    local.shutdown()
+    log(f"in-process: {measured.frames_per_s:.0f} frames/s")
+
+    import ray
+
+    started_here = not ray.is_initialized()
+    ray = start_ray(num_cpus=RAY_CPUS)
+    serialization = serialization_cost(ray, last)
+    for workers in (1, 2):
+        backend = RayBackend(workers, agent_dict, config_dict, args.seed)
+        pids = [ray.get(handle.__ray_call__.remote(actor_pid)) for handle in backend.workers]
+        backend.broadcast(weights, 0)
+        measured, _ = drive(backend, [process_cpu_clock(p) for p in pids], args.duration, cap, f"ray x{workers}")
+        rollouts.append(measured)
+        backend.shutdown()
+        log(f"ray x{workers}: {measured.frames_per_s:.0f} frames/s")
+    if started_here:
+        ray.shutdown()
+
+    learners = []
+    for threads in args.learner_threads:
+        for kl in (False, True):
+            learners.append(measure_learner(agent, cfg, trajectory, kl, threads, args.learner_warmup, args.updates))
+            log(f"learner ({threads} threads, KL {kl}): {learners[-1].samples_per_s:.0f} samples/s")
+
+    frames = args.envs * args.unroll
+    print(f"\nRollouts: small agent, {args.envs} games x {args.unroll} steps = {frames} frames per trajectory, "
+          f"scenarios {' '.join(SCENARIOS)}, opponents {' '.join(LEVELS)}, {args.duration:g} s windows, "
+          f"{os.cpu_count()} cores, Ray num_cpus={RAY_CPUS}\n")  # fmt: skip
+    print(rollout_table(rollouts))
+    for r in rollouts:
+        if r.other_busy_cores > OTHER_LOAD_WARNING:
+            print(
+                f"\nWARNING: {r.other_busy_cores:.2f} cores were busy outside the workers during {r.setup} (other "
+                "processes on a shared machine?): frames/s ratios are unreliable; frames per worker CPU-s is not."
+            )
+    print(f"\nOne {frames}-frame result: {serialization['array_mb']:.1f} MB of arrays, pickle "
+          f"{serialization['pickle_ms']:.0f} ms, ray.put {serialization['ray_put_ms']:.0f} ms, "
+          f"ray.get {serialization['ray_get_ms']:.1f} ms\n")  # fmt: skip
+    print(f"Learner: Learner.update on one {frames}-frame trajectory, median of {args.updates} after "
+          f"{args.learner_warmup} warm-up\n")  # fmt: skip
+    print(learner_table(learners))
+    for r in learners:
+        if r.other_busy_cores > OTHER_LOAD_WARNING:
+            print(f"\nWARNING: {r.other_busy_cores:.2f} cores were busy outside this process during the "
+                  f"{r.threads}-thread learner (KL {r.kl_reference}): its time is unreliable.")  # fmt: skip
+    print()
+    checks = verdicts(rollouts)
+    for text, ratio, target, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}: {text} = {ratio:.2f}x (target >= {target}x)")
+    report = {
+        "benchmark": "rl",
+        "envs_per_actor": args.envs,
+        "unroll_length": args.unroll,
+        "frames_per_trajectory": frames,
+        "scenarios": list(SCENARIOS),
+        "opponents": list(LEVELS),
+        "duration_s": args.duration,
+        "max_trajectories_per_worker": args.trajectories or None,
+        "ray_num_cpus": RAY_CPUS,
+        "cores": os.cpu_count(),
+        "agent_parameters": sum(p.numel() for p in agent.parameters()),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "ray": ray.__version__,
+        "rollouts": [asdict(r) for r in rollouts],
+        "serialization": serialization,
+        "learner": [asdict(r) for r in learners],
+        "verdicts": [{"check": t, "ratio": r, "target": g, "pass": ok} for t, r, g, ok in checks],
+        "seconds": time.perf_counter() - began,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
