@@ -86,21 +86,28 @@ class Agent(nn.Module):
         self, obs: dict[str, torch.Tensor], state: AgentState, first: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Core output [B, H], unit embeddings [B, N, D], unit and own masks [B, N], and the new core state."""
-        units = obs["units"]
-        unit_mask = obs["unit_mask"].bool()
-        own_mask = unit_mask & (units[..., self.alliance_column] == self.self_alliance)
         previous, target_tag = state["previous_action_type"], state["previous_target_tag"]
         if first is not None:
             previous = torch.where(first.bool(), -1, previous)
             target_tag = torch.where(first.bool(), -1.0, target_tag)
+        core_input, units, unit_mask, own_mask = self._encode(obs, previous, target_tag)
+        core_output, core_state = self.core(core_input, (state["core_h"], state["core_c"]), first)
+        return core_output, units, unit_mask, own_mask, core_state
+
+    def _encode(
+        self, obs: dict[str, torch.Tensor], previous: torch.Tensor, target_tag: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Everything before the core, for any batch of rows: core input, unit embeddings, unit and own masks."""
+        units = obs["units"]
+        unit_mask = obs["unit_mask"].bool()
+        own_mask = unit_mask & (units[..., self.alliance_column] == self.self_alliance)
         was_targeted = None
         if self.tag_column is not None:
             was_targeted = unit_mask & (target_tag[:, None] >= 0) & (units[..., self.tag_column] == target_tag[:, None])
         encoded = self.entity_encoder(self.featurizer(units, unit_mask, was_targeted), unit_mask)
         scalars = self.scalar_encoder(obs["scalars"], previous)
         core_input = torch.cat([encoded.embedded_entity, scalars], dim=-1)
-        core_output, core_state = self.core(core_input, (state["core_h"], state["core_c"]), first)
-        return core_output, encoded.unit_embeddings, unit_mask, own_mask, core_state
+        return core_input, encoded.unit_embeddings, unit_mask, own_mask
 
     def next_state(
         self, core_state: tuple[torch.Tensor, torch.Tensor], action: dict[str, torch.Tensor], units: torch.Tensor
@@ -197,22 +204,15 @@ class Agent(nn.Module):
         first = first.bool()
         previous = torch.where(first, -1, previous).reshape(-1)
         target_tag = torch.where(first, -1.0, target_tag).reshape(-1)
-        units = flat["units"]
-        unit_mask = flat["unit_mask"].bool()
-        own_mask = unit_mask & (units[..., self.alliance_column] == self.self_alliance)
-        was_targeted = None
-        if self.tag_column is not None:
-            was_targeted = unit_mask & (target_tag[:, None] >= 0) & (units[..., self.tag_column] == target_tag[:, None])
-        encoded = self.entity_encoder(self.featurizer(units, unit_mask, was_targeted), unit_mask)
-        scalars = self.scalar_encoder(flat["scalars"], previous)
-        core_input = torch.cat([encoded.embedded_entity, scalars], dim=-1).reshape(steps, batch, -1)
+        core_input, unit_embeddings, unit_mask, own_mask = self._encode(flat, previous, target_tag)
+        core_input = core_input.reshape(steps, batch, -1)
         core_state = (state["core_h"], state["core_c"])
         outputs = []
         for t in range(steps):
             core_output, core_state = self.core(core_input[t], core_state, first[t])
             outputs.append(core_output)
         core_output = torch.stack(outputs).reshape(steps * batch, -1)
-        out = self.heads(core_output, encoded.unit_embeddings, unit_mask, own_mask, flat["available_actions"],
+        out = self.heads(core_output, unit_embeddings, unit_mask, own_mask, flat["available_actions"],
                          action=flat_action, temperature=temperature)  # fmt: skip
         final = {
             "core_h": core_state[0],
