@@ -141,3 +141,14 @@ def test_config_and_cli_errors(tmp_path, capsys):
         rl_main(["--help"])
     assert exit_info.value.code == 0
     assert "learner.kl_cost" in capsys.readouterr().out
+
+
+def test_actor_refuses_scenarios_on_another_map(tmp_path):
+    from envs.skirmish.scenario import ScenarioError
+    from training.config_io import to_dict
+
+    cfg = _cfg(tmp_path)
+    agent, _ = initial_agents(cfg)
+    wrong = load_config(RLConfig, None, [*TINY, "scenarios=[3m, 64v64_mixed]"])
+    with pytest.raises(ScenarioError, match="'64v64_mixed' has a 64x64 map but the agent was built for .*32x32"):
+        RolloutWorker(0, agent.checkpoint_config(), to_dict(wrong), seed=0)

@@ -183,3 +183,25 @@ def save_config(config: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
     return path
+
+
+def describe_keys(cls: type, prefix: str = "", parent_help: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, default, help) for every field, nested dataclasses expanded (for ``--help``)."""
+    rows: list[tuple[str, str, str]] = []
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        value = getattr(defaults, f.name)
+        text = f.metadata.get("help", parent_help)
+        if dataclasses.is_dataclass(value):
+            rows.extend(describe_keys(type(value), f"{prefix}{f.name}.", text))
+        else:
+            rows.append((prefix + f.name, repr(value), text))
+    return rows
+
+
+def keys_help(cls: type) -> str:
+    """The ``--help`` epilog listing every config key of ``cls`` with its default (and help, where given)."""
+    rows = describe_keys(cls)
+    width = max(len(key) for key, _, _ in rows)
+    lines = [f"  {key:<{width}}  {text + ' ' if text else ''}(default {default})" for key, default, text in rows]
+    return "config keys (set as key=value; nested keys dotted, e.g. agent.encoder=transformer):\n" + "\n".join(lines)

@@ -10,25 +10,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from training.bc.config import BCConfig, describe_keys
+from training.bc.config import BCConfig
 from training.bc.dataset import DatasetError
 from training.bc.trainer import train_bc
 from training.checkpoint import CheckpointError
-from training.config_io import ConfigError, load_config
-
-
-def _keys_help() -> str:
-    rows = describe_keys(BCConfig)
-    width = max(len(key) for key, _, _ in rows)
-    lines = [f"  {key:<{width}}  {text} (default {default})" for key, default, text in rows]
-    return "config keys (set as key=value; nested keys dotted, e.g. agent.encoder=transformer):\n" + "\n".join(lines)
+from training.config_io import ConfigError, keys_help, load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pstar bc",
         description="Behaviour cloning: train an agent to imitate the players of Skirmish replays.",
-        epilog=_keys_help(),
+        epilog=keys_help(BCConfig),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, default=None, help="YAML preset (e.g. configs/bc.yaml)")

@@ -6,7 +6,6 @@ Each field's ``help`` metadata is what ``pstar bc --help`` lists.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,17 +103,3 @@ class BCConfig:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-
-
-def describe_keys(cls: type = BCConfig, prefix: str = "", parent_help: str = "") -> list[tuple[str, str, str]]:
-    """(dotted key, default, help) for every field, nested dataclasses expanded (for ``--help``)."""
-    rows: list[tuple[str, str, str]] = []
-    defaults = cls()
-    for f in dataclasses.fields(cls):
-        value = getattr(defaults, f.name)
-        text = f.metadata.get("help", parent_help)
-        if dataclasses.is_dataclass(value):
-            rows.extend(describe_keys(type(value), f"{prefix}{f.name}.", text))
-        else:
-            rows.append((prefix + f.name, repr(value), text))
-    return rows

@@ -21,6 +21,7 @@ from envs.skirmish.match import Match
 from envs.skirmish.scenario import ScenarioError, load_scenario
 from training.eval.config import EvalError
 from training.eval.players import Player, PlayerSource
+from training.scenario_fit import fitting_scenarios
 
 RESULTS = ("wins", "draws", "losses")
 
@@ -63,17 +64,10 @@ def plan_games(levels: Sequence[str], scenarios: Sequence[str], games: int, seed
 
 def check_scenarios(source: PlayerSource, scenarios: Sequence[str]) -> None:
     """Raise ``EvalError`` for a scenario that does not load, or whose map is not the one the agent's spec has."""
-    for name in scenarios:
-        try:
-            scenario = load_scenario(name)
-        except ScenarioError as error:
-            raise EvalError(f"scenario {name!r}: {error}") from error
-        size = (float(scenario.map_width), float(scenario.map_height))
-        if source.map_size is not None and size != source.map_size:
-            raise EvalError(
-                f"scenario {name!r} has a {size[0]:g}x{size[1]:g} map but the agent of {source.name} was built for "
-                f"map_size {source.map_size[0]:g}x{source.map_size[1]:g}; pick scenarios on that map size"
-            )
+    try:
+        fitting_scenarios(scenarios, source.map_size, f"the agent of {source.name}")
+    except ScenarioError as error:
+        raise EvalError(str(error)) from error
 
 
 def build_match(game: EvalGame, source: PlayerSource, step_mul: int, fog: bool) -> Match:

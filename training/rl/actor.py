@@ -23,7 +23,8 @@ from agents.agent import Agent
 from agents.config import AgentConfig
 from training.policy import OBS_KEYS, AgentPolicy
 from training.rl.config import RLConfig
-from training.rl.games import Game, check_scenarios, new_game
+from training.rl.games import Game, new_game
+from training.scenario_fit import fitting_scenarios
 
 HEARTBEAT_S = 2.0
 
@@ -40,7 +41,7 @@ class RolloutWorker:
         self.cfg: RLConfig = from_dict(RLConfig, config)
         self.agent = Agent(agent["spec"], AgentConfig.from_dict(agent["agent"])).eval()
         self.spec = agent["spec"]
-        self.scenarios = check_scenarios(self.cfg.scenarios, self.spec)
+        self.scenarios = fitting_scenarios(self.cfg.scenarios, self.spec["map_size"])
         self.rng = np.random.default_rng(seed)
         self.policy = AgentPolicy(self.agent, self.cfg.envs_per_actor, temperature=self.cfg.temperature,
                                   seed=int(self.rng.integers(2**31 - 1)))  # fmt: skip

@@ -8,31 +8,19 @@ pstar rl --config configs/rl.yaml name=my_run --resume
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 
 from training.checkpoint import CheckpointError
-from training.config_io import ConfigError, load_config
+from training.config_io import ConfigError, keys_help, load_config
 from training.rl.config import RLConfig
-
-
-def _keys(cls: type, prefix: str = "") -> list[str]:
-    keys = []
-    for f in dataclasses.fields(cls):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if dataclasses.is_dataclass(default):
-            keys += _keys(type(default), f"{prefix}{f.name}.")
-        else:
-            keys.append(f"{prefix}{f.name}")
-    return keys
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pstar rl",
         description="RL (V-trace actor-learner) against the built-in bots and a league.",
-        epilog="config keys: " + ", ".join(_keys(RLConfig)),
+        epilog=keys_help(RLConfig),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", help="YAML preset (e.g. configs/rl.yaml)")

@@ -16,20 +16,9 @@ from envs.skirmish.botgame import apply_cheats, bot_seed
 from envs.skirmish.bots import make_bot
 from envs.skirmish.ladder import mirrored
 from envs.skirmish.match import Match
-from envs.skirmish.scenario import Scenario, load_scenario
+from envs.skirmish.scenario import Scenario
 
 Opponent = Callable[[dict[str, np.ndarray], dict[str, Any]], Any]
-
-
-def check_scenarios(names: Sequence[str], spec: dict[str, Any]) -> list[Scenario]:
-    """Load ``names``; every scenario's map must have the agent spec's size (positions are normalised by it)."""
-    scenarios = [load_scenario(name) for name in names]
-    want = [float(v) for v in spec["map_size"]]
-    for scenario in scenarios:
-        if [float(scenario.map_width), float(scenario.map_height)] != want:
-            raise ValueError(f"scenario {scenario.name!r} has a {scenario.map_width:g}x{scenario.map_height:g} map; "
-                             f"the agent was built for {want[0]:g}x{want[1]:g} (its spec's map_size)")  # fmt: skip
-    return scenarios
 
 
 @dataclass
