@@ -1,0 +1,72 @@
+"""The spec of a StarCraft II environment, in the same plain-dict form as Skirmish's (the agent is built from it).
+
+Same unit columns (pysc2 ``FeatureUnit``), the same scalar list and argument names as Skirmish; the catalogue is
+``envs.sc2.catalogue`` (Skirmish's seven types first). Unit type ids are all of pysc2's ``units`` enums. One spec
+serves every map: positions are normalised over ``map_size`` (default 256 x 256, the largest SC2 map), so a
+model trained on one map runs on another. ``unit_types`` is empty: without the game's data there is no reliable
+per-type ability table (the game itself rejects a command for units that cannot carry it out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envs.sc2.catalogue import catalogue
+from envs.sc2.extra import require
+from envs.skirmish.catalogue import ARGUMENTS, MAX_SELECTED_UNITS
+from envs.skirmish.columns import SCALARS, UNIT_COLUMNS, Alliance
+from envs.skirmish.observation import DEFAULT_MAX_UNITS
+from envs.skirmish.units import LOOPS_PER_SECOND
+
+SPEC_VERSION = 1
+DEFAULT_MAP_SIZE = (256.0, 256.0)
+DEFAULT_RESOLUTION = 64
+
+
+def sc2_spec(
+    map_size: tuple[float, float] = DEFAULT_MAP_SIZE,
+    *,
+    max_units: int = DEFAULT_MAX_UNITS,
+    resolution: int = DEFAULT_RESOLUTION,
+) -> dict[str, Any]:
+    """The spec of the StarCraft II env (and of .SC2Replay samples) over a ``map_size`` (width, height) frame."""
+    if not (isinstance(max_units, int) and max_units >= 1):
+        raise ValueError(f"max_units must be an int >= 1, got {max_units!r}")
+    if not (isinstance(resolution, int) and resolution >= 1):
+        raise ValueError(f"resolution must be an int >= 1, got {resolution!r}")
+    if len(map_size) != 2 or not all(isinstance(v, int | float) and v > 0 for v in map_size):
+        raise ValueError(f"map_size must be (width, height) > 0 in map units, got {map_size!r}")
+    units = require("pysc2_evolved.lib.units", "The StarCraft II spec")
+    actions = require("pysc2_evolved.lib.actions", "The StarCraft II spec")
+    cat = catalogue()
+    unit_type_ids = sorted({int(u) for race in (units.Neutral, units.Protoss, units.Terran, units.Zerg) for u in race})
+    return {
+        "env": "sc2",
+        "spec_version": SPEC_VERSION,
+        "max_units": max_units,
+        "unit_columns": list(UNIT_COLUMNS),
+        "scalars": [name for name, _ in SCALARS],
+        "scalar_descriptions": dict(SCALARS),
+        "action_arguments": list(ARGUMENTS),
+        "action_types": [
+            {
+                "index": a.index,
+                "name": a.name,
+                "arguments": list(a.arguments),
+                "pysc2_function": a.function,
+                "pysc2_function_id": a.function_id,
+                "pysc2_function_type": a.function_type,
+                "ability_id": a.ability_id,
+            }
+            for a in cat.action_types
+        ],
+        "max_selected_units": MAX_SELECTED_UNITS,
+        "location_resolution": resolution,
+        "map_size": [float(map_size[0]), float(map_size[1])],
+        "unit_types": [],
+        "unit_type_ids": unit_type_ids,
+        "alliance": {a.name: int(a) for a in Alliance},
+        # order_id_* columns hold pysc2 raw function ids; every one is in the featurizer's vocabulary
+        "order_ids": {f.name: int(f.id) for f in actions.RAW_FUNCTIONS if int(f.id)},
+        "game_loops_per_second": LOOPS_PER_SECOND,
+    }
