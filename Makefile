@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 		echo "No GPU: installing the CPU build of torch==$(TORCH_VERSION)"; \
 		$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)); \
 	fi
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,sc2]"
 	touch $(STAMP)
 
 install: $(STAMP)

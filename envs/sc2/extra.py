@@ -1,4 +1,4 @@
-"""The optional ``sc2`` extra: one clear error, naming the extra, when pysc2-evolved / s2protocol / sc2reader are absent.
+"""The optional ``sc2`` extra: one clear error naming the extra when pysc2-evolved, s2protocol or sc2reader is absent.
 
 Everything else in the library works without these packages; StarCraft II features call ``require`` first so a
 missing package never surfaces as a bare ImportError from deep inside a module.
@@ -7,6 +7,7 @@ missing package never surfaces as a bare ImportError from deep inside a module.
 from __future__ import annotations
 
 import importlib
+import os
 from types import ModuleType
 
 EXTRA = "sc2"
@@ -21,6 +22,7 @@ class MissingExtraError(ImportError):
 
 def require(module: str, feature: str) -> ModuleType:
     """Import ``module`` (e.g. ``pysc2_evolved.lib.features``) or raise MissingExtraError saying what to install."""
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pysc2 imports pygame, which greets on stdout
     try:
         return importlib.import_module(module)
     except ImportError as exc:

@@ -84,7 +84,7 @@ def translate(action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player
     unknown = [key for key in action if key not in ACTION_KEYS]
     if unknown:
         raise IllegalActionError("action", f"unknown key(s) {unknown}; expected keys {', '.join(ACTION_KEYS)}")
-    index = _int_scalar(action, "action_type")
+    index = int_scalar(action, "action_type")
     if not 0 <= index < NUM_ACTION_TYPES:
         raise IllegalActionError("action_type", f"{index} is not an action type; expected 0..{NUM_ACTION_TYPES - 1}")
     kind = ACTION_TYPES[index]
@@ -96,7 +96,7 @@ def translate(action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player
     n_own = int(np.count_nonzero(info.mine[player][row_to_slot]))  # own rows come first
     if not available_actions(info, row_to_slot, n_own)[index]:
         raise IllegalActionError("action_type", f"{kind.name} ({index}) is not available to player {player} now")
-    rows = _selected_rows(action, rows_total, spec["max_units"])
+    rows = selected_rows(action, rows_total, spec["max_units"])
     slots = row_to_slot[rows]
     _check_own_alive(rows, slots, st, player)
     target = -1
@@ -111,7 +111,7 @@ def translate(action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player
             need += " that can hit " + ("air" if info.is_air[target] else "ground") + " units"
         raise IllegalActionError("selected_units", f"no selected unit can {kind.name}: it needs {need}")
     position = _location(action, spec["location_resolution"], engine.scenario) if kind.uses_location else None
-    queued = _queued(action) if kind.uses_queued else False
+    queued = queued_flag(action) if kind.uses_queued else False
     units = tuple(slots[capable].tolist())
     return [Command(kind.command, units, target_unit=target, target_pos=position, queued=queued)]
 
@@ -126,7 +126,7 @@ def translate_lenient(
         return [], str(error)
 
 
-def _int_scalar(action: Mapping[str, Any], key: str) -> int:
+def int_scalar(action: Mapping[str, Any], key: str) -> int:
     if key not in action:
         raise IllegalActionError(key, "missing; this action type uses it")
     value = action[key]
@@ -138,7 +138,7 @@ def _int_scalar(action: Mapping[str, Any], key: str) -> int:
     raise IllegalActionError(key, f"expected an int, got {_describe(value)}")
 
 
-def _int_array(action: Mapping[str, Any], key: str, length: int) -> np.ndarray:
+def int_array(action: Mapping[str, Any], key: str, length: int) -> np.ndarray:
     if key not in action:
         raise IllegalActionError(key, "missing; this action type uses it")
     value = action[key]
@@ -156,8 +156,8 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r:.60}"
 
 
-def _selected_rows(action: Mapping[str, Any], rows_total: int, max_units: int) -> list[int]:
-    selected = _int_array(action, "selected_units", MAX_SELECTED_UNITS).tolist()
+def selected_rows(action: Mapping[str, Any], rows_total: int, max_units: int) -> list[int]:
+    selected = int_array(action, "selected_units", MAX_SELECTED_UNITS).tolist()
     count = selected.index(-1) if -1 in selected else MAX_SELECTED_UNITS
     rows = selected[:count]
     if selected[count:] != _PADDING[count:]:
@@ -177,14 +177,14 @@ def _selected_rows(action: Mapping[str, Any], rows_total: int, max_units: int) -
         raise IllegalActionError("selected_units", f"entry {i} is {rows[i]}; expected a row index or -1 (padding)")
     if max(rows) >= rows_total:
         i = next(i for i, v in enumerate(rows) if v >= rows_total)
-        _bad_row("selected_units", f"entry {i}", rows[i], rows_total, max_units)
+        bad_row("selected_units", f"entry {i}", rows[i], rows_total, max_units)
     if len(set(rows)) != count:
         row = next(v for i, v in enumerate(rows) if v in rows[:i])
         raise IllegalActionError("selected_units", f"row {row} is selected more than once")
     return rows
 
 
-def _bad_row(field: str, where: str, row: int, rows_total: int, max_units: int) -> None:
+def bad_row(field: str, where: str, row: int, rows_total: int, max_units: int) -> None:
     if row >= max_units or row < 0:
         raise IllegalActionError(field, f"{where}: row {row} is out of range; expected 0..{max_units - 1}")
     raise IllegalActionError(
@@ -204,11 +204,11 @@ def _check_own_alive(rows: list[int], slots: np.ndarray, st, player: int) -> Non
 
 
 def _target(action, kind: ActionType, rows, row_to_slot, max_units: int, engine, player: int) -> int:
-    row = _int_scalar(action, "target_unit")
+    row = int_scalar(action, "target_unit")
     if row == -1:
         raise IllegalActionError("target_unit", f"{kind.name} needs a target row, got -1")
     if not 0 <= row < len(row_to_slot):
-        _bad_row("target_unit", kind.name, row, len(row_to_slot), max_units)
+        bad_row("target_unit", kind.name, row, len(row_to_slot), max_units)
     slot = int(row_to_slot[row])
     st = engine.state
     if not st.alive[slot]:
@@ -226,7 +226,7 @@ def _target(action, kind: ActionType, rows, row_to_slot, max_units: int, engine,
 
 
 def _location(action: Mapping[str, Any], resolution: int, scenario) -> tuple[float, float]:
-    x, y = _int_array(action, "target_location", 2).tolist()
+    x, y = int_array(action, "target_location", 2).tolist()
     if not (0 <= x < resolution and 0 <= y < resolution):
         raise IllegalActionError(
             "target_location", f"cell ({x}, {y}) is outside the {resolution} x {resolution} grid; "
@@ -235,10 +235,10 @@ def _location(action: Mapping[str, Any], resolution: int, scenario) -> tuple[flo
     return (x + 0.5) * scenario.map_width / resolution, (y + 0.5) * scenario.map_height / resolution
 
 
-def _queued(action: Mapping[str, Any]) -> bool:
+def queued_flag(action: Mapping[str, Any]) -> bool:
     if "queued" in action and isinstance(action["queued"], bool | np.bool_):
         return bool(action["queued"])
-    value = _int_scalar(action, "queued")
+    value = int_scalar(action, "queued")
     if value not in (0, 1):
         raise IllegalActionError("queued", f"expected 0 or 1, got {value}")
     return bool(value)
