@@ -1,7 +1,8 @@
-"""``pstar replays``: record bot-vs-bot Skirmish replays in parallel, or inspect and verify replay files.
+"""``pstar replays``: record bot-vs-bot Skirmish replays in parallel, or inspect replay files (Skirmish or SC2).
 
     pstar replays record --games 32 --scenarios 3m 2s3z random --p1 medium hard --p2 medium --workers 4 --out replays
     pstar replays info replays/00000_3m_medium_vs_medium_s0.skreplay [--no-verify]
+    pstar replays info game.SC2Replay        # StarCraft II replay, read without the game (needs the sc2 extra)
 
 Game ``i`` plays scenario ``scenarios[i % S]`` with the ``(i // S) % P``-th (p1, p2) level pair and seed
 ``seed + i``, so a run is reproducible whatever the number of workers. ``random`` as a scenario name is a
@@ -181,16 +182,42 @@ def _summary(records: list[GameRecord], failures: list[tuple[GameJob, str]], sec
         print(f"FAILED game {job.index} ({job.scenario}, {job.p1} vs {job.p2}, seed {job.seed}): {reason}")
 
 
+def _sc2_info(path: Path) -> str | None:
+    """Print a .SC2Replay's summary; the reason it cannot be read otherwise."""
+    from envs.sc2replay import ReplayReadError, describe, read_replay
+
+    try:
+        replay = read_replay(path)
+    except ReplayReadError as err:
+        return err.problem
+    print(describe(replay))
+    return None
+
+
 def _info(args: argparse.Namespace) -> int:
+    from envs.sc2.extra import MissingExtraError
     from envs.skirmish.replay import ReplayError, load_replay
     from envs.skirmish.units import LOOPS_PER_SECOND
 
     status = 0
+    unreadable: Counter = Counter()
     for path in args.files:
+        if path.suffix.lower() == ".sc2replay":
+            try:
+                problem = _sc2_info(path)
+            except MissingExtraError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 2
+            if problem is not None:
+                print(f"{path}: INVALID: {problem}")
+                unreadable[problem.split(":")[0]] += 1
+                status = 1
+            continue
         try:
             replay = load_replay(path)
         except ReplayError as err:
             print(f"{path}: INVALID: {err.problem}")
+            unreadable[err.problem.split(":")[0]] += 1
             status = 1
             continue
         h = replay.header
@@ -217,11 +244,19 @@ def _info(args: argparse.Namespace) -> int:
         else:
             took = time.perf_counter() - start
             print(f"  verify   ok: re-simulated {h.steps} steps in {took:.2f} s, final hash matches")
+    if len(args.files) > 1:
+        reasons = ", ".join(f"{n} {kind}" for kind, n in unreadable.items())
+        print(
+            f"{len(args.files) - unreadable.total()} of {len(args.files)} files read"
+            + (f"; skipped: {reasons}" if reasons else "")
+        )
     return status
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pstar replays", description="Skirmish replays: record bot games, inspect.")
+    parser = argparse.ArgumentParser(
+        prog="pstar replays", description="Replays: record Skirmish bot games; inspect Skirmish or .SC2Replay files."
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     rec = sub.add_parser("record", help="record bot-vs-bot games (several processes)")
     rec.add_argument("--games", type=int, default=8, help="number of games (default 8)")
@@ -243,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--mirror", action="store_true", help="both sides get player 1's army (seeded variants)")
     rec.add_argument("--quiet", action="store_true", help="no progress bar")
     rec.set_defaults(func=_record)
-    info = sub.add_parser("info", help="print a replay's header and verify it by re-simulation")
+    info = sub.add_parser(
+        "info", help="print a replay's header and verify it by re-simulation (.SC2Replay: summary, game not needed)"
+    )
     info.add_argument("files", nargs="+", type=Path)
     info.add_argument("--no-verify", action="store_true", help="only read the header, do not re-simulate")
     info.set_defaults(func=_info)

@@ -24,15 +24,18 @@ def _help(text: str, **kwargs: Any) -> Any:
 
 @dataclass
 class BCConfig:
-    """Behaviour cloning from Skirmish replays (see ``training.bc.trainer.train_bc``)."""
+    """Behaviour cloning from Skirmish or StarCraft II replays (see ``training.bc.trainer.train_bc``)."""
 
     replays: list[str] = _help(
-        "replay files or directories (searched for *.skreplay)", default_factory=lambda: ["replays"]
+        "replay files or directories (searched for *.skreplay and *.SC2Replay)", default_factory=lambda: ["replays"]
     )
     players: str | int = _help("whose actions to clone: both, winner, 1 or 2", default="both")
     sequence_length: int = _help("time steps per training sequence (truncated BPTT window)", default=16)
     max_units: int = _help("unit rows per observation; replays recorded with another value are skipped", default=64)
     val_fraction: float = _help("share of replay files held out for metrics (0: none)", default=0.1)
+    val_replays: list[str] = _help(
+        "file names of the replays held out for metrics (instead of a val_fraction draw)", default_factory=list
+    )
     cache_dir: str = _help("where the re-simulated sequences are cached as .npz shards", default="runs/cache/bc")
     batch_size: int = _help("sequences per optimizer step (per process under torchrun)", default=16)
     learning_rate: float = _help("Adam learning rate", default=1e-3)
@@ -68,6 +71,8 @@ class BCConfig:
             raise ConfigError(f"players must be one of {', '.join(PLAYERS)}, got {self.players!r}")
         if isinstance(self.replays, str):
             self.replays = [self.replays]
+        if isinstance(self.val_replays, str):
+            self.val_replays = [self.val_replays]
         unknown = [h for h in self.head_weights if h not in HEADS]
         if unknown:
             raise ConfigError(f"head_weights: unknown head {unknown[0]!r}; heads are {', '.join(HEADS)}")

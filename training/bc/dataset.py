@@ -1,6 +1,8 @@
-"""Behaviour-cloning data: Skirmish replays re-simulated into fixed-length (observation, action) sequences, cached.
+"""Behaviour-cloning data: replays turned into fixed-length (observation, action) sequences, cached as shards.
 
-**Samples.** Each replay is re-simulated; for each chosen player (``players``: both, winner, 1 or 2) and each step,
+**Samples.** Skirmish replays (``*.skreplay``) are re-simulated; .SC2Replay files are read by
+``training.bc.sc2_samples`` (command-level samples teaching two heads; see there). Each Skirmish replay is
+re-simulated; for each chosen player (``players``: both, winner, 1 or 2) and each step,
 the observation that player saw is paired with each action it issued then. A step with several actions (bots do
 this now and then) becomes consecutive samples sharing the observation, in the order issued; a step with no action
 is a no_op sample. Actions the agent's heads could not have produced from that observation (unavailable type, a
@@ -38,11 +40,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from agents.heads.action_heads import HEADS
 from envs.skirmish.engine import ENGINE_VERSION
 from envs.skirmish.replay import ReplayError, load_replay, read_replays
-from training.bc.shards import ACTION_DTYPES, OBS_KEYS, read_shard, write_shard
+from training.bc.shards import ACTION_DTYPES, HEAD_MASK, OBS_KEYS, read_shard, write_shard
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-sample head_mask
 MANIFEST = "manifest.json"
 SHARD_SEQUENCES = 128  # sequences per shard file (~3 MB compressed at 64 units and 16 steps)
 
@@ -66,6 +69,7 @@ class Sample:
 
     obs: dict[str, np.ndarray]
     action: dict[str, np.ndarray | int]
+    head_mask: tuple[bool, ...] = (True,) * len(HEADS)  # which heads learn from it (HEADS order)
 
 
 @dataclass
@@ -112,8 +116,8 @@ class ActionRules:
             "queued": int(action["queued"]) if "queued" in used else 0,
         }
 
-    def problem(self, action: Any, obs: dict[str, np.ndarray]) -> str | None:
-        """Why the heads could not produce ``action`` from ``obs`` (None: they can)."""
+    def problem(self, action: Any, obs: dict[str, np.ndarray], heads: Sequence[str] = HEADS) -> str | None:
+        """Why the heads could not produce ``action`` from ``obs`` (None: they can); only ``heads``' arguments count."""
         if not isinstance(action, dict) or "action_type" not in action:
             return "malformed"
         kind = action["action_type"]
@@ -121,7 +125,7 @@ class ActionRules:
             return "unknown action type"
         if not bool(obs["available_actions"][int(kind)]):
             return "unavailable action type"
-        used = self.arguments[int(kind)]
+        used = self.arguments[int(kind)] & set(heads)
         units = len(obs["unit_mask"])
         if "selected_units" in used:
             selected = np.asarray(action.get("selected_units", ()), dtype=np.int64).reshape(-1)
@@ -169,6 +173,7 @@ def to_sequences(samples: Sequence[Sample], length: int) -> dict[str, np.ndarray
     for key, dtype in ACTION_DTYPES.items():
         stacked = np.stack([np.asarray(s.action[key]) for s in padded]).astype(dtype)
         arrays[key] = stacked.reshape(chunks, length, *stacked.shape[1:])
+    arrays[HEAD_MASK] = np.array([s.head_mask for s in padded], dtype=bool).reshape(chunks, length, len(HEADS))
     arrays["valid"] = (np.arange(chunks * length) < count).reshape(chunks, length)
     arrays["first"] = np.zeros((chunks, length), dtype=bool)
     arrays["first"][0, 0] = True
@@ -181,6 +186,10 @@ def concatenate(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]
 
 def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
     """Re-simulate one replay file into its sequences; every problem ends up in ``skipped`` (kind: detail)."""
+    from training.bc import sc2_samples  # it builds on this module
+
+    if sc2_samples.is_sc2_replay(path):
+        return sc2_samples.sc2_replay_result(path, settings)
     result = ReplayResult(path)
     try:
         replay = load_replay(path)
@@ -248,11 +257,14 @@ def _spec_difference(spec: dict[str, Any], reference: dict[str, Any]) -> str | N
 
 
 def replay_files(paths: Sequence[str | Path]) -> list[Path]:
-    """The replay files named by ``paths`` (directories expanded to their ``*.skreplay`` files)."""
+    """The replay files named by ``paths`` (directories expanded to their ``*.skreplay`` and ``*.SC2Replay`` files)."""
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
         raise DatasetError(f"replay path {missing[0]} does not exist (replays= lists files or directories)")
-    return list(read_replays(paths).paths)
+    files = list(read_replays(paths).paths)
+    for directory in (Path(p) for p in paths if Path(p).is_dir()):
+        files.extend(sorted(f for f in directory.rglob("*") if f.suffix.lower() == ".sc2replay"))
+    return files
 
 
 def cache_key(files: Sequence[Path], settings: BuildSettings) -> str:
@@ -304,7 +316,7 @@ def build_cache(
         bar = tqdm(
             _results(files, settings, workers),
             total=len(files),
-            desc="bc: re-simulating replays",
+            desc="bc: reading replays",
             unit="replay",
             disable=not progress,
             mininterval=1.0,
@@ -391,9 +403,17 @@ class BCData:
     def shard_paths(self) -> list[Path]:
         return [self.directory / s["file"] for s in self.manifest["shards"]]
 
-    def split(self, val_fraction: float, seed: int) -> tuple[set[int], set[int]]:
-        """(train, held-out) replay ids: a seeded draw of ``val_fraction`` of the replays, at least one if >= 2."""
+    def split(self, val_fraction: float, seed: int, holdout: Sequence[str] = ()) -> tuple[set[int], set[int]]:
+        """(train, held-out) replay ids: the replays whose file name is in ``holdout`` when given, else a seeded draw
+        of ``val_fraction`` of them (at least one if >= 2)."""
         count = len(self.manifest["replays"])
+        if holdout:
+            names = [Path(r["path"]).name for r in self.manifest["replays"]]
+            unknown = sorted(set(holdout) - set(names))
+            if unknown:
+                raise DatasetError(f"val_replays: {unknown[0]!r} is not among the usable replays ({', '.join(names)})")
+            held = {i for i, name in enumerate(names) if name in set(holdout)}
+            return set(range(count)) - held, held
         held = 0 if val_fraction <= 0 or count < 2 else min(count - 1, max(1, round(val_fraction * count)))
         order = np.random.default_rng([seed, count]).permutation(count)
         return set(order[held:].tolist()), set(order[:held].tolist())
@@ -407,9 +427,9 @@ class BCData:
                 found.append((index, positions))
         return found
 
-    def counts(self, val_fraction: float, seed: int) -> dict[str, Any]:
+    def counts(self, val_fraction: float, seed: int, holdout: Sequence[str] = ()) -> dict[str, Any]:
         """The manifest's counts plus the split's replay and sequence numbers (what a run reports)."""
-        train, held = self.split(val_fraction, seed)
+        train, held = self.split(val_fraction, seed, holdout)
         sequences = {name: sum(len(p) for _, p in self.items(ids)) for name, ids in (("train", train), ("val", held))}
         return {
             **self.manifest["counts"],
@@ -436,7 +456,9 @@ def prepare_data(
     """The cached data of ``replays`` under ``settings``, building it first when missing (and ``build``)."""
     files = replay_files(replays)
     if not files:
-        raise DatasetError(f"no replay files found in {list(replays)} (expected *.skreplay files or directories)")
+        raise DatasetError(
+            f"no replay files found in {list(replays)} (expected *.skreplay or *.SC2Replay files or directories)"
+        )
     directory = Path(cache_dir) / cache_key(files, settings)
     if not (directory / MANIFEST).is_file():
         if not build:

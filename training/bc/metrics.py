@@ -12,6 +12,9 @@ Per valid step, with greedy predictions:
 - ``<head>/nll``: the teacher-forced negative log-likelihood averaged over valid steps (the training loss's terms);
 - ``<head>/samples``: how many steps each head's accuracy is over.
 
+Every metric of a head counts only the steps whose ``head_mask`` teaches that head (all of them for Skirmish
+replays; action type and selection only for .SC2Replay samples).
+
 The recurrent state is carried through each sequence by scoring the TRUE action (``agent.evaluate``), so every step
 is judged from the state the data led to.
 """
@@ -27,7 +30,7 @@ from tqdm import tqdm
 from agents.agent import Agent
 from agents.heads.action_heads import HEADS
 from agents.heads.arguments import ArgumentTable
-from training.bc.shards import Batch, split_obs_action
+from training.bc.shards import HEAD_MASK, Batch, split_obs_action
 
 # The heads each prediction is given (teacher-forced), in AlphaStar order.
 GIVEN = {head: HEADS[:i] for i, head in enumerate(HEADS)}
@@ -85,13 +88,14 @@ def evaluate_bc(
         valid, first = batch["valid"].bool(), batch["first"].bool()
         steps, size = valid.shape
         scored = agent.evaluate_sequence(obs, action, agent.initial_state(size, device), first)
-        for head in HEADS:
-            tally.add(f"{head}/nll", -scored.log_probs[head], valid)
+        taught = valid[..., None] & batch[HEAD_MASK].bool()  # [T, B, heads]: steps each head is scored on
+        for i, head in enumerate(HEADS):
+            tally.add(f"{head}/nll", -scored.log_probs[head], taught[..., i])
         state = agent.initial_state(size, device)
         for t in range(steps):
             obs_t = {k: v[t] for k, v in obs.items()}
             true = {k: v[t] for k, v in action.items()}
-            where = valid[t]
+            where = taught[t, :, 0]
             predicted = {}
             for head in HEADS:
                 given = {k: true[k] for k in GIVEN[head]}
@@ -101,7 +105,7 @@ def evaluate_bc(
             tally.add("action_type/accuracy", predicted["action_type"] == kind, where)
             tally.add("action_type/no_op_share", kind == 0, where)
             tally.add("action_type/accuracy_non_noop", predicted["action_type"] == kind, where & (kind != 0))
-            used = {head: where & table.used(kind, head) for head in HEADS[1:]}
+            used = {head: taught[t, :, i] & table.used(kind, head) for i, head in enumerate(HEADS) if i}
             f1, exact = selection_scores(predicted["selected_units"], true["selected_units"], obs_t["units"].shape[1])
             tally.add("selected_units/f1", f1, used["selected_units"])
             tally.add("selected_units/exact", exact, used["selected_units"])

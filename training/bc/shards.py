@@ -1,12 +1,12 @@
 """Sequence shards on disk and the stream that feeds them to training through a torch DataLoader.
 
-A shard is one ``.npz`` file of sequences [S, T, ...] (observation keys, action keys, ``first``, ``valid``, and per
-sequence ``replay`` and ``player``). :class:`SequenceStream` is an endless, seeded stream of training sequences.
-Its readers, one per (rank, DataLoader worker), each take their own shards (round-robin; when there are fewer shards
-with training data than readers, every reader takes every R-th sequence instead). A reader's order in epoch ``e``
-is drawn from ``(seed, reader, e)``: shards in a random order, each shard's sequences permuted, mixed through a
-shuffle buffer. The order is computed on sequence indices before any data is read, so a resumed run skips the
-batches it already consumed without reading them, and sees exactly the batches it would have seen.
+A shard is one ``.npz`` file of sequences [S, T, ...] (observation keys, action keys, ``head_mask``, ``first``,
+``valid``, and per sequence ``replay`` and ``player``). :class:`SequenceStream` is an endless, seeded stream of
+training sequences. Its readers, one per (rank, DataLoader worker), each take their own shards (round-robin; when
+there are fewer shards with training data than readers, every reader takes every R-th sequence instead). A reader's
+order in epoch ``e`` is drawn from ``(seed, reader, e)``: shards in a random order, each shard's sequences permuted,
+mixed through a shuffle buffer. The order is computed on sequence indices before any data is read, so a resumed run
+skips the batches it already consumed without reading them, and sees exactly the batches it would have seen.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ ACTION_DTYPES = {
     "target_location": np.int16,
     "queued": np.int8,
 }
-SEQUENCE_KEYS = (*OBS_KEYS, *ACTION_DTYPES, "first", "valid")
+HEAD_MASK = "head_mask"  # bool [..., len(HEADS)]: which heads a sample teaches (.SC2Replay samples: two of five)
+SEQUENCE_KEYS = (*OBS_KEYS, *ACTION_DTYPES, HEAD_MASK, "first", "valid")
 
 Batch = dict[str, torch.Tensor]
 Items = list[tuple[int, np.ndarray]]  # per shard: (shard index, positions of the sequences to use)

@@ -36,7 +36,7 @@ from training.agent_io import save_agent
 from training.bc.config import BCConfig
 from training.bc.dataset import BCData, BuildSettings, prepare_data
 from training.bc.metrics import evaluate_bc
-from training.bc.shards import Batch, SequenceStream, batches, collate, split_obs_action
+from training.bc.shards import HEAD_MASK, Batch, SequenceStream, batches, collate, split_obs_action
 from training.checkpoint import (
     CheckpointError,
     checkpoint_name,
@@ -70,7 +70,8 @@ class BCObjective(nn.Module):
     """The loss as a module, so DistributedDataParallel sees the forward it must synchronise gradients for.
 
     ``forward(batch)`` -> (weighted loss, unweighted per-head NLL): each head's negative teacher-forced log-likelihood
-    averaged over the batch's valid steps (heads an action does not use contribute 0). Every sequence starts from
+    averaged over the batch's valid steps (heads an action does not use, or its ``head_mask`` leaves out, contribute
+    0). Every sequence starts from
     the agent's initial state (truncated BPTT; see ``training.bc.dataset``).
     """
 
@@ -85,7 +86,10 @@ class BCObjective(nn.Module):
         state = self.agent.initial_state(valid.shape[1], valid.device)
         out = self.agent.evaluate_sequence(obs, action, state, batch["first"])
         count = valid.sum().clamp(min=1.0)
-        nll = {head: -(out.log_probs[head] * valid).sum() / count for head in HEADS}
+        taught = valid.bool()[..., None] & batch[HEAD_MASK].bool()  # where() keeps an untaught -inf out of the sum
+        nll = {
+            head: -torch.where(taught[..., i], out.log_probs[head], 0.0).sum() / count for i, head in enumerate(HEADS)
+        }
         loss = sum(self.head_weights[head] * nll[head] for head in HEADS)
         return loss, {head: value.detach() for head, value in nll.items()}
 
@@ -210,9 +214,9 @@ class BCTrainer:
                 "to continue it, or choose another name="
             )
         self.data = _load_data(cfg, process, progress)
-        train_ids, val_ids = self.data.split(cfg.val_fraction, cfg.seed)
+        train_ids, val_ids = self.data.split(cfg.val_fraction, cfg.seed, cfg.val_replays)
         self.train_items, self.val_items = self.data.items(train_ids), self.data.items(val_ids)
-        self.counts = self.data.counts(cfg.val_fraction, cfg.seed)
+        self.counts = self.data.counts(cfg.val_fraction, cfg.seed, cfg.val_replays)
 
         _seed_everything(cfg.seed)
         self.agent = cfg.agent.build(self.data.spec).to(self.device)
