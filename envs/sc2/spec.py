@@ -1,10 +1,11 @@
 """The spec of a StarCraft II environment, in the same plain-dict form as Skirmish's (the agent is built from it).
 
 Same unit columns (pysc2 ``FeatureUnit``), the same scalar list and argument names as Skirmish; the catalogue is
-``envs.sc2.catalogue`` (Skirmish's seven types first). Unit type ids are all of pysc2's ``units`` enums. One spec
-serves every map: positions are normalised over ``map_size`` (default 256 x 256, the largest SC2 map), so a
-model trained on one map runs on another. ``unit_types`` is empty: without the game's data there is no reliable
-per-type ability table (the game itself rejects a command for units that cannot carry it out).
+``envs.sc2.catalogue`` (Skirmish's seven types first). Unit type ids are pysc2's ``units`` enums plus
+``envs.sc2.unit_types``' additions. One spec serves every map: positions are normalised over ``map_size`` (default
+256 x 256, the largest SC2 map), so a model trained on one map runs on another. ``unit_types`` is empty: without the
+game's data there is no reliable per-type ability table (the game itself rejects a command for units that cannot
+carry it out).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from envs.sc2.catalogue import catalogue
 from envs.sc2.extra import require
+from envs.sc2.unit_types import unit_type_ids as known_unit_types
 from envs.skirmish.catalogue import ARGUMENTS, MAX_SELECTED_UNITS
 from envs.skirmish.columns import SCALARS, UNIT_COLUMNS, Alliance
 from envs.skirmish.observation import DEFAULT_MAX_UNITS
@@ -36,10 +38,9 @@ def sc2_spec(
         raise ValueError(f"resolution must be an int >= 1, got {resolution!r}")
     if len(map_size) != 2 or not all(isinstance(v, int | float) and v > 0 for v in map_size):
         raise ValueError(f"map_size must be (width, height) > 0 in map units, got {map_size!r}")
-    units = require("pysc2_evolved.lib.units", "The StarCraft II spec")
     actions = require("pysc2_evolved.lib.actions", "The StarCraft II spec")
     cat = catalogue()
-    unit_type_ids = sorted({int(u) for race in (units.Neutral, units.Protoss, units.Terran, units.Zerg) for u in race})
+    unit_type_ids = sorted(set(known_unit_types().values()))
     return {
         "env": "sc2",
         "spec_version": SPEC_VERSION,

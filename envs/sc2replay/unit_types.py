@@ -1,18 +1,18 @@
 """Tracker-event unit type names -> SC2 unit type ids, through pysc2's ``units`` enums (matched by name).
 
 The game's internal names mostly equal pysc2's enum names; ``ALIASES`` covers the ones pysc2 renamed (same ids).
-Names pysc2 has no enum for (this pysc2-evolved has no ``MissileTurret``, no rich-vespene extractors, no critters
-such as ``KarakFemale``) map to None: their rows get unit_type 0 and the reader counts them. ``Beacon*`` units are
-the game's UI markers (rally and ping beacons), not units: they are left out of the unit list.
+Names with no id (no rich-vespene extractors, no critters such as ``KarakFemale`` in this pysc2-evolved;
+``MissileTurret`` is added by ``envs.sc2.unit_types``) map to None: their rows get unit_type 0 and the reader counts
+them. ``Beacon*`` units are the game's UI markers (rally and ping beacons), not units: they are left out of the unit
+list.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-from envs.sc2.extra import require
+from envs.sc2.unit_types import unit_type_ids as known_unit_types
 
-FEATURE = "Reading .SC2Replay files"
 # game (tracker) name -> pysc2 enum name, where pysc2 renamed a unit type (the id is the same)
 ALIASES = {
     "Egg": "Cocoon",
@@ -37,9 +37,8 @@ IGNORED_PREFIXES = ("Beacon",)
 
 @cache
 def unit_type_ids() -> dict[str, int]:
-    """Every pysc2 unit type name (and alias) -> its SC2 unit type id."""
-    units = require("pysc2_evolved.lib.units", FEATURE)
-    ids = {u.name: int(u) for race in (units.Neutral, units.Protoss, units.Terran, units.Zerg) for u in race}
+    """Every known unit type name (and alias) -> its SC2 unit type id."""
+    ids = dict(known_unit_types())
     ids.update({alias: ids[name] for alias, name in ALIASES.items() if name in ids})
     return ids
 
