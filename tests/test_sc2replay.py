@@ -242,7 +242,6 @@ def test_selection_is_tracked_from_selection_events(replays):
                 rows = rows[rows >= 0]
                 assert len(set(rows.tolist())) == rows.size
                 units = s.obs["units"]
-                assert set(np.flatnonzero(units[:, UnitColumn.is_selected]).tolist()) >= set(rows.tolist())
                 assert (units[rows, UnitColumn.owner] >= 0).all() and (rows < s.num_units).all()
                 types = set(units[rows, UnitColumn.unit_type].astype(int).tolist())
                 if s.ability == "TrainProbe":
@@ -250,6 +249,23 @@ def test_selection_is_tracked_from_selection_events(replays):
                 elif s.ability == "MorphDrone":
                     checked["drone", LARVA in types] += 1
     assert checked == {("probe", True): 117, ("drone", True): 64, ("drone", False): 2}
+
+
+def test_is_selected_marks_the_previous_command_not_the_label(replays):
+    """``is_selected`` is what the player's previous command was for (Skirmish's meaning), never the label itself."""
+    differs = 0
+    for replay in replays.values():
+        for samples in replay.samples.values():
+            previous: set[int] = set()
+            truncated = False  # the previous selection had more units than the 64 the label holds
+            for s in samples:
+                flagged = s.unit_tags[s.obs["units"][: s.num_units, UnitColumn.is_selected] == 1]
+                assert truncated or set(flagged.tolist()) <= previous
+                rows = s.action["selected_units"]
+                chosen = set(s.unit_tags[rows[rows >= 0]].tolist())
+                differs += set(flagged.tolist()) != chosen
+                previous, truncated = chosen, len(chosen) == 64
+    assert differs > 1000  # the selection changes between commands often: the column does not give it away
 
 
 def test_targets_are_cells_and_rows(replays):

@@ -180,6 +180,9 @@ class _ReplayWalk:
         self.selections = {p: SelectionTracker() for p in self.humans}
         self.player_stats: dict[int, tuple[int, float, float, float]] = {}  # pid -> (loop, minerals, gas, food)
         self.last_command: dict[int, tuple[int, int]] = {}  # pid -> (ability id, queued) of its last command
+        # pid -> tags its previous command was for: the is_selected column (as in Skirmish: "selected by the player's
+        # last command"); the current selection would give the selected_units label away
+        self.last_selected: dict[int, np.ndarray] = {}
         self.samples: dict[int, list[CommandSample]] = {p: [] for p in sorted(self.humans)}
         self.commands_read = 0
         self.command_repeats = 0
@@ -276,8 +279,7 @@ class _ReplayWalk:
         filled[:, _C["owner"]] = u.owner[slots]
         filled[:, _C["x"]] = u.x[slots]
         filled[:, _C["y"]] = u.y[slots]
-        filled[:, _C["is_selected"]] = 0.0
-        filled[selected_rows, _C["is_selected"]] = 1.0
+        filled[:, _C["is_selected"]] = np.isin(u.tag[slots], self.last_selected.get(player, ()))
         filled[:, _C["tag"]] = u.unit_index[slots]
         staleness = (loop - u.pos_loop[slots]).astype(np.float32)
 
@@ -299,6 +301,7 @@ class _ReplayWalk:
         self._selection_sizes.append(len(tags))
         self._selected_counts.append(int(selected_rows.size))
         self._row_counts.append(k)
+        self.last_selected[player] = np.asarray(tags, dtype=np.int64)
         self.rows_truncated += int(rows.live_count > k)
         return CommandSample(
             game_loop=loop,

@@ -40,7 +40,7 @@ FILLED_COLUMNS: tuple[UnitColumn, ...] = (
     UnitColumn.owner,  # player id, 0 for neutral units
     UnitColumn.x,  # last recorded position, map units
     UnitColumn.y,
-    UnitColumn.is_selected,  # in the player's current selection
+    UnitColumn.is_selected,  # selected by the player's previous command (not the current one: that is the label)
     UnitColumn.tag,  # the tracker's unit index (a float32 holds it exactly); full int64 tags in ``unit_tags``
 )
 _FILLED_INDEX = np.array([int(c) for c in FILLED_COLUMNS], dtype=np.intp)
