@@ -34,7 +34,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from envs.sc2.action import to_function_call, to_function_call_lenient
 from envs.sc2.catalogue import catalogue
@@ -43,13 +42,11 @@ from envs.sc2.extra import require
 from envs.sc2.game import Game, check_game_installed, map_paths
 from envs.sc2.observation import UnitRows, convert_observation, own_tags
 from envs.sc2.spec import sc2_spec
-from envs.skirmish.catalogue import MAX_SELECTED_UNITS
-from envs.skirmish.columns import NUM_SCALARS, NUM_UNIT_COLUMNS
+from envs.skirmish.spaces import contract_spaces
 
 ENV_ID = "PerceiverStar/SC2-v0"
 ENTRY_POINT = "envs.sc2.env:SC2Env"
 REGISTERED_DEFAULTS = {"lenient": True}  # so that action_space.sample() (mostly illegal) always steps
-_BIG = float(np.finfo(np.float32).max)
 _VICTORY, _DEFEAT = 1, 2  # sc2api_pb2.Result (Tie = 3, Undecided = 4)
 
 
@@ -72,21 +69,7 @@ class SC2Env(gym.Env):
         self.config = config
         self.max_units, self.resolution, self.lenient = config.max_units, config.resolution, config.lenient
         self._spec = sc2_spec(config.map_size, max_units=config.max_units, resolution=config.resolution)
-        num_types = len(catalogue())
-        self.observation_space = spaces.Dict({
-            "units": spaces.Box(-_BIG, _BIG, (self.max_units, NUM_UNIT_COLUMNS), np.float32),
-            "unit_mask": spaces.MultiBinary(self.max_units),
-            "scalars": spaces.Box(-_BIG, _BIG, (NUM_SCALARS,), np.float32),
-            "available_actions": spaces.MultiBinary(num_types),
-        })  # fmt: skip
-        rows, picks = self.max_units + 1, MAX_SELECTED_UNITS
-        self.action_space = spaces.Dict({
-            "action_type": spaces.Discrete(num_types),
-            "selected_units": spaces.MultiDiscrete(np.full(picks, rows), start=np.full(picks, -1)),
-            "target_unit": spaces.Discrete(rows, start=-1),
-            "target_location": spaces.MultiDiscrete([self.resolution, self.resolution]),
-            "queued": spaces.Discrete(2),
-        })  # fmt: skip
+        self.observation_space, self.action_space = contract_spaces(self.max_units, len(catalogue()), self.resolution)
         self.game: Game | None = None
         self._response: Any = None  # the ResponseObservation the next action answers
         self._rows: UnitRows | None = None

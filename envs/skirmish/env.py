@@ -33,22 +33,20 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from envs.skirmish.botgame import apply_cheats, bot_seed, check_level
 from envs.skirmish.bots import make_bot
-from envs.skirmish.catalogue import MAX_SELECTED_UNITS, NUM_ACTION_TYPES
-from envs.skirmish.columns import NUM_SCALARS, NUM_UNIT_COLUMNS
+from envs.skirmish.catalogue import NUM_ACTION_TYPES
 from envs.skirmish.generator import random_scenario
 from envs.skirmish.match import Match
 from envs.skirmish.render import render_rgb
 from envs.skirmish.scenario import Scenario, load_scenario
+from envs.skirmish.spaces import contract_spaces
 from envs.skirmish.spec import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION, skirmish_spec
 
 Policy = Callable[[dict, dict], Any]  # (obs, spec) -> an action dict or a list of them
 OBS_KEYS = ("units", "unit_mask", "scalars", "available_actions")
 AUTO_SIZES = (64, 128, 256, 512)
-_BIG = float(np.finfo(np.float32).max)
 
 
 def auto_max_units(scenario: Scenario) -> int:
@@ -116,20 +114,7 @@ class SkirmishEnv(gym.Env):
         self.match: Match | None = None
         self._bot = None
         self._obs: dict[int, dict[str, np.ndarray]] = {}
-        self.observation_space = spaces.Dict({
-            "units": spaces.Box(-_BIG, _BIG, (self.max_units, NUM_UNIT_COLUMNS), np.float32),
-            "unit_mask": spaces.MultiBinary(self.max_units),
-            "scalars": spaces.Box(-_BIG, _BIG, (NUM_SCALARS,), np.float32),
-            "available_actions": spaces.MultiBinary(NUM_ACTION_TYPES),
-        })  # fmt: skip
-        rows, picks = self.max_units + 1, MAX_SELECTED_UNITS
-        self.action_space = spaces.Dict({
-            "action_type": spaces.Discrete(NUM_ACTION_TYPES),
-            "selected_units": spaces.MultiDiscrete(np.full(picks, rows), start=np.full(picks, -1)),
-            "target_unit": spaces.Discrete(rows, start=-1),
-            "target_location": spaces.MultiDiscrete([self.resolution, self.resolution]),
-            "queued": spaces.Discrete(2),
-        })  # fmt: skip
+        self.observation_space, self.action_space = contract_spaces(self.max_units, NUM_ACTION_TYPES, self.resolution)
 
     @property
     def skirmish_spec(self) -> dict:

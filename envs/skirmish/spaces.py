@@ -1,0 +1,30 @@
+"""The gymnasium spaces of the observation and action contract, shared by Skirmish and the StarCraft II env."""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+
+from envs.skirmish.catalogue import MAX_SELECTED_UNITS
+from envs.skirmish.columns import NUM_SCALARS, NUM_UNIT_COLUMNS
+
+_BIG = float(np.finfo(np.float32).max)
+
+
+def contract_spaces(max_units: int, num_action_types: int, resolution: int) -> tuple[spaces.Dict, spaces.Dict]:
+    """(observation space, action space) for ``max_units`` rows, a catalogue of ``num_action_types``, a grid."""
+    observation = spaces.Dict({
+        "units": spaces.Box(-_BIG, _BIG, (max_units, NUM_UNIT_COLUMNS), np.float32),
+        "unit_mask": spaces.MultiBinary(max_units),
+        "scalars": spaces.Box(-_BIG, _BIG, (NUM_SCALARS,), np.float32),
+        "available_actions": spaces.MultiBinary(num_action_types),
+    })  # fmt: skip
+    rows, picks = max_units + 1, MAX_SELECTED_UNITS
+    action = spaces.Dict({
+        "action_type": spaces.Discrete(num_action_types),
+        "selected_units": spaces.MultiDiscrete(np.full(picks, rows), start=np.full(picks, -1)),
+        "target_unit": spaces.Discrete(rows, start=-1),
+        "target_location": spaces.MultiDiscrete([resolution, resolution]),
+        "queued": spaces.Discrete(2),
+    })  # fmt: skip
+    return observation, action
