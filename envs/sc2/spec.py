@@ -15,12 +15,9 @@ from typing import Any
 from envs.sc2.catalogue import catalogue
 from envs.sc2.extra import require
 from envs.sc2.unit_types import unit_type_ids as known_unit_types
-from envs.skirmish.catalogue import ARGUMENTS, MAX_SELECTED_UNITS
-from envs.skirmish.columns import SCALARS, UNIT_COLUMNS, Alliance
 from envs.skirmish.observation import DEFAULT_MAX_UNITS
-from envs.skirmish.units import LOOPS_PER_SECOND
+from envs.skirmish.spec import contract_fields
 
-SPEC_VERSION = 1
 DEFAULT_MAP_SIZE = (256.0, 256.0)
 DEFAULT_RESOLUTION = 64
 
@@ -32,23 +29,12 @@ def sc2_spec(
     resolution: int = DEFAULT_RESOLUTION,
 ) -> dict[str, Any]:
     """The spec of the StarCraft II env (and of .SC2Replay samples) over a ``map_size`` (width, height) frame."""
-    if not (isinstance(max_units, int) and max_units >= 1):
-        raise ValueError(f"max_units must be an int >= 1, got {max_units!r}")
-    if not (isinstance(resolution, int) and resolution >= 1):
-        raise ValueError(f"resolution must be an int >= 1, got {resolution!r}")
-    if len(map_size) != 2 or not all(isinstance(v, int | float) and v > 0 for v in map_size):
-        raise ValueError(f"map_size must be (width, height) > 0 in map units, got {map_size!r}")
+    fields = contract_fields("sc2", map_size, max_units, resolution)
     actions = require("pysc2_evolved.lib.actions", "The StarCraft II spec")
     cat = catalogue()
     unit_type_ids = sorted(set(known_unit_types().values()))
     return {
-        "env": "sc2",
-        "spec_version": SPEC_VERSION,
-        "max_units": max_units,
-        "unit_columns": list(UNIT_COLUMNS),
-        "scalars": [name for name, _ in SCALARS],
-        "scalar_descriptions": dict(SCALARS),
-        "action_arguments": list(ARGUMENTS),
+        **fields,
         "action_types": [
             {
                 "index": a.index,
@@ -61,13 +47,8 @@ def sc2_spec(
             }
             for a in cat.action_types
         ],
-        "max_selected_units": MAX_SELECTED_UNITS,
-        "location_resolution": resolution,
-        "map_size": [float(map_size[0]), float(map_size[1])],
         "unit_types": [],
         "unit_type_ids": unit_type_ids,
-        "alliance": {a.name: int(a) for a in Alliance},
         # order_id_* columns hold pysc2 raw function ids; every one is in the featurizer's vocabulary
         "order_ids": {f.name: int(f.id) for f in actions.RAW_FUNCTIONS if int(f.id)},
-        "game_loops_per_second": LOOPS_PER_SECOND,
     }

@@ -30,6 +30,30 @@ SPEC_VERSION = 1
 DEFAULT_RESOLUTION = 64
 
 
+def contract_fields(env: str, map_size: tuple[float, float], max_units: int, resolution: int) -> dict[str, Any]:
+    """The spec entries every environment shares (columns, scalars, arguments, sizes), after checking the sizes."""
+    if not (isinstance(max_units, int) and max_units >= 1):
+        raise ValueError(f"max_units must be an int >= 1, got {max_units!r}")
+    if not (isinstance(resolution, int) and resolution >= 1):
+        raise ValueError(f"resolution must be an int >= 1, got {resolution!r}")
+    if len(map_size) != 2 or not all(isinstance(v, int | float) and v > 0 for v in map_size):
+        raise ValueError(f"map_size must be (width, height) > 0 in map units, got {map_size!r}")
+    return {
+        "env": env,
+        "spec_version": SPEC_VERSION,
+        "max_units": max_units,
+        "unit_columns": list(UNIT_COLUMNS),
+        "scalars": [name for name, _ in SCALARS],
+        "scalar_descriptions": dict(SCALARS),
+        "action_arguments": list(ARGUMENTS),
+        "max_selected_units": MAX_SELECTED_UNITS,
+        "location_resolution": resolution,
+        "map_size": [float(map_size[0]), float(map_size[1])],
+        "alliance": {a.name: int(a) for a in Alliance},
+        "game_loops_per_second": LOOPS_PER_SECOND,
+    }
+
+
 def skirmish_spec(
     map_size: tuple[float, float],
     *,
@@ -38,22 +62,10 @@ def skirmish_spec(
     units: UnitTable | None = None,
 ) -> dict[str, Any]:
     """The spec of a Skirmish environment on a ``map_size`` (width, height) map; ``units``: the shipped table."""
-    if not (isinstance(max_units, int) and max_units >= 1):
-        raise ValueError(f"max_units must be an int >= 1, got {max_units!r}")
-    if not (isinstance(resolution, int) and resolution >= 1):
-        raise ValueError(f"resolution must be an int >= 1, got {resolution!r}")
-    if len(map_size) != 2 or not all(isinstance(v, int | float) and v > 0 for v in map_size):
-        raise ValueError(f"map_size must be (width, height) > 0 in map units, got {map_size!r}")
     table = units if units is not None else default_units()
     can = unit_abilities(table.speed > 0, table.armed, table.healer)
     return {
-        "env": "skirmish",
-        "spec_version": SPEC_VERSION,
-        "max_units": max_units,
-        "unit_columns": list(UNIT_COLUMNS),
-        "scalars": [name for name, _ in SCALARS],
-        "scalar_descriptions": dict(SCALARS),
-        "action_arguments": list(ARGUMENTS),
+        **contract_fields("skirmish", map_size, max_units, resolution),
         "action_types": [
             {
                 "index": a.index,
@@ -69,9 +81,6 @@ def skirmish_spec(
             }
             for a in ACTION_TYPES
         ],
-        "max_selected_units": MAX_SELECTED_UNITS,
-        "location_resolution": resolution,
-        "map_size": [float(map_size[0]), float(map_size[1])],
         "unit_types": [
             {
                 "name": name,
@@ -82,7 +91,6 @@ def skirmish_spec(
             for i, name in enumerate(table.names)
         ],
         "unit_type_ids": sorted(int(v) for v in np.unique(table.sc2_id)),
-        "alliance": {a.name: int(a) for a in Alliance},
         "order_ids": {
             "attack": REPORT_ATTACK.function_id,
             "move": REPORT_MOVE.function_id,
@@ -90,5 +98,4 @@ def skirmish_spec(
             "heal": REPORT_HEAL.function_id,
             "scan_move": REPORT_SCAN_MOVE.function_id,
         },
-        "game_loops_per_second": LOOPS_PER_SECOND,
     }
