@@ -16,7 +16,7 @@ from envs.sc2.catalogue import catalogue
 from envs.sc2.extra import require
 from envs.sc2.unit_types import unit_type_ids as known_unit_types
 from envs.skirmish.observation import DEFAULT_MAX_UNITS
-from envs.skirmish.spec import contract_fields
+from envs.skirmish.spec import action_type_entry, contract_fields
 
 DEFAULT_MAP_SIZE = (256.0, 256.0)
 DEFAULT_RESOLUTION = 64
@@ -35,18 +35,7 @@ def sc2_spec(
     unit_type_ids = sorted(set(known_unit_types().values()))
     return {
         **fields,
-        "action_types": [
-            {
-                "index": a.index,
-                "name": a.name,
-                "arguments": list(a.arguments),
-                "pysc2_function": a.function,
-                "pysc2_function_id": a.function_id,
-                "pysc2_function_type": a.function_type,
-                "ability_id": a.ability_id,
-            }
-            for a in cat.action_types
-        ],
+        "action_types": [action_type_entry(a) for a in cat.action_types],
         "unit_types": [],
         "unit_type_ids": unit_type_ids,
         # order_id_* columns hold pysc2 raw function ids; every one is in the featurizer's vocabulary

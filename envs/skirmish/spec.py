@@ -54,6 +54,19 @@ def contract_fields(env: str, map_size: tuple[float, float], max_units: int, res
     }
 
 
+def action_type_entry(a: Any) -> dict[str, Any]:
+    """The spec entry of a catalogue action type (Skirmish or StarCraft II): index, name, arguments, raw function."""
+    return {
+        "index": a.index,
+        "name": a.name,
+        "arguments": list(a.arguments),
+        "pysc2_function": a.function,
+        "pysc2_function_id": a.function_id,
+        "pysc2_function_type": a.function_type,
+        "ability_id": a.ability_id,
+    }
+
+
 def skirmish_spec(
     map_size: tuple[float, float],
     *,
@@ -67,18 +80,7 @@ def skirmish_spec(
     return {
         **contract_fields("skirmish", map_size, max_units, resolution),
         "action_types": [
-            {
-                "index": a.index,
-                "name": a.name,
-                "arguments": list(a.arguments),
-                "pysc2_function": a.function,
-                "pysc2_function_id": a.function_id,
-                "pysc2_function_type": a.function_type,
-                "ability_id": a.ability_id,
-                "requires": a.requires.name,
-                "target": a.target.name,
-                "description": a.description,
-            }
+            {**action_type_entry(a), "requires": a.requires.name, "target": a.target.name, "description": a.description}
             for a in ACTION_TYPES
         ],
         "unit_types": [
