@@ -19,6 +19,7 @@ DELEGATED = {
     "bc": ("training.bc.cli", "behaviour cloning from Skirmish replays (per-head losses and metrics, torchrun DDP)"),
     "rl": ("training.rl.cli", "RL with actors on Ray: V-trace, KL towards the BC policy, league opponents"),
     "eval": ("training.eval.cli", "play a checkpoint or bot:<level> against the bot levels (win rates, 95%% CIs)"),
+    "task": ("training.tasks.cli", "the paper's other tasks on the same backbone: image|text|flow|multimodal"),
 }
 
 

@@ -88,14 +88,15 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
-def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
-    """Build dataclass ``cls`` from ``data``, starting from its defaults; unknown keys raise ``ConfigError``."""
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "config", base: T | None = None) -> T:
+    """Build dataclass ``cls`` from ``data``, starting from ``base`` (default: its defaults); unknown keys raise
+    ``ConfigError``."""
     hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = [k for k in data if k not in names]
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys are: {', '.join(names)}")
-    defaults = cls()
+    defaults = cls() if base is None else base
     values = {}
     for name in names:
         if name in data:
@@ -108,6 +109,11 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
         return dataclasses.replace(defaults, **values)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{where}: {error}") from error
+
+
+def update(config: T, data: dict[str, Any], where: str = "config") -> T:
+    """A copy of dataclass instance ``config`` with the (nested) values of ``data`` applied and checked."""
+    return from_dict(type(config), data, where, base=config)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

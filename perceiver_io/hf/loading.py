@@ -46,14 +46,23 @@ def converter_for(architecture: str) -> Converter:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def from_state_dict(
+@dataclass(frozen=True)
+class HFImport:
+    """An imported HF checkpoint: our model (eval mode), its task config and the HF architecture name."""
+
+    model: nn.Module
+    config: Any
+    architecture: str
+
+
+def import_state_dict(
     state_dict: Mapping[str, torch.Tensor],
     hf_config: Any,
     architecture: str | None = None,
-) -> nn.Module:
+) -> HFImport:
     """Build our model for an HF state dict and its config (object, dict or config.json path); offline.
 
-    ``architecture`` defaults to the config's ``architectures[0]``. The model is returned in eval mode.
+    ``architecture`` defaults to the config's ``architectures[0]``.
     """
     cfg = read_hf_config(hf_config)
     if architecture is None:
@@ -61,9 +70,40 @@ def from_state_dict(
             raise ValueError("the HF config names no architecture; pass architecture='PerceiverFor...'")
         architecture = cfg.architectures[0]
     converter = converter_for(architecture)
-    model = converter.build(converter.config_from_hf(cfg))
+    config = converter.config_from_hf(cfg)
+    model = converter.build(config)
     load_mapped_state_dict(model, state_dict, converter.rules, converter.ignore_source)
-    return model.eval()
+    return HFImport(model.eval(), config, architecture)
+
+
+def from_state_dict(
+    state_dict: Mapping[str, torch.Tensor],
+    hf_config: Any,
+    architecture: str | None = None,
+) -> nn.Module:
+    """Our model for an HF state dict and its config, in eval mode (see :func:`import_state_dict`)."""
+    return import_state_dict(state_dict, hf_config, architecture).model
+
+
+# Weight files of a ``save_pretrained`` directory, in the order they are looked for.
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def import_pretrained(path: str | Path, architecture: str | None = None) -> HFImport:
+    """Import a ``save_pretrained`` directory (config.json + model.safetensors or pytorch_model.bin), or one weight
+    file with config.json beside it; no network and no transformers needed."""
+    path = Path(path)
+    if path.is_dir():
+        weights = next((path / name for name in WEIGHT_FILES if (path / name).is_file()), None)
+        if weights is None:
+            raise FileNotFoundError(f"HF checkpoint {path}: no {' or '.join(WEIGHT_FILES)} in the directory")
+        folder = path
+    else:
+        weights, folder = path, path.parent
+    config = folder / "config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"HF checkpoint {path}: expected its config.json at {config}")
+    return import_state_dict(load_state_dict_file(weights), config, architecture)
 
 
 def from_huggingface(hf_model: nn.Module) -> nn.Module:
