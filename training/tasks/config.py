@@ -16,6 +16,14 @@ def _help(text: str, **kwargs: Any) -> Any:
     return field(metadata={"help": text}, **kwargs)
 
 
+def check_generated_or_folder(source: str, train_dir: str | None, val_dir: str | None) -> None:
+    """Check a ``data`` section that reads either built-in generated data or a train and a held-out folder."""
+    if source not in ("generated", "folder"):
+        raise ConfigError(f"data.source must be generated or folder, got {source!r}")
+    if source == "folder" and (not train_dir or not val_dir):
+        raise ConfigError("data.source=folder needs data.train_dir and data.val_dir")
+
+
 @dataclass
 class TrainConfig:
     """Optimiser (AdamW), schedule, evaluation, checkpoint and logging settings of one supervised run."""

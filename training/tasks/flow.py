@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from perceiver_io.tasks.flow import OpticalFlowConfig, build_optical_flow, tiled_flow
 from training.config_io import ConfigError
-from training.tasks.config import TrainConfig, _help
+from training.tasks.config import TrainConfig, _help, check_generated_or_folder
 from training.tasks.data.errors import DataError
 from training.tasks.data.farneback import farneback_flow
 from training.tasks.data.flow_colour import flow_to_colour
@@ -45,10 +45,7 @@ class FlowData:
     max_scale: float = _help("generated: largest relative zoom", default=0.05)
 
     def __post_init__(self) -> None:
-        if self.source not in ("generated", "folder"):
-            raise ConfigError(f"data.source must be generated or folder, got {self.source!r}")
-        if self.source == "folder" and (not self.train_dir or not self.val_dir):
-            raise ConfigError("data.source=folder needs data.train_dir and data.val_dir")
+        check_generated_or_folder(self.source, self.train_dir, self.val_dir)
 
 
 @dataclass

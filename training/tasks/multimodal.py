@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from perceiver_io.tasks.multimodal import MultimodalAutoencoderConfig, build_multimodal_autoencoder
 from perceiver_io.tasks.multimodal_chunks import autoencode_in_chunks
 from training.config_io import ConfigError
-from training.tasks.config import TrainConfig, _help
+from training.tasks.config import TrainConfig, _help, check_generated_or_folder
 from training.tasks.data.clip_folder import ClipFolderDataset
 from training.tasks.data.moving_shapes import MovingShapesClips
 from training.tasks.pictures import save_image_grid
@@ -42,10 +42,7 @@ class ClipData:
     num_val: int = _help("generated held-out clips", default=200)
 
     def __post_init__(self) -> None:
-        if self.source not in ("generated", "folder"):
-            raise ConfigError(f"data.source must be generated or folder, got {self.source!r}")
-        if self.source == "folder" and (not self.train_dir or not self.val_dir):
-            raise ConfigError("data.source=folder needs data.train_dir and data.val_dir")
+        check_generated_or_folder(self.source, self.train_dir, self.val_dir)
 
 
 @dataclass
