@@ -191,6 +191,11 @@ def save_config(config: Any, path: str | Path) -> Path:
     return path
 
 
+def described(text: str, **kwargs: Any) -> Any:
+    """A dataclass field carrying its ``--help`` line (listed by :func:`keys_help`)."""
+    return dataclasses.field(metadata={"help": text}, **kwargs)
+
+
 def describe_keys(cls: type, prefix: str = "", parent_help: str = "") -> list[tuple[str, str, str]]:
     """(dotted key, default, help) for every field, nested dataclasses expanded (for ``--help``)."""
     rows: list[tuple[str, str, str]] = []

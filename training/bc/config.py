@@ -6,20 +6,16 @@ Each field's ``help`` metadata is what ``pstar bc --help`` lists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from agents.heads.action_heads import HEADS
 from training.agent_choice import AgentChoice
 from training.config_io import ConfigError
+from training.config_io import described as _help
 
 PLAYERS = ("both", "winner", "1", "2")
 DEVICES = ("auto", "cpu", "cuda")
 
-
-def _help(text: str, **kwargs: Any) -> Any:
-    """A dataclass field with its ``--help`` line."""
-    return field(metadata={"help": text}, **kwargs)
 
 
 @dataclass

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from training.config_io import ConfigError
+from training.config_io import described as _help
 
 SCHEDULES = ("constant", "cosine", "constant_cosine")
 DEVICES = ("auto", "cpu", "cuda")
 
-
-def _help(text: str, **kwargs: Any) -> Any:
-    """A dataclass field with its ``--help`` line."""
-    return field(metadata={"help": text}, **kwargs)
 
 
 def check_generated_or_folder(source: str, train_dir: str | None, val_dir: str | None) -> None:
