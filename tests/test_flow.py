@@ -72,6 +72,19 @@ def test_small_model_runs_on_raw_frames():
         model(torch.randn(1, 2, 3, 32, 48), subsampled_output_points=torch.arange(5))
 
 
+def test_patch_size_sets_the_neighbourhood_each_pixel_sees():
+    config = OpticalFlowConfig.small(patch_size=5)
+    model = build_optical_flow(config).eval()
+    frames = torch.rand(1, 2, 3, *config.train_size)
+    with torch.no_grad():
+        flow = model(frames)
+        torch.testing.assert_close(model(extract_patches(frames, 5)), flow)
+    assert flow.shape == (1, 32, 48, 2)
+    assert model.input_adapter.image.patch_projection.in_features == 2 * 5 * 5 * 3
+    with pytest.raises(ValueError, match="75, height, width"):
+        model(extract_patches(frames, 3))
+
+
 transformers = pytest.importorskip("transformers")
 
 

@@ -22,6 +22,7 @@ from training.tasks.data.builtin_text import (
 from training.tasks.data.errors import DataError
 from training.tasks.data.glue_tsv import GlueTSVDataset
 from training.tasks.data.image_folder import ImageFolderDataset
+from training.tasks.data.naive_bayes import NaiveBayes, words
 from training.tasks.data.shapes import SHAPES, ShapesDataset, save_image_folder
 from training.tasks.data.text_files import TextFileDataset
 
@@ -289,3 +290,22 @@ def test_generated_sentiment_balanced_deterministic_and_order_matters(tmp_path: 
     assert [(data[i][0][0], data[i][1]) for i in range(50)] == rows[:50]
     with pytest.raises(ValueError, match="tabs"):
         write_glue_tsv(tmp_path / "x.tsv", [("a\tb", 1)])
+
+
+def test_naive_bayes_learns_word_evidence_and_ignores_unseen_words() -> None:
+    examples = [("a great film",), ("great acting, great cast",), ("a dull film",), ("dull and slow",)]
+    bayes = NaiveBayes(2).fit(examples, [1, 1, 0, 0])
+    assert bayes.predict([("great",), ("dull",), ("so GREAT!",), ("slow film",)]).tolist() == [1, 0, 1, 0]
+    # only unseen words: the (equal) priors decide, and the tie goes to the first class
+    assert bayes.predict([("unknown words",)]).tolist() == [0]
+    assert words(("It's fine", "fine")) == ["it's", "fine", "b:fine"]
+    with pytest.raises(ValueError, match="num_classes"):
+        NaiveBayes(1)
+
+
+def test_naive_bayes_cannot_solve_the_generated_sentiment() -> None:
+    """The built-in classification data needs word order: a bag of words is near chance on it."""
+    train, val = generated_sentiment(2000, seed=0), generated_sentiment(500, seed=1)
+    bayes = NaiveBayes(2).fit([(text,) for text, _ in train], [label for _, label in train])
+    accuracy = np.mean(bayes.predict([(text,) for text, _ in val]) == [label for _, label in val])
+    assert 0.45 < accuracy < 0.65

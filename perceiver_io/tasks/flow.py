@@ -32,6 +32,7 @@ class OpticalFlowConfig:
     encoder: EncoderConfig = field(default_factory=_paper_encoder)
     train_size: tuple[int, int] = (368, 496)
     in_channels: int = 3
+    patch_size: int = 3  # each pixel's k x k neighbourhood per frame; 3 in the paper and HF
     patch_projection_channels: int = 64
     num_bands: int = 64
     rescale_factor: float = 100.0
@@ -56,12 +57,13 @@ class OpticalFlowConfig:
 
 
 def build_optical_flow(config: OpticalFlowConfig) -> PerceiverIO:
-    """Two frames [B, 2, C, H, W] (raw or 3x3-patched) at ``train_size`` -> flow [B, H, W, 2] (/ rescale)."""
+    """Two frames [B, 2, C, H, W] (raw or k x k-patched) at ``train_size`` -> flow [B, H, W, 2] (/ rescale)."""
     adapter = FlowAdapter(
         train_size=config.train_size,
         in_channels=config.in_channels,
         out_channels=config.patch_projection_channels,
         num_bands=config.num_bands,
+        kernel_size=config.patch_size,
     )
     decoder = FlowDecoder(
         latent_dim=config.encoder.d_latents,

@@ -20,6 +20,7 @@ from training.config_io import ConfigError
 from training.tasks.config import TrainConfig, _help
 from training.tasks.data.builtin_text import generated_sentiment, reference_corpus
 from training.tasks.data.glue_tsv import GlueTSVDataset
+from training.tasks.data.naive_bayes import NaiveBayes
 from training.tasks.data.text_files import TextFileDataset
 from training.tasks.pictures import confusion_matrix, save_confusion_matrix, save_text_panel
 from training.tasks.task import Evaluation, Task
@@ -299,9 +300,17 @@ class TextTask(Task):
 
     def baseline(self, train: Dataset, val: Dataset, evaluation: Evaluation) -> dict[str, Any]:
         if not self.mlm:
-            labels = np.asarray([train[i][1] for i in range(len(train))])
+            examples = [train[i] for i in range(len(train))]
+            labels = np.asarray([label for _, label in examples])
+            true = evaluation.examples["true"]
             majority = int(np.bincount(labels).argmax())
-            return {"name": "majority class", "accuracy": float(np.mean(evaluation.examples["true"] == majority))}
+            bayes = NaiveBayes(len(self.labels)).fit([texts for texts, _ in examples], labels)
+            predicted = bayes.predict([val[i][0] for i in range(len(val))])
+            return {
+                "name": "bag-of-words multinomial Naive Bayes (word order ignored)",
+                "accuracy": float(np.mean(predicted == true)),
+                "majority_class_accuracy": float(np.mean(true == majority)),
+            }
         masked = evaluation.examples["masked_labels"]
         counts = self.byte_counts + 1  # add-one smoothing keeps unseen bytes finite
         log2p = np.log2(counts / counts.sum())
