@@ -304,8 +304,8 @@ def test_naive_bayes_learns_word_evidence_and_ignores_unseen_words() -> None:
 
 
 def test_naive_bayes_cannot_solve_the_generated_sentiment() -> None:
-    """The built-in classification data needs word order: a bag of words is near chance on it."""
+    """Word polarity is a foothold on the built-in classification data, but a bag of words is far from solving it."""
     train, val = generated_sentiment(2000, seed=0), generated_sentiment(500, seed=1)
     bayes = NaiveBayes(2).fit([(text,) for text, _ in train], [label for _, label in train])
     accuracy = np.mean(bayes.predict([(text,) for text, _ in val]) == [label for _, label in val])
-    assert 0.45 < accuracy < 0.65
+    assert 0.55 < accuracy < 0.75
