@@ -118,6 +118,9 @@ def test_shapes_deterministic_balanced_and_sized() -> None:
     assert not np.array_equal(first[7][0], ShapesDataset(30, seed=4)[7][0])
     labels = [first[i][1] for i in range(len(first))]
     assert np.bincount(labels).tolist() == [3] * 10 and first.classes == list(SHAPES)
+    assert [first.label(i) for i in range(len(first))] == labels
+    with pytest.raises(IndexError, match="out of range"):
+        first.label(30)
     assert ShapesDataset(8, num_classes=4).classes == list(SHAPES[:4])
     image, _ = ShapesDataset(2, image_size=48)[1]
     assert image.shape == (3, 48, 48) and image.dtype == np.float32

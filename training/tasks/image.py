@@ -188,4 +188,6 @@ def _label(dataset: Dataset, index: int) -> int:
         index, base = base.indices[index], base.dataset
     if hasattr(base, "samples"):
         return int(base.samples[index][1])
+    if hasattr(base, "label"):
+        return int(base.label(index))
     return int(base[index][1])

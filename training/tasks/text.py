@@ -167,7 +167,7 @@ class TextTask(Task):
         """For classification without ``model.num_classes`` the class count comes from the data."""
         config = super().model_config()
         if not self.mlm and "num_classes" not in self.config.model:
-            config = replace(config, num_classes=len(self._classify_data(config)[0].labels))
+            config = replace(config, num_classes=len(self._classify_data()[0].labels))
         return config
 
     def check_hf_config(self, model_config: Any, architecture: str) -> None:
@@ -187,7 +187,7 @@ class TextTask(Task):
             raise ConfigError(f"data.seq_len={seq_len} exceeds the model's max_position_embeddings={limit}")
         return seq_len
 
-    def _classify_data(self, model_config: Any) -> tuple[Dataset, Dataset]:
+    def _classify_data(self) -> tuple[Dataset, Dataset]:
         if getattr(self, "_classify_cache", None) is not None:
             return self._classify_cache
         data = self.config.data
@@ -206,7 +206,7 @@ class TextTask(Task):
     def datasets(self, model_config: Any) -> tuple[Dataset, Dataset]:
         self.seq_len = self._seq_len(model_config)
         if not self.mlm:
-            train, val = self._classify_data(model_config)
+            train, val = self._classify_data()
             self.labels = list(train.labels)
             if len(self.labels) != model_config.num_classes:
                 raise ConfigError(f"the data has {len(self.labels)} labels ({', '.join(self.labels)}) but the "

@@ -152,10 +152,14 @@ class ShapesDataset(Dataset):
     def __len__(self) -> int:
         return self.num_samples
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+    def label(self, index: int) -> int:
+        """The class of item ``index`` without rendering it."""
         if not 0 <= index < self.num_samples:
             raise IndexError(f"index {index} out of range for {self.num_samples} samples")
-        label = index % len(self.classes)
+        return index % len(self.classes)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        label = self.label(index)
         rng = np.random.default_rng([self.seed, index])
         return render_shape(self.classes[label], rng, self.image_size), label
 
