@@ -23,7 +23,7 @@ import numpy as np
 SPLITS = ("train", "val")
 VAL_BUCKET = 0  # a topic is in "val" when the hash of its name is 0 mod 10 (about 10% of topics)
 # Sentiment grammar: how often a clause is negated and a sentence is "A, but B". Kept below one half so that word
-# polarity still correlates with the label (a first foothold for learning; a bag of words scores ~0.65) while
+# polarity still correlates with the label (a first foothold for learning; a bag of words scores ~0.68) while
 # about half the sentences need word order to get right.
 NEGATION_PROBABILITY = 0.25
 CONTRAST_PROBABILITY = 0.3
