@@ -1,18 +1,8 @@
 """``SC2Env``: one StarCraft II game through pysc2's raw interface as a gymnasium env, the agent against a built-in bot.
 
-Same contract and spaces as ``SkirmishEnv`` (``max_units`` rows, ``A`` = 326 action types of
+Same contract and spaces as ``SkirmishEnv`` (see its docstring: ``max_units`` rows, ``A`` = 326 action types of
 ``envs.sc2.catalogue``, ``S`` scalars, grid ``res``), so the agent built from ``envs.sc2.spec.sc2_spec`` plays it
-unchanged::
-
-    observation  Dict(units             Box(float32 min..max, [max_units, 46])   pysc2 FeatureUnit columns
-                      unit_mask         MultiBinary(max_units)
-                      scalars           Box(float32 min..max, [S])
-                      available_actions MultiBinary(A))
-    action       Dict(action_type       Discrete(A)
-                      selected_units    MultiDiscrete([max_units + 1] * 64, start=-1)   rows, -1 = padding
-                      target_unit       Discrete(max_units + 1, start=-1)              row, or -1
-                      target_location   MultiDiscrete([res, res])
-                      queued            Discrete(2))
+unchanged.
 
 Conversions: ``observation`` (rows, positions, scalars, available actions) and ``action`` (the raw
 ``FunctionCall``, validation); the game: ``game`` (the install check runs when the env is created, the game is

@@ -34,6 +34,7 @@ from envs.sc2replay.selection import SelectionTracker
 from envs.sc2replay.units import UnitTracker
 from envs.skirmish.catalogue import MAX_SELECTED_UNITS
 from envs.skirmish.columns import NUM_SCALARS, SCALAR_NAMES
+from envs.skirmish.spec import check_sizes
 
 DEFAULT_MAX_UNITS = 512
 DEFAULT_RESOLUTION = 64
@@ -80,12 +81,7 @@ def read_replay(
 
     ``map_size`` is the spec's frame (``envs.sc2.spec.sc2_spec``) that ``target_location`` cells are laid over:
     a ``resolution`` x ``resolution`` grid over (0, 0)..map_size, whatever the replay's own map size."""
-    if not (isinstance(max_units, int) and max_units >= 1):
-        raise ValueError(f"max_units must be an int >= 1, got {max_units!r}")
-    if not (isinstance(resolution, int) and resolution >= 1):
-        raise ValueError(f"resolution must be an int >= 1, got {resolution!r}")
-    if len(map_size) != 2 or not all(isinstance(v, int | float) and v > 0 for v in map_size):
-        raise ValueError(f"map_size must be (width, height) > 0 in map units, got {map_size!r}")
+    check_sizes(max_units, resolution, map_size)
     path = Path(path)
     decoded = decode(path)
     sc2reader = require("sc2reader", FEATURE)

@@ -30,14 +30,19 @@ SPEC_VERSION = 1
 DEFAULT_RESOLUTION = 64
 
 
-def contract_fields(env: str, map_size: tuple[float, float], max_units: int, resolution: int) -> dict[str, Any]:
-    """The spec entries every environment shares (columns, scalars, arguments, sizes), after checking the sizes."""
+def check_sizes(max_units: int, resolution: int, map_size: tuple[float, float]) -> None:
+    """Raise ``ValueError`` naming the argument unless the spec's row count, grid and map frame are valid."""
     if not (isinstance(max_units, int) and max_units >= 1):
         raise ValueError(f"max_units must be an int >= 1, got {max_units!r}")
     if not (isinstance(resolution, int) and resolution >= 1):
         raise ValueError(f"resolution must be an int >= 1, got {resolution!r}")
     if len(map_size) != 2 or not all(isinstance(v, int | float) and v > 0 for v in map_size):
         raise ValueError(f"map_size must be (width, height) > 0 in map units, got {map_size!r}")
+
+
+def contract_fields(env: str, map_size: tuple[float, float], max_units: int, resolution: int) -> dict[str, Any]:
+    """The spec entries every environment shares (columns, scalars, arguments, sizes), after checking the sizes."""
+    check_sizes(max_units, resolution, map_size)
     return {
         "env": env,
         "spec_version": SPEC_VERSION,
