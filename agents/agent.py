@@ -6,8 +6,13 @@ rollout can store and slice it per row: ``core_h`` and ``core_c`` [B, layers, hi
 ``previous_action_type`` [B] (-1: none), which feeds the scalar encoder, and ``previous_target_tag`` [B] (-1: none),
 the tag of the unit the previous action targeted, which marks that unit's row as was-targeted (rows move
 between steps, tags do not). Rows where ``first`` [B] marks an
-episode start are reset before the step. Own units (the only selectable ones) are the real rows whose
-``alliance`` column is the spec's ``self`` value. The agent never sees the environment, only its spec dict.
+episode start are reset before the step. Every head samples under the spec's legality rules (``heads/legality.py``),
+so sampled actions are legal by construction. The agent never sees the environment, only its spec dict.
+
+Temperature applies only when acting: ``act`` samples at the heads config's temperature (or the one given) and
+returns it per row; ``evaluate`` and ``evaluate_sequence`` score at temperature 1 unless told otherwise, so
+behaviour cloning fits the data's own distribution and an RL learner scores actions at the temperature they were
+sampled at.
 """
 
 from __future__ import annotations
@@ -22,18 +27,21 @@ from agents.core import Core
 from agents.encoders import build_entity_encoder
 from agents.featurizer import UnitFeaturizer
 from agents.heads import ActionHeads, ValueHead
+from agents.heads.legality import Legality
 from agents.scalar_encoder import ScalarEncoder
 
 AgentState = dict[str, torch.Tensor]
 
 
 class ActOutput(NamedTuple):
-    """``action``: the contract's keys, batched; ``log_prob`` [B] summed over the heads used; ``value`` [B]."""
+    """``action``: the contract's keys, batched; ``log_prob`` [B] summed over the heads used, at ``temperature``
+    [B], the temperature each action was sampled at; ``value`` [B]."""
 
     action: dict[str, torch.Tensor]
     log_prob: torch.Tensor
     value: torch.Tensor
     state: AgentState
+    temperature: torch.Tensor
 
 
 class EvaluateOutput(NamedTuple):
@@ -56,9 +64,7 @@ class Agent(nn.Module):
         self.spec = spec
         self.config = config or AgentConfig.small()
         columns = list(spec["unit_columns"])
-        self.alliance_column = columns.index("alliance")
         self.tag_column = columns.index("tag") if "tag" in columns else None
-        self.self_alliance = int(spec.get("alliance", {}).get("self", 1))
         self.featurizer = UnitFeaturizer(spec, self.config.featurizer)
         self.entity_encoder = build_entity_encoder(self.config.entity_encoder, self.featurizer.out_channels)
         self.scalar_encoder = ScalarEncoder(spec, self.config.scalar)
@@ -84,30 +90,29 @@ class Agent(nn.Module):
 
     def trunk(
         self, obs: dict[str, torch.Tensor], state: AgentState, first: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """Core output [B, H], unit embeddings [B, N, D], unit and own masks [B, N], and the new core state."""
+    ) -> tuple[torch.Tensor, torch.Tensor, Legality, tuple[torch.Tensor, torch.Tensor]]:
+        """Core output [B, H], unit embeddings [B, N, D], what the observation allows, and the new core state."""
         previous, target_tag = state["previous_action_type"], state["previous_target_tag"]
         if first is not None:
             previous = torch.where(first.bool(), -1, previous)
             target_tag = torch.where(first.bool(), -1.0, target_tag)
-        core_input, units, unit_mask, own_mask = self._encode(obs, previous, target_tag)
+        core_input, units, legal = self._encode(obs, previous, target_tag)
         core_output, core_state = self.core(core_input, (state["core_h"], state["core_c"]), first)
-        return core_output, units, unit_mask, own_mask, core_state
+        return core_output, units, legal, core_state
 
     def _encode(
         self, obs: dict[str, torch.Tensor], previous: torch.Tensor, target_tag: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Everything before the core, for any batch of rows: core input, unit embeddings, unit and own masks."""
+    ) -> tuple[torch.Tensor, torch.Tensor, Legality]:
+        """Everything before the core, for any batch of rows: core input, unit embeddings, legality masks."""
         units = obs["units"]
         unit_mask = obs["unit_mask"].bool()
-        own_mask = unit_mask & (units[..., self.alliance_column] == self.self_alliance)
         was_targeted = None
         if self.tag_column is not None:
             was_targeted = unit_mask & (target_tag[:, None] >= 0) & (units[..., self.tag_column] == target_tag[:, None])
         encoded = self.entity_encoder(self.featurizer(units, unit_mask, was_targeted), unit_mask)
         scalars = self.scalar_encoder(obs["scalars"], previous)
         core_input = torch.cat([encoded.embedded_entity, scalars], dim=-1)
-        return core_input, encoded.unit_embeddings, unit_mask, own_mask
+        return core_input, encoded.unit_embeddings, self.heads.rules.observe(obs)
 
     def next_state(
         self, core_state: tuple[torch.Tensor, torch.Tensor], action: dict[str, torch.Tensor], units: torch.Tensor
@@ -140,21 +145,14 @@ class Agent(nn.Module):
 
         ``given`` fixes some heads' choices (e.g. the true action type, to measure the selection given it).
         """
-        core_output, units, unit_mask, own_mask, core_state = self.trunk(obs, state, first)
-        out = self.heads(
-            core_output,
-            units,
-            unit_mask,
-            own_mask,
-            obs["available_actions"],
-            action=given,
-            greedy=greedy,
-            temperature=temperature,
-            generator=generator,
-        )
+        core_output, units, legal, core_state = self.trunk(obs, state, first)
+        temperature = self.config.heads.temperature if temperature is None else temperature
+        temperatures = torch.full((core_output.shape[0],), float(temperature), device=core_output.device)
+        out = self.heads(core_output, units, legal, action=given, greedy=greedy, temperature=temperatures,
+                         generator=generator)  # fmt: skip
         log_prob = torch.stack(list(out.log_probs.values())).sum(0)
         state = self.next_state(core_state, out.action, obs["units"])
-        return ActOutput(out.action, log_prob, self.value(core_output), state)
+        return ActOutput(out.action, log_prob, self.value(core_output), state, temperatures)
 
     def forward(self, *args: Any, **kwargs: Any) -> ActOutput:
         """``act`` (so hooks, e.g. the FLOP counter's module tracker, see the agent as a module call)."""
@@ -166,13 +164,12 @@ class Agent(nn.Module):
         action: dict[str, torch.Tensor],
         state: AgentState,
         first: torch.Tensor | None = None,
-        temperature: float | None = None,
+        temperature: float | torch.Tensor = 1.0,
     ) -> EvaluateOutput:
-        """Score the given actions, every head teacher-forced (at the same temperature as ``act`` to match it)."""
-        core_output, units, unit_mask, own_mask, core_state = self.trunk(obs, state, first)
-        out = self.heads(
-            core_output, units, unit_mask, own_mask, obs["available_actions"], action=action, temperature=temperature
-        )
+        """Score the given actions, every head teacher-forced, at ``temperature`` (a number or one per row [B]; pass
+        ``act``'s to get its log-probs back)."""
+        core_output, units, legal, core_state = self.trunk(obs, state, first)
+        out = self.heads(core_output, units, legal, action=action, temperature=temperature)
         return EvaluateOutput(
             out.log_probs, out.entropy, self.value(core_output), self.next_state(core_state, action, obs["units"])
         )
@@ -187,9 +184,10 @@ class Agent(nn.Module):
         action: dict[str, torch.Tensor],
         state: AgentState,
         first: torch.Tensor,
-        temperature: float | None = None,
+        temperature: float | torch.Tensor = 1.0,
     ) -> EvaluateOutput:
-        """``evaluate`` over a time-major unroll (obs and actions [T, B, ...], ``first`` [T, B]) from ``state``.
+        """``evaluate`` over a time-major unroll (obs and actions [T, B, ...], ``first`` [T, B], ``temperature`` a
+        number or [T, B]) from ``state``.
 
         Equal to calling ``evaluate`` step by step, but the featurizer, encoders and heads see all T x B rows
         at once; only the core runs step by step. The previous action type and targeted tag of step t come from
@@ -204,7 +202,7 @@ class Agent(nn.Module):
         first = first.bool()
         previous = torch.where(first, -1, previous).reshape(-1)
         target_tag = torch.where(first, -1.0, target_tag).reshape(-1)
-        core_input, unit_embeddings, unit_mask, own_mask = self._encode(flat, previous, target_tag)
+        core_input, unit_embeddings, legal = self._encode(flat, previous, target_tag)
         core_input = core_input.reshape(steps, batch, -1)
         core_state = (state["core_h"], state["core_c"])
         outputs = []
@@ -212,8 +210,9 @@ class Agent(nn.Module):
             core_output, core_state = self.core(core_input[t], core_state, first[t])
             outputs.append(core_output)
         core_output = torch.stack(outputs).reshape(steps * batch, -1)
-        out = self.heads(core_output, unit_embeddings, unit_mask, own_mask, flat["available_actions"],
-                         action=flat_action, temperature=temperature)  # fmt: skip
+        if isinstance(temperature, torch.Tensor):
+            temperature = temperature.reshape(steps * batch)
+        out = self.heads(core_output, unit_embeddings, legal, action=flat_action, temperature=temperature)
         final = {
             "core_h": core_state[0],
             "core_c": core_state[1],

@@ -296,6 +296,10 @@ def test_the_previous_target_is_tracked_by_tag_and_marked_was_targeted(kind):
     move = next(t["index"] for t in SPEC["action_types"] if t["name"] == "move")
     real = obs["unit_mask"].nonzero()
     target = torch.stack([real[real[:, 0] == b, 1][-1] for b in range(2)])
+    marine = next(u["sc2_id"] for u in SPEC["unit_types"] if u["name"] == "marine")
+    obs["units"][:, 0, COL["unit_type"]] = marine  # an own unit that can attack the (enemy, ground) target
+    obs["units"][torch.arange(2), target, COL["unit_type"]] = marine
+    obs["units"][torch.arange(2), target, COL["alliance"]] = 4.0
     action = {
         "action_type": torch.tensor([attack_unit, move]),
         "selected_units": torch.full((2, 64), -1).index_fill(1, torch.tensor([0]), 0),

@@ -1,5 +1,5 @@
 """Action heads: pointer constraints under sampling, log-prob bookkeeping, teacher forcing, unused arguments,
-masking by available actions, gradients."""
+legality masks (available actions, target rules, what a unit can carry or hit, cells on the map), gradients."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from agents.heads import (
     SelectedUnitsHead,
     ValueHead,
 )
+from agents.heads.legality import LegalityRules
 from envs.skirmish.spec import skirmish_spec
 
 CORE, UNIT = 24, 20
@@ -40,23 +41,37 @@ def hand_spec(max_selected: int) -> dict:
     }
 
 
-def batch(spec: dict, size: int = 6, seed: int = 0):
-    """Random core output and unit embeddings; rows 8.. are padding, own units are rows 0..4 (row 3 is padding)."""
-    g = torch.Generator().manual_seed(seed)
+def unit_type(spec: dict, name: str) -> float:
+    return float(next(u["sc2_id"] for u in spec["unit_types"] if u["name"] == name))
+
+
+def observation(spec: dict, size: int, available: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Marines: rows 8.. are padding, own units are rows 0..4 (row 3 is padding), rows 5..7 are enemies."""
+    columns = spec["unit_columns"]
     n = spec["max_units"]
+    units = torch.zeros(size, n, len(columns))
+    units[..., columns.index("unit_type")] = unit_type(spec, "marine")
+    units[..., columns.index("alliance")] = 4.0
+    units[:, :5, columns.index("alliance")] = 1.0
+    units[:, 10, columns.index("alliance")] = 1.0  # own but padding: never selectable
     unit_mask = torch.zeros(size, n, dtype=torch.bool)
     unit_mask[:, :8] = True
     unit_mask[:, 3] = False
-    own_mask = torch.zeros(size, n, dtype=torch.bool)
-    own_mask[:, :5] = True
-    own_mask[:, 10] = True  # own but padding: never selectable
-    available = torch.ones(size, len(spec["action_types"]), dtype=torch.bool)
+    scalars = torch.zeros(size, len(spec["scalars"]))
+    scalars[:, spec["scalars"].index("map_width")], scalars[:, spec["scalars"].index("map_height")] = spec["map_size"]
+    if available is None:
+        available = torch.ones(size, len(spec["action_types"]), dtype=torch.bool)
+    return {"units": units, "unit_mask": unit_mask, "scalars": scalars, "available_actions": available}
+
+
+def batch(spec: dict, size: int = 6, seed: int = 0, obs: dict | None = None):
+    """Random core output and unit embeddings, and the legality of ``obs`` (default: ``observation``)."""
+    g = torch.Generator().manual_seed(seed)
+    obs = observation(spec, size) if obs is None else obs
     return {
         "core_output": torch.randn(size, CORE, generator=g),
-        "unit_embeddings": torch.randn(size, n, UNIT, generator=g) * unit_mask[..., None],
-        "unit_mask": unit_mask,
-        "own_mask": own_mask,
-        "available_actions": available,
+        "unit_embeddings": torch.randn(size, spec["max_units"], UNIT, generator=g) * obs["unit_mask"][..., None],
+        "legal": LegalityRules(spec).observe(obs),
     }
 
 
@@ -71,11 +86,10 @@ def test_argument_table_follows_spec(spec):
 
 def test_action_types_masked_by_available_actions(spec):
     heads = ActionHeads(spec, CORE, UNIT, HeadsConfig.small())
-    x = batch(spec, size=16)
     available = torch.rand(16, len(spec["action_types"]), generator=torch.Generator().manual_seed(1)) < 0.4
     available[:, 0] = False
     available[torch.arange(16), torch.arange(16) % len(spec["action_types"])] = True
-    x["available_actions"] = available
+    x = batch(spec, size=16, obs=observation(spec, 16, available))
     for seed in range(20):
         out = heads(**x, generator=torch.Generator().manual_seed(seed))
         assert available[torch.arange(16), out.action["action_type"]].all()
@@ -89,7 +103,7 @@ def test_action_types_masked_by_available_actions(spec):
 def test_selection_constraints_under_sampling(spec):
     heads = ActionHeads(spec, CORE, UNIT, HeadsConfig.small())
     x = batch(spec, size=8)
-    selectable = x["unit_mask"] & x["own_mask"]
+    selectable = x["legal"].own_mask
     table = heads.table
     for seed in range(30):
         with torch.no_grad():
@@ -113,7 +127,7 @@ def test_selection_constraints_under_sampling(spec):
         target = out.action["target_unit"]
         uses_target = table.used(types, "target_unit")
         assert (target[~uses_target] == -1).all()
-        assert x["unit_mask"][uses_target.nonzero().squeeze(-1), target[uses_target]].all()
+        assert x["legal"].unit_mask[uses_target.nonzero().squeeze(-1), target[uses_target]].all()
         cells = out.action["target_location"]
         assert ((cells >= 0) & (cells < spec["location_resolution"])).all()
 
@@ -128,7 +142,8 @@ def test_selection_stops_at_max_and_when_no_units_left():
     emb, ar = torch.randn(4, n, UNIT), torch.randn(4, 64)
     types, used = torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.bool)
     for seed in range(20):
-        out = head(ar, emb, unit_mask, own, types, used, temperature=5.0, generator=torch.Generator().manual_seed(seed))
+        out = head(ar, emb, unit_mask & own, torch.full((4,), 3), types, used, temperature=5.0,
+                   generator=torch.Generator().manual_seed(seed))  # fmt: skip
         counts = (out.choice >= 0).sum(-1)
         assert (counts[:2] <= 2).all() and (counts <= 3).all() and (counts >= 1).all()
         assert torch.allclose(out.log_prob, out.step_log_probs.sum(-1))
@@ -147,18 +162,18 @@ def test_selection_log_probs_sum_to_one_over_all_selections():
     total = 0.0
     for sel in selections:
         action = torch.tensor([sel + [-1] * (2 - len(sel))])
-        out = head(ar, emb, unit_mask, own, types, used, action=action, temperature=1.0)
+        out = head(ar, emb, unit_mask & own, torch.full((1,), 2), types, used, action=action, temperature=1.0)
         steps = out.step_log_probs[0]
         assert int((steps != 0).sum()) == (len(sel) + 1 if len(sel) < 2 else 2)
         assert torch.allclose(out.log_prob, steps.sum())
         total += float(out.log_prob.detach().exp())
     assert total == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="selected_units"):  # a unit twice
-        head(ar, emb, unit_mask, own, types, used, action=torch.tensor([[2, 2]]))
+        head(ar, emb, unit_mask & own, torch.full((1,), 2), types, used, action=torch.tensor([[2, 2]]))
     with pytest.raises(ValueError, match="selected_units"):  # an enemy unit
-        head(ar, emb, unit_mask, own, types, used, action=torch.tensor([[1, -1]]))
+        head(ar, emb, unit_mask & own, torch.full((1,), 2), types, used, action=torch.tensor([[1, -1]]))
     with pytest.raises(ValueError, match="selected_units"):  # empty selection
-        head(ar, emb, unit_mask, own, types, used, action=torch.tensor([[-1, -1]]))
+        head(ar, emb, unit_mask & own, torch.full((1,), 2), types, used, action=torch.tensor([[-1, -1]]))
 
 
 @pytest.mark.parametrize("greedy", [False, True])
@@ -226,10 +241,11 @@ def test_location_head_grid_and_linear_map():
     head = LocationHead(6, config)
     assert head.logits(torch.randn(3, config.autoregressive_dim)).shape == (3, 36)
     used = torch.tensor([True, True, False])
-    out = head(torch.randn(3, config.autoregressive_dim), used, action=torch.tensor([[5, 0], [2, 3], [9, 9]]))
+    cells = torch.ones(3, 36, dtype=torch.bool)
+    out = head(torch.randn(3, config.autoregressive_dim), cells, used, action=torch.tensor([[5, 0], [2, 3], [9, 9]]))
     assert out.log_prob[2] == 0 and out.choice.tolist() == [[5, 0], [2, 3], [0, 0]]
     with pytest.raises(ValueError, match="target_location"):
-        head(torch.randn(1, config.autoregressive_dim), used[:1], action=torch.tensor([[6, 0]]))
+        head(torch.randn(1, config.autoregressive_dim), cells[:1], used[:1], action=torch.tensor([[6, 0]]))
     with pytest.raises(ValueError, match="multiple"):
         LocationHead(6, HeadsConfig.small())
 
@@ -239,7 +255,7 @@ def test_alphastar_preset_sizes(spec):
     assert (config.autoregressive_dim, config.key_dim, config.temperature) == (1024, 32, 0.8)
     big = dict(spec, location_resolution=64)
     heads = ActionHeads(big, 384, 256, config)
-    x = batch(spec, size=2)
+    x = batch(big, size=2)
     x["core_output"] = torch.randn(2, 384)
     x["unit_embeddings"] = torch.randn(2, spec["max_units"], 256)
     out = heads(**x, generator=torch.Generator().manual_seed(0))

@@ -71,7 +71,7 @@ def test_cache_teaches_only_action_type_and_selection(trained):
     assert (
         counts["samples"]
         == expected
-        == 35 + 126 - counts["actions_dropped"].get("selection is not distinct own units", 0)
+        == 35 + 126 - counts["actions_dropped"].get("no selected unit can carry the action type", 0)
     )
     assert counts["actions_dropped"]["unmapped ability"] == 3  # the 4.3 replay's chrono boosts
     for batch in all_batches(data):
@@ -88,9 +88,25 @@ def test_masked_heads_add_nothing_to_the_loss(trained):
     _, nll = BCObjective(agent, {})(batch)
     assert all(float(nll[head]) == 0.0 for head in HEADS[2:])
     assert float(nll["action_type"]) > 0 and float(nll["selected_units"]) > 0
-    batch["head_mask"][...] = True  # taught, the same heads do add their (finite) terms
+    batch["head_mask"][...] = True  # taught, location and queued add their (finite) terms; no target was invented
     _, taught = BCObjective(agent, {})(batch)
-    assert torch.isfinite(taught["target_unit"]) and float(taught["target_unit"]) > 0
+    assert float(taught["target_unit"]) == 0.0
+    assert torch.isfinite(taught["target_location"]) and float(taught["target_location"]) > 0
+
+
+def test_no_invented_target_reaches_the_next_steps_input(trained):
+    cfg, result = trained
+    data = BCData.open(Path(cfg.cache_dir) / result.data["cache_key"])
+    agent = load_agent(result.run_dir)[0]
+    batch = next(iter(all_batches(data)))
+    assert (batch["target_unit"] == -1).all()
+    obs = {k: batch[k].transpose(0, 1) for k in ("units", "unit_mask", "scalars", "available_actions")}
+    action = {k: batch[k].transpose(0, 1) for k in ("action_type", "selected_units", "target_unit",
+                                                     "target_location", "queued")}  # fmt: skip
+    with torch.no_grad():
+        out = agent.evaluate_sequence(obs, action, agent.initial_state(batch["first"].shape[0]),
+                                      batch["first"].transpose(0, 1))  # fmt: skip
+    assert (out.state["previous_target_tag"] == -1).all()
 
 
 def test_training_lowers_the_taught_heads_loss(trained):

@@ -1,10 +1,12 @@
 """All action heads chained in AlphaStar order through the autoregressive embedding.
 
-action type (masked by ``available_actions``) -> selected units -> target unit -> target location -> queued.
+action type -> selected units -> target unit -> target location -> queued, each masked by the spec's legality rules
+(``legality.py``), so every sampled action is legal by construction.
 ``action`` teacher-forces the heads whose keys it holds (all of them to score an action; only some, e.g. the action
 type, to predict the rest given those). Arguments the chosen action type does not use (per the spec's argument
 table) are neither sampled nor scored: their log-prob and entropy are 0, their choice is the contract's absent
-value, and they leave the embedding as is.
+value, and they leave the embedding as is. A given ``target_unit`` of -1 where the type uses one means "unknown"
+(a replay that does not record it): that head is left unscored and the action counts as targeting nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch import nn
 from agents.heads.action_type import ActionTypeHead
 from agents.heads.arguments import ArgumentTable
 from agents.heads.config import HeadsConfig
+from agents.heads.legality import Legality, LegalityRules
 from agents.heads.location import LocationHead
 from agents.heads.queued import QueuedHead
 from agents.heads.selected_units import SelectedUnitsHead
@@ -41,6 +44,8 @@ class ActionHeads(nn.Module):
     def __init__(self, spec: dict[str, Any], core_dim: int, unit_dim: int, config: HeadsConfig) -> None:
         super().__init__()
         self.table = ArgumentTable(spec)
+        self.rules = LegalityRules(spec)
+        self.max_selected = int(spec["max_selected_units"])
         self.action_type = ActionTypeHead(core_dim, self.table.num_action_types, config)
         self.selected_units = SelectedUnitsHead(unit_dim, self.table, spec["max_selected_units"], config)
         self.target_unit = TargetUnitHead(unit_dim, self.table, config)
@@ -51,39 +56,44 @@ class ActionHeads(nn.Module):
         self,
         core_output: torch.Tensor,
         unit_embeddings: torch.Tensor,
-        unit_mask: torch.Tensor,
-        own_mask: torch.Tensor,
-        available_actions: torch.Tensor,
+        legal: Legality,
         action: dict[str, torch.Tensor] | None = None,
         greedy: bool = False,
-        temperature: float | None = None,
+        temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
     ) -> ActionHeadsOutput:
+        """``legal`` from ``self.rules.observe(obs)``; ``temperature``: one number, or one per row [B]."""
         given = (lambda key: None) if action is None else action.get  # a partial action forces only its keys
         sampling = {"greedy": greedy, "temperature": temperature, "generator": generator}
-        kind = self.action_type(core_output, available_actions, given("action_type"), **sampling)
+        kind = self.action_type(core_output, legal.action_types, given("action_type"), **sampling)
         types = kind.choice
+        real_rows = legal.unit_mask.sum(-1)
+        max_picks = torch.where(self.rules.keeps_one_unselected(types), real_rows - 1, self.max_selected)
         selection = self.selected_units(
             kind.autoregressive_embedding,
             unit_embeddings,
-            unit_mask,
-            own_mask,
+            self.rules.selectable(legal, types),
+            max_picks,
             types,
             self.table.used(types, "selected_units"),
             given("selected_units"),
             **sampling,
         )
+        target_used = self.table.used(types, "target_unit")
+        if given("target_unit") is not None:
+            target_used = target_used & (given("target_unit") >= 0)
         target = self.target_unit(
             selection.autoregressive_embedding,
             unit_embeddings,
-            unit_mask,
+            self.rules.targets(legal, types, selected_rows(selection.choice, legal.unit_mask.shape[1])),
             types,
-            self.table.used(types, "target_unit"),
+            target_used,
             given("target_unit"),
             **sampling,
         )
         location = self.target_location(
             target.autoregressive_embedding,
+            legal.cells,
             self.table.used(types, "target_location"),
             given("target_location"),
             **sampling,
@@ -98,3 +108,10 @@ class ActionHeads(nn.Module):
             {k: o.entropy for k, o in outputs.items()},
             selection.step_log_probs,
         )
+
+
+def selected_rows(selection: torch.Tensor, num_units: int) -> torch.Tensor:
+    """Bool [B, N]: the rows named in a selection [B, max_selected] padded with -1."""
+    rows = torch.zeros(selection.shape[0], num_units + 1, dtype=torch.bool, device=selection.device)
+    rows.scatter_(1, torch.where(selection >= 0, selection, num_units), True)
+    return rows[:, :num_units]

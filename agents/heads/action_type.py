@@ -1,4 +1,4 @@
-"""Action-type head: an MLP on the core output, masked by ``available_actions``; starts the autoregressive embedding.
+"""Action-type head: an MLP on the core output, masked to the legal types; starts the autoregressive embedding.
 
 AlphaStar: the embedding is Linear(ReLU(Linear 256 of the action-type one-hot)) to 1024, plus Linear 1024 of the
 core (LSTM) output.
@@ -16,7 +16,7 @@ from agents.heads.distributions import categorical
 
 
 class ActionTypeHead(nn.Module):
-    """[B, core_dim] core output + [B, A] available actions -> action type [B] and the autoregressive embedding."""
+    """[B, core_dim] core output + [B, A] legal action types -> action type [B] and the autoregressive embedding."""
 
     def __init__(self, core_dim: int, num_action_types: int, config: HeadsConfig) -> None:
         super().__init__()
@@ -40,7 +40,7 @@ class ActionTypeHead(nn.Module):
         available_actions: torch.Tensor,
         action: torch.Tensor | None = None,
         greedy: bool = False,
-        temperature: float | None = None,
+        temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
     ) -> HeadOutput:
         active = torch.ones(core_output.shape[0], dtype=torch.bool, device=core_output.device)
@@ -50,7 +50,7 @@ class ActionTypeHead(nn.Module):
             active,
             action=action,
             greedy=greedy,
-            temperature=self.config.temperature if temperature is None else temperature,
+            temperature=temperature,
             generator=generator,
             name="action_type",
         )

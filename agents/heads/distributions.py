@@ -65,16 +65,21 @@ def categorical(
     *,
     action: torch.Tensor | None = None,
     greedy: bool = False,
-    temperature: float = 1.0,
+    temperature: float | torch.Tensor = 1.0,
     generator: torch.Generator | None = None,
     name: str = "choice",
 ) -> Choice:
     """Choose among ``logits`` [B, K] where ``mask`` [B, K]; ``action`` [B] is scored instead of sampled.
 
-    Logits are divided by ``temperature`` for both sampling and scoring, so scoring a sampled choice at the
-    same temperature gives back its log-prob. Sampling draws from ``generator`` (else the global RNG).
+    Logits are divided by ``temperature`` (a number, or one per row [B]) for both sampling and scoring, so scoring
+    a sampled choice at the same temperature gives back its log-prob. Sampling draws from ``generator`` (else the
+    global RNG).
     """
-    if not temperature > 0:
+    if isinstance(temperature, torch.Tensor):
+        if not bool((temperature > 0).all()):
+            raise ValueError(f"{name}: temperatures must be > 0, got {temperature.min().item()}")
+        temperature = temperature.to(logits.dtype).reshape(-1, 1)
+    elif not temperature > 0:
         raise ValueError(f"{name}: temperature must be > 0, got {temperature}")
     if bool((active & ~mask.any(-1)).any()):
         raise ValueError(f"{name}: a row that uses this argument has nothing it may choose")

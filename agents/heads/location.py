@@ -18,7 +18,8 @@ from agents.heads.distributions import categorical
 
 
 class LocationHead(nn.Module):
-    """[B, autoregressive_dim] -> a cell [B, 2] (x, y) of the grid (zeros where unused)."""
+    """[B, autoregressive_dim] -> a cell [B, 2] (x, y) of the grid among the allowed ``cells`` [B, R * R] (zeros
+    where unused)."""
 
     def __init__(self, resolution: int, config: HeadsConfig) -> None:
         super().__init__()
@@ -45,10 +46,11 @@ class LocationHead(nn.Module):
     def forward(
         self,
         autoregressive_embedding: torch.Tensor,
+        cells: torch.Tensor,
         used: torch.Tensor,
         action: torch.Tensor | None = None,
         greedy: bool = False,
-        temperature: float | None = None,
+        temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
     ) -> HeadOutput:
         used = used.bool()
@@ -60,11 +62,11 @@ class LocationHead(nn.Module):
             flat = torch.where(inside, action[:, 1] * self.resolution + action[:, 0], -1)
         choice = categorical(
             logits,
-            torch.ones_like(logits, dtype=torch.bool),
+            cells.bool(),
             used,
             action=flat,
             greedy=greedy,
-            temperature=self.config.temperature if temperature is None else temperature,
+            temperature=temperature,
             generator=generator,
             name="target_location",
         )

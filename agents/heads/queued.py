@@ -29,7 +29,7 @@ class QueuedHead(nn.Module):
         used: torch.Tensor,
         action: torch.Tensor | None = None,
         greedy: bool = False,
-        temperature: float | None = None,
+        temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
     ) -> HeadOutput:
         used = used.bool()
@@ -40,7 +40,7 @@ class QueuedHead(nn.Module):
             used,
             action=action,
             greedy=greedy,
-            temperature=self.config.temperature if temperature is None else temperature,
+            temperature=temperature,
             generator=generator,
             name="queued",
         )

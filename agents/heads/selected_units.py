@@ -2,8 +2,10 @@
 
 Keys: Linear (AlphaStar: Conv1D kernel 1, 32 channels) of the unit embeddings, plus a learned end key. Each step
 the pointer query (see ``query.py``) of the current autoregressive embedding feeds an LSTM cell (zero initial
-state) whose output is dotted with the keys. A picked unit is masked for later steps; only own, real units are
-selectable; end is not allowed before the first pick; at most ``max_selected`` picks. After each pick the
+state) whose output is dotted with the keys. A picked unit is masked for later steps; only the ``selectable`` rows
+(own real units that may carry the action type, see ``legality.py``) can be picked; end is not allowed before the
+first pick; at most ``max_selected`` picks, and at most ``max_picks`` per row (a type that targets another unit
+leaves one real row unselected). After each pick the
 embedding becomes the head's input embedding plus Linear(mean of the keys picked so far) (AlphaStar adds
 Linear 1024 of the picked key after each step; the mean keeps the scale independent of the selection size).
 The log-prob of a selection is the sum over its steps, including the end step when fewer than
@@ -35,7 +37,7 @@ class SelectionOutput(NamedTuple):
 
 
 class SelectedUnitsHead(nn.Module):
-    """Pointer network choosing up to ``max_selected`` own units for the chosen action type."""
+    """Pointer network choosing up to ``max_selected`` of the ``selectable`` units [B, N] for the chosen action type."""
 
     def __init__(self, unit_dim: int, table: ArgumentTable, max_selected: int, config: HeadsConfig) -> None:
         super().__init__()
@@ -53,20 +55,20 @@ class SelectedUnitsHead(nn.Module):
         self,
         autoregressive_embedding: torch.Tensor,
         unit_embeddings: torch.Tensor,
-        unit_mask: torch.Tensor,
-        own_mask: torch.Tensor,
+        selectable: torch.Tensor,
+        max_picks: torch.Tensor,
         action_type: torch.Tensor,
         used: torch.Tensor,
         action: torch.Tensor | None = None,
         greedy: bool = False,
-        temperature: float | None = None,
+        temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
     ) -> SelectionOutput:
-        batch, num_units = unit_mask.shape
+        batch, num_units = selectable.shape
         steps = self.max_selected
         keys = self.keys(unit_embeddings)
         all_keys = torch.cat([keys, self.end_key.expand(batch, 1, -1)], dim=1)
-        selectable = unit_mask.bool() & own_mask.bool()
+        selectable = selectable.bool()
         end = torch.full((batch,), num_units, dtype=torch.long, device=keys.device)
         if action is not None:
             action = action.long()
@@ -87,7 +89,8 @@ class SelectedUnitsHead(nn.Module):
             state = self.lstm(self.query(embedding, action_type), state)
             logits = torch.einsum("bnk,bk->bn", all_keys, state[0])
             end_allowed = torch.full((batch, 1), step > 0, dtype=torch.bool, device=keys.device)
-            mask = torch.cat([selectable & ~picked, end_allowed], dim=1)
+            room = (num_picked < max_picks)[:, None]
+            mask = torch.cat([selectable & ~picked & room, end_allowed], dim=1)
             target = None if action is None else torch.where(step < count, action[:, step], end)
             choice = categorical(
                 logits,
@@ -95,7 +98,7 @@ class SelectedUnitsHead(nn.Module):
                 active,
                 action=target,
                 greedy=greedy,
-                temperature=self.config.temperature if temperature is None else temperature,
+                temperature=temperature,
                 generator=generator,
                 name="selected_units",
             )

@@ -1,4 +1,4 @@
-"""Target-unit head: a pointer over all real units (own, allied, neutral or enemy).
+"""Target-unit head: a pointer over the rows the chosen action type's target rule allows (see ``legality.py``).
 
 AlphaStar: keys are a Conv1D (32 channels) of the unit embeddings, the query is the pointer query of the
 autoregressive embedding and function features. AlphaStar leaves the embedding unchanged afterwards; here
@@ -18,7 +18,7 @@ from agents.heads.query import PointerQuery
 
 
 class TargetUnitHead(nn.Module):
-    """[B, N, D] unit embeddings -> a target unit row [B] (-1 where unused)."""
+    """[B, N, D] unit embeddings and the ``allowed`` rows [B, N] -> a target unit row [B] (-1 where unused)."""
 
     def __init__(self, unit_dim: int, table: ArgumentTable, config: HeadsConfig) -> None:
         super().__init__()
@@ -31,12 +31,12 @@ class TargetUnitHead(nn.Module):
         self,
         autoregressive_embedding: torch.Tensor,
         unit_embeddings: torch.Tensor,
-        unit_mask: torch.Tensor,
+        allowed: torch.Tensor,
         action_type: torch.Tensor,
         used: torch.Tensor,
         action: torch.Tensor | None = None,
         greedy: bool = False,
-        temperature: float | None = None,
+        temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
     ) -> HeadOutput:
         used = used.bool()
@@ -44,11 +44,11 @@ class TargetUnitHead(nn.Module):
         query = self.query(autoregressive_embedding, action_type)
         choice = categorical(
             torch.einsum("bnk,bk->bn", keys, query),
-            unit_mask.bool(),
+            allowed.bool(),
             used,
             action=action,
             greedy=greedy,
-            temperature=self.config.temperature if temperature is None else temperature,
+            temperature=temperature,
             generator=generator,
             name="target_unit",
         )

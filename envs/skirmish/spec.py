@@ -2,7 +2,8 @@
 
 The agent never imports ``envs``; everything it needs to size its featurizer and heads and to mask its choices
 is in this dict: ``unit_types[*].abilities`` says which action types each SC2 unit type can be selected for
-(units that cannot are left out of a command, see ``actions.py``), like AlphaStar's per-type action masks.
+(units that cannot are left out of a command, see ``actions.py``), like AlphaStar's per-type action masks, and
+``is_air`` / ``hits_ground`` / ``hits_air`` which targets a unit of the type can attack.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ def skirmish_spec(
                 "sc2_id": int(table.sc2_id[i]),
                 "race": RACES[int(table.race[i])],
                 "abilities": [a.name for a in ACTION_TYPES if can[i, a.index]],
+                "is_air": bool(table.is_air[i]),
+                "hits_ground": bool(table.hits_ground[i]),
+                "hits_air": bool(table.hits_air[i]),
             }
             for i, name in enumerate(table.names)
         ],

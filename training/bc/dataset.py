@@ -5,9 +5,10 @@
 re-simulated; for each chosen player (``players``: both, winner, 1 or 2) and each step,
 the observation that player saw is paired with each action it issued then. A step with several actions (bots do
 this now and then) becomes consecutive samples sharing the observation, in the order issued; a step with no action
-is a no_op sample. Actions the agent's heads could not have produced from that observation (unavailable type, a
-selection that is not own live units, a target off the grid, a malformed record) are dropped and counted; the
-lenient match dropped them too, so the game did not see them either.
+is a no_op sample. Actions are checked against the agent's own legality masks: selected units that cannot carry
+the action type are left out (the environment left them out of the command too); actions the heads could not have
+produced from that observation (unavailable type, a selection with no unit that can carry it, a target the type's
+rule forbids, a location off the map, a malformed record) are dropped and counted.
 
 **Sequences.** Per player per game, the samples are cut into consecutive, non-overlapping chunks of
 ``sequence_length``; ``first`` is True only at the game's first sample; the last chunk is padded by repeating its
@@ -38,14 +39,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
-from agents.heads.action_heads import HEADS
+from agents.heads.action_heads import HEADS, selected_rows
+from agents.heads.legality import LegalityRules
 from envs.skirmish.engine import ENGINE_VERSION
 from envs.skirmish.replay import ReplayError, load_replay, read_replays
 from training.bc.shards import ACTION_DTYPES, HEAD_MASK, OBS_KEYS, read_shard, write_shard
+from training.policy import stack_observations
 
-FORMAT_VERSION = 2  # 2: per-sample head_mask
+FORMAT_VERSION = 3  # 2: per-sample head_mask; 3: actions checked and cut by the heads' legality masks
 MANIFEST = "manifest.json"
 SHARD_SEQUENCES = 128  # sequences per shard file (~3 MB compressed at 64 units and 16 steps)
 
@@ -88,14 +92,14 @@ class ReplayResult:
 
 
 class ActionRules:
-    """The legality rules of the agent's heads for one spec: which recorded actions it can be taught."""
+    """The agent's legality rules (``agents.heads.legality``) applied to recorded actions: what the heads can be
+    taught. Selected units that cannot carry the action type are left out, as the environment leaves them out."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.arguments = {a["index"]: set(a["arguments"]) for a in spec["action_types"]}
         self.resolution = int(spec["location_resolution"])
         self.max_selected = int(spec["max_selected_units"])
-        self.alliance_column = list(spec["unit_columns"]).index("alliance")
-        self.self_alliance = int(spec.get("alliance", {}).get("self", 1))
+        self.legality = LegalityRules(spec)
 
     def no_op(self) -> dict[str, np.ndarray | int]:
         return self.normalise({"action_type": 0})
@@ -116,8 +120,26 @@ class ActionRules:
             "queued": int(action["queued"]) if "queued" in used else 0,
         }
 
-    def problem(self, action: Any, obs: dict[str, np.ndarray], heads: Sequence[str] = HEADS) -> str | None:
-        """Why the heads could not produce ``action`` from ``obs`` (None: they can); only ``heads``' arguments count."""
+    def teachable(
+        self, observations: Sequence[dict[str, np.ndarray]], actions: Sequence[Any], heads: Sequence[str] = HEADS
+    ) -> list[tuple[dict[str, np.ndarray | int] | None, str | None]]:
+        """Per recorded action: ``(action, None)`` as the heads would produce it from its observation, or
+        ``(None, problem)``; only ``heads``' arguments are checked (the others are kept as given)."""
+        results: list[tuple[dict[str, np.ndarray | int] | None, str | None]] = []
+        shaped: list[int] = []
+        for i, (obs, action) in enumerate(zip(observations, actions, strict=True)):
+            problem = self._shape_problem(action, obs, heads)
+            results.append((None, problem) if problem else (self.normalise(action), None))
+            if problem is None:
+                shaped.append(i)
+        if shaped:
+            checked = self._legal([observations[i] for i in shaped], [results[i][0] for i in shaped], heads)
+            for i, outcome in zip(shaped, checked, strict=True):
+                results[i] = outcome
+        return results
+
+    def _shape_problem(self, action: Any, obs: dict[str, np.ndarray], heads: Sequence[str]) -> str | None:
+        """Why ``action`` is not of the contract's form for ``obs`` (None: it is)."""
         if not isinstance(action, dict) or "action_type" not in action:
             return "malformed"
         kind = action["action_type"]
@@ -130,12 +152,11 @@ class ActionRules:
         if "selected_units" in used:
             selected = np.asarray(action.get("selected_units", ()), dtype=np.int64).reshape(-1)
             count = int((selected >= 0).sum())
-            own = obs["unit_mask"] & (obs["units"][:, self.alliance_column] == self.self_alliance)
             rows = selected[:count]
             if len(selected) != self.max_selected or count == 0 or bool((selected[count:] >= 0).any()):
                 return "bad selection shape"
-            if bool((rows >= units).any()) or not bool(own[rows].all()) or len(set(rows.tolist())) != count:
-                return "selection is not distinct own units"
+            if bool((rows >= units).any()) or len(set(rows.tolist())) != count:
+                return "selection is not distinct rows"
         if "target_unit" in used:
             target = action.get("target_unit", -1)
             if not 0 <= int(target) < units or not bool(obs["unit_mask"][int(target)]):
@@ -147,6 +168,44 @@ class ActionRules:
         if "queued" in used and int(action.get("queued", -1)) not in (0, 1):
             return "bad queued"
         return None
+
+    def _legal(
+        self, observations: Sequence[dict[str, np.ndarray]], actions: Sequence[dict[str, Any]], heads: Sequence[str]
+    ) -> list[tuple[dict[str, np.ndarray | int] | None, str | None]]:
+        """Well-formed actions checked in one batch against the heads' masks (selection cut to what may carry it)."""
+        legal = self.legality.observe(stack_observations(observations))
+        types = torch.tensor([int(a["action_type"]) for a in actions])
+        rows = torch.arange(len(actions))
+        selection = torch.from_numpy(np.stack([a["selected_units"] for a in actions]))
+        selectable = self.legality.selectable(legal, types)
+        kept = (selection >= 0) & selectable.gather(1, selection.clamp(min=0))
+        order = torch.argsort((~kept).to(torch.int8), dim=1, stable=True)  # kept rows first, in their order
+        selection = torch.where(kept, selection, -1).gather(1, order)
+        count = kept.sum(-1)
+        real = legal.unit_mask.sum(-1)
+        picks_ok = ~self.legality.keeps_one_unselected(types) | (count <= real - 1)
+        targets = self.legality.targets(legal, types, selected_rows(selection, legal.unit_mask.shape[1]))
+        target = torch.tensor([int(a["target_unit"]) for a in actions])
+        cells = torch.from_numpy(np.stack([a["target_location"] for a in actions]))
+        out: list[tuple[dict[str, np.ndarray | int] | None, str | None]] = []
+        for i, action in enumerate(actions):
+            used = self.arguments[int(types[i])] & set(heads)
+            problem = None
+            if not bool(legal.action_types[i, types[i]]):
+                problem = "action type cannot be completed"
+            elif "selected_units" in used and (int(count[i]) == 0 or not bool(picks_ok[i])):
+                problem = "no selected unit can carry the action type" if int(count[i]) == 0 else "selects every unit"
+            elif "target_unit" in used and not bool(targets[i, target[i]]):
+                problem = "target not allowed by the type's rule"
+            elif "target_location" in used and not bool(legal.cells[i, cells[i, 1] * self.resolution + cells[i, 0]]):
+                problem = "location off the map"
+            if problem is not None:
+                out.append((None, problem))
+                continue
+            if "selected_units" in used:
+                action = {**action, "selected_units": selection[rows[i]].numpy().copy()}
+            out.append((action, None))
+        return out
 
 
 # ------------------------------------------------------------------------------------------- sequences
@@ -203,22 +262,12 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
             result.skipped = f"no winner: players=winner and the game ended with winner {header.winner}"
             return result
         rules = ActionRules(result.spec)
-        samples: dict[int, list[Sample]] = {p: [] for p in players}
+        recorded: dict[int, list[tuple[dict[str, np.ndarray], list[Any]]]] = {p: [] for p in players}
         for step in replay.steps():
             for player in players:
                 obs = {key: np.array(step.observations[player][key]) for key in OBS_KEYS}
-                taken = []
-                for action in step.actions[player]:
-                    problem = rules.problem(action, obs)
-                    if problem is None:
-                        taken.append(rules.normalise(action))
-                    else:
-                        result.stats[f"dropped: {problem}"] += 1
-                if not taken and rules.problem({"action_type": 0}, obs) is None:
-                    taken = [rules.no_op()]
-                    result.stats["no_op_samples"] += 1
-                result.stats["multi_action_extra"] += max(0, len(taken) - 1)
-                samples[player].extend(Sample(obs, action) for action in taken)
+                recorded[player].append((obs, list(step.actions[player])))
+        samples = {p: _player_samples(recorded[p], rules, result.stats) for p in players}
     except ReplayError as error:  # unreadable, corrupt, desynced (found at the end: everything is dropped)
         result.skipped = error.problem
         return result
@@ -243,6 +292,28 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
         "sequences": len(result.arrays["valid"]),
     }
     return result
+
+
+def _player_samples(
+    steps: Sequence[tuple[dict[str, np.ndarray], list[Any]]], rules: ActionRules, stats: Counter
+) -> list[Sample]:
+    """One player's samples: each step's teachable actions in order (a no_op sample for a step with none)."""
+    flat = [(obs, action) for obs, actions in steps for action in actions]
+    checked = iter(rules.teachable([o for o, _ in flat], [a for _, a in flat]))
+    samples = []
+    for obs, actions in steps:
+        taken = []
+        for action, problem in (next(checked) for _ in actions):
+            if problem is None:
+                taken.append(action)
+            else:
+                stats[f"dropped: {problem}"] += 1
+        if not taken and bool(obs["available_actions"][0]):
+            taken = [rules.no_op()]
+            stats["no_op_samples"] += 1
+        stats["multi_action_extra"] += max(0, len(taken) - 1)
+        samples.extend(Sample(obs, action) for action in taken)
+    return samples
 
 
 def _spec_difference(spec: dict[str, Any], reference: dict[str, Any]) -> str | None:

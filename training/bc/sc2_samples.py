@@ -3,7 +3,9 @@
 A real replay records each human command (ability, selection, target) but not the game state the player saw:
 ``envs.sc2replay`` rebuilds an approximate unit list from tracker events (positions sampled, health absent). So
 only the two heads whose labels and inputs the replay supports are taught: ``head_mask`` leaves target unit,
-location and queued out of the loss and the metrics (their arguments are set to harmless values). Commands whose
+location and queued out of the loss and the metrics. No label is invented for them: the target unit is absent
+(-1, which the heads leave unscored, so the next step's previous-target input is "none", not a guess) and the
+location is the grid's first cell. Commands whose
 ability has no contract action type, or whose selection has no own unit among the rows, are dropped and counted.
 AI players' commands are not in replays; ``players`` picks among the humans (``winner``: the humans who won).
 """
@@ -35,18 +37,16 @@ def _players(settings: BuildSettings, replay: Any) -> list[int]:
     return [int(settings.players)] if int(settings.players) in humans else []
 
 
-def _taught_action(action: dict[str, Any], rules: ActionRules) -> dict[str, np.ndarray | int]:
-    """The contract action with the untaught arguments set to values every head can score (first selected row)."""
-    selected = np.asarray(action["selected_units"], dtype=np.int64)
-    return rules.normalise(
-        {
-            "action_type": int(action["action_type"]),
-            "selected_units": selected,
-            "target_unit": int(selected[0]),
-            "target_location": (0, 0),
-            "queued": int(action["queued"]) if int(action["queued"]) in (0, 1) else 0,
-        }
-    )
+def _taught_action(action: dict[str, Any]) -> dict[str, Any]:
+    """The command's action with the untaught arguments absent: no target unit (-1), the first cell, not queued
+    unless recorded so."""
+    return {
+        "action_type": int(action["action_type"]),
+        "selected_units": np.asarray(action["selected_units"], dtype=np.int64),
+        "target_unit": -1,
+        "target_location": (0, 0),
+        "queued": int(action["queued"]) if int(action["queued"]) in (0, 1) else 0,
+    }
 
 
 def sc2_replay_result(path: str, settings: BuildSettings) -> ReplayResult:
@@ -74,17 +74,19 @@ def sc2_replay_result(path: str, settings: BuildSettings) -> ReplayResult:
     rules = ActionRules(spec)
     parts = []
     for player in players:
-        samples = []
+        mapped = []
         for command in replay.samples[player]:
             if command.action_type is None:
                 result.stats["dropped: unmapped ability"] += 1
-                continue
-            obs = command.obs
-            problem = rules.problem(command.action, obs, TAUGHT)
+            else:
+                mapped.append(command)
+        checked = rules.teachable([c.obs for c in mapped], [_taught_action(c.action) for c in mapped], TAUGHT)
+        samples = []
+        for command, (action, problem) in zip(mapped, checked, strict=True):
             if problem is not None:
                 result.stats[f"dropped: {problem}"] += 1
-                continue
-            samples.append(Sample(obs, _taught_action(command.action, rules), HEAD_MASK))
+            else:
+                samples.append(Sample(command.obs, action, HEAD_MASK))
         if samples:
             part = to_sequences(samples, settings.sequence_length)
             part["player"] = np.full(len(part["valid"]), player, dtype=np.int8)

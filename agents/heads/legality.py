@@ -1,0 +1,155 @@
+"""Legal by construction: the masks every head samples under, derived from the spec's rules and the observation.
+
+The spec publishes, per action type, which arguments it reads, which units may carry it (``unit_types[*].abilities``)
+and which rows ``target_unit`` may name (``target``: ``enemy``, ``other_unit``, ``any_unit`` or ``none``); per unit
+type whether it flies and what its weapon hits (``is_air``, ``hits_ground``, ``hits_air``). From them:
+
+- action type: ``available_actions`` and, beyond it, only types the observation can complete: a selectable unit
+  exists, and a target the selection could name exists;
+- selected units: own real units whose type may carry the type; for a type that must hit its target (an ``armed``
+  requirement with an ``enemy`` target) only units that can hit some visible enemy; for an ``other_unit`` target
+  at least one real row is left unselected;
+- target unit: by the rule (enemies the selection can hit; any row but the selected ones; any row);
+- location: cells whose centre lies on the map (the spec's frame may be larger than the game's map, as in
+  StarCraft II's 256 x 256 frame; the map's size is the ``map_width`` / ``map_height`` scalars).
+
+A unit type the spec does not list may be selected for anything, counts as ground, and hits ground and air.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+TARGET_RULES = ("none", "enemy", "other_unit", "any_unit")
+NONE, ENEMY, OTHER_UNIT, ANY_UNIT = range(len(TARGET_RULES))
+
+
+class Legality(NamedTuple):
+    """What one batch of observations allows: per row type index, masks [B, N], action types [B, A], cells."""
+
+    unit_type: torch.Tensor  # long [B, N]: index into the spec's unit types (V = unknown)
+    unit_mask: torch.Tensor
+    own_mask: torch.Tensor
+    enemy_mask: torch.Tensor
+    action_types: torch.Tensor  # bool [B, A]: available and completable
+    cells: torch.Tensor  # bool [B, R * R]: flat index y * R + x, on the map
+
+
+class LegalityRules(nn.Module):
+    """The spec's legality rules as tensors; ``observe`` turns a batch of observations into a ``Legality``."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__()
+        types = sorted(spec["action_types"], key=lambda a: a["index"])
+        columns = list(spec["unit_columns"])
+        self.type_column, self.alliance_column = columns.index("unit_type"), columns.index("alliance")
+        alliance = spec.get("alliance", {})
+        self.self_alliance, self.enemy_alliance = int(alliance.get("self", 1)), int(alliance.get("enemy", 4))
+        scalars = list(spec.get("scalars", ()))
+        self.extent_scalars = (
+            (scalars.index("map_width"), scalars.index("map_height"))
+            if {"map_width", "map_height"} <= set(scalars)
+            else None
+        )
+        self.frame = tuple(float(v) for v in spec["map_size"])
+        self.resolution = int(spec["location_resolution"])
+        unit_types = sorted(spec.get("unit_types", []), key=lambda u: int(u["sc2_id"]))
+        known = len(unit_types)
+        rules = []
+        for a in types:
+            rule = a.get("target", "any_unit" if "target_unit" in a["arguments"] else "none")
+            if rule not in TARGET_RULES:
+                raise ValueError(f"action type {a['name']!r}: unknown target rule {rule!r}; expected {TARGET_RULES}")
+            rules.append(TARGET_RULES.index(rule))
+        can_select = torch.ones(len(types), known + 1, dtype=torch.bool)
+        for j, u in enumerate(unit_types):
+            can_select[:, j] = torch.tensor([a["name"] in u["abilities"] for a in types])
+        flags = {key: [bool(u.get(key, default)) for u in unit_types] + [default]
+                 for key, default in (("is_air", False), ("hits_ground", True), ("hits_air", True))}  # fmt: skip
+        self.register_buffer("type_ids", torch.tensor([int(u["sc2_id"]) for u in unit_types], dtype=torch.long),
+                             persistent=False)  # fmt: skip
+        self.register_buffer("can_select", can_select, persistent=False)
+        for key, values in flags.items():
+            self.register_buffer(key, torch.tensor(values), persistent=False)
+        self.register_buffer("target_rule", torch.tensor(rules, dtype=torch.long), persistent=False)
+        must_hit = [a.get("requires") == "armed" and rule == ENEMY for a, rule in zip(types, rules, strict=True)]
+        self.register_buffer("must_hit", torch.tensor(must_hit), persistent=False)
+        uses = [["selected_units" in a["arguments"], "target_unit" in a["arguments"]] for a in types]
+        self.register_buffer("uses", torch.tensor(uses, dtype=torch.bool).reshape(len(types), 2), persistent=False)
+
+    def observe(self, obs: dict[str, torch.Tensor]) -> Legality:
+        """The masks of a batch of observations (``units``, ``unit_mask``, ``scalars``, ``available_actions``)."""
+        units, unit_mask = obs["units"], obs["unit_mask"].bool()
+        alliance = units[..., self.alliance_column]
+        own, enemy = unit_mask & (alliance == self.self_alliance), unit_mask & (alliance == self.enemy_alliance)
+        unit_type = self._type_index(units[..., self.type_column].long())
+        known = self.can_select.shape[1]
+        own_types = self._types_present(unit_type, own, known)  # [B, V + 1]
+        air = self.is_air[unit_type]
+        enemy_air, enemy_ground = (enemy & air).any(-1), (enemy & ~air).any(-1)
+        select = self.can_select.T.float()  # [V + 1, A]
+        selectable = own_types.float() @ select > 0
+        hits_ground = (own_types & self.hits_ground).float() @ select > 0
+        hits_air = (own_types & self.hits_air).float() @ select > 0
+        can_hit = (hits_ground & enemy_ground[:, None]) | (hits_air & enemy_air[:, None])
+        real = unit_mask.sum(-1)[:, None]
+        rule = self.target_rule[None]
+        target_ok = torch.where(rule == ENEMY, torch.where(self.must_hit, can_hit, enemy.any(-1)[:, None]),
+                                torch.where(rule == OTHER_UNIT, real >= 2, real >= 1))  # fmt: skip
+        completable = (~self.uses[:, 0] | selectable) & (~self.uses[:, 1] | target_ok)
+        return Legality(unit_type, unit_mask, own, enemy, obs["available_actions"].bool() & completable,
+                        self._cells(obs["scalars"]))  # fmt: skip
+
+    def selectable(self, legal: Legality, action_type: torch.Tensor) -> torch.Tensor:
+        """Bool [B, N]: the units each row's action type may select (before any pick)."""
+        allowed = legal.own_mask & self.can_select[action_type[:, None], legal.unit_type]
+        air = self.is_air[legal.unit_type]
+        enemy_air = (legal.enemy_mask & air).any(-1, keepdim=True)
+        enemy_ground = (legal.enemy_mask & ~air).any(-1, keepdim=True)
+        hits = (self.hits_ground[legal.unit_type] & enemy_ground) | (self.hits_air[legal.unit_type] & enemy_air)
+        return allowed & (~self.must_hit[action_type][:, None] | hits)
+
+    def keeps_one_unselected(self, action_type: torch.Tensor) -> torch.Tensor:
+        """Bool [B]: the type targets another unit, so the selection must leave a real row unselected."""
+        return self.target_rule[action_type] == OTHER_UNIT
+
+    def targets(self, legal: Legality, action_type: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+        """Bool [B, N]: the rows each row's action type may target, given the selected rows (bool [B, N])."""
+        rule = self.target_rule[action_type][:, None]
+        air = self.is_air[legal.unit_type]
+        chosen_ground = (selected & self.hits_ground[legal.unit_type]).any(-1, keepdim=True)
+        chosen_air = (selected & self.hits_air[legal.unit_type]).any(-1, keepdim=True)
+        hittable = torch.where(air, chosen_air, chosen_ground)
+        enemy = legal.enemy_mask & (~self.must_hit[action_type][:, None] | hittable)
+        other = legal.unit_mask & ~selected
+        return torch.where(rule == ENEMY, enemy, torch.where(rule == OTHER_UNIT, other, legal.unit_mask))
+
+    def _type_index(self, ids: torch.Tensor) -> torch.Tensor:
+        """Index of each unit type id in the spec's sorted unit types (``len(type_ids)`` for one it does not list)."""
+        if self.type_ids.numel() == 0:
+            return torch.zeros_like(ids)
+        idx = torch.searchsorted(self.type_ids, ids.contiguous()).clamp(max=self.type_ids.numel() - 1)
+        return torch.where(self.type_ids[idx] == ids, idx, self.type_ids.numel())
+
+    @staticmethod
+    def _types_present(unit_type: torch.Tensor, rows: torch.Tensor, known: int) -> torch.Tensor:
+        """Bool [B, known]: which type indices occur among ``rows``."""
+        present = torch.zeros(unit_type.shape[0], known + 1, device=unit_type.device)
+        present.scatter_(1, torch.where(rows, unit_type, known), 1.0)
+        return present[:, :known].bool()
+
+    def _cells(self, scalars: torch.Tensor) -> torch.Tensor:
+        """Bool [B, R * R]: cells whose centre lies on the map (a non-positive map size means the whole frame)."""
+        batch, res = scalars.shape[0], self.resolution
+        centres = (torch.arange(res, device=scalars.device, dtype=torch.float32) + 0.5) / res
+        if self.extent_scalars is None:
+            return torch.ones(batch, res * res, dtype=torch.bool, device=scalars.device)
+        frame = torch.tensor(self.frame, device=scalars.device)
+        extent = scalars[:, list(self.extent_scalars)].float()
+        extent = torch.where(extent > 0, extent, frame)
+        x_ok = centres[None] * frame[0] < extent[:, :1]  # [B, R]
+        y_ok = centres[None] * frame[1] < extent[:, 1:]
+        return (y_ok[:, :, None] & x_ok[:, None, :]).reshape(batch, res * res)
