@@ -12,6 +12,14 @@ from typing import Any
 from agents.heads.config import HeadsConfig
 
 POSITION_ENCODINGS = ("binary", "fourier", "both")
+PRESETS = ("small", "alphastar")
+
+
+def _check_sizes(config: object, names: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` naming the first of the size fields ``names`` of ``config`` below 1."""
+    for name in names:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
 
 
 @dataclass
@@ -31,8 +39,7 @@ class FeaturizerConfig:
     def __post_init__(self) -> None:
         if self.position not in POSITION_ENCODINGS:
             raise ValueError(f"position must be one of {POSITION_ENCODINGS}, got {self.position!r}")
-        if min(self.unit_type_dim, self.order_dim, self.position_bits, self.fourier_bands) < 1:
-            raise ValueError("featurizer sizes must be >= 1")
+        _check_sizes(self, ("unit_type_dim", "order_dim", "position_bits", "fourier_bands"))
 
     @classmethod
     def small(cls) -> FeaturizerConfig:
@@ -49,6 +56,9 @@ class ScalarEncoderConfig:
 
     dim: int = 64
     action_dim: int = 16
+
+    def __post_init__(self) -> None:
+        _check_sizes(self, ("dim", "action_dim"))
 
     @classmethod
     def small(cls) -> ScalarEncoderConfig:
@@ -84,6 +94,7 @@ class PerceiverEntityEncoderConfig:
     def __post_init__(self) -> None:
         if self.kind != "perceiver":
             raise ValueError(f"kind must be 'perceiver', got {self.kind!r}")
+        _check_sizes(self, tuple(f for f in self.__dataclass_fields__ if f != "kind"))
 
     @classmethod
     def small(cls) -> PerceiverEntityEncoderConfig:
@@ -116,6 +127,7 @@ class TransformerEntityEncoderConfig:
     def __post_init__(self) -> None:
         if self.kind != "transformer":
             raise ValueError(f"kind must be 'transformer', got {self.kind!r}")
+        _check_sizes(self, tuple(f for f in self.__dataclass_fields__ if f != "kind"))
 
     @classmethod
     def small(cls) -> TransformerEntityEncoderConfig:
@@ -137,8 +149,8 @@ def entity_encoder_config(kind: str, preset: str = "small", **overrides: Any) ->
     """The ``preset`` ("small" | "alphastar") config of encoder ``kind``, with field ``overrides``."""
     if kind not in ENTITY_ENCODER_CONFIGS:
         raise ValueError(f"unknown entity encoder kind {kind!r}; expected one of {sorted(ENTITY_ENCODER_CONFIGS)}")
-    if preset not in ("small", "alphastar"):
-        raise ValueError(f"unknown preset {preset!r}; expected 'small' or 'alphastar'")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {PRESETS}")
     base = getattr(ENTITY_ENCODER_CONFIGS[kind], preset)()
     return type(base)(**{**base.__dict__, **overrides})
 

@@ -1,4 +1,6 @@
-"""Shared pytest setup: deterministic seeds and a small thread count for the 2-core CI machine."""
+"""Shared pytest setup: deterministic seeds, one local Ray, and a few recorded Skirmish games for BC tests."""
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -22,3 +24,18 @@ def ray_session():
     ray = start_ray(num_cpus=2)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def replay_dir(tmp_path_factory) -> Path:
+    """Three hard-vs-easy games on mirrored 3m (read only: runs keep their caches elsewhere)."""
+    from envs.skirmish.botgame import play_bot_game
+    from envs.skirmish.ladder import mirrored
+    from envs.skirmish.replay import save_replay
+    from envs.skirmish.scenario import load_scenario
+
+    directory = tmp_path_factory.mktemp("replays")
+    for seed in range(3):
+        match = play_bot_game(mirrored(load_scenario("3m"), seed), {1: "hard", 2: "easy"}, seed=seed, max_units=64)
+        save_replay(directory / f"g{seed}.skreplay", match, {1: "bot:hard", 2: "bot:easy"})
+    return directory

@@ -8,10 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from envs.skirmish.botgame import play_bot_game
-from envs.skirmish.ladder import mirrored
-from envs.skirmish.replay import save_replay
-from envs.skirmish.scenario import load_scenario
 from training.agent_io import load_agent
 from training.bc.cli import main
 from training.bc.config import BCConfig
@@ -20,16 +16,6 @@ from training.bc.shards import batches
 from training.bc.trainer import BCObjective, train_bc
 from training.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from training.config_io import ConfigError, to_dict
-
-
-@pytest.fixture(scope="module")
-def replay_dir(tmp_path_factory) -> Path:
-    """Three hard-vs-easy games on mirrored 3m."""
-    directory = tmp_path_factory.mktemp("replays")
-    for seed in range(3):
-        match = play_bot_game(mirrored(load_scenario("3m"), seed), {1: "hard", 2: "easy"}, seed=seed, max_units=64)
-        save_replay(directory / f"g{seed}.skreplay", match, {1: "bot:hard", 2: "bot:easy"})
-    return directory
 
 
 def config(replay_dir: Path, root: Path, **changes) -> BCConfig:

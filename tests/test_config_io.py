@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from training.config_io import ConfigError, load_config, parse_overrides, save_config
+from training.config_io import ConfigError, describe_keys, load_config, parse_overrides, save_config
 
 
 @dataclass
@@ -60,3 +60,60 @@ def test_saved_config_loads_back_equal(tmp_path):
     cfg = load_config(Outer, None, ["inner.rate=0.25", "weights={a: 2, b: 0.5}"])
     path = save_config(cfg, tmp_path / "config.yaml")
     assert load_config(Outer, path) == cfg
+
+
+@dataclass
+class Circle:
+    kind: str = "circle"
+    radius: float = 1.0
+
+
+@dataclass
+class Square:
+    kind: str = "square"
+    side: float = 2.0
+    rounded: bool = False
+
+
+@dataclass
+class Drawing:
+    shape: Circle | Square = field(default_factory=Circle)
+    backup: Circle | Square | None = None
+
+
+def test_tagged_union_picks_the_member_by_kind():
+    assert load_config(Drawing, None, ["shape.radius=3"]).shape == Circle(radius=3.0)
+    assert load_config(Drawing, None, ["shape.side=5", "shape.kind=square"]).shape == Square(side=5.0)
+    assert load_config(Drawing, None, ["backup.kind=square"]).backup == Square()
+    with pytest.raises(ConfigError, match=r"Drawing\.shape\.kind: expected one of circle, square, got 'star'"):
+        load_config(Drawing, None, ["shape.kind=star"])
+    with pytest.raises(ConfigError, match=r"Drawing\.shape: unknown key 'side'; valid keys are: kind, radius"):
+        load_config(Drawing, None, ["shape.side=5"])
+    rows = {key: (default, text) for key, default, text in describe_keys(Drawing)}
+    assert rows["shape.radius"] == ("1.0", "") and rows["shape.side"] == ("2.0", "square only")
+    assert rows["backup.kind"] == ("'circle'", "") and "backup.rounded" in rows
+
+
+@dataclass
+class Sized:
+    """Defaults from a preset: ``big`` doubles ``width`` unless it is given."""
+
+    preset: str = "small"
+    width: int = 4
+    depth: int = 1
+
+    def config_base(self, data, where):
+        if data.get("preset", self.preset) == self.preset:
+            return self
+        return Sized("big", width=8, depth=2)
+
+
+@dataclass
+class Holder:
+    sized: Sized = field(default_factory=Sized)
+
+
+def test_a_preset_gives_the_defaults_whatever_the_key_order():
+    for overrides in (["sized.preset=big", "sized.width=5"], ["sized.width=5", "sized.preset=big"]):
+        assert load_config(Holder, None, overrides).sized == Sized("big", width=5, depth=2)
+    assert load_config(Holder, None, ["sized.width=5"]).sized == Sized("small", width=5, depth=1)

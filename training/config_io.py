@@ -2,6 +2,9 @@
 
 Every key maps onto a dataclass field (nested dataclasses use dotted keys: ``rl.learning_rate=3e-4``). Values are
 checked against the field's annotation; an unknown key raises one ``ConfigError`` listing the valid keys there.
+A union of dataclasses that each have a ``kind`` field is a tagged union: ``kind`` picks the member. A dataclass
+whose defaults depend on some of its keys (a preset) defines ``config_base(data, where)``: the instance the keys
+in ``data`` are applied on top of, so the preset holds whatever the order of the keys.
 """
 
 from __future__ import annotations
@@ -26,6 +29,17 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def _tagged(options: tuple[Any, ...]) -> dict[str, type]:
+    """``{kind: member}`` of a union whose members are all dataclasses with a ``kind`` field (else empty)."""
+    kinds = {}
+    for member in (option for option in options if option is not type(None)):
+        fields = {f.name: f for f in dataclasses.fields(member)} if dataclasses.is_dataclass(member) else {}
+        if "kind" not in fields or not isinstance(fields["kind"].default, str):
+            return {}
+        kinds[fields["kind"].default] = member
+    return kinds if len(kinds) > 1 else {}
+
+
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     """``value`` converted to ``annotation`` (int, float, bool, str, tuples/lists, Optional, nested dataclass)."""
     origin = typing.get_origin(annotation)
@@ -35,6 +49,14 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         options = typing.get_args(annotation)
         if value is None and type(None) in options:
             return None
+        tagged = _tagged(options)
+        if tagged and not isinstance(value, tuple(tagged.values())):
+            if not isinstance(value, dict):
+                kinds = ", ".join(tagged)
+                raise ConfigError(f"{where}: expected a mapping of fields with a kind ({kinds}), got {value!r}")
+            if value.get("kind") not in tagged:
+                raise ConfigError(f"{where}.kind: expected one of {', '.join(tagged)}, got {value.get('kind')!r}")
+            return from_dict(tagged[value["kind"]], value, where)
         errors = []
         for option in options:
             if option is type(None):
@@ -97,14 +119,17 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config", base: T
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys are: {', '.join(names)}")
     defaults = cls() if base is None else base
+    if hasattr(defaults, "config_base"):
+        defaults = defaults.config_base(data, where)
     values = {}
     for name in names:
         if name in data:
-            current = getattr(defaults, name)
-            given = data[name]
-            if dataclasses.is_dataclass(current) and isinstance(given, dict):
-                given = {**to_dict(current), **given}
-            values[name] = _coerce(given, hints[name], f"{where}.{name}")
+            current, given = getattr(defaults, name), data[name]
+            same_kind = getattr(current, "kind", None) == (given.get("kind") if isinstance(given, dict) else None)
+            if dataclasses.is_dataclass(current) and isinstance(given, dict) and ("kind" not in given or same_kind):
+                values[name] = from_dict(type(current), given, f"{where}.{name}", base=current)
+            else:
+                values[name] = _coerce(given, hints[name], f"{where}.{name}")
     try:
         return dataclasses.replace(defaults, **values)
     except (TypeError, ValueError) as error:
@@ -197,16 +222,35 @@ def described(text: str, **kwargs: Any) -> Any:
 
 
 def describe_keys(cls: type, prefix: str = "", parent_help: str = "") -> list[tuple[str, str, str]]:
-    """(dotted key, default, help) for every field, nested dataclasses expanded (for ``--help``)."""
+    """(dotted key, default, help) for every field, nested dataclasses expanded (for ``--help``).
+
+    A section's help goes on its first key. A tagged union lists its default member's keys, then the other
+    members' own keys marked with their kind; an optional dataclass (default None) lists its keys at the
+    dataclass's defaults.
+    """
+    return _describe(cls(), prefix, parent_help)
+
+
+def _describe(defaults: Any, prefix: str, parent_help: str) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
-    defaults = cls()
-    for f in dataclasses.fields(cls):
-        value = getattr(defaults, f.name)
-        text = f.metadata.get("help", parent_help)
-        if dataclasses.is_dataclass(value):
-            rows.extend(describe_keys(type(value), f"{prefix}{f.name}.", text))
-        else:
-            rows.append((prefix + f.name, repr(value), text))
+    hints = _hints(type(defaults))
+    for f in dataclasses.fields(defaults):
+        value, key = getattr(defaults, f.name), prefix + f.name
+        text = "; ".join(t for t in (parent_help, f.metadata.get("help", "")) if t)
+        parent_help = ""  # a section's help goes on its first key
+        options = typing.get_args(hints[f.name])
+        if value is None and dataclasses.is_dataclass(options[0] if options else None):
+            value = options[0]()
+        if not dataclasses.is_dataclass(value):
+            rows.append((key, repr(value), text))
+            continue
+        rows.extend(_describe(value, f"{key}.", text))
+        listed = {row[0] for row in rows}
+        for kind in _tagged(options):
+            if kind != getattr(value, "kind", None):
+                member = getattr(from_dict(type(defaults), {f.name: {"kind": kind}}, base=defaults), f.name)
+                extra = [row for row in _describe(member, f"{key}.", "") if row[0] not in listed]
+                rows.extend((name, default, f"{kind} only") for name, default, _ in extra)
     return rows
 
 
@@ -215,4 +259,4 @@ def keys_help(cls: type) -> str:
     rows = describe_keys(cls)
     width = max(len(key) for key, _, _ in rows)
     lines = [f"  {key:<{width}}  {text + ' ' if text else ''}(default {default})" for key, default, text in rows]
-    return "config keys (set as key=value; nested keys dotted, e.g. agent.encoder=transformer):\n" + "\n".join(lines)
+    return "config keys (set as key=value; nested keys dotted, e.g. agent.encoder.num_latents=64):\n" + "\n".join(lines)

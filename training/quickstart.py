@@ -50,6 +50,10 @@ class QuickstartConfig:
     rl: RLConfig = field(default_factory=RLConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def __post_init__(self) -> None:
+        if self.rl.agent is not None:
+            raise ConfigError("rl.agent: RL starts from the BC agent; set its sizes under bc.agent")
+
 
 def record_replays(cfg: RecordConfig, out: Path, seed: int, progress: bool) -> dict[str, int]:
     """Play and save the BC games; returns counts (games recorded, failed)."""

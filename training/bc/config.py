@@ -6,7 +6,7 @@ Each field's ``help`` metadata is what ``pstar bc --help`` lists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agents.heads.action_heads import HEADS
 from training.agent_choice import AgentChoice
@@ -56,9 +56,7 @@ class BCConfig:
         "run directory name under run_root (default: bc_<timestamp>; needed to resume)", default=None
     )
     seed: int = _help("seed of the initial weights, the replay split and the data order", default=0)
-    agent: AgentChoice = _help(
-        "agent.preset (small|alphastar) and agent.encoder (perceiver|transformer)", default_factory=AgentChoice
-    )
+    agent: AgentChoice = field(default_factory=AgentChoice)  # its keys carry their own help
     device: str = _help("auto (cuda when available), cpu or cuda", default="auto")
 
     def __post_init__(self) -> None:

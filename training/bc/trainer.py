@@ -31,7 +31,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from agents.agent import Agent
+from agents.config import AgentConfig
 from agents.heads.action_heads import HEADS
+from training.agent_choice import AgentChoice, report_agent
 from training.agent_io import save_agent
 from training.bc.config import BCConfig
 from training.bc.dataset import BCData, BuildSettings, prepare_data
@@ -165,10 +167,12 @@ def _resume(path: Path, agent: Agent, optimizer: torch.optim.Optimizer, data: BC
     if checkpoint.meta.get("kind") != "bc":
         raise CheckpointError(checkpoint.path, f"written by a {checkpoint.meta.get('kind')!r} run, not bc")
     if _plain(checkpoint.meta.get("agent")) != _plain(agent.checkpoint_config()):
+        theirs = AgentConfig.from_dict(checkpoint.meta["agent"]["agent"])
+        sizes = AgentChoice.from_config(agent.config).differences(theirs)
         raise CheckpointError(
             checkpoint.path,
-            "its agent (spec or agent config) differs from this run's; resume "
-            "with the same agent.* and data settings, or start a new run (another name=)",
+            f"its agent ({'checkpoint vs run: ' + '; '.join(sizes) if sizes else 'the spec'}) differs from this "
+            "run's; resume with the same agent.* and data settings, or start a new run (another name=)",
         )
     load_weights(agent, checkpoint.weights, checkpoint.path)
     state = checkpoint.optimizer_state()
@@ -309,6 +313,7 @@ class BCTrainer:
             save_config(cfg, self.run_dir / "config.yaml")
             logger.text("config", "```\n" + yaml.safe_dump(to_dict(cfg), sort_keys=False) + "```", self.step)
             logger.text("data", "```\n" + json.dumps(self.counts, indent=1) + "```", self.step)
+            logger.text("agent", report_agent(self.agent, self.run_dir, echo=self.progress), self.step)
         checkpoint, evaluated, last_loss = None, None, float("nan")
         window: dict[str, float] = defaultdict(float)
         window_start = time.perf_counter()

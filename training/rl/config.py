@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from training.agent_choice import AgentChoice
+from training.config_io import described
 
 BACKENDS = ("ray", "inprocess")
 VALUE_TARGETS = ("vtrace", "td_lambda")
@@ -57,11 +58,14 @@ class LearnerConfig:
 @dataclass
 class RLConfig:
     """An RL run. ``init_checkpoint``: the BC checkpoint the agent starts from (also the KL reference); without
-    one, a fresh ``agent`` is trained (and the KL term is off). A trajectory is ``unroll_length`` steps of each of
-    an actor's ``envs_per_actor`` games (IMPALA: >= 1k frames per message)."""
+    one, a fresh ``agent`` is trained (and the KL term is off). ``agent`` null: the checkpoint's agent, or the
+    small preset without one; given with a checkpoint, it must match it. A trajectory is ``unroll_length`` steps
+    of each of an actor's ``envs_per_actor`` games (IMPALA: >= 1k frames per message)."""
 
     init_checkpoint: str | None = None
-    agent: AgentChoice = field(default_factory=AgentChoice)
+    agent: AgentChoice | None = described(
+        "null: init_checkpoint's agent (else small's); with a checkpoint it must match", default=None
+    )
     scenarios: list[str] = field(default_factory=lambda: ["3m", "8m", "2s3z", "MMM"])
     variants: int = 16
     max_units: int = 64

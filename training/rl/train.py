@@ -8,6 +8,7 @@ so ``resume`` continues the run where it stopped (actors start fresh games on re
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -24,9 +25,10 @@ from tqdm import tqdm
 from agents.agent import Agent
 from envs.skirmish.scenario import load_scenario
 from envs.skirmish.spec import skirmish_spec
+from training.agent_choice import AgentChoice, report_agent
 from training.agent_io import load_agent, save_agent
-from training.checkpoint import latest_checkpoint, restore_rng
-from training.config_io import save_config, to_dict
+from training.checkpoint import CheckpointError, latest_checkpoint, restore_rng
+from training.config_io import ConfigError, save_config, to_dict
 from training.logger import RunLogger, run_directory
 from training.rl.backends import InProcessBackend, RayBackend
 from training.rl.config import RLConfig
@@ -55,14 +57,21 @@ def _device(name: str) -> torch.device:
 
 
 def initial_agents(cfg: RLConfig) -> tuple[Agent, Agent | None]:
-    """The agent to train and the frozen KL reference: both from ``init_checkpoint``, or a fresh agent alone."""
+    """The agent to train and the frozen KL reference: both from ``init_checkpoint`` (whose agent ``cfg.agent``,
+    if given, must match), or a fresh ``cfg.agent`` alone."""
     if cfg.init_checkpoint:
         agent, _ = load_agent(cfg.init_checkpoint)
+        differences = cfg.agent.differences(agent.config) if cfg.agent is not None else []
+        if differences:
+            raise ConfigError(
+                f"agent: init_checkpoint {cfg.init_checkpoint} holds another agent (checkpoint vs config: "
+                f"{'; '.join(differences)}); leave agent.* unset to train the checkpoint's agent"
+            )
         reference, _ = load_agent(cfg.init_checkpoint)
         return agent, reference
     first = load_scenario(cfg.scenarios[0])
     spec = skirmish_spec((first.map_width, first.map_height), max_units=cfg.max_units)
-    return cfg.agent.build(spec), None
+    return (cfg.agent or AgentChoice()).build(spec), None
 
 
 class _Stats:
@@ -107,6 +116,10 @@ def train_rl(
         if last is None:
             raise FileNotFoundError(f"--resume: no checkpoint in {ckpt_dir}")
         restored, checkpoint = load_agent(last)
+        differences = AgentChoice.from_config(agent.config).differences(restored.config)
+        if differences:
+            raise CheckpointError(last, f"its agent differs from this run's (checkpoint vs run: "
+                                  f"{'; '.join(differences)}); resume with the same agent.* settings")  # fmt: skip
         learner.agent.load_state_dict(restored.state_dict())
         learner.optimizer.load_state_dict(checkpoint.optimizer_state())
         counters.update(checkpoint.meta["counters"])
@@ -115,7 +128,9 @@ def train_rl(
             snapshot, _ = load_agent(run_dir / "league" / name)
             league.append((name, {k: v.numpy() for k, v in snapshot.state_dict().items()}))
         log.info("resumed from %s at update %d, %d frames", last, counters["updates"], counters["frames"])
+    cfg = dataclasses.replace(cfg, agent=AgentChoice.from_config(agent.config))  # the record holds the sizes
     save_config(cfg, run_dir / "config.yaml")
+    agent_record = report_agent(learner.agent, run_dir, echo=progress)
     config_dict, agent_dict = to_dict(cfg), agent.checkpoint_config()
     seed = cfg.seed + 1_000_003 * counters["updates"]  # fresh actor games after a resume
     if cfg.backend == "ray":
@@ -131,6 +146,7 @@ def train_rl(
         backend.submit(worker)
     stats, history = _Stats(), []
     logger = RunLogger(run_dir)
+    logger.text("agent", agent_record, counters["updates"])
     bar = tqdm(total=cfg.total_frames, initial=min(counters["frames"], cfg.total_frames), unit="frame",
                desc="rl", disable=not progress)  # fmt: skip
     checkpoint_path = latest_checkpoint(ckpt_dir)
