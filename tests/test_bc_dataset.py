@@ -102,7 +102,7 @@ def test_several_actions_in_a_step_become_consecutive_samples(tmp_path):
     assert kinds.tolist() == [3, 2, 0, 0]  # move, hold (the illegal one dropped), then two no_op steps
     units = result.arrays["units"][player1].reshape(-1, 64, 46)
     assert np.array_equal(units[0], units[1]) and not np.array_equal(units[1], units[2])
-    assert result.stats["dropped: selection is not distinct own units"] == 1
+    assert result.stats["dropped: no selected unit can carry the action type"] == 1  # an enemy selected
     assert result.stats["multi_action_extra"] == 1 and result.stats["no_op_samples"] == 4
     player2 = result.arrays["action_type"][~player1].reshape(-1)[result.arrays["valid"][~player1].reshape(-1)]
     assert player2.tolist() == [0, 3, 0]
