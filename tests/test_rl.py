@@ -2,14 +2,13 @@
 
 import copy
 import logging
-import shutil
 
 import numpy as np
 import pytest
 import torch
 
 from training.agent_io import load_agent
-from training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from training.checkpoint import list_checkpoints, load_checkpoint
 from training.config_io import ConfigError, load_config
 from training.rl.actor import RolloutWorker
 from training.rl.cli import main as rl_main
@@ -92,24 +91,30 @@ def test_inprocess_run_checkpoints_logs_and_is_deterministic(tmp_path):
         assert torch.equal(a, b)
 
 
-def test_resume_continues_counters_optimizer_and_rng(tmp_path):
+def test_resume_skips_a_torn_checkpoint_and_continues_counters_optimizer_rng_and_league(tmp_path, caplog):
     cfg = _cfg(tmp_path, "backend=inprocess", "num_actors=1", "total_frames=128", "checkpoint_every=2",
-               "keep_last=10", "name=run")  # fmt: skip
+               "keep_last=10", "opponents.league_fraction=0.5", "opponents.snapshot_every=1",
+               "opponents.league_size=1", "name=run")  # fmt: skip
     full = train_rl(cfg, progress=False)
-    assert [p.name for p in list_checkpoints(full.run_dir / "checkpoints")][-1] == "ckpt_000000004"
-    shutil.rmtree(full.run_dir / "checkpoints" / "ckpt_000000004")
-    middle = load_checkpoint(latest_checkpoint(full.run_dir / "checkpoints"))
-    assert middle.meta["counters"]["updates"] == 2 and middle.meta["counters"]["frames"] == 64
+    checkpoints = full.run_dir / "checkpoints"
+    assert [p.name for p in list_checkpoints(checkpoints)] == ["ckpt_000000002", "ckpt_000000004"]
+    # the last league_size snapshots, and the one ckpt_2 plays against (a resume from it needs it)
+    assert sorted(p.name for p in (full.run_dir / "league").iterdir()) == ["ckpt_000000002", "ckpt_000000004"]
+    torn = checkpoints / "ckpt_000000004"
+    (torn / "model.safetensors").write_bytes((torn / "model.safetensors").read_bytes()[:100])
     seen = {}
 
     def first_update(info):
         seen.setdefault("counters", info["counters"])
 
-    resumed = train_rl(cfg, resume=True, progress=False, on_update=first_update)
-    assert seen["counters"]["updates"] == 3 and seen["counters"]["frames"] == 96  # continues, not restarts
+    with caplog.at_level(logging.WARNING, logger="pstar.checkpoint"):
+        resumed = train_rl(cfg, resume=True, progress=False, on_update=first_update)
+    assert f"skipping checkpoint {torn}: model.safetensors has 100 bytes" in caplog.text
+    assert seen["counters"]["updates"] == 3 and seen["counters"]["frames"] == 96  # continues from ckpt_2
     assert resumed.counters == {**full.counters, "episodes": resumed.counters["episodes"]}
-    optimizer = load_checkpoint(resumed.checkpoint).optimizer_state()
-    assert int(optimizer["state"][0]["step"]) == 4  # Adam's step count carried over
+    checkpoint = load_checkpoint(resumed.checkpoint)
+    assert checkpoint.meta["league"] == ["ckpt_000000004"]
+    assert int(checkpoint.optimizer_state()["state"][0]["step"]) == 4  # Adam's step count carried over
 
 
 def test_ray_actors_and_a_killed_actor_is_replaced(tmp_path, ray_session, caplog):
