@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from envs.skirmish.botgame import play_bot_game
-from envs.skirmish.ladder import mirrored
+from envs.skirmish.botgame import mirrored, play_bot_game
 from envs.skirmish.replay import save_replay
 from envs.skirmish.scenario import load_scenario
 from training.agent_io import load_agent

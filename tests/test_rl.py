@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 import torch
 
+from envs.skirmish.bots import make_bot
+from envs.skirmish.scenario import load_scenario
 from training.agent_io import load_agent
 from training.checkpoint import list_checkpoints, load_checkpoint
 from training.config_io import ConfigError, load_config
 from training.rl.actor import RolloutWorker
 from training.rl.cli import main as rl_main
 from training.rl.config import RLConfig
+from training.rl.games import new_game
 from training.rl.learner import Learner, batch_trajectories
 from training.rl.train import initial_agents, train_rl
 
@@ -43,6 +46,23 @@ def test_trajectory_layout(tmp_path):
     assert traj["reward"].shape == traj["done"].shape == traj["behaviour_log_prob"].shape == (16, 2)
     # an episode end at t is followed by a first observation at t + 1
     assert np.array_equal(traj["done"], traj["first"][1:])
+
+
+def test_games_are_built_as_before_the_one_builder():
+    """Same RNG, same games as the actor's own match builder gave (measured before ``botgame.bot_match``; re-measure
+    when the engine or the bots change on purpose). A medium bot plays the agent's side."""
+    scenarios = [load_scenario("3m"), load_scenario("2s3z")]
+    played = []
+    for seed, level in enumerate(["easy", "cheat_insane", "hard", "cheat_vision"]):
+        side = 1 + seed % 2
+        game = new_game(np.random.default_rng(seed), scenarios, 16, side, level, None, max_units=64, step_mul=8)
+        agent, done = make_bot("medium", side, seed), False
+        while not done:
+            _, done = game.step(agent.act(game.agent_obs, game.match.spec))
+        played.append((game.outcome(), game.length, game.match.engine.state_hash()[:12]))
+    assert played == [("win", 63, "a7c771022a28"), ("loss", 15, "898f95dffdce"), ("win", 64, "f2cdd0e6b47f"),
+                      ("win", 65, "9fb0530b288a")]  # fmt: skip
+    assert game.match.lenient
 
 
 def test_learner_update_kl_and_options(tmp_path):

@@ -71,15 +71,11 @@ def record_game(job: GameJob) -> GameRecord:
 
     start = time.perf_counter()
     scenario = random_scenario(job.seed) if job.scenario == "random" else job.scenario
-    if job.mirror:
-        from envs.skirmish.ladder import mirrored
-        from envs.skirmish.scenario import load_scenario
-
-        scenario = mirrored(load_scenario(scenario) if isinstance(scenario, str) else scenario, 1 + job.seed % 16)
     match = play_bot_game(
         scenario,
         {1: job.p1, 2: job.p2},
         job.seed,
+        variant=1 + job.seed % 16 if job.mirror else None,
         step_mul=job.step_mul,
         max_units=job.max_units,
         resolution=job.resolution,
