@@ -29,8 +29,7 @@ def ray_session():
 @pytest.fixture(scope="session")
 def replay_dir(tmp_path_factory) -> Path:
     """Three hard-vs-easy games on mirrored 3m (read only: runs keep their caches elsewhere)."""
-    from envs.skirmish.botgame import play_bot_game
-    from envs.skirmish.ladder import mirrored
+    from envs.skirmish.botgame import mirrored, play_bot_game
     from envs.skirmish.replay import save_replay
     from envs.skirmish.scenario import load_scenario
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.skirmish.botgame import play_bot_game
-from envs.skirmish.ladder import mirrored
+from envs.skirmish.botgame import mirrored, play_bot_game
 from envs.skirmish.match import Match
 from envs.skirmish.replay import encode_action, encode_file, load_replay, save_replay
 from envs.skirmish.scenario import load_scenario

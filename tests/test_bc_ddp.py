@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from envs.skirmish.botgame import play_bot_game
-from envs.skirmish.ladder import mirrored
+from envs.skirmish.botgame import mirrored, play_bot_game
 from envs.skirmish.replay import save_replay
 from envs.skirmish.scenario import load_scenario
 from training.checkpoint import latest_checkpoint, load_checkpoint

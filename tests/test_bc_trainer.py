@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -90,12 +92,17 @@ def test_checkpoint_rebuilds_the_agent(trained):
     assert (result.run_dir / "config.yaml").is_file() and list(result.run_dir.glob("events.out.tfevents.*"))
 
 
-def test_resume_continues_exactly(replay_dir, tmp_path):
+def test_resume_skips_a_torn_checkpoint_and_continues_exactly(replay_dir, tmp_path, caplog):
     settings = {"val_fraction": 0.0, "num_workers": 2}  # two DataLoader workers: each skips its share on resume
     straight = train_bc(config(replay_dir, tmp_path, steps=6, name="straight", **settings), progress=False)
     cut = config(replay_dir, tmp_path, steps=3, name="cut", **settings)
-    train_bc(cut, progress=False)
-    resumed = train_bc(dataclasses.replace(cut, steps=6), resume=True, progress=False)
+    complete = train_bc(cut, progress=False).checkpoint
+    torn = complete.with_name("ckpt_000000005")  # a later save cut short while meta.json was being written
+    shutil.copytree(complete, torn)
+    (torn / "meta.json").write_text((torn / "meta.json").read_text()[:-200])
+    with caplog.at_level(logging.WARNING, logger="pstar.checkpoint"):
+        resumed = train_bc(dataclasses.replace(cut, steps=6), resume=True, progress=False)
+    assert f"skipping checkpoint {torn}: meta.json is not valid JSON" in caplog.text
     assert [p.name for p in list_checkpoints(resumed.run_dir / "checkpoints")][-1] == "ckpt_000000006"
     a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
     assert a.meta["counters"] == b.meta["counters"]

@@ -1,6 +1,9 @@
-"""Checkpoints: safetensors + JSON, atomic, keep-last-K, exact resume state, clear errors on mismatch/corruption."""
+"""Checkpoints: safetensors + JSON, atomic, keep-last-K, exact resume state, clear errors on mismatch/corruption,
+torn checkpoints skipped."""
 
 import json
+import logging
+import os
 
 import numpy as np
 import pytest
@@ -73,11 +76,103 @@ def test_mismatched_model_names_first_key_and_shapes(tmp_path):
 
 def test_corrupt_checkpoints_give_one_clear_error(tmp_path):
     path = save_checkpoint(tmp_path, 1, _model(), {})
-    (path / "model.safetensors").write_bytes((path / "model.safetensors").read_bytes()[:40])
-    with pytest.raises(CheckpointError, match="model.safetensors is missing or corrupt"):
+    model_file = path / "model.safetensors"
+    data = model_file.read_bytes()
+    model_file.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # same size, one bit flipped in the last tensor
+    with pytest.raises(CheckpointError, match="model.safetensors does not match the sha256 recorded in meta.json"):
+        load_checkpoint(path)
+    model_file.write_bytes(data[:40])
+    with pytest.raises(CheckpointError, match=r"model.safetensors has 40 bytes, meta.json records \d+ \(truncated"):
         load_checkpoint(path)
     (path / "meta.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="meta.json is not valid JSON"):
         load_checkpoint(path)
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "nowhere")
+
+
+def _zero_header(path):
+    data = bytearray(path.read_bytes())
+    data[:16] = bytes(16)
+    path.write_bytes(bytes(data))
+
+
+TEARS = {
+    "meta.json is missing": lambda p: (p / "meta.json").unlink(),
+    "meta.json is not valid JSON": lambda p: (p / "meta.json").write_text((p / "meta.json").read_text()[:100]),
+    "meta.json does not list model.safetensors": lambda p: (p / "meta.json").write_text(
+        json.dumps({k: v for k, v in json.loads((p / "meta.json").read_text()).items() if k != "files"})),
+    "model.safetensors is missing": lambda p: (p / "model.safetensors").unlink(),
+    "model.safetensors has 0 bytes": lambda p: (p / "model.safetensors").write_bytes(b""),
+    "optimizer.safetensors has 10 bytes": lambda p: (p / "optimizer.safetensors").write_bytes(b"0" * 10),
+    "model.safetensors has no readable safetensors header": lambda p: _zero_header(p / "model.safetensors"),
+}
+
+
+@pytest.mark.parametrize("problem", list(TEARS))
+def test_a_torn_newest_checkpoint_is_skipped_with_a_warning(tmp_path, caplog, problem):
+    model = _model()
+    opt = torch.optim.Adam(model.parameters())
+    save_checkpoint(tmp_path, 1, model, {"counters": 1}, optimizer=opt)
+    torn = save_checkpoint(tmp_path, 2, model, {"counters": 2}, optimizer=opt)
+    TEARS[problem](torn)
+    with caplog.at_level(logging.WARNING, logger="pstar.checkpoint"):
+        assert latest_checkpoint(tmp_path).name == "ckpt_000000001"
+    assert f"skipping checkpoint {torn}: {problem}" in caplog.text
+    assert load_checkpoint(tmp_path).meta["counters"] == 1  # a run directory resolves to the complete one
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_000000001"]
+
+
+def test_pruning_keeps_the_newest_complete_checkpoints(tmp_path):
+    model = _model()
+    save_checkpoint(tmp_path, 2, model, {})
+    (save_checkpoint(tmp_path, 4, model, {}) / "model.safetensors").unlink()  # torn, newer than what follows
+    save_checkpoint(tmp_path, 3, model, {}, keep_last=1)  # e.g. resumed from 2 after the torn 4
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_000000003"]
+    assert latest_checkpoint(tmp_path).name == "ckpt_000000003"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt_000000003", "ckpt_000000004"]
+
+
+def _first_weight(path):
+    return load_checkpoint(path).weights["0.weight"]
+
+
+def test_resaving_a_step_leaves_a_complete_checkpoint_at_every_moment(tmp_path, monkeypatch):
+    old, new = _model(), _model()
+    save_checkpoint(tmp_path, 1, old, {})  # the run's only checkpoint
+    replace, seen = os.replace, []
+
+    def watched(src, dst):  # what a reader finds just before and just after each rename
+        seen.append(_first_weight(tmp_path))
+        replace(src, dst)
+        seen.append(_first_weight(tmp_path))
+
+    monkeypatch.setattr(os, "replace", watched)
+    save_checkpoint(tmp_path, 1, new, {}, keep_last=1)
+    monkeypatch.setattr(os, "replace", replace)
+    assert [torch.equal(w, old[0].weight) for w in seen] == [True, True, True, False]  # old until new is in
+    assert torch.equal(seen[-1], new[0].weight)
+    assert torch.equal(_first_weight(tmp_path), new[0].weight)
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt_000000001"]
+
+
+def test_a_resave_interrupted_between_the_renames_falls_back_to_the_old_copy(tmp_path, monkeypatch):
+    old, new = _model(), _model()
+    save_checkpoint(tmp_path, 1, old, {})
+    replace, calls = os.replace, []
+
+    def crash_on_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("power cut")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_second)
+    with pytest.raises(OSError, match="power cut"):
+        save_checkpoint(tmp_path, 1, new, {})
+    monkeypatch.setattr(os, "replace", replace)
+    assert latest_checkpoint(tmp_path).name == "ckpt_000000001.replaced"
+    assert torch.equal(_first_weight(tmp_path), old[0].weight)
+    save_checkpoint(tmp_path, 1, new, {})  # the next save of the step completes and cleans up
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt_000000001"]
+    assert torch.equal(_first_weight(tmp_path), new[0].weight)

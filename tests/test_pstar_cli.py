@@ -1,5 +1,7 @@
-"""The ``pstar`` command line: every subcommand answers --help; every shipped preset loads into its config."""
+"""The ``pstar`` command line: every subcommand answers --help and takes the common flags, errors have one prefix;
+every shipped preset loads into its config."""
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +27,53 @@ def test_every_subcommand_has_help(command, capsys):
     assert "usage: pstar" in capsys.readouterr().out
 
 
+# every subcommand (and sub-subcommand): its arguments, a bad input, and the one-line error it must give
+BAD_INPUTS = {
+    "quickstart": (["rl.learner.kl_cots=1"], "unknown key 'kl_cots'"),
+    "replays record": (["--p1", "godlike"], "godlike"),
+    "replays info": ([], "the following arguments are required: files"),  # argparse's own error
+    "play": (["--out", "game.txt"], "--out must end in .gif or .png"),
+    "bots ladder": (["--processes", "0"], "--processes must be >= 1"),
+    "bc": (["bogus=1"], "unknown key 'bogus'"),
+    "rl": (["bogus=1"], "unknown key 'bogus'"),
+    "eval": (["bot:hard", "bogus=1"], "unknown key 'bogus'"),
+    "task image": (["bogus=1"], "unknown key 'bogus'"),
+    "bench": (["no_such_benchmark"], "expected NAME, one of"),
+}
+
+
+@pytest.fixture
+def pstar_log_level():
+    logger = logging.getLogger("pstar")
+    level = logger.level
+    yield logger
+    logger.setLevel(level)
+
+
+@pytest.mark.parametrize("command", list(BAD_INPUTS))
+@pytest.mark.parametrize(("flags", "level"), [(["--quiet"], logging.WARNING),
+                                              (["--no-progress", "--log-level", "debug"], logging.DEBUG)])  # fmt: skip
+def test_every_subcommand_takes_the_common_flags_and_errors_alike(command, flags, level, capsys, pstar_log_level):
+    argv, problem = BAD_INPUTS[command]
+    try:
+        status = main([*command.split(), *flags, *argv])
+    except SystemExit as exit_info:  # argparse's own errors
+        status = exit_info.code
+    err = capsys.readouterr().err
+    assert status == 2
+    assert f"pstar {command}: error: " in err and problem in err, err
+    if "arguments" not in problem:  # the flags were parsed and applied before the input was found bad
+        assert pstar_log_level.level == level
+
+
+@pytest.mark.parametrize("command", [c for c in BAD_INPUTS if c != "bench"])  # bench NAME --help: the script's
+def test_every_subcommand_lists_the_common_flags_in_its_help(command, capsys):
+    with pytest.raises(SystemExit):
+        main([*command.split(), "--help"])
+    out = capsys.readouterr().out
+    assert all(flag in out for flag in ("--quiet", "--no-progress", "--log-level")), command
+
+
 def test_top_level_help_lists_the_subcommands():
     out = subprocess.run([sys.executable, "-m", "training.cli", "--help"], capture_output=True, text=True, check=True)
     for command in [*SUBCOMMANDS, "bench"]:
@@ -39,8 +88,3 @@ def test_top_level_help_lists_the_subcommands():
 def test_presets_load(name, cls):
     cfg = load_config(cls, CONFIGS / f"{name}.yaml")
     assert isinstance(cfg, cls)
-
-
-def test_quickstart_config_errors(capsys):
-    assert main(["quickstart", "rl.learner.kl_cots=1"]) == 2
-    assert "unknown key 'kl_cots'" in capsys.readouterr().err

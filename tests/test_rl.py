@@ -2,18 +2,20 @@
 
 import copy
 import logging
-import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from envs.skirmish.bots import make_bot
+from envs.skirmish.scenario import load_scenario
 from training.agent_io import load_agent
-from training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from training.checkpoint import list_checkpoints, load_checkpoint
 from training.config_io import ConfigError, load_config
 from training.rl.actor import RolloutWorker
 from training.rl.cli import main as rl_main
 from training.rl.config import RLConfig
+from training.rl.games import new_game
 from training.rl.learner import Learner, batch_trajectories
 from training.rl.train import initial_agents, train_rl
 
@@ -44,6 +46,23 @@ def test_trajectory_layout(tmp_path):
     assert traj["reward"].shape == traj["done"].shape == traj["behaviour_log_prob"].shape == (16, 2)
     # an episode end at t is followed by a first observation at t + 1
     assert np.array_equal(traj["done"], traj["first"][1:])
+
+
+def test_games_are_built_as_before_the_one_builder():
+    """Same RNG, same games as the actor's own match builder gave (measured before ``botgame.bot_match``; re-measure
+    when the engine or the bots change on purpose). A medium bot plays the agent's side."""
+    scenarios = [load_scenario("3m"), load_scenario("2s3z")]
+    played = []
+    for seed, level in enumerate(["easy", "cheat_insane", "hard", "cheat_vision"]):
+        side = 1 + seed % 2
+        game = new_game(np.random.default_rng(seed), scenarios, 16, side, level, None, max_units=64, step_mul=8)
+        agent, done = make_bot("medium", side, seed), False
+        while not done:
+            _, done = game.step(agent.act(game.agent_obs, game.match.spec))
+        played.append((game.outcome(), game.length, game.match.engine.state_hash()[:12]))
+    assert played == [("win", 63, "a7c771022a28"), ("loss", 15, "898f95dffdce"), ("win", 64, "f2cdd0e6b47f"),
+                      ("win", 65, "9fb0530b288a")]  # fmt: skip
+    assert game.match.lenient
 
 
 def test_learner_update_kl_and_options(tmp_path):
@@ -92,24 +111,30 @@ def test_inprocess_run_checkpoints_logs_and_is_deterministic(tmp_path):
         assert torch.equal(a, b)
 
 
-def test_resume_continues_counters_optimizer_and_rng(tmp_path):
+def test_resume_skips_a_torn_checkpoint_and_continues_counters_optimizer_rng_and_league(tmp_path, caplog):
     cfg = _cfg(tmp_path, "backend=inprocess", "num_actors=1", "total_frames=128", "checkpoint_every=2",
-               "keep_last=10", "name=run")  # fmt: skip
+               "keep_last=10", "opponents.league_fraction=0.5", "opponents.snapshot_every=1",
+               "opponents.league_size=1", "name=run")  # fmt: skip
     full = train_rl(cfg, progress=False)
-    assert [p.name for p in list_checkpoints(full.run_dir / "checkpoints")][-1] == "ckpt_000000004"
-    shutil.rmtree(full.run_dir / "checkpoints" / "ckpt_000000004")
-    middle = load_checkpoint(latest_checkpoint(full.run_dir / "checkpoints"))
-    assert middle.meta["counters"]["updates"] == 2 and middle.meta["counters"]["frames"] == 64
+    checkpoints = full.run_dir / "checkpoints"
+    assert [p.name for p in list_checkpoints(checkpoints)] == ["ckpt_000000002", "ckpt_000000004"]
+    # the last league_size snapshots, and the one ckpt_2 plays against (a resume from it needs it)
+    assert sorted(p.name for p in (full.run_dir / "league").iterdir()) == ["ckpt_000000002", "ckpt_000000004"]
+    torn = checkpoints / "ckpt_000000004"
+    (torn / "model.safetensors").write_bytes((torn / "model.safetensors").read_bytes()[:100])
     seen = {}
 
     def first_update(info):
         seen.setdefault("counters", info["counters"])
 
-    resumed = train_rl(cfg, resume=True, progress=False, on_update=first_update)
-    assert seen["counters"]["updates"] == 3 and seen["counters"]["frames"] == 96  # continues, not restarts
+    with caplog.at_level(logging.WARNING, logger="pstar.checkpoint"):
+        resumed = train_rl(cfg, resume=True, progress=False, on_update=first_update)
+    assert f"skipping checkpoint {torn}: model.safetensors has 100 bytes" in caplog.text
+    assert seen["counters"]["updates"] == 3 and seen["counters"]["frames"] == 96  # continues from ckpt_2
     assert resumed.counters == {**full.counters, "episodes": resumed.counters["episodes"]}
-    optimizer = load_checkpoint(resumed.checkpoint).optimizer_state()
-    assert int(optimizer["state"][0]["step"]) == 4  # Adam's step count carried over
+    checkpoint = load_checkpoint(resumed.checkpoint)
+    assert checkpoint.meta["league"] == ["ckpt_000000004"]
+    assert int(checkpoint.optimizer_state()["state"][0]["step"]) == 4  # Adam's step count carried over
 
 
 def test_ray_actors_and_a_killed_actor_is_replaced(tmp_path, ray_session, caplog):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from envs.skirmish.actions import translate
-from envs.skirmish.botgame import play_bot_game
+from envs.skirmish.botgame import mirrored, play_bot_game
 from envs.skirmish.bots import LEVEL_CONFIGS, LEVELS, LevelConfig, cheat_units, make_bot
 from envs.skirmish.bots.facts import default_facts
 from envs.skirmish.bots.formation import formation_points, ranks
@@ -18,7 +18,7 @@ from envs.skirmish.bots.targeting import assign_targets
 from envs.skirmish.bots.view import Army, View, parse
 from envs.skirmish.commands import Command
 from envs.skirmish.engine import Engine
-from envs.skirmish.ladder import mirrored, plan_ladder, run_ladder
+from envs.skirmish.ladder import plan_ladder, run_ladder
 from envs.skirmish.match import Match
 from envs.skirmish.observation import observe
 from envs.skirmish.scenario import Scenario, UnitPlacement, load_scenario
@@ -286,11 +286,10 @@ def test_ladder_smoke_result_structure(tmp_path):
     result = run_ladder(["very_easy", "very_hard"], ["3m"], games=2, processes=1, seed=0)
     cell = result.cell("very_hard", "very_easy")
     assert sum(cell.values()) == 2 and result.games == 2
-    assert result.cell("very_easy", "very_hard") == {"wins": cell["losses"], "draws": cell["draws"],
-                                                      "losses": cell["wins"]}  # fmt: skip
+    assert result.cell("very_easy", "very_hard") == {"win": cell["loss"], "draw": cell["draw"], "loss": cell["win"]}
     data = json.loads(json.dumps(result.to_json()))
     assert data["levels"] == ["very_easy", "very_hard"] and data["scenarios"] == ["3m"]
-    assert set(data["adjacent"][0]) >= {"level", "below", "wins", "draws", "losses", "win_rate", "holds"}
+    assert set(data["adjacent"][0]) >= {"level", "below", "win", "draw", "loss", "win_rate", "holds"}
     table = result.to_markdown()
     assert "| **very_hard** |" in table and "vs level below" in table
     plan = plan_ladder(["easy", "medium", "hard"], ["3m", "2s3z"], 3)
@@ -309,7 +308,7 @@ def test_identical_levels_score_exactly_half():
     """Sides swapped with the same engine seed: a level against a copy of itself wins every game it loses."""
     copy = run_ladder(["very_hard", "cheat_vision"], ["3m", "2s3z"], games=4, processes=1)  # no fog: same play
     cell = copy.cell("cheat_vision", "very_hard")
-    assert cell["wins"] == cell["losses"] and sum(cell.values()) == 8
+    assert cell["win"] == cell["loss"] and sum(cell.values()) == 8
 
 
 def test_bots_cli_prints_the_matrix_and_writes_json(tmp_path, capsys):

@@ -4,7 +4,7 @@ TensorBoard, result JSON and picture), and the Hugging Face import path on a ran
 from __future__ import annotations
 
 import json
-import shutil
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -96,13 +96,15 @@ def test_eval_only_from_the_checkpoint_reproduces_the_final_metrics(tmp_path):
     assert record["mode"] == "eval" and record["steps"] == 0 and record["weights"]["checkpoint_step"] == 5
 
 
-def test_resume_continues_exactly_where_the_run_stopped(tmp_path):
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path, caplog):
     extra = ("train.steps=6", "train.checkpoint_every=3", "train.keep_last=0", "train.name=r")
     full = run_task(task_of("image", tmp_path, *extra), progress=False)
     final = load_file(str(full.checkpoint / "model.safetensors"))
-    shutil.rmtree(full.checkpoint)  # as if the run had died after step 3
-    resumed = run_task(task_of("image", tmp_path, *extra), resume=True, progress=False)
-    assert resumed.steps == 6
+    (full.checkpoint / "optimizer.safetensors").unlink()  # as if the run had died while writing step 6
+    with caplog.at_level(logging.WARNING, logger="pstar.checkpoint"):
+        resumed = run_task(task_of("image", tmp_path, *extra), resume=True, progress=False)
+    assert f"skipping checkpoint {full.checkpoint}: optimizer.safetensors is missing" in caplog.text
+    assert resumed.steps == 6 and resumed.checkpoint == full.checkpoint
     again = load_file(str(resumed.checkpoint / "model.safetensors"))
     for key, value in final.items():
         torch.testing.assert_close(again[key], value, rtol=0, atol=0)

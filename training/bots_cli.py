@@ -19,6 +19,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from training.cli import apply_common, common_flags, fail
+
 DEFAULT_JSON = Path("runs") / "bots_ladder.json"
 
 
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     ladder = sub.add_parser("ladder", help="play bot levels against each other on mirrored armies",
                             description="Play bot levels against each other on mirrored armies and print the "
-                                        "win-rate matrix.")  # fmt: skip
+                                        "win-rate matrix.", parents=[common_flags()])  # fmt: skip
     ladder.add_argument(
         "--levels",
         type=_names,
@@ -70,30 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
     ladder.add_argument("--step-mul", type=int, default=8, help="game loops per agent step (default 8)")
     ladder.add_argument("--fog", action="store_true", help="play with fog of war")
     ladder.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the result (%(default)s)")
-    ladder.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
-def _ladder(args: argparse.Namespace) -> int:
+def _ladder(args: argparse.Namespace, progress: bool) -> int:
     from envs.skirmish.ladder import run_ladder
 
     if args.processes < 1:
-        print(f"pstar bots ladder: --processes must be >= 1, got {args.processes}", file=sys.stderr)
-        return 2
+        return fail("bots ladder", f"--processes must be >= 1, got {args.processes}")
     if not 0.0 < args.threshold <= 1.0:
-        print(f"pstar bots ladder: --threshold must be in (0, 1], got {args.threshold}", file=sys.stderr)
-        return 2
+        return fail("bots ladder", f"--threshold must be in (0, 1], got {args.threshold}")
     pairs = len(args.levels) - 1 if args.adjacent else len(args.levels) * (len(args.levels) - 1) // 2
     bar = tqdm(total=max(pairs, 0) * len(args.scenarios) * max(args.games, 0), desc="ladder", unit="game",
-               disable=args.quiet)  # fmt: skip
+               disable=not progress)  # fmt: skip
     try:
         result = run_ladder(args.levels, args.scenarios, args.games, processes=args.processes, seed=args.seed,
                             adjacent_only=args.adjacent, step_mul=args.step_mul, fog=args.fog,
                             threshold=args.threshold, on_game=lambda _: bar.update())  # fmt: skip
     except ValueError as err:  # unknown level or scenario, bad counts
         bar.close()
-        print(f"pstar bots ladder: {err}", file=sys.stderr)
-        return 2
+        return fail("bots ladder", err)
     bar.close()
     print(result.to_markdown())
     print(f"\n{result.games} games in {result.seconds:.1f} s on {args.processes} process(es); "
@@ -109,7 +107,7 @@ def _ladder(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return _ladder(args)
+    return _ladder(args, apply_common(args))
 
 
 if __name__ == "__main__":

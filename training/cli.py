@@ -1,12 +1,20 @@
-"""The ``pstar`` command line: one entry point for every PerceiverStar job."""
+"""The ``pstar`` command line: one entry point for every PerceiverStar job, and what every subcommand shares.
+
+Every subcommand accepts the common flags (``common_flags``: ``--quiet``, ``--no-progress``, ``--log-level``)
+with one meaning, and reports a bad input as one line ``pstar <command>: error: <what>`` (``fail``), as argparse
+does for a bad flag.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import runpy
 import sys
 from pathlib import Path
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -23,13 +31,38 @@ DELEGATED = {
 }
 
 
+def common_flags() -> argparse.ArgumentParser:
+    """The flags every subcommand accepts, as an argparse parent parser (``parents=[common_flags()]``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("common options")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bars; log warnings and errors only")
+    group.add_argument("--no-progress", action="store_true", help="no progress bars (e.g. for log files)")
+    group.add_argument("--log-level", choices=LOG_LEVELS, default=None,
+                       help="level of pstar's log messages (default: info; warning with --quiet)")  # fmt: skip
+    return parser
+
+
+def apply_common(args: argparse.Namespace) -> bool:
+    """Set up logging as the common flags say (messages to stderr); returns whether to show progress bars."""
+    level = args.log_level or ("warning" if args.quiet else "info")
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")  # a stderr handler, unless one exists
+    logging.getLogger("pstar").setLevel(level.upper())
+    return not (args.quiet or args.no_progress)
+
+
+def fail(command: str, problem: object, status: int = 2) -> int:
+    """Report a bad input as ``pstar <command>: error: <problem>`` on stderr; returns the exit status."""
+    print(f"pstar {command}: error: {problem}", file=sys.stderr)
+    return status
+
+
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:
     """Run ``benchmarks/<name>.py`` from a source checkout with the remaining arguments."""
+    apply_common(args)
     script = BENCHMARKS / f"{args.name}.py"
     if args.name is None or not script.is_file():
         available = sorted(p.stem for p in BENCHMARKS.glob("*.py")) if BENCHMARKS.is_dir() else []
-        print(f"usage: pstar bench NAME [options]; NAME is one of {available} (in {BENCHMARKS})", file=sys.stderr)
-        return 2
+        return fail("bench", f"expected NAME, one of {available} (in {BENCHMARKS}), got {args.name!r}")
     return int(runpy.run_path(str(script))["main"](rest) or 0)
 
 
@@ -45,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False).set_defaults(func=_delegate(module))
-    bench = sub.add_parser("bench", help="run benchmarks/NAME.py (backbone, env, encoder, rl)", add_help=False)
+    bench = sub.add_parser("bench", help="run benchmarks/NAME.py (backbone, env, encoder, rl)", add_help=False,
+                           parents=[common_flags()])  # fmt: skip
     bench.add_argument("name", nargs="?", help="benchmark name, e.g. backbone")
     bench.set_defaults(func=_bench)
     return parser

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.cli import apply_common, common_flags, fail
+
 
 def _frames_writer(every: int, size: tuple[int, int] | None):
     from envs.skirmish.render import render_rgb
@@ -31,7 +33,8 @@ def _frames_writer(every: int, size: tuple[int, int] | None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pstar play", description="Render a Skirmish game to a GIF or a PNG strip.")
+    parser = argparse.ArgumentParser(prog="pstar play", description="Render a Skirmish game to a GIF or a PNG strip.",
+                                     parents=[common_flags()])
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--replay", type=Path, help="a .skreplay file to render (default: play a new bot game)")
     source.add_argument("--scenario", default="3m", help="scenario name or YAML path, or 'random' (default 3m)")
@@ -47,20 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--columns", type=int, default=None, help="PNG strip frames per row (default up to 8)")
     parser.add_argument("--save-replay", type=Path, default=None, help="also write the played game's replay here")
     args = parser.parse_args(argv)
+    apply_common(args)  # a game plays in seconds: no progress bar to switch off
 
     suffix = args.out.suffix.lower()
     if suffix not in (".gif", ".png"):
-        print(f"pstar play: --out must end in .gif or .png, got {args.out}", file=sys.stderr)
-        return 2
+        return fail("play", f"--out must end in .gif or .png, got {args.out}")
     if args.every < 1:
-        print(f"pstar play: --every must be >= 1, got {args.every}", file=sys.stderr)
-        return 2
+        return fail("play", f"--every must be >= 1, got {args.every}")
     frames, on_step = _frames_writer(args.every, tuple(args.size) if args.size else None)
     try:
         match, title = _run(args, on_step)
     except ValueError as err:  # unknown scenario or level, a bad or desynced replay file
-        print(f"pstar play: {err}", file=sys.stderr)
-        return 1
+        return fail("play", err, status=1)
 
     from envs.skirmish.render import write_gif, write_png_strip
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from training.bc.config import BCConfig
 from training.checkpoint import CheckpointError
+from training.cli import apply_common, common_flags, fail
 from training.config_io import ConfigError, load_config, save_config
 from training.eval.config import EvalConfig
 from training.rl.config import RLConfig
@@ -149,19 +149,17 @@ def run(cfg: QuickstartConfig, progress: bool = True) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pstar quickstart", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common_flags()])
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="YAML preset (default configs/quickstart.yaml)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="config overrides, e.g. rl.total_frames=50000 bc.steps=300 eval.games=10")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    progress = apply_common(args)
     try:
         cfg = load_config(QuickstartConfig, args.config, args.overrides)
-        summary = run(cfg, progress=not args.quiet)
+        summary = run(cfg, progress=progress)
     except (ConfigError, CheckpointError, ValueError) as error:
-        print(f"pstar quickstart: {error}", file=sys.stderr)
-        return 2
+        return fail("quickstart", error)
     return 0 if all(v is not False for v in summary["checks"].values()) else 1
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from training.cli import apply_common, common_flags, fail
+
 DEFAULT_LEVELS = ("medium", "hard")
 SMALL_SCENARIO_UNITS = 64  # default scenario list: the shipped ones with at most this many units
 
@@ -71,15 +73,11 @@ def record_game(job: GameJob) -> GameRecord:
 
     start = time.perf_counter()
     scenario = random_scenario(job.seed) if job.scenario == "random" else job.scenario
-    if job.mirror:
-        from envs.skirmish.ladder import mirrored
-        from envs.skirmish.scenario import load_scenario
-
-        scenario = mirrored(load_scenario(scenario) if isinstance(scenario, str) else scenario, 1 + job.seed % 16)
     match = play_bot_game(
         scenario,
         {1: job.p1, 2: job.p2},
         job.seed,
+        variant=1 + job.seed % 16 if job.mirror else None,
         step_mul=job.step_mul,
         max_units=job.max_units,
         resolution=job.resolution,
@@ -157,11 +155,10 @@ def _record(args: argparse.Namespace) -> int:
     args.scenarios = args.scenarios or default_scenarios()
     problem = _check_names(args)
     if problem:
-        print(f"pstar replays record: {problem}", file=sys.stderr)
-        return 2
+        return fail("replays record", problem)
     jobs = plan_games(args)
     start = time.perf_counter()
-    records, failures = record_games(jobs, args.workers, progress=not args.quiet)
+    records, failures = record_games(jobs, args.workers, progress=args.progress)
     _summary(records, failures, time.perf_counter() - start, Path(args.out))
     return 1 if failures else 0
 
@@ -206,8 +203,7 @@ def _info(args: argparse.Namespace) -> int:
             try:
                 problem = _sc2_info(path)
             except MissingExtraError as err:
-                print(f"error: {err}", file=sys.stderr)
-                return 2
+                return fail("replays info", err)
             if problem is not None:
                 print(f"{path}: INVALID: {problem}")
                 unreadable[problem.split(":")[0]] += 1
@@ -258,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pstar replays", description="Replays: record Skirmish bot games; inspect Skirmish or .SC2Replay files."
     )
     sub = parser.add_subparsers(dest="action", required=True)
-    rec = sub.add_parser("record", help="record bot-vs-bot games (several processes)")
+    rec = sub.add_parser("record", help="record bot-vs-bot games (several processes)", parents=[common_flags()])
     rec.add_argument("--games", type=int, default=8, help="number of games (default 8)")
     rec.add_argument(
         "--scenarios",
@@ -276,10 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--resolution", type=int, default=64)
     rec.add_argument("--fog", action="store_true", help="fog of war (cheat_vision bots still see everything)")
     rec.add_argument("--mirror", action="store_true", help="both sides get player 1's army (seeded variants)")
-    rec.add_argument("--quiet", action="store_true", help="no progress bar")
     rec.set_defaults(func=_record)
     info = sub.add_parser(
-        "info", help="print a replay's header and verify it by re-simulation (.SC2Replay: summary, game not needed)"
+        "info",
+        help="print a replay's header and verify it by re-simulation (.SC2Replay: summary, game not needed)",
+        parents=[common_flags()],
     )
     info.add_argument("files", nargs="+", type=Path)
     info.add_argument("--no-verify", action="store_true", help="only read the header, do not re-simulate")
@@ -289,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.progress = apply_common(args)
     return int(args.func(args))
 
 

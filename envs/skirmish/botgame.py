@@ -1,18 +1,29 @@
-"""Games with built-in bots: how a bot level's cheats change a match, and a whole bot-vs-bot game.
+"""Games with built-in bots: mirrored variants, how a bot level's cheats change a match, bot seeds, the one
+builder of such a match (``bot_match``), how a game ended (``outcome``) and a whole bot-vs-bot game.
 
-Cheat levels are not something a bot can do through the action interface, so the code that builds the match
-applies them: ``extra_units`` grows the bot's army (``cheat_units`` on the scenario) and ``vision`` gives the
-bot fog-free observations (``Match(see_all=...)``). The env, the replay recorder and ``pstar play`` share this.
+"Mirrored" means both sides get player 1's army of the scenario, reflected across the map's vertical centre line,
+so neither side has more or better units; a variant jitters the start positions (seeded). Cheat levels are not
+something a bot can do through the action interface, so the code that builds the match applies them:
+``extra_units`` grows the bot's army (``cheat_units`` on the scenario) and ``vision`` gives the bot fog-free
+observations (``Match(see_all=...)``). RL's and evaluation's games, the ladder, the replay recorder and
+``pstar play`` all build their matches with ``bot_match``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from envs.skirmish.bots import LEVEL_CONFIGS, LEVELS, cheat_units, make_bot
+import numpy as np
+
+from envs.skirmish.bots import LEVEL_CONFIGS, LEVELS, Bot, cheat_units, make_bot
 from envs.skirmish.match import Match
-from envs.skirmish.scenario import Scenario, load_scenario
+from envs.skirmish.scenario import FACING, Scenario, UnitPlacement, load_scenario
+from envs.skirmish.spec import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
+
+JITTER = 0.25  # map units; the start positions of a variant move by at most this much on each axis
+OUTCOMES = ("win", "draw", "loss")  # how a game ended for one player; a time-limit end is a draw
 
 
 def check_level(level: str) -> str:
@@ -45,11 +56,75 @@ def bot_seed(seed: int, player: int) -> int:
     return 2 * int(seed) + player - 1
 
 
+def mirrored(scenario: Scenario, variant: int = 0, jitter: float = JITTER) -> Scenario:
+    """``scenario`` with player 1's army on both sides (player 2's reflected), start positions jittered.
+
+    Variant 0 keeps the exact positions; variant k > 0 moves each of player 1's units by a seeded uniform
+    offset in [-jitter, jitter] on each axis (at most 30% of the closest spacing, clamped to the map) and
+    reflects the result for player 2.
+    """
+    own = [p for p in scenario.placements if p.owner == 1]
+    pos = np.array([(p.x, p.y) for p in own])
+    if len(own) > 1:  # never jitter two units onto each other: at most 30% of the closest spacing
+        gaps = np.hypot(*(pos[:, None, :] - pos[None, :, :]).transpose(2, 0, 1))
+        np.fill_diagonal(gaps, np.inf)
+        jitter = min(jitter, 0.3 * float(gaps.min()))
+    rng = np.random.default_rng(variant)
+    offsets = rng.uniform(-jitter, jitter, size=(len(own), 2)) if variant else np.zeros((len(own), 2))
+    width, height = scenario.map_width, scenario.map_height
+    left = [
+        UnitPlacement(p.unit, 1, float(np.clip(p.x + dx, 0.0, width)), float(np.clip(p.y + dy, 0.0, height)),
+                      FACING[1])
+        for p, (dx, dy) in zip(own, offsets.tolist(), strict=True)
+    ]  # fmt: skip
+    right = [UnitPlacement(p.unit, 2, width - p.x, p.y, FACING[2]) for p in left]
+    return dataclasses.replace(
+        scenario,
+        name=f"{scenario.name}_mirror{variant}",
+        placements=tuple(left + right),
+        description=f"{scenario.name}: player 1's army on both sides (variant {variant})",
+    )
+
+
+def bot_match(
+    scenario: Scenario | str | Path,
+    levels: Mapping[int, str | None],
+    seed: int = 0,
+    *,
+    variant: int | None = None,
+    lenient: bool = False,
+    step_mul: int = 8,
+    max_units: int = DEFAULT_MAX_UNITS,
+    resolution: int = DEFAULT_RESOLUTION,
+    fog: bool = False,
+    record: bool = False,
+) -> tuple[Match, dict[int, Bot]]:
+    """A match on ``scenario`` (its mirrored ``variant`` when given) with the engine seeded by ``seed``, and the
+    bots of the players ``levels`` maps to a bot level, cheats applied, seeded ``bot_seed(seed, player)``.
+
+    A player missing from ``levels`` or mapped to None is a policy; ``lenient`` is passed to ``Match``.
+    """
+    built = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if variant is not None:
+        built = mirrored(built, variant)
+    built, see_all = apply_cheats(built, levels)
+    match = Match(built, seed, step_mul=step_mul, max_units=max_units, resolution=resolution, fog=fog,
+                  see_all=see_all, lenient=lenient, record=record)  # fmt: skip
+    bots = {p: make_bot(level, p, bot_seed(seed, p)) for p, level in levels.items() if level is not None}
+    return match, bots
+
+
+def outcome(winner: int | None, player: int) -> str:
+    """How the game ended for ``player`` (one of OUTCOMES) given the match's winner (0 or None: a draw)."""
+    return "draw" if winner in (0, None) else "win" if winner == player else "loss"
+
+
 def play_bot_game(
     scenario: Scenario | str | Path,
     levels: Mapping[int, str],
     seed: int = 0,
     *,
+    variant: int | None = None,
     step_mul: int = 8,
     max_units: int = 512,
     resolution: int = 64,
@@ -57,15 +132,12 @@ def play_bot_game(
     record: bool = True,
     on_step: Callable[[Match], None] | None = None,
 ) -> Match:
-    """Play a whole game between bot ``levels[1]`` and ``levels[2]``; returns the finished Match.
+    """Play a whole game between bot ``levels[1]`` and ``levels[2]`` (see ``bot_match``); returns the finished Match.
 
     ``on_step(match)`` is called after the reset and after every step (e.g. to render frames).
     """
-    base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    built, see_all = apply_cheats(base, {p: levels[p] for p in (1, 2)})
-    match = Match(built, seed, step_mul=step_mul, max_units=max_units, resolution=resolution, fog=fog,
-                  see_all=see_all, record=record)
-    bots = {p: make_bot(levels[p], p, bot_seed(seed, p)) for p in (1, 2)}
+    match, bots = bot_match(scenario, {p: levels[p] for p in (1, 2)}, seed, variant=variant, step_mul=step_mul,
+                            max_units=max_units, resolution=resolution, fog=fog, record=record)  # fmt: skip
     observations = match.reset()
     if on_step is not None:
         on_step(match)

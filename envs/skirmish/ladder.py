@@ -1,7 +1,7 @@
 """The bot ladder: bot levels play each other on mirrored armies over a list of scenarios, in worker processes.
 
-"Mirrored" means both sides get player 1's army of the scenario, reflected across the map's vertical centre
-line, so neither side has more or better units. Every game variant (a symmetric random jitter of the start
+Games are mirrored (``botgame.mirrored``: both sides get player 1's army of the scenario, reflected), so neither
+side has more or better units. Every game variant (a symmetric random jitter of the start
 positions, seeded) is played twice with the sides swapped and the same engine seed, so a side advantage (the
 engine resolves simultaneous events in slot order) cancels out and two identical bots score exactly 50%.
 The result is a win/draw/loss matrix; the ladder holds when each level beats the one below it in at least
@@ -10,7 +10,6 @@ The result is a win/draw/loss matrix; the ladder holds when each level beats the
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -18,46 +17,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from envs.skirmish.botgame import check_level, play_bot_game
+from envs.skirmish.botgame import OUTCOMES, check_level, outcome, play_bot_game
 from envs.skirmish.bots import LEVELS
-from envs.skirmish.scenario import FACING, Scenario, UnitPlacement, load_scenario
+from envs.skirmish.scenario import load_scenario
 
 NON_CHEAT_LEVELS: tuple[str, ...] = LEVELS[:7]
 DEFAULT_SCENARIOS: tuple[str, ...] = ("3m", "8m_vs_9m", "2s3z", "MMM", "3s5z_vs_3s6z")
-JITTER = 0.25  # map units; the start positions of a variant move by at most this much on each axis
-OUTCOMES = ("wins", "draws", "losses")
-
-
-def mirrored(scenario: Scenario, variant: int = 0, jitter: float = JITTER) -> Scenario:
-    """``scenario`` with player 1's army on both sides (player 2's reflected), start positions jittered.
-
-    Variant 0 keeps the exact positions; variant k > 0 moves each of player 1's units by a seeded uniform
-    offset in [-jitter, jitter] on each axis (at most 30% of the closest spacing, clamped to the map) and
-    reflects the result for player 2.
-    """
-    own = [p for p in scenario.placements if p.owner == 1]
-    pos = np.array([(p.x, p.y) for p in own])
-    if len(own) > 1:  # never jitter two units onto each other: at most 30% of the closest spacing
-        gaps = np.hypot(*(pos[:, None, :] - pos[None, :, :]).transpose(2, 0, 1))
-        np.fill_diagonal(gaps, np.inf)
-        jitter = min(jitter, 0.3 * float(gaps.min()))
-    rng = np.random.default_rng(variant)
-    offsets = rng.uniform(-jitter, jitter, size=(len(own), 2)) if variant else np.zeros((len(own), 2))
-    width, height = scenario.map_width, scenario.map_height
-    left = [
-        UnitPlacement(p.unit, 1, float(np.clip(p.x + dx, 0.0, width)), float(np.clip(p.y + dy, 0.0, height)),
-                      FACING[1])
-        for p, (dx, dy) in zip(own, offsets.tolist(), strict=True)
-    ]  # fmt: skip
-    right = [UnitPlacement(p.unit, 2, width - p.x, p.y, FACING[2]) for p in left]
-    return dataclasses.replace(
-        scenario,
-        name=f"{scenario.name}_mirror{variant}",
-        placements=tuple(left + right),
-        description=f"{scenario.name}: player 1's army on both sides (variant {variant})",
-    )
 
 
 @dataclass(frozen=True)
@@ -76,7 +41,7 @@ class LadderGame:
 
 @dataclass(frozen=True)
 class GameOutcome:
-    """How one ladder game ended, from ``first``'s point of view: "wins", "draws" or "losses"."""
+    """How one ladder game ended, from ``first``'s point of view (one of ``OUTCOMES``)."""
 
     game: LadderGame
     result: str
@@ -85,7 +50,7 @@ class GameOutcome:
 
 @dataclass
 class LadderResult:
-    """Counts per (level, opponent): ``counts[a][b]`` = {"wins", "draws", "losses"} of ``a`` against ``b``."""
+    """Counts per (level, opponent): ``counts[a][b]`` = games of ``a`` against ``b`` per outcome (win, draw, loss)."""
 
     levels: tuple[str, ...]
     scenarios: tuple[str, ...]
@@ -99,7 +64,7 @@ class LadderResult:
 
     def add(self, outcome: GameOutcome) -> None:
         g = outcome.game
-        mirror = {"wins": "losses", "losses": "wins", "draws": "draws"}
+        mirror = {"win": "loss", "loss": "win", "draw": "draw"}
         for table in (self.counts, self.per_scenario.setdefault(g.scenario, {})):
             for a, b, result in ((g.first, g.second, outcome.result), (g.second, g.first, mirror[outcome.result])):
                 cell = table.setdefault(a, {}).setdefault(b, dict.fromkeys(OUTCOMES, 0))
@@ -113,9 +78,9 @@ class LadderResult:
     def win_rate(self, a: str, b: str, scenario: str | None = None) -> float | None:
         """Wins of ``a`` over ``b`` among decided games (None when no game between them was decided)."""
         cell = self.cell(a, b, scenario)
-        if cell is None or cell["wins"] + cell["losses"] == 0:
+        if cell is None or cell["win"] + cell["loss"] == 0:
             return None
-        return cell["wins"] / (cell["wins"] + cell["losses"])
+        return cell["win"] / (cell["win"] + cell["loss"])
 
     def adjacent(self) -> list[dict[str, Any]]:
         """Each level against the one listed before it: win rate over decided games and whether it holds."""
@@ -160,7 +125,7 @@ class LadderResult:
                     cells.append("")
                 else:
                     shown = "n/a" if rate is None else f"{100 * rate:.0f}%"
-                    cells.append(f"{shown} ({cell['wins']}-{cell['draws']}-{cell['losses']})")
+                    cells.append(f"{shown} ({cell['win']}-{cell['draw']}-{cell['loss']})")
             lines.append(f"| **{a}** | " + " | ".join(cells) + " |")
         lines += [
             "",
@@ -169,7 +134,7 @@ class LadderResult:
         ]
         for r in self.adjacent():
             rate = "n/a" if r["win_rate"] is None else f"{100 * r['win_rate']:.0f}%"
-            lines.append(f"| {r['level']} | {r['below']} | {rate} | {r['wins']}-{r['draws']}-{r['losses']} | "
+            lines.append(f"| {r['level']} | {r['below']} | {rate} | {r['win']}-{r['draw']}-{r['loss']} | "
                          f"{'yes' if r['holds'] else 'NO'} |")  # fmt: skip
         return "\n".join(lines)
 
@@ -208,13 +173,10 @@ def plan_ladder(
 
 def play_ladder_game(game: LadderGame) -> GameOutcome:
     """Play one ladder game (runs in a worker process)."""
-    scenario = mirrored(load_scenario(game.scenario), game.variant)
     levels = {1: game.second, 2: game.first} if game.swapped else {1: game.first, 2: game.second}
-    match = play_bot_game(scenario, levels, game.variant, step_mul=game.step_mul, fog=game.fog, record=False)
-    first_player = 2 if game.swapped else 1
-    winner = match.winner
-    result = "draws" if winner in (0, None) else "wins" if winner == first_player else "losses"
-    return GameOutcome(game, result, match.steps)
+    match = play_bot_game(game.scenario, levels, game.variant, variant=game.variant, step_mul=game.step_mul,
+                          fog=game.fog, record=False)  # fmt: skip
+    return GameOutcome(game, outcome(match.winner, 2 if game.swapped else 1), match.steps)
 
 
 def run_ladder(

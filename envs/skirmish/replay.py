@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.skirmish.botgame import outcome
 from envs.skirmish.catalogue import ACTION_TYPES, ARGUMENTS, MAX_SELECTED_UNITS
 from envs.skirmish.engine import ENGINE_VERSION
 from envs.skirmish.match import Match
@@ -120,12 +121,8 @@ class ReplayHeader:
         return cls(**{**{k: data[k] for k in kinds}, "players": players})
 
     def result(self, player: int) -> str:
-        """``"win"``, ``"loss"``, ``"draw"`` or ``"unfinished"`` from ``player``'s point of view."""
-        if self.winner is None:
-            return "unfinished"
-        if self.winner == 0:
-            return "draw"
-        return "win" if self.winner == player else "loss"
+        """How the game ended for ``player`` (one of ``botgame.OUTCOMES``), or ``"unfinished"``."""
+        return "unfinished" if self.winner is None else outcome(self.winner, player)
 
 
 @dataclass

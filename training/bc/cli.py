@@ -14,6 +14,7 @@ from training.bc.config import BCConfig
 from training.bc.dataset import DatasetError
 from training.bc.trainer import train_bc
 from training.checkpoint import CheckpointError
+from training.cli import apply_common, common_flags, fail
 from training.config_io import ConfigError, keys_help, load_config
 
 
@@ -23,22 +24,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Behaviour cloning: train an agent to imitate the players of Skirmish replays.",
         epilog=keys_help(BCConfig),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common_flags()],
     )
     parser.add_argument("--config", type=Path, default=None, help="YAML preset (e.g. configs/bc.yaml)")
     parser.add_argument("--resume", action="store_true", help="continue run_root/name from its latest checkpoint")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    progress = apply_common(args)
     try:
         cfg = load_config(BCConfig, args.config, args.overrides)
-        result = train_bc(cfg, resume=args.resume, progress=not args.no_progress)
+        result = train_bc(cfg, resume=args.resume, progress=progress)
     except (ConfigError, CheckpointError, DatasetError) as error:
-        print(f"pstar bc: error: {error}", file=sys.stderr)
-        return 2
+        return fail("bc", error)
     if result.checkpoint is None:  # a torchrun rank other than 0
         return 0
     data = result.data

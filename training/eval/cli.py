@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from training.checkpoint import CheckpointError
+from training.cli import apply_common, common_flags, fail
 from training.config_io import ConfigError, load_config
 from training.eval.config import EvalConfig, EvalError
 from training.eval.report import default_out_dir, write_reports
@@ -27,25 +28,25 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pstar eval",
         description="Play a checkpoint or a bot level against the built-in bot levels (win rate, 95% interval).",
         epilog="Example: pstar eval runs/rl --config configs/eval.yaml levels=[easy,hard] games=40",
+        parents=[common_flags()],
     )
     parser.add_argument("player", help="checkpoint directory (a run directory: its latest checkpoint), or bot:<level>")
     parser.add_argument("--config", type=Path, default=None, help="YAML preset (e.g. configs/eval.yaml)")
     parser.add_argument("--address", default=None, help="join this Ray cluster instead of starting a local one")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. games=40 greedy=true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)
+    progress = apply_common(args)
     try:
         config = load_config(EvalConfig, args.config, args.overrides)
         if args.address:
             config.address = args.address
-        result = evaluate(config, args.player, progress=not args.quiet)
+        result = evaluate(config, args.player, progress=progress)
     except (CheckpointError, ConfigError, EvalError) as error:
-        print(f"pstar eval: {error}", file=sys.stderr)
-        return 2
+        return fail("eval", error)
     out_dir = Path(config.out_dir) if config.out_dir else default_out_dir(result, config.run_root)
     paths = write_reports(result, out_dir)
     print(result.to_markdown())

@@ -1,8 +1,8 @@
 """The evaluation games: which are played (the plan) and how a worker plays a list of them, several at once.
 
-Games are played like the bot ladder's: mirrored armies (``envs.skirmish.ladder.mirrored``), the engine seeded
-with the variant, bots seeded with ``bot_seed(variant, side)``, cheat levels' extra units and vision applied by
-``apply_cheats``. Per level, games go round-robin over the scenarios in pairs: both games of a pair use the same
+Games are played like the bot ladder's, built by ``envs.skirmish.botgame.bot_match``: mirrored armies, the engine
+seeded with the variant, bots seeded with ``bot_seed(variant, side)``, cheat levels' extra units and vision
+applied. Per level, games go round-robin over the scenarios in pairs: both games of a pair use the same
 variant with the sides swapped, so a side advantage cancels when ``games`` is even.
 """
 
@@ -14,16 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.skirmish.botgame import apply_cheats, bot_seed
-from envs.skirmish.bots import Bot, make_bot
-from envs.skirmish.ladder import mirrored
+from envs.skirmish.botgame import bot_match, outcome
+from envs.skirmish.bots import Bot
 from envs.skirmish.match import Match
-from envs.skirmish.scenario import ScenarioError, load_scenario
+from envs.skirmish.scenario import ScenarioError
 from training.eval.config import EvalError
 from training.eval.players import Player, PlayerSource
 from training.scenario_fit import fitting_scenarios
-
-RESULTS = ("wins", "draws", "losses")
 
 
 @dataclass(frozen=True)
@@ -43,7 +40,7 @@ class EvalGame:
 
 @dataclass(frozen=True)
 class GameOutcome:
-    """How a game ended for the evaluated player ("wins", "draws" or "losses") and how many agent steps it took."""
+    """How a game ended for the evaluated player (one of ``botgame.OUTCOMES``) and how many agent steps it took."""
 
     game: EvalGame
     result: str
@@ -70,22 +67,6 @@ def check_scenarios(source: PlayerSource, scenarios: Sequence[str]) -> None:
         raise EvalError(str(error)) from error
 
 
-def build_match(game: EvalGame, source: PlayerSource, step_mul: int, fog: bool) -> Match:
-    """The game's match: the mirrored variant with the cheats of the bot levels applied (lenient for agents)."""
-    scenario = mirrored(load_scenario(game.scenario), game.variant)
-    scenario, see_all = apply_cheats(scenario, {game.side: source.level, 3 - game.side: game.level})
-    return Match(
-        scenario,
-        game.variant,
-        step_mul=step_mul,
-        max_units=source.max_units,
-        resolution=source.resolution,
-        fog=fog,
-        see_all=see_all,
-        lenient=source.is_agent,
-    )
-
-
 @dataclass
 class _Running:
     """A game in progress in one slot."""
@@ -109,10 +90,12 @@ def play_games(
 
     def start(slot: int) -> None:
         game = pending.popleft()
-        match = build_match(game, source, step_mul, fog)
-        other = 3 - game.side
+        other = 3 - game.side  # the evaluated side's cheats apply when it is a bot level; its player plays it
+        match, bots = bot_match(game.scenario, {game.side: source.level, other: game.level}, game.variant,
+                                variant=game.variant, lenient=source.is_agent, step_mul=step_mul,
+                                max_units=source.max_units, resolution=source.resolution, fog=fog)  # fmt: skip
         player.start(slot, game.side, game.variant)
-        slots[slot] = _Running(game, match, make_bot(game.level, other, bot_seed(game.variant, other)), match.reset())
+        slots[slot] = _Running(game, match, bots[other], match.reset())
 
     for slot in range(min(player.batch_size, len(pending))):
         start(slot)
@@ -135,6 +118,4 @@ def play_games(
 
 
 def _outcome(running: _Running) -> GameOutcome:
-    winner = running.match.winner
-    result = "draws" if winner in (0, None) else "wins" if winner == running.game.side else "losses"
-    return GameOutcome(running.game, result, running.match.steps)
+    return GameOutcome(running.game, outcome(running.match.winner, running.game.side), running.match.steps)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.eval.games import RESULTS, GameOutcome
+from training.eval.games import GameOutcome
 from training.logger import RunLogger, run_directory
 
 FILES = {"json": "eval.json", "markdown": "eval.md", "plot": "eval.png"}
@@ -32,7 +33,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 
 @dataclass(frozen=True)
 class LevelResult:
-    """Games against one level (or one level on one scenario): counts, win rate and its 95% interval, length."""
+    """Games against one level (or one level on one scenario): how many ended in each outcome (win, draw, loss),
+    win rate and its 95% interval, length."""
 
     wins: int
     draws: int
@@ -45,14 +47,16 @@ class LevelResult:
 
     @classmethod
     def from_outcomes(cls, outcomes: Sequence[GameOutcome]) -> LevelResult:
-        counts = {result: sum(o.result == result for o in outcomes) for result in RESULTS}
+        counts = Counter(o.result for o in outcomes)
         games = len(outcomes)
-        low, high = wilson_interval(counts["wins"], games)
+        low, high = wilson_interval(counts["win"], games)
         mean_steps = sum(o.steps for o in outcomes) / games if games else 0.0
         return cls(
-            **counts,
+            wins=counts["win"],
+            draws=counts["draw"],
+            losses=counts["loss"],
             games=games,
-            win_rate=counts["wins"] / games if games else 0.0,
+            win_rate=counts["win"] / games if games else 0.0,
             ci_low=low,
             ci_high=high,
             mean_steps=mean_steps,

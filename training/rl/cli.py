@@ -8,10 +8,10 @@ pstar rl --config configs/rl.yaml name=my_run --resume
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from training.checkpoint import CheckpointError
+from training.cli import apply_common, common_flags, fail
 from training.config_io import ConfigError, keys_help, load_config
 from training.rl.config import RLConfig
 
@@ -22,18 +22,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="RL (V-trace actor-learner) against the built-in bots and a league.",
         epilog=keys_help(RLConfig),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common_flags()],
     )
     parser.add_argument("--config", help="YAML preset (e.g. configs/rl.yaml)")
     parser.add_argument("--address", help="join an existing Ray cluster at this address (default: a local Ray)")
     parser.add_argument("--resume", action="store_true", help="continue run `name` from its last checkpoint")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. num_actors=4")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    progress = apply_common(args)
     overrides = list(args.overrides) + ([f"address={args.address}"] if args.address else [])
     try:
         cfg = load_config(RLConfig, args.config, overrides)
@@ -41,10 +41,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("--resume needs the run's name (name=...) to find its checkpoints")
         from training.rl.train import train_rl
 
-        result = train_rl(cfg, resume=args.resume, progress=not args.quiet)
+        result = train_rl(cfg, resume=args.resume, progress=progress)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as error:
-        print(f"pstar rl: {error}", file=sys.stderr)
-        return 2
+        return fail("rl", error)
     rates = ", ".join(f"{k} {v:.0%}" for k, v in sorted(result.win_rate.items()))
     print(
         f"rl: {result.counters['frames']} frames, {result.counters['updates']} updates, "

@@ -12,9 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.skirmish.botgame import apply_cheats, bot_seed
-from envs.skirmish.bots import make_bot
-from envs.skirmish.ladder import mirrored
+from envs.skirmish.botgame import bot_match, outcome
 from envs.skirmish.match import Match
 from envs.skirmish.scenario import Scenario
 
@@ -49,8 +47,8 @@ class Game:
         return reward, bool(terminated or truncated)
 
     def outcome(self) -> str:
-        winner = self.match.winner
-        return "draw" if winner in (0, None) else "win" if winner == self.side else "loss"
+        """How the game ended for the agent (one of ``botgame.OUTCOMES``)."""
+        return outcome(self.match.winner, self.side)
 
 
 def new_game(
@@ -68,11 +66,8 @@ def new_game(
     scenario = scenarios[int(rng.integers(len(scenarios)))]
     variant = int(rng.integers(1, variants + 1)) if variants > 0 else 0
     seed = int(rng.integers(2**31 - 1))
-    built, see_all = mirrored(scenario, variant), ()
-    if league_policy is None:
-        built, see_all = apply_cheats(built, {3 - side: opponent_name})
-        opponent: Opponent = make_bot(opponent_name, 3 - side, bot_seed(seed, 3 - side)).act
-    else:
-        opponent = league_policy
-    match = Match(built, seed, step_mul=step_mul, max_units=max_units, see_all=see_all, lenient=True)
+    levels = {3 - side: opponent_name if league_policy is None else None}
+    match, bots = bot_match(scenario, levels, seed, variant=variant, lenient=True, step_mul=step_mul,
+                            max_units=max_units)  # fmt: skip
+    opponent = league_policy if league_policy is not None else bots[3 - side].act
     return Game(match, side, opponent_name, opponent, match.reset())

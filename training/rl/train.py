@@ -1,7 +1,8 @@
 """The RL loop: actors play (in-process or on Ray), the learner updates, weights go back with one put per update.
 
 Counters (frames, updates, episodes, worker restarts), optimiser and RNG state are checkpointed with the weights,
-so ``resume`` continues the run where it stopped (actors start fresh games on resume). TensorBoard scalars:
+so ``resume`` continues the run where it stopped (actors start fresh games on resume). League snapshots on disk:
+the last ``opponents.league_size`` and those a kept checkpoint names (a resume from it loads them). TensorBoard scalars:
 ``charts/episodic_return``, ``charts/episodic_length``, ``charts/win_rate`` and ``charts/win_rate/<opponent>``
 (over the last 100 games), ``charts/SPS``, ``charts/policy_lag``, ``losses/*``.
 """
@@ -27,7 +28,7 @@ from envs.skirmish.scenario import load_scenario
 from envs.skirmish.spec import skirmish_spec
 from training.agent_choice import AgentChoice, report_agent
 from training.agent_io import load_agent, save_agent
-from training.checkpoint import CheckpointError, latest_checkpoint, restore_rng
+from training.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints, prune, read_meta, restore_rng
 from training.config_io import ConfigError, save_config, to_dict
 from training.logger import RunLogger, run_directory
 from training.rl.backends import InProcessBackend, RayBackend
@@ -92,6 +93,11 @@ class _Stats:
         return rates
 
 
+def _resumable_league(ckpt_dir: Path) -> set[str]:
+    """The league snapshots the run's complete checkpoints name: a resume from any of them needs them on disk."""
+    return {name for path in list_checkpoints(ckpt_dir) for name in read_meta(path).get("league", [])}
+
+
 def train_rl(
     cfg: RLConfig,
     *,
@@ -149,7 +155,7 @@ def train_rl(
     logger.text("agent", agent_record, counters["updates"])
     bar = tqdm(total=cfg.total_frames, initial=min(counters["frames"], cfg.total_frames), unit="frame",
                desc="rl", disable=not progress)  # fmt: skip
-    checkpoint_path = latest_checkpoint(ckpt_dir)
+    checkpoint_path, saved_at = (last, counters["updates"]) if resume else (None, None)
     frames_at_start, clock = counters["frames"], time.perf_counter()
     restarts_before = counters["worker_restarts"]
 
@@ -201,12 +207,15 @@ def train_rl(
                            config=config_dict, counters=dict(counters))  # fmt: skip
                 league.append((name, learner.weights()))
                 league = league[-opponents.league_size :]
+                needed = {name for name, _ in league} | _resumable_league(ckpt_dir)
+                prune(run_dir / "league", opponents.league_size, keep=needed)
                 backend.set_league(league)
             if counters["updates"] % cfg.checkpoint_every == 0:
-                checkpoint_path = save()
+                checkpoint_path, saved_at = save(), counters["updates"]
             if on_update is not None:
                 on_update({"counters": dict(counters), "backend": backend, "terms": terms, "run_dir": run_dir})
-        checkpoint_path = save()
+        if saved_at != counters["updates"]:
+            checkpoint_path = save()
     finally:
         bar.close()
         logger.close()
