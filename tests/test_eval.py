@@ -16,9 +16,9 @@ from training.checkpoint import CheckpointError
 from training.config_io import ConfigError, load_config
 from training.eval.cli import main
 from training.eval.config import EvalConfig, EvalError
-from training.eval.games import EvalGame, plan_games, play_games
+from training.eval.games import EvalGame, GameOutcome, plan_games, play_games
 from training.eval.players import load_player
-from training.eval.report import compare_markdown, default_out_dir, wilson_interval, write_reports
+from training.eval.report import EvalResult, compare_markdown, default_out_dir, wilson_interval, write_reports
 from training.eval.runner import evaluate
 
 AGENT_LEVELS = ["very_easy", "hard"]
@@ -182,3 +182,15 @@ def test_cli_writes_reports_and_fails_cleanly(tmp_path, capsys):
         assert main([*argv, "--quiet", "backend=inprocess"]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("pstar eval: ") and len(err.splitlines()) == 1
+
+
+def test_reports_count_illegal_actions_per_step():
+    game = EvalGame(0, "easy", "3m", 0, False)
+    result = EvalResult.from_outcomes(
+        [GameOutcome(game, "win", 10, 2), GameOutcome(game, "loss", 30, 0)], player="p", scenarios=["3m"],
+        games_per_level=2, seed=0, greedy=False, temperature=None, backend="inprocess", workers=1,
+    )  # fmt: skip
+    level = result.levels["easy"]
+    assert level.illegal_actions == 2 and level.illegal_actions_per_step == pytest.approx(2 / 40)
+    assert result.to_json()["levels"]["easy"]["illegal_actions_per_step"] == pytest.approx(0.05)
+    assert "| 0.0500 |" in result.to_markdown()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from envs.skirmish.bots import make_bot
-from envs.skirmish.scenario import load_scenario
+from envs.skirmish.scenario import SCENARIO_DIR, load_scenario
 from training.agent_io import load_agent
 from training.checkpoint import list_checkpoints, load_checkpoint
 from training.config_io import ConfigError, load_config
@@ -43,9 +43,12 @@ def test_trajectory_layout(tmp_path):
     assert traj["obs/units"].shape == (17, 2, 64, 46)  # T + 1 observations (bootstrap)
     assert traj["action/selected_units"].shape == (16, 2, 64)
     assert traj["first"].shape == (17, 2) and traj["first"][0].all()
-    assert traj["reward"].shape == traj["done"].shape == traj["behaviour_log_prob"].shape == (16, 2)
+    assert traj["reward"].shape == traj["terminated"].shape == traj["behaviour_log_prob"].shape == (16, 2)
+    assert traj["truncated"].shape == traj["truncation_value"].shape == traj["temperature"].shape == (16, 2)
     # an episode end at t is followed by a first observation at t + 1
-    assert np.array_equal(traj["done"], traj["first"][1:])
+    assert np.array_equal(traj["terminated"] | traj["truncated"], traj["first"][1:])
+    assert not (traj["terminated"] & traj["truncated"]).any()
+    assert (traj["truncation_value"][~traj["truncated"]] == 0).all()
 
 
 def test_games_are_built_as_before_the_one_builder():
@@ -58,11 +61,12 @@ def test_games_are_built_as_before_the_one_builder():
         game = new_game(np.random.default_rng(seed), scenarios, 16, side, level, None, max_units=64, step_mul=8)
         agent, done = make_bot("medium", side, seed), False
         while not done:
-            _, done = game.step(agent.act(game.agent_obs, game.match.spec))
+            _, terminated, truncated = game.step(agent.act(game.agent_obs, game.match.spec))
+            done = terminated or truncated
         played.append((game.outcome(), game.length, game.match.engine.state_hash()[:12]))
     assert played == [("win", 63, "a7c771022a28"), ("loss", 15, "898f95dffdce"), ("win", 64, "f2cdd0e6b47f"),
                       ("win", 65, "9fb0530b288a")]  # fmt: skip
-    assert game.match.lenient
+    assert not game.match.lenient  # strict by default
 
 
 def test_learner_update_kl_and_options(tmp_path):
@@ -97,6 +101,7 @@ def test_inprocess_run_checkpoints_logs_and_is_deterministic(tmp_path):
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"charts/SPS", "losses/policy", "losses/value", "charts/policy_lag"} <= tags
+    assert events.Scalars("charts/illegal_actions_per_step")[-1].value == 0.0  # strict games
     again = train_rl(
         load_config(
             RLConfig,
@@ -177,3 +182,40 @@ def test_actor_refuses_scenarios_on_another_map(tmp_path):
     wrong = load_config(RLConfig, None, [*TINY, "scenarios=[3m, 64v64_mixed]"])
     with pytest.raises(ScenarioError, match="'64v64_mixed' has a 64x64 map but the agent was built for .*32x32"):
         RolloutWorker(0, agent.checkpoint_config(), to_dict(wrong), seed=0)
+
+
+def _scored(agent, traj: dict, temperature) -> torch.Tensor:
+    """The learner's log-probs of a trajectory's actions at ``temperature``."""
+    batch = batch_trajectories([traj], torch.device("cpu"))
+    steps = batch["first"].shape[0] - 1
+    obs = {k: v[:steps] for k, v in batch["obs"].items()}
+    with torch.no_grad():
+        out = agent.evaluate_sequence(obs, batch["action"], batch["state"], batch["first"][:steps].bool(), temperature)
+    return sum(out.log_probs.values())
+
+
+def test_the_learner_scores_actions_at_the_temperature_they_were_sampled_at(tmp_path):
+    cfg = _cfg(tmp_path, "temperature=0.7")
+    agent, _ = initial_agents(cfg)
+    traj = _trajectory(cfg, agent)["trajectory"]
+    assert np.allclose(traj["temperature"], 0.7)
+    behaviour = torch.from_numpy(traj["behaviour_log_prob"])
+    torch.testing.assert_close(_scored(agent, traj, torch.from_numpy(traj["temperature"])), behaviour,
+                               atol=2e-4, rtol=1e-4)  # fmt: skip
+    assert (_scored(agent, traj, 1.0) - behaviour).abs().max() > 1e-2  # the heads' default would be biased
+
+
+def test_a_time_limit_bootstraps_from_the_last_observation(tmp_path):
+    short = tmp_path / "3m_short.yaml"
+    short.write_text(SCENARIO_DIR.joinpath("3m.yaml").read_text().replace("480", "40"))
+    cfg = _cfg(tmp_path, f"scenarios=[{short}]", "variants=0")
+    agent, _ = initial_agents(cfg)
+    traj = _trajectory(cfg, agent)["trajectory"]
+    truncated = traj["truncated"]
+    assert truncated.any() and not traj["terminated"][truncated].any()  # 5 steps of 8 loops: a draw by time
+    assert (traj["truncation_value"][truncated] != 0).all() and (traj["truncation_value"][~truncated] == 0).all()
+    learner = Learner(agent, None, cfg.learner)
+    batch = batch_trajectories([traj], torch.device("cpu"))
+    cut = copy.deepcopy(traj)
+    cut["truncation_value"][:] = 0.0  # the same trajectory as if the time limit were a terminal state
+    assert learner.loss(batch)[1]["value"] != learner.loss(batch_trajectories([cut], torch.device("cpu")))[1]["value"]

@@ -77,5 +77,13 @@ class AgentPolicy:
         self.first = torch.zeros(self.batch_size, dtype=torch.bool)
         return unstack_actions(out.action), out
 
+    @torch.no_grad()
+    def value(self, observation: Mapping[str, np.ndarray], index: int) -> float:
+        """The value of game ``index``'s ``observation`` from its current state, without stepping (e.g. the last
+        observation of a game cut by its time limit)."""
+        state = {key: value[index : index + 1] for key, value in self.state.items()}
+        core_output = self.agent.trunk(stack_observations([observation]), state, self.first[index : index + 1])[0]
+        return float(self.agent.value(core_output)[0])
+
     def __call__(self, obs: Mapping[str, np.ndarray], spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.step([obs])[0][0]

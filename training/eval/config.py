@@ -35,6 +35,7 @@ class EvalConfig:
     greedy: pick the most likely action instead of sampling. temperature: sampling temperature
     (None: the agent config's). seed: first start-position variant and the sampling seed.
     step_mul: game loops per agent step. fog: play with fog of war (the cheat_vision level then sees through it).
+    lenient: drop and count the evaluated player's illegal actions (reported per level) instead of stopping.
     torch_threads: intra-op threads of the network in each worker.
     out_dir: where reports go (None: ``<checkpoint run dir>/eval``, or ``<run_root>/eval_<timestamp>`` for a bot).
     """
@@ -52,6 +53,7 @@ class EvalConfig:
     seed: int = 0
     step_mul: int = 8
     fog: bool = False
+    lenient: bool = False
     torch_threads: int = 1
     out_dir: str | None = None
     run_root: str = "runs"

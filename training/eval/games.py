@@ -40,11 +40,13 @@ class EvalGame:
 
 @dataclass(frozen=True)
 class GameOutcome:
-    """How a game ended for the evaluated player (one of ``botgame.OUTCOMES``) and how many agent steps it took."""
+    """How a game ended for the evaluated player (one of ``botgame.OUTCOMES``), how many agent steps it took and how
+    many of its actions a lenient game dropped as illegal (a strict game raises instead)."""
 
     game: EvalGame
     result: str
     steps: int
+    illegal_actions: int = 0
 
 
 def plan_games(levels: Sequence[str], scenarios: Sequence[str], games: int, seed: int = 0) -> list[EvalGame]:
@@ -75,12 +77,20 @@ class _Running:
     match: Match
     opponent: Bot
     observations: dict[int, dict[str, np.ndarray]]
+    illegal_actions: int = 0
 
 
 def play_games(
-    player: Player, source: PlayerSource, games: Sequence[EvalGame], *, step_mul: int = 8, fog: bool = False
+    player: Player,
+    source: PlayerSource,
+    games: Sequence[EvalGame],
+    *,
+    step_mul: int = 8,
+    fog: bool = False,
+    lenient: bool = False,
 ) -> list[GameOutcome]:
-    """Play ``games`` in ``player.batch_size`` slots stepped together (a slot takes the next game when one ends).
+    """Play ``games`` in ``player.batch_size`` slots stepped together (a slot takes the next game when one ends);
+    ``lenient``: drop and count the evaluated player's illegal actions instead of raising.
 
     Deterministic: the same games, player and seed give the same outcomes, wherever this runs.
     """
@@ -92,7 +102,7 @@ def play_games(
         game = pending.popleft()
         other = 3 - game.side  # the evaluated side's cheats apply when it is a bot level; its player plays it
         match, bots = bot_match(game.scenario, {game.side: source.level, other: game.level}, game.variant,
-                                variant=game.variant, lenient=source.is_agent, step_mul=step_mul,
+                                variant=game.variant, lenient=lenient, step_mul=step_mul,
                                 max_units=source.max_units, resolution=source.resolution, fog=fog)  # fmt: skip
         player.start(slot, game.side, game.variant)
         slots[slot] = _Running(game, match, bots[other], match.reset())
@@ -108,7 +118,8 @@ def play_games(
         for slot, running, action in zip(active, games_now, actions, strict=True):
             side, other = running.game.side, 3 - running.game.side
             reply = running.opponent.act(running.observations[other], running.match.spec)
-            running.observations = running.match.step({side: action, other: reply})[0]
+            running.observations, _, _, _, infos = running.match.step({side: action, other: reply})
+            running.illegal_actions += infos[side]["illegal_actions"]
             if running.match.engine.done:
                 outcomes.append(_outcome(running))
                 slots[slot] = None
@@ -118,4 +129,5 @@ def play_games(
 
 
 def _outcome(running: _Running) -> GameOutcome:
-    return GameOutcome(running.game, outcome(running.match.winner, running.game.side), running.match.steps)
+    return GameOutcome(running.game, outcome(running.match.winner, running.game.side), running.match.steps,
+                       running.illegal_actions)  # fmt: skip

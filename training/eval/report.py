@@ -44,6 +44,7 @@ class LevelResult:
     ci_low: float
     ci_high: float
     mean_steps: float
+    illegal_actions: int
 
     @classmethod
     def from_outcomes(cls, outcomes: Sequence[GameOutcome]) -> LevelResult:
@@ -51,6 +52,7 @@ class LevelResult:
         games = len(outcomes)
         low, high = wilson_interval(counts["win"], games)
         mean_steps = sum(o.steps for o in outcomes) / games if games else 0.0
+        illegal = sum(o.illegal_actions for o in outcomes)
         return cls(
             wins=counts["win"],
             draws=counts["draw"],
@@ -60,7 +62,14 @@ class LevelResult:
             ci_low=low,
             ci_high=high,
             mean_steps=mean_steps,
+            illegal_actions=illegal,
         )
+
+    @property
+    def illegal_actions_per_step(self) -> float:
+        """Illegal actions a lenient game dropped, per agent step (0 in strict games, which raise instead)."""
+        steps = self.mean_steps * self.games
+        return self.illegal_actions / steps if steps else 0.0
 
     @property
     def decided_win_rate(self) -> float | None:
@@ -78,6 +87,8 @@ class LevelResult:
             "ci95": [self.ci_low, self.ci_high],
             "decided_win_rate": self.decided_win_rate,
             "mean_steps": self.mean_steps,
+            "illegal_actions": self.illegal_actions,
+            "illegal_actions_per_step": self.illegal_actions_per_step,
         }
 
 
@@ -154,6 +165,7 @@ class EvalResult:
                     "side": o.game.side,
                     "result": o.result,
                     "steps": o.steps,
+                    "illegal_actions": o.illegal_actions,
                 }
                 for o in self.outcomes
             ],
@@ -165,15 +177,16 @@ class EvalResult:
         lines = [
             f"Evaluation of `{self.player}`{step}",
             "",
-            "| level | games | wins | draws | losses | win rate | 95% CI | win rate (decided) | mean steps |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| level | games | wins | draws | losses | win rate | 95% CI | win rate (decided) | mean steps "
+            "| illegal actions per step |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         rows = [*self.levels.items(), ("**all**", self.total)]
         for level, r in rows:
             lines.append(
                 f"| {level} | {r.games} | {r.wins} | {r.draws} | {r.losses} | {_percent(r.win_rate)} | "
                 f"{_percent(r.ci_low)}–{_percent(r.ci_high)} | {_percent(r.decided_win_rate)} | "
-                f"{r.mean_steps:.1f} |"
+                f"{r.mean_steps:.1f} | {r.illegal_actions_per_step:.4f} |"
             )
         play = "greedy; " if self.greedy else "" if self.temperature is None else f"temperature {self.temperature:g}; "
         lines += [
@@ -245,7 +258,8 @@ def default_out_dir(result: EvalResult, run_root: str | Path = "runs") -> Path:
 def write_reports(
     result: EvalResult, out_dir: str | Path, logger: RunLogger | None = None, step: int | None = None
 ) -> dict[str, Path]:
-    """Write eval.json, eval.md, eval.png and the ``charts/win_rate/<level>`` scalars into ``out_dir``.
+    """Write eval.json, eval.md, eval.png and the ``charts/win_rate/<level>`` and ``charts/illegal_actions_per_step``
+    scalars into ``out_dir``.
 
     The scalars go to ``logger`` when given (e.g. the training run's), else to an event file in ``out_dir``;
     ``step`` defaults to the checkpoint's step (0 for a bot). Returns the paths by kind.
@@ -261,6 +275,7 @@ def write_reports(
     logger = RunLogger(out_dir) if own else logger
     try:
         logger.scalars({f"charts/win_rate/{level}": r.win_rate for level, r in result.levels.items()}, step)
+        logger.scalars({"charts/illegal_actions_per_step": result.total.illegal_actions_per_step}, step)
         logger.flush()
     finally:
         if own:

@@ -49,7 +49,7 @@ class TaskWorker:
                 temperature=cfg.temperature,
                 seed=task_seed(cfg.seed, index),
             )
-            return play_games(player, self.source, games, step_mul=cfg.step_mul, fog=cfg.fog)
+            return play_games(player, self.source, games, step_mul=cfg.step_mul, fog=cfg.fog, lenient=cfg.lenient)
         finally:
             torch.set_num_threads(threads)
 
@@ -136,5 +136,6 @@ def evaluate(config: EvalConfig, player: str, progress: bool = True) -> EvalResu
             "task_games": config.task_games,
             "step_mul": config.step_mul,
             "fog": config.fog,
+            "lenient": config.lenient,
         },
     )

@@ -1,10 +1,12 @@
 """A rollout worker: ``envs_per_actor`` Skirmish games stepped together with one batched policy on CPU.
 
 Each ``rollout`` call loads the weights it is given (the learner's latest), plays ``unroll_length`` steps of every
-game and returns a time-major trajectory of plain numpy arrays (observations include the one after the last step,
-for the bootstrap value; ``first`` marks episode starts; the agent state at the start rides along). Games continue
-across calls. The same class runs in-process and as a Ray actor. A heartbeat file (when given) records what the
-worker is doing, so a hung worker's stack can be logged by the learner.
+game and returns a time-major trajectory of plain numpy arrays: observations include the one after the last step,
+for the bootstrap value; ``first`` marks episode starts; the agent state at the start rides along; ``temperature``
+is what each action was sampled at; ``terminated`` and ``truncated`` are kept apart, and ``truncation_value`` holds
+the value of a truncated game's last observation, which the learner bootstraps from. Games continue across calls.
+The same class runs in-process and as a Ray actor. A heartbeat file (when given) records what the worker is doing,
+so a hung worker's stack can be logged by the learner.
 """
 
 from __future__ import annotations
@@ -83,10 +85,11 @@ class RolloutWorker:
             seed = int(self.rng.integers(2**31 - 1))
             policy = AgentPolicy(snapshot, 1, temperature=self.cfg.temperature, seed=seed)
             return new_game(self.rng, self.scenarios, self.cfg.variants, side, name, policy,
-                            max_units=self.cfg.max_units, step_mul=self.cfg.step_mul)  # fmt: skip
+                            max_units=self.cfg.max_units, step_mul=self.cfg.step_mul,
+                            lenient=self.cfg.lenient)  # fmt: skip
         level = opponents.levels[int(self.rng.integers(len(opponents.levels)))]
         return new_game(self.rng, self.scenarios, self.cfg.variants, side, level, None,
-                        max_units=self.cfg.max_units, step_mul=self.cfg.step_mul)  # fmt: skip
+                        max_units=self.cfg.max_units, step_mul=self.cfg.step_mul, lenient=self.cfg.lenient)  # fmt: skip
 
     def rollout(self, weights: dict[str, np.ndarray] | None, version: int) -> dict[str, Any]:
         """Play ``unroll_length`` steps of every game with the given weights; returns the trajectory."""
@@ -98,8 +101,8 @@ class RolloutWorker:
         initial_state = {k: v.numpy().copy() for k, v in self.policy.state.items()}
         obs = [game.agent_obs for game in self.games]
         frames = {key: [] for key in OBS_KEYS}
-        firsts, actions, log_probs, rewards, dones = [], [], [], [], []
-        episodes = []
+        firsts, actions, log_probs, temperatures, rewards, terminals, truncations, tail_values = ([] for _ in range(8))
+        episodes, illegal = [], 0
         for _ in range(steps):
             for key in OBS_KEYS:
                 frames[key].append(np.stack([o[key] for o in obs]))
@@ -107,17 +110,26 @@ class RolloutWorker:
             chosen, out = self.policy.step(obs)
             actions.append({k: v.numpy() for k, v in out.action.items()})
             log_probs.append(out.log_prob.numpy())
-            step_rewards, step_dones = np.zeros(batch, np.float32), np.zeros(batch, bool)
+            temperatures.append(out.temperature.numpy())
+            step_rewards, tail_value = np.zeros(batch, np.float32), np.zeros(batch, np.float32)
+            terminated, truncated = np.zeros(batch, bool), np.zeros(batch, bool)
             for i, (game, action) in enumerate(zip(self.games, chosen, strict=True)):
-                step_rewards[i], step_dones[i] = game.step(action)
-                if step_dones[i]:
+                illegal -= game.illegal_actions
+                step_rewards[i], terminated[i], truncated[i] = game.step(action)
+                illegal += game.illegal_actions
+                if truncated[i]:
+                    tail_value[i] = self.policy.value(game.agent_obs, i)
+                if terminated[i] or truncated[i]:
                     episodes.append({"return": game.episode_return, "length": game.length,
                                      "outcome": game.outcome(), "opponent": game.opponent_name,
-                                     "scenario": game.match.scenario.name})  # fmt: skip
+                                     "scenario": game.match.scenario.name,
+                                     "illegal_actions": game.illegal_actions})  # fmt: skip
                     self.games[i] = self._new_game()
                     self.policy.reset(i)
             rewards.append(step_rewards)
-            dones.append(step_dones)
+            terminals.append(terminated)
+            truncations.append(truncated)
+            tail_values.append(tail_value)
             obs = [game.agent_obs for game in self.games]
         for key in OBS_KEYS:
             frames[key].append(np.stack([o[key] for o in obs]))
@@ -126,10 +138,13 @@ class RolloutWorker:
         trajectory.update({f"action/{key}": np.stack([a[key] for a in actions]) for key in actions[0]})
         trajectory.update({f"state/{key}": value for key, value in initial_state.items()})
         trajectory.update(first=np.stack(firsts), behaviour_log_prob=np.stack(log_probs),
-                          reward=np.stack(rewards), done=np.stack(dones))  # fmt: skip
+                          temperature=np.stack(temperatures), reward=np.stack(rewards),
+                          terminated=np.stack(terminals), truncated=np.stack(truncations),
+                          truncation_value=np.stack(tail_values))  # fmt: skip
         self._status = "idle"
         return {"trajectory": trajectory, "episodes": episodes, "version": int(version), "worker": self.worker_id,
-                "frames": steps * batch, "seconds": time.perf_counter() - start_time}  # fmt: skip
+                "frames": steps * batch, "seconds": time.perf_counter() - start_time,
+                "illegal_actions": illegal}  # fmt: skip
 
     def ping(self) -> int:
         return self.worker_id

@@ -60,7 +60,10 @@ class RLConfig:
     """An RL run. ``init_checkpoint``: the BC checkpoint the agent starts from (also the KL reference); without
     one, a fresh ``agent`` is trained (and the KL term is off). ``agent`` null: the checkpoint's agent, or the
     small preset without one; given with a checkpoint, it must match it. A trajectory is ``unroll_length`` steps
-    of each of an actor's ``envs_per_actor`` games (IMPALA: >= 1k frames per message)."""
+    of each of an actor's ``envs_per_actor`` games (IMPALA: >= 1k frames per message). ``temperature``: the
+    actors' sampling temperature (null: the agent's own); the learner scores each action at the temperature it was
+    sampled at. ``lenient``: drop and count the agent's illegal actions instead of stopping the run (its heads are
+    legal by construction, so a strict game that raises is a bug worth seeing)."""
 
     init_checkpoint: str | None = None
     agent: AgentChoice | None = described(
@@ -78,6 +81,7 @@ class RLConfig:
     envs_per_actor: int = 8
     unroll_length: int = 128
     temperature: float | None = None
+    lenient: bool = False
     total_frames: int = 200_000
     actor_timeout_s: float = 120.0
     checkpoint_every: int = 25

@@ -1,7 +1,8 @@
 """The games an actor plays: mirrored scenarios, the agent on either side, a bot or a league snapshot opposite.
 
 Each game draws its scenario, start-position variant and opponent from the actor's seeded RNG and alternates the
-agent's side, so a policy learns to fight from the left and from the right (evaluation swaps sides too).
+agent's side, so a policy learns to fight from the left and from the right (evaluation swaps sides too). Games are
+strict unless the run asks for lenient ones, where the agent's illegal actions are dropped and counted.
 """
 
 from __future__ import annotations
@@ -30,21 +31,24 @@ class Game:
     obs: dict[int, dict[str, np.ndarray]]
     episode_return: float = 0.0
     length: int = 0
+    illegal_actions: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def agent_obs(self) -> dict[str, np.ndarray]:
         return self.obs[self.side]
 
-    def step(self, action: dict[str, Any]) -> tuple[float, bool]:
-        """Play one agent step (the opponent answers its own observation); returns (reward, game over)."""
+    def step(self, action: dict[str, Any]) -> tuple[float, bool, bool]:
+        """Play one agent step (the opponent answers its own observation); returns (reward, terminated, truncated):
+        truncated is the scenario's time limit, after which the last observation still has a value."""
         other = 3 - self.side
         reply = self.opponent(self.obs[other], self.match.spec)
-        self.obs, rewards, terminated, truncated, _ = self.match.step({self.side: action, other: reply})
+        self.obs, rewards, terminated, truncated, infos = self.match.step({self.side: action, other: reply})
         reward = float(rewards[self.side])
         self.episode_return += reward
         self.length += 1
-        return reward, bool(terminated or truncated)
+        self.illegal_actions += infos[self.side]["illegal_actions"]
+        return reward, bool(terminated), bool(truncated)
 
     def outcome(self) -> str:
         """How the game ended for the agent (one of ``botgame.OUTCOMES``)."""
@@ -61,13 +65,14 @@ def new_game(
     *,
     max_units: int,
     step_mul: int,
+    lenient: bool = False,
 ) -> Game:
     """Start a game against bot level ``opponent_name`` (or ``league_policy``, a snapshot, when given)."""
     scenario = scenarios[int(rng.integers(len(scenarios)))]
     variant = int(rng.integers(1, variants + 1)) if variants > 0 else 0
     seed = int(rng.integers(2**31 - 1))
     levels = {3 - side: opponent_name if league_policy is None else None}
-    match, bots = bot_match(scenario, levels, seed, variant=variant, lenient=True, step_mul=step_mul,
+    match, bots = bot_match(scenario, levels, seed, variant=variant, lenient=lenient, step_mul=step_mul,
                             max_units=max_units)  # fmt: skip
     opponent = league_policy if league_policy is not None else bots[3 - side].act
     return Game(match, side, opponent_name, opponent, match.reset())

@@ -2,8 +2,10 @@
 + KL towards the frozen initial (behaviour-cloned) policy, with UPGO and TD(lambda) value targets as options.
 
 KL(pi_ref || pi) is exact per head (AlphaStar's supervised-policy distillation): both policies score the same
-teacher-forced actions and every categorical they build is recorded. Episode ends cut the returns (discount 0);
-a time-limit end is treated the same way (a small, documented bias).
+teacher-forced actions and every categorical they build is recorded. Both score each action at the temperature it
+was sampled at (it travels in the trajectory), so importance weights and the KL compare like with like. A game that
+ends cuts the returns (discount 0); one cut by its time limit (``truncated``) bootstraps from the value of its last
+observation, computed by the actor, which is added, discounted, to the last reward.
 """
 
 from __future__ import annotations
@@ -64,15 +66,17 @@ class Learner:
         steps = first.shape[0] - 1
         obs = {k: v[:steps] for k, v in batch["obs"].items()}
         action, state = batch["action"], batch["state"]
+        temperature = batch["temperature"].float()
         with recording() as current:
-            out = self.agent.evaluate_sequence(obs, action, state, first[:steps])
+            out = self.agent.evaluate_sequence(obs, action, state, first[:steps], temperature)
         last = {k: v[steps] for k, v in batch["obs"].items()}
         bootstrap = self.agent.value(self.agent.trunk(last, out.state, first[steps])[0])
         log_prob = torch.stack([out.log_probs[h] for h in HEADS]).sum(0)
         entropy = torch.stack([out.entropy[h] for h in HEADS]).sum(0)
         values = out.value
-        rewards = batch["reward"].float()
-        discounts = cfg.discount * (~batch["done"].bool()).float()
+        truncated = batch["truncated"].bool()
+        rewards = batch["reward"].float() + cfg.discount * truncated.float() * batch["truncation_value"].float()
+        discounts = cfg.discount * (~(batch["terminated"].bool() | truncated)).float()
         log_rhos = log_prob.detach() - batch["behaviour_log_prob"].float()
         vt = vtrace(log_rhos, discounts, rewards, values.detach(), bootstrap.detach(),
                     clip_rho_threshold=cfg.clip_rho_threshold, clip_pg_rho_threshold=cfg.clip_pg_rho_threshold,
@@ -92,7 +96,7 @@ class Learner:
             terms["upgo"] = upgo.item()
         if self.reference is not None and cfg.kl_cost > 0:
             with torch.no_grad(), recording() as reference:
-                self.reference.evaluate_sequence(obs, action, state, first[:steps])
+                self.reference.evaluate_sequence(obs, action, state, first[:steps], temperature)
             per_head = kl_divergence(reference, current)
             kl = torch.stack(list(per_head.values())).sum(0).mean()
             total = total + cfg.kl_cost * kl

@@ -4,7 +4,8 @@ Counters (frames, updates, episodes, worker restarts), optimiser and RNG state a
 so ``resume`` continues the run where it stopped (actors start fresh games on resume). League snapshots on disk:
 the last ``opponents.league_size`` and those a kept checkpoint names (a resume from it loads them). TensorBoard scalars:
 ``charts/episodic_return``, ``charts/episodic_length``, ``charts/win_rate`` and ``charts/win_rate/<opponent>``
-(over the last 100 games), ``charts/SPS``, ``charts/policy_lag``, ``losses/*``.
+(over the last 100 games), ``charts/SPS``, ``charts/policy_lag``, ``charts/illegal_actions_per_step`` (0 in strict
+games, where an illegal action stops the run), ``losses/*``.
 """
 
 from __future__ import annotations
@@ -189,7 +190,9 @@ def train_rl(
             record = {f"losses/{k}": v for k, v in terms.items() if k not in ("seconds", "samples")}
             record.update({"charts/SPS": sps, "charts/policy_lag": counters["updates"] - 1 - result["version"],
                            "charts/learner_samples_per_s": terms["samples"] / max(terms["seconds"], 1e-9),
-                           "charts/worker_restarts": backend.restarts})  # fmt: skip
+                           "charts/worker_restarts": backend.restarts,
+                           "charts/illegal_actions_per_step":
+                               result["illegal_actions"] / result["frames"]})  # fmt: skip
             if result["episodes"]:
                 record["charts/episodic_return"] = float(np.mean([e["return"] for e in result["episodes"]]))
                 record["charts/episodic_length"] = float(np.mean([e["length"] for e in result["episodes"]]))
