@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from envs.skirmish.actions import make_action  # noqa: E402
-from envs.skirmish.catalogue import ACTION_TYPES  # noqa: E402
-from envs.skirmish.columns import Alliance, UnitColumn  # noqa: E402
+from envs.contract.action import make_action  # noqa: E402
+from envs.contract.catalogue import ACTION_TYPES  # noqa: E402
+from envs.contract.columns import Alliance, UnitColumn  # noqa: E402
 from envs.skirmish.commands import Command  # noqa: E402
 from envs.skirmish.engine import Engine  # noqa: E402
 from envs.skirmish.env import auto_max_units  # noqa: E402
@@ -117,7 +117,7 @@ def attack_move_actions(obs: dict, match: Match) -> list[dict]:
     enemy = real & (alliance == Alliance.enemy)
     if own.size == 0 or not enemy.any():
         return []
-    res = match.spec["location_resolution"]
+    res = match.spec.location_resolution
     x = units[enemy, UnitColumn.x].mean() / match.scenario.map_width
     y = units[enemy, UnitColumn.y].mean() / match.scenario.map_height
     cell = (min(int(x * res), res - 1), min(int(y * res), res - 1))

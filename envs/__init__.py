@@ -1,1 +1,1 @@
-"""envs package (see ../shared/DESIGN.md)."""
+"""Environments: the shared contract (envs/contract/README.md), Skirmish, StarCraft II and the replay reader."""

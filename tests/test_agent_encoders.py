@@ -21,7 +21,7 @@ from agents.featurizer import UnitFeaturizer
 from agents.scalar_encoder import ScalarEncoder
 from envs.skirmish.spec import skirmish_spec
 
-SPEC = skirmish_spec((32, 32), max_units=512)
+SPEC = skirmish_spec((32, 32), max_units=512).to_dict()
 COL = {name: i for i, name in enumerate(SPEC["unit_columns"])}
 KINDS = ("perceiver", "transformer")
 IN = 24

@@ -26,7 +26,7 @@ CORE, UNIT = 24, 20
 
 @pytest.fixture(scope="module")
 def spec():
-    return skirmish_spec((32, 32), max_units=12, resolution=16)
+    return skirmish_spec((32, 32), max_units=12, resolution=16).to_dict()
 
 
 def hand_spec(max_selected: int) -> dict:

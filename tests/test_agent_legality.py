@@ -17,7 +17,7 @@ from envs.skirmish.scenario import load_scenario, scenario_names
 from envs.skirmish.spec import skirmish_spec
 from training.policy import AgentPolicy
 
-SPEC = skirmish_spec((32.0, 32.0), max_units=8, resolution=8)
+SPEC = skirmish_spec((32.0, 32.0), max_units=8, resolution=8).to_dict()
 COLUMNS = SPEC["unit_columns"]
 INDEX = {a["name"]: a["index"] for a in SPEC["action_types"]}
 SC2_ID = {u["name"]: float(u["sc2_id"]) for u in SPEC["unit_types"]}
@@ -113,7 +113,7 @@ def play_strict(kind: str, steps_per_scenario: int, include_large: bool) -> tupl
     for scenario in scenarios(include_large):
         max_units = max(16, len(scenario.placements))
         match = Match(scenario, seed=steps, max_units=max_units, resolution=32, lenient=False)
-        agent = Agent(match.spec, AgentConfig.small(kind)).eval()
+        agent = Agent(match.spec.to_dict(), AgentConfig.small(kind)).eval()
         policy = AgentPolicy(agent, 2, temperature=1.0, seed=steps)
         observations = match.reset()
         for _ in range(steps_per_scenario):

@@ -21,7 +21,7 @@ from training.quickstart import QuickstartConfig
 from training.rl.config import RLConfig
 from training.rl.train import initial_agents, train_rl
 
-SPEC = skirmish_spec((32, 32), max_units=64)
+SPEC = skirmish_spec((32, 32), max_units=64).to_dict()
 
 
 def agent_block(*overrides: str, cls: type = BCConfig) -> AgentChoice:
@@ -112,7 +112,7 @@ def test_rl_takes_the_same_agent_block(tmp_path):
 def test_rl_resume_with_other_sizes_is_refused(tmp_path):
     other = AgentChoice.of("small")
     other.core = CoreConfig(hidden=16, num_layers=1)
-    save_agent(tmp_path / "run" / "checkpoints", 1, other.build(skirmish_spec((32, 32), max_units=64)), kind="rl",
+    save_agent(tmp_path / "run" / "checkpoints", 1, other.build(SPEC), kind="rl",
                config={}, counters={})  # fmt: skip
     cfg = load_config(RLConfig, None, [f"run_root={tmp_path}", "name=run", "scenarios=[3m]", "backend=inprocess"])
     with pytest.raises(CheckpointError, match=r"agent differs .* agent\.core\.hidden: 16 vs 64\)"):

@@ -1,8 +1,9 @@
-"""The StarCraft II catalogue and spec: Skirmish's action types first, pysc2's general raw functions after."""
+"""The StarCraft II catalogue and spec: the base action types first, pysc2's general raw functions after."""
 
 from __future__ import annotations
 
 import importlib
+import json
 
 import pytest
 
@@ -10,17 +11,19 @@ pytest.importorskip("pysc2_evolved")
 
 from pysc2_evolved.lib import actions as sc2_actions  # noqa: E402
 
+from envs.contract.catalogue import ACTION_TYPES as BASE  # noqa: E402
+from envs.contract.catalogue import Requirement, TargetRule  # noqa: E402
+from envs.contract.spec import Spec  # noqa: E402
 from envs.sc2 import extra  # noqa: E402
 from envs.sc2.catalogue import catalogue, normalise_ability_name  # noqa: E402
 from envs.sc2.spec import sc2_spec  # noqa: E402
-from envs.skirmish.catalogue import ACTION_TYPES as SKIRMISH  # noqa: E402
 from envs.skirmish.spec import skirmish_spec  # noqa: E402
 from training.agent_choice import AgentChoice  # noqa: E402
 
 
-def test_first_seven_are_skirmish_with_the_same_raw_functions():
+def test_first_seven_are_the_base_types_with_the_same_raw_functions():
     cat = catalogue()
-    for mine, theirs in zip(cat.action_types[: len(SKIRMISH)], SKIRMISH, strict=True):
+    for mine, theirs in zip(cat.action_types[: len(BASE)], BASE, strict=True):
         assert (mine.index, mine.name, mine.function_id, mine.arguments) == (
             theirs.index,
             theirs.name,
@@ -65,16 +68,21 @@ def test_ability_names_match_across_spellings_and_targets():
     assert normalise_ability_name("Build_Supply Depot") == "buildsupplydepot"
 
 
-def test_spec_shares_columns_scalars_and_arguments_with_skirmish_and_builds_an_agent():
+def test_spec_shares_the_contract_with_skirmish_round_trips_and_builds_an_agent():
     spec = sc2_spec(max_units=32)
     reference = skirmish_spec((32.0, 32.0))
-    for key in ("unit_columns", "scalars", "action_arguments", "max_selected_units", "alliance"):
-        assert spec[key] == reference[key], key
-    assert spec["action_types"][: len(SKIRMISH)] == [
-        {k: v for k, v in a.items() if k in spec["action_types"][0]} for a in reference["action_types"]
-    ]
-    assert 48 in spec["unit_type_ids"] and 105 in spec["unit_type_ids"]  # Marine, Zergling
-    agent = AgentChoice().build(spec)
+    for key in ("unit_columns", "scalars", "action_arguments", "max_selected_units", "alliance", "spec_version"):
+        assert getattr(spec, key) == getattr(reference, key), key
+    for mine, base in zip(spec.action_types, reference.action_types, strict=False):  # the seven base types
+        assert (mine.name, mine.arguments, mine.target, mine.pysc2_function_id, mine.ability_id) == (
+            base.name, base.arguments, base.target, base.pysc2_function_id, base.ability_id)  # fmt: skip
+    assert spec.action_types[0].requires is Requirement.none
+    assert all(a.requires is Requirement.any_unit for a in spec.action_types[1:])
+    unit_targeted = [a for a in spec.action_types[len(BASE) :] if "target_unit" in a.arguments]
+    assert unit_targeted and all(a.target is TargetRule.any_unit for a in unit_targeted)
+    assert 48 in spec.unit_type_ids and 105 in spec.unit_type_ids  # Marine, Zergling
+    assert Spec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    agent = AgentChoice().build(spec.to_dict())
     assert agent.heads.table.num_action_types == len(catalogue())
 
 

@@ -25,6 +25,9 @@ from pysc2_evolved.lib import static_data  # noqa: E402
 from s2clientprotocol import common_pb2, data_pb2, query_pb2, raw_pb2  # noqa: E402
 from s2clientprotocol import sc2api_pb2 as sc_pb  # noqa: E402
 
+from envs.contract.action import IllegalActionError, make_action  # noqa: E402
+from envs.contract.columns import UnitColumn as C  # noqa: E402
+from envs.contract.scalars import SCALAR_NAMES  # noqa: E402
 from envs.sc2 import extra  # noqa: E402
 from envs.sc2.action import LocationGrid, to_function_call, to_function_call_lenient  # noqa: E402
 from envs.sc2.catalogue import catalogue  # noqa: E402
@@ -34,9 +37,6 @@ from envs.sc2.extra import MissingExtraError  # noqa: E402
 from envs.sc2.game import SC2NotInstalledError, check_game_installed, expected_game_dir, raw_features  # noqa: E402
 from envs.sc2.observation import GameFrame, available_actions, convert_observation  # noqa: E402
 from envs.sc2.spec import sc2_spec  # noqa: E402
-from envs.skirmish.actions import IllegalActionError, make_action  # noqa: E402
-from envs.skirmish.columns import SCALAR_NAMES  # noqa: E402
-from envs.skirmish.columns import UnitColumn as C  # noqa: E402
 from training.agent_choice import AgentChoice  # noqa: E402
 from training.policy import AgentPolicy  # noqa: E402
 
@@ -287,7 +287,7 @@ def test_illegal_actions_raise_and_lenient_drops(action, field, text):
 
 
 def test_an_agent_built_from_the_spec_acts_and_its_actions_convert():
-    agent = AgentChoice().build(sc2_spec(max_units=16))
+    agent = AgentChoice().build(sc2_spec(max_units=16).to_dict())
     obs, rows, features, resp, grid = convert(map_size=(256, 256))  # the frame's size: every cell is on the map
     kinds = set()
     for seed in range(6):
@@ -505,7 +505,7 @@ def test_truncation_strict_mode_and_registration(scripted):
 
     register_envs()
     made = gym.make(ENV_ID, map_name="Simple64", max_units=16)
-    assert made.unwrapped.lenient and made.unwrapped.sc2_spec["max_units"] == 16
+    assert made.unwrapped.lenient and made.unwrapped.sc2_spec.max_units == 16
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(made.unwrapped, skip_render_check=True)

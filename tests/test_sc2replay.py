@@ -20,12 +20,13 @@ pytest.importorskip("pysc2_evolved")
 pytest.importorskip("s2protocol")
 pytest.importorskip("sc2reader")
 
+from envs.contract.columns import Alliance, UnitColumn  # noqa: E402
+from envs.contract.scalars import NUM_SCALARS, SCALAR_NAMES  # noqa: E402
 from envs.sc2.catalogue import catalogue  # noqa: E402
 from envs.sc2.extra import MissingExtraError  # noqa: E402
 from envs.sc2replay import ReplayReadError, describe, read_replay, read_replays  # noqa: E402
 from envs.sc2replay.protocol import protocol_build_for  # noqa: E402
 from envs.sc2replay.sample import FILLED_COLUMNS, MISSING_COLUMNS  # noqa: E402
-from envs.skirmish.columns import NUM_SCALARS, SCALAR_NAMES, Alliance, UnitColumn  # noqa: E402
 
 REPLAYS = Path(__file__).resolve().parents[2] / "shared" / "sc2_replays"
 NAME = re.compile(

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.skirmish.actions import IllegalActionError, make_action, translate, translate_lenient
-from envs.skirmish.catalogue import (
+from envs.contract.action import IllegalActionError, make_action
+from envs.contract.catalogue import (
     ACTION_TYPES,
     ATTACK_MOVE,
     ATTACK_UNIT,
@@ -23,14 +23,16 @@ from envs.skirmish.catalogue import (
     MOVE,
     NO_OP,
     NUM_ACTION_TYPES,
-    ORDER_REPORTS,
-    REPORT_HEAL,
-    REPORT_SCAN_MOVE,
     STOP,
+    TargetRule,
 )
-from envs.skirmish.columns import NUM_SCALARS, SCALAR_NAMES, UNIT_COLUMNS, Scalar
-from envs.skirmish.columns import UnitColumn as C
-from envs.skirmish.commands import Command, Order
+from envs.contract.columns import UNIT_COLUMNS
+from envs.contract.columns import UnitColumn as C
+from envs.contract.scalars import NUM_SCALARS, SCALAR_NAMES, Scalar
+from envs.contract.spec import Spec
+from envs.skirmish.actions import translate, translate_lenient
+from envs.skirmish.catalogue import COMMANDS, ORDER_REPORTS, REPORT_HEAL, REPORT_SCAN_MOVE
+from envs.skirmish.commands import COMMAND_KINDS, Command, Order
 from envs.skirmish.observation import observe
 from envs.skirmish.scenario import Scenario, UnitPlacement
 from envs.skirmish.spec import skirmish_spec
@@ -91,7 +93,7 @@ def battle(hidden: tuple[int, ...] = ()) -> FakeEngine:
     return FakeEngine(BATTLE, hidden)
 
 
-def spec(max_units: int = 512) -> dict:
+def spec(max_units: int = 512) -> Spec:
     return skirmish_spec(MAP, max_units=max_units, resolution=RES)
 
 
@@ -383,24 +385,35 @@ def test_lenient_passes_legal_actions_through():
 # --------------------------------------------------------------------------------------------- spec
 
 
-def test_spec_is_plain_json_and_describes_the_contract():
+def test_spec_describes_the_contract_and_its_dict_is_plain_json():
     sp = spec(max_units=64)
-    assert json.loads(json.dumps(sp)) == sp
-    assert sp["max_units"] == 64 and sp["unit_columns"] == list(UNIT_COLUMNS)
-    assert sp["scalars"] == list(SCALAR_NAMES) and sp["max_selected_units"] == 64
-    assert sp["location_resolution"] == RES and sp["map_size"] == [32.0, 16.0]
-    assert [a["name"] for a in sp["action_types"]] == [a.name for a in ACTION_TYPES]
-    move = sp["action_types"][MOVE]
-    assert move["arguments"] == ["selected_units", "target_location", "queued"]
-    assert (move["pysc2_function"], move["pysc2_function_id"], move["ability_id"]) == ("Move_pt", 13, 3794)
-    types = {t["name"]: t for t in sp["unit_types"]}
-    assert {48, 51, 54, 32, 105, 9, 110, 107, 73, 74} <= set(sp["unit_type_ids"])
-    assert types["siege_tank_sieged"]["abilities"] == ["stop", "attack_move", "attack_unit"]
-    assert "attack_unit" not in types["medivac"]["abilities"] and "follow" in types["medivac"]["abilities"]
+    assert sp.max_units == 64 and sp.unit_columns == UNIT_COLUMNS
+    assert sp.scalars == SCALAR_NAMES and sp.max_selected_units == 64
+    assert sp.location_resolution == RES and sp.map_size == (32.0, 16.0)
+    assert [a.name for a in sp.action_types] == [a.name for a in ACTION_TYPES]
+    move = sp.action_types[MOVE]
+    assert move.arguments == ("selected_units", "target_location", "queued")
+    assert (move.pysc2_function, move.pysc2_function_id, move.ability_id) == ("Move_pt", 13, 3794)
+    assert (sp.action_types[ATTACK_UNIT].target, sp.action_types[FOLLOW].target) == (TargetRule.enemy,
+                                                                                      TargetRule.other_unit)
+    types = {t.name: t for t in sp.unit_types}
+    assert {48, 51, 54, 32, 105, 9, 110, 107, 73, 74} <= set(sp.unit_type_ids)
+    assert types["siege_tank_sieged"].abilities == ("stop", "attack_move", "attack_unit")
+    assert "attack_unit" not in types["medivac"].abilities and "follow" in types["medivac"].abilities
+    assert types["medivac"].is_air and not types["medivac"].hits_ground
+    assert types["marine"].hits_air and not types["zealot"].hits_air
+    plain = sp.to_dict()
+    assert json.loads(json.dumps(plain)) == plain
+    assert plain["action_types"][ATTACK_UNIT]["target"] == "enemy" and plain["map_size"] == [32.0, 16.0]
     with pytest.raises(ValueError, match="resolution"):
         skirmish_spec(MAP, resolution=0)
     with pytest.raises(ValueError, match="map_size"):
         skirmish_spec((0, 5))
+
+
+def test_every_base_action_type_issues_its_command():
+    assert len(COMMANDS) == NUM_ACTION_TYPES and COMMANDS[NO_OP] is None
+    assert {COMMANDS[i] for i in range(1, NUM_ACTION_TYPES)} == set(COMMAND_KINDS)
 
 
 # --------------------------------------------------------------------------------------------- with the engine

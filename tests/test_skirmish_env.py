@@ -12,8 +12,8 @@ from gymnasium.utils.env_checker import check_env
 from PIL import Image
 
 import envs.skirmish  # noqa: F401  (registers the ids)
-from envs.skirmish.actions import IllegalActionError, make_action
-from envs.skirmish.catalogue import ATTACK_UNIT, MOVE, NO_OP
+from envs.contract.action import IllegalActionError, make_action
+from envs.contract.catalogue import ATTACK_UNIT, MOVE, NO_OP
 from envs.skirmish.env import SkirmishEnv
 from envs.skirmish.match import Match
 from envs.skirmish.render import render_rgb, write_gif, write_png_strip
@@ -48,7 +48,7 @@ def test_registered_ids_and_max_units_defaults():
     obs, _ = env.reset(seed=0)
     assert obs["units"].shape == (24, 46) and obs["unit_mask"].sum() == 17
     spec = env.unwrapped.skirmish_spec
-    assert spec["max_units"] == 24 and spec["location_resolution"] == env.action_space["target_location"].nvec[0]
+    assert spec.max_units == 24 and spec.location_resolution == env.action_space["target_location"].nvec[0]
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -129,7 +129,7 @@ def test_policy_opponent_and_episode_end():
     calls = []
 
     def opponent(obs, spec):
-        calls.append(spec["max_units"])
+        calls.append(spec.max_units)
         return [_attack_enemy(obs), make_action(NO_OP)]
 
     env = SkirmishEnv("3m", opponent, max_units=16)

@@ -10,17 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from envs.contract.scalars import LOOPS_PER_SECOND
+from envs.contract.spec import RACES
 from envs.skirmish.generator import random_scenario
-from envs.skirmish.scenario import (
-    LOOPS_PER_SECOND,
-    Scenario,
-    ScenarioError,
-    UnitPlacement,
-    known_units,
-    load_scenario,
-    scenario_names,
-)
-from envs.skirmish.units import RACES, default_units
+from envs.skirmish.scenario import Scenario, ScenarioError, UnitPlacement, known_units, load_scenario, scenario_names
+from envs.skirmish.units import default_units
 
 # name -> {owner: {unit: count}}; the SMAC-named ones follow SMAC's compositions.
 EXPECTED = {

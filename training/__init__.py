@@ -1,1 +1,1 @@
-"""training package (see ../shared/DESIGN.md)."""
+"""Training: behaviour cloning, RL, evaluation, checkpoints and the ``pstar`` command line (see README.md)."""

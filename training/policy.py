@@ -9,8 +9,7 @@ import numpy as np
 import torch
 
 from agents.agent import ActOutput, Agent
-
-OBS_KEYS = ("units", "unit_mask", "scalars", "available_actions")
+from envs.contract.observation import OBS_KEYS
 
 
 def stack_observations(observations: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:

@@ -192,9 +192,9 @@ def _sc2_info(path: Path) -> str | None:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from envs.contract.scalars import LOOPS_PER_SECOND
     from envs.sc2.extra import MissingExtraError
     from envs.skirmish.replay import ReplayError, load_replay
-    from envs.skirmish.units import LOOPS_PER_SECOND
 
     status = 0
     unreadable: Counter = Counter()

@@ -1,6 +1,6 @@
 """Contract action dict -> pysc2 raw ``FunctionCall``, with validation (strict: raise; lenient: drop and say why).
 
-The action dict is Skirmish's (``envs.skirmish.actions``): ``action_type`` (catalogue index), ``selected_units``
+The action dict is the contract's (``envs.contract.action``): ``action_type`` (catalogue index), ``selected_units``
 (rows padded with -1), ``target_unit`` (row), ``target_location`` (cell of a ``resolution`` x ``resolution`` grid),
 ``queued``; only the keys the action type uses are read. The call is the catalogue's raw function
 (``raw_cmd`` / ``raw_cmd_pt`` / ``raw_cmd_unit`` / ``raw_autocast``) with the exact int64 tags of the selected
@@ -32,19 +32,20 @@ from typing import Any
 
 import numpy as np
 
-from envs.sc2.catalogue import SC2ActionType, catalogue
-from envs.sc2.extra import require
-from envs.sc2.observation import UnitRows
-from envs.skirmish.actions import (
-    ACTION_KEYS,
+from envs.contract.action import (
     IllegalActionError,
+    action_type_index,
     bad_row,
     int_array,
     int_scalar,
     queued_flag,
     selected_rows,
 )
-from envs.skirmish.columns import Alliance
+from envs.contract.catalogue import ActionType
+from envs.contract.columns import Alliance
+from envs.sc2.catalogue import catalogue
+from envs.sc2.extra import require
+from envs.sc2.observation import UnitRows
 
 
 @dataclass(frozen=True)
@@ -82,16 +83,8 @@ def to_function_call(action: Mapping[str, Any], rows: UnitRows, available: np.nd
 
     Raises IllegalActionError if the action is illegal (see the module docstring)."""
     actions = require("pysc2_evolved.lib.actions", "StarCraft II actions")
-    if not isinstance(action, Mapping):
-        raise IllegalActionError("action", f"expected a dict with keys {', '.join(ACTION_KEYS)}, "
-                                           f"got {type(action).__name__}")  # fmt: skip
-    unknown = [key for key in action if key not in ACTION_KEYS]
-    if unknown:
-        raise IllegalActionError("action", f"unknown key(s) {unknown}; expected keys {', '.join(ACTION_KEYS)}")
     cat = catalogue()
-    index = int_scalar(action, "action_type")
-    if not 0 <= index < len(cat):
-        raise IllegalActionError("action_type", f"{index} is not an action type; expected 0..{len(cat) - 1}")
+    index = action_type_index(action, len(cat))
     kind = cat.action_types[index]
     function = actions.RAW_FUNCTIONS[kind.function_id]
     if kind.function_type == "raw_no_op":
@@ -129,7 +122,7 @@ def to_function_call_lenient(
         return None, str(error)
 
 
-def _target_row(action: Mapping[str, Any], kind: SC2ActionType, rows: UnitRows, max_units: int) -> int:
+def _target_row(action: Mapping[str, Any], kind: ActionType, rows: UnitRows, max_units: int) -> int:
     row = int_scalar(action, "target_unit")
     if row == -1:
         raise IllegalActionError("target_unit", f"{kind.name} needs a target row, got -1")

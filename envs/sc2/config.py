@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
 from envs.sc2.extra import require
-from envs.sc2.spec import DEFAULT_MAP_SIZE, DEFAULT_RESOLUTION
-from envs.skirmish.observation import DEFAULT_MAX_UNITS
+from envs.sc2.spec import DEFAULT_MAP_SIZE
 
 RACES: tuple[str, ...] = ("random", "protoss", "terran", "zerg")
 DIFFICULTIES: tuple[str, ...] = (

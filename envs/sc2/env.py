@@ -25,6 +25,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.contract.spaces import contract_spaces
+from envs.contract.spec import Spec
 from envs.sc2.action import to_function_call, to_function_call_lenient
 from envs.sc2.catalogue import catalogue
 from envs.sc2.config import SC2EnvConfig
@@ -32,7 +34,6 @@ from envs.sc2.extra import require
 from envs.sc2.game import Game, check_game_installed, map_paths
 from envs.sc2.observation import UnitRows, convert_observation, own_tags
 from envs.sc2.spec import sc2_spec
-from envs.skirmish.spaces import contract_spaces
 
 ENV_ID = "PerceiverStar/SC2-v0"
 ENTRY_POINT = "envs.sc2.env:SC2Env"
@@ -67,8 +68,8 @@ class SC2Env(gym.Env):
         self._over = False
 
     @property
-    def sc2_spec(self) -> dict:
-        """The plain spec dict the agent is built from (``envs.sc2.spec.sc2_spec`` of this config)."""
+    def sc2_spec(self) -> Spec:
+        """The spec the agent is built from (``envs.sc2.spec.sc2_spec`` of this config)."""
         return self._spec
 
     @property

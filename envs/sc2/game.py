@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from envs.contract.arguments import MAX_SELECTED_UNITS
 from envs.sc2.action import LocationGrid
 from envs.sc2.config import SC2EnvConfig
 from envs.sc2.extra import require
 from envs.sc2.observation import GameFrame
-from envs.skirmish.catalogue import MAX_SELECTED_UNITS
 
 DOWNLOADS = "https://github.com/Blizzard/s2client-proto#downloads"
 _DEFAULT_DIRS = {  # platform.system() -> (pysc2's default, the launcher's ExecuteInfo.txt folder, parents to drop)

@@ -1,11 +1,11 @@
 """pysc2 raw observation -> the contract's observation dict (``units``, ``unit_mask``, ``scalars``,
 ``available_actions``) and the row -> unit tag table the action conversion needs.
 
-Rows follow the DESIGN.md rule, as in Skirmish: the player's own units first, by tag; then enemy units, nearest
-first by squared distance from the centroid of the own units (ties by tag; by tag alone when there are no own
-units); then the rest (neutral: minerals, geysers, rocks; and allies, which a 1v1 has none of), ordered the same
-way. Rows past ``max_units`` are dropped. Every unit pysc2 reports is a row, snapshots of enemy buildings
-(``display_type`` 2) included.
+Rows follow the contract's rule (envs/contract/README.md), as in Skirmish: the player's own units first, by tag;
+then enemy units, nearest first by squared distance from the centroid of the own units (ties by tag; by tag alone
+when there are no own units); then the rest (neutral: minerals, geysers, rocks; and allies, which a 1v1 has none
+of), ordered the same way. Rows past ``max_units`` are dropped. Every unit pysc2 reports is a row, snapshots of
+enemy buildings (``display_type`` 2) included.
 
 Each row is pysc2's transformed ``raw_units`` row (``features.FeatureUnit`` columns: pysc2's ratios, order ids as
 raw function ids, add-on type, ...) with Skirmish's conventions for the columns pysc2 quantises, read exactly
@@ -48,14 +48,14 @@ from typing import Any
 
 import numpy as np
 
+from envs.contract.catalogue import NO_OP
+from envs.contract.columns import DISPLAY_VISIBLE, NUM_UNIT_COLUMNS, Alliance
+from envs.contract.columns import UnitColumn as C
+from envs.contract.scalars import NUM_SCALARS, SCALAR_NAMES
+from envs.contract.sizes import DEFAULT_MAX_UNITS
 from envs.sc2.catalogue import catalogue
 from envs.sc2.extra import require
-from envs.skirmish.catalogue import NO_OP
-from envs.skirmish.columns import NUM_SCALARS, NUM_UNIT_COLUMNS, SCALAR_NAMES, Alliance
-from envs.skirmish.columns import UnitColumn as C
-from envs.skirmish.observation import DEFAULT_MAX_UNITS
 
-DISPLAY_VISIBLE = 1  # DisplayType.Visible (2: Snapshot, 3: Hidden)
 FUNCTION_TYPES_BY_POINT: dict[bool, tuple[str, ...]] = {  # pysc2's POINT_REQUIRED_FUNCS, for raw functions
     False: ("raw_cmd", "raw_autocast"),
     True: ("raw_cmd_pt", "raw_cmd_unit", "raw_autocast"),

@@ -2,7 +2,7 @@
 init data), as plain dataclasses with a JSON-friendly ``to_dict``.
 
 Length is given in game loops and in game seconds at the "Faster" speed ladder games use (22.4 loops per second,
-as in ``envs.skirmish``); ``game_speed`` says which speed the game was actually set to.
+as in the contract's ``envs.contract.scalars``); ``game_speed`` says which speed the game was actually set to.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from envs.contract.scalars import LOOPS_PER_SECOND
 from envs.sc2replay.protocol import DecodedReplay
-from envs.skirmish.units import LOOPS_PER_SECOND
 
 RESULTS = {0: "Undecided", 1: "Win", 2: "Loss", 3: "Tie"}
 GAME_SPEEDS = {0: "Slower", 1: "Slow", 2: "Normal", 3: "Fast", 4: "Faster"}

@@ -24,7 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from envs.contract.arguments import MAX_SELECTED_UNITS
+from envs.contract.scalars import NUM_SCALARS, SCALAR_NAMES
+from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION, check_sizes
 from envs.sc2.extra import require
+from envs.sc2.spec import DEFAULT_MAP_SIZE
 from envs.sc2replay.abilities import AbilityNames, ability_names, action_type_index, unknown_ability_name
 from envs.sc2replay.errors import ReplayReadError
 from envs.sc2replay.info import ReplayInfo, replay_info
@@ -32,13 +36,7 @@ from envs.sc2replay.protocol import FEATURE, decode
 from envs.sc2replay.sample import FILLED_COLUMNS, MISSING_COLUMNS, CommandSample
 from envs.sc2replay.selection import SelectionTracker
 from envs.sc2replay.units import UnitTracker
-from envs.skirmish.catalogue import MAX_SELECTED_UNITS
-from envs.skirmish.columns import NUM_SCALARS, SCALAR_NAMES
-from envs.skirmish.spec import check_sizes
 
-DEFAULT_MAX_UNITS = 512
-DEFAULT_RESOLUTION = 64
-DEFAULT_MAP_SIZE = (256.0, 256.0)
 SUFFIX = ".SC2Replay"
 # command event class -> target kind (what ``catalogue().ability_name_index`` calls ``target``)
 TARGET_KINDS = {

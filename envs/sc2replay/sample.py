@@ -13,7 +13,7 @@ What is approximate is said, not hidden:
 - ``selection_known``: False until the player's first selection event (the selection is empty until then);
 - ``available_actions`` is all True: a replay does not say what the player could have done.
 
-Scalars (Skirmish's list, ``envs.skirmish.columns.SCALARS``): ``game_loop`` exact; ``map_width``/``map_height`` the
+Scalars (the contract's list, ``envs.contract.scalars.SCALARS``): ``game_loop`` exact; ``map_width``/``map_height`` the
 replay's map size (init data); ``minerals``, ``vespene``, ``food_used`` from the player's latest player-stats event
 (one every 160 loops, so up to that stale: ``stats_age``); ``army_count`` the player's live units (workers and
 buildings included, as Skirmish counts); ``enemy_food_visible`` the enemies' ``food_used`` from their latest
@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from envs.contract.columns import NUM_UNIT_COLUMNS, UnitColumn
 from envs.sc2.catalogue import catalogue
-from envs.skirmish.columns import NUM_UNIT_COLUMNS, UnitColumn
 
 # The unit columns a replay sample fills, in this order in ``CommandSample.unit_rows``.
 FILLED_COLUMNS: tuple[UnitColumn, ...] = (

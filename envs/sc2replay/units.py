@@ -6,7 +6,7 @@ So each unit's type, owner and whether it is alive or finished are exact, but it
 recorded (a worker's is often its birth place): ``pos_loop`` says when it was recorded. Health, shields, energy,
 orders and the rest are not recorded at all.
 
-``rows`` orders the live units for one player by the contract's rule (``envs/skirmish/observation.py``): the
+``rows`` orders the live units for one player by the contract's rule (``envs/contract/README.md``): the
 player's own units by tag, then the other players' units (enemies, and allies in team games) nearest first by
 squared distance from the centroid of the player's own units (ties by tag; by tag alone when it has none), then
 neutral units (minerals, geysers, rocks, critters: owner 0) by tag; rows past ``max_units`` are dropped. Replays
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.contract.columns import BUILD_PROGRESS_DONE, Alliance
 from envs.sc2replay.unit_types import is_ignored, unit_type_id
-from envs.skirmish.columns import BUILD_PROGRESS_DONE, Alliance
 
 NEUTRAL_OWNER = 0
 # tracker event class name -> UnitTracker method name

@@ -1,4 +1,4 @@
-"""Skirmish: the embedded StarCraft-like combat engine (numpy only; see envs/skirmish and ../shared/DESIGN.md)."""
+"""Skirmish: the embedded StarCraft-like combat engine (numpy only; its contract: envs/contract/README.md)."""
 
 from envs.skirmish.registration import register_envs
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
 from envs.skirmish.bots import LEVEL_CONFIGS, LEVELS, Bot, cheat_units, make_bot
 from envs.skirmish.match import Match
 from envs.skirmish.scenario import FACING, Scenario, UnitPlacement, load_scenario
-from envs.skirmish.spec import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
 
 JITTER = 0.25  # map units; the start positions of a variant move by at most this much on each axis
 OUTCOMES = ("win", "draw", "loss")  # how a game ended for one player; a time-limit end is a draw

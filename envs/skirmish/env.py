@@ -34,18 +34,20 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.contract.catalogue import NUM_ACTION_TYPES
+from envs.contract.observation import OBS_KEYS
+from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
+from envs.contract.spaces import contract_spaces
+from envs.contract.spec import Spec
 from envs.skirmish.botgame import apply_cheats, bot_seed, check_level
 from envs.skirmish.bots import make_bot
-from envs.skirmish.catalogue import NUM_ACTION_TYPES
 from envs.skirmish.generator import random_scenario
 from envs.skirmish.match import Match
 from envs.skirmish.render import render_rgb
 from envs.skirmish.scenario import Scenario, load_scenario
-from envs.skirmish.spaces import contract_spaces
-from envs.skirmish.spec import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION, skirmish_spec
+from envs.skirmish.spec import skirmish_spec
 
-Policy = Callable[[dict, dict], Any]  # (obs, spec) -> an action dict or a list of them
-OBS_KEYS = ("units", "unit_mask", "scalars", "available_actions")
+Policy = Callable[[dict, Spec], Any]  # (obs, spec) -> an action dict or a list of them
 AUTO_SIZES = (64, 128, 256, 512)
 
 
@@ -117,8 +119,8 @@ class SkirmishEnv(gym.Env):
         self.observation_space, self.action_space = contract_spaces(self.max_units, NUM_ACTION_TYPES, self.resolution)
 
     @property
-    def skirmish_spec(self) -> dict:
-        """The plain spec dict of the current game (before the first reset: of the first scenario)."""
+    def skirmish_spec(self) -> Spec:
+        """The spec of the current game (before the first reset: of the first scenario)."""
         return self.match.spec if self.match is not None else self._spec
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:

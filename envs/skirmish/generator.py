@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from envs.contract.spec import RACES
 from envs.skirmish.formations import scattered_offsets
 from envs.skirmish.scenario import FACING, Scenario, UnitPlacement
-from envs.skirmish.units import RACES, UnitTable, default_units
+from envs.skirmish.units import UnitTable, default_units
 
 START_POSITIONS = ("reflect", "surrounded")
 # SMACv2 draws 45% / 45% / 10% from each race's two core units and its special unit; ours has more types.

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
 from envs.skirmish.actions import translate, translate_lenient
 from envs.skirmish.engine import Engine
 from envs.skirmish.observation import observe, unit_table
 from envs.skirmish.scenario import Scenario, load_scenario
-from envs.skirmish.spec import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION, skirmish_spec
+from envs.skirmish.spec import skirmish_spec
 
 PLAYERS = (1, 2)
 _sum = np.add.reduce  # ndarray.sum without the method's Python wrapper

@@ -1,9 +1,10 @@
 """Engine -> one player's observation dict (``units``, ``unit_mask``, ``scalars``, ``available_actions``).
 
-Rows follow the DESIGN.md rule: the player's living units first, by tag; then the enemy units it can see, nearest
-first by squared distance from the centroid of its living units (ties by tag; by tag alone when it has none left);
-then neutral units (Skirmish has none). Dead units and, with fog, unseen enemies are absent; rows past
-``max_units`` are dropped. ``row_to_slot[r]`` is the engine index of row ``r`` (``actions.translate`` needs it).
+Rows follow the contract's rule (envs/contract/README.md): the player's living units first, by tag; then the enemy
+units it can see, nearest first by squared distance from the centroid of its living units (ties by tag; by tag
+alone when it has none left); then neutral units (Skirmish has none). Dead units and, with fog, unseen enemies are
+absent; rows past ``max_units`` are dropped. ``row_to_slot[r]`` is the engine index of row ``r``
+(``actions.translate`` needs it).
 
 Each row holds what pysc2's raw units would report for the unit, with these Skirmish conventions:
 - ``x``, ``y``, ``radius`` are in map units (float) and ``facing`` in radians in [0, 2 pi), not pysc2's pixels;
@@ -26,29 +27,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.skirmish.catalogue import (
-    ATTACK_UNIT,
-    FOLLOW,
-    NO_OP,
-    NUM_ACTION_TYPES,
-    REPORT_ATTACK,
-    REPORT_HEAL,
-    order_id_table,
-    unit_abilities,
-)
-from envs.skirmish.columns import (
+from envs.contract.catalogue import ATTACK_UNIT, FOLLOW, NO_OP, NUM_ACTION_TYPES
+from envs.contract.columns import (
     BUILD_PROGRESS_DONE,
     CLOAK_NOT_CLOAKED,
     DISPLAY_VISIBLE,
-    NUM_SCALARS,
     NUM_UNIT_COLUMNS,
     RATIO_SCALE,
-    SCALAR_NAMES,
     Alliance,
 )
-from envs.skirmish.columns import UnitColumn as C
+from envs.contract.columns import UnitColumn as C
+from envs.contract.scalars import NUM_SCALARS, SCALAR_NAMES
+from envs.contract.sizes import DEFAULT_MAX_UNITS
+from envs.skirmish.catalogue import REPORT_ATTACK, REPORT_HEAL, order_id_table, unit_abilities
 
-DEFAULT_MAX_UNITS = 512
 _ORDER_COLUMNS = 4  # order_id_0..3
 _TWO_PI = 2.0 * math.pi
 # Plain ints and slices for the hot path (IntEnum member lookups cost more than the numpy work at 20 units).

@@ -39,8 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from envs.contract.arguments import ARGUMENTS, MAX_SELECTED_UNITS
+from envs.contract.catalogue import ACTION_TYPES
 from envs.skirmish.botgame import outcome
-from envs.skirmish.catalogue import ACTION_TYPES, ARGUMENTS, MAX_SELECTED_UNITS
 from envs.skirmish.engine import ENGINE_VERSION
 from envs.skirmish.match import Match
 from envs.skirmish.scenario import Scenario, UnitPlacement, load_scenario, scenario_names
@@ -271,7 +272,7 @@ def save_replay(path: str | Path, match: Match, players: dict[int, str]) -> Path
         seed=int(match.seed),
         step_mul=int(match.step_mul),
         max_units=int(match.max_units),
-        resolution=int(match.spec["location_resolution"]),
+        resolution=match.spec.location_resolution,
         fog=bool(match.fog),
         see_all=sorted(int(p) for p in match.see_all),
         lenient=bool(match.lenient),

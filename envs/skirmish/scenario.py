@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from envs.contract.scalars import LOOPS_PER_SECOND
 from envs.skirmish.formations import grid_offsets, scattered_offsets
-from envs.skirmish.units import LOOPS_PER_SECOND, default_units
+from envs.skirmish.units import default_units
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 MIN_SEPARATION = 0.01  # map units; two units closer than this spawn "on the same point"

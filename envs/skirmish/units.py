@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import yaml
 
+from envs.contract.scalars import LOOPS_PER_SECOND
+from envs.contract.spec import RACES
+
 UNITS_FILE = Path(__file__).parent / "data" / "units.yaml"
-LOOPS_PER_SECOND = 22.4
-RACES = ("terran", "zerg", "protoss")
 MAX_SPLASH_ZONES = 3
 
 _UNIT_KEYS = {"sc2_id", "race", "hp", "shields", "armor", "speed", "radius", "sight", "attributes", "supply", "air",

@@ -44,9 +44,10 @@ from tqdm import tqdm
 
 from agents.heads.action_heads import HEADS, selected_rows
 from agents.heads.legality import LegalityRules
+from envs.contract.observation import OBS_KEYS
 from envs.skirmish.engine import ENGINE_VERSION
 from envs.skirmish.replay import ReplayError, load_replay, read_replays
-from training.bc.shards import ACTION_DTYPES, HEAD_MASK, OBS_KEYS, read_shard, write_shard
+from training.bc.shards import ACTION_DTYPES, HEAD_MASK, read_shard, write_shard
 from training.policy import stack_observations
 
 FORMAT_VERSION = 3  # 2: per-sample head_mask; 3: actions checked and cut by the heads' legality masks
@@ -256,7 +257,7 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
         if header.max_units != settings.max_units:
             result.skipped = f"spec: recorded with max_units {header.max_units}, expected {settings.max_units}"
             return result
-        result.spec = replay.new_match().spec
+        result.spec = replay.new_match().spec.to_dict()
         players = chosen_players(settings.players, header.winner)
         if not players:
             result.skipped = f"no winner: players=winner and the game ended with winner {header.winner}"

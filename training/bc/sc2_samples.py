@@ -58,20 +58,20 @@ def sc2_replay_result(path: str, settings: BuildSettings) -> ReplayResult:
     result = ReplayResult(path)
     try:
         spec = sc2_spec(max_units=settings.max_units)
-        replay = read_replay(path, max_units=settings.max_units, resolution=int(spec["location_resolution"]),
-                             map_size=tuple(spec["map_size"]))  # fmt: skip
+        replay = read_replay(path, max_units=settings.max_units, resolution=spec.location_resolution,
+                             map_size=spec.map_size)  # fmt: skip
     except ReplayReadError as error:
         result.skipped = f"corrupt: {error.problem}"
         return result
     except MissingExtraError as error:
         result.skipped = f"missing extra: {error}"
         return result
-    result.spec = spec
+    result.spec = spec.to_dict()
     players = _players(settings, replay)
     if not players:
         result.skipped = f"no players: players={settings.players} matches none of the humans {sorted(replay.samples)}"
         return result
-    rules = ActionRules(spec)
+    rules = ActionRules(result.spec)
     parts = []
     for player in players:
         mapped = []

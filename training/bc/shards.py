@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-OBS_KEYS = ("units", "unit_mask", "scalars", "available_actions")
+from envs.contract.observation import OBS_KEYS
+
 ACTION_DTYPES = {
     "action_type": np.int16,
     "selected_units": np.int16,

@@ -17,10 +17,9 @@ import numpy as np
 import torch
 
 from agents.agent import Agent
+from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
 from envs.skirmish.botgame import bot_seed
 from envs.skirmish.bots import LEVELS, Bot, make_bot
-from envs.skirmish.observation import DEFAULT_MAX_UNITS
-from envs.skirmish.spec import DEFAULT_RESOLUTION
 from training.agent_io import load_agent
 from training.eval.config import EvalError
 from training.policy import AgentPolicy

@@ -23,7 +23,8 @@ import torch
 
 from agents.agent import Agent
 from agents.config import AgentConfig
-from training.policy import OBS_KEYS, AgentPolicy
+from envs.contract.observation import OBS_KEYS
+from training.policy import AgentPolicy
 from training.rl.config import RLConfig
 from training.rl.games import Game, new_game
 from training.scenario_fit import fitting_scenarios

@@ -12,6 +12,7 @@ from collections import deque
 
 import numpy as np
 
+from envs.contract.spec import Spec
 from envs.skirmish.bots.facts import UnitFacts, default_facts
 from envs.skirmish.bots.formation import formation_points
 from envs.skirmish.bots.levels import LevelConfig
@@ -54,9 +55,9 @@ class Bot:
         self.enemy_seen: np.ndarray | None = None
         self.start: np.ndarray | None = None
 
-    def act(self, obs: dict, spec: dict) -> list[dict]:
+    def act(self, obs: dict, spec: Spec) -> list[dict]:
         """The action dicts for this step (at least one; a no_op when the bot does nothing)."""
-        key = (id(spec), spec.get("location_resolution"), tuple(spec.get("map_size", ())))
+        key = (id(spec), spec.location_resolution, spec.map_size)
         if self._spec_key != key:
             self._spec, self._spec_key = SpecInfo.from_spec(spec), key
         info = self._spec

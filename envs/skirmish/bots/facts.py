@@ -12,7 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from envs.skirmish.units import LOOPS_PER_SECOND, UnitTable, default_units
+from envs.contract.scalars import LOOPS_PER_SECOND
+from envs.skirmish.units import UnitTable, default_units
 
 
 @dataclass(frozen=True, eq=False)

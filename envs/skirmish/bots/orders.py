@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.contract.spec import Spec
 from envs.skirmish.bots.facts import UnitFacts
 from envs.skirmish.bots.view import View
-
-MAX_SELECTED = 64
 
 
 @dataclass(frozen=True)
@@ -38,17 +37,10 @@ class SpecInfo:
     max_selected: int
 
     @classmethod
-    def from_spec(cls, spec: dict) -> SpecInfo:
-        try:
-            index = {a["name"]: int(a["index"]) for a in spec["action_types"]}
-            info = cls(
-                index,
-                int(spec["location_resolution"]),
-                np.asarray(spec["map_size"], dtype=np.float64),
-                int(spec.get("max_selected_units", MAX_SELECTED)),
-            )
-        except (KeyError, TypeError) as error:
-            raise ValueError(f"bots: the spec lacks {error}; expected a skirmish_spec() dict") from None
+    def from_spec(cls, spec: Spec) -> SpecInfo:
+        index = {a.name: a.index for a in spec.action_types}
+        info = cls(index, spec.location_resolution, np.asarray(spec.map_size, dtype=np.float64),
+                   spec.max_selected_units)  # fmt: skip
         missing = {"no_op", "attack_unit", "attack_move", "move", "stop", "hold_position"} - set(index)
         if missing:
             raise ValueError(f"bots: the spec's action_types lack {sorted(missing)}")

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.contract.columns import Alliance
+from envs.contract.columns import UnitColumn as C
+from envs.contract.scalars import Scalar
 from envs.skirmish.bots.facts import UnitFacts
-from envs.skirmish.columns import Alliance, Scalar
-from envs.skirmish.columns import UnitColumn as C
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,12 +1,13 @@
-"""The gymnasium spaces of the observation and action contract, shared by Skirmish and the StarCraft II env."""
+"""The gymnasium spaces of the observation and action contract, shared by every environment."""
 
 from __future__ import annotations
 
 import numpy as np
 from gymnasium import spaces
 
-from envs.skirmish.catalogue import MAX_SELECTED_UNITS
-from envs.skirmish.columns import NUM_SCALARS, NUM_UNIT_COLUMNS
+from envs.contract.arguments import MAX_SELECTED_UNITS
+from envs.contract.columns import NUM_UNIT_COLUMNS
+from envs.contract.scalars import NUM_SCALARS
 
 _BIG = float(np.finfo(np.float32).max)
 
