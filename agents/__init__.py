@@ -1,1 +1,1 @@
-"""agents package (see ../shared/DESIGN.md)."""
+"""The AlphaStar-style agent, built from a typed view of an environment's spec (agents/spec.py); never imports envs."""

@@ -7,7 +7,8 @@ rollout can store and slice it per row: ``core_h`` and ``core_c`` [B, layers, hi
 the tag of the unit the previous action targeted, which marks that unit's row as was-targeted (rows move
 between steps, tags do not). Rows where ``first`` [B] marks an
 episode start are reset before the step. Every head samples under the spec's legality rules (``heads/legality.py``),
-so sampled actions are legal by construction. The agent never sees the environment, only its spec dict.
+so sampled actions are legal by construction. The agent never sees the environment,
+only its spec, read through ``agents.spec.AgentSpec`` (which refuses a spec of another version).
 
 Temperature applies only when acting: ``act`` samples at the heads config's temperature (or the one given) and
 returns it per row; ``evaluate`` and ``evaluate_sequence`` score at temperature 1 unless told otherwise, so
@@ -29,6 +30,7 @@ from agents.featurizer import UnitFeaturizer
 from agents.heads import ActionHeads, ValueHead
 from agents.heads.legality import Legality
 from agents.scalar_encoder import ScalarEncoder
+from agents.spec import AgentSpec
 
 AgentState = dict[str, torch.Tensor]
 
@@ -59,11 +61,13 @@ class EvaluateOutput(NamedTuple):
 class Agent(nn.Module):
     """Policy and value network for one spec; ``config.entity_encoder.kind`` picks Perceiver IO or Transformer."""
 
-    def __init__(self, spec: dict[str, Any], config: AgentConfig | None = None) -> None:
+    def __init__(self, spec: Any, config: AgentConfig | None = None) -> None:
+        """``spec``: the environment's spec (the contract's ``Spec``), its dict form, or an ``AgentSpec``."""
         super().__init__()
+        spec = AgentSpec.from_dict(spec)
         self.spec = spec
         self.config = config or AgentConfig.small()
-        columns = list(spec["unit_columns"])
+        columns = list(spec.unit_columns)
         self.tag_column = columns.index("tag") if "tag" in columns else None
         self.featurizer = UnitFeaturizer(spec, self.config.featurizer)
         self.entity_encoder = build_entity_encoder(self.config.entity_encoder, self.featurizer.out_channels)
@@ -74,7 +78,7 @@ class Agent(nn.Module):
 
     def checkpoint_config(self) -> dict[str, Any]:
         """A JSON-serialisable dict that, with the state dict, rebuilds this agent (``from_checkpoint``)."""
-        return {"spec": self.spec, "agent": self.config.to_dict()}
+        return {"spec": self.spec.to_dict(), "agent": self.config.to_dict()}
 
     @classmethod
     def from_checkpoint(cls, config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> Agent:

@@ -2,7 +2,7 @@
 
 Follows AlphaStar's entity features (detailed architecture): a learned unit-type embedding, one-hots of
 small integer fields, sqrt one-hots and ratios of health/shields/energy, binary and/or Fourier positions,
-order-id embeddings. Columns are found by name in ``spec["unit_columns"]``: a column the spec does not list
+order-id embeddings. Columns are found by name in ``spec.unit_columns``: a column the spec does not list
 is skipped (its feature is absent, not zero-filled), except the required ``unit_type``, ``alliance``, ``x``
 and ``y``. Padding rows (``unit_mask`` False) come out as exact zeros.
 """
@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
 
 from agents.config import FeaturizerConfig
+from agents.spec import AgentSpec
 from perceiver_io.position_encoding import fourier_features
-
-REQUIRED_COLUMNS = ("unit_type", "alliance", "x", "y")
 
 # (column, divisor, number of classes): one-hot of clamp(floor(value / divisor), 0, classes - 1).
 ONE_HOTS: tuple[tuple[str, float, int], ...] = (
@@ -79,27 +77,23 @@ def one_hot(values: torch.Tensor, divisor: float, classes: int) -> torch.Tensor:
 class UnitFeaturizer(nn.Module):
     """``units`` [B, N, C] + ``unit_mask`` [B, N] -> features [B, N, out_channels] (padding rows zero)."""
 
-    def __init__(self, spec: dict[str, Any], config: FeaturizerConfig | None = None) -> None:
+    def __init__(self, spec: AgentSpec, config: FeaturizerConfig | None = None) -> None:
         super().__init__()
         self.config = config or FeaturizerConfig()
-        columns: Sequence[str] = spec["unit_columns"]
+        columns: Sequence[str] = spec.unit_columns
         self.column_index = {name: i for i, name in enumerate(columns)}
-        missing = [c for c in REQUIRED_COLUMNS if c not in self.column_index]
-        if missing:
-            raise ValueError(f"spec['unit_columns'] lacks the required columns {missing}")
         self.num_columns = len(columns)
-        width, height = spec["map_size"]
-        self.map_size = (float(width), float(height))
+        self.map_size = spec.map_size
         self.one_hots = [(c, d, n) for c, d, n in ONE_HOTS if c in self.column_index]
         self.sqrt_one_hots = [(c, cap, math.isqrt(int(cap)) + 1) for c, cap in SQRT_ONE_HOTS if c in self.column_index]
         self.floats = [(c, self.config.ratio_scale if s is None else s) for c, s in FLOATS if c in self.column_index]
         self.order_columns = [c for c in ORDER_COLUMNS if c in self.column_index]
         self.tracks_targets = "tag" in self.column_index  # was_targeted needs tags to follow units across steps
 
-        unit_ids = sorted({int(v) for v in spec["unit_type_ids"]})
+        unit_ids = list(spec.unit_type_ids)
         self.register_buffer("unit_type_ids", torch.tensor(unit_ids, dtype=torch.float32), persistent=False)
         self.unit_type_embedding = nn.Embedding(len(unit_ids) + 1, self.config.unit_type_dim)
-        order_ids = sorted({0, *(int(v) for v in spec.get("order_ids", {}).values())})
+        order_ids = list(spec.order_ids)
         self.register_buffer("order_ids", torch.tensor(order_ids, dtype=torch.float32), persistent=False)
         self.order_embedding = nn.Embedding(len(order_ids) + 1, self.config.order_dim) if self.order_columns else None
 

@@ -7,12 +7,13 @@ kernels only, so the CPU flash-attention kernel is given the same formula (``SDP
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from agents.agent import Agent
+from agents.spec import AgentSpec
 
 # torch's flop counter knows the CUDA SDPA kernels; the CPU flash kernel has the same cost.
 SDPA_CPU_FLOPS = {
@@ -43,23 +44,23 @@ class ReportRow(NamedTuple):
     flops: int
 
 
-def full_observation(spec: dict[str, Any], device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+def full_observation(spec: AgentSpec, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
     """One observation (batch 1) with every one of the spec's ``max_units`` rows a unit, half own and half enemy,
     spread over the map, and every action type available: a full-size agent step, for :func:`model_report`."""
     g = torch.Generator().manual_seed(0)
-    n, columns = spec["max_units"], list(spec["unit_columns"])
+    n, columns = spec.max_units, list(spec.unit_columns)
     units = torch.rand(1, n, len(columns), generator=g)
-    ids = torch.tensor(spec["unit_type_ids"], dtype=torch.float32)
+    ids = torch.tensor(spec.unit_type_ids, dtype=torch.float32)
     units[..., columns.index("unit_type")] = ids[torch.randint(len(ids), (1, n), generator=g)]
-    alliance = spec["alliance"]
-    units[..., columns.index("alliance")] = torch.tensor([alliance["self"], alliance["enemy"]]).float().repeat(n)[:n]
-    for axis, size in zip(("x", "y"), spec["map_size"], strict=True):
+    alliances = torch.tensor([spec.self_alliance, spec.enemy_alliance]).float()
+    units[..., columns.index("alliance")] = alliances.repeat(n)[:n]
+    for axis, size in zip(("x", "y"), spec.map_size, strict=True):
         units[..., columns.index(axis)] = torch.rand(1, n, generator=g) * size
     obs = {
         "units": units,
         "unit_mask": torch.ones(1, n, dtype=torch.bool),
-        "scalars": torch.rand(1, len(spec["scalars"]), generator=g),
-        "available_actions": torch.ones(1, len(spec["action_types"]), dtype=torch.bool),
+        "scalars": torch.rand(1, len(spec.scalars), generator=g),
+        "available_actions": torch.ones(1, spec.num_action_types, dtype=torch.bool),
     }
     return {key: value.to(device) for key, value in obs.items()}
 

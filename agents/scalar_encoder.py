@@ -7,22 +7,21 @@ first step of an episode).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from agents.config import ScalarEncoderConfig
+from agents.spec import AgentSpec
 
 
 class ScalarEncoder(nn.Module):
     """``scalars`` [B, S] float + ``previous_action_type`` [B] int (-1: none) -> [B, config.dim]."""
 
-    def __init__(self, spec: dict[str, Any], config: ScalarEncoderConfig | None = None) -> None:
+    def __init__(self, spec: AgentSpec, config: ScalarEncoderConfig | None = None) -> None:
         super().__init__()
         self.config = config or ScalarEncoderConfig()
-        self.num_scalars = len(spec["scalars"])
-        self.num_action_types = len(spec["action_types"])
+        self.num_scalars = len(spec.scalars)
+        self.num_action_types = spec.num_action_types
         self.action_embedding = nn.Embedding(self.num_action_types + 1, self.config.action_dim)
         self.projection = nn.Linear(self.num_scalars + self.config.action_dim, self.config.dim)
 

@@ -236,7 +236,7 @@ def test_checkpoint_round_trip_through_safetensors(kind, tmp_path):
 @pytest.mark.parametrize("kind", KINDS)
 def test_plays_real_skirmish_observations(kind):
     match = Match("3m", seed=0, max_units=16, lenient=True)
-    agent = Agent(match.spec.to_dict(), AgentConfig.small(kind)).eval()
+    agent = Agent(match.spec, AgentConfig.small(kind)).eval()
     obs = match.reset()[1]
     state = agent.initial_state(1)
     generator = torch.Generator().manual_seed(0)

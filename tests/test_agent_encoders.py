@@ -19,9 +19,17 @@ from agents.config import (
 from agents.encoders import EntityEncoderOutput, build_entity_encoder
 from agents.featurizer import UnitFeaturizer
 from agents.scalar_encoder import ScalarEncoder
+from agents.spec import AgentSpec
 from envs.skirmish.spec import skirmish_spec
 
 SPEC = skirmish_spec((32, 32), max_units=512).to_dict()
+
+
+def view(**changes) -> AgentSpec:
+    """The agent's view of SPEC with some entries replaced."""
+    return AgentSpec.from_dict({**SPEC, **changes})
+
+
 COL = {name: i for i, name in enumerate(SPEC["unit_columns"])}
 KINDS = ("perceiver", "transformer")
 IN = 24
@@ -46,7 +54,7 @@ def random_units(batch: int, n: int, seed: int = 0) -> tuple[torch.Tensor, torch
 
 
 def test_featurizer_shape_and_padding_rows_zero_even_with_garbage():
-    feat = UnitFeaturizer(SPEC, FeaturizerConfig.small())
+    feat = UnitFeaturizer(view(), FeaturizerConfig.small())
     units, mask = random_units(2, 16)
     out = feat(units, mask)
     assert out.shape == (2, 16, feat.out_channels)
@@ -58,9 +66,9 @@ def test_featurizer_shape_and_padding_rows_zero_even_with_garbage():
 
 
 def test_featurizer_finds_columns_by_name():
-    feat = UnitFeaturizer(SPEC, FeaturizerConfig.small())
+    feat = UnitFeaturizer(view(), FeaturizerConfig.small())
     perm = torch.randperm(len(SPEC["unit_columns"]), generator=torch.Generator().manual_seed(1))
-    shuffled = UnitFeaturizer({**SPEC, "unit_columns": [SPEC["unit_columns"][i] for i in perm]},
+    shuffled = UnitFeaturizer(view(unit_columns=[SPEC["unit_columns"][i] for i in perm]),
                               FeaturizerConfig.small())
     shuffled.load_state_dict(feat.state_dict())
     units, mask = random_units(2, 10)
@@ -68,17 +76,17 @@ def test_featurizer_finds_columns_by_name():
 
 
 def test_featurizer_skips_absent_columns_and_requires_the_core_ones():
-    full = UnitFeaturizer(SPEC, FeaturizerConfig.small())
+    full = UnitFeaturizer(view(), FeaturizerConfig.small())
     columns = [c for c in SPEC["unit_columns"] if c != "weapon_cooldown"]
-    fewer = UnitFeaturizer({**SPEC, "unit_columns": columns}, FeaturizerConfig.small())
+    fewer = UnitFeaturizer(view(unit_columns=columns), FeaturizerConfig.small())
     assert fewer.out_channels == full.out_channels - 32  # weapon cooldown's 32-way one-hot
     assert fewer(torch.zeros(1, 3, len(columns)), torch.ones(1, 3, dtype=torch.bool)).shape[-1] == fewer.out_channels
     with pytest.raises(ValueError, match="alliance"):
-        UnitFeaturizer({**SPEC, "unit_columns": [c for c in SPEC["unit_columns"] if c != "alliance"]})
+        UnitFeaturizer(view(unit_columns=[c for c in SPEC["unit_columns"] if c != "alliance"]))
 
 
 def test_featurizer_unit_types_known_ids_distinct_unknown_ids_shared():
-    feat = UnitFeaturizer(SPEC, FeaturizerConfig.small())
+    feat = UnitFeaturizer(view(), FeaturizerConfig.small())
     ids = [*SPEC["unit_type_ids"], 1234, 5678]
     units = torch.zeros(1, len(ids), len(SPEC["unit_columns"]))
     units[0, :, COL["unit_type"]] = torch.tensor(ids, dtype=torch.float32)
@@ -90,13 +98,13 @@ def test_featurizer_unit_types_known_ids_distinct_unknown_ids_shared():
 
 @pytest.mark.parametrize("position", ["binary", "fourier", "both"])
 def test_featurizer_position_encodings(position):
-    feat = UnitFeaturizer(SPEC, FeaturizerConfig(position=position, position_bits=4, fourier_bands=3))
+    feat = UnitFeaturizer(view(), FeaturizerConfig(position=position, position_bits=4, fourier_bands=3))
     units, mask = random_units(1, 5)
     assert feat(units, mask).shape[-1] == feat.out_channels
 
 
 def test_featurizer_bad_shapes_name_the_expected_shape():
-    feat = UnitFeaturizer(SPEC)
+    feat = UnitFeaturizer(view())
     with pytest.raises(ValueError, match=r"\[batch, units, 46\]"):
         feat(torch.zeros(2, 4, 45), torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"unit_mask must have shape \[batch, units\] = \(2, 4\)"):
@@ -107,7 +115,7 @@ def test_featurizer_bad_shapes_name_the_expected_shape():
 
 
 def test_scalar_encoder_shapes_previous_action_and_errors():
-    enc = ScalarEncoder(SPEC, ScalarEncoderConfig.small())
+    enc = ScalarEncoder(view(), ScalarEncoderConfig.small())
     scalars = torch.rand(3, len(SPEC["scalars"])) * 1000
     out = enc(scalars, torch.tensor([-1, 0, len(SPEC["action_types"]) - 1]))
     assert out.shape == (3, enc.out_channels) and torch.isfinite(out).all()
@@ -210,7 +218,7 @@ def test_encoder_bad_shapes_name_the_expected_shape(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_alphastar_preset_and_featurizer_feed_the_encoder(kind):
-    feat = UnitFeaturizer(SPEC, FeaturizerConfig.alphastar())
+    feat = UnitFeaturizer(view(), FeaturizerConfig.alphastar())
     enc = build_entity_encoder(entity_encoder_config(kind, "alphastar"), feat.out_channels)
     units, mask = random_units(1, 64)
     out = enc(feat(units, mask), mask)

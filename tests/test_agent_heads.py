@@ -4,6 +4,7 @@ legality masks (available actions, target rules, what a unit can carry or hit, c
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 import torch
@@ -19,6 +20,7 @@ from agents.heads import (
     ValueHead,
 )
 from agents.heads.legality import LegalityRules
+from agents.spec import ActionTypeSpec, AgentSpec
 from envs.skirmish.spec import skirmish_spec
 
 CORE, UNIT = 24, 20
@@ -26,29 +28,25 @@ CORE, UNIT = 24, 20
 
 @pytest.fixture(scope="module")
 def spec():
-    return skirmish_spec((32, 32), max_units=12, resolution=16).to_dict()
+    return AgentSpec.from_dict(skirmish_spec((32, 32), max_units=12, resolution=16))
 
 
-def hand_spec(max_selected: int) -> dict:
-    """A minimal spec dict: one action type with a selection, one with a target unit."""
-    return {
-        "action_types": [
-            {"index": 0, "name": "select", "arguments": ["selected_units"]},
-            {"index": 1, "name": "target", "arguments": ["target_unit", "queued"]},
-        ],
-        "max_selected_units": max_selected,
-        "location_resolution": 4,
-    }
+def hand_spec(max_selected: int) -> AgentSpec:
+    """A minimal spec: one action type with a selection, one with a target unit, no unit types."""
+    spec = AgentSpec.from_dict(skirmish_spec((32, 32), max_units=12, resolution=4))
+    types = (ActionTypeSpec(0, "select", ("selected_units",), "none", "any_unit"),
+             ActionTypeSpec(1, "target", ("target_unit", "queued"), "other_unit", "any_unit"))  # fmt: skip
+    return replace(spec, action_types=types, unit_types=(), max_selected_units=max_selected)
 
 
-def unit_type(spec: dict, name: str) -> float:
-    return float(next(u["sc2_id"] for u in spec["unit_types"] if u["name"] == name))
+def unit_type(spec: AgentSpec, name: str) -> float:
+    return float(next(u.sc2_id for u in spec.unit_types if u.name == name))
 
 
-def observation(spec: dict, size: int, available: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def observation(spec: AgentSpec, size: int, available: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Marines: rows 8.. are padding, own units are rows 0..4 (row 3 is padding), rows 5..7 are enemies."""
-    columns = spec["unit_columns"]
-    n = spec["max_units"]
+    columns = spec.unit_columns
+    n = spec.max_units
     units = torch.zeros(size, n, len(columns))
     units[..., columns.index("unit_type")] = unit_type(spec, "marine")
     units[..., columns.index("alliance")] = 4.0
@@ -57,38 +55,38 @@ def observation(spec: dict, size: int, available: torch.Tensor | None = None) ->
     unit_mask = torch.zeros(size, n, dtype=torch.bool)
     unit_mask[:, :8] = True
     unit_mask[:, 3] = False
-    scalars = torch.zeros(size, len(spec["scalars"]))
-    scalars[:, spec["scalars"].index("map_width")], scalars[:, spec["scalars"].index("map_height")] = spec["map_size"]
+    scalars = torch.zeros(size, len(spec.scalars))
+    scalars[:, spec.scalars.index("map_width")], scalars[:, spec.scalars.index("map_height")] = spec.map_size
     if available is None:
-        available = torch.ones(size, len(spec["action_types"]), dtype=torch.bool)
+        available = torch.ones(size, spec.num_action_types, dtype=torch.bool)
     return {"units": units, "unit_mask": unit_mask, "scalars": scalars, "available_actions": available}
 
 
-def batch(spec: dict, size: int = 6, seed: int = 0, obs: dict | None = None):
+def batch(spec: AgentSpec, size: int = 6, seed: int = 0, obs: dict | None = None):
     """Random core output and unit embeddings, and the legality of ``obs`` (default: ``observation``)."""
     g = torch.Generator().manual_seed(seed)
     obs = observation(spec, size) if obs is None else obs
     return {
         "core_output": torch.randn(size, CORE, generator=g),
-        "unit_embeddings": torch.randn(size, spec["max_units"], UNIT, generator=g) * obs["unit_mask"][..., None],
+        "unit_embeddings": torch.randn(size, spec.max_units, UNIT, generator=g) * obs["unit_mask"][..., None],
         "legal": LegalityRules(spec).observe(obs),
     }
 
 
 def test_argument_table_follows_spec(spec):
     table = ArgumentTable(spec)
-    for a in spec["action_types"]:
+    for a in spec.action_types:
         for arg in ARGUMENTS:
-            assert bool(table.uses[a["index"], ARGUMENTS.index(arg)]) == (arg in a["arguments"])
-    assert table.feature_dim == len(spec["action_types"]) + len(spec["unit_types"])
+            assert bool(table.uses[a.index, ARGUMENTS.index(arg)]) == (arg in a.arguments)
+    assert table.feature_dim == spec.num_action_types + len(spec.unit_types)
     assert ArgumentTable(hand_spec(3)).feature_dim == 2  # no unit_types in the spec: the action one-hot only
 
 
 def test_action_types_masked_by_available_actions(spec):
     heads = ActionHeads(spec, CORE, UNIT, HeadsConfig.small())
-    available = torch.rand(16, len(spec["action_types"]), generator=torch.Generator().manual_seed(1)) < 0.4
+    available = torch.rand(16, spec.num_action_types, generator=torch.Generator().manual_seed(1)) < 0.4
     available[:, 0] = False
-    available[torch.arange(16), torch.arange(16) % len(spec["action_types"])] = True
+    available[torch.arange(16), torch.arange(16) % spec.num_action_types] = True
     x = batch(spec, size=16, obs=observation(spec, 16, available))
     for seed in range(20):
         out = heads(**x, generator=torch.Generator().manual_seed(seed))
@@ -110,7 +108,7 @@ def test_selection_constraints_under_sampling(spec):
             out = heads(**x, temperature=3.0, generator=torch.Generator().manual_seed(seed))
         types = out.action["action_type"]
         picks = out.action["selected_units"]
-        assert picks.shape == (8, spec["max_selected_units"])
+        assert picks.shape == (8, spec.max_selected_units)
         for b in range(8):
             row = picks[b]
             count = int((row >= 0).sum())
@@ -129,7 +127,7 @@ def test_selection_constraints_under_sampling(spec):
         assert (target[~uses_target] == -1).all()
         assert x["legal"].unit_mask[uses_target.nonzero().squeeze(-1), target[uses_target]].all()
         cells = out.action["target_location"]
-        assert ((cells >= 0) & (cells < spec["location_resolution"])).all()
+        assert ((cells >= 0) & (cells < spec.location_resolution)).all()
 
 
 def test_selection_stops_at_max_and_when_no_units_left():
@@ -192,12 +190,12 @@ def test_teacher_forcing_reproduces_sampled_log_probs(spec, greedy):
 
 def test_unused_arguments_neither_sampled_nor_scored(spec):
     heads = ActionHeads(spec, CORE, UNIT, HeadsConfig.small())
-    names = [a["name"] for a in spec["action_types"]]
+    names = [a.name for a in spec.action_types]
     types = torch.arange(len(names))
     x = batch(spec, size=len(names))
     garbage = {
         "action_type": types,
-        "selected_units": torch.full((len(names), spec["max_selected_units"]), 99),
+        "selected_units": torch.full((len(names), spec.max_selected_units), 99),
         "target_unit": torch.full((len(names),), 99),
         "target_location": torch.full((len(names), 2), 99),
         "queued": torch.full((len(names),), 7),
@@ -224,9 +222,9 @@ def test_unused_arguments_neither_sampled_nor_scored(spec):
 def test_gradients_reach_every_head_parameter(spec):
     heads = ActionHeads(spec, CORE, UNIT, HeadsConfig.small())
     value = ValueHead(CORE, HeadsConfig.small())
-    x = batch(spec, size=len(spec["action_types"]) * 2)
+    x = batch(spec, size=spec.num_action_types * 2)
     x["unit_embeddings"].requires_grad_(True)
-    types = torch.arange(len(spec["action_types"])).repeat(2)
+    types = torch.arange(spec.num_action_types).repeat(2)
     sampled = heads(**x, action={"action_type": types} | {k: None for k in ARGUMENTS})
     out = heads(**x, action=sampled.action)
     loss = sum(out.log_probs.values()).sum() + sum(out.entropy.values()).sum() + value(x["core_output"]).sum()
@@ -253,10 +251,10 @@ def test_location_head_grid_and_linear_map():
 def test_alphastar_preset_sizes(spec):
     config = HeadsConfig.alphastar()
     assert (config.autoregressive_dim, config.key_dim, config.temperature) == (1024, 32, 0.8)
-    big = dict(spec, location_resolution=64)
+    big = replace(spec, location_resolution=64)
     heads = ActionHeads(big, 384, 256, config)
     x = batch(big, size=2)
     x["core_output"] = torch.randn(2, 384)
-    x["unit_embeddings"] = torch.randn(2, spec["max_units"], 256)
+    x["unit_embeddings"] = torch.randn(2, spec.max_units, 256)
     out = heads(**x, generator=torch.Generator().manual_seed(0))
     assert out.action["target_location"].shape == (2, 2) and heads.selected_units.lstm.hidden_size == 32

@@ -11,6 +11,7 @@ import torch
 from agents.agent import Agent
 from agents.config import AgentConfig
 from agents.heads.legality import LegalityRules
+from agents.spec import AgentSpec
 from envs.skirmish.generator import random_scenario
 from envs.skirmish.match import Match
 from envs.skirmish.scenario import load_scenario, scenario_names
@@ -37,7 +38,7 @@ def observation(rows: list[tuple[str, int]], map_size: tuple[float, float] = (32
     return {"units": units, "unit_mask": mask, "scalars": scalars, "available_actions": available}
 
 
-RULES = LegalityRules(SPEC)
+RULES = LegalityRules(AgentSpec.from_dict(SPEC))
 
 
 def legal_types(obs: dict[str, torch.Tensor]) -> set[str]:
@@ -113,7 +114,7 @@ def play_strict(kind: str, steps_per_scenario: int, include_large: bool) -> tupl
     for scenario in scenarios(include_large):
         max_units = max(16, len(scenario.placements))
         match = Match(scenario, seed=steps, max_units=max_units, resolution=32, lenient=False)
-        agent = Agent(match.spec.to_dict(), AgentConfig.small(kind)).eval()
+        agent = Agent(match.spec, AgentConfig.small(kind)).eval()
         policy = AgentPolicy(agent, 2, temperature=1.0, seed=steps)
         observations = match.reset()
         for _ in range(steps_per_scenario):

@@ -37,7 +37,7 @@ def _rollout(agent: Agent, steps: int = 60, games: int = 2):
 @pytest.mark.parametrize("encoder", ["perceiver", "transformer"])
 def test_evaluate_sequence_equals_acting_step_by_step(encoder):
     torch.manual_seed(0)
-    agent = Agent(SkirmishEnv("8m", max_units=64).skirmish_spec.to_dict(), AgentConfig.small(encoder)).eval()
+    agent = Agent(SkirmishEnv("8m", max_units=64).skirmish_spec, AgentConfig.small(encoder)).eval()
     obs, action, start, first, log_probs, final = _rollout(agent)
     assert first[1:].any(), "the rollout should cross an episode boundary"
     with torch.no_grad():
@@ -51,7 +51,7 @@ def test_evaluate_sequence_equals_acting_step_by_step(encoder):
 
 def test_partial_teacher_forcing_keeps_the_given_heads():
     torch.manual_seed(1)
-    agent = Agent(SkirmishEnv("8m", max_units=64).skirmish_spec.to_dict(), AgentConfig.small()).eval()
+    agent = Agent(SkirmishEnv("8m", max_units=64).skirmish_spec, AgentConfig.small()).eval()
     obs, action, start, first, _, _ = _rollout(agent, steps=4)
     step = {k: v[0] for k, v in obs.items()}
     forced = torch.full_like(action["action_type"][0], 4)  # attack_move: selection + location
@@ -63,7 +63,7 @@ def test_partial_teacher_forcing_keeps_the_given_heads():
 
 def test_recorded_kl_is_zero_for_the_same_policy_and_positive_otherwise():
     torch.manual_seed(2)
-    spec = SkirmishEnv("8m", max_units=64).skirmish_spec.to_dict()
+    spec = SkirmishEnv("8m", max_units=64).skirmish_spec
     agent, other = Agent(spec, AgentConfig.small()).eval(), Agent(spec, AgentConfig.small()).eval()
     obs, action, start, first, _, _ = _rollout(agent, steps=6)
     with torch.no_grad(), recording() as p:

@@ -21,7 +21,7 @@ from training.quickstart import QuickstartConfig
 from training.rl.config import RLConfig
 from training.rl.train import initial_agents, train_rl
 
-SPEC = skirmish_spec((32, 32), max_units=64).to_dict()
+SPEC = skirmish_spec((32, 32), max_units=64)
 
 
 def agent_block(*overrides: str, cls: type = BCConfig) -> AgentChoice:

@@ -88,7 +88,7 @@ def test_checkpoint_rebuilds_the_agent(trained):
     agent, checkpoint = load_agent(result.checkpoint)
     assert checkpoint.meta["kind"] == "bc" and checkpoint.meta["counters"]["step"] == 60
     assert checkpoint.meta["config"] == to_dict(cfg) and checkpoint.meta["data"]["replays"] == 3
-    assert agent.spec["max_units"] == 64 and not agent.training
+    assert agent.spec.max_units == 64 and not agent.training
     assert (result.run_dir / "config.yaml").is_file() and list(result.run_dir.glob("events.out.tfevents.*"))
 
 

@@ -82,7 +82,7 @@ def test_spec_shares_the_contract_with_skirmish_round_trips_and_builds_an_agent(
     assert unit_targeted and all(a.target is TargetRule.any_unit for a in unit_targeted)
     assert 48 in spec.unit_type_ids and 105 in spec.unit_type_ids  # Marine, Zergling
     assert Spec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
-    agent = AgentChoice().build(spec.to_dict())
+    agent = AgentChoice().build(spec)
     assert agent.heads.table.num_action_types == len(catalogue())
 
 

@@ -287,7 +287,7 @@ def test_illegal_actions_raise_and_lenient_drops(action, field, text):
 
 
 def test_an_agent_built_from_the_spec_acts_and_its_actions_convert():
-    agent = AgentChoice().build(sc2_spec(max_units=16).to_dict())
+    agent = AgentChoice().build(sc2_spec(max_units=16))
     obs, rows, features, resp, grid = convert(map_size=(256, 256))  # the frame's size: every cell is on the map
     kinds = set()
     for seed in range(6):

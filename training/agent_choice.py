@@ -26,6 +26,7 @@ from agents.config import (
 )
 from agents.heads.config import HeadsConfig
 from agents.report import format_report, full_observation, model_report
+from agents.spec import AgentSpec
 from training.config_io import ConfigError, to_dict
 from training.config_io import described as _help
 
@@ -90,9 +91,10 @@ class AgentChoice:
     def agent_config(self) -> AgentConfig:
         return AgentConfig(self.featurizer, self.scalar, self.encoder, self.core, self.heads)
 
-    def build(self, spec: dict[str, Any]) -> Agent:
-        """The agent for ``spec``; sizes its modules refuse (e.g. a width not divisible by the heads) raise
-        ``ConfigError``."""
+    def build(self, spec: Any) -> Agent:
+        """The agent for ``spec`` (the contract's ``Spec`` or its dict form; ``AgentSpecError`` if the agent cannot
+        read it); sizes its modules refuse (e.g. a width not divisible by the heads) raise ``ConfigError``."""
+        spec = AgentSpec.from_dict(spec)
         try:
             return Agent(spec, self.agent_config())
         except ValueError as error:

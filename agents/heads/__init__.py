@@ -3,7 +3,7 @@ and the value head, chained through the autoregressive embedding."""
 
 from agents.heads.action_heads import HEADS, ActionHeads, ActionHeadsOutput
 from agents.heads.action_type import ActionTypeHead
-from agents.heads.arguments import ARGUMENTS, ArgumentTable
+from agents.heads.arguments import ArgumentTable
 from agents.heads.autoregressive import HeadOutput, add_where_used
 from agents.heads.config import HeadsConfig
 from agents.heads.distributions import Choice, categorical
@@ -13,6 +13,7 @@ from agents.heads.queued import QueuedHead
 from agents.heads.selected_units import SelectedUnitsHead, SelectionOutput
 from agents.heads.target_unit import TargetUnitHead
 from agents.heads.value import ValueHead
+from agents.spec import ARGUMENTS
 
 __all__ = [
     "ARGUMENTS",

@@ -11,7 +11,7 @@ value, and they leave the embedding as is. A given ``target_unit`` of -1 where t
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -24,6 +24,7 @@ from agents.heads.location import LocationHead
 from agents.heads.queued import QueuedHead
 from agents.heads.selected_units import SelectedUnitsHead
 from agents.heads.target_unit import TargetUnitHead
+from agents.spec import AgentSpec
 
 HEADS = ("action_type", "selected_units", "target_unit", "target_location", "queued")
 
@@ -41,15 +42,15 @@ class ActionHeadsOutput(NamedTuple):
 class ActionHeads(nn.Module):
     """Samples (or scores, given ``action``) a batch of actions from the core output and the unit embeddings."""
 
-    def __init__(self, spec: dict[str, Any], core_dim: int, unit_dim: int, config: HeadsConfig) -> None:
+    def __init__(self, spec: AgentSpec, core_dim: int, unit_dim: int, config: HeadsConfig) -> None:
         super().__init__()
         self.table = ArgumentTable(spec)
         self.rules = LegalityRules(spec)
-        self.max_selected = int(spec["max_selected_units"])
+        self.max_selected = spec.max_selected_units
         self.action_type = ActionTypeHead(core_dim, self.table.num_action_types, config)
-        self.selected_units = SelectedUnitsHead(unit_dim, self.table, spec["max_selected_units"], config)
+        self.selected_units = SelectedUnitsHead(unit_dim, self.table, spec.max_selected_units, config)
         self.target_unit = TargetUnitHead(unit_dim, self.table, config)
-        self.target_location = LocationHead(spec["location_resolution"], config)
+        self.target_location = LocationHead(spec.location_resolution, config)
         self.queued = QueuedHead(config)
 
     def forward(

@@ -1,17 +1,15 @@
 """Per-action-type argument table derived from the spec: which heads each action type uses.
 
 Also the AlphaStar "function" features of each action type (its one-hot plus a multi-hot of the unit types
-that can accept it, from ``spec["unit_types"][*]["abilities"]``), which condition the pointer heads' queries.
+that can accept it, from the spec's unit types' ``abilities``), which condition the pointer heads' queries.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
-ARGUMENTS = ("selected_units", "target_unit", "target_location", "queued")
+from agents.spec import ARGUMENTS, AgentSpec
 
 
 class ArgumentTable(nn.Module):
@@ -20,19 +18,12 @@ class ArgumentTable(nn.Module):
     uses: torch.Tensor
     features: torch.Tensor
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: AgentSpec) -> None:
         super().__init__()
-        types = sorted(spec["action_types"], key=lambda a: a["index"])
-        if [a["index"] for a in types] != list(range(len(types))):
-            raise ValueError("spec action_types must be indexed 0..A-1")
-        for a in types:
-            unknown = set(a["arguments"]) - set(ARGUMENTS)
-            if unknown:
-                raise ValueError(f"action type {a['name']!r} has unknown arguments {sorted(unknown)}")
-        uses = torch.tensor([[arg in a["arguments"] for arg in ARGUMENTS] for a in types], dtype=torch.bool)
-        unit_types = spec.get("unit_types", [])
+        types, unit_types = spec.action_types, spec.unit_types
+        uses = torch.tensor([[a.uses(arg) for arg in ARGUMENTS] for a in types], dtype=torch.bool)
         accepts = torch.tensor(
-            [[a["name"] in u["abilities"] for u in unit_types] for a in types], dtype=torch.float32
+            [[a.name in u.abilities for u in unit_types] for a in types], dtype=torch.float32
         ).reshape(len(types), len(unit_types))
         self.register_buffer("uses", uses, persistent=False)
         self.register_buffer("features", torch.cat([torch.eye(len(types)), accepts], dim=1), persistent=False)

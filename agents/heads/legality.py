@@ -18,12 +18,13 @@ A unit type the spec does not list may be selected for anything, counts as groun
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-TARGET_RULES = ("none", "enemy", "other_unit", "any_unit")
+from agents.spec import TARGET_RULES, AgentSpec
+
 NONE, ENEMY, OTHER_UNIT, ANY_UNIT = range(len(TARGET_RULES))
 
 
@@ -41,43 +42,37 @@ class Legality(NamedTuple):
 class LegalityRules(nn.Module):
     """The spec's legality rules as tensors; ``observe`` turns a batch of observations into a ``Legality``."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: AgentSpec) -> None:
         super().__init__()
-        types = sorted(spec["action_types"], key=lambda a: a["index"])
-        columns = list(spec["unit_columns"])
+        types = spec.action_types
+        columns = list(spec.unit_columns)
         self.type_column, self.alliance_column = columns.index("unit_type"), columns.index("alliance")
-        alliance = spec.get("alliance", {})
-        self.self_alliance, self.enemy_alliance = int(alliance.get("self", 1)), int(alliance.get("enemy", 4))
-        scalars = list(spec.get("scalars", ()))
+        self.self_alliance, self.enemy_alliance = spec.self_alliance, spec.enemy_alliance
+        scalars = list(spec.scalars)
         self.extent_scalars = (
             (scalars.index("map_width"), scalars.index("map_height"))
             if {"map_width", "map_height"} <= set(scalars)
             else None
         )
-        self.frame = tuple(float(v) for v in spec["map_size"])
-        self.resolution = int(spec["location_resolution"])
-        unit_types = sorted(spec.get("unit_types", []), key=lambda u: int(u["sc2_id"]))
+        self.frame = spec.map_size
+        self.resolution = spec.location_resolution
+        unit_types = sorted(spec.unit_types, key=lambda u: u.sc2_id)
         known = len(unit_types)
-        rules = []
-        for a in types:
-            rule = a.get("target", "any_unit" if "target_unit" in a["arguments"] else "none")
-            if rule not in TARGET_RULES:
-                raise ValueError(f"action type {a['name']!r}: unknown target rule {rule!r}; expected {TARGET_RULES}")
-            rules.append(TARGET_RULES.index(rule))
+        rules = [TARGET_RULES.index(a.target) for a in types]
         can_select = torch.ones(len(types), known + 1, dtype=torch.bool)
         for j, u in enumerate(unit_types):
-            can_select[:, j] = torch.tensor([a["name"] in u["abilities"] for a in types])
-        flags = {key: [bool(u.get(key, default)) for u in unit_types] + [default]
+            can_select[:, j] = torch.tensor([a.name in u.abilities for a in types])
+        flags = {key: [bool(getattr(u, key)) for u in unit_types] + [default]
                  for key, default in (("is_air", False), ("hits_ground", True), ("hits_air", True))}  # fmt: skip
-        self.register_buffer("type_ids", torch.tensor([int(u["sc2_id"]) for u in unit_types], dtype=torch.long),
+        self.register_buffer("type_ids", torch.tensor([u.sc2_id for u in unit_types], dtype=torch.long),
                              persistent=False)  # fmt: skip
         self.register_buffer("can_select", can_select, persistent=False)
         for key, values in flags.items():
             self.register_buffer(key, torch.tensor(values), persistent=False)
         self.register_buffer("target_rule", torch.tensor(rules, dtype=torch.long), persistent=False)
-        must_hit = [a.get("requires") == "armed" and rule == ENEMY for a, rule in zip(types, rules, strict=True)]
+        must_hit = [a.requires == "armed" and rule == ENEMY for a, rule in zip(types, rules, strict=True)]
         self.register_buffer("must_hit", torch.tensor(must_hit), persistent=False)
-        uses = [["selected_units" in a["arguments"], "target_unit" in a["arguments"]] for a in types]
+        uses = [[a.uses("selected_units"), a.uses("target_unit")] for a in types]
         self.register_buffer("uses", torch.tensor(uses, dtype=torch.bool).reshape(len(types), 2), persistent=False)
 
     def observe(self, obs: dict[str, torch.Tensor]) -> Legality:

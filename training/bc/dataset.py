@@ -44,7 +44,9 @@ from tqdm import tqdm
 
 from agents.heads.action_heads import HEADS, selected_rows
 from agents.heads.legality import LegalityRules
+from agents.spec import AgentSpec
 from envs.contract.observation import OBS_KEYS
+from envs.contract.spec import SPEC_VERSION
 from envs.skirmish.engine import ENGINE_VERSION
 from envs.skirmish.replay import ReplayError, load_replay, read_replays
 from training.bc.shards import ACTION_DTYPES, HEAD_MASK, read_shard, write_shard
@@ -97,10 +99,11 @@ class ActionRules:
     taught. Selected units that cannot carry the action type are left out, as the environment leaves them out."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        self.arguments = {a["index"]: set(a["arguments"]) for a in spec["action_types"]}
-        self.resolution = int(spec["location_resolution"])
-        self.max_selected = int(spec["max_selected_units"])
-        self.legality = LegalityRules(spec)
+        view = AgentSpec.from_dict(spec)
+        self.arguments = {a.index: set(a.arguments) for a in view.action_types}
+        self.resolution = view.location_resolution
+        self.max_selected = view.max_selected_units
+        self.legality = LegalityRules(view)
 
     def no_op(self) -> dict[str, np.ndarray | int]:
         return self.normalise({"action_type": 0})
@@ -340,7 +343,7 @@ def replay_files(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def cache_key(files: Sequence[Path], settings: BuildSettings) -> str:
-    """Hash of what the cached sequences depend on (files with size and mtime, settings, versions)."""
+    """Hash of what the cached sequences depend on (files with size and mtime, settings, the versions)."""
     records = []
     for path in files:
         try:
@@ -351,6 +354,7 @@ def cache_key(files: Sequence[Path], settings: BuildSettings) -> str:
     payload = {
         "format": FORMAT_VERSION,
         "engine": ENGINE_VERSION,
+        "spec": SPEC_VERSION,
         "files": records,
         "players": settings.players,
         "sequence_length": settings.sequence_length,

@@ -73,7 +73,7 @@ def initial_agents(cfg: RLConfig) -> tuple[Agent, Agent | None]:
         return agent, reference
     first = load_scenario(cfg.scenarios[0])
     spec = skirmish_spec((first.map_width, first.map_height), max_units=cfg.max_units)
-    return (cfg.agent or AgentChoice()).build(spec.to_dict()), None
+    return (cfg.agent or AgentChoice()).build(spec), None
 
 
 class _Stats:
