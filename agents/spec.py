@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-SUPPORTED_SPEC_VERSION = 2
+SUPPORTED_SPEC_VERSION = 3
 ARGUMENTS = ("selected_units", "target_unit", "target_location", "queued")
 TARGET_RULES = ("none", "enemy", "other_unit", "any_unit")
 REQUIREMENTS = ("none", "any_unit", "mobile", "armed", "armed_or_healer")

@@ -13,7 +13,7 @@ from envs.skirmish.bots import LEVEL_CONFIGS, LEVELS, LevelConfig, cheat_units, 
 from envs.skirmish.bots.facts import default_facts
 from envs.skirmish.bots.formation import formation_points, ranks
 from envs.skirmish.bots.micro import kite, retreat
-from envs.skirmish.bots.orders import Intent, Orders, SpecInfo
+from envs.skirmish.bots.orders import FOCUS, JOIN, KITE, RETREAT, ROUTINE, Intent, Orders, SpecInfo
 from envs.skirmish.bots.targeting import assign_targets
 from envs.skirmish.bots.view import Army, View, parse
 from envs.skirmish.commands import Command
@@ -84,10 +84,10 @@ def test_every_level_plays_legal_actions_in_strict_mode(scenario):
         opponent = LEVELS[(i + 3) % len(LEVELS)]
         match = play_bot_game(scenario, {1: level, 2: opponent}, seed=i, record=True)
         assert match.winner is not None
-        apm = {1: LEVEL_CONFIGS[level].apm, 2: LEVEL_CONFIGS[opponent].apm}
+        cap = {p: min(LEVEL_CONFIGS[name].apm, match.actions_per_step) for p, name in ((1, level), (2, opponent))}
         for step in match.actions_log:
             for player, actions in step.items():
-                assert 1 <= len(actions) <= apm[player]
+                assert 1 <= len(actions) <= cap[player]
                 for action in actions:
                     assert action["selected_units"].shape == (64,)
                     chosen = action["selected_units"]
@@ -210,23 +210,41 @@ def test_formation_puts_melee_in_front_on_an_arc_facing_the_enemy():
     assert np.ptp(radial[[1, 2]]) < 1e-9  # one rank = one radius around the enemy: a concave line
 
 
-def test_orders_respect_apm_skip_dead_units_and_repeat_nothing():
+def test_orders_send_the_most_valuable_within_the_budget_skip_dead_units_and_repeat_nothing():
     spec = SpecInfo.from_spec(skirmish_spec((32.0, 32.0)))
     own = army([("marine", 10, 10 + i, 45) for i in range(5)])
     enemy = army([("marine", 15, 12, 45)], first_tag=100, first_row=5)
     now = View(own, enemy, 0, np.array([32.0, 32.0]))
-    orders = Orders(apm=2)
-    intents = [Intent("attack_unit", (0, 1), target=100), Intent("move", (2,), point=(5.0, 5.0)),
-               Intent("attack_move", (3, 4, 99), point=(20.0, 12.0))]  # fmt: skip
-    actions = orders.emit(intents, now, spec, FACTS)
-    assert len(actions) == 2
+    orders = Orders()
+    intents = [Intent("attack_move", (3, 4, 99), point=(20.0, 12.0), priority=JOIN),
+               Intent("attack_unit", (0, 1), target=100, priority=FOCUS),
+               Intent("move", (2,), point=(5.0, 5.0), priority=RETREAT)]  # fmt: skip
+    actions = orders.emit(intents, now, spec, FACTS, budget=2)
+    assert len(actions) == 2  # retreat and focus fire first, sent in plan order
     assert actions[0]["target_unit"] == 5 and actions[0]["selected_units"][:3].tolist() == [0, 1, -1]
     assert actions[1]["target_location"].tolist() == [10, 10]  # (5, 5) on a 64-cell grid over 32 map units
-    again = orders.emit(intents, now, spec, FACTS)  # units 0-2 already carry these orders (order_len aside)
-    assert [a["selected_units"][:2].tolist() for a in again] == [[0, 1], [3, 4]]  # attack re-sent: order_len 0
+    again = orders.emit(intents, now, spec, FACTS, budget=2)  # unit 2 already carries its move (order_len aside)
+    assert [a["selected_units"][:2].tolist() for a in again] == [[3, 4], [0, 1]]  # attack re-sent: order_len 0
     gone = View(own, army([], first_tag=100), 0, np.array([32.0, 32.0]))
-    fallback = Orders(apm=4).emit([Intent("attack_unit", (0,), target=100, point=(15.0, 12.0))], gone, spec, FACTS)
+    fallback = Orders().emit([Intent("attack_unit", (0,), target=100, point=(15.0, 12.0))], gone, spec, FACTS, 4)
     assert fallback[0]["action_type"] == spec.index["attack_move"]  # target out of sight: go where it was
+
+
+def test_orders_under_a_short_budget_serve_every_group_in_turn():
+    """Waiting raises a command's priority by one per decision, so a routine group is not starved by urgent ones."""
+    spec = SpecInfo.from_spec(skirmish_spec((32.0, 32.0)))
+    own = army([("marine", 10, 10 + i, 45) for i in range(4)])
+    now = View(own, army([], first_tag=100), 0, np.array([32.0, 32.0]))
+    orders = Orders()
+    served = []
+    for step in range(8):  # new points every decision, so no command is ever a repeat
+        intents = [Intent("move", (0,), point=(5.0 + step, 5.0), priority=RETREAT),
+                   Intent("move", (1,), point=(6.0 + step, 5.0), priority=KITE),
+                   Intent("move", (2, 3), point=(7.0 + step, 5.0), priority=ROUTINE)]  # fmt: skip
+        (action,) = orders.emit(intents, now, spec, FACTS, budget=1)
+        served.append(int(action["selected_units"][0]))
+    assert served[:3] == [0, 0, 0] and served.count(0) == 5  # the retreat first and most often
+    assert served.index(1) < served.index(2) and set(served) == {0, 1, 2}  # then kiting, then the routine move
 
 
 def test_parse_splits_own_units_and_visible_enemies():

@@ -168,7 +168,7 @@ def test_truncated_corrupt_and_foreign_files_raise_clear_errors(recorded, tmp_pa
         "flipped": (blob[:-3] + bytes([blob[-3] ^ 0xFF]) + blob[-2:], "corrupt actions: CRC-32 mismatch"),
         "trailing": (blob + b"xx", "trailing bytes: 2 unexpected bytes after the actions"),
         "magic": (b"PK\x03\x04" + blob[4:], "not a Skirmish replay"),
-        "version": (blob[:8] + struct.pack("<H", 99) + blob[10:], "unsupported format version: 99, .* expects 1"),
+        "version": (blob[:8] + struct.pack("<H", 99) + blob[10:], "unsupported format version: 99, .* expects 2"),
     }
     for name, (data, message) in cases.items():
         bad = tmp_path / f"{name}.skreplay"
@@ -179,7 +179,7 @@ def test_truncated_corrupt_and_foreign_files_raise_clear_errors(recorded, tmp_pa
         load_replay(tmp_path / "missing.skreplay")
     head = zlib.compress(json.dumps({"engine_version": "1"}).encode())
     body = zlib.compress(b"[]")
-    prefix = struct.pack("<8sHHIIII", MAGIC, 1, 0, len(head), zlib.crc32(head), len(body), zlib.crc32(body))
+    prefix = struct.pack("<8sHHIIII", MAGIC, 2, 0, len(head), zlib.crc32(head), len(body), zlib.crc32(body))
     (tmp_path / "fields.skreplay").write_bytes(prefix + head + body)
     with pytest.raises(ReplayError, match="fields.skreplay: bad header: field 'scenario_name' is missing"):
         load_replay(tmp_path / "fields.skreplay")

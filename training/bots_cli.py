@@ -3,6 +3,7 @@
     pstar bots ladder                                   # the 7 non-cheat levels, every pair, 5 scenarios
     pstar bots ladder --games 20 --adjacent --processes 2 --json runs/bots_ladder.json
     pstar bots ladder --levels hard,very_hard,cheat_insane --scenarios 3m,2s3z --games 10
+    pstar bots ladder --actions-per-step 1                # every bot under a budget of 1 action per step
 
 Prints the win-rate matrix (row level vs column level, % of decided games, wins-draws-losses) as Markdown and
 writes it as JSON; the exit status is 1 when some level fails to beat the level listed before it in at least
@@ -29,6 +30,7 @@ def _names(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
     from envs.skirmish.ladder import DEFAULT_SCENARIOS, NON_CHEAT_LEVELS
 
     parser = argparse.ArgumentParser(prog="pstar bots", description="Built-in Skirmish bots.")
@@ -70,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="win rate over decided games each level must reach against the one below (0.6)",
     )
     ladder.add_argument("--step-mul", type=int, default=8, help="game loops per agent step (default 8)")
+    ladder.add_argument("--actions-per-step", type=int, default=DEFAULT_ACTIONS_PER_STEP,
+                        help="each bot's action budget per agent step, no_ops free (default %(default)s)")
     ladder.add_argument("--fog", action="store_true", help="play with fog of war")
     ladder.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the result (%(default)s)")
     return parser
@@ -88,14 +92,15 @@ def _ladder(args: argparse.Namespace, progress: bool) -> int:
     try:
         result = run_ladder(args.levels, args.scenarios, args.games, processes=args.processes, seed=args.seed,
                             adjacent_only=args.adjacent, step_mul=args.step_mul, fog=args.fog,
-                            threshold=args.threshold, on_game=lambda _: bar.update())  # fmt: skip
+                            threshold=args.threshold, on_game=lambda _: bar.update(),
+                            actions_per_step=args.actions_per_step)  # fmt: skip
     except ValueError as err:  # unknown level or scenario, bad counts
         bar.close()
         return fail("bots ladder", err)
     bar.close()
     print(result.to_markdown())
     print(f"\n{result.games} games in {result.seconds:.1f} s on {args.processes} process(es); "
-          f"scenarios (mirrored): {', '.join(args.scenarios)}")  # fmt: skip
+          f"{args.actions_per_step} action(s) per step; scenarios (mirrored): {', '.join(args.scenarios)}")  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
     print(f"wrote {args.json}")

@@ -33,6 +33,8 @@ def _frames_writer(every: int, size: tuple[int, int] | None):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
+
     parser = argparse.ArgumentParser(prog="pstar play", description="Render a Skirmish game to a GIF or a PNG strip.",
                                      parents=[common_flags()])
     source = parser.add_mutually_exclusive_group()
@@ -43,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fog", action="store_true")
     parser.add_argument("--step-mul", type=int, default=8)
+    parser.add_argument("--actions-per-step", type=int, default=DEFAULT_ACTIONS_PER_STEP,
+                        help="each bot's action budget per agent step, no_ops free (default %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("skirmish.gif"), help="output .gif or .png")
     parser.add_argument("--every", type=int, default=1, help="keep one frame every K agent steps")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None, help="frame size in pixels")
@@ -90,7 +94,7 @@ def _run(args: argparse.Namespace, on_step):
     scenario = random_scenario(args.seed) if args.scenario == "random" else args.scenario
     record = args.save_replay is not None
     match = play_bot_game(scenario, {1: args.p1, 2: args.p2}, args.seed, step_mul=args.step_mul, fog=args.fog,
-                          record=record, on_step=on_step)
+                          record=record, on_step=on_step, actions_per_step=args.actions_per_step)
     if record:
         from envs.skirmish.replay import save_replay
 

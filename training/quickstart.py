@@ -57,6 +57,7 @@ class QuickstartConfig:
 
 def record_replays(cfg: RecordConfig, out: Path, seed: int, progress: bool) -> dict[str, int]:
     """Play and save the BC games; returns counts (games recorded, failed)."""
+    from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
     from training.replays_cli import GameJob, record_games
 
     pairs = [(s, w) for s in cfg.strong for w in cfg.weak if s != w]
@@ -65,7 +66,8 @@ def record_replays(cfg: RecordConfig, out: Path, seed: int, progress: bool) -> d
         strong, weak = pairs[(i // (2 * len(cfg.scenarios))) % len(pairs)]
         p1, p2 = (strong, weak) if i % 2 == 0 else (weak, strong)
         jobs.append(GameJob(i, cfg.scenarios[(i // 2) % len(cfg.scenarios)], p1, p2, seed=seed + i, step_mul=8,
-                            max_units=cfg.max_units, resolution=64, fog=False, out=str(out), mirror=True))
+                            max_units=cfg.max_units, resolution=64, fog=False,
+                            actions_per_step=DEFAULT_ACTIONS_PER_STEP, out=str(out), mirror=True))
     records, failures = record_games(jobs, cfg.workers, progress=progress)
     return {"games": len(records), "failed": len(failures), "steps": sum(r.steps for r in records)}
 

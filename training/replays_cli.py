@@ -42,6 +42,7 @@ class GameJob:
     max_units: int
     resolution: int
     fog: bool
+    actions_per_step: int  # each bot's action budget per agent step
     out: str
     mirror: bool = False  # both sides get player 1's army (a seeded start-position variant), as in the ladder
 
@@ -83,6 +84,7 @@ def record_game(job: GameJob) -> GameRecord:
         resolution=job.resolution,
         fog=job.fog,
         record=True,
+        actions_per_step=job.actions_per_step,
     )
     name = f"{job.index:05d}_{job.scenario}_{job.p1}_vs_{job.p2}_s{job.seed}{SUFFIX}"
     path = save_replay(Path(job.out) / name, match, {1: f"bot:{job.p1}", 2: f"bot:{job.p2}"})
@@ -97,7 +99,7 @@ def plan_games(args: argparse.Namespace) -> list[GameJob]:
     return [
         GameJob(i, args.scenarios[i % len(args.scenarios)], *pairs[(i // len(args.scenarios)) % len(pairs)],
                 seed=args.seed + i, step_mul=args.step_mul, max_units=args.max_units, resolution=args.resolution,
-                fog=args.fog, out=str(args.out), mirror=args.mirror)
+                fog=args.fog, actions_per_step=args.actions_per_step, out=str(args.out), mirror=args.mirror)
         for i in range(args.games)
     ]  # fmt: skip
 
@@ -224,8 +226,9 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  scenario {h.scenario_name} ({stored}, {len(replay.scenario.placements)} units, "
               f"{replay.scenario.map_width:g} x {replay.scenario.map_height:g})")  # fmt: skip
         print(f"  players  1: {h.players.get(1)}   2: {h.players.get(2)}")
-        print(f"  seed {h.seed}, step_mul {h.step_mul}, max_units {h.max_units}, resolution {h.resolution}, "
-              f"fog {h.fog}, see_all {h.see_all}, lenient {h.lenient}")  # fmt: skip
+        print(f"  seed {h.seed}, step_mul {h.step_mul}, actions_per_step {h.actions_per_step}, "
+              f"max_units {h.max_units}, resolution {h.resolution}, fog {h.fog}, see_all {h.see_all}, "
+              f"lenient {h.lenient}")  # fmt: skip
         print(f"  result   winner {winner}; {h.steps} agent steps, {h.game_loops} game loops "
               f"({h.game_loops / LOOPS_PER_SECOND:.1f} game s)")  # fmt: skip
         print(f"  hash     {h.final_hash}")
@@ -250,6 +253,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
+
     parser = argparse.ArgumentParser(
         prog="pstar replays", description="Replays: record Skirmish bot games; inspect Skirmish or .SC2Replay files."
     )
@@ -271,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--max-units", type=int, default=512)
     rec.add_argument("--resolution", type=int, default=64)
     rec.add_argument("--fog", action="store_true", help="fog of war (cheat_vision bots still see everything)")
+    rec.add_argument("--actions-per-step", type=int, default=DEFAULT_ACTIONS_PER_STEP,
+                     help="each bot's action budget per agent step, no_ops free (default %(default)s)")
     rec.add_argument("--mirror", action="store_true", help="both sides get player 1's army (seeded variants)")
     rec.set_defaults(func=_record)
     info = sub.add_parser(

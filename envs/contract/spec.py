@@ -7,7 +7,7 @@ arguments, target rule and selection requirement) and the unit types (with what 
 
 Version history: 1 (untyped dict; StarCraft II action types without target rules or requirements, unit types
 without air flags); 2 (this module: every action type has ``target`` and ``requires``, every unit type
-``is_air``, ``hits_ground`` and ``hits_air``).
+``is_air``, ``hits_ground`` and ``hits_air``); 3 (``actions_per_step``, the action budget).
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from enum import IntEnum
 from typing import Any
 
 from envs.contract.arguments import ARGUMENTS, MAX_SELECTED_UNITS
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, check_actions_per_step
 from envs.contract.catalogue import ActionType, Requirement, TargetRule
 from envs.contract.columns import UNIT_COLUMNS, Alliance
 from envs.contract.scalars import LOOPS_PER_SECOND, SCALAR_NAMES, SCALARS
 from envs.contract.sizes import check_sizes
 
-SPEC_VERSION = 2
+SPEC_VERSION = 3
 RACES = ("terran", "zerg", "protoss")
 
 
@@ -89,6 +90,7 @@ class Spec:
     max_selected_units: int = MAX_SELECTED_UNITS
     alliance: dict[str, int] = field(default_factory=lambda: {a.name: int(a) for a in Alliance})
     game_loops_per_second: float = LOOPS_PER_SECOND
+    actions_per_step: int = DEFAULT_ACTIONS_PER_STEP  # each player's action budget per agent step (no_ops free)
     spec_version: int = SPEC_VERSION
 
     def __post_init__(self) -> None:
@@ -96,6 +98,10 @@ class Spec:
             check_sizes(self.max_units, self.location_resolution, self.map_size)
         except ValueError as error:
             raise SpecError("sizes", str(error)) from None
+        try:
+            check_actions_per_step(self.actions_per_step)
+        except ValueError as error:
+            raise SpecError("actions_per_step", str(error)) from None
         object.__setattr__(self, "map_size", (float(self.map_size[0]), float(self.map_size[1])))
         if [a.index for a in self.action_types] != list(range(len(self.action_types))):
             raise SpecError("action_types", "entries must be indexed 0..A-1 in order")
@@ -271,6 +277,7 @@ _SPEC_READERS: dict[str, Reader] = {
     "max_selected_units": _int,
     "alliance": _dict_of(_int, "int"),
     "game_loops_per_second": _float,
+    "actions_per_step": _int,
     "spec_version": _int,
 }
 _ACTION_READERS: dict[str, Reader] = {

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
 from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
 from envs.skirmish.bots import LEVEL_CONFIGS, LEVELS, Bot, cheat_units, make_bot
 from envs.skirmish.match import Match
@@ -98,18 +99,20 @@ def bot_match(
     resolution: int = DEFAULT_RESOLUTION,
     fog: bool = False,
     record: bool = False,
+    actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
 ) -> tuple[Match, dict[int, Bot]]:
     """A match on ``scenario`` (its mirrored ``variant`` when given) with the engine seeded by ``seed``, and the
     bots of the players ``levels`` maps to a bot level, cheats applied, seeded ``bot_seed(seed, player)``.
 
-    A player missing from ``levels`` or mapped to None is a policy; ``lenient`` is passed to ``Match``.
+    A player missing from ``levels`` or mapped to None is a policy; ``lenient`` and ``actions_per_step`` (the
+    action budget of every player, bots and policies alike) are passed to ``Match``.
     """
     built = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if variant is not None:
         built = mirrored(built, variant)
     built, see_all = apply_cheats(built, levels)
     match = Match(built, seed, step_mul=step_mul, max_units=max_units, resolution=resolution, fog=fog,
-                  see_all=see_all, lenient=lenient, record=record)  # fmt: skip
+                  see_all=see_all, lenient=lenient, record=record, actions_per_step=actions_per_step)  # fmt: skip
     bots = {p: make_bot(level, p, bot_seed(seed, p)) for p, level in levels.items() if level is not None}
     return match, bots
 
@@ -131,13 +134,15 @@ def play_bot_game(
     fog: bool = False,
     record: bool = True,
     on_step: Callable[[Match], None] | None = None,
+    actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
 ) -> Match:
     """Play a whole game between bot ``levels[1]`` and ``levels[2]`` (see ``bot_match``); returns the finished Match.
 
     ``on_step(match)`` is called after the reset and after every step (e.g. to render frames).
     """
     match, bots = bot_match(scenario, {p: levels[p] for p in (1, 2)}, seed, variant=variant, step_mul=step_mul,
-                            max_units=max_units, resolution=resolution, fog=fog, record=record)  # fmt: skip
+                            max_units=max_units, resolution=resolution, fog=fog, record=record,
+                            actions_per_step=actions_per_step)  # fmt: skip
     observations = match.reset()
     if on_step is not None:
         on_step(match)

@@ -16,8 +16,9 @@ The action spaces use ``start=-1`` instead of an offset, so an action sampled fr
 action dict as it is (check_env accepts these spaces without warnings). Reward, termination (a side
 eliminated) and truncation (the scenario's time limit) come from :class:`~envs.skirmish.match.Match`; ``info``
 holds ``illegal_actions`` (count; with ``illegal_reasons`` in lenient mode), ``opponent_illegal_actions``,
-``game_loop`` and, once the game is over, ``winner`` (1, 2, or 0 for a draw; absent while it runs, so vector
-envs see one type per key).
+``over_budget`` and ``opponent_over_budget`` (actions dropped by the match's ``actions_per_step`` budget, see
+:class:`~envs.skirmish.match.Match`; a step may hold a list of actions), ``game_loop`` and, once the game
+is over, ``winner`` (1, 2, or 0 for a draw; absent while it runs, so vector envs see one type per key).
 
 Strict mode (``lenient=False``, the class default) raises on an illegal action; the registered ids are lenient
 so that ``action_space.sample()`` (mostly illegal) can always be stepped. ``max_units=None`` sizes the rows to
@@ -34,6 +35,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, check_actions_per_step
 from envs.contract.catalogue import NUM_ACTION_TYPES
 from envs.contract.observation import OBS_KEYS
 from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
@@ -95,6 +97,7 @@ class SkirmishEnv(gym.Env):
         render_size: tuple[int, int] | None = None,
         seed: int | None = None,
         record: bool = False,
+        actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
@@ -110,9 +113,10 @@ class SkirmishEnv(gym.Env):
         self.step_mul, self.resolution = int(step_mul), int(resolution)
         self.fog, self.lenient = bool(fog), bool(lenient)
         self.render_mode, self.render_size, self.record = render_mode, render_size, bool(record)
+        self.actions_per_step = check_actions_per_step(actions_per_step)
         self._first_seed = seed
         self._spec = skirmish_spec((self._template.map_width, self._template.map_height), max_units=self.max_units,
-                                   resolution=self.resolution)
+                                   resolution=self.resolution, actions_per_step=self.actions_per_step)
         self.match: Match | None = None
         self._bot = None
         self._obs: dict[int, dict[str, np.ndarray]] = {}
@@ -131,13 +135,13 @@ class SkirmishEnv(gym.Env):
         scenario, see_all = self._game_scenario(game_seed)
         self.match = Match(scenario, game_seed, step_mul=self.step_mul, max_units=self.max_units,
                            resolution=self.resolution, fog=self.fog, see_all=see_all, lenient=self.lenient,
-                           record=self.record)
+                           record=self.record, actions_per_step=self.actions_per_step)
         if isinstance(self.opponent, str):
             self._bot = make_bot(self.opponent, 2, bot_seed(game_seed, 2))
         elif hasattr(self.opponent, "reset"):
             self.opponent.reset()
         self._obs = self.match.reset()
-        info = {"illegal_actions": 0, "game_loop": self.match.engine.loop}
+        info = {"illegal_actions": 0, "over_budget": 0, "game_loop": self.match.engine.loop}
         return self._agent_obs(), info
 
     def _game_scenario(self, seed: int) -> tuple[Scenario, tuple[int, ...]]:
@@ -160,6 +164,7 @@ class SkirmishEnv(gym.Env):
         if info.get("winner") is None:
             info.pop("winner", None)  # present only once the game is over (vector envs need one type per key)
         info["opponent_illegal_actions"] = infos[2]["illegal_actions"]
+        info["opponent_over_budget"] = infos[2]["over_budget"]
         return self._agent_obs(), float(rewards[1]), bool(terminated), bool(truncated), info
 
     def _agent_obs(self) -> dict[str, np.ndarray]:

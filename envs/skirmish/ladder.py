@@ -5,7 +5,8 @@ side has more or better units. Every game variant (a symmetric random jitter of 
 positions, seeded) is played twice with the sides swapped and the same engine seed, so a side advantage (the
 engine resolves simultaneous events in slot order) cancels out and two identical bots score exactly 50%.
 The result is a win/draw/loss matrix; the ladder holds when each level beats the one below it in at least
-``threshold`` of the decided (non-drawn) games.
+``threshold`` of the decided (non-drawn) games. Both bots play under the match's action budget
+(``actions_per_step``, the same for every level).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, check_actions_per_step
 from envs.skirmish.botgame import OUTCOMES, check_level, outcome, play_bot_game
 from envs.skirmish.bots import LEVELS
 from envs.skirmish.scenario import load_scenario
@@ -37,6 +39,7 @@ class LadderGame:
     swapped: bool
     step_mul: int
     fog: bool
+    actions_per_step: int = DEFAULT_ACTIONS_PER_STEP
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class LadderResult:
     games_per_scenario: int
     seed: int
     threshold: float
+    actions_per_step: int = DEFAULT_ACTIONS_PER_STEP
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     per_scenario: dict[str, dict[str, dict[str, dict[str, int]]]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -104,6 +108,7 @@ class LadderResult:
             "games_per_pair_per_scenario": self.games_per_scenario,
             "seed": self.seed,
             "threshold": self.threshold,
+            "actions_per_step": self.actions_per_step,
             "games": self.games,
             "seconds": round(self.seconds, 2),
             "counts": self.counts,
@@ -148,6 +153,7 @@ def plan_ladder(
     adjacent_only: bool = False,
     step_mul: int = 8,
     fog: bool = False,
+    actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
 ) -> list[LadderGame]:
     """The games of a run: for every pair of levels (each level with the next one only, if ``adjacent_only``)
     and every scenario, ``games`` games; game g uses variant ``seed + g // 2`` and swaps sides when g is odd."""
@@ -157,6 +163,7 @@ def plan_ladder(
         raise ValueError(f"ladder: expected at least two distinct levels, got {list(levels)}")
     if games < 1:
         raise ValueError(f"ladder: games per pair and scenario must be >= 1, got {games}")
+    check_actions_per_step(actions_per_step)
     for name in scenarios:
         load_scenario(name)  # a clear error for an unknown scenario before any worker starts
     if adjacent_only:
@@ -167,7 +174,8 @@ def plan_ladder(
     for low, high in pairs:
         for name in scenarios:
             for g in range(games):
-                plan.append(LadderGame(len(plan), name, high, low, seed + g // 2, bool(g % 2), step_mul, fog))
+                plan.append(LadderGame(len(plan), name, high, low, seed + g // 2, bool(g % 2), step_mul, fog,
+                                       actions_per_step))
     return plan
 
 
@@ -175,7 +183,7 @@ def play_ladder_game(game: LadderGame) -> GameOutcome:
     """Play one ladder game (runs in a worker process)."""
     levels = {1: game.second, 2: game.first} if game.swapped else {1: game.first, 2: game.second}
     match = play_bot_game(game.scenario, levels, game.variant, variant=game.variant, step_mul=game.step_mul,
-                          fog=game.fog, record=False)  # fmt: skip
+                          fog=game.fog, record=False, actions_per_step=game.actions_per_step)  # fmt: skip
     return GameOutcome(game, outcome(match.winner, 2 if game.swapped else 1), match.steps)
 
 
@@ -191,14 +199,16 @@ def run_ladder(
     fog: bool = False,
     threshold: float = 0.6,
     on_game: Callable[[GameOutcome], None] | None = None,
+    actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
 ) -> LadderResult:
     """Play the ladder (see ``plan_ladder``) on ``processes`` workers (default: all cores; 1 = in this process).
 
     The result does not depend on the number of processes.
     """
-    plan = plan_ladder(levels, scenarios, games, seed=seed, adjacent_only=adjacent_only, step_mul=step_mul, fog=fog)
+    plan = plan_ladder(levels, scenarios, games, seed=seed, adjacent_only=adjacent_only, step_mul=step_mul, fog=fog,
+                       actions_per_step=actions_per_step)
     workers = max(1, min(processes or os.cpu_count() or 1, len(plan)))
-    result = LadderResult(tuple(levels), tuple(scenarios), games, seed, threshold)
+    result = LadderResult(tuple(levels), tuple(scenarios), games, seed, threshold, actions_per_step)
     start = time.perf_counter()
     if workers == 1:
         outcomes = map(play_ladder_game, plan)

@@ -3,6 +3,12 @@
 Reward (zero-sum, per agent step): the fraction of the enemy's starting hp + shields destroyed this step
 minus the fraction of one's own lost, plus +1 for a win and -1 for a loss when the game ends (0 for a
 draw). A time-limit end is a draw and is reported as ``truncated``.
+
+Action budget (``actions_per_step``, default 2; see ``envs/skirmish/budget.py`` for why): each player may send at
+most that many actions per agent step, no_ops not counted, whether it is a bot or an agent. Over budget, a
+strict match raises ``ActionBudgetError`` naming the player, the count and the limit; a lenient one plays the
+first ones and counts the rest in ``info["over_budget"]``. The budget is in the spec (``actions_per_step``),
+so every player knows it, and a recording match logs only the actions that were played.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, check_actions_per_step
 from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
 from envs.skirmish.actions import translate, translate_lenient
+from envs.skirmish.budget import within_budget
 from envs.skirmish.engine import Engine
 from envs.skirmish.observation import observe, unit_table
 from envs.skirmish.scenario import Scenario, load_scenario
@@ -26,7 +34,10 @@ Actions = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 
 class Match:
-    """One game between players 1 and 2. ``step`` takes each player's action (or list of actions)."""
+    """One game between players 1 and 2. ``step`` takes each player's action (or list of actions).
+
+    ``actions_per_step``: each player's action budget per agent step (no_ops free); see the module docstring.
+    """
 
     def __init__(
         self,
@@ -40,6 +51,7 @@ class Match:
         see_all: Sequence[int] = (),
         lenient: bool = False,
         record: bool = False,
+        actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
     ) -> None:
         if step_mul < 1:
             raise ValueError(f"step_mul must be >= 1, got {step_mul}")
@@ -51,8 +63,9 @@ class Match:
         self.see_all = tuple(sorted(set(see_all)))
         self.lenient = bool(lenient)
         self.record = bool(record)
+        self.actions_per_step = check_actions_per_step(actions_per_step)
         self.spec = skirmish_spec((self.scenario.map_width, self.scenario.map_height), max_units=max_units,
-                                  resolution=resolution)
+                                  resolution=resolution, actions_per_step=self.actions_per_step)
         self.reset()
 
     def reset(self) -> dict[int, dict[str, np.ndarray]]:
@@ -87,18 +100,27 @@ class Match:
         return observations
 
     def step(self, actions: Mapping[int, Actions]) -> tuple[dict, dict[int, float], bool, bool, dict[int, dict]]:
+        """Play one agent step: (observations, rewards, terminated, truncated, infos), each keyed by player.
 
+        A player's info holds ``illegal_actions`` (with ``illegal_reasons``) and ``over_budget`` (actions dropped
+        by the budget; both stay 0 in a strict match, which raises instead), ``game_loop`` and ``winner``.
+        """
         if self.engine.done:
             raise RuntimeError("the game is over; call reset() to start a new one")
         unknown = set(actions) - set(PLAYERS)
         if unknown:
             raise ValueError(f"actions must be keyed by player 1 and/or 2, got keys {sorted(unknown)}")
-        infos: dict[int, dict] = {p: {"illegal_actions": 0, "illegal_reasons": []} for p in PLAYERS}
+        infos: dict[int, dict] = {p: {"illegal_actions": 0, "illegal_reasons": [], "over_budget": 0} for p in PLAYERS}
         logged: dict[int, list[dict]] = {}
-        for player in PLAYERS:
+        batches = {}
+        for player in PLAYERS:  # both budgets are checked before anything is played
             given = actions.get(player)
-            batch = [] if given is None else [given] if isinstance(given, Mapping) else list(given)
-            logged[player] = batch
+            given = [] if given is None else [given] if isinstance(given, Mapping) else list(given)
+            batches[player], infos[player]["over_budget"] = within_budget(
+                given, self.actions_per_step, player, lenient=self.lenient
+            )
+        for player in PLAYERS:
+            batch = logged[player] = batches[player]
             for action in batch:
                 if self.lenient:
                     commands, reason = translate_lenient(action, self._rows[player], self.engine, player, self.spec)

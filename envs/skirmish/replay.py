@@ -19,6 +19,8 @@ File layout (all integers little-endian)::
     ...     ...   body: zlib(JSON list with one entry per agent step: [player-1 actions, player-2 actions]),
                   each action ``[action_type, selected_units, target_unit, [x, y], queued]`` with the
                   trailing -1 padding of ``selected_units`` dropped; the file ends right after the body.
+                  Only the actions that were played are stored: the match's action budget
+                  (``actions_per_step``, in the header since format version 2) has already dropped the rest.
 
 No pickle: a file is data only, safe to read from anywhere. Same game -> same bytes.
 """
@@ -47,7 +49,7 @@ from envs.skirmish.match import Match
 from envs.skirmish.scenario import Scenario, UnitPlacement, load_scenario, scenario_names
 
 MAGIC = b"SKREPLAY"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SUFFIX = ".skreplay"
 _PREFIX = struct.Struct("<8sHHIIII")
 
@@ -83,6 +85,7 @@ class ReplayHeader:
     fog: bool
     see_all: list[int]  # players given fog-free observations (cheat_vision bots)
     lenient: bool
+    actions_per_step: int  # the match's action budget per player per agent step
     players: dict[int, str]  # e.g. {1: "bot:hard", 2: "policy:bc-v3"}
     winner: int | None  # 1, 2, 0 = draw, None = unfinished
     steps: int
@@ -102,8 +105,8 @@ class ReplayHeader:
         kinds: dict[str, tuple[type, ...]] = {
             "engine_version": (str,), "scenario_name": (str,), "scenario": (dict, type(None)), "seed": (int,),
             "step_mul": (int,), "max_units": (int,), "resolution": (int,), "fog": (bool,), "see_all": (list,),
-            "lenient": (bool,), "players": (dict,), "winner": (int, type(None)), "steps": (int,),
-            "game_loops": (int,), "final_hash": (str,), "format_version": (int,),
+            "lenient": (bool,), "actions_per_step": (int,), "players": (dict,), "winner": (int, type(None)),
+            "steps": (int,), "game_loops": (int,), "final_hash": (str,), "format_version": (int,),
         }  # fmt: skip
         for name, types in kinds.items():
             if name not in data:
@@ -276,6 +279,7 @@ def save_replay(path: str | Path, match: Match, players: dict[int, str]) -> Path
         fog=bool(match.fog),
         see_all=sorted(int(p) for p in match.see_all),
         lenient=bool(match.lenient),
+        actions_per_step=int(match.actions_per_step),
         players={int(k): str(v) for k, v in players.items()},
         winner=None if match.winner is None else int(match.winner),
         steps=len(log),
@@ -398,7 +402,8 @@ class Replay:
         h = self.header
         try:
             return Match(self.scenario, h.seed, step_mul=h.step_mul, max_units=h.max_units, resolution=h.resolution,
-                         fog=h.fog, see_all=tuple(h.see_all), lenient=h.lenient)
+                         fog=h.fog, see_all=tuple(h.see_all), lenient=h.lenient,
+                         actions_per_step=h.actions_per_step)
         except ValueError as err:
             raise ReplayError(self.path, f"bad header: the game settings are rejected ({err})") from err
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
 from envs.contract.catalogue import ACTION_TYPES
 from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
 from envs.contract.spec import RACES, ActionTypeEntry, Spec, UnitTypeEntry
@@ -29,8 +30,12 @@ def skirmish_spec(
     max_units: int = DEFAULT_MAX_UNITS,
     resolution: int = DEFAULT_RESOLUTION,
     units: UnitTable | None = None,
+    actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
 ) -> Spec:
-    """The spec of a Skirmish environment on a ``map_size`` (width, height) map; ``units``: the shipped table."""
+    """The spec of a Skirmish environment on a ``map_size`` (width, height) map; ``units``: the shipped table.
+
+    ``actions_per_step`` is the match's action budget (no_ops free), published so that every player knows it.
+    """
     table = units if units is not None else default_units()
     can = unit_abilities(table.speed > 0, table.armed, table.healer)
     return Spec(
@@ -38,6 +43,7 @@ def skirmish_spec(
         max_units=max_units,
         location_resolution=resolution,
         map_size=tuple(map_size),
+        actions_per_step=actions_per_step,
         action_types=tuple(ActionTypeEntry.of(a) for a in ACTION_TYPES),
         unit_types=tuple(
             UnitTypeEntry(

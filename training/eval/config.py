@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
 from envs.skirmish.bots import LEVELS
 from training.config_io import ConfigError
 
@@ -36,6 +37,7 @@ class EvalConfig:
     (None: the agent config's). seed: first start-position variant and the sampling seed.
     step_mul: game loops per agent step. fog: play with fog of war (the cheat_vision level then sees through it).
     lenient: drop and count the evaluated player's illegal actions (reported per level) instead of stopping.
+    actions_per_step: each player's action budget per agent step, the bots' included (no_ops free).
     torch_threads: intra-op threads of the network in each worker.
     out_dir: where reports go (None: ``<checkpoint run dir>/eval``, or ``<run_root>/eval_<timestamp>`` for a bot).
     """
@@ -54,6 +56,7 @@ class EvalConfig:
     step_mul: int = 8
     fog: bool = False
     lenient: bool = False
+    actions_per_step: int = DEFAULT_ACTIONS_PER_STEP
     torch_threads: int = 1
     out_dir: str | None = None
     run_root: str = "runs"
@@ -70,7 +73,7 @@ class EvalConfig:
             raise ConfigError(f"backend: expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.seed < 0:
             raise ConfigError(f"seed: expected an integer >= 0, got {self.seed}")
-        for name in ("games", "workers", "batch_size", "task_games", "step_mul", "torch_threads"):
+        for name in ("games", "workers", "batch_size", "task_games", "step_mul", "actions_per_step", "torch_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: expected an integer >= 1, got {getattr(self, name)}")
         if self.temperature is not None and not self.temperature > 0:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
 from envs.skirmish.botgame import bot_match, outcome
 from envs.skirmish.bots import Bot
 from envs.skirmish.match import Match
@@ -88,6 +89,7 @@ def play_games(
     step_mul: int = 8,
     fog: bool = False,
     lenient: bool = False,
+    actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
 ) -> list[GameOutcome]:
     """Play ``games`` in ``player.batch_size`` slots stepped together (a slot takes the next game when one ends);
     ``lenient``: drop and count the evaluated player's illegal actions instead of raising.
@@ -103,7 +105,8 @@ def play_games(
         other = 3 - game.side  # the evaluated side's cheats apply when it is a bot level; its player plays it
         match, bots = bot_match(game.scenario, {game.side: source.level, other: game.level}, game.variant,
                                 variant=game.variant, lenient=lenient, step_mul=step_mul,
-                                max_units=source.max_units, resolution=source.resolution, fog=fog)  # fmt: skip
+                                max_units=source.max_units, resolution=source.resolution, fog=fog,
+                                actions_per_step=actions_per_step)  # fmt: skip
         player.start(slot, game.side, game.variant)
         slots[slot] = _Running(game, match, bots[other], match.reset())
 

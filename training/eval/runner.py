@@ -49,7 +49,8 @@ class TaskWorker:
                 temperature=cfg.temperature,
                 seed=task_seed(cfg.seed, index),
             )
-            return play_games(player, self.source, games, step_mul=cfg.step_mul, fog=cfg.fog, lenient=cfg.lenient)
+            return play_games(player, self.source, games, step_mul=cfg.step_mul, fog=cfg.fog, lenient=cfg.lenient,
+                              actions_per_step=cfg.actions_per_step)
         finally:
             torch.set_num_threads(threads)
 

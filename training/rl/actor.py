@@ -87,10 +87,11 @@ class RolloutWorker:
             policy = AgentPolicy(snapshot, 1, temperature=self.cfg.temperature, seed=seed)
             return new_game(self.rng, self.scenarios, self.cfg.variants, side, name, policy,
                             max_units=self.cfg.max_units, step_mul=self.cfg.step_mul,
-                            lenient=self.cfg.lenient)  # fmt: skip
+                            lenient=self.cfg.lenient, actions_per_step=self.cfg.actions_per_step)  # fmt: skip
         level = opponents.levels[int(self.rng.integers(len(opponents.levels)))]
         return new_game(self.rng, self.scenarios, self.cfg.variants, side, level, None,
-                        max_units=self.cfg.max_units, step_mul=self.cfg.step_mul, lenient=self.cfg.lenient)  # fmt: skip
+                        max_units=self.cfg.max_units, step_mul=self.cfg.step_mul, lenient=self.cfg.lenient,
+                        actions_per_step=self.cfg.actions_per_step)  # fmt: skip
 
     def rollout(self, weights: dict[str, np.ndarray] | None, version: int) -> dict[str, Any]:
         """Play ``unroll_length`` steps of every game with the given weights; returns the trajectory."""

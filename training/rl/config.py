@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, check_actions_per_step
 from training.agent_choice import AgentChoice
 from training.config_io import described
 
@@ -73,6 +74,7 @@ class RLConfig:
     variants: int = 16
     max_units: int = 64
     step_mul: int = 8
+    actions_per_step: int = DEFAULT_ACTIONS_PER_STEP  # each player's action budget per step (bots included)
     opponents: OpponentConfig = field(default_factory=OpponentConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     backend: str = "ray"
@@ -100,6 +102,7 @@ class RLConfig:
             raise ValueError("num_actors, envs_per_actor, unroll_length and total_frames must be >= 1")
         if not self.scenarios:
             raise ValueError("scenarios must name at least one scenario")
+        check_actions_per_step(self.actions_per_step)
 
     @property
     def frames_per_trajectory(self) -> int:

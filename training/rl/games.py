@@ -65,6 +65,7 @@ def new_game(
     *,
     max_units: int,
     step_mul: int,
+    actions_per_step: int,
     lenient: bool = False,
 ) -> Game:
     """Start a game against bot level ``opponent_name`` (or ``league_policy``, a snapshot, when given)."""
@@ -73,6 +74,6 @@ def new_game(
     seed = int(rng.integers(2**31 - 1))
     levels = {3 - side: opponent_name if league_policy is None else None}
     match, bots = bot_match(scenario, levels, seed, variant=variant, lenient=lenient, step_mul=step_mul,
-                            max_units=max_units)  # fmt: skip
+                            max_units=max_units, actions_per_step=actions_per_step)  # fmt: skip
     opponent = league_policy if league_policy is not None else bots[3 - side].act
     return Game(match, side, opponent_name, opponent, match.reset())

@@ -2,8 +2,9 @@
 
 Each decision: pick the view (the latest observation, or one ``obs_delay`` steps old), then plan in tags:
 fall back (retreat), step back (kite), shoot (targeting policy, grouped by target), advance (attack-move, or
-the formation arc before contact), heal; ``Orders`` turns the plan into at most ``apm`` action dicts of the
-current observation. The bot sees only the observation and the spec; its randomness comes from its seed.
+the formation arc before contact), heal; ``Orders`` turns the plan into at most ``budget`` action dicts of
+the current observation, the most valuable first (the level's ``apm``, capped by the match's action budget
+``spec.actions_per_step``). The bot sees only the observation and the spec; its randomness comes from its seed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from envs.skirmish.bots.facts import UnitFacts, default_facts
 from envs.skirmish.bots.formation import formation_points
 from envs.skirmish.bots.levels import LevelConfig
 from envs.skirmish.bots.micro import kite, retreat
-from envs.skirmish.bots.orders import Intent, Orders, SpecInfo
+from envs.skirmish.bots.orders import FOCUS, JOIN, KITE, RETREAT, ROUTINE, Intent, Orders, SpecInfo
 from envs.skirmish.bots.targeting import assign_targets, edge_gaps
 from envs.skirmish.bots.view import Army, View, parse
 
@@ -36,7 +37,8 @@ class Bot:
         self.player = player
         self.seed = int(seed)
         self.facts = facts if facts is not None else default_facts()
-        self.orders = Orders(config.apm)
+        self.orders = Orders()
+        self.budget = config.apm
         self._spec_key: tuple | None = None
         self._spec: SpecInfo | None = None
         self.reset()
@@ -56,10 +58,11 @@ class Bot:
         self.start: np.ndarray | None = None
 
     def act(self, obs: dict, spec: Spec) -> list[dict]:
-        """The action dicts for this step (at least one; a no_op when the bot does nothing)."""
-        key = (id(spec), spec.location_resolution, spec.map_size)
+        """The action dicts for this step: at most the budget, or one no_op when the bot does nothing."""
+        key = (id(spec), spec.location_resolution, spec.map_size, spec.actions_per_step)
         if self._spec_key != key:
             self._spec, self._spec_key = SpecInfo.from_spec(spec), key
+            self.budget = min(self.config.apm, self._spec.actions_per_step)
         info = self._spec
         now = parse(obs, self.facts)
         self.history.append(now)
@@ -69,7 +72,7 @@ class Bot:
         if step % self.config.act_every or len(now.own) == 0:
             return [info.action("no_op")]
         view = self.history[0]
-        actions = self.orders.emit(self.plan(view), now, info, self.facts)
+        actions = self.orders.emit(self.plan(view), now, info, self.facts, self.budget)
         return actions or [info.action("no_op")]
 
     # ------------------------------------------------------------------ planning
@@ -89,12 +92,12 @@ class Bot:
             if stage == "hold" and self.waited < cfg.patience:
                 self.waited += 1
                 mobile = own.tags[self.facts.mobile[own.types]]
-                return [Intent("hold_position", tuple(mobile.tolist()))]
+                return [Intent("hold_position", tuple(mobile.tolist()), priority=ROUTINE)]
             if stage == "approach":
                 return self._form_up(own, goal, view.map_size)
             self.committed = True
         if len(enemy) == 0:
-            return [Intent("attack_move", tuple(own.tags.tolist()), point=tuple(goal))]
+            return [Intent("attack_move", tuple(own.tags.tolist()), point=tuple(goal), priority=JOIN)]
         return self._fight(own, enemy, view.map_size)
 
     def _guess(self, view: View) -> np.ndarray:
@@ -122,13 +125,14 @@ class Bot:
         if waiting:
             tag = waiting[int(self.rng.integers(len(waiting)))]
             self.released.add(tag)
-            return [Intent("attack_move", (tag,), point=tuple(goal))]
+            return [Intent("attack_move", (tag,), point=tuple(goal), priority=JOIN)]
         idle = own.take(own.order_len == 0)
         if len(idle) == 0 or len(enemy) == 0:
             return []
         pick = int(self.rng.integers(len(enemy)))
         return [
-            Intent("attack_unit", tuple(idle.tags.tolist()), target=int(enemy.tags[pick]), point=tuple(enemy.pos[pick]))
+            Intent("attack_unit", tuple(idle.tags.tolist()), target=int(enemy.tags[pick]), point=tuple(enemy.pos[pick]),
+                   priority=FOCUS)
         ]
 
     def _form_up(self, own: Army, goal: np.ndarray, map_size: np.ndarray) -> list[Intent]:
@@ -138,7 +142,7 @@ class Bot:
         pace = float(f.speed[own.types[mobile]].min()) if mobile.any() else 0.0
         points = formation_points(own, f, goal, pace * STEP_LOOPS * self.config.act_every * 1.5, map_size)
         idx = np.flatnonzero(mobile)
-        return _group_moves("move", own.tags[idx], points[idx], self.config.apm)
+        return _group_moves(own.tags[idx], points[idx], self.budget, ROUTINE)
 
     def _fight(self, own: Army, enemy: Army, map_size: np.ndarray) -> list[Intent]:
         """Fall back (retreat), step back (kite), shoot (grouped by target), join the fight (attack-move), heal."""
@@ -148,12 +152,12 @@ class Bot:
         if cfg.retreat_hp > 0:
             flee, points = retreat(own, enemy, f, cfg.retreat_hp, map_size, self.retreating)
             busy[flee] = True
-            intents += _group_moves("move", own.tags[flee], points, cfg.apm)
+            intents += _group_moves(own.tags[flee], points, self.budget, RETREAT)
         if cfg.kite:
             rest = np.flatnonzero(~busy)
             kiters, points = kite(own.take(rest), enemy, f, map_size, STEP_LOOPS * cfg.act_every)
             busy[rest[kiters]] = True
-            intents += _group_moves("move", own.tags[rest[kiters]], points, cfg.apm)
+            intents += _group_moves(own.tags[rest[kiters]], points, self.budget, KITE)
         shooters = np.flatnonzero(~busy & f.armed[own.types])
         army = own.take(shooters)
         enemy_index = {t: j for j, t in enumerate(enemy.tags.tolist())}
@@ -167,30 +171,34 @@ class Bot:
         if free:  # first: one cheap action that keeps every unit without a target in reach joining the fight
             centre = own.take(np.isin(own.tags, free)).centroid()
             near = enemy.pos[np.argmin(np.linalg.norm(enemy.pos - centre, axis=1))]
-            intents.append(Intent("attack_move", tuple(free), point=tuple(near)))
+            intents.append(Intent("attack_move", tuple(free), point=tuple(near), priority=JOIN))
         for j in sorted(groups, key=lambda j: (-len(groups[j]), j)):
             intents.append(
-                Intent("attack_unit", tuple(groups[j]), target=int(enemy.tags[j]), point=tuple(enemy.pos[j]))
+                Intent("attack_unit", tuple(groups[j]), target=int(enemy.tags[j]), point=tuple(enemy.pos[j]),
+                       priority=FOCUS)
             )
         healers = np.flatnonzero(~busy & f.healer[own.types] & f.mobile[own.types])
         if healers.size and shooters.size:
             intents.append(
-                Intent("attack_move", tuple(own.tags[healers].tolist()), point=tuple(own.pos[shooters].mean(axis=0)))
+                Intent("attack_move", tuple(own.tags[healers].tolist()), point=tuple(own.pos[shooters].mean(axis=0)),
+                       priority=ROUTINE)
             )
         return intents
 
 
-def _group_moves(kind: str, tags: np.ndarray, points: np.ndarray, budget: int) -> list[Intent]:
-    """One intent per unit, or, over ``budget``, ``budget`` groups of neighbouring units sent to their mean point."""
+def _group_moves(tags: np.ndarray, points: np.ndarray, budget: int, priority: int) -> list[Intent]:
+    """One move per unit, or, over ``budget``, ``budget`` groups of neighbouring units sent to their mean point."""
     n = len(tags)
     if n == 0:
         return []
     if n <= budget:
-        return [Intent(kind, (int(t),), point=(float(p[0]), float(p[1]))) for t, p in zip(tags, points, strict=True)]
+        return [Intent("move", (int(t),), point=(float(p[0]), float(p[1])), priority=priority)
+                for t, p in zip(tags, points, strict=True)]
     axis = points - points.mean(axis=0)
     spread = np.linalg.svd(axis, full_matrices=False)[2][0] if n > 1 else np.array([1.0, 0.0])
     order = np.argsort(axis @ spread, kind="stable")
     return [
-        Intent(kind, tuple(int(t) for t in tags[chunk]), point=tuple(float(v) for v in points[chunk].mean(axis=0)))
+        Intent("move", tuple(int(t) for t in tags[chunk]), point=tuple(float(v) for v in points[chunk].mean(axis=0)),
+               priority=priority)
         for chunk in np.array_split(order, budget)
     ]

@@ -1,7 +1,8 @@
 """The difficulty table: one typed row per built-in bot level, named like pysc2's ``sc2_env.Difficulty``.
 
 Levels differ only through these knobs, so the ladder is readable in one place: how often the bot thinks and
-how stale its view is (reaction), how many action dicts it may send per step (APM), how it picks targets, and
+how stale its view is (reaction), how many action dicts it may send per step (never more than the match's
+action budget, ``actions_per_step``), how it picks targets, and
 which micro behaviours it uses. Cheat levels reuse the best play and add fog-free vision and/or extra units.
 """
 
@@ -18,7 +19,7 @@ class LevelConfig:
 
     act_every: the bot decides every ``act_every`` agent steps and sends nothing in between.
     obs_delay: decisions use the observation from ``obs_delay`` steps ago (rows re-mapped to the current one by tag).
-    apm: at most this many action dicts per decision step.
+    apm: at most this many action dicts per decision step, further capped by the match's ``actions_per_step``.
     targeting: "random" (any enemy), "nearest", "focus" (lowest health + shield in reach, the group on it) or
         "priority" (fewest of the unit's own volleys to kill, bonus damage and armour counted; then focus).
     overkill: stop piling units on a target once their next volleys kill it; the rest take the next target.

@@ -1,9 +1,12 @@
-"""Intents (what a bot wants, in tags) and their translation into contract action dicts under an APM budget.
+"""Intents (what a bot wants, in tags) and their translation into contract action dicts under an action budget.
 
 Bots plan on tags because rows move between observations; ``Orders.emit`` maps tags to the rows of the
 current observation, leaves out units that died or cannot obey (a medivac cannot attack a unit, a sieged tank
 cannot move), turns an attack on an enemy that is no longer visible into an attack-move to where it was last
-seen, skips commands a unit is already carrying out, and stops at the APM budget.
+seen, and skips commands a unit is already carrying out (those cost nothing). When more actions remain than
+the budget allows it sends the most valuable ones: each intent carries a priority (pulling a hurt unit out
+first, then focus-fire targets, kiting, joining the fight, routine moves), and every decision a unit's command
+waits raises it by one, so no group starves.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from envs.contract.spec import Spec
 from envs.skirmish.bots.facts import UnitFacts
 from envs.skirmish.bots.view import View
 
+# Intent priorities (higher is sent first when the budget is short); a waiting command gains 1 per decision.
+ROUTINE, JOIN, KITE, FOCUS, RETREAT = range(5)
+
 
 @dataclass(frozen=True)
 class Intent:
@@ -25,22 +31,25 @@ class Intent:
     tags: tuple[int, ...]
     target: int = -1  # enemy tag (attack_unit)
     point: tuple[float, float] | None = None  # map point (move, attack_move; fallback for attack_unit)
+    priority: int = ROUTINE
 
 
 @dataclass(frozen=True)
 class SpecInfo:
-    """What the bots need from the spec: action indices by name, grid resolution, map size, selection cap."""
+    """What the bots need from the spec: action indices by name, grid resolution, map size, selection cap and
+    the match's action budget per step."""
 
     index: dict[str, int]
     resolution: int
     map_size: np.ndarray
     max_selected: int
+    actions_per_step: int
 
     @classmethod
     def from_spec(cls, spec: Spec) -> SpecInfo:
         index = {a.name: a.index for a in spec.action_types}
         info = cls(index, spec.location_resolution, np.asarray(spec.map_size, dtype=np.float64),
-                   spec.max_selected_units)  # fmt: skip
+                   spec.max_selected_units, spec.actions_per_step)  # fmt: skip
         missing = {"no_op", "attack_unit", "attack_move", "move", "stop", "hold_position"} - set(index)
         if missing:
             raise ValueError(f"bots: the spec's action_types lack {sorted(missing)}")
@@ -64,19 +73,21 @@ class SpecInfo:
 
 
 class Orders:
-    """Turns intents into at most ``apm`` action dicts per step and remembers each unit's last command."""
+    """Turns intents into at most ``budget`` action dicts per step, the most valuable first, and remembers each
+    unit's last command and how many decisions its pending one has waited."""
 
-    def __init__(self, apm: int) -> None:
-        self.apm = apm
+    def __init__(self) -> None:
         self.last: dict[int, tuple] = {}
+        self.waiting: dict[int, int] = {}
 
     def reset(self) -> None:
         self.last.clear()
+        self.waiting.clear()
 
-    def emit(self, intents: list[Intent], now: View, spec: SpecInfo, facts: UnitFacts) -> list[dict]:
+    def emit(self, intents: list[Intent], now: View, spec: SpecInfo, facts: UnitFacts, budget: int) -> list[dict]:
         own_row = dict(zip(now.own.tags.tolist(), range(len(now.own)), strict=True))
         enemy_row = dict(zip(now.enemy.tags.tolist(), range(len(now.enemy)), strict=True))
-        actions: list[dict] = []
+        candidates: list[tuple[int, dict, list[int], tuple]] = []  # (score, action, tags, key) in plan order
         for intent in intents:
             kind, target, key_target = intent.kind, -1, None
             if kind == "attack_unit":
@@ -97,15 +108,23 @@ class Orders:
                 if self.last.get(tag) == key and (kind != "attack_unit" or now.own.order_len[i] > 0):
                     continue  # already doing (or done) exactly this
                 picked.append(i)
+            t_row = int(now.enemy.rows[target]) if target >= 0 else -1
             for start in range(0, len(picked), spec.max_selected):
-                if len(actions) == self.apm:
-                    return actions
                 chunk = picked[start : start + spec.max_selected]
-                rows = now.own.rows[chunk]
-                t_row = int(now.enemy.rows[target]) if target >= 0 else -1
-                actions.append(spec.action(kind, rows, t_row, cell))
-                for i in chunk:
-                    self.last[int(now.own.tags[i])] = key
+                tags = now.own.tags[chunk].tolist()
+                score = intent.priority + max(self.waiting.get(t, 0) for t in tags)
+                candidates.append((score, spec.action(kind, now.own.rows[chunk], t_row, cell), tags, key))
+        best = sorted(range(len(candidates)), key=lambda c: (-candidates[c][0], -len(candidates[c][2]), c))
+        sent = set(best[:budget])
+        waiting: dict[int, int] = {}
+        actions = []
+        for c, (_, action, tags, key) in enumerate(candidates):
+            if c in sent:
+                actions.append(action)
+                self.last.update(dict.fromkeys(tags, key))
+            else:
+                waiting.update((t, self.waiting.get(t, 0) + 1) for t in tags)
+        self.waiting = waiting
         return actions
 
     @staticmethod
