@@ -70,6 +70,7 @@ def test_levels_get_faster_and_sharper_up_the_ladder():
     configs = [LEVEL_CONFIGS[n] for n in LEVELS[:7]]
     assert [c.act_every for c in configs] == sorted((c.act_every for c in configs), reverse=True)
     assert [c.apm for c in configs] == sorted(c.apm for c in configs)
+    assert [c.retreat_hp for c in configs] == sorted(c.retreat_hp for c in configs)
     assert configs[0].trickle and configs[0].targeting == "random"
     assert configs[-1].formation and configs[-1].overkill and configs[-1].kite and configs[-1].retreat_hp > 0
 

@@ -4,6 +4,9 @@ Levels differ only through these knobs, so the ladder is readable in one place: 
 how stale its view is (reaction), how many action dicts it may send per step (never more than the match's
 action budget, ``actions_per_step``), how it picks targets, and
 which micro behaviours it uses. Cheat levels reuse the best play and add fog-free vision and/or extra units.
+Under the match's action budget (2 actions per step by default) every level from medium up sends at most 2, so
+the upper levels differ in micro rather than in speed: hard, harder and very_hard pull hurt ranged units out
+of the fight below 10%, 20% and 30% health (the knob the ladder is most sensitive to, measured in the README).
 """
 
 from __future__ import annotations
@@ -76,8 +79,10 @@ LEVEL_CONFIGS: dict[str, LevelConfig] = {
         LevelConfig("easy", act_every=4, obs_delay=1, apm=1, targeting="nearest"),
         LevelConfig("medium", act_every=3, obs_delay=1, apm=3, targeting="focus"),
         LevelConfig("medium_hard", act_every=2, obs_delay=0, apm=4, targeting="focus"),
-        LevelConfig("hard", act_every=1, obs_delay=0, apm=6, targeting="focus", formation=True, patience=6),
-        LevelConfig("harder", act_every=1, obs_delay=0, apm=8, targeting="focus", overkill=True, formation=True),
+        LevelConfig("hard", act_every=1, obs_delay=0, apm=6, targeting="focus", formation=True, patience=6,
+                    retreat_hp=0.1),
+        LevelConfig("harder", act_every=1, obs_delay=0, apm=8, targeting="focus", overkill=True, formation=True,
+                    retreat_hp=0.2),
         LevelConfig("very_hard", **_BEST),
         LevelConfig("cheat_vision", **_BEST, vision=True),
         LevelConfig("cheat_money", **_BEST, extra_units=0.25),
