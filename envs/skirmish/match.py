@@ -4,7 +4,7 @@ Reward (zero-sum, per agent step): the fraction of the enemy's starting hp + shi
 minus the fraction of one's own lost, plus +1 for a win and -1 for a loss when the game ends (0 for a
 draw). A time-limit end is a draw and is reported as ``truncated``.
 
-Action budget (``actions_per_step``, default 2; see ``envs/skirmish/budget.py`` for why): each player may send at
+Action budget (``actions_per_step``, default 2; see ``envs/contract/budget.py`` for why): each player may send at
 most that many actions per agent step, no_ops not counted, whether it is a bot or an agent. Over budget, a
 strict match raises ``ActionBudgetError`` naming the player, the count and the limit; a lenient one plays the
 first ones and counts the rest in ``info["over_budget"]``. The budget is in the spec (``actions_per_step``),
