@@ -32,8 +32,9 @@ def record(directory: Path, seeds=range(3), **game) -> list[Path]:
 
 
 def scripted_replay(path: Path) -> Path:
-    """A short game with a step of three actions (one of them illegal: an enemy unit selected) and empty steps."""
-    match = Match(mirrored(load_scenario("3m"), 0), 0, max_units=64, record=True, lenient=True)
+    """A short game with a step of three actions (one of them illegal: an enemy unit selected) and empty steps
+    (a budget of 3 actions per step, so that all three are played)."""
+    match = Match(mirrored(load_scenario("3m"), 0), 0, max_units=64, record=True, lenient=True, actions_per_step=3)
     obs = match.reset()
     own = np.flatnonzero(obs[1]["unit_mask"] & (obs[1]["units"][:, 1] == 1))
     enemy = np.flatnonzero(obs[1]["unit_mask"] & (obs[1]["units"][:, 1] == 4))

@@ -53,19 +53,21 @@ def test_trajectory_layout(tmp_path):
 
 def test_games_are_built_as_before_the_one_builder():
     """Same RNG, same games as the actor's own match builder gave (measured before ``botgame.bot_match``; re-measure
-    when the engine or the bots change on purpose). A medium bot plays the agent's side."""
+    when the engine or the bots change on purpose; last: the action budget of 2 per step). A medium bot plays the
+    agent's side."""
     scenarios = [load_scenario("3m"), load_scenario("2s3z")]
     played = []
     for seed, level in enumerate(["easy", "cheat_insane", "hard", "cheat_vision"]):
         side = 1 + seed % 2
-        game = new_game(np.random.default_rng(seed), scenarios, 16, side, level, None, max_units=64, step_mul=8)
+        game = new_game(np.random.default_rng(seed), scenarios, 16, side, level, None, max_units=64, step_mul=8,
+                        actions_per_step=2)
         agent, done = make_bot("medium", side, seed), False
         while not done:
             _, terminated, truncated = game.step(agent.act(game.agent_obs, game.match.spec))
             done = terminated or truncated
         played.append((game.outcome(), game.length, game.match.engine.state_hash()[:12]))
-    assert played == [("win", 63, "a7c771022a28"), ("loss", 15, "898f95dffdce"), ("win", 64, "f2cdd0e6b47f"),
-                      ("win", 65, "9fb0530b288a")]  # fmt: skip
+    assert played == [("win", 67, "75e2122d944c"), ("loss", 19, "bdd2c540ee69"), ("loss", 80, "4c141d553e57"),
+                      ("loss", 60, "b66f830de4ed")]  # fmt: skip
     assert not game.match.lenient  # strict by default
 
 
