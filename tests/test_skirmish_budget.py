@@ -17,6 +17,7 @@ from envs.skirmish.ladder import plan_ladder
 from envs.skirmish.match import Match
 from envs.skirmish.replay import load_replay, save_replay
 from training.bots_cli import main as bots_main
+from training.replays_cli import main as replays_main
 
 
 def moves(rows, count):
@@ -116,8 +117,10 @@ def test_the_env_applies_the_budget_to_the_agent_and_reports_the_bots():
         strict.step(moves([0], 2))
 
 
-def test_the_ladder_plays_under_the_budget_and_the_cli_checks_it(tmp_path, capsys):
+def test_the_ladder_plays_under_the_budget_and_the_clis_check_it(tmp_path, capsys):
     assert {g.actions_per_step for g in plan_ladder(["easy", "hard"], ["3m"], 2, actions_per_step=3)} == {3}
     rc = bots_main(["ladder", "--levels", "easy,hard", "--scenarios", "3m", "--games", "2", "--processes", "1",
                     "--actions-per-step", "0", "--quiet", "--json", str(tmp_path / "l.json")])  # fmt: skip
     assert rc == 2 and "actions_per_step must be an int >= 1" in capsys.readouterr().err
+    rc = replays_main(["record", "--games", "1", "--actions-per-step", "0", "--out", str(tmp_path), "--workers", "1"])
+    assert rc == 2 and "--actions-per-step must be >= 1, got 0" in capsys.readouterr().err

@@ -117,6 +117,8 @@ def _check_names(args: argparse.Namespace) -> str | None:
             return f"unknown bot level {level!r}; expected one of {', '.join(LEVELS)}"
     if args.games < 1 or args.workers < 1:
         return f"--games and --workers must be >= 1, got {args.games} and {args.workers}"
+    if args.actions_per_step < 1:
+        return f"--actions-per-step must be >= 1, got {args.actions_per_step}"
     return None
 
 
