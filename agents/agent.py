@@ -5,10 +5,12 @@ Observations are dicts of batched tensors in the contract's format: ``units`` [B
 rollout can store and slice it per row: ``core_h`` and ``core_c`` [B, layers, hidden] (the LSTM) and
 ``previous_action_type`` [B] (-1: none), which feeds the scalar encoder, and ``previous_target_tag`` [B] (-1: none),
 the tag of the unit the previous action targeted, which marks that unit's row as was-targeted (rows move
-between steps, tags do not). Rows where ``first`` [B] marks an
-episode start are reset before the step. Every head samples under the spec's legality rules (``heads/legality.py``),
-so sampled actions are legal by construction. The agent never sees the environment,
-only its spec, read through ``agents.spec.AgentSpec`` (which refuses a spec of another version).
+between steps, tags do not); both come from the step's last action that was not a no_op. Rows where ``first`` [B]
+marks an episode start are reset before the step. One step sends up to the spec's ``actions_per_step`` actions,
+chained and ended by a no_op (``heads/step_actions.py``): action tensors carry a sub-action axis after the batch
+(``action_type`` [B, N], ``selected_units`` [B, N, K], ...). Every head samples under the spec's legality rules
+(``heads/legality.py``), so sampled actions are legal by construction. The agent never sees the environment, only its
+spec, read through ``agents.spec.AgentSpec`` (which refuses a spec of another version).
 
 Temperature applies only when acting: ``act`` samples at the heads config's temperature (or the one given) and
 returns it per row; ``evaluate`` and ``evaluate_sequence`` score at temperature 1 unless told otherwise, so
@@ -29,6 +31,7 @@ from agents.encoders import build_entity_encoder
 from agents.featurizer import UnitFeaturizer
 from agents.heads import ActionHeads, ValueHead
 from agents.heads.legality import Legality
+from agents.heads.step_actions import StepActions, last_actions
 from agents.scalar_encoder import ScalarEncoder
 from agents.spec import AgentSpec
 
@@ -36,8 +39,9 @@ AgentState = dict[str, torch.Tensor]
 
 
 class ActOutput(NamedTuple):
-    """``action``: the contract's keys, batched; ``log_prob`` [B] summed over the heads used, at ``temperature``
-    [B], the temperature each action was sampled at; ``value`` [B]."""
+    """``action``: the contract's keys, batched with the sub-action axis ([B, N, ...]); ``log_prob`` [B] summed over
+    the heads and sub-actions used, at ``temperature`` [B], the temperature each step was sampled at; ``value``
+    [B]."""
 
     action: dict[str, torch.Tensor]
     log_prob: torch.Tensor
@@ -47,7 +51,8 @@ class ActOutput(NamedTuple):
 
 
 class EvaluateOutput(NamedTuple):
-    """Per-head ``log_probs`` and ``entropy`` dicts ([B] each, 0 for unused arguments), ``value`` [B].
+    """Per-head ``log_probs`` and ``entropy`` dicts ([B] each, summed over the sub-actions, 0 for unused arguments),
+    ``value`` [B].
 
     From ``evaluate_sequence`` every tensor is time-major, [T, B], and ``state`` is the state after the last step.
     """
@@ -74,6 +79,7 @@ class Agent(nn.Module):
         self.scalar_encoder = ScalarEncoder(spec, self.config.scalar)
         self.core = Core(self.entity_encoder.entity_dim + self.scalar_encoder.out_channels, self.config.core)
         self.heads = ActionHeads(spec, self.core.out_channels, self.entity_encoder.unit_dim, self.config.heads)
+        self.step_actions = StepActions(spec.actions_per_step, spec.no_op, self.core.out_channels, self.config.heads)
         self.value = ValueHead(self.core.out_channels, self.config.heads)
 
     def checkpoint_config(self) -> dict[str, Any]:
@@ -121,9 +127,10 @@ class Agent(nn.Module):
     def next_state(
         self, core_state: tuple[torch.Tensor, torch.Tensor], action: dict[str, torch.Tensor], units: torch.Tensor
     ) -> AgentState:
-        """The recurrent state after ``action``: the core's, the action type and the targeted unit's tag."""
-        target = action["target_unit"].long()
-        target = torch.where(self.heads.table.used(action["action_type"].long(), "target_unit"), target, -1)
+        """The recurrent state after a step's ``action`` ([B, N, ...]): the core's, and the type and targeted unit's
+        tag of the step's last action that was not a no_op."""
+        kind, target = last_actions(action, self.spec.no_op)
+        target = torch.where(self.heads.table.used(kind, "target_unit"), target, -1)
         target_tag = torch.full(target.shape, -1.0, device=units.device)
         if self.tag_column is not None:
             rows = units[torch.arange(units.shape[0], device=units.device), target.clamp(min=0), self.tag_column]
@@ -131,7 +138,7 @@ class Agent(nn.Module):
         return {
             "core_h": core_state[0],
             "core_c": core_state[1],
-            "previous_action_type": action["action_type"].long(),
+            "previous_action_type": kind,
             "previous_target_tag": target_tag,
         }
 
@@ -145,15 +152,16 @@ class Agent(nn.Module):
         generator: torch.Generator | None = None,
         given: dict[str, torch.Tensor] | None = None,
     ) -> ActOutput:
-        """Sample (or pick greedily) one action per row; ``temperature`` defaults to the heads config's.
+        """Sample (or pick greedily) one step's actions per row; ``temperature`` defaults to the heads config's.
 
-        ``given`` fixes some heads' choices (e.g. the true action type, to measure the selection given it).
+        ``given`` ([B, N, ...] per key) fixes some heads' choices in every sub-action (e.g. the true action types, to
+        measure the selections given them); see ``StepActions``.
         """
         core_output, units, legal, core_state = self.trunk(obs, state, first)
         temperature = self.config.heads.temperature if temperature is None else temperature
         temperatures = torch.full((core_output.shape[0],), float(temperature), device=core_output.device)
-        out = self.heads(core_output, units, legal, action=given, greedy=greedy, temperature=temperatures,
-                         generator=generator)  # fmt: skip
+        out = self.step_actions(self.heads, core_output, units, legal, action=given, greedy=greedy,
+                                temperature=temperatures, generator=generator)  # fmt: skip
         log_prob = torch.stack(list(out.log_probs.values())).sum(0)
         state = self.next_state(core_state, out.action, obs["units"])
         return ActOutput(out.action, log_prob, self.value(core_output), state, temperatures)
@@ -173,13 +181,13 @@ class Agent(nn.Module):
         """Score the given actions, every head teacher-forced, at ``temperature`` (a number or one per row [B]; pass
         ``act``'s to get its log-probs back)."""
         core_output, units, legal, core_state = self.trunk(obs, state, first)
-        out = self.heads(core_output, units, legal, action=action, temperature=temperature)
+        out = self.step_actions(self.heads, core_output, units, legal, action=action, temperature=temperature)
         return EvaluateOutput(
             out.log_probs, out.entropy, self.value(core_output), self.next_state(core_state, action, obs["units"])
         )
 
     def _target_tags(self, action: dict[str, torch.Tensor], units: torch.Tensor) -> torch.Tensor:
-        """The tag of the unit each action targets ([B]; -1 where it targets none)."""
+        """The tag of the unit each step's last action targets ([B]; -1 where it targets none)."""
         return self.next_state((units.new_zeros(0), units.new_zeros(0)), action, units)["previous_target_tag"]
 
     def evaluate_sequence(
@@ -195,13 +203,15 @@ class Agent(nn.Module):
 
         Equal to calling ``evaluate`` step by step, but the featurizer, encoders and heads see all T x B rows
         at once; only the core runs step by step. The previous action type and targeted tag of step t come from
-        the given action at t - 1 (teacher forcing), and from ``state`` at t = 0.
+        the given actions at t - 1 (teacher forcing: its last action that was not a no_op), and from ``state`` at
+        t = 0.
         """
         steps, batch = first.shape
         flat = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in obs.items()}
         flat_action = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in action.items()}
         tags = self._target_tags(flat_action, flat["units"]).reshape(steps, batch)
-        previous = torch.cat([state["previous_action_type"][None], action["action_type"][:-1].long()], 0)
+        kinds = last_actions(flat_action, self.spec.no_op)[0].reshape(steps, batch)
+        previous = torch.cat([state["previous_action_type"][None], kinds[:-1]], 0)
         target_tag = torch.cat([state["previous_target_tag"][None], tags[:-1]], 0)
         first = first.bool()
         previous = torch.where(first, -1, previous).reshape(-1)
@@ -216,11 +226,12 @@ class Agent(nn.Module):
         core_output = torch.stack(outputs).reshape(steps * batch, -1)
         if isinstance(temperature, torch.Tensor):
             temperature = temperature.reshape(steps * batch)
-        out = self.heads(core_output, unit_embeddings, legal, action=flat_action, temperature=temperature)
+        out = self.step_actions(self.heads, core_output, unit_embeddings, legal, action=flat_action,
+                                temperature=temperature)  # fmt: skip
         final = {
             "core_h": core_state[0],
             "core_c": core_state[1],
-            "previous_action_type": action["action_type"][-1].long(),
+            "previous_action_type": kinds[-1],
             "previous_target_tag": tags[-1],
         }
         return EvaluateOutput(

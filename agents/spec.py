@@ -72,6 +72,8 @@ class AgentSpec:
     location_resolution: int
     action_types: tuple[ActionTypeSpec, ...]
     unit_types: tuple[UnitTypeSpec, ...]
+    no_op: int  # index of the no_op action type: "do nothing", which also ends a step's actions
+    actions_per_step: int = 1  # the action budget per agent step (no_ops free); 1 when the spec does not say
 
     @property
     def num_action_types(self) -> int:
@@ -109,6 +111,9 @@ class AgentSpec:
         action_types = tuple(_action_type(read.entry("action_types", i), i) for i in range(read.count("action_types")))
         names = {a.name for a in action_types}
         unit_types = tuple(_unit_type(read.entry("unit_types", i), names) for i in range(read.count("unit_types")))
+        no_op = [a.index for a in action_types if a.name == "no_op"]
+        if not no_op or action_types[no_op[0]].arguments:
+            raise AgentSpecError("action_types", "needs a 'no_op' action type that reads no arguments")
         order_ids = read.mapping("order_ids")
         if not all(isinstance(v, int) for v in order_ids.values()):
             raise AgentSpecError("order_ids", "expected a dict of name -> int")
@@ -126,6 +131,8 @@ class AgentSpec:
             location_resolution=read.positive("location_resolution"),
             action_types=action_types,
             unit_types=unit_types,
+            no_op=no_op[0],
+            actions_per_step=read.positive("actions_per_step") if "actions_per_step" in data else 1,
         )
 
 

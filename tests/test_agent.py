@@ -17,6 +17,7 @@ from agents.heads import HEADS
 from agents.report import PARTS, format_report, model_report
 from envs.skirmish.match import Match
 from envs.skirmish.spec import skirmish_spec
+from training.policy import unstack_actions
 
 SPEC = skirmish_spec((32, 32), max_units=512).to_dict()
 COL = {name: i for i, name in enumerate(SPEC["unit_columns"])}
@@ -61,26 +62,48 @@ def sample(agent: Agent, obs: dict, seed: int = 0, state: dict | None = None, **
     return agent.act(obs, state, generator=torch.Generator().manual_seed(seed), **kwargs)
 
 
+def as_step(action: dict, actions_per_step: int) -> dict:
+    """One action per row [B, ...] -> a step of actions [B, N, ...]: that action, then no_op padding."""
+    padding = {"action_type": 0, "selected_units": -1, "target_unit": -1, "target_location": 0, "queued": 0}
+    return {
+        key: torch.cat([value[:, None], torch.full_like(value[:, None], padding[key]).repeat_interleave(
+            actions_per_step - 1, 1)], 1)
+        for key, value in action.items()
+    }  # fmt: skip
+
+
 def assert_valid_actions(agent: Agent, obs: dict, action: dict) -> None:
-    """The contract's shapes, and the pointer constraints: own real units, never twice, at least one when used."""
-    batch = obs["units"].shape[0]
+    """The contract's shapes, the end rule (nothing after a no_op) and, per sub-action, the pointer constraints:
+    own real units, never twice, at least one when used."""
+    batch, steps = obs["units"].shape[0], agent.spec.actions_per_step
     own = obs["unit_mask"] & (obs["units"][..., COL["alliance"]] == 1)
-    assert action["selected_units"].shape == (batch, SPEC["max_selected_units"])
-    assert action["target_location"].shape == (batch, 2)
+    assert action["action_type"].shape == action["target_unit"].shape == action["queued"].shape == (batch, steps)
+    assert action["selected_units"].shape == (batch, steps, SPEC["max_selected_units"])
+    assert action["target_location"].shape == (batch, steps, 2)
     table = agent.heads.table
     for b in range(batch):
-        kind = action["action_type"][b : b + 1]
-        assert obs["available_actions"][b, kind]
-        row = action["selected_units"][b]
-        count = int((row >= 0).sum())
-        assert (row[:count] >= 0).all() and (row[count:] == -1).all()
-        if table.used(kind, "selected_units"):
-            chosen = row[:count].tolist()
-            assert count >= 1 and len(set(chosen)) == count and all(own[b, i] for i in chosen)
-        else:
-            assert count == 0
-        target = int(action["target_unit"][b])
-        assert (target >= 0 and obs["unit_mask"][b, target]) if table.used(kind, "target_unit") else target == -1
+        for k in range(steps):
+            kind = action["action_type"][b, k : k + 1]
+            if k and action["action_type"][b, k - 1] == 0:
+                assert kind == 0  # the step ended
+            assert obs["available_actions"][b, kind] or (k and kind == 0)
+            row = action["selected_units"][b, k]
+            count = int((row >= 0).sum())
+            assert (row[:count] >= 0).all() and (row[count:] == -1).all()
+            if table.used(kind, "selected_units"):
+                chosen = row[:count].tolist()
+                assert count >= 1 and len(set(chosen)) == count and all(own[b, i] for i in chosen)
+            else:
+                assert count == 0
+            target = int(action["target_unit"][b, k])
+            assert (target >= 0 and obs["unit_mask"][b, target]) if table.used(kind, "target_unit") else target == -1
+
+
+def last_types(action: dict) -> torch.Tensor:
+    """Each row's last action type that is not a no_op (no_op when none)."""
+    kinds = action["action_type"]
+    count = (kinds != 0).sum(1)
+    return torch.where(count > 0, kinds.gather(1, (count - 1).clamp(min=0)[:, None])[:, 0], 0)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -94,7 +117,7 @@ def test_runs_on_spec_shaped_observations(kind, num_units):
     assert_valid_actions(agent, obs, out.action)
     assert out.log_prob.shape == (2,) and torch.isfinite(out.log_prob).all() and out.value.shape == (2,)
     torch.testing.assert_close(sum(scored.log_probs.values()), out.log_prob)
-    assert torch.equal(out.state["previous_action_type"], out.action["action_type"])
+    assert torch.equal(out.state["previous_action_type"], last_types(out.action))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -245,8 +268,7 @@ def test_plays_real_skirmish_observations(kind):
         with torch.no_grad():
             out = agent.act(batch, state, first=torch.tensor([step == 0]), generator=generator)
         assert_valid_actions(agent, batch, out.action)
-        action = {key: value[0].numpy() if value[0].dim() else int(value[0]) for key, value in out.action.items()}
-        observations, _, done, _, _ = match.step({1: action})
+        observations, _, done, _, _ = match.step({1: unstack_actions(out.action, agent.spec.no_op)[0]})
         obs, state = observations[1], out.state
         if done:
             break
@@ -308,7 +330,7 @@ def test_the_previous_target_is_tracked_by_tag_and_marked_was_targeted(kind):
         "queued": torch.zeros(2, dtype=torch.long),
     }
     with torch.no_grad():
-        state = agent.evaluate(obs, action, agent.initial_state(2)).state
+        state = agent.evaluate(obs, as_step(action, agent.spec.actions_per_step), agent.initial_state(2)).state
     expected = obs["units"][0, target[0], COL["tag"]]
     assert state["previous_target_tag"].tolist() == [expected.item(), -1.0]
     # Next step the targeted unit sits in another row: its features change only through was_targeted.

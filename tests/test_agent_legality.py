@@ -89,14 +89,14 @@ def test_locations_only_on_the_map():
 def test_a_follow_selection_leaves_a_unit_to_follow():
     agent = Agent(SPEC, AgentConfig.small("perceiver")).eval()
     obs = observation([("marine", 1), ("marine", 1), ("marine", 1)])
-    given = {"action_type": torch.tensor([INDEX["follow"]])}
+    given = {"action_type": torch.tensor([[INDEX["follow"]] * agent.spec.actions_per_step])}
     state = agent.initial_state(1)
     with torch.no_grad():
         for seed in range(20):
             out = agent.act(obs, state, given=given, temperature=5.0, generator=torch.Generator().manual_seed(seed))
-            chosen = out.action["selected_units"][0]
-            picked = set(chosen[chosen >= 0].tolist())
-            assert 1 <= len(picked) <= 2 and int(out.action["target_unit"][0]) not in picked
+            for chosen, target in zip(out.action["selected_units"][0], out.action["target_unit"][0], strict=True):
+                picked = set(chosen[chosen >= 0].tolist())
+                assert 1 <= len(picked) <= 2 and int(target) not in picked
 
 
 def scenarios(include_large: bool) -> list:
@@ -107,37 +107,40 @@ def scenarios(include_large: bool) -> list:
     return built
 
 
-def play_strict(kind: str, steps_per_scenario: int, include_large: bool) -> tuple[int, Counter]:
-    """A random-weight agent plays both sides of strict matches; returns agent steps and action types used."""
+def play_strict(kind: str, steps_per_scenario: int, include_large: bool) -> tuple[int, Counter, int]:
+    """A random-weight agent sending up to 2 actions per step plays both sides of strict matches; returns agent
+    steps, action types used and how many steps sent two actions."""
     torch.manual_seed(0)
-    steps, used = 0, Counter()
+    steps, used, several = 0, Counter(), 0
     for scenario in scenarios(include_large):
         max_units = max(16, len(scenario.placements))
         match = Match(scenario, seed=steps, max_units=max_units, resolution=32, lenient=False)
-        agent = Agent(match.spec, AgentConfig.small(kind)).eval()
+        agent = Agent({**match.spec.to_dict(), "actions_per_step": 2}, AgentConfig.small(kind)).eval()
         policy = AgentPolicy(agent, 2, temperature=1.0, seed=steps)
         observations = match.reset()
         for _ in range(steps_per_scenario):
             actions, _ = policy.step([observations[1], observations[2]])
             observations, _, terminated, truncated, infos = match.step({1: actions[0], 2: actions[1]})
             assert infos[1]["illegal_actions"] == infos[2]["illegal_actions"] == 0
-            used.update(a["action_type"] for a in actions)
+            assert all(1 <= len(sent) <= 2 for sent in actions)
+            several += sum(len(sent) == 2 for sent in actions)
+            used.update(a["action_type"] for sent in actions for a in sent)
             steps += 2
             if terminated or truncated:
                 observations = match.reset()
                 policy.reset()
-    return steps, used
+    return steps, used, several
 
 
 @pytest.mark.parametrize("kind", ["perceiver", "transformer"])
 def test_random_agent_plays_strict_games_without_an_illegal_action(kind):
-    steps, used = play_strict(kind, steps_per_scenario=12, include_large=False)
-    assert steps >= 300
+    steps, used, several = play_strict(kind, steps_per_scenario=12, include_large=False)
+    assert steps >= 300 and several >= steps // 10  # the whole budget is used, and accepted
     assert set(used) == set(INDEX.values())  # every action type was sent (and accepted) at least once
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["perceiver", "transformer"])
 def test_random_agent_plays_ten_thousand_strict_steps(kind):
-    steps, used = play_strict(kind, steps_per_scenario=320, include_large=True)
+    steps, used, _ = play_strict(kind, steps_per_scenario=320, include_large=True)
     assert steps >= 10_000 and set(used) == set(INDEX.values())

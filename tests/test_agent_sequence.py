@@ -1,4 +1,5 @@
-"""Sequence evaluation (the learner's unroll), partial teacher forcing and the exact per-head KL recorder."""
+"""Sequence evaluation (the learner's unroll), partial teacher forcing, the exact per-head KL recorder, and the
+actions of one step (up to the spec's budget, each conditioned on those before it, ended by a no_op)."""
 
 import pytest
 import torch
@@ -11,9 +12,14 @@ from envs.skirmish.env import SkirmishEnv
 from training.policy import AgentPolicy, stack_observations
 
 
-def _rollout(agent: Agent, steps: int = 60, games: int = 2):
+def budget_spec(actions_per_step: int = 2) -> dict:
+    """The 8m Skirmish spec with an action budget of ``actions_per_step``."""
+    return {**SkirmishEnv("8m", max_units=64).skirmish_spec.to_dict(), "actions_per_step": actions_per_step}
+
+
+def _rollout(agent: Agent, steps: int = 60, games: int = 2, temperature: float | None = None):
     envs = [SkirmishEnv("3m", "hard", max_units=64, lenient=True) for _ in range(games)]
-    policy = AgentPolicy(agent, games, seed=0)
+    policy = AgentPolicy(agent, games, seed=0, temperature=temperature)
     obs = [env.reset(seed=i)[0] for i, env in enumerate(envs)]
     start = {k: v.clone() for k, v in policy.state.items()}
     frames, actions, firsts, log_probs = [], [], [], []
@@ -34,14 +40,16 @@ def _rollout(agent: Agent, steps: int = 60, games: int = 2):
     return stack(frames), stack(actions), start, torch.stack(firsts), torch.stack(log_probs), policy.state
 
 
-@pytest.mark.parametrize("encoder", ["perceiver", "transformer"])
-def test_evaluate_sequence_equals_acting_step_by_step(encoder):
+@pytest.mark.parametrize(("encoder", "budget", "temperature"),
+                         [("perceiver", 1, None), ("transformer", 2, None), ("perceiver", 2, 0.7)])  # fmt: skip
+def test_evaluate_sequence_equals_acting_step_by_step(encoder, budget, temperature):
     torch.manual_seed(0)
-    agent = Agent(SkirmishEnv("8m", max_units=64).skirmish_spec, AgentConfig.small(encoder)).eval()
-    obs, action, start, first, log_probs, final = _rollout(agent)
+    agent = Agent(budget_spec(budget), AgentConfig.small(encoder)).eval()
+    obs, action, start, first, log_probs, final = _rollout(agent, temperature=temperature)
     assert first[1:].any(), "the rollout should cross an episode boundary"
+    assert action["action_type"].shape == (*first.shape, budget)
     with torch.no_grad():
-        out = agent.evaluate_sequence(obs, action, start, first)
+        out = agent.evaluate_sequence(obs, action, start, first, temperature or 1.0)
     total = torch.stack([out.log_probs[h] for h in HEADS]).sum(0)
     assert total.shape == first.shape and out.value.shape == first.shape
     torch.testing.assert_close(total, log_probs, atol=1e-4, rtol=0)
@@ -51,19 +59,19 @@ def test_evaluate_sequence_equals_acting_step_by_step(encoder):
 
 def test_partial_teacher_forcing_keeps_the_given_heads():
     torch.manual_seed(1)
-    agent = Agent(SkirmishEnv("8m", max_units=64).skirmish_spec, AgentConfig.small()).eval()
+    agent = Agent(budget_spec(), AgentConfig.small()).eval()
     obs, action, start, first, _, _ = _rollout(agent, steps=4)
     step = {k: v[0] for k, v in obs.items()}
     forced = torch.full_like(action["action_type"][0], 4)  # attack_move: selection + location
     with torch.no_grad():
         out = agent.act(step, start, first[0], greedy=True, given={"action_type": forced})
     assert torch.equal(out.action["action_type"], forced)
-    assert (out.action["selected_units"][:, 0] >= 0).all()
+    assert (out.action["selected_units"][..., 0] >= 0).all()  # every sub-action selects
 
 
 def test_recorded_kl_is_zero_for_the_same_policy_and_positive_otherwise():
     torch.manual_seed(2)
-    spec = SkirmishEnv("8m", max_units=64).skirmish_spec
+    spec = budget_spec()
     agent, other = Agent(spec, AgentConfig.small()).eval(), Agent(spec, AgentConfig.small()).eval()
     obs, action, start, first, _, _ = _rollout(agent, steps=6)
     with torch.no_grad(), recording() as p:
@@ -78,6 +86,45 @@ def test_recorded_kl_is_zero_for_the_same_policy_and_positive_otherwise():
     apart = kl_divergence(p, q)
     assert all(bool((v >= -1e-6).all()) for v in apart.values())
     assert float(apart["action_type"].mean()) > 0
-    # unused arguments contribute nothing: no_op rows have no selection KL
-    no_op = (action["action_type"] == 0).reshape(-1)
-    assert torch.all(apart["selected_units"][no_op] == 0)
+    # unused arguments contribute nothing: steps that send no action have no selection KL
+    no_op = (action["action_type"][..., 0] == 0).reshape(-1)
+    assert no_op.any() and torch.all(apart["selected_units"][no_op] == 0)
+
+
+def test_a_step_sends_at_most_the_budget_and_nothing_after_a_no_op():
+    torch.manual_seed(3)
+    agent = Agent(budget_spec(2), AgentConfig.small()).eval()
+    obs, action, start, first, _, _ = _rollout(agent, steps=40, temperature=2.0)
+    kinds = action["action_type"]  # [T, B, 2]
+    real = kinds != 0
+    assert not (~real[..., 0] & real[..., 1]).any()  # the no_op ends the step
+    assert real.all(-1).any() and (real[..., 0] & ~real[..., 1]).any() and (~real).all(-1).any()
+    padding = ~real[..., 1]
+    assert (action["selected_units"][..., 1, :][padding] == -1).all()
+    assert (action["target_unit"][..., 1][padding] == -1).all()
+
+
+def test_evaluate_of_a_step_is_its_log_prob_and_the_second_action_sees_the_first():
+    torch.manual_seed(4)
+    agent = Agent(budget_spec(2), AgentConfig.small()).eval()
+    obs, action, start, first, _, _ = _rollout(agent, steps=3)
+    step = {k: v[0] for k, v in obs.items()}
+    types = {a["name"]: a["index"] for a in agent.spec.plain["action_types"]}
+    batch = first.shape[1]
+
+    def second_type_distribution(first_type: str):
+        given = {"action_type": torch.tensor([[types[first_type], types["no_op"]]] * batch)}
+        with torch.no_grad(), recording() as records:
+            out = agent.act(step, start, first[0], greedy=True, given=given)
+        kinds = [r for r in records if r.name == "action_type"]
+        assert len(kinds) == 2 and kinds[0].active.all() and kinds[1].active.all()
+        return kinds[0].log_p, kinds[1].log_p, out
+
+    hold_first, hold_second, out = second_type_distribution("hold_position")
+    stop_first, stop_second, _ = second_type_distribution("stop")
+    torch.testing.assert_close(hold_first, stop_first)  # the same context for the first action
+    assert not torch.allclose(hold_second, stop_second)  # the second is conditioned on the first
+    assert (out.action["action_type"][:, 1] == types["no_op"]).all()
+    with torch.no_grad():
+        scored = agent.evaluate(step, out.action, start, first[0])
+    torch.testing.assert_close(torch.stack(list(scored.log_probs.values())).sum(0), out.log_prob)

@@ -17,20 +17,25 @@ def stack_observations(observations: Sequence[Mapping[str, np.ndarray]]) -> dict
     return {key: torch.from_numpy(np.stack([np.asarray(o[key]) for o in observations])) for key in OBS_KEYS}
 
 
-def unstack_actions(action: Mapping[str, torch.Tensor]) -> list[dict[str, Any]]:
-    """A batched action dict -> one contract action dict per game (numpy / int values)."""
+def unstack_actions(action: Mapping[str, torch.Tensor], no_op: int) -> list[list[dict[str, Any]]]:
+    """A batched step of actions ([B, N, ...] per key) -> per game, the list of contract action dicts it sends: its
+    sub-actions before the first no_op, or ``[no_op]`` when it sends none (``Match.step`` takes a list)."""
     arrays = {key: value.cpu().numpy() for key, value in action.items()}
-    size = len(arrays["action_type"])
-    return [
-        {
-            "action_type": int(arrays["action_type"][i]),
-            "selected_units": arrays["selected_units"][i].astype(np.int64),
-            "target_unit": int(arrays["target_unit"][i]),
-            "target_location": arrays["target_location"][i].astype(np.int64),
-            "queued": int(arrays["queued"][i]),
-        }
-        for i in range(size)
-    ]
+    games = []
+    for i in range(len(arrays["action_type"])):
+        sent = []
+        for k in range(arrays["action_type"].shape[1]):
+            if int(arrays["action_type"][i, k]) == no_op:
+                break
+            sent.append({
+                "action_type": int(arrays["action_type"][i, k]),
+                "selected_units": arrays["selected_units"][i, k].astype(np.int64),
+                "target_unit": int(arrays["target_unit"][i, k]),
+                "target_location": arrays["target_location"][i, k].astype(np.int64),
+                "queued": int(arrays["queued"][i, k]),
+            })  # fmt: skip
+        games.append(sent or [{"action_type": no_op}])
+    return games
 
 
 class AgentPolicy:
@@ -65,8 +70,11 @@ class AgentPolicy:
             self.first[index] = True
 
     @torch.no_grad()
-    def step(self, observations: Sequence[Mapping[str, np.ndarray]]) -> tuple[list[dict[str, Any]], ActOutput]:
-        """One action per game, and the agent's raw output (log-probs, values, the state before the step)."""
+    def step(
+        self, observations: Sequence[Mapping[str, np.ndarray]]
+    ) -> tuple[list[list[dict[str, Any]]], ActOutput]:
+        """Per game the list of actions it sends this step (see ``unstack_actions``), and the agent's raw output
+        (log-probs, values, the state before the step)."""
         if len(observations) != self.batch_size:
             raise ValueError(f"AgentPolicy: expected {self.batch_size} observations, got {len(observations)}")
         obs = stack_observations(observations)
@@ -74,7 +82,7 @@ class AgentPolicy:
                              generator=self.generator)  # fmt: skip
         self.state = out.state
         self.first = torch.zeros(self.batch_size, dtype=torch.bool)
-        return unstack_actions(out.action), out
+        return unstack_actions(out.action, self.agent.spec.no_op), out
 
     @torch.no_grad()
     def value(self, observation: Mapping[str, np.ndarray], index: int) -> float:
@@ -84,5 +92,5 @@ class AgentPolicy:
         core_output = self.agent.trunk(stack_observations([observation]), state, self.first[index : index + 1])[0]
         return float(self.agent.value(core_output)[0])
 
-    def __call__(self, obs: Mapping[str, np.ndarray], spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def __call__(self, obs: Mapping[str, np.ndarray], spec: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return self.step([obs])[0][0]

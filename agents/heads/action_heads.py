@@ -6,7 +6,9 @@ action type -> selected units -> target unit -> target location -> queued, each 
 type, to predict the rest given those). Arguments the chosen action type does not use (per the spec's argument
 table) are neither sampled nor scored: their log-prob and entropy are 0, their choice is the contract's absent
 value, and they leave the embedding as is. A given ``target_unit`` of -1 where the type uses one means "unknown"
-(a replay that does not record it): that head is left unscored and the action counts as targeting nothing.
+(a replay that does not record it): that head is left unscored and the action counts as targeting nothing. Rows not
+``active`` (a step whose actions ended, see ``step_actions.py``) choose the no_op, which uses no argument, so nothing
+of theirs is sampled or scored.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ HEADS = ("action_type", "selected_units", "target_unit", "target_location", "que
 
 class ActionHeadsOutput(NamedTuple):
     """Per-head dicts keyed by ``HEADS``: ``action`` in the contract's format (batched), ``log_probs`` and
-    ``entropy`` [B] each; ``selection_step_log_probs`` [B, max_selected]."""
+    ``entropy`` [B] each; ``selection_step_log_probs`` [B, max_selected]; ``embedding`` [B, D], the autoregressive
+    embedding after the last head (what the action was)."""
 
     action: dict[str, torch.Tensor]
     log_probs: dict[str, torch.Tensor]
     entropy: dict[str, torch.Tensor]
     selection_step_log_probs: torch.Tensor
+    embedding: torch.Tensor
 
 
 class ActionHeads(nn.Module):
@@ -45,6 +49,7 @@ class ActionHeads(nn.Module):
     def __init__(self, spec: AgentSpec, core_dim: int, unit_dim: int, config: HeadsConfig) -> None:
         super().__init__()
         self.table = ArgumentTable(spec)
+        self.no_op = spec.no_op
         self.rules = LegalityRules(spec)
         self.max_selected = spec.max_selected_units
         self.action_type = ActionTypeHead(core_dim, self.table.num_action_types, config)
@@ -62,11 +67,16 @@ class ActionHeads(nn.Module):
         greedy: bool = False,
         temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
+        active: torch.Tensor | None = None,
     ) -> ActionHeadsOutput:
-        """``legal`` from ``self.rules.observe(obs)``; ``temperature``: one number, or one per row [B]."""
+        """``legal`` from ``self.rules.observe(obs)``; ``temperature``: one number, or one per row [B]; ``active``
+        [B]: the rows that still act (all when None; the others' action is the no_op, unscored)."""
         given = (lambda key: None) if action is None else action.get  # a partial action forces only its keys
         sampling = {"greedy": greedy, "temperature": temperature, "generator": generator}
-        kind = self.action_type(core_output, legal.action_types, given("action_type"), **sampling)
+        if active is None:
+            active = torch.ones(core_output.shape[0], dtype=torch.bool, device=core_output.device)
+        kind = self.action_type(core_output, legal.action_types, given("action_type"), **sampling, active=active,
+                                end=self.no_op)  # fmt: skip
         types = kind.choice
         real_rows = legal.unit_mask.sum(-1)
         max_picks = torch.where(self.rules.keeps_one_unselected(types), real_rows - 1, self.max_selected)
@@ -108,6 +118,7 @@ class ActionHeads(nn.Module):
             {k: o.log_prob for k, o in outputs.items()},
             {k: o.entropy for k, o in outputs.items()},
             selection.step_log_probs,
+            queued.autoregressive_embedding,
         )
 
 

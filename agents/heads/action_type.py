@@ -16,7 +16,10 @@ from agents.heads.distributions import categorical
 
 
 class ActionTypeHead(nn.Module):
-    """[B, core_dim] core output + [B, A] legal action types -> action type [B] and the autoregressive embedding."""
+    """[B, core_dim] core output + [B, A] legal action types -> action type [B] and the autoregressive embedding.
+
+    Rows not ``active`` [B] (a step whose actions already ended) are neither sampled nor scored: their type is
+    ``end`` (the no_op), with log-prob and entropy 0."""
 
     def __init__(self, core_dim: int, num_action_types: int, config: HeadsConfig) -> None:
         super().__init__()
@@ -42,8 +45,10 @@ class ActionTypeHead(nn.Module):
         greedy: bool = False,
         temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
+        *,
+        active: torch.Tensor,
+        end: int,
     ) -> HeadOutput:
-        active = torch.ones(core_output.shape[0], dtype=torch.bool, device=core_output.device)
         choice = categorical(
             self.logits(core_output),
             available_actions.bool(),
@@ -54,6 +59,7 @@ class ActionTypeHead(nn.Module):
             generator=generator,
             name="action_type",
         )
-        one_hot = F.one_hot(choice.index, self.num_action_types).to(core_output.dtype)
+        index = torch.where(active, choice.index, end)
+        one_hot = F.one_hot(index, self.num_action_types).to(core_output.dtype)
         embedding = self.embed_choice(one_hot) + self.embed_core(core_output)
-        return HeadOutput(choice.index, choice.log_prob, choice.entropy, embedding)
+        return HeadOutput(index, choice.log_prob, choice.entropy, embedding)

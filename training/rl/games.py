@@ -38,8 +38,9 @@ class Game:
     def agent_obs(self) -> dict[str, np.ndarray]:
         return self.obs[self.side]
 
-    def step(self, action: dict[str, Any]) -> tuple[float, bool, bool]:
-        """Play one agent step (the opponent answers its own observation); returns (reward, terminated, truncated):
+    def step(self, action: Any) -> tuple[float, bool, bool]:
+        """Play one agent step of ``action`` (one action dict or a list; the opponent answers its own observation);
+        returns (reward, terminated, truncated):
         truncated is the scenario's time limit, after which the last observation still has a value."""
         other = 3 - self.side
         reply = self.opponent(self.obs[other], self.match.spec)
