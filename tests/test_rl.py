@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from agents.agent import Agent
 from envs.skirmish.bots import make_bot
 from envs.skirmish.scenario import SCENARIO_DIR, load_scenario
 from training.agent_io import load_agent
@@ -27,6 +28,12 @@ def _cfg(tmp_path, *extra: str) -> RLConfig:
     return load_config(RLConfig, None, [*TINY, f"run_root={tmp_path}", *extra])
 
 
+def budget_agent(cfg: RLConfig, actions_per_step: int = 2) -> Agent:
+    """The run's fresh agent, sending up to ``actions_per_step`` actions per step."""
+    agent, _ = initial_agents(cfg)
+    return Agent({**agent.spec.to_dict(), "actions_per_step": actions_per_step}, agent.config)
+
+
 def _trajectory(cfg: RLConfig, agent) -> dict:
     from training.config_io import to_dict
 
@@ -36,12 +43,14 @@ def _trajectory(cfg: RLConfig, agent) -> dict:
 
 def test_trajectory_layout(tmp_path):
     cfg = _cfg(tmp_path)
-    agent, _ = initial_agents(cfg)
+    agent = budget_agent(cfg)
     result = _trajectory(cfg, agent)
     traj = result["trajectory"]
     assert result["frames"] == 32
     assert traj["obs/units"].shape == (17, 2, 64, 46)  # T + 1 observations (bootstrap)
-    assert traj["action/selected_units"].shape == (16, 2, 64)
+    assert traj["action/selected_units"].shape == (16, 2, 2, 64)  # a step's sub-actions after the batch
+    assert traj["action/action_type"].shape == traj["action/queued"].shape == (16, 2, 2)
+    assert (traj["action/action_type"] != 0).all(-1).any()  # some steps use the whole budget
     assert traj["first"].shape == (17, 2) and traj["first"][0].all()
     assert traj["reward"].shape == traj["terminated"].shape == traj["behaviour_log_prob"].shape == (16, 2)
     assert traj["truncated"].shape == traj["truncation_value"].shape == traj["temperature"].shape == (16, 2)
@@ -73,7 +82,7 @@ def test_games_are_built_as_before_the_one_builder():
 
 def test_learner_update_kl_and_options(tmp_path):
     cfg = _cfg(tmp_path, "learner.upgo_cost=1.0", "learner.value_target=td_lambda", "learner.kl_cost=0.5")
-    agent, _ = initial_agents(cfg)
+    agent = budget_agent(cfg)
     trajectory = _trajectory(cfg, agent)["trajectory"]
     learner = Learner(agent, copy.deepcopy(agent), cfg.learner)
     _, terms = learner.loss(batch_trajectories([trajectory], "cpu"))
@@ -198,7 +207,7 @@ def _scored(agent, traj: dict, temperature) -> torch.Tensor:
 
 def test_the_learner_scores_actions_at_the_temperature_they_were_sampled_at(tmp_path):
     cfg = _cfg(tmp_path, "temperature=0.7")
-    agent, _ = initial_agents(cfg)
+    agent = budget_agent(cfg)
     traj = _trajectory(cfg, agent)["trajectory"]
     assert np.allclose(traj["temperature"], 0.7)
     behaviour = torch.from_numpy(traj["behaviour_log_prob"])

@@ -291,14 +291,14 @@ def test_an_agent_built_from_the_spec_acts_and_its_actions_convert():
     obs, rows, features, resp, grid = convert(map_size=(256, 256))  # the frame's size: every cell is on the map
     kinds = set()
     for seed in range(6):
-        action = AgentPolicy(agent, seed=seed).step([obs])[0][0]
-        call = to_function_call(action, rows, obs["available_actions"], grid)
-        proto = features.transform_action(resp.observation, call)
-        kind = CAT.action_types[action["action_type"]]
-        kinds.add(kind.name)
-        if kind.function_type in ("raw_cmd", "raw_cmd_pt", "raw_cmd_unit"):
-            cmd = proto.action_raw.unit_command
-            assert cmd.ability_id == kind.ability_id and set(cmd.unit_tags) <= set(ROW_TAGS[:4])
+        for action in AgentPolicy(agent, seed=seed).step([obs])[0][0]:  # the actions of one step
+            call = to_function_call(action, rows, obs["available_actions"], grid)
+            proto = features.transform_action(resp.observation, call)
+            kind = CAT.action_types[action["action_type"]]
+            kinds.add(kind.name)
+            if kind.function_type in ("raw_cmd", "raw_cmd_pt", "raw_cmd_unit"):
+                cmd = proto.action_raw.unit_command
+                assert cmd.ability_id == kind.ability_id and set(cmd.unit_tags) <= set(ROW_TAGS[:4])
     assert kinds - {"no_op"}
 
 
