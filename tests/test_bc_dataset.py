@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from envs.skirmish.match import Match
 from envs.skirmish.replay import encode_action, encode_file, load_replay, save_replay
 from envs.skirmish.scenario import load_scenario
 from training.bc import dataset as bc_dataset
-from training.bc.dataset import BCData, BuildSettings, DatasetError, prepare_data
+from training.bc.dataset import ActionRules, BCData, BuildSettings, DatasetError, prepare_data
 from training.bc.shards import SequenceStream, assign, epoch_order
 
 SETTINGS = BuildSettings(players="both", sequence_length=8, max_units=64)
@@ -31,10 +32,9 @@ def record(directory: Path, seeds=range(3), **game) -> list[Path]:
     return paths
 
 
-def scripted_replay(path: Path) -> Path:
-    """A short game with a step of three actions (one of them illegal: an enemy unit selected) and empty steps
-    (a budget of 3 actions per step, so that all three are played)."""
-    match = Match(mirrored(load_scenario("3m"), 0), 0, max_units=64, record=True, lenient=True, actions_per_step=3)
+def scripted_game(match: Match) -> list[tuple[dict, list]]:
+    """Plays a short game: player 1 sends three actions in its first step (one of them illegal: an enemy unit
+    selected), then an explicit no_op, then nothing; returns player 1's (observation, actions) per step."""
     obs = match.reset()
     own = np.flatnonzero(obs[1]["unit_mask"] & (obs[1]["units"][:, 1] == 1))
     enemy = np.flatnonzero(obs[1]["unit_mask"] & (obs[1]["units"][:, 1] == 4))
@@ -59,9 +59,18 @@ def scripted_replay(path: Path) -> Path:
         "queued": 0,
     }
     illegal = {**hold, "selected_units": select(enemy[0])}
-    match.step({1: [move, illegal, hold], 2: []})
-    match.step({1: [], 2: [move | {"selected_units": select(own[0])}]})
-    match.step({1: [], 2: []})
+    sent = [[move, illegal, hold], [{"action_type": 0}], []]
+    steps = []
+    for actions, reply in zip(sent, [[], [move | {"selected_units": select(own[0])}], []], strict=True):
+        steps.append((obs[1], actions))
+        obs = match.step({1: actions, 2: reply})[0]
+    return steps
+
+
+def scripted_replay(path: Path) -> Path:
+    """``scripted_game`` recorded under a budget of 3 actions per step, so that all three are played."""
+    match = Match(mirrored(load_scenario("3m"), 0), 0, max_units=64, record=True, lenient=True, actions_per_step=3)
+    scripted_game(match)
     return save_replay(path, match, {1: "script", 2: "script"})
 
 
@@ -78,8 +87,10 @@ def test_sequences_shapes_first_and_valid(replays, tmp_path):
     data = prepare_data([str(p.parent) for p in replays[:1]], SETTINGS, tmp_path, progress=False)
     arrays = all_sequences(data)
     count, length = arrays["valid"].shape
+    budget = data.spec["actions_per_step"]
     assert length == 8 and arrays["units"].shape == (count, 8, 64, 46)
-    assert arrays["selected_units"].shape == (count, 8, 64) and arrays["target_location"].shape == (count, 8, 2)
+    assert arrays["selected_units"].shape == (count, 8, budget, 64)
+    assert arrays["target_location"].shape == (count, 8, budget, 2)
     assert data.manifest["counts"]["replays"] == 3 and data.counts(0.1, 0)["skipped"] == {}
     for replay_id, player in itertools.product(range(3), (1, 2)):
         mine = (arrays["replay"] == replay_id) & (arrays["player"] == player)
@@ -88,24 +99,54 @@ def test_sequences_shapes_first_and_valid(replays, tmp_path):
         flat = valid.reshape(-1)
         assert flat.all() or (not flat[flat.argmin() :].any())  # padding only at the game's end
         replay = load_replay(replays[replay_id])
-        expected = [a["action_type"] for s in replay.steps() for a in (s.actions[player] or [{"action_type": 0}])]
-        assert arrays["action_type"][mine].reshape(-1)[flat].tolist() == expected
+        expected = [(kinds + [0] * budget)[:budget]
+                    for kinds in ([a["action_type"] for a in s.actions[player]] for s in replay.steps())]  # fmt: skip
+        assert arrays["action_type"][mine].reshape(-1, budget)[flat].tolist() == expected  # one sample per step
     assert arrays["valid"].sum() == data.manifest["counts"]["samples"]
 
 
-def test_several_actions_in_a_step_become_consecutive_samples(tmp_path):
+@pytest.mark.parametrize(("budget", "kinds", "over"), [(1, [[3], [0], [0]], 1), (2, [[3, 2], [0, 0], [0, 0]], 0),
+                                                     (3, [[3, 2, 0], [0, 0, 0], [0, 0, 0]], 0)])  # fmt: skip
+def test_a_step_is_one_sample_of_its_actions_up_to_the_budget(budget, kinds, over):
+    match = Match(mirrored(load_scenario("3m"), 0), 0, max_units=64, lenient=True)
+    rules = ActionRules({**match.spec.to_dict(), "actions_per_step": budget})
+    stats = Counter()
+    samples = bc_dataset._player_samples(scripted_game(match), rules, stats)
+    # move and hold (the illegal one dropped; what the budget has no room for counted), then two no_op steps
+    assert [s.action["action_type"].tolist() for s in samples] == kinds
+    assert samples[0].action["selected_units"].shape == (budget, 64)
+    assert (samples[1].action["selected_units"] == -1).all() and (samples[1].action["target_unit"] == -1).all()
+    assert stats["dropped: no selected unit can carry the action type"] == 1  # an enemy selected
+    assert stats["dropped: over the action budget"] == over
+    assert stats["multi_action_steps"] == (budget > 1) and stats["no_op_samples"] == 2
+
+
+def test_recorded_bot_steps_teach_several_actions_per_step(replays):
+    replay = load_replay(replays[0])
+    rules = ActionRules({**replay.new_match().spec.to_dict(), "actions_per_step": 2})
+    steps = [({k: np.array(v) for k, v in s.observations[1].items()}, list(s.actions[1])) for s in replay.steps()]
+    stats = Counter()
+    samples = bc_dataset._player_samples(steps, rules, stats)
+    assert len(samples) == len(steps) and stats["multi_action_steps"] > 0  # the hard bot often sends two
+    for sample, (_, actions) in zip(samples, steps, strict=True):
+        sent = [a["action_type"] for a in actions][:2]
+        assert sample.action["action_type"].tolist() == sent + [0] * (2 - len(sent))
+
+
+def test_a_recorded_step_of_several_actions_is_one_sample(tmp_path):
     path = scripted_replay(tmp_path / "scripted.skreplay")
     result = bc_dataset.replay_result(str(path), SETTINGS)
     assert result.skipped is None
+    assert result.spec["actions_per_step"] == 3  # the replay's budget is the spec's
     player1 = result.arrays["player"] == 1
-    kinds = result.arrays["action_type"][player1].reshape(-1)[result.arrays["valid"][player1].reshape(-1)]
-    assert kinds.tolist() == [3, 2, 0, 0]  # move, hold (the illegal one dropped), then two no_op steps
+    kinds = result.arrays["action_type"][player1].reshape(-1, 3)[result.arrays["valid"][player1].reshape(-1)]
+    assert kinds.tolist() == [[3, 2, 0], [0, 0, 0], [0, 0, 0]]  # move, hold (the illegal one dropped), the end
     units = result.arrays["units"][player1].reshape(-1, 64, 46)
-    assert np.array_equal(units[0], units[1]) and not np.array_equal(units[1], units[2])
+    assert not np.array_equal(units[0], units[1])  # one sample per step
     assert result.stats["dropped: no selected unit can carry the action type"] == 1  # an enemy selected
-    assert result.stats["multi_action_extra"] == 1 and result.stats["no_op_samples"] == 4
-    player2 = result.arrays["action_type"][~player1].reshape(-1)[result.arrays["valid"][~player1].reshape(-1)]
-    assert player2.tolist() == [0, 3, 0]
+    assert result.stats["multi_action_steps"] == 1 and result.stats["no_op_samples"] == 4
+    player2 = result.arrays["action_type"][~player1].reshape(-1, 3)[result.arrays["valid"][~player1].reshape(-1)]
+    assert player2.tolist() == [[0, 0, 0], [3, 0, 0], [0, 0, 0]]
 
 
 def test_bad_replays_are_skipped_and_counted_by_reason(replays, tmp_path):

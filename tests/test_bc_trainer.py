@@ -5,16 +5,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 
+from envs.skirmish.replay import load_replay
+from training.agent_choice import AgentChoice
 from training.agent_io import load_agent
+from training.bc import dataset as bc_dataset
 from training.bc.cli import main
 from training.bc.config import BCConfig
-from training.bc.dataset import BCData
-from training.bc.shards import batches
+from training.bc.dataset import ActionRules, BCData, to_sequences
+from training.bc.metrics import evaluate_bc
+from training.bc.shards import batches, collate
 from training.bc.trainer import BCObjective, train_bc
 from training.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from training.config_io import ConfigError, to_dict
@@ -72,6 +77,7 @@ def test_held_out_metrics_are_computed(trained):
     for name in (
         "action_type/accuracy",
         "action_type/no_op_share",
+        "actions_per_step/accuracy",
         "selected_units/f1",
         "selected_units/exact",
         "queued/accuracy",
@@ -81,6 +87,32 @@ def test_held_out_metrics_are_computed(trained):
     assert all(metrics[f"{head}/nll"] >= 0.0 for head in ("action_type", "selected_units", "queued"))
     assert metrics["action_type/samples"] > 0 and metrics["selected_units/samples"] > 0
     assert metrics["loss"] == metrics["loss"]  # logged, not NaN
+
+
+def test_bc_learns_steps_of_several_actions(replay_dir):
+    """The hard bot's recorded steps under a budget of 2: the loss of whole steps falls, and the metrics count
+    every sub-action the true steps reach."""
+    replay = load_replay(sorted(replay_dir.glob("*.skreplay"))[0])
+    spec = {**replay.new_match().spec.to_dict(), "actions_per_step": 2}
+    steps = [({k: v.copy() for k, v in s.observations[1].items()}, list(s.actions[1])) for s in replay.steps()]
+    stats = Counter()
+    arrays = to_sequences(bc_dataset._player_samples(steps, ActionRules(spec), stats), 8)
+    batch = collate([{key: value[i] for key, value in arrays.items()} for i in range(len(arrays["valid"]))])
+    assert batch["action_type"].shape[-1] == 2 and stats["multi_action_steps"] > 0
+    torch.manual_seed(0)
+    agent = AgentChoice().build(spec)
+    objective = BCObjective(agent, {})
+    optimizer = torch.optim.Adam(agent.parameters(), lr=3e-3)
+    before = float(objective(batch)[0])
+    for _ in range(20):
+        optimizer.zero_grad()
+        objective(batch)[0].backward()
+        optimizer.step()
+    assert float(objective(batch)[0]) < 0.7 * before
+    metrics = evaluate_bc(agent, [batch])
+    valid = int(batch["valid"].sum())
+    reached = valid + int((batch["valid"] & (batch["action_type"][..., 0] != 0)).sum())  # second sub-actions too
+    assert metrics["action_type/samples"] == reached and 0.0 <= metrics["actions_per_step/accuracy"] <= 1.0
 
 
 def test_checkpoint_rebuilds_the_agent(trained):

@@ -2,13 +2,16 @@
 
 **Samples.** Skirmish replays (``*.skreplay``) are re-simulated; .SC2Replay files are read by
 ``training.bc.sc2_samples`` (command-level samples teaching two heads; see there). Each Skirmish replay is
-re-simulated; for each chosen player (``players``: both, winner, 1 or 2) and each step,
-the observation that player saw is paired with each action it issued then. A step with several actions (bots do
-this now and then) becomes consecutive samples sharing the observation, in the order issued; a step with no action
-is a no_op sample. Actions are checked against the agent's own legality masks: selected units that cannot carry
-the action type are left out (the environment left them out of the command too); actions the heads could not have
-produced from that observation (unavailable type, a selection with no unit that can carry it, a target the type's
-rule forbids, a location off the map, a malformed record) are dropped and counted.
+re-simulated; for each chosen player (``players``: both, winner, 1 or 2) and each step, the observation that player
+saw is paired with the actions it issued then, as the agent plays them: one sample per step holding up to the spec's
+``actions_per_step`` actions in the order issued, then the no_op that ends the step and no_op padding (action arrays
+carry that sub-action axis: ``action_type`` [..., N], ``selected_units`` [..., N, K], ...). A step with no action is
+a no_op sample; explicit no_ops among a step's actions are left out (they send nothing). Actions beyond the first N
+(replays recorded without the budget) are dropped and counted. Actions are checked against the agent's own legality
+masks: selected units that cannot carry the action type are left out (the environment left them out of the command
+too); actions the heads could not have produced from that observation (unavailable type, a selection with no unit
+that can carry it, a target the type's rule forbids, a location off the map, a malformed record) are dropped and
+counted.
 
 **Sequences.** Per player per game, the samples are cut into consecutive, non-overlapping chunks of
 ``sequence_length``; ``first`` is True only at the game's first sample; the last chunk is padded by repeating its
@@ -52,7 +55,7 @@ from envs.skirmish.replay import ReplayError, load_replay, read_replays
 from training.bc.shards import ACTION_DTYPES, HEAD_MASK, read_shard, write_shard
 from training.policy import stack_observations
 
-FORMAT_VERSION = 3  # 2: per-sample head_mask; 3: actions checked and cut by the heads' legality masks
+FORMAT_VERSION = 4  # 2: per-sample head_mask; 3: actions checked by the heads' masks; 4: one sample per step
 MANIFEST = "manifest.json"
 SHARD_SEQUENCES = 128  # sequences per shard file (~3 MB compressed at 64 units and 16 steps)
 
@@ -72,10 +75,10 @@ class BuildSettings:
 
 @dataclass
 class Sample:
-    """One (observation, action) pair of one player."""
+    """One step of one player: its observation and its actions (``ActionRules.step``: [N, ...] per key)."""
 
     obs: dict[str, np.ndarray]
-    action: dict[str, np.ndarray | int]
+    action: dict[str, np.ndarray]
     head_mask: tuple[bool, ...] = (True,) * len(HEADS)  # which heads learn from it (HEADS order)
 
 
@@ -101,12 +104,19 @@ class ActionRules:
     def __init__(self, spec: dict[str, Any]) -> None:
         view = AgentSpec.from_dict(spec)
         self.arguments = {a.index: set(a.arguments) for a in view.action_types}
+        self.no_op_type, self.actions_per_step = view.no_op, view.actions_per_step
         self.resolution = view.location_resolution
         self.max_selected = view.max_selected_units
         self.legality = LegalityRules(view)
 
     def no_op(self) -> dict[str, np.ndarray | int]:
-        return self.normalise({"action_type": 0})
+        return self.normalise({"action_type": self.no_op_type})
+
+    def step(self, actions: Sequence[dict[str, np.ndarray | int]]) -> dict[str, np.ndarray]:
+        """Normalised actions (at most ``actions_per_step``, none a no_op) -> one step's arrays [N, ...] per key,
+        padded with no_ops (the first of which ends the step)."""
+        padded = [*actions, *[self.no_op()] * (self.actions_per_step - len(actions))]
+        return {key: np.stack([np.asarray(a[key], dtype=np.int64) for a in padded]) for key in ACTION_DTYPES}
 
     def normalise(self, action: dict[str, Any]) -> dict[str, np.ndarray | int]:
         """All contract keys, with the absent value for arguments the action type does not use."""
@@ -301,22 +311,27 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
 def _player_samples(
     steps: Sequence[tuple[dict[str, np.ndarray], list[Any]]], rules: ActionRules, stats: Counter
 ) -> list[Sample]:
-    """One player's samples: each step's teachable actions in order (a no_op sample for a step with none)."""
+    """One player's samples, one per step: its teachable actions in order, at most ``actions_per_step`` (a no_op
+    sample for a step with none; a step whose no_op is unavailable and that teaches nothing is left out)."""
     flat = [(obs, action) for obs, actions in steps for action in actions]
     checked = iter(rules.teachable([o for o, _ in flat], [a for _, a in flat]))
     samples = []
     for obs, actions in steps:
         taken = []
         for action, problem in (next(checked) for _ in actions):
-            if problem is None:
-                taken.append(action)
-            else:
+            if problem is not None:
                 stats[f"dropped: {problem}"] += 1
-        if not taken and bool(obs["available_actions"][0]):
-            taken = [rules.no_op()]
+            elif int(action["action_type"]) != rules.no_op_type:
+                taken.append(action)
+        if len(taken) > rules.actions_per_step:
+            stats["dropped: over the action budget"] += len(taken) - rules.actions_per_step
+            taken = taken[: rules.actions_per_step]
+        if not taken:
+            if not bool(obs["available_actions"][rules.no_op_type]):
+                continue
             stats["no_op_samples"] += 1
-        stats["multi_action_extra"] += max(0, len(taken) - 1)
-        samples.extend(Sample(obs, action) for action in taken)
+        stats["multi_action_steps"] += len(taken) > 1
+        samples.append(Sample(obs, rules.step(taken)))
     return samples
 
 
@@ -431,7 +446,7 @@ def build_cache(
                 "samples": int(stats["samples"]),
                 "sequences": sum(s["sequences"] for s in shards),
                 "no_op_samples": int(stats["no_op_samples"]),
-                "multi_action_extra": int(stats["multi_action_extra"]),
+                "multi_action_steps": int(stats["multi_action_steps"]),
                 "actions_dropped": {k.split(": ", 1)[1]: int(v) for k, v in stats.items() if k.startswith("dropped: ")},
             },
         }

@@ -1,21 +1,26 @@
 """Held-out behaviour-cloning metrics per head, each head measured given the true choices of the heads before it.
 
+A step holds up to N sub-actions (its actions, then the no_op that ends it; see ``agents/heads/step_actions.py``).
 Per valid step, with greedy predictions:
 
-- ``action_type/accuracy``; ``no_op_share`` (the share of no_op labels: the accuracy of always answering no_op) and
-  ``accuracy_non_noop`` (over the other labels only);
-- ``selected_units/f1`` and ``/exact`` (set equality), given the true type, over steps whose type selects units;
+- ``action_type/accuracy`` over every sub-action the true step reaches (its actions and the no_op that ends it),
+  each predicted given the true sub-actions before it; ``no_op_share`` (the share of no_op labels among them: the
+  accuracy of always answering no_op) and ``accuracy_non_noop`` (over the other labels only);
+- ``actions_per_step/accuracy``: the greedy step sends as many actions (non-no_op sub-actions) as the true one;
+- on the first sub-action: ``selected_units/f1`` and ``/exact`` (set equality), given the true type, over steps
+  whose type selects units;
 - ``target_unit/accuracy``, given the true type and selection, where the type targets a unit;
 - ``target_location/accuracy`` (within a Chebyshev radius of grid cells; ``/exact`` at radius 0), given the true
   type, selection and target, where the type targets a location;
 - ``queued/accuracy``, given all the rest, where used;
-- ``<head>/nll``: the teacher-forced negative log-likelihood averaged over valid steps (the training loss's terms);
-- ``<head>/samples``: how many steps each head's accuracy is over.
+- ``<head>/nll``: the teacher-forced negative log-likelihood of a step (summed over its sub-actions) averaged over
+  valid steps (the training loss's terms);
+- ``<head>/samples``: how many steps each head's accuracy is over (sub-actions for the action type).
 
 Every metric of a head counts only the steps whose ``head_mask`` teaches that head (all of them for Skirmish
 replays; action type and selection only for .SC2Replay samples).
 
-The recurrent state is carried through each sequence by scoring the TRUE action (``agent.evaluate``), so every step
+The recurrent state is carried through each sequence by scoring the TRUE actions (``agent.evaluate``), so every step
 is judged from the state the data led to.
 """
 
@@ -30,6 +35,7 @@ from tqdm import tqdm
 from agents.agent import Agent
 from agents.heads.action_heads import HEADS
 from agents.heads.arguments import ArgumentTable
+from agents.heads.distributions import recording
 from training.bc.shards import HEAD_MASK, Batch, split_obs_action
 
 # The heads each prediction is given (teacher-forced), in AlphaStar order.
@@ -81,30 +87,41 @@ def evaluate_bc(
     was_training = agent.training
     agent.eval()
     table = ArgumentTable(agent.spec).to(device)
+    no_op = agent.spec.no_op
     tally = Tally()
     for batch in tqdm(data, desc="bc: held-out metrics", unit="batch", total=total, disable=not progress, leave=False):
         batch = {k: v.to(device) for k, v in batch.items()}
         obs, action = split_obs_action(batch)
         valid, first = batch["valid"].bool(), batch["first"].bool()
         steps, size = valid.shape
-        scored = agent.evaluate_sequence(obs, action, agent.initial_state(size, device), first)
+        with recording() as records:
+            scored = agent.evaluate_sequence(obs, action, agent.initial_state(size, device), first)
         taught = valid[..., None] & batch[HEAD_MASK].bool()  # [T, B, heads]: steps each head is scored on
         for i, head in enumerate(HEADS):
             tally.add(f"{head}/nll", -scored.log_probs[head], taught[..., i])
+        kinds = [r for r in records if r.name == "action_type"]  # one per sub-action, given the true ones before
+        for k, kind in enumerate(kinds):
+            true_kind = action["action_type"][..., k].reshape(-1)
+            where = kind.active & taught[..., 0].reshape(-1)
+            hit = kind.log_p.argmax(-1) == true_kind
+            tally.add("action_type/accuracy", hit, where)
+            tally.add("action_type/no_op_share", true_kind == no_op, where)
+            tally.add("action_type/accuracy_non_noop", hit, where & (true_kind != no_op))
         state = agent.initial_state(size, device)
         for t in range(steps):
             obs_t = {k: v[t] for k, v in obs.items()}
-            true = {k: v[t] for k, v in action.items()}
-            where = taught[t, :, 0]
+            steps_true = {k: v[t] for k, v in action.items()}
+            true = {k: v[:, 0] for k, v in steps_true.items()}  # the first sub-action
             predicted = {}
             for head in HEADS:
-                given = {k: true[k] for k in GIVEN[head]}
+                given = {k: steps_true[k] for k in GIVEN[head]}
                 out = agent.act(obs_t, state, first[t], greedy=True, given=given or None)
-                predicted[head] = out.action[head]
+                predicted[head] = out.action[head][:, 0]
+                if not given:
+                    sent = (out.action["action_type"] != no_op).sum(-1)
+                    wanted = (steps_true["action_type"] != no_op).sum(-1)
+                    tally.add("actions_per_step/accuracy", sent == wanted, taught[t, :, 0])
             kind = true["action_type"]
-            tally.add("action_type/accuracy", predicted["action_type"] == kind, where)
-            tally.add("action_type/no_op_share", kind == 0, where)
-            tally.add("action_type/accuracy_non_noop", predicted["action_type"] == kind, where & (kind != 0))
             used = {head: taught[t, :, i] & table.used(kind, head) for i, head in enumerate(HEADS) if i}
             f1, exact = selection_scores(predicted["selected_units"], true["selected_units"], obs_t["units"].shape[1])
             tally.add("selected_units/f1", f1, used["selected_units"])
@@ -114,7 +131,7 @@ def evaluate_bc(
             tally.add("target_location/accuracy", distance <= radius, used["target_location"])
             tally.add("target_location/exact", distance == 0, used["target_location"])
             tally.add("queued/accuracy", predicted["queued"] == true["queued"], used["queued"])
-            state = agent.evaluate(obs_t, true, state, first[t]).state
+            state = agent.evaluate(obs_t, steps_true, state, first[t]).state
     agent.train(was_training)
     means = tally.means()
     for head in HEADS:  # how many steps each head's accuracy is over

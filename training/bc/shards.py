@@ -1,12 +1,13 @@
 """Sequence shards on disk and the stream that feeds them to training through a torch DataLoader.
 
-A shard is one ``.npz`` file of sequences [S, T, ...] (observation keys, action keys, ``head_mask``, ``first``,
-``valid``, and per sequence ``replay`` and ``player``). :class:`SequenceStream` is an endless, seeded stream of
-training sequences. Its readers, one per (rank, DataLoader worker), each take their own shards (round-robin; when
-there are fewer shards with training data than readers, every reader takes every R-th sequence instead). A reader's
-order in epoch ``e`` is drawn from ``(seed, reader, e)``: shards in a random order, each shard's sequences permuted,
-mixed through a shuffle buffer. The order is computed on sequence indices before any data is read, so a resumed run
-skips the batches it already consumed without reading them, and sees exactly the batches it would have seen.
+A shard is one ``.npz`` file of sequences [S, T, ...] (observation keys, action keys with each step's sub-actions [S, T,
+N, ...], ``head_mask``, ``first``, ``valid``, and per sequence ``replay`` and ``player``). A :class:`SequenceStream` is
+an endless, seeded stream of training sequences. Its readers, one per (rank, DataLoader worker), each take their own
+shards (round-robin; when there are fewer shards with training data than readers, every reader takes every R-th sequence
+instead). A reader's order in epoch ``e`` is drawn from ``(seed, reader, e)``: shards in a random order, each shard's
+sequences permuted, mixed through a shuffle buffer. The order is computed on sequence indices before any data is read,
+so a resumed run skips the batches it already consumed without reading them, and sees exactly the batches it would have
+seen.
 """
 
 from __future__ import annotations

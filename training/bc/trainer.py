@@ -71,9 +71,9 @@ class BCResult:
 class BCObjective(nn.Module):
     """The loss as a module, so DistributedDataParallel sees the forward it must synchronise gradients for.
 
-    ``forward(batch)`` -> (weighted loss, unweighted per-head NLL): each head's negative teacher-forced log-likelihood
-    averaged over the batch's valid steps (heads an action does not use, or its ``head_mask`` leaves out, contribute
-    0). Every sequence starts from
+    ``forward(batch)`` -> (weighted loss, unweighted per-head NLL): each head's negative teacher-forced log-likelihood,
+    summed over a step's sub-actions (its actions, then the no_op that ends it), averaged over the batch's valid steps
+    (heads an action does not use, or its ``head_mask`` leaves out, contribute 0). Every sequence starts from
     the agent's initial state (truncated BPTT; see ``training.bc.dataset``).
     """
 
