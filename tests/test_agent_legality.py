@@ -133,7 +133,7 @@ def play_strict(kind: str, steps_per_scenario: int, include_large: bool) -> tupl
 
 
 @pytest.mark.parametrize("kind", ["perceiver", "transformer"])
-def test_random_agent_plays_strict_games_without_an_illegal_action(kind):
+def test_random_agent_plays_strict_games_without_an_illegal_action(kind, one_thread):
     steps, used, several = play_strict(kind, steps_per_scenario=12, include_large=False)
     assert steps >= 300 and several >= steps // 10  # the whole budget is used, and accepted
     assert set(used) == set(INDEX.values())  # every action type was sent (and accepted) at least once
@@ -141,6 +141,6 @@ def test_random_agent_plays_strict_games_without_an_illegal_action(kind):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["perceiver", "transformer"])
-def test_random_agent_plays_ten_thousand_strict_steps(kind):
+def test_random_agent_plays_ten_thousand_strict_steps(kind, one_thread):
     steps, used, _ = play_strict(kind, steps_per_scenario=320, include_large=True)
     assert steps >= 10_000 and set(used) == set(INDEX.values())

@@ -12,6 +12,11 @@ from envs.skirmish.env import SkirmishEnv
 from training.policy import AgentPolicy, stack_observations
 
 
+@pytest.fixture(autouse=True)
+def _small_ops(one_thread):
+    """Every test here runs small batches."""
+
+
 def budget_spec(actions_per_step: int = 2) -> dict:
     """The 8m Skirmish spec with an action budget of ``actions_per_step``."""
     return {**SkirmishEnv("8m", max_units=64).skirmish_spec.to_dict(), "actions_per_step": actions_per_step}
@@ -94,7 +99,7 @@ def test_recorded_kl_is_zero_for_the_same_policy_and_positive_otherwise():
 def test_a_step_sends_at_most_the_budget_and_nothing_after_a_no_op():
     torch.manual_seed(3)
     agent = Agent(budget_spec(2), AgentConfig.small()).eval()
-    obs, action, start, first, _, _ = _rollout(agent, steps=40, temperature=2.0)
+    obs, action, start, first, _, _ = _rollout(agent, steps=16, temperature=2.0)
     kinds = action["action_type"]  # [T, B, 2]
     real = kinds != 0
     assert not (~real[..., 0] & real[..., 1]).any()  # the no_op ends the step

@@ -89,26 +89,25 @@ def test_held_out_metrics_are_computed(trained):
     assert metrics["loss"] == metrics["loss"]  # logged, not NaN
 
 
-def test_bc_learns_steps_of_several_actions(replay_dir):
+def test_bc_learns_steps_of_several_actions(replay_dir, one_thread):
     """The hard bot's recorded steps under a budget of 2: the loss of whole steps falls, and the metrics count
     every sub-action the true steps reach."""
     replay = load_replay(sorted(replay_dir.glob("*.skreplay"))[0])
     spec = {**replay.new_match().spec.to_dict(), "actions_per_step": 2}
     steps = [({k: v.copy() for k, v in s.observations[1].items()}, list(s.actions[1])) for s in replay.steps()]
-    stats = Counter()
-    arrays = to_sequences(bc_dataset._player_samples(steps, ActionRules(spec), stats), 8)
-    batch = collate([{key: value[i] for key, value in arrays.items()} for i in range(len(arrays["valid"]))])
-    assert batch["action_type"].shape[-1] == 2 and stats["multi_action_steps"] > 0
+    arrays = to_sequences(bc_dataset._player_samples(steps, ActionRules(spec), Counter()), 8)
+    batch = collate([{key: value[i] for key, value in arrays.items()} for i in range(2)])  # 16 steps
+    assert batch["action_type"].shape[-1] == 2 and (batch["valid"] & (batch["action_type"][..., 1] != 0)).any()
     torch.manual_seed(0)
     agent = AgentChoice().build(spec)
     objective = BCObjective(agent, {})
     optimizer = torch.optim.Adam(agent.parameters(), lr=3e-3)
-    before = float(objective(batch)[0])
-    for _ in range(20):
+    before = float(objective(batch)[0].detach())
+    for _ in range(12):
         optimizer.zero_grad()
         objective(batch)[0].backward()
         optimizer.step()
-    assert float(objective(batch)[0]) < 0.7 * before
+    assert float(objective(batch)[0].detach()) < 0.7 * before
     metrics = evaluate_bc(agent, [batch])
     valid = int(batch["valid"].sum())
     reached = valid + int((batch["valid"] & (batch["action_type"][..., 0] != 0)).sum())  # second sub-actions too

@@ -1,5 +1,5 @@
 """AlphaStar-style action heads (action type, selected-units pointer network, target unit, location, queued)
-and the value head, chained through the autoregressive embedding."""
+and the value head, chained through the autoregressive embedding; a step chains up to N such actions."""
 
 from agents.heads.action_heads import HEADS, ActionHeads, ActionHeadsOutput
 from agents.heads.action_type import ActionTypeHead
@@ -11,6 +11,7 @@ from agents.heads.location import LocationHead
 from agents.heads.query import PointerQuery
 from agents.heads.queued import QueuedHead
 from agents.heads.selected_units import SelectedUnitsHead, SelectionOutput
+from agents.heads.step_actions import StepActions, StepActionsOutput
 from agents.heads.target_unit import TargetUnitHead
 from agents.heads.value import ValueHead
 from agents.spec import ARGUMENTS
@@ -30,6 +31,8 @@ __all__ = [
     "QueuedHead",
     "SelectedUnitsHead",
     "SelectionOutput",
+    "StepActions",
+    "StepActionsOutput",
     "TargetUnitHead",
     "ValueHead",
     "add_where_used",
