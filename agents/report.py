@@ -34,6 +34,7 @@ PARTS = (
     "heads.target_unit",
     "heads.target_location",
     "heads.queued",
+    "step_actions.carry",  # what carries one action of a step into the next (nothing with one action per step)
     "value",
 )
 

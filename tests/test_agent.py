@@ -294,14 +294,15 @@ def test_alphastar_preset_builds_and_runs(kind):
 def test_model_report_counts_parameters_and_flops():
     obs = random_obs(1, 512, seed=9)
     obs["unit_mask"][:] = True
-    rows = {kind: model_report(make_agent(kind), obs) for kind in KINDS}
+    spec = {**SPEC, "actions_per_step": 2}  # two actions per step: the carry between them is a part
+    rows = {kind: model_report(make_agent(kind, spec=spec), obs) for kind in KINDS}
     for kind, report in rows.items():
         assert [r.module for r in report] == [*PARTS, "total"]
         total = report[-1]
         assert (
             sum(r.parameters for r in report[:-1])
             == total.parameters
-            == sum(p.numel() for p in make_agent(kind).parameters())
+            == sum(p.numel() for p in make_agent(kind, spec=spec).parameters())
         )
         assert sum(r.flops for r in report[:-1]) <= total.flops and all(r.flops > 0 for r in report[1:-1])
         assert "| entity_encoder |" in format_report(report)

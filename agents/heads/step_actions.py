@@ -43,7 +43,7 @@ class StepActions(nn.Module):
         super().__init__()
         self.actions_per_step, self.no_op = actions_per_step, no_op
         # No carry with one sub-action: no parameter that never gets a gradient (DistributedDataParallel refuses it).
-        self.carry = nn.Linear(config.autoregressive_dim, core_dim) if actions_per_step > 1 else None
+        self.carry = nn.Linear(config.autoregressive_dim, core_dim) if actions_per_step > 1 else nn.Identity()
 
     def forward(
         self,
@@ -70,7 +70,7 @@ class StepActions(nn.Module):
                         temperature=temperature, generator=generator, active=active)  # fmt: skip
             outputs.append(out)
             active = active & (out.action["action_type"] != self.no_op)
-            if self.carry is not None and k + 1 < self.actions_per_step:
+            if k + 1 < self.actions_per_step:
                 context = context + self.carry(out.embedding)
         return StepActionsOutput(
             {key: torch.stack([o.action[key] for o in outputs], 1) for key in HEADS},
