@@ -133,3 +133,18 @@ def test_evaluate_of_a_step_is_its_log_prob_and_the_second_action_sees_the_first
     with torch.no_grad():
         scored = agent.evaluate(step, out.action, start, first[0])
     torch.testing.assert_close(torch.stack(list(scored.log_probs.values())).sum(0), out.log_prob)
+
+
+def test_an_unknown_action_type_ends_the_step_unscored():
+    torch.manual_seed(5)
+    agent = Agent(budget_spec(2), AgentConfig.small()).eval()
+    obs, action, start, first, _, _ = _rollout(agent, steps=2, temperature=2.0)
+    step = {k: v[0] for k, v in obs.items()}
+    unknown = {k: v[0].clone() for k, v in action.items()}
+    unknown["action_type"][:, 1] = -1  # e.g. one StarCraft II command: whether the step went on is not known
+    with torch.no_grad(), recording() as records:
+        out = agent.evaluate(step, unknown, start, first[0])
+    first_type = next(r for r in records if r.name == "action_type")
+    alone = first_type.log_p.gather(1, unknown["action_type"][:, :1]).squeeze(1)
+    torch.testing.assert_close(out.log_probs["action_type"], alone)  # the first action's type only
+    assert torch.equal(out.state["previous_action_type"], unknown["action_type"][:, 0])

@@ -67,7 +67,7 @@ def test_loss_falls_on_a_small_fixed_dataset(trained):
     torch.manual_seed(cfg.seed)
     before = mean_loss(cfg.agent.build(data.spec), data)
     after = mean_loss(load_agent(result.run_dir)[0], data)
-    assert after < 0.7 * before, (before, after)
+    assert after < 0.75 * before, (before, after)  # whole steps: with a budget of 2, the end decision too
     assert result.steps == 60 and result.data["train_replays"] == 2 and result.data["val_replays"] == 1
 
 

@@ -6,7 +6,9 @@ heads within one action, a step chains whole actions: sub-action k runs the acti
 c_0 the core output and c_{k+1} = c_k + Linear(the autoregressive embedding after sub-action k's last head), so
 every sub-action knows what was already ordered this step. The no_op is the end action: a row whose sub-action k
 is a no_op sends nothing more; its later sub-actions are no_op padding, neither sampled nor scored (log-prob and
-entropy 0). From sub-action 1 on the no_op is always allowed, so a row can end whenever it likes.
+entropy 0). From sub-action 1 on the no_op is always allowed, so a row can end whenever it likes. A given action
+type of -1 means "unknown" (data that does not say whether the step went on, e.g. one StarCraft II command): that
+sub-action is left unscored and the step counts as ended there.
 
 Actions are batched with a sub-action axis after the batch: ``action_type`` [B, N], ``selected_units``
 [B, N, max_selected], ``target_unit`` [B, N], ``target_location`` [B, N, 2], ``queued`` [B, N]. Per-head log-probs
@@ -66,6 +68,8 @@ class StepActions(nn.Module):
         context, outputs = core_output, []
         for k in range(self.actions_per_step):
             given = None if action is None else {key: value[:, k] for key, value in action.items()}
+            if given is not None and "action_type" in given:
+                active = active & (given["action_type"] >= 0)
             out = heads(context, unit_embeddings, legal if k == 0 else may_end, action=given, greedy=greedy,
                         temperature=temperature, generator=generator, active=active)  # fmt: skip
             outputs.append(out)
@@ -80,13 +84,13 @@ class StepActions(nn.Module):
 
 
 def last_actions(action: dict[str, torch.Tensor], no_op: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row of a step's actions [B, N, ...]: the last non-no_op sub-action's type and target unit ([B] each;
-    no_op and -1 where the step sent nothing)."""
+    """Per row of a step's actions [B, N, ...]: the last sub-action's type and target unit that is neither a no_op
+    nor unknown (-1) ([B] each; no_op and -1 where the step sent nothing)."""
     kinds, targets = action["action_type"].long(), action["target_unit"].long()
     kind = torch.full(kinds.shape[:1], no_op, dtype=torch.long, device=kinds.device)
     target = torch.full_like(kind, -1)
     for k in range(kinds.shape[1]):
-        real = kinds[:, k] != no_op
+        real = (kinds[:, k] != no_op) & (kinds[:, k] >= 0)
         kind = torch.where(real, kinds[:, k], kind)
         target = torch.where(real, targets[:, k], target)
     return kind, target

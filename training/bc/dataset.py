@@ -112,10 +112,12 @@ class ActionRules:
     def no_op(self) -> dict[str, np.ndarray | int]:
         return self.normalise({"action_type": self.no_op_type})
 
-    def step(self, actions: Sequence[dict[str, np.ndarray | int]]) -> dict[str, np.ndarray]:
+    def step(self, actions: Sequence[dict[str, np.ndarray | int]], ended: bool = True) -> dict[str, np.ndarray]:
         """Normalised actions (at most ``actions_per_step``, none a no_op) -> one step's arrays [N, ...] per key,
-        padded with no_ops (the first of which ends the step)."""
-        padded = [*actions, *[self.no_op()] * (self.actions_per_step - len(actions))]
+        padded with no_ops (the first of which ends the step), or, when the data does not say whether the step
+        ended there (``ended`` False), with actions of unknown type (-1: unscored, see ``StepActions``)."""
+        pad = self.no_op() if ended else {**self.no_op(), "action_type": -1}
+        padded = [*actions, *[pad] * (self.actions_per_step - len(actions))]
         return {key: np.stack([np.asarray(a[key], dtype=np.int64) for a in padded]) for key in ACTION_DTYPES}
 
     def normalise(self, action: dict[str, Any]) -> dict[str, np.ndarray | int]:

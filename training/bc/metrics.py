@@ -6,7 +6,8 @@ Per valid step, with greedy predictions:
 - ``action_type/accuracy`` over every sub-action the true step reaches (its actions and the no_op that ends it),
   each predicted given the true sub-actions before it; ``no_op_share`` (the share of no_op labels among them: the
   accuracy of always answering no_op) and ``accuracy_non_noop`` (over the other labels only);
-- ``actions_per_step/accuracy``: the greedy step sends as many actions (non-no_op sub-actions) as the true one;
+- ``actions_per_step/accuracy``: the greedy step sends as many actions (non-no_op sub-actions) as the true one
+  (steps whose sub-actions are all known);
 - on the first sub-action: ``selected_units/f1`` and ``/exact`` (set equality), given the true type, over steps
   whose type selects units;
 - ``target_unit/accuracy``, given the true type and selection, where the type targets a unit;
@@ -117,10 +118,11 @@ def evaluate_bc(
                 given = {k: steps_true[k] for k in GIVEN[head]}
                 out = agent.act(obs_t, state, first[t], greedy=True, given=given or None)
                 predicted[head] = out.action[head][:, 0]
-                if not given:
+                if not given:  # over steps whose every sub-action is known (not .SC2Replay commands)
                     sent = (out.action["action_type"] != no_op).sum(-1)
                     wanted = (steps_true["action_type"] != no_op).sum(-1)
-                    tally.add("actions_per_step/accuracy", sent == wanted, taught[t, :, 0])
+                    known = (steps_true["action_type"] >= 0).all(-1)
+                    tally.add("actions_per_step/accuracy", sent == wanted, taught[t, :, 0] & known)
             kind = true["action_type"]
             used = {head: taught[t, :, i] & table.used(kind, head) for i, head in enumerate(HEADS) if i}
             f1, exact = selection_scores(predicted["selected_units"], true["selected_units"], obs_t["units"].shape[1])

@@ -5,9 +5,9 @@ A real replay records each human command (ability, selection, target) but not th
 only the two heads whose labels and inputs the replay supports are taught: ``head_mask`` leaves target unit,
 location and queued out of the loss and the metrics. No label is invented for them: the target unit is absent
 (-1, which the heads leave unscored, so the next step's previous-target input is "none", not a guess) and the
-location is the grid's first cell. Each command is its own sample: a step of one action (then the no_op end and
-padding up to the spec's ``actions_per_step``), since a replay does not say which commands the player saw the same
-game state for. Commands whose
+location is the grid's first cell. Each command is its own sample: a step of one action, padded up to the spec's
+``actions_per_step`` with actions of unknown type (-1), which teach nothing (a replay does not say which commands
+the player gave on the same game state, so whether the step ended after this one is not known either). Commands whose
 ability has no contract action type, or whose selection has no own unit among the rows, are dropped and counted.
 AI players' commands are not in replays; ``players`` picks among the humans (``winner``: the humans who won).
 """
@@ -88,7 +88,7 @@ def sc2_replay_result(path: str, settings: BuildSettings) -> ReplayResult:
             if problem is not None:
                 result.stats[f"dropped: {problem}"] += 1
             else:
-                samples.append(Sample(command.obs, rules.step([action]), HEAD_MASK))
+                samples.append(Sample(command.obs, rules.step([action], ended=False), HEAD_MASK))
         if samples:
             part = to_sequences(samples, settings.sequence_length)
             part["player"] = np.full(len(part["valid"]), player, dtype=np.int8)
