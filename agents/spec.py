@@ -73,7 +73,7 @@ class AgentSpec:
     action_types: tuple[ActionTypeSpec, ...]
     unit_types: tuple[UnitTypeSpec, ...]
     no_op: int  # index of the no_op action type: "do nothing", which also ends a step's actions
-    actions_per_step: int = 1  # the action budget per agent step (no_ops free); 1 when the spec does not say
+    actions_per_step: int  # the action budget per agent step (no_ops free): the most actions one step sends
 
     @property
     def num_action_types(self) -> int:
@@ -132,7 +132,7 @@ class AgentSpec:
             action_types=action_types,
             unit_types=unit_types,
             no_op=no_op[0],
-            actions_per_step=read.positive("actions_per_step") if "actions_per_step" in data else 1,
+            actions_per_step=read.positive("actions_per_step"),
         )
 
 

@@ -25,12 +25,12 @@ NUM_TYPES = len(SPEC["action_types"])
 KINDS = ("perceiver", "transformer")
 
 
-def make_agent(kind: str, seed: int = 0, spec: dict = SPEC, **core) -> Agent:
+def make_agent(kind: str, seed: int = 0, **core) -> Agent:
     torch.manual_seed(seed)
     config = AgentConfig.small(kind)
     if core:
         config.core = CoreConfig(**{**config.core.__dict__, **core})
-    return Agent(spec, config).eval()
+    return Agent(SPEC, config).eval()
 
 
 def random_obs(batch: int, n: int, seed: int = 0, all_available: bool = False) -> dict[str, torch.Tensor]:
@@ -194,7 +194,7 @@ def test_outputs_equivariant_to_permuting_units(kind):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("core", [True, False])
 def test_gradients_reach_every_parameter(kind, core):
-    agent = make_agent(kind, spec={**SPEC, "actions_per_step": 2}, enabled=core).train()  # a step's carry too
+    agent = make_agent(kind, enabled=core).train()
     batch = 2 * NUM_TYPES
     obs = random_obs(batch, 12, seed=5, all_available=True)
     forced = {**obs, "available_actions": torch.eye(NUM_TYPES, dtype=torch.bool).repeat(2, 1)}
@@ -294,15 +294,15 @@ def test_alphastar_preset_builds_and_runs(kind):
 def test_model_report_counts_parameters_and_flops():
     obs = random_obs(1, 512, seed=9)
     obs["unit_mask"][:] = True
-    spec = {**SPEC, "actions_per_step": 2}  # two actions per step: the carry between them is a part
-    rows = {kind: model_report(make_agent(kind, spec=spec), obs) for kind in KINDS}
+    assert SPEC["actions_per_step"] == 2  # two actions per step: the carry between them is a part
+    rows = {kind: model_report(make_agent(kind), obs) for kind in KINDS}
     for kind, report in rows.items():
         assert [r.module for r in report] == [*PARTS, "total"]
         total = report[-1]
         assert (
             sum(r.parameters for r in report[:-1])
             == total.parameters
-            == sum(p.numel() for p in make_agent(kind, spec=spec).parameters())
+            == sum(p.numel() for p in make_agent(kind).parameters())
         )
         assert sum(r.flops for r in report[:-1]) <= total.flops and all(r.flops > 0 for r in report[1:-1])
         assert "| entity_encoder |" in format_report(report)

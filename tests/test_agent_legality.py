@@ -108,14 +108,15 @@ def scenarios(include_large: bool) -> list:
 
 
 def play_strict(kind: str, steps_per_scenario: int, include_large: bool) -> tuple[int, Counter, int]:
-    """A random-weight agent sending up to 2 actions per step plays both sides of strict matches; returns agent
-    steps, action types used and how many steps sent two actions."""
+    """A random-weight agent plays both sides of strict matches under the default budget of 2 actions per step;
+    returns agent steps, action types used and how many steps sent two actions."""
     torch.manual_seed(0)
     steps, used, several = 0, Counter(), 0
     for scenario in scenarios(include_large):
         max_units = max(16, len(scenario.placements))
         match = Match(scenario, seed=steps, max_units=max_units, resolution=32, lenient=False)
-        agent = Agent({**match.spec.to_dict(), "actions_per_step": 2}, AgentConfig.small(kind)).eval()
+        agent = Agent(match.spec, AgentConfig.small(kind)).eval()
+        assert agent.spec.actions_per_step == match.actions_per_step == 2
         policy = AgentPolicy(agent, 2, temperature=1.0, seed=steps)
         observations = match.reset()
         for _ in range(steps_per_scenario):

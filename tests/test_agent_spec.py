@@ -54,6 +54,9 @@ def test_a_spec_of_another_version_is_refused(version):
         (lambda d: d["unit_types"][0].update(hits_air="yes"), "unit_types[0].hits_air"),
         (lambda d: d["unit_types"][0].update(abilities=["fly"]), "unit_types[0].abilities"),
         (lambda d: d.update(map_size=[32.0, -1.0]), "map_size"),
+        (lambda d: d.pop("actions_per_step"), "actions_per_step"),
+        (lambda d: d.update(actions_per_step=0), "actions_per_step"),
+        (lambda d: d["action_types"][0].update(name="idle"), "action_types"),  # no no_op to end a step with
     ],
 )
 def test_a_bad_entry_is_named(change, field):

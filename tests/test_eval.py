@@ -34,10 +34,10 @@ def _agent_config(**overrides) -> EvalConfig:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A run directory holding one untrained small agent checkpoint for 32x32 maps (step 1234), sending up to 2
-    actions per step."""
+    actions per step (the default budget)."""
     run = tmp_path_factory.mktemp("eval_run")
     torch.manual_seed(0)
-    agent = AgentChoice().build({**skirmish_spec((32, 32), max_units=64).to_dict(), "actions_per_step": 2})
+    agent = AgentChoice().build(skirmish_spec((32, 32), max_units=64))
     save_agent(run / "checkpoints", CHECKPOINT_STEP, agent, kind="test", config={}, counters={})
     return run
 

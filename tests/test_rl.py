@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from agents.agent import Agent
 from envs.skirmish.bots import make_bot
 from envs.skirmish.scenario import SCENARIO_DIR, load_scenario
 from training.agent_io import load_agent
@@ -28,12 +27,6 @@ def _cfg(tmp_path, *extra: str) -> RLConfig:
     return load_config(RLConfig, None, [*TINY, f"run_root={tmp_path}", *extra])
 
 
-def budget_agent(cfg: RLConfig, actions_per_step: int = 2) -> Agent:
-    """The run's fresh agent, sending up to ``actions_per_step`` actions per step."""
-    agent, _ = initial_agents(cfg)
-    return Agent({**agent.spec.to_dict(), "actions_per_step": actions_per_step}, agent.config)
-
-
 def _trajectory(cfg: RLConfig, agent) -> dict:
     from training.config_io import to_dict
 
@@ -43,11 +36,12 @@ def _trajectory(cfg: RLConfig, agent) -> dict:
 
 def test_trajectory_layout(tmp_path):
     cfg = _cfg(tmp_path)
-    agent = budget_agent(cfg)
+    agent, _ = initial_agents(cfg)
     result = _trajectory(cfg, agent)
     traj = result["trajectory"]
     assert result["frames"] == 32
     assert traj["obs/units"].shape == (17, 2, 64, 46)  # T + 1 observations (bootstrap)
+    assert agent.spec.actions_per_step == 2  # the default budget
     assert traj["action/selected_units"].shape == (16, 2, 2, 64)  # a step's sub-actions after the batch
     assert traj["action/action_type"].shape == traj["action/queued"].shape == (16, 2, 2)
     assert (traj["action/action_type"] != 0).all(-1).any()  # some steps use the whole budget
@@ -82,7 +76,7 @@ def test_games_are_built_as_before_the_one_builder():
 
 def test_learner_update_kl_and_options(tmp_path):
     cfg = _cfg(tmp_path, "learner.upgo_cost=1.0", "learner.value_target=td_lambda", "learner.kl_cost=0.5")
-    agent = budget_agent(cfg)
+    agent, _ = initial_agents(cfg)
     trajectory = _trajectory(cfg, agent)["trajectory"]
     learner = Learner(agent, copy.deepcopy(agent), cfg.learner)
     _, terms = learner.loss(batch_trajectories([trajectory], "cpu"))
@@ -207,7 +201,7 @@ def _scored(agent, traj: dict, temperature) -> torch.Tensor:
 
 def test_the_learner_scores_actions_at_the_temperature_they_were_sampled_at(tmp_path):
     cfg = _cfg(tmp_path, "temperature=0.7")
-    agent = budget_agent(cfg)
+    agent, _ = initial_agents(cfg)
     traj = _trajectory(cfg, agent)["trajectory"]
     assert np.allclose(traj["temperature"], 0.7)
     behaviour = torch.from_numpy(traj["behaviour_log_prob"])
