@@ -186,10 +186,6 @@ class Agent(nn.Module):
             out.log_probs, out.entropy, self.value(core_output), self.next_state(core_state, action, obs["units"])
         )
 
-    def _target_tags(self, action: dict[str, torch.Tensor], units: torch.Tensor) -> torch.Tensor:
-        """The tag of the unit each step's last action targets ([B]; -1 where it targets none)."""
-        return self.next_state((units.new_zeros(0), units.new_zeros(0)), action, units)["previous_target_tag"]
-
     def evaluate_sequence(
         self,
         obs: dict[str, torch.Tensor],
@@ -209,8 +205,10 @@ class Agent(nn.Module):
         steps, batch = first.shape
         flat = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in obs.items()}
         flat_action = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in action.items()}
-        tags = self._target_tags(flat_action, flat["units"]).reshape(steps, batch)
-        kinds = last_actions(flat_action, self.spec.no_op)[0].reshape(steps, batch)
+        units = flat["units"]
+        after = self.next_state((units.new_zeros(0), units.new_zeros(0)), flat_action, units)  # each step's inputs
+        kinds = after["previous_action_type"].reshape(steps, batch)
+        tags = after["previous_target_tag"].reshape(steps, batch)
         previous = torch.cat([state["previous_action_type"][None], kinds[:-1]], 0)
         target_tag = torch.cat([state["previous_target_tag"][None], tags[:-1]], 0)
         first = first.bool()

@@ -54,7 +54,10 @@ class LegalityRules(nn.Module):
             if {"map_width", "map_height"} <= set(scalars)
             else None
         )
-        self.frame = spec.map_size
+        frame = torch.tensor(spec.map_size, dtype=torch.float32)
+        self.register_buffer("frame", frame, persistent=False)
+        centres = (torch.arange(spec.location_resolution, dtype=torch.float32) + 0.5) / spec.location_resolution
+        self.register_buffer("cell_centres", frame[:, None] * centres[None], persistent=False)  # [2, R] map units
         self.resolution = spec.location_resolution
         unit_types = sorted(spec.unit_types, key=lambda u: u.sc2_id)
         known = len(unit_types)
@@ -139,12 +142,10 @@ class LegalityRules(nn.Module):
     def _cells(self, scalars: torch.Tensor) -> torch.Tensor:
         """Bool [B, R * R]: cells whose centre lies on the map (a non-positive map size means the whole frame)."""
         batch, res = scalars.shape[0], self.resolution
-        centres = (torch.arange(res, device=scalars.device, dtype=torch.float32) + 0.5) / res
         if self.extent_scalars is None:
             return torch.ones(batch, res * res, dtype=torch.bool, device=scalars.device)
-        frame = torch.tensor(self.frame, device=scalars.device)
         extent = scalars[:, list(self.extent_scalars)].float()
-        extent = torch.where(extent > 0, extent, frame)
-        x_ok = centres[None] * frame[0] < extent[:, :1]  # [B, R]
-        y_ok = centres[None] * frame[1] < extent[:, 1:]
+        extent = torch.where(extent > 0, extent, self.frame)
+        x_ok = self.cell_centres[0] < extent[:, :1]  # [B, R]
+        y_ok = self.cell_centres[1] < extent[:, 1:]
         return (y_ok[:, :, None] & x_ok[:, None, :]).reshape(batch, res * res)
