@@ -22,14 +22,19 @@ File layout (all integers little-endian)::
                   Only the actions that were played are stored: the match's action budget
                   (``actions_per_step``, in the header since format version 2) has already dropped the rest.
 
-No pickle: a file is data only, safe to read from anywhere. Same game -> same bytes.
+No pickle: a file is data only, safe to read from anywhere. Same game -> same bytes. Reading is bounded before
+anything is built (``ReadLimits``: section sizes, decompressed with a hard output limit, header numbers, steps,
+actions, integer ranges, nesting), and every problem of a file is a :class:`ReplayError` naming it, so a crafted file
+costs a bounded amount of memory and time and a batch reader skips it like any damaged file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import reprlib
 import struct
 import uuid
 import zlib
@@ -52,6 +57,29 @@ MAGIC = b"SKREPLAY"
 FORMAT_VERSION = 2
 SUFFIX = ".skreplay"
 _PREFIX = struct.Struct("<8sHHIIII")
+INT64 = (-(2**63), 2**63 - 1)  # every integer an action holds fits an int64 (what the decoded arrays store)
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What the reader accepts, checked before anything of that size is built. Generous: the largest shipped
+    scenario's game (mixed_256v256, 512 units, very_hard vs very_hard) has a 354-byte header, 33 KB of actions
+    JSON, 212 steps and 735 actions; a stored 64v64 scenario is 10 KB of header."""
+
+    header_bytes: int = 1 << 20  # the header's JSON, decompressed
+    actions_bytes: int = 8 << 20  # the actions' JSON, decompressed
+    steps: int = 20_000  # agent steps (the longest shipped game: 560 at step_mul 8, 4480 at step_mul 1)
+    actions: int = 50_000  # actions of both players over the game, no_ops included
+    max_units: int = 1024  # unit rows per observation (twice the largest shipped scenario)
+    unit_rows: int = 1 << 22  # steps x max_units: the observation rows a re-simulation yields per player, which
+    # BC holds for one replay at a time (a 4480-step game at max_units 512, the longest shipped one at step_mul 1: 2.3M)
+    scenario_units: int = 4096  # placements of a scenario stored in the header
+    resolution: int = 1024  # location grid side
+    step_mul: int = 1024  # game loops per agent step
+    actions_per_step: int = 64  # the action budget per player per step
+
+
+LIMITS = ReadLimits()
 
 
 class ReplayError(ValueError):
@@ -69,6 +97,33 @@ class ReplayError(ValueError):
 
 class ReplayDesyncError(ReplayError):
     """Re-simulating a replay did not reproduce the recorded game (engine, data or file changed)."""
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
+
+
+def _short(value: Any) -> str:
+    """A bounded repr for error messages (a crafted value may be huge or deeply nested)."""
+    return _REPR.repr(value)
+
+
+def _check_fields(path: str | Path, what: str, data: Any, kinds: Mapping[str, tuple[type, ...]]) -> None:
+    """ReplayError unless ``data`` is a JSON object with exactly ``kinds``' fields, each of one of its types
+    (bool is not an int; an int stored where a float may be must be exact in a float64)."""
+    if not isinstance(data, dict):
+        raise ReplayError(path, f"{what}: it is {_short(data)}, expected a JSON object")
+    unknown = sorted(set(data) - set(kinds))
+    if unknown:
+        raise ReplayError(path, f"{what}: unknown field(s) {_short(unknown)}")
+    for name, types in kinds.items():
+        if name not in data:
+            raise ReplayError(path, f"{what}: field {name!r} is missing")
+        value = data[name]
+        exact = not isinstance(value, int) or float not in types or abs(value) <= 2**53
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types) or not exact:
+            expected = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ReplayError(path, f"{what}: field {name!r} is {_short(value)}, expected {expected}")
 
 
 @dataclass(frozen=True)
@@ -108,19 +163,28 @@ class ReplayHeader:
             "lenient": (bool,), "actions_per_step": (int,), "players": (dict,), "winner": (int, type(None)),
             "steps": (int,), "game_loops": (int,), "final_hash": (str,), "format_version": (int,),
         }  # fmt: skip
-        for name, types in kinds.items():
-            if name not in data:
-                raise ReplayError(path, f"bad header: field {name!r} is missing")
-            if not isinstance(data[name], types) or (isinstance(data[name], bool) and bool not in types):
-                expected = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-                raise ReplayError(path, f"bad header: field {name!r} is {data[name]!r}, expected {expected}")
-        try:
-            players = {int(k): str(v) for k, v in data["players"].items()}
-        except ValueError as err:
-            problem = f"bad header: players keys must be player numbers, got {data['players']!r}"
-            raise ReplayError(path, problem) from err
+        _check_fields(path, "bad header", data, kinds)
+        names = data["players"]
+        if sorted(names) != ["1", "2"] or not all(isinstance(v, str) for v in names.values()):
+            raise ReplayError(path, f"bad header: players is {_short(names)}, expected names of players 1 and 2")
+        players = {int(k): v for k, v in names.items()}
         if not all(p in (1, 2) for p in data["see_all"]):
-            problem = f"bad header: see_all is {data['see_all']!r}, expected a list of players 1 and/or 2"
+            problem = f"bad header: see_all is {_short(data['see_all'])}, expected a list of players 1 and/or 2"
+            raise ReplayError(path, problem)
+        if data["winner"] not in (None, 0, 1, 2):
+            raise ReplayError(path, f"bad header: winner is {_short(data['winner'])}, expected 0, 1, 2 or null")
+        ranges = {
+            "seed": (0, INT64[1]), "step_mul": (1, LIMITS.step_mul), "max_units": (1, LIMITS.max_units),
+            "resolution": (1, LIMITS.resolution), "actions_per_step": (1, LIMITS.actions_per_step),
+            "steps": (0, LIMITS.steps), "game_loops": (0, INT64[1]),
+        }  # fmt: skip
+        for name, (low, high) in ranges.items():
+            if not low <= data[name] <= high:
+                problem = f"bad header: {name} is {_short(data[name])}, expected {low}..{high} (the reader's limits)"
+                raise ReplayError(path, problem)
+        if data["steps"] * data["max_units"] > LIMITS.unit_rows:
+            problem = (f"too large: {data['steps']} steps x max_units {data['max_units']} observation rows, more than "
+                       f"the reader's limit of {LIMITS.unit_rows}")  # fmt: skip
             raise ReplayError(path, problem)
         return cls(**{**{k: data[k] for k in kinds}, "players": players})
 
@@ -153,11 +217,20 @@ def scenario_to_json(scenario: Scenario) -> dict[str, Any]:
 
 def scenario_from_json(data: dict[str, Any], path: str | Path) -> Scenario:
     """Rebuild a Scenario stored by :func:`scenario_to_json`; field errors name the file."""
+    number = (int, float)
+    _check_fields(path, "bad scenario", data, {"name": (str,), "description": (str,), "map_width": number,
+                                               "map_height": number, "time_limit_loops": (int,), "placements": (list,)})
+    placements = data["placements"]
+    if len(placements) > LIMITS.scenario_units:
+        problem = f"bad scenario: {len(placements)} units, more than the reader's limit of {LIMITS.scenario_units}"
+        raise ReplayError(path, problem)
+    fields = {"unit": (str,), "owner": (int,), "x": number, "y": number, "facing": number}
+    for placement in placements:
+        _check_fields(path, "bad scenario: a placement's", placement, fields)
     try:
-        placements = tuple(UnitPlacement(**p) for p in data["placements"])
-        return Scenario(**{**data, "placements": placements})
-    except (KeyError, TypeError, ValueError) as err:
-        raise ReplayError(path, f"bad scenario: the stored scenario is malformed ({err})") from err
+        return Scenario(**{**data, "placements": tuple(UnitPlacement(**p) for p in placements)})
+    except ValueError as err:
+        raise ReplayError(path, f"bad scenario: the stored scenario is malformed ({_short(err)})") from err
 
 
 def _is_shipped(scenario: Scenario) -> bool:
@@ -174,12 +247,13 @@ MALFORMED = "malformed"  # decoded form of an action the recorder could not stor
 
 
 def _int_like(value: Any) -> int | None:
+    """``value`` as an int when it is one that fits an int64 (what the reader accepts), else None."""
     if isinstance(value, bool | np.bool_):
         return None
-    if isinstance(value, int | np.integer):
-        return int(value)
     if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iu":
-        return int(value.reshape(()))
+        value = value.reshape(())[()]
+    if isinstance(value, int | np.integer) and INT64[0] <= int(value) <= INT64[1]:
+        return int(value)
     return None
 
 
@@ -230,26 +304,42 @@ def encode_action(action: Any) -> list[Any]:
     return row
 
 
+def _int64(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and INT64[0] <= value <= INT64[1]
+
+
+def _int64_list(value: Any, most: int) -> bool:
+    return isinstance(value, list) and len(value) <= most and all(_int64(v) for v in value)
+
+
 def decode_action(row: Any, path: str | Path) -> dict[str, Any]:
-    """Compact list -> contract action dict (all keys; ``selected_units`` padded back to 64 with -1)."""
-    if isinstance(row, list) and len(row) == 2 and row[0] == MALFORMED:
-        return {MALFORMED: str(row[1])}
-    try:
+    """Compact list -> contract action dict (all keys; ``selected_units`` padded back to 64 with -1).
+
+    Every value is checked first: integers that fit an int64, at most 64 selected units, a location of two."""
+    if isinstance(row, list) and len(row) == 2 and row[0] == MALFORMED and isinstance(row[1], str):
+        return {MALFORMED: row[1]}
+    well_formed = isinstance(row, list) and len(row) == 5
+    if well_formed:
         action_type, selected, target_unit, location, queued = row
-        padded = np.full(MAX_SELECTED_UNITS, -1, dtype=np.int64)
-        if selected is not None:
-            padded[: len(selected)] = [int(u) for u in selected]
-        return {
-            "action_type": int(action_type),
-            "selected_units": padded,
-            "target_unit": int(_DEFAULTS["target_unit"] if target_unit is None else target_unit),
-            "target_location": np.asarray(_DEFAULTS["target_location"] if location is None else location,
-                                          dtype=np.int64).reshape(2),
-            "queued": int(_DEFAULTS["queued"] if queued is None else queued),
-        }
-    except (TypeError, ValueError) as err:
-        expected = "expected [type, [units], target, [x, y], queued]"
-        raise ReplayError(path, f"malformed action: {row!r:.80}; {expected}") from err
+        well_formed = (
+            _int64(action_type)
+            and (selected is None or _int64_list(selected, MAX_SELECTED_UNITS))
+            and all(v is None or _int64(v) for v in (target_unit, queued))
+            and (location is None or (_int64_list(location, 2) and len(location) == 2))
+        )
+    if not well_formed:
+        expected = "expected [type, [units], target, [x, y], queued] holding int64 integers, at most 64 units"
+        raise ReplayError(path, f"malformed action: {_short(row)}; {expected}")
+    padded = np.full(MAX_SELECTED_UNITS, -1, dtype=np.int64)
+    if selected:
+        padded[: len(selected)] = selected
+    return {
+        "action_type": action_type,
+        "selected_units": padded,
+        "target_unit": _DEFAULTS["target_unit"] if target_unit is None else target_unit,
+        "target_location": np.asarray(_DEFAULTS["target_location"] if location is None else location, dtype=np.int64),
+        "queued": _DEFAULTS["queued"] if queued is None else queued,
+    }
 
 
 # ------------------------------------------------------------------------------------------- writing
@@ -327,65 +417,129 @@ def _read_prefix(path: Path, blob: bytes) -> tuple[int, int, int, int]:
         raise ReplayError(path, f"not a Skirmish replay: magic {magic!r}, expected {MAGIC!r}")
     if version != FORMAT_VERSION:
         raise ReplayError(path, f"unsupported format version: {version}, this reader expects {FORMAT_VERSION}")
+    for name, size, limit in (("header", head_len, LIMITS.header_bytes), ("actions", body_len, LIMITS.actions_bytes)):
+        if size > _compressed_bound(limit):
+            raise ReplayError(path, f"too large: the {name} section is {size} bytes compressed, more than its "
+                                    f"{limit}-byte limit allows")  # fmt: skip
     return head_len, head_crc, body_len, body_crc
 
 
-def _section(path: Path, blob: bytes, start: int, size: int, crc: int, name: str) -> Any:
-    chunk = blob[start : start + size]
+def _compressed_bound(size: int) -> int:
+    """The most bytes zlib can take to store ``size`` bytes (incompressible data grows by a few bytes per block)."""
+    return size + size // 1000 + 64
+
+
+class _NotAllowed(ValueError):
+    """A JSON number or constant that the section may not hold (raised from inside the parser)."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotAllowed(f"the number {text[:40]} is not finite")
+    return value
+
+
+def _no_float(text: str) -> float:
+    raise _NotAllowed(f"the number {text[:40]} is not an integer (actions hold integers only)")
+
+
+def _no_constant(text: str) -> float:
+    raise _NotAllowed(f"{text} is not a number JSON allows")
+
+
+def _section(path: Path, chunk: bytes, size: int, crc: int, name: str, limit: int, containers: int) -> Any:
+    """Check, decompress (at most ``limit`` bytes out, whatever the input claims) and parse one section.
+
+    Before parsing, the JSON's lists and objects are counted (an upper bound: a bracket inside a string counts
+    too) against ``containers``, so a small section of many empty lists is refused before they are built."""
     if len(chunk) < size:
         raise ReplayError(path, f"truncated in the {name}: {len(chunk)} of {size} bytes present")
     if zlib.crc32(chunk) != crc:
         raise ReplayError(path, f"corrupt {name}: CRC-32 mismatch")
+    stream = zlib.decompressobj()
     try:
-        return json.loads(zlib.decompress(chunk))
-    except (zlib.error, ValueError) as err:
+        text = stream.decompress(chunk, limit + 1)
+    except zlib.error as err:
         raise ReplayError(path, f"corrupt {name}: {err}") from err
+    if len(text) > limit:
+        raise ReplayError(path, f"too large: the {name} section decompresses to more than {limit} bytes (the limit)")
+    if not stream.eof or stream.unused_data:
+        problem = "the compressed data ends early" if not stream.eof else "bytes follow the compressed data"
+        raise ReplayError(path, f"corrupt {name}: {problem}")
+    found = text.count(b"[") + text.count(b"{")
+    if found > containers:
+        raise ReplayError(path, f"too large: the {name} hold {found} lists and objects, more than the {containers} "
+                                f"the reader's limits allow")  # fmt: skip
+    number = _finite if name == "header" else _no_float
+    try:
+        return json.loads(text, parse_float=number, parse_constant=_no_constant)
+    except RecursionError as err:
+        raise ReplayError(path, f"corrupt {name}: the JSON is nested too deeply") from err
+    except ValueError as err:  # also UnicodeDecodeError, _NotAllowed, too many digits in an integer
+        raise ReplayError(path, f"corrupt {name}: {str(err)[:120]}") from err
 
 
-def _read_bytes(path: Path, limit: int | None = None) -> bytes:
+def _read_bytes(path: Path, size: int, offset: int = 0) -> tuple[bytes, int]:
+    """(at most ``size`` bytes of ``path`` from ``offset``, the file's size)."""
     try:
         with path.open("rb") as f:
-            return f.read() if limit is None else f.read(limit)
+            f.seek(offset)
+            return f.read(size), os.fstat(f.fileno()).st_size
     except OSError as err:
         raise ReplayError(path, f"cannot be read: {err.strerror or err}") from err
 
 
 def load_header(path: str | Path) -> ReplayHeader:
     """Read only the header (fast: the actions are not decompressed)."""
-    path = Path(path)
-    blob = _read_bytes(path, _PREFIX.size)
-    head_len, head_crc, _, _ = _read_prefix(path, blob)
-    blob = _read_bytes(path, _PREFIX.size + head_len)
-    return ReplayHeader.from_json(_section(path, blob, _PREFIX.size, head_len, head_crc, "header"), path)
+    return _load_header(Path(path))[0]
+
+
+def _load_header(path: Path) -> tuple[ReplayHeader, int, int, int, int]:
+    """(the header, where the actions start, their compressed size and CRC-32, the file's size)."""
+    prefix, _ = _read_bytes(path, _PREFIX.size)
+    head_len, head_crc, body_len, body_crc = _read_prefix(path, prefix)
+    chunk, file_size = _read_bytes(path, head_len, _PREFIX.size)
+    data = _section(path, chunk, head_len, head_crc, "header", LIMITS.header_bytes, LIMITS.header_bytes)
+    return ReplayHeader.from_json(data, path), _PREFIX.size + head_len, body_len, body_crc, file_size
 
 
 def load_replay(path: str | Path) -> Replay:
-    """Read and check a replay file; raises :class:`ReplayError` naming the file on any problem."""
+    """Read and check a replay file; raises :class:`ReplayError` naming the file on any problem.
+
+    What it reads and builds is bounded by ``LIMITS`` before it is read or built, whatever the file holds.
+    """
     path = Path(path)
-    blob = _read_bytes(path)
-    head_len, head_crc, body_len, body_crc = _read_prefix(path, blob)
-    header = ReplayHeader.from_json(_section(path, blob, _PREFIX.size, head_len, head_crc, "header"), path)
-    body_start = _PREFIX.size + head_len
-    body = _section(path, blob, body_start, body_len, body_crc, "actions")
-    if len(blob) != body_start + body_len:
-        extra = len(blob) - body_start - body_len
+    header, body_start, body_len, body_crc, file_size = _load_header(path)
+    chunk, _ = _read_bytes(path, body_len, body_start)
+    containers = 1 + 3 * header.steps + 3 * LIMITS.actions  # the body, per step one list per player and itself,
+    # per action at most three: the action, its selection and its location
+    body = _section(path, chunk, body_len, body_crc, "actions", LIMITS.actions_bytes, containers)
+    if file_size != body_start + body_len:
+        extra = file_size - body_start - body_len
         raise ReplayError(path, f"trailing bytes: {extra} unexpected bytes after the actions")
-    if not isinstance(body, list) or len(body) != header.steps:
+    actions = _decode_steps(path, body, header.steps)
+    if header.scenario is not None:
+        scenario = scenario_from_json(header.scenario, path)
+    elif header.scenario_name in scenario_names():  # a name only, never a path: a file names no file to read
+        scenario = load_scenario(header.scenario_name)
+    else:
+        raise ReplayError(path, f"unknown scenario: {_short(header.scenario_name)} is not a shipped scenario")
+    return Replay(path=path, header=header, scenario=scenario, actions=actions)
+
+
+def _decode_steps(path: Path, body: Any, steps: int) -> list[dict[int, list[dict[str, Any]]]]:
+    """The actions JSON -> per step, each player's decoded actions (shape and count checked before decoding)."""
+    if not isinstance(body, list) or len(body) != steps:
         size = len(body) if isinstance(body, list) else type(body).__name__
-        raise ReplayError(path, f"inconsistent: the actions hold {size} steps, the header says {header.steps}")
-    actions = []
+        raise ReplayError(path, f"inconsistent: the actions hold {size} steps, the header says {steps}")
     for row in body:
         if not isinstance(row, list) or len(row) != 2 or not all(isinstance(r, list) for r in row):
-            raise ReplayError(path, f"malformed step: {row!r:.80}, expected [player-1 actions, player-2 actions]")
-        actions.append({p: [decode_action(a, path) for a in row[p - 1]] for p in (1, 2)})
-    scenario = scenario_from_json(header.scenario, path) if header.scenario is not None else None
-    if scenario is None:
-        try:
-            scenario = load_scenario(header.scenario_name)
-        except ValueError as err:
-            problem = f"unknown scenario: {header.scenario_name!r} is not a shipped scenario ({err})"
-            raise ReplayError(path, problem) from err
-    return Replay(path=path, header=header, scenario=scenario, actions=actions)
+            raise ReplayError(path, f"malformed step: {_short(row)}, expected [player-1 actions, player-2 actions]")
+    count = sum(len(row[0]) + len(row[1]) for row in body)
+    if count > LIMITS.actions:
+        raise ReplayError(path, f"too large: {count} actions, more than the reader's limit of {LIMITS.actions}")
+    return [{p: [decode_action(a, path) for a in row[p - 1]] for p in (1, 2)} for row in body]
 
 
 @dataclass
