@@ -2,13 +2,17 @@
 
 The protocol is looked up by the replay's exact build (``m_build``); when s2protocol has no protocol for it, the
 nearest lower build it has is used and the data says so (``protocol_build``, ``build_fallback``). The archive's
-own headers are checked first so a truncated or foreign file gets one clear ``ReplayReadError``.
+own headers are checked first so a truncated or foreign file gets one clear ``ReplayReadError``, and so are its
+sizes: mpyq and sc2reader decompress the archive's files with no output limit, so every file is first decompressed
+here with one (``MAX_UNPACKED_BYTES`` for all of them together) and a decompression bomb is refused before they see it.
 """
 
 from __future__ import annotations
 
+import bz2
 import re
 import struct
+import zlib
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -22,7 +26,14 @@ FEATURE = "Reading .SC2Replay files"
 _USER_DATA_MAGIC = b"MPQ\x1b"  # the replay header block that precedes the MPQ archive
 _ARCHIVE_MAGIC = b"MPQ\x1a"
 _USER_DATA = struct.Struct("<4s3I")  # magic, user data size, archive offset, user data header size
-_ARCHIVE_HEADER = struct.Struct("<4s2I")  # magic, header size, archive size
+_ARCHIVE_HEADER = struct.Struct("<4s2I2H4I")  # magic, header size, archive size, format version, sector size shift,
+# hash table offset, block table offset, hash table entries, block table entries
+MAX_ARCHIVE_BYTES = 32 << 20  # a .SC2Replay file (the 69 replays of the shared corpus: 29 KB to 571 KB)
+MAX_UNPACKED_BYTES = 32 << 20  # its files decompressed, all together (the corpus's largest: 3.7 MB)
+_PIECE = 1 << 20
+MAX_TABLE_ENTRIES = 1 << 12  # hash or block table entries (a replay has 32 and 13 to 18)
+# mpyq's block flags
+_EXISTS, _COMPRESSED, _SINGLE_UNIT, _SECTOR_CRC = 0x80000000, 0x00000200, 0x01000000, 0x04000000
 
 
 @dataclass(frozen=True)
@@ -38,12 +49,21 @@ class DecodedReplay:
 
 
 def check_archive(path: Path) -> None:
-    """Raise ReplayReadError unless ``path`` is a whole MPQ archive behind an SC2 replay header."""
+    """Raise ReplayReadError unless ``path`` is a whole MPQ archive behind an SC2 replay header, within the limits."""
     if path.is_dir():
         raise ReplayReadError(path, "not a replay: a directory")
     if not path.is_file():
         raise ReplayReadError(path, "missing file: no such file")
+    try:
+        _check_headers(path)
+    except OSError as exc:
+        raise ReplayReadError(path, f"cannot be read: {exc.strerror or exc}") from exc
+
+
+def _check_headers(path: Path) -> None:
     size = path.stat().st_size
+    if size > MAX_ARCHIVE_BYTES:
+        raise ReplayReadError(path, f"too large: {size} bytes, more than the reader's limit of {MAX_ARCHIVE_BYTES}")
     with path.open("rb") as f:
         head = f.read(_USER_DATA.size)
         if len(head) < _USER_DATA.size or not head.startswith(_USER_DATA_MAGIC):
@@ -55,11 +75,69 @@ def check_archive(path: Path) -> None:
         archive = f.read(_ARCHIVE_HEADER.size)
     if len(archive) < _ARCHIVE_HEADER.size:
         raise ReplayReadError(path, f"truncated: {size} bytes, the archive header at byte {offset} is cut off")
-    magic, _, archive_size = _ARCHIVE_HEADER.unpack(archive)
+    magic, _, archive_size, _, _, _, _, hash_entries, block_entries = _ARCHIVE_HEADER.unpack(archive)
     if magic != _ARCHIVE_MAGIC:
         raise ReplayReadError(path, f"corrupt: no MPQ archive at byte {offset} (found {magic!r})")
     if size < offset + archive_size:
         raise ReplayReadError(path, f"truncated: {size} bytes, the archive declares {offset + archive_size}")
+    if max(hash_entries, block_entries) > MAX_TABLE_ENTRIES:
+        raise ReplayReadError(path, f"corrupt: {hash_entries} hash and {block_entries} block table entries, "
+                                    f"more than the reader's limit of {MAX_TABLE_ENTRIES}")  # fmt: skip
+
+
+def check_unpacked(path: Path, archive: Any) -> None:
+    """Raise ReplayReadError unless the files of ``archive`` (an opened ``mpyq.MPQArchive``) decompress to at most
+    ``MAX_UNPACKED_BYTES`` together, measured with a bounded decompressor the way mpyq reads them (sector by sector,
+    forced or not, as sc2reader asks for both)."""
+    left = MAX_UNPACKED_BYTES
+    sector_size = 512 << archive.header["sector_size_shift"]
+    for block in archive.block_table:
+        if not block.flags & _EXISTS or block.archived_size == 0:
+            continue
+        if block.size > left:
+            raise ReplayReadError(path, f"too large: its files declare more than {MAX_UNPACKED_BYTES} bytes unpacked")
+        archive.file.seek(block.offset + archive.header["offset"])
+        data = archive.file.read(block.archived_size)
+        chunks = [data]
+        if not block.flags & _SINGLE_UNIT:
+            count = block.size // sector_size + 1 + bool(block.flags & _SECTOR_CRC)
+            if len(data) < 4 * (count + 1):
+                continue  # mpyq fails on it before decompressing anything
+            ends = struct.unpack_from(f"<{count + 1}I", data)
+            sectors = len(ends) - (2 if block.flags & _SECTOR_CRC else 1)
+            chunks = [data[ends[i] : ends[i + 1]] for i in range(sectors)]
+        for chunk in chunks:
+            left -= _unpacked_size(chunk, left) if block.flags & _COMPRESSED else len(chunk)
+            if left < 0:
+                raise ReplayReadError(
+                    path, f"too large: its files decompress to more than {MAX_UNPACKED_BYTES} bytes (the limit)"
+                )
+
+
+def _unpacked_size(chunk: bytes, limit: int) -> int:
+    """The most bytes mpyq gets from ``chunk`` (decompressed, or kept as it is), counted in 1 MiB pieces and at most
+    to ``limit`` + 1. Like ``bz2.decompress``, bzip2 data is read on after its stream ends, as further streams."""
+    kind, data, total = chunk[:1], chunk[1:], 0
+    if kind not in (b"\x02", b"\x10"):  # stored, or a compression mpyq refuses
+        return len(chunk)
+    stream: Any = zlib.decompressobj(15) if kind == b"\x02" else bz2.BZ2Decompressor()
+    try:
+        while total <= limit:
+            piece = stream.decompress(data, _PIECE)
+            total += len(piece)
+            if kind == b"\x02":
+                data = stream.unconsumed_tail
+                if stream.eof or not (data or len(piece) == _PIECE):
+                    break
+            elif stream.eof and stream.unused_data:
+                data, stream = stream.unused_data, bz2.BZ2Decompressor()
+            elif stream.eof or stream.needs_input:
+                break
+            else:
+                data = b""
+    except (zlib.error, OSError, EOFError, ValueError):  # mpyq stops there too, with what came before
+        pass
+    return max(total, len(chunk))
 
 
 @cache
@@ -83,9 +161,13 @@ def decode(path: Path) -> DecodedReplay:
     try:
         archive = mpyq.MPQArchive(str(path), listfile=False)
         header = versions.latest().decode_replay_header(archive.header["user_data_header"]["content"])
+        build = int(header["m_version"]["m_build"])
     except Exception as exc:  # mpyq and s2protocol raise struct.error, ValueError, KeyError ... on damaged files
         raise ReplayReadError(path, f"corrupt: the archive or its replay header cannot be read ({exc!r})") from exc
-    build = int(header["m_version"]["m_build"])
+    try:
+        check_unpacked(path, archive)
+    except OSError as exc:
+        raise ReplayReadError(path, f"cannot be read: {exc.strerror or exc}") from exc
     protocol_build = protocol_build_for(build)
     if protocol_build is None:
         raise ReplayReadError(

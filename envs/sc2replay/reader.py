@@ -27,12 +27,12 @@ import numpy as np
 from envs.contract.arguments import MAX_SELECTED_UNITS
 from envs.contract.scalars import NUM_SCALARS, SCALAR_NAMES
 from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION, check_sizes
-from envs.sc2.extra import require
+from envs.sc2.extra import MissingExtraError, require
 from envs.sc2.spec import DEFAULT_MAP_SIZE
 from envs.sc2replay.abilities import AbilityNames, ability_names, action_type_index, unknown_ability_name
 from envs.sc2replay.errors import ReplayReadError
 from envs.sc2replay.info import ReplayInfo, replay_info
-from envs.sc2replay.protocol import FEATURE, decode
+from envs.sc2replay.protocol import FEATURE, DecodedReplay, decode
 from envs.sc2replay.sample import FILLED_COLUMNS, MISSING_COLUMNS, CommandSample
 from envs.sc2replay.selection import SelectionTracker
 from envs.sc2replay.units import UnitTracker
@@ -86,7 +86,19 @@ def read_replay(
     try:
         replay = sc2reader.load_replay(str(path), load_level=4)
     except Exception as exc:  # sc2reader raises its own errors, struct.error, KeyError ... on damaged files
-        raise ReplayReadError(path, f"corrupt: sc2reader cannot read its events ({exc!r})") from exc
+        raise ReplayReadError(path, f"corrupt: sc2reader cannot read its events ({exc!r:.300})") from exc
+    try:
+        return _samples(path, decoded, replay, max_units, resolution, map_size)
+    except (ReplayReadError, MissingExtraError):
+        raise
+    except Exception as exc:  # events sc2reader could decode but that do not make a game (a crafted file)
+        raise ReplayReadError(path, f"corrupt: its events cannot be turned into samples ({exc!r:.300})") from exc
+
+
+def _samples(
+    path: Path, decoded: DecodedReplay, replay: Any, max_units: int, resolution: int, map_size: tuple[float, float]
+) -> SC2Replay:
+    """The read replay's metadata, samples and counts (``read_replay`` after sc2reader has loaded the events)."""
     datapacks = require("sc2reader.data", FEATURE).datapacks.get(replay.expansion, {})
     if replay.datapack is None:
         names = AbilityNames({}, ())
