@@ -68,8 +68,8 @@ def record_replays(cfg: RecordConfig, out: Path, seed: int, progress: bool) -> d
         jobs.append(GameJob(i, cfg.scenarios[(i // 2) % len(cfg.scenarios)], p1, p2, seed=seed + i, step_mul=8,
                             max_units=cfg.max_units, resolution=64, fog=False,
                             actions_per_step=DEFAULT_ACTIONS_PER_STEP, out=str(out), mirror=True))
-    records, failures = record_games(jobs, cfg.workers, progress=progress)
-    return {"games": len(records), "failed": len(failures), "steps": sum(r.steps for r in records)}
+    tally = record_games(jobs, cfg.workers, progress=progress)
+    return {"games": tally.games, "failed": tally.failed, "steps": tally.steps}
 
 
 def run(cfg: QuickstartConfig, progress: bool = True) -> dict:

@@ -6,19 +6,24 @@
 
 Game ``i`` plays scenario ``scenarios[i % S]`` with the ``(i // S) % P``-th (p1, p2) level pair and seed
 ``seed + i``, so a run is reproducible whatever the number of workers. ``random`` as a scenario name is a
-SMACv2-style generated battle (seeded by the game seed).
+SMACv2-style generated battle (seeded by the game seed). ``--workers`` is capped at the CPUs; games are handed
+out as workers free up, so any ``--games`` costs the same memory; Ctrl-C keeps the finished files, prints how many
+were written where and exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections import Counter
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sized
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -27,6 +32,7 @@ from training.cli import apply_common, common_flags, fail
 
 DEFAULT_LEVELS = ("medium", "hard")
 SMALL_SCENARIO_UNITS = 64  # default scenario list: the shipped ones with at most this many units
+MAX_FAILURES_KEPT = 20  # failed games listed in the summary (all are counted)
 
 
 @dataclass(frozen=True)
@@ -93,15 +99,13 @@ def record_game(job: GameJob) -> GameRecord:
     )
 
 
-def plan_games(args: argparse.Namespace) -> list[GameJob]:
-    """The jobs of a ``record`` run (see the module docstring for the order)."""
+def plan_games(args: argparse.Namespace) -> Iterator[GameJob]:
+    """The jobs of a ``record`` run, made one at a time as they are asked for (see the module docstring)."""
     pairs = list(itertools.product(args.p1, args.p2 or args.p1))
-    return [
-        GameJob(i, args.scenarios[i % len(args.scenarios)], *pairs[(i // len(args.scenarios)) % len(pairs)],
-                seed=args.seed + i, step_mul=args.step_mul, max_units=args.max_units, resolution=args.resolution,
-                fog=args.fog, actions_per_step=args.actions_per_step, out=str(args.out), mirror=args.mirror)
-        for i in range(args.games)
-    ]  # fmt: skip
+    for i in range(args.games):
+        yield GameJob(i, args.scenarios[i % len(args.scenarios)], *pairs[(i // len(args.scenarios)) % len(pairs)],
+                      seed=args.seed + i, step_mul=args.step_mul, max_units=args.max_units, resolution=args.resolution,
+                      fog=args.fog, actions_per_step=args.actions_per_step, out=str(args.out), mirror=args.mirror)
 
 
 def _check_names(args: argparse.Namespace) -> str | None:
@@ -122,37 +126,122 @@ def _check_names(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _run_here(job: GameJob) -> Future:
-    """Play ``job`` in this process (``--workers 1``), wrapped in a finished Future like the pool's."""
-    future: Future = Future()
-    try:
-        future.set_result(record_game(job))
-    except Exception as err:
-        future.set_exception(err)
-    return future
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform tells, else the CPU count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def record_games(
-    jobs: list[GameJob], workers: int, progress: bool = True
-) -> tuple[list[GameRecord], list[tuple[GameJob, str]]]:
-    """Play and save every job on ``workers`` processes; a failing game is reported, never fatal to the others."""
-    records: list[GameRecord] = []
-    failures: list[tuple[GameJob, str]] = []
-    bar = tqdm(total=len(jobs), desc="recording", unit="game", disable=not progress)
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+@dataclass
+class RecordingTally:
+    """What a recording run has produced so far, as counts: a run of any length holds the same small memory."""
+
+    games: int = 0
+    steps: int = 0
+    size: int = 0
+    results: dict[tuple[str, str], Counter] = field(default_factory=dict)  # (p1, p2) -> p1/p2/draw/unfinished
+    failures: list[tuple[GameJob, str]] = field(default_factory=list)  # the first MAX_FAILURES_KEPT
+    failed: int = 0
+    interrupted: bool = False
+
+    def add(self, record: GameRecord) -> None:
+        self.games += 1
+        self.steps += record.steps
+        self.size += record.size
+        result = {1: "p1", 2: "p2", 0: "draw", None: "unfinished"}[record.winner]
+        self.results.setdefault((record.job.p1, record.job.p2), Counter())[result] += 1
+
+    def fail(self, job: GameJob, error: BaseException) -> None:
+        self.failed += 1
+        if len(self.failures) < MAX_FAILURES_KEPT:
+            self.failures.append((job, f"{type(error).__name__}: {error}"))
+
+
+def _ignore_interrupts() -> None:
+    """Worker processes leave Ctrl-C to the parent, which stops the run (see ``record_games``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def record_games(jobs: Iterable[GameJob], workers: int, *, total: int | None = None,
+                 progress: bool = True) -> RecordingTally:  # fmt: skip
+    """Play and save every job on ``workers`` processes (at most the usable CPUs; more is said and capped).
+
+    A failing game is reported, never fatal to the others. Jobs are taken from ``jobs`` only as workers free up
+    (at most two per worker queued), so any number of games costs the same memory. Ctrl-C stops the run: queued
+    games are dropped, games being played finish and are kept (Ctrl-C again stops them too), and the tally says
+    ``interrupted``; every file written is whole (``save_replay`` writes atomically).
+    """
+    cpus = usable_cpus()
+    if workers > cpus:
+        print(f"replays record: {workers} workers capped at {cpus}, the CPUs available", file=sys.stderr)
+        workers = cpus
+    tally = RecordingTally()
+    total = len(jobs) if total is None and isinstance(jobs, Sized) else total
+    with tqdm(total=total, desc="recording", unit="game", disable=not progress) as bar:
+        if workers == 1:
+            _record_here(iter(jobs), tally, bar)
+        else:
+            _record_in_pool(iter(jobs), workers, tally, bar)
+    return tally
+
+
+def _record_here(jobs: Iterator[GameJob], tally: RecordingTally, bar: tqdm) -> None:
+    """Play the jobs one after the other in this process (``--workers 1``)."""
     try:
-        futures = {pool.submit(record_game, job) if pool else _run_here(job): job for job in jobs}
-        for future in as_completed(futures):
+        for job in jobs:
             try:
-                records.append(future.result())
+                tally.add(record_game(job))
             except Exception as err:  # one broken game must not lose the others
-                failures.append((futures[future], f"{type(err).__name__}: {err}"))
+                tally.fail(job, err)
             bar.update()
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        bar.close()
-    return records, failures
+    except KeyboardInterrupt:  # the game being played is dropped; the files written are whole
+        tally.interrupted = True
+
+
+def _record_in_pool(jobs: Iterator[GameJob], workers: int, tally: RecordingTally, bar: tqdm) -> None:
+    """Play the jobs on ``workers`` processes, with at most two games per worker submitted at a time."""
+    pending: dict[Future, GameJob] = {}
+
+    def collect(futures: Iterable[Future]) -> None:
+        for future in futures:
+            job = pending.pop(future)
+            if future.cancelled():
+                continue
+            try:
+                tally.add(future.result())
+            except Exception as err:  # one broken game (or worker) must not lose the others
+                tally.fail(job, err)
+            bar.update()
+
+    with ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts) as pool:
+        try:
+            for job in jobs:
+                if len(pending) >= 2 * workers:
+                    collect(wait(pending, return_when=FIRST_COMPLETED).done)
+                pending[pool.submit(record_game, job)] = job
+            collect(as_completed(list(pending)))
+        except KeyboardInterrupt:
+            tally.interrupted = True
+            print("replays record: interrupted; finishing the games being played (Ctrl-C again stops them)",
+                  file=sys.stderr)  # fmt: skip
+            for future in pending:
+                future.cancel()  # queued games are never started
+            try:
+                collect(as_completed(list(pending)))
+            except KeyboardInterrupt:  # the games being played are dropped, as if never started
+                _stop_workers({Path(job.out) for job in pending.values()})
+                pending.clear()
+
+
+def _stop_workers(outs: set[Path]) -> None:
+    """Terminate this process's worker processes and remove the temporary files of replays they were writing."""
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join()
+        for out in outs:
+            for partial in out.glob(f".*.{child.pid}.*.tmp"):
+                partial.unlink(missing_ok=True)
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -160,27 +249,26 @@ def _record(args: argparse.Namespace) -> int:
     problem = _check_names(args)
     if problem:
         return fail("replays record", problem)
-    jobs = plan_games(args)
     start = time.perf_counter()
-    records, failures = record_games(jobs, args.workers, progress=args.progress)
-    _summary(records, failures, time.perf_counter() - start, Path(args.out))
-    return 1 if failures else 0
+    tally = record_games(plan_games(args), args.workers, total=args.games, progress=args.progress)
+    if tally.interrupted:
+        print(f"replays record: interrupted after {time.perf_counter() - start:.1f} s: {tally.games} of {args.games} "
+              f"games recorded into {args.out}" + (f", {tally.failed} failed" if tally.failed else ""))  # fmt: skip
+        return 130
+    _summary(tally, time.perf_counter() - start, Path(args.out))
+    return 1 if tally.failed else 0
 
 
-def _summary(records: list[GameRecord], failures: list[tuple[GameJob, str]], seconds: float, out: Path) -> None:
-    by_pair: dict[tuple[str, str], Counter] = {}
-    for r in records:
-        result = {1: "p1", 2: "p2", 0: "draw", None: "unfinished"}[r.winner]
-        by_pair.setdefault((r.job.p1, r.job.p2), Counter())[result] += 1
-    steps = sum(r.steps for r in records)
-    size = sum(r.size for r in records)
-    print(f"recorded {len(records)} games in {seconds:.1f} s into {out} "
-          f"({steps} agent steps, {size / 1024:.1f} KiB, {size / max(1, len(records)):.0f} bytes/game)")  # fmt: skip
+def _summary(tally: RecordingTally, seconds: float, out: Path) -> None:
+    print(f"recorded {tally.games} games in {seconds:.1f} s into {out} ({tally.steps} agent steps, "
+          f"{tally.size / 1024:.1f} KiB, {tally.size / max(1, tally.games):.0f} bytes/game)")  # fmt: skip
     print(f"{'p1':>14} {'p2':>14} {'games':>6} {'p1 wins':>8} {'p2 wins':>8} {'draws':>6}")
-    for (p1, p2), c in sorted(by_pair.items()):
+    for (p1, p2), c in sorted(tally.results.items()):
         print(f"{p1:>14} {p2:>14} {sum(c.values()):>6} {c['p1']:>8} {c['p2']:>8} {c['draw']:>6}")
-    for job, reason in failures:
+    for job, reason in tally.failures:
         print(f"FAILED game {job.index} ({job.scenario}, {job.p1} vs {job.p2}, seed {job.seed}): {reason}")
+    if tally.failed > len(tally.failures):
+        print(f"... and {tally.failed - len(tally.failures)} more failed games")
 
 
 def _sc2_info(path: Path) -> str | None:
@@ -296,7 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.progress = apply_common(args)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:  # outside a recording's own handling (which keeps and counts what was written)
+        print(f"pstar replays {args.action}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
