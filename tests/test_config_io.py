@@ -4,7 +4,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from training.config_io import ConfigError, describe_keys, load_config, parse_overrides, save_config
+from training.config_io import (
+    CheckedConfig,
+    ConfigError,
+    describe_keys,
+    described,
+    load_config,
+    parse_overrides,
+    save_config,
+)
 
 
 @dataclass
@@ -117,3 +125,36 @@ def test_a_preset_gives_the_defaults_whatever_the_key_order():
     for overrides in (["sized.preset=big", "sized.width=5"], ["sized.width=5", "sized.preset=big"]):
         assert load_config(Holder, None, overrides).sized == Sized("big", width=5, depth=2)
     assert load_config(Holder, None, ["sized.width=5"]).sized == Sized("small", width=5, depth=1)
+
+
+@dataclass
+class Limits(CheckedConfig):
+    count: int = described("how many", at_least=1, default=1)
+    share: float = described("a fraction", above=0, at_most=1, default=0.5)
+    mode: str = described("which", choices=("a", "b"), default="a")
+    scales: tuple[float, ...] = described("per channel", above=0, default=(1.0, 2.0))
+    timeout: float | None = described("seconds (null: none)", above=0, default=None)
+
+
+@dataclass
+class HoldsLimits(CheckedConfig):
+    limits: Limits = field(default_factory=Limits)
+
+
+def test_declared_bounds_are_checked_from_keys_and_directly():
+    cfg = load_config(HoldsLimits, None, ["limits.share=1", "limits.timeout=2"])
+    assert cfg.limits == Limits(share=1.0, timeout=2.0)
+    cases = {
+        "limits.count=0": r"HoldsLimits\.limits\.count: expected an integer >= 1, got 0$",
+        "limits.share=0": r"HoldsLimits\.limits\.share: expected a number in \(0, 1\], got 0\.0$",
+        "limits.mode=c": r"HoldsLimits\.limits\.mode: expected one of a, b, got 'c'$",
+        "limits.scales=[1, 0]": r"HoldsLimits\.limits\.scales\[1\]: expected a number > 0, got 0\.0$",
+        "limits.timeout=-1": r"HoldsLimits\.limits\.timeout: expected a number > 0, got -1\.0$",
+    }
+    for override, message in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            load_config(HoldsLimits, None, [override])
+    with pytest.raises(ConfigError, match=r"^count: expected an integer >= 1, got -3$"):
+        Limits(count=-3)
+    rows = {key: text for key, _, text in describe_keys(HoldsLimits)}
+    assert rows["limits.share"] == "a fraction; in (0, 1]" and rows["limits.mode"] == "which; one of a, b"

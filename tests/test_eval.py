@@ -146,7 +146,7 @@ def test_bad_player_and_config_errors(tmp_path):
         evaluate(_agent_config(), "bot:impossible", progress=False)
     with pytest.raises(CheckpointError, match="not found"):
         evaluate(_agent_config(), str(tmp_path / "missing"), progress=False)
-    with pytest.raises(ConfigError, match="unknown bot level 'godlike'"):
+    with pytest.raises(ConfigError, match=r"EvalConfig\.levels\[1\]: expected one of very_easy, .*, got 'godlike'"):
         load_config(EvalConfig, None, ["levels=[easy,godlike]"])
 
 

@@ -224,3 +224,12 @@ def test_a_time_limit_bootstraps_from_the_last_observation(tmp_path):
     cut = copy.deepcopy(traj)
     cut["truncation_value"][:] = 0.0  # the same trajectory as if the time limit were a terminal state
     assert learner.loss(batch)[1]["value"] != learner.loss(batch_trajectories([cut], torch.device("cpu")))[1]["value"]
+
+
+def test_checkpoint_every_0_checkpoints_only_at_the_end(tmp_path, capsys):
+    argv = [*TINY, f"run_root={tmp_path}", "backend=inprocess", "num_actors=1", "total_frames=64", "checkpoint_every=0",
+            "name=end", "--quiet"]  # fmt: skip
+    assert rl_main(argv) == 0
+    checkpoints = tmp_path / "end" / "checkpoints"
+    assert [p.name for p in list_checkpoints(checkpoints)] == ["ckpt_000000002"]
+    assert f"checkpoint: {checkpoints / 'ckpt_000000002'}" in capsys.readouterr().out

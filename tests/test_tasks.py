@@ -122,7 +122,7 @@ def test_run_errors_are_one_clear_message(tmp_path):
     with pytest.raises(ConfigError, match="data has 2 labels .* num_classes=3"):
         run_task(task_of("text_classify", tmp_path, "model.num_classes=3", "train.steps=1"), progress=False)
     config_cls, _ = _load("flow")
-    with pytest.raises(ConfigError, match="data.source=folder needs data.train_dir"):
+    with pytest.raises(ConfigError, match=r"data\.source: folder needs train_dir and val_dir"):
         load_config(config_cls, None, ["data.source=folder"])
     with pytest.raises(ConfigError, match="unknown key 'num_latent'"):
         _load("image")[1](load_config(_load("image")[0], None, ["model.encoder.num_latent=3"])).model_config()

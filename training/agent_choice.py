@@ -27,19 +27,19 @@ from agents.config import (
 from agents.heads.config import HeadsConfig
 from agents.report import format_report, full_observation, model_report
 from agents.spec import AgentSpec
-from training.config_io import ConfigError, to_dict
+from training.config_io import CheckedConfig, ConfigError, to_dict
 from training.config_io import described as _help
 
 REPORT_FILE = "agent.md"
 
 
 @dataclass
-class AgentChoice:
+class AgentChoice(CheckedConfig):
     """The agent's sizes. Build one with :meth:`of` (a preset) or from a config file / ``key=value`` overrides;
     setting ``preset`` on an instance changes its label only."""
 
     preset: str = _help(
-        f"the default of every size below: {' | '.join(PRESETS)} (listed: small's)", default="small"
+        "the default of every size below (listed: small's)", choices=PRESETS, default="small"
     )
     featurizer: FeaturizerConfig = _help("per-unit feature sizes", default_factory=FeaturizerConfig.small)
     scalar: ScalarEncoderConfig = _help(
@@ -51,10 +51,6 @@ class AgentChoice:
     )
     core: CoreConfig = _help("recurrent core (LSTM)", default_factory=CoreConfig.small)
     heads: HeadsConfig = _help("action and value heads", default_factory=HeadsConfig.small)
-
-    def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
 
     @classmethod
     def of(cls, preset: str = "small", encoder: str = "perceiver") -> AgentChoice:

@@ -2,6 +2,8 @@
 
 Every key maps onto a dataclass field (nested dataclasses use dotted keys: ``rl.learning_rate=3e-4``). Values are
 checked against the field's annotation; an unknown key raises one ``ConfigError`` listing the valid keys there.
+The values a field accepts (bounds, choices) are declared once with it (``described(..., at_least=1)``) and checked
+whenever a :class:`CheckedConfig` is built, from keys or directly; ``--help`` lists them.
 A union of dataclasses that each have a ``kind`` field is a tagged union: ``kind`` picks the member. A dataclass
 whose defaults depend on some of its keys (a preset) defines ``config_base(data, where)``: the instance the keys
 in ``data`` are applied on top of, so the preset holds whatever the order of the keys.
@@ -20,9 +22,89 @@ import yaml
 
 T = TypeVar("T")
 
+DEVICES = ("auto", "cpu", "cuda")  # what a run config's ``device`` accepts (auto: cuda when available)
+
 
 class ConfigError(ValueError):
-    """A config file or override that does not fit the run's dataclass."""
+    """A config file or override that does not fit the run's dataclass; ``key`` (when given) is the field it is
+    about, prefixed with its section when the config is built by :func:`from_dict`."""
+
+    def __init__(self, problem: str, key: str | None = None) -> None:
+        super().__init__(f"{key}: {problem}" if key else problem)
+        self.problem, self.key = problem, key
+
+
+@dataclasses.dataclass(frozen=True)
+class Accepts:
+    """The values one field accepts: bounds on a number (``at_least``/``above``/``at_most``/``below``) or a set of
+    ``choices``; for a list, tuple or dict they apply to each item (value). None is accepted where the type allows
+    it (it has its own documented meaning)."""
+
+    at_least: float | None = None
+    above: float | None = None
+    at_most: float | None = None
+    below: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+    def __str__(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        low = "[" if self.above is None else "("
+        high = "]" if self.below is None else ")"
+        lower = self.above if self.above is not None else self.at_least
+        upper = self.below if self.below is not None else self.at_most
+        if lower is not None and upper is not None:
+            return f"in {low}{lower:g}, {upper:g}{high}"
+        if lower is not None:
+            return f"{'>' if self.above is not None else '>='} {lower:g}"
+        return f"{'<' if self.below is not None else '<='} {upper:g}"
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` (one item) is not accepted, or None."""
+        if self.choices is not None:
+            ok = value in self.choices
+        else:
+            ok = (
+                (self.at_least is None or value >= self.at_least)
+                and (self.above is None or value > self.above)
+                and (self.at_most is None or value <= self.at_most)
+                and (self.below is None or value < self.below)
+            )
+        if ok:
+            return None
+        kind = "" if self.choices is not None else "an integer " if isinstance(value, int) else "a number "
+        return f"expected {kind}{self}, got {value!r}"
+
+    def check(self, value: Any, key: str) -> None:
+        """Raise ``ConfigError`` (naming ``key``, or ``key[i]``/``key.name`` for an item) unless ``value`` fits."""
+        if value is None:
+            return
+        if isinstance(value, dict):
+            items = [(f"{key}.{k}", v) for k, v in value.items()]
+        elif isinstance(value, list | tuple):
+            items = [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            items = [(key, value)]
+        for where, item in items:
+            problem = self.problem(item)
+            if problem is not None:
+                raise ConfigError(problem, where)
+
+
+def check_fields(config: Any) -> None:
+    """Check every field of dataclass instance ``config`` against what its ``described`` declaration accepts."""
+    for f in dataclasses.fields(config):
+        accepts = f.metadata.get("accepts")
+        if accepts is not None:
+            accepts.check(getattr(config, f.name), f.name)
+
+
+class CheckedConfig:
+    """Base of every run config dataclass: its fields' declared bounds and choices are checked whenever one is built.
+    A config with rules across fields overrides ``__post_init__`` and calls this one first (or after normalising)."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -132,6 +214,10 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config", base: T
                 values[name] = _coerce(given, hints[name], f"{where}.{name}")
     try:
         return dataclasses.replace(defaults, **values)
+    except ConfigError as error:
+        if error.key is None:
+            raise ConfigError(f"{where}: {error}") from error
+        raise ConfigError(error.problem, f"{where}.{error.key}") from error
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{where}: {error}") from error
 
@@ -216,13 +302,27 @@ def save_config(config: Any, path: str | Path) -> Path:
     return path
 
 
-def described(text: str, **kwargs: Any) -> Any:
-    """A dataclass field carrying its ``--help`` line (listed by :func:`keys_help`)."""
-    return dataclasses.field(metadata={"help": text}, **kwargs)
+def described(
+    text: str,
+    *,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+    below: float | None = None,
+    choices: Sequence[Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A dataclass field carrying its ``--help`` line and the values it accepts (see :class:`Accepts`; checked by
+    :class:`CheckedConfig`, listed by :func:`keys_help`)."""
+    bounds = (at_least, above, at_most, below)
+    accepts = None
+    if choices is not None or any(b is not None for b in bounds):
+        accepts = Accepts(*bounds, tuple(choices) if choices is not None else None)
+    return dataclasses.field(metadata={"help": text, "accepts": accepts}, **kwargs)
 
 
 def describe_keys(cls: type, prefix: str = "", parent_help: str = "") -> list[tuple[str, str, str]]:
-    """(dotted key, default, help) for every field, nested dataclasses expanded (for ``--help``).
+    """(dotted key, default, help and accepted values) for every field, nested dataclasses expanded (for ``--help``).
 
     A section's help goes on its first key. A tagged union lists its default member's keys, then the other
     members' own keys marked with their kind; an optional dataclass (default None) lists its keys at the
@@ -242,7 +342,8 @@ def _describe(defaults: Any, prefix: str, parent_help: str) -> list[tuple[str, s
         if value is None and dataclasses.is_dataclass(options[0] if options else None):
             value = options[0]()
         if not dataclasses.is_dataclass(value):
-            rows.append((key, repr(value), text))
+            accepts = f.metadata.get("accepts")
+            rows.append((key, repr(value), "; ".join(t for t in (text, str(accepts or "")) if t)))
             continue
         rows.extend(_describe(value, f"{key}.", text))
         listed = {row[0] for row in rows}

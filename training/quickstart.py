@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from envs.skirmish.bots import LEVELS
 from training.bc.config import BCConfig
 from training.checkpoint import CheckpointError
 from training.cli import apply_common, common_flags, fail
-from training.config_io import ConfigError, load_config, save_config
+from training.config_io import CheckedConfig, ConfigError, described, load_config, save_config
 from training.eval.config import EvalConfig
 from training.rl.config import RLConfig
 
@@ -27,32 +28,43 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "quickstart.y
 
 
 @dataclass
-class RecordConfig:
+class RecordConfig(CheckedConfig):
     """The replays BC learns from: ``games`` games of a ``strong`` level against a ``weak`` one (sides alternate)."""
 
-    games: int = 240
-    scenarios: list[str] = field(default_factory=lambda: ["3m", "8m", "2s3z", "MMM"])
-    strong: list[str] = field(default_factory=lambda: ["hard", "very_hard"])
-    weak: list[str] = field(default_factory=lambda: ["easy", "medium", "hard"])
-    workers: int = 2
-    max_units: int = 64
+    games: int = described("games recorded", at_least=1, default=240)
+    scenarios: list[str] = described("scenarios played (mirrored armies)",
+                                     default_factory=lambda: ["3m", "8m", "2s3z", "MMM"])  # fmt: skip
+    strong: list[str] = described("bot levels of the stronger side", choices=LEVELS,
+                                  default_factory=lambda: ["hard", "very_hard"])  # fmt: skip
+    weak: list[str] = described("bot levels of the weaker side", choices=LEVELS,
+                                default_factory=lambda: ["easy", "medium", "hard"])  # fmt: skip
+    workers: int = described("recording processes", at_least=1, default=2)
+    max_units: int = described("unit rows per observation", at_least=1, default=64)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.scenarios:
+            raise ConfigError("expected at least one scenario name", "scenarios")
+        if not any(s != w for s in self.strong for w in self.weak):
+            raise ConfigError(f"no strong level differs from a weak one ({self.strong} vs {self.weak})", "strong")
 
 
 @dataclass
-class QuickstartConfig:
+class QuickstartConfig(CheckedConfig):
     """The whole pipeline; ``bc``, ``rl`` and ``eval`` are the full configs of those jobs (paths are filled in)."""
 
-    run_root: str = "runs"
-    name: str = "quickstart"
-    seed: int = 0
+    run_root: str = described("directory holding run directories", default="runs")
+    name: str = described("run directory name under run_root", default="quickstart")
+    seed: int = described("seed of every stage", at_least=0, default=0)
     record: RecordConfig = field(default_factory=RecordConfig)
     bc: BCConfig = field(default_factory=BCConfig)
     rl: RLConfig = field(default_factory=RLConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.rl.agent is not None:
-            raise ConfigError("rl.agent: RL starts from the BC agent; set its sizes under bc.agent")
+            raise ConfigError("RL starts from the BC agent; set its sizes under bc.agent", "rl.agent")
 
 
 def record_replays(cfg: RecordConfig, out: Path, seed: int, progress: bool) -> dict[str, int]:

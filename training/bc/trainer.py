@@ -335,7 +335,7 @@ class BCTrainer:
                 bar.update(1)
                 if not main:
                     continue
-                if self.step % max(cfg.log_every, 1) == 0 or self.step == cfg.steps:
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     means = {name: window[name] / window["steps"] for name in (*HEADS, "total", "grad_norm")}
                     last_loss = means["total"]
                     rate = window["samples"] * self.process.world / max(time.perf_counter() - window_start, 1e-9)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from training.checkpoint import CheckpointError
 from training.cli import apply_common, common_flags, fail
-from training.config_io import ConfigError, load_config
+from training.config_io import ConfigError, keys_help, load_config
 from training.eval.config import EvalConfig, EvalError
 from training.eval.report import default_out_dir, write_reports
 from training.eval.runner import evaluate
@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pstar eval",
         description="Play a checkpoint or a bot level against the built-in bot levels (win rate, 95% interval).",
-        epilog="Example: pstar eval runs/rl --config configs/eval.yaml levels=[easy,hard] games=40",
+        epilog="example: pstar eval runs/rl --config configs/eval.yaml levels=[easy,hard] games=40\n\n"
+        + keys_help(EvalConfig),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common_flags()],
     )
     parser.add_argument("player", help="checkpoint directory (a run directory: its latest checkpoint), or bot:<level>")

@@ -2,62 +2,61 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, check_actions_per_step
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
+from envs.skirmish.bots import LEVELS
 from training.agent_choice import AgentChoice
-from training.config_io import described
+from training.config_io import DEVICES, CheckedConfig, ConfigError, described
 
 BACKENDS = ("ray", "inprocess")
 VALUE_TARGETS = ("vtrace", "td_lambda")
 
 
 @dataclass
-class OpponentConfig:
+class OpponentConfig(CheckedConfig):
     """Who the agent plays: bot ``levels`` (uniformly), and with probability ``league_fraction`` a frozen past
     snapshot of itself (a small league of the last ``league_size`` snapshots, one added every ``snapshot_every``
     updates)."""
 
-    levels: list[str] = field(default_factory=lambda: ["easy", "medium", "medium_hard", "hard"])
-    league_fraction: float = 0.0
-    league_size: int = 4
-    snapshot_every: int = 20
+    levels: list[str] = described(
+        "bot levels played (uniformly)", choices=LEVELS,
+        default_factory=lambda: ["easy", "medium", "medium_hard", "hard"],
+    )  # fmt: skip
+    league_fraction: float = described("chance a game is against a past snapshot", at_least=0, at_most=1, default=0.0)
+    league_size: int = described("past snapshots kept in the league", at_least=1, default=4)
+    snapshot_every: int = described("a snapshot joins the league every N updates", at_least=1, default=20)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.levels and self.league_fraction < 1.0:
-            raise ValueError("opponents.levels is empty but league_fraction < 1: no opponent to play")
-        if not 0.0 <= self.league_fraction <= 1.0:
-            raise ValueError(f"opponents.league_fraction must be in [0, 1], got {self.league_fraction}")
+            raise ConfigError("empty but league_fraction < 1: no opponent to play", "levels")
 
 
 @dataclass
-class LearnerConfig:
+class LearnerConfig(CheckedConfig):
     """IMPALA/AlphaStar losses: V-trace policy gradient, value baseline, entropy, KL towards the initial (BC)
     policy, UPGO and TD(lambda) value targets as options."""
 
-    learning_rate: float = 3e-4
-    adam_eps: float = 1e-6
-    max_grad_norm: float = 10.0
-    discount: float = 0.99
-    clip_rho_threshold: float = 1.0
-    clip_pg_rho_threshold: float = 1.0
-    clip_c_threshold: float = 1.0
-    baseline_cost: float = 0.5
-    entropy_cost: float = 1e-3
-    kl_cost: float = 0.02
-    upgo_cost: float = 0.0
-    value_target: str = "vtrace"
-    td_lambda: float = 0.9
-
-    def __post_init__(self) -> None:
-        if self.value_target not in VALUE_TARGETS:
-            raise ValueError(f"learner.value_target must be one of {VALUE_TARGETS}, got {self.value_target!r}")
-        if not 0.0 < self.discount <= 1.0:
-            raise ValueError(f"learner.discount must be in (0, 1], got {self.discount}")
+    learning_rate: float = described("Adam learning rate", above=0, default=3e-4)
+    adam_eps: float = described("Adam epsilon", above=0, default=1e-6)
+    max_grad_norm: float = described("gradient-norm clip", above=0, default=10.0)
+    discount: float = described("per-step reward discount", above=0, at_most=1, default=0.99)
+    clip_rho_threshold: float = described("V-trace clip of the value-target importance weights", above=0,
+                                          default=1.0)  # fmt: skip
+    clip_pg_rho_threshold: float = described("V-trace clip of the policy-gradient importance weights", above=0,
+                                             default=1.0)  # fmt: skip
+    clip_c_threshold: float = described("V-trace clip of the trace coefficients", above=0, default=1.0)
+    baseline_cost: float = described("weight of the value loss", at_least=0, default=0.5)
+    entropy_cost: float = described("weight of the entropy bonus", at_least=0, default=1e-3)
+    kl_cost: float = described("weight of the KL towards the initial policy", at_least=0, default=0.02)
+    upgo_cost: float = described("weight of the UPGO policy gradient (0: off)", at_least=0, default=0.0)
+    value_target: str = described("the value loss's target", choices=VALUE_TARGETS, default="vtrace")
+    td_lambda: float = described("lambda of the td_lambda target", at_least=0, at_most=1, default=0.9)
 
 
 @dataclass
-class RLConfig:
+class RLConfig(CheckedConfig):
     """An RL run. ``init_checkpoint``: the BC checkpoint the agent starts from (also the KL reference); without
     one, a fresh ``agent`` is trained (and the KL term is off). ``agent`` null: the checkpoint's agent, or the
     small preset without one; given with a checkpoint, it must match it. A trajectory is ``unroll_length`` steps
@@ -66,43 +65,48 @@ class RLConfig:
     sampled at. ``lenient``: drop and count the agent's illegal actions instead of stopping the run (its heads are
     legal by construction, so a strict game that raises is a bug worth seeing)."""
 
-    init_checkpoint: str | None = None
+    init_checkpoint: str | None = described("BC checkpoint (or run's checkpoints folder) to start from",
+                                            default=None)  # fmt: skip
     agent: AgentChoice | None = described(
         "null: init_checkpoint's agent (else small's); with a checkpoint it must match", default=None
     )
-    scenarios: list[str] = field(default_factory=lambda: ["3m", "8m", "2s3z", "MMM"])
-    variants: int = 16
-    max_units: int = 64
-    step_mul: int = 8
-    actions_per_step: int = DEFAULT_ACTIONS_PER_STEP  # each player's action budget per step (bots included)
-    opponents: OpponentConfig = field(default_factory=OpponentConfig)
-    learner: LearnerConfig = field(default_factory=LearnerConfig)
-    backend: str = "ray"
-    address: str | None = None
-    num_actors: int = 2
-    envs_per_actor: int = 8
-    unroll_length: int = 128
-    temperature: float | None = None
-    lenient: bool = False
-    total_frames: int = 200_000
-    actor_timeout_s: float = 120.0
-    checkpoint_every: int = 25
-    keep_last: int = 3
-    log_every: int = 1
-    run_root: str = "runs"
-    name: str | None = None
-    seed: int = 0
-    device: str = "auto"
-    learner_threads: int = 0
+    scenarios: list[str] = described("scenarios played (mirrored armies)",
+                                     default_factory=lambda: ["3m", "8m", "2s3z", "MMM"])  # fmt: skip
+    variants: int = described("seeded start-position variants drawn per game (0: as shipped)", at_least=0,
+                              default=16)  # fmt: skip
+    max_units: int = described("unit rows per observation", at_least=1, default=64)
+    step_mul: int = described("game loops per agent step", at_least=1, default=8)
+    actions_per_step: int = described("each player's action budget per step (bots included)", at_least=1,
+                                      default=DEFAULT_ACTIONS_PER_STEP)  # fmt: skip
+    opponents: OpponentConfig = described("who the agent plays", default_factory=OpponentConfig)
+    learner: LearnerConfig = described("the learner's losses and optimiser", default_factory=LearnerConfig)
+    backend: str = described("where actors run", choices=BACKENDS, default="ray")
+    address: str | None = described("an existing Ray cluster to join (null: start a local one)", default=None)
+    num_actors: int = described("actor processes", at_least=1, default=2)
+    envs_per_actor: int = described("games each actor steps together", at_least=1, default=8)
+    unroll_length: int = described("steps per trajectory of each game", at_least=1, default=128)
+    temperature: float | None = described("actors' sampling temperature (null: the agent's)", above=0, default=None)
+    lenient: bool = described("drop and count illegal actions instead of stopping", default=False)
+    total_frames: int = described("agent steps to train on in total (a resumed run continues up to this)",
+                                  at_least=1, default=200_000)  # fmt: skip
+    actor_timeout_s: float = described("an actor silent this long is replaced (ray)", above=0, default=120.0)
+    checkpoint_every: int = described("checkpoint every N updates (and at the end; 0: only at the end)",
+                                      at_least=0, default=25)  # fmt: skip
+    keep_last: int = described("checkpoints kept in the run directory (0: all)", at_least=0, default=3)
+    log_every: int = described("scalars to TensorBoard every N updates", at_least=1, default=1)
+    run_root: str = described("directory holding run directories", default="runs")
+    name: str | None = described("run directory name under run_root (default: rl_<timestamp>; needed to resume)",
+                                 default=None)  # fmt: skip
+    seed: int = described("seed of the weights, the games and the sampling", at_least=0, default=0)
+    device: str = described("the learner's device: auto (cuda when available), cpu or cuda", choices=DEVICES,
+                            default="auto")  # fmt: skip
+    learner_threads: int = described("torch threads of the learner (0: the cores the actors leave)", at_least=0,
+                                     default=0)  # fmt: skip
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if min(self.num_actors, self.envs_per_actor, self.unroll_length, self.total_frames) < 1:
-            raise ValueError("num_actors, envs_per_actor, unroll_length and total_frames must be >= 1")
+        super().__post_init__()
         if not self.scenarios:
-            raise ValueError("scenarios must name at least one scenario")
-        check_actions_per_step(self.actions_per_step)
+            raise ConfigError("expected at least one scenario name", "scenarios")
 
     @property
     def frames_per_trajectory(self) -> int:

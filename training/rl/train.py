@@ -213,7 +213,7 @@ def train_rl(
                 needed = {name for name, _ in league} | _resumable_league(ckpt_dir)
                 prune(run_dir / "league", opponents.league_size, keep=needed)
                 backend.set_league(league)
-            if counters["updates"] % cfg.checkpoint_every == 0:
+            if cfg.checkpoint_every and counters["updates"] % cfg.checkpoint_every == 0:
                 checkpoint_path, saved_at = save(), counters["updates"]
             if on_update is not None:
                 on_update({"counters": dict(counters), "backend": backend, "terms": terms, "run_dir": run_dir})

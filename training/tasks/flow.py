@@ -15,12 +15,12 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from perceiver_io.tasks.flow import OpticalFlowConfig, build_optical_flow, tiled_flow
-from training.config_io import ConfigError
+from training.config_io import CheckedConfig, ConfigError
 from training.tasks.config import TrainConfig, _help, check_generated_or_folder
 from training.tasks.data.errors import DataError
 from training.tasks.data.farneback import farneback_flow
 from training.tasks.data.flow_colour import flow_to_colour
-from training.tasks.data.flow_folder import FlowFolderDataset
+from training.tasks.data.flow_folder import LAYOUTS, FlowFolderDataset
 from training.tasks.data.flow_pairs import GeneratedFlowPairs
 from training.tasks.pictures import save_image_grid
 from training.tasks.task import Evaluation, Task
@@ -31,36 +31,35 @@ PICTURE_PAIRS = 4
 
 
 @dataclass
-class FlowData:
+class FlowData(CheckedConfig):
     """Generated pairs with exact flow, or a folder of frame pairs with ``.flo`` ground truth."""
 
-    source: str = _help("generated (built-in) or folder", default="generated")
+    source: str = _help("generated (built-in) or folder", choices=("generated", "folder"), default="generated")
     train_dir: str | None = _help("folder of training pairs (sintel, chairs or middlebury layout)", default=None)
     val_dir: str | None = _help("folder of held-out pairs (same layouts)", default=None)
-    layout: str = _help("auto, sintel, chairs or middlebury", default="auto")
-    num_train: int = _help("generated training pairs", default=4000)
-    num_val: int = _help("generated held-out pairs", default=64)
-    max_translation: float = _help("generated: largest global and object shift (pixels)", default=3.0)
-    max_rotation_deg: float = _help("generated: largest rotation (degrees)", default=5.0)
-    max_scale: float = _help("generated: largest relative zoom", default=0.05)
+    layout: str = _help("folder layout", choices=("auto", *LAYOUTS), default="auto")
+    num_train: int = _help("generated training pairs", at_least=1, default=4000)
+    num_val: int = _help("generated held-out pairs", at_least=1, default=64)
+    max_translation: float = _help("generated: largest global and object shift (pixels)", at_least=0,
+                                   default=3.0)  # fmt: skip
+    max_rotation_deg: float = _help("generated: largest rotation (degrees)", at_least=0, default=5.0)
+    max_scale: float = _help("generated: largest relative zoom", at_least=0, below=1, default=0.05)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_generated_or_folder(self.source, self.train_dir, self.val_dir)
 
 
 @dataclass
-class FlowTaskConfig:
+class FlowTaskConfig(CheckedConfig):
     """``pstar task flow``: the data, the flow model (``perceiver_io.tasks.OpticalFlowConfig``) and training."""
 
     data: FlowData = _help("the frame pairs", default_factory=FlowData)
-    model_preset: str = _help("small (32x48 frames, CPU) or paper (368x496, the HF/DeepMind sizes)", default="small")
+    model_preset: str = _help("small (32x48 frames, CPU) or paper (368x496, the HF/DeepMind sizes)", choices=PRESETS,
+                              default="small")  # fmt: skip
     model: dict[str, Any] = _help("overrides of OpticalFlowConfig, e.g. model.encoder.num_latents=128",
                                   default_factory=dict)  # fmt: skip
     train: TrainConfig = _help("optimisation and run settings", default_factory=TrainConfig)
-
-    def __post_init__(self) -> None:
-        if self.model_preset not in PRESETS:
-            raise ConfigError(f"model_preset must be one of {', '.join(PRESETS)}, got {self.model_preset!r}")
 
 
 class _RandomCrops(Dataset):

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from perceiver_io.tasks.image import ImageClassifierConfig, build_image_classifier
-from training.config_io import ConfigError
+from training.config_io import CheckedConfig, ConfigError
 from training.tasks.config import TrainConfig, _help
 from training.tasks.data.errors import DataError
 from training.tasks.data.image_folder import ImageFolderDataset
@@ -26,45 +26,40 @@ PRESETS = ("small", "paper")
 
 
 @dataclass
-class ImageData:
+class ImageData(CheckedConfig):
     """Where the images come from: the generated shapes, or ImageFolder trees (``root/<class>/<image>``)."""
 
-    source: str = _help("shapes (built-in, generated) or folder", default="shapes")
+    source: str = _help("shapes (built-in, generated) or folder", choices=("shapes", "folder"), default="shapes")
     train_dir: str | None = _help("ImageFolder root of the training images (source=folder)", default=None)
     val_dir: str | None = _help("ImageFolder root of the held-out images (default: val_fraction of train_dir)",
                                 default=None)  # fmt: skip
-    val_fraction: float = _help("share of train_dir held out when there is no val_dir", default=0.1)
-    num_train: int = _help("generated training images (source=shapes)", default=5000)
-    num_val: int = _help("generated held-out images (source=shapes)", default=1000)
+    val_fraction: float = _help("share of train_dir held out when there is no val_dir", above=0, below=1,
+                                default=0.1)  # fmt: skip
+    num_train: int = _help("generated training images (source=shapes)", at_least=1, default=5000)
+    num_val: int = _help("generated held-out images (source=shapes)", at_least=1, default=1000)
     mean: tuple[float, float, float] = _help("per-channel mean subtracted from [0, 1] pixels",
                                              default=(0.5, 0.5, 0.5))  # fmt: skip
-    std: tuple[float, float, float] = _help("per-channel std dividing [0, 1] pixels", default=(0.5, 0.5, 0.5))
+    std: tuple[float, float, float] = _help("per-channel std dividing [0, 1] pixels", above=0, default=(0.5, 0.5, 0.5))
 
     def __post_init__(self) -> None:
-        if self.source not in ("shapes", "folder"):
-            raise ConfigError(f"data.source must be shapes or folder, got {self.source!r}")
+        super().__post_init__()
         if self.source == "folder" and not self.train_dir:
-            raise ConfigError("data.source=folder needs data.train_dir (an ImageFolder root: <class>/<image files>)")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ConfigError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
+            raise ConfigError("folder needs train_dir (an ImageFolder root: <class>/<image files>)", "source")
 
 
 @dataclass
-class ImageTaskConfig:
+class ImageTaskConfig(CheckedConfig):
     """``pstar task image``: the data, the classifier (``perceiver_io.tasks.ImageClassifierConfig``) and training."""
 
     data: ImageData = _help("the images", default_factory=ImageData)
-    model_preset: str = _help("small (32 px, CPU) or paper (224 px ImageNet sizes)", default="small")
+    model_preset: str = _help("small (32 px, CPU) or paper (224 px ImageNet sizes)", choices=PRESETS, default="small")
     model: dict[str, Any] = _help(
         "overrides of ImageClassifierConfig, e.g. model.preprocessing=conv, model.encoder.num_latents=64",
         default_factory=dict,
     )
-    label_smoothing: float = _help("cross-entropy label smoothing (the paper's ImageNet runs: 0.1)", default=0.1)
+    label_smoothing: float = _help("cross-entropy label smoothing (the paper's ImageNet runs: 0.1)", at_least=0,
+                                   below=1, default=0.1)  # fmt: skip
     train: TrainConfig = _help("optimisation and run settings", default_factory=TrainConfig)
-
-    def __post_init__(self) -> None:
-        if self.model_preset not in PRESETS:
-            raise ConfigError(f"model_preset must be one of {', '.join(PRESETS)}, got {self.model_preset!r}")
 
 
 class _Normalised(Dataset):

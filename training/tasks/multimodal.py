@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from perceiver_io.tasks.multimodal import MultimodalAutoencoderConfig, build_multimodal_autoencoder
 from perceiver_io.tasks.multimodal_chunks import autoencode_in_chunks
-from training.config_io import ConfigError
+from training.config_io import CheckedConfig, ConfigError
 from training.tasks.config import TrainConfig, _help, check_generated_or_folder
 from training.tasks.data.clip_folder import ClipFolderDataset
 from training.tasks.data.moving_shapes import MovingShapesClips
@@ -30,55 +30,54 @@ PICTURE_CLIPS = 2
 
 
 @dataclass
-class ClipData:
+class ClipData(CheckedConfig):
     """Generated moving shapes with class tones, or clip folders (see ``training.tasks.data.clip_folder``)."""
 
-    source: str = _help("generated (built-in moving shapes with tones) or folder", default="generated")
+    source: str = _help("generated (built-in moving shapes with tones) or folder", choices=("generated", "folder"),
+                        default="generated")  # fmt: skip
     train_dir: str | None = _help("clip folder of training clips (manifest.csv, <clip>/frames|video.npy, audio.wav)",
                                   default=None)  # fmt: skip
     val_dir: str | None = _help("clip folder of held-out clips", default=None)
-    sample_rate: int | None = _help("folder: resample audio to this rate (default: as stored)", default=None)
-    num_train: int = _help("generated training clips", default=3000)
-    num_val: int = _help("generated held-out clips", default=200)
+    sample_rate: int | None = _help("folder: resample audio to this rate (default: as stored)", at_least=1,
+                                     default=None)  # fmt: skip
+    num_train: int = _help("generated training clips", at_least=1, default=3000)
+    num_val: int = _help("generated held-out clips", at_least=1, default=200)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_generated_or_folder(self.source, self.train_dir, self.val_dir)
 
 
 @dataclass
-class MultimodalTaskConfig:
+class MultimodalTaskConfig(CheckedConfig):
     """``pstar task multimodal``: clips, the autoencoder (``MultimodalAutoencoderConfig``) and training."""
 
     data: ClipData = _help("the clips", default_factory=ClipData)
-    model_preset: str = _help("small (CPU) or paper (16x224x224 video, 48 kHz audio, 700 classes)", default="small")
+    model_preset: str = _help("small (CPU) or paper (16x224x224 video, 48 kHz audio, 700 classes)",
+                              choices=PRESETS, default="small")  # fmt: skip
     model: dict[str, Any] = _help("overrides of MultimodalAutoencoderConfig, e.g. model.num_frames=8",
                                   default_factory=dict)  # fmt: skip
     loss_weights: dict[str, float] = _help(
         "loss weight per modality (video/audio MSE, label cross-entropy)",
+        at_least=0,
         default_factory=lambda: {"audio": 1.0, "image": 1.0, "label": 0.1},
     )
     train_fraction: float = _help("share of video and audio outputs decoded per training step (subsampled)",
-                                  default=0.25)  # fmt: skip
+                                  above=0, at_most=1, default=0.25)  # fmt: skip
     train_label_mask_probability: float = _help(
-        "chance the label input is masked while training (evaluation always masks it)", default=1.0
+        "chance the label input is masked while training (evaluation always masks it)", at_least=0, at_most=1,
+        default=1.0,
     )
-    eval_chunks: int = _help("evaluation decodes whole clips in this many chunks", default=4)
+    eval_chunks: int = _help("evaluation decodes whole clips in this many chunks", at_least=1, default=4)
     train: TrainConfig = _help("optimisation and run settings", default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        if self.model_preset not in PRESETS:
-            raise ConfigError(f"model_preset must be one of {', '.join(PRESETS)}, got {self.model_preset!r}")
+        super().__post_init__()
         unknown = sorted(set(self.loss_weights) - set(MODALITIES))
         if unknown:
-            raise ConfigError(f"loss_weights: unknown modality {unknown[0]!r}; modalities are {', '.join(MODALITIES)}")
+            modalities = ", ".join(MODALITIES)
+            raise ConfigError(f"unknown modality {unknown[0]!r}; modalities are {modalities}", "loss_weights")
         self.loss_weights = {m: float(self.loss_weights.get(m, 0.0)) for m in MODALITIES}
-        if not 0.0 < self.train_fraction <= 1.0:
-            raise ConfigError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
-        if not 0.0 <= self.train_label_mask_probability <= 1.0:
-            p = self.train_label_mask_probability
-            raise ConfigError(f"train_label_mask_probability must be in [0, 1], got {p}")
-        if self.eval_chunks < 1:
-            raise ConfigError(f"eval_chunks must be >= 1, got {self.eval_chunks}")
 
 
 def psnr(mse: torch.Tensor, peak: float) -> torch.Tensor:

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from perceiver_io.tasks.text import MaskedLMConfig, TextClassifierConfig, build_masked_lm, build_text_classifier
 from perceiver_io.tokenizer import CLS_ID, IGNORE_INDEX, MASK_ID, NUM_SPECIAL_TOKENS, PAD_ID, SEP_ID
-from training.config_io import ConfigError
+from training.config_io import CheckedConfig, ConfigError
 from training.tasks.config import TrainConfig, _help
 from training.tasks.data.builtin_text import generated_sentiment, reference_corpus
 from training.tasks.data.glue_tsv import GlueTSVDataset
@@ -31,53 +31,45 @@ EVAL_MASK_SEED = 1234  # held-out masking is the same at every evaluation, so th
 
 
 @dataclass
-class TextData:
+class TextData(CheckedConfig):
     """Built-in text, or files: plain text (``mlm``) / one GLUE-style TSV per split (``classify``)."""
 
     source: str = _help(
         "builtin (mlm: the Python reference topics shipped with CPython; classify: generated sentiment) or files",
+        choices=("builtin", "files"),
         default="builtin",
     )
     train_files: list[str] = _help("mlm: text files or directories of *.txt; classify: one TSV", default_factory=list)
     val_files: list[str] = _help("held-out files, same kinds as train_files", default_factory=list)
-    seq_len: int = _help("bytes per example (0: the model's max_position_embeddings)", default=0)
+    seq_len: int = _help("bytes per example (0: the model's max_position_embeddings)", at_least=0, default=0)
     text_columns: list[str] = _help("TSV columns holding the text (two for sentence pairs)",
                                     default_factory=lambda: ["sentence"])  # fmt: skip
     label_column: str = _help("TSV column holding the label", default="label")
     labels: list[str] | None = _help("label names in class order (default: as found in the training TSV)",
                                      default=None)  # fmt: skip
-    num_train: int = _help("generated sentences for training (classify, builtin)", default=8000)
-    num_val: int = _help("generated held-out sentences (classify, builtin)", default=1000)
+    num_train: int = _help("generated sentences for training (classify, builtin)", at_least=1, default=8000)
+    num_val: int = _help("generated held-out sentences (classify, builtin)", at_least=1, default=1000)
 
     def __post_init__(self) -> None:
-        if self.source not in ("builtin", "files"):
-            raise ConfigError(f"data.source must be builtin or files, got {self.source!r}")
+        super().__post_init__()
         if self.source == "files" and (not self.train_files or not self.val_files):
-            raise ConfigError("data.source=files needs data.train_files and data.val_files")
-        if self.seq_len < 0:
-            raise ConfigError(f"data.seq_len must be >= 0, got {self.seq_len}")
+            raise ConfigError("files needs train_files and val_files", "source")
 
 
 @dataclass
-class TextTaskConfig:
+class TextTaskConfig(CheckedConfig):
     """``pstar task text``: ``mode=mlm`` (MaskedLMConfig) or ``mode=classify`` (TextClassifierConfig)."""
 
-    mode: str = _help("mlm (masked byte modelling) or classify (sequence classification)", default="mlm")
+    mode: str = _help("mlm (masked byte modelling) or classify (sequence classification)", choices=MODES,
+                      default="mlm")  # fmt: skip
     data: TextData = _help("the text", default_factory=TextData)
     mask_probability: float = _help("mlm: share of bytes masked (80% [MASK], 10% random byte, 10% kept)",
-                                    default=0.15)  # fmt: skip
-    model_preset: str = _help("small (CPU) or paper (the language Perceiver's sizes)", default="small")
+                                    above=0, below=1, default=0.15)  # fmt: skip
+    model_preset: str = _help("small (CPU) or paper (the language Perceiver's sizes)", choices=PRESETS,
+                              default="small")  # fmt: skip
     model: dict[str, Any] = _help("overrides of MaskedLMConfig / TextClassifierConfig, e.g. model.d_model=128",
                                   default_factory=dict)  # fmt: skip
     train: TrainConfig = _help("optimisation and run settings", default_factory=TrainConfig)
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.model_preset not in PRESETS:
-            raise ConfigError(f"model_preset must be one of {', '.join(PRESETS)}, got {self.model_preset!r}")
-        if not 0.0 < self.mask_probability < 1.0:
-            raise ConfigError(f"mask_probability must be in (0, 1), got {self.mask_probability}")
 
 
 def mask_bytes(

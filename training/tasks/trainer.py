@@ -262,7 +262,7 @@ def _train(
             window_steps += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}")
-            if cfg.log_every and (step % cfg.log_every == 0 or step == cfg.steps):
+            if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.perf_counter()
                 scalars = {"losses/train": loss.item(), "charts/learning_rate": cfg.learning_rate * factor,
                            "charts/steps_per_second": window_steps / max(now - window_start, 1e-9)}  # fmt: skip
