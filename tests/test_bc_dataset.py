@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
+import logging
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from envs.skirmish.match import Match
 from envs.skirmish.replay import encode_action, encode_file, load_replay, save_replay
 from envs.skirmish.scenario import load_scenario
 from training.bc import dataset as bc_dataset
-from training.bc.dataset import ActionRules, BCData, BuildSettings, DatasetError, prepare_data
+from training.bc.dataset import ActionRules, BCData, BuildSettings, DatasetError, prepare_data, replay_result
 from training.bc.shards import SequenceStream, assign, epoch_order
 
 SETTINGS = BuildSettings(players="both", sequence_length=8, max_units=64)
@@ -175,6 +178,63 @@ def test_cache_is_reused_and_keyed_by_settings(replays, tmp_path, monkeypatch):
     winner = prepare_data([str(replays[0])], dataclasses.replace(SETTINGS, players="winner"), tmp_path, progress=False)
     assert winner.directory != first.directory
     assert set(all_sequences(winner)["player"].tolist()) == {load_replay(replays[0]).header.winner}
+
+
+def test_damaged_or_missing_shards_are_named_and_rebuilt_from_their_replays(replays, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(bc_dataset, "SHARD_SEQUENCES", 4)  # a shard per replay
+    files = [str(p) for p in replays]
+    data = prepare_data(files, SETTINGS, tmp_path, progress=False)
+    paths = data.shard_paths
+    assert len(paths) == 3
+    whole = [p.read_bytes() for p in paths]
+    paths[0].write_bytes(whole[0][: len(whole[0]) // 2])  # truncated
+    paths[1].unlink()  # deleted
+    flipped = bytearray(whole[2])
+    flipped[len(flipped) // 2] ^= 0x10
+    paths[2].write_bytes(bytes(flipped))  # one bit flipped, same size
+    with pytest.raises(DatasetError, match=rf"{paths[0].name} cannot be read \(BadZipFile"):
+        data.load(0)
+    monkeypatch.setattr(bc_dataset, "build_cache", lambda *a, **k: pytest.fail("only the damaged shards are rebuilt"))
+    with caplog.at_level(logging.WARNING, logger="pstar.bc"):
+        again = prepare_data(files, SETTINGS, tmp_path, progress=False)
+    for path, problem in zip(paths, ("has .* bytes, expected", "is missing", "does not match its sha256"), strict=True):
+        assert re.search(rf"{path.name} {problem}.*; rebuilding it from its replays", caplog.text)
+    assert [p.read_bytes() for p in again.shard_paths] == whole  # the same samples, byte for byte
+    assert again.damaged() == [] and all_sequences(again)["valid"].shape[0] == data.manifest["counts"]["sequences"]
+
+
+def test_a_shard_its_replays_no_longer_give_is_one_error_saying_to_delete_the_cache(replays, tmp_path):
+    data = prepare_data([str(replays[0])], SETTINGS, tmp_path, progress=False)
+    manifest = json.loads((data.directory / bc_dataset.MANIFEST).read_text())
+    manifest["shards"][0]["sha256"] = "0" * 64  # a shard that no longer matches its record
+    (data.directory / bc_dataset.MANIFEST).write_text(json.dumps(manifest))
+    message = rf"shard_00000.npz is damaged and cannot be rebuilt \(its replays now give .* delete {data.directory}"
+    with pytest.raises(DatasetError, match=message):
+        prepare_data([str(replays[0])], SETTINGS, tmp_path, progress=False)
+
+
+def test_an_unreadable_manifest_or_an_interrupted_build_rebuilds_the_cache(replays, tmp_path, monkeypatch, caplog):
+    files = [str(p) for p in replays[:2]]
+    calls = []
+
+    def interrupted(path, settings):  # a build killed after its first replay
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(path)
+        return replay_result(path, settings)
+
+    monkeypatch.setattr(bc_dataset, "replay_result", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_data(files, SETTINGS, tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []  # no cache, not even half of one
+    monkeypatch.undo()
+    data = prepare_data(files, SETTINGS, tmp_path, progress=False)
+    shards = [p.read_bytes() for p in data.shard_paths]
+    (data.directory / bc_dataset.MANIFEST).write_text("{")
+    with caplog.at_level(logging.WARNING, logger="pstar.bc"):
+        again = prepare_data(files, SETTINGS, tmp_path, progress=False)
+    assert f"bc cache {data.directory}: manifest.json cannot be read" in caplog.text
+    assert [p.read_bytes() for p in again.shard_paths] == shards
 
 
 def test_split_holds_out_whole_replays(replays, tmp_path):

@@ -24,16 +24,22 @@ from) under ``cache_dir/<key>``, where the key hashes the replay files (resolved
 sequence_length, max_units, the engine version and this format's version. A cache is built in a temporary
 directory and renamed into place, so a reader never sees half of one. Bad replays (corrupt, truncated, desynced,
 of another spec) are skipped and counted by reason, never fatal; a desync found at a replay's end drops all of it.
-The held-out split is by replay file, drawn from ``seed``, and is not part of the cache key.
+The held-out split is by replay file, drawn from ``seed``, and is not part of the cache key. The manifest holds each
+shard's size and sha256, checked whenever the cache is opened to train: a missing, truncated or altered shard is
+named in a warning and rebuilt from its replays (the same replays give the same bytes), and an unreadable manifest
+rebuilds the whole cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
+import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -52,12 +58,16 @@ from envs.contract.observation import OBS_KEYS
 from envs.contract.spec import SPEC_VERSION
 from envs.skirmish.engine import ENGINE_VERSION
 from envs.skirmish.replay import ReplayError, load_replay, read_replays
-from training.bc.shards import ACTION_DTYPES, HEAD_MASK, read_shard, write_shard
+from training.bc.shards import ACTION_DTYPES, HEAD_MASK, read_shard, shard_bytes, shard_problem, write_shard
 from training.policy import stack_observations
 
-FORMAT_VERSION = 4  # 2: per-sample head_mask; 3: actions checked by the heads' masks; 4: one sample per step
+FORMAT_VERSION = 5  # 2: per-sample head_mask; 3: actions checked by the heads' masks; 4: one sample per step;
+# 5: shards byte-identical from the same replays, their size and sha256 in the manifest
 MANIFEST = "manifest.json"
 SHARD_SEQUENCES = 128  # sequences per shard file (~3 MB compressed at 64 units and 16 steps)
+SHARD_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
+log = logging.getLogger("pstar.bc")
 
 
 class DatasetError(ValueError):
@@ -380,6 +390,11 @@ def cache_key(files: Sequence[Path], settings: BuildSettings) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def _tagged(result: ReplayResult, replay_id: int) -> dict[str, np.ndarray]:
+    """A usable replay's sequence arrays with ``replay`` (its index among the cache's replays) per sequence."""
+    return {**result.arrays, "replay": np.full(len(result.arrays["valid"]), replay_id, dtype=np.int32)}
+
+
 def _results(files: Sequence[Path], settings: BuildSettings, workers: int) -> Iterator[ReplayResult]:
     paths = [str(p) for p in files]
     if workers <= 1 or len(paths) < 2:
@@ -401,9 +416,8 @@ def build_cache(
 
         def flush() -> None:
             arrays = concatenate(pending)
-            name = f"shard_{len(shards):05d}.npz"
-            write_shard(tmp / name, arrays)
-            shards.append({"file": name, "sequences": len(arrays["valid"]), "replay": arrays["replay"].tolist()})
+            record = write_shard(tmp / f"shard_{len(shards):05d}.npz", shard_bytes(arrays))
+            shards.append({**record, "sequences": len(arrays["valid"]), "replay": arrays["replay"].tolist()})
             pending.clear()
 
         bar = tqdm(
@@ -421,10 +435,9 @@ def build_cache(
                 skipped.append([result.path, result.skipped])
                 continue
             spec = spec if spec is not None else result.spec
-            result.arrays["replay"] = np.full(len(result.arrays["valid"]), len(replays), dtype=np.int32)
+            pending.append(_tagged(result, len(replays)))
             replays.append(result.info)
             stats.update(result.stats)
-            pending.append(result.arrays)
             if sum(len(p["valid"]) for p in pending) >= SHARD_SEQUENCES:
                 flush()
         if pending:
@@ -534,7 +547,43 @@ class BCData:
         }
 
     def load(self, shard: int) -> dict[str, np.ndarray]:
-        return read_shard(self.shard_paths[shard])
+        """The arrays of shard ``shard``; one that cannot be read raises ``DatasetError`` naming it."""
+        path = self.shard_paths[shard]
+        try:
+            return read_shard(path)
+        except SHARD_READ_ERRORS as error:
+            raise DatasetError(
+                f"bc cache {self.directory}: {path.name} cannot be read ({type(error).__name__}: {error}); "
+                "rerun to check and rebuild it"
+            ) from error
+
+    def damaged(self) -> list[tuple[int, str]]:
+        """(index, problem) of every shard that is not the one the manifest describes (reads the whole cache)."""
+        records = enumerate(self.manifest["shards"])
+        problems = [(i, shard_problem(self.directory / record["file"], record)) for i, record in records]
+        return [(i, problem) for i, problem in problems if problem is not None]
+
+    def rebuild(self, shards: Sequence[int], settings: BuildSettings, *, workers: int = 0) -> None:
+        """Re-simulate the replays of ``shards`` and write them again (atomically); they must come out byte for
+        byte as the manifest records them, else ``DatasetError`` says to delete the cache."""
+        replays = self.manifest["replays"]
+        for index in shards:
+            record = self.manifest["shards"][index]
+            ids = list(dict.fromkeys(record["replay"]))  # in order: a shard holds whole replays, one after another
+            parts = []
+            for replay_id, result in zip(ids, _results([Path(replays[i]["path"]) for i in ids], settings, workers),
+                                         strict=True):  # fmt: skip
+                if result.skipped is not None:
+                    raise self._unrebuildable(record, f"{result.path} is now skipped ({result.skipped})")
+                parts.append(_tagged(result, replay_id))
+            data = shard_bytes(concatenate(parts))
+            if hashlib.sha256(data).hexdigest() != record["sha256"]:
+                raise self._unrebuildable(record, "its replays now give other sequences")
+            write_shard(self.directory / record["file"], data)
+
+    def _unrebuildable(self, record: dict[str, Any], why: str) -> DatasetError:
+        return DatasetError(f"bc cache {self.directory}: {record['file']} is damaged and cannot be rebuilt ({why}); "
+                            f"delete {self.directory} to build the cache again from the replays")  # fmt: skip
 
 
 def prepare_data(
@@ -546,15 +595,30 @@ def prepare_data(
     workers: int = 0,
     progress: bool = True,
 ) -> BCData:
-    """The cached data of ``replays`` under ``settings``, building it first when missing (and ``build``)."""
+    """The cached data of ``replays`` under ``settings``. With ``build`` (rank 0): built first when missing, rebuilt
+    when its manifest cannot be read, and its damaged shards rebuilt (each named in a warning); without, opened as
+    rank 0 left it."""
     files = replay_files(replays)
     if not files:
         raise DatasetError(
             f"no replay files found in {list(replays)} (expected *.skreplay or *.SC2Replay files or directories)"
         )
     directory = Path(cache_dir) / cache_key(files, settings)
-    if not (directory / MANIFEST).is_file():
-        if not build:
+    if not build:
+        if not directory.is_dir():
             raise DatasetError(f"bc cache {directory} is missing (it is built by rank 0 first)")
+        return BCData.open(directory)
+    try:
+        data = BCData.open(directory)
+    except DatasetError as error:
+        if directory.exists():
+            log.warning("%s; rebuilding the whole cache", error)
+            shutil.rmtree(directory)
         build_cache(files, settings, directory, workers=workers, progress=progress)
-    return BCData.open(directory)
+        return BCData.open(directory)
+    damaged = data.damaged()
+    for index, problem in damaged:
+        name = data.manifest["shards"][index]["file"]
+        log.warning("bc cache %s: %s %s; rebuilding it from its replays", directory, name, problem)
+    data.rebuild([index for index, _ in damaged], settings, workers=workers)
+    return data

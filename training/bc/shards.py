@@ -1,7 +1,8 @@
 """Sequence shards on disk and the stream that feeds them to training through a torch DataLoader.
 
 A shard is one ``.npz`` file of sequences [S, T, ...] (observation keys, action keys with each step's sub-actions [S, T,
-N, ...], ``head_mask``, ``first``, ``valid``, and per sequence ``replay`` and ``player``). A :class:`SequenceStream` is
+N, ...], ``head_mask``, ``first``, ``valid``, and per sequence ``replay`` and ``player``), written atomically, the same
+bytes for the same sequences, its size and sha256 recorded in the cache's manifest. A :class:`SequenceStream` is
 an endless, seeded stream of training sequences. Its readers, one per (rank, DataLoader worker), each take their own
 shards (round-robin; when there are fewer shards with training data than readers, every reader takes every R-th sequence
 instead). A reader's order in epoch ``e`` is drawn from ``(seed, reader, e)``: shards in a random order, each shard's
@@ -12,8 +13,13 @@ seen.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,10 +41,46 @@ Batch = dict[str, torch.Tensor]
 Items = list[tuple[int, np.ndarray]]  # per shard: (shard index, positions of the sequences to use)
 
 
-def write_shard(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write one shard (compressed; plain arrays only, so it loads without pickle)."""
-    with open(path, "wb") as f:
-        np.savez_compressed(f, **arrays)
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every member's timestamp: the same arrays always give the same bytes
+
+
+def shard_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """One shard as the bytes of a compressed ``.npz`` (plain arrays only, so it loads without pickle); the same
+    arrays always give the same bytes, so a shard rebuilt from its replays can be checked against its sha256."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for key, values in arrays.items():
+            member = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_TIME)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(member, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(values), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def write_shard(path: Path, data: bytes) -> dict[str, Any]:
+    """Write shard bytes to ``path`` atomically (a temporary file renamed into place, so a killed writer never
+    leaves a half shard under the real name); returns its manifest record: file, bytes, sha256."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"file": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def shard_problem(path: Path, record: dict[str, Any]) -> str | None:
+    """Why the shard at ``path`` is not the one its manifest ``record`` describes (missing, another size, another
+    sha256), or None."""
+    try:
+        size = path.stat().st_size
+        if size != record["bytes"]:
+            return f"has {size} bytes, expected {record['bytes']}"
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as error:
+        return "is missing" if isinstance(error, FileNotFoundError) else f"cannot be read ({error.strerror or error})"
+    return None if digest == record["sha256"] else "does not match its sha256 (damaged or replaced)"
 
 
 def read_shard(path: Path) -> dict[str, np.ndarray]:
