@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from torch.utils.data import DataLoader
 
 from training.tasks.data.builtin_text import (
     CONTRAST,
@@ -21,7 +23,7 @@ from training.tasks.data.builtin_text import (
 )
 from training.tasks.data.errors import DataError
 from training.tasks.data.glue_tsv import GlueTSVDataset
-from training.tasks.data.image_folder import ImageFolderDataset
+from training.tasks.data.image_folder import UNDECODABLE, ImageFolderDataset
 from training.tasks.data.naive_bayes import NaiveBayes, words
 from training.tasks.data.shapes import SHAPES, ShapesDataset, save_image_folder
 from training.tasks.data.text_files import TextFileDataset
@@ -107,6 +109,30 @@ def test_image_folder_given_classes_and_errors(image_tree: Path, tmp_path: Path)
     assert str(empty) in str(error.value)
     with pytest.raises(DataError, match="not a directory"):
         ImageFolderDataset(tmp_path / "missing", image_size=8)
+
+
+def truncated_jpeg(path: Path) -> Path:
+    """A JPEG cut in the middle of its scan: PIL opens and verifies it, and fails when it decodes it."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    return path
+
+
+def test_image_folder_skips_and_counts_an_image_that_cannot_be_decoded(image_tree: Path, caplog) -> None:
+    bad = truncated_jpeg(image_tree / "dog" / "cut.jpg")
+    data = ImageFolderDataset(image_tree, image_size=8)
+    index = [path for path, _ in data.samples].index(bad)  # it passes the start-up (header) check
+    assert UNDECODABLE not in data.skipped
+    with caplog.at_level(logging.WARNING, logger="pstar.tasks"):
+        assert data[index] is None and data[index] is None
+    assert caplog.text.count(f"skipping {bad}: passed the start-up check but cannot be decoded") == 1
+    assert data.skipped[UNDECODABLE] == 1
+    data = ImageFolderDataset(image_tree, image_size=8)
+    loader = DataLoader(data, batch_size=2, num_workers=2, collate_fn=lambda items: [i for i in items if i])
+    batches = [batch for _ in range(2) for batch in loader]  # two epochs in worker processes
+    assert sum(len(batch) for batch in batches) == 2 * (len(data) - 1)
+    assert data.skipped[UNDECODABLE] == 1  # counted once, seen from this process
 
 
 def test_shapes_deterministic_balanced_and_sized() -> None:

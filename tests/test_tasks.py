@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -126,6 +127,26 @@ def test_run_errors_are_one_clear_message(tmp_path):
         load_config(config_cls, None, ["data.source=folder"])
     with pytest.raises(ConfigError, match="unknown key 'num_latent'"):
         _load("image")[1](load_config(_load("image")[0], None, ["model.encoder.num_latent=3"])).model_config()
+
+
+def test_an_image_that_cannot_be_decoded_is_skipped_and_reported(tmp_path):
+    from training.tasks.data.image_folder import UNDECODABLE
+    from training.tasks.data.shapes import ShapesDataset, save_image_folder
+
+    train = save_image_folder(ShapesDataset(6, num_classes=2, seed=1), tmp_path / "train")
+    val = save_image_folder(ShapesDataset(4, num_classes=2, seed=2), tmp_path / "val")
+    cut = train / "circle" / "cut.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(cut)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])  # passes the header check, fails to decode
+    overrides = [*TINY_ENCODER, "model.num_bands=4", "data.source=folder", f"data.train_dir={train}",
+                 f"data.val_dir={val}", "train.steps=3", "train.batch_size=7", "train.name=cut"]  # fmt: skip
+    result = run_task(task_of("image", tmp_path, *overrides), progress=False)  # every image in every batch
+    record = json.loads(result.result_path.read_text())
+    assert record["steps"] == 3 and record["checkpoint"] is not None
+    assert record["data"]["skipped"] == {UNDECODABLE: 1}
+    events = EventAccumulator(str(result.run_dir))
+    events.Reload()
+    assert [e.value for e in events.Scalars("data/skipped_files")] == [1.0]
 
 
 def test_cli_runs_a_task_and_reports_errors(tmp_path, capsys):

@@ -67,7 +67,6 @@ class _RandomCrops(Dataset):
 
     def __init__(self, base: FlowFolderDataset, size: tuple[int, int]) -> None:
         self.base, self.size = base, size
-        self.skipped = base.skipped
 
     def __len__(self) -> int:
         return len(self.base)

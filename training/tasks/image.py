@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset, Subset, default_collate
 
 from perceiver_io.tasks.image import ImageClassifierConfig, build_image_classifier
 from training.config_io import CheckedConfig, ConfigError
@@ -70,13 +70,15 @@ class _Normalised(Dataset):
         self.mean = np.asarray(mean, dtype=np.float32)[:, None, None]
         self.std = np.asarray(std, dtype=np.float32)[:, None, None]
         self.classes = _classes(base)
-        self.skipped = getattr(base, "skipped", {})
 
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        image, label = self.base[index]
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int] | None:
+        item = self.base[index]
+        if item is None:  # an image that cannot be decoded (skipped and counted by ImageFolderDataset)
+            return None
+        image, label = item
         return (image - self.mean) / self.std, int(label)
 
 
@@ -145,6 +147,14 @@ class ImageTask(Task):
             )
         self.classes = classes
         return _Normalised(train, data.mean, data.std), _Normalised(val, data.mean, data.std)
+
+    def collate(self, items: list[Any]) -> Any:
+        """A batch of the items that could be decoded (an ImageFolder item is None for a file that cannot be)."""
+        kept = [item for item in items if item is not None]
+        if not kept:
+            where = self.config.data.train_dir
+            raise DataError(where, f"none of the {len(items)} images of a batch (from here or val_dir) can be decoded")
+        return default_collate(kept)
 
     def loss(self, model: nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         images, labels = batch

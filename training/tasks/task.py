@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset, Subset, default_collate
 
 from training.config_io import ConfigError, to_dict, update
 
@@ -72,11 +72,12 @@ class Task(ABC):
         return default_collate(items)
 
     def data_summary(self, train: Dataset, val: Dataset) -> dict[str, Any]:
-        """What the run read: sizes, classes, skipped files (recorded in the result JSON)."""
+        """What the run read: sizes, classes, skipped files (recorded in the result JSON); a folder read once for
+        both splits is counted once."""
         summary: dict[str, Any] = {"train_examples": len(train), "val_examples": len(val)}
         skipped: dict[str, int] = {}
-        for dataset in (train, val):
-            for reason, count in getattr(dataset, "skipped", {}).items():
+        for source in {id(source): source for source in map(_source, (train, val))}.values():
+            for reason, count in getattr(source, "skipped", {}).items():
                 skipped[reason] = skipped.get(reason, 0) + count
         summary["skipped"] = skipped
         return summary
@@ -101,3 +102,10 @@ class Task(ABC):
     def describe(self, model_config: Any) -> dict[str, Any]:
         """The model config as recorded in checkpoints and the result JSON."""
         return to_dict(model_config)
+
+
+def _source(dataset: Dataset) -> Dataset:
+    """The dataset that read the files under the task's wrappers (``base``) and ``Subset`` splits."""
+    while isinstance(dataset, Subset) or hasattr(dataset, "base"):
+        dataset = dataset.dataset if isinstance(dataset, Subset) else dataset.base
+    return dataset

@@ -96,7 +96,6 @@ class _Windows(Dataset):
 
     def __init__(self, base: TextFileDataset, seq_len: int) -> None:
         self.base, self.seq_len = base, seq_len
-        self.skipped = getattr(base, "skipped", {})
 
     def __len__(self) -> int:
         return len(self.base)

@@ -192,6 +192,8 @@ def run_task(
         evaluation = evaluate(task, model, val, device, progress)
         baseline = task.baseline(train, val, evaluation)
         logger.scalars({f"metrics/val/{k}": v for k, v in evaluation.metrics.items()}, steps_done)
+        data = task.data_summary(train, val)  # after the run: it counts files found undecodable while loading
+        logger.scalars({"data/skipped_files": sum(data["skipped"].values())}, steps_done)
         picture = task.picture(evaluation, run_dir / f"{task.name}.png")
     finally:
         logger.close()
@@ -210,7 +212,7 @@ def run_task(
         "threads": torch.get_num_threads(),
         "device": str(device),
         "parameters": parameters,
-        "data": task.data_summary(train, val),
+        "data": data,
         "weights": origin,
         "model_config": meta["model_config"],
         "checkpoint": str(last_ckpt) if last_ckpt else None,

@@ -1,23 +1,32 @@
 """Labelled images in the torchvision ImageFolder layout: ``root/<class name>/<image files>``.
 
 Every image file below a class folder (nested subfolders included) belongs to that class. Files are checked with
-PIL at construction; ones it cannot open or verify are skipped and counted in ``skipped`` rather than failing the
-whole set. An item is the image resized (shorter side to ``image_size``, PIL bilinear) and centre-cropped to a
-square, as float32 ``[channels, image_size, image_size]`` in [0, 1], with its class index.
+PIL at construction (their headers: cheap for any folder size); ones it cannot open or verify are skipped and counted
+in ``skipped`` rather than failing the whole set. A file that passes but cannot be decoded when it is first loaded (a
+truncated JPEG, say) is skipped from then on: its item is None (the task's collate leaves it out), a warning
+names it, and ``skipped`` counts it once (across DataLoader workers too). An item is the image resized (shorter side
+to ``image_size``, PIL bilinear) and centre-cropped to a square, as float32 ``[channels, image_size, image_size]`` in
+[0, 1], with its class index.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from training.tasks.data.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".gif", ".webp")
+UNDECODABLE = "corrupt image (cannot be decoded when loaded)"
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+log = logging.getLogger("pstar.tasks")
 
 
 def _check_image(path: Path) -> str | None:
@@ -27,7 +36,7 @@ def _check_image(path: Path) -> str | None:
             image.verify()
     except UnidentifiedImageError:
         return "not an image PIL can identify"
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except DECODE_ERRORS:
         return "corrupt image (PIL verify failed)"
     return None
 
@@ -85,21 +94,34 @@ class ImageFolderDataset(Dataset):
                     self.samples.append((path, label))
                 else:
                     skipped[reason] += 1
-        self.skipped: dict[str, int] = dict(skipped)
+        self.checked: dict[str, int] = dict(skipped)
+        self.undecodable = torch.zeros(len(self.samples), dtype=torch.bool).share_memory_()  # seen by every worker
         if not self.samples:
             raise DataError(
                 self.root,
                 f"no usable image in class folders {self.classes}; expected root/<class name>/<image>"
-                f" with a suffix in {IMAGE_SUFFIXES} that PIL can read (skipped: {self.skipped})",
+                f" with a suffix in {IMAGE_SUFFIXES} that PIL can read (skipped: {self.checked})",
             )
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Files left out, by reason: at construction, and those found undecodable when loaded so far."""
+        found = int(self.undecodable.sum())
+        return {**self.checked, UNDECODABLE: found} if found else dict(self.checked)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int] | None:
+        """The item, or None for a file that cannot be decoded (skipped; see the module docstring)."""
         path, label = self.samples[index]
+        if self.undecodable[index]:
+            return None
         try:
             image = load_square(path, self.image_size, self.channels)
-        except (OSError, SyntaxError, ValueError) as error:
-            raise DataError(path, f"image passed PIL verify but cannot be decoded: {error}") from error
+        except DECODE_ERRORS as error:
+            self.undecodable[index] = True
+            log.warning("skipping %s: passed the start-up check but cannot be decoded (%s)", path, error)
+            return None
         return image, label
+
