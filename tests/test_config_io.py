@@ -1,5 +1,7 @@
 """Typed run configs: YAML presets, key=value overrides, clear errors for unknown keys and bad values."""
 
+import argparse
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -9,6 +11,7 @@ from training.config_io import (
     ConfigError,
     describe_keys,
     described,
+    flag_type,
     load_config,
     parse_overrides,
     save_config,
@@ -158,3 +161,13 @@ def test_declared_bounds_are_checked_from_keys_and_directly():
         Limits(count=-3)
     rows = {key: text for key, _, text in describe_keys(HoldsLimits)}
     assert rows["limits.share"] == "a fraction; in (0, 1]" and rows["limits.mode"] == "which; one of a, b"
+
+
+def test_a_flag_is_checked_with_the_same_bounds_and_words():
+    fps = flag_type(float, above=0)
+    assert fps("2.5") == 2.5
+    for text, message in (("0", "expected a number > 0, got 0.0"), ("fast", "expected a number, got 'fast'")):
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message)):
+            fps(text)
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape("expected an integer >= 1, got 0")):
+        flag_type(int, at_least=1)("0")

@@ -33,7 +33,7 @@ BAD_INPUTS = {
     "replays record": (["--p1", "godlike"], "godlike"),
     "replays info": ([], "the following arguments are required: files"),  # argparse's own error
     "play": (["--out", "game.txt"], "--out must end in .gif or .png"),
-    "bots ladder": (["--processes", "0"], "--processes must be >= 1"),
+    "bots ladder": (["--processes", "0"], "argument --processes: expected an integer >= 1, got 0"),
     "bc": (["bogus=1"], "unknown key 'bogus'"),
     "rl": (["bogus=1"], "unknown key 'bogus'"),
     "eval": (["bot:hard", "bogus=1"], "unknown key 'bogus'"),
@@ -62,7 +62,7 @@ def test_every_subcommand_takes_the_common_flags_and_errors_alike(command, flags
     err = capsys.readouterr().err
     assert status == 2
     assert f"pstar {command}: error: " in err and problem in err, err
-    if "arguments" not in problem:  # the flags were parsed and applied before the input was found bad
+    if "argument" not in problem:  # the flags were parsed and applied before the input was found bad
         assert pstar_log_level.level == level
 
 

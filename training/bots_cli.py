@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from training.cli import apply_common, common_flags, fail
+from training.config_io import flag_type
 
 DEFAULT_JSON = Path("runs") / "bots_ladder.json"
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="pstar bots", description="Built-in Skirmish bots.")
     sub = parser.add_subparsers(dest="command", required=True)
+    count, seed = flag_type(int, at_least=1), flag_type(int, at_least=0)
     ladder = sub.add_parser("ladder", help="play bot levels against each other on mirrored armies",
                             description="Play bot levels against each other on mirrored armies and print the "
                                         "win-rate matrix.", parents=[common_flags()])  # fmt: skip
@@ -53,26 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ladder.add_argument(
         "--games",
-        type=int,
+        type=count,
         default=10,
         help="games per pair of levels per scenario, sides swapped every other game (default 10)",
     )
     ladder.add_argument(
         "--processes",
-        type=int,
+        type=count,
         default=os.cpu_count() or 1,
         help="worker processes (default: all cores; 1 plays in this process)",
     )
-    ladder.add_argument("--seed", type=int, default=0, help="first start-position variant / game seed")
+    ladder.add_argument("--seed", type=seed, default=0, help="first start-position variant / game seed")
     ladder.add_argument("--adjacent", action="store_true", help="play each level only against the next one")
     ladder.add_argument(
         "--threshold",
-        type=float,
+        type=flag_type(float, above=0, at_most=1),
         default=0.6,
         help="win rate over decided games each level must reach against the one below (0.6)",
     )
-    ladder.add_argument("--step-mul", type=int, default=8, help="game loops per agent step (default 8)")
-    ladder.add_argument("--actions-per-step", type=int, default=DEFAULT_ACTIONS_PER_STEP,
+    ladder.add_argument("--step-mul", type=count, default=8, help="game loops per agent step (default 8)")
+    ladder.add_argument("--actions-per-step", type=count, default=DEFAULT_ACTIONS_PER_STEP,
                         help="each bot's action budget per agent step, no_ops free (default %(default)s)")
     ladder.add_argument("--fog", action="store_true", help="play with fog of war")
     ladder.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the result (%(default)s)")
@@ -82,12 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _ladder(args: argparse.Namespace, progress: bool) -> int:
     from envs.skirmish.ladder import run_ladder
 
-    if args.processes < 1:
-        return fail("bots ladder", f"--processes must be >= 1, got {args.processes}")
-    if not 0.0 < args.threshold <= 1.0:
-        return fail("bots ladder", f"--threshold must be in (0, 1], got {args.threshold}")
     pairs = len(args.levels) - 1 if args.adjacent else len(args.levels) * (len(args.levels) - 1) // 2
-    bar = tqdm(total=max(pairs, 0) * len(args.scenarios) * max(args.games, 0), desc="ladder", unit="game",
+    bar = tqdm(total=max(pairs, 0) * len(args.scenarios) * args.games, desc="ladder", unit="game",
                disable=not progress)  # fmt: skip
     try:
         result = run_ladder(args.levels, args.scenarios, args.games, processes=args.processes, seed=args.seed,

@@ -11,6 +11,7 @@ in ``data`` are applied on top of, so the preset holds whatever the order of the
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import types
 import typing
@@ -89,6 +90,25 @@ class Accepts:
             problem = self.problem(item)
             if problem is not None:
                 raise ConfigError(problem, where)
+
+
+def flag_type(kind: type[int] | type[float], **bounds: float) -> Any:
+    """An argparse ``type`` for a numeric command-line flag, checked with the same bounds and message as config keys
+    (``flag_type(int, at_least=1)``); argparse reports a refused value as ``error: argument --x: expected ...``."""
+    accepts = Accepts(**bounds)
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            expected = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        problem = accepts.problem(value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
 
 
 def check_fields(config: Any) -> None:

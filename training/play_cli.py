@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from training.cli import apply_common, common_flags, fail
+from training.config_io import flag_type
 
 
 def _frames_writer(every: int, size: tuple[int, int] | None):
@@ -37,21 +38,22 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="pstar play", description="Render a Skirmish game to a GIF or a PNG strip.",
                                      parents=[common_flags()])
+    count, seed = flag_type(int, at_least=1), flag_type(int, at_least=0)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--replay", type=Path, help="a .skreplay file to render (default: play a new bot game)")
     source.add_argument("--scenario", default="3m", help="scenario name or YAML path, or 'random' (default 3m)")
     parser.add_argument("--p1", default="hard", help="player-1 bot level (default hard)")
     parser.add_argument("--p2", default="medium", help="player-2 bot level (default medium)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--fog", action="store_true")
-    parser.add_argument("--step-mul", type=int, default=8)
-    parser.add_argument("--actions-per-step", type=int, default=DEFAULT_ACTIONS_PER_STEP,
+    parser.add_argument("--step-mul", type=count, default=8)
+    parser.add_argument("--actions-per-step", type=count, default=DEFAULT_ACTIONS_PER_STEP,
                         help="each bot's action budget per agent step, no_ops free (default %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("skirmish.gif"), help="output .gif or .png")
-    parser.add_argument("--every", type=int, default=1, help="keep one frame every K agent steps")
-    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None, help="frame size in pixels")
-    parser.add_argument("--fps", type=float, default=8.0, help="GIF frames per second")
-    parser.add_argument("--columns", type=int, default=None, help="PNG strip frames per row (default up to 8)")
+    parser.add_argument("--every", type=count, default=1, help="keep one frame every K agent steps")
+    parser.add_argument("--size", type=count, nargs=2, metavar=("H", "W"), default=None, help="frame size in pixels")
+    parser.add_argument("--fps", type=flag_type(float, above=0), default=8.0, help="GIF frames per second")
+    parser.add_argument("--columns", type=count, default=None, help="PNG strip frames per row (default up to 8)")
     parser.add_argument("--save-replay", type=Path, default=None, help="also write the played game's replay here")
     args = parser.parse_args(argv)
     apply_common(args)  # a game plays in seconds: no progress bar to switch off
@@ -59,8 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     suffix = args.out.suffix.lower()
     if suffix not in (".gif", ".png"):
         return fail("play", f"--out must end in .gif or .png, got {args.out}")
-    if args.every < 1:
-        return fail("play", f"--every must be >= 1, got {args.every}")
     frames, on_step = _frames_writer(args.every, tuple(args.size) if args.size else None)
     try:
         match, title = _run(args, on_step)

@@ -29,6 +29,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from training.cli import apply_common, common_flags, fail
+from training.config_io import flag_type
 
 DEFAULT_LEVELS = ("medium", "hard")
 SMALL_SCENARIO_UNITS = 64  # default scenario list: the shipped ones with at most this many units
@@ -119,10 +120,6 @@ def _check_names(args: argparse.Namespace) -> str | None:
     for level in [*args.p1, *(args.p2 or [])]:
         if level not in LEVELS:
             return f"unknown bot level {level!r}; expected one of {', '.join(LEVELS)}"
-    if args.games < 1 or args.workers < 1:
-        return f"--games and --workers must be >= 1, got {args.games} and {args.workers}"
-    if args.actions_per_step < 1:
-        return f"--actions-per-step must be >= 1, got {args.actions_per_step}"
     return None
 
 
@@ -349,8 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pstar replays", description="Replays: record Skirmish bot games; inspect Skirmish or .SC2Replay files."
     )
     sub = parser.add_subparsers(dest="action", required=True)
+    count, seed = flag_type(int, at_least=1), flag_type(int, at_least=0)
     rec = sub.add_parser("record", help="record bot-vs-bot games (several processes)", parents=[common_flags()])
-    rec.add_argument("--games", type=int, default=8, help="number of games (default 8)")
+    rec.add_argument("--games", type=count, default=8, help="number of games (default 8)")
     rec.add_argument(
         "--scenarios",
         nargs="+",
@@ -359,14 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--p1", nargs="+", default=list(DEFAULT_LEVELS), help="player-1 bot levels (default medium hard)")
     rec.add_argument("--p2", nargs="+", default=None, help="player-2 bot levels (default: as --p1)")
-    rec.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)), help="processes")
+    rec.add_argument("--workers", type=count, default=max(1, min(4, os.cpu_count() or 1)), help="processes")
     rec.add_argument("--out", type=Path, default=Path("replays"), help="output directory (default replays/)")
-    rec.add_argument("--seed", type=int, default=0, help="seed of game 0; game i uses seed + i")
-    rec.add_argument("--step-mul", type=int, default=8)
-    rec.add_argument("--max-units", type=int, default=512)
-    rec.add_argument("--resolution", type=int, default=64)
+    rec.add_argument("--seed", type=seed, default=0, help="seed of game 0; game i uses seed + i")
+    rec.add_argument("--step-mul", type=count, default=8)
+    rec.add_argument("--max-units", type=count, default=512)
+    rec.add_argument("--resolution", type=count, default=64)
     rec.add_argument("--fog", action="store_true", help="fog of war (cheat_vision bots still see everything)")
-    rec.add_argument("--actions-per-step", type=int, default=DEFAULT_ACTIONS_PER_STEP,
+    rec.add_argument("--actions-per-step", type=count, default=DEFAULT_ACTIONS_PER_STEP,
                      help="each bot's action budget per agent step, no_ops free (default %(default)s)")
     rec.add_argument("--mirror", action="store_true", help="both sides get player 1's army (seeded variants)")
     rec.set_defaults(func=_record)
