@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {key:<24} {value:.4f}")
     for key, value in result.baseline.items():
         print(f"  baseline {key:<15} {value:.4f}" if isinstance(value, float) else f"  baseline {key:<15} {value}")
+    skipped = json.loads(result.result_path.read_text())["data"]["skipped"]
+    if skipped:
+        print("  skipped " + ", ".join(f"{count} {reason}" for reason, count in skipped.items()))
     print(f"  result {result.result_path}\n  picture {result.picture}")
     return 0
 
