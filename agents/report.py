@@ -47,7 +47,8 @@ class ReportRow(NamedTuple):
 
 def full_observation(spec: AgentSpec, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
     """One observation (batch 1) with every one of the spec's ``max_units`` rows a unit, half own and half enemy,
-    spread over the map, and every action type available: a full-size agent step, for :func:`model_report`."""
+    spread over the map (the whole frame), and every action type available: a full-size agent step, for
+    :func:`model_report`."""
     g = torch.Generator().manual_seed(0)
     n, columns = spec.max_units, list(spec.unit_columns)
     units = torch.rand(1, n, len(columns), generator=g)
@@ -57,10 +58,14 @@ def full_observation(spec: AgentSpec, device: torch.device | str | None = None) 
     units[..., columns.index("alliance")] = alliances.repeat(n)[:n]
     for axis, size in zip(("x", "y"), spec.map_size, strict=True):
         units[..., columns.index(axis)] = torch.rand(1, n, generator=g) * size
+    scalars = torch.rand(1, len(spec.scalars), generator=g)
+    for name, size in zip(("map_width", "map_height"), spec.map_size, strict=True):
+        if name in spec.scalars:  # the whole frame is map, so every location is a legal target
+            scalars[0, list(spec.scalars).index(name)] = size
     obs = {
         "units": units,
         "unit_mask": torch.ones(1, n, dtype=torch.bool),
-        "scalars": torch.rand(1, len(spec.scalars), generator=g),
+        "scalars": scalars,
         "available_actions": torch.ones(1, spec.num_action_types, dtype=torch.bool),
     }
     return {key: value.to(device) for key, value in obs.items()}

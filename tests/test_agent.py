@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from agents.agent import Agent
 from agents.config import AgentConfig, CoreConfig
 from agents.heads import HEADS
-from agents.report import PARTS, format_report, model_report
+from agents.report import PARTS, format_report, full_observation, model_report
 from envs.skirmish.match import Match
 from envs.skirmish.spec import skirmish_spec
 from training.policy import unstack_actions
@@ -308,6 +308,17 @@ def test_model_report_counts_parameters_and_flops():
         assert "| entity_encoder |" in format_report(report)
     encoder = {kind: next(r.flops for r in report if r.module == "entity_encoder") for kind, report in rows.items()}
     assert encoder["transformer"] > 3.5 * encoder["perceiver"]  # SDPA included: attention is quadratic at 512 units
+
+
+@pytest.mark.parametrize("max_units", [8, 32, 128])
+def test_the_report_runs_a_full_step_at_any_number_of_rows(max_units):
+    # the report's observation used random map-size scalars, so at some sizes no cell was on the map
+    spec = skirmish_spec((32, 32), max_units=max_units).to_dict()
+    agent = Agent(spec, AgentConfig.small("perceiver")).eval()
+    obs = full_observation(agent.spec)
+    assert {"map_width", "map_height"} <= set(spec["scalars"])
+    rows = model_report(agent, obs)
+    assert rows[-1].flops > 0
 
 
 @pytest.mark.parametrize("kind", KINDS)
