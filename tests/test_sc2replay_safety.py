@@ -85,3 +85,13 @@ def test_fuzz_only_replay_read_errors_escape(tmp_path):
     print(f"\nSC2 fuzz: {tries} files tried")
     for key, n in sorted(outcomes.items(), key=lambda kv: (kv[0].startswith("kind"), -kv[1])):
         print(f"  {n:5d}  {key}")
+
+
+def test_a_replay_with_more_commands_than_the_limit_is_refused(monkeypatch):
+    # a crafted file within the byte limits could still hold millions of commands, each a sample kept in memory
+    import envs.sc2replay.reader as reader
+
+    assert read_replay(SOURCE).num_samples == 38
+    monkeypatch.setattr(reader, "MAX_COMMANDS", 10)
+    with pytest.raises(ReplayReadError, match="too large: more than 10 commands"):
+        read_replay(SOURCE)

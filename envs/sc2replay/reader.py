@@ -38,6 +38,9 @@ from envs.sc2replay.selection import SelectionTracker
 from envs.sc2replay.units import UnitTracker
 
 SUFFIX = ".SC2Replay"
+# Commands read from one replay: an hour of two players at 400 actions a minute is under 50,000. Each sample keeps
+# its real rows (at most max_units x 8 float32), so this bounds a crafted file's samples to ~400 MB at 256 rows.
+MAX_COMMANDS = 50_000
 # command event class -> target kind (what ``catalogue().ability_name_index`` calls ``target``)
 TARGET_KINDS = {
     "BasicCommandEvent": "none",
@@ -239,6 +242,8 @@ class _ReplayWalk:
             self.skipped["command of a non-player (observer)"] += 1
             return
         self.commands_read += 1
+        if self.commands_read > MAX_COMMANDS:
+            raise ReplayReadError(self.info.path, f"too large: more than {MAX_COMMANDS} commands (the reader's limit)")
         if update:
             previous = self.last_command.get(player)
             if previous is None:
