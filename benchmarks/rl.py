@@ -218,12 +218,12 @@ def measure_learner(agent: torch.nn.Module, cfg: RLConfig, trajectory: dict[str,
     torch.manual_seed(0)
     learner = Learner(copy.deepcopy(agent), copy.deepcopy(agent) if kl else None, cfg.learner, "cpu")
     walls, cpus, samples = [], [], 0
-    for _ in range(warmup):
-        learner.update([trajectory])
+    for step in range(1, warmup + 1):
+        learner.update([trajectory], step=step)
     busy, began = machine_busy_seconds(), time.perf_counter()
-    for _ in range(updates):
+    for step in range(warmup + 1, warmup + updates + 1):
         cpu = time.process_time()
-        terms = learner.update([trajectory])
+        terms = learner.update([trajectory], step=step)
         walls.append(terms["seconds"])
         cpus.append(time.process_time() - cpu)
         samples = int(terms["samples"])

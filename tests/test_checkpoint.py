@@ -1,6 +1,7 @@
 """Checkpoints: safetensors + JSON, atomic, keep-last-K, exact resume state, clear errors on mismatch/corruption,
 torn checkpoints skipped."""
 
+import hashlib
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ def test_round_trip_weights_optimizer_and_meta(tmp_path):
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     model(torch.randn(5, 3)).sum().backward()
     opt.step()
-    path = save_checkpoint(tmp_path, 7, model, {"counters": {"updates": 7}}, optimizer=opt)
+    path = save_checkpoint(tmp_path, 7, model, {"counters": {"updates": 7}}, optimizer=opt, kind="test")
     ckpt = load_checkpoint(path)
     assert ckpt.step == 7 and ckpt.meta["counters"] == {"updates": 7}
     assert "torch" in ckpt.meta["versions"]
@@ -48,7 +49,7 @@ def test_round_trip_weights_optimizer_and_meta(tmp_path):
 def test_keep_last_and_latest(tmp_path):
     model = _model()
     for step in (1, 2, 3, 4):
-        save_checkpoint(tmp_path, step, model, {}, keep_last=2)
+        save_checkpoint(tmp_path, step, model, {}, keep_last=2, kind="test")
     assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_000000003", "ckpt_000000004"]
     assert latest_checkpoint(tmp_path).name == "ckpt_000000004"
     assert load_checkpoint(tmp_path).step == 4  # a run directory resolves to its latest checkpoint
@@ -65,7 +66,7 @@ def test_rng_state_resumes_exactly():
 
 
 def test_mismatched_model_names_first_key_and_shapes(tmp_path):
-    path = save_checkpoint(tmp_path, 1, _model(), {})
+    path = save_checkpoint(tmp_path, 1, _model(), {}, kind="test")
     wider = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
     with pytest.raises(CheckpointError, match=r"key '0.weight' has shape \[4, 3\] in the checkpoint, the model "
                                               r"expects \[5, 3\]"):  # fmt: skip
@@ -75,7 +76,7 @@ def test_mismatched_model_names_first_key_and_shapes(tmp_path):
 
 
 def test_corrupt_checkpoints_give_one_clear_error(tmp_path):
-    path = save_checkpoint(tmp_path, 1, _model(), {})
+    path = save_checkpoint(tmp_path, 1, _model(), {}, kind="test")
     model_file = path / "model.safetensors"
     data = model_file.read_bytes()
     model_file.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # same size, one bit flipped in the last tensor
@@ -91,6 +92,19 @@ def test_corrupt_checkpoints_give_one_clear_error(tmp_path):
         load_checkpoint(tmp_path / "nowhere")
 
 
+def resign(meta: dict) -> dict:
+    """``meta`` with its own checksum recomputed as the format defines it: sha256 of the canonical JSON (sorted
+    keys, no spaces) of everything else."""
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return {**body, "meta_sha256": hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+            .hexdigest()}  # fmt: skip
+
+
+def _edit_meta(path, resign_it=False, **changes):
+    meta = {**json.loads((path / "meta.json").read_text()), **changes}
+    (path / "meta.json").write_text(json.dumps(resign(meta) if resign_it else meta))
+
+
 def _zero_header(path):
     data = bytearray(path.read_bytes())
     data[:16] = bytes(16)
@@ -100,8 +114,8 @@ def _zero_header(path):
 TEARS = {
     "meta.json is missing": lambda p: (p / "meta.json").unlink(),
     "meta.json is not valid JSON": lambda p: (p / "meta.json").write_text((p / "meta.json").read_text()[:100]),
-    "meta.json does not list model.safetensors": lambda p: (p / "meta.json").write_text(
-        json.dumps({k: v for k, v in json.loads((p / "meta.json").read_text()).items() if k != "files"})),
+    "meta.json does not match the sha256 it records (corrupt)": lambda p: _edit_meta(p, step=3),
+    "meta.json: 'files' must list model.safetensors": lambda p: _edit_meta(p, resign_it=True, files={}),
     "model.safetensors is missing": lambda p: (p / "model.safetensors").unlink(),
     "model.safetensors has 0 bytes": lambda p: (p / "model.safetensors").write_bytes(b""),
     "optimizer.safetensors has 10 bytes": lambda p: (p / "optimizer.safetensors").write_bytes(b"0" * 10),
@@ -113,21 +127,22 @@ TEARS = {
 def test_a_torn_newest_checkpoint_is_skipped_with_a_warning(tmp_path, caplog, problem):
     model = _model()
     opt = torch.optim.Adam(model.parameters())
-    save_checkpoint(tmp_path, 1, model, {"counters": 1}, optimizer=opt)
-    torn = save_checkpoint(tmp_path, 2, model, {"counters": 2}, optimizer=opt)
+    save_checkpoint(tmp_path, 1, model, {"counters": {"n": 1}}, optimizer=opt, kind="test")
+    torn = save_checkpoint(tmp_path, 2, model, {"counters": {"n": 2}}, optimizer=opt, kind="test")
     TEARS[problem](torn)
     with caplog.at_level(logging.WARNING, logger="pstar.checkpoint"):
         assert latest_checkpoint(tmp_path).name == "ckpt_000000001"
     assert f"skipping checkpoint {torn}: {problem}" in caplog.text
-    assert load_checkpoint(tmp_path).meta["counters"] == 1  # a run directory resolves to the complete one
+    assert load_checkpoint(tmp_path).counters == {"n": 1}  # a run directory resolves to the complete one
     assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_000000001"]
 
 
 def test_pruning_keeps_the_newest_complete_checkpoints(tmp_path):
     model = _model()
-    save_checkpoint(tmp_path, 2, model, {})
-    (save_checkpoint(tmp_path, 4, model, {}) / "model.safetensors").unlink()  # torn, newer than what follows
-    save_checkpoint(tmp_path, 3, model, {}, keep_last=1)  # e.g. resumed from 2 after the torn 4
+    save_checkpoint(tmp_path, 2, model, {}, kind="test")
+    torn = save_checkpoint(tmp_path, 4, model, {}, kind="test")
+    (torn / "model.safetensors").unlink()  # torn, newer than what follows
+    save_checkpoint(tmp_path, 3, model, {}, keep_last=1, kind="test")  # e.g. resumed from 2 after the torn 4
     assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_000000003"]
     assert latest_checkpoint(tmp_path).name == "ckpt_000000003"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt_000000003", "ckpt_000000004"]
@@ -139,7 +154,7 @@ def _first_weight(path):
 
 def test_resaving_a_step_leaves_a_complete_checkpoint_at_every_moment(tmp_path, monkeypatch):
     old, new = _model(), _model()
-    save_checkpoint(tmp_path, 1, old, {})  # the run's only checkpoint
+    save_checkpoint(tmp_path, 1, old, {}, kind="test")  # the run's only checkpoint
     replace, seen = os.replace, []
 
     def watched(src, dst):  # what a reader finds just before and just after each rename
@@ -148,7 +163,7 @@ def test_resaving_a_step_leaves_a_complete_checkpoint_at_every_moment(tmp_path, 
         seen.append(_first_weight(tmp_path))
 
     monkeypatch.setattr(os, "replace", watched)
-    save_checkpoint(tmp_path, 1, new, {}, keep_last=1)
+    save_checkpoint(tmp_path, 1, new, {}, keep_last=1, kind="test")
     monkeypatch.setattr(os, "replace", replace)
     assert [torch.equal(w, old[0].weight) for w in seen] == [True, True, True, False]  # old until new is in
     assert torch.equal(seen[-1], new[0].weight)
@@ -158,7 +173,7 @@ def test_resaving_a_step_leaves_a_complete_checkpoint_at_every_moment(tmp_path, 
 
 def test_a_resave_interrupted_between_the_renames_falls_back_to_the_old_copy(tmp_path, monkeypatch):
     old, new = _model(), _model()
-    save_checkpoint(tmp_path, 1, old, {})
+    save_checkpoint(tmp_path, 1, old, {}, kind="test")
     replace, calls = os.replace, []
 
     def crash_on_second(src, dst):
@@ -169,10 +184,10 @@ def test_a_resave_interrupted_between_the_renames_falls_back_to_the_old_copy(tmp
 
     monkeypatch.setattr(os, "replace", crash_on_second)
     with pytest.raises(OSError, match="power cut"):
-        save_checkpoint(tmp_path, 1, new, {})
+        save_checkpoint(tmp_path, 1, new, {}, kind="test")
     monkeypatch.setattr(os, "replace", replace)
     assert latest_checkpoint(tmp_path).name == "ckpt_000000001.replaced"
     assert torch.equal(_first_weight(tmp_path), old[0].weight)
-    save_checkpoint(tmp_path, 1, new, {})  # the next save of the step completes and cleans up
+    save_checkpoint(tmp_path, 1, new, {}, kind="test")  # the next save of the step completes and cleans up
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt_000000001"]
     assert torch.equal(_first_weight(tmp_path), new[0].weight)

@@ -38,7 +38,7 @@ def run_dir(tmp_path_factory):
     run = tmp_path_factory.mktemp("eval_run")
     torch.manual_seed(0)
     agent = AgentChoice().build(skirmish_spec((32, 32), max_units=64))
-    save_agent(run / "checkpoints", CHECKPOINT_STEP, agent, kind="test", config={}, counters={})
+    save_agent(run / "checkpoints", CHECKPOINT_STEP, agent, kind="rl", config={}, counters={})
     return run
 
 

@@ -83,7 +83,7 @@ def test_learner_update_kl_and_options(tmp_path):
     assert abs(terms["kl"]) < 1e-5  # the reference is the same policy
     assert abs(terms["importance_ratio"] - 1.0) < 1e-3  # on-policy
     before = [p.detach().clone() for p in agent.parameters()]
-    terms = learner.update([trajectory])
+    terms = learner.update([trajectory], step=1)
     assert all(np.isfinite(v) for v in terms.values())
     assert {"policy", "value", "entropy", "kl", "upgo", "grad_norm"} <= set(terms)
     changed = sum(not torch.equal(a, b) for a, b in zip(before, agent.parameters(), strict=True))

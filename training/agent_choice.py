@@ -27,7 +27,7 @@ from agents.config import (
 from agents.heads.config import HeadsConfig
 from agents.report import format_report, full_observation, model_report
 from agents.spec import AgentSpec
-from training.config_io import CheckedConfig, ConfigError, to_dict
+from training.config_io import CheckedConfig, ConfigError, flatten, to_dict
 from training.config_io import described as _help
 
 REPORT_FILE = "agent.md"
@@ -98,19 +98,9 @@ class AgentChoice(CheckedConfig):
 
     def differences(self, other: AgentConfig) -> list[str]:
         """``agent.<key>: <other's> vs <this>`` for every size in which ``other`` differs from this block."""
-        mine, theirs = _flat(to_dict(self)), _flat(to_dict(AgentChoice._labelled(other, self.preset)))
+        mine, theirs = flatten(to_dict(self)), flatten(to_dict(AgentChoice._labelled(other, self.preset)))
         keys = [key for key in {**theirs, **mine} if key != "preset" and mine.get(key) != theirs.get(key)]
         return [f"agent.{key}: {theirs.get(key, '-')} vs {mine.get(key, '-')}" for key in keys]
-
-
-def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = value
-    return flat
 
 
 def describe_agent(agent: Agent) -> tuple[str, str]:

@@ -1,11 +1,13 @@
 """Agent checkpoints: the agent's weights plus what rebuilds it (spec and agent config) and the run's record.
 
-``meta["agent"]`` is ``Agent.checkpoint_config()``; ``meta["kind"]`` says which job wrote it (bc, rl);
-``meta["config"]`` is that job's resolved config and ``meta["counters"]`` its progress counters.
+``meta["agent"]`` is ``Agent.checkpoint_config()``; the checkpoint's kind says which job wrote it (``AGENT_KINDS``:
+bc, rl, or an rl-snapshot of the league); ``meta["config"]`` is that job's resolved config and
+``meta["counters"]`` its progress counters. Only these kinds load as agents (a task checkpoint is refused by name).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,10 @@ import torch
 
 from agents.agent import Agent
 from agents.config import AgentConfig
+from training.agent_choice import AgentChoice
 from training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_weights, save_checkpoint
+
+AGENT_KINDS = ("bc", "rl", "rl-snapshot")  # the jobs whose checkpoints hold an agent
 
 
 def save_agent(
@@ -29,12 +34,17 @@ def save_agent(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write an agent checkpoint ``directory/ckpt_<step>`` (atomic; see :func:`training.checkpoint.save_checkpoint`)."""
-    meta = {"kind": kind, "agent": agent.checkpoint_config(), "config": config, "counters": counters, **(extra or {})}
-    return save_checkpoint(directory, step, agent, meta, optimizer=optimizer, keep_last=keep_last)
+    if kind not in AGENT_KINDS:
+        raise ValueError(f"save_agent: kind {kind!r} is not one of {', '.join(AGENT_KINDS)}")
+    meta = {"agent": agent.checkpoint_config(), "config": config, "counters": counters, **(extra or {})}
+    return save_checkpoint(directory, step, agent, meta, kind=kind, optimizer=optimizer, keep_last=keep_last)
 
 
 def build_agent(checkpoint: Checkpoint) -> Agent:
     """The agent a checkpoint describes, with its weights loaded (mismatches raise ``CheckpointError``)."""
+    if checkpoint.kind not in AGENT_KINDS:
+        raise CheckpointError(checkpoint.path, f"is a {checkpoint.kind!r} checkpoint, not an agent's (expected one of "
+                              f"the kinds {', '.join(AGENT_KINDS)})")  # fmt: skip
     described = checkpoint.meta.get("agent")
     if not isinstance(described, dict) or "spec" not in described or "agent" not in described:
         raise CheckpointError(checkpoint.path, "meta.json has no 'agent' entry with 'spec' and 'agent' (not an agent "
@@ -53,3 +63,20 @@ def load_agent(path: str | Path) -> tuple[Agent, Checkpoint]:
     agent = build_agent(checkpoint)
     agent.eval()
     return agent, checkpoint
+
+
+def check_same_agent(checkpoint: Checkpoint, agent: Agent) -> None:
+    """Raise ``CheckpointError`` unless ``checkpoint`` holds ``agent``'s architecture (sizes and spec), naming the
+    sizes that differ: a resume continues the same agent."""
+    recorded = checkpoint.meta.get("agent")
+    if json.loads(json.dumps(agent.checkpoint_config())) == recorded:
+        return
+    try:
+        sizes = AgentChoice.from_config(agent.config).differences(AgentConfig.from_dict(recorded["agent"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(checkpoint.path, f"the agent config in meta.json is invalid ({error})") from error
+    raise CheckpointError(
+        checkpoint.path,
+        f"its agent differs from this run's ({'checkpoint vs run: ' + '; '.join(sizes) if sizes else 'the spec'}); "
+        "resume with the same agent.* and data settings, or start a new run (another name=)",
+    )

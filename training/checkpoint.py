@@ -1,11 +1,18 @@
 """Checkpoints: a directory holding ``model.safetensors``, optional ``optimizer.safetensors`` and ``meta.json``.
 
-``meta.json`` carries the config, counters, library versions, RNG states, the optimizer's non-tensor state and a
-manifest of the tensor files (bytes, sha256), so a run resumes exactly. Nothing is ever unpickled. A checkpoint is
-written and fsynced in a temporary directory that is renamed into place; re-saving a step keeps the old copy
-findable until the new one is in. A checkpoint is *complete* when its meta.json parses and every file it lists has
-the recorded size and a safetensors header spanning it; ``latest_checkpoint`` skips torn ones with a warning, and
-pruning (``keep_last``) only counts complete ones. The sha256 is checked when a file is loaded.
+``meta.json`` names the checkpoint's kind (the job that wrote it: bc, rl, rl-snapshot, task) and carries the config,
+counters, library versions, RNG states, the optimizer's non-tensor state, a manifest of the tensor files (bytes,
+sha256) and its own sha256 (over its canonical JSON without that field), so a run resumes exactly and a changed
+byte anywhere reads as corruption. Nothing is ever unpickled. A checkpoint is written and fsynced in a hidden
+temporary directory (``.ckpt_<step>.<host>.<pid>.<random>``, folders and files readable under the umask) that is
+renamed into place; re-saving a step keeps the old copy findable until the new one is in; the temporary directories
+of a writer on this host that died mid-save are removed at the next save or prune.
+
+A checkpoint is *complete* when its meta.json checks out and every file it lists has the recorded size and a
+safetensors header spanning it (cheap, no tensor read: ``latest_checkpoint`` and pruning skip torn ones); it
+*loads* when, besides, every file it reads matches its sha256 and the weights are finite (``load_checkpoint``).
+Loading a run directory gives its newest checkpoint that loads (``load_latest``), warning about each newer one
+skipped. Every problem is a ``CheckpointError`` naming the checkpoint.
 """
 
 from __future__ import annotations
@@ -16,9 +23,10 @@ import logging
 import os
 import random
 import re
+import secrets
 import shutil
+import socket
 import sys
-import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +39,16 @@ from safetensors.torch import load, save
 from torch import nn
 
 FORMAT = "perceiver-star-checkpoint"
-FORMAT_VERSION = 2  # 2: meta.json lists its files with bytes and sha256
+FORMAT_VERSION = 3  # 3: meta.json names its kind and carries its own sha256; 2: its files with bytes and sha256
 META, MODEL, OPTIMIZER = "meta.json", "model.safetensors", "optimizer.safetensors"
+CHECKPOINTS = "checkpoints"  # a run directory's checkpoint folder
+META_SHA256 = "meta_sha256"  # meta.json's own checksum
+MAX_META_BYTES = 64 << 20  # far above any real meta.json (RNG states and config: ~100 KB); bounds a crafted one
 REPLACED = ".replaced"  # the old copy of a step being re-saved, found (after the new one) until it is removed
+CORRUPT = ".corrupt"  # a complete-looking checkpoint that failed to load, set aside by a resume (kept, not counted)
 _NAME = re.compile(rf"^ckpt_(\d{{9}})({re.escape(REPLACED)})?$")
+_TEMPORARY = re.compile(r"^\.ckpt_\d{9}\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]+$")
+_RESERVED = ("format", "format_version", "kind", "step", "versions", "optimizer", "rng", "files", META_SHA256)
 log = logging.getLogger("pstar.checkpoint")
 
 
@@ -78,6 +92,18 @@ def restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
 
 
+def _rng_problem(state: Any) -> str | None:
+    """Why ``state`` cannot be restored, or None (tried for real, then the current RNG states are put back)."""
+    current = capture_rng()
+    try:
+        restore_rng(state)
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, RuntimeError) as error:
+        return f"its rng state cannot be restored ({type(error).__name__}: {error})"
+    finally:
+        restore_rng(current)
+    return None
+
+
 def _optimizer_split(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """An optimizer state dict as (tensors for safetensors, the JSON-safe rest)."""
     tensors, plain = {}, {"param_groups": state["param_groups"], "state": {}}
@@ -109,7 +135,7 @@ def _order(path: Path) -> tuple[int, int]:
     return int(match.group(1)), 0 if match.group(2) else 1
 
 
-def _candidates(directory: str | Path) -> list[Path]:
+def checkpoint_dirs(directory: str | Path) -> list[Path]:
     """Every checkpoint directory in ``directory``, complete or not, oldest first."""
     directory = Path(directory)
     if not directory.is_dir():
@@ -119,12 +145,12 @@ def _candidates(directory: str | Path) -> list[Path]:
 
 def list_checkpoints(directory: str | Path) -> list[Path]:
     """The complete checkpoints in ``directory``, oldest first."""
-    return [p for p in _candidates(directory) if checkpoint_problem(p) is None]
+    return [p for p in checkpoint_dirs(directory) if checkpoint_problem(p) is None]
 
 
 def latest_checkpoint(directory: str | Path) -> Path | None:
     """The newest complete checkpoint in ``directory``; each newer, torn one is skipped with a warning naming it."""
-    for path in reversed(_candidates(directory)):
+    for path in reversed(checkpoint_dirs(directory)):
         problem = checkpoint_problem(path)
         if problem is None:
             return path
@@ -134,14 +160,74 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 
 def prune(directory: str | Path, keep_last: int, keep: Collection[str] = ()) -> None:
     """Delete the checkpoints (complete or torn) older than the ``keep_last`` newest complete ones, except those
-    named in ``keep``; a complete checkpoint among the newest ``keep_last`` is never deleted."""
+    named in ``keep``; a complete checkpoint among the newest ``keep_last`` is never deleted. Dead writers'
+    temporary directories go too."""
+    _remove_dead_temporaries(Path(directory))
     complete = list_checkpoints(directory)
     if keep_last < 1 or len(complete) <= keep_last:
         return
     oldest_kept = _order(complete[-keep_last])
-    for path in _candidates(directory):
+    for path in checkpoint_dirs(directory):
         if _order(path) < oldest_kept and path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def set_aside_newer(directory: str | Path, resumed: Path) -> list[Path]:
+    """Rename each complete checkpoint newer than ``resumed`` (it looked whole but did not load) to
+    ``<name>.corrupt``: kept for inspection, no longer counted by pruning (it would outrank the resumed run's new
+    checkpoints and have them deleted). Returns the new paths."""
+    moved = []
+    for path in list_checkpoints(directory):
+        if _order(path) > _order(resumed):
+            target = path.with_name(path.name + CORRUPT)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(path, target)
+            log.warning("set aside checkpoint %s as %s (it does not load)", path, target.name)
+            moved.append(target)
+    return moved
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "host"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` (on this host) exists; this process counts as alive (its saves may be in flight)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except PermissionError:  # another user's process
+        return True
+    except (ProcessLookupError, OverflowError):  # gone, or a pid no process can have
+        return False
+    return True
+
+
+def _remove_dead_temporaries(directory: Path) -> None:
+    """Remove the temporary directories of saves by processes on this host that no longer exist (a ``kill -9``
+    mid-save); other hosts' and live writers' are left alone (concurrent saves into one directory stay safe)."""
+    if not directory.is_dir():
+        return
+    host = _host()
+    for entry in directory.iterdir():
+        match = _TEMPORARY.match(entry.name)
+        if match and match["host"] == host and not _alive(int(match["pid"])):
+            log.info("removing %s, left by a save that was killed", entry)
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _temporary(final: Path) -> Path:
+    """A new hidden directory next to ``final`` named after this host and process (``mkdir`` honours the umask,
+    so a team can read the checkpoint; ``mkdtemp`` would make it 0700)."""
+    while True:
+        path = final.with_name(f".{final.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
 
 
 def _fsync_directory(path: Path) -> None:
@@ -176,26 +262,44 @@ def _move_into_place(tmp: Path, final: Path) -> None:
     shutil.rmtree(replaced, ignore_errors=True)
 
 
+def _canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _meta_digest(meta: dict[str, Any]) -> str | None:
+    """The sha256 of ``meta``'s canonical JSON without its own checksum (None if it cannot be encoded)."""
+    try:
+        return hashlib.sha256(_canonical({k: v for k, v in meta.items() if k != META_SHA256})).hexdigest()
+    except (RecursionError, ValueError, TypeError):
+        return None
+
+
 def save_checkpoint(
     directory: str | Path,
     step: int,
     model: nn.Module | dict[str, torch.Tensor],
     meta: dict[str, Any],
     *,
+    kind: str,
     optimizer: torch.optim.Optimizer | None = None,
     rng: bool = True,
     keep_last: int | None = None,
 ) -> Path:
-    """Write checkpoint ``ckpt_<step>`` under ``directory`` atomically; keep only the ``keep_last`` newest."""
+    """Write checkpoint ``ckpt_<step>`` of ``kind`` under ``directory`` atomically; keep only the ``keep_last``
+    newest. ``meta`` may not use the keys this module writes (format, kind, step, files, ...)."""
+    clash = [key for key in meta if key in _RESERVED]
+    if clash:
+        raise ValueError(f"save_checkpoint: meta key {clash[0]!r} is reserved for the checkpoint format")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    _remove_dead_temporaries(directory)
     final = directory / checkpoint_name(step)
     state = model.state_dict() if isinstance(model, nn.Module) else model
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=directory))
+    tmp = _temporary(final)
     try:
         files = {MODEL: _write(tmp / MODEL, save({k: v.detach().cpu().contiguous() for k, v in state.items()}))}
-        record = {"format": FORMAT, "format_version": FORMAT_VERSION, "step": int(step), "versions": versions(),
-                  **meta}  # fmt: skip
+        record = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "step": int(step),
+                  "versions": versions(), **meta}  # fmt: skip
         if optimizer is not None:
             tensors, plain = _optimizer_split(optimizer.state_dict())
             files[OPTIMIZER] = _write(tmp / OPTIMIZER, save(tensors))
@@ -203,6 +307,8 @@ def save_checkpoint(
         if rng:
             record["rng"] = capture_rng()
         record["files"] = files
+        record = json.loads(json.dumps(record))  # as a reader will see it (tuples as lists, keys as strings)
+        record[META_SHA256] = _meta_digest(record)
         _write(tmp / META, json.dumps(record, indent=1).encode())
         _move_into_place(tmp, final)
     except BaseException:
@@ -213,49 +319,75 @@ def save_checkpoint(
     return final
 
 
-@dataclass
-class Checkpoint:
-    """A loaded checkpoint: its directory, ``meta`` (config, counters, ...) and the weights."""
+def _is_int(value: Any, low: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
-    path: Path
-    meta: dict[str, Any]
-    weights: dict[str, torch.Tensor]
 
-    @property
-    def step(self) -> int:
-        return int(self.meta["step"])
-
-    def optimizer_state(self) -> dict[str, Any] | None:
-        """The optimizer state dict to pass to ``Optimizer.load_state_dict`` (None if none was saved)."""
-        if "optimizer" not in self.meta:
-            return None
-        entry = self.meta["files"].get(OPTIMIZER)
-        if entry is None:
-            raise CheckpointError(self.path, f"{META} has an optimizer state but does not list {OPTIMIZER}")
-        return _optimizer_join(_read_tensors(self.path, OPTIMIZER, entry), self.meta["optimizer"])
+def _schema_problem(meta: dict[str, Any]) -> str | None:
+    """What in a (checksummed) meta.json this module cannot use, or None: a crafted file fails here, not later."""
+    if not isinstance(meta.get("kind"), str) or not meta["kind"]:
+        return "'kind' is missing or not a name"
+    if not _is_int(meta.get("step")):
+        return f"'step' is {meta.get('step')!r}, expected an integer >= 0"
+    files = meta.get("files")
+    if not isinstance(files, dict) or MODEL not in files or set(files) - {MODEL, OPTIMIZER}:
+        return f"'files' must list {MODEL} (and optionally {OPTIMIZER}), nothing else"
+    for name, entry in files.items():
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        if not _is_int(entry.get("bytes") if isinstance(entry, dict) else None) or not (
+            isinstance(digest, str) and re.fullmatch("[0-9a-f]{64}", digest)
+        ):
+            return f"'files' lists {name} without its bytes and sha256"
+    optimizer = meta.get("optimizer")
+    if (optimizer is not None) != (OPTIMIZER in files):
+        return f"an optimizer state needs {OPTIMIZER} listed in 'files', and the other way round"
+    if optimizer is not None:
+        groups, state = (optimizer.get("param_groups"), optimizer.get("state")) if isinstance(optimizer, dict) else (
+            None, None)
+        if not isinstance(groups, list) or not all(
+            isinstance(g, dict) and isinstance(g.get("params"), list) and all(_is_int(i) for i in g["params"])
+            for g in groups
+        ):
+            return "'optimizer.param_groups' is not a list of groups with integer params"
+        if not isinstance(state, dict) or not all(k.isdigit() and isinstance(v, dict) for k, v in state.items()):
+            return "'optimizer.state' is not a mapping of parameter indices to states"
+    counters = meta.get("counters", {})
+    if not isinstance(counters, dict) or not all(_is_int(v) for v in counters.values()):
+        return "'counters' is not a mapping of names to integers >= 0"
+    return _rng_problem(meta["rng"]) if "rng" in meta else None
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
-    """The meta.json of checkpoint ``path``, checked to be this format's and to list its files."""
+    """The meta.json of checkpoint ``path``, checked: this format and version, its own sha256, and the entries
+    this module reads (kind, step, files, optimizer, counters, rng)."""
     path = Path(path)
     try:
-        meta = json.loads((path / META).read_text())
+        with open(path / META, "rb") as file:
+            data = file.read(MAX_META_BYTES + 1)
     except FileNotFoundError as error:
         raise CheckpointError(path, f"{META} is missing") from error
     except OSError as error:
         raise CheckpointError(path, f"{META} cannot be read ({error.strerror or error})") from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    if len(data) > MAX_META_BYTES:
+        raise CheckpointError(path, f"{META} is larger than {MAX_META_BYTES >> 20} MiB (not a checkpoint's)")
+    try:
+        meta = json.loads(data)
+    except RecursionError as error:
+        raise CheckpointError(path, f"{META} is nested too deeply to be a checkpoint's") from error
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, an integer too long to convert
         raise CheckpointError(path, f"{META} is not valid JSON ({error})") from error
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(path, f"{META} is not a {FORMAT} file")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(path, f"format version {meta.get('format_version')}, expected {FORMAT_VERSION}")
-    files = meta.get("files")
-    valid = isinstance(files, dict) and MODEL in files and all(
-        isinstance(e, dict) and isinstance(e.get("bytes"), int) and isinstance(e.get("sha256"), str)
-        for e in files.values())  # fmt: skip
-    if not valid:
-        raise CheckpointError(path, f"{META} does not list {MODEL} (and its other files) with bytes and sha256")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(path, f"checkpoint format version {version!r}, this version of perceiver-star "
+                              f"reads {FORMAT_VERSION} only (retrain, or load it with the version that wrote "
+                              "it)")  # fmt: skip
+    if meta.get(META_SHA256) != _meta_digest(meta):
+        raise CheckpointError(path, f"{META} does not match the sha256 it records (corrupt)")
+    problem = _schema_problem(meta)
+    if problem is not None:
+        raise CheckpointError(path, f"{META}: {problem}")
     return meta
 
 
@@ -275,9 +407,10 @@ def _check_file(path: Path, name: str, entry: dict[str, Any]) -> None:
     try:
         tensors = json.loads(header)
         end = max((v["data_offsets"][1] for k, v in tensors.items() if k != "__metadata__"), default=0)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+        spans = 8 + length + end == size
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as error:
         raise CheckpointError(path, f"{name} has no readable safetensors header") from error
-    if 8 + length + end != size:
+    if not spans:
         raise CheckpointError(path, f"{name}'s safetensors header does not match its size")
 
 
@@ -309,29 +442,103 @@ def _read_tensors(path: Path, name: str, entry: dict[str, Any]) -> dict[str, tor
         raise CheckpointError(path, f"{name} does not match the sha256 recorded in {META} (corrupt)")
     try:
         return load(data)
-    except SafetensorError as error:
+    except (SafetensorError, ValueError, TypeError, RuntimeError, OverflowError) as error:
         raise CheckpointError(path, f"{name} is corrupt ({error})") from error
 
 
-def resolve(path: str | Path) -> Path:
-    """A checkpoint directory from a checkpoint directory, its meta.json, or a run directory (its latest)."""
+def _check_finite(path: Path, weights: dict[str, torch.Tensor]) -> None:
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(path, f"{MODEL} holds non-finite values in {len(bad)} of {len(weights)} tensors "
+                              f"(first: {bad[0]!r}); it was saved from a diverged run")  # fmt: skip
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: its directory, ``meta`` (kind, config, counters, ...) and the weights (the optimizer's
+    tensors too when loaded for a resume)."""
+
+    path: Path
+    meta: dict[str, Any]
+    weights: dict[str, torch.Tensor]
+    optimizer_tensors: dict[str, torch.Tensor] | None = None
+
+    @property
+    def step(self) -> int:
+        return int(self.meta["step"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.meta["kind"])
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return dict(self.meta.get("counters", {}))
+
+    def optimizer_state(self) -> dict[str, Any] | None:
+        """The optimizer state dict to pass to ``Optimizer.load_state_dict`` (None if none was saved)."""
+        if "optimizer" not in self.meta:
+            return None
+        tensors = self.optimizer_tensors
+        if tensors is None:
+            tensors = _read_tensors(self.path, OPTIMIZER, self.meta["files"][OPTIMIZER])
+        try:
+            return _optimizer_join(tensors, self.meta["optimizer"])
+        except (ValueError, TypeError, AttributeError) as error:
+            raise CheckpointError(self.path, f"its optimizer state is malformed ({error})") from error
+
+    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Everything a resume takes from the checkpoint: the weights into ``model``, the optimizer state into
+        ``optimizer`` (if both exist) and the RNG states; whatever does not fit raises ``CheckpointError``."""
+        load_weights(model, self.weights, self.path)
+        state = self.optimizer_state() if optimizer is not None else None
+        if state is not None:
+            try:
+                optimizer.load_state_dict(state)
+            except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as error:
+                raise CheckpointError(self.path, f"its optimizer state does not fit this model ({error})") from error
+        if "rng" in self.meta:
+            restore_rng(self.meta["rng"])
+
+
+def _load(path: Path, optimizer: bool) -> Checkpoint:
+    meta = _checked_meta(path)
+    weights = _read_tensors(path, MODEL, meta["files"][MODEL])
+    _check_finite(path, weights)
+    tensors = _read_tensors(path, OPTIMIZER, meta["files"][OPTIMIZER]) if optimizer and "optimizer" in meta else None
+    return Checkpoint(path, meta, weights, tensors)
+
+
+def load_latest(directory: str | Path, *, optimizer: bool = False) -> Checkpoint | None:
+    """The newest checkpoint in ``directory`` that loads (every file it reads matching its sha256; with
+    ``optimizer``, the optimizer's tensors too), each newer one skipped with a warning naming it; None if none
+    loads."""
+    for path in reversed(checkpoint_dirs(directory)):
+        try:
+            return _load(path, optimizer)
+        except CheckpointError as error:
+            log.warning("skipping checkpoint %s: %s; falling back to an older one", path, error.problem)
+    return None
+
+
+def load_checkpoint(path: str | Path, *, optimizer: bool = False) -> Checkpoint:
+    """Read a checkpoint directory (or its meta.json or model.safetensors), or the newest checkpoint that loads in
+    a run directory or its ``checkpoints/`` (see :func:`load_latest`); raises ``CheckpointError``."""
     path = Path(path)
-    if path.is_file() and path.name in (META, MODEL):
+    if path.is_file() and path.name in (META, MODEL, OPTIMIZER):
         path = path.parent
-    if path.is_dir() and not (path / META).is_file():
-        latest = latest_checkpoint(path) or latest_checkpoint(path / "checkpoints")
-        if latest is not None:
-            return latest
-    return path
-
-
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint (see :func:`resolve` for what ``path`` may be); raises ``CheckpointError``."""
-    path = resolve(path)
     if not path.is_dir():
         raise CheckpointError(path, "not found (expected a checkpoint directory with meta.json and model.safetensors)")
-    meta = _checked_meta(path)
-    return Checkpoint(path, meta, _read_tensors(path, MODEL, meta["files"][MODEL]))
+    if (path / META).exists():
+        return _load(path, optimizer)
+    for directory in (path, path / CHECKPOINTS):
+        if checkpoint_dirs(directory):
+            latest = load_latest(directory, optimizer=optimizer)
+            if latest is None:
+                raise CheckpointError(directory, "none of its checkpoints loads (each is named in a warning)")
+            return latest
+    raise CheckpointError(path, f"holds no checkpoint (expected a checkpoint directory with {META} and {MODEL}, "
+                          f"or a run directory with {CHECKPOINTS}/)")  # fmt: skip
 
 
 def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], source: str | Path) -> None:
@@ -347,4 +554,7 @@ def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], source: st
     extra = [k for k in weights if k not in expected]
     if extra:
         raise CheckpointError(source, f"key {extra[0]!r} is not a parameter of the model (different config?)")
-    module.load_state_dict(weights)
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as error:  # e.g. a tensor of a type the parameter cannot take
+        raise CheckpointError(source, f"its weights do not load into the model ({error})") from error

@@ -1,4 +1,5 @@
-"""Run logging: TensorBoard event files under ``runs/<name>/`` with conventional scalar names, and run folders.
+"""Run logging: TensorBoard event files under ``runs/<name>/`` with conventional scalar names (the folders' rule is
+``training.run_folder``).
 
 Scalar names follow cleanrl's conventions: ``charts/episodic_return``, ``charts/SPS``, ``charts/win_rate/<level>``,
 ``losses/<term>``; per-head metrics go under ``metrics/<head>/<name>``.
@@ -6,18 +7,10 @@ Scalar names follow cleanrl's conventions: ``charts/episodic_return``, ``charts/
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
-
-
-def run_directory(root: str | Path, name: str | None, prefix: str) -> Path:
-    """``root/name``, or ``root/<prefix>_<timestamp>`` when no name is given; created if missing."""
-    path = Path(root) / (name or f"{prefix}_{time.strftime('%Y%m%d_%H%M%S')}")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 class RunLogger:

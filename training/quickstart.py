@@ -20,7 +20,8 @@ from envs.skirmish.bots import LEVELS
 from training.bc.config import BCConfig
 from training.checkpoint import CheckpointError
 from training.cli import apply_common, common_flags, fail
-from training.config_io import CheckedConfig, ConfigError, described, load_config, save_config
+from training.config_io import CheckedConfig, ConfigError, described, load_config
+from training.divergence import DivergedError
 from training.eval.config import EvalConfig
 from training.rl.config import RLConfig
 
@@ -89,12 +90,13 @@ def run(cfg: QuickstartConfig, progress: bool = True) -> dict:
     from training.bc.trainer import train_bc
     from training.eval.report import compare_markdown, write_reports
     from training.eval.runner import evaluate
-    from training.logger import run_directory
     from training.rl.train import train_rl
+    from training.run_folder import open_run
 
     start = time.perf_counter()
-    run_dir = run_directory(cfg.run_root, cfg.name, "quickstart")
-    save_config(cfg, run_dir / "config.yaml")
+    folder = open_run(cfg.run_root, cfg.name, "quickstart", resumable=False)  # a new folder, so new sub-runs
+    folder.write_config(cfg)
+    run_dir = folder.path
     times: dict[str, float] = {}
 
     def stage(name: str) -> None:
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(QuickstartConfig, args.config, args.overrides)
         summary = run(cfg, progress=progress)
-    except (ConfigError, CheckpointError, ValueError) as error:
+    except (ConfigError, CheckpointError, DivergedError, ValueError) as error:
         return fail("quickstart", error)
     return 0 if all(v is not False for v in summary["checks"].values()) else 1
 

@@ -16,6 +16,7 @@ from training.bc.trainer import train_bc
 from training.checkpoint import CheckpointError
 from training.cli import apply_common, common_flags, fail
 from training.config_io import ConfigError, keys_help, load_config
+from training.divergence import DivergedError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(BCConfig, args.config, args.overrides)
         result = train_bc(cfg, resume=args.resume, progress=progress)
-    except (ConfigError, CheckpointError, DatasetError) as error:
+    except (ConfigError, CheckpointError, DatasetError, DivergedError) as error:
         return fail("bc", error)
     if result.checkpoint is None:  # a torchrun rank other than 0
         return 0

@@ -6,7 +6,8 @@ held-out metrics (``training.bc.metrics``), and it checkpoints every ``checkpoin
 ``resume`` continues the run directory's latest checkpoint: weights, optimizer, counters, RNG, and the data order
 (the stream skips the batches already consumed). Under ``torchrun`` (``WORLD_SIZE`` > 1) each process trains on its
 own shards through DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0 alone evaluates, logs and
-checkpoints.
+checkpoints. The run folder follows ``training.run_folder`` (rank 0 applies it); a non-finite loss or gradient stops
+the run before its optimizer step (``training.divergence``), on every rank.
 """
 
 from __future__ import annotations
@@ -31,27 +32,20 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from agents.agent import Agent
-from agents.config import AgentConfig
 from agents.heads.action_heads import HEADS
-from training.agent_choice import AgentChoice, report_agent
-from training.agent_io import save_agent
+from training.agent_choice import report_agent
+from training.agent_io import check_same_agent, save_agent
 from training.bc.config import BCConfig
 from training.bc.dataset import BCData, BuildSettings, prepare_data
 from training.bc.metrics import evaluate_bc
 from training.bc.shards import HEAD_MASK, Batch, SequenceStream, batches, collate, split_obs_action
-from training.checkpoint import (
-    CheckpointError,
-    checkpoint_name,
-    latest_checkpoint,
-    load_checkpoint,
-    load_weights,
-    restore_rng,
-)
-from training.config_io import ConfigError, save_config, to_dict
-from training.logger import RunLogger, run_directory
+from training.checkpoint import Checkpoint, CheckpointError, checkpoint_name, load_checkpoint
+from training.config_io import ConfigError, to_dict
+from training.divergence import check_finite
+from training.logger import RunLogger
+from training.run_folder import RunFolder, open_run
 
 EVAL_BATCH = 64  # held-out sequences per evaluation batch
-CHECKPOINTS = "checkpoints"  # the run directory's checkpoint folder
 
 
 @dataclass
@@ -127,22 +121,32 @@ def resolve_device(name: str, process: Process) -> torch.device:
     return torch.device("cuda", process.local_rank)
 
 
-def shared_run_dir(cfg: BCConfig, process: Process) -> Path:
-    """The run directory, chosen by rank 0 (a timestamped name must be the same on every rank)."""
-    chosen = [str(run_directory(cfg.run_root, cfg.name, "bc")) if process.main else None]
+def shared_run_folder(cfg: BCConfig, process: Process, resume: bool) -> RunFolder:
+    """The run folder, opened by rank 0 (``training.run_folder``'s rule); the other ranks get its path, the
+    checkpoint to resume (which each loads) or rank 0's refusal, so every rank goes on or stops alike."""
+    folder, refusal = None, None
+    if process.main:
+        try:
+            folder = open_run(cfg.run_root, cfg.name, "bc", resume=resume)
+        except (ConfigError, CheckpointError) as error:
+            refusal = error
     if process.world > 1:
-        dist.broadcast_object_list(chosen, src=0)
-    return Path(chosen[0])
+        resumed = folder.resumed.path if folder is not None and folder.resumed is not None else None
+        shared = [(folder and str(folder.path), resumed and str(resumed), refusal and str(refusal))]
+        dist.broadcast_object_list(shared, src=0)
+        path, resumed, refused = shared[0]
+        if not process.main:
+            if refused is not None:
+                raise ConfigError(refused)
+            return RunFolder(Path(path), "bc", load_checkpoint(resumed, optimizer=True) if resumed else None)
+    if refusal is not None:
+        raise refusal
+    return folder
 
 
 def _barrier(process: Process) -> None:
     if process.world > 1:
         dist.barrier()
-
-
-def _plain(value: Any) -> Any:
-    """``value`` as JSON would give it back (to compare with a checkpoint's meta)."""
-    return json.loads(json.dumps(value))
 
 
 def _seed_everything(seed: int) -> None:
@@ -161,28 +165,14 @@ def _load_data(cfg: BCConfig, process: Process, progress: bool) -> BCData:
     return data or prepare_data(cfg.replays, settings, cfg.cache_dir, build=False, progress=False)
 
 
-def _resume(path: Path, agent: Agent, optimizer: torch.optim.Optimizer, data: BCData) -> dict[str, Any]:
+def _resume(checkpoint: Checkpoint, agent: Agent, optimizer: torch.optim.Optimizer, data: BCData) -> dict[str, int]:
     """Load a bc checkpoint into ``agent`` and ``optimizer`` and restore the RNG; returns its counters."""
-    checkpoint = load_checkpoint(path)
-    if checkpoint.meta.get("kind") != "bc":
-        raise CheckpointError(checkpoint.path, f"written by a {checkpoint.meta.get('kind')!r} run, not bc")
-    if _plain(checkpoint.meta.get("agent")) != _plain(agent.checkpoint_config()):
-        theirs = AgentConfig.from_dict(checkpoint.meta["agent"]["agent"])
-        sizes = AgentChoice.from_config(agent.config).differences(theirs)
-        raise CheckpointError(
-            checkpoint.path,
-            f"its agent ({'checkpoint vs run: ' + '; '.join(sizes) if sizes else 'the spec'}) differs from this "
-            "run's; resume with the same agent.* and data settings, or start a new run (another name=)",
-        )
-    load_weights(agent, checkpoint.weights, checkpoint.path)
-    state = checkpoint.optimizer_state()
-    if state is not None:
-        optimizer.load_state_dict(state)
-    if "rng" in checkpoint.meta:
-        restore_rng(checkpoint.meta["rng"])
-    if checkpoint.meta.get("data", {}).get("cache_key") != data.key:
+    check_same_agent(checkpoint, agent)
+    checkpoint.restore(agent, optimizer)
+    recorded = checkpoint.meta.get("data")
+    if not isinstance(recorded, dict) or recorded.get("cache_key") != data.key:
         tqdm.write(f"bc: warning: resuming {checkpoint.path} on different data (the replays or settings changed)")
-    return dict(checkpoint.meta.get("counters", {}))
+    return checkpoint.counters
 
 
 def train_bc(cfg: BCConfig, resume: bool = False, progress: bool = True) -> BCResult:
@@ -206,17 +196,8 @@ class BCTrainer:
         self.device = resolve_device(cfg.device, process)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
-        if resume and cfg.name is None:
-            raise ConfigError("--resume needs name=<the run directory's name under run_root>")
-        self.run_dir = shared_run_dir(cfg, process)
-        latest = latest_checkpoint(self.run_dir / CHECKPOINTS)
-        if resume and latest is None:
-            raise CheckpointError(self.run_dir, "nothing to resume: the run directory holds no checkpoint")
-        if not resume and latest is not None:
-            raise ConfigError(
-                f"run directory {self.run_dir} already holds checkpoints (latest {latest.name}); pass --resume "
-                "to continue it, or choose another name="
-            )
+        self.folder = shared_run_folder(cfg, process, resume)
+        self.run_dir = self.folder.path
         self.data = _load_data(cfg, process, progress)
         train_ids, val_ids = self.data.split(cfg.val_fraction, cfg.seed, cfg.val_replays)
         self.train_items, self.val_items = self.data.items(train_ids), self.data.items(val_ids)
@@ -225,7 +206,8 @@ class BCTrainer:
         _seed_everything(cfg.seed)
         self.agent = cfg.agent.build(self.data.spec).to(self.device)
         self.optimizer = torch.optim.AdamW(self.agent.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        counters = _resume(latest, self.agent, self.optimizer, self.data) if resume else {}
+        resumed = self.folder.resumed
+        counters = _resume(resumed, self.agent, self.optimizer, self.data) if resumed is not None else {}
         self.step, self.samples = int(counters.get("step", 0)), int(counters.get("samples", 0))
         self.model: nn.Module = BCObjective(self.agent, cfg.head_weights)
         if process.world > 1:  # find_unused_parameters: the value head, and heads no action in a batch uses
@@ -262,16 +244,22 @@ class BCTrainer:
         loss.backward()
         clip = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.agent.parameters(), clip)
+        terms = self._terms({"total": loss.detach(), **nll, "grad_norm": grad_norm})
+        check_finite(self.step + 1, terms)
         self.optimizer.step()
         self.step += 1
         valid = int(batch["valid"].sum())
         self.samples += valid
-        return {
-            "total": float(loss.detach()),
-            "grad_norm": float(grad_norm),
-            "samples": valid,
-            **{head: float(value) for head, value in nll.items()},
-        }
+        return {**terms, "samples": valid}
+
+    def _terms(self, terms: dict[str, torch.Tensor]) -> dict[str, float]:
+        """The loss terms and gradient norm as floats: this rank's, or under DDP their mean over the ranks (so a
+        non-finite value on any rank stops every rank at the same step)."""
+        values = torch.stack([value.detach().float().reshape(()) for value in terms.values()])
+        if self.process.world > 1:
+            dist.all_reduce(values)
+            values /= self.process.world
+        return dict(zip(terms, values.tolist(), strict=True))
 
     def evaluate(self) -> None:
         """Held-out metrics to TensorBoard (rank 0)."""
@@ -296,7 +284,7 @@ class BCTrainer:
             "samples": self.samples,
         }
         return save_agent(
-            self.run_dir / CHECKPOINTS,
+            self.folder.checkpoints,
             self.step,
             self.agent,
             kind="bc",
@@ -308,9 +296,16 @@ class BCTrainer:
         )
 
     def run(self, started: float) -> BCResult:
+        try:
+            return self._run(started)
+        finally:
+            if self.logger is not None:
+                self.logger.close()
+
+    def _run(self, started: float) -> BCResult:
         cfg, logger, main = self.cfg, self.logger, self.process.main
         if main:
-            save_config(cfg, self.run_dir / "config.yaml")
+            self.folder.write_config(cfg)
             logger.text("config", "```\n" + yaml.safe_dump(to_dict(cfg), sort_keys=False) + "```", self.step)
             logger.text("data", "```\n" + json.dumps(self.counts, indent=1) + "```", self.step)
             logger.text("agent", report_agent(self.agent, self.run_dir, echo=self.progress), self.step)
@@ -356,7 +351,6 @@ class BCTrainer:
                 self.evaluate()
             if checkpoint is None or checkpoint.name != checkpoint_name(self.step):
                 checkpoint = self.save()
-            logger.close()
         if self.process.world > 1:
             print(
                 f"bc rank {self.process.rank}/{self.process.world}: {self.step} steps, {self.samples} valid samples",

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from training.eval.games import GameOutcome
-from training.logger import RunLogger, run_directory
+from training.logger import RunLogger
+from training.run_folder import run_path
 
 FILES = {"json": "eval.json", "markdown": "eval.md", "plot": "eval.png"}
 
@@ -249,7 +250,9 @@ def default_out_dir(result: EvalResult, run_root: str | Path = "runs") -> Path:
     """``<run dir>/eval`` of the evaluated checkpoint (its parent, or the parent of ``checkpoints/``), or a new
     ``<run_root>/eval_<timestamp>`` for a bot level."""
     if result.checkpoint is None:
-        return run_directory(run_root, None, "eval")
+        path = run_path(run_root, None, "eval")
+        path.mkdir(parents=True)
+        return path
     parent = Path(result.checkpoint).parent
     run_dir = parent.parent if parent.name == "checkpoints" else parent
     return run_dir / "eval"

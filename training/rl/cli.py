@@ -13,6 +13,7 @@ import sys
 from training.checkpoint import CheckpointError
 from training.cli import apply_common, common_flags, fail
 from training.config_io import ConfigError, keys_help, load_config
+from training.divergence import DivergedError
 from training.rl.config import RLConfig
 
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         from training.rl.train import train_rl
 
         result = train_rl(cfg, resume=args.resume, progress=progress)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as error:
+    except (ConfigError, CheckpointError, DivergedError, FileNotFoundError, ValueError) as error:
         return fail("rl", error)
     rates = ", ".join(f"{k} {v:.0%}" for k, v in sorted(result.win_rate.items()))
     print(

@@ -20,6 +20,7 @@ import torch
 from agents.agent import Agent
 from agents.heads.action_heads import HEADS
 from agents.heads.distributions import kl_divergence, recording
+from training.divergence import check_finite
 from training.rl.config import LearnerConfig
 from training.rl.returns import td_lambda_returns, upgo_returns, vtrace
 
@@ -107,16 +108,18 @@ class Learner:
         terms["value_mean"] = values.mean().item()
         return total, terms
 
-    def update(self, trajectories: Sequence[dict[str, np.ndarray]]) -> dict[str, float]:
-        """One optimiser step on the given trajectories; returns the loss terms, grad norm and timing."""
+    def update(self, trajectories: Sequence[dict[str, np.ndarray]], step: int) -> dict[str, float]:
+        """Optimiser step ``step`` on the given trajectories; returns the loss terms, grad norm and timing. A
+        non-finite term or gradient norm raises ``DivergedError`` before the weights change."""
         start = time.perf_counter()
         batch = batch_trajectories(trajectories, self.device)
         total, terms = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.agent.parameters(), self.config.max_grad_norm)
-        self.optimizer.step()
         terms["grad_norm"] = float(norm)
+        check_finite(step, terms)
+        self.optimizer.step()
         terms["seconds"] = time.perf_counter() - start
         terms["samples"] = float(batch["reward"].numel())
         return terms

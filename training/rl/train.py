@@ -5,7 +5,8 @@ so ``resume`` continues the run where it stopped (actors start fresh games on re
 the last ``opponents.league_size`` and those a kept checkpoint names (a resume from it loads them). TensorBoard scalars:
 ``charts/episodic_return``, ``charts/episodic_length``, ``charts/win_rate`` and ``charts/win_rate/<opponent>``
 (over the last 100 games), ``charts/SPS``, ``charts/policy_lag``, ``charts/illegal_actions_per_step`` (0 in strict
-games, where an illegal action stops the run), ``losses/*``.
+games, where an illegal action stops the run), ``losses/*``. The run folder follows ``training.run_folder``; a
+non-finite loss stops the run in the learner before its weights change or reach an actor (``training.divergence``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -28,16 +30,18 @@ from agents.agent import Agent
 from envs.skirmish.scenario import load_scenario
 from envs.skirmish.spec import skirmish_spec
 from training.agent_choice import AgentChoice, report_agent
-from training.agent_io import load_agent, save_agent
-from training.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints, prune, read_meta, restore_rng
-from training.config_io import ConfigError, save_config, to_dict
-from training.logger import RunLogger, run_directory
+from training.agent_io import build_agent, check_same_agent, load_agent, save_agent
+from training.checkpoint import Checkpoint, CheckpointError, checkpoint_name, list_checkpoints, prune, read_meta
+from training.config_io import ConfigError, to_dict
+from training.logger import RunLogger
 from training.rl.backends import InProcessBackend, RayBackend
 from training.rl.config import RLConfig
 from training.rl.learner import Learner
+from training.run_folder import open_run
 
 log = logging.getLogger("pstar.rl")
 WINDOW = 100
+SNAPSHOT_NAME = re.compile(r"ckpt_\d{9}")  # a league snapshot's folder under the run's league/
 
 
 @dataclass
@@ -62,15 +66,14 @@ def initial_agents(cfg: RLConfig) -> tuple[Agent, Agent | None]:
     """The agent to train and the frozen KL reference: both from ``init_checkpoint`` (whose agent ``cfg.agent``,
     if given, must match), or a fresh ``cfg.agent`` alone."""
     if cfg.init_checkpoint:
-        agent, _ = load_agent(cfg.init_checkpoint)
+        agent, checkpoint = load_agent(cfg.init_checkpoint)  # an agent checkpoint: bc, rl or an rl-snapshot
         differences = cfg.agent.differences(agent.config) if cfg.agent is not None else []
         if differences:
             raise ConfigError(
                 f"agent: init_checkpoint {cfg.init_checkpoint} holds another agent (checkpoint vs config: "
                 f"{'; '.join(differences)}); leave agent.* unset to train the checkpoint's agent"
             )
-        reference, _ = load_agent(cfg.init_checkpoint)
-        return agent, reference
+        return agent, build_agent(checkpoint).eval()
     first = load_scenario(cfg.scenarios[0])
     spec = skirmish_spec((first.map_width, first.map_height), max_units=cfg.max_units)
     return (cfg.agent or AgentChoice()).build(spec), None
@@ -94,9 +97,28 @@ class _Stats:
         return rates
 
 
+def _league_names(checkpoint: Path, meta: dict[str, Any]) -> list[str]:
+    """The league snapshots (``ckpt_<update>`` under the run's ``league/``) a checkpoint's meta names."""
+    names = meta.get("league", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and SNAPSHOT_NAME.fullmatch(n) for n in names):
+        raise CheckpointError(checkpoint, f"meta.json's 'league' is not a list of snapshot names: {names!r:.200}")
+    return names
+
+
 def _resumable_league(ckpt_dir: Path) -> set[str]:
     """The league snapshots the run's complete checkpoints name: a resume from any of them needs them on disk."""
-    return {name for path in list_checkpoints(ckpt_dir) for name in read_meta(path).get("league", [])}
+    return {name for path in list_checkpoints(ckpt_dir) for name in _league_names(path, read_meta(path))}
+
+
+def _resume(checkpoint: Checkpoint, learner: Learner, run_dir: Path) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """Load an rl checkpoint into the learner (weights, optimizer, RNG); returns the league it played against."""
+    check_same_agent(checkpoint, learner.agent)
+    checkpoint.restore(learner.agent, learner.optimizer)
+    league = []
+    for name in _league_names(checkpoint.path, checkpoint.meta):
+        snapshot, _ = load_agent(run_dir / "league" / name)
+        league.append((name, {k: v.numpy() for k, v in snapshot.state_dict().items()}))
+    return league
 
 
 def train_rl(
@@ -108,8 +130,8 @@ def train_rl(
 ) -> RLResult:
     """Run RL to ``cfg.total_frames``; ``on_update(info)`` is called after every update (info has the backend)."""
     start = time.perf_counter()
-    run_dir = run_directory(cfg.run_root, cfg.name, "rl")
-    ckpt_dir = run_dir / "checkpoints"
+    folder = open_run(cfg.run_root, cfg.name, "rl", resume=resume)
+    run_dir, ckpt_dir = folder.path, folder.checkpoints
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)  # noqa: NPY002 (global RNG for any code that uses it; restored on resume)
     threads = cfg.learner_threads or max(1, (os.cpu_count() or 1) - (cfg.num_actors if cfg.backend == "ray" else 0))
@@ -118,25 +140,13 @@ def train_rl(
     learner = Learner(agent, reference, cfg.learner, _device(cfg.device))
     counters = {"updates": 0, "frames": 0, "episodes": 0, "worker_restarts": 0}
     league: list[tuple[str, dict[str, np.ndarray]]] = []
-    if resume:
-        last = latest_checkpoint(ckpt_dir)
-        if last is None:
-            raise FileNotFoundError(f"--resume: no checkpoint in {ckpt_dir}")
-        restored, checkpoint = load_agent(last)
-        differences = AgentChoice.from_config(agent.config).differences(restored.config)
-        if differences:
-            raise CheckpointError(last, f"its agent differs from this run's (checkpoint vs run: "
-                                  f"{'; '.join(differences)}); resume with the same agent.* settings")  # fmt: skip
-        learner.agent.load_state_dict(restored.state_dict())
-        learner.optimizer.load_state_dict(checkpoint.optimizer_state())
-        counters.update(checkpoint.meta["counters"])
-        restore_rng(checkpoint.meta["rng"])
-        for name in checkpoint.meta.get("league", []):
-            snapshot, _ = load_agent(run_dir / "league" / name)
-            league.append((name, {k: v.numpy() for k, v in snapshot.state_dict().items()}))
-        log.info("resumed from %s at update %d, %d frames", last, counters["updates"], counters["frames"])
+    last = folder.resumed
+    if last is not None:
+        league = _resume(last, learner, run_dir)
+        counters.update({k: v for k, v in last.counters.items() if k in counters})
+        log.info("resumed from %s at update %d, %d frames", last.path, counters["updates"], counters["frames"])
     cfg = dataclasses.replace(cfg, agent=AgentChoice.from_config(agent.config))  # the record holds the sizes
-    save_config(cfg, run_dir / "config.yaml")
+    folder.write_config(cfg)
     agent_record = report_agent(learner.agent, run_dir, echo=progress)
     config_dict, agent_dict = to_dict(cfg), agent.checkpoint_config()
     seed = cfg.seed + 1_000_003 * counters["updates"]  # fresh actor games after a resume
@@ -156,7 +166,7 @@ def train_rl(
     logger.text("agent", agent_record, counters["updates"])
     bar = tqdm(total=cfg.total_frames, initial=min(counters["frames"], cfg.total_frames), unit="frame",
                desc="rl", disable=not progress)  # fmt: skip
-    checkpoint_path, saved_at = (last, counters["updates"]) if resume else (None, None)
+    checkpoint_path, saved_at = (last.path, counters["updates"]) if last is not None else (None, None)
     frames_at_start, clock = counters["frames"], time.perf_counter()
     restarts_before = counters["worker_restarts"]
 
@@ -177,7 +187,7 @@ def train_rl(
         while counters["frames"] < cfg.total_frames:
             worker, result = backend.next()
             backend.submit(worker)  # keep the actor busy while the learner updates (V-trace corrects the lag)
-            terms = learner.update([result["trajectory"]])
+            terms = learner.update([result["trajectory"]], step=counters["updates"] + 1)
             counters["updates"] += 1
             counters["frames"] += result["frames"]
             counters["episodes"] += len(result["episodes"])
@@ -205,7 +215,7 @@ def train_rl(
             bar.set_postfix(win=f"{rates.get('all', 0.0):.2f}", sps=f"{sps:.0f}")
             opponents = cfg.opponents
             if opponents.league_fraction > 0 and counters["updates"] % opponents.snapshot_every == 0:
-                name = f"ckpt_{counters['updates']:09d}"
+                name = checkpoint_name(counters["updates"])
                 save_agent(run_dir / "league", counters["updates"], learner.agent, kind="rl-snapshot",
                            config=config_dict, counters=dict(counters))  # fmt: skip
                 league.append((name, learner.weights()))

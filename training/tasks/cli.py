@@ -16,6 +16,7 @@ from perceiver_io.hf import CheckpointMismatchError
 from training.checkpoint import CheckpointError
 from training.cli import apply_common, common_flags, fail
 from training.config_io import ConfigError, keys_help, load_config
+from training.divergence import DivergedError
 from training.tasks.data.errors import DataError
 from training.tasks.trainer import run_task
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(config_cls, args.config, args.overrides)
         result = run_task(task_cls(config), eval_only=args.eval_only, checkpoint=args.checkpoint,
                           from_hf=args.from_hf, resume=args.resume, progress=progress)  # fmt: skip
-    except (ConfigError, CheckpointError, CheckpointMismatchError, DataError) as error:
+    except (ConfigError, CheckpointError, CheckpointMismatchError, DataError, DivergedError) as error:
         return fail(f"task {name}", error)
     print(f"task {name}: {result.steps} steps, {result.seconds:.1f} s; run {result.run_dir}")
     for key, value in result.metrics.items():

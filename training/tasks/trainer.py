@@ -1,5 +1,7 @@
 """The one supervised trainer behind ``pstar task``: AdamW steps, evaluation, safetensors checkpoints, TensorBoard,
 progress bars, and the run's result JSON and picture. Each task plugs in through :class:`training.tasks.task.Task`.
+The run folder follows ``training.run_folder``; a non-finite loss stops the run before its optimizer step
+(``training.divergence``).
 """
 
 from __future__ import annotations
@@ -18,20 +20,23 @@ from tqdm import tqdm
 
 from perceiver_io.hf import import_pretrained
 from training.checkpoint import (
+    Checkpoint,
     CheckpointError,
     latest_checkpoint,
     load_checkpoint,
     load_weights,
-    restore_rng,
     save_checkpoint,
 )
-from training.config_io import ConfigError, save_config, to_dict
-from training.logger import RunLogger, run_directory
+from training.config_io import ConfigError, to_dict
+from training.divergence import check_finite
+from training.logger import RunLogger
+from training.run_folder import changed_settings, open_run
 from training.tasks.sampler import StepBatchSampler
 from training.tasks.schedule import lr_factor
 from training.tasks.task import Evaluation, Task
 
 RESULT_FILE = "result.json"
+KIND = "task"  # the kind of a task trainer's checkpoints (the task's name is in meta["task"])
 
 
 @dataclass
@@ -86,10 +91,25 @@ def evaluate(task: Task, model: nn.Module, val: Dataset, device: torch.device, p
         model.train(was_training)
 
 
+def _task_checkpoint(task: Task, checkpoint: Checkpoint) -> Any:
+    """The model config of a checkpoint of ``task`` (another kind or task raises ``CheckpointError``)."""
+    if checkpoint.kind != KIND or checkpoint.meta.get("task") != task.name:
+        what = f"{checkpoint.meta.get('task')!r} task" if checkpoint.kind == KIND else repr(checkpoint.kind)
+        raise CheckpointError(checkpoint.path, f"is a {what} checkpoint, not a {task.name!r} task checkpoint")
+    recorded = checkpoint.meta.get("model_config")
+    if not isinstance(recorded, dict):
+        raise CheckpointError(checkpoint.path, "meta.json has no 'model_config' mapping")
+    try:
+        return task.model_config_from_dict(recorded)
+    except ConfigError as error:
+        raise CheckpointError(checkpoint.path, f"its model_config does not fit this task ({error})") from error
+
+
 def _initial_model(
-    task: Task, checkpoint: str | Path | None, from_hf: str | Path | None
+    task: Task, checkpoint: str | Path | Checkpoint | None, from_hf: str | Path | None
 ) -> tuple[nn.Module, Any, dict[str, Any]]:
-    """(model, model config, where its weights came from) for a fresh, checkpointed or HF-imported run."""
+    """(model, model config, where its weights came from) for a fresh, checkpointed (a path, or the checkpoint a
+    resume continues, whose model must be the configured one) or HF-imported run."""
     if checkpoint is not None and from_hf is not None:
         raise ConfigError("give either --checkpoint or --from-hf, not both")
     if from_hf is not None:
@@ -100,10 +120,14 @@ def _initial_model(
         task.check_hf_config(imported.config, imported.architecture)
         return imported.model, imported.config, {"from_hf": str(from_hf), "architecture": imported.architecture}
     if checkpoint is not None:
-        loaded = load_checkpoint(checkpoint)
-        if loaded.meta.get("task") != task.name:
-            raise CheckpointError(loaded.path, f"is a {loaded.meta.get('task')!r} task checkpoint, not {task.name!r}")
-        model_config = task.model_config_from_dict(loaded.meta["model_config"])
+        loaded = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+        model_config = _task_checkpoint(task, loaded)
+        if isinstance(checkpoint, Checkpoint):
+            differences = changed_settings(task.describe(model_config), task.describe(task.model_config()))
+            if differences:
+                raise CheckpointError(loaded.path, f"its model differs from this run's (checkpoint -> run: "
+                                      f"{'; '.join(differences)}); resume with the same model.* settings, or start "
+                                      "a new run (another train.name=)")  # fmt: skip
         model = _build(task, model_config)
         load_weights(model, loaded.weights, loaded.path)
         return model, model_config, {"checkpoint": str(loaded.path), "checkpoint_step": loaded.step}
@@ -151,25 +175,19 @@ def run_task(
         raise ConfigError("--eval-only needs --checkpoint or --from-hf (there is nothing trained to evaluate)")
     if resume and (checkpoint is not None or from_hf is not None or eval_only):
         raise ConfigError("--resume continues a run's own checkpoints; it takes no --checkpoint/--from-hf/--eval-only")
-    if resume and cfg.name is None:
-        raise ConfigError("--resume needs train.name=<run directory name> to find the run")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
 
-    run_dir = run_directory(cfg.run_root, cfg.name, f"task_{task.name}" + ("_eval" if eval_only else ""))
-    ckpt_dir = run_dir / "checkpoints"
-    start_step, resumed = 0, None
-    if resume:
-        resumed = latest_checkpoint(ckpt_dir)
-        if resumed is None:
-            raise ConfigError(f"--resume: no checkpoint in {ckpt_dir}")
-        checkpoint = resumed
-    model, model_config, origin = _initial_model(task, checkpoint, from_hf)
+    folder = open_run(cfg.run_root, cfg.name, KIND, resume=resume, name_key="train.name",
+                      prefix=f"task_{task.name}" + ("_eval" if eval_only else ""))  # fmt: skip
+    run_dir, ckpt_dir, resumed = folder.path, folder.checkpoints, folder.resumed
+    start_step = 0
+    model, model_config, origin = _initial_model(task, resumed or checkpoint, from_hf)
     model.to(device)
     train, val = task.datasets(model_config)
-    save_config(task.config, run_dir / "config.yaml")
+    folder.write_config(task.config)
     parameters = sum(p.numel() for p in model.parameters())
     logger = RunLogger(run_dir)
     meta = {"task": task.name, "config": to_dict(task.config), "model_config": task.describe(model_config)}
@@ -179,13 +197,8 @@ def run_task(
         if not eval_only:
             optimizer = _optimizer(model, cfg.learning_rate, cfg.weight_decay)
             if resumed is not None:
-                loaded = load_checkpoint(resumed)
-                state = loaded.optimizer_state()
-                if state is not None:
-                    optimizer.load_state_dict(state)
-                if "rng" in loaded.meta:
-                    restore_rng(loaded.meta["rng"])
-                start_step = loaded.step
+                resumed.restore(model, optimizer)  # the weights again (already in), the optimizer and the RNG
+                start_step = resumed.step
             steps_done, last_ckpt, train_seconds = _train(
                 task, model, optimizer, train, val, device, logger, ckpt_dir, meta, start_step, progress
             )
@@ -252,13 +265,10 @@ def _train(
             for group in optimizer.param_groups:
                 group["lr"] = cfg.learning_rate * factor
             loss, logs = task.loss(model, to_device(batch, device), step)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{task.name} loss is {loss.item()} at step {step}; lower the learning rate")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = (
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
-            )
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
+            check_finite(step + 1, {"loss": loss.detach(), "grad_norm": grad_norm})
             optimizer.step()
             step += 1
             window_steps += 1
@@ -268,7 +278,7 @@ def _train(
                 now = time.perf_counter()
                 scalars = {"losses/train": loss.item(), "charts/learning_rate": cfg.learning_rate * factor,
                            "charts/steps_per_second": window_steps / max(now - window_start, 1e-9)}  # fmt: skip
-                if grad_norm is not None:
+                if cfg.max_grad_norm:
                     scalars["losses/grad_norm"] = float(grad_norm)
                 scalars.update({f"losses/{k}": v for k, v in logs.items()})
                 logger.scalars(scalars, step)
@@ -278,7 +288,7 @@ def _train(
                 logger.scalars({f"metrics/val/{k}": v for k, v in evaluation.metrics.items()}, step)
                 bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in evaluation.metrics.items()))
             if step == cfg.steps or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
-                last_ckpt = save_checkpoint(ckpt_dir, step, model, meta, optimizer=optimizer,
+                last_ckpt = save_checkpoint(ckpt_dir, step, model, meta, kind=KIND, optimizer=optimizer,
                                             keep_last=cfg.keep_last or None)  # fmt: skip
     finally:
         bar.close()
