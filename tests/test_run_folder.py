@@ -99,11 +99,12 @@ def test_resume_needs_a_checkpoint_and_a_name(tmp_path):
     assert (tmp_path / "crashed" / "config.yaml").read_text() == "steps: 9\n"
 
 
-def test_timestamped_names_never_collide(tmp_path):
+def test_timestamped_names_never_collide(tmp_path, monkeypatch):
+    monkeypatch.setattr("training.run_folder.time.strftime", lambda _: "20250101_120000")  # two runs, one second
     first = open_run(tmp_path, None, "rl")
     first.write_config(load_config(RLConfig))
     second = open_run(tmp_path, None, "rl")
-    assert first.path != second.path and second.path.name.startswith(first.path.name)
+    assert [first.path.name, second.path.name] == ["rl_20250101_120000", "rl_20250101_120000_2"]
 
 
 def test_quickstart_refuses_a_used_folder_before_recording(tmp_path):

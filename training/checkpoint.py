@@ -45,7 +45,7 @@ CHECKPOINTS = "checkpoints"  # a run directory's checkpoint folder
 META_SHA256 = "meta_sha256"  # meta.json's own checksum
 MAX_META_BYTES = 64 << 20  # far above any real meta.json (RNG states and config: ~100 KB); bounds a crafted one
 REPLACED = ".replaced"  # the old copy of a step being re-saved, found (after the new one) until it is removed
-CORRUPT = ".corrupt"  # a complete-looking checkpoint that failed to load, set aside by a resume (kept, not counted)
+CORRUPT, DIVERGED = ".corrupt", ".diverged"  # suffixes of checkpoints set aside (kept, never loaded or counted)
 _NAME = re.compile(rf"^ckpt_(\d{{9}})({re.escape(REPLACED)})?$")
 _TEMPORARY = re.compile(r"^\.ckpt_\d{9}\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]+$")
 _RESERVED = ("format", "format_version", "kind", "step", "versions", "optimizer", "rng", "files", META_SHA256)
@@ -172,18 +172,18 @@ def prune(directory: str | Path, keep_last: int, keep: Collection[str] = ()) -> 
             shutil.rmtree(path, ignore_errors=True)
 
 
-def set_aside_newer(directory: str | Path, resumed: Path) -> list[Path]:
-    """Rename each complete checkpoint newer than ``resumed`` (it looked whole but did not load) to
-    ``<name>.corrupt``: kept for inspection, no longer counted by pruning (it would outrank the resumed run's new
-    checkpoints and have them deleted). Returns the new paths."""
+def set_aside(directory: str | Path, first_step: int, suffix: str, why: str) -> list[Path]:
+    """Rename every checkpoint (complete or torn) of step ``first_step`` or later to ``<name><suffix>``: kept for
+    inspection, but no longer found, loaded, counted or pruned (a newer one would outrank a resumed run's new
+    checkpoints and have them pruned). ``why`` is logged; returns the new paths."""
     moved = []
-    for path in list_checkpoints(directory):
-        if _order(path) > _order(resumed):
-            target = path.with_name(path.name + CORRUPT)
+    for path in checkpoint_dirs(directory):
+        if _order(path)[0] >= first_step:
+            target = path.with_name(path.name + suffix)
             if target.exists():
                 shutil.rmtree(target)
             os.replace(path, target)
-            log.warning("set aside checkpoint %s as %s (it does not load)", path, target.name)
+            log.warning("set aside checkpoint %s as %s: %s", path, target.name, why)
             moved.append(target)
     return moved
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from agents.agent import ActOutput, Agent
+from agents.heads.distributions import recording
 from envs.contract.observation import OBS_KEYS
 
 
@@ -36,6 +37,22 @@ def unstack_actions(action: Mapping[str, torch.Tensor], no_op: int) -> list[list
             })  # fmt: skip
         games.append(sent or [{"action_type": no_op}])
     return games
+
+
+def output_terms(
+    agent: Agent, obs: dict[str, torch.Tensor], state: Any, first: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """What the agent computes for one step, as terms the finite guard checks (``training.divergence``): the value
+    and, per head, the sum of every log-probability its distributions allow (NaN or +inf once logits blow up; each
+    head is built for every row, so a head the greedy choice leaves unused is checked too). Nothing is sampled."""
+    with torch.no_grad(), recording() as built:
+        value = agent.act(obs, state, first, greedy=True).value
+    terms: dict[str, torch.Tensor] = {"value": value.sum()}
+    for record in built:
+        allowed = record.log_p.masked_fill(record.log_p == float("-inf"), 0.0).sum()
+        name = f"{record.name} log-probs"
+        terms[name] = terms[name] + allowed if name in terms else allowed
+    return terms
 
 
 class AgentPolicy:

@@ -3,9 +3,9 @@
 
 - A new run (no ``--resume``) starts only in a folder that holds no earlier run: no checkpoint and no
   ``config.yaml``. Otherwise it is refused with one error naming the folder, its latest checkpoint and what to do.
-- ``--resume`` continues the folder's newest checkpoint that loads (a corrupt newer one is skipped with a warning
-  and set aside as ``<name>.corrupt``, so pruning cannot count it); that checkpoint must be of the command's kind
-  (a BC run is never resumed as RL). A refused resume touches nothing in the folder.
+- ``--resume`` continues the folder's newest checkpoint that loads (a torn or corrupt newer one is skipped with a
+  warning and set aside as ``<name>.corrupt``, so pruning cannot count it); that checkpoint must be of the
+  command's kind (a BC run is never resumed as RL). A refused resume touches nothing in the folder.
 - ``config.yaml`` is written once by a new run and replaced only by a resume, which warns about every setting
   that differs from the checkpoint's.
 """
@@ -21,7 +21,15 @@ from typing import Any
 
 import yaml
 
-from training.checkpoint import CHECKPOINTS, Checkpoint, CheckpointError, checkpoint_dirs, load_latest, set_aside_newer
+from training.checkpoint import (
+    CHECKPOINTS,
+    CORRUPT,
+    Checkpoint,
+    CheckpointError,
+    checkpoint_dirs,
+    load_latest,
+    set_aside,
+)
 from training.config_io import ConfigError, flatten, to_dict
 
 CONFIG = "config.yaml"
@@ -112,5 +120,5 @@ def open_run(
     if resumed.kind != kind:
         raise CheckpointError(resumed.path, f"is a {resumed.kind!r} checkpoint; --resume continues a run of the same "
                               f"kind ({kind!r}), so choose another {name_key}= for a new {kind} run")  # fmt: skip
-    set_aside_newer(path / CHECKPOINTS, resumed.path)
+    set_aside(path / CHECKPOINTS, resumed.step + 1, CORRUPT, f"newer than {resumed.path.name}, it does not load")
     return RunFolder(path, kind, resumed)

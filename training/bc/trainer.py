@@ -41,7 +41,7 @@ from training.bc.metrics import evaluate_bc
 from training.bc.shards import HEAD_MASK, Batch, SequenceStream, batches, collate, split_obs_action
 from training.checkpoint import Checkpoint, CheckpointError, checkpoint_name, load_checkpoint
 from training.config_io import ConfigError, to_dict
-from training.divergence import check_finite
+from training.divergence import check_finite, probe
 from training.logger import RunLogger
 from training.run_folder import RunFolder, open_run
 
@@ -144,6 +144,11 @@ def shared_run_folder(cfg: BCConfig, process: Process, resume: bool) -> RunFolde
     return folder
 
 
+def _named(loss: torch.Tensor, nll: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The objective's output as the guard's terms: ``total`` and each head's NLL."""
+    return {"total": loss, **nll}
+
+
 def _barrier(process: Process) -> None:
     if process.world > 1:
         dist.barrier()
@@ -209,7 +214,9 @@ class BCTrainer:
         resumed = self.folder.resumed
         counters = _resume(resumed, self.agent, self.optimizer, self.data) if resumed is not None else {}
         self.step, self.samples = int(counters.get("step", 0)), int(counters.get("samples", 0))
-        self.model: nn.Module = BCObjective(self.agent, cfg.head_weights)
+        self.objective = BCObjective(self.agent, cfg.head_weights)
+        self.model: nn.Module = self.objective
+        self.last_batch: Batch | None = None  # the latest training batch (the guard probes saved weights on it)
         if process.world > 1:  # find_unused_parameters: the value head, and heads no action in a batch uses
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
@@ -239,12 +246,13 @@ class BCTrainer:
     def train_step(self, batch: Batch) -> dict[str, float]:
         """One optimizer step; returns the loss terms, the gradient norm and the batch's valid samples."""
         batch = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
+        self.last_batch = batch
         loss, nll = self.model(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.agent.parameters(), clip)
-        terms = self._terms({"total": loss.detach(), **nll, "grad_norm": grad_norm})
+        terms = self._terms({**_named(loss.detach(), nll), "grad_norm": grad_norm})
         check_finite(self.step + 1, terms)
         self.optimizer.step()
         self.step += 1
@@ -277,7 +285,10 @@ class BCTrainer:
         self.logger.flush()
 
     def save(self) -> Path:
-        """A checkpoint of the agent, optimizer, counters, RNG, data counts and the latest metrics (rank 0)."""
+        """A checkpoint of the agent, optimizer, counters, RNG, data counts and the latest metrics (rank 0), once
+        the weights give a finite loss on the latest batch."""
+        if self.last_batch is not None:
+            probe(self.step, lambda: _named(*self.objective(self.last_batch)))
         counters = {
             "step": self.step,
             "sequences": self.step * self.cfg.batch_size * self.process.world,

@@ -6,7 +6,8 @@ for the bootstrap value; ``first`` marks episode starts; the agent state at the 
 is what each action was sampled at; ``terminated`` and ``truncated`` are kept apart, and ``truncation_value`` holds
 the value of a truncated game's last observation, which the learner bootstraps from. Games continue across calls.
 The same class runs in-process and as a Ray actor. A heartbeat file (when given) records what the worker is doing,
-so a hung worker's stack can be logged by the learner.
+so a hung worker's stack can be logged by the learner. A policy step that fails because the weights give non-finite
+outputs raises ``DivergedError`` (the learner diverged; replacing the worker would not help).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import torch
 from agents.agent import Agent
 from agents.config import AgentConfig
 from envs.contract.observation import OBS_KEYS
-from training.policy import AgentPolicy
+from training.divergence import check_finite
+from training.policy import AgentPolicy, output_terms, stack_observations
 from training.rl.config import RLConfig
 from training.rl.games import Game, new_game
 from training.scenario_fit import fitting_scenarios
@@ -109,7 +111,11 @@ class RolloutWorker:
             for key in OBS_KEYS:
                 frames[key].append(np.stack([o[key] for o in obs]))
             firsts.append(self.policy.first.numpy().copy())
-            chosen, out = self.policy.step(obs)
+            try:
+                chosen, out = self.policy.step(obs)
+            except RuntimeError:
+                self._raise_if_diverged(obs, version)
+                raise
             actions.append({k: v.numpy() for k, v in out.action.items()})
             log_probs.append(out.log_prob.numpy())
             temperatures.append(out.temperature.numpy())
@@ -147,6 +153,12 @@ class RolloutWorker:
         return {"trajectory": trajectory, "episodes": episodes, "version": int(version), "worker": self.worker_id,
                 "frames": steps * batch, "seconds": time.perf_counter() - start_time,
                 "illegal_actions": illegal}  # fmt: skip
+
+    def _raise_if_diverged(self, obs: list[dict[str, np.ndarray]], version: int) -> None:
+        """After a failed policy step: ``DivergedError`` if the weights of update ``version`` give non-finite
+        outputs on these observations (the learner diverged: nothing a fresh worker would fix)."""
+        terms = output_terms(self.agent, stack_observations(obs), self.policy.state, self.policy.first)
+        check_finite(version, terms, "in an actor's games")
 
     def ping(self) -> int:
         return self.worker_id

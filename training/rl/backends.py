@@ -3,7 +3,8 @@
 Both expose the same four calls: ``broadcast(weights, version)`` (one ``ray.put`` per update), ``submit(i)``
 (worker i starts a rollout with the latest weights), ``next()`` (the next finished rollout) and ``set_league``.
 The Ray backend watches its workers: a worker that dies (its process exits, it raises) or hangs (no result
-within ``timeout_s``; its last heartbeat stack is logged) is killed, replaced by a fresh one and training goes on.
+within ``timeout_s``; its last heartbeat stack is logged) is killed, replaced by a fresh one and training goes on;
+a worker's ``DivergedError`` (the weights it was sent give non-finite outputs) ends the run instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from training.divergence import DivergedError
 from training.rl.actor import RolloutWorker
 
 log = logging.getLogger("pstar.rl")
@@ -149,6 +151,8 @@ class RayBackend:
             try:
                 return worker, self.ray.get(ready[0])
             except RayError as error:
+                if isinstance(getattr(error, "cause", None), DivergedError):
+                    raise error.cause from None  # the learner diverged: a fresh worker would fail the same way
                 self._replace(worker, f"it failed:\n{error}")
 
     def shutdown(self) -> None:

@@ -20,7 +20,8 @@ import torch
 from agents.agent import Agent
 from agents.heads.action_heads import HEADS
 from agents.heads.distributions import kl_divergence, recording
-from training.divergence import check_finite
+from training.divergence import check_finite, probe
+from training.policy import output_terms
 from training.rl.config import LearnerConfig
 from training.rl.returns import td_lambda_returns, upgo_returns, vtrace
 
@@ -110,16 +111,19 @@ class Learner:
 
     def update(self, trajectories: Sequence[dict[str, np.ndarray]], step: int) -> dict[str, float]:
         """Optimiser step ``step`` on the given trajectories; returns the loss terms, grad norm and timing. A
-        non-finite term or gradient norm raises ``DivergedError`` before the weights change."""
+        non-finite term or gradient norm raises ``DivergedError`` before the weights change, non-finite policy
+        outputs after it raise before the weights are saved or reach an actor."""
         start = time.perf_counter()
         batch = batch_trajectories(trajectories, self.device)
         total, terms = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.agent.parameters(), self.config.max_grad_norm)
-        terms["grad_norm"] = float(norm)
+        terms["total"], terms["grad_norm"] = float(total.detach()), float(norm)
         check_finite(step, terms)
         self.optimizer.step()
+        probe(step, lambda: output_terms(self.agent, {k: v[0] for k, v in batch["obs"].items()}, batch["state"],
+                                         batch["first"][0].bool()))  # the batch's first step, as an actor plays it
         terms["seconds"] = time.perf_counter() - start
         terms["samples"] = float(batch["reward"].numel())
         return terms

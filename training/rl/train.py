@@ -31,8 +31,18 @@ from envs.skirmish.scenario import load_scenario
 from envs.skirmish.spec import skirmish_spec
 from training.agent_choice import AgentChoice, report_agent
 from training.agent_io import build_agent, check_same_agent, load_agent, save_agent
-from training.checkpoint import Checkpoint, CheckpointError, checkpoint_name, list_checkpoints, prune, read_meta
+from training.checkpoint import (
+    DIVERGED,
+    Checkpoint,
+    CheckpointError,
+    checkpoint_name,
+    list_checkpoints,
+    prune,
+    read_meta,
+    set_aside,
+)
 from training.config_io import ConfigError, to_dict
+from training.divergence import DivergedError
 from training.logger import RunLogger
 from training.rl.backends import InProcessBackend, RayBackend
 from training.rl.config import RLConfig
@@ -229,6 +239,9 @@ def train_rl(
                 on_update({"counters": dict(counters), "backend": backend, "terms": terms, "run_dir": run_dir})
         if saved_at != counters["updates"]:
             checkpoint_path = save()
+    except DivergedError as error:  # from an actor: checkpoints of the diverged update on hold its weights
+        set_aside(ckpt_dir, error.step, DIVERGED, f"holds the weights of update {error.step} on, which diverged")
+        raise
     finally:
         bar.close()
         logger.close()

@@ -28,7 +28,7 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.config_io import ConfigError, to_dict
-from training.divergence import check_finite
+from training.divergence import check_finite, probe
 from training.logger import RunLogger
 from training.run_folder import changed_settings, open_run
 from training.tasks.sampler import StepBatchSampler
@@ -264,7 +264,8 @@ def _train(
             factor = lr_factor(step, cfg.steps, cfg.warmup_steps, cfg.schedule)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.learning_rate * factor
-            loss, logs = task.loss(model, to_device(batch, device), step)
+            batch = to_device(batch, device)
+            loss, logs = task.loss(model, batch, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
@@ -288,6 +289,7 @@ def _train(
                 logger.scalars({f"metrics/val/{k}": v for k, v in evaluation.metrics.items()}, step)
                 bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in evaluation.metrics.items()))
             if step == cfg.steps or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
+                probe(step, lambda: {"loss": task.loss(model, batch, step)[0]})  # noqa: B023 (called right here)
                 last_ckpt = save_checkpoint(ckpt_dir, step, model, meta, kind=KIND, optimizer=optimizer,
                                             keep_last=cfg.keep_last or None)  # fmt: skip
     finally:
