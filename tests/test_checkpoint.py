@@ -5,6 +5,11 @@ import hashlib
 import json
 import logging
 import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +26,8 @@ from training.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _model() -> nn.Module:
@@ -191,3 +198,94 @@ def test_a_resave_interrupted_between_the_renames_falls_back_to_the_old_copy(tmp
     save_checkpoint(tmp_path, 1, new, {}, kind="test")  # the next save of the step completes and cleans up
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt_000000001"]
     assert torch.equal(_first_weight(tmp_path), new[0].weight)
+
+
+def test_the_kind_is_recorded_and_reserved_keys_are_refused(tmp_path):
+    path = save_checkpoint(tmp_path, 1, _model(), {"config": {"lr": 1}}, kind="bc")
+    assert load_checkpoint(path).kind == "bc" and json.loads((path / "meta.json").read_text())["kind"] == "bc"
+    with pytest.raises(ValueError, match="meta key 'step' is reserved"):
+        save_checkpoint(tmp_path, 2, _model(), {"step": 3}, kind="bc")
+
+
+def test_a_bit_flipped_meta_json_reads_as_corrupt(tmp_path):
+    """Not as a config or agent that differs: meta.json carries its own sha256."""
+    path = save_checkpoint(tmp_path, 1, _model(), {"agent": {"core": {"hidden": 64}}}, kind="rl")
+    text = (path / "meta.json").read_text()
+    (path / "meta.json").write_text(text.replace('"hidden": 64', '"hidden": 65'))  # one bit: 4 -> 5
+    with pytest.raises(CheckpointError, match=r"meta.json does not match the sha256 it records \(corrupt\)"):
+        load_checkpoint(path)
+
+
+def test_other_format_versions_and_crafted_meta_give_one_clear_error(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path, 1, _model(), {}, kind="rl")
+    meta = json.loads((path / "meta.json").read_text())
+    (path / "meta.json").write_text(json.dumps({**meta, "format_version": 2}))
+    with pytest.raises(CheckpointError, match=r"checkpoint format version 2, this version of perceiver-star reads "
+                                              r"3 only \(retrain, or load it with the version that wrote it\)"):
+        load_checkpoint(path)
+    (path / "meta.json").write_text("[" * 100_000 + "]" * 100_000)  # RecursionError in json.loads
+    with pytest.raises(CheckpointError, match="meta.json is nested too deeply"):
+        load_checkpoint(path)
+    (path / "meta.json").write_text(json.dumps(resign({**meta, "rng": {"python": [3, [1, 2], None]}})))
+    with pytest.raises(CheckpointError, match="meta.json: its rng state cannot be restored"):
+        load_checkpoint(path)
+    (path / "meta.json").write_text(json.dumps(resign({**meta, "files": {"../../etc/passwd": {"bytes": 1}}})))
+    with pytest.raises(CheckpointError, match="'files' must list model.safetensors"):
+        load_checkpoint(path)
+    monkeypatch.setattr("training.checkpoint.MAX_META_BYTES", 100)
+    (path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="meta.json is larger than 0 MiB"):
+        load_checkpoint(path)
+
+
+def test_pstar_eval_of_a_deeply_nested_meta_json_is_one_error(tmp_path, capsys):
+    from training.cli import main as pstar
+
+    path = save_checkpoint(tmp_path, 1, _model(), {}, kind="rl")
+    (path / "meta.json").write_text("[" * 100_000)
+    assert pstar(["eval", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == f"pstar eval: error: checkpoint {path}: meta.json is nested too deeply " \
+                                              "to be a checkpoint's"  # fmt: skip
+
+
+def test_weights_that_are_not_finite_do_not_load(tmp_path):
+    model = _model()
+    with torch.no_grad():
+        model[0].weight[0, 0] = float("nan")
+    path = save_checkpoint(tmp_path, 1, model, {}, kind="bc")
+    with pytest.raises(CheckpointError, match=r"holds non-finite values in 1 of 4 tensors \(first: '0.weight'\); it "
+                                              r"was saved from a diverged run"):  # fmt: skip
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(("umask", "folder", "file"), [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
+def test_checkpoints_are_as_readable_as_the_umask_allows(tmp_path, umask, folder, file):
+    previous = os.umask(umask)
+    try:
+        path = save_checkpoint(tmp_path / "run", 1, _model(), {}, kind="bc", optimizer=torch.optim.Adam(
+            _model().parameters()))  # fmt: skip
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == folder
+    assert {stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()} == {file}
+
+
+def test_a_save_killed_midway_leaves_a_temporary_folder_the_next_save_removes(tmp_path):
+    """``kill -9`` during a save; other writers' temporary folders (a live process, another host) are kept."""
+    script = (
+        "import os, signal, sys, torch\n"
+        "from training.checkpoint import save_checkpoint\n"
+        "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"save_checkpoint({str(tmp_path)!r}, 1, torch.nn.Linear(2, 2), {{}}, kind='bc')\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    [left] = [p.name for p in tmp_path.iterdir()]
+    assert left.startswith(".ckpt_000000001.")
+    host = left.split(".")[2]
+    alive = tmp_path / f".ckpt_000000002.{host}.{os.getppid()}.00ff"  # a live writer (pytest's parent)
+    remote = tmp_path / ".ckpt_000000003.another-host.1.00ff"
+    alive.mkdir()
+    remote.mkdir()
+    save_checkpoint(tmp_path, 1, _model(), {}, kind="bc")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ckpt_000000001", alive.name, remote.name])

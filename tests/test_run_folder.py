@@ -167,3 +167,19 @@ def test_rl_resume_falls_back_past_a_bit_flipped_checkpoint(tmp_path, caplog):
     assert seen["c"]["updates"] == 3  # continued from ckpt_2, redid update 3
     assert resumed.counters["updates"] == 3 and load_checkpoint(resumed.checkpoint).step == 3
     assert (full.checkpoint.parent / "ckpt_000000003.corrupt").is_dir()
+
+
+def test_task_resume_with_another_model_is_refused_naming_the_difference(tmp_path):
+    from training.tasks.cli import _load
+    from training.tasks.trainer import run_task
+
+    config_cls, task_cls = _load("image")
+
+    def task(*extra: str):
+        return task_cls(load_config(config_cls, None, [*TASK, f"train.run_root={tmp_path}", "train.steps=2", *extra]))
+
+    run_task(task(), progress=False)
+    refused = r"its model differs from this run's \(checkpoint -> run: encoder.num_latents: 8 -> 16\); resume with"
+    with pytest.raises(CheckpointError, match=refused):
+        run_task(task("model.encoder.num_latents=16", "train.steps=3"), resume=True, progress=False)
+    assert run_task(task("train.steps=3"), resume=True, progress=False).steps == 3
