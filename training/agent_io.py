@@ -51,7 +51,7 @@ def build_agent(checkpoint: Checkpoint) -> Agent:
                               "checkpoint?)")  # fmt: skip
     try:
         agent = Agent(described["spec"], AgentConfig.from_dict(described["agent"]))
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, OverflowError, IndexError) as error:  # a crafted spec or sizes
         raise CheckpointError(checkpoint.path, f"the agent config in meta.json is invalid ({error})") from error
     load_weights(agent, checkpoint.weights, checkpoint.path)
     return agent

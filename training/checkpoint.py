@@ -44,6 +44,8 @@ META, MODEL, OPTIMIZER = "meta.json", "model.safetensors", "optimizer.safetensor
 CHECKPOINTS = "checkpoints"  # a run directory's checkpoint folder
 META_SHA256 = "meta_sha256"  # meta.json's own checksum
 MAX_META_BYTES = 64 << 20  # far above any real meta.json (RNG states and config: ~100 KB); bounds a crafted one
+MAX_STEP = 10**9  # checkpoint names hold nine digits
+_MAX_COUNTER = 2**63  # a counter beyond int64 is crafted
 REPLACED = ".replaced"  # the old copy of a step being re-saved, found (after the new one) until it is removed
 CORRUPT, DIVERGED = ".corrupt", ".diverged"  # suffixes of checkpoints set aside (kept, never loaded or counted)
 _NAME = re.compile(rf"^ckpt_(\d{{9}})({re.escape(REPLACED)})?$")
@@ -94,6 +96,9 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 def _rng_problem(state: Any) -> str | None:
     """Why ``state`` cannot be restored, or None (tried for real, then the current RNG states are put back)."""
+    python = state.get("python") if isinstance(state, dict) else None
+    if isinstance(python, list) and len(python) == 3 and not isinstance(python[2], float | None):
+        return "its rng state cannot be restored (python's gauss entry is not a number)"
     current = capture_rng()
     try:
         restore_rng(state)
@@ -126,6 +131,8 @@ def _optimizer_join(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> 
 
 
 def checkpoint_name(step: int) -> str:
+    if not 0 <= int(step) < MAX_STEP:
+        raise ValueError(f"checkpoint step {step} is outside 0..{MAX_STEP - 1} (the names hold nine digits)")
     return f"ckpt_{int(step):09d}"
 
 
@@ -319,16 +326,16 @@ def save_checkpoint(
     return final
 
 
-def _is_int(value: Any, low: int = 0) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+def _is_int(value: Any, high: int = _MAX_COUNTER) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < high
 
 
 def _schema_problem(meta: dict[str, Any]) -> str | None:
     """What in a (checksummed) meta.json this module cannot use, or None: a crafted file fails here, not later."""
     if not isinstance(meta.get("kind"), str) or not meta["kind"]:
         return "'kind' is missing or not a name"
-    if not _is_int(meta.get("step")):
-        return f"'step' is {meta.get('step')!r}, expected an integer >= 0"
+    if not _is_int(meta.get("step"), MAX_STEP):
+        return f"'step' is {meta.get('step')!r:.40}, expected an integer from 0 to {MAX_STEP - 1}"
     files = meta.get("files")
     if not isinstance(files, dict) or MODEL not in files or set(files) - {MODEL, OPTIMIZER}:
         return f"'files' must list {MODEL} (and optionally {OPTIMIZER}), nothing else"
@@ -353,7 +360,7 @@ def _schema_problem(meta: dict[str, Any]) -> str | None:
             return "'optimizer.state' is not a mapping of parameter indices to states"
     counters = meta.get("counters", {})
     if not isinstance(counters, dict) or not all(_is_int(v) for v in counters.values()):
-        return "'counters' is not a mapping of names to integers >= 0"
+        return "'counters' is not a mapping of names to integers >= 0 that fit in 64 bits"
     return _rng_problem(meta["rng"]) if "rng" in meta else None
 
 
