@@ -1,4 +1,5 @@
-"""Behaviour cloning under torchrun: two processes train through DistributedDataParallel, rank 0 checkpoints."""
+"""Behaviour cloning under torchrun: two processes train through DistributedDataParallel, rank 0 checkpoints; a
+second run in the same folder is refused on every rank."""
 
 from __future__ import annotations
 
@@ -50,3 +51,9 @@ def test_two_processes_train_and_rank_0_checkpoints(tmp_path):
     assert checkpoint.meta["counters"]["step"] == 3 and checkpoint.meta["counters"]["sequences"] == 3 * 2 * 2
     assert "action_type/accuracy" in checkpoint.meta["metrics"]
     assert not any(k.startswith("module.") for k in checkpoint.weights)  # the agent's own names, not DDP's
+    # the same run again: rank 0 refuses the used folder and every rank stops with that error (none hangs)
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    output = again.stdout + again.stderr
+    assert again.returncode != 0
+    assert output.count("already holds checkpoints (latest ckpt_000000003); pass --resume") == 2, output[-3000:]
+    assert load_checkpoint(latest_checkpoint(tmp_path / "runs" / "ddp" / "checkpoints")).step == 3
