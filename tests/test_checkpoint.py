@@ -25,6 +25,7 @@ from training.checkpoint import (
     load_weights,
     restore_rng,
     save_checkpoint,
+    set_aside,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,3 +290,13 @@ def test_a_save_killed_midway_leaves_a_temporary_folder_the_next_save_removes(tm
     remote.mkdir()
     save_checkpoint(tmp_path, 1, _model(), {}, kind="bc")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ckpt_000000001", alive.name, remote.name])
+
+
+def test_set_aside_keeps_what_was_set_aside_before(tmp_path):
+    for _ in range(2):
+        save_checkpoint(tmp_path, 1, _model(), {}, kind="bc")
+        save_checkpoint(tmp_path, 2, _model(), {}, kind="bc")
+        set_aside(tmp_path, 2, ".corrupt", "test")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt_000000001", "ckpt_000000002.corrupt",
+                                                          "ckpt_000000002.corrupt.2"]  # fmt: skip
+    assert latest_checkpoint(tmp_path).name == "ckpt_000000001"

@@ -182,13 +182,15 @@ def prune(directory: str | Path, keep_last: int, keep: Collection[str] = ()) -> 
 def set_aside(directory: str | Path, first_step: int, suffix: str, why: str) -> list[Path]:
     """Rename every checkpoint (complete or torn) of step ``first_step`` or later to ``<name><suffix>``: kept for
     inspection, but no longer found, loaded, counted or pruned (a newer one would outrank a resumed run's new
-    checkpoints and have them pruned). ``why`` is logged; returns the new paths."""
+    checkpoints and have them pruned); one set aside before under that name keeps it (the new one gets ``.2``,
+    ``.3``, ...). ``why`` is logged; returns the new paths."""
     moved = []
     for path in checkpoint_dirs(directory):
         if _order(path)[0] >= first_step:
-            target = path.with_name(path.name + suffix)
-            if target.exists():
-                shutil.rmtree(target)
+            target, count = path.with_name(path.name + suffix), 1
+            while target.exists():
+                count += 1
+                target = path.with_name(f"{path.name}{suffix}.{count}")
             os.replace(path, target)
             log.warning("set aside checkpoint %s as %s: %s", path, target.name, why)
             moved.append(target)
