@@ -6,7 +6,11 @@ import dataclasses
 import itertools
 import json
 import logging
+import os
 import re
+import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -235,6 +239,24 @@ def test_an_unreadable_manifest_or_an_interrupted_build_rebuilds_the_cache(repla
         again = prepare_data(files, SETTINGS, tmp_path, progress=False)
     assert f"bc cache {data.directory}: manifest.json cannot be read" in caplog.text
     assert [p.read_bytes() for p in again.shard_paths] == shards
+
+
+def test_a_build_killed_midway_leaves_a_temporary_directory_the_next_build_removes(replays, tmp_path):
+    script = (
+        "import os, signal\n"
+        "from pathlib import Path\n"
+        "from training.bc.dataset import BuildSettings, prepare_data\n"
+        "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"prepare_data([{str(replays[0])!r}], BuildSettings(players='both', sequence_length=8, max_units=64), "
+        f"Path({str(tmp_path)!r}), progress=False)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    killed = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(root)}, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    [left] = list(tmp_path.iterdir())
+    assert left.name.startswith(".") and any(left.iterdir())  # killed writing its first shard
+    data = prepare_data([str(replays[0])], SETTINGS, tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == [data.directory] and left.name.startswith(f".{data.directory.name}.")
 
 
 def test_split_holds_out_whole_replays(replays, tmp_path):

@@ -23,9 +23,7 @@ import logging
 import os
 import random
 import re
-import secrets
 import shutil
-import socket
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -38,6 +36,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 from torch import nn
 
+from training.scratch import remove_dead_scratch, scratch_dir
+
 FORMAT = "perceiver-star-checkpoint"
 FORMAT_VERSION = 3  # 3: meta.json names its kind and carries its own sha256; 2: its files with bytes and sha256
 META, MODEL, OPTIMIZER = "meta.json", "model.safetensors", "optimizer.safetensors"
@@ -49,9 +49,13 @@ _MAX_COUNTER = 2**63  # a counter beyond int64 is crafted
 REPLACED = ".replaced"  # the old copy of a step being re-saved, found (after the new one) until it is removed
 CORRUPT, DIVERGED = ".corrupt", ".diverged"  # suffixes of checkpoints set aside (kept, never loaded or counted)
 _NAME = re.compile(rf"^ckpt_(\d{{9}})({re.escape(REPLACED)})?$")
-_TEMPORARY = re.compile(r"^\.ckpt_\d{9}\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]+$")
 _RESERVED = ("format", "format_version", "kind", "step", "versions", "optimizer", "rng", "files", META_SHA256)
 log = logging.getLogger("pstar.checkpoint")
+
+
+def _is_name(name: str) -> bool:
+    """Whether ``name`` is a checkpoint's (``ckpt_<step>``): the scratch directories a checkpoint save leaves."""
+    return re.fullmatch(r"ckpt_\d{9}", name) is not None
 
 
 class CheckpointError(ValueError):
@@ -169,7 +173,7 @@ def prune(directory: str | Path, keep_last: int, keep: Collection[str] = ()) -> 
     """Delete the checkpoints (complete or torn) older than the ``keep_last`` newest complete ones, except those
     named in ``keep``; a complete checkpoint among the newest ``keep_last`` is never deleted. Dead writers'
     temporary directories go too."""
-    _remove_dead_temporaries(Path(directory))
+    remove_dead_scratch(Path(directory), _is_name)
     complete = list_checkpoints(directory)
     if keep_last < 1 or len(complete) <= keep_last:
         return
@@ -195,48 +199,6 @@ def set_aside(directory: str | Path, first_step: int, suffix: str, why: str) -> 
             log.warning("set aside checkpoint %s as %s: %s", path, target.name, why)
             moved.append(target)
     return moved
-
-
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "host"
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` (on this host) exists; this process counts as alive (its saves may be in flight)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except PermissionError:  # another user's process
-        return True
-    except (ProcessLookupError, OverflowError):  # gone, or a pid no process can have
-        return False
-    return True
-
-
-def _remove_dead_temporaries(directory: Path) -> None:
-    """Remove the temporary directories of saves by processes on this host that no longer exist (a ``kill -9``
-    mid-save); other hosts' and live writers' are left alone (concurrent saves into one directory stay safe)."""
-    if not directory.is_dir():
-        return
-    host = _host()
-    for entry in directory.iterdir():
-        match = _TEMPORARY.match(entry.name)
-        if match and match["host"] == host and not _alive(int(match["pid"])):
-            log.info("removing %s, left by a save that was killed", entry)
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-def _temporary(final: Path) -> Path:
-    """A new hidden directory next to ``final`` named after this host and process (``mkdir`` honours the umask,
-    so a team can read the checkpoint; ``mkdtemp`` would make it 0700)."""
-    while True:
-        path = final.with_name(f".{final.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}")
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue
-        return path
 
 
 def _fsync_directory(path: Path) -> None:
@@ -301,10 +263,10 @@ def save_checkpoint(
         raise ValueError(f"save_checkpoint: meta key {clash[0]!r} is reserved for the checkpoint format")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _remove_dead_temporaries(directory)
+    remove_dead_scratch(directory, _is_name)
     final = directory / checkpoint_name(step)
     state = model.state_dict() if isinstance(model, nn.Module) else model
-    tmp = _temporary(final)
+    tmp = scratch_dir(final)
     try:
         files = {MODEL: _write(tmp / MODEL, save({k: v.detach().cpu().contiguous() for k, v in state.items()}))}
         record = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "step": int(step),

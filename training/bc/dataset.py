@@ -22,7 +22,8 @@ the recurrent state is not carried over from the previous chunk of the same game
 plus a ``manifest.json`` (spec, replays used, skipped files with reasons, counts, which replay each sequence came
 from) under ``cache_dir/<key>``, where the key hashes the replay files (resolved path, size, mtime), players,
 sequence_length, max_units, the engine version and this format's version. A cache is built in a temporary
-directory and renamed into place, so a reader never sees half of one. Bad replays (corrupt, truncated, desynced,
+directory and renamed into place, so a reader never sees half of one (a build killed midway leaves its temporary
+directory, removed by the next build: ``training.scratch``). Bad replays (corrupt, truncated, desynced,
 of another spec) are skipped and counted by reason, never fatal; a desync found at a replay's end drops all of it.
 The held-out split is by replay file, drawn from ``seed``, and is not part of the cache key. The manifest holds each
 shard's size and sha256, checked whenever the cache is opened to train: a missing, truncated or altered shard is
@@ -36,8 +37,8 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
-import tempfile
 import zipfile
 import zlib
 from collections import Counter
@@ -60,6 +61,7 @@ from envs.skirmish.engine import ENGINE_VERSION
 from envs.skirmish.replay import ReplayError, load_replay, read_replays
 from training.bc.shards import ACTION_DTYPES, HEAD_MASK, read_shard, shard_bytes, shard_problem, write_shard
 from training.policy import stack_observations
+from training.scratch import remove_dead_scratch, scratch_dir
 
 FORMAT_VERSION = 5  # 2: per-sample head_mask; 3: actions checked by the heads' masks; 4: one sample per step;
 # 5: shards byte-identical from the same replays, their size and sha256 in the manifest
@@ -404,12 +406,18 @@ def _results(files: Sequence[Path], settings: BuildSettings, workers: int) -> It
         yield from pool.map(replay_result, paths, [settings] * len(paths), chunksize=1)
 
 
+def _is_key(name: str) -> bool:
+    """Whether ``name`` is a cache's (:func:`cache_key`)."""
+    return re.fullmatch(r"[0-9a-f]{20}", name) is not None
+
+
 def build_cache(
     files: Sequence[Path], settings: BuildSettings, directory: Path, *, workers: int = 0, progress: bool = True
 ) -> Path:
     """Re-simulate ``files`` into shards + manifest at ``directory`` (atomic); raises DatasetError if none is usable."""
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    remove_dead_scratch(directory.parent, _is_key)  # builds killed midway
+    tmp = scratch_dir(directory)
     try:
         spec: dict[str, Any] | None = None
         replays, skipped, shards, pending, stats = [], [], [], [], Counter()
