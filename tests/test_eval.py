@@ -185,13 +185,15 @@ def test_cli_writes_reports_and_fails_cleanly(tmp_path, capsys):
         assert err.startswith("pstar eval: ") and len(err.splitlines()) == 1
 
 
-def test_reports_count_illegal_actions_per_step():
+def test_reports_count_illegal_actions_and_units_dropped_per_step():
     game = EvalGame(0, "easy", "3m", 0, False)
     result = EvalResult.from_outcomes(
-        [GameOutcome(game, "win", 10, 2), GameOutcome(game, "loss", 30, 0)], player="p", scenarios=["3m"],
+        [GameOutcome(game, "win", 10, 2, 0), GameOutcome(game, "loss", 30, 0, 100)], player="p", scenarios=["3m"],
         games_per_level=2, seed=0, greedy=False, temperature=None, backend="inprocess", workers=1,
     )  # fmt: skip
     level = result.levels["easy"]
     assert level.illegal_actions == 2 and level.illegal_actions_per_step == pytest.approx(2 / 40)
+    assert level.units_dropped == 100 and level.units_dropped_per_step == pytest.approx(2.5)
     assert result.to_json()["levels"]["easy"]["illegal_actions_per_step"] == pytest.approx(0.05)
-    assert "| 0.0500 |" in result.to_markdown()
+    assert result.to_json()["levels"]["easy"]["units_dropped_per_step"] == pytest.approx(2.5)
+    assert "| 0.0500 | 2.50 |" in result.to_markdown()

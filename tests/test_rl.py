@@ -54,6 +54,24 @@ def test_trajectory_layout(tmp_path):
     assert (traj["truncation_value"][~traj["truncated"]] == 0).all()
 
 
+def test_rollouts_count_the_units_left_out_of_observations(tmp_path, caplog):
+    """64v64_mixed at 64 rows: each observation shares its rows and leaves 64 units out, counted per step and
+    warned about once at start-up."""
+    from training.scenario_fit import warn_if_rows_short
+
+    cfg = _cfg(tmp_path, "scenarios=[64v64_mixed]", "unroll_length=4")
+    agent, _ = initial_agents(cfg)
+    result = _trajectory(cfg, agent)
+    assert result["frames"] == 8 and result["units_dropped"] == 64 * 8  # no unit dies in the first 4 steps
+    traj = result["trajectory"]
+    assert (traj["obs/units"][..., 1] == 4).sum(-1).min() == 32  # every observation holds 32 enemy rows
+    with caplog.at_level(logging.WARNING):
+        assert warn_if_rows_short([load_scenario("64v64_mixed"), load_scenario("3m")], 64, "rl")
+        assert not warn_if_rows_short([load_scenario("64v64_mixed")], 128, "rl")
+    (record,) = caplog.records
+    assert "rl: max_units=64 is below the unit count of 64v64_mixed (128 units)" in record.getMessage()
+
+
 def test_games_are_built_as_before_the_one_builder():
     """Same RNG, same games as the actor's own match builder gave (measured before ``botgame.bot_match``; re-measure
     when the engine or the bots change on purpose; last: the action budget of 2 per step). A medium bot plays the
@@ -107,6 +125,7 @@ def test_inprocess_run_checkpoints_logs_and_is_deterministic(tmp_path):
     tags = set(events.Tags()["scalars"])
     assert {"charts/SPS", "losses/policy", "losses/value", "charts/policy_lag"} <= tags
     assert events.Scalars("charts/illegal_actions_per_step")[-1].value == 0.0  # strict games
+    assert events.Scalars("charts/units_dropped_per_step")[-1].value == 0.0  # 3m fits in 64 rows
     again = train_rl(
         load_config(
             RLConfig,

@@ -184,10 +184,14 @@ def test_ordering_when_more_units_than_rows():
                unit(29, ROACH, ENEMY, 50, 40, 145, 145), unit(30, ZERGLING, ENEMY, 42, 45, 35, 35)]  # fmt: skip
     neutral = [unit(2000, MINERAL, NEUTRAL, 42, 41, 0, 0)]
     everything = own + enemies + neutral
-    _, rows, *_ = convert(everything, max_units=5)
+    _, rows, *_ = convert(everything, max_units=5)  # own 3 (fewer than half) and the 2 nearest enemies
     assert rows.tags.tolist() == [tag(1), tag(2), tag(3), tag(30), tag(31)]  # 30 and 31 tie (d2 25): by tag
+    assert rows.dropped == 3
+    _, rows, *_ = convert(everything, max_units=4)  # 2 each: the own units nearest the enemies' centroid (48.5, 45)
+    assert rows.tags.tolist() == [tag(2), tag(3), tag(30), tag(31)] and rows.own == 2 and rows.dropped == 4
     _, rows, *_ = convert(everything, max_units=8)
     assert rows.tags.tolist() == [tag(i) for i in (1, 2, 3, 30, 31, 29, 28, 2000)]  # neutral (nearest) last
+    assert rows.dropped == 0
     _, rows, *_ = convert(enemies + neutral, max_units=3)  # no own units: enemies by tag
     assert rows.tags.tolist() == [tag(28), tag(29), tag(30)] and rows.own == 0
     obs, rows, *_ = convert(own, max_units=2, abilities=query_answer([tag(1), tag(2), tag(3)]))
@@ -458,7 +462,7 @@ def test_env_loop_on_pysc2s_sc2env(scripted):
                  max_units=16, lenient=True, seed=5)  # fmt: skip
     assert scripted.games == 0  # launched by the first reset
     obs, info = env.reset(seed=0)
-    assert scripted.games == 1 and info == {"illegal_actions": 0, "game_loop": 0}
+    assert scripted.games == 1 and info == {"illegal_actions": 0, "game_loop": 0, "units_dropped": 0}
     setup = scripted.create.player_setup
     assert [p.type for p in setup] == [sc_pb.Participant, sc_pb.Computer] and scripted.create.random_seed == 5
     assert (setup[1].race, setup[1].difficulty, setup[1].ai_build) == (common_pb2.Zerg, sc_pb.Harder, sc_pb.Rush)
@@ -468,7 +472,8 @@ def test_env_loop_on_pysc2s_sc2env(scripted):
 
     obs, reward, terminated, truncated, info = env.step(make_action(MOVE, [0, 3], target_location=(5, 7)))
     assert (reward, terminated, truncated) == (0.0, False, False)
-    assert info == {"illegal_actions": 0, "illegal_reasons": [], "action_errors": 0, "game_loop": 8}
+    assert info == {"illegal_actions": 0, "illegal_reasons": [], "action_errors": 0, "game_loop": 8,
+                    "units_dropped": 0}  # fmt: skip
     cmd = scripted.requests[-1].actions[0].action_raw.unit_command
     assert cmd.ability_id == 3794 and list(cmd.unit_tags) == [tag(3), tag(7)]
     assert (cmd.target_world_space_pos.x, cmd.target_world_space_pos.y) == (22.0, 30.0)

@@ -221,15 +221,17 @@ def test_rows_follow_the_contract_order(replays):
                     assert (np.diff(d2) >= -1e-3).all()
 
 
-def test_rows_past_max_units_are_dropped_own_units_first():
+def test_rows_past_max_units_are_shared_by_own_and_enemy_units():
     path = next(REPLAYS.glob("*_4.7.0.70154_*.SC2Replay"))
     small = read_replay(path, max_units=24, resolution=32)
     assert small.stats["rows_truncated"] == small.stats["samples"]
     late = small.samples[1][-1]
     obs = late.obs
     assert obs["units"].shape == (24, 46) and late.num_units == 24 and obs["unit_mask"].all()
-    assert (obs["units"][:, UnitColumn.alliance] == Alliance.self).all()  # 24 own units fill every row
+    alliance = obs["units"][:, UnitColumn.alliance].tolist()
+    assert alliance == [Alliance.self] * 12 + [Alliance.enemy] * 12  # half each; the neutral units get none
     assert late.scalars[SCALAR_NAMES.index("army_count")] > 24  # counted before the cut
+    assert late.scalars[SCALAR_NAMES.index("enemy_army_count_visible")] > 12
 
 
 def test_selection_is_tracked_from_selection_events(replays):

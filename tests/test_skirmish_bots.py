@@ -110,7 +110,7 @@ def test_delayed_bot_decides_on_an_old_view_but_selects_rows_of_the_current_one(
     bot = make_bot("medium", 1, seed=0)  # obs_delay 1, acts every 3 steps
     engine.issue(2, Command("attack_move", tuple(range(8, 16)), target_pos=(10.0, 16.0)))
     while not engine.done:
-        obs, rows = observe(engine, 1)
+        obs, rows, _ = observe(engine, 1)
         for action in bot.act(obs, spec):  # strict: raises on a dead, enemy or padding row
             for command in translate(action, rows, engine, 1, spec):
                 engine.issue(1, command)
@@ -250,7 +250,7 @@ def test_orders_under_a_short_budget_serve_every_group_in_turn():
 
 def test_parse_splits_own_units_and_visible_enemies():
     engine = Engine(load_scenario("MMM"))
-    obs, rows = observe(engine, 2)
+    obs, rows, _ = observe(engine, 2)
     view = parse(obs, FACTS)
     assert len(view.own) == len(view.enemy) == 10
     assert (engine.state.owner[rows[view.own.rows]] == 2).all()

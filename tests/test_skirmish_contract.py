@@ -152,27 +152,27 @@ def test_order_ids_are_what_pysc2_reports_for_the_games_abilities():
 def test_rows_own_by_tag_then_enemies_by_distance_ties_by_tag():
     engine = battle()
     engine.state.tag[[0, 2]] = engine.state.tag[[2, 0]]  # the tank now has the lowest tag
-    obs, rows = observe(engine, 1)
+    obs, rows, _ = observe(engine, 1)
     assert rows.tolist() == [2, 1, 0, 5, 3, 4, 6]
     assert obs["unit_mask"].tolist() == [True] * 7 + [False] * 505
     assert obs["units"].shape == (512, 46) and obs["units"].dtype == np.float32
     assert not obs["units"][7:].any()
     assert obs["units"][:7, C.alliance].tolist() == [1, 1, 1, 4, 4, 4, 4]
     # player 2's view: its own units by tag, then player 1's by distance from its centroid (x = 20.5)
-    _, rows2 = observe(engine, 2)
+    _, rows2, _ = observe(engine, 2)
     assert rows2.tolist() == [3, 4, 5, 6, 0, 1, 2]
 
 
 def test_dead_units_fog_and_max_units_truncation():
     engine = battle(hidden=(3,))
     engine.state.alive[[1, 6]] = False
-    obs, rows = observe(engine, 1)
+    obs, rows, _ = observe(engine, 1)
     assert rows.tolist() == [0, 2, 5, 4]  # the medivac and roach are dead, zergling 3 unseen
     assert obs["scalars"][Scalar.enemy_army_count_visible] == 2
-    obs, rows = observe(engine, 1, max_units=3)
+    obs, rows, _ = observe(engine, 1, max_units=3)
     assert rows.tolist() == [0, 2, 5] and obs["units"].shape == (3, 46) and obs["unit_mask"].all()
     assert obs["scalars"][Scalar.enemy_army_count_visible] == 2  # scalars count what is seen, not what fits
-    obs, rows = observe(engine, 1, max_units=1)
+    obs, rows, _ = observe(engine, 1, max_units=1)
     assert rows.tolist() == [0]
     assert not obs["available_actions"][ATTACK_UNIT] and not obs["available_actions"][FOLLOW]
 
@@ -187,7 +187,7 @@ def test_every_modelled_column_for_a_known_state():
     st.attack_target[2] = 5  # the tank fights the zealot while idle
     st.hp[5], st.shield[5], st.cooldown[5], st.facing[5] = 100.0, 20.0, 9.0, 3 * math.pi
     st.order_kind[5, 0], st.order_len[5], st.was_selected[5] = Order.ATTACK_UNIT, 1, True
-    obs, rows = observe(engine, 1)
+    obs, rows, _ = observe(engine, 1)
     units = obs["units"]
     marine, medivac, tank, zealot = units[0], units[1], units[2], units[3]
     assert rows[:4].tolist() == [0, 1, 2, 5]
@@ -244,7 +244,7 @@ def test_available_actions_follow_the_units_abilities():
     available = observe(engine, 1)[0]["available_actions"]
     assert [a.name for a in ACTION_TYPES if available[a.index]] == ["no_op", "stop", "attack_move", "attack_unit"]
     engine.state.alive[[0, 1, 2]] = False
-    obs, rows = observe(engine, 1)  # no own units: enemies by tag, only no_op
+    obs, rows, _ = observe(engine, 1)  # no own units: enemies by tag, only no_op
     assert rows.tolist() == [3, 4, 5, 6]
     assert obs["available_actions"].tolist() == [True] + [False] * (NUM_ACTION_TYPES - 1)
 
@@ -261,7 +261,7 @@ def test_observe_rejects_bad_arguments():
 
 def test_translate_each_action_type():
     engine = battle()
-    _, rows = observe(engine, 1)  # rows: 0 marine, 1 medivac, 2 tank, 3 zealot, 4, 5 zerglings, 6 roach
+    _, rows, _ = observe(engine, 1)  # rows: 0 marine, 1 medivac, 2 tank, 3 zealot, 4, 5 zerglings, 6 roach
     sp = spec()
     assert translate(make_action(NO_OP), rows, engine, 1, sp) == []
     assert translate(make_action(STOP, [0, 2]), rows, engine, 1, sp) == [Command("stop", (0, 2))]
@@ -288,7 +288,7 @@ def test_translate_each_action_type():
 
 def test_arguments_an_action_type_does_not_use_are_ignored():
     engine = battle()
-    _, rows = observe(engine, 1)
+    _, rows, _ = observe(engine, 1)
     junk = {"selected_units": "junk", "target_unit": 1.5, "target_location": None, "queued": 7}
     assert translate({"action_type": NO_OP, **junk}, rows, engine, 1, spec()) == []
     action = {**junk, "action_type": STOP, "selected_units": make_action(STOP, [0])["selected_units"]}
@@ -339,7 +339,7 @@ def _illegal_setup():
     """Rows 0..6 are slots 0..6: marine, medivac, tank (dead after the observation), zealot, zergling (unseen
     after the observation), zergling, zergling (dead after the observation); row 20 is padding."""
     engine = FakeEngine([*BATTLE[:3], ("zealot", 2, 14.0, 8.0), ("zergling", 2, 16.0, 8.0), *BATTLE[3:5]])
-    _, rows = observe(engine, 1)
+    _, rows, _ = observe(engine, 1)
     assert rows.tolist() == [0, 1, 2, 3, 4, 5, 6]
     engine.hidden.add(4)
     engine.state.alive[[2, 6]] = False
@@ -360,13 +360,13 @@ def test_illegal_actions_raise_in_strict_mode_and_drop_in_lenient(case, action, 
 def test_unavailable_action_type_and_target_layer():
     engine = battle()
     engine.state.alive[[0, 1]] = False
-    _, rows = observe(engine, 1)  # only the sieged tank is left
+    _, rows, _ = observe(engine, 1)  # only the sieged tank is left
     with pytest.raises(IllegalActionError, match="action_type: move .* not available"):
         translate(make_action(MOVE, [0], target_location=(1, 1)), rows, engine, 1, spec())
     assert translate_lenient(make_action(MOVE, [0]), rows, engine, 1, spec())[1].startswith("illegal action")
     # zerglings cannot hit the (air) medivac; the roach cannot either
     engine = battle()
-    _, rows = observe(engine, 2)  # rows: 3, 4, 5, 6 own; then 0, 1, 2 by distance
+    _, rows, _ = observe(engine, 2)  # rows: 3, 4, 5, 6 own; then 0, 1, 2 by distance
     medivac_row = rows.tolist().index(1)
     with pytest.raises(IllegalActionError, match="selected_units: no selected unit can attack_unit.*air"):
         translate(make_action(ATTACK_UNIT, [0, 1, 3], target_unit=medivac_row), rows, engine, 2, spec())
@@ -378,7 +378,7 @@ def test_unavailable_action_type_and_target_layer():
 
 def test_lenient_passes_legal_actions_through():
     engine = battle()
-    _, rows = observe(engine, 1)
+    _, rows, _ = observe(engine, 1)
     assert translate_lenient(make_action(STOP, [0]), rows, engine, 1, spec()) == ([Command("stop", (0,))], None)
 
 
@@ -425,7 +425,7 @@ def test_engine_round_trip_orders_selection_cooldown_and_fog():
 
     engine = Engine(load_scenario("3m"), fog=True)  # marines 12 apart, sight 9: the enemy is unseen
     sp = skirmish_spec((32.0, 32.0), max_units=16, resolution=32)
-    obs, rows = observe(engine, 1, max_units=16)
+    obs, rows, _ = observe(engine, 1, max_units=16)
     assert rows.tolist() == [0, 1, 2] and not obs["available_actions"][ATTACK_UNIT]
     assert obs["units"][:3, C.unit_type].tolist() == [48] * 3
     # attack-move the first two marines to cell (22, 16) = map point (22.5, 16.5)
@@ -433,14 +433,14 @@ def test_engine_round_trip_orders_selection_cooldown_and_fog():
     assert command == Command("attack_move", (0, 1), target_pos=(22.5, 16.5))
     engine.issue(1, command)
     engine.advance(8)
-    obs, rows = observe(engine, 1, max_units=16)
+    obs, rows, _ = observe(engine, 1, max_units=16)
     units = obs["units"]
     assert units[:3, C.is_selected].tolist() == [1, 1, 0]
     assert units[:3, C.order_length].tolist() == [1, 1, 0]
     assert units[:3, C.order_id_0].tolist() == [4, 4, 0]
     for _ in range(10):  # they walk into sight and start shooting
         engine.advance(8)
-    obs, rows = observe(engine, 1, max_units=16)
+    obs, rows, _ = observe(engine, 1, max_units=16)
     assert obs["available_actions"][ATTACK_UNIT] and (obs["units"][rows.size - 1, C.alliance] == 4)
     assert set(rows[3:].tolist()) <= {3, 4, 5}
     assert (obs["units"][:3, C.weapon_cooldown] > 0).any()
@@ -458,7 +458,7 @@ def test_random_actions_through_translate_never_break_the_engine():
     legal = dropped = 0
     for _ in range(150):
         for player in (1, 2):
-            obs, rows = observe(engine, player, max_units=32)
+            obs, rows, _ = observe(engine, player, max_units=32)
             n_own = int((obs["units"][: rows.size, C.alliance] == 1).sum())
             k = int(rng.integers(1, 4))
             picks = rng.choice(max(n_own, 1), size=min(k, max(n_own, 1)), replace=False)
@@ -481,3 +481,64 @@ def test_random_actions_through_translate_never_break_the_engine():
         if engine.done:
             break
     assert legal > 20 and dropped > 20
+
+
+@pytest.mark.parametrize(
+    ("counts", "max_units", "shares"),
+    [
+        ((64, 64), 64, (32, 32)),  # the 64v64 case: half each
+        ((64, 64), 63, (32, 31)),  # an odd row goes to own
+        ((100, 5), 64, (59, 5)),  # a small side keeps all its units, the other gets the rest
+        ((5, 100), 64, (5, 59)),
+        ((10, 20), 64, (10, 20)),  # everything fits
+        ((70, 0), 64, (64, 0)),
+        ((40, 40, 30), 64, (32, 32, 0)),  # neutral units get what both sides leave
+        ((10, 20, 50), 64, (10, 20, 34)),
+    ],
+)
+def test_row_shares_are_fair_between_own_and_enemy(counts, max_units, shares):
+    from envs.contract.rows import row_shares
+
+    assert row_shares(counts, max_units) == shares
+
+
+def test_more_units_than_rows_share_them_so_both_sides_are_seen():
+    """64v64_mixed at 64 rows: 32 own and 32 enemy rows (not 64 own and no enemy), 64 units dropped and reported;
+    the nearest enemies and the own units nearest the enemy keep theirs, in the same rows for the same game."""
+    from envs.skirmish.match import Match
+
+    def play(steps: int) -> tuple[dict, list, dict, Match]:
+        match = Match("64v64_mixed", seed=3, max_units=64)
+        observations = match.reset()
+        infos = {p: {"units_dropped": match.units_dropped[p]} for p in (1, 2)}
+        for _ in range(steps):
+            observations, _, _, _, infos = match.step({1: make_action(NO_OP), 2: make_action(NO_OP)})
+        return observations, [match._rows[p].copy() for p in (1, 2)], infos, match
+
+    observations, rows, infos, match = play(3)
+    st = match.engine.state
+    for player in (1, 2):
+        alliance = observations[player]["units"][:, C.alliance].tolist()
+        assert alliance == [1.0] * 32 + [4.0] * 32 and observations[player]["unit_mask"].all()
+        assert infos[player]["units_dropped"] == 64
+        assert observations[player]["scalars"][Scalar.enemy_army_count_visible] == 64  # scalars count every unit
+        own_rows, enemy_rows = rows[player - 1][:32], rows[player - 1][32:]
+        own_all = np.flatnonzero(st.alive & (st.owner == player))
+        enemy_all = np.flatnonzero(st.alive & (st.owner == 3 - player))
+        assert (np.diff(st.tag[own_rows]) > 0).all()  # own rows stay in tag order
+
+        def d2(slots, centre):
+            return ((st.pos[slots] - centre) ** 2).sum(axis=1)
+
+        kept_enemy = d2(enemy_rows, st.pos[own_all].mean(axis=0))
+        assert (np.diff(kept_enemy) >= 0).all()  # nearest first
+        dropped_enemy = np.setdiff1d(enemy_all, enemy_rows)
+        assert kept_enemy.max() <= d2(dropped_enemy, st.pos[own_all].mean(axis=0)).min()
+        enemy_centre = st.pos[enemy_all].mean(axis=0)
+        assert d2(own_rows, enemy_centre).max() <= d2(np.setdiff1d(own_all, own_rows), enemy_centre).min()
+    again, rows_again, _, _ = play(3)
+    for player in (1, 2):
+        assert (rows_again[player - 1] == rows[player - 1]).all()
+        assert (again[player]["units"] == observations[player]["units"]).all()
+    _, _, infos, _ = play(0)
+    assert infos[1]["units_dropped"] == infos[2]["units_dropped"] == 64

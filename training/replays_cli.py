@@ -128,6 +128,17 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _warn_if_rows_short(args: argparse.Namespace) -> None:
+    """Warn once when --max-units is below a named scenario's units (``random`` ones are small). The file holds
+    actions, not observations, and re-simulates every unit exactly; but the bots played on, and readers regenerate,
+    observations whose rows are shared between the sides, the other units left out (each step's ``units_dropped``)."""
+    from envs.skirmish.scenario import load_scenario
+    from training.scenario_fit import warn_if_rows_short
+
+    named = [load_scenario(name) for name in dict.fromkeys(args.scenarios) if name != "random"]
+    warn_if_rows_short(named, args.max_units, "replays record")
+
+
 @dataclass
 class RecordingTally:
     """What a recording run has produced so far, as counts: a run of any length holds the same small memory."""
@@ -246,6 +257,7 @@ def _record(args: argparse.Namespace) -> int:
     problem = _check_names(args)
     if problem:
         return fail("replays record", problem)
+    _warn_if_rows_short(args)
     start = time.perf_counter()
     tally = record_games(plan_games(args), args.workers, total=args.games, progress=args.progress)
     if tally.interrupted:

@@ -1,10 +1,14 @@
-"""Scenarios an agent can play: the agent normalises positions by its spec's map size, so maps must match it."""
+"""Scenarios an agent can play: the agent normalises positions by its spec's map size, so maps must match it; and
+a warning when its rows cannot hold every unit of a scenario."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from envs.skirmish.scenario import Scenario, ScenarioError, load_scenario
+
+log = logging.getLogger(__name__)
 
 
 def fitting_scenarios(
@@ -26,3 +30,16 @@ def fitting_scenarios(
             )
         scenarios.append(scenario)
     return scenarios
+
+
+def warn_if_rows_short(scenarios: Sequence[Scenario], max_units: int, command: str) -> bool:
+    """Log one warning (at start-up) naming the scenarios with more units than ``max_units`` rows: their
+    observations share the rows between the sides and leave units out (``envs.contract.rows``; counted as
+    ``units_dropped``). Returns whether it warned."""
+    short = {s.name: len(s.placements) for s in scenarios if len(s.placements) > max_units}
+    if short:
+        listed = ", ".join(f"{name} ({count} units)" for name, count in short.items())
+        log.warning("%s: max_units=%d is below the unit count of %s; each observation shares its %d rows between "
+                    "the sides and leaves the other units out (counted as units_dropped)",
+                    command, max_units, listed, max_units)  # fmt: skip
+    return bool(short)

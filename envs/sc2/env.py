@@ -11,9 +11,10 @@ step). Reward is pysc2's (the map's: win/loss +1/-1/0 on melee maps, score chang
 terminates when the game reports a result and is truncated at pysc2's episode length. ``info``: ``game_loop``,
 ``illegal_actions`` (actions dropped this step, lenient mode; strict mode raises ``IllegalActionError``) with
 ``illegal_reasons``, ``action_errors`` (commands the game rejected, e.g. no selected unit could carry them out),
-and once the game is over ``winner`` (1 the agent, 2 the opponent, 0 a tie or the time limit). ``rows`` holds the
-last observation's exact unit tags. The config's ``seed`` seeds the game (pysc2's ``random_seed``, every game of
-the env); ``reset(seed=...)`` seeds only gymnasium's ``np_random``.
+``units_dropped`` (units the game reported that got no row: more than ``max_units``, rows then shared fairly, see
+``envs.contract.rows``) and once the game is over ``winner`` (1 the agent, 2 the opponent, 0 a tie or the time
+limit). ``rows`` holds the last observation's exact unit tags. The config's ``seed`` seeds the game (pysc2's
+``random_seed``, every game of the env); ``reset(seed=...)`` seeds only gymnasium's ``np_random``.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class SC2Env(gym.Env):
         timestep = self.game.reset()
         self._over = False
         obs = self._observe(timestep.observation)
-        return obs, {"illegal_actions": 0, "game_loop": int(timestep.observation.observation.game_loop)}
+        loop = int(timestep.observation.observation.game_loop)
+        return obs, {"illegal_actions": 0, "game_loop": loop, "units_dropped": self._rows.dropped}
 
     def step(self, action: Mapping[str, Any] | list[Mapping[str, Any]]) -> tuple[dict, float, bool, bool, dict]:
         if self.game is None:
@@ -110,6 +112,7 @@ class SC2Env(gym.Env):
             "illegal_reasons": reasons,
             "action_errors": len(response.action_errors),
             "game_loop": int(response.observation.game_loop),
+            "units_dropped": self._rows.dropped,
         }
         terminated = len(response.player_result) > 0
         truncated = timestep.last() and not terminated

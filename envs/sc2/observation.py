@@ -4,8 +4,10 @@
 Rows follow the contract's rule (envs/contract/README.md), as in Skirmish: the player's own units first, by tag;
 then enemy units, nearest first by squared distance from the centroid of the own units (ties by tag; by tag alone
 when there are no own units); then the rest (neutral: minerals, geysers, rocks; and allies, which a 1v1 has none
-of), ordered the same way. Rows past ``max_units`` are dropped. Every unit pysc2 reports is a row, snapshots of
-enemy buildings (``display_type`` 2) included.
+of), ordered the same way. With more units than ``max_units`` rows, the three groups share the rows fairly
+(``envs.contract.rows.fair_rows``: the nearest enemies and neutrals, the own units nearest the enemies) and
+``UnitRows.dropped`` counts the units left out. Every unit pysc2 reports counts, snapshots of enemy buildings
+(``display_type`` 2) included.
 
 Each row is pysc2's transformed ``raw_units`` row (``features.FeatureUnit`` columns: pysc2's ratios, order ids as
 raw function ids, add-on type, ...) with Skirmish's conventions for the columns pysc2 quantises, read exactly
@@ -51,6 +53,7 @@ import numpy as np
 from envs.contract.catalogue import NO_OP
 from envs.contract.columns import DISPLAY_VISIBLE, NUM_UNIT_COLUMNS, Alliance
 from envs.contract.columns import UnitColumn as C
+from envs.contract.rows import fair_rows
 from envs.contract.scalars import NUM_SCALARS, SCALAR_NAMES
 from envs.contract.sizes import DEFAULT_MAX_UNITS
 from envs.sc2.catalogue import catalogue
@@ -87,6 +90,7 @@ class UnitRows:
     tags: np.ndarray  # int64 [k]
     alliance: np.ndarray  # int64 [k]: 1 self, 2 ally, 3 neutral, 4 enemy
     max_units: int  # rows of the observation (real and padding)
+    dropped: int = 0  # units the observation reported that got no row (more than max_units)
 
     @property
     def own(self) -> int:
@@ -129,7 +133,8 @@ def convert_observation(
          for u in protos], dtype=np.float64,
     ).reshape(-1, 9)  # fmt: skip
     alliance = raw[:, C.alliance]
-    rows = _row_order(alliance, tags, exact[:, :2])[:max_units]
+    groups = _row_groups(alliance, tags, exact[:, :2])
+    rows = np.concatenate(fair_rows(groups, exact[:, :2], max_units) if len(raw) > max_units else groups)
     k = rows.size
 
     units = np.zeros((max_units, NUM_UNIT_COLUMNS), dtype=np.float32)
@@ -137,7 +142,7 @@ def convert_observation(
     units[:k, list(_EXACT)] = exact[rows, : len(_EXACT)]  # the tag column keeps int64 -> float32 rounding
     mask = np.zeros(max_units, dtype=bool)
     mask[:k] = True
-    table = UnitRows(tags[rows].copy(), alliance[rows].copy(), max_units)
+    table = UnitRows(tags[rows].copy(), alliance[rows].copy(), max_units, len(raw) - k)
     obs = {
         "units": units,
         "unit_mask": mask,
@@ -147,8 +152,8 @@ def convert_observation(
     return obs, table
 
 
-def _row_order(alliance: np.ndarray, tags: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """Unit indices in row order: own by tag, then enemies, then the rest, each nearest the own centroid first."""
+def _row_groups(alliance: np.ndarray, tags: np.ndarray, xy: np.ndarray) -> list[np.ndarray]:
+    """Unit indices in row order, by group: own by tag, enemies, the rest, each nearest the own centroid first."""
     own = np.flatnonzero(alliance == Alliance.self)
     own = own[np.argsort(tags[own], kind="stable")]
     centre = xy[own].mean(axis=0) if own.size else None
@@ -160,7 +165,7 @@ def _row_order(alliance: np.ndarray, tags: np.ndarray, xy: np.ndarray) -> np.nda
         else:
             offset = xy[members] - centre
             groups.append(members[np.lexsort((tags[members], np.einsum("ij,ij->i", offset, offset)))])
-    return np.concatenate(groups)
+    return groups
 
 
 def _scalars(response: Any, frame: GameFrame, raw: np.ndarray, exact: np.ndarray) -> np.ndarray:

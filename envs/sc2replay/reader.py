@@ -308,7 +308,7 @@ class _ReplayWalk:
 
         scalars, stats_age = self._scalars(player, loop, rows.own_count, rows.enemy_count)
         self._staleness.append(staleness)
-        self._own_staleness.append(staleness[: min(rows.own_count, k)])
+        self._own_staleness.append(staleness[: rows.own_rows])
         self._selection_sizes.append(len(tags))
         self._selected_counts.append(int(selected_rows.size))
         self._row_counts.append(k)

@@ -9,8 +9,9 @@ orders and the rest are not recorded at all.
 ``rows`` orders the live units for one player by the contract's rule (``envs/contract/README.md``): the
 player's own units by tag, then the other players' units (enemies, and allies in team games) nearest first by
 squared distance from the centroid of the player's own units (ties by tag; by tag alone when it has none), then
-neutral units (minerals, geysers, rocks, critters: owner 0) by tag; rows past ``max_units`` are dropped. Replays
-have no fog of war, so every enemy unit is in the list.
+neutral units (minerals, geysers, rocks, critters: owner 0) by tag. With more live units than ``max_units``, the
+three groups share the rows fairly (``envs.contract.rows.fair_rows``: the first others and neutrals, the own units
+nearest the others' centroid). Replays have no fog of war, so every enemy unit is in view.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.contract.columns import BUILD_PROGRESS_DONE, Alliance
+from envs.contract.rows import fair_rows
 from envs.sc2replay.unit_types import is_ignored, unit_type_id
 
 NEUTRAL_OWNER = 0
@@ -43,6 +45,7 @@ class UnitRows:
     slots: np.ndarray  # intp [k]: tracker slot of each row
     alliance: np.ndarray  # float32 [k]: Alliance of each row relative to the player
     own_count: int  # the player's live units (before the max_units cut)
+    own_rows: int  # the rows among them (own rows come first)
     enemy_count: int  # live enemy units (before the cut)
     live_count: int  # all live units (before the cut)
 
@@ -93,9 +96,13 @@ class UnitTracker:
             others = others[np.argsort(self.tag[others], kind="stable")]
         neutral_mask = ~(own_mask | other_mask)
         neutral = live[neutral_mask][np.argsort(tag[neutral_mask], kind="stable")]
-        slots = np.concatenate((own, others, neutral))[:max_units]
         team = team_of.get(player)
         ally = np.array([p for p, t in team_of.items() if p != player and t == team], dtype=owner.dtype)
+        enemy_count = int(np.count_nonzero(~np.isin(self.owner[others], ally)))
+        own_count = int(own.size)
+        if live.size > max_units:
+            xy = np.stack((self.x[: self.n], self.y[: self.n]), axis=1)
+            own, others, neutral = fair_rows((own, others, neutral), xy, max_units)
         other_alliance = np.where(np.isin(self.owner[others], ally), float(Alliance.ally), float(Alliance.enemy))
         alliance = np.concatenate(
             (
@@ -103,11 +110,11 @@ class UnitTracker:
                 other_alliance.astype(np.float32),
                 np.full(neutral.size, float(Alliance.neutral), dtype=np.float32),
             )
-        )[:max_units]
-        enemy_count = int(np.count_nonzero(other_alliance == float(Alliance.enemy)))
-        return UnitRows(
-            slots=slots, alliance=alliance, own_count=int(own.size), enemy_count=enemy_count, live_count=int(live.size)
         )
+        return UnitRows(
+            slots=np.concatenate((own, others, neutral)), alliance=alliance, own_count=own_count,
+            own_rows=int(own.size), enemy_count=enemy_count, live_count=int(live.size),
+        )  # fmt: skip
 
     # -- tracker events -------------------------------------------------------------------------------------
 

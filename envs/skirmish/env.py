@@ -17,8 +17,10 @@ action dict as it is (check_env accepts these spaces without warnings). Reward, 
 eliminated) and truncation (the scenario's time limit) come from :class:`~envs.skirmish.match.Match`; ``info``
 holds ``illegal_actions`` (count; with ``illegal_reasons`` in lenient mode), ``opponent_illegal_actions``,
 ``over_budget`` and ``opponent_over_budget`` (actions dropped by the match's ``actions_per_step`` budget, see
-:class:`~envs.skirmish.match.Match`; a step may hold a list of actions), ``game_loop`` and, once the game
-is over, ``winner`` (1, 2, or 0 for a draw; absent while it runs, so vector envs see one type per key).
+:class:`~envs.skirmish.match.Match`; a step may hold a list of actions), ``game_loop``, ``units_dropped`` (units
+in view that got no row because there are more than ``max_units``; rows are then shared fairly between own and
+enemy units, see ``envs.contract.rows``) and, once the game is over, ``winner`` (1, 2, or 0 for a draw; absent
+while it runs, so vector envs see one type per key).
 
 Strict mode (``lenient=False``, the class default) raises on an illegal action; the registered ids are lenient
 so that ``action_space.sample()`` (mostly illegal) can always be stepped. ``max_units=None`` sizes the rows to
@@ -141,7 +143,8 @@ class SkirmishEnv(gym.Env):
         elif hasattr(self.opponent, "reset"):
             self.opponent.reset()
         self._obs = self.match.reset()
-        info = {"illegal_actions": 0, "over_budget": 0, "game_loop": self.match.engine.loop}
+        info = {"illegal_actions": 0, "over_budget": 0, "game_loop": self.match.engine.loop,
+                "units_dropped": self.match.units_dropped[1]}  # fmt: skip
         return self._agent_obs(), info
 
     def _game_scenario(self, seed: int) -> tuple[Scenario, tuple[int, ...]]:

@@ -92,18 +92,23 @@ class Match:
         return np.array([_sum(alive_total[slots]) for slots in self._slots])
 
     def _observe(self) -> dict[int, dict[str, np.ndarray]]:
+        """Each player's observation now; keeps its rows (for the actions that answer it) and ``units_dropped``."""
         self._rows: dict[int, np.ndarray] = {}
+        self.units_dropped: dict[int, int] = {}  # per player: units in view of the latest observation with no row
         observations = {}
         table = unit_table(self.engine)  # the rows both players gather theirs from
         for player in PLAYERS:
-            observations[player], self._rows[player] = observe(self.engine, player, self.max_units, table)
+            observations[player], self._rows[player], self.units_dropped[player] = observe(
+                self.engine, player, self.max_units, table
+            )
         return observations
 
     def step(self, actions: Mapping[int, Actions]) -> tuple[dict, dict[int, float], bool, bool, dict[int, dict]]:
         """Play one agent step: (observations, rewards, terminated, truncated, infos), each keyed by player.
 
         A player's info holds ``illegal_actions`` (with ``illegal_reasons``) and ``over_budget`` (actions dropped
-        by the budget; both stay 0 in a strict match, which raises instead), ``game_loop`` and ``winner``.
+        by the budget; both stay 0 in a strict match, which raises instead), ``game_loop``, ``winner`` and
+        ``units_dropped`` (units in view of the new observation that got no row: more than ``max_units``).
         """
         if self.engine.done:
             raise RuntimeError("the game is over; call reset() to start a new one")
@@ -145,6 +150,7 @@ class Match:
         if winner in PLAYERS:
             rewards[winner] += 1.0
             rewards[3 - winner] -= 1.0
+        observations = self._observe()
         for player in PLAYERS:
-            infos[player].update(game_loop=self.engine.loop, winner=winner)
-        return self._observe(), rewards, terminated, truncated, infos
+            infos[player].update(game_loop=self.engine.loop, winner=winner, units_dropped=self.units_dropped[player])
+        return observations, rewards, terminated, truncated, infos

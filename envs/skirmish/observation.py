@@ -3,8 +3,10 @@
 Rows follow the contract's rule (envs/contract/README.md): the player's living units first, by tag; then the enemy
 units it can see, nearest first by squared distance from the centroid of its living units (ties by tag; by tag
 alone when it has none left); then neutral units (Skirmish has none). Dead units and, with fog, unseen enemies are
-absent; rows past ``max_units`` are dropped. ``row_to_slot[r]`` is the engine index of row ``r``
-(``actions.translate`` needs it).
+absent. With more units than ``max_units`` rows, own and enemy units share the rows fairly
+(``envs.contract.rows.row_shares``): the enemies nearest the own centroid and the own units nearest the centroid
+of the visible enemies keep theirs (ties by tag), so a player always sees the enemy; ``observe`` returns how many
+units were left out. ``row_to_slot[r]`` is the engine index of row ``r`` (``actions.translate`` needs it).
 
 Each row holds what pysc2's raw units would report for the unit, with these Skirmish conventions:
 - ``x``, ``y``, ``radius`` are in map units (float) and ``facing`` in radians in [0, 2 pi), not pysc2's pixels;
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -37,6 +40,7 @@ from envs.contract.columns import (
     Alliance,
 )
 from envs.contract.columns import UnitColumn as C
+from envs.contract.rows import fair_rows
 from envs.contract.scalars import NUM_SCALARS, SCALAR_NAMES
 from envs.contract.sizes import DEFAULT_MAX_UNITS
 from envs.skirmish.catalogue import REPORT_ATTACK, REPORT_HEAL, order_id_table, unit_abilities
@@ -146,10 +150,17 @@ def unit_table(engine) -> np.ndarray:
     return table
 
 
-def observe(
-    engine, player: int, max_units: int = DEFAULT_MAX_UNITS, table: np.ndarray | None = None
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """``player``'s observation of the engine now, and ``row_to_slot`` (engine index of each real row).
+class Observed(NamedTuple):
+    """``observe``'s result: the observation, the engine index of each real row, and how many units in view got
+    no row (more than ``max_units``; 0 when they all fit)."""
+
+    obs: dict[str, np.ndarray]
+    row_to_slot: np.ndarray
+    units_dropped: int
+
+
+def observe(engine, player: int, max_units: int = DEFAULT_MAX_UNITS, table: np.ndarray | None = None) -> Observed:
+    """``player``'s observation of the engine now (see ``Observed``).
 
     ``table``: ``unit_table(engine)`` of the engine as it is now, when the caller observes for both players
     (built here otherwise)."""
@@ -174,10 +185,12 @@ def observe(
     if enemy_slots.size > 1 and own_slots.size:
         offset = st.pos[enemy_slots] - st.pos[own_slots].sum(axis=0) / own_slots.size
         enemy_slots = enemy_slots[np.argsort(np.einsum("ij,ij->i", offset, offset), kind="stable")]
+    scalars = _scalars(engine, player, own_slots, enemy_slots, info)  # over every unit in view, rows or not
+    in_view = own_slots.size + enemy_slots.size
+    if in_view > max_units:
+        own_slots, enemy_slots = fair_rows((own_slots, enemy_slots), st.pos, max_units)
     slots = np.concatenate((own_slots, enemy_slots))
-    if slots.size > max_units:
-        slots = slots[:max_units]
-    k, n_own = slots.size, min(own_slots.size, max_units)
+    k, n_own = slots.size, own_slots.size
 
     units = np.zeros((max_units, NUM_UNIT_COLUMNS), dtype=np.float32)
     rows = units[:k]
@@ -191,10 +204,10 @@ def observe(
     obs = {
         "units": units,
         "unit_mask": mask,
-        "scalars": _scalars(engine, player, own_slots, enemy_slots, info),
+        "scalars": scalars,
         "available_actions": available_actions(info, slots, n_own),
     }
-    return obs, slots
+    return Observed(obs, slots, in_view - k)
 
 
 def _fill_own_columns(rows: np.ndarray, slots: np.ndarray, st, info: SlotInfo) -> None:

@@ -63,8 +63,9 @@ from training.bc.shards import ACTION_DTYPES, HEAD_MASK, read_shard, shard_bytes
 from training.policy import stack_observations
 from training.scratch import remove_dead_scratch, scratch_dir
 
-FORMAT_VERSION = 5  # 2: per-sample head_mask; 3: actions checked by the heads' masks; 4: one sample per step;
-# 5: shards byte-identical from the same replays, their size and sha256 in the manifest
+FORMAT_VERSION = 6  # 2: per-sample head_mask; 3: actions checked by the heads' masks; 4: one sample per step;
+# 5: shards byte-identical from the same replays, their size and sha256 in the manifest; 6: rows shared fairly
+# between the sides when a player has more units than max_units (envs.contract.rows)
 MANIFEST = "manifest.json"
 SHARD_SEQUENCES = 128  # sequences per shard file (~3 MB compressed at 64 units and 16 steps)
 SHARD_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)

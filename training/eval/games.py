@@ -21,7 +21,7 @@ from envs.skirmish.match import Match
 from envs.skirmish.scenario import ScenarioError
 from training.eval.config import EvalError
 from training.eval.players import Player, PlayerSource
-from training.scenario_fit import fitting_scenarios
+from training.scenario_fit import fitting_scenarios, warn_if_rows_short
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,15 @@ class EvalGame:
 
 @dataclass(frozen=True)
 class GameOutcome:
-    """How a game ended for the evaluated player (one of ``botgame.OUTCOMES``), how many agent steps it took and how
-    many of its actions a lenient game dropped as illegal (a strict game raises instead)."""
+    """How a game ended for the evaluated player (one of ``botgame.OUTCOMES``), how many agent steps it took, how
+    many of its actions a lenient game dropped as illegal (a strict game raises instead) and how many units in
+    view its observations left out (more units than ``max_units`` rows; summed over the steps)."""
 
     game: EvalGame
     result: str
     steps: int
     illegal_actions: int = 0
+    units_dropped: int = 0
 
 
 def plan_games(levels: Sequence[str], scenarios: Sequence[str], games: int, seed: int = 0) -> list[EvalGame]:
@@ -63,11 +65,13 @@ def plan_games(levels: Sequence[str], scenarios: Sequence[str], games: int, seed
 
 
 def check_scenarios(source: PlayerSource, scenarios: Sequence[str]) -> None:
-    """Raise ``EvalError`` for a scenario that does not load, or whose map is not the one the agent's spec has."""
+    """Raise ``EvalError`` for a scenario that does not load, or whose map is not the one the agent's spec has;
+    warn when the player's rows cannot hold every unit of one."""
     try:
-        fitting_scenarios(scenarios, source.map_size, f"the agent of {source.name}")
+        loaded = fitting_scenarios(scenarios, source.map_size, f"the agent of {source.name}")
     except ScenarioError as error:
         raise EvalError(str(error)) from error
+    warn_if_rows_short(loaded, source.max_units, "eval")
 
 
 @dataclass
@@ -79,6 +83,7 @@ class _Running:
     opponent: Bot
     observations: dict[int, dict[str, np.ndarray]]
     illegal_actions: int = 0
+    units_dropped: int = 0
 
 
 def play_games(
@@ -123,6 +128,7 @@ def play_games(
             reply = running.opponent.act(running.observations[other], running.match.spec)
             running.observations, _, _, _, infos = running.match.step({side: action, other: reply})
             running.illegal_actions += infos[side]["illegal_actions"]
+            running.units_dropped += infos[side]["units_dropped"]
             if running.match.engine.done:
                 outcomes.append(_outcome(running))
                 slots[slot] = None
@@ -133,4 +139,4 @@ def play_games(
 
 def _outcome(running: _Running) -> GameOutcome:
     return GameOutcome(running.game, outcome(running.match.winner, running.game.side), running.match.steps,
-                       running.illegal_actions)  # fmt: skip
+                       running.illegal_actions, running.units_dropped)  # fmt: skip

@@ -46,6 +46,7 @@ class LevelResult:
     ci_high: float
     mean_steps: float
     illegal_actions: int
+    units_dropped: int
 
     @classmethod
     def from_outcomes(cls, outcomes: Sequence[GameOutcome]) -> LevelResult:
@@ -54,6 +55,7 @@ class LevelResult:
         low, high = wilson_interval(counts["win"], games)
         mean_steps = sum(o.steps for o in outcomes) / games if games else 0.0
         illegal = sum(o.illegal_actions for o in outcomes)
+        dropped = sum(o.units_dropped for o in outcomes)
         return cls(
             wins=counts["win"],
             draws=counts["draw"],
@@ -64,6 +66,7 @@ class LevelResult:
             ci_high=high,
             mean_steps=mean_steps,
             illegal_actions=illegal,
+            units_dropped=dropped,
         )
 
     @property
@@ -71,6 +74,12 @@ class LevelResult:
         """Illegal actions a lenient game dropped, per agent step (0 in strict games, which raise instead)."""
         steps = self.mean_steps * self.games
         return self.illegal_actions / steps if steps else 0.0
+
+    @property
+    def units_dropped_per_step(self) -> float:
+        """Units in view left out of an observation (more units than ``max_units`` rows), per agent step."""
+        steps = self.mean_steps * self.games
+        return self.units_dropped / steps if steps else 0.0
 
     @property
     def decided_win_rate(self) -> float | None:
@@ -90,6 +99,8 @@ class LevelResult:
             "mean_steps": self.mean_steps,
             "illegal_actions": self.illegal_actions,
             "illegal_actions_per_step": self.illegal_actions_per_step,
+            "units_dropped": self.units_dropped,
+            "units_dropped_per_step": self.units_dropped_per_step,
         }
 
 
@@ -167,6 +178,7 @@ class EvalResult:
                     "result": o.result,
                     "steps": o.steps,
                     "illegal_actions": o.illegal_actions,
+                    "units_dropped": o.units_dropped,
                 }
                 for o in self.outcomes
             ],
@@ -179,15 +191,15 @@ class EvalResult:
             f"Evaluation of `{self.player}`{step}",
             "",
             "| level | games | wins | draws | losses | win rate | 95% CI | win rate (decided) | mean steps "
-            "| illegal actions per step |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| illegal actions per step | units dropped per step |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         rows = [*self.levels.items(), ("**all**", self.total)]
         for level, r in rows:
             lines.append(
                 f"| {level} | {r.games} | {r.wins} | {r.draws} | {r.losses} | {_percent(r.win_rate)} | "
                 f"{_percent(r.ci_low)}–{_percent(r.ci_high)} | {_percent(r.decided_win_rate)} | "
-                f"{r.mean_steps:.1f} | {r.illegal_actions_per_step:.4f} |"
+                f"{r.mean_steps:.1f} | {r.illegal_actions_per_step:.4f} | {r.units_dropped_per_step:.2f} |"
             )
         play = "greedy; " if self.greedy else "" if self.temperature is None else f"temperature {self.temperature:g}; "
         lines += [
@@ -261,8 +273,8 @@ def default_out_dir(result: EvalResult, run_root: str | Path = "runs") -> Path:
 def write_reports(
     result: EvalResult, out_dir: str | Path, logger: RunLogger | None = None, step: int | None = None
 ) -> dict[str, Path]:
-    """Write eval.json, eval.md, eval.png and the ``charts/win_rate/<level>`` and ``charts/illegal_actions_per_step``
-    scalars into ``out_dir``.
+    """Write eval.json, eval.md, eval.png and the ``charts/win_rate/<level>``, ``charts/illegal_actions_per_step``
+    and ``charts/units_dropped_per_step`` scalars into ``out_dir``.
 
     The scalars go to ``logger`` when given (e.g. the training run's), else to an event file in ``out_dir``;
     ``step`` defaults to the checkpoint's step (0 for a bot). Returns the paths by kind.
@@ -278,7 +290,8 @@ def write_reports(
     logger = RunLogger(out_dir) if own else logger
     try:
         logger.scalars({f"charts/win_rate/{level}": r.win_rate for level, r in result.levels.items()}, step)
-        logger.scalars({"charts/illegal_actions_per_step": result.total.illegal_actions_per_step}, step)
+        logger.scalars({"charts/illegal_actions_per_step": result.total.illegal_actions_per_step,
+                        "charts/units_dropped_per_step": result.total.units_dropped_per_step}, step)  # fmt: skip
         logger.flush()
     finally:
         if own:

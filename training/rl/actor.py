@@ -106,7 +106,7 @@ class RolloutWorker:
         obs = [game.agent_obs for game in self.games]
         frames = {key: [] for key in OBS_KEYS}
         firsts, actions, log_probs, temperatures, rewards, terminals, truncations, tail_values = ([] for _ in range(8))
-        episodes, illegal = [], 0
+        episodes, illegal, dropped = [], 0, 0
         for _ in range(steps):
             for key in OBS_KEYS:
                 frames[key].append(np.stack([o[key] for o in obs]))
@@ -122,16 +122,18 @@ class RolloutWorker:
             step_rewards, tail_value = np.zeros(batch, np.float32), np.zeros(batch, np.float32)
             terminated, truncated = np.zeros(batch, bool), np.zeros(batch, bool)
             for i, (game, action) in enumerate(zip(self.games, chosen, strict=True)):
-                illegal -= game.illegal_actions
+                before = game.illegal_actions, game.units_dropped
                 step_rewards[i], terminated[i], truncated[i] = game.step(action)
-                illegal += game.illegal_actions
+                illegal += game.illegal_actions - before[0]
+                dropped += game.units_dropped - before[1]
                 if truncated[i]:
                     tail_value[i] = self.policy.value(game.agent_obs, i)
                 if terminated[i] or truncated[i]:
                     episodes.append({"return": game.episode_return, "length": game.length,
                                      "outcome": game.outcome(), "opponent": game.opponent_name,
                                      "scenario": game.match.scenario.name,
-                                     "illegal_actions": game.illegal_actions})  # fmt: skip
+                                     "illegal_actions": game.illegal_actions,
+                                     "units_dropped": game.units_dropped})  # fmt: skip
                     self.games[i] = self._new_game()
                     self.policy.reset(i)
             rewards.append(step_rewards)
@@ -152,7 +154,7 @@ class RolloutWorker:
         self._status = "idle"
         return {"trajectory": trajectory, "episodes": episodes, "version": int(version), "worker": self.worker_id,
                 "frames": steps * batch, "seconds": time.perf_counter() - start_time,
-                "illegal_actions": illegal}  # fmt: skip
+                "illegal_actions": illegal, "units_dropped": dropped}  # fmt: skip
 
     def _raise_if_diverged(self, obs: list[dict[str, np.ndarray]], version: int) -> None:
         """After a failed policy step: ``DivergedError`` if the weights of update ``version`` give non-finite

@@ -32,6 +32,7 @@ class Game:
     episode_return: float = 0.0
     length: int = 0
     illegal_actions: int = 0
+    units_dropped: int = 0  # units in view that got no row, summed over the observations the steps returned
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -49,6 +50,7 @@ class Game:
         self.episode_return += reward
         self.length += 1
         self.illegal_actions += infos[self.side]["illegal_actions"]
+        self.units_dropped += infos[self.side]["units_dropped"]
         return reward, bool(terminated), bool(truncated)
 
     def outcome(self) -> str:

@@ -5,8 +5,10 @@ so ``resume`` continues the run where it stopped (actors start fresh games on re
 the last ``opponents.league_size`` and those a kept checkpoint names (a resume from it loads them). TensorBoard scalars:
 ``charts/episodic_return``, ``charts/episodic_length``, ``charts/win_rate`` and ``charts/win_rate/<opponent>``
 (over the last 100 games), ``charts/SPS``, ``charts/policy_lag``, ``charts/illegal_actions_per_step`` (0 in strict
-games, where an illegal action stops the run), ``losses/*``. The run folder follows ``training.run_folder``; a
-non-finite loss stops the run in the learner before its weights change or reach an actor (``training.divergence``).
+games, where an illegal action stops the run), ``charts/units_dropped_per_step`` (units in view that got no row:
+``max_units`` below the scenario's units; warned about at start-up), ``losses/*``. The run folder follows
+``training.run_folder``; a non-finite loss stops the run in the learner before its weights change or reach an actor
+(``training.divergence``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from training.rl.backends import InProcessBackend, RayBackend
 from training.rl.config import RLConfig
 from training.rl.learner import Learner
 from training.run_folder import open_run
+from training.scenario_fit import fitting_scenarios, warn_if_rows_short
 
 log = logging.getLogger("pstar.rl")
 WINDOW = 100
@@ -147,6 +150,7 @@ def train_rl(
     threads = cfg.learner_threads or max(1, (os.cpu_count() or 1) - (cfg.num_actors if cfg.backend == "ray" else 0))
     torch.set_num_threads(threads)
     agent, reference = initial_agents(cfg)
+    warn_if_rows_short(fitting_scenarios(cfg.scenarios, None), cfg.max_units, "rl")
     learner = Learner(agent, reference, cfg.learner, _device(cfg.device))
     counters = {"updates": 0, "frames": 0, "episodes": 0, "worker_restarts": 0}
     league: list[tuple[str, dict[str, np.ndarray]]] = []
@@ -211,8 +215,8 @@ def train_rl(
             record.update({"charts/SPS": sps, "charts/policy_lag": counters["updates"] - 1 - result["version"],
                            "charts/learner_samples_per_s": terms["samples"] / max(terms["seconds"], 1e-9),
                            "charts/worker_restarts": backend.restarts,
-                           "charts/illegal_actions_per_step":
-                               result["illegal_actions"] / result["frames"]})  # fmt: skip
+                           "charts/illegal_actions_per_step": result["illegal_actions"] / result["frames"],
+                           "charts/units_dropped_per_step": result["units_dropped"] / result["frames"]})  # fmt: skip
             if result["episodes"]:
                 record["charts/episodic_return"] = float(np.mean([e["return"] for e in result["episodes"]]))
                 record["charts/episodic_length"] = float(np.mean([e["length"] for e in result["episodes"]]))
