@@ -25,7 +25,7 @@ from pysc2_evolved.lib import static_data  # noqa: E402
 from s2clientprotocol import common_pb2, data_pb2, query_pb2, raw_pb2  # noqa: E402
 from s2clientprotocol import sc2api_pb2 as sc_pb  # noqa: E402
 
-from envs.contract.action import IllegalActionError, make_action  # noqa: E402
+from envs.contract.action import IllegalActionError, MalformedActionError, make_action  # noqa: E402
 from envs.contract.columns import UnitColumn as C  # noqa: E402
 from envs.contract.scalars import SCALAR_NAMES  # noqa: E402
 from envs.sc2 import extra  # noqa: E402
@@ -283,10 +283,17 @@ ILLEGAL = [
 
 @pytest.mark.parametrize(("action", "field", "text"), [c[1:] for c in ILLEGAL], ids=[c[0] for c in ILLEGAL])
 def test_illegal_actions_raise_and_lenient_drops(action, field, text):
+    """Lenient mode drops illegal actions; malformed ones (not a dict, unknown keys) raise in both modes."""
     obs, rows, _, _, grid = convert()
     with pytest.raises(IllegalActionError) as raised:
         to_function_call(action, rows, obs["available_actions"], grid)
     assert raised.value.field == field and text in raised.value.problem
+    if isinstance(raised.value, MalformedActionError):
+        assert field == "action"
+        with pytest.raises(MalformedActionError):
+            to_function_call_lenient(action, rows, obs["available_actions"], grid)
+        return
+    assert field != "action"
     assert to_function_call_lenient(action, rows, obs["available_actions"], grid) == (None, str(raised.value))
 
 
@@ -494,6 +501,26 @@ def test_env_loop_on_pysc2s_sc2env(scripted):
     assert scripted.games == 2 and scripted.loop == 0  # pysc2 creates and joins a new game
     env.close()
     assert scripted.closed
+
+
+@pytest.mark.parametrize("lenient", [True, False])
+def test_tensor_actions_are_read_and_malformed_ones_raise_in_both_modes(scripted, lenient):
+    import torch
+
+    scripted.end_loop = 10**6
+    env = SC2Env(SC2EnvConfig(max_units=16, lenient=lenient))
+    env.reset()
+    move = {k: torch.as_tensor(v) for k, v in make_action(MOVE, [0, 3], target_location=(5, 7)).items()}
+    _, _, _, _, info = env.step(move)
+    cmd = scripted.requests[-1].actions[0].action_raw.unit_command
+    assert info["illegal_actions"] == 0 and cmd.ability_id == 3794 and list(cmd.unit_tags) == [tag(3), tag(7)]
+    sent = len(scripted.requests)
+    batched = {k: v[None, None] for k, v in move.items()}  # as Agent.act returns them: [B, N, ...]
+    for bad, text in [(batched, "batched"), ("move", "expected an action dict"), ([move, 3], "got int")]:
+        with pytest.raises(MalformedActionError, match=text):
+            env.step(bad)
+        assert len(scripted.requests) == sent  # nothing reached the game
+    env.close()
 
 
 def test_truncation_strict_mode_and_registration(scripted):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.contract.action import IllegalActionError, make_action
+from envs.contract.action import IllegalActionError, MalformedActionError, make_action
 from envs.contract.catalogue import (
     ACTION_TYPES,
     ATTACK_MOVE,
@@ -320,6 +320,7 @@ def _illegal_cases():
         ("nobody able", make_action(ATTACK_UNIT, [1], target_unit=3), "selected_units"),
         ("no target", {**atk, "target_unit": -1}, "target_unit"),
         ("missing target", {k: v for k, v in atk.items() if k != "target_unit"}, "target_unit"),
+        ("malformed and illegal", {"action_type": MOVE, "selected_units": np.full(64, -1)}, "target_location"),
         ("own target", {**atk, "target_unit": 1}, "target_unit"),
         ("target out of range", {**atk, "target_unit": 600}, "target_unit"),
         ("padding target", {**atk, "target_unit": 20}, "target_unit"),
@@ -346,12 +347,25 @@ def _illegal_setup():
     return engine, rows
 
 
+MALFORMED = {"not a dict", "unknown key", "missing action_type", "float action_type", "bool action_type",
+             "short selection", "float selection", "missing target", "malformed and illegal", "location shape",
+             "float location", "queued float"}  # fmt: skip
+
+
 @pytest.mark.parametrize(("case", "action", "field"), _illegal_cases(), ids=[c[0] for c in _illegal_cases()])
 def test_illegal_actions_raise_in_strict_mode_and_drop_in_lenient(case, action, field):
+    """A well-formed action the game forbids is dropped by lenient mode; a malformed one raises in both modes."""
     engine, rows = _illegal_setup()
     with pytest.raises(IllegalActionError) as error:
         translate(action, rows, engine, 1, spec())
     assert error.value.field == field, str(error.value)
+    if case in MALFORMED:
+        assert isinstance(error.value, MalformedActionError)
+        assert str(error.value).startswith(f"malformed action: {field}: ")
+        with pytest.raises(MalformedActionError, match=re.escape(str(error.value))):
+            translate_lenient(action, rows, engine, 1, spec())
+        return
+    assert type(error.value) is IllegalActionError
     assert str(error.value).startswith(f"illegal action: {field}: ")
     commands, reason = translate_lenient(action, rows, engine, 1, spec())
     assert commands == [] and reason == str(error.value)

@@ -111,6 +111,38 @@ def test_render_keeps_aspect_and_writes_gif_and_strip(tmp_path):
         write_gif([frames[0], frames[0][:10]], tmp_path / "b.gif")
 
 
+@pytest.mark.parametrize("lenient", [True, False])
+def test_agent_output_tensors_step_the_env_and_batched_output_raises_in_both_modes(lenient, tmp_path):
+    """One action of tensors (an Agent's sub-action) is read (and recorded) as it is; ``act``'s batched output, the
+    ActOutput itself or a string raise one clear MalformedActionError, lenient or not, and play nothing."""
+    import torch
+
+    from agents.agent import Agent
+    from agents.config import AgentConfig
+    from envs.contract.action import MalformedActionError
+    from training.policy import stack_observations
+
+    env = SkirmishEnv("3m", "medium", max_units=16, lenient=lenient, record=True)
+    obs, _ = env.reset(seed=0)
+    agent = Agent(env.unwrapped.skirmish_spec, AgentConfig.small()).eval()
+    with torch.no_grad():
+        out = agent.act(stack_observations([obs]), agent.initial_state(1), generator=torch.Generator().manual_seed(0))
+    state = env.match.engine.state_hash()
+    for bad, text in [(out.action, "batched"), (out, "batched"), ("attack", "expected an action dict")]:
+        with pytest.raises(MalformedActionError, match=text):
+            env.step(bad)
+        assert env.match.engine.state_hash() == state and env.match.steps == 0
+    first = {key: value[0, 0] for key, value in out.action.items()}  # tensors: a 0-d type, [64] rows, [2] cell
+    assert isinstance(first["selected_units"], torch.Tensor)
+    obs, _, _, _, info = env.step(first)
+    assert info["illegal_actions"] == 0 and env.match.steps == 1  # the agent's actions are legal by construction
+    attack = {key: torch.as_tensor(value) for key, value in _attack_enemy(obs).items()}
+    _, _, _, _, info = env.step([attack])
+    assert info["illegal_actions"] == 0 and env.match.engine.state.attack_target[:3].max() >= 0
+    replay = load_replay(env.save_replay(tmp_path / "tensors.skreplay"))  # recorded as numpy: re-simulates
+    assert replay.replay().engine.state_hash() == env.match.engine.state_hash()
+
+
 def test_lenient_counts_illegal_actions_and_strict_raises():
     env = SkirmishEnv("3m", "medium", max_units=16, lenient=True)
     obs, _ = env.reset(seed=0)

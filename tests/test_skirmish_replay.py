@@ -11,6 +11,7 @@ import zlib
 import numpy as np
 import pytest
 
+from envs.contract.action import MalformedActionError
 from envs.skirmish.botgame import apply_cheats, bot_seed, play_bot_game
 from envs.skirmish.bots import make_bot
 from envs.skirmish.generator import random_scenario
@@ -103,12 +104,12 @@ def test_every_shipped_scenario_round_trips_with_fog_and_cheats(name, tmp_path):
     assert replay.replay().engine.state_hash() == match.engine.state_hash()
 
 
-def test_lenient_game_with_illegal_and_malformed_actions_re_simulates(tmp_path):
+def test_lenient_game_with_illegal_actions_re_simulates_and_malformed_ones_raise(tmp_path):
     match = Match("3m", 2, lenient=True, record=True, max_units=16)
     rng = np.random.default_rng(0)
     obs = match.reset()
     bot = make_bot("medium", 2, 0)
-    junk = [
+    malformed = [
         {"action_type": 3, "selected_units": [0] + [-1] * 63, "target_location": [1.5, 2.0], "queued": 0},
         {"action_type": 3, "selected_units": np.full(64, -1)},  # missing target_location
         {"action_type": 0, "bogus": 1},
@@ -118,15 +119,19 @@ def test_lenient_game_with_illegal_and_malformed_actions_re_simulates(tmp_path):
     for t in range(25):
         mine = {"action_type": int(rng.integers(0, 7)), "selected_units": np.r_[rng.integers(0, 6, 2), [-1] * 62],
                 "target_unit": int(rng.integers(-1, 6)), "target_location": rng.integers(0, 64, 2), "queued": 0}
-        actions = {1: [mine] + ([junk[t % len(junk)]] if t % 3 == 0 else []), 2: bot.act(obs[2], match.spec)}
-        obs, _, term, trunc, infos = match.step(actions)
+        reply = bot.act(obs[2], match.spec)
+        if t % 3 == 0:  # lenient is for the game's rules: a malformed action raises before anything is played
+            state = match.engine.state_hash()
+            with pytest.raises(MalformedActionError):
+                match.step({1: [mine, malformed[t % len(malformed)]], 2: reply})
+            assert match.engine.state_hash() == state
+        obs, _, term, trunc, infos = match.step({1: mine, 2: reply})
         illegal += infos[1]["illegal_actions"]
         if term or trunc:
             break
     path = save_replay(tmp_path / "lenient.skreplay", match, {1: "policy:random", 2: "bot:medium"})
     replay = load_replay(path)
     assert sum(s.infos[1]["illegal_actions"] for s in replay.steps()) == illegal > 0
-    assert any("malformed" in a for s in replay.steps() for a in s.actions[1])
 
 
 def _rewrite(src, dst, header=None, body=None):

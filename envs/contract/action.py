@@ -5,11 +5,18 @@ observation, padded at the end with -1), ``target_unit`` (row or -1), ``target_l
 of the ``resolution x resolution`` grid over the spec's ``map_size``) and ``queued`` (0 or 1). Only the keys the
 action type uses are read (and required); the others are ignored. A violation raises ``IllegalActionError``
 naming the field and what was expected; the environments add their own checks (ownership, visibility, targets).
+
+Two kinds of violation: an illegal action (a well-formed dict the game forbids: a row out of range or not the
+player's, an unavailable action type, a cell off the grid) is what a lenient environment drops and counts; a
+malformed one (``MalformedActionError``: not a dict, unknown or missing keys, a value that is not an int or an
+int array of the right shape, e.g. ``Agent.act``'s batched output) is a bug in the caller and raises in strict
+and lenient mode alike. Values may be Python or numpy ints, numpy arrays or torch tensors: ``numpy_action``
+converts tensors at the environment's boundary (duck-typed; ``envs`` does not import torch).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,15 +24,49 @@ import numpy as np
 from envs.contract.arguments import ACTION_KEYS, MAX_SELECTED_UNITS
 
 _PADDING = [-1] * MAX_SELECTED_UNITS
+_ARRAY_LENGTHS = {"selected_units": MAX_SELECTED_UNITS, "target_location": 2}
 
 
 class IllegalActionError(ValueError):
     """An action the contract forbids; ``field`` is the offending key, the message says what was expected."""
 
+    kind = "illegal"
+
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"illegal action: {field}: {problem}")
+        super().__init__(f"{self.kind} action: {field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+class MalformedActionError(IllegalActionError):
+    """Not a contract action at all (see the module docstring): lenient environments raise it too."""
+
+    kind = "malformed"
+
+
+def _is_tensor(value: Any) -> bool:
+    return hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy")
+
+
+def numpy_action(action: Any) -> Any:
+    """``action`` with its torch tensor values as numpy arrays, for an environment's ``step`` to read and record
+    (the same object when it has none, or is no dict: the field checks say what is wrong with it)."""
+    if not isinstance(action, Mapping) or not any(_is_tensor(v) for v in action.values()):
+        return action
+    return {key: value.detach().cpu().numpy() if _is_tensor(value) else value for key, value in action.items()}
+
+
+def action_list(given: Any, player: int = 1) -> list[Any]:
+    """One step's actions of ``player`` as a list (an action dict, a list or tuple of them, or None for none), torch
+    tensor values converted to numpy (``numpy_action``); anything else is a ``MalformedActionError``."""
+    if given is None:
+        return []
+    if isinstance(given, Mapping):
+        return [numpy_action(given)]
+    if not isinstance(given, list | tuple):
+        expected = "an action dict, a list of them or None"
+        raise MalformedActionError("action", f"player {player}: expected {expected}, got {type(given).__name__}")
+    return [numpy_action(action) for action in given]
 
 
 def make_action(
@@ -54,41 +95,58 @@ def action_type_index(action: Any, num_action_types: int) -> int:
     """The action's ``action_type`` after checking the dict's keys and the index's range (IllegalActionError)."""
     if not isinstance(action, Mapping):
         expected = f"expected a dict with keys {', '.join(ACTION_KEYS)}"
-        raise IllegalActionError("action", f"{expected}, got {type(action).__name__}")
+        raise MalformedActionError("action", f"{expected}, got {type(action).__name__}")
     unknown = [key for key in action if key not in ACTION_KEYS]
     if unknown:
-        raise IllegalActionError("action", f"unknown key(s) {unknown}; expected keys {', '.join(ACTION_KEYS)}")
+        raise MalformedActionError("action", f"unknown key(s) {unknown}; expected keys {', '.join(ACTION_KEYS)}")
     index = int_scalar(action, "action_type")
     if not 0 <= index < num_action_types:
         raise IllegalActionError("action_type", f"{index} is not an action type; expected 0..{num_action_types - 1}")
     return index
 
 
-def int_scalar(action: Mapping[str, Any], key: str) -> int:
+def _field(action: Mapping[str, Any], key: str) -> Any:
     if key not in action:
-        raise IllegalActionError(key, "missing; this action type uses it")
-    value = action[key]
+        raise MalformedActionError(key, "missing; this action type uses it")
+    return action[key]
+
+
+def check_form(action: Mapping[str, Any], arguments: Sequence[str]) -> None:
+    """``MalformedActionError`` unless each of ``arguments`` (those the action type reads) is present and of its
+    form: ints, ``queued`` also a bool, int arrays of the contract's shapes. Checked before any rule of the game, so
+    a malformed action is never reported as merely illegal (and dropped by a lenient environment)."""
+    for key in arguments:
+        if key in _ARRAY_LENGTHS:
+            int_array(action, key, _ARRAY_LENGTHS[key])
+        elif not (key == "queued" and _is_bool(_field(action, key))):
+            int_scalar(action, key)
+
+
+def int_scalar(action: Mapping[str, Any], key: str) -> int:
+    value = _field(action, key)
     if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
         return int(value)
     array = np.asarray(value) if isinstance(value, np.ndarray) else None
     if array is not None and array.size == 1 and array.dtype.kind in "iu":
         return int(array.reshape(()))
-    raise IllegalActionError(key, f"expected an int, got {_describe(value)}")
+    raise MalformedActionError(key, f"expected an int, got {_describe(value, 0)}")
 
 
 def int_array(action: Mapping[str, Any], key: str, length: int) -> np.ndarray:
-    if key not in action:
-        raise IllegalActionError(key, "missing; this action type uses it")
-    value = action[key]
+    value = _field(action, key)
     array = np.asarray(value) if isinstance(value, np.ndarray | list | tuple) else None
     if array is None or array.shape != (length,) or array.dtype.kind not in "iu":
-        raise IllegalActionError(key, f"expected an int array of shape ({length},), got {_describe(value)}")
+        raise MalformedActionError(key, f"expected an int array of shape ({length},), got {_describe(value, 1)}")
     return array.astype(np.int64, copy=False)
 
 
-def _describe(value: Any) -> str:
+def _describe(value: Any, ndim: int) -> str:
+    """What ``value`` is, for a field of ``ndim`` dimensions; an array with more says where batches come from."""
     if isinstance(value, np.ndarray):
-        return f"{value.dtype} array of shape {value.shape}"
+        batched = value.ndim > ndim and value.size > 1
+        hint = ("; Agent.act's actions are batched [B, N, ...]: training.policy.unstack_actions gives each game's "
+                "action dicts") if batched else ""  # fmt: skip
+        return f"{value.dtype} array of shape {value.shape}{hint}"
     if isinstance(value, list | tuple):
         return f"{type(value).__name__} of length {len(value)}: {value!r:.60}"
     return f"{type(value).__name__} {value!r:.60}"
@@ -130,9 +188,16 @@ def bad_row(field: str, where: str, row: int, rows_total: int, max_units: int) -
     )
 
 
+def _is_bool(value: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.size == 1 and value.dtype == bool
+    return isinstance(value, bool | np.bool_)
+
+
 def queued_flag(action: Mapping[str, Any]) -> bool:
-    if "queued" in action and isinstance(action["queued"], bool | np.bool_):
-        return bool(action["queued"])
+    flag = _field(action, "queued")
+    if _is_bool(flag):
+        return bool(flag)
     value = int_scalar(action, "queued")
     if value not in (0, 1):
         raise IllegalActionError("queued", f"expected 0 or 1, got {value}")

@@ -16,11 +16,13 @@ the pixel's centre in world units; the env sets ``raw_resolution`` so that a pix
 receives the cell centre exactly when the map height is a multiple of a cell's height (4 map units by default;
 otherwise y is off by at most half a cell).
 
-Illegal (``IllegalActionError``, field and reason): not a dict or unknown keys; an action type outside the
-catalogue or not available in the observation the action answers; no selected row, a row out of range or a
-padding row, a row after the -1 padding, a repeated row, a row that is not one of the player's own units; a
-missing or out-of-range target row; a cell outside the grid or the map; ``queued`` not 0/1. The game itself
-rejects a command that no selected unit can carry out (``info["action_errors"]`` counts those).
+Malformed (``MalformedActionError``, raised in lenient mode too): not a dict, unknown or missing keys, a value
+that is not an int or an int array of the right shape. Illegal (``IllegalActionError``, field and reason; lenient
+mode drops these): an action type outside the catalogue or not available in the observation the action answers;
+no selected row, a row out of range or a padding row, a row after the -1 padding, a repeated row, a row that is
+not one of the player's own units; a target row of -1, out of range or padding; a cell outside the grid or the
+map; ``queued`` not 0/1. The game itself rejects a command that no selected unit can carry out
+(``info["action_errors"]`` counts those).
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ import numpy as np
 
 from envs.contract.action import (
     IllegalActionError,
+    MalformedActionError,
     action_type_index,
     bad_row,
+    check_form,
     int_array,
     int_scalar,
     queued_flag,
@@ -86,6 +90,7 @@ def to_function_call(action: Mapping[str, Any], rows: UnitRows, available: np.nd
     cat = catalogue()
     index = action_type_index(action, len(cat))
     kind = cat.action_types[index]
+    check_form(action, kind.arguments)
     function = actions.RAW_FUNCTIONS[kind.function_id]
     if kind.function_type == "raw_no_op":
         return function()
@@ -115,9 +120,12 @@ def to_function_call(action: Mapping[str, Any], rows: UnitRows, available: np.nd
 def to_function_call_lenient(
     action: Mapping[str, Any], rows: UnitRows, available: np.ndarray, grid: LocationGrid
 ) -> tuple[Any | None, str | None]:
-    """Like ``to_function_call``, but an illegal action is dropped: ``(None, reason)`` instead of raising."""
+    """Like ``to_function_call``, but an illegal action is dropped: ``(None, reason)`` instead of raising (a
+    malformed one still raises ``MalformedActionError``)."""
     try:
         return to_function_call(action, rows, available, grid), None
+    except MalformedActionError:
+        raise
     except IllegalActionError as error:
         return None, str(error)
 

@@ -26,6 +26,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.contract.action import action_list
 from envs.contract.spaces import contract_spaces
 from envs.contract.spec import Spec
 from envs.sc2.action import to_function_call, to_function_call_lenient
@@ -93,7 +94,7 @@ class SC2Env(gym.Env):
             raise RuntimeError("SC2Env.step called before reset()")
         if self._over:
             raise RuntimeError("SC2Env.step called after the game ended; call reset()")
-        batch = [action] if isinstance(action, Mapping) else list(action)
+        batch = action_list(action)
         calls, reasons = [], []
         for one in batch:
             if self.lenient:

@@ -18,8 +18,10 @@ import numpy as np
 
 from envs.contract.action import (
     IllegalActionError,
+    MalformedActionError,
     action_type_index,
     bad_row,
+    check_form,
     int_array,
     int_scalar,
     queued_flag,
@@ -47,6 +49,7 @@ def translate(action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player
     """
     index = action_type_index(action, NUM_ACTION_TYPES)
     kind = ACTION_TYPES[index]
+    check_form(action, kind.arguments)
     command = COMMANDS[index]
     if command is None:
         return []
@@ -79,9 +82,13 @@ def translate(action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player
 def translate_lenient(
     action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player: int, spec: Spec
 ) -> tuple[list[Command], str | None]:
-    """Like ``translate``, but an illegal action is dropped: returns ``([], reason)`` instead of raising."""
+    """Like ``translate``, but an illegal action is dropped: returns ``([], reason)`` instead of raising (a
+    malformed one still raises ``MalformedActionError``: lenient is for the game's rules, not for the caller's
+    bugs)."""
     try:
         return translate(action, row_to_slot, engine, player, spec), None
+    except MalformedActionError:
+        raise
     except IllegalActionError as error:
         return [], str(error)
 

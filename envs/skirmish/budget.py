@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from envs.contract.action import IllegalActionError, action_type_index
+from envs.contract.action import IllegalActionError, MalformedActionError, action_type_index
 from envs.contract.catalogue import NO_OP, NUM_ACTION_TYPES
 
 
@@ -26,9 +26,12 @@ class ActionBudgetError(ValueError):
 
 
 def is_no_op(action: Any) -> bool:
-    """Whether ``action`` is a well-formed no_op (anything malformed counts as an action and fails later)."""
+    """Whether ``action`` is a no_op; one of an action type outside the catalogue counts as an action (and fails
+    later as illegal); a malformed one raises ``MalformedActionError`` here, before anything is played."""
     try:
         return action_type_index(action, NUM_ACTION_TYPES) == NO_OP
+    except MalformedActionError:
+        raise
     except IllegalActionError:
         return False
 

@@ -23,7 +23,10 @@ enemy units, see ``envs.contract.rows``) and, once the game is over, ``winner`` 
 while it runs, so vector envs see one type per key).
 
 Strict mode (``lenient=False``, the class default) raises on an illegal action; the registered ids are lenient
-so that ``action_space.sample()`` (mostly illegal) can always be stepped. ``max_units=None`` sizes the rows to
+so that ``action_space.sample()`` (mostly illegal) can always be stepped. Both modes raise
+``MalformedActionError`` for what is not an action dict of ints and int arrays (lenient is for the game's rules,
+not for the caller's bugs), e.g. ``Agent.act``'s batched output: ``training.policy.unstack_actions`` gives one
+game's actions. Values may be numpy or torch (converted at the boundary). ``max_units=None`` sizes the rows to
 the scenario: 64 for up to 64 units, else the next of 128, 256, 512 (registered ids use it, keeping small
 scenarios fast; the contract's default is 512).
 """

@@ -9,6 +9,11 @@ most that many actions per agent step, no_ops not counted, whether it is a bot o
 strict match raises ``ActionBudgetError`` naming the player, the count and the limit; a lenient one plays the
 first ones and counts the rest in ``info["over_budget"]``. The budget is in the spec (``actions_per_step``),
 so every player knows it, and a recording match logs only the actions that were played.
+
+Actions may hold numpy or torch values (tensors are converted at this boundary, ``envs.contract.action``). Every
+action of both players is checked before any is played: an illegal one raises in a strict match and is dropped
+and counted in a lenient one (``info["illegal_actions"]``); a malformed one (not an action dict of ints and int
+arrays, e.g. ``Agent.act``'s batched output) raises ``MalformedActionError`` in both, leaving the game as it was.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.contract.action import action_list
 from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, check_actions_per_step
 from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
 from envs.skirmish.actions import translate, translate_lenient
@@ -116,28 +122,28 @@ class Match:
         if unknown:
             raise ValueError(f"actions must be keyed by player 1 and/or 2, got keys {sorted(unknown)}")
         infos: dict[int, dict] = {p: {"illegal_actions": 0, "illegal_reasons": [], "over_budget": 0} for p in PLAYERS}
-        logged: dict[int, list[dict]] = {}
         batches = {}
-        for player in PLAYERS:  # both budgets are checked before anything is played
-            given = actions.get(player)
-            given = [] if given is None else [given] if isinstance(given, Mapping) else list(given)
+        for player in PLAYERS:  # both budgets are checked before anything is translated
+            given = action_list(actions.get(player), player)
             batches[player], infos[player]["over_budget"] = within_budget(
                 given, self.actions_per_step, player, lenient=self.lenient
             )
-        for player in PLAYERS:
-            batch = logged[player] = batches[player]
-            for action in batch:
+        commands: dict[int, list] = {player: [] for player in PLAYERS}
+        for player in PLAYERS:  # every action is translated (a malformed one raises) before anything is played
+            for action in batches[player]:
                 if self.lenient:
-                    commands, reason = translate_lenient(action, self._rows[player], self.engine, player, self.spec)
+                    sent, reason = translate_lenient(action, self._rows[player], self.engine, player, self.spec)
                     if reason is not None:
                         infos[player]["illegal_actions"] += 1
                         infos[player]["illegal_reasons"].append(reason)
                 else:
-                    commands = translate(action, self._rows[player], self.engine, player, self.spec)
-                for command in commands:
-                    self.engine.issue(player, command)
+                    sent = translate(action, self._rows[player], self.engine, player, self.spec)
+                commands[player] += sent
+        for player in PLAYERS:
+            for command in commands[player]:
+                self.engine.issue(player, command)
         if self.record:
-            self.actions_log.append(logged)
+            self.actions_log.append(batches)
         self.engine.advance(self.step_mul)  # stops early when the game ends (elimination or time limit)
         self.steps += 1
         now = self._vitality()
