@@ -1,7 +1,9 @@
 """Multi-head attention on ``scaled_dot_product_attention`` with Perceiver's separate q/k and v widths.
 
 Masks are boolean with ``True`` meaning "attend to / keep". A query whose keys are all masked
-returns zeros (never NaN, also in the backward pass), matching DeepMind's Perceiver.
+returns zeros (never NaN, also in the backward pass), matching DeepMind's Perceiver. Masked rows are replaced by
+zeros (``zero_padding``), never multiplied by a zero mask: a softmax weight of exactly 0 times a NaN or inf key or
+value is still NaN, so whatever padding holds would otherwise reach every real output (and gradient).
 """
 
 from __future__ import annotations
@@ -9,6 +11,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def zero_padding(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``x`` [B, M, C] with the rows ``mask`` [B, M] marks False (or 0) replaced by zeros (``x`` when no mask)."""
+    if mask is None:
+        return x
+    return x.masked_fill(~(mask if mask.dtype == torch.bool else mask != 0)[..., None], 0.0)
 
 
 class MultiHeadAttention(nn.Module):
@@ -45,8 +54,11 @@ class MultiHeadAttention(nn.Module):
     def forward(self, q: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Attend from ``q`` [B, N, q_dim] to ``kv`` [B, M, kv_dim].
 
-        ``kv_mask`` is [B, M] (key padding) or [B, N, M] (per query), True where a key may be attended.
+        ``kv_mask`` is [B, M] (key padding) or [B, N, M] (per query), True where a key may be attended; the rows
+        of keys no query may attend are zeroed before the projections (see the module docstring).
         """
+        if kv_mask is not None:
+            kv = zero_padding(kv, kv_mask if kv_mask.dim() == 2 else kv_mask.any(dim=1))
         query = self._heads(self.q_proj(q))
         key = self._heads(self.k_proj(kv))
         value = self._heads(self.v_proj(kv))

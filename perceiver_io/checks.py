@@ -1,8 +1,17 @@
-"""Shape checks that turn a wrong tensor into one ValueError naming what was expected."""
+"""Input checks that turn a wrong tensor into one ValueError naming what was expected, and the dtype rule.
+
+Dtype rule (every public entry point: the input adapters, ``PerceiverIO``, ``Perceiver``, ``PerceiverEncoder``):
+a floating input of any dtype (float64 from numpy, half, bfloat16) is cast to the model's dtype (its parameters',
+float32 unless the model was converted), since the model computes in its own dtype either way; a tensor that is not
+floating (ints, bools: except the text adapter's token ids) raises one ValueError naming the argument.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from torch import nn
 
 
 def check_tokens(name: str, x: torch.Tensor, channels: int | None = None) -> None:
@@ -32,3 +41,23 @@ def check_rank(name: str, x: torch.Tensor, ranks: tuple[int, ...], layout: str) 
     """Require ``x`` to have one of ``ranks`` dimensions, describing the expected ``layout``."""
     if x.dim() not in ranks:
         raise ValueError(f"{name} must have shape {layout}, got a rank-{x.dim()} tensor of shape {tuple(x.shape)}")
+
+
+def model_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype ``module`` computes in: its first floating parameter's or buffer's, else torch's default."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        if tensor.dtype.is_floating_point:
+            return tensor.dtype
+    return torch.get_default_dtype()
+
+
+def float_input(name: str, x: Any, module: nn.Module) -> torch.Tensor:
+    """``x`` cast to ``module``'s dtype (see the module docstring); one ValueError naming ``name`` if it is not a
+    floating-point tensor."""
+    dtype = model_dtype(module)
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a floating-point torch.Tensor (cast to the model's {dtype}), "
+                         f"got {type(x).__name__}")  # fmt: skip
+    if not x.dtype.is_floating_point:
+        raise ValueError(f"{name} must be a floating-point tensor (cast to the model's {dtype}), got {x.dtype}")
+    return x if x.dtype == dtype else x.to(dtype)

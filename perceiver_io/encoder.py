@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from perceiver_io.checks import check_mask, check_tokens
+from perceiver_io.checks import check_mask, check_tokens, float_input
 from perceiver_io.config import EncoderConfig
 from perceiver_io.layers import CrossAttentionLayer, SelfAttentionLayer
 
@@ -48,6 +48,7 @@ class PerceiverEncoder(nn.Module):
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Encode ``inputs`` [B, M, input_dim]; ``mask`` [B, M] is True for real inputs."""
         check_tokens("encoder inputs", inputs, self.input_dim)
+        inputs = float_input("encoder inputs", inputs, self)
         mask = check_mask("encoder input mask", mask, inputs.shape[0], inputs.shape[1])
         latents = self.latents.expand(inputs.shape[0], -1, -1)
         latents = self.cross_attention(latents, inputs, kv_mask=mask)

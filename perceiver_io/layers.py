@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from perceiver_io.attention import MultiHeadAttention
+from perceiver_io.attention import MultiHeadAttention, zero_padding
 
 
 class MLP(nn.Module):
@@ -66,14 +66,17 @@ class CrossAttentionLayer(nn.Module):
         kv_mask: torch.Tensor | None = None,
         q_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``q`` [B, N, q_dim], ``kv`` [B, M, kv_dim]; masked query rows (``q_mask`` False) come out as zeros."""
+        """``q`` [B, N, q_dim], ``kv`` [B, M, kv_dim]; masked query rows (``q_mask`` False) come out as zeros.
+
+        Masked rows (``q_mask`` False, and keys a [B, M] ``kv_mask`` hides) are replaced by zeros on the way in,
+        so whatever they hold (NaN, inf) reaches no other row, value or gradient."""
+        q = zero_padding(q, q_mask)
+        if kv_mask is not None and kv_mask.dim() == 2:
+            kv = zero_padding(kv, kv_mask)  # before the LayerNorm, whose weight gradients sum over every row
         a = self.attention(self.q_norm(q), self.kv_norm(kv), kv_mask)
         if self.use_query_residual:
             a = a + q
-        out = a + self.mlp(self.mlp_norm(a))
-        if q_mask is not None:
-            out = out * q_mask[..., None].to(out.dtype)
-        return out
+        return zero_padding(a + self.mlp(self.mlp_norm(a)), q_mask)
 
 
 class SelfAttentionLayer(nn.Module):
@@ -97,10 +100,9 @@ class SelfAttentionLayer(nn.Module):
         self.mlp = MLP(dim, widening_factor)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``x`` [B, N, dim]; ``mask`` [B, N] hides padding tokens as keys and zeroes their outputs."""
+        """``x`` [B, N, dim]; ``mask`` [B, N] hides padding tokens as keys and zeroes their outputs (their inputs
+        are replaced by zeros first, so NaN or inf padding reaches nothing)."""
+        x = zero_padding(x, mask)
         h = self.norm(x)
         a = self.attention(h, h, mask) + x
-        out = a + self.mlp(self.mlp_norm(a))
-        if mask is not None:
-            out = out * mask[..., None].to(out.dtype)
-        return out
+        return zero_padding(a + self.mlp(self.mlp_norm(a)), mask)

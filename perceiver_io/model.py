@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from perceiver_io.adapters.base import AdaptedInput, InputAdapter
-from perceiver_io.checks import check_mask, check_tokens
+from perceiver_io.checks import check_mask, check_tokens, float_input
 from perceiver_io.config import EncoderConfig
 from perceiver_io.decoders.base import OutputAdapter
 from perceiver_io.encoder import PerceiverEncoder
@@ -17,7 +17,8 @@ class PerceiverIO(nn.Module):
 
     Without an input adapter the inputs must already be tokens [B, N, input_dim]. Without a decoder the
     model returns the latents. ``attention_mask`` [B, N] (1/True = real token) masks the encoder's
-    cross-attention; an adapter may supply its own mask (e.g. entity sets), and the two are combined.
+    cross-attention; an adapter may supply its own mask (e.g. entity sets), and the two are combined. Floating
+    inputs and queries of another dtype are cast to the model's (``perceiver_io.checks``).
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class PerceiverIO(nn.Module):
         if self.input_adapter is not None:
             return self.input_adapter(inputs, **adapter_kwargs)
         check_tokens("inputs", inputs, self.input_dim)
+        inputs = float_input("inputs", inputs, self)
         return AdaptedInput(tokens=inputs, index_dims=(inputs.shape[1],))
 
     def encode(
@@ -71,6 +73,10 @@ class PerceiverIO(nn.Module):
             return latents
         if queries is None:
             queries = self.decoder.build_queries(adapted, subsampled_output_points)
+        else:
+            queries = float_input("queries", queries, self)
+        if query_mask is not None:
+            query_mask = check_mask("query_mask", query_mask, queries.shape[0], queries.shape[1])
         outputs = self.decoder(queries, latents, query_mask=query_mask)
         if self.postprocessor is not None:
             sizes = self.decoder.output_modality_sizes(adapted, subsampled_output_points)

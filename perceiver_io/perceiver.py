@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from perceiver_io.adapters.base import InputAdapter
-from perceiver_io.checks import check_mask, check_tokens
+from perceiver_io.checks import check_mask, check_tokens, float_input
 from perceiver_io.decoders.classification import ProjectionDecoder
 from perceiver_io.layers import CrossAttentionLayer, SelfAttentionLayer
 
@@ -97,7 +97,7 @@ class Perceiver(nn.Module):
             tokens, mask = adapted.tokens, adapted.mask
         else:
             check_tokens("inputs", inputs, self.input_dim)
-            tokens, mask = inputs, None
+            tokens, mask = float_input("inputs", inputs, self), None
         given = check_mask("attention_mask", attention_mask, tokens.shape[0], tokens.shape[1])
         if given is not None:
             mask = given if mask is None else mask & given

@@ -72,6 +72,23 @@ def test_query_mask_zeroes_padding_queries_and_leaves_others():
     torch.testing.assert_close(out[q_mask], layer(q, kv)[q_mask])
 
 
+def test_nan_padding_stays_out_of_cross_and_self_attention_and_their_gradients():
+    """The layers on their own (e.g. the agent's Transformer encoder): masked keys, queries and tokens holding NaN
+    change no real output, come out as exact zeros, and leave every gradient finite."""
+    torch.manual_seed(0)
+    cross, self_attn = CrossAttentionLayer(q_dim=8, kv_dim=6, num_heads=2), SelfAttentionLayer(8, num_heads=2)
+    q, kv = torch.randn(2, 5, 8), torch.randn(2, 7, 6)
+    q_mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    kv_mask = torch.tensor([[1] * 7, [1, 1, 1, 0, 0, 0, 0]], dtype=torch.bool)
+    clean = self_attn(cross(q, kv, kv_mask=kv_mask, q_mask=q_mask), q_mask)
+    q_bad, kv_bad = q.masked_fill(~q_mask[..., None], float("nan")), kv.masked_fill(~kv_mask[..., None], float("inf"))
+    out = self_attn(cross(q_bad, kv_bad, kv_mask=kv_mask, q_mask=q_mask), q_mask)
+    assert torch.equal(out[q_mask], clean[q_mask]) and (out[~q_mask] == 0).all()
+    out.sum().backward()
+    for layer in (cross, self_attn):
+        assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
+
+
 def test_query_residual_switch_changes_output_by_the_query():
     with_res = CrossAttentionLayer(8, 8, use_query_residual=True).eval()
     without = CrossAttentionLayer(8, 8, use_query_residual=False).eval()

@@ -116,6 +116,49 @@ def test_bad_input_shapes_raise_value_errors_naming_the_expected_shape(bad, matc
         model(bad)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_floating_inputs_of_another_dtype_are_cast_to_the_model_dtype(dtype):
+    """The one dtype rule at every entry point: float64 (numpy's), half and bfloat16 inputs are cast to the model's
+    dtype; the outputs are what float32 inputs of the same values give."""
+    from perceiver_io.adapters import ImageAdapter
+    from perceiver_io.decoders.per_element import PerElementDecoder
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 5).to(dtype)
+    plain = PerceiverIO(EncoderConfig.small(), input_dim=5).eval()
+    torch.testing.assert_close(plain(x), plain(x.float()))
+    assert plain(x).dtype == torch.float32
+    entity = PerceiverIO(EncoderConfig.small(d_latents=32), input_adapter=EntitySetAdapter(5, 16),
+                         decoder=PerElementDecoder(32, query_channels=16, output_channels=3)).eval()  # fmt: skip
+    mask, queries = torch.ones(2, 8, dtype=torch.bool), torch.randn(2, 8, 16).to(dtype)
+    torch.testing.assert_close(entity(x, mask=mask, queries=queries),
+                               entity(x.float(), mask=mask, queries=queries.float()))  # fmt: skip
+    image = ImageAdapter(prep_type="conv1x1", out_channels=4, spatial_downsample=1, position_encoding="trainable",
+                         position_encoding_kwargs=dict(index_dims=(4, 4), num_channels=3))  # fmt: skip
+    pixels = torch.randn(1, 3, 4, 4)
+    torch.testing.assert_close(image(pixels.to(dtype)).tokens, image(pixels.to(dtype).float()).tokens)
+    encoder = PerceiverEncoder(EncoderConfig.small(), input_dim=5).eval()
+    torch.testing.assert_close(encoder(x), encoder(x.float()))
+    original = Perceiver(PerceiverConfig.small(), input_dim=5).eval()
+    torch.testing.assert_close(original(x), original(x.float()))
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda: (PerceiverIO(EncoderConfig.small(), input_dim=5), torch.ones(2, 8, 5, dtype=torch.long)), "inputs"),
+        (lambda: (PerceiverEncoder(EncoderConfig.small(), input_dim=5), torch.ones(2, 8, 5, dtype=torch.int32)),
+         "encoder inputs"),
+        (lambda: (EntitySetAdapter(5, 16), torch.ones(2, 8, 5, dtype=torch.bool)), "entity features"),
+    ],
+)
+def test_inputs_that_are_not_floating_point_raise_one_error_naming_them(make, name):
+    module, x = make()
+    with pytest.raises(ValueError, match=rf"^{name} must be a floating-point tensor \(cast to the model's "
+                                         rf"torch.float32\), got torch\.\w+$"):  # fmt: skip
+        module(x)
+
+
 def test_bad_mask_shape_is_named():
     model = PerceiverIO(EncoderConfig.small(), input_dim=5)
     with pytest.raises(ValueError, match=r"attention_mask must have shape \[batch, tokens\] = \(2, 8\)"):

@@ -39,6 +39,24 @@ def test_padding_rows_never_change_real_outputs():
     torch.testing.assert_close(run(model, x, mask)[:, :8], run(model, x[:, :8], mask[:, :8]), atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("junk", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_padding_rows_reach_no_output_or_gradient(junk):
+    """NaN or inf in masked rows: the real rows equal those with zero padding, padding outputs are exactly 0 and
+    every gradient is finite (the rows are replaced before any matmul, never multiplied by a zero mask)."""
+    model = entity_model().train()
+    x = torch.randn(2, 12, 10)
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    mask[0, 7:] = False
+    mask[1, 10:] = False
+    clean = run(model, x, mask)
+    dirty = x.clone()
+    dirty[~mask] = junk
+    out = run(model, dirty, mask)
+    assert torch.equal(out[mask], clean[mask]) and (out[~mask] == 0).all()
+    out.square().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_outputs_are_equivariant_to_permuting_elements():
     model = entity_model()
     x = torch.randn(2, 9, 10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from perceiver_io.adapters.base import AdaptedInput, InputAdapter
+from perceiver_io.checks import float_input
 from perceiver_io.position_encoding import FourierPositionEncoding, build_position_encoding
 
 
@@ -57,6 +58,7 @@ class AudioAdapter(InputAdapter):
             raise ValueError(
                 f"audio must have shape [batch, samples] or [batch, samples, 1], got {tuple(inputs.shape)}"
             )
+        inputs = float_input("audio", inputs, self)
         batch, samples = inputs.shape[:2]
         if samples % self.samples_per_patch:
             raise ValueError(

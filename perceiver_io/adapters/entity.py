@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from perceiver_io.adapters.base import AdaptedInput, InputAdapter
-from perceiver_io.checks import check_mask, check_tokens
+from perceiver_io.attention import zero_padding
+from perceiver_io.checks import check_mask, check_tokens, float_input
 
 
 class EntitySetAdapter(InputAdapter):
@@ -29,8 +30,7 @@ class EntitySetAdapter(InputAdapter):
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None, **_: object) -> AdaptedInput:
         """``inputs`` [B, N, in_channels] and ``mask`` [B, N] (True for real elements)."""
         check_tokens("entity features", inputs, self.in_channels)
+        inputs = float_input("entity features", inputs, self)
         mask = check_mask("entity mask", mask, inputs.shape[0], inputs.shape[1])
-        tokens = self.projection(inputs)
-        if mask is not None:
-            tokens = tokens * mask[..., None].to(tokens.dtype)
+        tokens = zero_padding(self.projection(zero_padding(inputs, mask)), mask)  # replaced: NaN padding stays out
         return AdaptedInput(tokens=tokens, mask=mask, without_pos=tokens, index_dims=(inputs.shape[1],))

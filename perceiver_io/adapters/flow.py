@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from perceiver_io.adapters.base import AdaptedInput, InputAdapter
 from perceiver_io.adapters.image import ImageAdapter
+from perceiver_io.checks import float_input
 
 
 def extract_patches(frames: torch.Tensor, kernel_size: int = 3) -> torch.Tensor:
@@ -79,6 +80,7 @@ class FlowAdapter(InputAdapter):
         expected = f"[batch, 2, {self.in_channels} or {self.patch_channels}, height, width]"
         if inputs.dim() != 5 or inputs.shape[1] != 2:
             raise ValueError(f"flow inputs must have shape {expected}, got {tuple(inputs.shape)}")
+        inputs = float_input("flow inputs", inputs, self)
         channels = inputs.shape[2]
         if channels == self.patch_channels:
             patches = inputs

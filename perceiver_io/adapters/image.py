@@ -10,6 +10,7 @@ from torch import nn
 from perceiver_io.adapters.base import AdaptedInput, InputAdapter
 from perceiver_io.adapters.conv_stem import ConvStem
 from perceiver_io.adapters.space_to_depth import space_to_depth
+from perceiver_io.checks import float_input
 from perceiver_io.position_encoding import FourierPositionEncoding, build_position_encoding
 
 PREP_TYPES = ("conv", "conv1x1", "patches", "pixels")
@@ -192,6 +193,7 @@ class ImageAdapter(InputAdapter):
         """Tokens for ``inputs``; ``resize_pos_encoding`` (HF: ``interpolate_pos_encoding``) resamples a
         trainable 2-D table to the input's token grid."""
         self._check(inputs)
+        inputs = float_input("image inputs", inputs, self)
         grid = self._content(inputs)
         batch, index_dims = grid.shape[0], tuple(grid.shape[1:-1])
         content = grid.reshape(batch, -1, grid.shape[-1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from perceiver_io.adapters.base import AdaptedInput, InputAdapter
+from perceiver_io.checks import float_input
 
 
 class OneHotAdapter(InputAdapter):
@@ -21,5 +22,5 @@ class OneHotAdapter(InputAdapter):
     def forward(self, inputs: torch.Tensor, **_: object) -> AdaptedInput:
         if inputs.dim() != 2 or inputs.shape[1] != self.num_classes:
             raise ValueError(f"labels must have shape [batch, {self.num_classes}], got {tuple(inputs.shape)}")
-        tokens = inputs[:, None, :]
+        tokens = float_input("labels", inputs, self)[:, None, :]
         return AdaptedInput(tokens=tokens, without_pos=tokens, index_dims=(1,))

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from perceiver_io.adapters.base import AdaptedInput
+from perceiver_io.attention import zero_padding
 from perceiver_io.checks import check_tokens
 from perceiver_io.decoders.base import OutputAdapter
 from perceiver_io.layers import CrossAttentionLayer
@@ -63,7 +64,5 @@ class PerElementDecoder(OutputAdapter):
         latent_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         check_tokens("per-element queries", queries, self.query_channels)
-        out = self.final_layer(self.cross_attention(queries, latents, kv_mask=latent_mask))
-        if query_mask is not None:
-            out = out * query_mask[..., None].to(out.dtype)
-        return out
+        out = self.final_layer(self.cross_attention(queries, latents, kv_mask=latent_mask, q_mask=query_mask))
+        return zero_padding(out, query_mask)
