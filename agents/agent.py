@@ -10,7 +10,9 @@ marks an episode start are reset before the step. One step sends up to the spec'
 chained and ended by a no_op (``heads/step_actions.py``): action tensors carry a sub-action axis after the batch
 (``action_type`` [B, N], ``selected_units`` [B, N, K], ...). Every head samples under the spec's legality rules
 (``heads/legality.py``), so sampled actions are legal by construction. The agent never sees the environment, only its
-spec, read through ``agents.spec.AgentSpec`` (which refuses a spec of another version).
+spec, read through ``agents.spec.AgentSpec`` (which refuses a spec of another version). ``act``, ``evaluate`` and
+``evaluate_sequence`` check what they are given against it first (``agents.inputs``: one ``AgentInputError``
+naming the tensor, its row and column, and what was expected).
 
 Temperature applies only when acting: ``act`` samples at the heads config's temperature (or the one given) and
 returns it per row; ``evaluate`` and ``evaluate_sequence`` score at temperature 1 unless told otherwise, so
@@ -32,8 +34,10 @@ from agents.featurizer import UnitFeaturizer
 from agents.heads import ActionHeads, ValueHead
 from agents.heads.legality import Legality
 from agents.heads.step_actions import StepActions, last_actions
+from agents.inputs import AgentInputError, check_actions, check_first, check_observation, check_state
 from agents.scalar_encoder import ScalarEncoder
 from agents.spec import AgentSpec
+from perceiver_io.checks import model_dtype
 
 AgentState = dict[str, torch.Tensor]
 
@@ -91,6 +95,17 @@ class Agent(nn.Module):
         agent = cls(config["spec"], AgentConfig.from_dict(config["agent"]))
         agent.load_state_dict(state_dict)
         return agent
+
+    def _check(
+        self, obs: dict[str, torch.Tensor], state: AgentState, first: torch.Tensor | None, lead: int
+    ) -> dict[str, torch.Tensor]:
+        """``obs`` checked against the spec with ``lead`` leading dims ([B] or [T, B]), and the state and ``first``
+        against it; returns ``obs`` with ``units`` and ``scalars`` in the agent's dtype."""
+        obs = check_observation(self.spec, obs, lead, model_dtype(self))
+        shape = tuple(obs["unit_mask"].shape[:lead])
+        check_state(state, shape[-1], (self.core.state_layers, self.core.config.hidden))
+        check_first(first, shape)
+        return obs
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> AgentState:
         h, c = self.core.initial_state(batch_size, device)
@@ -157,6 +172,9 @@ class Agent(nn.Module):
         ``given`` ([B, N, ...] per key) fixes some heads' choices in every sub-action (e.g. the true action types, to
         measure the selections given them); see ``StepActions``.
         """
+        obs = self._check(obs, state, first, lead=1)
+        if given is not None:
+            check_actions(self.spec, given, tuple(obs["unit_mask"].shape[:1]), "given", partial=True)
         core_output, units, legal, core_state = self.trunk(obs, state, first)
         temperature = self.config.heads.temperature if temperature is None else temperature
         temperatures = torch.full((core_output.shape[0],), float(temperature), device=core_output.device)
@@ -180,6 +198,8 @@ class Agent(nn.Module):
     ) -> EvaluateOutput:
         """Score the given actions, every head teacher-forced, at ``temperature`` (a number or one per row [B]; pass
         ``act``'s to get its log-probs back)."""
+        obs = self._check(obs, state, first, lead=1)
+        check_actions(self.spec, action, tuple(obs["unit_mask"].shape[:1]), "action", partial=False)
         core_output, units, legal, core_state = self.trunk(obs, state, first)
         out = self.step_actions(self.heads, core_output, units, legal, action=action, temperature=temperature)
         return EvaluateOutput(
@@ -202,6 +222,11 @@ class Agent(nn.Module):
         the given actions at t - 1 (teacher forcing: its last action that was not a no_op), and from ``state`` at
         t = 0.
         """
+        if not isinstance(first, torch.Tensor) or first.dim() != 2:
+            got = tuple(first.shape) if isinstance(first, torch.Tensor) else type(first).__name__
+            raise AgentInputError(f"first must be a [T, B] tensor (time-major episode starts), got {got}")
+        obs = self._check(obs, state, first, lead=2)
+        check_actions(self.spec, action, tuple(first.shape), "action", partial=False)
         steps, batch = first.shape
         flat = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in obs.items()}
         flat_action = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in action.items()}

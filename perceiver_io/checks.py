@@ -8,6 +8,7 @@ floating (ints, bools: except the text adapter's token ids) raises one ValueErro
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
@@ -45,7 +46,7 @@ def check_rank(name: str, x: torch.Tensor, ranks: tuple[int, ...], layout: str) 
 
 def model_dtype(module: nn.Module) -> torch.dtype:
     """The dtype ``module`` computes in: its first floating parameter's or buffer's, else torch's default."""
-    for tensor in (*module.parameters(), *module.buffers()):
+    for tensor in itertools.chain(module.parameters(), module.buffers()):  # lazily: usually the first one answers
         if tensor.dtype.is_floating_point:
             return tensor.dtype
     return torch.get_default_dtype()

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from agents.agent import Agent
 from agents.config import AgentConfig, CoreConfig
 from agents.heads import HEADS
+from agents.inputs import AgentInputError
 from agents.report import PARTS, format_report, full_observation, model_report
 from envs.skirmish.match import Match
 from envs.skirmish.spec import skirmish_spec
@@ -360,3 +361,84 @@ def test_the_previous_target_is_tracked_by_tag_and_marked_was_targeted(kind):
         reset = agent.act(moved, agent.initial_state(2), greedy=True)
     torch.testing.assert_close(fresh.value, reset.value)
     assert not torch.allclose(kept.value[:1], reset.value[:1])
+
+
+def _bad_inputs():
+    """(case, edit of (obs, state), the error's text): each a wrong tensor at act's boundary."""
+    n_scalars, core = len(SPEC["scalars"]), "core_h"
+
+    def units_nan(obs, state):
+        obs["unit_mask"][1, 3] = True
+        obs["units"][1, 3, COL["health"]] = float("nan")
+
+    return [
+        ("nan unit", units_nan, r"obs\['units'\]\[1, 3\] \(row 3, a real unit: unit_mask is True; column 'health'\) "
+                                r"is nan; the units of an observation must be finite"),
+        ("inf scalar", lambda o, s: o["scalars"].__setitem__((2, 4), float("inf")),
+         rf"obs\['scalars'\]\[2\] \(scalar '{SPEC['scalars'][4]}'\) is inf; the scalars of an observation must be"),
+        ("available length", lambda o, s: o.__setitem__("available_actions", o["available_actions"][:, :-1]),
+         rf"obs\['available_actions'\] must have shape \[B, {NUM_TYPES}\] \(one per action type\), got "
+         rf"\(4, {NUM_TYPES - 1}\)"),
+        ("scalars length", lambda o, s: o.__setitem__("scalars", o["scalars"][:, 1:]),
+         rf"obs\['scalars'\] must have shape \[B, {n_scalars}\] \(the spec's scalars\), got \(4, {n_scalars - 1}\)"),
+        ("unit columns", lambda o, s: o.__setitem__("units", o["units"][..., :-1]),
+         r"obs\['units'\] must have shape \[B, units, 46\] \(one column per spec unit column\), got \(4, 9, 45\)"),
+        ("mask rows", lambda o, s: o.__setitem__("unit_mask", o["unit_mask"][:, :-1]),
+         r"obs\['unit_mask'\] must have shape \[B, units\] like units, got \(4, 8\)"),
+        ("integer units", lambda o, s: o.__setitem__("units", o["units"].long()),
+         r"obs\['units'\] must be a floating-point tensor \(cast to the agent's torch.float32\), got torch.int64"),
+        ("float mask", lambda o, s: o.__setitem__("unit_mask", o["unit_mask"].float()),
+         r"obs\['unit_mask'\] must be a bool \(or integer\) tensor, got torch.float32"),
+        ("numpy", lambda o, s: o.__setitem__("scalars", o["scalars"].numpy()),
+         r"obs\['scalars'\] must be a torch.Tensor, got ndarray \(training.policy.stack_observations"),
+        ("missing key", lambda o, s: o.pop("available_actions"),
+         r"obs must be a dict with the tensors units, unit_mask, scalars, available_actions, got \['scalars', "),
+        ("state batch", lambda o, s: s.__setitem__(core, s[core][:3]),
+         r"state\['core_h'\] must have shape \[4, 1, 64\] \(batch, core layers, core hidden\): "
+         r"Agent.initial_state\(4\) for a batch of 4, got \(3, 1, 64\)"),
+        ("state keys", lambda o, s: s.pop("previous_target_tag"), r"state must be the dict Agent.initial_state"),
+    ]
+
+
+@pytest.mark.parametrize(("case", "edit", "text"), _bad_inputs(), ids=[c[0] for c in _bad_inputs()])
+def test_act_names_a_bad_input_tensor_and_what_was_expected(case, edit, text):
+    agent = make_agent("perceiver")
+    obs, state = random_obs(4, 9, seed=1), agent.initial_state(4)
+    edit(obs, state)
+    with pytest.raises(AgentInputError, match=f"^{text}"):
+        sample(agent, obs, state=state)
+
+
+def test_padding_may_hold_anything_and_float64_observations_are_cast():
+    agent = make_agent("transformer")
+    obs = random_obs(4, 9, seed=2)
+    dirty = {**obs, "units": obs["units"].masked_fill(~obs["unit_mask"][..., None], float("nan")).double(),
+             "scalars": obs["scalars"].double()}  # fmt: skip
+    clean, cast = sample(agent, obs), sample(agent, dirty)
+    for key in HEADS:
+        assert torch.equal(clean.action[key], cast.action[key])
+    torch.testing.assert_close(clean.value, cast.value)
+
+
+def test_evaluate_and_sequences_check_actions_state_and_first():
+    agent = make_agent("perceiver")
+    obs, state = random_obs(4, 9, seed=3), agent.initial_state(4)
+    action = sample(agent, obs).action
+    with pytest.raises(AgentInputError, match=r"^action\['selected_units'\] must have shape \[4, 2, 64\]"):
+        agent.evaluate(obs, {**action, "selected_units": action["selected_units"][:, 0]}, state)
+    with pytest.raises(AgentInputError, match=r"^action must have the keys action_type, .*, got \['action_type'"):
+        agent.evaluate(obs, {"action_type": action["action_type"]}, state)
+    with pytest.raises(AgentInputError, match=r"^first must have shape \[4\] \(one flag per observation\)"):
+        agent.act(obs, state, first=torch.ones(3, dtype=torch.bool))
+    seq = {k: v[None].expand(3, *v.shape) for k, v in obs.items()}
+    seq_action = {k: v[None].expand(3, *v.shape) for k, v in action.items()}
+    first = torch.zeros(3, 4, dtype=torch.bool)
+    agent.evaluate_sequence(seq, seq_action, state, first)  # well-formed: runs
+    with pytest.raises(AgentInputError, match=r"^first must be a \[T, B\] tensor"):
+        agent.evaluate_sequence(seq, seq_action, state, first[0])
+    with pytest.raises(AgentInputError, match=r"^state\['previous_action_type'\] must have shape \[4\]"):
+        agent.evaluate_sequence(seq, seq_action, {**state, "previous_action_type": torch.zeros(3)}, first)
+    bad = {**seq, "scalars": seq["scalars"].clone()}
+    bad["scalars"][2, 1, 0] = float("nan")
+    with pytest.raises(AgentInputError, match=rf"^obs\['scalars'\]\[2, 1\] \(scalar '{SPEC['scalars'][0]}'\) is nan"):
+        agent.evaluate_sequence(bad, seq_action, state, first)
