@@ -72,9 +72,17 @@ def test_query_mask_zeroes_padding_queries_and_leaves_others():
     torch.testing.assert_close(out[q_mask], layer(q, kv)[q_mask])
 
 
-def test_nan_padding_stays_out_of_cross_and_self_attention_and_their_gradients():
+@pytest.mark.parametrize("backend", ["MATH", "FLASH_ATTENTION"])  # the CPU kernels: eager and fused
+def test_nan_padding_stays_out_of_cross_and_self_attention_and_their_gradients(backend):
     """The layers on their own (e.g. the agent's Transformer encoder): masked keys, queries and tokens holding NaN
-    change no real output, come out as exact zeros, and leave every gradient finite."""
+    change no real output, come out as exact zeros, and leave every gradient finite, on either SDPA kernel."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel([getattr(SDPBackend, backend)]):
+        _nan_padding_case()
+
+
+def _nan_padding_case():
     torch.manual_seed(0)
     cross, self_attn = CrossAttentionLayer(q_dim=8, kv_dim=6, num_heads=2), SelfAttentionLayer(8, num_heads=2)
     q, kv = torch.randn(2, 5, 8), torch.randn(2, 7, 6)
