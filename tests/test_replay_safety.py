@@ -62,8 +62,8 @@ def base_replays(tmp_path_factory) -> list[Path]:
 
 
 def record_bases(directory: Path) -> list[Path]:
-    """Two small real games: mirrored 3m (its scenario stored in the header) and a lenient 3m with illegal and
-    malformed actions recorded."""
+    """Two small real games: mirrored 3m (its scenario stored in the header) and a lenient 3m with illegal actions
+    recorded, some beyond int64 (stored as malformed)."""
     match = play_bot_game(mirrored(load_scenario("3m"), 1), {1: "hard", 2: "medium"}, seed=1, max_units=MAX_UNITS)
     paths = [save_replay(directory / "mirrored.skreplay", match, {1: "bot:hard", 2: "bot:medium"})]
     match = Match("3m", 2, lenient=True, record=True, max_units=MAX_UNITS)
@@ -71,7 +71,7 @@ def record_bases(directory: Path) -> list[Path]:
     for t in range(20):
         mine = {"action_type": int(rng.integers(0, 7)), "selected_units": np.r_[rng.integers(0, 6, 2), [-1] * 62],
                 "target_unit": int(rng.integers(-1, 6)), "target_location": rng.integers(0, 64, 2), "queued": 0}
-        junk = [{"action_type": 0, "bogus": 1}] if t % 4 == 0 else []
+        junk = [{"action_type": 2**70}] if t % 4 == 0 else []  # illegal, and no int64: stored as malformed
         obs, _, term, trunc, _ = match.step({1: [mine, *junk], 2: bot.act(obs[2], match.spec)})
         if term or trunc:
             break

@@ -244,6 +244,10 @@ def _is_shipped(scenario: Scenario) -> bool:
 
 _DEFAULTS: dict[str, Any] = {"target_unit": -1, "target_location": (0, 0), "queued": 0}
 MALFORMED = "malformed"  # decoded form of an action the recorder could not store: {"malformed": "<its repr>"}
+# What re-simulation plays for such an action: one the match drops as illegal whatever the game's state, as the
+# recorded lenient match dropped the original (a malformed dict itself now raises MalformedActionError, lenient or
+# not); it counts against the action budget as the original did.
+_UNSTORED = {"action_type": -1}
 
 
 def _int_like(value: Any) -> int | None:
@@ -270,8 +274,9 @@ def encode_action(action: Any) -> list[Any]:
     """Contract action dict -> compact list ``[type, selected, target_unit, [x, y], queued]``.
 
     Arguments the action type does not use are stored as None (the match ignores them). An action whose used
-    arguments are not of the contract's form (a lenient match dropped it as illegal) is stored as
-    ``["malformed", repr]``: it decodes to a dict the match again rejects, so the game re-simulates the same.
+    arguments are not of the contract's form (a lenient match dropped it as illegal, e.g. an int beyond int64;
+    files from before ``MalformedActionError`` also hold malformed ones) is stored as ``["malformed", repr]``: it
+    decodes to ``{"malformed": repr}``, re-simulated as an action the match drops again, so the game is the same.
     """
     bad = [MALFORMED, repr(action)[:200]]
     if not isinstance(action, Mapping) or set(action) - {"action_type", *ARGUMENTS}:
@@ -600,8 +605,9 @@ class Replay:
     def _step(self, match: Match, index: int, actions: dict[int, list[dict[str, Any]]]) -> tuple:
         if match.engine.done:
             raise ReplayDesyncError(self.path, f"desync: the game ended at step {index}, recorded {self.header.steps}")
+        played = {player: [_UNSTORED if MALFORMED in a else a for a in batch] for player, batch in actions.items()}
         try:
-            return match.step(actions)
+            return match.step(played)
         except ValueError as err:  # IllegalActionError in a strict match
             raise ReplayDesyncError(self.path, f"desync: step {index}: {err}") from err
 
