@@ -19,6 +19,9 @@ ARGUMENTS = ("selected_units", "target_unit", "target_location", "queued")
 TARGET_RULES = ("none", "enemy", "other_unit", "any_unit")
 REQUIREMENTS = ("none", "any_unit", "mobile", "armed", "armed_or_healer")
 REQUIRED_COLUMNS = ("unit_type", "alliance", "x", "y")  # the featurizer and the own-unit mask read them
+# The largest sizes an agent is built for (the contract's own bounds), so a crafted spec in a checkpoint cannot
+# make the agent allocate gigabytes: unit rows, selected units, location grid side, actions per step.
+MAX_SIZES = {"max_units": 1024, "max_selected_units": 1024, "location_resolution": 1024, "actions_per_step": 64}
 
 
 class AgentSpecError(ValueError):
@@ -119,7 +122,7 @@ class AgentSpec:
             raise AgentSpecError("order_ids", "expected a dict of name -> int")
         return cls(
             plain=copy.deepcopy(dict(data)),
-            max_units=read.positive("max_units"),
+            max_units=read.size("max_units"),
             unit_columns=columns,
             scalars=read.names("scalars"),
             map_size=(map_size[0], map_size[1]),
@@ -127,12 +130,12 @@ class AgentSpec:
             order_ids=tuple(sorted({0, *order_ids.values()})),
             self_alliance=alliance["self"],
             enemy_alliance=alliance["enemy"],
-            max_selected_units=read.positive("max_selected_units"),
-            location_resolution=read.positive("location_resolution"),
+            max_selected_units=read.size("max_selected_units"),
+            location_resolution=read.size("location_resolution"),
             action_types=action_types,
             unit_types=unit_types,
             no_op=no_op[0],
-            actions_per_step=read.positive("actions_per_step"),
+            actions_per_step=read.size("actions_per_step"),
         )
 
 
@@ -150,10 +153,11 @@ class _Reader:
     def fail(self, key: str, expected: str) -> AgentSpecError:
         return AgentSpecError(self.where + key, f"expected {expected}, got {self.data[key]!r:.60}")
 
-    def positive(self, key: str) -> int:
-        value = self.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.fail(key, "an int >= 1")
+    def size(self, key: str) -> int:
+        """An int in [1, ``MAX_SIZES[key]``]."""
+        value, most = self.get(key), MAX_SIZES[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            raise self.fail(key, f"an int in [1, {most}]")
         return value
 
     def text(self, key: str) -> str:

@@ -10,8 +10,11 @@ import pytest
 
 from agents.agent import Agent
 from agents.config import AgentConfig
-from agents.spec import SUPPORTED_SPEC_VERSION, AgentSpec, AgentSpecError
-from envs.contract.spec import SPEC_VERSION
+from agents.spec import MAX_SIZES, SUPPORTED_SPEC_VERSION, AgentSpec, AgentSpecError
+from envs.contract.arguments import MAX_SELECTED_UNITS
+from envs.contract.budget import MAX_ACTIONS_PER_STEP
+from envs.contract.sizes import MAX_RESOLUTION, MAX_UNIT_ROWS
+from envs.contract.spec import SPEC_VERSION, SpecError
 from envs.skirmish.spec import skirmish_spec
 
 SPEC = skirmish_spec((32.0, 24.0), max_units=16, resolution=8)
@@ -19,6 +22,19 @@ SPEC = skirmish_spec((32.0, 24.0), max_units=16, resolution=8)
 
 def test_agent_reads_the_version_the_contract_writes():
     assert SUPPORTED_SPEC_VERSION == SPEC_VERSION
+
+
+def test_the_agent_is_built_for_every_size_the_contract_allows():
+    assert MAX_SIZES["max_units"] == MAX_UNIT_ROWS and MAX_SIZES["location_resolution"] == MAX_RESOLUTION
+    assert MAX_SIZES["actions_per_step"] == MAX_ACTIONS_PER_STEP
+    assert MAX_SIZES["max_selected_units"] >= MAX_SELECTED_UNITS
+    largest = skirmish_spec((32.0, 24.0), max_units=MAX_UNIT_ROWS, resolution=MAX_RESOLUTION,
+                            actions_per_step=MAX_ACTIONS_PER_STEP)  # fmt: skip
+    assert AgentSpec.from_dict(largest).max_units == MAX_UNIT_ROWS
+    for sizes in ({"max_units": MAX_UNIT_ROWS + 1}, {"resolution": MAX_RESOLUTION + 1},
+                  {"actions_per_step": MAX_ACTIONS_PER_STEP + 1}):  # fmt: skip
+        with pytest.raises(SpecError):
+            skirmish_spec((32.0, 24.0), **sizes)
 
 
 def test_view_from_the_spec_and_from_its_dict_agree():
@@ -56,6 +72,11 @@ def test_a_spec_of_another_version_is_refused(version):
         (lambda d: d.update(map_size=[32.0, -1.0]), "map_size"),
         (lambda d: d.pop("actions_per_step"), "actions_per_step"),
         (lambda d: d.update(actions_per_step=0), "actions_per_step"),
+        # sizes a crafted checkpoint could use to make the agent allocate gigabytes
+        (lambda d: d.update(location_resolution=10**9), "location_resolution"),
+        (lambda d: d.update(max_units=4096), "max_units"),
+        (lambda d: d.update(max_selected_units=10**6), "max_selected_units"),
+        (lambda d: d.update(actions_per_step=65), "actions_per_step"),
         (lambda d: d["action_types"][0].update(name="idle"), "action_types"),  # no no_op to end a step with
     ],
 )

@@ -43,7 +43,7 @@ def test_spec_round_trips_through_json():
         (lambda d: d["action_types"][2].pop("requires"), "action_types[2].requires", "missing"),
         (lambda d: d["unit_types"][0].update(is_air=1), "unit_types[0].is_air", "true or false"),
         (lambda d: d["action_types"][1].update(index=3), "action_types", "indexed 0..A-1"),
-        (lambda d: d.update(max_units=0), "sizes", "max_units must be an int >= 1"),
+        (lambda d: d.update(max_units=0), "sizes", r"max_units must be an int in \[1, 1024\]"),
     ],
 )
 def test_from_dict_names_the_bad_field(change, field, problem):

@@ -29,7 +29,7 @@ def test_the_spec_publishes_the_budget_and_bad_budgets_are_refused():
     assert Match("3m").spec.actions_per_step == DEFAULT_ACTIONS_PER_STEP
     assert Match("3m", actions_per_step=3).spec.actions_per_step == 3
     for bad in (0, -1, 1.5, True, "2"):
-        with pytest.raises(ValueError, match="actions_per_step must be an int >= 1"):
+        with pytest.raises(ValueError, match=r"actions_per_step must be an int in \[1, 64\]"):
             Match("3m", actions_per_step=bad)
 
 
@@ -124,4 +124,4 @@ def test_the_ladder_plays_under_the_budget_and_the_clis_check_it(tmp_path, capsy
         with pytest.raises(SystemExit) as exit_info:  # argparse's error for a bad flag
             command([*argv, "--quiet"])
         assert exit_info.value.code == 2
-        assert "error: argument --actions-per-step: expected an integer >= 1, got 0" in capsys.readouterr().err
+        assert "error: argument --actions-per-step: expected an integer in [1, 64], got 0" in capsys.readouterr().err

@@ -31,7 +31,7 @@ def _names(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
+    from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, MAX_ACTIONS_PER_STEP
     from envs.skirmish.ladder import DEFAULT_SCENARIOS, NON_CHEAT_LEVELS
 
     parser = argparse.ArgumentParser(prog="pstar bots", description="Built-in Skirmish bots.")
@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="win rate over decided games each level must reach against the one below (0.6)",
     )
     ladder.add_argument("--step-mul", type=count, default=8, help="game loops per agent step (default 8)")
-    ladder.add_argument("--actions-per-step", type=count, default=DEFAULT_ACTIONS_PER_STEP,
+    ladder.add_argument("--actions-per-step", type=flag_type(int, at_least=1, at_most=MAX_ACTIONS_PER_STEP),
+                        default=DEFAULT_ACTIONS_PER_STEP,
                         help="each bot's action budget per agent step, no_ops free (default %(default)s)")
     ladder.add_argument("--fog", action="store_true", help="play with fog of war")
     ladder.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the result (%(default)s)")

@@ -34,7 +34,7 @@ def _frames_writer(every: int, size: tuple[int, int] | None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
+    from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, MAX_ACTIONS_PER_STEP
 
     parser = argparse.ArgumentParser(prog="pstar play", description="Render a Skirmish game to a GIF or a PNG strip.",
                                      parents=[common_flags()])
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--fog", action="store_true")
     parser.add_argument("--step-mul", type=count, default=8)
-    parser.add_argument("--actions-per-step", type=count, default=DEFAULT_ACTIONS_PER_STEP,
+    parser.add_argument("--actions-per-step", type=flag_type(int, at_least=1, at_most=MAX_ACTIONS_PER_STEP),
+                        default=DEFAULT_ACTIONS_PER_STEP,
                         help="each bot's action budget per agent step, no_ops free (default %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("skirmish.gif"), help="output .gif or .png")
     parser.add_argument("--every", type=count, default=1, help="keep one frame every K agent steps")

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from envs.contract.sizes import MAX_UNIT_ROWS
 from envs.skirmish.bots import LEVELS
 from training.bc.config import BCConfig
 from training.checkpoint import CheckpointError
@@ -40,7 +41,7 @@ class RecordConfig(CheckedConfig):
     weak: list[str] = described("bot levels of the weaker side", choices=LEVELS,
                                 default_factory=lambda: ["easy", "medium", "hard"])  # fmt: skip
     workers: int = described("recording processes", at_least=1, default=2)
-    max_units: int = described("unit rows per observation", at_least=1, default=64)
+    max_units: int = described("unit rows per observation", at_least=1, at_most=MAX_UNIT_ROWS, default=64)
 
     def __post_init__(self) -> None:
         super().__post_init__()

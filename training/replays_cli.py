@@ -352,7 +352,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
+    from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, MAX_ACTIONS_PER_STEP
+    from envs.contract.sizes import MAX_RESOLUTION, MAX_UNIT_ROWS
 
     parser = argparse.ArgumentParser(
         prog="pstar replays", description="Replays: record Skirmish bot games; inspect Skirmish or .SC2Replay files."
@@ -373,10 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, default=Path("replays"), help="output directory (default replays/)")
     rec.add_argument("--seed", type=seed, default=0, help="seed of game 0; game i uses seed + i")
     rec.add_argument("--step-mul", type=count, default=8)
-    rec.add_argument("--max-units", type=count, default=512)
-    rec.add_argument("--resolution", type=count, default=64)
+    rec.add_argument("--max-units", type=flag_type(int, at_least=1, at_most=MAX_UNIT_ROWS), default=512)
+    rec.add_argument("--resolution", type=flag_type(int, at_least=1, at_most=MAX_RESOLUTION), default=64)
     rec.add_argument("--fog", action="store_true", help="fog of war (cheat_vision bots still see everything)")
-    rec.add_argument("--actions-per-step", type=count, default=DEFAULT_ACTIONS_PER_STEP,
+    rec.add_argument("--actions-per-step", type=flag_type(int, at_least=1, at_most=MAX_ACTIONS_PER_STEP),
+                     default=DEFAULT_ACTIONS_PER_STEP,
                      help="each bot's action budget per agent step, no_ops free (default %(default)s)")
     rec.add_argument("--mirror", action="store_true", help="both sides get player 1's army (seeded variants)")
     rec.set_defaults(func=_record)

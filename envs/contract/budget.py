@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 DEFAULT_ACTIONS_PER_STEP = 2
+MAX_ACTIONS_PER_STEP = 64  # far above any fair budget; bounds what a crafted spec or replay may ask for
 
 
 def check_actions_per_step(value: Any) -> int:
-    """``value`` as the budget; a ValueError naming it unless it is an int >= 1."""
-    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-        raise ValueError(f"actions_per_step must be an int >= 1, got {value!r}")
+    """``value`` as the budget; a ValueError naming it unless it is an int in [1, MAX_ACTIONS_PER_STEP]."""
+    if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ACTIONS_PER_STEP):
+        raise ValueError(f"actions_per_step must be an int in [1, {MAX_ACTIONS_PER_STEP}], got {value!r}")
     return value

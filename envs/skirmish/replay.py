@@ -47,7 +47,9 @@ from typing import Any
 import numpy as np
 
 from envs.contract.arguments import ARGUMENTS, MAX_SELECTED_UNITS
+from envs.contract.budget import MAX_ACTIONS_PER_STEP
 from envs.contract.catalogue import ACTION_TYPES
+from envs.contract.sizes import MAX_RESOLUTION, MAX_UNIT_ROWS
 from envs.skirmish.botgame import outcome
 from envs.skirmish.engine import ENGINE_VERSION
 from envs.skirmish.match import Match
@@ -70,13 +72,13 @@ class ReadLimits:
     actions_bytes: int = 8 << 20  # the actions' JSON, decompressed
     steps: int = 20_000  # agent steps (the longest shipped game: 560 at step_mul 8, 4480 at step_mul 1)
     actions: int = 50_000  # actions of both players over the game, no_ops included
-    max_units: int = 1024  # unit rows per observation (twice the largest shipped scenario)
+    max_units: int = MAX_UNIT_ROWS  # unit rows per observation (twice the largest shipped scenario)
     unit_rows: int = 1 << 22  # steps x max_units: the observation rows a re-simulation yields per player, which
     # BC holds for one replay at a time (a 4480-step game at max_units 512, the longest shipped one at step_mul 1: 2.3M)
     scenario_units: int = 4096  # placements of a scenario stored in the header
-    resolution: int = 1024  # location grid side
+    resolution: int = MAX_RESOLUTION  # location grid side
     step_mul: int = 1024  # game loops per agent step
-    actions_per_step: int = 64  # the action budget per player per step
+    actions_per_step: int = MAX_ACTIONS_PER_STEP  # the action budget per player per step
 
 
 LIMITS = ReadLimits()

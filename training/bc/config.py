@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agents.heads.action_heads import HEADS
+from envs.contract.sizes import MAX_UNIT_ROWS
 from training.agent_choice import AgentChoice
 from training.config_io import DEVICES, CheckedConfig, ConfigError
 from training.config_io import described as _help
@@ -26,7 +27,7 @@ class BCConfig(CheckedConfig):
     players: str | int = _help("whose actions to clone", choices=PLAYERS, default="both")
     sequence_length: int = _help("time steps per training sequence (truncated BPTT window)", at_least=1, default=16)
     max_units: int = _help("unit rows per observation; replays recorded with another value are skipped", at_least=1,
-                          default=64)  # fmt: skip
+                          at_most=MAX_UNIT_ROWS, default=64)  # fmt: skip
     val_fraction: float = _help("share of replay files held out for metrics (0: none)", at_least=0, below=1,
                                 default=0.1)  # fmt: skip
     val_replays: list[str] = _help(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, MAX_ACTIONS_PER_STEP
 from envs.skirmish.bots import LEVELS
 from training.config_io import CheckedConfig, ConfigError, described
 
@@ -48,7 +48,7 @@ class EvalConfig(CheckedConfig):
     lenient: bool = described("drop and count the evaluated player's illegal actions instead of stopping",
                               default=False)  # fmt: skip
     actions_per_step: int = described("each player's action budget per agent step, the bots' included", at_least=1,
-                                      default=DEFAULT_ACTIONS_PER_STEP)  # fmt: skip
+                                      at_most=MAX_ACTIONS_PER_STEP, default=DEFAULT_ACTIONS_PER_STEP)  # fmt: skip
     torch_threads: int = described("intra-op threads of the network in each worker", at_least=1, default=1)
     out_dir: str | None = described(
         "where reports go (null: <checkpoint run dir>/eval, or <run_root>/eval_<timestamp> for a bot)", default=None

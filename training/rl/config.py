@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, MAX_ACTIONS_PER_STEP
+from envs.contract.sizes import MAX_UNIT_ROWS
 from envs.skirmish.bots import LEVELS
 from training.agent_choice import AgentChoice
 from training.config_io import DEVICES, CheckedConfig, ConfigError, described
@@ -74,10 +75,10 @@ class RLConfig(CheckedConfig):
                                      default_factory=lambda: ["3m", "8m", "2s3z", "MMM"])  # fmt: skip
     variants: int = described("seeded start-position variants drawn per game (0: as shipped)", at_least=0,
                               default=16)  # fmt: skip
-    max_units: int = described("unit rows per observation", at_least=1, default=64)
+    max_units: int = described("unit rows per observation", at_least=1, at_most=MAX_UNIT_ROWS, default=64)
     step_mul: int = described("game loops per agent step", at_least=1, default=8)
     actions_per_step: int = described("each player's action budget per step (bots included)", at_least=1,
-                                      default=DEFAULT_ACTIONS_PER_STEP)  # fmt: skip
+                                      at_most=MAX_ACTIONS_PER_STEP, default=DEFAULT_ACTIONS_PER_STEP)  # fmt: skip
     opponents: OpponentConfig = described("who the agent plays", default_factory=OpponentConfig)
     learner: LearnerConfig = described("the learner's losses and optimiser", default_factory=LearnerConfig)
     backend: str = described("where actors run", choices=BACKENDS, default="ray")
