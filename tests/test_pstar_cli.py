@@ -66,6 +66,15 @@ def test_every_subcommand_takes_the_common_flags_and_errors_alike(command, flags
         assert pstar_log_level.level == level
 
 
+@pytest.mark.parametrize("command", ["quickstart", "bc", "rl", "eval", "task image"])
+def test_config_overrides_may_come_before_and_after_flags(command, capsys):
+    # `pstar bc --config X replays=[r] -q name=n --resume`: the keys after the flag are overrides too
+    before = {"eval": ["bot:hard", "seed=1"], "task image": ["label_smoothing=0.1"]}.get(command, ["seed=1"])
+    status = main([*command.split(), *before, "--quiet", "bogus=1"])
+    err = capsys.readouterr().err
+    assert status == 2 and "unknown key 'bogus'" in err and "unrecognized arguments" not in err, err
+
+
 @pytest.mark.parametrize("command", [c for c in BAD_INPUTS if c != "bench"])  # bench NAME --help: the script's
 def test_every_subcommand_lists_the_common_flags_in_its_help(command, capsys):
     with pytest.raises(SystemExit):

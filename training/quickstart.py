@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="YAML preset (default configs/quickstart.yaml)")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="config overrides, e.g. rl.total_frames=50000 bc.steps=300 eval.games=10")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     progress = apply_common(args)
     try:
         cfg = load_config(QuickstartConfig, args.config, args.overrides)

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     progress = apply_common(args)
     overrides = list(args.overrides) + ([f"address={args.address}"] if args.address else [])
     try:

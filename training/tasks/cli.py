@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail("task", f"{given}; choose one of {', '.join(TASKS)}")
     name = argv.pop(0)
     config_cls, task_cls = _load(name)
-    args = build_parser(name, config_cls).parse_args(argv)
+    args = build_parser(name, config_cls).parse_intermixed_args(argv)
     progress = apply_common(args)
     try:
         config = load_config(config_cls, args.config, args.overrides)
