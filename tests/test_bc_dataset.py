@@ -24,6 +24,7 @@ from envs.skirmish.scenario import load_scenario
 from training.bc import dataset as bc_dataset
 from training.bc.dataset import ActionRules, BCData, BuildSettings, DatasetError, prepare_data, replay_result
 from training.bc.shards import SequenceStream, assign, epoch_order
+from training.writable import UnwritableError
 
 SETTINGS = BuildSettings(players="both", sequence_length=8, max_units=64)
 
@@ -257,6 +258,13 @@ def test_a_build_killed_midway_leaves_a_temporary_directory_the_next_build_remov
     assert left.name.startswith(".") and any(left.iterdir())  # killed writing its first shard
     data = prepare_data([str(replays[0])], SETTINGS, tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == [data.directory] and left.name.startswith(f".{data.directory.name}.")
+
+
+def test_a_cache_dir_that_cannot_be_written_is_one_error(replays, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(UnwritableError, match=rf"bc cache_dir {blocker}: cannot be written"):
+        prepare_data([str(replays[0])], SETTINGS, blocker, progress=False)
 
 
 def test_split_holds_out_whole_replays(replays, tmp_path):

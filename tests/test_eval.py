@@ -185,6 +185,25 @@ def test_cli_writes_reports_and_fails_cleanly(tmp_path, capsys):
         assert err.startswith("pstar eval: ") and len(err.splitlines()) == 1
 
 
+def test_an_unwritable_out_dir_stops_before_the_games_and_a_failed_write_keeps_the_table(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    argv = ["bot:easy", "--quiet", "backend=inprocess", "levels=[very_easy]", "scenarios=[3m]", "games=2"]
+    monkeypatch.setattr("training.eval.cli.evaluate", lambda *a, **k: pytest.fail("no game before the check"))
+    assert main([*argv, f"out_dir={blocker / 'eval'}"]) == 2
+    assert f"pstar eval: error: eval out_dir {blocker / 'eval'}: cannot be written" in capsys.readouterr().err
+    monkeypatch.undo()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("training.eval.cli.write_reports", full_disk)
+    assert main([*argv, f"out_dir={tmp_path / 'out'}"]) == 1
+    captured = capsys.readouterr()
+    assert "| very_easy | 2 |" in captured.out  # the results are printed before the reports are written
+    assert "the reports cannot be written ([Errno 28] No space left on device)" in captured.err
+
+
 def test_reports_count_illegal_actions_and_units_dropped_per_step():
     game = EvalGame(0, "easy", "3m", 0, False)
     result = EvalResult.from_outcomes(

@@ -74,9 +74,18 @@ def test_games_are_submitted_as_workers_free_up(tmp_path, monkeypatch):
     assert max(index - written for index, written in seen) >= 3  # the two workers were kept busy
 
 
-@pytest.mark.parametrize("workers", [2, 1])
-def test_ctrl_c_keeps_finished_files_and_says_what_was_written(tmp_path, workers):
-    """SIGINT to the whole process group, as a terminal's Ctrl-C: no worker tracebacks, whole files only."""
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("workers", "stop"), [(2, "ctrl-c"), (1, "ctrl-c"), (2, "kill")])
+def test_ctrl_c_keeps_finished_files_and_says_what_was_written(tmp_path, workers, stop):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C, or SIGTERM to the command alone (``kill``): no
+    worker tracebacks, whole files only, and no worker left behind."""
     out = tmp_path / "rec"
     command = [sys.executable, "-m", "training.replays_cli", "record", "--games", "100000", "--scenarios", "3m",
                "--max-units", "16", "--workers", str(workers), "--out", str(out), "--quiet"]  # fmt: skip
@@ -87,10 +96,17 @@ def test_ctrl_c_keeps_finished_files_and_says_what_was_written(tmp_path, workers
         deadline = time.monotonic() + 60
         while len(list(out.glob("*.skreplay"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGINT)
+        if stop == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)
+        deadline = time.monotonic() + 10
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _group_alive(proc.pid), "a worker outlived the command"
     finally:
-        if proc.poll() is None:
+        if _group_alive(proc.pid):  # the command or a worker it left behind
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr

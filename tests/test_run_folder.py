@@ -21,6 +21,7 @@ from training.quickstart import run as quickstart
 from training.rl.config import RLConfig
 from training.rl.train import initial_agents, train_rl
 from training.run_folder import open_run
+from training.writable import UnwritableError, writable_directory
 
 RL = ["backend=inprocess", "num_actors=1", "envs_per_actor=2", "unroll_length=8", "checkpoint_every=1", "keep_last=2",
       "name=rlx", "scenarios=[3m]", "learner_threads=1"]  # fmt: skip
@@ -183,3 +184,15 @@ def test_task_resume_with_another_model_is_refused_naming_the_difference(tmp_pat
     with pytest.raises(CheckpointError, match=refused):
         run_task(task("model.encoder.num_latents=16", "train.steps=3"), resume=True, progress=False)
     assert run_task(task("train.steps=3"), resume=True, progress=False).steps == 3
+
+
+def test_an_unwritable_run_root_or_cache_dir_is_one_error(tmp_path):
+    blocker = tmp_path / "a_file"  # a file where a directory should be: refused even for root, unlike chmod
+    blocker.write_text("")
+    with pytest.raises(UnwritableError, match=rf"run folder {blocker / 'run'}: cannot be written"):
+        open_run(blocker, "run", "bc")
+    with pytest.raises(UnwritableError, match=rf"--out {blocker}: cannot be written"):
+        writable_directory(blocker, "--out")
+    assert writable_directory(tmp_path / "new" / "dir", "--out").is_dir()
+    assert [p.name for p in (tmp_path / "new" / "dir").iterdir()] == []  # the check leaves nothing behind
+    assert pstar(["replays", "record", "--games", "1", "--out", str(blocker), "--quiet"]) == 2

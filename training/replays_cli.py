@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sized
@@ -30,6 +31,7 @@ from tqdm import tqdm
 
 from training.cli import apply_common, common_flags, fail
 from training.config_io import flag_type
+from training.writable import UnwritableError, writable_directory
 
 DEFAULT_LEVELS = ("medium", "hard")
 SMALL_SCENARIO_UNITS = 64  # default scenario list: the shipped ones with at most this many units
@@ -174,9 +176,9 @@ def record_games(jobs: Iterable[GameJob], workers: int, *, total: int | None = N
     """Play and save every job on ``workers`` processes (at most the usable CPUs; more is said and capped).
 
     A failing game is reported, never fatal to the others. Jobs are taken from ``jobs`` only as workers free up
-    (at most two per worker queued), so any number of games costs the same memory. Ctrl-C stops the run: queued
-    games are dropped, games being played finish and are kept (Ctrl-C again stops them too), and the tally says
-    ``interrupted``; every file written is whole (``save_replay`` writes atomically).
+    (at most two per worker queued), so any number of games costs the same memory. Ctrl-C (or SIGTERM) stops the
+    run: queued games are dropped, games being played finish and are kept (a second one stops them too), and the
+    tally says ``interrupted``; every file written is whole (``save_replay`` writes atomically).
     """
     cpus = usable_cpus()
     if workers > cpus:
@@ -184,12 +186,23 @@ def record_games(jobs: Iterable[GameJob], workers: int, *, total: int | None = N
         workers = cpus
     tally = RecordingTally()
     total = len(jobs) if total is None and isinstance(jobs, Sized) else total
-    with tqdm(total=total, desc="recording", unit="game", disable=not progress) as bar:
-        if workers == 1:
-            _record_here(iter(jobs), tally, bar)
-        else:
-            _record_in_pool(iter(jobs), workers, tally, bar)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+    try:
+        with tqdm(total=total, desc="recording", unit="game", disable=not progress) as bar:
+            if workers == 1:
+                _record_here(iter(jobs), tally, bar)
+            else:
+                _record_in_pool(iter(jobs), workers, tally, bar)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return tally
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (``kill``) stops a recording as Ctrl-C does: the workers are never left behind, the summary is said."""
+    raise KeyboardInterrupt
 
 
 def _record_here(jobs: Iterator[GameJob], tally: RecordingTally, bar: tqdm) -> None:
@@ -257,6 +270,10 @@ def _record(args: argparse.Namespace) -> int:
     problem = _check_names(args)
     if problem:
         return fail("replays record", problem)
+    try:
+        writable_directory(args.out, "--out")  # before the games, not after each
+    except UnwritableError as error:
+        return fail("replays record", error)
     _warn_if_rows_short(args)
     start = time.perf_counter()
     tally = record_games(plan_games(args), args.workers, total=args.games, progress=args.progress)

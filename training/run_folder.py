@@ -31,6 +31,7 @@ from training.checkpoint import (
     set_aside,
 )
 from training.config_io import ConfigError, flatten, to_dict
+from training.writable import writable_directory
 
 CONFIG = "config.yaml"
 log = logging.getLogger("pstar.run")
@@ -111,8 +112,7 @@ def open_run(
         if (path / CONFIG).exists():
             raise ConfigError(f"run folder {path} already holds a run (its {CONFIG}{', no checkpoint' * resumable});"
                               f" choose another {name_key}=, or delete the folder to start it over")  # fmt: skip
-        path.mkdir(parents=True, exist_ok=True)
-        return RunFolder(path, kind)
+        return RunFolder(writable_directory(path, "run folder"), kind)
     resumed = load_latest(path / CHECKPOINTS, optimizer=True)
     if resumed is None:
         held = f"none of its {len(found)} checkpoints loads (see the warnings)" if found else "it holds no checkpoint"
@@ -120,5 +120,6 @@ def open_run(
     if resumed.kind != kind:
         raise CheckpointError(resumed.path, f"is a {resumed.kind!r} checkpoint; --resume continues a run of the same "
                               f"kind ({kind!r}), so choose another {name_key}= for a new {kind} run")  # fmt: skip
+    writable_directory(path, "run folder")
     set_aside(path / CHECKPOINTS, resumed.step + 1, CORRUPT, f"newer than {resumed.path.name}, it does not load")
     return RunFolder(path, kind, resumed)

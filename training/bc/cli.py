@@ -17,6 +17,7 @@ from training.checkpoint import CheckpointError
 from training.cli import apply_common, common_flags, fail
 from training.config_io import ConfigError, keys_help, load_config
 from training.divergence import DivergedError
+from training.writable import UnwritableError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(BCConfig, args.config, args.overrides)
         result = train_bc(cfg, resume=args.resume, progress=progress)
-    except (ConfigError, CheckpointError, DatasetError, DivergedError) as error:
+    except (ConfigError, CheckpointError, DatasetError, DivergedError, UnwritableError) as error:
         return fail("bc", error)
     if result.checkpoint is None:  # a torchrun rank other than 0
         return 0

@@ -62,6 +62,7 @@ from envs.skirmish.replay import ReplayError, load_replay, read_replays
 from training.bc.shards import ACTION_DTYPES, HEAD_MASK, read_shard, shard_bytes, shard_problem, write_shard
 from training.policy import stack_observations
 from training.scratch import remove_dead_scratch, scratch_dir
+from training.writable import writable_directory
 
 FORMAT_VERSION = 6  # 2: per-sample head_mask; 3: actions checked by the heads' masks; 4: one sample per step;
 # 5: shards byte-identical from the same replays, their size and sha256 in the manifest; 6: rows shared fairly
@@ -613,7 +614,9 @@ def prepare_data(
             f"no replay files found in {list(replays)} (expected *.skreplay or *.SC2Replay files or directories)"
         )
     directory = Path(cache_dir) / cache_key(files, settings)
-    if not build:
+    if build:
+        writable_directory(cache_dir, "bc cache_dir")
+    else:
         if not directory.is_dir():
             raise DatasetError(f"bc cache {directory} is missing (it is built by rank 0 first)")
         return BCData.open(directory)

@@ -21,6 +21,7 @@ from training.config_io import ConfigError, keys_help, load_config
 from training.eval.config import EvalConfig, EvalError
 from training.eval.report import default_out_dir, write_reports
 from training.eval.runner import evaluate
+from training.writable import UnwritableError, writable_directory
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,13 +47,18 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(EvalConfig, args.config, args.overrides)
         if args.address:
             config.address = args.address
+        if config.out_dir:  # before the games, not after
+            writable_directory(config.out_dir, "eval out_dir")
         result = evaluate(config, args.player, progress=progress)
-    except (CheckpointError, ConfigError, EvalError) as error:
+    except (CheckpointError, ConfigError, EvalError, UnwritableError) as error:
         return fail("eval", error)
-    out_dir = Path(config.out_dir) if config.out_dir else default_out_dir(result, config.run_root)
-    paths = write_reports(result, out_dir)
-    print(result.to_markdown())
+    print(result.to_markdown())  # first: the results are seen even if the reports cannot be written
     print()
+    try:
+        out_dir = Path(config.out_dir) if config.out_dir else default_out_dir(result, config.run_root)
+        paths = write_reports(result, out_dir)
+    except OSError as error:
+        return fail("eval", f"the reports cannot be written ({error}); the results are printed above", status=1)
     for kind, path in paths.items():
         print(f"wrote {kind}: {path}")
     return 0

@@ -19,6 +19,7 @@ from training.config_io import ConfigError, keys_help, load_config
 from training.divergence import DivergedError
 from training.tasks.data.errors import DataError
 from training.tasks.trainer import run_task
+from training.writable import UnwritableError
 
 # task name -> (module, config class, task class)
 TASKS = {
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(config_cls, args.config, args.overrides)
         result = run_task(task_cls(config), eval_only=args.eval_only, checkpoint=args.checkpoint,
                           from_hf=args.from_hf, resume=args.resume, progress=progress)  # fmt: skip
-    except (ConfigError, CheckpointError, CheckpointMismatchError, DataError, DivergedError) as error:
+    except (ConfigError, CheckpointError, CheckpointMismatchError, DataError, DivergedError, UnwritableError) as error:
         return fail(f"task {name}", error)
     print(f"task {name}: {result.steps} steps, {result.seconds:.1f} s; run {result.run_dir}")
     for key, value in result.metrics.items():
