@@ -147,6 +147,8 @@ def test_resume_and_restart_are_checked(replay_dir, tmp_path, trained):
         train_bc(cfg, progress=False)
     with pytest.raises(CheckpointError, match="nothing to resume"):
         train_bc(config(replay_dir, tmp_path, name="fresh"), resume=True, progress=False)
+    with pytest.raises(ConfigError, match=rf"is at step {cfg.steps} already; steps={cfg.steps} leaves nothing"):
+        train_bc(cfg, resume=True, progress=False)  # it reported 'loss nan' and rewrote config.yaml
 
 
 def test_cli_help_lists_the_keys(capsys):

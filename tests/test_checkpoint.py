@@ -54,6 +54,21 @@ def test_round_trip_weights_optimizer_and_meta(tmp_path):
         assert torch.equal(value, opt2.state_dict()["state"][0][key])
 
 
+def test_a_resume_keeps_the_moments_and_trains_with_the_configured_settings(tmp_path):
+    # `pstar bc --resume learning_rate=...` warned that the rate changed, then trained at the saved one
+    model = _model()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    model(torch.randn(5, 3)).sum().backward()
+    opt.step()
+    path = save_checkpoint(tmp_path, 1, model, {}, optimizer=opt, kind="test")
+    resumed = _model()
+    opt2 = torch.optim.AdamW(resumed.parameters(), lr=1e-4, weight_decay=0.0)
+    load_checkpoint(path, optimizer=True).restore(resumed, opt2)
+    assert [(g["lr"], g["weight_decay"]) for g in opt2.param_groups] == [(1e-4, 0.0)]
+    for key, value in opt.state_dict()["state"][0].items():
+        assert torch.equal(value, opt2.state_dict()["state"][0][key])
+
+
 def test_keep_last_and_latest(tmp_path):
     model = _model()
     for step in (1, 2, 3, 4):

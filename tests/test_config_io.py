@@ -163,6 +163,18 @@ def test_declared_bounds_are_checked_from_keys_and_directly():
     assert rows["limits.share"] == "a fraction; in (0, 1]" and rows["limits.mode"] == "which; one of a, b"
 
 
+def test_no_setting_takes_inf_or_nan(tmp_path):
+    # `learning_rate=inf` passed "> 0" and was then reported as a diverged run
+    for override in ("limits.share=.inf", "limits.timeout=inf", "limits.scales=[1, .nan]", "limits.share=nan"):
+        with pytest.raises(ConfigError, match=r"expected a finite number, got"):
+            load_config(HoldsLimits, None, [override])
+    (tmp_path / "c.yaml").write_text("limits:\n  timeout: .inf\n")
+    with pytest.raises(ConfigError, match=r"limits\.timeout: expected a finite number, got inf"):
+        load_config(HoldsLimits, tmp_path / "c.yaml")
+    with pytest.raises(ConfigError, match=r"^timeout: expected a finite number > 0, got inf$"):
+        Limits(timeout=float("inf"))
+
+
 def test_a_flag_is_checked_with_the_same_bounds_and_words():
     fps = flag_type(float, above=0)
     assert fps("2.5") == 2.5

@@ -127,6 +127,16 @@ def test_resume_reports_the_settings_that_changed(tmp_path, caplog):
     assert result.counters["frames"] == 48
 
 
+def test_a_resume_that_would_train_nothing_is_refused_and_keeps_the_config(tmp_path, capsys):
+    run = ["--no-progress", *RL, f"run_root={tmp_path}"]
+    assert pstar(["rl", *run, "total_frames=32"]) == 0
+    before = snapshot(tmp_path / "rlx")
+    capsys.readouterr()
+    assert pstar(["rl", "--resume", *run, "total_frames=16"]) == 2
+    assert "has played 32 frames already; total_frames=16 leaves nothing to train" in capsys.readouterr().err
+    assert snapshot(tmp_path / "rlx") == before
+
+
 def _tiny() -> nn.Module:
     return nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
 

@@ -460,14 +460,20 @@ class Checkpoint:
 
     def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
         """Everything a resume takes from the checkpoint: the weights into ``model``, the optimizer state into
-        ``optimizer`` (if both exist) and the RNG states; whatever does not fit raises ``CheckpointError``."""
+        ``optimizer`` (if both exist) and the RNG states; whatever does not fit raises ``CheckpointError``.
+
+        The optimizer keeps the settings it was built with (learning rate, weight decay, betas, ...): its moments
+        and step counts come from the checkpoint, so ``--resume learning_rate=...`` trains at the new rate."""
         load_weights(model, self.weights, self.path)
         state = self.optimizer_state() if optimizer is not None else None
         if state is not None:
+            configured = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
             try:
                 optimizer.load_state_dict(state)
             except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as error:
                 raise CheckpointError(self.path, f"its optimizer state does not fit this model ({error})") from error
+            for group, settings in zip(optimizer.param_groups, configured, strict=True):
+                group.update(settings)
         if "rng" in self.meta:
             restore_rng(self.meta["rng"])
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Sequence
@@ -62,6 +63,8 @@ class Accepts:
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` (one item) is not accepted, or None."""
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"expected a finite number {self}, got {value!r}"
         if self.choices is not None:
             ok = value in self.choices
         else:
@@ -197,14 +200,17 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             return int(value)
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if annotation is float:
+        number = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if number is not None and math.isfinite(number):  # no setting means inf or nan: they are typos or attacks
+            return number
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
     if annotation is str:
         if isinstance(value, str):
             return value

@@ -27,7 +27,8 @@ class DivergedError(FloatingPointError):
         super().__init__(
             f"training diverged at step {step}: non-finite {terms} {when}; nothing from this step on was saved "
             "(the run's newest checkpoint, if any, is the last good one: continue it with --resume and a lower "
-            "learning rate or stronger gradient clipping)"
+            "learning rate or stronger gradient clipping; a run that saved none starts over under another name= or "
+            "once its folder is deleted)"
         )
         self.step, self.bad, self.when = step, bad, when
 

@@ -214,6 +214,9 @@ class BCTrainer:
         resumed = self.folder.resumed
         counters = _resume(resumed, self.agent, self.optimizer, self.data) if resumed is not None else {}
         self.step, self.samples = int(counters.get("step", 0)), int(counters.get("samples", 0))
+        if resumed is not None and self.step >= cfg.steps:
+            raise ConfigError(f"run {self.run_dir} is at step {self.step} already; steps={cfg.steps} leaves nothing to "
+                              "train (raise steps= to continue it)")  # fmt: skip
         self.objective = BCObjective(self.agent, cfg.head_weights)
         self.model: nn.Module = self.objective
         self.last_batch: Batch | None = None  # the latest training batch (the guard probes saved weights on it)

@@ -159,6 +159,9 @@ def train_rl(
         league = _resume(last, learner, run_dir)
         counters.update({k: v for k, v in last.counters.items() if k in counters})
         log.info("resumed from %s at update %d, %d frames", last.path, counters["updates"], counters["frames"])
+        if counters["frames"] >= cfg.total_frames:
+            raise ConfigError(f"run {run_dir} has played {counters['frames']} frames already; total_frames="
+                              f"{cfg.total_frames} leaves nothing to train (raise total_frames= to continue it)")
     cfg = dataclasses.replace(cfg, agent=AgentChoice.from_config(agent.config))  # the record holds the sizes
     folder.write_config(cfg)
     agent_record = report_agent(learner.agent, run_dir, echo=progress)
