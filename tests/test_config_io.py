@@ -175,6 +175,16 @@ def test_no_setting_takes_inf_or_nan(tmp_path):
         Limits(timeout=float("inf"))
 
 
+def test_a_fixed_length_tuple_takes_exactly_its_length():
+    # `pstar task image data.std=[1,1]` failed deep in numpy broadcasting
+    from training.tasks.image import ImageTaskConfig
+
+    with pytest.raises(ConfigError, match=r"data\.std: expected a list of 3 values, got 2: \[1, 1\]"):
+        load_config(ImageTaskConfig, None, ["data.std=[1, 1]"])
+    assert load_config(ImageTaskConfig, None, ["data.std=[1, 2, 3]"]).data.std == (1.0, 2.0, 3.0)
+    assert load_config(HoldsLimits, None, ["limits.scales=[1, 2, 3]"]).limits.scales == (1.0, 2.0, 3.0)
+
+
 def test_a_flag_is_checked_with_the_same_bounds_and_words():
     fps = flag_type(float, above=0)
     assert fps("2.5") == 2.5
