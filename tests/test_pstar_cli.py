@@ -75,6 +75,12 @@ def test_config_overrides_may_come_before_and_after_flags(command, capsys):
     assert status == 2 and "unknown key 'bogus'" in err and "unrecognized arguments" not in err, err
 
 
+def test_task_image_with_more_classes_than_the_shapes_is_one_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # was a raw ValueError from the shapes generator (model_preset=paper: 1000 classes)
+    assert main(["task", "image", "--quiet", "train.steps=1", "model.num_classes=11"]) == 2
+    assert "the generated shapes have 2 to 10 classes, the model has num_classes=11" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", [c for c in BAD_INPUTS if c != "bench"])  # bench NAME --help: the script's
 def test_every_subcommand_lists_the_common_flags_in_its_help(command, capsys):
     with pytest.raises(SystemExit):

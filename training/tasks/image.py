@@ -18,7 +18,7 @@ from training.config_io import CheckedConfig, ConfigError
 from training.tasks.config import TrainConfig, _help
 from training.tasks.data.errors import DataError
 from training.tasks.data.image_folder import ImageFolderDataset
-from training.tasks.data.shapes import ShapesDataset
+from training.tasks.data.shapes import SHAPES, ShapesDataset
 from training.tasks.pictures import confusion_matrix, save_confusion_matrix
 from training.tasks.task import Evaluation, Task
 
@@ -131,6 +131,9 @@ class ImageTask(Task):
         if data.source == "shapes":
             if model_config.in_channels != 3:
                 raise ConfigError("the generated shapes are RGB: model.in_channels must be 3")
+            if not 2 <= model_config.num_classes <= len(SHAPES):
+                raise ConfigError(f"the generated shapes have 2 to {len(SHAPES)} classes, the model has num_classes="
+                                  f"{model_config.num_classes} (set model.num_classes, or data.source=folder)")
             train: Dataset = ShapesDataset(data.num_train, size, model_config.num_classes, seed=seed)
             val: Dataset = ShapesDataset(data.num_val, size, model_config.num_classes, seed=seed + 1_000_003)
         else:
