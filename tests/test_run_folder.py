@@ -206,3 +206,15 @@ def test_an_unwritable_run_root_or_cache_dir_is_one_error(tmp_path):
     assert writable_directory(tmp_path / "new" / "dir", "--out").is_dir()
     assert [p.name for p in (tmp_path / "new" / "dir").iterdir()] == []  # the check leaves nothing behind
     assert pstar(["replays", "record", "--games", "1", "--out", str(blocker), "--quiet"]) == 2
+
+
+def test_a_new_run_never_writes_into_a_folder_of_other_files(tmp_path):
+    # `pstar quickstart run_root=. name=replays` wrote its config, runs and games into the replay folder
+    replays = tmp_path / "replays"
+    replays.mkdir()
+    (replays / "game.skreplay").write_bytes(b"x")
+    with pytest.raises(ConfigError, match=rf"run folder {replays} is not empty \(and holds no run\)"):
+        open_run(tmp_path, "replays", "quickstart", resumable=False)
+    assert [p.name for p in replays.iterdir()] == ["game.skreplay"]
+    (tmp_path / "empty").mkdir()
+    assert open_run(tmp_path, "empty", "bc").path == tmp_path / "empty"

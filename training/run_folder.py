@@ -1,8 +1,9 @@
 """Run folders: the one rule for every command that writes ``<run_root>/<name>/`` (``pstar bc``, ``pstar rl``,
 ``pstar task`` and quickstart with its sub-runs), so that nothing a user trained is lost or silently replaced.
 
-- A new run (no ``--resume``) starts only in a folder that holds no earlier run: no checkpoint and no
-  ``config.yaml``. Otherwise it is refused with one error naming the folder, its latest checkpoint and what to do.
+- A new run (no ``--resume``) starts only in a new or empty folder: never over an earlier run (its checkpoints or
+  ``config.yaml``) nor into a folder of other files (e.g. the replays). Otherwise it is refused with one error
+  naming the folder, its latest checkpoint and what to do.
 - ``--resume`` continues the folder's newest checkpoint that loads (a torn or corrupt newer one is skipped with a
   warning and set aside as ``<name>.corrupt``, so pruning cannot count it); that checkpoint must be of the
   command's kind (a BC run is never resumed as RL). A refused resume touches nothing in the folder.
@@ -112,6 +113,9 @@ def open_run(
         if (path / CONFIG).exists():
             raise ConfigError(f"run folder {path} already holds a run (its {CONFIG}{', no checkpoint' * resumable});"
                               f" choose another {name_key}=, or delete the folder to start it over")  # fmt: skip
+        if path.is_dir() and any(path.iterdir()):
+            raise ConfigError(f"run folder {path} is not empty (and holds no run); a new run needs a new or empty "
+                              f"folder: choose another {name_key}=")  # fmt: skip
         return RunFolder(writable_directory(path, "run folder"), kind)
     resumed = load_latest(path / CHECKPOINTS, optimizer=True)
     if resumed is None:
