@@ -34,7 +34,14 @@ from agents.featurizer import UnitFeaturizer
 from agents.heads import ActionHeads, ValueHead
 from agents.heads.legality import Legality
 from agents.heads.step_actions import StepActions, last_actions
-from agents.inputs import AgentInputError, check_actions, check_first, check_observation, check_state
+from agents.inputs import (
+    AgentInputError,
+    check_actions,
+    check_first,
+    check_observation,
+    check_state,
+    check_temperature,
+)
 from agents.scalar_encoder import ScalarEncoder
 from agents.spec import AgentSpec
 from perceiver_io.checks import model_dtype
@@ -103,7 +110,7 @@ class Agent(nn.Module):
         against it; returns ``obs`` with ``units`` and ``scalars`` in the agent's dtype."""
         obs = check_observation(self.spec, obs, lead, model_dtype(self))
         shape = tuple(obs["unit_mask"].shape[:lead])
-        check_state(state, shape[-1], (self.core.state_layers, self.core.config.hidden))
+        check_state(state, shape[-1], (self.core.state_layers, self.core.config.hidden), self.spec.num_action_types)
         check_first(first, shape)
         return obs
 
@@ -174,7 +181,8 @@ class Agent(nn.Module):
         """
         obs = self._check(obs, state, first, lead=1)
         if given is not None:
-            check_actions(self.spec, given, tuple(obs["unit_mask"].shape[:1]), "given", partial=True)
+            check_actions(self.spec, given, tuple(obs["unit_mask"].shape[:1]), obs["units"].shape[-2], "given",
+                          partial=True)  # fmt: skip
         core_output, units, legal, core_state = self.trunk(obs, state, first)
         temperature = self.config.heads.temperature if temperature is None else temperature
         temperatures = torch.full((core_output.shape[0],), float(temperature), device=core_output.device)
@@ -199,7 +207,9 @@ class Agent(nn.Module):
         """Score the given actions, every head teacher-forced, at ``temperature`` (a number or one per row [B]; pass
         ``act``'s to get its log-probs back)."""
         obs = self._check(obs, state, first, lead=1)
-        check_actions(self.spec, action, tuple(obs["unit_mask"].shape[:1]), "action", partial=False)
+        check_actions(self.spec, action, tuple(obs["unit_mask"].shape[:1]), obs["units"].shape[-2], "action",
+                      partial=False)  # fmt: skip
+        check_temperature(temperature, tuple(obs["unit_mask"].shape[:1]))
         core_output, units, legal, core_state = self.trunk(obs, state, first)
         out = self.step_actions(self.heads, core_output, units, legal, action=action, temperature=temperature)
         return EvaluateOutput(
@@ -226,7 +236,8 @@ class Agent(nn.Module):
             got = tuple(first.shape) if isinstance(first, torch.Tensor) else type(first).__name__
             raise AgentInputError(f"first must be a [T, B] tensor (time-major episode starts), got {got}")
         obs = self._check(obs, state, first, lead=2)
-        check_actions(self.spec, action, tuple(first.shape), "action", partial=False)
+        check_actions(self.spec, action, tuple(first.shape), obs["units"].shape[-2], "action", partial=False)
+        check_temperature(temperature, tuple(first.shape))
         steps, batch = first.shape
         flat = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in obs.items()}
         flat_action = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in action.items()}
@@ -247,7 +258,7 @@ class Agent(nn.Module):
             core_output, core_state = self.core(core_input[t], core_state, first[t])
             outputs.append(core_output)
         core_output = torch.stack(outputs).reshape(steps * batch, -1)
-        if isinstance(temperature, torch.Tensor):
+        if isinstance(temperature, torch.Tensor) and temperature.dim():
             temperature = temperature.reshape(steps * batch)
         out = self.step_actions(self.heads, core_output, unit_embeddings, legal, action=flat_action,
                                 temperature=temperature)  # fmt: skip

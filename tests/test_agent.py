@@ -371,9 +371,18 @@ def _bad_inputs():
         obs["unit_mask"][1, 3] = True
         obs["units"][1, 3, COL["health"]] = float("nan")
 
+    def units_huge(obs, state):  # finite, but it would overflow inside the model
+        obs["unit_mask"][2, 1] = True
+        obs["units"][2, 1, COL["radius"]] = 3e38
+
     return [
         ("nan unit", units_nan, r"obs\['units'\]\[1, 3\] \(row 3, a real unit: unit_mask is True; column 'health'\) "
                                 r"is nan; the units of an observation must be finite"),
+        ("huge unit", units_huge, r"obs\['units'\]\[2, 1\] \(row 1, a real unit: unit_mask is True; column "
+                                  r"'radius'\) is 3.0000000\d+e\+38; the units of an observation must be finite, "
+                                  r"\|value\| <= 1e\+19"),
+        ("huge scalar", lambda o, s: o["scalars"].__setitem__((1, 0), -1e20),
+         rf"obs\['scalars'\]\[1\] \(scalar '{SPEC['scalars'][0]}'\) is -1.0000000\d+e\+20; the scalars"),
         ("inf scalar", lambda o, s: o["scalars"].__setitem__((2, 4), float("inf")),
          rf"obs\['scalars'\]\[2\] \(scalar '{SPEC['scalars'][4]}'\) is inf; the scalars of an observation must be"),
         ("available length", lambda o, s: o.__setitem__("available_actions", o["available_actions"][:, :-1]),
@@ -396,6 +405,16 @@ def _bad_inputs():
         ("state batch", lambda o, s: s.__setitem__(core, s[core][:3]),
          r"state\['core_h'\] must have shape \[4, 1, 64\] \(batch, core layers, core hidden\): "
          r"Agent.initial_state\(4\) for a batch of 4, got \(3, 1, 64\)"),
+        ("nan state", lambda o, s: s["core_c"].__setitem__((2, 0, 5), float("nan")),
+         r"state\['core_c'\] must be finite \(as act, evaluate and Agent.initial_state return it\), got nan at "
+         r"\[2, 0, 5\]"),
+        ("inf target tag", lambda o, s: s["previous_target_tag"].__setitem__(1, float("inf")),
+         r"state\['previous_target_tag'\] must be finite .*, got inf at \[1\]"),
+        ("previous type", lambda o, s: s["previous_action_type"].__setitem__(3, NUM_TYPES),
+         rf"state\['previous_action_type'\] must be in \[-1, {NUM_TYPES}\) \(-1: none, else an action type\), got "
+         rf"{NUM_TYPES} at \[3\]"),
+        ("no rows", lambda o, s: [o.__setitem__(k, v[:0]) for k, v in list(o.items())],
+         r"obs\['units'\] must have at least one row \(shape \[B, units, 46\]\), got \(0, 9, 46\)"),
         ("state keys", lambda o, s: s.pop("previous_target_tag"), r"state must be the dict Agent.initial_state"),
     ]
 
@@ -442,3 +461,39 @@ def test_evaluate_and_sequences_check_actions_state_and_first():
     bad["scalars"][2, 1, 0] = float("nan")
     with pytest.raises(AgentInputError, match=rf"^obs\['scalars'\]\[2, 1\] \(scalar '{SPEC['scalars'][0]}'\) is nan"):
         agent.evaluate_sequence(bad, seq_action, state, first)
+
+
+def test_evaluate_checks_action_ranges_temperature_shapes_and_empty_sequences():
+    agent = make_agent("perceiver")
+    obs, state = random_obs(4, 9, seed=3), agent.initial_state(4)
+    action = sample(agent, obs).action
+    resolution = SPEC["location_resolution"]
+    bad = [("action_type", (0, 0), 999, rf"\[-1, {NUM_TYPES}\) \(-1: unknown, else an action type\), got 999 at "
+                                        r"\[0, 0\]"),
+           ("action_type", (2, 1), -7, rf"\[-1, {NUM_TYPES}\) .*, got -7 at \[2, 1\]"),
+           ("selected_units", (1, 0, 3), 9, r"\[-1, 9\) \(-1: none, else a unit row\), got 9 at \[1, 0, 3\]"),
+           ("target_unit", (3, 1), -2, r"\[-1, 9\) \(-1: none, else a unit row\), got -2 at \[3, 1\]"),
+           ("target_location", (0, 1, 1), resolution, rf"\[-1, {resolution}\) \(a cell \[x, y\] of the "),
+           ("queued", (2, 0), 2, r"\[-1, 2\) \(0 or 1, -1: unknown\), got 2 at \[2, 0\]")]  # fmt: skip
+    for key, index, value, text in bad:
+        edited = {**action, key: action[key].clone()}
+        edited[key][index] = value
+        with pytest.raises(AgentInputError, match=rf"^action\['{key}'\] must be in {text}"):
+            agent.evaluate(obs, edited, state)
+    with pytest.raises(AgentInputError, match=r"^given\['action_type'\] must be in \[-1, "):
+        sample(agent, obs, given={"action_type": action["action_type"] - 2})
+    with pytest.raises(AgentInputError, match=r"^temperature must be a number or a tensor of shape \[4\] \(one per "
+                                              r"observation\), got \(5,\)"):  # fmt: skip
+        agent.evaluate(obs, action, state, temperature=torch.ones(5))
+    seq = {k: v[None].expand(3, *v.shape) for k, v in obs.items()}
+    seq_action = {k: v[None].expand(3, *v.shape) for k, v in action.items()}
+    first = torch.zeros(3, 4, dtype=torch.bool)
+    with pytest.raises(AgentInputError, match=r"^temperature must be a number or a tensor of shape \[3, 4\]"):
+        agent.evaluate_sequence(seq, seq_action, state, first, temperature=torch.ones(12))
+    scalar = agent.evaluate_sequence(seq, seq_action, state, first, temperature=torch.tensor(2.0))
+    rows = agent.evaluate_sequence(seq, seq_action, state, first, temperature=torch.full((3, 4), 2.0))
+    for key in HEADS:
+        torch.testing.assert_close(scalar.log_probs[key], rows.log_probs[key])
+    with pytest.raises(AgentInputError, match=r"^obs\['units'\] must have at least one step and one row"):
+        agent.evaluate_sequence({k: v[:0] for k, v in seq.items()}, {k: v[:0] for k, v in seq_action.items()},
+                                state, first[:0])  # fmt: skip
