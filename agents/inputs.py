@@ -94,13 +94,16 @@ def check_state(state: Any, batch: int, core_shape: tuple[int, int], action_type
                f"({batch}) for a batch of {batch}")  # fmt: skip
     for key in ("previous_action_type", "previous_target_tag"):
         _shape(f"state[{key!r}]", _tensor(state, key, "state"), (batch,), f"[{batch}] (one per observation)")
+    previous = state["previous_action_type"]
+    finite = torch.isfinite(state["core_h"].sum() + state["core_c"].sum() + state["previous_target_tag"].sum())
+    if bool(finite & (previous.min() >= -1) & (previous.max() < action_types)):  # one sync on the happy path
+        return
     for key in ("core_h", "core_c", "previous_target_tag"):  # a NaN here reaches torch.multinomial as NaN logits
         value = state[key]
         if not _finite_sum(value):
             raise AgentInputError(f"state[{key!r}] must be finite (as act, evaluate and Agent.initial_state return "
                                   f"it), got {_first_value(value, ~torch.isfinite(value))}")  # fmt: skip
-    _range("state['previous_action_type']", state["previous_action_type"], -1, action_types,
-           "(-1: none, else an action type)")
+    _range("state['previous_action_type']", previous, -1, action_types, "(-1: none, else an action type)")
 
 
 def check_first(first: Any, shape: tuple[int, ...]) -> None:
