@@ -1,5 +1,6 @@
 """Encoder, PerceiverIO assembly, original Perceiver: shapes, masking, weight sharing, gradients, errors."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -199,3 +200,19 @@ def test_decoder_queries_can_concatenate_the_inputs_without_positions():
     assert model(x).shape == (2, 6, 3)
     with pytest.raises(ValueError, match="needs the adapter's inputs without positions"):
         dec.build_queries(type(adapted)(tokens=adapted.tokens))
+
+
+def test_numpy_inputs_and_out_of_vocabulary_token_ids_raise_one_error_naming_them():
+    from perceiver_io.adapters.text import TextAdapter
+
+    model = PerceiverIO(EncoderConfig.small(), input_dim=5)
+    with pytest.raises(ValueError, match=r"^inputs must be a torch.Tensor, got ndarray \(torch.from_numpy"):
+        model(np.zeros((2, 8, 5)))
+    text = TextAdapter(vocab_size=10, max_position_embeddings=8, d_model=4)
+    text(torch.tensor([[0, 9, 3]]))  # in range: runs
+    vocabulary = r"^text inputs must be token ids in \[0, 10\) \(the vocabulary\), got "
+    for ids, bad in (([[0, 10, 3]], r"10 at \[0, 1\]"), ([[1, 2], [-1, 0]], r"-1 at \[1, 0\]")):
+        with pytest.raises(ValueError, match=vocabulary + bad):
+            text(torch.tensor(ids))
+    with pytest.raises(ValueError, match=r"^text inputs must be a torch.Tensor, got ndarray"):
+        text(np.zeros((1, 3), dtype=np.int64))

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from perceiver_io.adapters.base import AdaptedInput, InputAdapter
+from perceiver_io.checks import check_token_ids
 
 
 class TextAdapter(InputAdapter):
@@ -32,11 +33,7 @@ class TextAdapter(InputAdapter):
 
     def forward(self, inputs: torch.Tensor, **_: object) -> AdaptedInput:
         """``inputs``: integer token ids [batch, tokens]."""
-        if inputs.dim() != 2 or inputs.dtype.is_floating_point or inputs.dtype == torch.bool:
-            raise ValueError(
-                f"text inputs must be integer token ids of shape [batch, tokens], "
-                f"got {inputs.dtype} {tuple(inputs.shape)}"
-            )
+        check_token_ids("text inputs", inputs, self.token_embedding.num_embeddings)
         length = inputs.shape[1]
         if length > self.max_position_embeddings:
             raise ValueError(
