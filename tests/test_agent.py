@@ -311,6 +311,19 @@ def test_model_report_counts_parameters_and_flops():
     assert encoder["transformer"] > 3.5 * encoder["perceiver"]  # SDPA included: attention is quadratic at 512 units
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_map_smaller_than_one_cell_leaves_no_type_that_needs_a_location(kind):
+    # act raised "target_location: a row that uses this argument has nothing it may choose"
+    agent = make_agent(kind)
+    obs = random_obs(4, 9, seed=4, all_available=True)
+    obs["scalars"][0, SPEC["scalars"].index("map_width")] = 0.05  # under the first cell centre (0.25)
+    uses_location = [i for i, t in enumerate(SPEC["action_types"]) if "target_location" in t["arguments"]]
+    assert uses_location
+    for seed in range(10):  # without the mask, seeds 6, 7 and 9 pick a location type and raise
+        types = sample(agent, obs, seed=seed).action["action_type"][0]
+        assert not set(types.tolist()) & set(uses_location)
+
+
 @pytest.mark.parametrize("max_units", [8, 32, 128])
 def test_the_report_runs_a_full_step_at_any_number_of_rows(max_units):
     # the report's observation used random map-size scalars, so at some sizes no cell was on the map

@@ -75,8 +75,8 @@ class LegalityRules(nn.Module):
         self.register_buffer("target_rule", torch.tensor(rules, dtype=torch.long), persistent=False)
         must_hit = [a.requires == "armed" and rule == ENEMY for a, rule in zip(types, rules, strict=True)]
         self.register_buffer("must_hit", torch.tensor(must_hit), persistent=False)
-        uses = [[a.uses("selected_units"), a.uses("target_unit")] for a in types]
-        self.register_buffer("uses", torch.tensor(uses, dtype=torch.bool).reshape(len(types), 2), persistent=False)
+        uses = [[a.uses("selected_units"), a.uses("target_unit"), a.uses("target_location")] for a in types]
+        self.register_buffer("uses", torch.tensor(uses, dtype=torch.bool).reshape(len(types), 3), persistent=False)
 
     def observe(self, obs: dict[str, torch.Tensor]) -> Legality:
         """The masks of a batch of observations (``units``, ``unit_mask``, ``scalars``, ``available_actions``)."""
@@ -97,9 +97,10 @@ class LegalityRules(nn.Module):
         rule = self.target_rule[None]
         target_ok = torch.where(rule == ENEMY, torch.where(self.must_hit, can_hit, enemy.any(-1)[:, None]),
                                 torch.where(rule == OTHER_UNIT, real >= 2, real >= 1))  # fmt: skip
-        completable = (~self.uses[:, 0] | selectable) & (~self.uses[:, 1] | target_ok)
-        return Legality(unit_type, unit_mask, own, enemy, obs["available_actions"].bool() & completable,
-                        self._cells(obs["scalars"]))  # fmt: skip
+        cells = self._cells(obs["scalars"])
+        on_map = cells.any(-1)[:, None]  # a map smaller than one cell leaves no location to target
+        completable = (~self.uses[:, 0] | selectable) & (~self.uses[:, 1] | target_ok) & (~self.uses[:, 2] | on_map)
+        return Legality(unit_type, unit_mask, own, enemy, obs["available_actions"].bool() & completable, cells)
 
     def selectable(self, legal: Legality, action_type: torch.Tensor) -> torch.Tensor:
         """Bool [B, N]: the units each row's action type may select (before any pick)."""
