@@ -123,7 +123,24 @@ def crafted_files(base: Path) -> dict[str, tuple[bytes, str]]:
             "unknown scenario: '/dev/zero' is not a shipped scenario",
         ),
         "bomb": (bomb(head), f"too large: the actions section decompresses to more than {LIMITS.actions_bytes} bytes"),
+        "cpu_bomb": (idle_game(header, 400, 100, 1024), "too large: 100 steps x step_mul 1024 game loops"),
+        "cpu_units": (idle_game(header, 400, 19, 1024), "too large: 400 units x 19456 game loops to re-simulate"),
+        "scenario_units": (
+            idle_game(header, LIMITS.scenario_units + 1, 1, 1),
+            f"bad scenario: {LIMITS.scenario_units + 1} units, more than the reader's limit",
+        ),
     }
+
+
+def idle_game(header: dict, units: int, steps: int, step_mul: int) -> bytes:
+    """The prober's CPU-time bomb: a stored scenario of ``units`` idle marines far apart with no time limit to
+    speak of, ``steps`` empty steps of ``step_mul`` loops; re-simulated in full before its hash could be found wrong."""
+    placements = [{"unit": "marine", "owner": 1 + i % 2, "x": 10.0 + i // 2 % 60 if i % 2 == 0 else 990.0 - i // 2 % 60,
+                   "y": 10.0 + i // 120, "facing": 0.0} for i in range(units)]  # fmt: skip
+    scenario = {"name": "far", "description": "", "map_width": 1000.0, "map_height": 1000.0,
+                "time_limit_loops": 10**12, "placements": placements}  # fmt: skip
+    crafted = {**header, "scenario": scenario, "scenario_name": "far", "steps": steps, "step_mul": step_mul}
+    return reframed(json.dumps(crafted).encode(), json.dumps([[[], []]] * steps).encode())
 
 
 def bomb(head_json: bytes, size: int = 64_000_000) -> bytes:
@@ -162,7 +179,7 @@ def test_the_bomb_fails_fast_in_bounded_memory(base_replays, tmp_path):
 
 def test_the_worst_file_within_the_limits_stays_small(base_replays, tmp_path):
     """As many actions as the limits allow, over as many steps: decoded within ~100 MB (measured ~62 MiB)."""
-    header = dataclasses.replace(load_header(base_replays[0]), steps=LIMITS.steps)
+    header = dataclasses.replace(load_header(base_replays[0]), steps=LIMITS.steps, step_mul=1)
     per, extra = divmod(LIMITS.actions, LIMITS.steps)
     body = [[[[0, None, None, None, None]] * (per + (i < extra)), []] for i in range(LIMITS.steps)]
     path = tmp_path / "widest.skreplay"

@@ -24,8 +24,9 @@ File layout (all integers little-endian)::
 
 No pickle: a file is data only, safe to read from anywhere. Same game -> same bytes. Reading is bounded before
 anything is built (``ReadLimits``: section sizes, decompressed with a hard output limit, header numbers, steps,
-actions, integer ranges, nesting), and every problem of a file is a :class:`ReplayError` naming it, so a crafted file
-costs a bounded amount of memory and time and a batch reader skips it like any damaged file.
+game loops and units x game loops (the re-simulation's work), actions, integer ranges, nesting), and every problem
+of a file is a :class:`ReplayError` naming it, so a crafted file costs a bounded amount of memory and time and a
+batch reader skips it like any damaged file.
 """
 
 from __future__ import annotations
@@ -75,7 +76,12 @@ class ReadLimits:
     max_units: int = MAX_UNIT_ROWS  # unit rows per observation (twice the largest shipped scenario)
     unit_rows: int = 1 << 22  # steps x max_units: the observation rows a re-simulation yields per player, which
     # BC holds for one replay at a time (a 4480-step game at max_units 512, the longest shipped one at step_mul 1: 2.3M)
-    scenario_units: int = 4096  # placements of a scenario stored in the header
+    game_loops: int = 20_000  # steps x step_mul: the engine loops a re-simulation may run (the hash is checked at
+    # the end); the longest shipped game runs 4480, a generated scenario's time limit at 1024 units is 9392
+    unit_loops: int = 1 << 22  # the scenario's units x those loops: the work, which grows faster than the units (a
+    # crowd pushing 1024 / 512 / 256 units: 28 / 8.4 / 1.7 ms a loop on one core, so at most about 2 min a file);
+    # mixed_256v256 up to its time limit is 512 x 4480 = 2.3M
+    scenario_units: int = 1024  # placements of a scenario stored in the header (twice mixed_256v256's 512)
     resolution: int = MAX_RESOLUTION  # location grid side
     step_mul: int = 1024  # game loops per agent step
     actions_per_step: int = MAX_ACTIONS_PER_STEP  # the action budget per player per step
@@ -178,12 +184,16 @@ class ReplayHeader:
         ranges = {
             "seed": (0, INT64[1]), "step_mul": (1, LIMITS.step_mul), "max_units": (1, LIMITS.max_units),
             "resolution": (1, LIMITS.resolution), "actions_per_step": (1, LIMITS.actions_per_step),
-            "steps": (0, LIMITS.steps), "game_loops": (0, INT64[1]),
+            "steps": (0, LIMITS.steps), "game_loops": (0, LIMITS.game_loops),
         }  # fmt: skip
         for name, (low, high) in ranges.items():
             if not low <= data[name] <= high:
                 problem = f"bad header: {name} is {_short(data[name])}, expected {low}..{high} (the reader's limits)"
                 raise ReplayError(path, problem)
+        if data["steps"] * data["step_mul"] > LIMITS.game_loops:
+            problem = (f"too large: {data['steps']} steps x step_mul {data['step_mul']} game loops to re-simulate, "
+                       f"more than the reader's limit of {LIMITS.game_loops}")  # fmt: skip
+            raise ReplayError(path, problem)
         if data["steps"] * data["max_units"] > LIMITS.unit_rows:
             problem = (f"too large: {data['steps']} steps x max_units {data['max_units']} observation rows, more than "
                        f"the reader's limit of {LIMITS.unit_rows}")  # fmt: skip
@@ -532,6 +542,11 @@ def load_replay(path: str | Path) -> Replay:
         scenario = load_scenario(header.scenario_name)
     else:
         raise ReplayError(path, f"unknown scenario: {_short(header.scenario_name)} is not a shipped scenario")
+    work = len(scenario.placements) * header.steps * header.step_mul
+    if work > LIMITS.unit_loops:
+        problem = (f"too large: {len(scenario.placements)} units x {header.steps * header.step_mul} game loops to "
+                   f"re-simulate, more than the reader's limit of {LIMITS.unit_loops}")  # fmt: skip
+        raise ReplayError(path, problem)
     return Replay(path=path, header=header, scenario=scenario, actions=actions)
 
 
