@@ -141,6 +141,35 @@ def test_recorded_bot_steps_teach_several_actions_per_step(replays):
         assert sample.action["action_type"].tolist() == sent + [0] * (2 - len(sent))
 
 
+def test_legality_is_checked_in_bounded_batches_whatever_the_resolution(monkeypatch):
+    """A player's actions were checked in one batch holding [actions, R * R] location cells (at resolution 1024 and
+    the 25,000 actions a replay may hold: ~25 GB); the batches are bounded now, with the same outcome."""
+    match = Match(mirrored(load_scenario("3m"), 0), 0, max_units=64, lenient=True, resolution=1024)
+    obs = {key: np.array(value) for key, value in match.reset()[1].items()}
+    rules = ActionRules(match.spec.to_dict())
+    selections = [np.r_[[row], [-1] * 63] for row in range(6)]
+    actions = [{"action_type": 3 + i % 2, "selected_units": selections[i % 6], "queued": 0,
+                "target_location": np.array([i * 37 % 1024, i * 91 % 1024])} for i in range(60)]  # fmt: skip
+    cells, observe = [], rules.legality.observe
+
+    def counted(batch):
+        legal = observe(batch)
+        cells.append(legal.cells.numel())
+        return legal
+
+    monkeypatch.setattr(rules.legality, "observe", counted)
+    chunked = rules.teachable([obs] * len(actions), actions)
+    assert len(cells) > 1 and max(cells) <= bc_dataset.LEGALITY_BATCH_VALUES
+    monkeypatch.setattr(bc_dataset, "LEGALITY_BATCH_VALUES", 1 << 40)
+    whole = rules.teachable([obs] * len(actions), actions)
+    assert cells[-1] == len(actions) * 1024 * 1024  # one batch
+    assert [problem for _, problem in chunked] == [problem for _, problem in whole]
+    kept = [(c, w) for (c, _), (w, _) in zip(chunked, whole, strict=True) if c is not None]
+    assert 0 < len(kept) < len(actions)
+    for c, w in kept:
+        assert c.keys() == w.keys() and all(np.array_equal(c[k], w[k]) for k in c)
+
+
 def test_a_recorded_step_of_several_actions_is_one_sample(tmp_path):
     path = scripted_replay(tmp_path / "scripted.skreplay")
     result = bc_dataset.replay_result(str(path), SETTINGS)

@@ -69,6 +69,8 @@ FORMAT_VERSION = 6  # 2: per-sample head_mask; 3: actions checked by the heads' 
 # between the sides when a player has more units than max_units (envs.contract.rows)
 MANIFEST = "manifest.json"
 SHARD_SEQUENCES = 128  # sequences per shard file (~3 MB compressed at 64 units and 16 steps)
+LEGALITY_BATCH_VALUES = 1 << 22  # observation values + location cells checked in one batch (tens of MB at most,
+# whatever the resolution: at 64 a batch is ~700 actions, at the contract's largest, 1024, a few)
 SHARD_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 
 log = logging.getLogger("pstar.bc")
@@ -162,10 +164,14 @@ class ActionRules:
             results.append((None, problem) if problem else (self.normalise(action), None))
             if problem is None:
                 shaped.append(i)
-        if shaped:
-            checked = self._legal([observations[i] for i in shaped], [results[i][0] for i in shaped], heads)
-            for i, outcome in zip(shaped, checked, strict=True):
-                results[i] = outcome
+        if shaped:  # in chunks: the masks of one batch hold R * R location cells and the observation per action
+            values = self.resolution**2 + sum(np.asarray(observations[0][key]).size for key in OBS_KEYS)
+            chunk = max(1, LEGALITY_BATCH_VALUES // values)
+            for start in range(0, len(shaped), chunk):
+                part = shaped[start : start + chunk]
+                checked = self._legal([observations[i] for i in part], [results[i][0] for i in part], heads)
+                for i, outcome in zip(part, checked, strict=True):
+                    results[i] = outcome
         return results
 
     def _shape_problem(self, action: Any, obs: dict[str, np.ndarray], heads: Sequence[str]) -> str | None:
