@@ -26,7 +26,7 @@ from training.bc.dataset import ActionRules, BCData, BuildSettings, DatasetError
 from training.bc.shards import SequenceStream, assign, epoch_order
 from training.writable import UnwritableError
 
-SETTINGS = BuildSettings(players="both", sequence_length=8, max_units=64)
+SETTINGS = BuildSettings(players="both", sequence_length=8, max_units=64, resolution=64)
 
 
 def record(directory: Path, seeds=range(3), **game) -> list[Path]:
@@ -198,10 +198,44 @@ def test_bad_replays_are_skipped_and_counted_by_reason(replays, tmp_path):
     files = [replays[0], truncated, other_grid, other_units, desynced]
     data = prepare_data([str(p) for p in files], SETTINGS, tmp_path / "cache", progress=False)
     assert data.manifest["counts"]["skipped"] == {"truncated in the actions": 1, "spec": 2, "desync": 1}
+    assert data.manifest["counts"]["skip_reasons"]["spec"] == "spec: recorded with resolution 32, expected 64"
     assert data.manifest["counts"]["replays"] == 1
     assert set(all_sequences(data)["replay"].tolist()) == {0}  # nothing kept from the desynced replay
     with pytest.raises(DatasetError, match="no usable replays.*1 truncated"):
         prepare_data([str(truncated)], SETTINGS, tmp_path / "cache", progress=False)
+
+
+def test_no_usable_replays_says_why_each_kind_was_skipped(replays, tmp_path):
+    """The error showed only the kind ("(2 spec)"); the first reason of each kind is shown in full."""
+    other_units = record(tmp_path / "units", seeds=[8, 9], max_units=32)
+    truncated = tmp_path / "truncated.skreplay"
+    truncated.write_bytes(replays[0].read_bytes()[:10])
+    files = [str(p) for p in [*other_units, truncated]]
+    expected = ("no usable replays among 3 files (2 spec: recorded with max_units 32, expected 64; "
+                "1 truncated: 10 bytes, expected at least 28)")  # fmt: skip
+    with pytest.raises(DatasetError, match=re.escape(expected)):
+        prepare_data(files, SETTINGS, tmp_path / "cache", progress=False)
+
+
+def test_a_crafted_replay_listed_first_does_not_decide_the_grid(replays, tmp_path):
+    """The data's spec came from the first file: a resolution-1024 replay named '+evil' sorted before genuine
+    ones got them all skipped as "spec" and a resolution-1024 agent built. The resolution is a setting now."""
+    directory = tmp_path / "poison"
+    directory.mkdir()
+    for path in replays:
+        (directory / path.name).write_bytes(path.read_bytes())
+    evil = record(tmp_path / "grid", seeds=[5], resolution=1024)[0]
+    (directory / "+evil.skreplay").write_bytes(evil.read_bytes())
+    data = prepare_data([str(directory)], SETTINGS, tmp_path / "cache", progress=False)
+    counts = data.manifest["counts"]
+    assert counts["replays"] == len(replays) and counts["skipped"] == {"spec": 1}
+    assert data.manifest["skipped"] == [[str(directory / "+evil.skreplay"),
+                                         "spec: recorded with resolution 1024, expected 64"]]  # fmt: skip
+    assert data.spec["location_resolution"] == 64
+    wide = prepare_data([str(directory)], dataclasses.replace(SETTINGS, resolution=1024), tmp_path / "cache",
+                        progress=False)  # fmt: skip
+    assert wide.manifest["counts"]["replays"] == 1 and wide.spec["location_resolution"] == 1024
+    assert wide.directory != data.directory  # the resolution is in the cache key
 
 
 def test_cache_is_reused_and_keyed_by_settings(replays, tmp_path, monkeypatch):
@@ -277,7 +311,7 @@ def test_a_build_killed_midway_leaves_a_temporary_directory_the_next_build_remov
         "from pathlib import Path\n"
         "from training.bc.dataset import BuildSettings, prepare_data\n"
         "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
-        f"prepare_data([{str(replays[0])!r}], BuildSettings(players='both', sequence_length=8, max_units=64), "
+        f"prepare_data([{str(replays[0])!r}], BuildSettings('both', 8, 64, 64), "
         f"Path({str(tmp_path)!r}), progress=False)\n"
     )
     root = Path(__file__).resolve().parents[1]

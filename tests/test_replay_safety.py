@@ -37,7 +37,7 @@ from training.bc.cli import main as bc_main
 from training.bc.dataset import BuildSettings, replay_result
 
 MAX_UNITS = 64  # the BC default (pstar bc at 16 or 32 fails in the agent report, an agents/ matter)
-SETTINGS = BuildSettings(players="both", sequence_length=8, max_units=MAX_UNITS)
+SETTINGS = BuildSettings(players="both", sequence_length=8, max_units=MAX_UNITS, resolution=64)
 
 
 def framed(head: bytes, body: bytes) -> bytes:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from training.bc.config import BCConfig
-from training.bc.dataset import DatasetError
+from training.bc.dataset import DatasetError, skipped_summary
 from training.bc.trainer import train_bc
 from training.checkpoint import CheckpointError
 from training.cli import apply_common, common_flags, fail
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if result.checkpoint is None:  # a torchrun rank other than 0
         return 0
     data = result.data
-    skipped = ", ".join(f"{n} {kind}" for kind, n in data["skipped"].items()) or "none"
+    skipped = skipped_summary(data) or "none"
     print(f"bc: {result.steps} steps in {result.seconds:.1f} s; run {result.run_dir}; checkpoint {result.checkpoint}")
     print(
         f"bc: data {data['replays']} replays ({data['train_replays']} train, {data['val_replays']} held out), "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agents.heads.action_heads import HEADS
-from envs.contract.sizes import MAX_UNIT_ROWS
+from envs.contract.sizes import DEFAULT_RESOLUTION, MAX_RESOLUTION, MAX_UNIT_ROWS
 from training.agent_choice import AgentChoice
 from training.config_io import DEVICES, CheckedConfig, ConfigError
 from training.config_io import described as _help
@@ -28,6 +28,8 @@ class BCConfig(CheckedConfig):
     sequence_length: int = _help("time steps per training sequence (truncated BPTT window)", at_least=1, default=16)
     max_units: int = _help("unit rows per observation; replays recorded with another value are skipped", at_least=1,
                           at_most=MAX_UNIT_ROWS, default=64)  # fmt: skip
+    resolution: int = _help("location grid side (cells per map side); replays recorded with another are skipped",
+                            at_least=1, at_most=MAX_RESOLUTION, default=DEFAULT_RESOLUTION)  # fmt: skip
     val_fraction: float = _help("share of replay files held out for metrics (0: none)", at_least=0, below=1,
                                 default=0.1)  # fmt: skip
     val_replays: list[str] = _help(

@@ -21,10 +21,12 @@ the recurrent state is not carried over from the previous chunk of the same game
 **Cache.** Sequences are written as ``.npz`` shards (``np.savez_compressed``, read with ``allow_pickle=False``)
 plus a ``manifest.json`` (spec, replays used, skipped files with reasons, counts, which replay each sequence came
 from) under ``cache_dir/<key>``, where the key hashes the replay files (resolved path, size, mtime), players,
-sequence_length, max_units, the engine version and this format's version. A cache is built in a temporary
+sequence_length, max_units, resolution, the engine version and this format's version. A cache is built in a temporary
 directory and renamed into place, so a reader never sees half of one (a build killed midway leaves its temporary
 directory, removed by the next build: ``training.scratch``). Bad replays (corrupt, truncated, desynced,
-of another spec) are skipped and counted by reason, never fatal; a desync found at a replay's end drops all of it.
+of another spec) are skipped and counted by reason (the first reason of each kind kept in full), never fatal; a
+desync found at a replay's end drops all of it. The spec's sizes are settings (``max_units``, ``resolution``), never
+taken from a file; its other fields (map size, action budget) are the first usable replay's.
 The held-out split is by replay file, drawn from ``seed``, and is not part of the cache key. The manifest holds each
 shard's size and sha256, checked whenever the cache is opened to train: a missing, truncated or altered shard is
 named in a warning and rebuilt from its replays (the same replays give the same bytes), and an unreadable manifest
@@ -64,9 +66,10 @@ from training.policy import stack_observations
 from training.scratch import remove_dead_scratch, scratch_dir
 from training.writable import writable_directory
 
-FORMAT_VERSION = 6  # 2: per-sample head_mask; 3: actions checked by the heads' masks; 4: one sample per step;
+FORMAT_VERSION = 7  # 2: per-sample head_mask; 3: actions checked by the heads' masks; 4: one sample per step;
 # 5: shards byte-identical from the same replays, their size and sha256 in the manifest; 6: rows shared fairly
-# between the sides when a player has more units than max_units (envs.contract.rows)
+# between the sides when a player has more units than max_units (envs.contract.rows); 7: resolution a setting,
+# the first reason of each kind of skip in the counts (skip_reasons)
 MANIFEST = "manifest.json"
 SHARD_SEQUENCES = 128  # sequences per shard file (~3 MB compressed at 64 units and 16 steps)
 LEGALITY_BATCH_VALUES = 1 << 22  # observation values + location cells checked in one batch (tens of MB at most,
@@ -87,6 +90,7 @@ class BuildSettings:
     players: str
     sequence_length: int
     max_units: int
+    resolution: int  # the location grid side: set, never taken from a replay (a crafted one would decide it)
 
 
 @dataclass
@@ -289,9 +293,10 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
     try:
         replay = load_replay(path)
         header = replay.header
-        if header.max_units != settings.max_units:
-            result.skipped = f"spec: recorded with max_units {header.max_units}, expected {settings.max_units}"
-            return result
+        for name, recorded in (("max_units", header.max_units), ("resolution", header.resolution)):
+            if recorded != getattr(settings, name):
+                result.skipped = f"spec: recorded with {name} {recorded}, expected {getattr(settings, name)}"
+                return result
         result.spec = replay.new_match().spec.to_dict()
         players = chosen_players(settings.players, header.winner)
         if not players:
@@ -357,12 +362,19 @@ def _player_samples(
     return samples
 
 
-def _spec_difference(spec: dict[str, Any], reference: dict[str, Any]) -> str | None:
+def skipped_summary(counts: dict[str, Any]) -> str:
+    """The skipped files of ``counts`` (a manifest's): per kind the number and its first file's reason in full, e.g.
+    "4 spec: recorded with max_units 512, expected 64; 1 truncated: 12 bytes, expected at least 28" ("": none)."""
+    return "; ".join(f"{n} {counts['skip_reasons'][kind]}" for kind, n in counts["skipped"].items())
+
+
+def _spec_difference(spec: dict[str, Any], reference: dict[str, Any], source: str) -> str | None:
+    """Why ``spec`` is not the data's (``reference``, the first usable replay's, from file ``source``); None: it is."""
     keys = sorted(k for k in set(spec) | set(reference) if spec.get(k) != reference.get(k))
     if not keys:
         return None
     shown = ", ".join(f"{k} {spec.get(k)!r:.40} vs {reference.get(k)!r:.40}" for k in keys[:3])
-    return f"spec: differs from the first usable replay's in {shown}"
+    return f"spec: differs from the first usable replay's ({Path(source).name}) in {shown}"
 
 
 # ----------------------------------------------------------------------------------------------- cache
@@ -396,6 +408,7 @@ def cache_key(files: Sequence[Path], settings: BuildSettings) -> str:
         "players": settings.players,
         "sequence_length": settings.sequence_length,
         "max_units": settings.max_units,
+        "resolution": settings.resolution,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -446,7 +459,7 @@ def build_cache(
         )
         for result in bar:
             if result.skipped is None and spec is not None:
-                result.skipped = _spec_difference(result.spec, spec)
+                result.skipped = _spec_difference(result.spec, spec, replays[0]["path"])
             if result.skipped is not None:
                 skipped.append([result.path, result.skipped])
                 continue
@@ -459,8 +472,9 @@ def build_cache(
         if pending:
             flush()
         reasons = dict(Counter(reason.split(":")[0] for _, reason in skipped))
+        first = {kind: next(r for _, r in skipped if r.split(":")[0] == kind) for kind in reasons}
         if not replays:
-            detail = "; ".join(f"{n} {kind}" for kind, n in reasons.items()) or "no replay files found"
+            detail = skipped_summary({"skipped": reasons, "skip_reasons": first}) or "no replay files found"
             raise DatasetError(f"no usable replays among {len(files)} files ({detail})")
         manifest = {
             "format": FORMAT_VERSION,
@@ -474,6 +488,7 @@ def build_cache(
                 "files": len(files),
                 "replays": len(replays),
                 "skipped": reasons,
+                "skip_reasons": first,
                 "samples": int(stats["samples"]),
                 "sequences": sum(s["sequences"] for s in shards),
                 "no_op_samples": int(stats["no_op_samples"]),

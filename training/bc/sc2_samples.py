@@ -59,7 +59,7 @@ def sc2_replay_result(path: str, settings: BuildSettings) -> ReplayResult:
 
     result = ReplayResult(path)
     try:
-        spec = sc2_spec(max_units=settings.max_units)
+        spec = sc2_spec(max_units=settings.max_units, resolution=settings.resolution)
         replay = read_replay(path, max_units=settings.max_units, resolution=spec.location_resolution,
                              map_size=spec.map_size)  # fmt: skip
     except ReplayReadError as error:
