@@ -100,7 +100,7 @@ def check_state(state: Any, batch: int, core_shape: tuple[int, int], action_type
         return
     for key in ("core_h", "core_c", "previous_target_tag"):  # a NaN here reaches torch.multinomial as NaN logits
         value = state[key]
-        if not _finite_sum(value):
+        if not bool(torch.isfinite(value).all()):  # the fast path's sum may overflow on finite values
             raise AgentInputError(f"state[{key!r}] must be finite (as act, evaluate and Agent.initial_state return "
                                   f"it), got {_first_value(value, ~torch.isfinite(value))}")  # fmt: skip
     _range("state['previous_action_type']", previous, -1, action_types, "(-1: none, else an action type)")
@@ -184,10 +184,6 @@ def _first_value(tensor: torch.Tensor, bad: torch.Tensor) -> str:
     """The first ``bad`` value of ``tensor`` and where: ``999 at [1, 0]``."""
     index = tuple(int(i) for i in bad.nonzero()[0])
     return f"{tensor[index].item()} at {list(index)}"
-
-
-def _finite_sum(values: torch.Tensor) -> bool:
-    return bool(torch.isfinite(values.sum()))
 
 
 def _in_bounds(values: torch.Tensor) -> bool:

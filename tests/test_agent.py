@@ -452,6 +452,14 @@ def test_padding_may_hold_anything_and_float64_observations_are_cast():
     torch.testing.assert_close(clean.value, cast.value)
 
 
+def test_a_large_finite_state_whose_sum_overflows_is_accepted():
+    # the fast check sums the state; the exact one then raised IndexError looking for a non-finite value
+    agent = make_agent("perceiver")
+    obs, state = random_obs(2, 8, seed=3, all_available=True), agent.initial_state(2)
+    state["core_c"][0, 0, :2] = 3e38
+    assert sample(agent, obs, state=state).value.shape == (2,)
+
+
 def test_evaluate_and_sequences_check_actions_state_and_first():
     agent = make_agent("perceiver")
     obs, state = random_obs(4, 9, seed=3), agent.initial_state(4)

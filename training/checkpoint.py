@@ -53,9 +53,9 @@ _RESERVED = ("format", "format_version", "kind", "step", "versions", "optimizer"
 log = logging.getLogger("pstar.checkpoint")
 
 
-def _is_name(name: str) -> bool:
-    """Whether ``name`` is a checkpoint's (``ckpt_<step>``): the scratch directories a checkpoint save leaves."""
-    return re.fullmatch(r"ckpt_\d{9}", name) is not None
+def _is_checkpoint_name(name: str) -> bool:
+    """The scratch directories a checkpoint save leaves are named after the checkpoint (``ckpt_<step>``)."""
+    return _NAME.match(name) is not None
 
 
 class CheckpointError(ValueError):
@@ -173,7 +173,7 @@ def prune(directory: str | Path, keep_last: int, keep: Collection[str] = ()) -> 
     """Delete the checkpoints (complete or torn) older than the ``keep_last`` newest complete ones, except those
     named in ``keep``; a complete checkpoint among the newest ``keep_last`` is never deleted. Dead writers'
     temporary directories go too."""
-    remove_dead_scratch(Path(directory), _is_name)
+    remove_dead_scratch(Path(directory), _is_checkpoint_name)
     complete = list_checkpoints(directory)
     if keep_last < 1 or len(complete) <= keep_last:
         return
@@ -263,7 +263,7 @@ def save_checkpoint(
         raise ValueError(f"save_checkpoint: meta key {clash[0]!r} is reserved for the checkpoint format")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    remove_dead_scratch(directory, _is_name)
+    remove_dead_scratch(directory, _is_checkpoint_name)
     final = directory / checkpoint_name(step)
     state = model.state_dict() if isinstance(model, nn.Module) else model
     tmp = scratch_dir(final)
