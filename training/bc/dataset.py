@@ -39,7 +39,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import zipfile
 import zlib
@@ -71,6 +70,7 @@ FORMAT_VERSION = 7  # 2: per-sample head_mask; 3: actions checked by the heads' 
 # between the sides when a player has more units than max_units (envs.contract.rows); 7: resolution a setting,
 # the first reason of each kind of skip in the counts (skip_reasons)
 MANIFEST = "manifest.json"
+KEY_LENGTH = 20  # hex digits of a cache's key, its directory name
 SHARD_SEQUENCES = 128  # sequences per shard file (~3 MB compressed at 64 units and 16 steps)
 LEGALITY_BATCH_VALUES = 1 << 22  # observation values + location cells checked in one batch (tens of MB at most,
 # whatever the resolution: at 64 a batch is ~700 actions, at the contract's largest, 1024, a few)
@@ -410,7 +410,7 @@ def cache_key(files: Sequence[Path], settings: BuildSettings) -> str:
         "max_units": settings.max_units,
         "resolution": settings.resolution,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:KEY_LENGTH]
 
 
 def _tagged(result: ReplayResult, replay_id: int) -> dict[str, np.ndarray]:
@@ -429,7 +429,7 @@ def _results(files: Sequence[Path], settings: BuildSettings, workers: int) -> It
 
 def _is_key(name: str) -> bool:
     """Whether ``name`` is a cache's (:func:`cache_key`)."""
-    return re.fullmatch(r"[0-9a-f]{20}", name) is not None
+    return len(name) == KEY_LENGTH and all(c in "0123456789abcdef" for c in name)
 
 
 def build_cache(
