@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -118,3 +119,41 @@ def test_ctrl_c_keeps_finished_files_and_says_what_was_written(tmp_path, workers
     assert not [p for p in out.iterdir() if p.suffix != ".skreplay"]  # no half-written temporary files
     for path in files:
         load_header(path)
+
+
+def _game_that_swallows_ctrl_c(job):
+    """A game during which Ctrl-C comes and is swallowed, as where it lands in a ``__del__`` (only printed)."""
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    return replays_cli.GameRecord(job, job.out, None, 1, 1, 1, 0.0)
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_run_at_the_next_game(tmp_path, monkeypatch):
+    monkeypatch.setattr(replays_cli, "record_game", _game_that_swallows_ctrl_c)
+    tally = record_games(plan_games(record_args(tmp_path, 1000)), 1, total=1000, progress=False)
+    assert tally.interrupted and tally.games == 1
+
+
+def _endless_game(job):
+    time.sleep(600)
+
+
+def test_a_second_ctrl_c_stops_the_games_being_played(tmp_path, monkeypatch):
+    """The first Ctrl-C lets running games finish; the second terminates the workers at once (none lives on)."""
+    monkeypatch.setattr(replays_cli, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(replays_cli, "record_game", _endless_game)
+
+    def press_ctrl_c_twice():
+        time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=press_ctrl_c_twice, daemon=True).start()
+    start = time.monotonic()
+    tally = record_games(plan_games(record_args(tmp_path, 10)), 2, total=10, progress=False)
+    assert tally.interrupted and tally.games == 0 and time.monotonic() - start < 30
+    assert not replays_cli.multiprocessing.active_children()

@@ -167,8 +167,10 @@ class RecordingTally:
 
 
 def _ignore_interrupts() -> None:
-    """Worker processes leave Ctrl-C to the parent, which stops the run (see ``record_games``)."""
+    """Worker processes leave Ctrl-C to the parent, which stops the run (see ``record_games``), and die of SIGTERM
+    (the parent's second Ctrl-C), not of an exception the pool would hand back and live on."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def record_games(jobs: Iterable[GameJob], workers: int, *, total: int | None = None,
@@ -187,22 +189,39 @@ def record_games(jobs: Iterable[GameJob], workers: int, *, total: int | None = N
     tally = RecordingTally()
     total = len(jobs) if total is None and isinstance(jobs, Sized) else total
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+    stop = _StopRequest()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
         with tqdm(total=total, desc="recording", unit="game", disable=not progress) as bar:
             if workers == 1:
-                _record_here(iter(jobs), tally, bar)
+                _record_here(stop.watch(jobs), tally, bar)
             else:
-                _record_in_pool(iter(jobs), workers, tally, bar)
+                _record_in_pool(stop.watch(jobs), workers, tally, bar)
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return tally
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM (``kill``) stops a recording as Ctrl-C does: the workers are never left behind, the summary is said."""
-    raise KeyboardInterrupt
+class _StopRequest:
+    """Ctrl-C or SIGTERM (``kill``): raise KeyboardInterrupt where the run is, and remember it, so a run stops at the
+    next game even where the exception was swallowed (an interrupt landing in a ``__del__`` is only printed)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def watch(self, jobs: Iterable[GameJob]) -> Iterator[GameJob]:
+        """The jobs, until a stop is requested."""
+        for job in jobs:
+            if self.requested:
+                raise KeyboardInterrupt
+            yield job
+        if self.requested:
+            raise KeyboardInterrupt
 
 
 def _record_here(jobs: Iterator[GameJob], tally: RecordingTally, bar: tqdm) -> None:
