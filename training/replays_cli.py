@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sized
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from training.writable import UnwritableError, writable_directory
 DEFAULT_LEVELS = ("medium", "hard")
 SMALL_SCENARIO_UNITS = 64  # default scenario list: the shipped ones with at most this many units
 MAX_FAILURES_KEPT = 20  # failed games listed in the summary (all are counted)
+POLL_S = 0.2  # seconds between checks for a stop request while waiting for games
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ class RecordingTally:
 
 def _ignore_interrupts() -> None:
     """Worker processes leave Ctrl-C to the parent, which stops the run (see ``record_games``), and die of SIGTERM
-    (the parent's second Ctrl-C), not of an exception the pool would hand back and live on."""
+    rather than run the parent's stop handler they were forked with."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -179,7 +180,7 @@ def record_games(jobs: Iterable[GameJob], workers: int, *, total: int | None = N
 
     A failing game is reported, never fatal to the others. Jobs are taken from ``jobs`` only as workers free up
     (at most two per worker queued), so any number of games costs the same memory. Ctrl-C (or SIGTERM) stops the
-    run: queued games are dropped, games being played finish and are kept (a second one stops them too), and the
+    run: queued games are dropped, games being played finish and are kept (a second one drops them too), and the
     tally says ``interrupted``; every file written is whole (``save_replay`` writes atomically).
     """
     cpus = usable_cpus()
@@ -188,40 +189,41 @@ def record_games(jobs: Iterable[GameJob], workers: int, *, total: int | None = N
         workers = cpus
     tally = RecordingTally()
     total = len(jobs) if total is None and isinstance(jobs, Sized) else total
-    main_thread = threading.current_thread() is threading.main_thread()
     stop = _StopRequest()
+    main_thread = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
         with tqdm(total=total, desc="recording", unit="game", disable=not progress) as bar:
             if workers == 1:
                 _record_here(stop.watch(jobs), tally, bar)
             else:
-                _record_in_pool(stop.watch(jobs), workers, tally, bar)
+                _record_in_pool(stop, stop.watch(jobs), workers, tally, bar)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    tally.interrupted = stop.requested
     return tally
 
 
 class _StopRequest:
-    """Ctrl-C or SIGTERM (``kill``): raise KeyboardInterrupt where the run is, and remember it, so a run stops at the
-    next game even where the exception was swallowed (an interrupt landing in a ``__del__`` is only printed)."""
+    """Ctrl-C or SIGTERM (``kill``) as a flag the run polls between games; only a second one raises
+    (KeyboardInterrupt), since an exception raised at an arbitrary point can be swallowed (in a ``__del__``) or
+    leave a lock of the process pool held."""
 
     def __init__(self) -> None:
         self.requested = False
 
     def __call__(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
         self.requested = True
-        raise KeyboardInterrupt
 
     def watch(self, jobs: Iterable[GameJob]) -> Iterator[GameJob]:
         """The jobs, until a stop is requested."""
         for job in jobs:
             if self.requested:
-                raise KeyboardInterrupt
+                return
             yield job
-        if self.requested:
-            raise KeyboardInterrupt
 
 
 def _record_here(jobs: Iterator[GameJob], tally: RecordingTally, bar: tqdm) -> None:
@@ -233,16 +235,17 @@ def _record_here(jobs: Iterator[GameJob], tally: RecordingTally, bar: tqdm) -> N
             except Exception as err:  # one broken game must not lose the others
                 tally.fail(job, err)
             bar.update()
-    except KeyboardInterrupt:  # the game being played is dropped; the files written are whole
-        tally.interrupted = True
+    except KeyboardInterrupt:  # a second Ctrl-C: the game being played is dropped; the files written are whole
+        _remove_partial_files({Path(job.out)}, os.getpid())
 
 
-def _record_in_pool(jobs: Iterator[GameJob], workers: int, tally: RecordingTally, bar: tqdm) -> None:
+def _record_in_pool(stop: _StopRequest, jobs: Iterator[GameJob], workers: int, tally: RecordingTally,
+                    bar: tqdm) -> None:  # fmt: skip
     """Play the jobs on ``workers`` processes, with at most two games per worker submitted at a time."""
     pending: dict[Future, GameJob] = {}
 
-    def collect(futures: Iterable[Future]) -> None:
-        for future in futures:
+    def collect() -> None:
+        for future in wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED).done:
             job = pending.pop(future)
             if future.cancelled():
                 continue
@@ -252,36 +255,41 @@ def _record_in_pool(jobs: Iterator[GameJob], workers: int, tally: RecordingTally
                 tally.fail(job, err)
             bar.update()
 
-    with ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts) as pool:
-        try:
-            for job in jobs:
-                if len(pending) >= 2 * workers:
-                    collect(wait(pending, return_when=FIRST_COMPLETED).done)
-                pending[pool.submit(record_game, job)] = job
-            collect(as_completed(list(pending)))
-        except KeyboardInterrupt:
-            tally.interrupted = True
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
+    try:
+        for job in jobs:
+            while len(pending) >= 2 * workers and not stop.requested:
+                collect()
+            if stop.requested:
+                break
+            pending[pool.submit(record_game, job)] = job
+        if stop.requested:
             print("replays record: interrupted; finishing the games being played (Ctrl-C again stops them)",
                   file=sys.stderr)  # fmt: skip
-            for future in pending:
-                future.cancel()  # queued games are never started
-            try:
-                collect(as_completed(list(pending)))
-            except KeyboardInterrupt:  # the games being played are dropped, as if never started
-                _stop_workers({Path(job.out) for job in pending.values()})
-                pending.clear()
+            pool.shutdown(wait=False, cancel_futures=True)  # queued games are never started
+        while pending:
+            collect()
+    except KeyboardInterrupt:  # a second Ctrl-C: the games being played are dropped, as if never started
+        _stop_workers({Path(job.out) for job in pending.values()})
+        return  # no waiting on the pool: its workers are gone, and the interrupt may have left one of its locks held
+    pool.shutdown(wait=True)
 
 
 def _stop_workers(outs: set[Path]) -> None:
     """Terminate this process's worker processes and remove the temporary files of replays they were writing."""
-    children = multiprocessing.active_children()
-    for child in children:
-        child.terminate()
-    for child in children:
-        child.join()
-        for out in outs:
-            for partial in out.glob(f".*.{child.pid}.*.tmp"):
-                partial.unlink(missing_ok=True)
+    while children := multiprocessing.active_children():
+        for child in children:
+            child.kill()  # not SIGTERM: a worker forked just now may still hold this process's handler for it
+        for child in children:
+            child.join()
+            _remove_partial_files(outs, child.pid)
+
+
+def _remove_partial_files(outs: set[Path], pid: int) -> None:
+    """Remove the temporary files of replays process ``pid`` was writing into ``outs`` (see ``save_replay``)."""
+    for out in outs:
+        for partial in out.glob(f".*.{pid}.*.tmp"):
+            partial.unlink(missing_ok=True)
 
 
 def _record(args: argparse.Namespace) -> int:
