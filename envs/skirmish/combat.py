@@ -24,11 +24,17 @@ def group_starts(sorted_keys: np.ndarray) -> np.ndarray:
 
 def capped_in_order(starts: np.ndarray, amounts: np.ndarray, capacity: np.ndarray) -> np.ndarray:
     """For rows grouped by key (groups begin at ``starts``): how much of each row's amount fits when the rows of
-    a group drain that group's ``capacity`` (given per row) one after another, in row order."""
+    a group drain that group's ``capacity`` (given per row) one after another, in row order. Each group's
+    running sum starts from 0, so a row's result depends on its own group only (a game's hits give the same bits
+    resolved alone or among other games' hits in the batched engine)."""
     if starts.size == amounts.size:
         return np.minimum(np.maximum(capacity, 0.0), amounts)
-    before = np.cumsum(amounts) - amounts
-    before -= np.repeat(before[starts], np.diff(np.append(starts, amounts.size)))
+    sizes = np.diff(np.append(starts, amounts.size))
+    group = np.repeat(np.arange(starts.size), sizes)
+    rank = np.arange(amounts.size) - starts[group]
+    grid = np.zeros((starts.size, int(sizes.max()) + 1))  # one row per group: 0, then its amounts in row order
+    grid[group, rank + 1] = amounts
+    before = np.cumsum(grid, axis=1)[group, rank]  # what the group's earlier rows took, summed from 0 in order
     return np.minimum(np.maximum(capacity - before, 0.0), amounts)
 
 

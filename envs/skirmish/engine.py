@@ -61,22 +61,20 @@ from envs.skirmish.combat import group_starts, resolve_hits, sequential_cap, spl
 from envs.skirmish.commands import COMMAND_ORDERS, UNIT_KINDS, Command, Order
 from envs.skirmish.movement import candidate_pairs, push_index, separation
 from envs.skirmish.scenario import Scenario
+from envs.skirmish.slots import damage_table, order_tables, shield_delay_min, slot_params
 from envs.skirmish.state import QUEUE_LENGTH, GameState
 from envs.skirmish.targeting import edge_distances, most_damaged, nearest_enemies
 from envs.skirmish.units import UnitTable, default_units
 
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"  # 3: hits on one victim sum per victim (batched engine identity)
 EVENT_KINDS = ("attack", "heal", "splash", "death")
 ATTACK, HEAL, SPLASH, DEATH = range(len(EVENT_KINDS))
 FOLLOW_GAP = 0.5  # edge distance a follower keeps to the unit it follows
-PUSH_CAP = 0.5  # a unit is pushed at most this fraction of its own speed per loop
 PAIR_WINDOW = 8  # loops between rebuilds of the collision candidate pairs
 BLOCKED_LOOPS = 16  # loops without progress that end a blocked move ...
 BLOCKED_PROGRESS = 0.1  # ... where progress is less than this fraction of the unit's speed
 JITTER_BATCH = 256  # cooldown jitter values drawn from the generator at once
 REACH_EPS = 1e-6  # map units of slack in range checks, so a unit that stepped exactly into range is in range
-MELEE_RANGE = 1.0  # weapons shorter than this are melee
-MELEE_SLACK = 0.3  # melee units strike up to this much beyond their range: crowd pushes keep fighters that far apart
 _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
 _NONE = np.empty(0, dtype=np.int64)
 _FIRST = np.zeros(1, dtype=np.int64)
@@ -143,54 +141,7 @@ class Engine:
 
     def issue(self, player: int, command: Command) -> None:
         """Give ``command`` to ``player``'s units (dead ones are ignored); it takes effect at the next loop."""
-        st = self.state
-        n = st.n
-        if player not in (1, 2):
-            raise ValueError(f"issue: player must be 1 or 2, got {player!r}")
-        units = np.asarray(command.units, dtype=np.int64).reshape(-1)
-        if units.size and (units.min() < 0 or units.max() >= n):
-            raise ValueError(f"issue: Command.units must be engine indices in [0, {n}), got {command.units!r}")
-        if (st.owner[units] != player).any():
-            raise ValueError(f"issue: player {player} selected units it does not own: {command.units!r}")
-        uses_target = command.kind in UNIT_KINDS
-        if uses_target and not 0 <= command.target_unit < n:
-            raise ValueError(f"issue: Command.target_unit must be in [0, {n}), got {command.target_unit}")
-        selected = np.unique(units[st.alive[units]])
-        st.was_selected[st.owner == player] = False
-        st.was_selected[selected] = True
-        self._mark_target(player, command.target_unit if uses_target else -1)
-        if selected.size == 0 or (uses_target and not st.alive[command.target_unit]):
-            return
-        if command.kind == "stop":
-            st.order_kind[selected] = _IDLE
-            st.order_unit[selected] = -1
-            st.order_pos[selected] = 0.0
-            st.order_len[selected] = 0
-            self._start(selected)
-            return
-        order = int(COMMAND_ORDERS[command.kind])
-        target = command.target_unit if uses_target else -1
-        point = (0.0, 0.0)
-        if command.target_pos is not None:
-            point = (min(max(float(command.target_pos[0]), 0.0), self.scenario.map_width),
-                     min(max(float(command.target_pos[1]), 0.0), self.scenario.map_height))  # fmt: skip
-        if command.queued:
-            room = selected[st.order_len[selected] < QUEUE_LENGTH]
-            column = st.order_len[room].astype(np.int64)
-            st.order_kind[room, column] = order
-            st.order_unit[room, column] = target
-            st.order_pos[room, column] = point
-            st.order_len[room] += 1
-            fresh = room[column == 0]
-        else:
-            st.order_kind[selected] = _IDLE
-            st.order_unit[selected] = -1
-            st.order_pos[selected] = 0.0
-            st.order_kind[selected, 0] = order
-            st.order_unit[selected, 0] = target
-            st.order_pos[selected, 0] = point
-            st.order_len[selected] = 1
-            fresh = selected
+        fresh = apply_command(self.state, player, command, self._map_size, self._targeted)
         if fresh.size:
             self._start(fresh)
 
@@ -224,106 +175,29 @@ class Engine:
         st.facing[turned] = np.angle(self._heading[turned])
 
     def visible(self, player: int) -> np.ndarray:
-        """bool [n]: the units ``player`` sees: all with fog off or when ``player`` is in ``see_all``; else its own
-        units and living enemies whose circle touches the sight circle of one of its living units."""
-        st = self.state
-        if not self.fog or player in self.see_all:
-            return np.ones(st.n, dtype=bool)
-        own = st.owner == player
-        seen = own.copy()
-        eyes = (own & st.alive).nonzero()[0]
-        others = (~own & st.alive).nonzero()[0]
-        if eyes.size and others.size:
-            z = np.ascontiguousarray(st.pos).view(np.complex128).reshape(-1)
-            gap = edge_distances(z, self._r, eyes, others) + self._r[eyes][:, None]
-            seen[others] = (gap <= self._sight[eyes][:, None]).any(axis=0)
-        return seen
+        """bool [n]: the units ``player`` sees (see ``visible_units``)."""
+        return visible_units(self.state, self._r, self._sight, player, self.fog and player not in self.see_all)
 
     def state_hash(self) -> str:
-        """sha256 hex of the loop, the random generator and every GameState array (names, dtypes, shapes, bytes)."""
-        digest = hashlib.sha256(np.int64(self.loop).tobytes())
-        digest.update(json.dumps(self.rng.bit_generator.state, sort_keys=True).encode())
-        digest.update(self._jitter_draws.tobytes())
-        for name, array in self.state.arrays().items():
-            digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
-        return digest.hexdigest()
+        """sha256 hex of the loop, the random generator and every GameState array (see ``game_hash``)."""
+        return game_hash(self.loop, self.rng, self._jitter_draws, self.state)
 
     # ------------------------------------------------------------------ setup
 
     def _slot_params(self) -> None:
         """Per-slot copies of the static unit stats (indexed by engine slot, so loops never look up types)."""
-        u, ut = self.units, self.state.utype
+        params = slot_params(self.units, self.state.utype)
+        for name, value in params.items():
+            setattr(self, "_" + name, value)
+        self._raw_table = damage_table(self.units)  # [attacker type, victim type]
+        self._kind_values, self._kind_wants, self._kind_base = order_tables(params)
         n = self.state.n
         self._idx = np.arange(n)
         self._map_size = np.array([self.scenario.map_width, self.scenario.map_height], dtype=np.float64)
-        self._r = u.radius[ut]
-        self._speed = u.speed_loop[ut]
-        self._can_move = self._speed > 0.0
-        self._push_cap = self._speed * PUSH_CAP
-        self._disp = self._speed + self._push_cap
-        self._air = u.is_air[ut]
-        self._sight = u.sight[ut]
-        self._armed = u.armed[ut]
-        self._range = u.range[ut]
-        self._strike = self._range + np.where(u.armed[ut] & (self._range < MELEE_RANGE), MELEE_SLACK, 0.0)
-        self._min_range = u.min_range[ut]
-        self._acquire = u.acquire_range[ut]
-        self._period = u.cooldown_loops[ut]
-        self._jitter = u.cooldown_jitter_loops
-        self._hits_ground = u.hits_ground[ut]
-        self._hits_air = u.hits_air[ut]
-        self._attacks = u.attacks[ut]
-        self._armor = u.armor[ut]
-        self._splash_r = u.splash_radius[ut]
-        self._splash_f = u.splash_fraction[ut]
-        self._splashes = self._splash_r[:, 0] > 0.0
-        self._splash_friendly = u.splash_friendly[ut]
-        self._splash_at_attacker = u.splash_at_attacker[ut]
-        self._suicide = u.suicide[ut]
-        self._ut = ut.astype(np.intp)
-        bonus_applies = (u.attributes[None, :] & u.bonus_mask[:, None]) != 0
-        self._raw_table = u.damage[:, None] + u.bonus[:, None] * bonus_applies  # [attacker type, victim type]
-        self._plain = ~self._splashes & (self._attacks == 1)  # one direct hit per volley
-        self._healer = u.healer[ut]
-        self._heal_rate = u.heal_loop[ut]
-        self._heal_cost = np.where(self._healer, u.heal_energy_per_hp[ut], 1.0)
-        self._heal_range = u.heal_range[ut]
+        self._jitter = self.units.cooldown_jitter_loops
         self._healer_slots = self._healer.nonzero()[0]
         self._healers_of = {p: self._healer_slots[self.state.owner[self._healer_slots] == p] for p in (1, 2)}
-        self._bio = u.biological[ut]
-        self._hp_max = u.hp[ut]
-        self._sh_max = u.shields[ut]
-        self._en_max = u.energy_max[ut]
-        self._shield_delay = u.shield_delay_loops[ut]
-        shielded = self._sh_max > 0
-        self._shield_delay_min = int(self._shield_delay[shielded].min()) if shielded.any() else 0
-        self._hp_regen_rate = u.hp_regen_loop[ut]
-        self._sh_regen_rate = u.shield_regen_loop[ut]
-        self._en_regen_rate = u.energy_regen_loop[ut]
-        self._order_tables()
-
-    def _order_tables(self) -> None:
-        """Per (slot, order kind) lookup tables for ``_refresh``: what a unit scans for and how far it keeps a
-        target depend only on its static stats and its current order kind, so ``_refresh`` reads them with
-        one gather (at ``_kind_base + kind``) instead of a chain of ``np.where`` over the kinds each time.
-
-        ``_kind_values`` rows: scan range, leash range, leash minimum (the values the ``np.where`` chains gave);
-        ``_kind_wants``: the unit scans while it has no target (armed: idle, attack-move, hold; healers: those
-        and follow)."""
-        kinds = np.arange(len(Order))[None, :]
-        healer, armed = self._healer[:, None], self._armed[:, None]
-        attack_move, follow, hold = kinds == _ATTACK_MOVE, kinds == _FOLLOW, kinds == _HOLD
-        heal_reach = np.where(attack_move, self._sight[:, None], np.where(follow, np.inf, self._heal_range[:, None]))
-        scan_range = np.where(healer, heal_reach, np.where(attack_move, self._acquire[:, None], self._range[:, None]))
-        leash = np.where(kinds == _ATTACK_UNIT, np.inf, np.where(hold, self._range[:, None], self._acquire[:, None]))
-        leash = np.where(healer, heal_reach, leash)
-        leash_min = np.where(armed & (kinds != _ATTACK_UNIT), self._min_range[:, None], -np.inf)
-        self._kind_values = np.stack((scan_range, leash, leash_min)).reshape(3, -1)  # [3, n x kinds]
-        scans = attack_move | hold | (kinds == _IDLE)
-        self._kind_wants = ((armed & scans) | (healer & (scans | follow))).reshape(-1)
-        self._kind_base = self._idx * len(Order)
-        self._target_gap = np.where(self._healer, self._heal_range, self._range)  # stop distance to a target
+        self._shield_delay_min = shield_delay_min(self._sh_max, self._shield_delay)
 
     def _alive_changed(self) -> None:
         """Recompute what depends on who is alive: living slots, counts, regen rates, crowd radii, pairs."""
@@ -369,16 +243,6 @@ class Engine:
         theirs = st.alive & (st.owner == 3 - player)
         enemy_air, enemy_ground = bool((theirs & self._air).any()), bool((theirs & ~self._air).any())
         return bool((mine & ((self._hits_air & enemy_air) | (self._hits_ground & enemy_ground))).any())
-
-    def _mark_target(self, player: int, target: int) -> None:
-        """was_targeted: the target units of each player's last command."""
-        flags = self.state.was_targeted
-        previous, other = self._targeted[player], self._targeted[3 - player]
-        if previous >= 0 and previous != other:
-            flags[previous] = False
-        if target >= 0:
-            flags[target] = True
-        self._targeted[player] = target
 
     # ------------------------------------------------------------------ orders
 
@@ -881,3 +745,94 @@ class Engine:
         below = st.alive & (st.shield < self._sh_max)
         starts = st.last_damage_loop[below] + self._shield_delay[below]
         self._shield_next = int(starts.min()) if starts.size else np.inf
+
+
+def apply_command(
+    st: GameState, player: int, command: Command, map_size: np.ndarray, targeted: dict[int, int]
+) -> np.ndarray:
+    """Write ``player``'s ``command`` into the orders of ``st`` (dead units ignored) and the selection / target
+    flags (``targeted``: each player's last target unit, updated); returns the slots whose current order changed
+    (the engine restarts them: new target, rescan). Shared by Engine and BatchedEngine."""
+    n = st.n
+    if player not in (1, 2):
+        raise ValueError(f"issue: player must be 1 or 2, got {player!r}")
+    units = np.asarray(command.units, dtype=np.int64).reshape(-1)
+    if units.size and (units.min() < 0 or units.max() >= n):
+        raise ValueError(f"issue: Command.units must be engine indices in [0, {n}), got {command.units!r}")
+    if (st.owner[units] != player).any():
+        raise ValueError(f"issue: player {player} selected units it does not own: {command.units!r}")
+    uses_target = command.kind in UNIT_KINDS
+    if uses_target and not 0 <= command.target_unit < n:
+        raise ValueError(f"issue: Command.target_unit must be in [0, {n}), got {command.target_unit}")
+    selected = np.unique(units[st.alive[units]])
+    st.was_selected[st.owner == player] = False
+    st.was_selected[selected] = True
+    _mark_target(st.was_targeted, targeted, player, command.target_unit if uses_target else -1)
+    if selected.size == 0 or (uses_target and not st.alive[command.target_unit]):
+        return _NONE
+    if command.kind == "stop":
+        st.order_kind[selected] = _IDLE
+        st.order_unit[selected] = -1
+        st.order_pos[selected] = 0.0
+        st.order_len[selected] = 0
+        return selected
+    order = int(COMMAND_ORDERS[command.kind])
+    target = command.target_unit if uses_target else -1
+    point = (0.0, 0.0)
+    if command.target_pos is not None:
+        point = (min(max(float(command.target_pos[0]), 0.0), float(map_size[0])),
+                 min(max(float(command.target_pos[1]), 0.0), float(map_size[1])))  # fmt: skip
+    if command.queued:
+        room = selected[st.order_len[selected] < QUEUE_LENGTH]
+        column = st.order_len[room].astype(np.int64)
+        st.order_kind[room, column] = order
+        st.order_unit[room, column] = target
+        st.order_pos[room, column] = point
+        st.order_len[room] += 1
+        return room[column == 0]
+    st.order_kind[selected] = _IDLE
+    st.order_unit[selected] = -1
+    st.order_pos[selected] = 0.0
+    st.order_kind[selected, 0] = order
+    st.order_unit[selected, 0] = target
+    st.order_pos[selected, 0] = point
+    st.order_len[selected] = 1
+    return selected
+
+
+def _mark_target(flags: np.ndarray, targeted: dict[int, int], player: int, target: int) -> None:
+    """was_targeted: the target units of each player's last command."""
+    previous, other = targeted[player], targeted[3 - player]
+    if previous >= 0 and previous != other:
+        flags[previous] = False
+    if target >= 0:
+        flags[target] = True
+    targeted[player] = target
+
+
+def visible_units(st: GameState, radius: np.ndarray, sight: np.ndarray, player: int, fog: bool) -> np.ndarray:
+    """bool [n]: the units ``player`` sees: all without ``fog``; else its own units and living enemies whose
+    circle touches the sight circle of one of its living units (``radius``, ``sight``: per slot)."""
+    if not fog:
+        return np.ones(st.n, dtype=bool)
+    own = st.owner == player
+    seen = own.copy()
+    eyes = (own & st.alive).nonzero()[0]
+    others = (~own & st.alive).nonzero()[0]
+    if eyes.size and others.size:
+        z = np.ascontiguousarray(st.pos).view(np.complex128).reshape(-1)
+        gap = edge_distances(z, radius, eyes, others) + radius[eyes][:, None]
+        seen[others] = (gap <= sight[eyes][:, None]).any(axis=0)
+    return seen
+
+
+def game_hash(loop: int, rng: np.random.Generator, jitter_draws: np.ndarray, st: GameState) -> str:
+    """sha256 hex of the loop, the random generator, its drawn but unused jitter and every GameState array (names,
+    dtypes, shapes, bytes): equal hashes mean equal games."""
+    digest = hashlib.sha256(np.int64(loop).tobytes())
+    digest.update(json.dumps(rng.bit_generator.state, sort_keys=True).encode())
+    digest.update(np.ascontiguousarray(jitter_draws).tobytes())
+    for name, array in st.arrays().items():
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()

@@ -43,12 +43,15 @@ def most_damaged(
     """(column of the eligible candidate within scan_range missing the most hp, or -1; gap) per scanner row.
 
     ``gap`` is (nearest damaged eligible edge distance) - scan_range, +inf when no eligible ally is damaged.
+    ``missing`` is per candidate ([m]) or per scanner and candidate ([k, m], the batched engine's rows).
     """
-    damaged = eligible & (missing[None, :] > 0.0)
+    if missing.ndim == 1:
+        missing = missing[None, :]
+    damaged = eligible & (missing > 0.0)
     nearest = np.where(damaged, edge, np.inf).min(axis=1)
     gap = np.full(nearest.shape, np.inf)
     known = np.isfinite(nearest)
     gap[known] = nearest[known] - scan_range[known]
-    score = np.where(damaged & (edge <= scan_range[:, None]), missing[None, :], -1.0)
+    score = np.where(damaged & (edge <= scan_range[:, None]), missing, -1.0)
     column = score.argmax(axis=1)
     return np.where(score[np.arange(edge.shape[0]), column] > 0.0, column, -1), gap

@@ -1,0 +1,968 @@
+"""BatchedEngine: many Skirmish games in one state, stepped together with vectorised numpy per game loop.
+
+Every game plays exactly as a single ``Engine`` would: for the same scenario, seed, commands and ``advance``
+sizes, each game's ``state_hash(g)``, winner, loop and events equal the single engine's (tests check it over
+every mechanic). The state is JaxMARL SMAX style: per-unit arrays ``[games, capacity]`` padded across scenario
+sizes (padding slots are dead units), flattened to ``games x capacity`` slots for the vectorised phases.
+
+Public API (an Engine with a games axis; ``g`` is a game index):
+
+* ``BatchedEngine(scenarios, seeds, fog=False, units=None, capacity=None)``: one game per scenario and seed;
+  ``capacity`` (units per game, default the largest scenario) bounds what ``reset_game`` may load later.
+* ``issue(g, player, command)``: as ``Engine.issue`` for game g (engine indices are that game's slots).
+* ``advance(loops)``: every running game plays ``loops`` loops (fewer if it ends first); finished games do
+  nothing until ``reset_game``.
+* ``done`` / ``winner`` / ``loop``: int arrays per game (``winner`` -1 while running, else 0 draw, 1 or 2).
+* ``events(g)``: game g's ``(kind, attacker, target)`` events of the last ``advance``, as ``Engine.events``.
+* ``game_state(g)``: a GameState whose arrays are views of game g's slots (writes go through; the same object
+  until the slot is reset); ``visible(g, player)``, ``state_hash(g)`` as the Engine's.
+* ``reset_game(g, scenario, seed, fog=None)``: load a new game into slot g (autoreset).
+* ``game(g)``: a ``GameView``, an Engine-like object for game g (``state``, ``scenario``, ``units``, ``loop``,
+  ``done``, ``winner``, ``events``, ``visible``, ``issue``, ``state_hash``, ``fog``, ``see_all``) so observation
+  and action code written for Engine runs per game; it is replaced by ``reset_game``.
+
+How identity survives batching: the phases of engine.py run on all games at once, and every per-game decision
+that changes values (closed-form regeneration syncs, lazy-heal windows, shield-regeneration starts, jitter draws
+from each game's own generator, collision pair sets and their order) is taken per game, as masks over games.
+Checks that only ever find nothing while the single engine skips them (rescans, leash, weapon and overlap
+checks before their bounds) run every loop for every running game: they change nothing there. Hit, heal and
+push sums run in each game's own order (combat.py sums per victim), so batching never regroups floating point
+additions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from envs.skirmish.combat import group_starts, resolve_hits, sequential_cap, splash_fraction
+from envs.skirmish.commands import Command, Order
+from envs.skirmish.engine import (
+    ATTACK,
+    BLOCKED_LOOPS,
+    BLOCKED_PROGRESS,
+    DEATH,
+    EVENT_KINDS,
+    FOLLOW_GAP,
+    HEAL,
+    JITTER_BATCH,
+    PAIR_WINDOW,
+    REACH_EPS,
+    SPLASH,
+    apply_command,
+    game_hash,
+    visible_units,
+)
+from envs.skirmish.movement import _DENSE_BELOW, candidate_pairs, push_index, separation
+from envs.skirmish.scenario import Scenario
+from envs.skirmish.slots import damage_table, order_tables, shield_delay_min, slot_params
+from envs.skirmish.state import NEVER, QUEUE_LENGTH, GameState
+from envs.skirmish.targeting import most_damaged, nearest_enemies
+from envs.skirmish.units import UnitTable, default_units
+
+_IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
+_EMPTY = np.empty(0, dtype=np.int64)
+_PAD = {"order_unit": -1, "attack_target": -1, "last_damage_loop": NEVER}  # padding slots: dead, no orders
+
+
+class GameView:
+    """Engine-like view of one game of a BatchedEngine (see the module docstring); observation and action code
+    that takes an Engine takes this."""
+
+    def __init__(self, batch: BatchedEngine, g: int) -> None:
+        self.batch, self.g = batch, g
+        self.units = batch.units
+        self.scenario = batch.scenarios[g]
+        self.seed = batch.seeds[g]
+        self.state = batch.game_state(g)
+
+    @property
+    def fog(self) -> bool:
+        return self.batch.fog[self.g]
+
+    @property
+    def see_all(self) -> frozenset[int]:
+        return self.batch.see_all[self.g]
+
+    @see_all.setter
+    def see_all(self, players: frozenset[int]) -> None:
+        self.batch.see_all[self.g] = frozenset(players)
+
+    @property
+    def loop(self) -> int:
+        return int(self.batch.loop[self.g])
+
+    @property
+    def done(self) -> bool:
+        return bool(self.batch.done[self.g])
+
+    @property
+    def winner(self) -> int | None:
+        w = int(self.batch.winner[self.g])
+        return None if w < 0 else w
+
+    @property
+    def events(self) -> list[tuple[str, int, int]]:
+        return self.batch.events(self.g)
+
+    def issue(self, player: int, command: Command) -> None:
+        self.batch.issue(self.g, player, command)
+
+    def visible(self, player: int) -> np.ndarray:
+        return self.batch.visible(self.g, player)
+
+    def state_hash(self) -> str:
+        return self.batch.state_hash(self.g)
+
+
+class BatchedEngine:
+    """Many Skirmish games advanced together, each bit-identical to a single Engine (see the module docstring)."""
+
+    def __init__(
+        self,
+        scenarios: Sequence[Scenario],
+        seeds: Sequence[int],
+        fog: bool | Sequence[bool] = False,
+        units: UnitTable | None = None,
+        capacity: int | None = None,
+    ) -> None:
+        scenarios = list(scenarios)
+        seeds = [int(s) for s in seeds]
+        if not scenarios:
+            raise ValueError("BatchedEngine: scenarios must hold at least one scenario")
+        if len(seeds) != len(scenarios):
+            raise ValueError(f"BatchedEngine: {len(scenarios)} scenarios but {len(seeds)} seeds; expected one each")
+        fogs = [bool(fog)] * len(scenarios) if isinstance(fog, bool) else [bool(f) for f in fog]
+        if len(fogs) != len(scenarios):
+            raise ValueError(f"BatchedEngine: fog has {len(fogs)} values for {len(scenarios)} games")
+        self.units = units if units is not None else default_units()
+        largest = max(len(s.placements) for s in scenarios)
+        self.capacity = n = int(capacity) if capacity is not None else largest
+        if n < largest:
+            raise ValueError(f"BatchedEngine: capacity {n} is below the largest scenario's {largest} units")
+        self.games = g = len(scenarios)
+        template = GameState.from_scenario(scenarios[0], self.units)
+        self.state = GameState(**{
+            name: np.full((g, n, *a.shape[1:]), _PAD.get(name, 0), dtype=a.dtype)
+            for name, a in template.arrays().items()
+        })  # fmt: skip
+        st = self.state
+        # flat [games x capacity] views of the state (the vectorised phases index slots g * capacity + s)
+        self._alive, self._owner, self._hp = st.alive.reshape(-1), st.owner.reshape(-1), st.hp.reshape(-1)
+        self._shield, self._energy = st.shield.reshape(-1), st.energy.reshape(-1)
+        self._target, self._stall = st.attack_target.reshape(-1), st.stall.reshape(-1)
+        self._last_damage = st.last_damage_loop.reshape(-1)
+        self._okind, self._ounit = st.order_kind.reshape(g * n, -1), st.order_unit.reshape(g * n, -1)
+        self._opos, self._olen = st.order_pos.reshape(g * n, QUEUE_LENGTH, 2), st.order_len.reshape(-1)
+        self._pos = st.pos.reshape(g * n, 2)
+        self._z = st.pos.reshape(-1).view(np.complex128)
+        self._idx = np.arange(g * n)
+        self._gid = self._idx // n
+        self._gbase = self._gid * n
+        self._cols = np.arange(n)
+        self._raw_table = damage_table(self.units)
+        self._jitter = self.units.cooldown_jitter_loops
+        params = slot_params(self.units, st.utype.reshape(-1))
+        for name, value in params.items():
+            setattr(self, "_" + name, value)
+        self._kind_values, self._kind_wants, self._kind_base = order_tables(params)
+        self._reach = self._r + PAIR_WINDOW * self._disp
+        # per game
+        self.scenarios: list[Scenario] = list(scenarios)
+        self.seeds = seeds
+        self.fog = fogs
+        self.see_all: list[frozenset[int]] = [frozenset()] * g
+        self.loop = np.zeros(g, dtype=np.int64)
+        self.winner = np.full(g, -1, dtype=np.int64)
+        self._rngs: list[np.random.Generator] = [np.random.default_rng(0)] * g
+        self._jbuf = np.zeros((g, JITTER_BATCH + 2 * n + 1))  # each game's drawn, unused jitter: [_jpos, _jend)
+        self._jpos = np.zeros(g, dtype=np.int64)
+        self._jend = np.zeros(g, dtype=np.int64)
+        self._map = np.zeros((g, 1, 2))
+        self._limit = np.zeros(g, dtype=np.int64)
+        self._delay_min = np.zeros(g, dtype=np.int64)
+        self._targeted = [{1: -1, 2: -1} for _ in range(g)]
+        self._views: list[GameState | None] = [None] * g
+        self._game_views: list[GameView | None] = [None] * g
+        self._synced = np.zeros(g, dtype=np.int64)
+        self._lazy = np.zeros(g, dtype=bool)  # lazy healing per game: rates in ``_sync`` for (heal_from, heal_until]
+        self._heal_from = np.zeros(g, dtype=np.int64)
+        self._heal_until = np.zeros(g, dtype=np.int64)
+        self._heal_in = np.zeros(g * n)
+        self._drain = np.zeros(g * n)
+        self._heal_on = np.zeros(g * n, dtype=bool)
+        self._heal_key = np.full(g * n, -1, dtype=np.int64)
+        self._shield_next = np.full(g, np.inf)
+        self._next_scan = np.zeros(g * n, dtype=np.int64)
+        self._pairs_until = np.full(g, -1, dtype=np.int64)
+        self._pi = self._pj = _EMPTY
+        self._rsum = self._pair_inv_closing = np.empty(0)
+        self._push_index: np.ndarray | None = None
+        self._shares_stale = True
+        self._ready = np.zeros(g * n)
+        self._heading = np.zeros(g * n, dtype=np.complex128)
+        self._run = np.zeros(g, dtype=bool)
+        self._run_u = np.zeros(g * n, dtype=bool)
+        self._chunks: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._events: list[list[tuple[str, int, int]]] | None = None
+        for k in range(g):
+            self._load(k, scenarios[k], seeds[k])
+        self._alive_changed()
+        self._next_shield_regen(np.ones(g, dtype=bool))
+        self._check_done(np.ones(g, dtype=bool))
+        self._dirty = True
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def done(self) -> np.ndarray:
+        """bool [games]: which games have ended."""
+        return self.winner >= 0
+
+    def game_state(self, g: int) -> GameState:
+        """Game g's state as views into the batch arrays (its own slots only)."""
+        self._check_game(g)
+        view = self._views[g]
+        if view is None:
+            n = len(self.scenarios[g].placements)
+            view = GameState(**{name: a[g, :n] for name, a in self.state.arrays().items()})
+            self._views[g] = view
+        return view
+
+    def game(self, g: int) -> GameView:
+        """An Engine-like view of game g (replaced when the slot is reset)."""
+        self._check_game(g)
+        view = self._game_views[g]
+        if view is None:
+            view = self._game_views[g] = GameView(self, g)
+        return view
+
+    def reset_game(self, g: int, scenario: Scenario, seed: int, fog: bool | None = None) -> None:
+        """Load ``scenario`` with ``seed`` into slot g as a new game at loop 0 (the other games are untouched)."""
+        self._check_game(g)
+        if len(scenario.placements) > self.capacity:
+            raise ValueError(f"reset_game: scenario {scenario.name!r} has {len(scenario.placements)} units; "
+                             f"this batch holds at most {self.capacity} per game")  # fmt: skip
+        if fog is not None:
+            self.fog[g] = bool(fog)
+        self.see_all[g] = frozenset()
+        self._load(g, scenario, int(seed))
+        games = np.zeros(self.games, dtype=bool)
+        games[g] = True
+        self._alive_changed()
+        self._next_shield_regen(games)
+        self._check_done(games)
+        self._dirty = True
+
+    def issue(self, g: int, player: int, command: Command) -> None:
+        """Give ``command`` to ``player``'s units in game g, as ``Engine.issue``."""
+        st = self.game_state(g)
+        fresh = apply_command(st, player, command, self._map[g, 0], self._targeted[g])
+        if fresh.size:
+            self._start(fresh + g * self.capacity)
+
+    def visible(self, g: int, player: int) -> np.ndarray:
+        """bool [n]: the units of game g that ``player`` sees, as ``Engine.visible``."""
+        st = self.game_state(g)
+        sl = slice(g * self.capacity, g * self.capacity + st.n)
+        return visible_units(st, self._r[sl], self._sight[sl], player, self.fog[g] and player not in self.see_all[g])
+
+    def state_hash(self, g: int) -> str:
+        """Game g's state hash, equal to ``Engine.state_hash`` of the same game."""
+        st = self.game_state(g)
+        return game_hash(int(self.loop[g]), self._rngs[g], self._jbuf[g, self._jpos[g] : self._jend[g]], st)
+
+    def events(self, g: int) -> list[tuple[str, int, int]]:
+        """Game g's events of the last ``advance``, as ``Engine.events`` (engine indices of game g)."""
+        self._check_game(g)
+        if self._events is None:
+            self._events = self._split_events()
+        return self._events[g]
+
+    def advance(self, loops: int) -> None:
+        """Every running game plays ``loops`` game loops (fewer if it ends first)."""
+        if isinstance(loops, bool) or not isinstance(loops, int | np.integer) or loops < 0:
+            raise ValueError(f"advance: loops must be a non-negative int, got {loops!r}")
+        self._chunks = []
+        self._events = None
+        started = self.winner < 0
+        if loops == 0 or not started.any():
+            return
+        self._set_running(started)
+        n = self.capacity
+        st = self.state
+        self._ready = (self.loop[:, None] + st.cooldown).reshape(-1)
+        self._synced = self.loop.copy()
+        self._heading = np.zeros(self.games * n, dtype=np.complex128)
+        for _ in range(int(loops)):
+            self._t = self.loop + 1
+            self._tu = np.repeat(self._t, n)
+            self._step()
+            self.loop += self._run
+            ended = self._check_done(self._run)
+            if ended.any():
+                self._set_running(self._run & ~ended)
+                if not self._run.any():
+                    break
+        self._sync(started)
+        cooldown = np.maximum(self._ready.reshape(self.games, n) - self.loop[:, None], 0.0)
+        st.cooldown[started] = cooldown[started]
+        turned = self._heading != 0.0
+        st.facing.reshape(-1)[turned] = np.angle(self._heading[turned])
+
+    # ------------------------------------------------------------------ setup
+
+    def _check_game(self, g: int) -> None:
+        if isinstance(g, bool) or not isinstance(g, int | np.integer) or not 0 <= g < self.games:
+            raise ValueError(f"game index must be an int in [0, {self.games}), got {g!r}")
+
+    def _load(self, g: int, scenario: Scenario, seed: int) -> None:
+        """Write a fresh game into slot g: state rows, per-slot stats, per-game scalars and caches."""
+        n, cap = len(scenario.placements), self.capacity
+        fresh = GameState.from_scenario(scenario, self.units)
+        for name, a in self.state.arrays().items():
+            a[g] = _PAD.get(name, 0)
+            a[g, :n] = getattr(fresh, name)
+        sl = slice(g * cap, (g + 1) * cap)
+        params = slot_params(self.units, self.state.utype[g])
+        for name, value in params.items():
+            getattr(self, "_" + name)[sl] = value
+        kinds = len(Order)
+        values, wants, _ = order_tables(params)
+        self._kind_values[:, g * cap * kinds : (g + 1) * cap * kinds] = values
+        self._kind_wants[g * cap * kinds : (g + 1) * cap * kinds] = wants
+        self._reach[sl] = self._r[sl] + PAIR_WINDOW * self._disp[sl]
+        self.scenarios[g], self.seeds[g] = scenario, seed
+        self._rngs[g] = np.random.default_rng(seed)
+        self._jpos[g] = self._jend[g] = 0
+        self._map[g, 0] = (scenario.map_width, scenario.map_height)
+        self._limit[g] = scenario.time_limit_loops
+        self._delay_min[g] = shield_delay_min(params["sh_max"], params["shield_delay"])
+        self._targeted[g] = {1: -1, 2: -1}
+        self._views[g] = self._game_views[g] = None
+        self.loop[g] = 0
+        self.winner[g] = -1
+        self._synced[g] = 0
+        self._lazy[g] = False
+        self._heal_in[sl] = 0.0
+        self._drain[sl] = 0.0
+        self._heal_on[sl] = False
+        self._heal_key[sl] = -1
+        self._next_scan[sl] = 0
+        self._pairs_until[g] = -1
+        self._drop_pairs(self._gid[self._pi] == g)
+
+    def _set_running(self, run: np.ndarray) -> None:
+        """Which games step: the rest are frozen (masked out of every phase, their collision pairs dropped)."""
+        self._run = run.copy()
+        self._run_u = np.repeat(run, self.capacity)
+        self._drop_pairs(~run[self._gid[self._pi]])
+        self._dirty = True
+
+    def _drop_pairs(self, drop: np.ndarray) -> None:
+        if np.count_nonzero(drop):
+            keep = ~drop
+            self._pi, self._pj, self._rsum = self._pi[keep], self._pj[keep], self._rsum[keep]
+            self._pair_inv_closing = self._pair_inv_closing[keep]
+            self._shares_stale = True
+            self._push_index = None
+
+    def _per_game(self, flat: np.ndarray) -> np.ndarray:
+        """[games x capacity] -> [games, capacity] (a view)."""
+        return flat.reshape(self.games, self.capacity)
+
+    def _games_of(self, slots: np.ndarray) -> np.ndarray:
+        """bool [games]: the games that hold some of ``slots``."""
+        games = np.zeros(self.games, dtype=bool)
+        games[self._gid[slots]] = True
+        return games
+
+    def _alive_changed(self) -> None:
+        """Recompute what depends on who is alive (all games: it is a function of the state alone)."""
+        st = self.state
+        alive = st.alive
+        p1, p2 = st.owner == 1, st.owner == 2
+        c1 = np.count_nonzero(alive & p1, axis=1)
+        c2 = np.count_nonzero(alive & p2, axis=1)
+        air, armed = self._per_game(self._air), self._per_game(self._armed)
+        hits_air, hits_ground = self._per_game(self._hits_air), self._per_game(self._hits_ground)
+        can = np.zeros(self.games, dtype=bool)
+        for mine, theirs in ((p1, p2), (p2, p1)):
+            theirs = alive & theirs
+            enemy_air = (theirs & air).any(axis=1)[:, None]
+            enemy_ground = (theirs & ~air).any(axis=1)[:, None]
+            can |= (alive & mine & armed & ((hits_air & enemy_air) | (hits_ground & enemy_ground))).any(axis=1)
+        self._counts = (c1, c2)
+        self._stalemate = ~can
+        flat = self._alive
+        self._hpr = self._hp_regen_rate * flat
+        self._shr = self._sh_regen_rate * flat
+        self._enr = self._en_regen_rate * flat
+        disp_max = np.where(alive, self._per_game(self._disp), 0.0).max(axis=1)
+        self._inv_closing = 1.0 / np.maximum(self._disp + np.repeat(disp_max, self.capacity), 1e-12)
+        ground = flat & ~self._air
+        key = self._gid * 3 + self._owner
+        area = np.bincount(key, weights=np.where(ground, self._r**2, 0.0), minlength=3 * self.games)
+        crowd = 2.0 * np.sqrt(area)  # radius a packed army covers, doubled for slack
+        self._crowd_u = crowd[key]
+        self._crowd_reach = self._crowd_u + self._speed
+        if self._pi.size:
+            self._drop_pairs(~(flat[self._pi] & flat[self._pj]))
+
+    def _check_done(self, games: np.ndarray) -> np.ndarray:
+        """End ``games`` that are over (as Engine._check_done); returns the games that ended now."""
+        c1, c2 = self._counts
+        out = (c1 == 0) | (c2 == 0)
+        result = np.where(out, np.where(c1 == c2, 0, np.where(c2 == 0, 1, 2)), 0)
+        ended = games & (self.winner < 0) & (out | self._stalemate | (self.loop >= self._limit))
+        self.winner[ended] = result[ended]
+        return ended
+
+    # ------------------------------------------------------------------ orders
+
+    def _start(self, slots: np.ndarray) -> None:
+        """The current order of ``slots`` (flat) changed: reset their target (attack-unit: its unit) and rescan."""
+        kind = self._okind[slots, 0]
+        self._target[slots] = np.where(kind == _ATTACK_UNIT, self._ounit[slots, 0], -1)
+        self._stall[slots] = 0
+        self._next_scan[slots] = 0
+        self._dirty = True
+
+    def _pop(self, slots: np.ndarray) -> None:
+        """The current order of ``slots`` completed: the next queued order (or idle) becomes current."""
+        for array, empty in ((self._okind, _IDLE), (self._ounit, -1), (self._opos, 0.0)):
+            array[slots, :-1] = array[slots, 1:]
+            array[slots, -1] = empty
+        self._olen[slots] = np.maximum(self._olen[slots] - 1, 0)
+        self._start(slots)
+
+    def _flat(self, local: np.ndarray) -> np.ndarray:
+        """Slot indices of the same game (per flat slot, -1 none) -> flat indices (the slot itself for -1)."""
+        return np.where(local >= 0, self._gbase + local, self._idx)
+
+    def _refresh(self) -> None:
+        """Rebuild the per-unit behaviour arrays from orders and targets, for every running game (as
+        Engine._refresh; for a game whose orders and targets did not change it rebuilds the same arrays)."""
+        alive, run = self._alive, self._run_u
+        live = alive & run
+        for _ in range(QUEUE_LENGTH):  # orders on units that died complete (only unit orders have order_unit >= 0)
+            unit = self._ounit[:, 0]
+            gone = live & (unit >= 0) & ~alive[self._flat(unit)]
+            if not np.count_nonzero(gone):
+                break
+            self._pop(gone.nonzero()[0])
+        kind = self._okind[:, 0]
+        target = self._target
+        has_t = (target >= 0) & run
+        follow = (kind == _FOLLOW) & live
+        tflat = self._flat(target)
+        gu = np.where(has_t, tflat, np.where(follow, self._flat(self._ounit[:, 0]), self._idx))
+        has_gu = has_t | follow
+        rsum = self._r + self._r[gu]
+        gap = np.where(has_t, self._target_gap, FOLLOW_GAP)
+        self._gu = gu
+        self._stop = np.where(has_gu, rsum + gap, 0.0)
+        self._stop_eps = self._stop + REACH_EPS
+        self._has_point = live & ~has_gu & ((kind == _MOVE) | (kind == _ATTACK_MOVE))
+        self._pz = self._opos[:, 0].copy().view(np.complex128).reshape(-1)
+        movable = live & self._can_move & (kind != _HOLD)
+        self._mobile = movable & (self._has_point | has_gu)
+        self._weight = movable.astype(np.float64)
+        self._shares_stale = True
+        at = self._kind_base + kind
+        self._wants = live & ~has_t & self._kind_wants[at]
+        self._scan_range, leash, leash_min = self._kind_values[:, at]
+        self._leash_hi = np.where(has_t, rsum + leash + REACH_EPS, np.inf)
+        self._leash_lo = np.where(has_t, rsum + leash_min - REACH_EPS, -np.inf)
+        self._fire_hi = rsum + self._strike + REACH_EPS
+        self._fire_lo = rsum + self._min_range - REACH_EPS
+        heal_hi = rsum + self._heal_range + REACH_EPS
+        self._shoot = self._armed & has_t & np.where(self._air[gu], self._hits_air, self._hits_ground)
+        healing = self._healer & has_t
+        key = np.where(healing, tflat, -1)
+        if self._lazy.any():  # lazy heals that assumed other healers or targets: settle them
+            changed = self._games_of((key != self._heal_key).nonzero()[0]) & self._lazy
+            if changed.any():
+                self._sync(changed)
+                self._heal_stop(changed)
+        self._heal_key = key
+        healers = healing.nonzero()[0]
+        self._heal_idx = healers
+        if healers.size:
+            tgt = tflat[healers]
+            self._heal_tgt = tgt
+            self._heal_hi_h = heal_hi[healers]
+            self._heal_rate_h = self._heal_rate[healers]
+            self._heal_cost_h = self._heal_cost[healers]
+            self._heal_max_t = self._hp_max[tgt]
+            ordered = np.sort(tgt)
+            shared = ordered[1:][ordered[1:] == ordered[:-1]]
+            self._heal_unique = ~self._games_of(shared)
+        self._idle_armed = live & self._armed & (kind == _IDLE) & ~has_t
+        self._any_target = np.count_nonzero(has_t) > 0
+        self._any_shoot = np.count_nonzero(self._shoot) > 0
+        self._stall[~self._has_point & run] = 0
+        self._dirty = False
+
+    # ------------------------------------------------------------------ one loop
+
+    def _step(self) -> None:
+        if self._dirty:
+            self._refresh()
+        due = self._run & (self._t >= self._pairs_until)
+        if due.any():
+            self._build_pairs(due)
+        self._geometry()
+        dropped = self._leash() if self._any_target else None
+        scanning = self._wants & (self._next_scan <= self._tu)
+        if dropped is not None:
+            scanning[dropped] = True
+        if np.count_nonzero(scanning):
+            if self._scan(scanning.nonzero()[0]) or dropped is not None:
+                self._refresh()
+                self._geometry()
+        frozen, killed = self._fire() if self._any_shoot else (None, None)
+        if self._heal_idx.size:
+            self._heal(frozen, killed)
+        self._move(frozen)
+
+    def _leash(self) -> np.ndarray | None:
+        """Drop targets that left their leash range (or came inside the minimum range); returns those units."""
+        d = self._d
+        slack = np.minimum(self._leash_hi - d, d - self._leash_lo)
+        dropped = (slack < 0.0).nonzero()[0]
+        if dropped.size == 0:
+            return None
+        self._target[dropped] = -1
+        return dropped
+
+    def _geometry(self) -> None:
+        """Vector (complex) and distance from every unit to its goal (goal unit, goal point, or itself: zero)."""
+        goal = self._z[self._gu]
+        np.copyto(goal, self._pz, where=self._has_point)
+        self._dz = goal - self._z
+        self._d = np.abs(self._dz)
+
+    def _rows(self, slots: np.ndarray) -> np.ndarray:
+        """[len(slots), capacity] flat indices of the slots of each one's game (the candidates of its scans)."""
+        return self._gbase[slots][:, None] + self._cols
+
+    def _edges(self, scanners: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        """Edge distances from each scanner to its row of candidates (targeting.edge_distances per game)."""
+        z, r = self._z, self._r
+        return np.abs(z[cand] - z[scanners][:, None]) - r[scanners][:, None] - r[cand]
+
+    def _scan(self, scanners: np.ndarray) -> bool:
+        """Acquire targets for the due units (armed: nearest enemies, healers: most damaged allies)."""
+        found = False
+        armed = scanners[self._armed[scanners]]
+        if armed.size:
+            found |= self._scan_enemies(armed)
+        healers = scanners[self._healer[scanners]]
+        if healers.size:
+            found |= self._scan_allies(healers)
+        return found
+
+    def _scan_allies(self, healers: np.ndarray) -> bool:
+        self._sync(self._games_of(healers))
+        cand = self._rows(healers)
+        edge = self._edges(healers, cand)
+        owner = self._owner
+        eligible = (owner[cand] == owner[healers][:, None]) & self._bio[cand] & self._alive[cand]
+        eligible &= cand != healers[:, None]
+        follow = self._okind[healers, 0] == _FOLLOW
+        eligible &= ~follow[:, None] | (cand == (self._gbase[healers] + self._ounit[healers, 0])[:, None])
+        missing = (self._hp_max - self._hp)[cand]
+        column, gap = most_damaged(edge, missing, eligible, self._scan_range[healers])
+        hit = column >= 0
+        self._target[healers[hit]] = column[hit]
+        self._wait(healers[~hit], gap[~hit])
+        return np.count_nonzero(hit) > 0
+
+    def _scan_enemies(self, scanners: np.ndarray) -> bool:
+        cand = self._rows(scanners)
+        edge = self._edges(scanners, cand)
+        hittable = (self._owner[cand] != self._owner[scanners][:, None]) & self._alive[cand]
+        hittable &= np.where(self._air[cand], self._hits_air[scanners][:, None], self._hits_ground[scanners][:, None])
+        column, gap = nearest_enemies(edge, hittable, self._scan_range[scanners], self._min_range[scanners])
+        hit = column >= 0
+        self._target[scanners[hit]] = column[hit]
+        self._wait(scanners[~hit], gap[~hit])
+        return np.count_nonzero(hit) > 0
+
+    def _wait(self, slots: np.ndarray, gap: np.ndarray) -> None:
+        """Schedule the next scan of ``slots`` at the first loop a candidate ``gap`` beyond range could reach."""
+        if slots.size:
+            wait = np.floor(np.minimum(gap * self._inv_closing[slots], 2.0**40))
+            self._next_scan[slots] = self._tu[slots] + np.maximum(wait, 1.0).astype(np.int64)
+
+    def _draws(self, fire: np.ndarray, games: np.ndarray) -> np.ndarray:
+        """Each firing weapon's cooldown jitter from its game's generator, in slot order per game (as Engine)."""
+        counts = np.bincount(games, minlength=self.games)
+        for g in (self._jend - self._jpos < counts).nonzero()[0]:
+            rest = self._jbuf[g, self._jpos[g] : self._jend[g]]
+            fresh = self._rngs[g].uniform(-self._jitter, self._jitter, JITTER_BATCH + int(counts[g]))
+            both = np.concatenate((rest, fresh))
+            self._jbuf[g, : both.size] = both
+            self._jpos[g], self._jend[g] = 0, both.size
+        first = np.cumsum(counts) - counts
+        rank = np.arange(fire.size) - first[games]
+        draws = self._jbuf[games, self._jpos[games] + rank]
+        self._jpos += counts
+        return draws
+
+    def _fire(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Fire every ready weapon whose target is in range; returns (units that must not move this loop, games
+        with deaths this loop), both None when nothing died."""
+        d = self._d
+        fire = (self._shoot & (self._ready <= self._tu) & (d <= self._fire_hi) & (d >= self._fire_lo)).nonzero()[0]
+        if fire.size == 0:
+            return None, None
+        fg = self._gid[fire]
+        self._sync(self._games_of(fire))
+        due = self._ready[fire]
+        period = self._period[fire]
+        if self._jitter > 0.0:
+            period = period + self._draws(fire, fg)
+        t = self._tu[fire]
+        self._ready[fire] = np.where(due > t - 1, due, t) + period
+        self._heading[fire] = self._dz[fire]
+        primary = self._gbase[fire] + self._target[fire]
+        self._chunks.append((ATTACK, fire, primary))
+        fraction = None
+        bombers = _EMPTY
+        if np.count_nonzero(self._plain[fire]) == fire.size:
+            attacker, victim = fire, primary
+        else:
+            bombers = fire[self._suicide[fire]]
+            direct = ~self._splash_at_attacker[fire]
+            count = self._attacks[fire[direct]]
+            attacker = np.repeat(fire[direct], count)
+            victim = np.repeat(primary[direct], count)
+            fraction = np.ones(attacker.size)
+            splashers = self._splashes[fire]
+            if np.count_nonzero(splashers):
+                s_att, s_vic, s_frac = self._splash_rows(fire[splashers], primary[splashers])
+                self._chunks.append((SPLASH, s_att, s_vic))
+                attacker = np.concatenate((attacker, s_att))
+                victim = np.concatenate((victim, s_vic))
+                fraction = np.concatenate((fraction, s_frac))
+        if attacker.size > 1:
+            order = np.argsort(victim, kind="stable")
+            attacker, victim = attacker[order], victim[order]
+            if fraction is not None:
+                fraction = fraction[order]
+        starts = group_starts(victim)
+        raw = self._raw_table[self._ut[attacker], self._ut[victim]]
+        if fraction is not None:
+            raw = raw * fraction
+        shielded = self._shield[victim] != 0.0
+        if np.count_nonzero(shielded):  # games whose hits touch shields: regeneration may restart sooner
+            games = self._games_of(victim[shielded])
+            self._shield_next[games] = np.minimum(self._shield_next[games], self._t[games] + self._delay_min[games])
+        absorbed, loss = resolve_hits(starts, victim, raw, self._shield, self._armor)
+        hit = victim[starts]
+        if starts.size == victim.size:
+            lasts = starts
+        else:
+            loss = np.add.reduceat(loss, starts)
+            absorbed = None if absorbed is None else np.add.reduceat(absorbed, starts)
+            lasts = np.append(starts[1:], victim.size) - 1
+        if absorbed is not None:
+            self._shield[hit] = np.maximum(self._shield[hit] - absorbed, 0.0)
+        self._hp[hit] -= loss
+        self._last_damage[hit] = self._tu[hit]
+        self._wake_healers(hit)
+        self._retaliate(hit, attacker[starts])
+        dying = self._hp[hit] <= 0.0
+        if bombers.size == 0 and not np.count_nonzero(dying):
+            return None, None
+        killed = np.concatenate((hit[dying], bombers))
+        killers = np.concatenate((attacker[lasts[dying]], bombers))
+        killed, first = np.unique(killed, return_index=True)
+        return self._kill(killed, killers[first])
+
+    def _wake_healers(self, hit: np.ndarray) -> None:
+        """Healers look again when their side is hurt (Engine wakes them while some wait; waking the others
+        too changes nothing: a healer that does not wait gets a new scan time before it next scans)."""
+        if not self._healer_any:
+            return
+        hurt = hit[self._bio[hit]]
+        if hurt.size:
+            side = np.zeros(3 * self.games, dtype=bool)
+            side[self._gid[hurt] * 3 + self._owner[hurt]] = True
+            healers = self._healer_slots
+            wake = healers[side[self._gid[healers] * 3 + self._owner[healers]]]
+            self._next_scan[wake] = np.minimum(self._next_scan[wake], self._tu[wake] + 1)
+
+    @property
+    def _healer_slots(self) -> np.ndarray:
+        return (self._healer & self._alive).nonzero()[0]
+
+    @property
+    def _healer_any(self) -> bool:
+        return bool(np.count_nonzero(self._healer))
+
+    def _splash_rows(self, splashers: np.ndarray, primary: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(attacker, victim, fraction) rows of the splash around each splashing shot, per splasher in slot order."""
+        at_self = self._splash_at_attacker[splashers]
+        centre = np.where(at_self, splashers, primary)
+        cand = self._rows(splashers)
+        distance = np.abs(self._z[cand] - self._z[centre][:, None]) - self._r[cand]
+        fraction = splash_fraction(distance, self._splash_r[splashers], self._splash_f[splashers])
+        valid = np.where(self._air[cand], self._hits_air[splashers][:, None], self._hits_ground[splashers][:, None])
+        valid &= self._alive[cand]
+        valid &= cand != splashers[:, None]
+        valid &= (cand != primary[:, None]) | at_self[:, None]
+        owner = self._owner
+        valid &= self._splash_friendly[splashers][:, None] | (owner[cand] != owner[splashers][:, None])
+        row, col = np.nonzero(valid & (fraction > 0.0))
+        return splashers[row], cand[row, col], fraction[row, col]
+
+    def _retaliate(self, victims: np.ndarray, attackers: np.ndarray) -> None:
+        """Idle armed units without a target that were hit by an enemy they can hit attack it back."""
+        owner = self._owner
+        ok = self._idle_armed[victims] & (self._hp[victims] > 0.0) & (owner[attackers] != owner[victims])
+        ok &= np.where(self._air[attackers], self._hits_air[victims], self._hits_ground[victims])
+        ok &= self._alive[attackers] & ~self._suicide[attackers]
+        if np.count_nonzero(ok):
+            self._target[victims[ok]] = attackers[ok] - self._gbase[attackers[ok]]
+            self._idle_armed[victims[ok]] = False
+            self._dirty = True
+
+    def _kill(self, dead: np.ndarray, killers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Remove ``dead`` from play; units targeting them lose the target. Returns (frozen units, games)."""
+        self._chunks.append((DEATH, killers, dead))
+        self._alive[dead] = False
+        self._hp[dead] = 0.0
+        self._shield[dead] = 0.0
+        self._okind[dead] = _IDLE
+        self._ounit[dead] = -1
+        self._olen[dead] = 0
+        self._target[dead] = -1
+        killed = np.zeros(self._idx.size, dtype=bool)
+        killed[dead] = True
+        target = self._target
+        lost = killed[self._flat(target)] & (target >= 0)
+        target[lost] = -1
+        self._next_scan[lost] = self._tu[lost] + 1
+        if self._lazy.any():
+            touched = self._heal_idx[killed[self._heal_idx] | killed[self._heal_tgt]]
+            stop = self._games_of(touched) & self._lazy
+            if stop.any():
+                self._heal_stop(stop)  # ``_fire`` synced these games to t - 1 before the damage
+        self._alive_changed()
+        self._dirty = True
+        return killed | killed[self._gu], self._games_of(dead)
+
+    def _heal(self, frozen: np.ndarray | None, killed: np.ndarray | None) -> None:
+        """Healers heal their targets for this loop: exactly, or by the lazy rates while those are known safe."""
+        healers, target = self._heal_idx, self._heal_tgt
+        hg = self._gid[healers]
+        ok = self._d[healers] <= self._heal_hi_h
+        work = np.ones(healers.size, dtype=bool)
+        if self._lazy.any():
+            keep = self._lazy & (self._t <= self._heal_until)
+            if killed is not None:
+                keep &= ~killed
+            keep &= ~self._games_of(healers[ok != self._heal_on[healers]])
+            if keep.any():
+                rows = keep[hg]
+                lazy_rows = rows & self._heal_on[healers]
+                self._chunks.append((HEAL, healers[lazy_rows], target[lazy_rows]))
+                work = ~rows
+            settle = self._lazy & ~keep
+            if settle.any():
+                self._sync(settle)
+                self._heal_stop(settle)
+        if frozen is not None:
+            ok &= ~frozen[healers] & self._alive[target]
+        ok &= work
+        if not np.count_nonzero(ok):
+            return
+        self._sync(self._games_of(healers[ok]))
+        energy = self._energy[healers]
+        cost = self._heal_cost_h
+        want = np.minimum(self._heal_rate_h, energy / cost) * ok
+        got = sequential_cap(target, want, self._hp_max - self._hp)
+        self._hp += np.bincount(target, got, self._idx.size)
+        hp = self._hp[target]
+        energy = np.where(work, np.maximum(energy - got * cost, 0.0), energy)
+        self._energy[healers] = energy
+        healed = got > 0.0
+        if np.count_nonzero(healed):
+            self._chunks.append((HEAL, healers[healed], target[healed]))
+        full = ok & (hp >= self._heal_max_t)
+        topped = self._games_of(healers[full])
+        if np.count_nonzero(full):
+            self._target[healers[full]] = -1
+            self._next_scan[healers[full]] = self._tu[healers[full]] + 1
+            self._dirty = True
+        start = self._games_of(healers[ok]) & self._heal_unique & ~topped
+        if start.any():
+            self._heal_start(start[hg] & work, ok, got, hp, energy)
+
+    def _heal_start(self, rows: np.ndarray, on: np.ndarray, got: np.ndarray, hp: np.ndarray,
+                    energy: np.ndarray) -> None:  # fmt: skip
+        """Engine._heal_start for the games of ``rows`` (heal rows of games that healed exactly this loop with
+        unique targets and none filled up): per game, lazy healing when every healer in range heals at a
+        constant rate, for the loops no target can fill up and no full-rate healer run short of energy."""
+        sel = rows & on
+        healers, target = self._heal_idx[sel], self._heal_tgt[sel]
+        games = self._gid[healers]
+        rate, cost = self._heal_rate_h[sel], self._heal_cost_h[sel]
+        got, energy = got[sel], energy[sel]
+        regen_hp, regen_en = self._hpr[target], self._enr[healers]
+        full_rate = got == rate
+        trickle = (energy <= 1e-9) & (got > 0.0) & (regen_en < rate * cost)
+        energy = energy + regen_en
+        bad = ~(full_rate | trickle) | (energy > self._en_max[healers])
+        flow = np.where(full_rate, rate, regen_en / cost)
+        drain = flow * cost
+        missing = self._heal_max_t[sel] - hp[sel] - regen_hp
+        loops = np.floor(missing / (flow + regen_hp)) - 1.0
+        spending = full_rate & (drain > regen_en)
+        loops_en = np.floor((energy - drain) / np.where(spending, drain - regen_en, 1.0))
+        loops = np.minimum(loops, np.where(spending, loops_en, np.inf))
+        window = np.full(self.games, np.inf)
+        np.minimum.at(window, games, loops)
+        ok = self._games_of(healers) & (window >= 1.0)
+        ok[games[bad]] = False
+        if not ok.any():
+            return
+        take = ok[games]
+        self._heal_in[target[take]] = flow[take]
+        self._drain[healers[take]] = drain[take]
+        self._heal_from[ok] = self._t[ok]
+        self._heal_until[ok] = self._t[ok] + window[ok].astype(np.int64)
+        all_rows = ok[self._gid[self._heal_idx]]
+        self._heal_on[self._heal_idx[all_rows]] = on[all_rows]
+        self._lazy |= ok
+
+    def _heal_stop(self, games: np.ndarray) -> None:
+        """End lazy healing in ``games`` (after ``_sync`` has applied it up to the current loop)."""
+        self._per_game(self._heal_in)[games] = 0.0
+        self._per_game(self._drain)[games] = 0.0
+        self._lazy &= ~games
+
+    def _move(self, frozen: np.ndarray | None) -> None:
+        z = self._z
+        moving = self._mobile & (self._d > self._stop_eps)
+        if frozen is not None:
+            moving &= ~frozen
+        slots = moving.nonzero()[0]
+        moved = slots.size > 0
+        if moved:
+            d = self._d[slots]
+            step = self._dz[slots]
+            z[slots] += step * (np.minimum(d - self._stop[slots], self._speed[slots]) / d)
+            self._heading[slots] = step
+        if self._pi.size:
+            if self._shares_stale:
+                wi, wj = self._weight[self._pi], self._weight[self._pj]
+                total = np.maximum(wi + wj, 1e-300)
+                self._shares = np.stack((wj / total, wi / total))
+                self._shares_stale = False
+            if self._push_index is None:
+                self._push_index = push_index(self._pi, self._pj, z.size)
+            pushed, _ = separation(z, self._pi, self._pj, self._rsum, self._shares, self._push_cap,
+                                   self._pair_inv_closing, self._push_index)  # fmt: skip
+            if pushed is not None:
+                z += pushed
+                moved = True
+        if moved:
+            pos = self.state.pos
+            np.minimum(np.maximum(pos, 0.0, out=pos), self._map, out=pos)
+        self._finish_moves(moving, frozen)
+
+    def _finish_moves(self, moved: np.ndarray, frozen: np.ndarray | None) -> None:
+        """Pop point orders that arrived this loop, or are blocked near the goal (Engine.BLOCKED_LOOPS)."""
+        arrived = self._has_point & (self._d <= self._speed)
+        if frozen is not None:
+            arrived &= ~frozen
+        walkers = (moved & self._has_point & (self._d <= self._crowd_reach)).nonzero()[0]
+        if walkers.size:
+            left = np.abs(self._pz[walkers] - self._z[walkers])
+            slow = self._d[walkers] - left < BLOCKED_PROGRESS * self._speed[walkers]
+            stall = np.where(slow, self._stall[walkers] + 1, 0).astype(np.int16)
+            self._stall[walkers] = stall
+            blocked = (stall >= BLOCKED_LOOPS) & (left <= self._crowd_u[walkers])
+            arrived[walkers[blocked]] = True
+        if np.count_nonzero(arrived):
+            self._pop(arrived.nonzero()[0])
+
+    def _build_pairs(self, games: np.ndarray) -> None:
+        """Collision candidates of ``games`` for their next PAIR_WINDOW loops, as Engine._build_pairs builds
+        them (same pairs in the same order per game; other games keep theirs)."""
+        ground = self._per_game(self._alive & ~self._air)
+        counts = np.count_nonzero(ground, axis=1)
+        dense = games & (counts < _DENSE_BELOW)
+        firsts, seconds = [], []
+        if dense.any():  # all pairs within each game, (i < j) in slot order: what Engine gets below _DENSE_BELOW
+            rows, cols = np.nonzero(ground & dense[:, None])
+            slots = rows * self.capacity + cols
+            c = counts[rows]
+            rank = np.arange(slots.size) - np.repeat(np.cumsum(counts[dense]) - counts[dense], counts[dense])
+            after = c - rank - 1
+            total = int(after.sum())
+            first = np.repeat(np.arange(slots.size), after)
+            second = first + 1 + (np.arange(total) - np.repeat(np.cumsum(after) - after, after))
+            a, b = slots[first], slots[second]
+            keep = np.abs(self._z[b] - self._z[a]) <= self._reach[a] + self._reach[b]
+            firsts.append(a[keep])
+            seconds.append(b[keep])
+        for g in (games & ~dense).nonzero()[0]:
+            pi, pj = candidate_pairs(self._z, self._reach, g * self.capacity + ground[g].nonzero()[0])
+            firsts.append(pi)
+            seconds.append(pj)
+        pi, pj = np.concatenate(firsts), np.concatenate(seconds)
+        keep = self._can_move[pi] | self._can_move[pj]
+        pi, pj = pi[keep], pj[keep]
+        old = ~games[self._gid[self._pi]]
+        self._pi = np.concatenate((self._pi[old], pi))
+        self._pj = np.concatenate((self._pj[old], pj))
+        self._rsum = np.concatenate((self._rsum[old], self._r[pi] + self._r[pj]))
+        inv = 1.0 / np.maximum(self._disp[pi] + self._disp[pj], 1e-12)
+        self._pair_inv_closing = np.concatenate((self._pair_inv_closing[old], inv))
+        self._pairs_until[games] = self._t[games] + PAIR_WINDOW
+        self._shares_stale = True
+        self._push_index = None
+
+    def _sync(self, games: np.ndarray) -> None:
+        """Engine._sync for ``games``: hp / shield / energy regeneration (and lazy healing) up to each game's
+        current loop, in closed form; other games are untouched (they add exactly zero)."""
+        loops = np.where(games, self.loop - self._synced, 0)
+        now = loops > 0
+        if not now.any():
+            return
+        n = self.capacity
+        healing = np.where(now & self._lazy, self.loop - np.maximum(self._synced, self._heal_from), 0)
+        lu, hu = np.repeat(loops, n), np.repeat(healing, n)
+        np.minimum(self._hp + self._hpr * lu + self._heal_in * hu, self._hp_max, out=self._hp)
+        np.minimum(self._energy + self._enr * lu - self._drain * hu, self._en_max, out=self._energy)
+        shields = now & (self.loop >= self._shield_next)
+        if shields.any():
+            since = np.maximum(self._last_damage + (self._shield_delay - 1), np.repeat(self._synced, n))
+            active = np.where(np.repeat(shields, n), np.maximum(np.repeat(self.loop, n) - since, 0), 0)
+            np.minimum(self._shield + self._shr * active, self._sh_max, out=self._shield)
+            self._next_shield_regen(shields)
+        self._synced[now] = self.loop[now]
+
+    def _next_shield_regen(self, games: np.ndarray) -> None:
+        """Per game: the first loop on which some shield below its maximum can regenerate."""
+        st = self.state
+        below = st.alive & (st.shield < self._per_game(self._sh_max))
+        starts = np.where(below, st.last_damage_loop + self._per_game(self._shield_delay), np.inf)
+        self._shield_next[games] = starts.min(axis=1)[games]
+
+    def _split_events(self) -> list[list[tuple[str, int, int]]]:
+        out: list[list[tuple[str, int, int]]] = [[] for _ in range(self.games)]
+        for kind, att, tgt in self._chunks:
+            games = self._gid[tgt]
+            local_att = np.where(att >= 0, att - self._gbase[np.maximum(att, 0)], -1)
+            local_tgt = tgt - self._gbase[tgt]
+            name = EVENT_KINDS[kind]
+            for g, a, b in zip(games.tolist(), local_att.tolist(), local_tgt.tolist(), strict=True):
+                out[g].append((name, a, b))
+        return out
