@@ -6,11 +6,14 @@ enemy army, again every ``--reorder-every`` agent steps, and each agent step is 
 (seeds 0, 1, ...) repeat until ``--min-seconds`` of stepping is measured. Two layers are timed: ``engine``
 (only ``issue`` + ``advance``) and ``env`` (a whole ``Match.step``: both players' contract actions translated,
 the engine advanced, and both players' observations built, with ``max_units`` sized as the registered gym ids
-size it), which is what an actor pays per agent step.
+size it), which is what an actor pays per agent step. A third layer, ``batched``, plays the same games in one
+BatchedEngine of ``--batch-games`` slots (finished slots restart with the next seed), counting every running
+game's step; its ``vs engine`` column is its rate over the single engine's in the same run.
 
 Reported per scenario: agent steps/s and game loops/s over whole games, and over "combat" steps only (steps
 in which some weapon fired or a unit was healed, the expensive part of a game), with the ratio to the target
-(issue 3, step_mul 8: >= 2,000 agent steps/s at 10v10 and >= 100 at 256v256). The engine is single-threaded
+(issue 3, step_mul 8: >= 2,000 agent steps/s at 10v10 and >= 100 at 256v256; issue 16, batched: >= 20,000 at
+10v10 with >= 64 games and >= 1,000 at 256v256; batched rows have no combat split). The engine is single-threaded
 (numpy thread pools are limited to one thread anyway). Rates divide by the process's CPU time
 (``time.process_time``), so other processes on a shared machine do not count against it; wall-clock rates are
 reported next to them. Flags: ``python benchmarks/env.py --help``.
@@ -41,6 +44,7 @@ if str(ROOT) not in sys.path:
 from envs.contract.action import make_action  # noqa: E402
 from envs.contract.catalogue import ACTION_TYPES  # noqa: E402
 from envs.contract.columns import Alliance, UnitColumn  # noqa: E402
+from envs.skirmish.batched import BatchedEngine, GameView  # noqa: E402
 from envs.skirmish.commands import Command  # noqa: E402
 from envs.skirmish.engine import Engine  # noqa: E402
 from envs.skirmish.env import auto_max_units  # noqa: E402
@@ -50,7 +54,9 @@ from envs.skirmish.scenario import Scenario, load_scenario  # noqa: E402
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "env.json"
 DEFAULT_SCENARIOS = ("10v10_mixed", "64v64_mixed", "mixed_256v256")
 TARGETS = {"10v10_mixed": 2000.0, "mixed_256v256": 100.0}  # agent steps/s at step_mul 8
-LAYERS = ("engine", "env")
+BATCHED_TARGETS = {"10v10_mixed": 20000.0, "mixed_256v256": 1000.0}  # all games' agent steps/s, step_mul 8
+LAYERS = ("engine", "env", "batched")
+LARGE = 128  # scenarios with more units than this run --batch-games-large games per batch
 ATTACK_MOVE = next(a.index for a in ACTION_TYPES if a.name == "attack_move")
 MAX_SELECTED = 64
 
@@ -76,9 +82,11 @@ class Result:
     target_steps_per_s: float | None
     ratio: float | None
     combat_ratio: float | None
+    batch_games: int | None = None  # batched layer: games per BatchedEngine
+    vs_engine: float | None = None  # batched layer: steps/s over the engine layer's in this run
 
 
-def attack_move_all(engine: Engine) -> None:
+def attack_move_all(engine: Engine | GameView) -> None:
     """Both players attack-move all their living units to the centre of the living enemy army."""
     st = engine.state
     for player in (1, 2):
@@ -107,6 +115,54 @@ def play_engine(
         wall += time.perf_counter() - start_wall
         combat.append(any(kind in ("attack", "heal") for kind, _, _ in engine.events))
     return seconds, combat, engine.loop, engine.winner, wall
+
+
+def play_batched(scenario: Scenario, games: int, step_mul: int, reorder_every: int, min_seconds: float,
+                 first_seed: int = 0) -> tuple[int, int, int, int, float, float]:  # fmt: skip
+    """Games through one BatchedEngine of ``games`` slots for ``min_seconds`` CPU seconds (at least one advance),
+    each slot ordered as ``play_engine`` orders and restarted with the next seed when its game ends: (agent
+    steps of running games, game loops, finished games, decided games, CPU seconds, wall seconds)."""
+    engine = BatchedEngine([scenario] * games, range(first_seed, first_seed + games))
+    views = [engine.game(g) for g in range(games)]
+    age = np.zeros(games, dtype=np.int64)
+    seed = first_seed + games
+    steps = loops = ended = decided = 0
+    seconds = wall = 0.0
+    while seconds == 0.0 or seconds < min_seconds:
+        start, start_wall = time.process_time(), time.perf_counter()
+        for g in np.flatnonzero(engine.done).tolist():
+            engine.reset_game(g, scenario, seed)
+            views[g], age[g], seed = engine.game(g), 0, seed + 1
+        for g in np.flatnonzero(age % reorder_every == 0).tolist():
+            attack_move_all(views[g])
+        before = engine.loop.copy()
+        running = int(np.count_nonzero(~engine.done))
+        engine.advance(step_mul)
+        seconds += time.process_time() - start
+        wall += time.perf_counter() - start_wall
+        steps += running
+        loops += int((engine.loop - before).sum())
+        age += 1
+        finished = engine.done & (engine.loop > before)
+        ended += int(np.count_nonzero(finished))
+        decided += int(np.count_nonzero(finished & (engine.winner > 0)))
+    return steps, loops, ended, decided, seconds, wall
+
+
+def measure_batched(name: str, step_mul: int, min_seconds: float, games: int, reorder_every: int,
+                    engine_rate: float | None) -> Result:  # fmt: skip
+    scenario = load_scenario(name)
+    play_batched(scenario, games, step_mul, reorder_every, 0.0, first_seed=10_000)  # warm-up, not counted
+    steps, loops, ended, decided, seconds, wall = play_batched(scenario, games, step_mul, reorder_every, min_seconds)
+    rate = steps / seconds
+    target = BATCHED_TARGETS.get(name) if step_mul == 8 else None
+    return Result(
+        scenario=name, layer="batched", units=len(scenario.placements), games=ended, decided=decided, steps=steps,
+        loops=loops, seconds=seconds, steps_per_s=rate, loops_per_s=loops / seconds, combat_steps=0,
+        combat_steps_per_s=float("nan"), wall_seconds=wall, wall_steps_per_s=steps / wall,
+        target_steps_per_s=target, ratio=rate / target if target else None, combat_ratio=None,
+        batch_games=games, vs_engine=rate / engine_rate if engine_rate else None,
+    )  # fmt: skip
 
 
 def attack_move_actions(obs: dict, match: Match) -> list[dict]:
@@ -195,7 +251,8 @@ def measure(
 
 def table(results: Sequence[Result], step_mul: int) -> str:
     header = (f"{'scenario':<16}{'layer':>7}{'units':>6}{'games':>6}{'steps':>7}{'steps/s':>10}{'loops/s':>10}"
-              f"{'combat st/s':>12}{'target':>8}{'ratio':>7}{'combat ratio':>13}{'wall st/s':>11}")  # fmt: skip
+              f"{'combat st/s':>12}{'target':>8}{'ratio':>7}{'combat ratio':>13}{'wall st/s':>11}"
+              f"{'vs engine':>10}")  # fmt: skip
     lines = [f"Skirmish engine and env step, step_mul {step_mul}, one thread "
              "(rates per CPU second; wall-clock in the last column)",
              header, "-" * len(header)]  # fmt: skip
@@ -205,7 +262,8 @@ def table(results: Sequence[Result], step_mul: int) -> str:
         combat_ratio = f"{r.combat_ratio:.2f}" if r.combat_ratio is not None else "-"
         lines.append(f"{r.scenario:<16}{r.layer:>7}{r.units:>6}{r.games:>6}{r.steps:>7}{r.steps_per_s:>10.0f}{r.loops_per_s:>10.0f}"
                      f"{r.combat_steps_per_s:>12.0f}{target:>8}{ratio:>7}{combat_ratio:>13}"
-                     f"{r.wall_steps_per_s:>11.0f}")  # fmt: skip
+                     f"{r.wall_steps_per_s:>11.0f}"
+                     f"{f'{r.vs_engine:.2f}' if r.vs_engine is not None else '-':>10}")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -215,9 +273,13 @@ def verdicts(results: Sequence[Result]) -> list[tuple[str, bool]]:
     for r in results:
         if r.target_steps_per_s is None:
             continue
-        for label, rate in (("whole games", r.steps_per_s), ("combat steps", r.combat_steps_per_s)):
+        checks = [("whole games", r.steps_per_s)]
+        if r.layer != "batched":
+            checks.append(("combat steps", r.combat_steps_per_s))
+        for label, rate in checks:
             ok = rate >= r.target_steps_per_s
-            text = f"{r.scenario} {r.layer} {label}: {rate:.0f} agent steps/s vs target {r.target_steps_per_s:.0f}"
+            layer = f"batched ({r.batch_games} games)" if r.layer == "batched" else r.layer
+            text = f"{r.scenario} {layer} {label}: {rate:.0f} agent steps/s vs target {r.target_steps_per_s:.0f}"
             out.append((text, ok))
     return out
 
@@ -229,12 +291,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-seconds", type=float, default=5.0, help="timed seconds per scenario (default 5)")
     parser.add_argument("--max-games", type=int, default=200, help="most games per scenario (default 200)")
     parser.add_argument("--reorder-every", type=int, default=8, help="agent steps between attack-move orders")
+    parser.add_argument("--batch-games", type=int, default=64, help="games per BatchedEngine (default 64)")
+    parser.add_argument("--batch-games-large", type=int, default=16,
+                        help=f"games per BatchedEngine for scenarios over {LARGE} units (default 16)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
-    if args.step_mul < 1 or args.max_games < 1 or args.reorder_every < 1:
-        parser.error("--step-mul, --max-games and --reorder-every must be >= 1")
-    results = [measure(name, layer, args.step_mul, args.min_seconds, args.max_games, args.reorder_every)
-               for name in args.scenarios for layer in LAYERS]  # fmt: skip
+    if min(args.step_mul, args.max_games, args.reorder_every, args.batch_games, args.batch_games_large) < 1:
+        parser.error("--step-mul, --max-games, --reorder-every, --batch-games and --batch-games-large must be >= 1")
+    results = []
+    for name in args.scenarios:
+        for layer in LAYERS[:2]:
+            results.append(measure(name, layer, args.step_mul, args.min_seconds, args.max_games, args.reorder_every))
+        units = results[-1].units
+        games = args.batch_games_large if units > LARGE else args.batch_games
+        results.append(measure_batched(name, args.step_mul, args.min_seconds, games, args.reorder_every,
+                                       results[-2].steps_per_s))  # fmt: skip
     print(table(results, args.step_mul))
     lines = verdicts(results)
     for text, ok in lines:

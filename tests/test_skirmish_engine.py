@@ -573,7 +573,7 @@ def test_benchmark_smoke(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "steps/s" in text and "3m" in text
     report = json.loads(out.read_text())
-    assert [r["layer"] for r in report["results"]] == ["engine", "env"]
+    assert [r["layer"] for r in report["results"]] == ["engine", "env", "batched"]
     for result in report["results"]:
         assert result["scenario"] == "3m" and result["steps"] > 0 and result["steps_per_s"] > 0
         assert result["loops"] <= result["steps"] * 8

@@ -63,6 +63,7 @@ from envs.skirmish.units import UnitTable, default_units
 
 _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
 _EMPTY = np.empty(0, dtype=np.int64)
+_any = np.count_nonzero  # on 1-D bool arrays: ndarray.any without its Python wrapper
 _PAD = {"order_unit": -1, "attack_target": -1, "last_damage_loop": NEVER}  # padding slots: dead, no orders
 
 
@@ -168,6 +169,9 @@ class BatchedEngine:
             setattr(self, "_" + name, value)
         self._kind_values, self._kind_wants, self._kind_base = order_tables(params)
         self._reach = self._r + PAIR_WINDOW * self._disp
+        self._hp_max2, self._en_max2 = self._per_game(self._hp_max), self._per_game(self._en_max)
+        self._sh_max2, self._delay2 = self._per_game(self._sh_max), self._per_game(self._shield_delay)
+        self._healer_in_batch = False
         # per game
         self.scenarios: list[Scenario] = list(scenarios)
         self.seeds = seeds
@@ -287,7 +291,7 @@ class BatchedEngine:
         self._chunks = []
         self._events = None
         started = self.winner < 0
-        if loops == 0 or not started.any():
+        if loops == 0 or not _any(started):
             return
         self._set_running(started)
         n = self.capacity
@@ -301,9 +305,9 @@ class BatchedEngine:
             self._step()
             self.loop += self._run
             ended = self._check_done(self._run)
-            if ended.any():
+            if _any(ended):
                 self._set_running(self._run & ~ended)
-                if not self._run.any():
+                if not _any(self._run):
                     break
         self._sync(started)
         cooldown = np.maximum(self._ready.reshape(self.games, n) - self.loop[:, None], 0.0)
@@ -333,6 +337,7 @@ class BatchedEngine:
         self._kind_values[:, g * cap * kinds : (g + 1) * cap * kinds] = values
         self._kind_wants[g * cap * kinds : (g + 1) * cap * kinds] = wants
         self._reach[sl] = self._r[sl] + PAIR_WINDOW * self._disp[sl]
+        self._healer_in_batch = bool(np.count_nonzero(self._healer))
         self.scenarios[g], self.seeds[g] = scenario, seed
         self._rngs[g] = np.random.default_rng(seed)
         self._jpos[g] = self._jend[g] = 0
@@ -399,6 +404,8 @@ class BatchedEngine:
         self._hpr = self._hp_regen_rate * flat
         self._shr = self._sh_regen_rate * flat
         self._enr = self._en_regen_rate * flat
+        self._hpr2, self._shr2 = self._per_game(self._hpr), self._per_game(self._shr)
+        self._enr2 = self._per_game(self._enr)
         disp_max = np.where(alive, self._per_game(self._disp), 0.0).max(axis=1)
         self._inv_closing = 1.0 / np.maximum(self._disp + np.repeat(disp_max, self.capacity), 1e-12)
         ground = flat & ~self._air
@@ -481,9 +488,9 @@ class BatchedEngine:
         self._shoot = self._armed & has_t & np.where(self._air[gu], self._hits_air, self._hits_ground)
         healing = self._healer & has_t
         key = np.where(healing, tflat, -1)
-        if self._lazy.any():  # lazy heals that assumed other healers or targets: settle them
+        if _any(self._lazy):  # lazy heals that assumed other healers or targets: settle them
             changed = self._games_of((key != self._heal_key).nonzero()[0]) & self._lazy
-            if changed.any():
+            if _any(changed):
                 self._sync(changed)
                 self._heal_stop(changed)
         self._heal_key = key
@@ -511,7 +518,7 @@ class BatchedEngine:
         if self._dirty:
             self._refresh()
         due = self._run & (self._t >= self._pairs_until)
-        if due.any():
+        if _any(due):
             self._build_pairs(due)
         self._geometry()
         dropped = self._leash() if self._any_target else None
@@ -686,7 +693,7 @@ class BatchedEngine:
     def _wake_healers(self, hit: np.ndarray) -> None:
         """Healers look again when their side is hurt (Engine wakes them while some wait; waking the others
         too changes nothing: a healer that does not wait gets a new scan time before it next scans)."""
-        if not self._healer_any:
+        if not self._healer_in_batch:
             return
         hurt = hit[self._bio[hit]]
         if hurt.size:
@@ -699,10 +706,6 @@ class BatchedEngine:
     @property
     def _healer_slots(self) -> np.ndarray:
         return (self._healer & self._alive).nonzero()[0]
-
-    @property
-    def _healer_any(self) -> bool:
-        return bool(np.count_nonzero(self._healer))
 
     def _splash_rows(self, splashers: np.ndarray, primary: np.ndarray) -> tuple[np.ndarray, ...]:
         """(attacker, victim, fraction) rows of the splash around each splashing shot, per splasher in slot order."""
@@ -747,10 +750,10 @@ class BatchedEngine:
         lost = killed[self._flat(target)] & (target >= 0)
         target[lost] = -1
         self._next_scan[lost] = self._tu[lost] + 1
-        if self._lazy.any():
+        if _any(self._lazy):
             touched = self._heal_idx[killed[self._heal_idx] | killed[self._heal_tgt]]
             stop = self._games_of(touched) & self._lazy
-            if stop.any():
+            if _any(stop):
                 self._heal_stop(stop)  # ``_fire`` synced these games to t - 1 before the damage
         self._alive_changed()
         self._dirty = True
@@ -762,18 +765,18 @@ class BatchedEngine:
         hg = self._gid[healers]
         ok = self._d[healers] <= self._heal_hi_h
         work = np.ones(healers.size, dtype=bool)
-        if self._lazy.any():
+        if _any(self._lazy):
             keep = self._lazy & (self._t <= self._heal_until)
             if killed is not None:
                 keep &= ~killed
             keep &= ~self._games_of(healers[ok != self._heal_on[healers]])
-            if keep.any():
+            if _any(keep):
                 rows = keep[hg]
                 lazy_rows = rows & self._heal_on[healers]
                 self._chunks.append((HEAL, healers[lazy_rows], target[lazy_rows]))
                 work = ~rows
             settle = self._lazy & ~keep
-            if settle.any():
+            if _any(settle):
                 self._sync(settle)
                 self._heal_stop(settle)
         if frozen is not None:
@@ -800,7 +803,7 @@ class BatchedEngine:
             self._next_scan[healers[full]] = self._tu[healers[full]] + 1
             self._dirty = True
         start = self._games_of(healers[ok]) & self._heal_unique & ~topped
-        if start.any():
+        if _any(start):
             self._heal_start(start[hg] & work, ok, got, hp, energy)
 
     def _heal_start(self, rows: np.ndarray, on: np.ndarray, got: np.ndarray, hp: np.ndarray,
@@ -829,7 +832,7 @@ class BatchedEngine:
         np.minimum.at(window, games, loops)
         ok = self._games_of(healers) & (window >= 1.0)
         ok[games[bad]] = False
-        if not ok.any():
+        if not _any(ok):
             return
         take = ok[games]
         self._heal_in[target[take]] = flow[take]
@@ -899,7 +902,7 @@ class BatchedEngine:
         counts = np.count_nonzero(ground, axis=1)
         dense = games & (counts < _DENSE_BELOW)
         firsts, seconds = [], []
-        if dense.any():  # all pairs within each game, (i < j) in slot order: what Engine gets below _DENSE_BELOW
+        if _any(dense):  # all pairs within each game, (i < j) in slot order: what Engine gets below _DENSE_BELOW
             rows, cols = np.nonzero(ground & dense[:, None])
             slots = rows * self.capacity + cols
             c = counts[rows]
@@ -934,18 +937,23 @@ class BatchedEngine:
         current loop, in closed form; other games are untouched (they add exactly zero)."""
         loops = np.where(games, self.loop - self._synced, 0)
         now = loops > 0
-        if not now.any():
+        if not _any(now):
             return
-        n = self.capacity
-        healing = np.where(now & self._lazy, self.loop - np.maximum(self._synced, self._heal_from), 0)
-        lu, hu = np.repeat(loops, n), np.repeat(healing, n)
-        np.minimum(self._hp + self._hpr * lu + self._heal_in * hu, self._hp_max, out=self._hp)
-        np.minimum(self._energy + self._enr * lu - self._drain * hu, self._en_max, out=self._energy)
+        hp, energy = self._per_game(self._hp), self._per_game(self._energy)
+        lu = loops[:, None]
+        if _any(now & self._lazy):
+            hu = np.where(now & self._lazy, self.loop - np.maximum(self._synced, self._heal_from), 0)[:, None]
+            np.minimum(hp + self._hpr2 * lu + self._per_game(self._heal_in) * hu, self._hp_max2, out=hp)
+            np.minimum(energy + self._enr2 * lu - self._per_game(self._drain) * hu, self._en_max2, out=energy)
+        else:
+            np.minimum(hp + self._hpr2 * lu, self._hp_max2, out=hp)
+            np.minimum(energy + self._enr2 * lu, self._en_max2, out=energy)
         shields = now & (self.loop >= self._shield_next)
-        if shields.any():
-            since = np.maximum(self._last_damage + (self._shield_delay - 1), np.repeat(self._synced, n))
-            active = np.where(np.repeat(shields, n), np.maximum(np.repeat(self.loop, n) - since, 0), 0)
-            np.minimum(self._shield + self._shr * active, self._sh_max, out=self._shield)
+        if _any(shields):
+            st = self.state
+            since = np.maximum(st.last_damage_loop + (self._delay2 - 1), self._synced[:, None])
+            active = np.where(shields[:, None], np.maximum(self.loop[:, None] - since, 0), 0)
+            np.minimum(st.shield + self._shr2 * active, self._sh_max2, out=st.shield)
             self._next_shield_regen(shields)
         self._synced[now] = self.loop[now]
 
