@@ -161,7 +161,6 @@ class BatchedEngine:
         self._idx = np.arange(g * n)
         self._gid = self._idx // n
         self._gbase = self._gid * n
-        self._cols = np.arange(n)
         self._raw_table = damage_table(self.units)
         self._jitter = self.units.cooldown_jitter_loops
         params = slot_params(self.units, st.utype.reshape(-1))
@@ -406,6 +405,8 @@ class BatchedEngine:
         self._enr = self._en_regen_rate * flat
         self._hpr2, self._shr2 = self._per_game(self._hpr), self._per_game(self._shr)
         self._enr2 = self._per_game(self._enr)
+        living = np.count_nonzero(alive, axis=1)
+        self._alive_cols = np.argsort(~alive, axis=1, kind="stable")[:, : max(int(living.max()), 1)]
         disp_max = np.where(alive, self._per_game(self._disp), 0.0).max(axis=1)
         self._inv_closing = 1.0 / np.maximum(self._disp + np.repeat(disp_max, self.capacity), 1e-12)
         ground = flat & ~self._air
@@ -552,8 +553,9 @@ class BatchedEngine:
         self._d = np.abs(self._dz)
 
     def _rows(self, slots: np.ndarray) -> np.ndarray:
-        """[len(slots), capacity] flat indices of the slots of each one's game (the candidates of its scans)."""
-        return self._gbase[slots][:, None] + self._cols
+        """[len(slots), k] flat indices of the living units of each one's game in slot order (the candidates of
+        its scans, as Engine's ``_alive_idx``), padded with dead slots (every scan masks by ``alive``)."""
+        return self._gbase[slots][:, None] + self._alive_cols[self._gid[slots]]
 
     def _edges(self, scanners: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """Edge distances from each scanner to its row of candidates (targeting.edge_distances per game)."""
@@ -583,7 +585,7 @@ class BatchedEngine:
         missing = (self._hp_max - self._hp)[cand]
         column, gap = most_damaged(edge, missing, eligible, self._scan_range[healers])
         hit = column >= 0
-        self._target[healers[hit]] = column[hit]
+        self._target[healers[hit]] = cand[hit.nonzero()[0], column[hit]] - self._gbase[healers[hit]]
         self._wait(healers[~hit], gap[~hit])
         return np.count_nonzero(hit) > 0
 
@@ -594,7 +596,7 @@ class BatchedEngine:
         hittable &= np.where(self._air[cand], self._hits_air[scanners][:, None], self._hits_ground[scanners][:, None])
         column, gap = nearest_enemies(edge, hittable, self._scan_range[scanners], self._min_range[scanners])
         hit = column >= 0
-        self._target[scanners[hit]] = column[hit]
+        self._target[scanners[hit]] = cand[hit.nonzero()[0], column[hit]] - self._gbase[scanners[hit]]
         self._wait(scanners[~hit], gap[~hit])
         return np.count_nonzero(hit) > 0
 
