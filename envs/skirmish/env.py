@@ -49,7 +49,7 @@ from envs.contract.spec import Spec
 from envs.skirmish.botgame import apply_cheats, bot_seed, check_level
 from envs.skirmish.bots import make_bot
 from envs.skirmish.generator import random_scenario
-from envs.skirmish.match import Match
+from envs.skirmish.match import Match, StepResult
 from envs.skirmish.render import render_rgb
 from envs.skirmish.scenario import Scenario, load_scenario
 from envs.skirmish.spec import skirmish_spec
@@ -156,6 +156,10 @@ class SkirmishEnv(gym.Env):
         return apply_cheats(self._scenarios(seed), {2: level})
 
     def step(self, action: Mapping[str, Any] | list[Mapping[str, Any]]) -> tuple[dict, float, bool, bool, dict]:
+        return self._agent_result(self.match.step(self._actions(action)))
+
+    def _actions(self, action: Mapping[str, Any] | list[Mapping[str, Any]]) -> dict[int, Any]:
+        """Both players' actions for the next step: ``action`` and the opponent's reply to its observation."""
         if self.match is None:
             raise RuntimeError("SkirmishEnv.step called before reset()")
         if self.match.engine.done:
@@ -165,7 +169,11 @@ class SkirmishEnv(gym.Env):
             reply = self._bot.act(self._obs[2], spec)
         else:
             reply = self.opponent(self._obs[2], spec)
-        self._obs, rewards, terminated, truncated, infos = self.match.step({1: action, 2: reply})
+        return {1: action, 2: reply}
+
+    def _agent_result(self, result: StepResult) -> tuple[dict, float, bool, bool, dict]:
+        """The agent's (obs, reward, terminated, truncated, info) from the match's step result."""
+        self._obs, rewards, terminated, truncated, infos = result
         info = dict(infos[1])
         if info.get("winner") is None:
             info.pop("winner", None)  # present only once the game is over (vector envs need one type per key)

@@ -19,6 +19,7 @@ arrays, e.g. ``Agent.act``'s batched output) raises ``MalformedActionError`` in 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,16 @@ from envs.skirmish.spec import skirmish_spec
 PLAYERS = (1, 2)
 _sum = np.add.reduce  # ndarray.sum without the method's Python wrapper
 Actions = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+StepResult = tuple[dict[int, dict[str, np.ndarray]], dict[int, float], bool, bool, dict[int, dict]]
+
+
+@dataclass
+class PlannedStep:
+    """One agent step's checked actions (what is logged), their engine commands and the infos counted so far."""
+
+    batches: dict[int, list]
+    commands: dict[int, list]
+    infos: dict[int, dict]
 
 
 class Match:
@@ -98,7 +109,8 @@ class Match:
         return np.array([_sum(alive_total[slots]) for slots in self._slots])
 
     def _observe(self) -> dict[int, dict[str, np.ndarray]]:
-        """Each player's observation now; keeps its rows (for the actions that answer it) and ``units_dropped``."""
+        """Each player's observation now, kept as ``observations`` with its rows (for the actions that answer it)
+        and ``units_dropped``."""
         self._rows: dict[int, np.ndarray] = {}
         self.units_dropped: dict[int, int] = {}  # per player: units in view of the latest observation with no row
         observations = {}
@@ -107,15 +119,24 @@ class Match:
             observations[player], self._rows[player], self.units_dropped[player] = observe(
                 self.engine, player, self.max_units, table
             )
+        self.observations = observations
         return observations
 
-    def step(self, actions: Mapping[int, Actions]) -> tuple[dict, dict[int, float], bool, bool, dict[int, dict]]:
+    def step(self, actions: Mapping[int, Actions]) -> StepResult:
         """Play one agent step: (observations, rewards, terminated, truncated, infos), each keyed by player.
 
         A player's info holds ``illegal_actions`` (with ``illegal_reasons``) and ``over_budget`` (actions dropped
         by the budget; both stay 0 in a strict match, which raises instead), ``game_loop``, ``winner`` and
         ``units_dropped`` (units in view of the new observation that got no row: more than ``max_units``).
         """
+        planned = self.plan(actions)
+        self.issue(planned)
+        self.engine.advance(self.step_mul)  # stops early when the game ends (elimination or time limit)
+        return self.conclude(planned)
+
+    def plan(self, actions: Mapping[int, Actions]) -> PlannedStep:
+        """Check and translate both players' actions into engine commands, changing nothing (``step``'s first
+        part: ``MatchBatch`` plans every game's step before any game is played)."""
         if self.engine.done:
             raise RuntimeError("the game is over; call reset() to start a new one")
         unknown = set(actions) - set(PLAYERS)
@@ -139,12 +160,18 @@ class Match:
                 else:
                     sent = translate(action, self._rows[player], self.engine, player, self.spec)
                 commands[player] += sent
+        return PlannedStep(batches, commands, infos)
+
+    def issue(self, planned: PlannedStep) -> None:
+        """Give the engine the planned commands (and log the actions when recording); the engine is advanced next."""
         for player in PLAYERS:
-            for command in commands[player]:
+            for command in planned.commands[player]:
                 self.engine.issue(player, command)
         if self.record:
-            self.actions_log.append(batches)
-        self.engine.advance(self.step_mul)  # stops early when the game ends (elimination or time limit)
+            self.actions_log.append(planned.batches)
+
+    def conclude(self, planned: PlannedStep) -> StepResult:
+        """After the engine advanced ``step_mul`` loops: rewards, the game's end and both new observations."""
         self.steps += 1
         now = self._vitality()
         lost = (self._last - now) / np.maximum(self._full, 1e-9)
@@ -157,6 +184,7 @@ class Match:
             rewards[winner] += 1.0
             rewards[3 - winner] -= 1.0
         observations = self._observe()
+        infos = planned.infos
         for player in PLAYERS:
             infos[player].update(game_loop=self.engine.loop, winner=winner, units_dropped=self.units_dropped[player])
         return observations, rewards, terminated, truncated, infos
