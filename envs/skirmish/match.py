@@ -31,7 +31,7 @@ from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
 from envs.skirmish.actions import translate, translate_lenient
 from envs.skirmish.budget import within_budget
 from envs.skirmish.engine import Engine
-from envs.skirmish.observation import observe, unit_table
+from envs.skirmish.observation import observe_players
 from envs.skirmish.scenario import Scenario, load_scenario
 from envs.skirmish.spec import skirmish_spec
 
@@ -111,16 +111,11 @@ class Match:
     def _observe(self) -> dict[int, dict[str, np.ndarray]]:
         """Each player's observation now, kept as ``observations`` with its rows (for the actions that answer it)
         and ``units_dropped``."""
-        self._rows: dict[int, np.ndarray] = {}
-        self.units_dropped: dict[int, int] = {}  # per player: units in view of the latest observation with no row
-        observations = {}
-        table = unit_table(self.engine)  # the rows both players gather theirs from
-        for player in PLAYERS:
-            observations[player], self._rows[player], self.units_dropped[player] = observe(
-                self.engine, player, self.max_units, table
-            )
-        self.observations = observations
-        return observations
+        (obs_1, rows_1, dropped_1), (obs_2, rows_2, dropped_2) = observe_players(self.engine, self.max_units)
+        self._rows: dict[int, np.ndarray] = {1: rows_1, 2: rows_2}
+        self.units_dropped = {1: dropped_1, 2: dropped_2}  # per player: units in view with no row
+        self.observations = {1: obs_1, 2: obs_2}
+        return self.observations
 
     def step(self, actions: Mapping[int, Actions]) -> StepResult:
         """Play one agent step: (observations, rewards, terminated, truncated, infos), each keyed by player.

@@ -73,7 +73,8 @@ class SlotInfo:
     vital_max: np.ndarray  # float64 [n, 3]: max hp, shield, energy (inf where the max is 0, so the ratio is 0)
     supply: np.ndarray  # float64 [n]
     abilities: np.ndarray  # bool [n, NUM_ACTION_TYPES]: what the unit can be selected for
-    order_ids: np.ndarray  # float32 [n, number of Order kinds]: the order_id_* value of each order kind
+    order_ids: np.ndarray  # float32 [n x number of Order kinds]: the order_id_* value of (slot, order kind), flat
+    order_base: np.ndarray  # intp [n, 1]: each slot's first entry in ``order_ids``
     engaged_id: np.ndarray  # float32 [n]: the order id an idle unit that is fighting (or healing) shows
     by_tag: np.ndarray  # intp [n]: slots sorted by tag
     tag_ordered: bool  # by_tag is the identity (slots are already in tag order, as the engine assigns tags)
@@ -113,6 +114,7 @@ def _build_slot_info(engine) -> SlotInfo:
     vital_max = np.stack([table.hp[t], table.shields[t], table.energy_max[t]], axis=1)
     healer = table.healer[t]
     order_ids = np.stack([order_id_table(healer=False), order_id_table(healer=True)])[healer.astype(np.intp)]
+    kinds = order_ids.shape[1]
     full = table.hp[t] + table.shields[t]
     by_tag = np.argsort(st.tag, kind="stable")
     return SlotInfo(
@@ -122,7 +124,8 @@ def _build_slot_info(engine) -> SlotInfo:
         vital_max=np.where(vital_max > 0, vital_max, np.inf),
         supply=table.supply[t].astype(np.float64),
         abilities=unit_abilities(table.speed > 0, table.armed, table.healer)[t],
-        order_ids=order_ids,
+        order_ids=order_ids.reshape(-1),
+        order_base=np.arange(n, dtype=np.intp)[:, None] * kinds,
         engaged_id=np.where(healer, REPORT_HEAL.function_id, REPORT_ATTACK.function_id).astype(np.float32),
         by_tag=by_tag,
         tag_ordered=bool((by_tag == np.arange(n)).all()),
@@ -133,11 +136,18 @@ def _build_slot_info(engine) -> SlotInfo:
     )
 
 
-def unit_table(engine) -> np.ndarray:
-    """float32 [n, 46]: every slot's row as any player sees it now, except ``alliance`` (0) and the columns only
-    the owner sees (``_fill_own_columns``). Built once per step and shared by both players' ``observe`` calls
-    (``Match``), each of which only gathers its rows: the changing columns cost one pass over all slots instead
-    of a gather and a write per player."""
+class UnitTables(NamedTuple):
+    """float32 [n, 46] each: every slot's row now as its enemy sees it (``alliance`` enemy, owner-only columns 0)
+    and as its owner sees it (``alliance`` self, with selection, weapon cooldown and orders)."""
+
+    enemy_view: np.ndarray
+    owner_view: np.ndarray
+
+
+def unit_tables(engine) -> UnitTables:
+    """Both views of every slot's row (``UnitTables``), built once per step and shared by both players' observations
+    (``observe_players``), each of which only gathers its rows: the changing columns cost one pass over all slots
+    instead of a gather and a write per player. Rows of dead units hold stale values; no observation takes them."""
     info = slot_info(engine)
     st = engine.state
     table = info.template.copy()
@@ -147,7 +157,11 @@ def unit_table(engine) -> np.ndarray:
     table[:, _RATIOS] = np.floor(table[:, _VITALS] / info.vital_max * RATIO_SCALE)
     table[:, _XY] = st.pos
     table[:, _FACING] = np.remainder(st.facing, _TWO_PI)
-    return table
+    own = table.copy()
+    table[:, _ALLIANCE] = _ENEMY  # Skirmish has no neutral units: whoever sees a unit it does not own, sees an enemy
+    own[:, _ALLIANCE] = _SELF
+    _fill_own_columns(own, st, info)
+    return UnitTables(table, own)
 
 
 class Observed(NamedTuple):
@@ -159,86 +173,99 @@ class Observed(NamedTuple):
     units_dropped: int
 
 
-def observe(engine, player: int, max_units: int = DEFAULT_MAX_UNITS, table: np.ndarray | None = None) -> Observed:
-    """``player``'s observation of the engine now (see ``Observed``).
-
-    ``table``: ``unit_table(engine)`` of the engine as it is now, when the caller observes for both players
-    (built here otherwise)."""
+def observe(engine, player: int, max_units: int = DEFAULT_MAX_UNITS) -> Observed:
+    """``player``'s observation of the engine now (see ``Observed``)."""
     if player != 1 and player != 2:
         raise ValueError(f"player must be 1 or 2, got {player!r}")
+    return observe_players(engine, max_units)[player - 1]
+
+
+def observe_players(engine, max_units: int = DEFAULT_MAX_UNITS) -> tuple[Observed, Observed]:
+    """Players 1 and 2's observations now. What both share is computed once: the unit tables, each side's living
+    units and their totals (``Match`` observes both players every step)."""
     if max_units < 1:
         raise ValueError(f"max_units must be >= 1, got {max_units!r}")
     info = slot_info(engine)
-    if table is None:
-        table = unit_table(engine)
     st = engine.state
+    tables = unit_tables(engine)
     alive = st.alive
-    own = alive & info.mine[player]
-    enemy = alive & info.mine[3 - player]
-    if getattr(engine, "fog", True) and player not in getattr(engine, "see_all", ()):  # else visible() is all
-        enemy &= engine.visible(player)
     if info.tag_ordered:  # the usual case: slot order is tag order
-        own_slots, enemy_slots = own.nonzero()[0], enemy.nonzero()[0]
+        living = [None, (alive & info.mine[1]).nonzero()[0], (alive & info.mine[2]).nonzero()[0]]
     else:
         by_tag = info.by_tag
-        own_slots, enemy_slots = by_tag[own[by_tag]], by_tag[enemy[by_tag]]
+        living = [None, by_tag[(alive & info.mine[1])[by_tag]], by_tag[(alive & info.mine[2])[by_tag]]]
+    vitality = st.hp + st.shield
+    totals = [None, *(_totals(living[p], info, vitality) for p in (1, 2))]
+    return (_observe(engine, 1, max_units, tables, info, living, totals, vitality),
+            _observe(engine, 2, max_units, tables, info, living, totals, vitality))  # fmt: skip
+
+
+def _totals(slots: np.ndarray, info: SlotInfo, vitality: np.ndarray) -> tuple[float, int, float]:
+    """Supply, count and hp + shields of the units at ``slots`` (what the scalars report of own and enemy units)."""
+    return _sum(info.supply[slots]), slots.size, _sum(vitality[slots])
+
+
+def _observe(engine, player: int, max_units: int, tables: UnitTables, info: SlotInfo, living: list,
+             totals: list, vitality: np.ndarray) -> Observed:  # fmt: skip
+    """One player's observation from the parts both share: ``living`` [-, player 1's, player 2's] living slots in
+    tag order and their ``_totals``."""
+    st = engine.state
+    enemy = 3 - player
+    own_slots, enemy_slots = living[player], living[enemy]
+    enemy_totals = totals[enemy]
+    if getattr(engine, "fog", True) and player not in getattr(engine, "see_all", ()):  # else visible() is all
+        seen = engine.visible(player)[enemy_slots]
+        if not seen.all():
+            enemy_slots = enemy_slots[seen]
+            enemy_totals = _totals(enemy_slots, info, vitality)
     if enemy_slots.size > 1 and own_slots.size:
-        offset = st.pos[enemy_slots] - st.pos[own_slots].sum(axis=0) / own_slots.size
-        enemy_slots = enemy_slots[np.argsort(np.einsum("ij,ij->i", offset, offset), kind="stable")]
-    scalars = _scalars(engine, player, own_slots, enemy_slots, info)  # over every unit in view, rows or not
+        pos = st.pos
+        offset = pos[enemy_slots] - _sum(pos[own_slots], axis=0) / own_slots.size
+        enemy_slots = enemy_slots[np.einsum("ij,ij->i", offset, offset).argsort(kind="stable")]
+    scalars = _scalars(engine, player, totals[player], enemy_totals, info)  # over every unit in view
     in_view = own_slots.size + enemy_slots.size
     if in_view > max_units:
         own_slots, enemy_slots = fair_rows((own_slots, enemy_slots), st.pos, max_units)
-    slots = np.concatenate((own_slots, enemy_slots))
-    k, n_own = slots.size, own_slots.size
-
+    n_own = own_slots.size
+    k = n_own + enemy_slots.size
     units = np.zeros((max_units, NUM_UNIT_COLUMNS), dtype=np.float32)
-    rows = units[:k]
-    np.take(table, slots, axis=0, out=rows)
-    rows[:n_own, _ALLIANCE] = _SELF  # own rows come first, all other rows are enemies (Skirmish has no neutrals)
-    rows[n_own:, _ALLIANCE] = _ENEMY
-    if n_own:
-        _fill_own_columns(rows[:n_own], slots[:n_own], st, info)
+    tables.owner_view.take(own_slots, axis=0, out=units[:n_own])
+    tables.enemy_view.take(enemy_slots, axis=0, out=units[n_own:k])
     mask = np.zeros(max_units, dtype=bool)
     mask[:k] = True
-    obs = {
-        "units": units,
-        "unit_mask": mask,
-        "scalars": scalars,
-        "available_actions": available_actions(info, slots, n_own),
-    }
+    slots = np.concatenate((own_slots, enemy_slots))
+    available = available_actions(info, slots, n_own)
+    obs = {"units": units, "unit_mask": mask, "scalars": scalars, "available_actions": available}
     return Observed(obs, slots, in_view - k)
 
 
-def _fill_own_columns(rows: np.ndarray, slots: np.ndarray, st, info: SlotInfo) -> None:
-    """Columns SC2 fills only for the player's own units: selection, weapon cooldown and orders (order slots
-    past ``order_len`` hold IDLE, whose id is 0)."""
-    rows[:, _IS_SELECTED] = st.was_selected[slots]
-    rows[:, _WEAPON_COOLDOWN] = st.cooldown[slots]
-    ids = info.order_ids[slots[:, None], st.order_kind[slots, :_ORDER_COLUMNS]]
-    length = st.order_len[slots]
-    engaged = (length == 0) & (st.attack_target[slots] >= 0)
+def _fill_own_columns(rows: np.ndarray, st, info: SlotInfo) -> None:
+    """Columns SC2 fills only for the player's own units, for every slot: selection, weapon cooldown and orders
+    (order slots past ``order_len`` hold IDLE, whose id is 0)."""
+    rows[:, _IS_SELECTED] = st.was_selected
+    rows[:, _WEAPON_COOLDOWN] = st.cooldown
+    ids = info.order_ids[info.order_base + st.order_kind[:, :_ORDER_COLUMNS]]
+    length = st.order_len
+    engaged = (length == 0) & (st.attack_target >= 0)
     if np.count_nonzero(engaged):
-        ids[engaged, 0] = info.engaged_id[slots[engaged]]
+        ids[engaged, 0] = info.engaged_id[engaged]
     rows[:, _ORDER_LENGTH] = length + engaged
     rows[:, _ORDER_IDS_01] = ids[:, :2]
     rows[:, _ORDER_IDS_23] = ids[:, 2:]
 
 
-def _scalars(engine, player: int, own: np.ndarray, enemy: np.ndarray, info: SlotInfo) -> np.ndarray:
-    st, scenario = engine.state, engine.scenario
-    vitality = st.hp + st.shield
+def _scalars(engine, player: int, own: tuple, enemy: tuple, info: SlotInfo) -> np.ndarray:
+    """The scalars from the own and enemy ``_totals``."""
+    scenario, loop = engine.scenario, engine.loop
     values = [0.0] * NUM_SCALARS
-    values[_S_LOOP] = engine.loop
-    values[_S_TIME] = max(0.0, 1.0 - engine.loop / scenario.time_limit_loops)
+    values[_S_LOOP] = loop
+    values[_S_TIME] = max(0.0, 1.0 - loop / scenario.time_limit_loops)
     values[_S_WIDTH] = scenario.map_width
     values[_S_HEIGHT] = scenario.map_height
-    values[_S_FOOD] = _sum(info.supply[own])
-    values[_S_ARMY] = own.size
-    values[_S_ENEMY_FOOD] = _sum(info.supply[enemy])
-    values[_S_ENEMY_ARMY] = enemy.size
-    values[_S_OWN_VITALITY] = _sum(vitality[own]) / info.full_vitality[player]
-    values[_S_ENEMY_VITALITY] = _sum(vitality[enemy]) / info.full_vitality[3 - player]
+    values[_S_FOOD], values[_S_ARMY] = own[0], own[1]
+    values[_S_ENEMY_FOOD], values[_S_ENEMY_ARMY] = enemy[0], enemy[1]
+    values[_S_OWN_VITALITY] = own[2] / info.full_vitality[player]
+    values[_S_ENEMY_VITALITY] = enemy[2] / info.full_vitality[3 - player]
     return np.array(values, dtype=np.float32)
 
 
