@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from envs.skirmish.bots import make_bot
+from envs.skirmish.match_batch import MatchBatch
 from envs.skirmish.scenario import SCENARIO_DIR, load_scenario
 from training.agent_io import load_agent
 from training.checkpoint import list_checkpoints, load_checkpoint
@@ -15,7 +16,7 @@ from training.config_io import ConfigError, load_config
 from training.rl.actor import RolloutWorker
 from training.rl.cli import main as rl_main
 from training.rl.config import RLConfig
-from training.rl.games import new_game
+from training.rl.games import new_game, step_games
 from training.rl.learner import Learner, batch_trajectories
 from training.rl.train import initial_agents, train_rl
 
@@ -83,9 +84,11 @@ def test_games_are_built_as_before_the_one_builder():
         game = new_game(np.random.default_rng(seed), scenarios, 16, side, level, None, max_units=64, step_mul=8,
                         actions_per_step=2)
         agent, done = make_bot("medium", side, seed), False
+        batch = MatchBatch(1)
+        batch.start(0, game.match)
         while not done:
-            _, terminated, truncated = game.step(agent.act(game.agent_obs, game.match.spec))
-            done = terminated or truncated
+            (stepped,) = step_games(batch, [game], [agent.act(game.agent_obs, game.match.spec)])
+            done = stepped.terminated or stepped.truncated
         played.append((game.outcome(), game.length, game.match.engine.state_hash()[:12]))
     assert played == [("win", 67, "75e2122d944c"), ("loss", 19, "bdd2c540ee69"), ("loss", 80, "4c141d553e57"),
                       ("loss", 60, "b66f830de4ed")]  # fmt: skip

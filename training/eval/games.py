@@ -12,12 +12,11 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
 from envs.skirmish.botgame import bot_match, outcome
 from envs.skirmish.bots import Bot
 from envs.skirmish.match import Match
+from envs.skirmish.match_batch import MatchBatch
 from envs.skirmish.scenario import ScenarioError
 from training.eval.config import EvalError
 from training.eval.players import Player, PlayerSource
@@ -81,7 +80,6 @@ class _Running:
     game: EvalGame
     match: Match
     opponent: Bot
-    observations: dict[int, dict[str, np.ndarray]]
     illegal_actions: int = 0
     units_dropped: int = 0
 
@@ -96,13 +94,14 @@ def play_games(
     lenient: bool = False,
     actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
 ) -> list[GameOutcome]:
-    """Play ``games`` in ``player.batch_size`` slots stepped together (a slot takes the next game when one ends);
-    ``lenient``: drop and count the evaluated player's illegal actions instead of raising.
+    """Play ``games`` in ``player.batch_size`` slots of one ``MatchBatch``, stepped together (a slot takes the next
+    game when one ends); ``lenient``: drop and count the evaluated player's illegal actions instead of raising.
 
     Deterministic: the same games, player and seed give the same outcomes, wherever this runs.
     """
     pending = deque(games)
     slots: list[_Running | None] = [None] * player.batch_size
+    batch = MatchBatch(player.batch_size)
     outcomes = []
 
     def start(slot: int) -> None:
@@ -113,7 +112,8 @@ def play_games(
                                 max_units=source.max_units, resolution=source.resolution, fog=fog,
                                 actions_per_step=actions_per_step)  # fmt: skip
         player.start(slot, game.side, game.variant)
-        slots[slot] = _Running(game, match, bots[other], match.reset())
+        slots[slot] = _Running(game, match, bots[other])
+        batch.start(slot, match)
 
     for slot in range(min(player.batch_size, len(pending))):
         start(slot)
@@ -121,17 +121,22 @@ def play_games(
         active = [i for i, running in enumerate(slots) if running is not None]
         games_now = [slots[i] for i in active]
         actions = player.act(
-            active, [r.observations[r.game.side] for r in games_now], [r.match.spec for r in games_now]
+            active, [r.match.observations[r.game.side] for r in games_now], [r.match.spec for r in games_now]
         )
+        moves = {}
         for slot, running, action in zip(active, games_now, actions, strict=True):
-            side, other = running.game.side, 3 - running.game.side
-            reply = running.opponent.act(running.observations[other], running.match.spec)
-            running.observations, _, _, _, infos = running.match.step({side: action, other: reply})
-            running.illegal_actions += infos[side]["illegal_actions"]
-            running.units_dropped += infos[side]["units_dropped"]
+            other, match = 3 - running.game.side, running.match
+            reply = running.opponent.act(match.observations[other], match.spec)
+            moves[slot] = {running.game.side: action, other: reply}
+        results = batch.step(moves)
+        for slot, running in zip(active, games_now, strict=True):
+            infos = results[slot][4][running.game.side]
+            running.illegal_actions += infos["illegal_actions"]
+            running.units_dropped += infos["units_dropped"]
             if running.match.engine.done:
                 outcomes.append(_outcome(running))
                 slots[slot] = None
+                batch.stop(slot)
                 if pending:
                     start(slot)
     return sorted(outcomes, key=lambda o: o.game.index)

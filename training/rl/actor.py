@@ -1,4 +1,5 @@
-"""A rollout worker: ``envs_per_actor`` Skirmish games stepped together with one batched policy on CPU.
+"""A rollout worker: ``envs_per_actor`` Skirmish games stepped together (one ``MatchBatch``) with one batched policy
+on CPU.
 
 Each ``rollout`` call loads the weights it is given (the learner's latest), plays ``unroll_length`` steps of every
 game and returns a time-major trajectory of plain numpy arrays: observations include the one after the last step,
@@ -25,10 +26,11 @@ import torch
 from agents.agent import Agent
 from agents.config import AgentConfig
 from envs.contract.observation import OBS_KEYS
+from envs.skirmish.match_batch import MatchBatch
 from training.divergence import check_finite
 from training.policy import AgentPolicy, output_terms, stack_observations
 from training.rl.config import RLConfig
-from training.rl.games import Game, new_game
+from training.rl.games import Game, new_game, step_games
 from training.scenario_fit import fitting_scenarios
 
 HEARTBEAT_S = 2.0
@@ -52,7 +54,11 @@ class RolloutWorker:
                                   seed=int(self.rng.integers(2**31 - 1)))  # fmt: skip
         self.league: list[tuple[str, Agent]] = []
         self.games_started = 0
-        self.games: list[Game] = [self._new_game() for _ in range(self.cfg.envs_per_actor)]
+        self.batch = MatchBatch(self.cfg.envs_per_actor)
+        self.games: list[Game] = []
+        for slot in range(self.cfg.envs_per_actor):
+            self.games.append(self._new_game())
+            self.batch.start(slot, self.games[slot].match)
         self._status = "idle"
         self._heartbeat = Path(heartbeat) if heartbeat else None
         self._thread = threading.get_ident()  # the thread running the worker's calls (updated by each rollout)
@@ -121,11 +127,11 @@ class RolloutWorker:
             temperatures.append(out.temperature.numpy())
             step_rewards, tail_value = np.zeros(batch, np.float32), np.zeros(batch, np.float32)
             terminated, truncated = np.zeros(batch, bool), np.zeros(batch, bool)
-            for i, (game, action) in enumerate(zip(self.games, chosen, strict=True)):
-                before = game.illegal_actions, game.units_dropped
-                step_rewards[i], terminated[i], truncated[i] = game.step(action)
-                illegal += game.illegal_actions - before[0]
-                dropped += game.units_dropped - before[1]
+            stepped = step_games(self.batch, self.games, chosen)
+            for i, game in enumerate(self.games):
+                step_rewards[i], terminated[i], truncated[i], game_illegal, game_dropped = stepped[i]
+                illegal += game_illegal
+                dropped += game_dropped
                 if truncated[i]:
                     tail_value[i] = self.policy.value(game.agent_obs, i)
                 if terminated[i] or truncated[i]:
@@ -135,6 +141,7 @@ class RolloutWorker:
                                      "illegal_actions": game.illegal_actions,
                                      "units_dropped": game.units_dropped})  # fmt: skip
                     self.games[i] = self._new_game()
+                    self.batch.start(i, self.games[i].match)
                     self.policy.reset(i)
             rewards.append(step_rewards)
             terminals.append(terminated)

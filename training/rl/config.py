@@ -61,10 +61,11 @@ class RLConfig(CheckedConfig):
     """An RL run. ``init_checkpoint``: the BC checkpoint the agent starts from (also the KL reference); without
     one, a fresh ``agent`` is trained (and the KL term is off). ``agent`` null: the checkpoint's agent, or the
     small preset without one; given with a checkpoint, it must match it. A trajectory is ``unroll_length`` steps
-    of each of an actor's ``envs_per_actor`` games (IMPALA: >= 1k frames per message). ``temperature``: the
-    actors' sampling temperature (null: the agent's own); the learner scores each action at the temperature it was
-    sampled at. ``lenient``: drop and count the agent's illegal actions instead of stopping the run (its heads are
-    legal by construction, so a strict game that raises is a bug worth seeing)."""
+    of each of an actor's ``envs_per_actor`` games (IMPALA: >= 1k frames per message; default 64 x 32 = 2,048:
+    64 games make one batched policy call worth it, 32 steps keep a message, and an update, at 2k samples).
+    ``temperature``: the actors' sampling temperature (null: the agent's own); the learner scores each action at
+    the temperature it was sampled at. ``lenient``: drop and count the agent's illegal actions instead of stopping
+    the run (its heads are legal by construction, so a strict game that raises is a bug worth seeing)."""
 
     init_checkpoint: str | None = described("BC checkpoint (or run's checkpoints folder) to start from",
                                             default=None)  # fmt: skip
@@ -84,8 +85,9 @@ class RLConfig(CheckedConfig):
     backend: str = described("where actors run", choices=BACKENDS, default="ray")
     address: str | None = described("an existing Ray cluster to join (null: start a local one)", default=None)
     num_actors: int = described("actor processes", at_least=1, default=2)
-    envs_per_actor: int = described("games each actor steps together", at_least=1, default=8)
-    unroll_length: int = described("steps per trajectory of each game", at_least=1, default=128)
+    envs_per_actor: int = described("games each actor steps together (one MatchBatch, one policy batch)", at_least=1,
+                                    default=64)  # fmt: skip
+    unroll_length: int = described("steps per trajectory of each game", at_least=1, default=32)
     temperature: float | None = described("actors' sampling temperature (null: the agent's)", above=0, default=None)
     lenient: bool = described("drop and count illegal actions instead of stopping", default=False)
     total_frames: int = described("agent steps to train on in total (a resumed run continues up to this)",

@@ -9,26 +9,38 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from envs.skirmish.botgame import bot_match, outcome
-from envs.skirmish.match import Match
+from envs.skirmish.match import Match, StepResult
+from envs.skirmish.match_batch import MatchBatch
 from envs.skirmish.scenario import Scenario
 
 Opponent = Callable[[dict[str, np.ndarray], dict[str, Any]], Any]
 
 
+class Stepped(NamedTuple):
+    """One agent step of a game for the agent: reward, terminated, truncated (the scenario's time limit, after
+    which the last observation still has a value), and its illegal actions and units without a row."""
+
+    reward: float
+    terminated: bool
+    truncated: bool
+    illegal_actions: int
+    units_dropped: int
+
+
 @dataclass
 class Game:
-    """One running game of an actor's batch: the match, the agent's side and the opponent's policy."""
+    """One running game of an actor's batch: the match, the agent's side and the opponent's policy. The actor's
+    ``MatchBatch`` plays the games' steps together (``step_games``)."""
 
     match: Match
     side: int
     opponent_name: str
     opponent: Opponent
-    obs: dict[int, dict[str, np.ndarray]]
     episode_return: float = 0.0
     length: int = 0
     illegal_actions: int = 0
@@ -37,25 +49,36 @@ class Game:
 
     @property
     def agent_obs(self) -> dict[str, np.ndarray]:
-        return self.obs[self.side]
+        return self.match.observations[self.side]
 
-    def step(self, action: Any) -> tuple[float, bool, bool]:
-        """Play one agent step of ``action`` (one action dict or a list; the opponent answers its own observation);
-        returns (reward, terminated, truncated):
-        truncated is the scenario's time limit, after which the last observation still has a value."""
+    def actions(self, action: Any) -> dict[int, Any]:
+        """Both players' actions for the next step: the agent's ``action`` (one action dict or a list) and the
+        opponent's answer to its own observation."""
         other = 3 - self.side
-        reply = self.opponent(self.obs[other], self.match.spec)
-        self.obs, rewards, terminated, truncated, infos = self.match.step({self.side: action, other: reply})
-        reward = float(rewards[self.side])
-        self.episode_return += reward
+        return {self.side: action, other: self.opponent(self.match.observations[other], self.match.spec)}
+
+    def record(self, result: StepResult) -> Stepped:
+        """Count the match's step ``result`` into the game; returns the agent's side of it."""
+        _, rewards, terminated, truncated, infos = result
+        mine = infos[self.side]
+        stepped = Stepped(float(rewards[self.side]), bool(terminated), bool(truncated), mine["illegal_actions"],
+                          mine["units_dropped"])  # fmt: skip
+        self.episode_return += stepped.reward
         self.length += 1
-        self.illegal_actions += infos[self.side]["illegal_actions"]
-        self.units_dropped += infos[self.side]["units_dropped"]
-        return reward, bool(terminated), bool(truncated)
+        self.illegal_actions += stepped.illegal_actions
+        self.units_dropped += stepped.units_dropped
+        return stepped
 
     def outcome(self) -> str:
         """How the game ended for the agent (one of ``botgame.OUTCOMES``)."""
         return outcome(self.match.winner, self.side)
+
+
+def step_games(batch: MatchBatch, games: Sequence[Game], actions: Sequence[Any]) -> list[Stepped]:
+    """One step of every game (game ``i`` in the batch's slot ``i``) with the agent's ``actions``; per game what
+    ``Game.record`` returns."""
+    results = batch.step({i: game.actions(action) for i, (game, action) in enumerate(zip(games, actions, strict=True))})
+    return [game.record(results[i]) for i, game in enumerate(games)]
 
 
 def new_game(
@@ -79,4 +102,4 @@ def new_game(
     match, bots = bot_match(scenario, levels, seed, variant=variant, lenient=lenient, step_mul=step_mul,
                             max_units=max_units, actions_per_step=actions_per_step)  # fmt: skip
     opponent = league_policy if league_policy is not None else bots[3 - side].act
-    return Game(match, side, opponent_name, opponent, match.reset())
+    return Game(match, side, opponent_name, opponent)
