@@ -145,7 +145,7 @@ class SkirmishEnv(gym.Env):
             self._bot = make_bot(self.opponent, 2, bot_seed(game_seed, 2))
         elif hasattr(self.opponent, "reset"):
             self.opponent.reset()
-        self._obs = self.match.reset()
+        self._obs = self.match.observations  # a new Match starts reset
         info = {"illegal_actions": 0, "over_budget": 0, "game_loop": self.match.engine.loop,
                 "units_dropped": self.match.units_dropped[1]}  # fmt: skip
         return self._agent_obs(), info
