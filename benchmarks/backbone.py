@@ -31,7 +31,6 @@ sizes, --quick): ``python benchmarks/backbone.py --help``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -43,7 +42,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "backbone.json"
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.verdicts import Check, add_out_flag, finish  # noqa: E402
+
 TARGET_LENGTH = 2048
 SCALING_LENGTHS = (1024, 8192)
 TARGET_SPEEDUP = 1.25
@@ -230,10 +234,10 @@ def measure_length(
     return result
 
 
-def verdicts(results: Sequence[dict]) -> list[tuple[str, bool | None]]:
+def verdicts(results: Sequence[dict]) -> list[Check]:
     """PASS/FAIL (None: not measured) lines for the speed, memory and scaling targets."""
     by_length = {r["length"]: r for r in results}
-    lines: list[tuple[str, bool | None]] = []
+    lines: list[Check] = []
     at = by_length.get(TARGET_LENGTH)
     if at is None:
         lines.append((f"speed and memory at {TARGET_LENGTH} inputs: length not run", None))
@@ -298,7 +302,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per implementation (default: 2)")
     parser.add_argument("--repeats", type=int, default=7, help="timed steps per implementation (default: 7)")
     parser.add_argument("--quick", action="store_true", help="1 warm-up step and 3 timed repeats")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default: {DEFAULT_OUT})")
+    add_out_flag(parser, "backbone")
     parser.add_argument("--seed", type=int, default=0)
     for field, value in asdict(default).items():
         parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=value,
@@ -315,7 +319,7 @@ def available_cores() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark, print the table and target verdicts, write JSON; exit 0 (targets are reported)."""
+    """Run the benchmark, print the table, write JSON, print the verdicts; exit 1 if a target failed."""
     args = parse_args(argv)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -339,8 +343,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = verdicts(results)
     if device.type != "cpu":
         print(f"note: the speed and memory targets are defined for CPU; these verdicts are for {device}")
-    for text, ok in checks:
-        print(f"{'SKIP' if ok is None else 'PASS' if ok else 'FAIL'}: {text}")
     report = {
         "device": str(device),
         "threads": threads,
@@ -354,12 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config": asdict(config),
         "parameters": params,
         "results": results,
-        "checks": [{"text": text, "passed": ok} for text, ok in checks],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
-    return 0
+    return finish("backbone", report, checks, args.out)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ its time at 4096 units is <= 10x its time at 512; at 4096 units it is >= 5x fast
 from __future__ import annotations
 
 import argparse
-import json
 import runpy
 import statistics
 import sys
@@ -36,12 +35,12 @@ if str(ROOT) not in sys.path:
 from agents.config import entity_encoder_config  # noqa: E402
 from agents.encoders import EntityEncoder, build_entity_encoder  # noqa: E402
 from agents.report import SDPA_CPU_FLOPS  # noqa: E402
+from benchmarks.verdicts import Check, add_out_flag, finish  # noqa: E402
 
 _BACKBONE = runpy.run_path(str(Path(__file__).resolve().parent / "backbone.py"))
 time_steps: Callable = _BACKBONE["time_steps"]
 peak_bytes: Callable = _BACKBONE["peak_bytes"]
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "encoder.json"
 DEFAULT_UNITS = (64, 128, 256, 512, 1024, 2048, 4096)
 QUICK_UNITS = (64, 512, 4096)
 KINDS = ("perceiver", "transformer")
@@ -104,11 +103,11 @@ def measure(encoders: dict[str, EntityEncoder], units: int, args: argparse.Names
     return result
 
 
-def verdicts(results: Sequence[dict]) -> list[tuple[str, bool | None]]:
+def verdicts(results: Sequence[dict]) -> list[Check]:
     """PASS/FAIL (None: unit count not run) lines for the issue's targets."""
     at = {r["units"]: r for r in results}
     base, large = at.get(BASE_UNITS), at.get(LARGE_UNITS)
-    lines: list[tuple[str, bool | None]] = []
+    lines: list[Check] = []
     if base is None:
         lines.append((f"FLOPs and speed at {BASE_UNITS} units: not run", None))
     else:
@@ -170,7 +169,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the profiler peak")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON report path")
+    add_out_flag(parser, "encoder")
     args = parser.parse_args(argv)
     if args.quick:
         args.units = args.units or list(QUICK_UNITS)
@@ -198,8 +197,6 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{args.device}, {torch.get_num_threads()} threads\n")
     print(table(results))
     print()
-    for text, ok in lines:
-        print(f"{'SKIP' if ok is None else 'PASS' if ok else 'FAIL'}: {text}")
     report = {
         "preset": args.preset,
         "batch": args.batch,
@@ -209,12 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "configs": {kind: vars(encoder.config) for kind, encoder in encoders.items()},
         "parameters": {kind: sum(p.numel() for p in e.parameters()) for kind, e in encoders.items()},
         "results": results,
-        "verdicts": [{"target": text, "pass": ok} for text, ok in lines],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {args.out}")
-    return 0
+    return finish("encoder", report, lines, args.out)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.verdicts import Check, add_out_flag, finish  # noqa: E402
 from envs.contract.action import make_action  # noqa: E402
 from envs.contract.catalogue import ACTION_TYPES  # noqa: E402
 from envs.contract.columns import Alliance, UnitColumn  # noqa: E402
@@ -51,7 +51,6 @@ from envs.skirmish.env import auto_max_units  # noqa: E402
 from envs.skirmish.match import Match  # noqa: E402
 from envs.skirmish.scenario import Scenario, load_scenario  # noqa: E402
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "env.json"
 DEFAULT_SCENARIOS = ("10v10_mixed", "64v64_mixed", "mixed_256v256")
 TARGETS = {"10v10_mixed": 2000.0, "mixed_256v256": 100.0}  # agent steps/s at step_mul 8
 BATCHED_TARGETS = {"10v10_mixed": 20000.0, "mixed_256v256": 1000.0}  # all games' agent steps/s, step_mul 8
@@ -267,7 +266,7 @@ def table(results: Sequence[Result], step_mul: int) -> str:
     return "\n".join(lines)
 
 
-def verdicts(results: Sequence[Result]) -> list[tuple[str, bool]]:
+def verdicts(results: Sequence[Result]) -> list[Check]:
     """PASS/FAIL lines for the scenarios that have a target (whole games and combat steps)."""
     out = []
     for r in results:
@@ -294,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-games", type=int, default=64, help="games per BatchedEngine (default 64)")
     parser.add_argument("--batch-games-large", type=int, default=16,
                         help=f"games per BatchedEngine for scenarios over {LARGE} units (default 16)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    add_out_flag(parser, "env")
     args = parser.parse_args(argv)
     if min(args.step_mul, args.max_games, args.reorder_every, args.batch_games, args.batch_games_large) < 1:
         parser.error("--step-mul, --max-games, --reorder-every, --batch-games and --batch-games-large must be >= 1")
@@ -307,9 +306,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.append(measure_batched(name, args.step_mul, args.min_seconds, games, args.reorder_every,
                                        results[-2].steps_per_s))  # fmt: skip
     print(table(results, args.step_mul))
-    lines = verdicts(results)
-    for text, ok in lines:
-        print(f"{'PASS' if ok else 'FAIL'}: {text}")
     report = {
         "benchmark": "env",
         "step_mul": args.step_mul,
@@ -320,12 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "numpy": np.__version__,
         "machine": platform.processor() or platform.machine(),
         "results": [asdict(r) for r in results],
-        "verdicts": [{"check": text, "pass": ok} for text, ok in lines],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
-    return 0
+    return finish("env", report, verdicts(results), args.out)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import argparse  # noqa: E402
 import copy  # noqa: E402
-import json  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -52,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.verdicts import add_out_flag, finish  # noqa: E402
 from training.config_io import load_config, to_dict  # noqa: E402
 from training.ray_runtime import start_ray  # noqa: E402
 from training.rl.backends import InProcessBackend, RayBackend  # noqa: E402
@@ -59,7 +59,6 @@ from training.rl.config import RLConfig  # noqa: E402
 from training.rl.learner import Learner  # noqa: E402
 from training.rl.train import initial_agents  # noqa: E402
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "rl.json"
 SCENARIOS = ("3m", "8m", "2s3z", "MMM")
 LEVELS = ("easy", "medium")
 RAY_CPUS = 2
@@ -304,7 +303,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="torch thread counts to time the learner with (default 1 2)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 games x 16 steps, 2 s, 1 update")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    add_out_flag(parser, "rl")
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, key) is None:
@@ -384,8 +383,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{r.threads}-thread learner (KL {r.kl_reference}): its time is unreliable.")  # fmt: skip
     print()
     checks = verdicts(rollouts)
-    for text, ratio, target, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}: {text} = {ratio:.2f}x (target >= {target}x)")
     report = {
         "benchmark": "rl",
         "envs_per_actor": args.envs,
@@ -404,13 +401,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rollouts": [asdict(r) for r in rollouts],
         "serialization": serialization,
         "learner": [asdict(r) for r in learners],
-        "verdicts": [{"check": t, "ratio": r, "target": g, "pass": ok} for t, r, g, ok in checks],
+        "targets": [{"check": t, "ratio": r, "target": g, "pass": ok} for t, r, g, ok in checks],
         "seconds": time.perf_counter() - began,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
-    return 0
+    lines = [(f"{text} = {ratio:.2f}x (target >= {target}x)", ok) for text, ratio, target, ok in checks]
+    return finish("rl", report, lines, args.out)
 
 
 if __name__ == "__main__":
