@@ -4,6 +4,11 @@ Masks are boolean with ``True`` meaning "attend to / keep". A query whose keys a
 returns zeros (never NaN, also in the backward pass), matching DeepMind's Perceiver. Masked rows are replaced by
 zeros (``zero_padding``), never multiplied by a zero mask: a softmax weight of exactly 0 times a NaN or inf key or
 value is still NaN, so whatever padding holds would otherwise reach every real output (and gradient).
+
+PyTorch's fused CPU kernel (flash attention) needs one head size for queries, keys and values; with Perceiver's
+unequal widths (HF's MLM: qk 256 vs v 1280) SDPA would fall back to bmm + softmax, materialising every attention
+matrix. So the narrower side is zero-padded to the wider head size (zero channels leave q.k and the kept value
+channels unchanged) and the scale stays 1/sqrt(qk head size): ``equal_head_sizes``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,18 @@ def zero_padding(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None:
         return x
     return x.masked_fill(~(mask if mask.dtype == torch.bool else mask != 0)[..., None], 0.0)
+
+
+def equal_head_sizes(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Heads [B, H, *, d] with queries/keys and values zero-padded on the last axis to the larger of their sizes."""
+    qk, v = query.shape[-1], value.shape[-1]
+    if qk < v:
+        return F.pad(query, (0, v - qk)), F.pad(key, (0, v - qk)), value
+    if v < qk:
+        return query, key, F.pad(value, (0, qk - v))
+    return query, key, value
 
 
 class MultiHeadAttention(nn.Module):
@@ -72,11 +89,13 @@ class MultiHeadAttention(nn.Module):
                 empty_rows = ~has_key
                 mask = mask | empty_rows
             attn_mask = mask[:, None]
-        out = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
-        )
-        b, h, n, d = out.shape
-        out = out.transpose(1, 2).reshape(b, n, h * d)
+        dropout = self.dropout if self.training else 0.0
+        scale, head_v = query.shape[-1] ** -0.5, value.shape[-1]
+        if query.device.type == "cpu" and dropout == 0.0:  # the fused kernels that need equal sizes (module doc)
+            query, key, value = equal_head_sizes(query, key, value)
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=dropout, scale=scale)
+        b, h, n, _ = out.shape
+        out = out[..., :head_v].transpose(1, 2).reshape(b, n, h * head_v)
         if empty_rows is not None:
             out = out.masked_fill(empty_rows, 0.0)
         return self.out_proj(out)

@@ -1,4 +1,5 @@
-"""Attention and layer semantics: masking, fully masked rows, query masks, exact GELU, dropout placement."""
+"""Attention and layer semantics: masking, fully masked rows, query masks, exact GELU, dropout placement, and the
+fused SDPA kernel for every head size."""
 
 import pytest
 import torch
@@ -8,15 +9,20 @@ from perceiver_io.layers import CrossAttentionLayer, SelfAttentionLayer
 
 
 def reference_attention(mha: MultiHeadAttention, q, kv, mask=None):
-    """Eager softmax attention with an additive mask, the way HF computes it."""
+    """Eager softmax attention with an additive mask, the way HF computes it; ``mask`` is [B, M] or [B, N, M], and a
+    query with no key gets a zero context (DeepMind's rule)."""
     h = mha.num_heads
     query = mha.q_proj(q).unflatten(-1, (h, -1)).transpose(1, 2)
     key = mha.k_proj(kv).unflatten(-1, (h, -1)).transpose(1, 2)
     value = mha.v_proj(kv).unflatten(-1, (h, -1)).transpose(1, 2)
     scores = query @ key.transpose(-1, -2) / query.shape[-1] ** 0.5
     if mask is not None:
-        scores = scores + (~mask[:, None, None, :]).float() * torch.finfo(torch.float32).min
-    out = (scores.softmax(-1) @ value).transpose(1, 2).flatten(2)
+        mask = mask[:, None, None, :] if mask.dim() == 2 else mask[:, None]
+        scores = scores + (~mask).float() * torch.finfo(torch.float32).min
+    weights = scores.softmax(-1)
+    if mask is not None:
+        weights = weights * mask.any(-1, keepdim=True)
+    out = (weights @ value).transpose(1, 2).flatten(2)
     return mha.out_proj(out)
 
 
@@ -26,6 +32,63 @@ def test_matches_eager_reference_with_separate_qk_and_v_widths():
     mask = torch.ones(3, 9, dtype=torch.bool)
     mask[1, 4:] = False
     torch.testing.assert_close(mha(q, kv, mask), reference_attention(mha, q, kv, mask), atol=1e-6, rtol=1e-5)
+
+
+def _masks(kind: str, batch: int, queries: int, keys: int) -> torch.Tensor | None:
+    """None, a [B, M] key mask hiding a tail, or a [B, N, M] per-query mask with one query that sees no key."""
+    if kind == "none":
+        return None
+    if kind == "keys":
+        mask = torch.ones(batch, keys, dtype=torch.bool)
+        mask[1, keys // 2 :] = False
+        return mask
+    mask = torch.rand(batch, queries, keys, generator=torch.Generator().manual_seed(1)) > 0.4
+    mask[0, 1] = False
+    return mask
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("mask_kind", ["none", "keys", "per_query"])
+@pytest.mark.parametrize(("qk", "v"), [(16, 32), (32, 16), (24, 24)])  # qk < v, qk > v, equal (4 heads)
+def test_unequal_qk_and_v_head_sizes_match_eager_attention_and_its_gradients(qk, v, mask_kind, threads):
+    """The padded fused path equals HF-style eager attention, outputs and every gradient, for each head-size order."""
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(q_dim=12, kv_dim=20, qk_channels=qk, v_channels=v, out_dim=12, num_heads=4).eval()
+    q, kv = torch.randn(3, 5, 12, requires_grad=True), torch.randn(3, 9, 20, requires_grad=True)
+    mask = _masks(mask_kind, 3, 5, 9)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        results = []
+        for attend in (mha, lambda *a: reference_attention(mha, *a)):
+            out = attend(q, kv, mask)
+            grads = torch.autograd.grad((out * torch.linspace(-1, 1, 12)).sum(), [q, kv, *mha.parameters()])
+            results.append((out, *grads))
+    finally:
+        torch.set_num_threads(before)
+    for got, expected in zip(*results, strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+FLASH = "aten::_scaled_dot_product_flash_attention_for_cpu"
+
+
+def _attention_ops(step) -> set[str]:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    return {event.name for event in prof.events()}
+
+
+@pytest.mark.parametrize(("qk", "v"), [(16, 32), (32, 16)])
+def test_unequal_qk_and_v_head_sizes_run_the_fused_cpu_kernel_forward_and_backward(qk, v):
+    """SDPA's fused CPU kernel needs one head size; without the padding this config ran bmm + softmax."""
+    mha = MultiHeadAttention(q_dim=12, kv_dim=20, qk_channels=qk, v_channels=v, out_dim=12, num_heads=4)
+    q, kv, mask = torch.randn(2, 5, 12), torch.randn(2, 9, 20), _masks("keys", 2, 5, 9)
+    ops = _attention_ops(lambda: mha(q, kv, mask).sum().backward())
+    assert {FLASH, f"{FLASH}_backward"} <= ops
+    assert "aten::_scaled_dot_product_attention_math" not in ops and "aten::bmm" not in ops
 
 
 def test_masked_keys_equal_truncated_keys():

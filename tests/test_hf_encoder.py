@@ -22,6 +22,7 @@ def hf_encoder(**overrides):
     [
         {},
         {"num_cross_attention_heads": 2, "num_self_attention_heads": 4, "qk_channels": 16, "v_channels": 32},
+        {"num_cross_attention_heads": 2, "num_self_attention_heads": 4, "qk_channels": 64, "v_channels": 32},
         {"num_blocks": 3, "use_query_residual": False},
         {"cross_attention_shape_for_attention": "q", "cross_attention_widening_factor": 2,
          "self_attention_widening_factor": 3},
@@ -37,6 +38,22 @@ def test_bare_encoder_matches_hf(overrides):
         for m in (None, mask):
             expected = hf(inputs=x, attention_mask=m).last_hidden_state
             assert (ours(x, attention_mask=m) - expected).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("qk", [16, 64])  # qk < v and qk > v (HF's self-attention needs v = d_latents = 32)
+def test_training_gradients_match_hf_when_qk_and_v_widths_differ(qk):
+    """Forward+backward in train mode (attention dropout 0): our padded fused attention gives HF's input gradients."""
+    hf = hf_encoder(num_cross_attention_heads=2, num_self_attention_heads=4, qk_channels=qk, v_channels=32,
+                    attention_probs_dropout_prob=0.0).train()
+    ours = from_huggingface(hf).train()
+    mask = torch.ones(3, 20, dtype=torch.long)
+    mask[1, 11:] = 0
+    grads = []
+    for run in (lambda x: hf(inputs=x, attention_mask=mask).last_hidden_state, lambda x: ours(x, attention_mask=mask)):
+        x = torch.randn(3, 20, 16, generator=torch.Generator().manual_seed(0), requires_grad=True)
+        (run(x) * torch.linspace(-1, 1, 32)).sum().backward()
+        grads.append(x.grad)
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
 
 
 def test_fourier_features_equal_hf_formula():
