@@ -1,8 +1,11 @@
-"""Backbone benchmark: our Perceiver IO encoder against Hugging Face's ``PerceiverModel``, in one process.
+"""Backbone benchmark: our Perceiver IO against Hugging Face's ``transformers`` Perceiver, in one process.
 
-Both models get the same config and the same weights (HF's random init copied into ours with
-``perceiver_io.hf.from_huggingface``), float32, attention dropout 0, over the same random input tokens
-[batch, length, input_dim]. For every input length it measures:
+Every model is built twice from one HF config: HF's class with its random init (``PerceiverModel`` bare for an
+encoder, ``PerceiverForMaskedLM`` for the masked language model with its byte embedding, decoder and tied output
+projection) and ours holding the same weights (``perceiver_io.hf.from_huggingface``), float32, attention dropout 0.
+The presets (``MODELS``) cover query/key head sizes equal to, smaller and larger than the value head size, since
+only equal sizes reach SDPA's fused CPU kernel directly (``perceiver_io.attention``). For every model, torch
+thread count and input length it measures:
 
 * forward: eval mode under ``torch.no_grad`` (inference);
 * forward+backward: train mode, ``output.sum().backward()``, then the gradients are dropped, so each step
@@ -21,17 +24,13 @@ free only when its block was allocated inside the step, gives the live bytes aft
 maximum is the peak. On CUDA the same quantity is ``torch.cuda.max_memory_allocated()`` minus the bytes
 allocated when the step starts.
 
-The default model (``BenchConfig()``) keeps HF's default latent array and heads (256 latents, 8 cross- and
-8 self-attention heads) at widths and depth that run in minutes on 2 cores: 512-channel latents read
-256-channel tokens, then 4 self-attention layers. What SDPA saves grows with latents x cross-attention
-heads relative to the input width (see benchmarks/README.md). Flags (lengths, batch, threads, device,
-sizes, --quick): ``python benchmarks/backbone.py --help``.
+Flags (models, lengths, batch, threads, device, sizes, --quick): ``python benchmarks/backbone.py --help``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import statistics
 import sys
 import time
@@ -53,52 +52,98 @@ SCALING_LENGTHS = (1024, 8192)
 TARGET_SPEEDUP = 1.25
 TARGET_MEMORY_RATIO = 0.75
 TARGET_SCALING = 10.0
+TASKS = ("encoder", "mlm")
+MLM_DECODER_HEADS, MLM_DECODER_QK = 8, 256  # HF's PerceiverForMaskedLM hard-codes its decoder's attention
+SIZE_FIELDS = ("num_latents", "d_latents", "d_model", "num_blocks", "num_self_attends_per_block",
+               "num_self_attention_heads", "num_cross_attention_heads", "qk_channels")  # fmt: skip
 
 
 @dataclass(frozen=True)
-class BenchConfig:
-    """The encoder under test, in HF ``PerceiverConfig`` terms (``input_dim`` is HF's ``d_model``)."""
+class BenchModel:
+    """One model under test, in HF ``PerceiverConfig`` terms.
 
+    ``task="encoder"``: a bare ``PerceiverModel`` over given tokens [batch, length, d_model]; ``task="mlm"``:
+    ``PerceiverForMaskedLM`` over byte ids [batch, length] with ``max_position_embeddings = length`` (its decoder
+    has HF's fixed 8 heads and qk 256 against v = d_model). ``qk_channels`` None keeps HF's default (qk = v = the
+    input width for cross-attention, d_latents for self-attention); set, the values keep ``d_latents`` channels
+    (HF's self-attention residual needs v = d_latents).
+    """
+
+    task: str = "encoder"
     num_latents: int = 256
     d_latents: int = 512
-    input_dim: int = 256
+    d_model: int = 256
     num_blocks: int = 1
     num_self_attends_per_block: int = 4
     num_self_attention_heads: int = 8
     num_cross_attention_heads: int = 8
+    qk_channels: int | None = None
 
-    def hf_config(self):
-        """The equivalent ``transformers.PerceiverConfig`` with attention dropout 0."""
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"BenchModel task must be one of {TASKS}, got {self.task!r}")
+
+    def hf_config(self, length: int):
+        """The equivalent ``transformers.PerceiverConfig`` (attention dropout 0) for inputs of ``length``."""
         from transformers import PerceiverConfig
 
-        return PerceiverConfig(
-            num_latents=self.num_latents,
-            d_latents=self.d_latents,
-            d_model=self.input_dim,
-            num_blocks=self.num_blocks,
-            num_self_attends_per_block=self.num_self_attends_per_block,
-            num_self_attention_heads=self.num_self_attention_heads,
-            num_cross_attention_heads=self.num_cross_attention_heads,
-            attention_probs_dropout_prob=0.0,
-        )
+        sizes = {f: getattr(self, f) for f in SIZE_FIELDS if f != "qk_channels"}
+        if self.qk_channels is not None:
+            sizes.update(qk_channels=self.qk_channels, v_channels=self.d_latents)
+        return PerceiverConfig(**sizes, max_position_embeddings=length, attention_probs_dropout_prob=0.0)
+
+    def head_sizes(self) -> str:
+        """Per-head query/key vs value sizes of the attentions, e.g. ``cross qk 16 < v 32, self qk 16 < v 32``."""
+
+        def compare(qk: int, v: int, heads: int) -> str:
+            qk, v = qk // heads, v // heads
+            return f"qk {qk} {'<' if qk < v else '>' if qk > v else '='} v {v}"
+
+        cross_qk = self.qk_channels or self.d_model
+        cross_v = self.d_latents if self.qk_channels else cross_qk
+        parts = [f"cross {compare(cross_qk, cross_v, self.num_cross_attention_heads)}",
+                 f"self {compare(self.qk_channels or self.d_latents, self.d_latents, self.num_self_attention_heads)}"]
+        if self.task == "mlm":
+            parts.append(f"decoder {compare(MLM_DECODER_QK, self.d_model, MLM_DECODER_HEADS)}")
+        return ", ".join(parts)
 
 
-def build_models(config: BenchConfig, device: torch.device, seed: int = 0) -> dict[str, nn.Module]:
-    """HF's bare ``PerceiverModel`` and our encoder holding the same weights, float32, on ``device``."""
-    from transformers import PerceiverModel
+# The encoder presets keep HF's default latent array and heads (256 latents, 8 + 8 heads) at widths and depth that
+# run in about a minute on 2 cores; the MLMs are issue 16's (128 latents x 256, 8 heads, qk 128 < v 256, 2,048
+# bytes) with 256-wide byte embeddings (decoder qk 32 = v 32 per head) and 128-wide ones (decoder qk 32 > v 16).
+MODELS: dict[str, BenchModel] = {
+    "encoder": BenchModel(),
+    "encoder-qk-lt-v": BenchModel(qk_channels=256),
+    "mlm": BenchModel("mlm", num_latents=128, d_latents=256, d_model=256, qk_channels=128),
+    "mlm-qk-gt-v": BenchModel("mlm", num_latents=128, d_latents=256, d_model=128, qk_channels=128),
+}
+
+
+def build_models(model: BenchModel, length: int, device: torch.device, seed: int = 0) -> dict[str, nn.Module]:
+    """HF's model and ours holding the same weights, float32, on ``device``."""
+    from transformers import PerceiverForMaskedLM, PerceiverModel
 
     from perceiver_io.hf import from_huggingface
 
     torch.manual_seed(seed)
-    hf = PerceiverModel(config.hf_config())
+    hf = (PerceiverModel if model.task == "encoder" else PerceiverForMaskedLM)(model.hf_config(length))
     ours = from_huggingface(hf)
     return {"ours": ours.float().to(device), "hf": hf.float().to(device)}
 
 
-def encode(impl: str, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """The latents [batch, num_latents, d_latents] of either implementation."""
+def make_inputs(model: BenchModel, batch: int, length: int, device: torch.device) -> torch.Tensor:
+    """Random tokens [batch, length, d_model] for an encoder, random byte ids [batch, length] for an MLM."""
+    generator = torch.Generator().manual_seed(length)
+    if model.task == "mlm":
+        return torch.randint(0, 262, (batch, length), generator=generator).to(device)
+    return torch.randn(batch, length, model.d_model, generator=generator).to(device)
+
+
+def run(impl: str, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Either implementation's output: latents [batch, num_latents, d_latents] or MLM logits."""
     if impl == "hf":
-        return model(inputs=inputs, return_dict=True).last_hidden_state
+        out = model(inputs=inputs, return_dict=True)
+        return out.last_hidden_state if getattr(out, "logits", None) is None else out.logits
     return model(inputs)
 
 
@@ -113,13 +158,13 @@ def make_step(impl: str, model: nn.Module, inputs: torch.Tensor, phase: str) -> 
 
         def step() -> None:
             with torch.no_grad():
-                encode(impl, model, inputs)
+                run(impl, model, inputs)
 
     else:
         model.train()
 
         def step() -> None:
-            encode(impl, model, inputs).sum().backward()
+            run(impl, model, inputs).sum().backward()
             model.zero_grad(set_to_none=True)
 
     return step
@@ -196,28 +241,20 @@ def peak_bytes(step: Callable[[], None], device: torch.device) -> int:
 
 
 def max_abs_diff(models: dict[str, nn.Module], inputs: torch.Tensor) -> float:
-    """Largest absolute difference between the two implementations' latents (eval mode)."""
+    """Largest absolute difference between the two implementations' outputs (eval mode)."""
     with torch.no_grad():
         outs = {}
         for name, model in models.items():
             model.eval()
-            outs[name] = encode(name, model, inputs)
+            outs[name] = run(name, model, inputs)
     return float((outs["ours"] - outs["hf"]).abs().max())
 
 
-def measure_length(
-    models: dict[str, nn.Module],
-    config: BenchConfig,
-    length: int,
-    batch: int,
-    device: torch.device,
-    warmup: int,
-    repeats: int,
+def measure(
+    models: dict[str, nn.Module], inputs: torch.Tensor, device: torch.device, warmup: int, repeats: int
 ) -> dict:
-    """Times, peaks and parity of both implementations at one input length."""
-    torch.manual_seed(length)
-    inputs = torch.randn(batch, length, config.input_dim, device=device)
-    result: dict = {"length": length, "max_abs_diff": max_abs_diff(models, inputs), "impls": {}}
+    """Times, peaks and parity of both implementations on one input."""
+    result: dict = {"max_abs_diff": max_abs_diff(models, inputs), "impls": {}}
     for phase in ("fwd", "fwd+bwd"):
         steps = {name: make_step(name, model, inputs, phase) for name, model in models.items()}
         times = time_steps(steps, device, warmup, repeats)
@@ -235,41 +272,49 @@ def measure_length(
 
 
 def verdicts(results: Sequence[dict]) -> list[Check]:
-    """PASS/FAIL (None: not measured) lines for the speed, memory and scaling targets."""
-    by_length = {r["length"]: r for r in results}
+    """PASS/FAIL (None: not measured) lines for the speed, memory and scaling targets of every (model, threads)."""
+    groups: dict[tuple[str, int], dict[int, dict]] = {}
+    for r in results:
+        groups.setdefault((r["model"], r["threads"]), {})[r["length"]] = r
     lines: list[Check] = []
-    at = by_length.get(TARGET_LENGTH)
-    if at is None:
-        lines.append((f"speed and memory at {TARGET_LENGTH} inputs: length not run", None))
-    else:
-        speed, memory = at["speedup_fwd+bwd"], at["memory_ratio_fwd+bwd"]
-        lines.append((f"fwd+bwd speed at {TARGET_LENGTH}: ours {speed:.2f}x HF (target >= {TARGET_SPEEDUP}x)",
-                      speed >= TARGET_SPEEDUP))
-        lines.append((f"fwd+bwd peak memory at {TARGET_LENGTH}: ours {memory:.2f}x HF "
-                      f"(target <= {TARGET_MEMORY_RATIO}x)", memory <= TARGET_MEMORY_RATIO))
-    short, long = SCALING_LENGTHS
-    if short in by_length and long in by_length:
-        for phase in ("fwd", "fwd+bwd"):
-            ours_long, ours_short = (by_length[n]["impls"]["ours"][f"{phase}_ms"] for n in (long, short))
-            ratio = ours_long / ours_short
-            lines.append((f"ours {phase} scaling t({long})/t({short}) = {ratio:.2f} "
-                          f"(target <= {TARGET_SCALING:g})", ratio <= TARGET_SCALING))
-    else:
-        lines.append((f"scaling t({long})/t({short}): lengths not run", None))
+    for (model, threads), by_length in groups.items():
+        where = f"{model}, {threads} thread{'s' * (threads != 1)}"
+        at = by_length.get(TARGET_LENGTH)
+        if at is None:
+            lines.append((f"{where}: speed and memory at {TARGET_LENGTH} inputs: length not run", None))
+        else:
+            speed, memory = at["speedup_fwd+bwd"], at["memory_ratio_fwd+bwd"]
+            lines.append((f"{where}: fwd+bwd speed at {TARGET_LENGTH}: ours {speed:.2f}x HF "
+                          f"(target >= {TARGET_SPEEDUP}x)", speed >= TARGET_SPEEDUP))
+            lines.append((f"{where}: fwd+bwd peak memory at {TARGET_LENGTH}: ours {memory:.2f}x HF "
+                          f"(target <= {TARGET_MEMORY_RATIO}x)", memory <= TARGET_MEMORY_RATIO))
+        if next(iter(by_length.values()))["task"] != "encoder":
+            continue  # the scaling target is the encoder's (an MLM decodes one output per input)
+        short, long = SCALING_LENGTHS
+        if short in by_length and long in by_length:
+            for phase in ("fwd", "fwd+bwd"):
+                ours_long, ours_short = (by_length[n]["impls"]["ours"][f"{phase}_ms"] for n in (long, short))
+                ratio = ours_long / ours_short
+                lines.append((f"{where}: ours {phase} scaling t({long})/t({short}) = {ratio:.2f} "
+                              f"(target <= {TARGET_SCALING:g})", ratio <= TARGET_SCALING))
+        else:
+            lines.append((f"{where}: scaling t({long})/t({short}): lengths not run", None))
     return lines
 
 
 def format_table(results: Sequence[dict]) -> str:
-    """A fixed-width table: one row per (length, implementation); ratios are ours relative to HF."""
-    header = ("length", "impl", "fwd ms", "fwd+bwd ms", "fwd MiB", "peak MiB",
-              "speed fwd", "speed f+b", "mem f+b", "max|diff|")
+    """A fixed-width table: one row per (model, threads, length, implementation); ratios are ours / HF."""
+    header = ("model", "threads", "length", "impl", "fwd ms", "fwd+bwd ms", "fwd MiB", "peak MiB",
+              "speed fwd", "speed f+b", "mem f+b", "max|diff|")  # fmt: skip
     rows = [header]
     for r in results:
         for name in ("ours", "hf"):
             m = r["impls"][name]
             ours = name == "ours"
             rows.append((
-                str(r["length"]),
+                r["model"] if ours else "",
+                str(r["threads"]) if ours else "",
+                str(r["length"]) if ours else "",
                 name,
                 f"{m['fwd_ms']:.1f}",
                 f"{m['fwd+bwd_ms']:.1f}",
@@ -287,16 +332,20 @@ def format_table(results: Sequence[dict]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    default = BenchConfig()
     parser = argparse.ArgumentParser(
         prog="pstar bench backbone",
-        description="Time and peak memory of our Perceiver IO encoder vs HF's PerceiverModel (same weights).",
+        description="Time and peak memory of our Perceiver IO vs HF's PerceiverModel and PerceiverForMaskedLM "
+        "(same weights).",
     )
-    parser.add_argument("--lengths", type=int, nargs="+", default=[512, 1024, 2048, 8192],
-                        help="input lengths (default: 512 1024 2048 8192)")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
+                        help=f"presets to run (default: all: {' '.join(MODELS)})")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 2048, 8192],
+                        help="input lengths of the encoder models (default: 1024 2048 8192)")
+    parser.add_argument("--mlm-lengths", type=int, nargs="+", default=[TARGET_LENGTH],
+                        help=f"bytes (= max_position_embeddings) of the MLM models (default: {TARGET_LENGTH})")
     parser.add_argument("--batch", type=int, default=2, help="batch size (default: 2)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (default: all cores available to this process)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="torch intra-op thread counts, each measured in turn (default: 1 2; CUDA: the first)")
     parser.add_argument("--device", default="auto",
                         help="cpu, cuda or auto (default: auto = cuda when available, else cpu)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per implementation (default: 2)")
@@ -304,18 +353,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="1 warm-up step and 3 timed repeats")
     add_out_flag(parser, "backbone")
     parser.add_argument("--seed", type=int, default=0)
-    for field, value in asdict(default).items():
-        parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=value,
-                            help=f"encoder size (default: {value})")
+    sizes = parser.add_argument_group("sizes", "override this field of every selected model (default: the preset's)")
+    for field in SIZE_FIELDS:
+        sizes.add_argument(f"--{field.replace('_', '-')}", type=int, default=None)
     args = parser.parse_args(argv)
     if args.quick:
         args.warmup, args.repeats = 1, 3
+    if min(args.threads) < 1 or args.batch < 1 or args.repeats < 1 or args.warmup < 0:
+        parser.error("--threads, --batch and --repeats must be >= 1 and --warmup >= 0")
     return args
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def selected_models(args: argparse.Namespace) -> dict[str, BenchModel]:
+    """The chosen presets with the size flags applied."""
+    overrides = {f: getattr(args, f) for f in SIZE_FIELDS if getattr(args, f) is not None}
+    return {name: dataclasses.replace(MODELS[name], **overrides) for name in args.models}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -327,25 +379,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("pstar bench backbone: --device cuda requested but CUDA is not available", file=sys.stderr)
         return 2
-    threads = args.threads or available_cores()
-    torch.set_num_threads(threads)
-    config = BenchConfig(**{f: getattr(args, f) for f in asdict(BenchConfig())})
-    models = build_models(config, device, args.seed)
-    params = sum(p.numel() for p in models["ours"].parameters())
-    print(f"backbone benchmark: {device}, {threads} threads, batch {args.batch}, float32, "
-          f"{args.warmup} warm-up + median of {args.repeats}; encoder {config} ({params / 1e6:.2f}M params)")
-    results = []
-    for length in args.lengths:
-        start = time.perf_counter()
-        results.append(measure_length(models, config, length, args.batch, device, args.warmup, args.repeats))
-        print(f"  length {length}: done in {time.perf_counter() - start:.1f} s", flush=True)
+    thread_counts = args.threads if device.type == "cpu" else args.threads[:1]
+    models = selected_models(args)
+    print(f"backbone benchmark: {device}, threads {' '.join(map(str, thread_counts))}, batch {args.batch}, float32, "
+          f"{args.warmup} warm-up + median of {args.repeats}")
+    results, configs = [], {}
+    for name, model in models.items():
+        print(f"  {name}: {model} ({model.head_sizes()})")
+        lengths = args.lengths if model.task == "encoder" else args.mlm_lengths
+        for length in lengths:
+            pair = build_models(model, length, device, args.seed)
+            params = sum(p.numel() for p in pair["ours"].parameters())
+            configs[name] = {**asdict(model), "head_sizes": model.head_sizes(), "parameters": params}
+            inputs = make_inputs(model, args.batch, length, device)
+            for threads in thread_counts:
+                torch.set_num_threads(threads)
+                start = time.perf_counter()
+                result = measure(pair, inputs, device, args.warmup, args.repeats)
+                results.append({"model": name, "task": model.task, "threads": threads, "length": length, **result})
+                print(f"  {name}, {threads} threads, length {length}: done in {time.perf_counter() - start:.1f} s",
+                      flush=True)
     print(format_table(results))
     checks = verdicts(results)
     if device.type != "cpu":
         print(f"note: the speed and memory targets are defined for CPU; these verdicts are for {device}")
     report = {
         "device": str(device),
-        "threads": threads,
+        "threads": thread_counts,
         "batch": args.batch,
         "dtype": "float32",
         "warmup": args.warmup,
@@ -353,8 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "torch": torch.__version__,
         "peak_memory_method": "torch.cuda.max_memory_allocated" if device.type == "cuda"
         else "torch.profiler CPU allocation events",
-        "config": asdict(config),
-        "parameters": params,
+        "models": configs,
         "results": results,
     }
     return finish("backbone", report, checks, args.out)

@@ -52,8 +52,9 @@ def test_a_real_benchmark_missing_a_target_exits_1_with_its_fail_lines_last(tmp_
     monkeypatch.chdir(tmp_path)
     threads = torch.get_num_threads()
     try:
-        code = pstar(["bench", "backbone", "--lengths", "2048", "--batch", "1", "--threads", "1", "--warmup", "0",
-                      "--repeats", "1", "--device", "cpu", "--num-latents", "1", "--d-latents", "8", "--input-dim", "8",
+        code = pstar(["bench", "backbone", "--models", "encoder", "--lengths", "2048", "--batch", "1", "--threads", "1",
+                      "--warmup", "0", "--repeats", "1", "--device", "cpu", "--num-latents", "1", "--d-latents", "8",
+                      "--d-model", "8",
                       "--num-self-attends-per-block", "1", "--num-self-attention-heads", "1",
                       "--num-cross-attention-heads", "1"])  # fmt: skip
     finally:
@@ -61,7 +62,7 @@ def test_a_real_benchmark_missing_a_target_exits_1_with_its_fail_lines_last(tmp_
     assert code == 1
     lines = capsys.readouterr().out.splitlines()
     verdicts = [line for line in lines if line.split(":")[0] in ("PASS", "SKIP", "FAIL")]
-    assert any(line.startswith("FAIL: fwd+bwd peak memory at 2048") for line in verdicts)
+    assert any(line.startswith("FAIL: encoder, 1 thread: fwd+bwd peak memory at 2048") for line in verdicts)
     first_fail = next(i for i, line in enumerate(verdicts) if line.startswith("FAIL"))
     assert all(line.startswith("FAIL") for line in verdicts[first_fail:]) and lines[-1] == verdicts[-1]
     (written,) = tmp_path.glob("runs/bench/backbone_*/backbone.json")
