@@ -69,16 +69,17 @@ class MultiHeadAttention(nn.Module):
         return x.view(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Attend from ``q`` [B, N, q_dim] to ``kv`` [B, M, kv_dim].
+        """Attend from ``q`` [B, N, q_dim] to ``kv`` [B, M, kv_dim]; a ``q`` of batch 1 serves every example (it is
+        projected once).
 
         ``kv_mask`` is [B, M] (key padding) or [B, N, M] (per query), True where a key may be attended; the rows
         of keys no query may attend are zeroed before the projections (see the module docstring).
         """
         if kv_mask is not None:
             kv = zero_padding(kv, kv_mask if kv_mask.dim() == 2 else kv_mask.any(dim=1))
-        query = self._heads(self.q_proj(q))
         key = self._heads(self.k_proj(kv))
         value = self._heads(self.v_proj(kv))
+        query = self._heads(self.q_proj(q).expand(key.shape[0], -1, -1))
         attn_mask = None
         empty_rows = None
         if kv_mask is not None:

@@ -12,6 +12,11 @@ from torch import nn
 from perceiver_io.attention import MultiHeadAttention, zero_padding
 
 
+def shared_rows(x: torch.Tensor) -> torch.Tensor:
+    """``x[:1]`` when ``x`` [B, N, C] is one array expanded over the batch (batch stride 0), else ``x``."""
+    return x[:1] if x.shape[0] > 1 and x.stride(0) == 0 else x
+
+
 class MLP(nn.Module):
     """Two-layer feed-forward block widening the channels by ``widening_factor``."""
 
@@ -73,7 +78,9 @@ class CrossAttentionLayer(nn.Module):
         q = zero_padding(q, q_mask)
         if kv_mask is not None and kv_mask.dim() == 2:
             kv = zero_padding(kv, kv_mask)  # before the LayerNorm, whose weight gradients sum over every row
-        a = self.attention(self.q_norm(q), self.kv_norm(kv), kv_mask)
+        # One query array broadcast over the batch (the encoder's latents, a decoder's trainable queries): its
+        # LayerNorm and query projection are the same for every example, so they run once (``shared_rows``).
+        a = self.attention(self.q_norm(shared_rows(q)), self.kv_norm(kv), kv_mask)
         if self.use_query_residual:
             a = a + q
         return zero_padding(a + self.mlp(self.mlp_norm(a)), q_mask)

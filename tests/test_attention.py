@@ -91,6 +91,27 @@ def test_unequal_qk_and_v_head_sizes_run_the_fused_cpu_kernel_forward_and_backwa
     assert "aten::_scaled_dot_product_attention_math" not in ops and "aten::bmm" not in ops
 
 
+def test_a_query_array_broadcast_over_the_batch_is_normalised_and_projected_once():
+    """Latents or trainable queries expanded over the batch (stride 0) give the same outputs and gradients as a
+    materialised copy, while the query LayerNorm and projection see one row of the batch."""
+    torch.manual_seed(0)
+    layer = CrossAttentionLayer(q_dim=16, kv_dim=8, num_heads=2, qk_channels=8, v_channels=16)
+    latents = torch.randn(5, 16, requires_grad=True)
+    kv = torch.randn(3, 7, 8)
+    mask = torch.ones(3, 7, dtype=torch.bool)
+    mask[2, 3:] = False
+    seen = []
+    layer.attention.q_proj.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    results = []
+    for q in (latents.expand(3, -1, -1), latents.expand(3, -1, -1).contiguous()):
+        out = layer(q, kv, kv_mask=mask)
+        loss = (out * torch.linspace(-1, 1, 16)).sum()
+        results.append((out, *torch.autograd.grad(loss, [latents, *layer.parameters()])))
+    assert seen == [1, 3]
+    for shared, materialised in zip(*results, strict=True):
+        torch.testing.assert_close(shared, materialised, atol=1e-6, rtol=1e-5)
+
+
 def test_masked_keys_equal_truncated_keys():
     layer = CrossAttentionLayer(q_dim=16, kv_dim=8, num_heads=2).eval()
     q, kv = torch.randn(2, 4, 16), torch.randn(2, 10, 8)
