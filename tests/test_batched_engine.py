@@ -17,7 +17,7 @@ from envs.skirmish.batched import BatchedEngine
 from envs.skirmish.commands import COMMAND_KINDS, Command
 from envs.skirmish.engine import Engine
 from envs.skirmish.generator import random_scenario
-from envs.skirmish.observation import observe, unit_table
+from envs.skirmish.observation import observe
 from envs.skirmish.scenario import Scenario, UnitPlacement, load_scenario, scenario_names
 from envs.skirmish.units import default_units
 
@@ -129,6 +129,64 @@ def test_generated_scenarios_with_fog_and_slots_reset_mid_run_match_single_engin
     assert set(batch.seeds) & set(range(100, 108))
 
 
+def test_games_left_out_of_an_advance_pause_and_play_on_as_single_engines():
+    """Advancing random subsets: a paused game (mid-fight: collisions, lazy healing) continues bit-identically."""
+    rng = np.random.default_rng(8)  # (pauses a lazily healing game: seed found by trying)
+    names = ("MMM", "2s3z", "10v10_mixed", "3s5z_vs_3s6z", "MMM", "marines_tanks_vs_zerglings_banelings")
+    scenarios = [load_scenario(n) for n in names]
+    singles = [Engine(s, seed=k) for k, s in enumerate(scenarios)]
+    batch = BatchedEngine(scenarios, list(range(len(scenarios))))
+    played = np.zeros(len(scenarios), dtype=int)
+    for step in range(400):
+        if step % 8 == 0:
+            for g, e in enumerate(singles):
+                _attack_move_all(e.state, e.issue)
+                _attack_move_all(batch.game_state(g), lambda p, c, g=g: batch.issue(g, p, c))
+        games = np.flatnonzero(rng.random(len(singles)) < 0.6)
+        loops = int(rng.integers(1, 9))
+        for g in games:
+            singles[g].advance(loops)
+        batch.advance(loops, games if step % 2 else np.isin(np.arange(len(singles)), games))
+        played[games] += 1
+        for g, e in enumerate(singles):
+            assert (batch.loop[g], batch.state_hash(g)) == (e.loop, e.state_hash()), (step, g)
+            assert batch.events(g) == (e.events if g in games else []), (step, g)
+        if batch.done.all():
+            break
+    assert batch.done.all() and played.min() > 20
+    with pytest.raises(ValueError, match="advance: games must be indices"):
+        batch.advance(1, [len(singles)])
+
+
+def test_load_puts_a_freshly_built_engine_into_a_slot():
+    """``load``: the engine's state, orders issued before loading, see_all and fog carry over; it plays on alike."""
+    scenario = load_scenario("2s3z")
+    batch = BatchedEngine([load_scenario("3m")] * 2, [0, 1], capacity=12)
+    single, built = Engine(scenario, seed=5, fog=True), Engine(scenario, seed=5, fog=True)
+    for e in (single, built):
+        e.see_all = frozenset({2})
+        e.issue(1, Command("attack_move", (0, 1, 2), target_pos=(20.0, 10.0)))
+    view = batch.load(1, built)
+    assert view is batch.game(1) and view.fog and view.see_all == {2} and view.state_hash() == single.state_hash()
+    batch.advance(5)
+    single.advance(5)
+    for _ in range(200):
+        _attack_move_all(single.state, single.issue)
+        _attack_move_all(view.state, view.issue)
+        view.advance(8)
+        single.advance(8)
+        assert view.state_hash() == single.state_hash() and np.array_equal(view.visible(1), single.visible(1))
+        if single.done:
+            break
+    assert view.done and view.winner == single.winner and batch.loop[0] == 5
+    with pytest.raises(ValueError, match="load: the engine must be at loop 0"):
+        batch.load(0, single)
+    with pytest.raises(ValueError, match="has 20 units; this batch holds at most 12"):
+        batch.load(0, Engine(load_scenario("10v10_mixed")))
+    with pytest.raises(ValueError, match="unit table is not this batch's"):
+        batch.load(0, Engine(scenario, units=EXACT))
+
+
 def test_game_views_drive_observations_like_the_engine():
     scenario = load_scenario("MMM")
     single, batch = Engine(scenario, seed=4), BatchedEngine([load_scenario("3m"), scenario], [0, 4])
@@ -140,7 +198,7 @@ def test_game_views_drive_observations_like_the_engine():
         batch.advance(8)
     assert view.loop == single.loop and view.winner == single.winner and view.events == single.events
     for player in (1, 2):
-        got, want = observe(view, player, 32, unit_table(view)), observe(single, player, 32, unit_table(single))
+        got, want = observe(view, player, 32), observe(single, player, 32)
         for key, value in want[0].items():
             assert np.array_equal(got[0][key], value), key
 

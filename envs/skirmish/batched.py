@@ -10,16 +10,20 @@ Public API (an Engine with a games axis; ``g`` is a game index):
 * ``BatchedEngine(scenarios, seeds, fog=False, units=None, capacity=None)``: one game per scenario and seed;
   ``capacity`` (units per game, default the largest scenario) bounds what ``reset_game`` may load later.
 * ``issue(g, player, command)``: as ``Engine.issue`` for game g (engine indices are that game's slots).
-* ``advance(loops)``: every running game plays ``loops`` loops (fewer if it ends first); finished games do
-  nothing until ``reset_game``.
+* ``advance(loops, games=None)``: every running game (or those of ``games``) plays ``loops`` loops (fewer if it
+  ends first); finished games do nothing until ``reset_game``; a game left out is paused: it continues later
+  exactly as a single Engine would (its collision pairs and lazy-heal state are kept for it).
 * ``done`` / ``winner`` / ``loop``: int arrays per game (``winner`` -1 while running, else 0 draw, 1 or 2).
-* ``events(g)``: game g's ``(kind, attacker, target)`` events of the last ``advance``, as ``Engine.events``.
+* ``events(g)``: game g's ``(kind, attacker, target)`` events of the last ``advance``, as ``Engine.events``
+  (empty for a game that call left out).
 * ``game_state(g)``: a GameState whose arrays are views of game g's slots (writes go through; the same object
   until the slot is reset); ``visible(g, player)``, ``state_hash(g)`` as the Engine's.
 * ``reset_game(g, scenario, seed, fog=None)``: load a new game into slot g (autoreset).
+* ``load(g, engine)``: load a freshly built single ``Engine`` (loop 0) into slot g, keeping what was set on it
+  (see_all, fog, orders issued); returns the game's view. Code that builds matches stays as it is.
 * ``game(g)``: a ``GameView``, an Engine-like object for game g (``state``, ``scenario``, ``units``, ``loop``,
-  ``done``, ``winner``, ``events``, ``visible``, ``issue``, ``state_hash``, ``fog``, ``see_all``) so observation
-  and action code written for Engine runs per game; it is replaced by ``reset_game``.
+  ``done``, ``winner``, ``events``, ``visible``, ``issue``, ``advance``, ``state_hash``, ``fog``, ``see_all``) so
+  observation and action code written for Engine runs per game; it is replaced by ``reset_game`` and ``load``.
 
 How identity survives batching: the phases of engine.py run on all games at once, and every per-game decision
 that changes values (closed-form regeneration syncs, lazy-heal windows, shield-regeneration starts, jitter draws
@@ -50,6 +54,7 @@ from envs.skirmish.engine import (
     PAIR_WINDOW,
     REACH_EPS,
     SPLASH,
+    Engine,
     apply_command,
     game_hash,
     visible_units,
@@ -109,6 +114,10 @@ class GameView:
 
     def issue(self, player: int, command: Command) -> None:
         self.batch.issue(self.g, player, command)
+
+    def advance(self, loops: int) -> None:
+        """This game alone plays ``loops`` loops (the batch's other games pause)."""
+        self.batch.advance(loops, [self.g])
 
     def visible(self, player: int) -> np.ndarray:
         return self.batch.visible(self.g, player)
@@ -201,6 +210,7 @@ class BatchedEngine:
         self._pairs_until = np.full(g, -1, dtype=np.int64)
         self._pi = self._pj = _EMPTY
         self._rsum = self._pair_inv_closing = np.empty(0)
+        self._parked = (_EMPTY, _EMPTY, np.empty(0), np.empty(0))  # (pi, pj, rsum, inv) of paused games
         self._push_index: np.ndarray | None = None
         self._shares_stale = True
         self._ready = np.zeros(g * n)
@@ -251,12 +261,26 @@ class BatchedEngine:
             self.fog[g] = bool(fog)
         self.see_all[g] = frozenset()
         self._load(g, scenario, int(seed))
-        games = np.zeros(self.games, dtype=bool)
-        games[g] = True
-        self._alive_changed()
-        self._next_shield_regen(games)
-        self._check_done(games)
-        self._dirty = True
+        self._loaded(g)
+
+    def load(self, g: int, engine: Engine) -> GameView:
+        """Put ``engine``, a single game at loop 0 (built, not yet advanced), into slot g: its state (orders issued
+        included), fog, see_all and generator state; returns game g's view, which plays on as ``engine`` would."""
+        self._check_game(g)
+        if engine.loop != 0:
+            raise ValueError(f"load: the engine must be at loop 0 (a game not yet advanced), got loop {engine.loop}")
+        if engine.units is not self.units:
+            raise ValueError("load: the engine's unit table is not this batch's (both must use the same UnitTable)")
+        if engine.state.n > self.capacity:
+            raise ValueError(f"load: scenario {engine.scenario.name!r} has {engine.state.n} units; "
+                             f"this batch holds at most {self.capacity} per game")  # fmt: skip
+        self.fog[g] = bool(engine.fog)
+        self._load(g, engine.scenario, engine.seed, engine.state)
+        self.see_all[g] = frozenset(engine.see_all)
+        self._rngs[g].bit_generator.state = engine.rng.bit_generator.state  # (no jitter is drawn before loop 1)
+        self._targeted[g] = dict(engine._targeted)
+        self._loaded(g)
+        return self.game(g)
 
     def issue(self, g: int, player: int, command: Command) -> None:
         """Give ``command`` to ``player``'s units in game g, as ``Engine.issue``."""
@@ -283,13 +307,16 @@ class BatchedEngine:
             self._events = self._split_events()
         return self._events[g]
 
-    def advance(self, loops: int) -> None:
-        """Every running game plays ``loops`` game loops (fewer if it ends first)."""
+    def advance(self, loops: int, games: Sequence[int] | np.ndarray | None = None) -> None:
+        """Every running game (of ``games``: indices or a bool mask, default all) plays ``loops`` game loops (fewer
+        if it ends first); the others pause."""
         if isinstance(loops, bool) or not isinstance(loops, int | np.integer) or loops < 0:
             raise ValueError(f"advance: loops must be a non-negative int, got {loops!r}")
         self._chunks = []
         self._events = None
         started = self.winner < 0
+        if games is not None:
+            started &= self._game_mask(games)
         if loops == 0 or not _any(started):
             return
         self._set_running(started)
@@ -320,10 +347,24 @@ class BatchedEngine:
         if isinstance(g, bool) or not isinstance(g, int | np.integer) or not 0 <= g < self.games:
             raise ValueError(f"game index must be an int in [0, {self.games}), got {g!r}")
 
-    def _load(self, g: int, scenario: Scenario, seed: int) -> None:
-        """Write a fresh game into slot g: state rows, per-slot stats, per-game scalars and caches."""
+    def _game_mask(self, games: Sequence[int] | np.ndarray) -> np.ndarray:
+        """bool [games] from game indices or a bool mask (checked)."""
+        games = np.asarray(games)
+        if games.dtype == np.bool_ and games.shape == (self.games,):
+            return games
+        if games.ndim != 1 or (games.size and (games.dtype.kind not in "iu" or games.min() < 0
+                                               or games.max() >= self.games)):  # fmt: skip
+            raise ValueError(f"advance: games must be indices in [0, {self.games}) or a bool mask of {self.games}, "
+                             f"got {games!r}")  # fmt: skip
+        mask = np.zeros(self.games, dtype=bool)
+        mask[games] = True
+        return mask
+
+    def _load(self, g: int, scenario: Scenario, seed: int, fresh: GameState | None = None) -> None:
+        """Write a fresh game (``fresh``, default the scenario's start) into slot g: state rows, per-slot stats,
+        per-game scalars and caches."""
         n, cap = len(scenario.placements), self.capacity
-        fresh = GameState.from_scenario(scenario, self.units)
+        fresh = GameState.from_scenario(scenario, self.units) if fresh is None else fresh
         for name, a in self.state.arrays().items():
             a[g] = _PAD.get(name, 0)
             a[g, :n] = getattr(fresh, name)
@@ -356,13 +397,42 @@ class BatchedEngine:
         self._next_scan[sl] = 0
         self._pairs_until[g] = -1
         self._drop_pairs(self._gid[self._pi] == g)
+        parked = self._parked
+        self._parked = tuple(a[self._gid[parked[0]] != g] for a in parked)
+
+    def _loaded(self, g: int) -> None:
+        """After ``_load`` into slot g: what depends on the new state (alive sets, shield regeneration, game end)."""
+        games = np.zeros(self.games, dtype=bool)
+        games[g] = True
+        self._alive_changed()
+        self._next_shield_regen(games)
+        self._check_done(games)
+        self._dirty = True
 
     def _set_running(self, run: np.ndarray) -> None:
-        """Which games step: the rest are frozen (masked out of every phase, their collision pairs dropped)."""
+        """Which games step: the rest are frozen (masked out of every phase); the collision pairs of finished
+        games are dropped, those of paused ones parked until they run again (in their order: pushes sum alike)."""
         self._run = run.copy()
         self._run_u = np.repeat(run, self.capacity)
-        self._drop_pairs(~run[self._gid[self._pi]])
+        parked = self._parked
+        if parked[0].size:
+            back = run[self._gid[parked[0]]]
+            if _any(back):
+                self._pi, self._pj, self._rsum, self._pair_inv_closing = (
+                    np.concatenate((a, p[back])) for a, p in zip(self._pairs(), parked, strict=True))
+                self._parked = tuple(p[~back] for p in parked)
+                self._shares_stale = True
+                self._push_index = None
+        idle = ~run[self._gid[self._pi]]
+        pause = idle & (self.winner[self._gid[self._pi]] < 0)
+        if _any(pause):
+            pairs = zip(self._parked, self._pairs(), strict=True)
+            self._parked = tuple(np.concatenate((p, a[pause])) for p, a in pairs)
+        self._drop_pairs(idle)
         self._dirty = True
+
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self._pi, self._pj, self._rsum, self._pair_inv_closing
 
     def _drop_pairs(self, drop: np.ndarray) -> None:
         if np.count_nonzero(drop):
@@ -488,7 +558,7 @@ class BatchedEngine:
         heal_hi = rsum + self._heal_range + REACH_EPS
         self._shoot = self._armed & has_t & np.where(self._air[gu], self._hits_air, self._hits_ground)
         healing = self._healer & has_t
-        key = np.where(healing, tflat, -1)
+        key = np.where(healing, tflat, np.where(run, -1, self._heal_key))  # paused games keep theirs
         if _any(self._lazy):  # lazy heals that assumed other healers or targets: settle them
             changed = self._games_of((key != self._heal_key).nonzero()[0]) & self._lazy
             if _any(changed):
@@ -497,9 +567,8 @@ class BatchedEngine:
         self._heal_key = key
         healers = healing.nonzero()[0]
         self._heal_idx = healers
+        self._heal_tgt = tgt = tflat[healers]  # (also without healers: a paused game may keep healing lazily)
         if healers.size:
-            tgt = tflat[healers]
-            self._heal_tgt = tgt
             self._heal_hi_h = heal_hi[healers]
             self._heal_rate_h = self._heal_rate[healers]
             self._heal_cost_h = self._heal_cost[healers]
