@@ -73,7 +73,8 @@ def test_rollouts_count_the_units_left_out_of_observations(tmp_path, caplog):
     assert "rl: max_units=64 is below the unit count of 64v64_mixed (128 units)" in record.getMessage()
 
 
-def test_games_are_built_as_before_the_one_builder():
+@pytest.mark.parametrize("engine", ["single", "batched"])
+def test_games_are_built_as_before_the_one_builder(engine):
     """Same RNG, same games as the actor's own match builder gave (measured before ``botgame.bot_match``; re-measure
     when the engine or the bots change on purpose; last: the action budget of 2 per step). A medium bot plays the
     agent's side."""
@@ -84,7 +85,7 @@ def test_games_are_built_as_before_the_one_builder():
         game = new_game(np.random.default_rng(seed), scenarios, 16, side, level, None, max_units=64, step_mul=8,
                         actions_per_step=2)
         agent, done = make_bot("medium", side, seed), False
-        batch = MatchBatch(1)
+        batch = MatchBatch(1, engine=engine)
         batch.start(0, game.match)
         while not done:
             (stepped,) = step_games(batch, [game], [agent.act(game.agent_obs, game.match.spec)])

@@ -35,11 +35,12 @@ def _assert_same_step(got, want):
         assert data_equivalence(a, b, exact=True), what
 
 
-@pytest.mark.parametrize("opponent", ["easy", "hard", "cheat_insane"])
-def test_vector_env_equals_sync_vector_env_of_single_envs(opponent):
+@pytest.mark.parametrize(("opponent", "engine"), [("easy", "single"), ("hard", "batched"), ("cheat_insane", "auto"),
+                                                   ("cheat_insane", "batched")])  # fmt: skip
+def test_vector_env_equals_sync_vector_env_of_single_envs(opponent, engine):
     """Same seeds and actions: identical observations, rewards, ends, infos and autoresets, over several games."""
     kwargs = dict(scenario="3m", opponent=opponent, max_units=None, lenient=True)
-    batched = SkirmishVectorEnv(4, **kwargs)
+    batched = SkirmishVectorEnv(4, engine=engine, **kwargs)
     reference = SyncVectorEnv([lambda: SkirmishEnv(**kwargs) for _ in range(4)])
     _assert_same_step(batched.reset(seed=11), reference.reset(seed=11))
     batched.action_space.seed(5)
@@ -53,10 +54,11 @@ def test_vector_env_equals_sync_vector_env_of_single_envs(opponent):
     assert ends >= 4
 
 
-def test_vector_env_takes_lists_of_actions_per_sub_env_and_strict_games():
+@pytest.mark.parametrize("engine", ["single", "batched"])
+def test_vector_env_takes_lists_of_actions_per_sub_env_and_strict_games(engine):
     """A sequence of per-sub-env actions (each a list, up to the budget) steps strict games like single envs do."""
     kwargs = dict(scenario="2s3z", opponent="medium", max_units=16)
-    batched = SkirmishVectorEnv(3, **kwargs)
+    batched = SkirmishVectorEnv(3, engine=engine, **kwargs)
     singles = [SkirmishEnv(**kwargs) for _ in range(3)]
     obs, _ = batched.reset(seed=[4, 9, 4])
     single_obs = [env.reset(seed=seed)[0] for env, seed in zip(singles, (4, 9, 4), strict=True)]
@@ -158,7 +160,8 @@ def test_spaces_render_and_bad_input():
     assert venv.closed
 
 
-def test_match_batch_equals_single_matches_and_checks_every_game_before_playing():
+@pytest.mark.parametrize("engine", ["single", "batched"])
+def test_match_batch_equals_single_matches_and_checks_every_game_before_playing(engine):
     def games():
         return [bot_match("2s3z", {1: "medium", 2: "hard"}, seed, max_units=16)[0] for seed in range(3)]
 
@@ -167,7 +170,7 @@ def test_match_batch_equals_single_matches_and_checks_every_game_before_playing(
 
     singles, batched = games(), games()
     single_bots, batch_bots = [bots(s) for s in range(3)], [bots(s) for s in range(3)]
-    batch = MatchBatch(3)
+    batch = MatchBatch(3, engine=engine)
     for slot, match in enumerate(batched):
         assert batch.start(slot, match) is match.observations
     for _ in range(15):
@@ -190,3 +193,36 @@ def test_match_batch_equals_single_matches_and_checks_every_game_before_playing(
     batch.stop(1)
     with pytest.raises(ValueError, match="slot 1 has no game"):
         batch.step({1: {}})
+
+
+def test_batched_match_batch_mixes_sizes_pauses_games_left_out_and_reloads_reset_matches():
+    """Games of different sizes go to batched engines by size class; slots left out of a step pause; a match reset
+    in its slot is loaded again; every game stays identical to its single match."""
+    names = ["3m", "2s3z", "10v10_mixed", "3m"]
+
+    def build():
+        return [bot_match(name, {1: "hard", 2: "medium"}, seed, max_units=32) for seed, name in enumerate(names)]
+
+    singles, batched = build(), build()
+    batch = MatchBatch(len(names), engine="batched")
+    for slot, (match, _) in enumerate(batched):
+        batch.start(slot, match)
+    assert [b.capacity for b in batch.engines] == [16, 32]  # 3m and 2s3z share one, 10v10_mixed gets its own
+    rng = np.random.default_rng(0)
+    for step in range(40):
+        if step == 10:
+            for match, _ in (singles[1], batched[1]):
+                match.reset()
+        chosen = [slot for slot in range(len(names)) if rng.random() < 0.7 and not batched[slot][0].engine.done]
+        actions = {slot: {p: bots[p].act(match.observations[p], match.spec) for p in (1, 2)}
+                   for slot, (match, bots) in ((s, batched[s]) for s in chosen)}  # fmt: skip
+        results = batch.step(actions)
+        for slot in chosen:
+            match, bots = singles[slot]
+            want = match.step({p: bots[p].act(match.observations[p], match.spec) for p in (1, 2)})
+            assert data_equivalence(results[slot], want, exact=True)
+        for (single, _), (played, _) in zip(singles, batched, strict=True):
+            assert played.engine.state_hash() == single.engine.state_hash()
+    assert batched[1][0].engine is batch.engines[0].game(1)
+    with pytest.raises(ValueError, match="engine must be one of auto, batched, single"):
+        MatchBatch(2, engine="gpu")

@@ -35,8 +35,9 @@ from envs.skirmish.scenario import Scenario
 
 
 class SkirmishVectorEnv(VectorEnv):
-    """``num_envs`` Skirmish games (player 1: the agent) stepped together; the other arguments are
-    ``SkirmishEnv``'s and apply to every sub-env (see the module docstring for seeding, autoreset and actions)."""
+    """``num_envs`` Skirmish games (player 1: the agent) stepped together; ``engine``: the ``MatchBatch`` engine
+    (auto, batched or single); the other arguments are ``SkirmishEnv``'s and apply to every sub-env (see the module
+    docstring for seeding, autoreset and actions)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 8, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
@@ -47,6 +48,7 @@ class SkirmishVectorEnv(VectorEnv):
         opponent: str | Callable = "medium",
         *,
         render_mode: str | None = None,
+        engine: str = "auto",
         **env_kwargs: Any,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
@@ -55,7 +57,7 @@ class SkirmishVectorEnv(VectorEnv):
         self.envs = [SkirmishEnv(scenario, opponent, render_mode=render_mode, **env_kwargs)
                      for _ in range(self.num_envs)]  # fmt: skip
         self.render_mode = render_mode
-        self.batch = MatchBatch(self.num_envs)
+        self.batch = MatchBatch(self.num_envs, engine=engine)
         self.single_observation_space = self.envs[0].observation_space
         self.single_action_space = self.envs[0].action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
