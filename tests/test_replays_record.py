@@ -3,6 +3,7 @@ whatever ``--games``), and Ctrl-C keeping the finished files with a one-line sum
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -20,6 +21,7 @@ from training import replays_cli
 from training.replays_cli import build_parser, plan_games, record_games
 
 ROOT = Path(__file__).resolve().parents[1]
+RECORD_BATCH = replays_cli.record_batch
 
 
 def record_args(out: Path, games: int, *extra: str):
@@ -59,8 +61,8 @@ def test_a_million_games_are_planned_in_constant_memory(tmp_path):
 
 
 def test_games_are_submitted_as_workers_free_up(tmp_path, monkeypatch):
-    """A job is taken from the plan only when at most two per worker are unfinished: by the time job k is asked
-    for, at least k - 4 replays (2 workers) are on disk."""
+    """Batches are taken from the plan only when at most two per worker are unfinished: by the time job k is asked
+    for, at least k - 4 batches' replays (2 workers, batches of 2) are on disk."""
     monkeypatch.setattr(replays_cli, "usable_cpus", lambda: 2)
     seen = []
 
@@ -69,10 +71,31 @@ def test_games_are_submitted_as_workers_free_up(tmp_path, monkeypatch):
             seen.append((job.index, len(list(tmp_path.glob("*.skreplay")))))
             yield job
 
-    tally = record_games(watched(plan_games(record_args(tmp_path, 12))), 2, total=12, progress=False)
-    assert tally.games == 12 and not tally.interrupted
-    assert all(index <= written + 4 for index, written in seen), seen
-    assert max(index - written for index, written in seen) >= 3  # the two workers were kept busy
+    tally = record_games(watched(plan_games(record_args(tmp_path, 24))), 2, total=24, progress=False, batch_games=2)
+    assert tally.games == 24 and not tally.interrupted
+    assert all(index <= written + 4 * 2 + 1 for index, written in seen), seen
+    assert max(index - written for index, written in seen) >= 5  # the two workers were kept busy
+
+
+def test_a_batch_records_each_game_as_played_alone_and_isolates_a_failing_game(tmp_path):
+    """Games played together in one batch give the replays ``play_bot_game`` gives each alone; a game that fails
+    (here: a scenario file that does not exist) is reported and the others are written."""
+    from envs.skirmish.botgame import play_bot_game
+
+    jobs = list(plan_games(record_args(tmp_path, 10, "--p1", "easy", "hard", "--seed", "3", "--mirror")))
+    jobs[4] = dataclasses.replace(jobs[4], scenario="missing/nowhere.yaml")
+    results = replays_cli.record_batch(jobs)
+    assert isinstance(results[4], str) and "nowhere.yaml" in results[4]
+    for job, record in zip(jobs, results, strict=True):
+        if job.index == 4:
+            continue
+        alone = play_bot_game(job.scenario, {1: job.p1, 2: job.p2}, job.seed, variant=1 + job.seed % 16,
+                              max_units=16)  # fmt: skip
+        header = load_header(record.path)
+        assert (header.winner, header.steps, header.final_hash) == (alone.winner, alone.steps,
+                                                                    alone.engine.state_hash())  # fmt: skip
+        assert (record.winner, record.steps, record.game_loops) == (alone.winner, alone.steps, alone.engine.loop)
+    assert len(list(tmp_path.glob("*.skreplay"))) == 9
 
 
 def _group_alive(group: int) -> bool:
@@ -121,39 +144,46 @@ def test_ctrl_c_keeps_finished_files_and_says_what_was_written(tmp_path, workers
         load_header(path)
 
 
-def _game_during_which_ctrl_c_comes(job):
-    """A game during which Ctrl-C comes; a handler that raised could see it swallowed (as in a ``__del__``)."""
+def _games_during_which_ctrl_c_comes(jobs):
+    """A batch during which Ctrl-C comes; a handler that raised could see it swallowed (as in a ``__del__``)."""
     try:
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.2)
     except KeyboardInterrupt:
         pass
-    return replays_cli.GameRecord(job, job.out, None, 1, 1, 1, 0.0)
+    return [replays_cli.GameRecord(job, job.out, None, 1, 1, 1, 0.0) for job in jobs]
 
 
-def test_ctrl_c_lets_the_game_being_played_finish_and_starts_no_other(tmp_path, monkeypatch):
-    monkeypatch.setattr(replays_cli, "record_game", _game_during_which_ctrl_c_comes)
-    tally = record_games(plan_games(record_args(tmp_path, 1000)), 1, total=1000, progress=False)
-    assert tally.interrupted and tally.games == 1
+def test_ctrl_c_lets_the_games_being_played_finish_and_starts_no_other(tmp_path, monkeypatch):
+    monkeypatch.setattr(replays_cli, "record_batch", _games_during_which_ctrl_c_comes)
+    tally = record_games(plan_games(record_args(tmp_path, 1000)), 1, total=1000, progress=False, batch_games=3)
+    assert tally.interrupted and tally.games == 3
 
 
-def _endless_game(job):
+def _games_of_which_one_never_ends(jobs):
+    """A batch whose first game is written and whose second never ends."""
+    RECORD_BATCH(jobs[:1])
     time.sleep(600)
 
 
 def test_a_second_ctrl_c_stops_the_games_being_played(tmp_path, monkeypatch):
-    """The first Ctrl-C lets running games finish; the second terminates the workers at once (none lives on)."""
+    """The first Ctrl-C lets running games finish; the second terminates the workers at once (none lives on) and
+    counts the replays the stopped batches had written (they stay: whole files)."""
     monkeypatch.setattr(replays_cli, "usable_cpus", lambda: 2)
-    monkeypatch.setattr(replays_cli, "record_game", _endless_game)
+    monkeypatch.setattr(replays_cli, "record_batch", _games_of_which_one_never_ends)
 
     def press_ctrl_c_twice():
-        time.sleep(1.0)
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("*.skreplay"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.5)
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=press_ctrl_c_twice, daemon=True).start()
     start = time.monotonic()
-    tally = record_games(plan_games(record_args(tmp_path, 10)), 2, total=10, progress=False)
-    assert tally.interrupted and tally.games == 0 and time.monotonic() - start < 30
+    tally = record_games(plan_games(record_args(tmp_path, 10)), 2, total=10, progress=False, batch_games=2)
+    assert tally.interrupted and time.monotonic() - start < 90
+    assert tally.games == 2 == len(list(tmp_path.glob("*.skreplay")))  # the first game of each stopped batch
+    assert not [p for p in tmp_path.iterdir() if p.suffix != ".skreplay"]  # no half-written temporary files
     assert not replays_cli.multiprocessing.active_children()

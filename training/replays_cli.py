@@ -7,13 +7,15 @@
 Game ``i`` plays scenario ``scenarios[i % S]`` with the ``(i // S) % P``-th (p1, p2) level pair and seed
 ``seed + i``, so a run is reproducible whatever the number of workers. ``random`` as a scenario name is a
 SMACv2-style generated battle (seeded by the game seed). ``--workers`` is capped at the CPUs; games are handed
-out as workers free up, so any ``--games`` costs the same memory; Ctrl-C keeps the finished files, prints how many
-were written where and exits 130.
+out in batches of ``--batch-games`` (played together in one ``MatchBatch``, each replay written as its game ends)
+as workers free up, so any ``--games`` costs the same memory; Ctrl-C lets the batches being played finish, keeps
+the finished files, prints how many were written where and exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import multiprocessing
 import os
@@ -34,6 +36,7 @@ from training.config_io import flag_type
 from training.writable import UnwritableError, writable_directory
 
 DEFAULT_LEVELS = ("medium", "hard")
+BATCH_GAMES = 16  # games per pool task, played together (MatchBatch: batched engine from 8 games)
 SMALL_SCENARIO_UNITS = 64  # default scenario list: the shipped ones with at most this many units
 MAX_FAILURES_KEPT = 20  # failed games listed in the summary (all are counted)
 POLL_S = 0.2  # seconds between checks for a stop request while waiting for games
@@ -76,31 +79,47 @@ def default_scenarios() -> list[str]:
     return [n for n in scenario_names() if len(load_scenario(n).placements) <= SMALL_SCENARIO_UNITS]
 
 
-def record_game(job: GameJob) -> GameRecord:
-    """Play one bot-vs-bot game and write its replay (runs in a worker process)."""
-    from envs.skirmish.botgame import play_bot_game
+def replay_path(job: GameJob) -> Path:
+    """Where ``job``'s replay is written."""
+    from envs.skirmish.replay import SUFFIX
+
+    return Path(job.out) / f"{job.index:05d}_{job.scenario}_{job.p1}_vs_{job.p2}_s{job.seed}{SUFFIX}"
+
+
+def _build_game(job: GameJob):
+    """``job``'s match (recording) and both bots."""
+    from envs.skirmish.botgame import bot_match
     from envs.skirmish.generator import random_scenario
-    from envs.skirmish.replay import SUFFIX, save_replay
+
+    scenario = random_scenario(job.seed) if job.scenario == "random" else job.scenario
+    return bot_match(scenario, {1: job.p1, 2: job.p2}, job.seed, variant=1 + job.seed % 16 if job.mirror else None,
+                     step_mul=job.step_mul, max_units=job.max_units, resolution=job.resolution, fog=job.fog,
+                     record=True, actions_per_step=job.actions_per_step)  # fmt: skip
+
+
+def record_batch(jobs: list[GameJob]) -> list[GameRecord | str]:
+    """Play ``jobs``' bot-vs-bot games together and write each replay as its game ends (runs in a worker process);
+    per job its record, or why its game failed (one failing game never loses the others)."""
+    from envs.skirmish.botgame import play_bot_games
+    from envs.skirmish.replay import save_replay
 
     start = time.perf_counter()
-    scenario = random_scenario(job.seed) if job.scenario == "random" else job.scenario
-    match = play_bot_game(
-        scenario,
-        {1: job.p1, 2: job.p2},
-        job.seed,
-        variant=1 + job.seed % 16 if job.mirror else None,
-        step_mul=job.step_mul,
-        max_units=job.max_units,
-        resolution=job.resolution,
-        fog=job.fog,
-        record=True,
-        actions_per_step=job.actions_per_step,
-    )
-    name = f"{job.index:05d}_{job.scenario}_{job.p1}_vs_{job.p2}_s{job.seed}{SUFFIX}"
-    path = save_replay(Path(job.out) / name, match, {1: f"bot:{job.p1}", 2: f"bot:{job.p2}"})
-    return GameRecord(
-        job, str(path), match.winner, match.steps, match.engine.loop, path.stat().st_size, time.perf_counter() - start
-    )
+    results: list[GameRecord | str] = [""] * len(jobs)
+
+    def save(i: int, match) -> None:
+        job = jobs[i]
+        if isinstance(match, Exception):
+            results[i] = _reason(match)
+            return
+        try:
+            path = save_replay(replay_path(job), match, {1: f"bot:{job.p1}", 2: f"bot:{job.p2}"})
+            results[i] = GameRecord(job, str(path), match.winner, match.steps, match.engine.loop,
+                                    path.stat().st_size, time.perf_counter() - start)  # fmt: skip
+        except Exception as err:
+            results[i] = _reason(err)
+
+    play_bot_games([functools.partial(_build_game, job) for job in jobs], save)
+    return results
 
 
 def plan_games(args: argparse.Namespace) -> Iterator[GameJob]:
@@ -161,10 +180,36 @@ class RecordingTally:
         result = {1: "p1", 2: "p2", 0: "draw", None: "unfinished"}[record.winner]
         self.results.setdefault((record.job.p1, record.job.p2), Counter())[result] += 1
 
-    def fail(self, job: GameJob, error: BaseException) -> None:
+    def fail(self, job: GameJob, reason: str) -> None:
         self.failed += 1
         if len(self.failures) < MAX_FAILURES_KEPT:
-            self.failures.append((job, f"{type(error).__name__}: {error}"))
+            self.failures.append((job, reason))
+
+    def add_batch(self, jobs: list[GameJob], results: list[GameRecord | str]) -> None:
+        for job, result in zip(jobs, results, strict=True):
+            if isinstance(result, GameRecord):
+                self.add(result)
+            else:
+                self.fail(job, result)
+
+    def add_written(self, jobs: Iterable[GameJob], since: float) -> None:
+        """Count the replays of ``jobs`` (a batch stopped by a second Ctrl-C) already written since ``since``
+        (time.time()): the games of a batch that ended before it was stopped."""
+        from envs.skirmish.replay import load_header
+
+        for job in jobs:
+            path = replay_path(job)
+            try:
+                if path.stat().st_mtime >= since:
+                    header = load_header(path)
+                    self.add(GameRecord(job, str(path), header.winner, header.steps, header.game_loops,
+                                        path.stat().st_size, 0.0))  # fmt: skip
+            except (OSError, ValueError):  # not written (or not readable): the game is dropped
+                continue
+
+
+def _reason(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def _ignore_interrupts() -> None:
@@ -174,14 +219,16 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def record_games(jobs: Iterable[GameJob], workers: int, *, total: int | None = None,
-                 progress: bool = True) -> RecordingTally:  # fmt: skip
-    """Play and save every job on ``workers`` processes (at most the usable CPUs; more is said and capped).
+def record_games(jobs: Iterable[GameJob], workers: int, *, total: int | None = None, progress: bool = True,
+                 batch_games: int = BATCH_GAMES) -> RecordingTally:  # fmt: skip
+    """Play and save every job on ``workers`` processes (at most the usable CPUs; more is said and capped), in
+    batches of ``batch_games`` games played together (fewer when ``total`` would leave a worker idle).
 
-    A failing game is reported, never fatal to the others. Jobs are taken from ``jobs`` only as workers free up
+    A failing game is reported, never fatal to the others. Batches are taken from ``jobs`` only as workers free up
     (at most two per worker queued), so any number of games costs the same memory. Ctrl-C (or SIGTERM) stops the
-    run: queued games are dropped, games being played finish and are kept (a second one drops them too), and the
-    tally says ``interrupted``; every file written is whole (``save_replay`` writes atomically).
+    run: queued batches are dropped, batches being played finish and are kept (a second one stops them too,
+    keeping the replays their games already wrote), and the tally says ``interrupted``; every file written is whole
+    (``save_replay`` writes atomically).
     """
     cpus = usable_cpus()
     if workers > cpus:
@@ -189,15 +236,18 @@ def record_games(jobs: Iterable[GameJob], workers: int, *, total: int | None = N
         workers = cpus
     tally = RecordingTally()
     total = len(jobs) if total is None and isinstance(jobs, Sized) else total
+    if total is not None:
+        batch_games = max(1, min(batch_games, -(-total // workers)))
     stop = _StopRequest()
     main_thread = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
         with tqdm(total=total, desc="recording", unit="game", disable=not progress) as bar:
+            batches = _batches(stop.watch(jobs), batch_games)
             if workers == 1:
-                _record_here(stop.watch(jobs), tally, bar)
+                _record_here(stop, batches, tally, bar)
             else:
-                _record_in_pool(stop, stop.watch(jobs), workers, tally, bar)
+                _record_in_pool(stop, batches, workers, tally, bar)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -212,6 +262,7 @@ class _StopRequest:
 
     def __init__(self) -> None:
         self.requested = False
+        self.since = time.time()  # the run's start: replays written from here on are this run's
 
     def __call__(self, signum: int, frame: object) -> None:
         if self.requested:
@@ -226,51 +277,67 @@ class _StopRequest:
             yield job
 
 
-def _record_here(jobs: Iterator[GameJob], tally: RecordingTally, bar: tqdm) -> None:
-    """Play the jobs one after the other in this process (``--workers 1``)."""
+def _batches(jobs: Iterator[GameJob], size: int) -> Iterator[list[GameJob]]:
+    """The jobs in lists of ``size`` (the last may be shorter), each made only when asked for."""
+    while batch := list(itertools.islice(jobs, size)):
+        yield batch
+
+
+def _record_here(stop: _StopRequest, batches: Iterator[list[GameJob]], tally: RecordingTally, bar: tqdm) -> None:
+    """Play the batches one after the other in this process (``--workers 1``)."""
+    batch: list[GameJob] = []
     try:
-        for job in jobs:
+        for batch in batches:
+            if stop.requested:  # (a batch cut short by the stop)
+                break
             try:
-                tally.add(record_game(job))
-            except Exception as err:  # one broken game must not lose the others
-                tally.fail(job, err)
-            bar.update()
-    except KeyboardInterrupt:  # a second Ctrl-C: the game being played is dropped; the files written are whole
-        _remove_partial_files({Path(job.out)}, os.getpid())
+                tally.add_batch(batch, record_batch(batch))
+            except Exception as err:  # one broken batch must not lose the others
+                for job in batch:
+                    tally.fail(job, _reason(err))
+            bar.update(len(batch))
+    except KeyboardInterrupt:  # a second Ctrl-C: the batch being played stops; the files written are whole
+        _remove_partial_files({Path(job.out) for job in batch}, os.getpid())
+        tally.add_written(batch, stop.since)
 
 
-def _record_in_pool(stop: _StopRequest, jobs: Iterator[GameJob], workers: int, tally: RecordingTally,
+def _record_in_pool(stop: _StopRequest, batches: Iterator[list[GameJob]], workers: int, tally: RecordingTally,
                     bar: tqdm) -> None:  # fmt: skip
-    """Play the jobs on ``workers`` processes, with at most two games per worker submitted at a time."""
-    pending: dict[Future, GameJob] = {}
+    """Play the batches on ``workers`` processes, with at most two batches per worker submitted at a time."""
+    pending: dict[Future, list[GameJob]] = {}
 
     def collect() -> None:
+        for future in [f for f in pending if f.cancelled()]:  # (wait never returns one the pool's shutdown cancelled)
+            pending.pop(future)
         for future in wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED).done:
-            job = pending.pop(future)
+            batch = pending.pop(future)
             if future.cancelled():
                 continue
             try:
-                tally.add(future.result())
-            except Exception as err:  # one broken game (or worker) must not lose the others
-                tally.fail(job, err)
-            bar.update()
+                tally.add_batch(batch, future.result())
+            except Exception as err:  # one broken batch (or worker) must not lose the others
+                for job in batch:
+                    tally.fail(job, _reason(err))
+            bar.update(len(batch))
 
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
     try:
-        for job in jobs:
+        for batch in batches:
             while len(pending) >= 2 * workers and not stop.requested:
                 collect()
             if stop.requested:
                 break
-            pending[pool.submit(record_game, job)] = job
+            pending[pool.submit(record_batch, batch)] = batch
         if stop.requested:
             print("replays record: interrupted; finishing the games being played (Ctrl-C again stops them)",
                   file=sys.stderr)  # fmt: skip
-            pool.shutdown(wait=False, cancel_futures=True)  # queued games are never started
+            pool.shutdown(wait=False, cancel_futures=True)  # queued batches are never started
         while pending:
             collect()
-    except KeyboardInterrupt:  # a second Ctrl-C: the games being played are dropped, as if never started
-        _stop_workers({Path(job.out) for job in pending.values()})
+    except KeyboardInterrupt:  # a second Ctrl-C: the batches being played stop; the replays they wrote are kept
+        stopped = [job for batch in pending.values() for job in batch]
+        _stop_workers({Path(job.out) for job in stopped})
+        tally.add_written(stopped, stop.since)
         return  # no waiting on the pool: its workers are gone, and the interrupt may have left one of its locks held
     pool.shutdown(wait=True)
 
@@ -303,7 +370,8 @@ def _record(args: argparse.Namespace) -> int:
         return fail("replays record", error)
     _warn_if_rows_short(args)
     start = time.perf_counter()
-    tally = record_games(plan_games(args), args.workers, total=args.games, progress=args.progress)
+    tally = record_games(plan_games(args), args.workers, total=args.games, progress=args.progress,
+                         batch_games=args.batch_games)  # fmt: skip
     if tally.interrupted:
         print(f"replays record: interrupted after {time.perf_counter() - start:.1f} s: {tally.games} of {args.games} "
               f"games recorded into {args.out}" + (f", {tally.failed} failed" if tally.failed else ""))  # fmt: skip
@@ -415,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--p1", nargs="+", default=list(DEFAULT_LEVELS), help="player-1 bot levels (default medium hard)")
     rec.add_argument("--p2", nargs="+", default=None, help="player-2 bot levels (default: as --p1)")
     rec.add_argument("--workers", type=count, default=max(1, min(4, os.cpu_count() or 1)), help="processes")
+    rec.add_argument("--batch-games", type=count, default=BATCH_GAMES,
+                     help="games a worker plays together (default %(default)s; fewer when --games is small)")
     rec.add_argument("--out", type=Path, default=Path("replays"), help="output directory (default replays/)")
     rec.add_argument("--seed", type=seed, default=0, help="seed of game 0; game i uses seed + i")
     rec.add_argument("--step-mul", type=count, default=8)

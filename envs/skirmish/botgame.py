@@ -1,5 +1,6 @@
 """Games with built-in bots: mirrored variants, how a bot level's cheats change a match, bot seeds, the one
-builder of such a match (``bot_match``), how a game ended (``outcome``) and a whole bot-vs-bot game.
+builder of such a match (``bot_match``), how a game ended (``outcome``) and whole bot-vs-bot games, one
+(``play_bot_game``) or many stepped together (``play_bot_games``, a ``MatchBatch``).
 
 "Mirrored" means both sides get player 1's army of the scenario, reflected across the map's vertical centre line,
 so neither side has more or better units; a variant jitters the start positions (seeded). Cheat levels are not
@@ -12,7 +13,7 @@ observations (``Match(see_all=...)``). RL's and evaluation's games, the ladder, 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
 from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
 from envs.skirmish.bots import LEVEL_CONFIGS, LEVELS, Bot, cheat_units, make_bot
 from envs.skirmish.match import Match
+from envs.skirmish.match_batch import MatchBatch
 from envs.skirmish.scenario import FACING, Scenario, UnitPlacement, load_scenario
 
 JITTER = 0.25  # map units; the start positions of a variant move by at most this much on each axis
@@ -152,3 +154,47 @@ def play_bot_game(
         if on_step is not None:
             on_step(match)
     return match
+
+
+def play_bot_games(
+    games: Sequence[Callable[[], tuple[Match, dict[int, Bot]]]],
+    on_end: Callable[[int, Match | Exception], None],
+    *,
+    engine: str = "auto",
+) -> None:
+    """Play whole bot-vs-bot games together, one ``MatchBatch`` slot each: ``games[i]()`` builds game i's match and
+    both players' bots (as ``bot_match`` does); ``on_end(i, result)`` gets the finished Match as soon as its game
+    ends, or the exception that ended it: a failing game (building, a bot, a step) never stops the others, and
+    every game plays exactly as ``play_bot_game`` plays it alone."""
+    batch = MatchBatch(max(len(games), 1), engine=engine)
+    running: dict[int, tuple[Match, dict[int, Bot]]] = {}
+
+    def end(i: int, result: Match | Exception) -> None:
+        running.pop(i, None)
+        batch.stop(i)
+        on_end(i, result)
+
+    for i, build in enumerate(games):
+        try:
+            running[i] = build()
+            batch.start(i, running[i][0])
+        except Exception as err:
+            end(i, err)
+    while running:
+        actions = {}
+        for i, (match, bots) in list(running.items()):
+            if match.engine.done:
+                end(i, match)
+                continue
+            try:
+                actions[i] = {p: bots[p].act(match.observations[p], match.spec) for p in (1, 2)}
+            except Exception as err:
+                end(i, err)
+        try:
+            batch.step(actions)
+        except Exception:  # one game's step raised, before any game moved: step them one at a time to find it
+            for i, moves in actions.items():
+                try:
+                    batch.step({i: moves})
+                except Exception as err:
+                    end(i, err)
