@@ -183,18 +183,30 @@ def attack_move_actions(obs: dict, match: Match) -> list[dict]:
 def play_match(
     scenario: Scenario, seed: int, step_mul: int, reorder_every: int
 ) -> tuple[list[float], list[bool], int, int | None, float]:
-    """One timed game through Match.step (actions in, both observations out); same returns as ``play``."""
+    """One timed game through Match.step (actions in, both observations out); same returns as ``play``.
+
+    An order needing more actions than the match's budget per step (512 units: 4 of 64 against a budget of 2) is
+    spread over the next steps, each part built from that step's observation (rows change as units die)."""
     match = Match(scenario, seed, step_mul=step_mul, max_units=auto_max_units(scenario))
     obs = match.reset()
+    budget = match.actions_per_step
     seconds: list[float] = []
     combat: list[bool] = []
     clock = time.process_time
     wall = 0.0
     over = False
+    sent = None  # actions of the current order already sent (None: none being sent)
     while not over:
         start, start_wall = clock(), time.perf_counter()
-        reorder = len(seconds) % reorder_every == 0
-        actions = {p: attack_move_actions(obs[p], match) for p in (1, 2)} if reorder else {}
+        if len(seconds) % reorder_every == 0:
+            sent = 0
+        actions = {}
+        if sent is not None:
+            parts = {p: attack_move_actions(obs[p], match) for p in (1, 2)}
+            actions = {p: part[sent : sent + budget] for p, part in parts.items()}
+            sent += budget
+            if sent >= max(len(part) for part in parts.values()):
+                sent = None
         obs, _, terminated, truncated, _ = match.step(actions)
         seconds.append(clock() - start)
         wall += time.perf_counter() - start_wall
