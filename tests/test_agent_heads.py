@@ -1,5 +1,6 @@
 """Action heads: pointer constraints under sampling, log-prob bookkeeping, teacher forcing, unused arguments,
-legality masks (available actions, target rules, what a unit can carry or hit, cells on the map), gradients."""
+legality masks (available actions, target rules, what a unit can carry or hit, cells on the map), gradients, and the
+inverse-CDF sampler's frequencies."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from agents.heads import (
     SelectedUnitsHead,
     ValueHead,
 )
+from agents.heads.distributions import sample_rows
 from agents.heads.legality import LegalityRules
 from agents.spec import ActionTypeSpec, AgentSpec
 from envs.skirmish.spec import skirmish_spec
@@ -258,3 +260,17 @@ def test_alphastar_preset_sizes(spec):
     x["unit_embeddings"] = torch.randn(2, spec.max_units, 256)
     out = heads(**x, generator=torch.Generator().manual_seed(0))
     assert out.action["target_location"].shape == (2, 2) and heads.selected_units.lstm.hidden_size == 32
+
+
+def test_sample_rows_draws_each_index_at_its_probability_and_never_a_zero_one():
+    probs = torch.tensor([0.0, 0.1, 0.25, 0.0, 0.5, 0.15, 0.0])
+    draws = 200_000
+    chosen = sample_rows(3 * probs.expand(draws, -1), torch.Generator().manual_seed(0))  # unnormalised rows
+    counts = torch.bincount(chosen, minlength=len(probs)).double()
+    assert counts[probs == 0].sum() == 0
+    expected = draws * probs.double()[probs > 0]
+    chi2 = float(((counts[probs > 0] - expected) ** 2 / expected).sum())
+    assert chi2 < 35  # 3 degrees of freedom: p < 1e-6 above 35
+    edges = torch.tensor([[0.0, 0.0, 0.0, 2.0], [3.0, 0.0, 0.0, 0.0], [0.0, 1e-30, 0.0, 0.0]])
+    for seed in range(20):
+        assert sample_rows(edges, torch.Generator().manual_seed(seed)).tolist() == [3, 0, 1]

@@ -2,7 +2,9 @@
 
 Explicit masked log-softmax rather than ``torch.distributions`` so that rows that are not active (the action
 type does not use this argument, or the selection already ended) get exactly zero log-prob and entropy, and
-rows with nothing allowed fail loudly instead of producing NaNs.
+rows with nothing allowed fail loudly instead of producing NaNs. Sampling inverts the cumulative distribution with
+one uniform per row (``sample_rows``): ``torch.multinomial`` draws one exponential per category, which on a CPU
+cost more than the rest of the location head (4,096 cells a row).
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ def recording() -> Iterator[list[RecordedDistribution]]:
         _recorders.remove(records)
 
 
+def recording_active() -> bool:
+    """Whether some ``recording`` block is collecting distributions (then every head must build them all)."""
+    return bool(_recorders)
+
+
 def kl_divergence(p: list[RecordedDistribution], q: list[RecordedDistribution]) -> dict[str, torch.Tensor]:
     """KL(p || q) per head name ([B], summed over selection steps) of two recordings of the same teacher-forced
     actions (so both hold the same distributions in the same order); inactive rows contribute 0."""
@@ -75,20 +82,27 @@ def categorical(
     a sampled choice at the same temperature gives back its log-prob. Sampling draws from ``generator`` (else the
     global RNG).
     """
+    allowed_any = mask.any(-1)
+    stuck = (active & ~allowed_any).any()
     if isinstance(temperature, torch.Tensor):
-        if not bool((temperature > 0).all()):
-            raise ValueError(f"{name}: temperatures must be > 0, got {temperature.min().item()}")
+        cold = ~(temperature > 0).all()
+        if bool(stuck | cold):  # one check (and sync) for both on the happy path
+            if bool(cold):
+                raise ValueError(f"{name}: temperatures must be > 0, got {temperature.min().item()}")
+            raise ValueError(f"{name}: a row that uses this argument has nothing it may choose")
         temperature = temperature.to(logits.dtype).reshape(-1, 1)
     elif not temperature > 0:
         raise ValueError(f"{name}: temperature must be > 0, got {temperature}")
-    if bool((active & ~mask.any(-1)).any()):
+    elif bool(stuck):
         raise ValueError(f"{name}: a row that uses this argument has nothing it may choose")
-    mask = mask | ~mask.any(-1, keepdim=True)  # inactive rows with nothing allowed: keep the softmax finite
-    log_p = (logits / temperature).masked_fill(~mask, float("-inf")).log_softmax(-1)
+    mask = mask | ~allowed_any[:, None]  # inactive rows with nothing allowed: keep the softmax finite
+    scaled = logits if not isinstance(temperature, torch.Tensor) and temperature == 1 else logits / temperature
+    log_p = scaled.masked_fill(~mask, float("-inf")).log_softmax(-1)
     for records in _recorders:
         records.append(RecordedDistribution(name, log_p, active))
+    p = log_p.exp()
     if action is None:
-        index = log_p.argmax(-1) if greedy else torch.multinomial(log_p.exp(), 1, generator=generator).squeeze(-1)
+        index = log_p.argmax(-1) if greedy else sample_rows(p, generator)
     else:
         index = torch.where(active, action.long(), torch.zeros_like(action, dtype=torch.long))
         in_range = (index >= 0) & (index < logits.shape[-1])
@@ -96,6 +110,20 @@ def categorical(
         if not bool(allowed[active].all()):
             raise ValueError(f"{name}: a teacher-forced choice is not allowed by the mask")
     log_prob = log_p.gather(-1, index[:, None]).squeeze(-1)
-    entropy = -(log_p.exp() * log_p.masked_fill(~mask, 0.0)).sum(-1)
+    entropy = -(p * log_p.masked_fill(~mask, 0.0)).sum(-1)
     zero = logits.new_zeros(())
     return Choice(index, torch.where(active, log_prob, zero), torch.where(active, entropy, zero))
+
+
+def sample_rows(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One index per row of ``probs`` [B, K] (non-negative, no row all zero), drawn with probability proportional
+    to its entry: the first index whose cumulative sum exceeds a uniform fraction of the row's total.
+
+    In float64 (the uniform too), so that an entry as small as 1e-15 of its row keeps its share; a zero entry is
+    never drawn (its cumulative sum equals the one before it, which the point is not below).
+    """
+    cdf = probs.double().cumsum(-1)
+    total = cdf[:, -1:]
+    uniform = torch.rand(total.shape, dtype=torch.float64, device=probs.device, generator=generator)
+    point = torch.minimum(uniform * total, torch.nextafter(total, torch.zeros_like(total)))  # below the total
+    return torch.searchsorted(cdf, point, right=True).squeeze(-1)
