@@ -32,6 +32,7 @@ from agents.core import Core
 from agents.encoders import build_entity_encoder
 from agents.featurizer import UnitFeaturizer
 from agents.heads import ActionHeads, ValueHead
+from agents.heads.distributions import recording_active
 from agents.heads.legality import Legality
 from agents.heads.step_actions import StepActions, last_actions
 from agents.inputs import (
@@ -177,17 +178,21 @@ class Agent(nn.Module):
         """Sample (or pick greedily) one step's actions per row; ``temperature`` defaults to the heads config's.
 
         ``given`` ([B, N, ...] per key) fixes some heads' choices in every sub-action (e.g. the true action types, to
-        measure the selections given them); see ``StepActions``.
+        measure the selections given them); see ``StepActions``. Work whose result is unused is skipped (heads on
+        the rows that use them, sub-actions on the rows still acting), except inside ``recording``, whose
+        distributions must cover every row.
         """
         obs = self._check(obs, state, first, lead=1)
         if given is not None:
             check_actions(self.spec, given, tuple(obs["unit_mask"].shape[:1]), obs["units"].shape[-2], "given",
                           partial=True)  # fmt: skip
+        obs = without_trailing_padding(obs)
         core_output, units, legal, core_state = self.trunk(obs, state, first)
-        temperature = self.config.heads.temperature if temperature is None else temperature
-        temperatures = torch.full((core_output.shape[0],), float(temperature), device=core_output.device)
+        temperature = float(self.config.heads.temperature if temperature is None else temperature)
+        temperatures = torch.full((core_output.shape[0],), temperature, device=core_output.device)
         out = self.step_actions(self.heads, core_output, units, legal, action=given, greedy=greedy,
-                                temperature=temperatures, generator=generator)  # fmt: skip
+                                temperature=temperature, generator=generator,
+                                compact=not recording_active())  # fmt: skip
         log_prob = torch.stack(list(out.log_probs.values())).sum(0)
         state = self.next_state(core_state, out.action, obs["units"])
         return ActOutput(out.action, log_prob, self.value(core_output), state, temperatures)
@@ -274,3 +279,19 @@ class Agent(nn.Module):
             self.value(core_output).reshape(steps, batch),
             final,
         )
+
+
+def without_trailing_padding(obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``obs`` without the unit rows after the last real one of every batch row (at least one row kept).
+
+    Environments put real units first and pad to ``max_units`` (64 rows, of which a 3m to MMM game fills 6 to 20):
+    every part of the agent treats padding as absent, so acting on fewer rows gives the same actions, with row
+    indices unchanged, at a fraction of the cost of the featurizer, the encoder and the pointer heads.
+    """
+    mask = obs["unit_mask"]
+    rows = mask.shape[-1]
+    last = int((mask.bool() * torch.arange(1, rows + 1, device=mask.device)).amax()) if mask.numel() else rows
+    keep = max(last, 1)
+    if keep == rows:
+        return obs
+    return {**obs, "units": obs["units"][..., :keep, :], "unit_mask": mask[..., :keep]}

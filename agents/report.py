@@ -1,7 +1,8 @@
 """Parameter count and forward FLOPs of each part of an agent, as rows and as a printable Markdown table.
 
 FLOPs come from ``torch.utils.flop_counter`` over one ``act`` step (greedy, so the count is reproducible; the
-selection head's cost grows with the number of units it picks). The counter has formulas for the CUDA SDPA
+selection head's cost grows with the number of units it picks), inside ``recording`` so that every head runs on
+every row, as in a step whose action uses them all. The counter has formulas for the CUDA SDPA
 kernels only, so the CPU flash-attention kernel is given the same formula (``SDPA_CPU_FLOPS``).
 """
 
@@ -13,6 +14,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from agents.agent import Agent
+from agents.heads.distributions import recording
 from agents.spec import AgentSpec
 
 # torch's flop counter knows the CUDA SDPA kernels; the CPU flash kernel has the same cost.
@@ -74,7 +76,7 @@ def full_observation(spec: AgentSpec, device: torch.device | str | None = None) 
 def model_report(agent: Agent, obs: dict[str, torch.Tensor]) -> list[ReportRow]:
     """One row per part of ``agent`` (``PARTS``) plus ``total``; FLOPs of one greedy ``act`` on ``obs``."""
     state = agent.initial_state(obs["units"].shape[0], obs["units"].device)
-    with FlopCounterMode(display=False, custom_mapping=SDPA_CPU_FLOPS) as counter:
+    with FlopCounterMode(display=False, custom_mapping=SDPA_CPU_FLOPS) as counter, recording():
         agent(obs, state, greedy=True)
     counts = counter.get_flop_counts()
     root = type(agent).__name__

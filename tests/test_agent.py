@@ -1,19 +1,23 @@
 """The assembled agent, both entity encoders through one suite: shapes at 1 and 512 units, real Skirmish
 observations, padding, permutation equivariance, pointer constraints, act/evaluate agreement, gradients,
-recurrent state resets, checkpoint round trip, presets and the parameter/FLOP report."""
+recurrent state resets, checkpoint round trip, presets and the parameter/FLOP report; acting that skips unused work
+(trailing padding, heads and sub-actions no row uses) against the every-row path, and whole sampled actions as
+frequent as their log-probs."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from agents.agent import Agent
+from agents.agent import Agent, without_trailing_padding
 from agents.config import AgentConfig, CoreConfig
 from agents.heads import HEADS
+from agents.heads.distributions import recording
 from agents.inputs import AgentInputError
 from agents.report import PARTS, format_report, full_observation, model_report
 from envs.skirmish.match import Match
@@ -518,3 +522,81 @@ def test_evaluate_checks_action_ranges_temperature_shapes_and_empty_sequences():
     with pytest.raises(AgentInputError, match=r"^obs\['units'\] must have at least one step and one row"):
         agent.evaluate_sequence({k: v[:0] for k, v in seq.items()}, {k: v[:0] for k, v in seq_action.items()},
                                 state, first[:0])  # fmt: skip
+
+
+def test_trailing_padding_is_dropped_up_to_the_last_real_row_of_any_batch_row():
+    mask = torch.zeros(3, 10, dtype=torch.bool)
+    mask[0, :2], mask[1, [0, 5]] = True, True  # row 5 is the last real one; row 2's padding in between stays
+    obs = {"units": torch.rand(3, 10, 4), "unit_mask": mask, "scalars": torch.rand(3, 2)}
+    short = without_trailing_padding(obs)
+    assert short["units"].shape == (3, 6, 4) and torch.equal(short["unit_mask"], mask[:, :6])
+    assert torch.equal(short["units"], obs["units"][:, :6]) and short["scalars"] is obs["scalars"]
+    assert without_trailing_padding({**obs, "unit_mask": torch.zeros_like(mask)})["units"].shape == (3, 1, 4)
+    full = {**obs, "unit_mask": torch.ones_like(mask)}
+    assert without_trailing_padding(full) is full
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_act_gives_the_every_row_path_greedy_actions_log_probs_values_and_state(kind):
+    agent = make_agent(kind)
+    obs = random_obs(48, 24, seed=11)  # random available types: the greedy type differs between rows
+    obs["units"] = torch.cat([obs["units"], torch.rand(48, 9, obs["units"].shape[-1])], 1)  # trailing padding
+    obs["unit_mask"] = torch.cat([obs["unit_mask"], torch.zeros(48, 9, dtype=torch.bool)], 1)
+    state = agent.initial_state(48)
+    with torch.no_grad():
+        fast = agent.act(obs, state, greedy=True)
+        with recording() as records:
+            full = agent.act(obs, state, greedy=True)
+    assert {r.name for r in records} == set(HEADS) and all(r.log_p.shape[0] == 48 for r in records)
+    assert len(set(fast.action["action_type"][:, 0].tolist())) > 2  # several types, so heads run on subsets
+    assert (fast.action["action_type"][:, 1] == 0).any() and (fast.action["action_type"][:, 1] != 0).any()
+    for key in HEADS:
+        assert torch.equal(fast.action[key], full.action[key]), key
+    torch.testing.assert_close(fast.log_prob, full.log_prob)
+    torch.testing.assert_close(fast.value, full.value)
+    for key, value in full.state.items():
+        torch.testing.assert_close(fast.state[key], value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sampled_whole_actions_are_as_frequent_as_their_log_probs(kind):
+    # One observation in every row: each distinct action (type, selection, target, cell, queued) must come up
+    # about exp(log-prob) of the time, with the log-prob as evaluate (teacher forcing) scores it.
+    spec = skirmish_spec((32, 32), max_units=5, resolution=4, actions_per_step=1).to_dict()
+    torch.manual_seed(1)
+    agent = Agent(spec, AgentConfig.small(kind)).eval()
+    columns = spec["unit_columns"]
+    units = torch.zeros(1, 5, len(columns))
+    units[0, :, columns.index("unit_type")] = float(spec["unit_type_ids"][0])
+    units[0, :, columns.index("alliance")] = torch.tensor([1.0, 1, 1, 4, 4])
+    units[0, :, columns.index("x")] = torch.tensor([3.0, 5, 7, 20, 25])
+    units[0, :, columns.index("y")] = torch.tensor([4.0, 9, 6, 21, 18])
+    units[0, :, columns.index("health")] = 45.0
+    scalars = torch.zeros(1, len(spec["scalars"]))
+    scalars[0, spec["scalars"].index("map_width")], scalars[0, spec["scalars"].index("map_height")] = 32.0, 32.0
+    draws = 20_000
+    one = {"units": units, "unit_mask": torch.ones(1, 5, dtype=torch.bool), "scalars": scalars,
+           "available_actions": torch.ones(1, len(spec["action_types"]), dtype=torch.bool)}  # fmt: skip
+    obs = {key: value.expand(draws, *value.shape[1:]) for key, value in one.items()}
+    with torch.no_grad():
+        out = agent.act(obs, agent.initial_state(draws), temperature=2.0, generator=torch.Generator().manual_seed(3))
+    keys = [tuple(v) for v in torch.cat([out.action[k].reshape(draws, -1) for k in HEADS], 1).tolist()]
+    counts = Counter(keys)
+    distinct = list(counts)
+    first = [keys.index(k) for k in distinct]
+    batch = {key: value[:1].expand(len(first), *value.shape[1:]) for key, value in one.items()}
+    action = {key: value[first] for key, value in out.action.items()}
+    with torch.no_grad():
+        scored = agent.evaluate(batch, action, agent.initial_state(len(first)), temperature=2.0)
+    p = torch.stack(list(scored.log_probs.values())).sum(0).double().exp()
+    torch.testing.assert_close(scored_log_prob := p.log(), out.log_prob[first].double(), atol=1e-4, rtol=1e-4)
+    assert scored_log_prob.numel() > 20 and float(p.sum()) <= 1 + 1e-4  # many distinct actions, each a share
+    expected, observed = draws * p, torch.tensor([counts[k] for k in distinct], dtype=torch.float64)
+    frequent = expected >= 20
+    assert int(frequent.sum()) >= 10
+    rest_expected = draws - float(expected[frequent].sum())  # every other action, seen or not, in one bin
+    rest_observed = draws - float(observed[frequent].sum())
+    chi2 = float(((observed[frequent] - expected[frequent]) ** 2 / expected[frequent]).sum())
+    chi2 += (rest_observed - rest_expected) ** 2 / max(rest_expected, 1.0)
+    df = int(frequent.sum())
+    assert chi2 < df + 7 * (2 * df) ** 0.5, (chi2, df)  # about 5 standard deviations of a chi-square with df

@@ -10,6 +10,8 @@ embedding becomes the head's input embedding plus Linear(mean of the keys picked
 Linear 1024 of the picked key after each step; the mean keeps the scale independent of the selection size).
 The log-prob of a selection is the sum over its steps, including the end step when fewer than
 ``max_selected`` units are picked; its entropy is the sum of the per-step entropies along the chosen path.
+Sampling with ``compact`` (every row given uses the head) computes each step only for the rows still selecting, the
+query's input projection folded into one matmul per step (``_sample``).
 """
 
 from __future__ import annotations
@@ -63,7 +65,13 @@ class SelectedUnitsHead(nn.Module):
         greedy: bool = False,
         temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
+        compact: bool = False,
     ) -> SelectionOutput:
+        """``compact``: every row uses the head (``used`` is all True), so a sampled row can drop out of the
+        computation once its selection ends."""
+        if compact and action is None:
+            return self._sample(autoregressive_embedding, unit_embeddings, selectable.bool(), max_picks, action_type,
+                                greedy, temperature, generator)  # fmt: skip
         batch, num_units = selectable.shape
         steps = self.max_selected
         keys = self.keys(unit_embeddings)
@@ -117,4 +125,74 @@ class SelectedUnitsHead(nn.Module):
         pad = steps - len(picks)
         choice = torch.stack(picks + [end.new_full((batch,), -1)] * pad, dim=1)
         step_log_probs = torch.stack(log_probs + [entropy.new_zeros(batch)] * pad, dim=1)
+        return SelectionOutput(choice, step_log_probs.sum(-1), entropy, embedding, step_log_probs)
+
+    def _sample(
+        self,
+        autoregressive_embedding: torch.Tensor,
+        unit_embeddings: torch.Tensor,
+        selectable: torch.Tensor,
+        max_picks: torch.Tensor,
+        action_type: torch.Tensor,
+        greedy: bool,
+        temperature: float | torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> SelectionOutput:
+        """``forward``'s sampling for rows that all use the head, each step only for the rows still selecting.
+
+        After k picks the query's input projection is ``W_e (e + W_p m + b_p) + b_e`` (``e`` the head's input
+        embedding, ``m`` the mean picked key): the part from ``e`` is computed once and the picks add ``m`` times
+        ``W_e W_p``, so a step costs one small matmul before the LSTM cell instead of two linears.
+        """
+        batch, num_units = selectable.shape
+        keys = self.keys(unit_embeddings)
+        all_keys = torch.cat([keys, self.end_key.expand(batch, 1, -1)], dim=1)
+        query, embed_picks = self.query, self.embed_picks
+        start = query.embedding(autoregressive_embedding) + query.function(query.table.features[action_type])
+        after_picks = start + query.embedding.weight @ embed_picks.bias  # [B, H] + [H]
+        pick_weight = (query.embedding.weight @ embed_picks.weight).T  # [key_dim, H]
+        choice = torch.full((batch, self.max_selected), -1, dtype=torch.long, device=keys.device)
+        step_log_probs = keys.new_zeros(batch, self.max_selected)
+        entropy = keys.new_zeros(batch)
+        key_sums, counts = keys.new_zeros(batch, keys.shape[-1]), torch.zeros_like(max_picks, dtype=torch.long)
+        # the state of the rows still selecting: which rows they are, what each may pick, and the LSTM state
+        rows = torch.arange(batch, device=keys.device)
+        allowed = torch.cat([selectable & (max_picks > 0)[:, None], selectable.new_zeros(batch, 1)], dim=1)
+        key_sum, count, limit = key_sums.clone(), counts.clone(), max_picks
+        state = (keys.new_zeros(batch, keys.shape[-1]), keys.new_zeros(batch, keys.shape[-1]))
+        rows_temperature = temperature
+        for step in range(self.max_selected):
+            pre = start if step == 0 else torch.addmm(after_picks, key_sum / count[:, None], pick_weight)
+            state = self.lstm(query.out(torch.relu(pre)), state)
+            logits = torch.bmm(all_keys, state[0][:, :, None]).squeeze(-1)
+            everyone = torch.ones_like(count, dtype=torch.bool)
+            picked = categorical(logits, allowed, everyone, greedy=greedy, temperature=rows_temperature,
+                                 generator=generator, name="selected_units")  # fmt: skip
+            index = picked.index
+            pick = index != num_units
+            choice[rows, step] = torch.where(pick, index, -1)
+            step_log_probs[rows, step] = picked.log_prob
+            entropy.index_add_(0, rows, picked.entropy)
+            unit = index.clamp(max=num_units - 1)
+            key_sum = key_sum + torch.where(pick[:, None], keys[torch.arange(len(rows)), unit], 0.0)
+            count = count + pick.long()
+            allowed[torch.arange(len(rows)), index] = False
+            allowed[:, :num_units] &= (count < limit)[:, None]
+            allowed[:, num_units] = True  # ending is allowed after the first pick
+            if bool(pick.all()):
+                continue
+            done = ~pick
+            key_sums[rows[done]], counts[rows[done]] = key_sum[done], count[done]
+            if not bool(pick.any()):
+                break
+            keep = pick.nonzero().squeeze(1)
+            rows, key_sum, count, limit = rows[keep], key_sum[keep], count[keep], limit[keep]
+            keys, all_keys, allowed, after_picks = keys[keep], all_keys[keep], allowed[keep], after_picks[keep]
+            state = (state[0][keep], state[1][keep])
+            if isinstance(temperature, torch.Tensor):
+                rows_temperature = temperature[rows]
+        else:
+            key_sums[rows], counts[rows] = key_sum, count
+        mean_key = key_sums / counts.clamp(min=1)[:, None]
+        embedding = add_where_used(autoregressive_embedding, embed_picks(mean_key), counts > 0)
         return SelectionOutput(choice, step_log_probs.sum(-1), entropy, embedding, step_log_probs)

@@ -14,7 +14,8 @@ Actions are batched with a sub-action axis after the batch: ``action_type`` [B, 
 [B, N, max_selected], ``target_unit`` [B, N], ``target_location`` [B, N, 2], ``queued`` [B, N]. Per-head log-probs
 and entropies are [B], summed over the sub-actions, so a step's log-prob is the sum over heads, as with one action;
 the exact-KL recording holds each head's distributions sub-action by sub-action, in the same order for any two
-policies scoring the same actions. With N = 1 this is exactly the single-action head chain.
+policies scoring the same actions. With N = 1 this is exactly the single-action head chain. With ``compact``
+(acting), sub-action k runs only on the rows still acting and each head only where used (``ActionHeads``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from agents.heads.action_heads import HEADS, ActionHeads
+from agents.heads.action_heads import HEADS, ActionHeads, ActionHeadsOutput, Rows
 from agents.heads.config import HeadsConfig
 from agents.heads.legality import Legality
 
@@ -57,10 +58,12 @@ class StepActions(nn.Module):
         greedy: bool = False,
         temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
+        compact: bool = False,
     ) -> StepActionsOutput:
         """Sample, or score ``action`` ([B, N, ...] per key). A partial ``action`` forces its keys in every sub-action
         and samples the rest (e.g. the true action types, to measure the selections given them); later sub-actions
-        are then conditioned on the earlier ones as forced and sampled."""
+        are then conditioned on the earlier ones as forced and sampled. ``compact``: skip the work of rows and
+        heads whose result is unused (same outputs; ``recording`` then sees only the rows computed)."""
         rows = core_output.shape[0]
         active = torch.ones(rows, dtype=torch.bool, device=core_output.device)
         may_end = legal._replace(action_types=legal.action_types | (torch.arange(
@@ -70,8 +73,13 @@ class StepActions(nn.Module):
             given = None if action is None else {key: value[:, k] for key, value in action.items()}
             if given is not None and "action_type" in given:
                 active = active & (given["action_type"] >= 0)
-            out = heads(context, unit_embeddings, legal if k == 0 else may_end, action=given, greedy=greedy,
-                        temperature=temperature, generator=generator, active=active)  # fmt: skip
+            allowed = legal if k == 0 else may_end
+            if compact:
+                out = self._active_rows(heads, active, context, unit_embeddings, allowed, given, greedy, temperature,
+                                        generator)  # fmt: skip
+            else:
+                out = heads(context, unit_embeddings, allowed, action=given, greedy=greedy, temperature=temperature,
+                            generator=generator, active=active)  # fmt: skip
             outputs.append(out)
             active = active & (out.action["action_type"] != self.no_op)
             if k + 1 < self.actions_per_step:
@@ -80,6 +88,29 @@ class StepActions(nn.Module):
             {key: torch.stack([o.action[key] for o in outputs], 1) for key in HEADS},
             {head: torch.stack([o.log_probs[head] for o in outputs]).sum(0) for head in HEADS},
             {head: torch.stack([o.entropy[head] for o in outputs]).sum(0) for head in HEADS},
+        )
+
+
+    def _active_rows(self, heads: ActionHeads, active: torch.Tensor, context: torch.Tensor,
+                     unit_embeddings: torch.Tensor, legal: Legality, given: dict[str, torch.Tensor] | None,
+                     greedy: bool, temperature: float | torch.Tensor,
+                     generator: torch.Generator | None) -> ActionHeadsOutput:  # fmt: skip
+        """One sub-action computed only for the ``active`` rows (compact heads); the others get the no_op."""
+        rows = Rows(active, {"greedy": greedy, "temperature": temperature, "generator": generator})
+        if not rows:
+            return heads.nothing(active.shape[0], context)
+        out = heads(rows.take(context), rows.take(unit_embeddings), Legality(*map(rows.take, legal)),
+                    action=None if given is None else {key: rows.take(value) for key, value in given.items()},
+                    **rows.sampling, compact=True)  # fmt: skip
+        if rows.every:
+            return out
+        empty = heads.nothing(active.shape[0], context)
+        return ActionHeadsOutput(
+            {key: rows.put_tensor(empty.action[key], value) for key, value in out.action.items()},
+            {key: rows.put_tensor(empty.log_probs[key], value) for key, value in out.log_probs.items()},
+            {key: rows.put_tensor(empty.entropy[key], value) for key, value in out.entropy.items()},
+            rows.put_tensor(empty.selection_step_log_probs, out.selection_step_log_probs),
+            rows.put_tensor(empty.embedding, out.embedding),
         )
 
 
