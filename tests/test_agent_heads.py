@@ -274,3 +274,22 @@ def test_sample_rows_draws_each_index_at_its_probability_and_never_a_zero_one():
     edges = torch.tensor([[0.0, 0.0, 0.0, 2.0], [3.0, 0.0, 0.0, 0.0], [0.0, 1e-30, 0.0, 0.0]])
     for seed in range(20):
         assert sample_rows(edges, torch.Generator().manual_seed(seed)).tolist() == [3, 0, 1]
+
+
+@pytest.mark.parametrize(("channels", "resolution"), [((16, 8), 64), ((16, 8, 4), 16), ((5,), 6)])
+def test_location_logits_are_the_transposed_convolutions_of_the_projection(channels, resolution):
+    # logits runs each ConvTranspose2d as a 3x3 convolution and a pixel shuffle: the same values and gradients
+    torch.manual_seed(0)
+    head = LocationHead(resolution, HeadsConfig(location_channels=channels))
+    embedding = torch.randn(5, head.config.autoregressive_dim)
+    weights = torch.randn(5, resolution * resolution)
+    parameters = [*head.project.parameters(), *head.upsample.parameters()]
+
+    def reference() -> torch.Tensor:
+        return head.upsample(head.project(embedding).unflatten(-1, (-1, head.base, head.base))).flatten(1)
+
+    torch.testing.assert_close(head.logits(embedding), reference(), atol=1e-6, rtol=1e-5)
+    grads = torch.autograd.grad((head.logits(embedding) * weights).sum(), parameters)
+    expected = torch.autograd.grad((reference() * weights).sum(), parameters)
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-3, rtol=1e-4)

@@ -3,7 +3,10 @@
 AlphaStar upsamples (with map skip connections) through transposed convolutions; there is no spatial encoder
 here, so the embedding is mapped linearly to ``location_channels[0]`` maps of ``resolution / 2**L`` cells a side
 and upsampled by L stride-2 transposed convolutions (kernel 4) to one logit map (L = 0: one linear map).
-Cell (x, y) is flat index ``y * resolution + x``; the contract's ``target_location`` is ``[x, y]``.
+Each transposed convolution runs as the equivalent 3x3 convolution to four phases per channel followed by a pixel
+shuffle (``subpixel_weight``), channels last: the same map (to float rounding) at half the CPU time of
+``ConvTranspose2d``. Cell (x, y) is flat index ``y * resolution + x``; the contract's ``target_location`` is
+``[x, y]``.
 Learned x and y embeddings of the chosen cell are added to the autoregressive embedding.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from agents.heads.autoregressive import HeadOutput, add_where_used
 from agents.heads.config import HeadsConfig
@@ -41,7 +45,15 @@ class LocationHead(nn.Module):
     def logits(self, autoregressive_embedding: torch.Tensor) -> torch.Tensor:
         """[B, resolution * resolution] logits, flat index ``y * resolution + x``."""
         maps = self.project(autoregressive_embedding).unflatten(-1, (-1, self.base, self.base))
-        return self.upsample(maps).flatten(1)
+        if len(self.upsample):
+            maps = maps.contiguous(memory_format=torch.channels_last)
+        for layer in self.upsample:  # the modules hold the parameters; each convolution runs as its 3x3 equivalent
+            if isinstance(layer, nn.ConvTranspose2d):
+                conv = F.conv2d(maps, subpixel_weight(layer.weight), layer.bias.repeat_interleave(4), padding=1)
+                maps = F.pixel_shuffle(conv, 2)
+            else:
+                maps = layer(maps)
+        return maps.flatten(1)
 
     def forward(
         self,
@@ -74,3 +86,18 @@ class LocationHead(nn.Module):
         embedding = add_where_used(autoregressive_embedding, self.embed_x(x) + self.embed_y(y), used)
         cell = torch.where(used[:, None], torch.stack([x, y], dim=-1), 0)
         return HeadOutput(cell, choice.log_prob, choice.entropy, embedding)
+
+
+# Output row 2i + r of a ConvTranspose2d(kernel 4, stride 2, padding 1) reads input row i + d through kernel row
+# r - 2d + 1: offsets d = -1, 0, 1 (the 3x3 window); KERNEL_ROW[r][d + 1] is that kernel row, 4 where none (a zero).
+KERNEL_ROW = ((3, 1, 4), (4, 2, 0))
+
+
+def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
+    """The weight [4 * Cout, Cin, 3, 3] of the 3x3 convolution (padding 1) whose output, pixel-shuffled by 2, is
+    the ConvTranspose2d(kernel 4, stride 2, padding 1) of ``weight`` [Cin, Cout, 4, 4] (differentiable)."""
+    cin, cout = weight.shape[:2]
+    padded = F.pad(weight, (0, 1, 0, 1))  # kernel index 4 reads a zero
+    rows = torch.tensor(KERNEL_ROW, device=weight.device)  # [2 (r), 3 (d)]
+    taps = padded[:, :, rows[:, :, None, None], rows[None, None]]  # [Cin, Cout, 2 (r), 3 (d), 2 (s), 3 (e)]
+    return taps.permute(1, 2, 4, 0, 3, 5).reshape(4 * cout, cin, 3, 3)
