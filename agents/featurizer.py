@@ -4,7 +4,8 @@ Follows AlphaStar's entity features (detailed architecture): a learned unit-type
 small integer fields, sqrt one-hots and ratios of health/shields/energy, binary and/or Fourier positions,
 order-id embeddings. Columns are found by name in ``spec.unit_columns``: a column the spec does not list
 is skipped (its feature is absent, not zero-filled), except the required ``unit_type``, ``alliance``, ``x``
-and ``y``. Padding rows (``unit_mask`` False) come out as exact zeros.
+and ``y``. Padding rows (``unit_mask`` False) come out as exact zeros; only the real rows are featurized (an
+observation's 64 rows often hold a handful of units), every one-hot of a row in one scatter.
 """
 
 from __future__ import annotations
@@ -89,6 +90,19 @@ class UnitFeaturizer(nn.Module):
         self.floats = [(c, self.config.ratio_scale if s is None else s) for c, s in FLOATS if c in self.column_index]
         self.order_columns = [c for c in ORDER_COLUMNS if c in self.column_index]
         self.tracks_targets = "tag" in self.column_index  # was_targeted needs tags to follow units across steps
+        # the one-hots (then the sqrt one-hots) as one block: value -> class index -> offset into the block
+        hots = [(c, d, n, math.inf) for c, d, n in self.one_hots] + [(c, 1, n, cap) for c, cap, n in self.sqrt_one_hots]
+        classes = torch.tensor([n for *_, n, _ in hots], dtype=torch.long)
+        self.register_buffer("hot_columns", self._columns([c for c, *_ in hots]), persistent=False)
+        self.register_buffer("hot_divisors", torch.tensor([float(d) for _, d, *_ in hots]), persistent=False)
+        self.register_buffer("hot_caps", torch.tensor([cap for *_, cap in hots]), persistent=False)
+        self.register_buffer("hot_sqrt", torch.tensor([cap != math.inf for *_, cap in hots]), persistent=False)
+        self.register_buffer("hot_top", (classes - 1).float(), persistent=False)
+        self.register_buffer("hot_offsets", torch.cumsum(classes, 0) - classes, persistent=False)
+        self.hot_channels = sum(n for *_, n, _ in hots)
+        self.register_buffer("float_columns", self._columns([c for c, _ in self.floats]), persistent=False)
+        self.register_buffer("float_scales", torch.tensor([float(s) for _, s in self.floats]), persistent=False)
+        self.register_buffer("order_columns_index", self._columns(self.order_columns), persistent=False)
 
         unit_ids = list(spec.unit_type_ids)
         self.register_buffer("unit_type_ids", torch.tensor(unit_ids, dtype=torch.float32), persistent=False)
@@ -106,6 +120,9 @@ class UnitFeaturizer(nn.Module):
             + self.position_channels
             + (2 if self.tracks_targets else 0)
         )
+
+    def _columns(self, names: Sequence[str]) -> torch.Tensor:
+        return torch.tensor([self.column_index[name] for name in names], dtype=torch.long)
 
     @property
     def position_channels(self) -> int:
@@ -143,19 +160,22 @@ class UnitFeaturizer(nn.Module):
             raise ValueError(
                 f"unit_mask must have shape [batch, units] = {tuple(units.shape[:2])}, got {tuple(unit_mask.shape)}"
             )
-        mask = (unit_mask if unit_mask.dtype == torch.bool else unit_mask != 0)[..., None]
-        units = torch.where(mask, units.float(), 0.0)  # garbage (even NaN) in padding rows cannot leak
-        feats = [self.unit_type_embedding(lookup_index(self.column(units, "unit_type"), self.unit_type_ids))]
-        feats += [one_hot(self.column(units, c), d, n) for c, d, n in self.one_hots]
-        feats += [one_hot(torch.sqrt(self.column(units, c).clamp(0, cap)), 1, n) for c, cap, n in self.sqrt_one_hots]
+        mask = unit_mask if unit_mask.dtype == torch.bool else unit_mask != 0
+        rows = units[mask].float()  # [R, C]: the real rows only (garbage, even NaN, in padding rows never read)
+        feats = [self.unit_type_embedding(lookup_index(self.column(rows, "unit_type"), self.unit_type_ids))]
+        if self.hot_channels:
+            values = rows[:, self.hot_columns]
+            values = torch.where(self.hot_sqrt, torch.sqrt(values.clamp(min=0).minimum(self.hot_caps)), values)
+            index = torch.floor(values / self.hot_divisors).clamp(min=0).minimum(self.hot_top).long()
+            feats.append(rows.new_zeros(rows.shape[0], self.hot_channels).scatter_(1, index + self.hot_offsets, 1.0))
         if self.floats:
-            feats.append(torch.stack([self.column(units, c) / s for c, s in self.floats], -1))
+            feats.append(rows[:, self.float_columns] / self.float_scales)
         if self.order_embedding is not None:
-            feats += [
-                self.order_embedding(lookup_index(self.column(units, c), self.order_ids)) for c in self.order_columns
-            ]
-        feats += self.positions(units)
+            orders = lookup_index(rows[:, self.order_columns_index], self.order_ids)
+            feats.append(self.order_embedding(orders).flatten(1))
+        feats += self.positions(rows)
         if self.tracks_targets:
-            targeted = torch.zeros(units.shape[:2], device=units.device) if was_targeted is None else was_targeted
-            feats.append(one_hot(targeted.to(units.dtype), 1, 2))
-        return torch.cat(feats, -1) * mask
+            targeted = rows.new_zeros(rows.shape[0]) if was_targeted is None else was_targeted[mask].to(rows.dtype)
+            feats.append(one_hot(targeted, 1, 2))
+        real = torch.cat(feats, -1)
+        return real.new_zeros(*mask.shape, real.shape[-1]).index_put_((mask,), real)

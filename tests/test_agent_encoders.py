@@ -17,7 +17,7 @@ from agents.config import (
     entity_encoder_config,
 )
 from agents.encoders import EntityEncoderOutput, build_entity_encoder
-from agents.featurizer import UnitFeaturizer
+from agents.featurizer import FLOATS, ONE_HOTS, SQRT_ONE_HOTS, UnitFeaturizer
 from agents.scalar_encoder import ScalarEncoder
 from agents.spec import AgentSpec
 from envs.skirmish.spec import skirmish_spec
@@ -63,6 +63,29 @@ def test_featurizer_shape_and_padding_rows_zero_even_with_garbage():
     garbage[~mask] = float("nan")
     out2 = feat(garbage, mask)
     assert torch.all(out2[~mask] == 0) and torch.equal(out2[mask], out[mask])
+
+
+def test_featurizer_one_hots_and_ratios_follow_their_definitions():
+    # one_hot(floor(value / divisor)) clamped into range, sqrt one-hots of capped values, ratios; in spec order
+    feat = UnitFeaturizer(view(), FeaturizerConfig.small())
+    g = torch.Generator().manual_seed(3)
+    units = (torch.rand(3, 7, len(SPEC["unit_columns"]), generator=g) * 4000 - 500).round()
+    units[..., COL["unit_type"]] = float(SPEC["unit_type_ids"][0])
+    mask = torch.rand(3, 7, generator=g) < 0.6
+    out = feat(units, mask)[mask]
+    real = units[mask]
+    offset = feat.config.unit_type_dim
+    hots = [(c, d, n, None) for c, d, n in ONE_HOTS] + [(c, 1, int(cap**0.5) + 1, cap) for c, cap in SQRT_ONE_HOTS]
+    for column, divisor, classes, cap in hots:
+        value = real[:, COL[column]]
+        value = value if cap is None else value.clamp(0, cap).sqrt()
+        expected = torch.nn.functional.one_hot(torch.floor(value / divisor).clamp(0, classes - 1).long(), classes)
+        assert torch.equal(out[:, offset : offset + classes], expected.float()), column
+        offset += classes
+    for column, scale in FLOATS:
+        scale = feat.config.ratio_scale if scale is None else scale
+        assert torch.equal(out[:, offset], real[:, COL[column]] / scale), column
+        offset += 1
 
 
 def test_featurizer_finds_columns_by_name():
