@@ -24,7 +24,7 @@ from torch import nn
 from agents.heads.arguments import ArgumentTable
 from agents.heads.autoregressive import add_where_used
 from agents.heads.config import HeadsConfig
-from agents.heads.distributions import categorical
+from agents.heads.distributions import categorical, sample_rows
 from agents.heads.query import PointerQuery
 
 
@@ -140,59 +140,71 @@ class SelectedUnitsHead(nn.Module):
     ) -> SelectionOutput:
         """``forward``'s sampling for rows that all use the head, each step only for the rows still selecting.
 
-        After k picks the query's input projection is ``W_e (e + W_p m + b_p) + b_e`` (``e`` the head's input
-        embedding, ``m`` the mean picked key): the part from ``e`` is computed once and the picks add ``m`` times
-        ``W_e W_p``, so a step costs one small matmul before the LSTM cell instead of two linears.
+        The rows still selecting have all picked at every step so far, so after k steps each holds k picks. Their
+        query's input projection is then ``W_e (e + W_p m + b_p) + b_e`` (``e`` the head's input embedding, ``m``
+        the mean picked key): the part from ``e`` is computed once and the picks add ``m W_p^T W_e^T``, and the
+        query's output layer is folded into the LSTM's input weights, so a step is one matmul, the LSTM cell, the
+        logits and the masked choice (the same distribution as ``categorical``'s, built in place).
         """
         batch, num_units = selectable.shape
         keys = self.keys(unit_embeddings)
         all_keys = torch.cat([keys, self.end_key.expand(batch, 1, -1)], dim=1)
-        query, embed_picks = self.query, self.embed_picks
+        query, lstm = self.query, self.lstm
         start = query.embedding(autoregressive_embedding) + query.function(query.table.features[action_type])
-        after_picks = start + query.embedding.weight @ embed_picks.bias  # [B, H] + [H]
-        pick_weight = (query.embedding.weight @ embed_picks.weight).T  # [key_dim, H]
-        choice = torch.full((batch, self.max_selected), -1, dtype=torch.long, device=keys.device)
-        step_log_probs = keys.new_zeros(batch, self.max_selected)
-        entropy = keys.new_zeros(batch)
-        key_sums, counts = keys.new_zeros(batch, keys.shape[-1]), torch.zeros_like(max_picks, dtype=torch.long)
-        # the state of the rows still selecting: which rows they are, what each may pick, and the LSTM state
-        rows = torch.arange(batch, device=keys.device)
+        after_picks = start + query.embedding.weight @ self.embed_picks.bias  # [B, H]
+        pick_weight = (query.embedding.weight @ self.embed_picks.weight).T  # [key_dim, H]
+        input_weight = lstm.weight_ih @ query.out.weight  # the LSTM's input gates straight from the ReLU: [4K, H]
+        input_bias = lstm.weight_ih @ query.out.bias + lstm.bias_ih
         allowed = torch.cat([selectable & (max_picks > 0)[:, None], selectable.new_zeros(batch, 1)], dim=1)
-        key_sum, count, limit = key_sums.clone(), counts.clone(), max_picks
-        state = (keys.new_zeros(batch, keys.shape[-1]), keys.new_zeros(batch, keys.shape[-1]))
-        rows_temperature = temperature
+        if not bool(allowed.any(-1).all()):
+            raise ValueError("selected_units: a row that uses this argument has nothing it may choose")
+        limited = bool((max_picks < self.max_selected).any())
+        rows, limit, key_sum = torch.arange(batch, device=keys.device), max_picks, keys.new_zeros(batch, keys.shape[-1])
+        key_sums = key_sum.clone()
+        state = (key_sum, key_sum)
+        steps: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
         for step in range(self.max_selected):
-            pre = start if step == 0 else torch.addmm(after_picks, key_sum / count[:, None], pick_weight)
-            state = self.lstm(query.out(torch.relu(pre)), state)
+            pre = start if step == 0 else torch.addmm(after_picks, key_sum, pick_weight, alpha=1.0 / step)
+            state = torch.lstm_cell(torch.relu(pre), state, input_weight, lstm.weight_hh, input_bias, lstm.bias_hh)
             logits = torch.bmm(all_keys, state[0][:, :, None]).squeeze(-1)
-            everyone = torch.ones_like(count, dtype=torch.bool)
-            picked = categorical(logits, allowed, everyone, greedy=greedy, temperature=rows_temperature,
-                                 generator=generator, name="selected_units")  # fmt: skip
-            index = picked.index
+            if isinstance(temperature, torch.Tensor):
+                logits = logits / temperature[rows, None].to(logits.dtype)
+            elif temperature != 1:
+                logits = logits / temperature
+            barred = ~allowed
+            log_p = logits.masked_fill(barred, float("-inf")).log_softmax(-1)
+            p = log_p.exp()
+            index = log_p.argmax(-1) if greedy else sample_rows(p, generator)
+            entropy = -(p * log_p.masked_fill(barred, 0.0)).sum(-1)
+            steps.append((step, rows, index, log_p.gather(1, index[:, None]).squeeze(1), entropy))
             pick = index != num_units
-            choice[rows, step] = torch.where(pick, index, -1)
-            step_log_probs[rows, step] = picked.log_prob
-            entropy.index_add_(0, rows, picked.entropy)
-            unit = index.clamp(max=num_units - 1)
-            key_sum = key_sum + torch.where(pick[:, None], keys[torch.arange(len(rows)), unit], 0.0)
-            count = count + pick.long()
-            allowed[torch.arange(len(rows)), index] = False
-            allowed[:, :num_units] &= (count < limit)[:, None]
+            every = bool(pick.all())
+            here = torch.arange(len(rows), device=keys.device)
+            picked_key = keys[here, index.clamp(max=num_units - 1)]
+            key_sum = key_sum + (picked_key if every else torch.where(pick[:, None], picked_key, 0.0))
+            allowed[here, index] = False
             allowed[:, num_units] = True  # ending is allowed after the first pick
-            if bool(pick.all()):
+            if limited:
+                allowed[:, :num_units] &= (limit > step + 1)[:, None]
+            if every:
                 continue
             done = ~pick
-            key_sums[rows[done]], counts[rows[done]] = key_sum[done], count[done]
-            if not bool(pick.any()):
-                break
+            key_sums[rows[done]] = key_sum[done]
             keep = pick.nonzero().squeeze(1)
-            rows, key_sum, count, limit = rows[keep], key_sum[keep], count[keep], limit[keep]
+            if keep.numel() == 0:
+                break
+            rows, limit, key_sum = rows[keep], limit[keep], key_sum[keep]
             keys, all_keys, allowed, after_picks = keys[keep], all_keys[keep], allowed[keep], after_picks[keep]
             state = (state[0][keep], state[1][keep])
-            if isinstance(temperature, torch.Tensor):
-                rows_temperature = temperature[rows]
         else:
-            key_sums[rows], counts[rows] = key_sum, count
+            key_sums[rows] = key_sum
+        step_index = torch.cat([torch.full_like(r, k) for k, r, *_ in steps])
+        row_index, index, log_prob, entropy = (torch.cat(parts) for parts in list(zip(*steps, strict=True))[1:])
+        choice = torch.full((batch, self.max_selected), -1, dtype=torch.long, device=keys.device)
+        choice[row_index, step_index] = torch.where(index != num_units, index, -1)
+        step_log_probs = key_sums.new_zeros(batch, self.max_selected).index_put_((row_index, step_index), log_prob)
+        counts = (choice >= 0).sum(-1)
         mean_key = key_sums / counts.clamp(min=1)[:, None]
-        embedding = add_where_used(autoregressive_embedding, embed_picks(mean_key), counts > 0)
+        embedding = add_where_used(autoregressive_embedding, self.embed_picks(mean_key), counts > 0)
+        entropy = key_sums.new_zeros(batch).index_add_(0, row_index, entropy)
         return SelectionOutput(choice, step_log_probs.sum(-1), entropy, embedding, step_log_probs)
