@@ -3,16 +3,16 @@
 Parts are modules (timed from a forward pre-hook to the forward hook) or methods (wrapped by a timer until the
 breakdown closes); each part sums its time over every call, on the clock given: by default the calling thread's CPU
 time, which other load on a shared machine does not inflate (torch runs on one thread in these benchmarks).
-Parts should not nest (a part inside another is counted in both), so the agent's parts are its leaves in the order a
-step runs them, and the rest of a step (input check, legality masks, bookkeeping between heads) is what the total
-leaves over.
+A part called inside another is counted in both unless the outer one names it in ``contains`` (its row then
+shows its own time only), so the agent's parts are its leaves in the order a step runs them, and the rest of a step
+(input check, legality masks, bookkeeping between heads) is what the total leaves over.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import nn
@@ -43,6 +43,7 @@ class Breakdown:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self.order: list[str] = []
+        self.contains: dict[str, list[str]] = {}
         self._undo: list[Callable[[], None]] = []
 
     def modules(self, parts: dict[str, nn.Module]) -> Breakdown:
@@ -65,9 +66,12 @@ class Breakdown:
             self._undo.append(lambda handles=handles: [h.remove() for h in handles])
         return self
 
-    def method(self, label: str, owner: Any, name: str) -> Breakdown:
-        """Time every call of ``owner.name`` (a class's method: every instance, including ones made later)."""
+    def method(self, label: str, owner: Any, name: str, contains: Sequence[str] = ()) -> Breakdown:
+        """Time every call of ``owner.name``: a class's method (every instance, including ones made later), an
+        instance's or a module's function. ``contains``: parts called inside it, whose time its row leaves out."""
         self._add(label)
+        self.contains[label] = list(contains)
+        own = isinstance(owner, type) or name in vars(owner)  # else an instance's method, found on its class
         original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -79,7 +83,7 @@ class Breakdown:
                 self.calls[label] += 1
 
         setattr(owner, name, timed)
-        self._undo.append(lambda: setattr(owner, name, original))
+        self._undo.append(lambda: setattr(owner, name, original) if own else delattr(owner, name))
         return self
 
     def _add(self, label: str) -> None:
@@ -102,10 +106,13 @@ class Breakdown:
         self.close()
 
     def rows(self, total_s: float, frames: int) -> list[dict[str, Any]]:
-        """Per part (and ``other``: the total less every part): seconds, share of the total, microseconds per frame."""
+        """Per part (less the parts it contains) and ``other`` (the total less every part): seconds, share of the
+        total, microseconds per frame."""
+        own = {label: self.seconds[label] - sum(self.seconds[c] for c in self.contains.get(label, ()))
+               for label in self.order}  # fmt: skip
+        own["other"] = total_s - sum(own.values())
         rows = []
-        for label in [*self.order, "other"]:
-            seconds = total_s - sum(self.seconds.values()) if label == "other" else self.seconds[label]
+        for label, seconds in own.items():
             share = seconds / total_s if total_s > 0 else 0.0
             per_frame = 1e6 * seconds / max(frames, 1)
             rows.append({"part": label, "seconds": seconds, "share": share, "us_per_frame": per_frame,

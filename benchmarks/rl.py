@@ -22,6 +22,11 @@ reference (a copy of the agent); median over ``--updates`` updates after ``--lea
 threads on a 2-core machine that something else keeps busy can be many times slower than one (OpenMP threads wait
 for each other), which the 1-thread row makes visible. ``--quick`` is a tiny smoke run (2 games x 16 steps, 2 s
 windows, 1 update, no warm-up update).
+
+``--breakdown`` adds a pass of ``--breakdown-trajectories`` in-process rollouts (after one untimed) that shows where
+a worker's time goes, in CPU time of its thread per frame: each part of the agent (timing hooks, see
+``breakdown.py``) and the rest of ``act``, turning observations into tensors and actions back, the environment's
+step (``Match.step``), the bots (``Bot.act``) and the rest of the rollout (trajectory building, new games).
 """
 
 from __future__ import annotations
@@ -51,9 +56,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import training.policy as policy_module  # noqa: E402
+from benchmarks.breakdown import Breakdown, agent_parts, breakdown_table  # noqa: E402
 from benchmarks.verdicts import add_out_flag, finish  # noqa: E402
+from envs.skirmish.bots import Bot  # noqa: E402
+from envs.skirmish.match import Match  # noqa: E402
 from training.config_io import load_config, to_dict  # noqa: E402
 from training.ray_runtime import start_ray  # noqa: E402
+from training.rl.actor import RolloutWorker  # noqa: E402
 from training.rl.backends import InProcessBackend, RayBackend  # noqa: E402
 from training.rl.config import RLConfig  # noqa: E402
 from training.rl.learner import Learner  # noqa: E402
@@ -290,6 +300,29 @@ def learner_table(results: Sequence[LearnerResult]) -> str:
     return "\n".join(rows)
 
 
+def rollout_breakdown(agent_dict: dict[str, Any], config_dict: dict[str, Any], weights: dict[str, np.ndarray],
+                      seed: int, trajectories: int) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
+    """Per-part CPU time of in-process rollouts (one untimed first): the rows of ``Breakdown`` and the frames."""
+    torch.set_num_threads(1)
+    with Breakdown() as parts:
+        parts.method("bots (Bot.act)", Bot, "act")  # before the games bind their bots' act
+        worker = RolloutWorker(0, agent_dict, config_dict, seed)
+        agent = worker.agent
+        parts.modules(agent_parts(agent))
+        parts.method("act: input check, legality, bookkeeping", agent, "act", contains=list(agent_parts(agent)))
+        parts.method("observations to tensors", policy_module, "stack_observations")
+        parts.method("actions to contract dicts", policy_module, "unstack_actions")
+        parts.method("environment step (Match.step)", Match, "step")
+        worker.rollout(weights, 0)
+        parts.reset()
+        total, frames = 0.0, 0
+        for version in range(1, trajectories + 1):
+            begin = time.thread_time()
+            frames += worker.rollout(weights, version)["frames"]
+            total += time.thread_time() - begin
+        return parts.rows(total, frames), frames
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="pstar bench rl", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=None, help="seconds per worker window (default 20)")
@@ -303,6 +336,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="torch thread counts to time the learner with (default 1 2)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 games x 16 steps, 2 s, 1 update")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time each part of in-process rollouts (agent parts, env step, bots)")  # fmt: skip
+    parser.add_argument("--breakdown-trajectories", type=int, default=2,
+                        help="timed rollouts of the breakdown pass (default 2)")  # fmt: skip
     add_out_flag(parser, "rl")
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else DEFAULTS).items():
@@ -310,8 +347,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             setattr(args, key, value)
     if min(args.envs, args.unroll, args.updates, *args.learner_threads) < 1 or args.duration <= 0:
         parser.error("--envs, --unroll, --updates and --learner-threads must be >= 1 and --duration > 0")
-    if args.trajectories < 0 or args.learner_warmup < 0:
-        parser.error("--trajectories and --learner-warmup must be >= 0")
+    if args.trajectories < 0 or args.learner_warmup < 0 or args.breakdown_trajectories < 1:
+        parser.error("--trajectories and --learner-warmup must be >= 0, --breakdown-trajectories >= 1")
     return args
 
 
@@ -337,6 +374,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     trajectory = last["trajectory"]
     local.shutdown()
     log(f"in-process: {measured.frames_per_s:.0f} frames/s")
+    breakdown: list[dict[str, Any]] = []
+    if args.breakdown:
+        breakdown, breakdown_frames = rollout_breakdown(agent_dict, config_dict, weights, args.seed,
+                                                        args.breakdown_trajectories)  # fmt: skip
+        log(f"breakdown: {breakdown_frames} frames")
 
     import ray
 
@@ -374,6 +416,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nOne {frames}-frame result: {serialization['array_mb']:.1f} MB of arrays, pickle "
           f"{serialization['pickle_ms']:.0f} ms, ray.put {serialization['ray_put_ms']:.0f} ms, "
           f"ray.get {serialization['ray_get_ms']:.1f} ms\n")  # fmt: skip
+    if breakdown:
+        print(f"Where an in-process rollout's time goes: {args.breakdown_trajectories} trajectories of {frames} "
+              "frames, CPU time of the worker's thread (timing hooks add a little)\n")  # fmt: skip
+        print(breakdown_table({"in-process": breakdown}, "trajectory building, new games, policy bookkeeping"))
+        print()
     print(f"Learner: Learner.update on one {frames}-frame trajectory, median of {args.updates} after "
           f"{args.learner_warmup} warm-up\n")  # fmt: skip
     print(learner_table(learners))
@@ -401,6 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rollouts": [asdict(r) for r in rollouts],
         "serialization": serialization,
         "learner": [asdict(r) for r in learners],
+        "breakdown": breakdown,
         "targets": [{"check": t, "ratio": r, "target": g, "pass": ok} for t, r, g, ok in checks],
         "seconds": time.perf_counter() - began,
     }
