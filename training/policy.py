@@ -86,17 +86,18 @@ class AgentPolicy:
         else:
             self.first[index] = True
 
-    @torch.no_grad()
     def step(
         self, observations: Sequence[Mapping[str, np.ndarray]]
     ) -> tuple[list[list[dict[str, Any]]], ActOutput]:
         """Per game the list of actions it sends this step (see ``unstack_actions``), and the agent's raw output
-        (log-probs, values, the state before the step)."""
+        (log-probs, values, the state before the step). The agent runs in inference mode (no autograd
+        bookkeeping at all; its outputs can never join a graph)."""
         if len(observations) != self.batch_size:
             raise ValueError(f"AgentPolicy: expected {self.batch_size} observations, got {len(observations)}")
         obs = stack_observations(observations)
-        out = self.agent.act(obs, self.state, self.first, greedy=self.greedy, temperature=self.temperature,
-                             generator=self.generator)  # fmt: skip
+        with torch.inference_mode():
+            out = self.agent.act(obs, self.state, self.first, greedy=self.greedy, temperature=self.temperature,
+                                 generator=self.generator)  # fmt: skip
         self.state = out.state
         self.first = torch.zeros(self.batch_size, dtype=torch.bool)
         return unstack_actions(out.action, self.agent.spec.no_op), out
