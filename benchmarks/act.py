@@ -15,9 +15,9 @@ under ``recording()``, which builds every head's distribution for every row (wha
 exact-KL terms need; the work ``act`` did for every step before it skipped anything) as the baseline of the ratio
 column. The breakdown is a separate pass of ``act`` with timing hooks on the agent's parts (``breakdown.py``).
 
-Targets (one core): ``act`` at batch 64 >= 3,000 frames/s, so that an actor stepping 64 games keeps a third of a
-millisecond per frame for the environment and the bots within the in-process rollout target of 1,500 frames/s;
-and ``act`` >= 2x the every-row path at batch 64.
+Target (one core): ``act`` at batch 64 >= 3,000 frames/s. The in-process rollout target is 1,500 frames/s (667 us
+a frame for agent, environment and bots); the batched environment's target (20,000 agent steps/s) leaves it 50 us,
+the bots took about 260 us a frame when measured (``pstar bench rl --breakdown``), so ``act`` may take about 330.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ SCENARIOS = ("3m", "8m", "2s3z", "MMM")
 LEVELS = ("easy", "medium")
 TARGET_BATCH = 64
 TARGET_FRAMES_PER_S = 3000.0  # act alone at batch 64, one core
-TARGET_VS_EVERY_ROW = 2.0  # act / the every-row path at batch 64
 QUICK = {"duration": 1.0, "steps": 3}
 DEFAULTS = {"duration": 4.0, "steps": 8}
 
@@ -135,16 +134,13 @@ def table(results: Sequence[dict[str, Any]]) -> str:
 
 
 def verdicts(results: Sequence[dict[str, Any]]) -> list[tuple[str, bool]]:
-    """PASS/FAIL lines for the batch-64 targets (none when batch 64 was not measured)."""
+    """The PASS/FAIL line of the batch-64 target (none when batch 64 was not measured)."""
     at = next((r for r in results if r["batch"] == TARGET_BATCH), None)
     if at is None:
         return []
-    return [
-        (f"act at batch {TARGET_BATCH} = {at['act_frames_per_s']:.0f} frames/s (target >= {TARGET_FRAMES_PER_S:.0f})",
-         at["act_frames_per_s"] >= TARGET_FRAMES_PER_S),
-        (f"act vs every-row at batch {TARGET_BATCH} = {at['ratio']:.2f}x (target >= {TARGET_VS_EVERY_ROW}x)",
-         at["ratio"] >= TARGET_VS_EVERY_ROW),
-    ]  # fmt: skip
+    rate = at["act_frames_per_s"]
+    return [(f"act at batch {TARGET_BATCH} = {rate:.0f} frames/s (target >= {TARGET_FRAMES_PER_S:.0f})",
+             rate >= TARGET_FRAMES_PER_S)]  # fmt: skip
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
