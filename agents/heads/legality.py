@@ -97,8 +97,7 @@ class LegalityRules(nn.Module):
         rule = self.target_rule[None]
         target_ok = torch.where(rule == ENEMY, torch.where(self.must_hit, can_hit, enemy.any(-1)[:, None]),
                                 torch.where(rule == OTHER_UNIT, real >= 2, real >= 1))  # fmt: skip
-        cells = self._cells(obs["scalars"])
-        on_map = cells.any(-1)[:, None]  # a map smaller than one cell leaves no location to target
+        cells, on_map = self._cells(obs["scalars"])
         completable = (~self.uses[:, 0] | selectable) & (~self.uses[:, 1] | target_ok) & (~self.uses[:, 2] | on_map)
         return Legality(unit_type, unit_mask, own, enemy, obs["available_actions"].bool() & completable, cells)
 
@@ -140,13 +139,16 @@ class LegalityRules(nn.Module):
         present.scatter_(1, torch.where(rows, unit_type, known), 1.0)
         return present[:, :known].bool()
 
-    def _cells(self, scalars: torch.Tensor) -> torch.Tensor:
-        """Bool [B, R * R]: cells whose centre lies on the map (a non-positive map size means the whole frame)."""
+    def _cells(self, scalars: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bool [B, R * R]: cells whose centre lies on the map (a non-positive map size means the whole frame); and
+        bool [B, 1]: whether any does (a map smaller than one cell leaves no location to target)."""
         batch, res = scalars.shape[0], self.resolution
         if self.extent_scalars is None:
-            return torch.ones(batch, res * res, dtype=torch.bool, device=scalars.device)
+            cells = torch.ones(batch, res * res, dtype=torch.bool, device=scalars.device)
+            return cells, cells[:, :1]
         extent = scalars[:, list(self.extent_scalars)].float()
         extent = torch.where(extent > 0, extent, self.frame)
         x_ok = self.cell_centres[0] < extent[:, :1]  # [B, R]
         y_ok = self.cell_centres[1] < extent[:, 1:]
-        return (y_ok[:, :, None] & x_ok[:, None, :]).reshape(batch, res * res)
+        on_map = x_ok[:, :1] & y_ok[:, :1]  # the first centre of each axis is the smallest
+        return (y_ok[:, :, None] & x_ok[:, None, :]).reshape(batch, res * res), on_map
