@@ -26,7 +26,7 @@ windows, 1 update, no warm-up update).
 ``--breakdown`` adds a pass of ``--breakdown-trajectories`` in-process rollouts (after one untimed) that shows where
 a worker's time goes, in CPU time of its thread per frame: each part of the agent (timing hooks, see
 ``breakdown.py``) and the rest of ``act``, turning observations into tensors and actions back, the environment's
-step (``Match.step``), the bots (``Bot.act``) and the rest of the rollout (trajectory building, new games).
+step (``MatchBatch.step``), the bots (``Bot.act``) and the rest of the rollout (trajectory building, new games).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ import training.policy as policy_module  # noqa: E402
 from benchmarks.breakdown import Breakdown, agent_parts, breakdown_table  # noqa: E402
 from benchmarks.verdicts import add_out_flag, finish  # noqa: E402
 from envs.skirmish.bots import Bot  # noqa: E402
-from envs.skirmish.match import Match  # noqa: E402
+from envs.skirmish.match_batch import MatchBatch  # noqa: E402
 from training.config_io import load_config, to_dict  # noqa: E402
 from training.ray_runtime import start_ray  # noqa: E402
 from training.rl.actor import RolloutWorker  # noqa: E402
@@ -312,7 +312,7 @@ def rollout_breakdown(agent_dict: dict[str, Any], config_dict: dict[str, Any], w
         parts.method("act: input check, legality, bookkeeping", agent, "act", contains=list(agent_parts(agent)))
         parts.method("observations to tensors", policy_module, "stack_observations")
         parts.method("actions to contract dicts", policy_module, "unstack_actions")
-        parts.method("environment step (Match.step)", Match, "step")
+        parts.method("environment step (MatchBatch.step)", MatchBatch, "step")
         worker.rollout(weights, 0)
         parts.reset()
         total, frames = 0.0, 0
