@@ -28,7 +28,6 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -46,13 +45,13 @@ if str(ROOT) not in sys.path:
 from agents.agent import Agent  # noqa: E402
 from agents.heads.distributions import recording  # noqa: E402
 from benchmarks.breakdown import Breakdown, agent_parts, breakdown_table  # noqa: E402
+from benchmarks.verdicts import add_out_flag, finish  # noqa: E402
 from envs.contract.observation import OBS_KEYS  # noqa: E402
 from training.config_io import load_config, to_dict  # noqa: E402
 from training.rl.actor import RolloutWorker  # noqa: E402
 from training.rl.config import RLConfig  # noqa: E402
 from training.rl.train import initial_agents  # noqa: E402
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "act.json"
 SCENARIOS = ("3m", "8m", "2s3z", "MMM")
 LEVELS = ("easy", "medium")
 TARGET_BATCH = 64
@@ -133,11 +132,11 @@ def table(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def verdicts(results: Sequence[dict[str, Any]]) -> list[tuple[str, bool]]:
-    """The PASS/FAIL line of the batch-64 target (none when batch 64 was not measured)."""
+def verdicts(results: Sequence[dict[str, Any]]) -> list[tuple[str, bool | None]]:
+    """The batch-64 target's check (None, a SKIP, when batch 64 was not measured)."""
     at = next((r for r in results if r["batch"] == TARGET_BATCH), None)
     if at is None:
-        return []
+        return [(f"act at batch {TARGET_BATCH}: not measured (--batches without {TARGET_BATCH})", None)]
     rate = at["act_frames_per_s"]
     return [(f"act at batch {TARGET_BATCH} = {rate:.0f} frames/s (target >= {TARGET_FRAMES_PER_S:.0f})",
              rate >= TARGET_FRAMES_PER_S)]  # fmt: skip
@@ -150,7 +149,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=None, help="game steps of observations cycled (default 8)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 s per path and batch, 3 steps")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    add_out_flag(parser, "act")
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, key) is None:
@@ -188,7 +187,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(results))
     print("\nWhere act's time goes (CPU microseconds per frame; a separate pass with timing hooks):\n")
     print(breakdown_table(parts, "input check, legality masks, bookkeeping"))
-    checks = verdicts(results)
     report = {
         "benchmark": "act",
         "scenarios": list(SCENARIOS),
@@ -199,15 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "torch": torch.__version__,
         "results": results,
         "breakdown": parts,
-        "verdicts": [{"check": text, "pass": ok} for text, ok in checks],
         "seconds": time.perf_counter() - began,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.out}\n")
-    for text, ok in sorted(checks, key=lambda c: c[1], reverse=True):  # FAIL lines last
-        print(f"{'PASS' if ok else 'FAIL'}: {text}")
-    return 0 if all(ok for _, ok in checks) else 1
+    print()
+    return finish("act", report, verdicts(results), args.out)
 
 
 if __name__ == "__main__":
