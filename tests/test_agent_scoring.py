@@ -1,0 +1,136 @@
+"""The learner's scoring path (``evaluate_sequence``: padding rows trimmed, vectorised teacher-forced heads) gives
+the same log-probs, entropies, values, exact KL and gradients as acting step by step with every head forced
+(``act(given=...)``, the per-step, per-selection-slot path actors sample with)."""
+
+import pytest
+import torch
+
+from agents.agent import Agent
+from agents.config import AgentConfig
+from agents.heads.action_heads import HEADS
+from agents.heads.distributions import RecordedDistribution, kl_divergence, recording
+from envs.skirmish.env import SkirmishEnv
+from training.policy import AgentPolicy, stack_observations
+
+TEMPERATURE = 1.7  # above 1: bigger selections and more location picks from a fresh agent
+
+
+@pytest.fixture(autouse=True)
+def _small_ops(one_thread):
+    """Every test here runs small batches."""
+
+
+def _rollout(agent: Agent, scenario: str, steps: int, games: int = 3):
+    """``steps`` steps of ``games`` games of ``scenario`` (64 unit rows: most are padding) against the hard bot."""
+    envs = [SkirmishEnv(scenario, "hard", max_units=64, lenient=True) for _ in range(games)]
+    policy = AgentPolicy(agent, games, seed=0, temperature=TEMPERATURE)
+    obs = [env.reset(seed=i)[0] for i, env in enumerate(envs)]
+    start = {k: v.clone() for k, v in policy.state.items()}
+    frames, actions, firsts = [], [], []
+    for _ in range(steps):
+        firsts.append(policy.first.clone())
+        frames.append(stack_observations(obs))
+        chosen, out = policy.step(obs)
+        actions.append(out.action)
+        obs = []
+        for i, (env, action) in enumerate(zip(envs, chosen, strict=True)):
+            o, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                o = env.reset()[0]
+                policy.reset(i)
+            obs.append(o)
+    stack = lambda items: {k: torch.stack([d[k] for d in items]) for k in items[0]}  # noqa: E731
+    return stack(frames), stack(actions), start, torch.stack(firsts)
+
+
+def _entropy(records: list[RecordedDistribution], head: str) -> torch.Tensor:
+    """Summed entropy of one head's recorded (full-batch) distributions, 0 on inactive rows."""
+    total = 0.0
+    for r in records:
+        if r.name == head:
+            terms = r.log_p.exp() * r.log_p.masked_fill(~torch.isfinite(r.log_p), 0.0)  # no 0 * inf in backward
+            total = total + torch.where(r.active, -terms.sum(-1), 0.0)
+    return total
+
+
+def _stepwise(agent: Agent, reference: Agent, obs, action, start, first):
+    """Per step: total log-prob, per-head entropy and KL(reference || agent), value; time-major [T, B]."""
+    state, ref_state = start, start
+    log_prob, entropy, kl, value = [], {h: [] for h in HEADS}, {h: [] for h in HEADS}, []
+    for t in range(first.shape[0]):
+        step = {k: v[t] for k, v in obs.items()}
+        given = {k: v[t] for k, v in action.items()}
+        with recording() as current:
+            out = agent.act(step, state, first[t], temperature=TEMPERATURE, given=given)
+        with torch.no_grad(), recording() as ref:
+            ref_state = reference.act(step, ref_state, first[t], temperature=TEMPERATURE, given=given).state
+        for key in HEADS:
+            assert torch.equal(out.action[key], given[key].to(out.action[key].dtype))  # nothing was sampled
+        per_head = kl_divergence(ref, current)
+        for head in HEADS:
+            entropy[head].append(_entropy(current, head) + torch.zeros_like(out.log_prob))
+            kl[head].append(per_head.get(head, torch.zeros_like(out.log_prob)))  # a head no row used
+        log_prob.append(out.log_prob)
+        value.append(out.value)
+        state = out.state
+    stack = torch.stack
+    return stack(log_prob), {h: stack(v) for h, v in entropy.items()}, {h: stack(v) for h, v in kl.items()}, \
+        stack(value)  # fmt: skip
+
+
+def _sequence(agent: Agent, reference: Agent, obs, action, start, first):
+    """The same four from ``evaluate_sequence`` (as the learner calls it)."""
+    temperature = torch.full(first.shape, TEMPERATURE)
+    with recording() as current:
+        out = agent.evaluate_sequence(obs, action, start, first, temperature)
+    with torch.no_grad(), recording() as ref:
+        reference.evaluate_sequence(obs, action, start, first, temperature)
+    log_prob = torch.stack([out.log_probs[h] for h in HEADS]).sum(0)
+    flat = kl_divergence(ref, current)
+    kl = {h: v.reshape(first.shape) for h, v in flat.items()}
+    return log_prob, out.entropy, kl, out.value
+
+
+def _objective(log_prob, entropy, kl, value) -> torch.Tensor:
+    """A scalar touching every output, weighted so no term hides another."""
+    weights = torch.linspace(0.5, 1.5, log_prob.numel()).reshape(log_prob.shape)
+    total = (weights * log_prob).sum() + 0.5 * (weights * value).sum()
+    for i, head in enumerate(HEADS):
+        total = total + (0.1 + 0.05 * i) * entropy[head].sum() + (1.0 + 0.1 * i) * kl[head].sum()
+    return total
+
+
+@pytest.mark.parametrize(("encoder", "scenario", "budget"),
+                         [("perceiver", "8m", 2), ("transformer", "2s3z", 2), ("perceiver", "3m", 1)])  # fmt: skip
+def test_scoring_a_sequence_equals_acting_step_by_step_with_every_head_forced(encoder, scenario, budget):
+    torch.manual_seed(0)
+    spec = {**SkirmishEnv(scenario, max_units=64).skirmish_spec.to_dict(), "actions_per_step": budget}
+    agent = Agent(spec, AgentConfig.small(encoder))
+    reference = Agent(spec, AgentConfig.small(encoder)).eval()
+    with torch.no_grad():
+        obs, action, start, first = _rollout(agent.eval(), scenario, steps=24)
+    agent.train()
+    assert first[1:].any() or scenario != "3m", "3m should cross an episode boundary"
+    selected = (action["selected_units"] >= 0).sum(-1)
+    assert int(selected.max()) >= 3, "some selections should take several pointer steps"
+    located = action["target_location"].abs().sum(-1) > 0
+    assert located.any() and not located.all(), "some, not all, sub-actions should pick a location"
+
+    expected = _stepwise(agent, reference, obs, action, start, first)
+    expected_grads = torch.autograd.grad(_objective(*expected), list(agent.parameters()), allow_unused=True)
+    got = _sequence(agent, reference, obs, action, start, first)
+    got_grads = torch.autograd.grad(_objective(*got), list(agent.parameters()), allow_unused=True)
+
+    torch.testing.assert_close(got[0], expected[0], atol=1e-4, rtol=1e-5)  # log-probs
+    for head in HEADS:
+        torch.testing.assert_close(got[1][head], expected[1][head], atol=1e-4, rtol=1e-5, msg=f"entropy {head}")
+        torch.testing.assert_close(got[2][head], expected[2][head], atol=1e-5, rtol=1e-4, msg=f"KL {head}")
+    assert float(sum(v.detach().sum() for v in got[2].values())) > 0  # the two policies differ
+    torch.testing.assert_close(got[3], expected[3], atol=1e-5, rtol=1e-5)  # values
+    names = [name for name, _ in agent.named_parameters()]
+    for name, g, e in zip(names, got_grads, expected_grads, strict=True):
+        if e is None:
+            assert g is None or not g.any(), name
+            continue
+        scale = float(e.abs().max()) + 1e-3
+        torch.testing.assert_close(g, e, atol=2e-5 * scale + 1e-6, rtol=1e-3, msg=f"gradient of {name}")
