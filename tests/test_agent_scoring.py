@@ -134,3 +134,94 @@ def test_scoring_a_sequence_equals_acting_step_by_step_with_every_head_forced(en
             continue
         scale = float(e.abs().max()) + 1e-3
         torch.testing.assert_close(g, e, atol=2e-5 * scale + 1e-6, rtol=1e-3, msg=f"gradient of {name}")
+
+
+def _head_outputs_match(got, expected, params):
+    """Same choice and outputs, and the same gradients of a scalar touching every output."""
+    assert torch.equal(got.choice, expected.choice)
+    for a, b in zip(got[1:], expected[1:], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+    def objective(out):
+        return sum((0.3 + i) * t.float().sum() for i, t in enumerate(out[1:]) if t.requires_grad)
+
+    if not isinstance(objective(expected), torch.Tensor):  # nothing scored: no output depends on the weights
+        assert not isinstance(objective(got), torch.Tensor)
+        return
+    got_grads = torch.autograd.grad(objective(got), params, allow_unused=True)
+    expected_grads = torch.autograd.grad(objective(expected), params, allow_unused=True)
+    for g, e in zip(got_grads, expected_grads, strict=True):
+        assert (g is None) == (e is None)
+        if g is not None:
+            torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("used_rows", ["some", "all", "none"])
+def test_selection_scored_at_once_equals_the_pointer_loop(used_rows):
+    from agents.heads import ArgumentTable, HeadsConfig, SelectedUnitsHead
+    from agents.spec import AgentSpec
+    from envs.skirmish.spec import skirmish_spec
+
+    spec = AgentSpec.from_dict(skirmish_spec((32, 32), max_units=12, resolution=16))
+    head = SelectedUnitsHead(20, ArgumentTable(spec), 5, HeadsConfig.small())
+    g = torch.Generator().manual_seed(0)
+    rows, n = 32, 9
+    unit_mask = torch.rand(rows, n, generator=g) < 0.8
+    selectable = unit_mask & (torch.rand(rows, n, generator=g) < 0.7)
+    selectable[:, 0] = unit_mask[:, 0] = True  # something to pick on every row
+    emb = torch.randn(rows, n, 20, generator=g) * unit_mask[..., None]
+    ar = torch.randn(rows, 64, generator=g)
+    types = torch.randint(spec.num_action_types, (rows,), generator=g)
+    max_picks = torch.randint(1, 7, (rows,), generator=g)
+    used = {"some": torch.rand(rows, generator=g) < 0.6, "all": torch.ones(rows, dtype=torch.bool),
+            "none": torch.zeros(rows, dtype=torch.bool)}[used_rows]  # fmt: skip
+    temperature = torch.rand(rows, generator=g) + 0.5
+    inputs = (ar, emb, selectable, max_picks, types, used)
+    with torch.no_grad():
+        action = head(*inputs, temperature=temperature * 3, generator=g).choice  # some long selections
+    if used_rows != "none":
+        assert int((action >= 0).sum(-1).max()) == 5  # a full selection: no end step
+    garbage = torch.randint(-1, n, action.shape, generator=g).sort(-1, descending=True).values  # never read
+    action = torch.where(used[:, None], action, garbage)
+    expected = head(*inputs, action=action, temperature=temperature)
+    got = head.score(*inputs, action=action, temperature=temperature)
+    _head_outputs_match(got, expected, list(head.parameters()))
+    twice = action.clone()
+    twice[used.nonzero()[:1].squeeze(-1), 1] = twice[used.nonzero()[:1].squeeze(-1), 0]
+    if used_rows != "none":
+        with pytest.raises(ValueError, match="selected_units: a teacher-forced choice is not allowed"):
+            head.score(*inputs, action=twice, temperature=temperature)
+
+
+@pytest.mark.parametrize("used_rows", ["some", "all", "none"])
+def test_location_scored_on_the_used_rows_equals_scoring_every_row(used_rows):
+    from agents.heads import HeadsConfig, LocationHead
+
+    head = LocationHead(16, HeadsConfig.small())
+    g = torch.Generator().manual_seed(1)
+    rows = 24
+    ar = torch.randn(rows, 64, generator=g)
+    cells = torch.rand(rows, 256, generator=g) < 0.5
+    used = {"some": torch.rand(rows, generator=g) < 0.5, "all": torch.ones(rows, dtype=torch.bool),
+            "none": torch.zeros(rows, dtype=torch.bool)}[used_rows]  # fmt: skip
+    with torch.no_grad():
+        action = head(ar, cells, used, generator=g).choice
+    temperature = torch.rand(rows, generator=g) + 0.5
+    with recording() as every:
+        expected = head(ar, cells, used, action=action, temperature=temperature)
+    with recording() as compact:
+        got = head.score(ar, cells, used, action=action, temperature=temperature)
+    _head_outputs_match(got, expected, list(head.parameters()))
+    assert compact[0].log_p.shape == (int(used.sum()), 256)  # only the used rows were computed
+    other = LocationHead(16, HeadsConfig.small())
+    with torch.no_grad(), recording() as other_every:
+        other(ar, cells, used, action=action, temperature=temperature)
+    with torch.no_grad(), recording() as other_compact:
+        other.score(ar, cells, used, action=action, temperature=temperature)
+    torch.testing.assert_close(kl_divergence(other_compact, compact)["target_location"],
+                               kl_divergence(other_every, every)["target_location"])  # fmt: skip
+    if used_rows != "none":
+        outside = action.clone()
+        outside[used.nonzero()[0, 0]] = torch.tensor([16, 0])
+        with pytest.raises(ValueError, match="target_location: a teacher-forced choice is not allowed"):
+            head.score(ar, cells, used, action=outside, temperature=temperature)

@@ -25,11 +25,22 @@ class Choice(NamedTuple):
 
 
 class RecordedDistribution(NamedTuple):
-    """One head's (or one selection step's) masked log-probabilities ``log_p`` [B, K] and ``active`` rows [B]."""
+    """One head's (or one selection step's, or all of a selection's steps at once) masked log-probabilities and
+    ``active`` rows: ``active`` [B] or [B, steps]; ``log_p`` [*active.shape, K], or [active.sum(), K] holding only
+    the active rows in order (a head that skips the rows it does not score)."""
 
     name: str
     log_p: torch.Tensor
     active: torch.Tensor
+
+
+def per_row(record: RecordedDistribution, values: torch.Tensor) -> torch.Tensor:
+    """``values`` given over a record's rows (``log_p.shape[:-1]``) as [B]: 0 on inactive rows, summed over steps."""
+    if values.shape == record.active.shape:
+        values = torch.where(record.active, values, 0.0)
+    else:
+        values = values.new_zeros(record.active.shape).masked_scatter(record.active, values)
+    return values.flatten(1).sum(1) if values.dim() > 1 else values
 
 
 _recorders: list[list[RecordedDistribution]] = []
@@ -60,7 +71,7 @@ def kl_divergence(p: list[RecordedDistribution], q: list[RecordedDistribution]) 
     for a, b in zip(p, q, strict=True):
         allowed = torch.isfinite(a.log_p)
         terms = torch.where(allowed, a.log_p.exp() * (a.log_p - b.log_p.masked_fill(~allowed, 0.0)), 0.0)
-        kl = torch.where(a.active, terms.sum(-1), 0.0)
+        kl = per_row(a, terms.sum(-1))
         total[a.name] = total[a.name] + kl if a.name in total else kl
     return total
 
@@ -127,3 +138,46 @@ def sample_rows(probs: torch.Tensor, generator: torch.Generator | None = None) -
     uniform = torch.rand(total.shape, dtype=torch.float64, device=probs.device, generator=generator)
     point = torch.minimum(uniform * total, torch.nextafter(total, torch.zeros_like(total)))  # below the total
     return torch.searchsorted(cdf, point, right=True).squeeze(-1)
+
+
+def score(
+    logits: torch.Tensor,
+    mask: torch.Tensor,
+    action: torch.Tensor,
+    active: torch.Tensor,
+    *,
+    temperature: float | torch.Tensor = 1.0,
+    name: str = "choice",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``categorical``'s scoring of a teacher-forced ``action``, for any leading shape: log-prob and entropy
+    [*active.shape] (0 on inactive rows). ``logits``, ``mask`` [..., K] and ``action`` [...] cover every row
+    ([*active.shape, K]: e.g. a pointer network's [B, steps] at once) or only the active ones ([active.sum(), K]);
+    ``temperature``: a number, or one per leading row of ``logits``."""
+    if isinstance(temperature, torch.Tensor) and temperature.dim():
+        if not bool((temperature > 0).all()):
+            raise ValueError(f"{name}: temperatures must be > 0, got {temperature.min().item()}")
+        trailing = [1] * (logits.dim() - temperature.dim())
+        temperature = temperature.to(logits.dtype).reshape(*temperature.shape, *trailing)
+    elif not temperature > 0:
+        raise ValueError(f"{name}: temperature must be > 0, got {temperature}")
+    compact = logits.shape[:-1] != active.shape
+    rows = torch.ones_like(action, dtype=torch.bool) if compact else active
+    if bool((rows & ~mask.any(-1)).any()):
+        raise ValueError(f"{name}: a row that uses this argument has nothing it may choose")
+    mask = mask | ~mask.any(-1, keepdim=True)  # inactive rows with nothing allowed: keep the softmax finite
+    log_p = (logits / temperature).masked_fill(~mask, float("-inf")).log_softmax(-1)
+    record = RecordedDistribution(name, log_p, active)
+    for records in _recorders:
+        records.append(record)
+    index = torch.where(rows, action.long(), 0)
+    size = logits.shape[-1]
+    allowed = (index >= 0) & (index < size) & mask.gather(-1, index.clamp(0, size - 1)[..., None]).squeeze(-1)
+    if not bool(allowed[rows].all()):
+        raise ValueError(f"{name}: a teacher-forced choice is not allowed by the mask")
+    log_prob = log_p.gather(-1, index[..., None]).squeeze(-1)
+    entropy = -(log_p.exp() * log_p.masked_fill(~mask, 0.0)).sum(-1)
+    if compact:
+        zeros = logits.new_zeros(active.shape)
+        return zeros.masked_scatter(active, log_prob), zeros.masked_scatter(active, entropy)
+    zero = logits.new_zeros(())
+    return torch.where(active, log_prob, zero), torch.where(active, entropy, zero)

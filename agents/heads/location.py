@@ -8,6 +8,7 @@ shuffle (``subpixel_weight``), channels last: the same map (to float rounding) a
 ``ConvTranspose2d``. Cell (x, y) is flat index ``y * resolution + x``; the contract's ``target_location`` is
 ``[x, y]``.
 Learned x and y embeddings of the chosen cell are added to the autoregressive embedding.
+``score`` (teacher forcing) runs the transposed convolutions only on the rows whose action type uses a location.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch.nn import functional as F
 
 from agents.heads.autoregressive import HeadOutput, add_where_used
 from agents.heads.config import HeadsConfig
-from agents.heads.distributions import categorical
+from agents.heads.distributions import categorical, score
 
 
 class LocationHead(nn.Module):
@@ -86,6 +87,32 @@ class LocationHead(nn.Module):
         embedding = add_where_used(autoregressive_embedding, self.embed_x(x) + self.embed_y(y), used)
         cell = torch.where(used[:, None], torch.stack([x, y], dim=-1), 0)
         return HeadOutput(cell, choice.log_prob, choice.entropy, embedding)
+
+    def score(
+        self,
+        autoregressive_embedding: torch.Tensor,
+        cells: torch.Tensor,
+        used: torch.Tensor,
+        action: torch.Tensor,
+        temperature: float | torch.Tensor = 1.0,
+    ) -> HeadOutput:
+        """``forward`` with the given ``action`` [B, 2], computed on the ``used`` rows only (the logits of the others
+        are never needed)."""
+        used = used.bool()
+        rows = used.nonzero().squeeze(-1)
+        action = action.long()
+        picked = action[rows]
+        inside = ((picked >= 0) & (picked < self.resolution)).all(-1)
+        flat = torch.where(inside, picked[:, 1] * self.resolution + picked[:, 0], -1)
+        if isinstance(temperature, torch.Tensor) and temperature.dim():
+            temperature = temperature[rows]
+        embedding = autoregressive_embedding[rows]
+        log_prob, entropy = score(self.logits(embedding), cells[rows].bool(), flat, used, temperature=temperature,
+                                  name="target_location")  # fmt: skip
+        x, y = flat % self.resolution, flat // self.resolution
+        embedding = autoregressive_embedding.index_add(0, rows, self.embed_x(x) + self.embed_y(y))
+        cell = torch.zeros_like(action).index_copy(0, rows, torch.stack([x, y], dim=-1))
+        return HeadOutput(cell, log_prob, entropy, embedding)
 
 
 # Output row 2i + r of a ConvTranspose2d(kernel 4, stride 2, padding 1) reads input row i + d through kernel row

@@ -12,6 +12,8 @@ The log-prob of a selection is the sum over its steps, including the end step wh
 ``max_selected`` units are picked; its entropy is the sum of the per-step entropies along the chosen path.
 Sampling with ``compact`` (every row given uses the head) computes each step only for the rows still selecting, the
 query's input projection folded into one matmul per step (``_sample``).
+``score`` (teacher forcing) knows every pick in advance, so it builds all steps' embeddings, queries, masks and logits
+at once; only the pointer LSTM runs step by step.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from torch import nn
 from agents.heads.arguments import ArgumentTable
 from agents.heads.autoregressive import add_where_used
 from agents.heads.config import HeadsConfig
-from agents.heads.distributions import categorical, sample_rows
+from agents.heads.distributions import categorical, sample_rows, score
 from agents.heads.query import PointerQuery
 
 
@@ -208,3 +210,60 @@ class SelectedUnitsHead(nn.Module):
         embedding = add_where_used(autoregressive_embedding, self.embed_picks(mean_key), counts > 0)
         entropy = key_sums.new_zeros(batch).index_add_(0, row_index, entropy)
         return SelectionOutput(choice, step_log_probs.sum(-1), entropy, embedding, step_log_probs)
+
+    def score(
+        self,
+        autoregressive_embedding: torch.Tensor,
+        unit_embeddings: torch.Tensor,
+        selectable: torch.Tensor,
+        max_picks: torch.Tensor,
+        action_type: torch.Tensor,
+        used: torch.Tensor,
+        action: torch.Tensor,
+        temperature: float | torch.Tensor = 1.0,
+    ) -> SelectionOutput:
+        """``forward`` with the given ``action`` [B, max_selected], every pointer step at once (one recorded
+        distribution of [B, steps] rows)."""
+        batch, num_units = selectable.shape
+        steps = self.max_selected
+        action = action.long()
+        count = (action >= 0).sum(-1)
+        positions = torch.arange(action.shape[1], device=action.device)
+        if action.shape[1] != steps or not bool(((action >= 0) == (positions < count[:, None])).all()):
+            raise ValueError(f"selected_units must be [B, {steps}] unit rows padded at the end with -1")
+        used = used.bool()
+        count = torch.where(used, count, 0)
+        choice = torch.where(positions < count[:, None], action, -1)
+        span = min(steps, int(count.max()) + 1) if bool(used.any()) else 0  # the steps some row is still active at
+        if span == 0:
+            zeros = autoregressive_embedding.new_zeros(batch)
+            return SelectionOutput(choice, zeros, zeros, autoregressive_embedding, zeros.new_zeros(batch, steps))
+        keys = self.keys(unit_embeddings)
+        all_keys = torch.cat([keys, self.end_key.expand(batch, 1, -1)], dim=1)
+        step = positions[:span]
+        picking = used[:, None] & (step < count[:, None])  # [B, S]: step s picks a unit (else it ends, or is idle)
+        active = used[:, None] & (step <= count[:, None])
+        picks = torch.where(picking, action[:, :span], num_units)  # the end key's index where not picking
+        picked_keys = keys.gather(1, picks.clamp(max=num_units - 1)[..., None].expand(-1, -1, keys.shape[-1]))
+        key_sums = torch.where(picking[..., None], picked_keys, 0.0).cumsum(1)  # keys picked up to step s
+        num_picked = picking.long().cumsum(1)
+        embedded = self.embed_picks(key_sums / num_picked.clamp(min=1)[..., None])  # [B, S, D] after step s
+        start = autoregressive_embedding[:, None]
+        later = start + torch.where((num_picked[:, :-1] > 0)[..., None], embedded[:, :-1], 0.0)  # add_where_used
+        before = torch.cat([start, later], dim=1)
+        queries = self.query(before, action_type[:, None])  # [B, S, key_dim]
+        state = (keys.new_zeros(batch, keys.shape[-1]), keys.new_zeros(batch, keys.shape[-1]))
+        outputs = []
+        for s in range(span):
+            state = self.lstm(queries[:, s], state)
+            outputs.append(state[0])
+        logits = torch.einsum("bnk,bsk->bsn", all_keys, torch.stack(outputs, dim=1))
+        one_hot = nn.functional.one_hot(picks, num_units + 1)[..., :num_units].int()
+        picked_before = (one_hot.cumsum(1) - one_hot) > 0
+        room = (step[None] < max_picks[:, None])[..., None]  # an active row has picked s units before step s
+        end_allowed = (step > 0)[None, :, None].expand(batch, -1, 1)
+        mask = torch.cat([selectable.bool()[:, None] & ~picked_before & room, end_allowed], dim=-1)
+        log_probs, entropy = score(logits, mask, picks, active, temperature=temperature, name="selected_units")
+        step_log_probs = torch.cat([log_probs, log_probs.new_zeros(batch, steps - span)], dim=1)
+        embedding = add_where_used(autoregressive_embedding, embedded[:, -1], num_picked[:, -1] > 0)
+        return SelectionOutput(choice, step_log_probs.sum(-1), entropy.sum(-1), embedding, step_log_probs)
