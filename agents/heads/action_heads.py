@@ -72,11 +72,13 @@ class ActionHeads(nn.Module):
         generator: torch.Generator | None = None,
         active: torch.Tensor | None = None,
         compact: bool = False,
+        score: bool = False,
     ) -> ActionHeadsOutput:
         """``legal`` from ``self.rules.observe(obs)``; ``temperature``: one number, or one per row [B]; ``active``
         [B]: the rows that still act (all when None; the others' action is the no_op, unscored). ``compact``: every
         row acts (``active`` None) and each head runs only where used (then only the action-type head's
-        distributions cover every row, for ``recording``)."""
+        distributions cover every row, for ``recording``). ``score``: ``action`` holds every key, and the selection
+        and location heads score it on their fast teacher-forced paths."""
         given = (lambda key: None) if action is None else action.get  # a partial action forces only its keys
         sampling = {"greedy": greedy, "temperature": temperature, "generator": generator}
         if compact:
@@ -90,16 +92,12 @@ class ActionHeads(nn.Module):
         types = kind.choice
         real_rows = legal.unit_mask.sum(-1)
         max_picks = torch.where(self.rules.keeps_one_unselected(types), real_rows - 1, self.max_selected)
-        selection = self.selected_units(
-            kind.autoregressive_embedding,
-            unit_embeddings,
-            self.rules.selectable(legal, types),
-            max_picks,
-            types,
-            self.table.used(types, "selected_units"),
-            given("selected_units"),
-            **sampling,
-        )
+        selection_inputs = (kind.autoregressive_embedding, unit_embeddings, self.rules.selectable(legal, types),
+                            max_picks, types, self.table.used(types, "selected_units"), given("selected_units"))
+        if score:
+            selection = self.selected_units.score(*selection_inputs, temperature=temperature)
+        else:
+            selection = self.selected_units(*selection_inputs, **sampling)
         target_used = self.table.used(types, "target_unit")
         if given("target_unit") is not None:
             target_used = target_used & (given("target_unit") >= 0)
@@ -112,13 +110,12 @@ class ActionHeads(nn.Module):
             given("target_unit"),
             **sampling,
         )
-        location = self.target_location(
-            target.autoregressive_embedding,
-            legal.cells,
-            self.table.used(types, "target_location"),
-            given("target_location"),
-            **sampling,
-        )
+        location_inputs = (target.autoregressive_embedding, legal.cells, self.table.used(types, "target_location"),
+                           given("target_location"))
+        if score:
+            location = self.target_location.score(*location_inputs, temperature=temperature)
+        else:
+            location = self.target_location(*location_inputs, **sampling)
         queued = self.queued(
             location.autoregressive_embedding, self.table.used(types, "queued"), given("queued"), **sampling
         )
@@ -130,7 +127,6 @@ class ActionHeads(nn.Module):
             selection.step_log_probs,
             queued.autoregressive_embedding,
         )
-
 
     def nothing(self, batch: int, like: torch.Tensor) -> ActionHeadsOutput:
         """What ``batch`` rows that send nothing output: the no_op with every argument absent, log-probs and

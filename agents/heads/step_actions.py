@@ -59,11 +59,13 @@ class StepActions(nn.Module):
         temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
         compact: bool = False,
+        score: bool = False,
     ) -> StepActionsOutput:
         """Sample, or score ``action`` ([B, N, ...] per key). A partial ``action`` forces its keys in every sub-action
         and samples the rest (e.g. the true action types, to measure the selections given them); later sub-actions
         are then conditioned on the earlier ones as forced and sampled. ``compact``: skip the work of rows and
-        heads whose result is unused (same outputs; ``recording`` then sees only the rows computed)."""
+        heads whose result is unused (same outputs; ``recording`` then sees only the rows computed). ``score``:
+        ``action`` is complete and only scored (the heads' fast teacher-forced paths, see ``ActionHeads``)."""
         rows = core_output.shape[0]
         active = torch.ones(rows, dtype=torch.bool, device=core_output.device)
         may_end = legal._replace(action_types=legal.action_types | (torch.arange(
@@ -79,7 +81,7 @@ class StepActions(nn.Module):
                                         generator)  # fmt: skip
             else:
                 out = heads(context, unit_embeddings, allowed, action=given, greedy=greedy, temperature=temperature,
-                            generator=generator, active=active)  # fmt: skip
+                            generator=generator, active=active, score=score)  # fmt: skip
             outputs.append(out)
             active = active & (out.action["action_type"] != self.no_op)
             if k + 1 < self.actions_per_step:
