@@ -215,8 +215,10 @@ class Agent(nn.Module):
         check_actions(self.spec, action, tuple(obs["unit_mask"].shape[:1]), obs["units"].shape[-2], "action",
                       partial=False)  # fmt: skip
         check_temperature(temperature, tuple(obs["unit_mask"].shape[:1]))
+        obs = without_trailing_padding(obs)
         core_output, units, legal, core_state = self.trunk(obs, state, first)
-        out = self.step_actions(self.heads, core_output, units, legal, action=action, temperature=temperature)
+        out = self.step_actions(self.heads, core_output, units, legal, action=action, temperature=temperature,
+                                score=True)  # fmt: skip
         return EvaluateOutput(
             out.log_probs, out.entropy, self.value(core_output), self.next_state(core_state, action, obs["units"])
         )
@@ -233,7 +235,8 @@ class Agent(nn.Module):
         number or [T, B]) from ``state``.
 
         Equal to calling ``evaluate`` step by step, but the featurizer, encoders and heads see all T x B rows
-        at once; only the core runs step by step. The previous action type and targeted tag of step t come from
+        at once; only the core runs step by step. Unit rows past the last real unit of the whole unroll are dropped
+        first (``without_trailing_padding``). The previous action type and targeted tag of step t come from
         the given actions at t - 1 (teacher forcing: its last action that was not a no_op), and from ``state`` at
         t = 0.
         """
@@ -244,6 +247,7 @@ class Agent(nn.Module):
         check_actions(self.spec, action, tuple(first.shape), obs["units"].shape[-2], "action", partial=False)
         check_temperature(temperature, tuple(first.shape))
         steps, batch = first.shape
+        obs = without_trailing_padding(obs)
         flat = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in obs.items()}
         flat_action = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in action.items()}
         units = flat["units"]
@@ -266,7 +270,7 @@ class Agent(nn.Module):
         if isinstance(temperature, torch.Tensor) and temperature.dim():
             temperature = temperature.reshape(steps * batch)
         out = self.step_actions(self.heads, core_output, unit_embeddings, legal, action=flat_action,
-                                temperature=temperature)  # fmt: skip
+                                temperature=temperature, score=True)  # fmt: skip
         final = {
             "core_h": core_state[0],
             "core_c": core_state[1],
