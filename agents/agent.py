@@ -93,6 +93,14 @@ class Agent(nn.Module):
         self.heads = ActionHeads(spec, self.core.out_channels, self.entity_encoder.unit_dim, self.config.heads)
         self.step_actions = StepActions(spec.actions_per_step, spec.no_op, self.core.out_channels, self.config.heads)
         self.value = ValueHead(self.core.out_channels, self.config.heads)
+        self.encoder_autocast: torch.dtype | None = None  # see ``autocast_encoder``
+
+    def autocast_encoder(self, dtype: torch.dtype | None) -> Agent:
+        """Run the entity encoder (most of the agent's matmuls) under autocast to ``dtype`` (None: off); its outputs
+        come back in the agent's dtype, and the core and heads stay there, so the log-probs keep their precision
+        (bf16 logits would move a learner's importance weights by up to ~15%). Returns the agent."""
+        self.encoder_autocast = dtype
+        return self
 
     def checkpoint_config(self) -> dict[str, Any]:
         """A JSON-serialisable dict that, with the state dict, rebuilds this agent (``from_checkpoint``)."""
@@ -142,7 +150,14 @@ class Agent(nn.Module):
         was_targeted = None
         if self.tag_column is not None:
             was_targeted = unit_mask & (target_tag[:, None] >= 0) & (units[..., self.tag_column] == target_tag[:, None])
-        encoded = self.entity_encoder(self.featurizer(units, unit_mask, was_targeted), unit_mask)
+        features = self.featurizer(units, unit_mask, was_targeted)
+        if self.encoder_autocast is None:
+            encoded = self.entity_encoder(features, unit_mask)
+        else:
+            with torch.autocast(units.device.type, dtype=self.encoder_autocast):
+                encoded = self.entity_encoder(features, unit_mask)
+            encoded.unit_embeddings = encoded.unit_embeddings.to(features.dtype)
+            encoded.embedded_entity = encoded.embedded_entity.to(features.dtype)
         scalars = self.scalar_encoder(obs["scalars"], previous)
         core_input = torch.cat([encoded.embedded_entity, scalars], dim=-1)
         return core_input, encoded.unit_embeddings, self.heads.rules.observe(obs)

@@ -128,6 +128,7 @@ def test_inprocess_run_checkpoints_logs_and_is_deterministic(tmp_path):
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"charts/SPS", "losses/policy", "losses/value", "charts/policy_lag"} <= tags
+    assert {"charts/learner_seconds/forward", "charts/learner_seconds/backward"} <= tags
     assert events.Scalars("charts/illegal_actions_per_step")[-1].value == 0.0  # strict games
     assert events.Scalars("charts/units_dropped_per_step")[-1].value == 0.0  # 3m fits in 64 rows
     again = train_rl(

@@ -110,7 +110,9 @@ class LocationHead(nn.Module):
         log_prob, entropy = score(self.logits(embedding), cells[rows].bool(), flat, used, temperature=temperature,
                                   name="target_location")  # fmt: skip
         x, y = flat % self.resolution, flat // self.resolution
-        embedding = autoregressive_embedding.index_add(0, rows, self.embed_x(x) + self.embed_y(y))
+        update = self.embed_x(x) + self.embed_y(y)
+        scattered = update.new_zeros(autoregressive_embedding.shape).index_add(0, rows, update)
+        embedding = autoregressive_embedding + scattered  # as add_where_used (and its dtype under autocast)
         cell = torch.zeros_like(action).index_copy(0, rows, torch.stack([x, y], dim=-1))
         return HeadOutput(cell, log_prob, entropy, embedding)
 

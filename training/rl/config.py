@@ -12,6 +12,7 @@ from training.config_io import DEVICES, CheckedConfig, ConfigError, described
 
 BACKENDS = ("ray", "inprocess")
 VALUE_TARGETS = ("vtrace", "td_lambda")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -54,6 +55,9 @@ class LearnerConfig(CheckedConfig):
     upgo_cost: float = described("weight of the UPGO policy gradient (0: off)", at_least=0, default=0.0)
     value_target: str = described("the value loss's target", choices=VALUE_TARGETS, default="vtrace")
     td_lambda: float = described("lambda of the td_lambda target", at_least=0, at_most=1, default=0.9)
+    precision: str = described("the entity encoders' precision: fp32, or bf16 autocast (heads and losses stay "
+                               "fp32; on a CPU without fast bf16 attention it is slower)", choices=PRECISIONS,
+                               default="fp32")  # fmt: skip
 
 
 @dataclass

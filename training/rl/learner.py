@@ -6,6 +6,12 @@ teacher-forced actions and every categorical they build is recorded. Both score 
 was sampled at (it travels in the trajectory), so importance weights and the KL compare like with like. A game that
 ends cuts the returns (discount 0); one cut by its time limit (``truncated``) bootstraps from the value of its last
 observation, computed by the actor, which is added, discounted, to the last reward.
+
+The learner runs on its own device (``cuda`` with CPU actors: weights go back to the actors as CPU arrays); its
+entity encoders (the agent's and the reference's) may run under bf16 autocast (``precision``), while the heads,
+the return estimators and the losses stay fp32.
+``phase_seconds`` holds the wall time of each phase of the last update (batching, forward, reference forward,
+returns and losses, backward, optimiser step, probe).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import torch
 from agents.agent import Agent
 from agents.heads.action_heads import HEADS
 from agents.heads.distributions import kl_divergence, recording
+from training.config_io import ConfigError
 from training.divergence import check_finite, probe
 from training.policy import output_terms
 from training.rl.config import LearnerConfig
@@ -44,26 +51,58 @@ def batch_trajectories(trajectories: Sequence[dict[str, np.ndarray]], device: to
     return out
 
 
+class PhaseClock:
+    """Wall seconds per named phase, marked in order; on CUDA each mark waits for the device, so GPU work is counted
+    in the phase that queued it."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.seconds: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def mark(self, phase: str) -> None:
+        """The time since the previous mark goes to ``phase``."""
+        if self.cuda:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self.last
+        self.last = now
+
+
+def learner_device(name: torch.device | str) -> torch.device:
+    """The learner's device for a config's ``device`` (``auto``: cuda when available); ``ConfigError`` for cuda on
+    a machine without it."""
+    if str(name) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{name} requested but CUDA is not available on this machine (use auto or cpu)", "device")
+    return device
+
+
 class Learner:
     """Owns the trained agent, its optimiser and the frozen reference policy (None: no KL term)."""
 
     def __init__(self, agent: Agent, reference: Agent | None, config: LearnerConfig,
                  device: torch.device | str = "cpu") -> None:  # fmt: skip
-        self.device = torch.device(device)
-        self.agent = agent.to(self.device).train()
-        self.reference = reference.to(self.device).eval() if reference is not None else None
-        if self.reference is not None:
-            self.reference.requires_grad_(False)
+        self.device = learner_device(device)
         self.config = config
+        encoder_dtype = torch.bfloat16 if config.precision == "bf16" else None
+        self.agent = agent.to(self.device).train().autocast_encoder(encoder_dtype)
+        self.reference = None
+        if reference is not None:
+            self.reference = reference.to(self.device).eval().autocast_encoder(encoder_dtype).requires_grad_(False)
         self.optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+        self.phase_seconds: dict[str, float] = {}
 
     def weights(self) -> dict[str, np.ndarray]:
-        """The current weights as numpy arrays (cheap to ``ray.put`` and to load on CPU actors)."""
+        """The current weights as numpy arrays on the CPU (cheap to ``ray.put`` and to load on CPU actors)."""
         return {k: v.detach().cpu().numpy() for k, v in self.agent.state_dict().items()}
 
-    def loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, batch: dict[str, Any], clock: PhaseClock | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """The total loss of one batch and its terms (for logging)."""
         cfg = self.config
+        clock = clock or PhaseClock(self.device)
         first = batch["first"].bool()
         steps = first.shape[0] - 1
         obs = {k: v[:steps] for k, v in batch["obs"].items()}
@@ -76,6 +115,13 @@ class Learner:
         log_prob = torch.stack([out.log_probs[h] for h in HEADS]).sum(0)
         entropy = torch.stack([out.entropy[h] for h in HEADS]).sum(0)
         values = out.value
+        clock.mark("forward")
+        kl_terms: dict[str, torch.Tensor] = {}
+        if self.reference is not None and cfg.kl_cost > 0:
+            with torch.no_grad(), recording() as reference:
+                self.reference.evaluate_sequence(obs, action, state, first[:steps], temperature)
+            clock.mark("reference")
+            kl_terms = kl_divergence(reference, current)
         truncated = batch["truncated"].bool()
         rewards = batch["reward"].float() + cfg.discount * truncated.float() * batch["truncation_value"].float()
         discounts = cfg.discount * (~(batch["terminated"].bool() | truncated)).float()
@@ -90,23 +136,21 @@ class Learner:
             target = vt.vs
         value_loss = 0.5 * (target - values).pow(2).mean()
         total = policy_loss + cfg.baseline_cost * value_loss - cfg.entropy_cost * entropy.mean()
-        terms = {"policy": policy_loss.item(), "value": value_loss.item(), "entropy": entropy.mean().item()}
+        logged = {"policy": policy_loss, "value": value_loss, "entropy": entropy.mean()}
         if cfg.upgo_cost > 0:
             returns = upgo_returns(rewards, discounts, values.detach(), bootstrap.detach())
             upgo = -((returns - values.detach()) * log_rhos.exp().clamp(max=1.0) * log_prob).mean()
             total = total + cfg.upgo_cost * upgo
-            terms["upgo"] = upgo.item()
-        if self.reference is not None and cfg.kl_cost > 0:
-            with torch.no_grad(), recording() as reference:
-                self.reference.evaluate_sequence(obs, action, state, first[:steps], temperature)
-            per_head = kl_divergence(reference, current)
-            kl = torch.stack(list(per_head.values())).sum(0).mean()
+            logged["upgo"] = upgo
+        if kl_terms:
+            kl = torch.stack(list(kl_terms.values())).sum(0).mean()
             total = total + cfg.kl_cost * kl
-            terms["kl"] = kl.item()
-            terms.update({f"kl/{head}": v.mean().item() for head, v in per_head.items()})
-        terms["total"] = total.item()
-        terms["importance_ratio"] = log_rhos.exp().mean().item()
-        terms["value_mean"] = values.mean().item()
+            logged["kl"] = kl
+            logged.update({f"kl/{head}": v.mean() for head, v in kl_terms.items()})
+        logged.update(total=total, importance_ratio=log_rhos.exp().mean(), value_mean=values.mean())
+        names = list(logged)
+        terms = dict(zip(names, torch.stack([logged[n].detach() for n in names]).tolist(), strict=True))  # one sync
+        clock.mark("losses")
         return total, terms
 
     def update(self, trajectories: Sequence[dict[str, np.ndarray]], step: int) -> dict[str, float]:
@@ -114,16 +158,22 @@ class Learner:
         non-finite term or gradient norm raises ``DivergedError`` before the weights change, non-finite policy
         outputs after it raise before the weights are saved or reach an actor."""
         start = time.perf_counter()
+        clock = PhaseClock(self.device)
         batch = batch_trajectories(trajectories, self.device)
-        total, terms = self.loss(batch)
+        clock.mark("batch")
+        total, terms = self.loss(batch, clock)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        clock.mark("backward")
         norm = torch.nn.utils.clip_grad_norm_(self.agent.parameters(), self.config.max_grad_norm)
-        terms["total"], terms["grad_norm"] = float(total.detach()), float(norm)
+        terms["grad_norm"] = float(norm)
         check_finite(step, terms)
         self.optimizer.step()
+        clock.mark("step")
         probe(step, lambda: output_terms(self.agent, {k: v[0] for k, v in batch["obs"].items()}, batch["state"],
                                          batch["first"][0].bool()))  # the batch's first step, as an actor plays it
+        clock.mark("probe")
+        self.phase_seconds = clock.seconds
         terms["seconds"] = time.perf_counter() - start
         terms["samples"] = float(batch["reward"].numel())
         return terms

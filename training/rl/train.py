@@ -6,7 +6,8 @@ the last ``opponents.league_size`` and those a kept checkpoint names (a resume f
 ``charts/episodic_return``, ``charts/episodic_length``, ``charts/win_rate`` and ``charts/win_rate/<opponent>``
 (over the last 100 games), ``charts/SPS``, ``charts/policy_lag``, ``charts/illegal_actions_per_step`` (0 in strict
 games, where an illegal action stops the run), ``charts/units_dropped_per_step`` (units in view that got no row:
-``max_units`` below the scenario's units; warned about at start-up), ``losses/*``. The run folder follows
+``max_units`` below the scenario's units; warned about at start-up), ``charts/learner_samples_per_s`` and
+``charts/learner_seconds/<phase>`` (the learner's update by phase), ``losses/*``. The run folder follows
 ``training.run_folder``; a non-finite loss stops the run in the learner before its weights change or reach an actor
 (``training.divergence``).
 """
@@ -48,7 +49,7 @@ from training.divergence import DivergedError
 from training.logger import RunLogger
 from training.rl.backends import InProcessBackend, RayBackend
 from training.rl.config import RLConfig
-from training.rl.learner import Learner
+from training.rl.learner import Learner, learner_device
 from training.run_folder import open_run
 from training.scenario_fit import fitting_scenarios, warn_if_rows_short
 
@@ -67,12 +68,6 @@ class RLResult:
     win_rate: dict[str, float]
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def initial_agents(cfg: RLConfig) -> tuple[Agent, Agent | None]:
@@ -143,6 +138,7 @@ def train_rl(
 ) -> RLResult:
     """Run RL to ``cfg.total_frames``; ``on_update(info)`` is called after every update (info has the backend)."""
     start = time.perf_counter()
+    device = learner_device(cfg.device)  # before anything is made: cuda asked for on a machine without it fails here
     folder = open_run(cfg.run_root, cfg.name, "rl", resume=resume)
     run_dir, ckpt_dir = folder.path, folder.checkpoints
     torch.manual_seed(cfg.seed)
@@ -151,7 +147,7 @@ def train_rl(
     torch.set_num_threads(threads)
     agent, reference = initial_agents(cfg)
     warn_if_rows_short(fitting_scenarios(cfg.scenarios, None), cfg.max_units, "rl")
-    learner = Learner(agent, reference, cfg.learner, _device(cfg.device))
+    learner = Learner(agent, reference, cfg.learner, device)
     counters = {"updates": 0, "frames": 0, "episodes": 0, "worker_restarts": 0}
     league: list[tuple[str, dict[str, np.ndarray]]] = []
     last = folder.resumed
@@ -215,6 +211,7 @@ def train_rl(
             step = counters["frames"]
             sps = (counters["frames"] - frames_at_start) / max(time.perf_counter() - clock, 1e-9)
             record = {f"losses/{k}": v for k, v in terms.items() if k not in ("seconds", "samples")}
+            record.update({f"charts/learner_seconds/{phase}": v for phase, v in learner.phase_seconds.items()})
             record.update({"charts/SPS": sps, "charts/policy_lag": counters["updates"] - 1 - result["version"],
                            "charts/learner_samples_per_s": terms["samples"] / max(terms["seconds"], 1e-9),
                            "charts/worker_restarts": backend.restarts,
