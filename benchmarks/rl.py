@@ -18,10 +18,14 @@ transfer; driver-observed interval minus the worker's own timing) and how many c
 
 Learner: ``Learner.update`` on one trajectory collected in-process (``--envs x --unroll`` frames), torch on
 ``--learner-threads`` threads (default 2, and 1 as the baseline of the ratio column), without and with the KL
-reference (a copy of the agent); median over ``--updates`` updates after ``--learner-warmup`` untimed ones. Two
-threads on a 2-core machine that something else keeps busy can be many times slower than one (OpenMP threads wait
-for each other), which the 1-thread row makes visible. ``--quick`` is a tiny smoke run (2 games x 16 steps, 2 s
-windows, 1 update, no warm-up update).
+reference (a copy of the agent); median over ``--updates`` updates after ``--learner-warmup`` untimed ones, with
+the median time of each phase of the update (forward, reference forward, backward, the rest). Two threads on a
+2-core machine that something else keeps busy can be many times slower than one (OpenMP threads wait for each
+other), which the 1-thread row makes visible. Target: with the KL term on 2 CPU threads (fp32) >= 2,000
+samples/s. ``--learner-only`` skips the rollout setups (one untimed in-process trajectory feeds the learner);
+``--learner-devices cpu cuda`` adds a GPU learner (its rows use the largest thread count) and ``--precisions fp32
+bf16`` the entity encoders' bf16 autocast. ``--quick`` is a tiny smoke run (2 games x 16 steps, 2 s windows, 1
+update, no warm-up update).
 
 ``--breakdown`` adds a pass of ``--breakdown-trajectories`` in-process rollouts (after one untimed) that shows where
 a worker's time goes, in CPU time of its thread per frame: each part of the agent (timing hooks, see
@@ -39,6 +43,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import argparse  # noqa: E402
 import copy  # noqa: E402
+import dataclasses  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -65,7 +70,7 @@ from training.config_io import load_config, to_dict  # noqa: E402
 from training.ray_runtime import start_ray  # noqa: E402
 from training.rl.actor import RolloutWorker  # noqa: E402
 from training.rl.backends import InProcessBackend, RayBackend  # noqa: E402
-from training.rl.config import RLConfig  # noqa: E402
+from training.rl.config import PRECISIONS, RLConfig  # noqa: E402
 from training.rl.learner import Learner  # noqa: E402
 from training.rl.train import initial_agents  # noqa: E402
 
@@ -75,6 +80,9 @@ RAY_CPUS = 2
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 TARGET_ONE_ACTOR = 0.85  # 1 Ray actor / in-process
 TARGET_TWO_ACTORS = 1.5  # 2 Ray actors / 1 Ray actor
+TARGET_LEARNER = 2000.0  # samples/s of the learner with the KL term, 2 CPU threads, fp32
+TARGET_LEARNER_THREADS = 2
+SHOWN_PHASES = ("forward", "reference", "backward")  # the rest is summed as "other"
 OTHER_LOAD_WARNING = 0.3  # cores busy outside the workers above which a setup's frames/s is flagged
 QUICK = {"envs": 2, "unroll": 16, "duration": 2.0, "updates": 1, "learner_warmup": 0}
 DEFAULTS = {"envs": 8, "unroll": 128, "duration": 20.0, "updates": 3, "learner_warmup": 1}
@@ -105,6 +113,8 @@ class LearnerResult:
     """Timing of ``Learner.update`` with or without the KL reference."""
 
     kl_reference: bool
+    device: str
+    precision: str
     threads: int
     samples: int
     updates: int
@@ -113,6 +123,7 @@ class LearnerResult:
     cpu_ms_per_update: float  # median process CPU milliseconds (all threads)
     other_busy_cores: float  # cores busy outside this process during the timed updates
     ms_samples: list[float]
+    phase_ms: dict[str, float]  # median wall milliseconds of each phase (``Learner.phase_seconds``)
 
 
 def machine_busy_seconds() -> float:
@@ -221,12 +232,15 @@ def serialization_cost(ray: Any, result: dict[str, Any], repeats: int = 3) -> di
 
 
 def measure_learner(agent: torch.nn.Module, cfg: RLConfig, trajectory: dict[str, np.ndarray], kl: bool,
-                    threads: int, warmup: int, updates: int) -> LearnerResult:  # fmt: skip
-    """Median wall and CPU time of ``Learner.update`` on one trajectory (fresh copies of the agent)."""
+                    threads: int, warmup: int, updates: int, device: str = "cpu",
+                    precision: str = "fp32") -> LearnerResult:  # fmt: skip
+    """Median wall and CPU time of ``Learner.update`` on one trajectory (fresh copies of the agent), and of each of
+    its phases."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    learner = Learner(copy.deepcopy(agent), copy.deepcopy(agent) if kl else None, cfg.learner, "cpu")
-    walls, cpus, samples = [], [], 0
+    config = dataclasses.replace(cfg.learner, precision=precision)
+    learner = Learner(copy.deepcopy(agent), copy.deepcopy(agent) if kl else None, config, device)
+    walls, cpus, phases, samples = [], [], [], 0
     for step in range(1, warmup + 1):
         learner.update([trajectory], step=step)
     busy, began = machine_busy_seconds(), time.perf_counter()
@@ -235,13 +249,25 @@ def measure_learner(agent: torch.nn.Module, cfg: RLConfig, trajectory: dict[str,
         terms = learner.update([trajectory], step=step)
         walls.append(terms["seconds"])
         cpus.append(time.process_time() - cpu)
+        phases.append(learner.phase_seconds)
         samples = int(terms["samples"])
     other = max(0.0, (machine_busy_seconds() - busy - sum(cpus)) / (time.perf_counter() - began))
     wall = statistics.median(walls)
-    return LearnerResult(kl_reference=kl, threads=torch.get_num_threads(), samples=samples, updates=updates,
-                         ms_per_update=1000 * wall, samples_per_s=samples / wall,
+    phase_ms = {name: 1000 * statistics.median(p[name] for p in phases) for name in phases[0]}
+    return LearnerResult(kl_reference=kl, device=device, precision=precision, threads=torch.get_num_threads(),
+                         samples=samples, updates=updates, ms_per_update=1000 * wall, samples_per_s=samples / wall,
                          cpu_ms_per_update=1000 * statistics.median(cpus), other_busy_cores=other,
-                         ms_samples=[round(1000 * w, 1) for w in walls])  # fmt: skip
+                         ms_samples=[round(1000 * w, 1) for w in walls], phase_ms=phase_ms)  # fmt: skip
+
+
+def learner_verdicts(results: Sequence[LearnerResult]) -> list[tuple[str, float, float, bool]]:
+    """(what, samples/s, target, pass) for the learner with the KL term on 2 CPU threads in fp32, if measured."""
+    out = []
+    for r in results:
+        if r.kl_reference and r.device == "cpu" and r.precision == "fp32" and r.threads == TARGET_LEARNER_THREADS:
+            what = f"learner with KL, {r.threads} CPU threads, samples/s"
+            out.append((what, r.samples_per_s, TARGET_LEARNER, r.samples_per_s >= TARGET_LEARNER))
+    return out
 
 
 def verdicts(rollouts: Sequence[Rollouts]) -> list[tuple[str, float, float, bool]]:
@@ -284,19 +310,24 @@ def rollout_table(rollouts: Sequence[Rollouts]) -> str:
 
 
 def learner_table(results: Sequence[LearnerResult]) -> str:
-    """Markdown table: one row per (threads, KL); speed against the first thread count with the same KL setting."""
+    """Markdown table: one row per (device, precision, threads, KL); speed against the first row with the same KL
+    setting; median milliseconds of the update's phases."""
     base = {}
     for r in results:
         base.setdefault(r.kl_reference, r)
-    rows = ["| learner | threads | samples/update | updates | ms/update (median) | samples/s | ratio | CPU ms/update | "
-            "other busy cores |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    phases = " | ".join(f"{p} ms" for p in SHOWN_PHASES)
+    rows = [f"| learner | device | precision | threads | samples/update | updates | ms/update (median) | samples/s | "
+            f"ratio | {phases} | other ms | CPU ms/update | other busy cores |",
+            "|---|---|---|" + "---:|" * (9 + len(SHOWN_PHASES))]  # fmt: skip
     for r in results:
         name = "with KL reference" if r.kl_reference else "no KL reference"
         first = base[r.kl_reference]
-        ratio = f"{r.samples_per_s / first.samples_per_s:.2f}x vs {first.threads} thread{'s' * (first.threads > 1)}"
-        rows.append(f"| {name} | {r.threads} | {r.samples} | {r.updates} | {r.ms_per_update:.0f} | "
-                    f"{r.samples_per_s:.0f} | {ratio} | {r.cpu_ms_per_update:.0f} | "
-                    f"{r.other_busy_cores:.2f} |")  # fmt: skip
+        ratio = f"{r.samples_per_s / first.samples_per_s:.2f}x vs {first.device} {first.precision} {first.threads}t"
+        shown = " | ".join(f"{r.phase_ms[p]:.0f}" if p in r.phase_ms else "-" for p in SHOWN_PHASES)
+        other = sum(v for p, v in r.phase_ms.items() if p not in SHOWN_PHASES)
+        rows.append(f"| {name} | {r.device} | {r.precision} | {r.threads} | {r.samples} | {r.updates} | "
+                    f"{r.ms_per_update:.0f} | {r.samples_per_s:.0f} | {ratio} | {shown} | {other:.0f} | "
+                    f"{r.cpu_ms_per_update:.0f} | {r.other_busy_cores:.2f} |")  # fmt: skip
     return "\n".join(rows)
 
 
@@ -334,6 +365,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--learner-warmup", type=int, default=None, help="untimed learner updates first (default 1)")
     parser.add_argument("--learner-threads", type=int, nargs="+", default=[1, 2],
                         help="torch thread counts to time the learner with (default 1 2)")  # fmt: skip
+    parser.add_argument("--learner-only", action="store_true",
+                        help="time only the learner (on one untimed in-process trajectory)")  # fmt: skip
+    parser.add_argument("--learner-devices", nargs="+", default=["cpu"], choices=["cpu", "cuda"],
+                        help="devices to time the learner on (default cpu)")  # fmt: skip
+    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=list(PRECISIONS),
+                        help="learner.precision values to time (default fp32)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 games x 16 steps, 2 s, 1 update")
     parser.add_argument("--breakdown", action="store_true",
@@ -349,6 +386,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--envs, --unroll, --updates and --learner-threads must be >= 1 and --duration > 0")
     if args.trajectories < 0 or args.learner_warmup < 0 or args.breakdown_trajectories < 1:
         parser.error("--trajectories and --learner-warmup must be >= 0, --breakdown-trajectories >= 1")
+    if "cuda" in args.learner_devices and not torch.cuda.is_available():
+        parser.error("--learner-devices cuda: CUDA is not available on this machine")
     return args
 
 
@@ -367,13 +406,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[{time.perf_counter() - began:5.0f} s] {text}", file=sys.stderr, flush=True)
 
     rollouts: list[Rollouts] = []
+    serialization: dict[str, float] = {}
     local = InProcessBackend(1, agent_dict, config_dict, args.seed)  # sets torch to one thread
     local.broadcast(weights, 0)
-    measured, last = drive(local, [time.process_time], args.duration, cap, "in-process")
-    rollouts.append(measured)
+    if args.learner_only:
+        local.submit(0)
+        _, last = local.next()
+        log("one trajectory for the learner (rollouts not timed: --learner-only)")
+    else:
+        measured, last = drive(local, [time.process_time], args.duration, cap, "in-process")
+        rollouts.append(measured)
+        log(f"in-process: {measured.frames_per_s:.0f} frames/s")
     trajectory = last["trajectory"]
     local.shutdown()
-    log(f"in-process: {measured.frames_per_s:.0f} frames/s")
     breakdown: list[dict[str, Any]] = []
     if args.breakdown:
         breakdown, breakdown_frames = rollout_breakdown(agent_dict, config_dict, weights, args.seed,
@@ -382,54 +427,62 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import ray
 
-    started_here = not ray.is_initialized()
-    ray = start_ray(num_cpus=RAY_CPUS)
-    serialization = serialization_cost(ray, last)
-    for workers in (1, 2):
-        backend = RayBackend(workers, agent_dict, config_dict, args.seed)
-        pids = [ray.get(handle.__ray_call__.remote(actor_pid)) for handle in backend.workers]
-        backend.broadcast(weights, 0)
-        measured, _ = drive(backend, [process_cpu_clock(p) for p in pids], args.duration, cap, f"ray x{workers}")
-        rollouts.append(measured)
-        backend.shutdown()
-        log(f"ray x{workers}: {measured.frames_per_s:.0f} frames/s")
-    if started_here:
-        ray.shutdown()
+    if not args.learner_only:
+        started_here = not ray.is_initialized()
+        ray = start_ray(num_cpus=RAY_CPUS)
+        serialization = serialization_cost(ray, last)
+        for workers in (1, 2):
+            backend = RayBackend(workers, agent_dict, config_dict, args.seed)
+            pids = [ray.get(handle.__ray_call__.remote(actor_pid)) for handle in backend.workers]
+            backend.broadcast(weights, 0)
+            measured, _ = drive(backend, [process_cpu_clock(p) for p in pids], args.duration, cap,
+                                f"ray x{workers}")  # fmt: skip
+            rollouts.append(measured)
+            backend.shutdown()
+            log(f"ray x{workers}: {measured.frames_per_s:.0f} frames/s")
+        if started_here:
+            ray.shutdown()
 
     learners = []
-    for threads in args.learner_threads:
-        for kl in (False, True):
-            learners.append(measure_learner(agent, cfg, trajectory, kl, threads, args.learner_warmup, args.updates))
-            log(f"learner ({threads} threads, KL {kl}): {learners[-1].samples_per_s:.0f} samples/s")
+    for device in args.learner_devices:
+        for precision in args.precisions:
+            for threads in args.learner_threads if device == "cpu" else [max(args.learner_threads)]:
+                for kl in (False, True):
+                    learners.append(measure_learner(agent, cfg, trajectory, kl, threads, args.learner_warmup,
+                                                    args.updates, device, precision))  # fmt: skip
+                    log(f"learner ({device}, {precision}, {threads} threads, KL {kl}): "
+                        f"{learners[-1].samples_per_s:.0f} samples/s")  # fmt: skip
 
     frames = args.envs * args.unroll
-    print(f"\nRollouts: small agent, {args.envs} games x {args.unroll} steps = {frames} frames per trajectory, "
-          f"scenarios {' '.join(SCENARIOS)}, opponents {' '.join(LEVELS)}, {args.duration:g} s windows, "
-          f"{os.cpu_count()} cores, Ray num_cpus={RAY_CPUS}\n")  # fmt: skip
-    print(rollout_table(rollouts))
+    if rollouts:
+        print(f"\nRollouts: small agent, {args.envs} games x {args.unroll} steps = {frames} frames per trajectory, "
+              f"scenarios {' '.join(SCENARIOS)}, opponents {' '.join(LEVELS)}, {args.duration:g} s windows, "
+              f"{os.cpu_count()} cores, Ray num_cpus={RAY_CPUS}\n")  # fmt: skip
+        print(rollout_table(rollouts))
     for r in rollouts:
         if r.other_busy_cores > OTHER_LOAD_WARNING:
             print(
                 f"\nWARNING: {r.other_busy_cores:.2f} cores were busy outside the workers during {r.setup} (other "
                 "processes on a shared machine?): frames/s ratios are unreliable; frames per worker CPU-s is not."
             )
-    print(f"\nOne {frames}-frame result: {serialization['array_mb']:.1f} MB of arrays, pickle "
-          f"{serialization['pickle_ms']:.0f} ms, ray.put {serialization['ray_put_ms']:.0f} ms, "
-          f"ray.get {serialization['ray_get_ms']:.1f} ms\n")  # fmt: skip
+    if serialization:
+        print(f"\nOne {frames}-frame result: {serialization['array_mb']:.1f} MB of arrays, pickle "
+              f"{serialization['pickle_ms']:.0f} ms, ray.put {serialization['ray_put_ms']:.0f} ms, "
+              f"ray.get {serialization['ray_get_ms']:.1f} ms\n")  # fmt: skip
     if breakdown:
         print(f"Where an in-process rollout's time goes: {args.breakdown_trajectories} trajectories of {frames} "
               "frames, CPU time of the worker's thread (timing hooks add a little)\n")  # fmt: skip
         print(breakdown_table({"in-process": breakdown}, "trajectory building, new games, policy bookkeeping"))
         print()
-    print(f"Learner: Learner.update on one {frames}-frame trajectory, median of {args.updates} after "
-          f"{args.learner_warmup} warm-up\n")  # fmt: skip
+    print(f"\nLearner: Learner.update on one {frames}-frame trajectory (small agent, scenarios {' '.join(SCENARIOS)}), "
+          f"median of {args.updates} after {args.learner_warmup} warm-up, {os.cpu_count()} cores\n")  # fmt: skip
     print(learner_table(learners))
     for r in learners:
         if r.other_busy_cores > OTHER_LOAD_WARNING:
             print(f"\nWARNING: {r.other_busy_cores:.2f} cores were busy outside this process during the "
                   f"{r.threads}-thread learner (KL {r.kl_reference}): its time is unreliable.")  # fmt: skip
     print()
-    checks = verdicts(rollouts)
+    checks = verdicts(rollouts) + learner_verdicts(learners)
     report = {
         "benchmark": "rl",
         "envs_per_actor": args.envs,
@@ -439,6 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "opponents": list(LEVELS),
         "duration_s": args.duration,
         "max_trajectories_per_worker": args.trajectories or None,
+        "learner_only": args.learner_only,
         "ray_num_cpus": RAY_CPUS,
         "cores": os.cpu_count(),
         "agent_parameters": sum(p.numel() for p in agent.parameters()),
@@ -452,7 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "targets": [{"check": t, "ratio": r, "target": g, "pass": ok} for t, r, g, ok in checks],
         "seconds": time.perf_counter() - began,
     }
-    lines = [(f"{text} = {ratio:.2f}x (target >= {target}x)", ok) for text, ratio, target, ok in checks]
+    lines = [(f"{text} = {ratio:.2f}x (target >= {target}x)" if target < TARGET_LEARNER else
+              f"{text} = {ratio:.0f} (target >= {target:.0f})", ok) for text, ratio, target, ok in checks]  # fmt: skip
     return finish("rl", report, lines, args.out)
 
 
