@@ -166,7 +166,7 @@ class Learner:
         total.backward()
         clock.mark("backward")
         norm = torch.nn.utils.clip_grad_norm_(self.agent.parameters(), self.config.max_grad_norm)
-        terms["grad_norm"] = float(norm)
+        terms["total"], terms["grad_norm"] = float(total.detach()), float(norm)  # the loss backpropagated
         check_finite(step, terms)
         self.optimizer.step()
         clock.mark("step")
