@@ -128,12 +128,14 @@ def test_scoring_a_sequence_equals_acting_step_by_step_with_every_head_forced(en
     assert float(sum(v.detach().sum() for v in got[2].values())) > 0  # the two policies differ
     torch.testing.assert_close(got[3], expected[3], atol=1e-5, rtol=1e-5)  # values
     names = [name for name, _ in agent.named_parameters()]
+    # float noise relative to the largest gradient (a logit bias, whose true gradient is 0 by the softmax's shift
+    # invariance, holds nothing but noise), plus 0.1% of each entry
+    noise = 2e-5 * max(float(e.abs().max()) for e in expected_grads if e is not None)
     for name, g, e in zip(names, got_grads, expected_grads, strict=True):
         if e is None:
             assert g is None or not g.any(), name
             continue
-        scale = float(e.abs().max()) + 1e-3
-        torch.testing.assert_close(g, e, atol=2e-5 * scale + 1e-6, rtol=1e-3, msg=f"gradient of {name}")
+        torch.testing.assert_close(g, e, atol=noise, rtol=1e-3, msg=f"gradient of {name}")
 
 
 def _head_outputs_match(got, expected, params):
@@ -145,8 +147,10 @@ def _head_outputs_match(got, expected, params):
     def objective(out):
         return sum((0.3 + i) * t.float().sum() for i, t in enumerate(out[1:]) if t.requires_grad)
 
-    if not isinstance(objective(expected), torch.Tensor):  # nothing scored: no output depends on the weights
-        assert not isinstance(objective(got), torch.Tensor)
+    if not isinstance(objective(got), torch.Tensor):  # nothing scored: no output depends on the weights
+        if isinstance(objective(expected), torch.Tensor):
+            grads = torch.autograd.grad(objective(expected), params, allow_unused=True)
+            assert all(g is None or not g.any() for g in grads)
         return
     got_grads = torch.autograd.grad(objective(got), params, allow_unused=True)
     expected_grads = torch.autograd.grad(objective(expected), params, allow_unused=True)
@@ -212,13 +216,14 @@ def test_location_scored_on_the_used_rows_equals_scoring_every_row(used_rows):
     with recording() as compact:
         got = head.score(ar, cells, used, action=action, temperature=temperature)
     _head_outputs_match(got, expected, list(head.parameters()))
-    assert compact[0].log_p.shape == (int(used.sum()), 256)  # only the used rows were computed
+    assert [r.log_p.shape for r in compact] == ([(int(used.sum()), 256)] if used.any() else [])  # used rows only
     other = LocationHead(16, HeadsConfig.small())
     with torch.no_grad(), recording() as other_every:
         other(ar, cells, used, action=action, temperature=temperature)
     with torch.no_grad(), recording() as other_compact:
         other.score(ar, cells, used, action=action, temperature=temperature)
-    torch.testing.assert_close(kl_divergence(other_compact, compact)["target_location"],
+    nothing = torch.zeros(rows)
+    torch.testing.assert_close(kl_divergence(other_compact, compact).get("target_location", nothing),
                                kl_divergence(other_every, every)["target_location"])  # fmt: skip
     if used_rows != "none":
         outside = action.clone()

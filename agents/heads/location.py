@@ -101,6 +101,9 @@ class LocationHead(nn.Module):
         used = used.bool()
         rows = used.nonzero().squeeze(-1)
         action = action.long()
+        if rows.numel() == 0:  # nothing to score (and no distribution to record)
+            zeros = autoregressive_embedding.new_zeros(used.shape)
+            return HeadOutput(torch.zeros_like(action), zeros, zeros, autoregressive_embedding)
         picked = action[rows]
         inside = ((picked >= 0) & (picked < self.resolution)).all(-1)
         flat = torch.where(inside, picked[:, 1] * self.resolution + picked[:, 0], -1)
