@@ -211,8 +211,11 @@ def test_gradients_reach_every_parameter(kind, core):
         loss = loss + sum(scored.log_probs.values()).sum() + sum(scored.entropy.values()).sum() + scored.value.sum()
         state = scored.state
     loss.backward()
+    # the location map's last bias adds the same to every cell's logit: its true gradient is 0 (softmax is shift
+    # invariant), so it may get exactly 0
+    shift = f"heads.target_location.upsample.{len(agent.heads.target_location.upsample) - 1}.bias"
     for name, p in agent.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+        assert p.grad is not None and (p.grad.abs().sum() > 0 or name == shift), name
 
 
 @pytest.mark.parametrize("kind", KINDS)
