@@ -10,7 +10,9 @@ arrival to the arrival of the trajectory that ends ``--duration`` seconds (or ``
 later, and workers keep playing until every window has closed, so the last window is not measured on a half-idle
 machine. frames/s is the sum over workers of frames / window. Worker 0 plays the same seeded games in every setup.
 
-Targets on 2 cores: 1 Ray actor >= 0.85x in-process; 2 Ray actors >= 1.5x 1 Ray actor. Next to frames/s the table
+Targets on 2 cores: in-process >= 1,500 frames/s (one core: agent, env and bots; an absolute figure, so it holds
+on a machine like the 2-core reference one, not on any); 1 Ray actor >= 0.85x in-process; 2 Ray actors >= 1.8x 1
+Ray actor. Next to frames/s the table
 shows frames per worker CPU-second (robust to other load on a shared machine), the fraction of a core each worker
 got, the per-trajectory time spent outside ``rollout`` (submission, weights argument, return serialisation and
 transfer; driver-observed interval minus the worker's own timing) and how many cores were busy outside the workers
@@ -79,13 +81,14 @@ LEVELS = ("easy", "medium")
 RAY_CPUS = 2
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 TARGET_ONE_ACTOR = 0.85  # 1 Ray actor / in-process
-TARGET_TWO_ACTORS = 1.5  # 2 Ray actors / 1 Ray actor
+TARGET_TWO_ACTORS = 1.8  # 2 Ray actors / 1 Ray actor
+TARGET_IN_PROCESS = 1500.0  # frames/s of the in-process rollout (one core, small agent)
 TARGET_LEARNER = 2000.0  # samples/s of the learner with the KL term, 2 CPU threads, fp32
 TARGET_LEARNER_THREADS = 2
 SHOWN_PHASES = ("forward", "reference", "backward")  # the rest is summed as "other"
 OTHER_LOAD_WARNING = 0.3  # cores busy outside the workers above which a setup's frames/s is flagged
 QUICK = {"envs": 2, "unroll": 16, "duration": 2.0, "updates": 1, "learner_warmup": 0}
-DEFAULTS = {"envs": 8, "unroll": 128, "duration": 20.0, "updates": 3, "learner_warmup": 1}
+DEFAULTS = {"envs": 64, "unroll": 32, "duration": 20.0, "updates": 3, "learner_warmup": 1}
 Backend = InProcessBackend | RayBackend
 
 
@@ -274,6 +277,8 @@ def verdicts(rollouts: Sequence[Rollouts]) -> list[tuple[str, float, float, bool
     """(setup, ratio, target, pass) for the Ray setups: 1 actor vs in-process, 2 actors vs 1 actor."""
     rate = {r.workers if r.setup.startswith("ray") else 0: r.frames_per_s for r in rollouts}
     out = []
+    if 0 in rate:
+        out.append(("in-process rollout, frames/s", rate[0], TARGET_IN_PROCESS, rate[0] >= TARGET_IN_PROCESS))
     if 0 in rate and 1 in rate:
         ratio = rate[1] / rate[0]
         out.append(("1 Ray actor vs in-process", ratio, TARGET_ONE_ACTOR, ratio >= TARGET_ONE_ACTOR))
@@ -359,8 +364,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=None, help="seconds per worker window (default 20)")
     parser.add_argument("--trajectories", type=int, default=0,
                         help="at most this many measured trajectories per worker (default 0: no limit)")  # fmt: skip
-    parser.add_argument("--envs", type=int, default=None, help="games per worker (default 8)")
-    parser.add_argument("--unroll", type=int, default=None, help="steps per trajectory (default 128)")
+    parser.add_argument("--envs", type=int, default=None, help="games per worker (default 64, as RL)")
+    parser.add_argument("--unroll", type=int, default=None, help="steps per trajectory (default 32, as RL)")
     parser.add_argument("--updates", type=int, default=None, help="timed learner updates per variant (default 3)")
     parser.add_argument("--learner-warmup", type=int, default=None, help="untimed learner updates first (default 1)")
     parser.add_argument("--learner-threads", type=int, nargs="+", default=[1, 2],
@@ -506,8 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "targets": [{"check": t, "ratio": r, "target": g, "pass": ok} for t, r, g, ok in checks],
         "seconds": time.perf_counter() - began,
     }
-    lines = [(f"{text} = {ratio:.2f}x (target >= {target}x)" if target < TARGET_LEARNER else
-              f"{text} = {ratio:.0f} (target >= {target:.0f})", ok) for text, ratio, target, ok in checks]  # fmt: skip
+    lines = [(f"{text} = {value:.0f} (target >= {target:.0f})" if "/s" in text else
+              f"{text} = {value:.2f}x (target >= {target}x)", ok) for text, value, target, ok in checks]  # fmt: skip
     return finish("rl", report, lines, args.out)
 
 
