@@ -217,6 +217,9 @@ class BatchedEngine:
         self._heading = np.zeros(g * n, dtype=np.complex128)
         self._run = np.zeros(g, dtype=bool)
         self._run_u = np.zeros(g * n, dtype=bool)
+        self._dirty_g = np.ones(g, dtype=bool)  # games whose behaviour rows ``_refresh`` must rebuild
+        self._slot_cols = np.arange(n)
+        self._behaviour_rows()
         self._chunks: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._events: list[list[tuple[str, int, int]]] | None = None
         for k in range(g):
@@ -224,7 +227,6 @@ class BatchedEngine:
         self._alive_changed()
         self._next_shield_regen(np.ones(g, dtype=bool))
         self._check_done(np.ones(g, dtype=bool))
-        self._dirty = True
 
     # ------------------------------------------------------------------ public API
 
@@ -407,11 +409,12 @@ class BatchedEngine:
         self._alive_changed()
         self._next_shield_regen(games)
         self._check_done(games)
-        self._dirty = True
+        self._dirty_g[g] = True
 
     def _set_running(self, run: np.ndarray) -> None:
         """Which games step: the rest are frozen (masked out of every phase); the collision pairs of finished
         games are dropped, those of paused ones parked until they run again (in their order: pushes sum alike)."""
+        self._dirty_g |= run != self._run
         self._run = run.copy()
         self._run_u = np.repeat(run, self.capacity)
         parked = self._parked
@@ -429,7 +432,6 @@ class BatchedEngine:
             pairs = zip(self._parked, self._pairs(), strict=True)
             self._parked = tuple(np.concatenate((p, a[pause])) for p, a in pairs)
         self._drop_pairs(idle)
-        self._dirty = True
 
     def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self._pi, self._pj, self._rsum, self._pair_inv_closing
@@ -505,7 +507,7 @@ class BatchedEngine:
         self._target[slots] = np.where(kind == _ATTACK_UNIT, self._ounit[slots, 0], -1)
         self._stall[slots] = 0
         self._next_scan[slots] = 0
-        self._dirty = True
+        self._dirty_g[self._gid[slots]] = True
 
     def _pop(self, slots: np.ndarray) -> None:
         """The current order of ``slots`` completed: the next queued order (or idle) becomes current."""
@@ -519,73 +521,99 @@ class BatchedEngine:
         """Slot indices of the same game (per flat slot, -1 none) -> flat indices (the slot itself for -1)."""
         return np.where(local >= 0, self._gbase + local, self._idx)
 
+    def _behaviour_rows(self) -> None:
+        """Allocate the per-unit behaviour arrays that ``_refresh`` rebuilds row by row (per game)."""
+        size = self._idx.size
+        for name in ("_has_point", "_mobile", "_wants", "_shoot", "_idle_armed", "_has_t", "_healing"):
+            setattr(self, name, np.zeros(size, dtype=bool))
+        for name in ("_stop", "_stop_eps", "_weight", "_scan_range", "_leash_hi", "_leash_lo", "_fire_hi",
+                     "_fire_lo", "_heal_hi"):  # fmt: skip
+            setattr(self, name, np.zeros(size))
+        self._gu = self._idx.copy()
+        self._pz = np.zeros(size, dtype=np.complex128)
+        self._pz2 = self._pz.view(np.float64).reshape(size, 2)
+        self._heal_idx = _EMPTY
+
     def _refresh(self) -> None:
-        """Rebuild the per-unit behaviour arrays from orders and targets, for every running game (as
-        Engine._refresh; for a game whose orders and targets did not change it rebuilds the same arrays)."""
-        alive, run = self._alive, self._run_u
+        """Rebuild the per-unit behaviour arrays from orders and targets for the games marked in ``_dirty_g``
+        (as Engine._refresh; the other games' rows are what a rebuild would give again: none of their orders,
+        targets, deaths or running state changed since their last one)."""
+        dirty = self._dirty_g
+        if np.count_nonzero(dirty) == self.games:
+            s = slice(None)
+        else:
+            s = ((dirty.nonzero()[0] * self.capacity)[:, None] + self._slot_cols).reshape(-1)
+        idx, base = self._idx[s], self._gbase[s]
+        alive, run = self._alive[s], self._run_u[s]
         live = alive & run
         for _ in range(QUEUE_LENGTH):  # orders on units that died complete (only unit orders have order_unit >= 0)
-            unit = self._ounit[:, 0]
-            gone = live & (unit >= 0) & ~alive[self._flat(unit)]
+            unit = self._ounit[s, 0]
+            gone = live & (unit >= 0) & ~self._alive[np.where(unit >= 0, base + unit, idx)]
             if not np.count_nonzero(gone):
                 break
-            self._pop(gone.nonzero()[0])
-        kind = self._okind[:, 0]
-        target = self._target
+            self._pop(idx[gone])
+        kind = self._okind[s, 0]
+        target = self._target[s]
         has_t = (target >= 0) & run
         follow = (kind == _FOLLOW) & live
-        tflat = self._flat(target)
-        gu = np.where(has_t, tflat, np.where(follow, self._flat(self._ounit[:, 0]), self._idx))
+        tflat = np.where(target >= 0, base + target, idx)
+        unit = self._ounit[s, 0]
+        gu = np.where(has_t, tflat, np.where(follow, np.where(unit >= 0, base + unit, idx), idx))
         has_gu = has_t | follow
-        rsum = self._r + self._r[gu]
-        gap = np.where(has_t, self._target_gap, FOLLOW_GAP)
-        self._gu = gu
-        self._stop = np.where(has_gu, rsum + gap, 0.0)
-        self._stop_eps = self._stop + REACH_EPS
-        self._has_point = live & ~has_gu & ((kind == _MOVE) | (kind == _ATTACK_MOVE))
-        self._pz = self._opos[:, 0].copy().view(np.complex128).reshape(-1)
-        movable = live & self._can_move & (kind != _HOLD)
-        self._mobile = movable & (self._has_point | has_gu)
-        self._weight = movable.astype(np.float64)
+        rsum = self._r[s] + self._r[gu]
+        gap = np.where(has_t, self._target_gap[s], FOLLOW_GAP)
+        self._gu[s] = gu
+        stop = np.where(has_gu, rsum + gap, 0.0)
+        self._stop[s] = stop
+        self._stop_eps[s] = stop + REACH_EPS
+        has_point = live & ~has_gu & ((kind == _MOVE) | (kind == _ATTACK_MOVE))
+        self._has_point[s] = has_point
+        self._pz2[s] = self._opos[s, 0]
+        movable = live & self._can_move[s] & (kind != _HOLD)
+        self._mobile[s] = movable & (has_point | has_gu)
+        self._weight[s] = movable
         self._shares_stale = True
-        at = self._kind_base + kind
-        self._wants = live & ~has_t & self._kind_wants[at]
-        self._scan_range, leash, leash_min = self._kind_values[:, at]
-        self._leash_hi = np.where(has_t, rsum + leash + REACH_EPS, np.inf)
-        self._leash_lo = np.where(has_t, rsum + leash_min - REACH_EPS, -np.inf)
-        self._fire_hi = rsum + self._strike + REACH_EPS
-        self._fire_lo = rsum + self._min_range - REACH_EPS
-        heal_hi = rsum + self._heal_range + REACH_EPS
-        self._shoot = self._armed & has_t & np.where(self._air[gu], self._hits_air, self._hits_ground)
-        healing = self._healer & has_t
-        key = np.where(healing, tflat, np.where(run, -1, self._heal_key))  # paused games keep theirs
+        at = self._kind_base[s] + kind
+        self._wants[s] = live & ~has_t & self._kind_wants[at]
+        scan_range, leash, leash_min = self._kind_values[:, at]
+        self._scan_range[s] = scan_range
+        self._leash_hi[s] = np.where(has_t, rsum + leash + REACH_EPS, np.inf)
+        self._leash_lo[s] = np.where(has_t, rsum + leash_min - REACH_EPS, -np.inf)
+        self._fire_hi[s] = rsum + self._strike[s] + REACH_EPS
+        self._fire_lo[s] = rsum + self._min_range[s] - REACH_EPS
+        self._heal_hi[s] = rsum + self._heal_range[s] + REACH_EPS
+        self._shoot[s] = self._armed[s] & has_t & np.where(self._air[gu], self._hits_air[s], self._hits_ground[s])
+        healing = self._healer[s] & has_t
+        key = np.where(healing, tflat, np.where(run, -1, self._heal_key[s]))  # paused games keep theirs
         if _any(self._lazy):  # lazy heals that assumed other healers or targets: settle them
-            changed = self._games_of((key != self._heal_key).nonzero()[0]) & self._lazy
+            changed = self._games_of(idx[key != self._heal_key[s]]) & self._lazy
             if _any(changed):
                 self._sync(changed)
                 self._heal_stop(changed)
-        self._heal_key = key
-        healers = healing.nonzero()[0]
+        self._heal_key[s] = key
+        self._healing[s] = healing
+        self._has_t[s] = has_t
+        self._idle_armed[s] = live & self._armed[s] & (kind == _IDLE) & ~has_t
+        self._stall[idx[~has_point & run]] = 0
+        healers = self._healing.nonzero()[0]
         self._heal_idx = healers
-        self._heal_tgt = tgt = tflat[healers]  # (also without healers: a paused game may keep healing lazily)
+        self._heal_tgt = tgt = self._gu[healers]  # (also without healers: a paused game may keep healing lazily)
         if healers.size:
-            self._heal_hi_h = heal_hi[healers]
+            self._heal_hi_h = self._heal_hi[healers]
             self._heal_rate_h = self._heal_rate[healers]
             self._heal_cost_h = self._heal_cost[healers]
             self._heal_max_t = self._hp_max[tgt]
             ordered = np.sort(tgt)
             shared = ordered[1:][ordered[1:] == ordered[:-1]]
             self._heal_unique = ~self._games_of(shared)
-        self._idle_armed = live & self._armed & (kind == _IDLE) & ~has_t
-        self._any_target = np.count_nonzero(has_t) > 0
+        self._any_target = np.count_nonzero(self._has_t) > 0
         self._any_shoot = np.count_nonzero(self._shoot) > 0
-        self._stall[~self._has_point & run] = 0
-        self._dirty = False
+        self._dirty_g[:] = False
 
     # ------------------------------------------------------------------ one loop
 
     def _step(self) -> None:
-        if self._dirty:
+        if _any(self._dirty_g):
             self._refresh()
         due = self._run & (self._t >= self._pairs_until)
         if _any(due):
@@ -596,7 +624,8 @@ class BatchedEngine:
         if dropped is not None:
             scanning[dropped] = True
         if np.count_nonzero(scanning):
-            if self._scan(scanning.nonzero()[0]) or dropped is not None:
+            self._scan(scanning.nonzero()[0])
+            if _any(self._dirty_g):  # targets found by the scans or dropped by the leash
                 self._refresh()
                 self._geometry()
         frozen, killed = self._fire() if self._any_shoot else (None, None)
@@ -612,6 +641,7 @@ class BatchedEngine:
         if dropped.size == 0:
             return None
         self._target[dropped] = -1
+        self._dirty_g[self._gid[dropped]] = True
         return dropped
 
     def _geometry(self) -> None:
@@ -655,6 +685,7 @@ class BatchedEngine:
         column, gap = most_damaged(edge, missing, eligible, self._scan_range[healers])
         hit = column >= 0
         self._target[healers[hit]] = cand[hit.nonzero()[0], column[hit]] - self._gbase[healers[hit]]
+        self._dirty_g[self._gid[healers[hit]]] = True
         self._wait(healers[~hit], gap[~hit])
         return np.count_nonzero(hit) > 0
 
@@ -666,6 +697,7 @@ class BatchedEngine:
         column, gap = nearest_enemies(edge, hittable, self._scan_range[scanners], self._min_range[scanners])
         hit = column >= 0
         self._target[scanners[hit]] = cand[hit.nonzero()[0], column[hit]] - self._gbase[scanners[hit]]
+        self._dirty_g[self._gid[scanners[hit]]] = True
         self._wait(scanners[~hit], gap[~hit])
         return np.count_nonzero(hit) > 0
 
@@ -803,7 +835,7 @@ class BatchedEngine:
         if np.count_nonzero(ok):
             self._target[victims[ok]] = attackers[ok] - self._gbase[attackers[ok]]
             self._idle_armed[victims[ok]] = False
-            self._dirty = True
+            self._dirty_g[self._gid[victims[ok]]] = True
 
     def _kill(self, dead: np.ndarray, killers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Remove ``dead`` from play; units targeting them lose the target. Returns (frozen units, games)."""
@@ -827,7 +859,7 @@ class BatchedEngine:
             if _any(stop):
                 self._heal_stop(stop)  # ``_fire`` synced these games to t - 1 before the damage
         self._alive_changed()
-        self._dirty = True
+        self._dirty_g[self._gid[dead]] = True
         return killed | killed[self._gu], self._games_of(dead)
 
     def _heal(self, frozen: np.ndarray | None, killed: np.ndarray | None) -> None:
@@ -872,7 +904,7 @@ class BatchedEngine:
         if np.count_nonzero(full):
             self._target[healers[full]] = -1
             self._next_scan[healers[full]] = self._tu[healers[full]] + 1
-            self._dirty = True
+            self._dirty_g[self._gid[healers[full]]] = True
         start = self._games_of(healers[ok]) & self._heal_unique & ~topped
         if _any(start):
             self._heal_start(start[hg] & work, ok, got, hp, energy)
