@@ -69,6 +69,7 @@ from envs.skirmish.units import UnitTable, default_units
 _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
 _EMPTY = np.empty(0, dtype=np.int64)
 _any = np.count_nonzero  # on 1-D bool arrays: ndarray.any without its Python wrapper
+_NEVER_TOUCH = -1e9  # radius sum of a collision pair with a dead unit: never overlaps, so pushes by zero
 _PAD = {"order_unit": -1, "attack_target": -1, "last_damage_loop": NEVER}  # padding slots: dead, no orders
 
 
@@ -217,6 +218,14 @@ class BatchedEngine:
         self._heading = np.zeros(g * n, dtype=np.complex128)
         self._run = np.zeros(g, dtype=bool)
         self._run_u = np.zeros(g * n, dtype=bool)
+        self._c1, self._c2 = np.zeros(g, dtype=np.int64), np.zeros(g, dtype=np.int64)  # living units per side
+        self._stalemate = np.zeros(g, dtype=bool)
+        self._hpr, self._shr, self._enr = np.zeros(g * n), np.zeros(g * n), np.zeros(g * n)  # regen of the living
+        self._hpr2, self._shr2, self._enr2 = (self._per_game(a) for a in (self._hpr, self._shr, self._enr))
+        self._living = np.zeros(g, dtype=np.int64)
+        self._scan_code = np.zeros(g * n, dtype=np.int64)  # (owner == 2) * 4 + hits_air * 2 + hits_ground per slot
+        self._alive_order = np.zeros((g, n), dtype=np.int64)  # living columns first, in slot order
+        self._inv_closing, self._crowd_u, self._crowd_reach = np.zeros(g * n), np.zeros(g * n), np.zeros(g * n)
         self._dirty_g = np.ones(g, dtype=bool)  # games whose behaviour rows ``_refresh`` must rebuild
         self._slot_cols = np.arange(n)
         self._behaviour_rows()
@@ -379,6 +388,7 @@ class BatchedEngine:
         self._kind_values[:, g * cap * kinds : (g + 1) * cap * kinds] = values
         self._kind_wants[g * cap * kinds : (g + 1) * cap * kinds] = wants
         self._reach[sl] = self._r[sl] + PAIR_WINDOW * self._disp[sl]
+        self._scan_code[sl] = (self.state.owner[g] == 2) * 4 + self._hits_air[sl] * 2 + self._hits_ground[sl]
         self._healer_in_batch = bool(np.count_nonzero(self._healer))
         self.scenarios[g], self.seeds[g] = scenario, seed
         self._rngs[g] = np.random.default_rng(seed)
@@ -406,7 +416,7 @@ class BatchedEngine:
         """After ``_load`` into slot g: what depends on the new state (alive sets, shield regeneration, game end)."""
         games = np.zeros(self.games, dtype=bool)
         games[g] = True
-        self._alive_changed()
+        self._alive_changed(games)
         self._next_shield_regen(games)
         self._check_done(games)
         self._dirty_g[g] = True
@@ -454,45 +464,49 @@ class BatchedEngine:
         games[self._gid[slots]] = True
         return games
 
-    def _alive_changed(self) -> None:
-        """Recompute what depends on who is alive (all games: it is a function of the state alone)."""
+    def _alive_changed(self, games: np.ndarray | None = None) -> None:
+        """Recompute what depends on who is alive for ``games`` (bool mask, default all; a function of each game's
+        state alone). Collision pairs with a dead unit stay, with radius sum _NEVER_TOUCH: they push by exactly zero,
+        which leaves every unit's push sums what dropping them gives (and keeps the push index and shares valid)."""
         st = self.state
-        alive = st.alive
-        p1, p2 = st.owner == 1, st.owner == 2
-        c1 = np.count_nonzero(alive & p1, axis=1)
-        c2 = np.count_nonzero(alive & p2, axis=1)
-        air, armed = self._per_game(self._air), self._per_game(self._armed)
-        hits_air, hits_ground = self._per_game(self._hits_air), self._per_game(self._hits_ground)
-        can = np.zeros(self.games, dtype=bool)
+        rows = slice(None) if games is None else games.nonzero()[0]
+        alive, owner = st.alive[rows], st.owner[rows]
+        p1, p2 = owner == 1, owner == 2
+        self._c1[rows] = np.count_nonzero(alive & p1, axis=1)
+        self._c2[rows] = np.count_nonzero(alive & p2, axis=1)
+        air, armed = self._per_game(self._air)[rows], self._per_game(self._armed)[rows]
+        hits_air, hits_ground = self._per_game(self._hits_air)[rows], self._per_game(self._hits_ground)[rows]
+        can = np.zeros(alive.shape[0], dtype=bool)
         for mine, theirs in ((p1, p2), (p2, p1)):
             theirs = alive & theirs
             enemy_air = (theirs & air).any(axis=1)[:, None]
             enemy_ground = (theirs & ~air).any(axis=1)[:, None]
             can |= (alive & mine & armed & ((hits_air & enemy_air) | (hits_ground & enemy_ground))).any(axis=1)
-        self._counts = (c1, c2)
-        self._stalemate = ~can
-        flat = self._alive
-        self._hpr = self._hp_regen_rate * flat
-        self._shr = self._sh_regen_rate * flat
-        self._enr = self._en_regen_rate * flat
-        self._hpr2, self._shr2 = self._per_game(self._hpr), self._per_game(self._shr)
-        self._enr2 = self._per_game(self._enr)
-        living = np.count_nonzero(alive, axis=1)
-        self._alive_cols = np.argsort(~alive, axis=1, kind="stable")[:, : max(int(living.max()), 1)]
-        disp_max = np.where(alive, self._per_game(self._disp), 0.0).max(axis=1)
-        self._inv_closing = 1.0 / np.maximum(self._disp + np.repeat(disp_max, self.capacity), 1e-12)
-        ground = flat & ~self._air
-        key = self._gid * 3 + self._owner
-        area = np.bincount(key, weights=np.where(ground, self._r**2, 0.0), minlength=3 * self.games)
-        crowd = 2.0 * np.sqrt(area)  # radius a packed army covers, doubled for slack
-        self._crowd_u = crowd[key]
-        self._crowd_reach = self._crowd_u + self._speed
+        self._stalemate[rows] = ~can
+        self._hpr2[rows] = self._per_game(self._hp_regen_rate)[rows] * alive
+        self._shr2[rows] = self._per_game(self._sh_regen_rate)[rows] * alive
+        self._enr2[rows] = self._per_game(self._en_regen_rate)[rows] * alive
+        self._living[rows] = np.count_nonzero(alive, axis=1)
+        self._alive_order[rows] = np.argsort(~alive, axis=1, kind="stable")
+        self._alive_cols = self._alive_order[:, : max(int(self._living.max()), 1)]
+        self._cand_stale = True
+        disp = self._per_game(self._disp)[rows]
+        disp_max = np.where(alive, disp, 0.0).max(axis=1)
+        self._per_game(self._inv_closing)[rows] = 1.0 / np.maximum(disp + disp_max[:, None], 1e-12)
+        key = np.arange(alive.shape[0])[:, None] * 3 + owner
+        r = self._per_game(self._r)[rows]
+        area = np.bincount(key.reshape(-1), weights=np.where(alive & ~air, r**2, 0.0).reshape(-1),
+                           minlength=3 * alive.shape[0])  # fmt: skip
+        crowd_u = (2.0 * np.sqrt(area))[key]  # radius a packed army covers, doubled for slack
+        self._per_game(self._crowd_u)[rows] = crowd_u
+        self._per_game(self._crowd_reach)[rows] = crowd_u + self._per_game(self._speed)[rows]
         if self._pi.size:
-            self._drop_pairs(~(flat[self._pi] & flat[self._pj]))
+            flat = self._alive
+            self._rsum[~(flat[self._pi] & flat[self._pj])] = _NEVER_TOUCH
 
     def _check_done(self, games: np.ndarray) -> np.ndarray:
         """End ``games`` that are over (as Engine._check_done); returns the games that ended now."""
-        c1, c2 = self._counts
+        c1, c2 = self._c1, self._c2
         out = (c1 == 0) | (c2 == 0)
         result = np.where(out, np.where(c1 == c2, 0, np.where(c2 == 0, 1, 2)), 0)
         ended = games & (self.winner < 0) & (out | self._stalemate | (self.loop >= self._limit))
@@ -571,8 +585,9 @@ class BatchedEngine:
         self._pz2[s] = self._opos[s, 0]
         movable = live & self._can_move[s] & (kind != _HOLD)
         self._mobile[s] = movable & (has_point | has_gu)
-        self._weight[s] = movable
-        self._shares_stale = True
+        if np.count_nonzero(self._weight[s] != movable):
+            self._weight[s] = movable
+            self._shares_stale = True
         at = self._kind_base[s] + kind
         self._wants[s] = live & ~has_t & self._kind_wants[at]
         scan_range, leash, leash_min = self._kind_values[:, at]
@@ -651,55 +666,60 @@ class BatchedEngine:
         self._dz = goal - self._z
         self._d = np.abs(self._dz)
 
-    def _rows(self, slots: np.ndarray) -> np.ndarray:
-        """[len(slots), k] flat indices of the living units of each one's game in slot order (the candidates of
-        its scans, as Engine's ``_alive_idx``), padded with dead slots (every scan masks by ``alive``)."""
-        return self._gbase[slots][:, None] + self._alive_cols[self._gid[slots]]
+    def _candidates(self) -> None:
+        """Per game, the scan candidates (rebuilt after deaths): flat slots [games, k] of its living units in slot
+        order (Engine's ``_alive_idx``) padded with dead slots, their radii, and which of them each kind of scanner
+        may attack ([games, 8, k], by ``_scan_code``) or heal ([games, 2, k], by owner - 1)."""
+        cand = self._gbase[:: self.capacity, None] + self._alive_cols
+        alive, owner, air = self._alive[cand][:, None, :], self._owner[cand][:, None, :], self._air[cand][:, None, :]
+        code = np.arange(8)[None, :, None]
+        hits = np.where(air, (code & 2) > 0, (code & 1) > 0)
+        self._hittable = alive & (owner != np.where(code >= 4, 2, 1)) & hits
+        self._healable = alive & self._bio[cand][:, None, :] & (owner == np.array([1, 2])[None, :, None])
+        self._cand, self._cand_r = cand, self._r[cand]
+        self._cand_stale = False
 
-    def _edges(self, scanners: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        """Edge distances from each scanner to its row of candidates (targeting.edge_distances per game)."""
-        z, r = self._z, self._r
-        return np.abs(z[cand] - z[scanners][:, None]) - r[scanners][:, None] - r[cand]
+    def _edges(self, scanners: np.ndarray, games: np.ndarray) -> np.ndarray:
+        """Edge distances from each scanner to its game's candidates (targeting.edge_distances per game)."""
+        if self._cand_stale:
+            self._candidates()
+        zc = self._z[self._cand]
+        return np.abs(zc[games] - self._z[scanners][:, None]) - self._r[scanners][:, None] - self._cand_r[games]
 
-    def _scan(self, scanners: np.ndarray) -> bool:
+    def _scan(self, scanners: np.ndarray) -> None:
         """Acquire targets for the due units (armed: nearest enemies, healers: most damaged allies)."""
-        found = False
         armed = scanners[self._armed[scanners]]
         if armed.size:
-            found |= self._scan_enemies(armed)
+            self._scan_enemies(armed)
         healers = scanners[self._healer[scanners]]
         if healers.size:
-            found |= self._scan_allies(healers)
-        return found
+            self._scan_allies(healers)
 
-    def _scan_allies(self, healers: np.ndarray) -> bool:
+    def _scan_allies(self, healers: np.ndarray) -> None:
         self._sync(self._games_of(healers))
-        cand = self._rows(healers)
-        edge = self._edges(healers, cand)
-        owner = self._owner
-        eligible = (owner[cand] == owner[healers][:, None]) & self._bio[cand] & self._alive[cand]
+        games = self._gid[healers]
+        edge = self._edges(healers, games)
+        cand = self._cand[games]
+        eligible = self._healable[games, self._owner[healers] - 1]
         eligible &= cand != healers[:, None]
         follow = self._okind[healers, 0] == _FOLLOW
         eligible &= ~follow[:, None] | (cand == (self._gbase[healers] + self._ounit[healers, 0])[:, None])
         missing = (self._hp_max - self._hp)[cand]
         column, gap = most_damaged(edge, missing, eligible, self._scan_range[healers])
         hit = column >= 0
-        self._target[healers[hit]] = cand[hit.nonzero()[0], column[hit]] - self._gbase[healers[hit]]
-        self._dirty_g[self._gid[healers[hit]]] = True
+        self._target[healers[hit]] = self._alive_cols[games[hit], column[hit]]
+        self._dirty_g[games[hit]] = True
         self._wait(healers[~hit], gap[~hit])
-        return np.count_nonzero(hit) > 0
 
-    def _scan_enemies(self, scanners: np.ndarray) -> bool:
-        cand = self._rows(scanners)
-        edge = self._edges(scanners, cand)
-        hittable = (self._owner[cand] != self._owner[scanners][:, None]) & self._alive[cand]
-        hittable &= np.where(self._air[cand], self._hits_air[scanners][:, None], self._hits_ground[scanners][:, None])
+    def _scan_enemies(self, scanners: np.ndarray) -> None:
+        games = self._gid[scanners]
+        edge = self._edges(scanners, games)
+        hittable = self._hittable[games, self._scan_code[scanners]]
         column, gap = nearest_enemies(edge, hittable, self._scan_range[scanners], self._min_range[scanners])
         hit = column >= 0
-        self._target[scanners[hit]] = cand[hit.nonzero()[0], column[hit]] - self._gbase[scanners[hit]]
-        self._dirty_g[self._gid[scanners[hit]]] = True
+        self._target[scanners[hit]] = self._alive_cols[games[hit], column[hit]]
+        self._dirty_g[games[hit]] = True
         self._wait(scanners[~hit], gap[~hit])
-        return np.count_nonzero(hit) > 0
 
     def _wait(self, slots: np.ndarray, gap: np.ndarray) -> None:
         """Schedule the next scan of ``slots`` at the first loop a candidate ``gap`` beyond range could reach."""
@@ -814,7 +834,9 @@ class BatchedEngine:
         """(attacker, victim, fraction) rows of the splash around each splashing shot, per splasher in slot order."""
         at_self = self._splash_at_attacker[splashers]
         centre = np.where(at_self, splashers, primary)
-        cand = self._rows(splashers)
+        if self._cand_stale:
+            self._candidates()
+        cand = self._cand[self._gid[splashers]]
         distance = np.abs(self._z[cand] - self._z[centre][:, None]) - self._r[cand]
         fraction = splash_fraction(distance, self._splash_r[splashers], self._splash_f[splashers])
         valid = np.where(self._air[cand], self._hits_air[splashers][:, None], self._hits_ground[splashers][:, None])
@@ -858,9 +880,10 @@ class BatchedEngine:
             stop = self._games_of(touched) & self._lazy
             if _any(stop):
                 self._heal_stop(stop)  # ``_fire`` synced these games to t - 1 before the damage
-        self._alive_changed()
-        self._dirty_g[self._gid[dead]] = True
-        return killed | killed[self._gu], self._games_of(dead)
+        games = self._games_of(dead)
+        self._alive_changed(games)
+        self._dirty_g |= games
+        return killed | killed[self._gu], games
 
     def _heal(self, frozen: np.ndarray | None, killed: np.ndarray | None) -> None:
         """Healers heal their targets for this loop: exactly, or by the lazy rates while those are known safe."""
