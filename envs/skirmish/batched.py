@@ -222,9 +222,13 @@ class BatchedEngine:
         self._stalemate = np.zeros(g, dtype=bool)
         self._hpr, self._shr, self._enr = np.zeros(g * n), np.zeros(g * n), np.zeros(g * n)  # regen of the living
         self._hpr2, self._shr2, self._enr2 = (self._per_game(a) for a in (self._hpr, self._shr, self._enr))
-        self._living = np.zeros(g, dtype=np.int64)
+        # scan candidates per game (rebuilt after deaths): the living units' columns in slot order, then the dead
+        # (Engine's ``_alive_idx``, padded), their flat slots and radii, and which of them each kind of scanner may
+        # attack ([games, 8, capacity], by ``_scan_code``) or heal ([games, 2, capacity], by owner - 1)
+        self._alive_cols, self._cand = np.zeros((g, n), dtype=np.int64), np.zeros((g, n), dtype=np.int64)
+        self._cand_r = np.zeros((g, n))
+        self._hittable, self._healable = np.zeros((g, 8, n), dtype=bool), np.zeros((g, 2, n), dtype=bool)
         self._scan_code = np.zeros(g * n, dtype=np.int64)  # (owner == 2) * 4 + hits_air * 2 + hits_ground per slot
-        self._alive_order = np.zeros((g, n), dtype=np.int64)  # living columns first, in slot order
         self._inv_closing, self._crowd_u, self._crowd_reach = np.zeros(g * n), np.zeros(g * n), np.zeros(g * n)
         self._dirty_g = np.ones(g, dtype=bool)  # games whose behaviour rows ``_refresh`` must rebuild
         self._slot_cols = np.arange(n)
@@ -486,10 +490,17 @@ class BatchedEngine:
         self._hpr2[rows] = self._per_game(self._hp_regen_rate)[rows] * alive
         self._shr2[rows] = self._per_game(self._sh_regen_rate)[rows] * alive
         self._enr2[rows] = self._per_game(self._en_regen_rate)[rows] * alive
-        self._living[rows] = np.count_nonzero(alive, axis=1)
-        self._alive_order[rows] = np.argsort(~alive, axis=1, kind="stable")
-        self._alive_cols = self._alive_order[:, : max(int(self._living.max()), 1)]
-        self._cand_stale = True
+        order = np.argsort(~alive, axis=1, kind="stable")  # scan candidates: the living in slot order, then the dead
+        self._alive_cols[rows] = order
+        cand = self._gbase[:: self.capacity][rows, None] + order
+        self._cand[rows] = cand
+        self._cand_r[rows] = self._r[cand]
+        alive_c = np.take_along_axis(alive, order, 1)[:, None, :]
+        owner_c, air_c = self._owner[cand][:, None, :], self._air[cand][:, None, :]
+        code = np.arange(8)[None, :, None]  # _scan_code: (owner == 2) * 4 + hits_air * 2 + hits_ground
+        hits = np.where(air_c, (code & 2) > 0, (code & 1) > 0)
+        self._hittable[rows] = alive_c & (owner_c != np.where(code >= 4, 2, 1)) & hits
+        self._healable[rows] = alive_c & self._bio[cand][:, None, :] & (owner_c == np.array([1, 2])[None, :, None])
         disp = self._per_game(self._disp)[rows]
         disp_max = np.where(alive, disp, 0.0).max(axis=1)
         self._per_game(self._inv_closing)[rows] = 1.0 / np.maximum(disp + disp_max[:, None], 1e-12)
@@ -666,23 +677,8 @@ class BatchedEngine:
         self._dz = goal - self._z
         self._d = np.abs(self._dz)
 
-    def _candidates(self) -> None:
-        """Per game, the scan candidates (rebuilt after deaths): flat slots [games, k] of its living units in slot
-        order (Engine's ``_alive_idx``) padded with dead slots, their radii, and which of them each kind of scanner
-        may attack ([games, 8, k], by ``_scan_code``) or heal ([games, 2, k], by owner - 1)."""
-        cand = self._gbase[:: self.capacity, None] + self._alive_cols
-        alive, owner, air = self._alive[cand][:, None, :], self._owner[cand][:, None, :], self._air[cand][:, None, :]
-        code = np.arange(8)[None, :, None]
-        hits = np.where(air, (code & 2) > 0, (code & 1) > 0)
-        self._hittable = alive & (owner != np.where(code >= 4, 2, 1)) & hits
-        self._healable = alive & self._bio[cand][:, None, :] & (owner == np.array([1, 2])[None, :, None])
-        self._cand, self._cand_r = cand, self._r[cand]
-        self._cand_stale = False
-
     def _edges(self, scanners: np.ndarray, games: np.ndarray) -> np.ndarray:
         """Edge distances from each scanner to its game's candidates (targeting.edge_distances per game)."""
-        if self._cand_stale:
-            self._candidates()
         zc = self._z[self._cand]
         return np.abs(zc[games] - self._z[scanners][:, None]) - self._r[scanners][:, None] - self._cand_r[games]
 
@@ -834,8 +830,6 @@ class BatchedEngine:
         """(attacker, victim, fraction) rows of the splash around each splashing shot, per splasher in slot order."""
         at_self = self._splash_at_attacker[splashers]
         centre = np.where(at_self, splashers, primary)
-        if self._cand_stale:
-            self._candidates()
         cand = self._cand[self._gid[splashers]]
         distance = np.abs(self._z[cand] - self._z[centre][:, None]) - self._r[cand]
         fraction = splash_fraction(distance, self._splash_r[splashers], self._splash_f[splashers])
@@ -1059,36 +1053,41 @@ class BatchedEngine:
         self._push_index = None
 
     def _sync(self, games: np.ndarray) -> None:
-        """Engine._sync for ``games``: hp / shield / energy regeneration (and lazy healing) up to each game's
-        current loop, in closed form; other games are untouched (they add exactly zero)."""
-        loops = np.where(games, self.loop - self._synced, 0)
-        now = loops > 0
+        """Engine._sync for ``games`` (bool mask): hp / shield / energy regeneration (and lazy healing) up to each
+        game's current loop, in closed form, on the rows of the games behind; the others are untouched."""
+        now = games & (self._synced < self.loop)
         if not _any(now):
             return
+        rows = now.nonzero()[0]
+        loop, synced = self.loop[rows], self._synced[rows]
+        lu = (loop - synced)[:, None]
         hp, energy = self._per_game(self._hp), self._per_game(self._energy)
-        lu = loops[:, None]
-        if _any(now & self._lazy):
-            hu = np.where(now & self._lazy, self.loop - np.maximum(self._synced, self._heal_from), 0)[:, None]
-            np.minimum(hp + self._hpr2 * lu + self._per_game(self._heal_in) * hu, self._hp_max2, out=hp)
-            np.minimum(energy + self._enr2 * lu - self._per_game(self._drain) * hu, self._en_max2, out=energy)
+        lazy = self._lazy[rows]
+        if _any(lazy):
+            hu = np.where(lazy, loop - np.maximum(synced, self._heal_from[rows]), 0)[:, None]
+            hp[rows] = np.minimum(hp[rows] + self._hpr2[rows] * lu + self._per_game(self._heal_in)[rows] * hu,
+                                  self._hp_max2[rows])  # fmt: skip
+            energy[rows] = np.minimum(energy[rows] + self._enr2[rows] * lu - self._per_game(self._drain)[rows] * hu,
+                                      self._en_max2[rows])  # fmt: skip
         else:
-            np.minimum(hp + self._hpr2 * lu, self._hp_max2, out=hp)
-            np.minimum(energy + self._enr2 * lu, self._en_max2, out=energy)
-        shields = now & (self.loop >= self._shield_next)
+            hp[rows] = np.minimum(hp[rows] + self._hpr2[rows] * lu, self._hp_max2[rows])
+            energy[rows] = np.minimum(energy[rows] + self._enr2[rows] * lu, self._en_max2[rows])
+        shields = loop >= self._shield_next[rows]
         if _any(shields):
-            st = self.state
-            since = np.maximum(st.last_damage_loop + (self._delay2 - 1), self._synced[:, None])
-            active = np.where(shields[:, None], np.maximum(self.loop[:, None] - since, 0), 0)
-            np.minimum(st.shield + self._shr2 * active, self._sh_max2, out=st.shield)
-            self._next_shield_regen(shields)
-        self._synced[now] = self.loop[now]
+            st, rows_s = self.state, rows[shields]
+            since = np.maximum(st.last_damage_loop[rows_s] + (self._delay2[rows_s] - 1), synced[shields][:, None])
+            active = np.maximum(loop[shields][:, None] - since, 0)
+            st.shield[rows_s] = np.minimum(st.shield[rows_s] + self._shr2[rows_s] * active, self._sh_max2[rows_s])
+            self._next_shield_regen(rows_s)
+        self._synced[rows] = loop
 
     def _next_shield_regen(self, games: np.ndarray) -> None:
-        """Per game: the first loop on which some shield below its maximum can regenerate."""
+        """Per game of ``games`` (bool mask or indices): the first loop on which some shield below its maximum can
+        regenerate."""
         st = self.state
-        below = st.alive & (st.shield < self._per_game(self._sh_max))
-        starts = np.where(below, st.last_damage_loop + self._per_game(self._shield_delay), np.inf)
-        self._shield_next[games] = starts.min(axis=1)[games]
+        below = st.alive[games] & (st.shield[games] < self._sh_max2[games])
+        starts = np.where(below, st.last_damage_loop[games] + self._delay2[games], np.inf)
+        self._shield_next[games] = starts.min(axis=1)
 
     def _split_events(self) -> list[list[tuple[str, int, int]]]:
         out: list[list[tuple[str, int, int]]] = [[] for _ in range(self.games)]
