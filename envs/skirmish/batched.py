@@ -70,6 +70,10 @@ _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Orde
 _EMPTY = np.empty(0, dtype=np.int64)
 _any = np.count_nonzero  # on 1-D bool arrays: ndarray.any without its Python wrapper
 _NEVER_TOUCH = -1e9  # radius sum of a collision pair with a dead unit: never overlaps, so pushes by zero
+_sum, _or = np.add.reduce, np.logical_or.reduce  # (no Python wrappers: these run per death)
+_SIDES = np.array([1, 2])[None, :, None]  # players, on a [games, 2, slots] axis
+_CODES = np.arange(8)[None, :, None]  # scanner kinds: (owner == 2) * 4 + hits_air * 2 + hits_ground (_scan_code)
+_CODE_OWNER, _CODE_HITS_AIR, _CODE_HITS_GROUND = np.where(_CODES >= 4, 2, 1), (_CODES & 2) > 0, (_CODES & 1) > 0
 _PAD = {"order_unit": -1, "attack_target": -1, "last_damage_loop": NEVER}  # padding slots: dead, no orders
 
 
@@ -475,18 +479,17 @@ class BatchedEngine:
         st = self.state
         rows = slice(None) if games is None else games.nonzero()[0]
         alive, owner = st.alive[rows], st.owner[rows]
-        p1, p2 = owner == 1, owner == 2
-        self._c1[rows] = np.count_nonzero(alive & p1, axis=1)
-        self._c2[rows] = np.count_nonzero(alive & p2, axis=1)
-        air, armed = self._per_game(self._air)[rows], self._per_game(self._armed)[rows]
-        hits_air, hits_ground = self._per_game(self._hits_air)[rows], self._per_game(self._hits_ground)[rows]
-        can = np.zeros(alive.shape[0], dtype=bool)
-        for mine, theirs in ((p1, p2), (p2, p1)):
-            theirs = alive & theirs
-            enemy_air = (theirs & air).any(axis=1)[:, None]
-            enemy_ground = (theirs & ~air).any(axis=1)[:, None]
-            can |= (alive & mine & armed & ((hits_air & enemy_air) | (hits_ground & enemy_ground))).any(axis=1)
-        self._stalemate[rows] = ~can
+        air = self._per_game(self._air)[rows]
+        sides = alive[:, None, :] & (owner[:, None, :] == _SIDES)  # [games, player 1 / 2, slots]
+        count = _sum(sides, axis=2)
+        self._c1[rows], self._c2[rows] = count[:, 0], count[:, 1]
+        air_s = air[:, None, :]
+        enemy_air = _or(sides & air_s, axis=2)[:, ::-1, None]  # the other side has air units ...
+        enemy_ground = _or(sides & ~air_s, axis=2)[:, ::-1, None]  # ... ground units
+        hits = (self._per_game(self._hits_air)[rows][:, None, :] & enemy_air) | (
+            self._per_game(self._hits_ground)[rows][:, None, :] & enemy_ground)
+        can = _or(sides & self._per_game(self._armed)[rows][:, None, :] & hits, axis=2)
+        self._stalemate[rows] = ~(can[:, 0] | can[:, 1])
         self._hpr2[rows] = self._per_game(self._hp_regen_rate)[rows] * alive
         self._shr2[rows] = self._per_game(self._sh_regen_rate)[rows] * alive
         self._enr2[rows] = self._per_game(self._en_regen_rate)[rows] * alive
@@ -495,12 +498,11 @@ class BatchedEngine:
         cand = self._gbase[:: self.capacity][rows, None] + order
         self._cand[rows] = cand
         self._cand_r[rows] = self._r[cand]
-        alive_c = np.take_along_axis(alive, order, 1)[:, None, :]
+        alive_c = self._alive[cand][:, None, :]
         owner_c, air_c = self._owner[cand][:, None, :], self._air[cand][:, None, :]
-        code = np.arange(8)[None, :, None]  # _scan_code: (owner == 2) * 4 + hits_air * 2 + hits_ground
-        hits = np.where(air_c, (code & 2) > 0, (code & 1) > 0)
-        self._hittable[rows] = alive_c & (owner_c != np.where(code >= 4, 2, 1)) & hits
-        self._healable[rows] = alive_c & self._bio[cand][:, None, :] & (owner_c == np.array([1, 2])[None, :, None])
+        hits = np.where(air_c, _CODE_HITS_AIR, _CODE_HITS_GROUND)
+        self._hittable[rows] = alive_c & (owner_c != _CODE_OWNER) & hits
+        self._healable[rows] = alive_c & self._bio[cand][:, None, :] & (owner_c == _SIDES)
         disp = self._per_game(self._disp)[rows]
         disp_max = np.where(alive, disp, 0.0).max(axis=1)
         self._per_game(self._inv_closing)[rows] = 1.0 / np.maximum(disp + disp_max[:, None], 1e-12)
