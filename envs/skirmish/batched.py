@@ -513,6 +513,8 @@ class BatchedEngine:
         crowd_u = (2.0 * np.sqrt(area))[key]  # radius a packed army covers, doubled for slack
         self._per_game(self._crowd_u)[rows] = crowd_u
         self._per_game(self._crowd_reach)[rows] = crowd_u + self._per_game(self._speed)[rows]
+        self._healer_slots = healers = (self._healer & self._alive).nonzero()[0]  # living healers, by side:
+        self._healer_side = self._gid[healers] * 3 + self._owner[healers]  # game x 3 + owner
         if self._pi.size:
             flat = self._alive
             self._rsum[~(flat[self._pi] & flat[self._pj])] = _NEVER_TOUCH
@@ -734,7 +736,7 @@ class BatchedEngine:
             both = np.concatenate((rest, fresh))
             self._jbuf[g, : both.size] = both
             self._jpos[g], self._jend[g] = 0, both.size
-        first = np.cumsum(counts) - counts
+        first = np.add.accumulate(counts) - counts
         rank = np.arange(fire.size) - first[games]
         draws = self._jbuf[games, self._jpos[games] + rank]
         self._jpos += counts
@@ -821,12 +823,8 @@ class BatchedEngine:
             side = np.zeros(3 * self.games, dtype=bool)
             side[self._gid[hurt] * 3 + self._owner[hurt]] = True
             healers = self._healer_slots
-            wake = healers[side[self._gid[healers] * 3 + self._owner[healers]]]
+            wake = healers[side[self._healer_side]]
             self._next_scan[wake] = np.minimum(self._next_scan[wake], self._tu[wake] + 1)
-
-    @property
-    def _healer_slots(self) -> np.ndarray:
-        return (self._healer & self._alive).nonzero()[0]
 
     def _splash_rows(self, splashers: np.ndarray, primary: np.ndarray) -> tuple[np.ndarray, ...]:
         """(attacker, victim, fraction) rows of the splash around each splashing shot, per splasher in slot order."""
@@ -887,6 +885,7 @@ class BatchedEngine:
         hg = self._gid[healers]
         ok = self._d[healers] <= self._heal_hi_h
         work = np.ones(healers.size, dtype=bool)
+        settle = None
         if _any(self._lazy):
             keep = self._lazy & (self._t <= self._heal_until)
             if killed is not None:
@@ -898,15 +897,16 @@ class BatchedEngine:
                 self._chunks.append((HEAL, healers[lazy_rows], target[lazy_rows]))
                 work = ~rows
             settle = self._lazy & ~keep
-            if _any(settle):
-                self._sync(settle)
-                self._heal_stop(settle)
         if frozen is not None:
             ok &= ~frozen[healers] & self._alive[target]
         ok &= work
+        healing = self._games_of(healers[ok])
+        if settle is not None and _any(settle):  # one sync for both (the exact games are not lazy: same values)
+            self._sync(settle | healing)
+            self._heal_stop(settle)
         if not np.count_nonzero(ok):
             return
-        self._sync(self._games_of(healers[ok]))
+        self._sync(healing)
         energy = self._energy[healers]
         cost = self._heal_cost_h
         want = np.minimum(self._heal_rate_h, energy / cost) * ok
@@ -924,7 +924,7 @@ class BatchedEngine:
             self._target[healers[full]] = -1
             self._next_scan[healers[full]] = self._tu[healers[full]] + 1
             self._dirty_g[self._gid[healers[full]]] = True
-        start = self._games_of(healers[ok]) & self._heal_unique & ~topped
+        start = healing & self._heal_unique & ~topped
         if _any(start):
             self._heal_start(start[hg] & work, ok, got, hp, energy)
 
