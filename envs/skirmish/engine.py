@@ -764,7 +764,9 @@ def apply_command(
     uses_target = command.kind in UNIT_KINDS
     if uses_target and not 0 <= command.target_unit < n:
         raise ValueError(f"issue: Command.target_unit must be in [0, {n}), got {command.target_unit}")
-    selected = np.unique(units[st.alive[units]])
+    selected = units[st.alive[units]]
+    if selected.size > 1 and not np.logical_and.reduce(selected[1:] > selected[:-1]):  # (sorted ones: as they are)
+        selected = np.unique(selected)
     st.was_selected[st.owner == player] = False
     st.was_selected[selected] = True
     _mark_target(st.was_targeted, targeted, player, command.target_unit if uses_target else -1)
