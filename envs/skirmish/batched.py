@@ -32,6 +32,11 @@ Checks that only ever find nothing while the single engine skips them (rescans, 
 checks before their bounds) run every loop for every running game: they change nothing there. Hit, heal and
 push sums run in each game's own order (combat.py sums per victim), so batching never regroups floating point
 additions.
+
+Where the time goes: with many small games a loop costs numpy calls more than elements, so work that depends on
+one game's changes is redone on that game's rows only: behaviour arrays after its orders, targets or deaths
+(``_dirty_g``), what depends on who is alive after its deaths, regeneration syncs of the games behind. Scans read
+per-game candidate tables; collision pairs with a dead unit stay until their game's next rebuild, pushing by zero.
 """
 
 from __future__ import annotations
