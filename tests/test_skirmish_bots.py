@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
 
 from envs.skirmish.actions import translate
-from envs.skirmish.botgame import mirrored, play_bot_game
+from envs.skirmish.botgame import bot_match, mirrored, play_bot_game
 from envs.skirmish.bots import LEVEL_CONFIGS, LEVELS, LevelConfig, cheat_units, make_bot
 from envs.skirmish.bots.facts import default_facts
 from envs.skirmish.bots.formation import formation_points, ranks
@@ -137,6 +138,66 @@ def test_a_bot_is_deterministic_given_its_seed():
     assert [[a["selected_units"].tolist() for a in step] for step in first] == [
         [a["selected_units"].tolist() for a in step] for step in again
     ]
+
+
+# Action streams of every level (as player 1 and 2, with and without fog, with immobile units), recorded as
+# hashes from the bots before their speed-ups: optimisations must not change a single decision.
+ACTION_STREAMS = {
+    ("10v10_mixed", "very_easy", "medium_hard", 0, False): "d9063be88cac0dfb",  # 53 steps
+    ("MMM", "very_easy", "medium_hard", 10, True): "c2725ad7ab49d15a",  # 45 steps
+    ("2s3z", "medium_hard", "very_easy", 20, False): "72c1092d2f26874f",  # 41 steps
+    ("10v10_mixed", "easy", "hard", 1, False): "968ea68b777ce7f7",  # 46 steps
+    ("MMM", "easy", "hard", 11, False): "17d95ccbf7b1fde4",  # 44 steps
+    ("2s3z", "hard", "easy", 21, False): "4cae5333fc5d4be1",  # 45 steps
+    ("10v10_mixed", "medium", "harder", 2, False): "b26794905bff1d87",  # 56 steps
+    ("MMM", "medium", "harder", 12, True): "1b3b1d9e7b4c5860",  # 55 steps
+    ("2s3z", "harder", "medium", 22, False): "41bbc7166a3f7191",  # 69 steps
+    ("10v10_mixed", "medium_hard", "very_hard", 3, False): "2bff0400fb12c5e4",  # 59 steps
+    ("MMM", "medium_hard", "very_hard", 13, False): "16f7d68d15ad26a3",  # 68 steps
+    ("2s3z", "very_hard", "medium_hard", 23, False): "3c10c03b160b2776",  # 77 steps
+    ("10v10_mixed", "hard", "cheat_vision", 4, False): "6969fd6d44d34fad",  # 77 steps
+    ("MMM", "hard", "cheat_vision", 14, True): "d4a14269e66152e5",  # 64 steps
+    ("2s3z", "cheat_vision", "hard", 24, False): "f9033ade854cda17",  # 78 steps
+    ("10v10_mixed", "harder", "cheat_money", 5, False): "7c34f09bf6491b17",  # 61 steps
+    ("MMM", "harder", "cheat_money", 15, False): "2c1f3a214ca18c64",  # 49 steps
+    ("2s3z", "cheat_money", "harder", 25, False): "fe3397c165be00f7",  # 45 steps
+    ("10v10_mixed", "very_hard", "cheat_insane", 6, False): "b34cb0b51a13b9a9",  # 72 steps
+    ("MMM", "very_hard", "cheat_insane", 16, True): "81035f4438354558",  # 56 steps
+    ("2s3z", "cheat_insane", "very_hard", 26, False): "53533559086c4b30",  # 72 steps
+    ("10v10_mixed", "cheat_vision", "very_easy", 7, False): "7ceeb1b042f40c4f",  # 49 steps
+    ("MMM", "cheat_vision", "very_easy", 17, False): "a9325cbb717c2f4d",  # 46 steps
+    ("2s3z", "very_easy", "cheat_vision", 27, False): "8971a0109d801dae",  # 38 steps
+    ("10v10_mixed", "cheat_money", "easy", 8, False): "6ccf7064537d0591",  # 35 steps
+    ("MMM", "cheat_money", "easy", 18, True): "c88b00acb6a10c9e",  # 31 steps
+    ("2s3z", "easy", "cheat_money", 28, False): "b796ec2841d8d76f",  # 38 steps
+    ("10v10_mixed", "cheat_insane", "medium", 9, False): "66c2377da96669de",  # 37 steps
+    ("MMM", "cheat_insane", "medium", 19, False): "4ae227d79556c4e1",  # 33 steps
+    ("2s3z", "medium", "cheat_insane", 29, False): "eb0cb27e22b4ed2b",  # 37 steps
+    ("marines_tanks_vs_zerglings_banelings", "very_hard", "hard", 30, False): "fd9e8e1f5063bcbc",  # 25 steps
+    ("marines_tanks_vs_zerglings_banelings", "harder", "medium", 31, True): "0188f855a6b3611c",  # 84 steps
+    ("8m_vs_9m", "very_hard", "cheat_insane", 32, False): "6db515945c5cc7b7",  # 40 steps
+}
+
+
+def action_stream_hash(scenario: str, levels: dict[int, str], seed: int, fog: bool) -> str:
+    """sha256 (first 16 hex digits) of both bots' action dicts over a whole game."""
+    match, bots = bot_match(scenario, levels, seed, fog=fog)
+    obs = match.reset()
+    digest = hashlib.sha256()
+    while not match.engine.done:
+        actions = {p: bots[p].act(obs[p], match.spec) for p in (1, 2)}
+        for p in (1, 2):
+            for a in actions[p]:
+                digest.update(repr((p, a["action_type"], a["selected_units"].tolist(), a["target_unit"],
+                                    a["target_location"].tolist(), a["queued"])).encode())  # fmt: skip
+        obs, *_ = match.step(actions)
+    return digest.hexdigest()[:16]
+
+
+def test_every_level_sends_the_recorded_action_streams():
+    assert {lv for _, a, b, _, _ in ACTION_STREAMS for lv in (a, b)} == set(LEVELS)
+    got = {case: action_stream_hash(case[0], {1: case[1], 2: case[2]}, case[3], case[4]) for case in ACTION_STREAMS}
+    assert got == ACTION_STREAMS
 
 
 def test_random_levels_depend_on_the_seed():
