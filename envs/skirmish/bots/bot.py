@@ -149,20 +149,22 @@ class Bot:
         f, cfg = self.facts, self.config
         intents: list[Intent] = []
         busy = np.zeros(len(own), dtype=bool)
+        gap = edge_gaps(own, enemy, f)  # once per decision; each step below takes its rows
         if cfg.retreat_hp > 0:
-            flee, points = retreat(own, enemy, f, cfg.retreat_hp, map_size, self.retreating)
+            flee, points = retreat(own, enemy, f, cfg.retreat_hp, map_size, self.retreating, gap)
             busy[flee] = True
             intents += _group_moves(own.tags[flee], points, self.budget, RETREAT)
         if cfg.kite:
             rest = np.flatnonzero(~busy)
-            kiters, points = kite(own.take(rest), enemy, f, map_size, STEP_LOOPS * cfg.act_every)
+            kiters, points = kite(own.take(rest), enemy, f, map_size, STEP_LOOPS * cfg.act_every, gap[rest])
             busy[rest[kiters]] = True
             intents += _group_moves(own.tags[rest[kiters]], points, self.budget, KITE)
         shooters = np.flatnonzero(~busy & f.armed[own.types])
         army = own.take(shooters)
         enemy_index = {t: j for j, t in enumerate(enemy.tags.tolist())}
         previous = np.array([enemy_index.get(self.targets.get(t, -1), -1) for t in army.tags.tolist()], dtype=np.int64)
-        target = assign_targets(army, enemy, f, cfg.targeting, self.rng, overkill=cfg.overkill, previous=previous)
+        target = assign_targets(army, enemy, f, cfg.targeting, self.rng, overkill=cfg.overkill, previous=previous,
+                                gap=gap[shooters])
         self.targets = {int(t): int(enemy.tags[j]) for t, j in zip(army.tags, target, strict=True) if j >= 0}
         groups: dict[int, list[int]] = {}
         for tag, j in zip(army.tags.tolist(), target.tolist(), strict=True):

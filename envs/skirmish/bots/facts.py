@@ -8,7 +8,7 @@ and the engine never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -79,9 +79,9 @@ class UnitFacts:
     def check(self, type_ids: np.ndarray) -> np.ndarray:
         """``type_ids`` as an index array; a clear error if one is not a unit type the bots know."""
         ids = np.asarray(type_ids).astype(np.intp)
-        bad = (ids < 0) | (ids >= len(self.known))
-        bad[~bad] = ~self.known[ids[~bad]]
-        if bad.any():
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self.known) or not self.known[ids].all()):
+            bad = (ids < 0) | (ids >= len(self.known))
+            bad[~bad] = ~self.known[ids[~bad]]
             raise ValueError(
                 f"bots: unit type id {int(ids[bad][0])} is not in the unit table; known ids: "
                 f"{np.flatnonzero(self.known).tolist()}"
@@ -91,7 +91,13 @@ class UnitFacts:
     def volley(self, attacker: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Damage ``[len(attacker), len(target)]`` one volley of each attacker type deals to each target type
         (bonus by attribute, armour per hit, at least 0.5 per hit; shields' armour is ignored, as a bot would)."""
-        a, t = attacker[:, None], target[None, :]
+        return self._volleys[attacker[:, None], target[None, :]]
+
+    @cached_property
+    def _volleys(self) -> np.ndarray:
+        """``volley`` for every pair of type ids, computed once: bots look it up every decision."""
+        a = np.arange(len(self.known))[:, None]
+        t = a.T
         bonus = np.where((self.bonus_mask[a] & self.attributes[t]) != 0, self.bonus[a], 0.0)
         hit = np.maximum(self.damage[a] + bonus - self.armor[t], 0.5)
         can = np.where(self.is_air[t], self.hits_air[a], self.hits_ground[a]) & self.armed[a]

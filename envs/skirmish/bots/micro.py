@@ -38,12 +38,13 @@ def away_points(pos: np.ndarray, threats: np.ndarray, step: np.ndarray, map_size
 
 
 def kite(
-    own: Army, enemy: Army, facts: UnitFacts, map_size: np.ndarray, horizon: float
+    own: Army, enemy: Army, facts: UnitFacts, map_size: np.ndarray, horizon: float, gap: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(indices into ``own`` that should step back now, their move points).
 
     A unit kites when it outranges a threat that is (or within ``horizon`` loops will be) inside its weapon
-    range + KITE_BUFFER, and its weapon needs longer to reload than the step takes.
+    range + KITE_BUFFER, and its weapon needs longer to reload than the step takes. ``gap``: ``edge_gaps(own,
+    enemy)`` when the caller has it.
     """
     if len(own) == 0 or len(enemy) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 2))
@@ -52,7 +53,7 @@ def kite(
     hits_me &= facts.armed[e][None, :]
     outranged = facts.range[e][None, :] + 1.0 < facts.range[t][:, None]
     danger = facts.range[e][None, :] + KITE_BUFFER + facts.speed[e][None, :] * horizon
-    gap = edge_gaps(own, enemy, facts)
+    gap = edge_gaps(own, enemy, facts) if gap is None else gap
     threatened = hits_me & outranged & (gap < danger)
     can = facts.mobile[t] & facts.armed[t] & (own.cooldown > horizon)
     kiters = np.flatnonzero(can & threatened.any(axis=1))
@@ -66,7 +67,13 @@ def kite(
 
 
 def retreat(
-    own: Army, enemy: Army, facts: UnitFacts, threshold: float, map_size: np.ndarray, retreating: set[int]
+    own: Army,
+    enemy: Army,
+    facts: UnitFacts,
+    threshold: float,
+    map_size: np.ndarray,
+    retreating: set[int],
+    gap: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(indices into ``own`` that should fall back, their move points); updates the ``retreating`` tag set.
 
@@ -75,7 +82,8 @@ def retreat(
     shoot again; a biological unit walks to its side's healer. It comes back once recovered to threshold + 0.35
     or unthreatened. At most a third of the army falls back at once, the most hurt first. Melee units never
     fall back (away from the enemy they deal nothing), nor shielded ones: shields regenerate only after 7 s
-    without damage, and measured on the ladder, stalkers stepping out lose more than they save.
+    without damage, and measured on the ladder, stalkers stepping out lose more than they save. ``gap``:
+    ``edge_gaps(own, enemy)`` when the caller has it.
     """
     if len(own) == 0 or len(enemy) == 0 or threshold <= 0:
         retreating.clear()
@@ -83,7 +91,7 @@ def retreat(
     t, e = own.types, enemy.types
     healers = facts.healer[t] & facts.mobile[t]
     hits_me = np.where(facts.is_air[t][:, None], facts.hits_air[e][None, :], facts.hits_ground[e][None, :])
-    gap = edge_gaps(own, enemy, facts)
+    gap = edge_gaps(own, enemy, facts) if gap is None else gap
     near = hits_me & facts.armed[e][None, :] & (gap < facts.range[e][None, :] + 3.0)
     threatened = near.any(axis=1)
     fastest = np.where(near, facts.speed[e][None, :], 0.0).max(axis=1)

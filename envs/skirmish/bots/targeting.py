@@ -47,18 +47,19 @@ def assign_targets(
     *,
     overkill: bool = False,
     previous: np.ndarray | None = None,
+    gap: np.ndarray | None = None,
 ) -> np.ndarray:
     """Index into ``enemy`` of each own unit's target, or -1 (nothing sensible to shoot: let it attack-move).
 
     ``previous`` (per own unit, index into ``enemy`` or -1) makes focus/priority targets sticky so groups do
-    not thrash between near-equal targets.
+    not thrash between near-equal targets. ``gap``: ``edge_gaps(own, enemy)`` when the caller has it.
     """
     n, m = len(own), len(enemy)
     if n == 0 or m == 0:
         return np.full(n, -1, dtype=np.int64)
     damage = facts.volley(own.types, enemy.types)
     can = damage > 0
-    gap = edge_gaps(own, enemy, facts)
+    gap = edge_gaps(own, enemy, facts) if gap is None else gap
     if mode == "random":
         pick = np.where(can, rng.random((n, m)), -1.0)
         return np.where(can.any(axis=1), pick.argmax(axis=1), -1)
