@@ -11,6 +11,7 @@ waits raises it by one, so no group starves.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,10 +56,12 @@ class SpecInfo:
             raise ValueError(f"bots: the spec's action_types lack {sorted(missing)}")
         return info
 
-    def cell(self, point: tuple[float, float]) -> np.ndarray:
-        """The grid cell containing a map point (clamped to the grid)."""
-        xy = np.asarray(point, dtype=np.float64) / self.map_size * self.resolution
-        return np.clip(np.floor(xy), 0, self.resolution - 1).astype(np.int64)
+    def cell(self, point: tuple[float, float]) -> tuple[int, int]:
+        """The grid cell containing a map point (clamped to the grid); plain floats: bots ask for a few per step."""
+        top, (x, y), (width, height) = self.resolution - 1, point, self.map_size.tolist()
+        cx = math.floor(float(x) / width * self.resolution)
+        cy = math.floor(float(y) / height * self.resolution)
+        return min(max(cx, 0), top), min(max(cy, 0), top)
 
     def action(self, kind: str, rows=(), target: int = -1, cell=(0, 0)) -> dict:
         selected = np.full(self.max_selected, -1, dtype=np.int64)
@@ -67,7 +70,7 @@ class SpecInfo:
             "action_type": self.index[kind],
             "selected_units": selected,
             "target_unit": int(target),
-            "target_location": np.asarray(cell, dtype=np.int64),
+            "target_location": np.array(cell, dtype=np.int64),
             "queued": 0,
         }
 
@@ -98,8 +101,8 @@ class Orders:
                     kind = "attack_move"
                 else:
                     continue
-            cell = spec.cell(intent.point) if intent.point is not None else np.zeros(2, dtype=np.int64)
-            key = (kind, key_target, tuple(cell.tolist()) if kind in ("move", "attack_move") else None)
+            cell = spec.cell(intent.point) if intent.point is not None else (0, 0)
+            key = (kind, key_target, cell if kind in ("move", "attack_move") else None)
             picked = []
             for tag in intent.tags:
                 i = own_row.get(tag)

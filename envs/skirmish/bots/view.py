@@ -35,7 +35,8 @@ class Army:
 
     def take(self, index: np.ndarray) -> Army:
         """The units at ``index`` (bool mask or integer positions)."""
-        return Army(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+        return Army(self.rows[index], self.tags[index], self.types[index], self.pos[index], self.vitality[index],
+                    self.vitality_ratio[index], self.cooldown[index], self.order_len[index])  # fmt: skip
 
     def centroid(self) -> np.ndarray:
         return self.pos.mean(axis=0)
@@ -74,7 +75,7 @@ def parse(obs: dict, facts: UnitFacts) -> View:
         types=types,
         pos=u[:, [C.x, C.y]],
         vitality=vitality,
-        vitality_ratio=np.clip(vitality / (facts.hp[types] + facts.shields[types]), 0.0, 1.0),
+        vitality_ratio=np.minimum(np.maximum(vitality / (facts.hp[types] + facts.shields[types]), 0.0), 1.0),
         cooldown=u[:, C.weapon_cooldown],
         order_len=u[:, C.order_length].astype(np.int64),
     )
