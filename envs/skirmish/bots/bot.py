@@ -165,13 +165,14 @@ class Bot:
         previous = np.array([enemy_index.get(self.targets.get(t, -1), -1) for t in army.tags.tolist()], dtype=np.int64)
         target = assign_targets(army, enemy, f, cfg.targeting, self.rng, overkill=cfg.overkill, previous=previous,
                                 gap=gap[shooters])
-        self.targets = {int(t): int(enemy.tags[j]) for t, j in zip(army.tags, target, strict=True) if j >= 0}
+        enemy_tags, army_tags, target_list = enemy.tags.tolist(), army.tags.tolist(), target.tolist()
+        self.targets = {t: enemy_tags[j] for t, j in zip(army_tags, target_list, strict=True) if j >= 0}
         groups: dict[int, list[int]] = {}
-        for tag, j in zip(army.tags.tolist(), target.tolist(), strict=True):
+        for tag, j in zip(army_tags, target_list, strict=True):
             groups.setdefault(j, []).append(tag)
         free = groups.pop(-1, [])
         if free:  # first: one cheap action that keeps every unit without a target in reach joining the fight
-            centre = own.take(np.isin(own.tags, free)).centroid()
+            centre = own.pos[shooters[target < 0]].mean(axis=0)
             near = enemy.pos[np.argmin(np.linalg.norm(enemy.pos - centre, axis=1))]
             intents.append(Intent("attack_move", tuple(free), point=tuple(near), priority=JOIN))
         for j in sorted(groups, key=lambda j: (-len(groups[j]), j)):

@@ -97,16 +97,16 @@ def retreat(
     fastest = np.where(near, facts.speed[e][None, :], 0.0).max(axis=1)
     able = facts.mobile[t] & facts.armed[t] & (facts.range[t] >= 1.0) & (facts.shields[t] == 0)
     able &= facts.speed[t] >= fastest
-    tags = own.tags.tolist()
+    tags, ratio, able_, threatened_ = own.tags.tolist(), own.vitality_ratio.tolist(), able.tolist(), threatened.tolist()
     retreating.intersection_update(tags)
     for i, tag in enumerate(tags):
-        if tag in retreating and (own.vitality_ratio[i] > threshold + 0.35 or not threatened[i] or not able[i]):
+        if tag in retreating and (ratio[i] > threshold + 0.35 or not threatened_[i] or not able_[i]):
             retreating.discard(tag)
     room = max(1, len(own) // 3) - len(retreating)
-    for i in np.argsort(own.vitality_ratio, kind="stable"):
-        if room <= 0 or own.vitality_ratio[i] >= threshold:
+    for i in np.argsort(own.vitality_ratio, kind="stable").tolist():
+        if room <= 0 or ratio[i] >= threshold:
             break
-        if tags[i] not in retreating and able[i] and threatened[i]:
+        if tags[i] not in retreating and able_[i] and threatened_[i]:
             retreating.add(tags[i])
             room -= 1
     flee = np.flatnonzero([tag in retreating for tag in tags])

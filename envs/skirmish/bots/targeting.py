@@ -13,6 +13,8 @@ plain focus fire: it spreads fire over high-hp, high-dps units that a medivac ke
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from envs.skirmish.bots.facts import UnitFacts
@@ -31,11 +33,18 @@ def edge_gaps(a: Army, b: Army, facts: UnitFacts) -> np.ndarray:
     return d - facts.radius[a.types][:, None] - facts.radius[b.types][None, :]
 
 
-def threat(army: Army, facts: UnitFacts) -> np.ndarray:
-    """Damage (or healing) per loop each unit adds to its side: what killing it removes."""
-    t = army.types
+def threat(t: np.ndarray, facts: UnitFacts) -> np.ndarray:
+    """Damage (or healing) per loop a unit of each type id in ``t`` adds to its side: what killing it removes."""
     dps = np.where(facts.armed[t], facts.damage[t] * facts.attacks[t] / np.maximum(facts.cooldown[t], 1.0), 0.0)
     return dps + facts.heal_rate[t]
+
+
+@lru_cache(maxsize=8)
+def _per_type(facts: UnitFacts) -> tuple[np.ndarray, np.ndarray]:
+    """Per type id: how far beyond its edge a unit reaches a target (weapon range plus the melee walk or the ranged
+    slack) and its ``threat``; computed once per facts, since targeting runs every decision."""
+    reach = facts.range + np.where(facts.range < MELEE_RANGE, facts.speed * MELEE_REACH_LOOPS, RANGED_REACH)
+    return reach, threat(np.arange(len(facts.known)), facts)
 
 
 def assign_targets(
@@ -66,25 +75,25 @@ def assign_targets(
     if mode == "nearest":
         near = np.where(can, gap, np.inf)
         return np.where(can.any(axis=1), near.argmin(axis=1), -1)
-    reach_dist = facts.range[own.types] + np.where(
-        facts.range[own.types] < MELEE_RANGE, facts.speed[own.types] * MELEE_REACH_LOOPS, RANGED_REACH
-    )
-    reach = can & (gap <= reach_dist[:, None])
+    reach_dist, threats = _per_type(facts)
+    reach = can & (gap <= reach_dist[own.types][:, None])
     vitality = np.maximum(enemy.vitality, 1.0)
     # Ties go to the enemy nearest the group's centre, the same for every unit, so the group picks one target.
-    tie = 1e-9 * np.linalg.norm(enemy.pos - own.centroid(), axis=1)[None, :]
+    offset = enemy.pos - own.centroid()
+    tie = 1e-9 * np.sqrt(np.add.reduce(offset * offset, axis=1))[None, :]  # np.linalg.norm's sum, minus its overhead
     if mode == "focus":
         score = np.broadcast_to(1.0 / vitality, (n, m)) - tie  # weakest first
     else:  # priority: fewest of this unit's volleys to kill (bonus damage and armour count), then weakest, then threat
         volleys = np.ceil(vitality[None, :] / np.maximum(damage, 1e-9))
-        score = 1.0 / volleys + 1e-4 / vitality[None, :] + 1e-8 * threat(enemy, facts)[None, :] - tie
+        score = 1.0 / volleys + 1e-4 / vitality[None, :] + 1e-8 * threats[enemy.types][None, :] - tie
     score = np.where(reach, score, -np.inf)
     best = score.argmax(axis=1)
     if previous is not None:
         keep = (previous >= 0) & (previous < m)
         prev = np.where(keep, previous, 0)
-        prev_score = score[np.arange(n), prev]
-        keep &= np.isfinite(prev_score) & (prev_score >= STICKY * score[np.arange(n), best])
+        rows = np.arange(n)
+        prev_score = score[rows, prev]
+        keep &= np.isfinite(prev_score) & (prev_score >= STICKY * score[rows, best])
         best = np.where(keep, prev, best)
     target = np.where(reach.any(axis=1), best, -1)
     if overkill:
