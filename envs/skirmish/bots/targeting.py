@@ -119,23 +119,36 @@ def _spread(
     first, then the closest) until their volleys cover its health + shield. A unit left over (everything it
     reaches is covered) joins the target in its reach that is covered least, relative to its health + shield.
     """
-    out = np.where(fixed, target, -1)
-    assigned = np.zeros(len(vitality))  # melee hits are not counted: pushed-around melee units often miss
-    need = OVERKILL_MARGIN * vitality
+    # Plain Python over the few units and enemies (numpy's per-call cost dominates at this size); the sums that
+    # numpy did stay numpy sums, so every float (and so every decision) is the same.
+    n = len(target)
+    out = np.where(fixed, target, -1).tolist()
+    assigned = [0.0] * len(vitality)  # melee hits are not counted: pushed-around melee units often miss
+    need = (OVERKILL_MARGIN * vitality).tolist()
+    reach_rows, gap_rows, damage_rows, ready = reach.tolist(), gap.tolist(), damage.tolist(), cooldown.tolist()
     col_score = np.where(reach, score, -np.inf).max(axis=0)
-    for j in np.argsort(-col_score, kind="stable"):
-        if not np.isfinite(col_score[j]):
+    finite = np.isfinite(col_score).tolist()
+    for j in np.argsort(-col_score, kind="stable").tolist():
+        if not finite[j]:
             break
-        free = np.flatnonzero((out < 0) & reach[:, j])
-        if free.size == 0 or assigned[j] >= need[j]:
+        free = [i for i in range(n) if out[i] < 0 and reach_rows[i][j]]
+        if not free or assigned[j] >= need[j]:
             continue
-        free = free[np.lexsort((gap[free, j], cooldown[free]))]  # ready weapons first, then the nearest
-        enough = np.searchsorted(np.cumsum(damage[free, j]), need[j] - assigned[j]) + 1
-        out[free[:enough]] = j
+        free.sort(key=lambda i: (ready[i], gap_rows[i][j]))  # ready weapons first, then the nearest
+        left, total, enough = need[j] - assigned[j], 0.0, len(free)
+        for k, i in enumerate(free):  # the first k whose running volley total covers what is left
+            total = total + damage_rows[i][j] if k else damage_rows[i][j]
+            if total >= left:
+                enough = k + 1
+                break
+        for i in free[:enough]:
+            out[i] = j
         assigned[j] += damage[free[:enough], j].sum()
-    for i in np.flatnonzero((out < 0) & reach.any(axis=1)):
-        cover = np.where(reach[i], assigned / need, np.inf)
-        j = int(cover.argmin())
-        out[i] = j
-        assigned[j] += damage[i, j]
+    for i in range(n):
+        if out[i] < 0 and any(reach_rows[i]):
+            cover = [assigned[j] / need[j] if r else np.inf for j, r in enumerate(reach_rows[i])]
+            j = cover.index(min(cover))
+            out[i] = j
+            assigned[j] += damage_rows[i][j]
+    out = np.array(out, dtype=np.int64)
     return np.where(out >= 0, out, target)
