@@ -88,9 +88,11 @@ class Orders:
         self.waiting.clear()
 
     def emit(self, intents: list[Intent], now: View, spec: SpecInfo, facts: UnitFacts, budget: int) -> list[dict]:
-        own_row = dict(zip(now.own.tags.tolist(), range(len(now.own)), strict=True))
+        own_tags, order_len = now.own.tags.tolist(), now.own.order_len.tolist()
+        own_row = dict(zip(own_tags, range(len(own_tags)), strict=True))
         enemy_row = dict(zip(now.enemy.tags.tolist(), range(len(now.enemy)), strict=True))
-        candidates: list[tuple[int, dict, list[int], tuple]] = []  # (score, action, tags, key) in plan order
+        # (score, action arguments, tags, key) in plan order; only the sent ones become action dicts
+        candidates: list[tuple[int, tuple, list[int], tuple]] = []
         for intent in intents:
             kind, target, key_target = intent.kind, -1, None
             if kind == "attack_unit":
@@ -108,22 +110,22 @@ class Orders:
                 i = own_row.get(tag)
                 if i is None or not self._can(kind, now, i, target, facts):
                     continue
-                if self.last.get(tag) == key and (kind != "attack_unit" or now.own.order_len[i] > 0):
+                if self.last.get(tag) == key and (kind != "attack_unit" or order_len[i] > 0):
                     continue  # already doing (or done) exactly this
                 picked.append(i)
             t_row = int(now.enemy.rows[target]) if target >= 0 else -1
             for start in range(0, len(picked), spec.max_selected):
                 chunk = picked[start : start + spec.max_selected]
-                tags = now.own.tags[chunk].tolist()
+                tags = [own_tags[i] for i in chunk]
                 score = intent.priority + max(self.waiting.get(t, 0) for t in tags)
-                candidates.append((score, spec.action(kind, now.own.rows[chunk], t_row, cell), tags, key))
+                candidates.append((score, (kind, now.own.rows[chunk], t_row, cell), tags, key))
         best = sorted(range(len(candidates)), key=lambda c: (-candidates[c][0], -len(candidates[c][2]), c))
         sent = set(best[:budget])
         waiting: dict[int, int] = {}
         actions = []
-        for c, (_, action, tags, key) in enumerate(candidates):
+        for c, (_, args, tags, key) in enumerate(candidates):
             if c in sent:
-                actions.append(action)
+                actions.append(spec.action(*args))
                 self.last.update(dict.fromkeys(tags, key))
             else:
                 waiting.update((t, self.waiting.get(t, 0) + 1) for t in tags)
