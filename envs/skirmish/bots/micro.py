@@ -9,6 +9,8 @@ the enemy must chase or retarget, the unit lives to shoot again, and with a medi
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from envs.skirmish.bots.facts import UnitFacts
@@ -49,21 +51,38 @@ def kite(
     if len(own) == 0 or len(enemy) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 2))
     t, e = own.types, enemy.types
-    hits_me = np.where(facts.is_air[t][:, None], facts.hits_air[e][None, :], facts.hits_ground[e][None, :])
-    hits_me &= facts.armed[e][None, :]
-    outranged = facts.range[e][None, :] + 1.0 < facts.range[t][:, None]
-    danger = facts.range[e][None, :] + KITE_BUFFER + facts.speed[e][None, :] * horizon
-    gap = edge_gaps(own, enemy, facts) if gap is None else gap
-    threatened = hits_me & outranged & (gap < danger)
-    can = facts.mobile[t] & facts.armed[t] & (own.cooldown > horizon)
-    kiters = np.flatnonzero(can & threatened.any(axis=1))
+    pair, danger, able = _kite_tables(facts, horizon)
+    ready = np.flatnonzero(able[t] & (own.cooldown > horizon))  # most steps nobody: skip the pair work
+    if ready.size == 0:
+        return ready, np.zeros((0, 2))
+    gap = edge_gaps(own.take(ready), enemy, facts) if gap is None else gap[ready]
+    threatened = pair[t[ready][:, None], e[None, :]] & (gap < danger[e][None, :])
+    hit = threatened.any(axis=1)
+    kiters, threatened = ready[hit], threatened[hit]
     if kiters.size == 0:
         return kiters, np.zeros((0, 2))
     step = np.maximum(facts.speed[t[kiters]] * own.cooldown[kiters], MIN_STEP)
     points = np.zeros((kiters.size, 2))
     for k, i in enumerate(kiters):  # few kiters per step; each flees its own threats
-        points[k] = away_points(own.pos[i : i + 1], enemy.pos[threatened[i]], step[k : k + 1], map_size)[0]
+        points[k] = away_points(own.pos[i : i + 1], enemy.pos[threatened[k]], step[k : k + 1], map_size)[0]
     return kiters, points
+
+
+@lru_cache(maxsize=8)
+def _hits(facts: UnitFacts) -> np.ndarray:
+    """Per (own type, enemy type): the enemy is armed and can hit the unit (air or ground). Computed once."""
+    every = np.arange(len(facts.known))
+    t, e = every[:, None], every[None, :]
+    return np.where(facts.is_air[t], facts.hits_air[e], facts.hits_ground[e]) & facts.armed[e]
+
+
+@lru_cache(maxsize=16)
+def _kite_tables(facts: UnitFacts, horizon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (own type, enemy type): the enemy is armed, can hit the unit and is outranged by it; per enemy type: the
+    distance within which it is a danger over ``horizon`` loops; per own type: can kite at all. Computed once."""
+    pair = _hits(facts) & (facts.range[None, :] + 1.0 < facts.range[:, None])
+    danger = facts.range + KITE_BUFFER + facts.speed * horizon
+    return pair, danger, facts.mobile & facts.armed
 
 
 def retreat(
@@ -88,11 +107,12 @@ def retreat(
     if len(own) == 0 or len(enemy) == 0 or threshold <= 0:
         retreating.clear()
         return np.zeros(0, dtype=np.int64), np.zeros((0, 2))
+    if not retreating and not (own.vitality_ratio < threshold).any():  # most steps: nobody hurt, nobody out
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 2))
     t, e = own.types, enemy.types
     healers = facts.healer[t] & facts.mobile[t]
-    hits_me = np.where(facts.is_air[t][:, None], facts.hits_air[e][None, :], facts.hits_ground[e][None, :])
     gap = edge_gaps(own, enemy, facts) if gap is None else gap
-    near = hits_me & facts.armed[e][None, :] & (gap < facts.range[e][None, :] + 3.0)
+    near = _hits(facts)[t[:, None], e[None, :]] & (gap < facts.range[e][None, :] + 3.0)
     threatened = near.any(axis=1)
     fastest = np.where(near, facts.speed[e][None, :], 0.0).max(axis=1)
     able = facts.mobile[t] & facts.armed[t] & (facts.range[t] >= 1.0) & (facts.shields[t] == 0)
