@@ -93,6 +93,7 @@ class Orders:
         enemy_row = dict(zip(now.enemy.tags.tolist(), range(len(now.enemy)), strict=True))
         # (score, action arguments, tags, key) in plan order; only the sent ones become action dicts
         candidates: list[tuple[int, tuple, list[int], tuple]] = []
+        obeys: dict[tuple[str, bool], list[bool]] = {}  # (kind, air target) -> per own unit: can carry it out
         for intent in intents:
             kind, target, key_target = intent.kind, -1, None
             if kind == "attack_unit":
@@ -105,10 +106,14 @@ class Orders:
                     continue
             cell = spec.cell(intent.point) if intent.point is not None else (0, 0)
             key = (kind, key_target, cell if kind in ("move", "attack_move") else None)
+            air = kind == "attack_unit" and bool(facts.is_air[now.enemy.types[target]])
+            if (kind, air) not in obeys:
+                obeys[kind, air] = _obeys(kind, air, now.own.types, facts)
+            able = obeys[kind, air]
             picked = []
             for tag in intent.tags:
                 i = own_row.get(tag)
-                if i is None or not self._can(kind, now, i, target, facts):
+                if i is None or not able[i]:
                     continue
                 if self.last.get(tag) == key and (kind != "attack_unit" or order_len[i] > 0):
                     continue  # already doing (or done) exactly this
@@ -132,14 +137,16 @@ class Orders:
         self.waiting = waiting
         return actions
 
-    @staticmethod
-    def _can(kind: str, now: View, i: int, target: int, facts: UnitFacts) -> bool:
-        t = now.own.types[i]
-        if kind == "attack_unit":
-            e = now.enemy.types[target]
-            return bool(facts.armed[t] and (facts.hits_air[t] if facts.is_air[e] else facts.hits_ground[t]))
-        if kind == "attack_move":
-            return bool(facts.armed[t] or (facts.healer[t] and facts.mobile[t]))
-        if kind in ("move", "hold_position"):
-            return bool(facts.mobile[t])
-        return True
+
+
+def _obeys(kind: str, air_target: bool, t: np.ndarray, facts: UnitFacts) -> list[bool]:
+    """Per unit of types ``t``: whether it can carry out ``kind`` (for attack_unit: on an air target or not)."""
+    if kind == "attack_unit":
+        able = facts.armed[t] & (facts.hits_air if air_target else facts.hits_ground)[t]
+    elif kind == "attack_move":
+        able = facts.armed[t] | (facts.healer[t] & facts.mobile[t])
+    elif kind in ("move", "hold_position"):
+        able = facts.mobile[t]
+    else:
+        return [True] * len(t)
+    return able.tolist()
