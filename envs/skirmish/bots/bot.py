@@ -200,8 +200,9 @@ def _group_moves(tags: np.ndarray, points: np.ndarray, budget: int, priority: in
     axis = points - points.mean(axis=0)
     spread = np.linalg.svd(axis, full_matrices=False)[2][0] if n > 1 else np.array([1.0, 0.0])
     order = np.argsort(axis @ spread, kind="stable")
+    size, extra = divmod(n, budget)  # np.array_split's parts: the first ``extra`` one longer
+    ends = [(k + 1) * size + min(k + 1, extra) for k in range(budget)]
     return [
-        Intent("move", tuple(int(t) for t in tags[chunk]), point=tuple(float(v) for v in points[chunk].mean(axis=0)),
-               priority=priority)
-        for chunk in np.array_split(order, budget)
+        Intent("move", tuple(tags[chunk].tolist()), point=tuple(points[chunk].mean(axis=0).tolist()), priority=priority)
+        for chunk in (order[end - size - (k < extra) : end] for k, end in enumerate(ends))
     ]

@@ -46,29 +46,39 @@ def formation_points(
     side = np.array([-d[1], d[0]])
     rank = ranks(army, facts)
     # Radius of the front rank: where the closest rank-0-or-best unit is now, minus the advance.
-    radial = np.linalg.norm(pos - enemy_centre, axis=1)
+    offset = pos - enemy_centre
+    radial = np.sqrt(np.add.reduce(offset * offset, axis=1))  # np.linalg.norm's sum, minus its overhead
     front_rank = rank[mobile].min()
     front_now = radial[mobile & (rank == front_rank)].min()
-    slots, formed = _slots(pos, rank, mobile, facts.radius[army.types], enemy_centre, d, side, front_now)
+    lines = _lines(pos, rank, mobile, facts.radius[army.types], enemy_centre, side, front_rank)
+    slots, formed = _slots(pos, mobile, lines, enemy_centre, d, side, front_now)
     if formed:
-        slots, _ = _slots(pos, rank, mobile, facts.radius[army.types], enemy_centre, d, side, front_now - advance)
-    lo, hi = np.full(2, EDGE), map_size - EDGE
-    points[mobile] = np.clip(slots[mobile], lo, hi)
+        slots, _ = _slots(pos, mobile, lines, enemy_centre, d, side, front_now - advance)
+    points[mobile] = np.minimum(np.maximum(slots[mobile], EDGE), map_size - EDGE)
     return points
 
 
-def _slots(pos, rank, mobile, radius, centre, d, side, front_radius) -> tuple[np.ndarray, bool]:
-    """Arc slots for every mobile unit with the front rank at ``front_radius`` from ``centre``, and whether every
-    unit is already within STRAGGLER of its slot."""
-    slots = pos.copy()
-    front_radius = max(front_radius, 1.0)
+def _lines(pos, rank, mobile, radius, centre, side, front_rank) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Per rank of mobile units: its members ordered along the arc, their lateral offsets and the rank's depth
+    behind the front rank (the same whatever the front radius, so computed once)."""
+    out = []
     for r in np.unique(rank[mobile]):
         members = np.flatnonzero(mobile & (rank == r))
         members = members[np.argsort((pos[members] - centre) @ side, kind="stable")]
         spacing = 2.0 * radius[members].max() + GAP
-        radius_r = front_radius + RANK_DEPTH * (r - rank[mobile].min())
         lateral = (np.arange(members.size) - (members.size - 1) / 2.0) * spacing
-        angle = np.clip(lateral / radius_r, -MAX_HALF_ANGLE, MAX_HALF_ANGLE)
+        out.append((members, lateral, RANK_DEPTH * (r - front_rank)))
+    return out
+
+
+def _slots(pos, mobile, lines, centre, d, side, front_radius) -> tuple[np.ndarray, bool]:
+    """Arc slots for every mobile unit with the front rank at ``front_radius`` from ``centre``, and whether every
+    unit is already within STRAGGLER of its slot."""
+    slots = pos.copy()
+    front_radius = max(front_radius, 1.0)
+    for members, lateral, depth in lines:
+        radius_r = front_radius + depth
+        angle = np.minimum(np.maximum(lateral / radius_r, -MAX_HALF_ANGLE), MAX_HALF_ANGLE)
         slots[members] = centre - radius_r * np.cos(angle)[:, None] * d + radius_r * np.sin(angle)[:, None] * side
-    error = np.linalg.norm(slots[mobile] - pos[mobile], axis=1)
-    return slots, bool(error.max() < STRAGGLER)
+    error = slots[mobile] - pos[mobile]
+    return slots, bool(np.sqrt(np.add.reduce(error * error, axis=1)).max() < STRAGGLER)
