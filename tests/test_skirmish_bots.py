@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from envs.contract.columns import UnitColumn as C
 from envs.skirmish.actions import translate
 from envs.skirmish.botgame import bot_match, mirrored, play_bot_game
 from envs.skirmish.bots import LEVEL_CONFIGS, LEVELS, LevelConfig, cheat_units, make_bot
@@ -319,6 +320,11 @@ def test_parse_splits_own_units_and_visible_enemies():
     assert set(view.own.types.tolist()) == {48, 51, 54}
     with pytest.raises(ValueError, match="expected obs"):
         parse({"units": np.zeros((4, 3)), "unit_mask": np.ones(4, bool), "scalars": np.zeros(12)}, FACTS)
+    for bad_type in (999, -3, 49):  # past the table, negative, inside it but no unit
+        units = np.array(obs["units"])
+        units[rows.size - 1, C.unit_type] = bad_type
+        with pytest.raises(ValueError, match=f"unit type id {bad_type} is not in the unit table"):
+            parse({**obs, "units": units}, FACTS)
 
 
 # ------------------------------------------------------------------------------------------ cheats

@@ -79,7 +79,7 @@ class UnitFacts:
     def check(self, type_ids: np.ndarray) -> np.ndarray:
         """``type_ids`` as an index array; a clear error if one is not a unit type the bots know."""
         ids = np.asarray(type_ids).astype(np.intp)
-        if ids.size and (ids.min() < 0 or ids.max() >= len(self.known) or not self.known[ids].all()):
+        if not self._known_ids.issuperset(ids.tolist()):
             bad = (ids < 0) | (ids >= len(self.known))
             bad[~bad] = ~self.known[ids[~bad]]
             raise ValueError(
@@ -92,6 +92,10 @@ class UnitFacts:
         """Damage ``[len(attacker), len(target)]`` one volley of each attacker type deals to each target type
         (bonus by attribute, armour per hit, at least 0.5 per hit; shields' armour is ignored, as a bot would)."""
         return self._volleys[attacker[:, None], target[None, :]]
+
+    @cached_property
+    def _known_ids(self) -> frozenset[int]:
+        return frozenset(np.flatnonzero(self.known).tolist())
 
     @cached_property
     def _volleys(self) -> np.ndarray:

@@ -40,8 +40,14 @@ class Army:
 
     def take(self, index: np.ndarray) -> Army:
         """The units at ``index`` (bool mask or integer positions)."""
-        return Army(self.rows[index], self.tags[index], self.types[index], self.pos[index], self.vitality[index],
-                    self.vitality_ratio[index], self.cooldown[index], self.order_len[index])  # fmt: skip
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        i = index  # ndarray.take: cheaper than [] on a few rows
+        return Army(
+            self.rows.take(i), self.tags.take(i), self.types.take(i), self.pos.take(i, axis=0), self.vitality.take(i),
+            self.vitality_ratio.take(i), self.cooldown.take(i), self.order_len.take(i),
+        )
 
     def centroid(self) -> np.ndarray:
         return self.pos.mean(axis=0)
