@@ -46,7 +46,7 @@ class Bot:
     def reset(self) -> None:
         """Forget the game: a new game starts from the same seed, so replays of bot games are reproducible."""
         self.rng = np.random.default_rng(self.seed)
-        self.history: deque[View] = deque(maxlen=self.config.obs_delay + 1)
+        self.history: deque[View | None] = deque(maxlen=self.config.obs_delay + 1)  # None: a step no decision reads
         self.step = 0
         self.orders.reset()
         self.released: set[int] = set()
@@ -63,13 +63,19 @@ class Bot:
         if self._spec_key != key:
             self._spec, self._spec_key = SpecInfo.from_spec(spec), key
             self.budget = min(self.config.apm, self._spec.actions_per_step)
-        info = self._spec
-        now = parse(obs, self.facts)
-        self.history.append(now)
+        info, cfg = self._spec, self.config
         step, self.step = self.step, self.step + 1
-        if self.start is None and len(now.own):
-            self.start = now.own.centroid()
-        if step % self.config.act_every or len(now.own) == 0:
+        deciding = step % cfg.act_every == 0
+        # Parse only what a decision will read: this step's view when deciding, or the one a delayed decision
+        # will use (``obs_delay`` steps before it), until the start position is known.
+        if deciding or (step + cfg.obs_delay) % cfg.act_every == 0 or self.start is None:
+            now = parse(obs, self.facts)
+            if self.start is None and len(now.own):
+                self.start = now.own.centroid()
+        else:
+            now = None
+        self.history.append(now)
+        if not deciding or len(now.own) == 0:
             return [info.action("no_op")]
         view = self.history[0]
         actions = self.orders.emit(self.plan(view), now, info, self.facts, self.budget)
