@@ -167,11 +167,12 @@ class Bot:
             intents += _group_moves(own.tags[rest[kiters]], points, self.budget, KITE)
         shooters = np.flatnonzero(~busy & f.armed[own.types])
         army = own.take(shooters)
-        enemy_index = {t: j for j, t in enumerate(enemy.tags.tolist())}
+        enemy_tags, enemy_pos = enemy.tags.tolist(), enemy.pos.tolist()
+        enemy_index = {t: j for j, t in enumerate(enemy_tags)}
         previous = np.array([enemy_index.get(self.targets.get(t, -1), -1) for t in army.tags.tolist()], dtype=np.int64)
         target = assign_targets(army, enemy, f, cfg.targeting, self.rng, overkill=cfg.overkill, previous=previous,
                                 gap=gap[shooters])
-        enemy_tags, army_tags, target_list = enemy.tags.tolist(), army.tags.tolist(), target.tolist()
+        army_tags, target_list = army.tags.tolist(), target.tolist()
         self.targets = {t: enemy_tags[j] for t, j in zip(army_tags, target_list, strict=True) if j >= 0}
         groups: dict[int, list[int]] = {}
         for tag, j in zip(army_tags, target_list, strict=True):
@@ -183,8 +184,7 @@ class Bot:
             intents.append(Intent("attack_move", tuple(free), point=tuple(near), priority=JOIN))
         for j in sorted(groups, key=lambda j: (-len(groups[j]), j)):
             intents.append(
-                Intent("attack_unit", tuple(groups[j]), target=int(enemy.tags[j]), point=tuple(enemy.pos[j]),
-                       priority=FOCUS)
+                Intent("attack_unit", tuple(groups[j]), target=enemy_tags[j], point=tuple(enemy_pos[j]), priority=FOCUS)
             )
         healers = np.flatnonzero(~busy & f.healer[own.types] & f.mobile[own.types])
         if healers.size and shooters.size:

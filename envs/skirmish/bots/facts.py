@@ -94,6 +94,11 @@ class UnitFacts:
         return self._volleys[attacker[:, None], target[None, :]]
 
     @cached_property
+    def vitality(self) -> np.ndarray:
+        """Full health + shields per type id."""
+        return self.hp + self.shields
+
+    @cached_property
     def _known_ids(self) -> frozenset[int]:
         return frozenset(np.flatnonzero(self.known).tolist())
 
