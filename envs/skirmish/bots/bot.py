@@ -203,12 +203,14 @@ def _group_moves(tags: np.ndarray, points: np.ndarray, budget: int, priority: in
     if n <= budget:
         return [Intent("move", (int(t),), point=(float(p[0]), float(p[1])), priority=priority)
                 for t, p in zip(tags, points, strict=True)]
-    axis = points - points.mean(axis=0)
+    axis = points - np.add.reduce(points, axis=0) / n  # points.mean(axis=0), minus its wrapper
     spread = np.linalg.svd(axis, full_matrices=False)[2][0] if n > 1 else np.array([1.0, 0.0])
     order = np.argsort(axis @ spread, kind="stable")
     size, extra = divmod(n, budget)  # np.array_split's parts: the first ``extra`` one longer
     ends = [(k + 1) * size + min(k + 1, extra) for k in range(budget)]
+    chunks = [order[end - size - (k < extra) : end] for k, end in enumerate(ends)]
     return [
-        Intent("move", tuple(tags[chunk].tolist()), point=tuple(points[chunk].mean(axis=0).tolist()), priority=priority)
-        for chunk in (order[end - size - (k < extra) : end] for k, end in enumerate(ends))
+        Intent("move", tuple(tags[c].tolist()), point=tuple((np.add.reduce(points[c], axis=0) / len(c)).tolist()),
+               priority=priority)
+        for c in chunks
     ]
