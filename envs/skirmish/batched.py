@@ -58,8 +58,8 @@ from envs.skirmish.engine import (
     JITTER_BATCH,
     PAIR_WINDOW,
     REACH_EPS,
-    SPLASH,
     Engine,
+    VolleyRows,
     apply_command,
     game_hash,
     visible_units,
@@ -136,7 +136,7 @@ class GameView:
         return self.batch.state_hash(self.g)
 
 
-class BatchedEngine:
+class BatchedEngine(VolleyRows):
     """Many Skirmish games advanced together, each bit-identical to a single Engine (see the module docstring)."""
 
     def __init__(
@@ -765,29 +765,7 @@ class BatchedEngine:
         self._heading[fire] = self._dz[fire]
         primary = self._gbase[fire] + self._target[fire]
         self._chunks.append((ATTACK, fire, primary))
-        fraction = None
-        bombers = _EMPTY
-        if np.count_nonzero(self._plain[fire]) == fire.size:
-            attacker, victim = fire, primary
-        else:
-            bombers = fire[self._suicide[fire]]
-            direct = ~self._splash_at_attacker[fire]
-            count = self._attacks[fire[direct]]
-            attacker = np.repeat(fire[direct], count)
-            victim = np.repeat(primary[direct], count)
-            fraction = np.ones(attacker.size)
-            splashers = self._splashes[fire]
-            if np.count_nonzero(splashers):
-                s_att, s_vic, s_frac = self._splash_rows(fire[splashers], primary[splashers])
-                self._chunks.append((SPLASH, s_att, s_vic))
-                attacker = np.concatenate((attacker, s_att))
-                victim = np.concatenate((victim, s_vic))
-                fraction = np.concatenate((fraction, s_frac))
-        if attacker.size > 1:
-            order = np.argsort(victim, kind="stable")
-            attacker, victim = attacker[order], victim[order]
-            if fraction is not None:
-                fraction = fraction[order]
+        attacker, victim, fraction, bombers = self._volley_rows(fire, primary)
         starts = group_starts(victim)
         raw = self._raw_table[self._ut[attacker], self._ut[victim]]
         if fraction is not None:
