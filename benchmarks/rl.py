@@ -430,9 +430,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                         args.breakdown_trajectories)  # fmt: skip
         log(f"breakdown: {breakdown_frames} frames")
 
-    import ray
-
+    ray_version = None
     if not args.learner_only:
+        import ray
+
+        ray_version = ray.__version__
         started_here = not ray.is_initialized()
         ray = start_ray(num_cpus=RAY_CPUS)
         serialization = serialization_cost(ray, last)
@@ -503,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "agent_parameters": sum(p.numel() for p in agent.parameters()),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "ray": ray.__version__,
+        "ray": ray_version,
         "rollouts": [asdict(r) for r in rollouts],
         "serialization": serialization,
         "learner": [asdict(r) for r in learners],
