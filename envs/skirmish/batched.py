@@ -45,30 +45,26 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from envs.skirmish import kernels
 from envs.skirmish.combat import group_starts, resolve_hits, sequential_cap, splash_fraction
 from envs.skirmish.commands import Command, Order
 from envs.skirmish.engine import (
     ATTACK,
-    BLOCKED_LOOPS,
-    BLOCKED_PROGRESS,
     DEATH,
     EVENT_KINDS,
-    FOLLOW_GAP,
     HEAL,
     JITTER_BATCH,
     PAIR_WINDOW,
-    REACH_EPS,
     Engine,
     VolleyRows,
     apply_command,
     game_hash,
     visible_units,
 )
-from envs.skirmish.movement import _DENSE_BELOW, candidate_pairs, push_index, separation
+from envs.skirmish.movement import _DENSE_BELOW, candidate_pairs
 from envs.skirmish.scenario import Scenario
 from envs.skirmish.slots import damage_table, order_tables, shield_delay_min, slot_params
 from envs.skirmish.state import NEVER, QUEUE_LENGTH, GameState
-from envs.skirmish.targeting import most_damaged, nearest_enemies
 from envs.skirmish.units import UnitTable, default_units
 
 _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
@@ -79,6 +75,7 @@ _sum, _or = np.add.reduce, np.logical_or.reduce  # (no Python wrappers: these ru
 _SIDES = np.array([1, 2])[None, :, None]  # players, on a [games, 2, slots] axis
 _CODES = np.arange(8)[None, :, None]  # scanner kinds: (owner == 2) * 4 + hits_air * 2 + hits_ground (_scan_code)
 _CODE_OWNER, _CODE_HITS_AIR, _CODE_HITS_GROUND = np.where(_CODES >= 4, 2, 1), (_CODES & 2) > 0, (_CODES & 1) > 0
+_NO_FROZEN, _NO_SHARES = np.zeros(0, dtype=bool), np.zeros((2, 0))  # kernels.move without frozen units / pairs
 _PAD = {"order_unit": -1, "attack_target": -1, "last_damage_loop": NEVER}  # padding slots: dead, no orders
 
 
@@ -221,7 +218,6 @@ class BatchedEngine(VolleyRows):
         self._pi = self._pj = _EMPTY
         self._rsum = self._pair_inv_closing = np.empty(0)
         self._parked = (_EMPTY, _EMPTY, np.empty(0), np.empty(0))  # (pi, pj, rsum, inv) of paused games
-        self._push_index: np.ndarray | None = None
         self._shares_stale = True
         self._ready = np.zeros(g * n)
         self._heading = np.zeros(g * n, dtype=np.complex128)
@@ -240,6 +236,10 @@ class BatchedEngine(VolleyRows):
         self._scan_code = np.zeros(g * n, dtype=np.int64)  # (owner == 2) * 4 + hits_air * 2 + hits_ground per slot
         self._inv_closing, self._crowd_u, self._crowd_reach = np.zeros(g * n), np.zeros(g * n), np.zeros(g * n)
         self._dirty_g = np.ones(g, dtype=bool)  # games whose behaviour rows ``_refresh`` must rebuild
+        self._changed, self._heal_games = np.zeros(g, dtype=bool), np.zeros(g, dtype=bool)  # kernel scratch
+        self._scanners = np.zeros(g * n, dtype=np.int64)
+        self._onj, self._oni = np.zeros(g * n, dtype=np.complex128), np.zeros(g * n, dtype=np.complex128)
+        self._dz, self._d = np.zeros(g * n, dtype=np.complex128), np.zeros(g * n)
         self._slot_cols = np.arange(n)
         self._behaviour_rows()
         self._chunks: list[tuple[int, np.ndarray, np.ndarray]] = []
@@ -448,7 +448,6 @@ class BatchedEngine(VolleyRows):
                     np.concatenate((a, p[back])) for a, p in zip(self._pairs(), parked, strict=True))
                 self._parked = tuple(p[~back] for p in parked)
                 self._shares_stale = True
-                self._push_index = None
         idle = ~run[self._gid[self._pi]]
         pause = idle & (self.winner[self._gid[self._pi]] < 0)
         if _any(pause):
@@ -465,7 +464,6 @@ class BatchedEngine(VolleyRows):
             self._pi, self._pj, self._rsum = self._pi[keep], self._pj[keep], self._rsum[keep]
             self._pair_inv_closing = self._pair_inv_closing[keep]
             self._shares_stale = True
-            self._push_index = None
 
     def _per_game(self, flat: np.ndarray) -> np.ndarray:
         """[games x capacity] -> [games, capacity] (a view)."""
@@ -481,48 +479,16 @@ class BatchedEngine(VolleyRows):
         """Recompute what depends on who is alive for ``games`` (bool mask, default all; a function of each game's
         state alone). Collision pairs with a dead unit stay, with radius sum _NEVER_TOUCH: they push by exactly zero,
         which leaves every unit's push sums what dropping them gives (and keeps the push index and shares valid)."""
-        st = self.state
-        rows = slice(None) if games is None else games.nonzero()[0]
-        alive, owner = st.alive[rows], st.owner[rows]
-        air = self._per_game(self._air)[rows]
-        sides = alive[:, None, :] & (owner[:, None, :] == _SIDES)  # [games, player 1 / 2, slots]
-        count = _sum(sides, axis=2)
-        self._c1[rows], self._c2[rows] = count[:, 0], count[:, 1]
-        air_s = air[:, None, :]
-        enemy_air = _or(sides & air_s, axis=2)[:, ::-1, None]  # the other side has air units ...
-        enemy_ground = _or(sides & ~air_s, axis=2)[:, ::-1, None]  # ... ground units
-        hits = (self._per_game(self._hits_air)[rows][:, None, :] & enemy_air) | (
-            self._per_game(self._hits_ground)[rows][:, None, :] & enemy_ground)
-        can = _or(sides & self._per_game(self._armed)[rows][:, None, :] & hits, axis=2)
-        self._stalemate[rows] = ~(can[:, 0] | can[:, 1])
-        self._hpr2[rows] = self._per_game(self._hp_regen_rate)[rows] * alive
-        self._shr2[rows] = self._per_game(self._sh_regen_rate)[rows] * alive
-        self._enr2[rows] = self._per_game(self._en_regen_rate)[rows] * alive
-        order = np.argsort(~alive, axis=1, kind="stable")  # scan candidates: the living in slot order, then the dead
-        self._alive_cols[rows] = order
-        cand = self._gbase[:: self.capacity][rows, None] + order
-        self._cand[rows] = cand
-        self._cand_r[rows] = self._r[cand]
-        alive_c = self._alive[cand][:, None, :]
-        owner_c, air_c = self._owner[cand][:, None, :], self._air[cand][:, None, :]
-        hits = np.where(air_c, _CODE_HITS_AIR, _CODE_HITS_GROUND)
-        self._hittable[rows] = alive_c & (owner_c != _CODE_OWNER) & hits
-        self._healable[rows] = alive_c & self._bio[cand][:, None, :] & (owner_c == _SIDES)
-        disp = self._per_game(self._disp)[rows]
-        disp_max = np.where(alive, disp, 0.0).max(axis=1)
-        self._per_game(self._inv_closing)[rows] = 1.0 / np.maximum(disp + disp_max[:, None], 1e-12)
-        key = np.arange(alive.shape[0])[:, None] * 3 + owner
-        r = self._per_game(self._r)[rows]
-        area = np.bincount(key.reshape(-1), weights=np.where(alive & ~air, r**2, 0.0).reshape(-1),
-                           minlength=3 * alive.shape[0])  # fmt: skip
-        crowd_u = (2.0 * np.sqrt(area))[key]  # radius a packed army covers, doubled for slack
-        self._per_game(self._crowd_u)[rows] = crowd_u
-        self._per_game(self._crowd_reach)[rows] = crowd_u + self._per_game(self._speed)[rows]
+        kernels.alive_changed(
+            np.arange(self.games) if games is None else games.nonzero()[0], self.capacity, self._alive,
+            self._owner, self._air, self._hits_air, self._hits_ground, self._armed, self._bio, self._r, self._disp,
+            self._speed, self._hp_regen_rate, self._sh_regen_rate, self._en_regen_rate, self._gbase, self._c1,
+            self._c2, self._stalemate, self._hpr, self._shr, self._enr, self._alive_cols, self._cand, self._cand_r,
+            self._hittable, self._healable, self._inv_closing, self._crowd_u, self._crowd_reach, self._pi, self._pj,
+            self._rsum,
+        )  # fmt: skip
         self._healer_slots = healers = (self._healer & self._alive).nonzero()[0]  # living healers, by side:
         self._healer_side = self._gid[healers] * 3 + self._owner[healers]  # game x 3 + owner
-        if self._pi.size:
-            flat = self._alive
-            self._rsum[~(flat[self._pi] & flat[self._pj])] = _NEVER_TOUCH
 
     def _check_done(self, games: np.ndarray) -> np.ndarray:
         """End ``games`` that are over (as Engine._check_done); returns the games that ended now."""
@@ -572,64 +538,21 @@ class BatchedEngine(VolleyRows):
         """Rebuild the per-unit behaviour arrays from orders and targets for the games marked in ``_dirty_g``
         (as Engine._refresh; the other games' rows are what a rebuild would give again: none of their orders,
         targets, deaths or running state changed since their last one)."""
-        dirty = self._dirty_g
-        if np.count_nonzero(dirty) == self.games:
-            s = slice(None)
-        else:
-            s = ((dirty.nonzero()[0] * self.capacity)[:, None] + self._slot_cols).reshape(-1)
-        idx, base = self._idx[s], self._gbase[s]
-        alive, run = self._alive[s], self._run_u[s]
-        live = alive & run
-        for _ in range(QUEUE_LENGTH):  # orders on units that died complete (only unit orders have order_unit >= 0)
-            unit = self._ounit[s, 0]
-            gone = live & (unit >= 0) & ~self._alive[np.where(unit >= 0, base + unit, idx)]
-            if not np.count_nonzero(gone):
-                break
-            self._pop(idx[gone])
-        kind = self._okind[s, 0]
-        target = self._target[s]
-        has_t = (target >= 0) & run
-        follow = (kind == _FOLLOW) & live
-        tflat = np.where(target >= 0, base + target, idx)
-        unit = self._ounit[s, 0]
-        gu = np.where(has_t, tflat, np.where(follow, np.where(unit >= 0, base + unit, idx), idx))
-        has_gu = has_t | follow
-        rsum = self._r[s] + self._r[gu]
-        gap = np.where(has_t, self._target_gap[s], FOLLOW_GAP)
-        self._gu[s] = gu
-        stop = np.where(has_gu, rsum + gap, 0.0)
-        self._stop[s] = stop
-        self._stop_eps[s] = stop + REACH_EPS
-        has_point = live & ~has_gu & ((kind == _MOVE) | (kind == _ATTACK_MOVE))
-        self._has_point[s] = has_point
-        self._pz2[s] = self._opos[s, 0]
-        movable = live & self._can_move[s] & (kind != _HOLD)
-        self._mobile[s] = movable & (has_point | has_gu)
-        if np.count_nonzero(self._weight[s] != movable):
-            self._weight[s] = movable
+        changed = self._changed
+        changed[:] = False
+        if kernels.refresh(
+            self._dirty_g.nonzero()[0], self.capacity, self._alive, self._run_u, self._okind, self._ounit, self._opos,
+            self._olen, self._target, self._stall, self._next_scan, self._lazy, self._heal_key, self._r,
+            self._target_gap, self._can_move, self._kind_base, self._kind_wants, self._kind_values, self._strike,
+            self._min_range, self._heal_range, self._armed, self._air, self._hits_air, self._hits_ground,
+            self._healer, self._gu, self._stop, self._stop_eps, self._has_point, self._pz2, self._mobile,
+            self._weight, self._wants, self._scan_range, self._leash_hi, self._leash_lo, self._fire_hi,
+            self._fire_lo, self._heal_hi, self._shoot, self._healing, self._has_t, self._idle_armed, changed,
+        ):
             self._shares_stale = True
-        at = self._kind_base[s] + kind
-        self._wants[s] = live & ~has_t & self._kind_wants[at]
-        scan_range, leash, leash_min = self._kind_values[:, at]
-        self._scan_range[s] = scan_range
-        self._leash_hi[s] = np.where(has_t, rsum + leash + REACH_EPS, np.inf)
-        self._leash_lo[s] = np.where(has_t, rsum + leash_min - REACH_EPS, -np.inf)
-        self._fire_hi[s] = rsum + self._strike[s] + REACH_EPS
-        self._fire_lo[s] = rsum + self._min_range[s] - REACH_EPS
-        self._heal_hi[s] = rsum + self._heal_range[s] + REACH_EPS
-        self._shoot[s] = self._armed[s] & has_t & np.where(self._air[gu], self._hits_air[s], self._hits_ground[s])
-        healing = self._healer[s] & has_t
-        key = np.where(healing, tflat, np.where(run, -1, self._heal_key[s]))  # paused games keep theirs
-        if _any(self._lazy):  # lazy heals that assumed other healers or targets: settle them
-            changed = self._games_of(idx[key != self._heal_key[s]]) & self._lazy
-            if _any(changed):
-                self._sync(changed)
-                self._heal_stop(changed)
-        self._heal_key[s] = key
-        self._healing[s] = healing
-        self._has_t[s] = has_t
-        self._idle_armed[s] = live & self._armed[s] & (kind == _IDLE) & ~has_t
-        self._stall[idx[~has_point & run]] = 0
+        if _any(changed):  # lazy heals that assumed other healers or targets: settle them
+            self._sync(changed)
+            self._heal_stop(changed)
         healers = self._healing.nonzero()[0]
         self._heal_idx = healers
         self._heal_tgt = tgt = self._gu[healers]  # (also without healers: a paused game may keep healing lazily)
@@ -653,84 +576,33 @@ class BatchedEngine(VolleyRows):
         due = self._run & (self._t >= self._pairs_until)
         if _any(due):
             self._build_pairs(due)
-        self._geometry()
-        dropped = self._leash() if self._any_target else None
-        scanning = self._wants & (self._next_scan <= self._tu)
-        if dropped is not None:
-            scanning[dropped] = True
-        if np.count_nonzero(scanning):
-            self._scan(scanning.nonzero()[0])
-            if _any(self._dirty_g):  # targets found by the scans or dropped by the leash
-                self._refresh()
-                self._geometry()
+        heal_games = self._heal_games
+        heal_games[:] = False
+        count = kernels.geometry_leash_due(
+            self._z, self._gu, self._pz, self._has_point, self._dz, self._d, self._any_target, self._leash_hi,
+            self._leash_lo, self._target, self._dirty_g, self.capacity, self._wants, self._next_scan, self._tu,
+            self._healer, self._scanners, heal_games,
+        )  # fmt: skip
+        if count:
+            if _any(heal_games):  # healers read current hp
+                self._sync(heal_games)
+            kernels.scan(
+                self._scanners[:count], self._gid, self._z, self._r, self._owner, self._armed, self._healer,
+                self._cand, self._cand_r, self._alive_cols, self._hittable, self._healable, self._scan_code,
+                self._scan_range, self._min_range, self._hp, self._hp_max, self._okind, self._ounit, self._gbase,
+                self._inv_closing, self._tu, self._target, self._next_scan, self._dirty_g,
+            )  # fmt: skip
+        if _any(self._dirty_g):  # targets found by the scans or dropped by the leash
+            self._refresh()
+            self._geometry()
         frozen, killed = self._fire() if self._any_shoot else (None, None)
         if self._heal_idx.size:
             self._heal(frozen, killed)
         self._move(frozen)
 
-    def _leash(self) -> np.ndarray | None:
-        """Drop targets that left their leash range (or came inside the minimum range); returns those units."""
-        d = self._d
-        slack = np.minimum(self._leash_hi - d, d - self._leash_lo)
-        dropped = (slack < 0.0).nonzero()[0]
-        if dropped.size == 0:
-            return None
-        self._target[dropped] = -1
-        self._dirty_g[self._gid[dropped]] = True
-        return dropped
-
     def _geometry(self) -> None:
         """Vector (complex) and distance from every unit to its goal (goal unit, goal point, or itself: zero)."""
-        goal = self._z[self._gu]
-        np.copyto(goal, self._pz, where=self._has_point)
-        self._dz = goal - self._z
-        self._d = np.abs(self._dz)
-
-    def _edges(self, scanners: np.ndarray, games: np.ndarray) -> np.ndarray:
-        """Edge distances from each scanner to its game's candidates (targeting.edge_distances per game)."""
-        zc = self._z[self._cand]
-        return np.abs(zc[games] - self._z[scanners][:, None]) - self._r[scanners][:, None] - self._cand_r[games]
-
-    def _scan(self, scanners: np.ndarray) -> None:
-        """Acquire targets for the due units (armed: nearest enemies, healers: most damaged allies)."""
-        armed = scanners[self._armed[scanners]]
-        if armed.size:
-            self._scan_enemies(armed)
-        healers = scanners[self._healer[scanners]]
-        if healers.size:
-            self._scan_allies(healers)
-
-    def _scan_allies(self, healers: np.ndarray) -> None:
-        self._sync(self._games_of(healers))
-        games = self._gid[healers]
-        edge = self._edges(healers, games)
-        cand = self._cand[games]
-        eligible = self._healable[games, self._owner[healers] - 1]
-        eligible &= cand != healers[:, None]
-        follow = self._okind[healers, 0] == _FOLLOW
-        eligible &= ~follow[:, None] | (cand == (self._gbase[healers] + self._ounit[healers, 0])[:, None])
-        missing = (self._hp_max - self._hp)[cand]
-        column, gap = most_damaged(edge, missing, eligible, self._scan_range[healers])
-        hit = column >= 0
-        self._target[healers[hit]] = self._alive_cols[games[hit], column[hit]]
-        self._dirty_g[games[hit]] = True
-        self._wait(healers[~hit], gap[~hit])
-
-    def _scan_enemies(self, scanners: np.ndarray) -> None:
-        games = self._gid[scanners]
-        edge = self._edges(scanners, games)
-        hittable = self._hittable[games, self._scan_code[scanners]]
-        column, gap = nearest_enemies(edge, hittable, self._scan_range[scanners], self._min_range[scanners])
-        hit = column >= 0
-        self._target[scanners[hit]] = self._alive_cols[games[hit], column[hit]]
-        self._dirty_g[games[hit]] = True
-        self._wait(scanners[~hit], gap[~hit])
-
-    def _wait(self, slots: np.ndarray, gap: np.ndarray) -> None:
-        """Schedule the next scan of ``slots`` at the first loop a candidate ``gap`` beyond range could reach."""
-        if slots.size:
-            wait = np.floor(np.minimum(gap * self._inv_closing[slots], 2.0**40))
-            self._next_scan[slots] = self._tu[slots] + np.maximum(wait, 1.0).astype(np.int64)
+        kernels.geometry(self._z, self._gu, self._pz, self._has_point, self._dz, self._d)
 
     def _draws(self, fire: np.ndarray, games: np.ndarray) -> np.ndarray:
         """Each firing weapon's cooldown jitter from its game's generator, in slot order per game (as Engine)."""
@@ -955,50 +827,22 @@ class BatchedEngine(VolleyRows):
         self._lazy &= ~games
 
     def _move(self, frozen: np.ndarray | None) -> None:
-        z = self._z
-        moving = self._mobile & (self._d > self._stop_eps)
-        if frozen is not None:
-            moving &= ~frozen
-        slots = moving.nonzero()[0]
-        moved = slots.size > 0
-        if moved:
-            d = self._d[slots]
-            step = self._dz[slots]
-            z[slots] += step * (np.minimum(d - self._stop[slots], self._speed[slots]) / d)
-            self._heading[slots] = step
+        """Steps, collision pushes, the map clamp and finished point orders (kernels.move)."""
         if self._pi.size:
             if self._shares_stale:
                 wi, wj = self._weight[self._pi], self._weight[self._pj]
                 total = np.maximum(wi + wj, 1e-300)
                 self._shares = np.stack((wj / total, wi / total))
                 self._shares_stale = False
-            if self._push_index is None:
-                self._push_index = push_index(self._pi, self._pj, z.size)
-            pushed, _ = separation(z, self._pi, self._pj, self._rsum, self._shares, self._push_cap,
-                                   self._pair_inv_closing, self._push_index)  # fmt: skip
-            if pushed is not None:
-                z += pushed
-                moved = True
-        if moved:
-            pos = self.state.pos
-            np.minimum(np.maximum(pos, 0.0, out=pos), self._map, out=pos)
-        self._finish_moves(moving, frozen)
-
-    def _finish_moves(self, moved: np.ndarray, frozen: np.ndarray | None) -> None:
-        """Pop point orders that arrived this loop, or are blocked near the goal (Engine.BLOCKED_LOOPS)."""
-        arrived = self._has_point & (self._d <= self._speed)
-        if frozen is not None:
-            arrived &= ~frozen
-        walkers = (moved & self._has_point & (self._d <= self._crowd_reach)).nonzero()[0]
-        if walkers.size:
-            left = np.abs(self._pz[walkers] - self._z[walkers])
-            slow = self._d[walkers] - left < BLOCKED_PROGRESS * self._speed[walkers]
-            stall = np.where(slow, self._stall[walkers] + 1, 0).astype(np.int16)
-            self._stall[walkers] = stall
-            blocked = (stall >= BLOCKED_LOOPS) & (left <= self._crowd_u[walkers])
-            arrived[walkers[blocked]] = True
-        if np.count_nonzero(arrived):
-            self._pop(arrived.nonzero()[0])
+        else:
+            self._shares = _NO_SHARES
+        kernels.move(
+            self._z, self._d, self._dz, self._stop, self._stop_eps, self._speed, self._mobile,
+            _NO_FROZEN if frozen is None else frozen, frozen is not None, self._heading, self._pi, self._pj,
+            self._rsum, self._shares, self._push_cap, self._onj, self._oni, self._pos, self._map[:, 0], self.capacity,
+            self._has_point, self._crowd_reach, self._crowd_u, self._pz, self._stall, self._okind, self._ounit,
+            self._opos, self._olen, self._target, self._next_scan, self._dirty_g,
+        )  # fmt: skip
 
     def _build_pairs(self, games: np.ndarray) -> None:
         """Collision candidates of ``games`` for their next PAIR_WINDOW loops, as Engine._build_pairs builds
@@ -1035,36 +879,15 @@ class BatchedEngine(VolleyRows):
         self._pair_inv_closing = np.concatenate((self._pair_inv_closing[old], inv))
         self._pairs_until[games] = self._t[games] + PAIR_WINDOW
         self._shares_stale = True
-        self._push_index = None
 
     def _sync(self, games: np.ndarray) -> None:
         """Engine._sync for ``games`` (bool mask): hp / shield / energy regeneration (and lazy healing) up to each
         game's current loop, in closed form, on the rows of the games behind; the others are untouched."""
-        now = games & (self._synced < self.loop)
-        if not _any(now):
-            return
-        rows = now.nonzero()[0]
-        loop, synced = self.loop[rows], self._synced[rows]
-        lu = (loop - synced)[:, None]
-        hp, energy = self._per_game(self._hp), self._per_game(self._energy)
-        lazy = self._lazy[rows]
-        if _any(lazy):
-            hu = np.where(lazy, loop - np.maximum(synced, self._heal_from[rows]), 0)[:, None]
-            hp[rows] = np.minimum(hp[rows] + self._hpr2[rows] * lu + self._per_game(self._heal_in)[rows] * hu,
-                                  self._hp_max2[rows])  # fmt: skip
-            energy[rows] = np.minimum(energy[rows] + self._enr2[rows] * lu - self._per_game(self._drain)[rows] * hu,
-                                      self._en_max2[rows])  # fmt: skip
-        else:
-            hp[rows] = np.minimum(hp[rows] + self._hpr2[rows] * lu, self._hp_max2[rows])
-            energy[rows] = np.minimum(energy[rows] + self._enr2[rows] * lu, self._en_max2[rows])
-        shields = loop >= self._shield_next[rows]
-        if _any(shields):
-            st, rows_s = self.state, rows[shields]
-            since = np.maximum(st.last_damage_loop[rows_s] + (self._delay2[rows_s] - 1), synced[shields][:, None])
-            active = np.maximum(loop[shields][:, None] - since, 0)
-            st.shield[rows_s] = np.minimum(st.shield[rows_s] + self._shr2[rows_s] * active, self._sh_max2[rows_s])
-            self._next_shield_regen(rows_s)
-        self._synced[rows] = loop
+        kernels.sync(
+            games, self.loop, self._synced, self._lazy, self._heal_from, self._shield_next, self.capacity, self._hp,
+            self._energy, self._shield, self._hpr, self._enr, self._shr, self._heal_in, self._drain, self._hp_max,
+            self._en_max, self._sh_max, self._last_damage, self._shield_delay, self._alive,
+        )  # fmt: skip
 
     def _next_shield_regen(self, games: np.ndarray) -> None:
         """Per game of ``games`` (bool mask or indices): the first loop on which some shield below its maximum can

@@ -1,0 +1,431 @@
+"""Compiled (numba) loops of the BatchedEngine's per-loop phases, bit-identical to the numpy they replace.
+
+With many games a loop of numpy costs calls more than elements, and large games pay for the [scanners,
+candidates] matrices of the scans; these kernels do one phase for every game in one call, slot by slot, with
+the same IEEE operations in the same order as the numpy code of engine.py / batched.py (no fastmath: no
+reassociation, no contraction). Distances use ``cabs``, numpy's own complex absolute value (a fused multiply-add
+where numpy's SIMD loop has one), so every distance, and so every decision, equals the numpy engine's.
+
+Compiled on first use and cached on disk (``cache=True``): a fresh checkout pays the compile once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+from envs.skirmish.commands import Order
+
+_IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
+FOLLOW_GAP = 0.5  # (engine.py's; repeated: engine imports this module's users, not the reverse)
+REACH_EPS = 1e-6
+BLOCKED_LOOPS = 16
+BLOCKED_PROGRESS = 0.1
+NEVER_TOUCH = -1e9
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c rounded once (llvm.fma)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen
+
+
+def _numpy_fuses() -> bool:
+    """Whether numpy's complex absolute value computes 1 + ratio**2 with a fused multiply-add on this CPU (its
+    SIMD loop does where the CPU has FMA): probed on a value where the two roundings differ."""
+    ratio = 0.7000000000000037  # ratio * ratio + 1 rounds differently fused (checked below)
+    fused = math.sqrt(float(_exact_square_plus_one(ratio)))
+    plain = math.sqrt(ratio * ratio + 1.0)
+    assert fused != plain
+    got = float(np.abs(np.array([complex(1.0, ratio)] * 16))[0])
+    if got not in (fused, plain):
+        raise RuntimeError("numpy's complex absolute value is neither fused nor plain hypot; kernels cannot match it")
+    return got == fused
+
+
+def _exact_square_plus_one(x: float):
+    from fractions import Fraction
+
+    return Fraction(x) * Fraction(x) + 1
+
+
+FUSED = _numpy_fuses()
+
+
+@njit(cache=True, inline="always")
+def cabs(re: float, im: float) -> float:
+    """np.abs(complex(re, im)) bit for bit (numpy's SIMD loop: larger * sqrt(1 + (smaller / larger)**2))."""
+    re = abs(re)
+    im = abs(im)
+    if re == math.inf or im == math.inf:
+        return math.inf
+    if re != re or im != im:
+        return math.nan
+    larger = max(re, im)
+    smaller = min(re, im)
+    ratio = 0.0 if larger == 0.0 else smaller / larger
+    if FUSED:
+        return math.sqrt(_fma(ratio, ratio, 1.0)) * larger
+    return math.sqrt(ratio * ratio + 1.0) * larger
+
+
+@njit(cache=True, inline="always")
+def _pop(s, okind, ounit, opos, olen, target, stall, next_scan):
+    """Slot s's current order completed: shift its queue (BatchedEngine._pop and _start for one slot)."""
+    q = okind.shape[1]
+    for k in range(q - 1):
+        okind[s, k] = okind[s, k + 1]
+        ounit[s, k] = ounit[s, k + 1]
+        opos[s, k, 0] = opos[s, k + 1, 0]
+        opos[s, k, 1] = opos[s, k + 1, 1]
+    okind[s, q - 1] = _IDLE
+    ounit[s, q - 1] = -1
+    opos[s, q - 1, 0] = 0.0
+    opos[s, q - 1, 1] = 0.0
+    olen[s] = max(olen[s] - 1, 0)
+    target[s] = ounit[s, 0] if okind[s, 0] == _ATTACK_UNIT else -1
+    stall[s] = 0
+    next_scan[s] = 0
+
+
+@njit(cache=True)
+def refresh(games, cap, alive, run_u, okind, ounit, opos, olen, target, stall, next_scan, lazy, heal_key,
+            r, target_gap, can_move, kind_base, kind_wants, kind_values, strike, min_range, heal_range, armed, air,
+            hits_air, hits_ground, healer,
+            gu, stop, stop_eps, has_point, pz2, mobile, weight, wants, scan_range, leash_hi, leash_lo, fire_hi,
+            fire_lo, heal_hi, shoot, healing, has_t, idle_armed, changed):  # fmt: skip
+    """BatchedEngine._refresh's per-slot rows for ``games`` (indices); marks in ``changed`` the lazily healing
+    games whose heal keys changed and returns whether some push weight changed."""
+    weight_changed = False
+    q = okind.shape[1]
+    for g in games:
+        base = g * cap
+        for s in range(base, base + cap):
+            run = run_u[s]
+            live = alive[s] and run
+            if live:
+                for _ in range(q):  # orders on units that died complete
+                    unit = ounit[s, 0]
+                    if unit < 0 or alive[base + unit]:
+                        break
+                    _pop(s, okind, ounit, opos, olen, target, stall, next_scan)
+            kind = okind[s, 0]
+            tgt = target[s]
+            ht = tgt >= 0 and run
+            follow = kind == _FOLLOW and live
+            tflat = base + tgt if tgt >= 0 else s
+            unit = ounit[s, 0]
+            if ht:
+                goal = tflat
+            elif follow:
+                goal = base + unit if unit >= 0 else s
+            else:
+                goal = s
+            has_gu = ht or follow
+            rsum = r[s] + r[goal]
+            gap = target_gap[s] if ht else FOLLOW_GAP
+            gu[s] = goal
+            st = rsum + gap if has_gu else 0.0
+            stop[s] = st
+            stop_eps[s] = st + REACH_EPS
+            point = live and not has_gu and (kind == _MOVE or kind == _ATTACK_MOVE)
+            has_point[s] = point
+            pz2[s, 0] = opos[s, 0, 0]
+            pz2[s, 1] = opos[s, 0, 1]
+            movable = live and can_move[s] and kind != _HOLD
+            mobile[s] = movable and (point or has_gu)
+            w = 1.0 if movable else 0.0
+            if weight[s] != w:
+                weight[s] = w
+                weight_changed = True
+            at = kind_base[s] + kind
+            wants[s] = live and not ht and kind_wants[at]
+            scan_range[s] = kind_values[0, at]
+            leash_hi[s] = rsum + kind_values[1, at] + REACH_EPS if ht else math.inf
+            leash_lo[s] = rsum + kind_values[2, at] - REACH_EPS if ht else -math.inf
+            fire_hi[s] = rsum + strike[s] + REACH_EPS
+            fire_lo[s] = rsum + min_range[s] - REACH_EPS
+            heal_hi[s] = rsum + heal_range[s] + REACH_EPS
+            shoot[s] = armed[s] and ht and (hits_air[s] if air[goal] else hits_ground[s])
+            heals = healer[s] and ht
+            key = tflat if heals else (-1 if run else heal_key[s])  # paused games keep theirs
+            if lazy[g] and key != heal_key[s]:
+                changed[g] = True
+            heal_key[s] = key
+            healing[s] = heals
+            has_t[s] = ht
+            idle_armed[s] = live and armed[s] and kind == _IDLE and not ht
+            if run and not point:
+                stall[s] = 0
+    return weight_changed
+
+
+@njit(cache=True)
+def geometry(z, gu, pz, has_point, dz, d):
+    """Vector (complex) and distance from every slot to its goal (BatchedEngine._geometry)."""
+    for s in range(z.size):
+        goal = pz[s] if has_point[s] else z[gu[s]]
+        v = goal - z[s]
+        dz[s] = v
+        d[s] = cabs(v.real, v.imag)
+
+
+@njit(cache=True)
+def geometry_leash_due(z, gu, pz, has_point, dz, d, check_leash, leash_hi, leash_lo, target, dirty_g, cap,
+                       wants, next_scan, tu, healer, scanners, heal_games):  # fmt: skip
+    """``geometry``, then the leash (targets out of range dropped, their games marked dirty) and the units due to
+    scan (wanting one and due, or just dropped) written to ``scanners``; returns their count. ``heal_games`` marks
+    the games of scanning healers (their regeneration is synced before the scan)."""
+    geometry(z, gu, pz, has_point, dz, d)
+    count = 0
+    for s in range(z.size):
+        due = wants[s] and next_scan[s] <= tu[s]
+        if check_leash:
+            ds = d[s]
+            if min(leash_hi[s] - ds, ds - leash_lo[s]) < 0.0:
+                target[s] = -1
+                dirty_g[s // cap] = True
+                due = True
+        if due:
+            scanners[count] = s
+            count += 1
+            if healer[s]:
+                heal_games[s // cap] = True
+    return count
+
+
+@njit(cache=True)
+def scan(scanners, gid, z, r, owner, armed, healer, cand, cand_r, alive_cols, hittable, healable, scan_code,
+         scan_range, min_range, hp, hp_max, okind, ounit, gbase, inv_closing, tu, target, next_scan,
+         dirty_g):  # fmt: skip
+    """Target acquisition for ``scanners`` (BatchedEngine._scan_enemies then _scan_allies, targeting.py's
+    nearest_enemies / most_damaged per scanner over its game's candidates); those that find nothing are scheduled
+    to rescan when a candidate could first come into range (BatchedEngine._wait)."""
+    m = cand.shape[1]
+    for pass_ in range(2):
+        for s in scanners:
+            if not (armed[s] if pass_ == 0 else healer[s]):
+                continue
+            g = gid[s]
+            zs = z[s]
+            rs = r[s]
+            reach = scan_range[s]
+            if pass_ == 0:
+                code = scan_code[s]
+                lo = min_range[s]
+                nearest = math.inf
+                best = math.inf  # argmin of the allowed edges: the first minimum (column 0 when all are inf)
+                column = 0
+                for c in range(m):
+                    if not hittable[g, code, c]:
+                        continue
+                    v = z[cand[g, c]] - zs
+                    edge = cabs(v.real, v.imag) - rs - cand_r[g, c]
+                    if edge < nearest:
+                        nearest = edge
+                    if edge >= lo and edge < best:
+                        best = edge
+                        column = c
+                if not best <= reach:
+                    column = -1
+                gap = nearest - reach
+            else:
+                side = owner[s] - 1
+                follow = okind[s, 0] == _FOLLOW
+                only = gbase[s] + ounit[s, 0]
+                nearest = math.inf
+                best = -1.0
+                column = -1
+                for c in range(m):
+                    slot = cand[g, c]
+                    if not healable[g, side, c] or slot == s or (follow and slot != only):
+                        continue
+                    missing = hp_max[slot] - hp[slot]
+                    if not missing > 0.0:
+                        continue
+                    v = z[slot] - zs
+                    edge = cabs(v.real, v.imag) - rs - cand_r[g, c]
+                    if edge < nearest:
+                        nearest = edge
+                    if edge <= reach and missing > best:
+                        best = missing
+                        column = c
+                if not best > 0.0:
+                    column = -1
+                gap = nearest - reach if nearest < math.inf else math.inf
+            if column >= 0:
+                target[s] = alive_cols[g, column]
+                dirty_g[g] = True
+            else:
+                wait = math.floor(min(gap * inv_closing[s], 2.0**40))
+                next_scan[s] = tu[s] + np.int64(max(wait, 1.0))
+
+
+@njit(cache=True)
+def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, pi, pj, rsum, shares, push_cap,
+         onj, oni, pos, map_size, cap, has_point, crowd_reach, crowd_u, pz, stall, okind, ounit, opos, olen, target,
+         next_scan, dirty_g):  # fmt: skip
+    """BatchedEngine._move and _finish_moves: units step towards their goals, candidate pairs that overlap are
+    pushed apart (movement.separation: pushes summed per unit in pair order, on j then on i, and capped),
+    positions are clamped to the map, and point orders that arrived or are blocked pop. ``onj`` / ``oni``:
+    complex scratch of one entry per slot."""
+    n = z.size
+    moved = False
+    for s in range(n):
+        if mobile[s] and d[s] > stop_eps[s] and not (any_frozen and frozen[s]):
+            step = dz[s]
+            f = min(d[s] - stop[s], speed[s]) / d[s]
+            z[s] = complex(z[s].real + step.real * f, z[s].imag + step.imag * f)
+            heading[s] = step
+            moved = True
+    if pi.size:
+        over_any = False
+        for k in range(pi.size):
+            v = z[pj[k]] - z[pi[k]]
+            if rsum[k] - cabs(v.real, v.imag) > 0.0:
+                over_any = True
+                break
+        if over_any:
+            onj[:] = 0.0
+            oni[:] = 0.0
+            for k in range(pi.size):
+                v = z[pj[k]] - z[pi[k]]
+                over = max(rsum[k] - cabs(v.real, v.imag), 0.0)
+                dre = v.real + 1e-12
+                dim = v.imag + 0.0
+                f = over / cabs(dre, dim)
+                pre, pim = dre * f, dim * f
+                a, b = shares[0, k], shares[1, k]
+                onj[pj[k]] += complex(a * pre, a * pim)
+                oni[pi[k]] += complex(b * pre, b * pim)
+            for s in range(n):
+                t = onj[s] - oni[s]
+                f = min(push_cap[s] / max(cabs(t.real, t.imag), 1e-300), 1.0)
+                z[s] = complex(z[s].real + t.real * f, z[s].imag + t.imag * f)
+            moved = True
+    if moved:  # pushes (and rounding) can end a hair outside the map: clamp
+        for s in range(n):
+            g = s // cap
+            x = min(max(pos[s, 0], 0.0), map_size[g, 0])
+            y = min(max(pos[s, 1], 0.0), map_size[g, 1])
+            pos[s, 0] = x
+            pos[s, 1] = y
+    for s in range(n):  # finish moves (d: the distance before this loop's step)
+        if not has_point[s] or (any_frozen and frozen[s]):
+            continue
+        arrived = d[s] <= speed[s]
+        if mobile[s] and d[s] > stop_eps[s] and d[s] <= crowd_reach[s]:  # a walker near its goal
+            v = pz[s] - z[s]
+            left = cabs(v.real, v.imag)
+            if d[s] - left < BLOCKED_PROGRESS * speed[s]:
+                stall[s] += 1
+            else:
+                stall[s] = 0
+            if stall[s] >= BLOCKED_LOOPS and left <= crowd_u[s]:
+                arrived = True
+        if arrived:
+            _pop(s, okind, ounit, opos, olen, target, stall, next_scan)
+            dirty_g[s // cap] = True
+
+
+@njit(cache=True)
+def sync(games, loop, synced, lazy, heal_from, shield_next, cap, hp, energy, shield, hpr, enr, shr, heal_in, drain,
+         hp_max, en_max, sh_max, last_damage, delay, alive):  # fmt: skip
+    """BatchedEngine._sync: regeneration (and lazy healing) of the games of ``games`` (bool mask) that are behind,
+    up to their current loop, in closed form; shields from loop ``shield_next`` on."""
+    any_lazy = False
+    for g in range(games.size):
+        if games[g] and synced[g] < loop[g] and lazy[g]:
+            any_lazy = True
+    for g in range(games.size):
+        if not games[g] or synced[g] >= loop[g]:
+            continue
+        lu = loop[g] - synced[g]
+        hu = loop[g] - max(synced[g], heal_from[g]) if lazy[g] else 0
+        for s in range(g * cap, (g + 1) * cap):
+            if any_lazy:
+                hp[s] = min(hp[s] + hpr[s] * lu + heal_in[s] * hu, hp_max[s])
+                energy[s] = min(energy[s] + enr[s] * lu - drain[s] * hu, en_max[s])
+            else:
+                hp[s] = min(hp[s] + hpr[s] * lu, hp_max[s])
+                energy[s] = min(energy[s] + enr[s] * lu, en_max[s])
+        if loop[g] >= shield_next[g]:
+            first = math.inf
+            for s in range(g * cap, (g + 1) * cap):
+                since = max(last_damage[s] + (delay[s] - 1), synced[g])
+                active = max(loop[g] - since, 0)
+                shield[s] = min(shield[s] + shr[s] * active, sh_max[s])
+                if alive[s] and shield[s] < sh_max[s]:
+                    first = min(first, float(last_damage[s] + delay[s]))
+            shield_next[g] = first
+        synced[g] = loop[g]
+
+
+@njit(cache=True)
+def alive_changed(games, cap, alive, owner, air, hits_air, hits_ground, armed, bio, r, disp, speed, hp_regen,
+                  sh_regen, en_regen, gbase, c1, c2, stalemate, hpr, shr, enr, alive_cols, cand, cand_r, hittable,
+                  healable, inv_closing, crowd_u, crowd_reach, pi, pj, rsum):  # fmt: skip
+    """BatchedEngine._alive_changed for ``games`` (indices): side counts, stalemate, regeneration of the living,
+    scan candidates (the living in slot order, then the dead) and what each kind of scanner may hit or heal,
+    closing speeds and crowd radii; collision pairs with a dead unit get radius sum NEVER_TOUCH."""
+    for g in games:
+        base = g * cap
+        count = np.zeros(3, np.int64)
+        air_side = np.zeros(3, np.bool_)
+        ground_side = np.zeros(3, np.bool_)
+        area = np.zeros(3)
+        disp_max = 0.0
+        first = True
+        for s in range(base, base + cap):
+            if alive[s]:
+                o = owner[s]
+                count[o] += 1
+                if air[s]:
+                    air_side[o] = True
+                else:
+                    ground_side[o] = True
+                    area[o] += r[s] * r[s]
+                disp_max = disp[s] if first else max(disp_max, disp[s])
+                first = False
+        can = False
+        for s in range(base, base + cap):
+            if alive[s] and armed[s]:
+                e = 3 - owner[s]
+                if (hits_air[s] and air_side[e]) or (hits_ground[s] and ground_side[e]):
+                    can = True
+        c1[g], c2[g] = count[1], count[2]
+        stalemate[g] = not can
+        k = 0
+        for dead in range(2):
+            for s in range(base, base + cap):
+                if alive[s] != (dead == 0):
+                    continue
+                alive_cols[g, k] = s - base
+                cand[g, k] = s
+                cand_r[g, k] = r[s]
+                for code in range(8):
+                    hits = ((code & 2) > 0) if air[s] else ((code & 1) > 0)
+                    hittable[g, code, k] = alive[s] and owner[s] != (2 if code >= 4 else 1) and hits
+                for side in range(2):
+                    healable[g, side, k] = alive[s] and bio[s] and owner[s] == side + 1
+                k += 1
+        for s in range(base, base + cap):
+            live = 1.0 if alive[s] else 0.0
+            hpr[s] = hp_regen[s] * live
+            shr[s] = sh_regen[s] * live
+            enr[s] = en_regen[s] * live
+            inv_closing[s] = 1.0 / max(disp[s] + disp_max, 1e-12)
+            cu = 2.0 * math.sqrt(area[owner[s]])
+            crowd_u[s] = cu
+            crowd_reach[s] = cu + speed[s]
+    for k in range(pi.size):
+        if not (alive[pi[k]] and alive[pj[k]]):
+            rsum[k] = NEVER_TOUCH
