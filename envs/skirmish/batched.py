@@ -46,7 +46,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from envs.skirmish import kernels
-from envs.skirmish.combat import group_starts, resolve_hits, sequential_cap, splash_fraction
+from envs.skirmish.combat import sequential_cap
 from envs.skirmish.commands import Command, Order
 from envs.skirmish.engine import (
     ATTACK,
@@ -55,8 +55,8 @@ from envs.skirmish.engine import (
     HEAL,
     JITTER_BATCH,
     PAIR_WINDOW,
+    SPLASH,
     Engine,
-    VolleyRows,
     apply_command,
     game_hash,
     visible_units,
@@ -133,7 +133,7 @@ class GameView:
         return self.batch.state_hash(self.g)
 
 
-class BatchedEngine(VolleyRows):
+class BatchedEngine:
     """Many Skirmish games advanced together, each bit-identical to a single Engine (see the module docstring)."""
 
     def __init__(
@@ -240,6 +240,8 @@ class BatchedEngine(VolleyRows):
         self._scanners = np.zeros(g * n, dtype=np.int64)
         self._onj, self._oni = np.zeros(g * n, dtype=np.complex128), np.zeros(g * n, dtype=np.complex128)
         self._dz, self._d = np.zeros(g * n, dtype=np.complex128), np.zeros(g * n)
+        self._fire_buf, self._fire_games = np.zeros(g * n, dtype=np.int64), np.zeros(g, dtype=bool)
+        self._fire_counts = np.zeros(g, dtype=np.int64)
         self._slot_cols = np.arange(n)
         self._behaviour_rows()
         self._chunks: list[tuple[int, np.ndarray, np.ndarray]] = []
@@ -604,109 +606,41 @@ class BatchedEngine(VolleyRows):
         """Vector (complex) and distance from every unit to its goal (goal unit, goal point, or itself: zero)."""
         kernels.geometry(self._z, self._gu, self._pz, self._has_point, self._dz, self._d)
 
-    def _draws(self, fire: np.ndarray, games: np.ndarray) -> np.ndarray:
-        """Each firing weapon's cooldown jitter from its game's generator, in slot order per game (as Engine)."""
-        counts = np.bincount(games, minlength=self.games)
-        for g in (self._jend - self._jpos < counts).nonzero()[0]:
-            rest = self._jbuf[g, self._jpos[g] : self._jend[g]]
-            fresh = self._rngs[g].uniform(-self._jitter, self._jitter, JITTER_BATCH + int(counts[g]))
-            both = np.concatenate((rest, fresh))
-            self._jbuf[g, : both.size] = both
-            self._jpos[g], self._jend[g] = 0, both.size
-        first = np.add.accumulate(counts) - counts
-        rank = np.arange(fire.size) - first[games]
-        draws = self._jbuf[games, self._jpos[games] + rank]
-        self._jpos += counts
-        return draws
-
     def _fire(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Fire every ready weapon whose target is in range; returns (units that must not move this loop, games
-        with deaths this loop), both None when nothing died."""
-        d = self._d
-        fire = (self._shoot & (self._ready <= self._tu) & (d <= self._fire_hi) & (d >= self._fire_lo)).nonzero()[0]
-        if fire.size == 0:
+        """Fire every ready weapon whose target is in range (kernels.fire_due, kernels.volley); returns (units that
+        must not move this loop, games with deaths this loop), both None when nothing died."""
+        games, counts = self._fire_games, self._fire_counts
+        games[:] = False
+        counts[:] = 0
+        k = kernels.fire_due(self._shoot, self._ready, self._tu, self._d, self._fire_hi, self._fire_lo,
+                             self.capacity, self._fire_buf, games, counts)  # fmt: skip
+        if k == 0:
             return None, None
-        fg = self._gid[fire]
-        self._sync(self._games_of(fire))
-        due = self._ready[fire]
-        period = self._period[fire]
-        if self._jitter > 0.0:
-            period = period + self._draws(fire, fg)
-        t = self._tu[fire]
-        self._ready[fire] = np.where(due > t - 1, due, t) + period
-        self._heading[fire] = self._dz[fire]
-        primary = self._gbase[fire] + self._target[fire]
+        fire = self._fire_buf[:k].copy()
+        self._sync(games)
+        jitter = self._jitter > 0.0
+        if jitter:  # each game's generator draws JITTER_BATCH more (and what this loop needs) when it runs short
+            for g in (self._jend - self._jpos < counts).nonzero()[0]:
+                rest = self._jbuf[g, self._jpos[g] : self._jend[g]]
+                fresh = self._rngs[g].uniform(-self._jitter, self._jitter, JITTER_BATCH + int(counts[g]))
+                both = np.concatenate((rest, fresh))
+                self._jbuf[g, : both.size] = both
+                self._jpos[g], self._jend[g] = 0, both.size
+        primary, s_att, s_vic, dead, killers = kernels.volley(
+            fire, counts, self.capacity, self._gid, self._gbase, self._tu, self._t, self._ready, self._period, jitter,
+            self._jbuf, self._jpos, self._heading, self._dz, self._target, self._plain, self._suicide,
+            self._splash_at_attacker, self._attacks, self._splashes, self._splash_r, self._splash_f,
+            self._splash_friendly, self._cand, self._z, self._r, self._air, self._hits_air, self._hits_ground,
+            self._alive, self._owner, self._ut, self._raw_table, self._shield, self._armor, self._hp,
+            self._last_damage, self._shield_next, self._delay_min, self._healer_in_batch, self._bio,
+            self._healer_slots, self._healer_side, self._next_scan, self._idle_armed, self._dirty_g,
+        )  # fmt: skip
         self._chunks.append((ATTACK, fire, primary))
-        attacker, victim, fraction, bombers = self._volley_rows(fire, primary)
-        starts = group_starts(victim)
-        raw = self._raw_table[self._ut[attacker], self._ut[victim]]
-        if fraction is not None:
-            raw = raw * fraction
-        shielded = self._shield[victim] != 0.0
-        if np.count_nonzero(shielded):  # games whose hits touch shields: regeneration may restart sooner
-            games = self._games_of(victim[shielded])
-            self._shield_next[games] = np.minimum(self._shield_next[games], self._t[games] + self._delay_min[games])
-        absorbed, loss = resolve_hits(starts, victim, raw, self._shield, self._armor)
-        hit = victim[starts]
-        if starts.size == victim.size:
-            lasts = starts
-        else:
-            loss = np.add.reduceat(loss, starts)
-            absorbed = None if absorbed is None else np.add.reduceat(absorbed, starts)
-            lasts = np.append(starts[1:], victim.size) - 1
-        if absorbed is not None:
-            self._shield[hit] = np.maximum(self._shield[hit] - absorbed, 0.0)
-        self._hp[hit] -= loss
-        self._last_damage[hit] = self._tu[hit]
-        self._wake_healers(hit)
-        self._retaliate(hit, attacker[starts])
-        dying = self._hp[hit] <= 0.0
-        if bombers.size == 0 and not np.count_nonzero(dying):
+        if s_att.size:
+            self._chunks.append((SPLASH, s_att, s_vic))
+        if dead.size == 0:
             return None, None
-        killed = np.concatenate((hit[dying], bombers))
-        killers = np.concatenate((attacker[lasts[dying]], bombers))
-        killed, first = np.unique(killed, return_index=True)
-        return self._kill(killed, killers[first])
-
-    def _wake_healers(self, hit: np.ndarray) -> None:
-        """Healers look again when their side is hurt (Engine wakes them while some wait; waking the others
-        too changes nothing: a healer that does not wait gets a new scan time before it next scans)."""
-        if not self._healer_in_batch:
-            return
-        hurt = hit[self._bio[hit]]
-        if hurt.size:
-            side = np.zeros(3 * self.games, dtype=bool)
-            side[self._gid[hurt] * 3 + self._owner[hurt]] = True
-            healers = self._healer_slots
-            wake = healers[side[self._healer_side]]
-            self._next_scan[wake] = np.minimum(self._next_scan[wake], self._tu[wake] + 1)
-
-    def _splash_rows(self, splashers: np.ndarray, primary: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(attacker, victim, fraction) rows of the splash around each splashing shot, per splasher in slot order."""
-        at_self = self._splash_at_attacker[splashers]
-        centre = np.where(at_self, splashers, primary)
-        cand = self._cand[self._gid[splashers]]
-        distance = np.abs(self._z[cand] - self._z[centre][:, None]) - self._r[cand]
-        fraction = splash_fraction(distance, self._splash_r[splashers], self._splash_f[splashers])
-        valid = np.where(self._air[cand], self._hits_air[splashers][:, None], self._hits_ground[splashers][:, None])
-        valid &= self._alive[cand]
-        valid &= cand != splashers[:, None]
-        valid &= (cand != primary[:, None]) | at_self[:, None]
-        owner = self._owner
-        valid &= self._splash_friendly[splashers][:, None] | (owner[cand] != owner[splashers][:, None])
-        row, col = np.nonzero(valid & (fraction > 0.0))
-        return splashers[row], cand[row, col], fraction[row, col]
-
-    def _retaliate(self, victims: np.ndarray, attackers: np.ndarray) -> None:
-        """Idle armed units without a target that were hit by an enemy they can hit attack it back."""
-        owner = self._owner
-        ok = self._idle_armed[victims] & (self._hp[victims] > 0.0) & (owner[attackers] != owner[victims])
-        ok &= np.where(self._air[attackers], self._hits_air[victims], self._hits_ground[victims])
-        ok &= self._alive[attackers] & ~self._suicide[attackers]
-        if np.count_nonzero(ok):
-            self._target[victims[ok]] = attackers[ok] - self._gbase[attackers[ok]]
-            self._idle_armed[victims[ok]] = False
-            self._dirty_g[self._gid[victims[ok]]] = True
+        return self._kill(dead, killers)
 
     def _kill(self, dead: np.ndarray, killers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Remove ``dead`` from play; units targeting them lose the target. Returns (frozen units, games)."""

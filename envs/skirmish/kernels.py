@@ -429,3 +429,256 @@ def alive_changed(games, cap, alive, owner, air, hits_air, hits_ground, armed, b
     for k in range(pi.size):
         if not (alive[pi[k]] and alive[pj[k]]):
             rsum[k] = NEVER_TOUCH
+
+
+@njit(cache=True)
+def _pairwise(a, lo, hi):
+    """numpy's pairwise float sum of a[lo:hi] (what np.add.reduce / reduceat run on a contiguous float64 run)."""
+    n = hi - lo
+    if n < 8:
+        res = -0.0
+        for i in range(lo, hi):
+            res += a[i]
+        return res
+    if n <= 128:
+        r = a[lo : lo + 8].copy()
+        i = 8
+        while i < n - n % 8:
+            for j in range(8):
+                r[j] += a[lo + i + j]
+            i += 8
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise(a, lo, lo + n2) + _pairwise(a, lo + n2, hi)
+
+
+@njit(cache=True, inline="always")
+def _segment_sum(a, lo, hi):
+    """np.add.reduceat's value for the segment a[lo:hi]: its first element plus the pairwise sum of the rest."""
+    return a[lo] if hi - lo == 1 else a[lo] + _pairwise(a, lo + 1, hi)
+
+
+@njit(cache=True)
+def fire_due(shoot, ready, tu, d, fire_hi, fire_lo, cap, fire, games, counts):
+    """The weapons that fire this loop (ready, target within [fire_lo, fire_hi]) into ``fire`` in slot order, their
+    games marked in ``games`` and counted per game in ``counts``; returns how many."""
+    k = 0
+    for s in range(shoot.size):
+        if shoot[s] and ready[s] <= tu[s] and d[s] <= fire_hi[s] and d[s] >= fire_lo[s]:
+            fire[k] = s
+            k += 1
+            g = s // cap
+            games[g] = True
+            counts[g] += 1
+    return k
+
+
+@njit(cache=True)
+def volley(fire, counts, cap, gid, gbase, tu, t_g, ready, period, jitter_on, jbuf, jpos, heading, dz, target, plain,
+           suicide, splash_at_attacker, attacks, splashes, splash_r, splash_f, splash_friendly, cand, z, r, air,
+           hits_air, hits_ground, alive, owner, ut, raw_table, shield, armor, hp, last_damage, shield_next, delay_min,
+           wake, bio, healer_slots, healer_side, next_scan, idle_armed, dirty_g):  # fmt: skip
+    """BatchedEngine._fire after the due weapons are known (``fire``, slot order; their games synced and jitter
+    buffered): cooldowns (with each game's jitter draws, in slot order), headings, the volleys' hit rows
+    (Engine._volley_rows: one per attack, splash rows per splasher in candidate order, stably sorted by victim),
+    hits resolved per victim in row order as combat.resolve_hits and summed as np.add.reduceat, healers woken,
+    retaliation. Returns (primary target per shot, splash attackers, splash victims, killed units sorted,
+    their killers) for the events and ``_kill``."""
+    nf = fire.size
+    primary = np.empty(nf, np.int64)
+    rank = 0
+    for k in range(nf):
+        s = fire[k]
+        g = gid[s]
+        rank = rank + 1 if k > 0 and gid[fire[k - 1]] == g else 0
+        p = period[s]
+        if jitter_on:
+            p = p + jbuf[g, jpos[g] + rank]
+        due = ready[s]
+        t = tu[s]
+        ready[s] = (due if due > t - 1 else float(t)) + p
+        heading[s] = dz[s]
+        primary[k] = gbase[s] + target[s]
+    if jitter_on:
+        for g in range(counts.size):
+            jpos[g] += counts[g]
+    # hit rows
+    all_plain = True
+    for k in range(nf):
+        if not plain[fire[k]]:
+            all_plain = False
+    if all_plain:
+        rows = nf
+        att = fire.copy()
+        vic = primary.copy()
+        frac = np.ones(nf)
+        n_splash = 0
+        s_att = np.empty(0, np.int64)
+        s_vic = np.empty(0, np.int64)
+        n_bombers = 0
+        bombers = np.empty(0, np.int64)
+    else:
+        rows = 0
+        n_splash = 0
+        n_bombers = 0
+        for k in range(nf):
+            s = fire[k]
+            if not splash_at_attacker[s]:
+                rows += attacks[s]
+            if splashes[s]:
+                n_splash += cap
+            if suicide[s]:
+                n_bombers += 1
+        att = np.empty(rows + n_splash, np.int64)
+        vic = np.empty(rows + n_splash, np.int64)
+        frac = np.ones(rows + n_splash)
+        bombers = np.empty(n_bombers, np.int64)
+        i = 0
+        b = 0
+        for k in range(nf):
+            s = fire[k]
+            if suicide[s]:
+                bombers[b] = s
+                b += 1
+            if not splash_at_attacker[s]:
+                for _ in range(attacks[s]):
+                    att[i] = s
+                    vic[i] = primary[k]
+                    i += 1
+        first_splash = i
+        zones = splash_r.shape[1]
+        for k in range(nf):
+            s = fire[k]
+            if not splashes[s]:
+                continue
+            at_self = splash_at_attacker[s]
+            centre = s if at_self else primary[k]
+            zc = z[centre]
+            g = gid[s]
+            for c in range(cap):
+                v = cand[g, c]
+                if not alive[v] or v == s or (v == primary[k] and not at_self):
+                    continue
+                if not (hits_air[s] if air[v] else hits_ground[s]):
+                    continue
+                if not splash_friendly[s] and owner[v] == owner[s]:
+                    continue
+                w = z[v] - zc
+                distance = cabs(w.real, w.imag) - r[v]
+                f = 0.0
+                for zone in range(zones):
+                    radius = splash_r[s, zone]
+                    if radius > 0.0 and distance <= radius:
+                        f = splash_f[s, zone]
+                        break
+                if f > 0.0:
+                    att[i] = s
+                    vic[i] = v
+                    frac[i] = f
+                    i += 1
+        rows = i
+        att, vic, frac = att[:rows], vic[:rows], frac[:rows]
+        n_splash = rows - first_splash
+        s_att = att[first_splash:].copy()
+        s_vic = vic[first_splash:].copy()
+    if rows > 1:
+        order = np.argsort(vic, kind="mergesort")
+        att, vic, frac = att[order], vic[order], frac[order]
+    # resolve hits per victim (rows of one victim are consecutive, in row order)
+    raw = np.empty(rows)
+    any_shields = False
+    for i in range(rows):
+        raw[i] = raw_table[ut[att[i]], ut[vic[i]]] * frac[i]
+        if shield[vic[i]] != 0.0:
+            any_shields = True
+            g = gid[vic[i]]
+            shield_next[g] = min(shield_next[g], float(t_g[g] + delay_min[g]))
+    groups = 0
+    for i in range(rows):
+        if i == 0 or vic[i] != vic[i - 1]:
+            groups += 1
+    single = groups == rows
+    absorbed = np.zeros(rows)
+    loss = np.empty(rows)
+    start = 0
+    for i in range(rows):
+        if i > 0 and vic[i] != vic[i - 1]:
+            start = i
+        v = vic[i]
+        if not any_shields:
+            loss[i] = max(raw[i] - armor[v], 0.5)
+            continue
+        if single:
+            a = min(max(shield[v], 0.0), raw[i])
+        else:
+            before = 0.0
+            for j in range(start, i):
+                before += raw[j]
+            a = min(max(shield[v] - before, 0.0), raw[i])
+        absorbed[i] = a
+        rest = raw[i] - a
+        floor = 0.0 if a > 0.0 else 0.5
+        loss[i] = max(rest - armor[v], floor) if rest > 0.0 else 0.0
+    starts = np.empty(groups, np.int64)
+    j = 0
+    for i in range(rows):
+        if i == 0 or vic[i] != vic[i - 1]:
+            starts[j] = i
+            j += 1
+    side = np.zeros(3 * counts.size, np.bool_)
+    woken = False
+    dying = 0
+    for j in range(groups):
+        lo = starts[j]
+        hi = starts[j + 1] if j + 1 < groups else rows
+        v = vic[lo]
+        if any_shields:
+            took = absorbed[lo] if single else _segment_sum(absorbed, lo, hi)
+            shield[v] = max(shield[v] - took, 0.0)
+        hp[v] -= loss[lo] if single else _segment_sum(loss, lo, hi)
+        last_damage[v] = tu[v]
+        if wake and bio[v]:
+            side[gid[v] * 3 + owner[v]] = True
+            woken = True
+        if hp[v] <= 0.0:
+            dying += 1
+    if woken:
+        for h in range(healer_slots.size):
+            if side[healer_side[h]]:
+                slot = healer_slots[h]
+                next_scan[slot] = min(next_scan[slot], tu[slot] + 1)
+    for j in range(groups):  # retaliation: idle armed victims still alive fight back at their first attacker
+        v = vic[starts[j]]
+        a = att[starts[j]]
+        if (idle_armed[v] and hp[v] > 0.0 and owner[a] != owner[v]
+                and (hits_air[v] if air[a] else hits_ground[v]) and alive[a] and not suicide[a]):  # fmt: skip
+            target[v] = a - gbase[a]
+            idle_armed[v] = False
+            dirty_g[gid[v]] = True
+    dead = np.empty(dying + n_bombers, np.int64)
+    killers = np.empty(dying + n_bombers, np.int64)
+    k = 0
+    for j in range(groups):
+        v = vic[starts[j]]
+        if hp[v] <= 0.0:
+            dead[k] = v
+            killers[k] = att[starts[j + 1] - 1 if j + 1 < groups else rows - 1]
+            k += 1
+    for b in range(n_bombers):
+        dead[k] = bombers[b]
+        killers[k] = bombers[b]
+        k += 1
+    if k > 1:  # np.unique(..., return_index=True): sorted, the first occurrence's killer
+        order = np.argsort(dead, kind="mergesort")
+        dead, killers = dead[order], killers[order]
+        keep = np.ones(k, np.bool_)
+        for i in range(1, k):
+            if dead[i] == dead[i - 1]:
+                keep[i] = False
+        dead, killers = dead[keep], killers[keep]
+    return primary, s_att[:n_splash], s_vic[:n_splash], dead, killers
