@@ -46,7 +46,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from envs.skirmish import kernels
-from envs.skirmish.combat import sequential_cap
 from envs.skirmish.commands import Command, Order
 from envs.skirmish.engine import (
     ATTACK,
@@ -669,96 +668,25 @@ class BatchedEngine:
         return killed | killed[self._gu], games
 
     def _heal(self, frozen: np.ndarray | None, killed: np.ndarray | None) -> None:
-        """Healers heal their targets for this loop: exactly, or by the lazy rates while those are known safe."""
-        healers, target = self._heal_idx, self._heal_tgt
-        hg = self._gid[healers]
-        ok = self._d[healers] <= self._heal_hi_h
-        work = np.ones(healers.size, dtype=bool)
-        settle = None
-        if _any(self._lazy):
-            keep = self._lazy & (self._t <= self._heal_until)
-            if killed is not None:
-                keep &= ~killed
-            keep &= ~self._games_of(healers[ok != self._heal_on[healers]])
-            if _any(keep):
-                rows = keep[hg]
-                lazy_rows = rows & self._heal_on[healers]
-                self._chunks.append((HEAL, healers[lazy_rows], target[lazy_rows]))
-                work = ~rows
-            settle = self._lazy & ~keep
-        if frozen is not None:
-            ok &= ~frozen[healers] & self._alive[target]
-        ok &= work
-        healing = self._games_of(healers[ok])
-        if settle is not None and _any(settle):  # one sync for both (the exact games are not lazy: same values)
-            self._sync(settle | healing)
-            self._heal_stop(settle)
-        if not np.count_nonzero(ok):
-            return
-        self._sync(healing)
-        energy = self._energy[healers]
-        cost = self._heal_cost_h
-        want = np.minimum(self._heal_rate_h, energy / cost) * ok
-        got = sequential_cap(target, want, self._hp_max - self._hp)
-        self._hp += np.bincount(target, got, self._idx.size)
-        hp = self._hp[target]
-        energy = np.where(work, np.maximum(energy - got * cost, 0.0), energy)
-        self._energy[healers] = energy
-        healed = got > 0.0
-        if np.count_nonzero(healed):
-            self._chunks.append((HEAL, healers[healed], target[healed]))
-        full = ok & (hp >= self._heal_max_t)
-        topped = self._games_of(healers[full])
-        if np.count_nonzero(full):
-            self._target[healers[full]] = -1
-            self._next_scan[healers[full]] = self._tu[healers[full]] + 1
-            self._dirty_g[self._gid[healers[full]]] = True
-        start = healing & self._heal_unique & ~topped
-        if _any(start):
-            self._heal_start(start[hg] & work, ok, got, hp, energy)
-
-    def _heal_start(self, rows: np.ndarray, on: np.ndarray, got: np.ndarray, hp: np.ndarray,
-                    energy: np.ndarray) -> None:  # fmt: skip
-        """Engine._heal_start for the games of ``rows`` (heal rows of games that healed exactly this loop with
-        unique targets and none filled up): per game, lazy healing when every healer in range heals at a
-        constant rate, for the loops no target can fill up and no full-rate healer run short of energy."""
-        sel = rows & on
-        healers, target = self._heal_idx[sel], self._heal_tgt[sel]
-        games = self._gid[healers]
-        rate, cost = self._heal_rate_h[sel], self._heal_cost_h[sel]
-        got, energy = got[sel], energy[sel]
-        regen_hp, regen_en = self._hpr[target], self._enr[healers]
-        full_rate = got == rate
-        trickle = (energy <= 1e-9) & (got > 0.0) & (regen_en < rate * cost)
-        energy = energy + regen_en
-        bad = ~(full_rate | trickle) | (energy > self._en_max[healers])
-        flow = np.where(full_rate, rate, regen_en / cost)
-        drain = flow * cost
-        missing = self._heal_max_t[sel] - hp[sel] - regen_hp
-        loops = np.floor(missing / (flow + regen_hp)) - 1.0
-        spending = full_rate & (drain > regen_en)
-        loops_en = np.floor((energy - drain) / np.where(spending, drain - regen_en, 1.0))
-        loops = np.minimum(loops, np.where(spending, loops_en, np.inf))
-        window = np.full(self.games, np.inf)
-        np.minimum.at(window, games, loops)
-        ok = self._games_of(healers) & (window >= 1.0)
-        ok[games[bad]] = False
-        if not _any(ok):
-            return
-        take = ok[games]
-        self._heal_in[target[take]] = flow[take]
-        self._drain[healers[take]] = drain[take]
-        self._heal_from[ok] = self._t[ok]
-        self._heal_until[ok] = self._t[ok] + window[ok].astype(np.int64)
-        all_rows = ok[self._gid[self._heal_idx]]
-        self._heal_on[self._heal_idx[all_rows]] = on[all_rows]
-        self._lazy |= ok
+        """Healers heal their targets for this loop: exactly, or by the lazy rates while those are known safe
+        (kernels.heal)."""
+        lazy_h, lazy_t, heal_h, heal_t = kernels.heal(
+            self._heal_idx, self._heal_tgt, self._heal_hi_h, self._heal_rate_h, self._heal_cost_h, self._heal_max_t,
+            self._heal_unique, self._gid, self.capacity, self._d, self._t, self._tu,
+            _NO_FROZEN if frozen is None else frozen, frozen is not None, _NO_FROZEN if killed is None else killed,
+            killed is not None, self._alive, self._lazy, self._heal_until, self._heal_from, self._heal_on,
+            self._heal_in, self._drain, self.loop, self._synced, self._shield_next, self._hp, self._energy,
+            self._shield, self._hpr, self._enr, self._shr, self._hp_max, self._en_max, self._sh_max,
+            self._last_damage, self._shield_delay, self._target, self._next_scan, self._dirty_g,
+        )  # fmt: skip
+        if lazy_h.size:
+            self._chunks.append((HEAL, lazy_h, lazy_t))
+        if heal_h.size:
+            self._chunks.append((HEAL, heal_h, heal_t))
 
     def _heal_stop(self, games: np.ndarray) -> None:
         """End lazy healing in ``games`` (after ``_sync`` has applied it up to the current loop)."""
-        self._per_game(self._heal_in)[games] = 0.0
-        self._per_game(self._drain)[games] = 0.0
-        self._lazy &= ~games
+        kernels.heal_stop(games, self.capacity, self._heal_in, self._drain, self._lazy)
 
     def _move(self, frozen: np.ndarray | None) -> None:
         """Steps, collision pushes, the map clamp and finished point orders (kernels.move)."""

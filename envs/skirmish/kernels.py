@@ -682,3 +682,200 @@ def volley(fire, counts, cap, gid, gbase, tu, t_g, ready, period, jitter_on, jbu
                 keep[i] = False
         dead, killers = dead[keep], killers[keep]
     return primary, s_att[:n_splash], s_vic[:n_splash], dead, killers
+
+
+@njit(cache=True, inline="always")
+def _np_min(a, b):
+    """np.minimum of two floats (NaN propagates)."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a <= b else b
+
+
+@njit(cache=True)
+def heal_stop(games, cap, heal_in, drain, lazy):
+    """BatchedEngine._heal_stop: end lazy healing in ``games`` (bool mask)."""
+    for g in range(games.size):
+        if games[g]:
+            heal_in[g * cap : (g + 1) * cap] = 0.0
+            drain[g * cap : (g + 1) * cap] = 0.0
+            lazy[g] = False
+
+
+@njit(cache=True)
+def heal(heal_idx, heal_tgt, heal_hi_h, heal_rate_h, heal_cost_h, heal_max_t, heal_unique, gid, cap, d, t_g, tu,
+         frozen, any_frozen, killed, any_killed, alive, lazy, heal_until, heal_from, heal_on, heal_in, drain, loop,
+         synced, shield_next, hp, energy, shield, hpr, enr, shr, hp_max, en_max, sh_max, last_damage, delay, target,
+         next_scan, dirty_g):  # fmt: skip
+    """BatchedEngine._heal and _heal_start: healers heal their targets for this loop, exactly (sequential_cap over
+    shared targets, sums per target in row order) or by the lazy rates of games whose window holds; games that
+    healed exactly with unique targets and none full switch to lazy healing when every healer's rate stays
+    constant. Returns the (healers, targets) of the lazy and of the exact heal events."""
+    nh = heal_idx.size
+    games = lazy.size
+    ok = np.empty(nh, np.bool_)
+    work = np.ones(nh, np.bool_)
+    for i in range(nh):
+        ok[i] = d[heal_idx[i]] <= heal_hi_h[i]
+    lazy_h = np.empty(0, np.int64)
+    lazy_t = np.empty(0, np.int64)
+    settle = np.zeros(games, np.bool_)
+    if lazy.any():
+        keep = np.zeros(games, np.bool_)
+        for g in range(games):
+            keep[g] = lazy[g] and t_g[g] <= heal_until[g] and not (any_killed and killed[g])
+        for i in range(nh):
+            if ok[i] != heal_on[heal_idx[i]]:
+                keep[gid[heal_idx[i]]] = False
+        if keep.any():
+            count = 0
+            for i in range(nh):
+                if keep[gid[heal_idx[i]]]:
+                    work[i] = False
+                    if heal_on[heal_idx[i]]:
+                        count += 1
+            lazy_h = np.empty(count, np.int64)
+            lazy_t = np.empty(count, np.int64)
+            k = 0
+            for i in range(nh):
+                if not work[i] and heal_on[heal_idx[i]]:
+                    lazy_h[k] = heal_idx[i]
+                    lazy_t[k] = heal_tgt[i]
+                    k += 1
+        for g in range(games):
+            settle[g] = lazy[g] and not keep[g]
+    healing = np.zeros(games, np.bool_)
+    for i in range(nh):
+        h = heal_idx[i]
+        if any_frozen and (frozen[h] or not alive[heal_tgt[i]]):
+            ok[i] = False
+        ok[i] = ok[i] and work[i]
+        if ok[i]:
+            healing[gid[h]] = True
+    if settle.any():  # one sync for both (the exact games are not lazy: same values)
+        sync(settle | healing, loop, synced, lazy, heal_from, shield_next, cap, hp, energy, shield, hpr, enr, shr,
+             heal_in, drain, hp_max, en_max, sh_max, last_damage, delay, alive)  # fmt: skip
+        heal_stop(settle, cap, heal_in, drain, lazy)
+    if not ok.any():
+        return lazy_h, lazy_t, np.empty(0, np.int64), np.empty(0, np.int64)
+    sync(healing, loop, synced, lazy, heal_from, shield_next, cap, hp, energy, shield, hpr, enr, shr, heal_in, drain,
+         hp_max, en_max, sh_max, last_damage, delay, alive)  # fmt: skip
+    # combat.sequential_cap(target, want, hp_max - hp)
+    en = np.empty(nh)
+    want = np.empty(nh)
+    for i in range(nh):
+        en[i] = energy[heal_idx[i]]
+        want[i] = min(heal_rate_h[i], en[i] / heal_cost_h[i]) * (1.0 if ok[i] else 0.0)
+    got = np.empty(nh)
+    order = np.argsort(heal_tgt, kind="mergesort")  # rows of one target together, in row order
+    distinct = True
+    for j in range(1, nh):
+        if heal_tgt[order[j]] == heal_tgt[order[j - 1]]:
+            distinct = False
+    before = 0.0
+    for j in range(nh):
+        i = order[j]
+        t = heal_tgt[i]
+        room = hp_max[t] - hp[t]
+        if nh == 1 or distinct:
+            got[i] = min(max(room, 0.0), want[i])
+        else:
+            if j == 0 or t != heal_tgt[order[j - 1]]:
+                before = 0.0
+            got[i] = min(max(room - before, 0.0), want[i])
+            before += want[i]
+    acc = 0.0
+    for j in range(nh):  # hp += np.bincount(target, got): per target, summed from 0 in row order
+        i = order[j]
+        acc += got[i]
+        if j == nh - 1 or heal_tgt[order[j + 1]] != heal_tgt[i]:
+            hp[heal_tgt[i]] += acc
+            acc = 0.0
+    healed = 0
+    topped = np.zeros(games, np.bool_)
+    hp_t = np.empty(nh)
+    for i in range(nh):
+        h = heal_idx[i]
+        if work[i]:
+            en[i] = max(en[i] - got[i] * heal_cost_h[i], 0.0)
+        energy[h] = en[i]
+        if got[i] > 0.0:
+            healed += 1
+        hp_t[i] = hp[heal_tgt[i]]
+        if ok[i] and hp_t[i] >= heal_max_t[i]:  # full: the healer looks for another target
+            target[h] = -1
+            next_scan[h] = tu[h] + 1
+            dirty_g[gid[h]] = True
+            topped[gid[h]] = True
+    heal_h = np.empty(healed, np.int64)
+    heal_t = np.empty(healed, np.int64)
+    k = 0
+    for i in range(nh):
+        if got[i] > 0.0:
+            heal_h[k] = heal_idx[i]
+            heal_t[k] = heal_tgt[i]
+            k += 1
+    start = np.zeros(games, np.bool_)
+    for g in range(games):
+        start[g] = healing[g] and heal_unique[g] and not topped[g]
+    if start.any():
+        _heal_start(start, work, ok, got, hp_t, en, heal_idx, heal_tgt, heal_rate_h, heal_cost_h, heal_max_t, gid,
+                    cap, t_g, hpr, enr, en_max, heal_in, drain, heal_from, heal_until, heal_on, lazy)  # fmt: skip
+    return lazy_h, lazy_t, heal_h, heal_t
+
+
+@njit(cache=True)
+def _heal_start(start, work, on, got, hp, energy, heal_idx, heal_tgt, heal_rate_h, heal_cost_h, heal_max_t, gid,
+                cap, t_g, hpr, enr, en_max, heal_in, drain, heal_from, heal_until, heal_on, lazy):  # fmt: skip
+    """BatchedEngine._heal_start for the games of ``start``: per game, lazy healing when every healer in range
+    (``on``) heals at a constant rate (full, or the trickle its energy regeneration buys), for the loops no
+    target can fill up and no full-rate healer run short of energy."""
+    games = start.size
+    window = np.full(games, np.inf)
+    has = np.zeros(games, np.bool_)
+    bad = np.zeros(games, np.bool_)
+    nh = heal_idx.size
+    flow = np.zeros(nh)
+    drains = np.zeros(nh)
+    for i in range(nh):
+        h = heal_idx[i]
+        g = gid[h]
+        if not (start[g] and work[i] and on[i]):
+            continue
+        has[g] = True
+        rate, cost = heal_rate_h[i], heal_cost_h[i]
+        regen_hp, regen_en = hpr[heal_tgt[i]], enr[h]
+        full_rate = got[i] == rate
+        trickle = energy[i] <= 1e-9 and got[i] > 0.0 and regen_en < rate * cost
+        en = energy[i] + regen_en
+        if not (full_rate or trickle) or en > en_max[h]:
+            bad[g] = True
+        f = rate if full_rate else regen_en / cost
+        dr = f * cost
+        flow[i], drains[i] = f, dr
+        missing = heal_max_t[i] - hp[i] - regen_hp
+        loops = math.floor(missing / (f + regen_hp)) - 1.0
+        if full_rate and dr > regen_en:
+            loops = _np_min(loops, math.floor((en - dr) / (dr - regen_en)))
+        window[g] = _np_min(window[g], loops)
+    ok = np.zeros(games, np.bool_)
+    for g in range(games):
+        ok[g] = has[g] and window[g] >= 1.0 and not bad[g]
+    if not ok.any():
+        return
+    for i in range(nh):
+        h = heal_idx[i]
+        g = gid[h]
+        if not ok[g]:
+            continue
+        if start[g] and work[i] and on[i]:
+            heal_in[heal_tgt[i]] = flow[i]
+            drain[h] = drains[i]
+        heal_on[h] = on[i]
+    for g in range(games):
+        if ok[g]:
+            heal_from[g] = t_g[g]
+            heal_until[g] = t_g[g] + np.int64(window[g])
+            lazy[g] = True
