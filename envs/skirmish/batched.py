@@ -74,7 +74,7 @@ _sum, _or = np.add.reduce, np.logical_or.reduce  # (no Python wrappers: these ru
 _SIDES = np.array([1, 2])[None, :, None]  # players, on a [games, 2, slots] axis
 _CODES = np.arange(8)[None, :, None]  # scanner kinds: (owner == 2) * 4 + hits_air * 2 + hits_ground (_scan_code)
 _CODE_OWNER, _CODE_HITS_AIR, _CODE_HITS_GROUND = np.where(_CODES >= 4, 2, 1), (_CODES & 2) > 0, (_CODES & 1) > 0
-_NO_FROZEN, _NO_SHARES = np.zeros(0, dtype=bool), np.zeros((2, 0))  # kernels.move without frozen units / pairs
+_NO_FROZEN = np.zeros(0, dtype=bool)  # kernels without frozen units (or games with deaths)
 _PAD = {"order_unit": -1, "attack_target": -1, "last_damage_loop": NEVER}  # padding slots: dead, no orders
 
 
@@ -217,7 +217,6 @@ class BatchedEngine:
         self._pi = self._pj = _EMPTY
         self._rsum = self._pair_inv_closing = np.empty(0)
         self._parked = (_EMPTY, _EMPTY, np.empty(0), np.empty(0))  # (pi, pj, rsum, inv) of paused games
-        self._shares_stale = True
         self._ready = np.zeros(g * n)
         self._heading = np.zeros(g * n, dtype=np.complex128)
         self._run = np.zeros(g, dtype=bool)
@@ -350,14 +349,13 @@ class BatchedEngine:
         self._ready = (self.loop[:, None] + st.cooldown).reshape(-1)
         self._synced = self.loop.copy()
         self._heading = np.zeros(self.games * n, dtype=np.complex128)
+        self._t = self.loop + 1
+        self._tu = np.repeat(self._t, n)
         for _ in range(int(loops)):
-            self._t = self.loop + 1
-            self._tu = np.repeat(self._t, n)
             self._step()
-            self.loop += self._run
-            ended = self._check_done(self._run)
-            if _any(ended):
-                self._set_running(self._run & ~ended)
+            if kernels.end_loop(self.loop, self._run, self._c1, self._c2, self._stalemate, self._limit, self.winner,
+                                self._t, self._tu, n):  # fmt: skip
+                self._set_running(self._run & (self.winner < 0))
                 if not _any(self._run):
                     break
         self._sync(started)
@@ -448,7 +446,6 @@ class BatchedEngine:
                 self._pi, self._pj, self._rsum, self._pair_inv_closing = (
                     np.concatenate((a, p[back])) for a, p in zip(self._pairs(), parked, strict=True))
                 self._parked = tuple(p[~back] for p in parked)
-                self._shares_stale = True
         idle = ~run[self._gid[self._pi]]
         pause = idle & (self.winner[self._gid[self._pi]] < 0)
         if _any(pause):
@@ -464,7 +461,6 @@ class BatchedEngine:
             keep = ~drop
             self._pi, self._pj, self._rsum = self._pi[keep], self._pj[keep], self._rsum[keep]
             self._pair_inv_closing = self._pair_inv_closing[keep]
-            self._shares_stale = True
 
     def _per_game(self, flat: np.ndarray) -> np.ndarray:
         """[games x capacity] -> [games, capacity] (a view)."""
@@ -480,24 +476,20 @@ class BatchedEngine:
         """Recompute what depends on who is alive for ``games`` (bool mask, default all; a function of each game's
         state alone). Collision pairs with a dead unit stay, with radius sum _NEVER_TOUCH: they push by exactly zero,
         which leaves every unit's push sums what dropping them gives (and keeps the push index and shares valid)."""
-        kernels.alive_changed(
+        self._healer_slots, self._healer_side = kernels.alive_changed(  # living healers, game x 3 + owner
             np.arange(self.games) if games is None else games.nonzero()[0], self.capacity, self._alive,
             self._owner, self._air, self._hits_air, self._hits_ground, self._armed, self._bio, self._r, self._disp,
             self._speed, self._hp_regen_rate, self._sh_regen_rate, self._en_regen_rate, self._gbase, self._c1,
             self._c2, self._stalemate, self._hpr, self._shr, self._enr, self._alive_cols, self._cand, self._cand_r,
             self._hittable, self._healable, self._inv_closing, self._crowd_u, self._crowd_reach, self._pi, self._pj,
-            self._rsum,
+            self._rsum, self._healer,
         )  # fmt: skip
-        self._healer_slots = healers = (self._healer & self._alive).nonzero()[0]  # living healers, by side:
-        self._healer_side = self._gid[healers] * 3 + self._owner[healers]  # game x 3 + owner
 
     def _check_done(self, games: np.ndarray) -> np.ndarray:
         """End ``games`` that are over (as Engine._check_done); returns the games that ended now."""
-        c1, c2 = self._c1, self._c2
-        out = (c1 == 0) | (c2 == 0)
-        result = np.where(out, np.where(c1 == c2, 0, np.where(c2 == 0, 1, 2)), 0)
-        ended = games & (self.winner < 0) & (out | self._stalemate | (self.loop >= self._limit))
-        self.winner[ended] = result[ended]
+        ended = games & (self.winner < 0)
+        kernels.check_done(games, self.loop, self._c1, self._c2, self._stalemate, self._limit, self.winner)
+        ended &= self.winner >= 0
         return ended
 
     # ------------------------------------------------------------------ orders
@@ -541,7 +533,7 @@ class BatchedEngine:
         targets, deaths or running state changed since their last one)."""
         changed = self._changed
         changed[:] = False
-        if kernels.refresh(
+        kernels.refresh(
             self._dirty_g.nonzero()[0], self.capacity, self._alive, self._run_u, self._okind, self._ounit, self._opos,
             self._olen, self._target, self._stall, self._next_scan, self._lazy, self._heal_key, self._r,
             self._target_gap, self._can_move, self._kind_base, self._kind_wants, self._kind_values, self._strike,
@@ -549,24 +541,15 @@ class BatchedEngine:
             self._healer, self._gu, self._stop, self._stop_eps, self._has_point, self._pz2, self._mobile,
             self._weight, self._wants, self._scan_range, self._leash_hi, self._leash_lo, self._fire_hi,
             self._fire_lo, self._heal_hi, self._shoot, self._healing, self._has_t, self._idle_armed, changed,
-        ):
-            self._shares_stale = True
+        )  # fmt: skip
         if _any(changed):  # lazy heals that assumed other healers or targets: settle them
             self._sync(changed)
             self._heal_stop(changed)
-        healers = self._healing.nonzero()[0]
-        self._heal_idx = healers
-        self._heal_tgt = tgt = self._gu[healers]  # (also without healers: a paused game may keep healing lazily)
-        if healers.size:
-            self._heal_hi_h = self._heal_hi[healers]
-            self._heal_rate_h = self._heal_rate[healers]
-            self._heal_cost_h = self._heal_cost[healers]
-            self._heal_max_t = self._hp_max[tgt]
-            ordered = np.sort(tgt)
-            shared = ordered[1:][ordered[1:] == ordered[:-1]]
-            self._heal_unique = ~self._games_of(shared)
-        self._any_target = np.count_nonzero(self._has_t) > 0
-        self._any_shoot = np.count_nonzero(self._shoot) > 0
+        (self._heal_idx, self._heal_tgt, self._heal_hi_h, self._heal_rate_h, self._heal_cost_h, self._heal_max_t,
+         self._heal_unique) = kernels.healer_rows(self._healing, self._gu, self._heal_hi, self._heal_rate,
+                                                  self._heal_cost, self._hp_max, self._gid, self.games)  # fmt: skip
+        self._any_target = _any(self._has_t) > 0
+        self._any_shoot = _any(self._shoot) > 0
         self._dirty_g[:] = False
 
     # ------------------------------------------------------------------ one loop
@@ -644,28 +627,13 @@ class BatchedEngine:
     def _kill(self, dead: np.ndarray, killers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Remove ``dead`` from play; units targeting them lose the target. Returns (frozen units, games)."""
         self._chunks.append((DEATH, killers, dead))
-        self._alive[dead] = False
-        self._hp[dead] = 0.0
-        self._shield[dead] = 0.0
-        self._okind[dead] = _IDLE
-        self._ounit[dead] = -1
-        self._olen[dead] = 0
-        self._target[dead] = -1
-        killed = np.zeros(self._idx.size, dtype=bool)
-        killed[dead] = True
-        target = self._target
-        lost = killed[self._flat(target)] & (target >= 0)
-        target[lost] = -1
-        self._next_scan[lost] = self._tu[lost] + 1
-        if _any(self._lazy):
-            touched = self._heal_idx[killed[self._heal_idx] | killed[self._heal_tgt]]
-            stop = self._games_of(touched) & self._lazy
-            if _any(stop):
-                self._heal_stop(stop)  # ``_fire`` synced these games to t - 1 before the damage
-        games = self._games_of(dead)
+        frozen, games = kernels.kill(
+            dead, self.capacity, self._gid, self._gbase, self._alive, self._hp, self._shield, self._okind,
+            self._ounit, self._olen, self._target, self._next_scan, self._tu, self._lazy, self._heal_idx,
+            self._heal_tgt, self._heal_in, self._drain, self._gu, self._dirty_g,
+        )  # fmt: skip
         self._alive_changed(games)
-        self._dirty_g |= games
-        return killed | killed[self._gu], games
+        return frozen, games
 
     def _heal(self, frozen: np.ndarray | None, killed: np.ndarray | None) -> None:
         """Healers heal their targets for this loop: exactly, or by the lazy rates while those are known safe
@@ -690,18 +658,10 @@ class BatchedEngine:
 
     def _move(self, frozen: np.ndarray | None) -> None:
         """Steps, collision pushes, the map clamp and finished point orders (kernels.move)."""
-        if self._pi.size:
-            if self._shares_stale:
-                wi, wj = self._weight[self._pi], self._weight[self._pj]
-                total = np.maximum(wi + wj, 1e-300)
-                self._shares = np.stack((wj / total, wi / total))
-                self._shares_stale = False
-        else:
-            self._shares = _NO_SHARES
         kernels.move(
             self._z, self._d, self._dz, self._stop, self._stop_eps, self._speed, self._mobile,
             _NO_FROZEN if frozen is None else frozen, frozen is not None, self._heading, self._pi, self._pj,
-            self._rsum, self._shares, self._push_cap, self._onj, self._oni, self._pos, self._map[:, 0], self.capacity,
+            self._rsum, self._weight, self._push_cap, self._onj, self._oni, self._pos, self._map[:, 0], self.capacity,
             self._has_point, self._crowd_reach, self._crowd_u, self._pz, self._stall, self._okind, self._ounit,
             self._opos, self._olen, self._target, self._next_scan, self._dirty_g,
         )  # fmt: skip
@@ -740,7 +700,6 @@ class BatchedEngine:
         inv = 1.0 / np.maximum(self._disp[pi] + self._disp[pj], 1e-12)
         self._pair_inv_closing = np.concatenate((self._pair_inv_closing[old], inv))
         self._pairs_until[games] = self._t[games] + PAIR_WINDOW
-        self._shares_stale = True
 
     def _sync(self, games: np.ndarray) -> None:
         """Engine._sync for ``games`` (bool mask): hp / shield / energy regeneration (and lazy healing) up to each

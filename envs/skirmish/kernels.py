@@ -270,11 +270,12 @@ def scan(scanners, gid, z, r, owner, armed, healer, cand, cand_r, alive_cols, hi
 
 
 @njit(cache=True)
-def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, pi, pj, rsum, shares, push_cap,
+def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, pi, pj, rsum, weight, push_cap,
          onj, oni, pos, map_size, cap, has_point, crowd_reach, crowd_u, pz, stall, okind, ounit, opos, olen, target,
          next_scan, dirty_g):  # fmt: skip
     """BatchedEngine._move and _finish_moves: units step towards their goals, candidate pairs that overlap are
-    pushed apart (movement.separation: pushes summed per unit in pair order, on j then on i, and capped),
+    pushed apart (movement.separation: split by push weight, summed per unit in pair order, on j then on i, and
+    capped),
     positions are clamped to the map, and point orders that arrived or are blocked pop. ``onj`` / ``oni``:
     complex scratch of one entry per slot."""
     n = z.size
@@ -303,7 +304,9 @@ def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, p
                 dim = v.imag + 0.0
                 f = over / cabs(dre, dim)
                 pre, pim = dre * f, dim * f
-                a, b = shares[0, k], shares[1, k]
+                wi, wj = weight[pi[k]], weight[pj[k]]
+                total = max(wi + wj, 1e-300)
+                a, b = wj / total, wi / total
                 onj[pj[k]] += complex(a * pre, a * pim)
                 oni[pi[k]] += complex(b * pre, b * pim)
             for s in range(n):
@@ -372,10 +375,11 @@ def sync(games, loop, synced, lazy, heal_from, shield_next, cap, hp, energy, shi
 @njit(cache=True)
 def alive_changed(games, cap, alive, owner, air, hits_air, hits_ground, armed, bio, r, disp, speed, hp_regen,
                   sh_regen, en_regen, gbase, c1, c2, stalemate, hpr, shr, enr, alive_cols, cand, cand_r, hittable,
-                  healable, inv_closing, crowd_u, crowd_reach, pi, pj, rsum):  # fmt: skip
+                  healable, inv_closing, crowd_u, crowd_reach, pi, pj, rsum, healer):  # fmt: skip
     """BatchedEngine._alive_changed for ``games`` (indices): side counts, stalemate, regeneration of the living,
     scan candidates (the living in slot order, then the dead) and what each kind of scanner may hit or heal,
-    closing speeds and crowd radii; collision pairs with a dead unit get radius sum NEVER_TOUCH."""
+    closing speeds and crowd radii; collision pairs with a dead unit get radius sum NEVER_TOUCH. Returns the living
+    healers (all games, slot order) and their side keys (game x 3 + owner)."""
     for g in games:
         base = g * cap
         count = np.zeros(3, np.int64)
@@ -429,6 +433,19 @@ def alive_changed(games, cap, alive, owner, air, hits_air, hits_ground, armed, b
     for k in range(pi.size):
         if not (alive[pi[k]] and alive[pj[k]]):
             rsum[k] = NEVER_TOUCH
+    count = 0
+    for s in range(alive.size):
+        if healer[s] and alive[s]:
+            count += 1
+    slots = np.empty(count, np.int64)
+    side = np.empty(count, np.int64)
+    k = 0
+    for s in range(alive.size):
+        if healer[s] and alive[s]:
+            slots[k] = s
+            side[k] = (s // cap) * 3 + owner[s]
+            k += 1
+    return slots, side
 
 
 @njit(cache=True)
@@ -879,3 +896,94 @@ def _heal_start(start, work, on, got, hp, energy, heal_idx, heal_tgt, heal_rate_
             heal_from[g] = t_g[g]
             heal_until[g] = t_g[g] + np.int64(window[g])
             lazy[g] = True
+
+
+@njit(cache=True)
+def healer_rows(healing, gu, heal_hi, heal_rate, heal_cost, hp_max, gid, games):
+    """The healers with a target after a refresh (slot order), their targets and per-row stats, and per game
+    whether no two of its healers share a target (BatchedEngine._refresh's tail)."""
+    count = 0
+    for s in range(healing.size):
+        if healing[s]:
+            count += 1
+    idx = np.empty(count, np.int64)
+    tgt = np.empty(count, np.int64)
+    k = 0
+    for s in range(healing.size):
+        if healing[s]:
+            idx[k] = s
+            tgt[k] = gu[s]
+            k += 1
+    unique = np.ones(games, np.bool_)
+    ordered = np.sort(tgt)
+    for k in range(1, count):
+        if ordered[k] == ordered[k - 1]:
+            unique[gid[ordered[k]]] = False
+    return idx, tgt, heal_hi[idx], heal_rate[idx], heal_cost[idx], hp_max[tgt], unique
+
+
+@njit(cache=True)
+def kill(dead, cap, gid, gbase, alive, hp, shield, okind, ounit, olen, target, next_scan, tu, lazy, heal_idx,
+         heal_tgt, heal_in, drain, gu, dirty_g):  # fmt: skip
+    """BatchedEngine._kill before ``_alive_changed``: ``dead`` leave play (orders and targets cleared), units
+    targeting them lose the target and rescan next loop, lazy heals touching them stop. Returns (units frozen
+    this loop: the dead and those whose goal unit died, games with deaths)."""
+    n = alive.size
+    killed = np.zeros(n, np.bool_)
+    games = np.zeros(lazy.size, np.bool_)
+    for s in dead:
+        alive[s] = False
+        hp[s] = 0.0
+        shield[s] = 0.0
+        okind[s, :] = _IDLE
+        ounit[s, :] = -1
+        olen[s] = 0
+        target[s] = -1
+        killed[s] = True
+        games[gid[s]] = True
+    for s in range(n):
+        if target[s] >= 0 and killed[gbase[s] + target[s]]:
+            target[s] = -1
+            next_scan[s] = tu[s] + 1
+    if lazy.any():
+        stop = np.zeros(lazy.size, np.bool_)
+        for i in range(heal_idx.size):
+            if killed[heal_idx[i]] or killed[heal_tgt[i]]:
+                stop[gid[heal_idx[i]]] = True
+        for g in range(lazy.size):
+            stop[g] = stop[g] and lazy[g]
+        heal_stop(stop, cap, heal_in, drain, lazy)  # ``_fire`` synced these games to t - 1 before the damage
+    frozen = np.empty(n, np.bool_)
+    for s in range(n):
+        frozen[s] = killed[s] or killed[gu[s]]
+    for g in range(lazy.size):
+        if games[g]:
+            dirty_g[g] = True
+    return frozen, games
+
+
+@njit(cache=True)
+def check_done(games, loop, c1, c2, stalemate, limit, winner):
+    """Engine._check_done for the running ``games`` (bool mask): a side without units loses (a draw when both are
+    gone), a draw at the time limit or in a stalemate. Returns how many games ended now."""
+    ended = 0
+    for g in range(loop.size):
+        if games[g] and winner[g] < 0:
+            out = c1[g] == 0 or c2[g] == 0
+            if out or stalemate[g] or loop[g] >= limit[g]:
+                winner[g] = (0 if c1[g] == c2[g] else (1 if c2[g] == 0 else 2)) if out else 0
+                ended += 1
+    return ended
+
+
+@njit(cache=True)
+def end_loop(loop, run, c1, c2, stalemate, limit, winner, t, tu, cap):
+    """After a loop: running games advance their loop counter and those that are over end (``check_done``); ``t``
+    / ``tu`` become the next loop per game / per slot. Returns how many games ended."""
+    for g in range(loop.size):
+        if run[g]:
+            loop[g] += 1
+        t[g] = loop[g] + 1
+    for s in range(tu.size):
+        tu[s] = t[s // cap]
+    return check_done(run, loop, c1, c2, stalemate, limit, winner)
