@@ -60,7 +60,7 @@ from envs.skirmish.engine import (
     game_hash,
     visible_units,
 )
-from envs.skirmish.movement import _DENSE_BELOW, candidate_pairs
+from envs.skirmish.movement import _DENSE_BELOW
 from envs.skirmish.scenario import Scenario
 from envs.skirmish.slots import damage_table, order_tables, shield_delay_min, slot_params
 from envs.skirmish.state import NEVER, QUEUE_LENGTH, GameState
@@ -69,11 +69,6 @@ from envs.skirmish.units import UnitTable, default_units
 _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
 _EMPTY = np.empty(0, dtype=np.int64)
 _any = np.count_nonzero  # on 1-D bool arrays: ndarray.any without its Python wrapper
-_NEVER_TOUCH = -1e9  # radius sum of a collision pair with a dead unit: never overlaps, so pushes by zero
-_sum, _or = np.add.reduce, np.logical_or.reduce  # (no Python wrappers: these run per death)
-_SIDES = np.array([1, 2])[None, :, None]  # players, on a [games, 2, slots] axis
-_CODES = np.arange(8)[None, :, None]  # scanner kinds: (owner == 2) * 4 + hits_air * 2 + hits_ground (_scan_code)
-_CODE_OWNER, _CODE_HITS_AIR, _CODE_HITS_GROUND = np.where(_CODES >= 4, 2, 1), (_CODES & 2) > 0, (_CODES & 1) > 0
 _NO_FROZEN = np.zeros(0, dtype=bool)  # kernels without frozen units (or games with deaths)
 _PAD = {"order_unit": -1, "attack_target": -1, "last_damage_loop": NEVER}  # padding slots: dead, no orders
 
@@ -183,7 +178,6 @@ class BatchedEngine:
             setattr(self, "_" + name, value)
         self._kind_values, self._kind_wants, self._kind_base = order_tables(params)
         self._reach = self._r + PAIR_WINDOW * self._disp
-        self._hp_max2, self._en_max2 = self._per_game(self._hp_max), self._per_game(self._en_max)
         self._sh_max2, self._delay2 = self._per_game(self._sh_max), self._per_game(self._shield_delay)
         self._healer_in_batch = False
         # per game
@@ -215,8 +209,8 @@ class BatchedEngine:
         self._next_scan = np.zeros(g * n, dtype=np.int64)
         self._pairs_until = np.full(g, -1, dtype=np.int64)
         self._pi = self._pj = _EMPTY
-        self._rsum = self._pair_inv_closing = np.empty(0)
-        self._parked = (_EMPTY, _EMPTY, np.empty(0), np.empty(0))  # (pi, pj, rsum, inv) of paused games
+        self._rsum = np.empty(0)
+        self._parked = (_EMPTY, _EMPTY, np.empty(0))  # (pi, pj, rsum) of paused games
         self._ready = np.zeros(g * n)
         self._heading = np.zeros(g * n, dtype=np.complex128)
         self._run = np.zeros(g, dtype=bool)
@@ -224,7 +218,6 @@ class BatchedEngine:
         self._c1, self._c2 = np.zeros(g, dtype=np.int64), np.zeros(g, dtype=np.int64)  # living units per side
         self._stalemate = np.zeros(g, dtype=bool)
         self._hpr, self._shr, self._enr = np.zeros(g * n), np.zeros(g * n), np.zeros(g * n)  # regen of the living
-        self._hpr2, self._shr2, self._enr2 = (self._per_game(a) for a in (self._hpr, self._shr, self._enr))
         # scan candidates per game (rebuilt after deaths): the living units' columns in slot order, then the dead
         # (Engine's ``_alive_idx``, padded), their flat slots and radii, and which of them each kind of scanner may
         # attack ([games, 8, capacity], by ``_scan_code``) or heal ([games, 2, capacity], by owner - 1)
@@ -240,7 +233,6 @@ class BatchedEngine:
         self._dz, self._d = np.zeros(g * n, dtype=np.complex128), np.zeros(g * n)
         self._fire_buf, self._fire_games = np.zeros(g * n, dtype=np.int64), np.zeros(g, dtype=bool)
         self._fire_counts = np.zeros(g, dtype=np.int64)
-        self._slot_cols = np.arange(n)
         self._behaviour_rows()
         self._chunks: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._events: list[list[tuple[str, int, int]]] | None = None
@@ -443,7 +435,7 @@ class BatchedEngine:
         if parked[0].size:
             back = run[self._gid[parked[0]]]
             if _any(back):
-                self._pi, self._pj, self._rsum, self._pair_inv_closing = (
+                self._pi, self._pj, self._rsum = (
                     np.concatenate((a, p[back])) for a, p in zip(self._pairs(), parked, strict=True))
                 self._parked = tuple(p[~back] for p in parked)
         idle = ~run[self._gid[self._pi]]
@@ -453,29 +445,22 @@ class BatchedEngine:
             self._parked = tuple(np.concatenate((p, a[pause])) for p, a in pairs)
         self._drop_pairs(idle)
 
-    def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return self._pi, self._pj, self._rsum, self._pair_inv_closing
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._pi, self._pj, self._rsum
 
     def _drop_pairs(self, drop: np.ndarray) -> None:
         if np.count_nonzero(drop):
             keep = ~drop
             self._pi, self._pj, self._rsum = self._pi[keep], self._pj[keep], self._rsum[keep]
-            self._pair_inv_closing = self._pair_inv_closing[keep]
 
     def _per_game(self, flat: np.ndarray) -> np.ndarray:
         """[games x capacity] -> [games, capacity] (a view)."""
         return flat.reshape(self.games, self.capacity)
 
-    def _games_of(self, slots: np.ndarray) -> np.ndarray:
-        """bool [games]: the games that hold some of ``slots``."""
-        games = np.zeros(self.games, dtype=bool)
-        games[self._gid[slots]] = True
-        return games
-
     def _alive_changed(self, games: np.ndarray | None = None) -> None:
         """Recompute what depends on who is alive for ``games`` (bool mask, default all; a function of each game's
-        state alone). Collision pairs with a dead unit stay, with radius sum _NEVER_TOUCH: they push by exactly zero,
-        which leaves every unit's push sums what dropping them gives (and keeps the push index and shares valid)."""
+        state alone). Collision pairs with a dead unit stay, with radius sum kernels.NEVER_TOUCH: they push by exactly
+        zero, which leaves every unit's push sums what dropping them gives."""
         self._healer_slots, self._healer_side = kernels.alive_changed(  # living healers, game x 3 + owner
             np.arange(self.games) if games is None else games.nonzero()[0], self.capacity, self._alive,
             self._owner, self._air, self._hits_air, self._hits_ground, self._armed, self._bio, self._r, self._disp,
@@ -509,10 +494,6 @@ class BatchedEngine:
             array[slots, -1] = empty
         self._olen[slots] = np.maximum(self._olen[slots] - 1, 0)
         self._start(slots)
-
-    def _flat(self, local: np.ndarray) -> np.ndarray:
-        """Slot indices of the same game (per flat slot, -1 none) -> flat indices (the slot itself for -1)."""
-        return np.where(local >= 0, self._gbase + local, self._idx)
 
     def _behaviour_rows(self) -> None:
         """Allocate the per-unit behaviour arrays that ``_refresh`` rebuilds row by row (per game)."""
@@ -557,9 +538,10 @@ class BatchedEngine:
     def _step(self) -> None:
         if _any(self._dirty_g):
             self._refresh()
-        due = self._run & (self._t >= self._pairs_until)
-        if _any(due):
-            self._build_pairs(due)
+        self._pi, self._pj, self._rsum = kernels.build_pairs(  # collision candidates of the games due
+            self._run, self._t, self._pairs_until, PAIR_WINDOW, self.capacity, self._alive, self._air, self._z,
+            self._reach, self._can_move, self._r, self._pi, self._pj, self._rsum, _DENSE_BELOW,
+        )  # fmt: skip
         heal_games = self._heal_games
         heal_games[:] = False
         count = kernels.geometry_leash_due(
@@ -665,41 +647,6 @@ class BatchedEngine:
             self._has_point, self._crowd_reach, self._crowd_u, self._pz, self._stall, self._okind, self._ounit,
             self._opos, self._olen, self._target, self._next_scan, self._dirty_g,
         )  # fmt: skip
-
-    def _build_pairs(self, games: np.ndarray) -> None:
-        """Collision candidates of ``games`` for their next PAIR_WINDOW loops, as Engine._build_pairs builds
-        them (same pairs in the same order per game; other games keep theirs)."""
-        ground = self._per_game(self._alive & ~self._air)
-        counts = np.count_nonzero(ground, axis=1)
-        dense = games & (counts < _DENSE_BELOW)
-        firsts, seconds = [], []
-        if _any(dense):  # all pairs within each game, (i < j) in slot order: what Engine gets below _DENSE_BELOW
-            rows, cols = np.nonzero(ground & dense[:, None])
-            slots = rows * self.capacity + cols
-            c = counts[rows]
-            rank = np.arange(slots.size) - np.repeat(np.cumsum(counts[dense]) - counts[dense], counts[dense])
-            after = c - rank - 1
-            total = int(after.sum())
-            first = np.repeat(np.arange(slots.size), after)
-            second = first + 1 + (np.arange(total) - np.repeat(np.cumsum(after) - after, after))
-            a, b = slots[first], slots[second]
-            keep = np.abs(self._z[b] - self._z[a]) <= self._reach[a] + self._reach[b]
-            firsts.append(a[keep])
-            seconds.append(b[keep])
-        for g in (games & ~dense).nonzero()[0]:
-            pi, pj = candidate_pairs(self._z, self._reach, g * self.capacity + ground[g].nonzero()[0])
-            firsts.append(pi)
-            seconds.append(pj)
-        pi, pj = np.concatenate(firsts), np.concatenate(seconds)
-        keep = self._can_move[pi] | self._can_move[pj]
-        pi, pj = pi[keep], pj[keep]
-        old = ~games[self._gid[self._pi]]
-        self._pi = np.concatenate((self._pi[old], pi))
-        self._pj = np.concatenate((self._pj[old], pj))
-        self._rsum = np.concatenate((self._rsum[old], self._r[pi] + self._r[pj]))
-        inv = 1.0 / np.maximum(self._disp[pi] + self._disp[pj], 1e-12)
-        self._pair_inv_closing = np.concatenate((self._pair_inv_closing[old], inv))
-        self._pairs_until[games] = self._t[games] + PAIR_WINDOW
 
     def _sync(self, games: np.ndarray) -> None:
         """Engine._sync for ``games`` (bool mask): hp / shield / energy regeneration (and lazy healing) up to each

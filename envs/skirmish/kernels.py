@@ -987,3 +987,118 @@ def end_loop(loop, run, c1, c2, stalemate, limit, winner, t, tu, cap):
     for s in range(tu.size):
         tu[s] = t[s // cap]
     return check_done(run, loop, c1, c2, stalemate, limit, winner)
+
+
+@njit(cache=True)
+def _game_pairs(slots, z, reach, dense_below, out_a, out_b, k, fill):
+    """movement.candidate_pairs for one game's ground ``slots`` (slot order): pairs (i < j) whose centres are within
+    reach[i] + reach[j], in candidate_pairs' order (all pairs in slot order below ``dense_below`` units, else
+    _grid_pairs' cell order). Writes them from ``out_a[k]`` on when ``fill``; returns the new end ``k``."""
+    n = slots.size
+    if n < 2:
+        return k
+    if n < dense_below:
+        for i in range(n):
+            a = slots[i]
+            for j in range(i + 1, n):
+                b = slots[j]
+                v = z[b] - z[a]
+                if cabs(v.real, v.imag) <= reach[a] + reach[b]:
+                    if fill:
+                        out_a[k] = a
+                        out_b[k] = b
+                    k += 1
+        return k
+    pz = z[slots]
+    pr = reach[slots]
+    cell = 2.0 * pr.max()
+    x0, y0 = pz.real.min(), pz.imag.min()
+    key = np.empty(n, np.int64)
+    height = 0
+    for i in range(n):
+        height = max(height, np.int64(math.floor((pz[i].imag - y0) / cell)))
+    height += 3
+    for i in range(n):
+        gx = np.int64(math.floor((pz[i].real - x0) / cell))
+        gy = np.int64(math.floor((pz[i].imag - y0) / cell))
+        key[i] = gx * height + gy + 1
+    order = np.argsort(key, kind="mergesort")
+    sorted_key = key[order]
+    offsets = (0, height - 1, height, height + 1, 1)  # same cell, then the right column, then the cell above
+    for offset in offsets:
+        los = np.searchsorted(sorted_key, sorted_key + offset, side="left")
+        his = np.searchsorted(sorted_key, sorted_key + offset, side="right")
+        for rank in range(n):
+            lo = rank + 1 if offset == 0 else los[rank]
+            for m in range(lo, his[rank]):
+                i, j = order[rank], order[m]
+                v = pz[j] - pz[i]
+                if cabs(v.real, v.imag) <= pr[i] + pr[j]:
+                    if fill:
+                        a, b = slots[i], slots[j]
+                        out_a[k] = min(a, b)
+                        out_b[k] = max(a, b)
+                    k += 1
+    return k
+
+
+@njit(cache=True)
+def build_pairs(run, t, pairs_until, window, cap, alive, air, z, reach, can_move, r, pi, pj, rsum, dense_below):
+    """The running games due (``t >= pairs_until``) get new collision candidates for
+    their next ``window`` loops (Engine._build_pairs' pairs, in its order per game, where a mover takes part);
+    the other games keep theirs, first. Returns (pi, pj, rsum), the same arrays when no game was due."""
+    games = run.size
+    due = np.zeros(games, np.bool_)
+    for g in range(games):
+        due[g] = run[g] and t[g] >= pairs_until[g]
+    if not due.any():
+        return pi, pj, rsum
+    ground = []
+    total = 0
+    empty = np.empty(0, np.int64)
+    for g in range(games):
+        if not due[g]:
+            ground.append(empty)
+            continue
+        count = 0
+        for s in range(g * cap, (g + 1) * cap):
+            if alive[s] and not air[s]:
+                count += 1
+        slots = np.empty(count, np.int64)
+        count = 0
+        for s in range(g * cap, (g + 1) * cap):
+            if alive[s] and not air[s]:
+                slots[count] = s
+                count += 1
+        ground.append(slots)
+        total = _game_pairs(slots, z, reach, dense_below, empty, empty, total, False)
+    new_a = np.empty(total, np.int64)
+    new_b = np.empty(total, np.int64)
+    k = 0
+    for g in range(games):
+        if due[g]:
+            k = _game_pairs(ground[g], z, reach, dense_below, new_a, new_b, k, True)
+    kept = 0
+    for i in range(pi.size):
+        if not due[pi[i] // cap]:
+            kept += 1
+    for i in range(total):
+        if can_move[new_a[i]] or can_move[new_b[i]]:
+            kept += 1
+    out_i = np.empty(kept, np.int64)
+    out_j = np.empty(kept, np.int64)
+    out_r = np.empty(kept)
+    k = 0
+    for i in range(pi.size):
+        if not due[pi[i] // cap]:
+            out_i[k], out_j[k], out_r[k] = pi[i], pj[i], rsum[i]
+            k += 1
+    for i in range(total):
+        a, b = new_a[i], new_b[i]
+        if can_move[a] or can_move[b]:
+            out_i[k], out_j[k], out_r[k] = a, b, r[a] + r[b]
+            k += 1
+    for g in range(games):
+        if due[g]:
+            pairs_until[g] = t[g] + window
+    return out_i, out_j, out_r
