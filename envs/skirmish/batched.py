@@ -36,7 +36,7 @@ additions.
 Where the time goes: with many small games a loop costs numpy calls more than elements, so work that depends on
 one game's changes is redone on that game's rows only: behaviour arrays after its orders, targets or deaths
 (``_dirty_g``), what depends on who is alive after its deaths, regeneration syncs of the games behind. Scans read
-per-game candidate tables; collision pairs with a dead unit stay until their game's next rebuild, pushing by zero.
+per-game candidate tables; collision pairs with a dead unit stay until their game's next rebuild, skipped by the pushes.
 """
 
 from __future__ import annotations
@@ -459,15 +459,14 @@ class BatchedEngine:
 
     def _alive_changed(self, games: np.ndarray | None = None) -> None:
         """Recompute what depends on who is alive for ``games`` (bool mask, default all; a function of each game's
-        state alone). Collision pairs with a dead unit stay, with radius sum kernels.NEVER_TOUCH: they push by exactly
-        zero, which leaves every unit's push sums what dropping them gives."""
+        state alone). Collision pairs with a dead unit stay until their game's next rebuild; kernels.move skips them
+        (as it skips every pair that does not overlap: those push by exactly zero)."""
         self._healer_slots, self._healer_side = kernels.alive_changed(  # living healers, game x 3 + owner
             np.arange(self.games) if games is None else games.nonzero()[0], self.capacity, self._alive,
             self._owner, self._air, self._hits_air, self._hits_ground, self._armed, self._bio, self._r, self._disp,
             self._speed, self._hp_regen_rate, self._sh_regen_rate, self._en_regen_rate, self._gbase, self._c1,
             self._c2, self._stalemate, self._hpr, self._shr, self._enr, self._alive_cols, self._cand, self._cand_r,
-            self._hittable, self._healable, self._inv_closing, self._crowd_u, self._crowd_reach, self._pi, self._pj,
-            self._rsum, self._healer,
+            self._hittable, self._healable, self._inv_closing, self._crowd_u, self._crowd_reach, self._healer,
         )  # fmt: skip
 
     def _check_done(self, games: np.ndarray) -> np.ndarray:
@@ -642,7 +641,8 @@ class BatchedEngine:
         """Steps, collision pushes, the map clamp and finished point orders (kernels.move)."""
         kernels.move(
             self._z, self._d, self._dz, self._stop, self._stop_eps, self._speed, self._mobile,
-            _NO_FROZEN if frozen is None else frozen, frozen is not None, self._heading, self._pi, self._pj,
+            _NO_FROZEN if frozen is None else frozen, frozen is not None, self._heading, self._alive, self._pi,
+            self._pj,
             self._rsum, self._weight, self._push_cap, self._onj, self._oni, self._pos, self._map[:, 0], self.capacity,
             self._has_point, self._crowd_reach, self._crowd_u, self._pz, self._stall, self._okind, self._ounit,
             self._opos, self._olen, self._target, self._next_scan, self._dirty_g,

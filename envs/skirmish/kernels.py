@@ -24,7 +24,6 @@ FOLLOW_GAP = 0.5  # (engine.py's; repeated: engine imports this module's users, 
 REACH_EPS = 1e-6
 BLOCKED_LOOPS = 16
 BLOCKED_PROGRESS = 0.1
-NEVER_TOUCH = -1e9
 
 
 @intrinsic
@@ -269,15 +268,30 @@ def scan(scanners, gid, z, r, owner, armed, healer, cand, cand_r, alive_cols, hi
                 next_scan[s] = tu[s] + np.int64(max(wait, 1.0))
 
 
+@njit(cache=True, inline="always")
+def _within(v, reach, exact):
+    """Whether |v| (as ``cabs``) may be <= reach: False only where it surely is not (squared lengths compared with a
+    relative margin far above their rounding), so callers compute ``cabs`` only near the boundary. With
+    ``exact`` the answer is exact (``cabs`` computed near the boundary)."""
+    if reach <= 0.0:
+        return False
+    sq = v.real * v.real + v.imag * v.imag
+    bound = reach * reach
+    if sq > bound * (1.0 + 1e-9):
+        return False
+    if not exact or sq < bound * (1.0 - 1e-9):
+        return True
+    return cabs(v.real, v.imag) <= reach
+
+
 @njit(cache=True)
-def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, pi, pj, rsum, weight, push_cap,
+def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, alive, pi, pj, rsum, weight, push_cap,
          onj, oni, pos, map_size, cap, has_point, crowd_reach, crowd_u, pz, stall, okind, ounit, opos, olen, target,
          next_scan, dirty_g):  # fmt: skip
-    """BatchedEngine._move and _finish_moves: units step towards their goals, candidate pairs that overlap are
-    pushed apart (movement.separation: split by push weight, summed per unit in pair order, on j then on i, and
-    capped),
-    positions are clamped to the map, and point orders that arrived or are blocked pop. ``onj`` / ``oni``:
-    complex scratch of one entry per slot."""
+    """BatchedEngine._move and _finish_moves: units step towards their goals, candidate pairs of living units that
+    overlap are pushed apart (movement.separation: split by push weight, summed per unit in pair order, on j then
+    on i, and capped), positions are clamped to the map, and point orders that arrived or are blocked pop.
+    ``onj`` / ``oni``: complex scratch of one entry per slot."""
     n = z.size
     moved = False
     for s in range(n):
@@ -287,33 +301,34 @@ def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, p
             z[s] = complex(z[s].real + step.real * f, z[s].imag + step.imag * f)
             heading[s] = step
             moved = True
-    if pi.size:
-        over_any = False
-        for k in range(pi.size):
-            v = z[pj[k]] - z[pi[k]]
-            if rsum[k] - cabs(v.real, v.imag) > 0.0:
-                over_any = True
-                break
-        if over_any:
+    pushed = False
+    for k in range(pi.size):  # pairs that do not overlap push by exactly zero: skipped (the sums stay the same)
+        i, j = pi[k], pj[k]
+        v = z[j] - z[i]
+        if not (alive[i] and alive[j]) or not _within(v, rsum[k], False):
+            continue
+        over = rsum[k] - cabs(v.real, v.imag)
+        if not over > 0.0:
+            continue
+        if not pushed:
             onj[:] = 0.0
             oni[:] = 0.0
-            for k in range(pi.size):
-                v = z[pj[k]] - z[pi[k]]
-                over = max(rsum[k] - cabs(v.real, v.imag), 0.0)
-                dre = v.real + 1e-12
-                dim = v.imag + 0.0
-                f = over / cabs(dre, dim)
-                pre, pim = dre * f, dim * f
-                wi, wj = weight[pi[k]], weight[pj[k]]
-                total = max(wi + wj, 1e-300)
-                a, b = wj / total, wi / total
-                onj[pj[k]] += complex(a * pre, a * pim)
-                oni[pi[k]] += complex(b * pre, b * pim)
-            for s in range(n):
-                t = onj[s] - oni[s]
-                f = min(push_cap[s] / max(cabs(t.real, t.imag), 1e-300), 1.0)
-                z[s] = complex(z[s].real + t.real * f, z[s].imag + t.imag * f)
-            moved = True
+            pushed = True
+        dre = v.real + 1e-12
+        dim = v.imag + 0.0
+        f = over / cabs(dre, dim)
+        pre, pim = dre * f, dim * f
+        wi, wj = weight[i], weight[j]
+        total = max(wi + wj, 1e-300)
+        a, b = wj / total, wi / total
+        onj[j] += complex(a * pre, a * pim)
+        oni[i] += complex(b * pre, b * pim)
+    if pushed:
+        for s in range(n):
+            t = onj[s] - oni[s]
+            f = min(push_cap[s] / max(cabs(t.real, t.imag), 1e-300), 1.0)
+            z[s] = complex(z[s].real + t.real * f, z[s].imag + t.imag * f)
+        moved = True
     if moved:  # pushes (and rounding) can end a hair outside the map: clamp
         for s in range(n):
             g = s // cap
@@ -375,11 +390,11 @@ def sync(games, loop, synced, lazy, heal_from, shield_next, cap, hp, energy, shi
 @njit(cache=True)
 def alive_changed(games, cap, alive, owner, air, hits_air, hits_ground, armed, bio, r, disp, speed, hp_regen,
                   sh_regen, en_regen, gbase, c1, c2, stalemate, hpr, shr, enr, alive_cols, cand, cand_r, hittable,
-                  healable, inv_closing, crowd_u, crowd_reach, pi, pj, rsum, healer):  # fmt: skip
+                  healable, inv_closing, crowd_u, crowd_reach, healer):  # fmt: skip
     """BatchedEngine._alive_changed for ``games`` (indices): side counts, stalemate, regeneration of the living,
     scan candidates (the living in slot order, then the dead) and what each kind of scanner may hit or heal,
-    closing speeds and crowd radii; collision pairs with a dead unit get radius sum NEVER_TOUCH. Returns the living
-    healers (all games, slot order) and their side keys (game x 3 + owner)."""
+    closing speeds and crowd radii. Returns the living healers (all games, slot order) and their side keys
+    (game x 3 + owner)."""
     for g in games:
         base = g * cap
         count = np.zeros(3, np.int64)
@@ -430,9 +445,6 @@ def alive_changed(games, cap, alive, owner, air, hits_air, hits_ground, armed, b
             cu = 2.0 * math.sqrt(area[owner[s]])
             crowd_u[s] = cu
             crowd_reach[s] = cu + speed[s]
-    for k in range(pi.size):
-        if not (alive[pi[k]] and alive[pj[k]]):
-            rsum[k] = NEVER_TOUCH
     count = 0
     for s in range(alive.size):
         if healer[s] and alive[s]:
@@ -990,10 +1002,30 @@ def end_loop(loop, run, c1, c2, stalemate, limit, winner, t, tu, cap):
 
 
 @njit(cache=True)
-def _game_pairs(slots, z, reach, dense_below, out_a, out_b, k, fill):
+def _grid(pz, pr):
+    """movement._grid_pairs' cell keys of the positions ``pz`` (cells of twice the largest reach ``pr``), their
+    stable order and the grid height."""
+    n = pz.size
+    cell = 2.0 * pr.max()
+    x0, y0 = pz.real.min(), pz.imag.min()
+    height = 0
+    for i in range(n):
+        height = max(height, np.int64(math.floor((pz[i].imag - y0) / cell)))
+    height += 3
+    key = np.empty(n, np.int64)
+    for i in range(n):
+        gx = np.int64(math.floor((pz[i].real - x0) / cell))
+        gy = np.int64(math.floor((pz[i].imag - y0) / cell))
+        key[i] = gx * height + gy + 1
+    order = np.argsort(key, kind="mergesort")
+    return key[order], order, height
+
+
+@njit(cache=True)
+def _game_pairs(slots, z, reach, dense_below, out_a, out_b, k):
     """movement.candidate_pairs for one game's ground ``slots`` (slot order): pairs (i < j) whose centres are within
     reach[i] + reach[j], in candidate_pairs' order (all pairs in slot order below ``dense_below`` units, else
-    _grid_pairs' cell order). Writes them from ``out_a[k]`` on when ``fill``; returns the new end ``k``."""
+    _grid_pairs' cell order), written from ``out_a[k]`` on; returns the new end."""
     n = slots.size
     if n < 2:
         return k
@@ -1002,51 +1034,51 @@ def _game_pairs(slots, z, reach, dense_below, out_a, out_b, k, fill):
             a = slots[i]
             for j in range(i + 1, n):
                 b = slots[j]
-                v = z[b] - z[a]
-                if cabs(v.real, v.imag) <= reach[a] + reach[b]:
-                    if fill:
-                        out_a[k] = a
-                        out_b[k] = b
+                if _within(z[b] - z[a], reach[a] + reach[b], True):
+                    out_a[k] = a
+                    out_b[k] = b
                     k += 1
         return k
     pz = z[slots]
     pr = reach[slots]
-    cell = 2.0 * pr.max()
-    x0, y0 = pz.real.min(), pz.imag.min()
-    key = np.empty(n, np.int64)
-    height = 0
-    for i in range(n):
-        height = max(height, np.int64(math.floor((pz[i].imag - y0) / cell)))
-    height += 3
-    for i in range(n):
-        gx = np.int64(math.floor((pz[i].real - x0) / cell))
-        gy = np.int64(math.floor((pz[i].imag - y0) / cell))
-        key[i] = gx * height + gy + 1
-    order = np.argsort(key, kind="mergesort")
-    sorted_key = key[order]
-    offsets = (0, height - 1, height, height + 1, 1)  # same cell, then the right column, then the cell above
-    for offset in offsets:
+    sorted_key, order, height = _grid(pz, pr)
+    for offset in (0, height - 1, height, height + 1, 1):  # same cell, then the right column, then the cell above
         los = np.searchsorted(sorted_key, sorted_key + offset, side="left")
         his = np.searchsorted(sorted_key, sorted_key + offset, side="right")
         for rank in range(n):
-            lo = rank + 1 if offset == 0 else los[rank]
-            for m in range(lo, his[rank]):
-                i, j = order[rank], order[m]
-                v = pz[j] - pz[i]
-                if cabs(v.real, v.imag) <= pr[i] + pr[j]:
-                    if fill:
-                        a, b = slots[i], slots[j]
-                        out_a[k] = min(a, b)
-                        out_b[k] = max(a, b)
+            i = order[rank]
+            for m in range(rank + 1 if offset == 0 else los[rank], his[rank]):
+                j = order[m]
+                if _within(pz[j] - pz[i], pr[i] + pr[j], True):
+                    a, b = slots[i], slots[j]
+                    out_a[k] = min(a, b)
+                    out_b[k] = max(a, b)
                     k += 1
     return k
 
 
 @njit(cache=True)
+def _bound(n, pz, pr, dense_below):
+    """How many pairs ``_game_pairs`` may write for n ground units (before the distance test)."""
+    if n < 2:
+        return 0
+    if n < dense_below:
+        return n * (n - 1) // 2
+    sorted_key, order, height = _grid(pz, pr)
+    total = 0
+    for offset in (0, height - 1, height, height + 1, 1):
+        los = np.searchsorted(sorted_key, sorted_key + offset, side="left")
+        his = np.searchsorted(sorted_key, sorted_key + offset, side="right")
+        for rank in range(n):
+            total += max(his[rank] - (rank + 1 if offset == 0 else los[rank]), 0)
+    return total
+
+
+@njit(cache=True)
 def build_pairs(run, t, pairs_until, window, cap, alive, air, z, reach, can_move, r, pi, pj, rsum, dense_below):
-    """The running games due (``t >= pairs_until``) get new collision candidates for
-    their next ``window`` loops (Engine._build_pairs' pairs, in its order per game, where a mover takes part);
-    the other games keep theirs, first. Returns (pi, pj, rsum), the same arrays when no game was due."""
+    """The running games due (``t >= pairs_until``) get new collision candidates for their next ``window`` loops
+    (Engine._build_pairs' pairs, in its order per game, where a mover takes part); the other games keep theirs,
+    first. Returns (pi, pj, rsum), the same arrays when no game was due."""
     games = run.size
     due = np.zeros(games, np.bool_)
     for g in range(games):
@@ -1054,30 +1086,28 @@ def build_pairs(run, t, pairs_until, window, cap, alive, air, z, reach, can_move
     if not due.any():
         return pi, pj, rsum
     ground = []
-    total = 0
-    empty = np.empty(0, np.int64)
+    bound = 0
     for g in range(games):
-        if not due[g]:
-            ground.append(empty)
-            continue
         count = 0
-        for s in range(g * cap, (g + 1) * cap):
-            if alive[s] and not air[s]:
-                count += 1
+        if due[g]:
+            for s in range(g * cap, (g + 1) * cap):
+                if alive[s] and not air[s]:
+                    count += 1
         slots = np.empty(count, np.int64)
         count = 0
-        for s in range(g * cap, (g + 1) * cap):
-            if alive[s] and not air[s]:
-                slots[count] = s
-                count += 1
+        if due[g]:
+            for s in range(g * cap, (g + 1) * cap):
+                if alive[s] and not air[s]:
+                    slots[count] = s
+                    count += 1
+            bound += _bound(count, z[slots], reach[slots], dense_below)
         ground.append(slots)
-        total = _game_pairs(slots, z, reach, dense_below, empty, empty, total, False)
-    new_a = np.empty(total, np.int64)
-    new_b = np.empty(total, np.int64)
-    k = 0
+    new_a = np.empty(bound, np.int64)
+    new_b = np.empty(bound, np.int64)
+    total = 0
     for g in range(games):
         if due[g]:
-            k = _game_pairs(ground[g], z, reach, dense_below, new_a, new_b, k, True)
+            total = _game_pairs(ground[g], z, reach, dense_below, new_a, new_b, total)
     kept = 0
     for i in range(pi.size):
         if not due[pi[i] // cap]:
