@@ -8,7 +8,10 @@ enemy army, again every ``--reorder-every`` agent steps, and each agent step is 
 the engine advanced, and both players' observations built, with ``max_units`` sized as the registered gym ids
 size it), which is what an actor pays per agent step. A third layer, ``batched``, plays the same games in one
 BatchedEngine of ``--batch-games`` slots (finished slots restart with the next seed), counting every running
-game's step; its ``vs engine`` column is its rate over the single engine's in the same run.
+game's step, timed over whole games: at least ``--min-seconds`` and until every slot has finished a game (the
+slots start in lockstep, so a shorter window would time only the games' opening loops); its ``vs engine``
+column is its rate over the single engine's in the same run. The batched engine's compiled kernels are warmed
+up (compiled, or loaded from numba's cache) before anything is timed.
 
 Reported per scenario: agent steps/s and game loops/s over whole games, and over "combat" steps only (steps
 in which some weapon fired or a unit was healed, the expensive part of a game), with the ratio to the target
@@ -117,17 +120,19 @@ def play_engine(
 
 
 def play_batched(scenario: Scenario, games: int, step_mul: int, reorder_every: int, min_seconds: float,
-                 first_seed: int = 0) -> tuple[int, int, int, int, float, float]:  # fmt: skip
-    """Games through one BatchedEngine of ``games`` slots for ``min_seconds`` CPU seconds (at least one advance),
-    each slot ordered as ``play_engine`` orders and restarted with the next seed when its game ends: (agent
-    steps of running games, game loops, finished games, decided games, CPU seconds, wall seconds)."""
+                 first_seed: int = 0, whole: bool = True) -> tuple[int, int, int, int, float, float]:  # fmt: skip
+    """Games through one BatchedEngine of ``games`` slots for ``min_seconds`` CPU seconds (at least one advance)
+    and, if ``whole``, until every slot has finished a game; each slot ordered as ``play_engine`` orders and
+    restarted with the next seed when its game ends: (agent steps of running games, game loops, finished games,
+    decided games, CPU seconds, wall seconds)."""
     engine = BatchedEngine([scenario] * games, range(first_seed, first_seed + games))
     views = [engine.game(g) for g in range(games)]
     age = np.zeros(games, dtype=np.int64)
     seed = first_seed + games
+    finished_once = np.zeros(games, dtype=bool)
     steps = loops = ended = decided = 0
     seconds = wall = 0.0
-    while seconds == 0.0 or seconds < min_seconds:
+    while seconds == 0.0 or seconds < min_seconds or (whole and not finished_once.all()):
         start, start_wall = time.process_time(), time.perf_counter()
         for g in np.flatnonzero(engine.done).tolist():
             engine.reset_game(g, scenario, seed)
@@ -144,14 +149,27 @@ def play_batched(scenario: Scenario, games: int, step_mul: int, reorder_every: i
         age += 1
         finished = engine.done & (engine.loop > before)
         ended += int(np.count_nonzero(finished))
+        finished_once |= finished
         decided += int(np.count_nonzero(finished & (engine.winner > 0)))
     return steps, loops, ended, decided, seconds, wall
+
+
+def warm_kernels() -> None:
+    """Play two small games to their end through a BatchedEngine, so every compiled kernel is built (or loaded from
+    numba's on-disk cache) before timing: about 30 s the first time on a fresh checkout, under a second after."""
+    scenario = load_scenario("10v10_mixed")
+    batch = BatchedEngine([scenario] * 2, [0, 1])
+    for g in range(2):
+        attack_move_all(batch.game(g))
+    while not batch.done.all():
+        batch.advance(8)
 
 
 def measure_batched(name: str, step_mul: int, min_seconds: float, games: int, reorder_every: int,
                     engine_rate: float | None) -> Result:  # fmt: skip
     scenario = load_scenario(name)
-    play_batched(scenario, games, step_mul, reorder_every, 0.0, first_seed=10_000)  # warm-up, not counted
+    warm_kernels()
+    play_batched(scenario, games, step_mul, reorder_every, 0.0, first_seed=10_000, whole=False)  # not counted
     steps, loops, ended, decided, seconds, wall = play_batched(scenario, games, step_mul, reorder_every, min_seconds)
     rate = steps / seconds
     target = BATCHED_TARGETS.get(name) if step_mul == 8 else None
