@@ -1,9 +1,9 @@
-"""BatchedEngine: many Skirmish games in one state, stepped together with vectorised numpy per game loop.
+"""BatchedEngine: many Skirmish games in one state, stepped together, one compiled kernel per phase and loop.
 
 Every game plays exactly as a single ``Engine`` would: for the same scenario, seed, commands and ``advance``
 sizes, each game's ``state_hash(g)``, winner, loop and events equal the single engine's (tests check it over
 every mechanic). The state is JaxMARL SMAX style: per-unit arrays ``[games, capacity]`` padded across scenario
-sizes (padding slots are dead units), flattened to ``games x capacity`` slots for the vectorised phases.
+sizes (padding slots are dead units), flattened to ``games x capacity`` slots for the phases.
 
 Public API (an Engine with a games axis; ``g`` is a game index):
 
@@ -25,7 +25,8 @@ Public API (an Engine with a games axis; ``g`` is a game index):
   ``done``, ``winner``, ``events``, ``visible``, ``issue``, ``advance``, ``state_hash``, ``fog``, ``see_all``) so
   observation and action code written for Engine runs per game; it is replaced by ``reset_game`` and ``load``.
 
-How identity survives batching: the phases of engine.py run on all games at once, and every per-game decision
+How identity survives batching: the phases of engine.py run on all games at once (kernels.py: numba loops doing
+the numpy engine's float operations in its order), and every per-game decision
 that changes values (closed-form regeneration syncs, lazy-heal windows, shield-regeneration starts, jitter draws
 from each game's own generator, collision pair sets and their order) is taken per game, as masks over games.
 Checks that only ever find nothing while the single engine skips them (rescans, leash, weapon and overlap
@@ -33,10 +34,11 @@ checks before their bounds) run every loop for every running game: they change n
 push sums run in each game's own order (combat.py sums per victim), so batching never regroups floating point
 additions.
 
-Where the time goes: with many small games a loop costs numpy calls more than elements, so work that depends on
-one game's changes is redone on that game's rows only: behaviour arrays after its orders, targets or deaths
-(``_dirty_g``), what depends on who is alive after its deaths, regeneration syncs of the games behind. Scans read
-per-game candidate tables; collision pairs with a dead unit stay until their game's next rebuild, skipped by the pushes.
+Where the time goes: Python here only sequences the phases (a dozen kernel calls a loop), so a loop costs about
+its elements. Work that depends on one game's changes is redone on that game's rows only: behaviour arrays after
+its orders, targets or deaths (``_dirty_g``), what depends on who is alive after its deaths, regeneration syncs of
+the games behind. Scans read per-game candidate tables; collision pairs with a dead unit stay until their game's
+next rebuild, skipped by the pushes; pushes and pair building compare squared distances before exact ones.
 """
 
 from __future__ import annotations
@@ -485,14 +487,6 @@ class BatchedEngine:
         self._stall[slots] = 0
         self._next_scan[slots] = 0
         self._dirty_g[self._gid[slots]] = True
-
-    def _pop(self, slots: np.ndarray) -> None:
-        """The current order of ``slots`` completed: the next queued order (or idle) becomes current."""
-        for array, empty in ((self._okind, _IDLE), (self._ounit, -1), (self._opos, 0.0)):
-            array[slots, :-1] = array[slots, 1:]
-            array[slots, -1] = empty
-        self._olen[slots] = np.maximum(self._olen[slots] - 1, 0)
-        self._start(slots)
 
     def _behaviour_rows(self) -> None:
         """Allocate the per-unit behaviour arrays that ``_refresh`` rebuilds row by row (per game)."""

@@ -81,42 +81,7 @@ _FIRST = np.zeros(1, dtype=np.int64)
 _min = np.minimum.reduce  # ndarray.min without the method's Python wrapper
 
 
-class VolleyRows:
-    """The hit rows of a loop's volleys, shared by Engine and BatchedEngine: both keep the per-slot tables it reads
-    (``_plain``, ``_suicide``, ``_splash_at_attacker``, ``_attacks``, ``_splashes``), ``_chunks`` and their own
-    ``_splash_rows``."""
-
-    def _volley_rows(self, fire: np.ndarray, primary: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(attacker, victim, damage fraction or None where every hit is whole, suicide bombers) for slots ``fire``
-        shooting at ``primary``, one row per attack of a multi-attack weapon plus splash rows (also recorded as a
-        SPLASH chunk), sorted by victim with ties in row order."""
-        fraction = None
-        bombers = _NONE
-        if np.count_nonzero(self._plain[fire]) == fire.size:
-            attacker, victim = fire, primary
-        else:
-            bombers = fire[self._suicide[fire]]
-            direct = ~self._splash_at_attacker[fire]
-            count = self._attacks[fire[direct]]
-            attacker = np.repeat(fire[direct], count)
-            victim = np.repeat(primary[direct], count)
-            fraction = np.ones(attacker.size)
-            splashers = self._splashes[fire]
-            if np.count_nonzero(splashers):
-                s_att, s_vic, s_frac = self._splash_rows(fire[splashers], primary[splashers])
-                self._chunks.append((SPLASH, s_att, s_vic))
-                attacker = np.concatenate((attacker, s_att))
-                victim = np.concatenate((victim, s_vic))
-                fraction = np.concatenate((fraction, s_frac))
-        if attacker.size > 1:
-            order = np.argsort(victim, kind="stable")
-            attacker, victim = attacker[order], victim[order]
-            if fraction is not None:
-                fraction = fraction[order]
-        return attacker, victim, fraction, bombers
-
-
-class Engine(VolleyRows):
+class Engine:
     """One Skirmish game: ``state`` (GameState) advanced loop by loop from a Scenario (see module docstring).
 
     ``events`` lists ``(kind, attacker, target)`` tuples since the last ``advance`` call, kind in EVENT_KINDS
@@ -520,6 +485,35 @@ class Engine(VolleyRows):
         killers = np.concatenate((attacker[lasts[dying]], bombers))
         killed, first = np.unique(killed, return_index=True)
         return self._kill(killed, killers[first], t)
+
+    def _volley_rows(self, fire: np.ndarray, primary: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(attacker, victim, damage fraction or None where every hit is whole, suicide bombers) for slots ``fire``
+        shooting at ``primary``, one row per attack of a multi-attack weapon plus splash rows (also recorded as a
+        SPLASH chunk), sorted by victim with ties in row order."""
+        fraction = None
+        bombers = _NONE
+        if np.count_nonzero(self._plain[fire]) == fire.size:
+            attacker, victim = fire, primary
+        else:
+            bombers = fire[self._suicide[fire]]
+            direct = ~self._splash_at_attacker[fire]
+            count = self._attacks[fire[direct]]
+            attacker = np.repeat(fire[direct], count)
+            victim = np.repeat(primary[direct], count)
+            fraction = np.ones(attacker.size)
+            splashers = self._splashes[fire]
+            if np.count_nonzero(splashers):
+                s_att, s_vic, s_frac = self._splash_rows(fire[splashers], primary[splashers])
+                self._chunks.append((SPLASH, s_att, s_vic))
+                attacker = np.concatenate((attacker, s_att))
+                victim = np.concatenate((victim, s_vic))
+                fraction = np.concatenate((fraction, s_frac))
+        if attacker.size > 1:
+            order = np.argsort(victim, kind="stable")
+            attacker, victim = attacker[order], victim[order]
+            if fraction is not None:
+                fraction = fraction[order]
+        return attacker, victim, fraction, bombers
 
     def _next_fire(self, t: int) -> float:
         """The first loop after t on which some weapon could fire: ready, and its target possibly in range given

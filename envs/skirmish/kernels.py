@@ -18,12 +18,9 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from envs.skirmish.commands import Order
+from envs.skirmish.engine import BLOCKED_LOOPS, BLOCKED_PROGRESS, FOLLOW_GAP, REACH_EPS
 
 _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
-FOLLOW_GAP = 0.5  # (engine.py's; repeated: engine imports this module's users, not the reverse)
-REACH_EPS = 1e-6
-BLOCKED_LOOPS = 16
-BLOCKED_PROGRESS = 0.1
 
 
 @intrinsic

@@ -43,10 +43,9 @@ def most_damaged(
     """(column of the eligible candidate within scan_range missing the most hp, or -1; gap) per scanner row.
 
     ``gap`` is (nearest damaged eligible edge distance) - scan_range, +inf when no eligible ally is damaged.
-    ``missing`` is per candidate ([m]) or per scanner and candidate ([k, m], the batched engine's rows).
+    ``missing`` is per candidate ([m]).
     """
-    if missing.ndim == 1:
-        missing = missing[None, :]
+    missing = missing[None, :]
     damaged = eligible & (missing > 0.0)
     nearest = np.where(damaged, edge, np.inf).min(axis=1)
     gap = np.full(nearest.shape, np.inf)
