@@ -72,6 +72,7 @@ _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Orde
 _EMPTY = np.empty(0, dtype=np.int64)
 _any = np.count_nonzero  # on 1-D bool arrays: ndarray.any without its Python wrapper
 _NO_FROZEN = np.zeros(0, dtype=bool)  # kernels without frozen units (or games with deaths)
+_SCENARIO_CACHE = 8  # scenarios whose start state and slot tables a batch keeps
 _PAD = {"order_unit": -1, "attack_target": -1, "last_damage_loop": NEVER}  # padding slots: dead, no orders
 
 
@@ -197,6 +198,7 @@ class BatchedEngine:
         self._limit = np.zeros(g, dtype=np.int64)
         self._delay_min = np.zeros(g, dtype=np.int64)
         self._targeted = [{1: -1, 2: -1} for _ in range(g)]
+        self._tables: dict[Scenario, tuple] = {}
         self._views: list[GameState | None] = [None] * g
         self._game_views: list[GameView | None] = [None] * g
         self._synced = np.zeros(g, dtype=np.int64)
@@ -381,16 +383,15 @@ class BatchedEngine:
         """Write a fresh game (``fresh``, default the scenario's start) into slot g: state rows, per-slot stats,
         per-game scalars and caches."""
         n, cap = len(scenario.placements), self.capacity
-        fresh = GameState.from_scenario(scenario, self.units) if fresh is None else fresh
+        start, params, values, wants, delay_min = self._scenario_tables(scenario)
+        fresh = start if fresh is None else fresh
         for name, a in self.state.arrays().items():
             a[g] = _PAD.get(name, 0)
             a[g, :n] = getattr(fresh, name)
         sl = slice(g * cap, (g + 1) * cap)
-        params = slot_params(self.units, self.state.utype[g])
         for name, value in params.items():
             getattr(self, "_" + name)[sl] = value
         kinds = len(Order)
-        values, wants, _ = order_tables(params)
         self._kind_values[:, g * cap * kinds : (g + 1) * cap * kinds] = values
         self._kind_wants[g * cap * kinds : (g + 1) * cap * kinds] = wants
         self._reach[sl] = self._r[sl] + PAIR_WINDOW * self._disp[sl]
@@ -401,7 +402,7 @@ class BatchedEngine:
         self._jpos[g] = self._jend[g] = 0
         self._map[g, 0] = (scenario.map_width, scenario.map_height)
         self._limit[g] = scenario.time_limit_loops
-        self._delay_min[g] = shield_delay_min(params["sh_max"], params["shield_delay"])
+        self._delay_min[g] = delay_min
         self._targeted[g] = {1: -1, 2: -1}
         self._views[g] = self._game_views[g] = None
         self.loop[g] = 0
@@ -417,6 +418,23 @@ class BatchedEngine:
         self._drop_pairs(self._gid[self._pi] == g)
         parked = self._parked
         self._parked = tuple(a[self._gid[parked[0]] != g] for a in parked)
+
+    def _scenario_tables(self, scenario: Scenario) -> tuple[GameState, dict[str, np.ndarray], np.ndarray, np.ndarray,
+                                                            int]:  # fmt: skip
+        """A scenario's start state and the static tables of a slot row holding it (per-slot stats, order tables,
+        shortest shield delay), kept for the last _SCENARIO_CACHE scenarios: autoreset loads the same ones again."""
+        tables = self._tables.pop(scenario, None)
+        if tables is None:
+            start = GameState.from_scenario(scenario, self.units)
+            utype = np.zeros(self.capacity, dtype=start.utype.dtype)
+            utype[: start.n] = start.utype
+            params = slot_params(self.units, utype)
+            values, wants, _ = order_tables(params)
+            tables = (start, params, values, wants, shield_delay_min(params["sh_max"], params["shield_delay"]))
+            if len(self._tables) >= _SCENARIO_CACHE:
+                del self._tables[next(iter(self._tables))]
+        self._tables[scenario] = tables  # (most recent last)
+        return tables
 
     def _loaded(self, g: int) -> None:
         """After ``_load`` into slot g: what depends on the new state (alive sets, shield regeneration, game end)."""
