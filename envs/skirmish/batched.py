@@ -234,6 +234,7 @@ class BatchedEngine:
         self._changed, self._heal_games = np.zeros(g, dtype=bool), np.zeros(g, dtype=bool)  # kernel scratch
         self._scanners = np.zeros(g * n, dtype=np.int64)
         self._onj, self._oni = np.zeros(g * n, dtype=np.complex128), np.zeros(g * n, dtype=np.complex128)
+        self._touched, self._touched_mask = np.zeros(g * n, dtype=np.int64), np.zeros(g * n, dtype=bool)
         self._dz, self._d = np.zeros(g * n, dtype=np.complex128), np.zeros(g * n)
         self._fire_buf, self._fire_games = np.zeros(g * n, dtype=np.int64), np.zeros(g, dtype=bool)
         self._fire_counts = np.zeros(g, dtype=np.int64)
@@ -654,10 +655,10 @@ class BatchedEngine:
         kernels.move(
             self._z, self._d, self._dz, self._stop, self._stop_eps, self._speed, self._mobile,
             _NO_FROZEN if frozen is None else frozen, frozen is not None, self._heading, self._alive, self._pi,
-            self._pj,
-            self._rsum, self._weight, self._push_cap, self._onj, self._oni, self._pos, self._map[:, 0], self.capacity,
-            self._has_point, self._crowd_reach, self._crowd_u, self._pz, self._stall, self._okind, self._ounit,
-            self._opos, self._olen, self._target, self._next_scan, self._dirty_g,
+            self._pj, self._rsum, self._weight, self._push_cap, self._onj, self._oni, self._touched,
+            self._touched_mask, self._pos, self._map[:, 0], self.capacity, self._has_point, self._crowd_reach,
+            self._crowd_u, self._pz, self._stall, self._okind, self._ounit, self._opos, self._olen, self._target,
+            self._next_scan, self._dirty_g,
         )  # fmt: skip
 
     def _sync(self, games: np.ndarray) -> None:

@@ -224,6 +224,8 @@ def scan(scanners, gid, z, r, owner, armed, healer, cand, cand_r, alive_cols, hi
                     if not hittable[g, code, c]:
                         continue
                     v = z[cand[g, c]] - zs
+                    if best < math.inf and not _within(v, best + rs + cand_r[g, c], False):
+                        continue  # its edge is surely above the best allowed one (>= the nearest): no change
                     edge = cabs(v.real, v.imag) - rs - cand_r[g, c]
                     if edge < nearest:
                         nearest = edge
@@ -283,12 +285,13 @@ def _within(v, reach, exact):
 
 @njit(cache=True)
 def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, alive, pi, pj, rsum, weight, push_cap,
-         onj, oni, pos, map_size, cap, has_point, crowd_reach, crowd_u, pz, stall, okind, ounit, opos, olen, target,
-         next_scan, dirty_g):  # fmt: skip
+         onj, oni, touched, touched_mask, pos, map_size, cap, has_point, crowd_reach, crowd_u, pz, stall, okind, ounit,
+         opos, olen, target, next_scan, dirty_g):  # fmt: skip
     """BatchedEngine._move and _finish_moves: units step towards their goals, candidate pairs of living units that
     overlap are pushed apart (movement.separation: split by push weight, summed per unit in pair order, on j then
     on i, and capped), positions are clamped to the map, and point orders that arrived or are blocked pop.
-    ``onj`` / ``oni``: complex scratch of one entry per slot."""
+    ``onj`` / ``oni`` (complex), ``touched`` (int) and ``touched_mask``: scratch of one entry per slot, zero on entry
+    and left so."""
     n = z.size
     moved = False
     for s in range(n):
@@ -298,7 +301,7 @@ def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, a
             z[s] = complex(z[s].real + step.real * f, z[s].imag + step.imag * f)
             heading[s] = step
             moved = True
-    pushed = False
+    pushed = 0  # slots pushed (listed in ``touched``; onj / oni are zero elsewhere)
     for k in range(pi.size):  # pairs that do not overlap push by exactly zero: skipped (the sums stay the same)
         i, j = pi[k], pj[k]
         v = z[j] - z[i]
@@ -307,10 +310,11 @@ def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, a
         over = rsum[k] - cabs(v.real, v.imag)
         if not over > 0.0:
             continue
-        if not pushed:
-            onj[:] = 0.0
-            oni[:] = 0.0
-            pushed = True
+        for s in (i, j):
+            if not touched_mask[s]:
+                touched_mask[s] = True
+                touched[pushed] = s
+                pushed += 1
         dre = v.real + 1e-12
         dim = v.imag + 0.0
         f = over / cabs(dre, dim)
@@ -320,11 +324,15 @@ def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, a
         a, b = wj / total, wi / total
         onj[j] += complex(a * pre, a * pim)
         oni[i] += complex(b * pre, b * pim)
+    for p in range(pushed):  # (an untouched slot's push is exactly zero: adding it changes nothing)
+        s = touched[p]
+        t = onj[s] - oni[s]
+        f = min(push_cap[s] / max(cabs(t.real, t.imag), 1e-300), 1.0)
+        z[s] = complex(z[s].real + t.real * f, z[s].imag + t.imag * f)
+        onj[s] = 0.0
+        oni[s] = 0.0
+        touched_mask[s] = False
     if pushed:
-        for s in range(n):
-            t = onj[s] - oni[s]
-            f = min(push_cap[s] / max(cabs(t.real, t.imag), 1e-300), 1.0)
-            z[s] = complex(z[s].real + t.real * f, z[s].imag + t.imag * f)
         moved = True
     if moved:  # pushes (and rounding) can end a hair outside the map: clamp
         for s in range(n):
