@@ -1,10 +1,13 @@
 """Attention and layer semantics: masking, fully masked rows, query masks, exact GELU, dropout placement, and the
-fused SDPA kernel for every head size."""
+kernel each head-size combination runs (fused SDPA, chunked attention or matmul + softmax)."""
 
 import pytest
 import torch
 
+import perceiver_io.attention as attention_module
+import perceiver_io.chunked_attention as chunked_module
 from perceiver_io.attention import MultiHeadAttention
+from perceiver_io.chunked_attention import ChunkedAttention
 from perceiver_io.layers import CrossAttentionLayer, SelfAttentionLayer
 
 
@@ -47,11 +50,18 @@ def _masks(kind: str, batch: int, queries: int, keys: int) -> torch.Tensor | Non
     return mask
 
 
+@pytest.mark.parametrize("path", ["small", "large"])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("mask_kind", ["none", "keys", "per_query"])
 @pytest.mark.parametrize(("qk", "v"), [(16, 32), (32, 16), (24, 24)])  # qk < v, qk > v, equal (4 heads)
-def test_unequal_qk_and_v_head_sizes_match_eager_attention_and_its_gradients(qk, v, mask_kind, threads):
-    """The padded fused path equals HF-style eager attention, outputs and every gradient, for each head-size order."""
+def test_unequal_qk_and_v_head_sizes_match_eager_attention_and_its_gradients(qk, v, mask_kind, threads, path,
+                                                                              monkeypatch):
+    """Every CPU path equals HF-style eager attention, outputs and every gradient, for each head-size order: small
+    attentions (matmul + softmax when the sizes differ) and large ones (chunked attention over several chunks for
+    qk < v, the padded fused kernel for qk > v)."""
+    if path == "large":
+        monkeypatch.setattr(attention_module, "MATH_MAX_SCORES", 0)
+        monkeypatch.setattr(chunked_module, "CHUNK_SCORES", 2 * 5 * 9)  # two heads of 5 x 9 scores per chunk
     torch.manual_seed(0)
     mha = MultiHeadAttention(q_dim=12, kv_dim=20, qk_channels=qk, v_channels=v, out_dim=12, num_heads=4).eval()
     q, kv = torch.randn(3, 5, 12, requires_grad=True), torch.randn(3, 9, 20, requires_grad=True)
@@ -70,6 +80,30 @@ def test_unequal_qk_and_v_head_sizes_match_eager_attention_and_its_gradients(qk,
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("chunk", [1, 2 * 5 * 7, 1 << 20])  # one head, two heads, everything per chunk
+@pytest.mark.parametrize("mask_kind", ["none", "keys", "per_query"])
+def test_chunked_attention_gradients_equal_the_reference_in_float64(chunk, mask_kind, monkeypatch):
+    """The hand-written backward (probabilities recomputed per chunk) passes gradcheck, and the forward equals
+    softmax(scale q k^T) v, with queries broadcast over the batch (the latents) and 3 heads split into chunks."""
+    monkeypatch.setattr(chunked_module, "CHUNK_SCORES", chunk)
+    torch.manual_seed(0)
+    heads = lambda *shape: torch.randn(*shape, dtype=torch.float64).transpose(1, 2).requires_grad_()  # noqa: E731
+    q, k, v = heads(1, 5, 3, 4), heads(2, 7, 3, 4), heads(2, 7, 3, 6)  # [B, H, N, d] in the projections' layout
+    mask = _masks(mask_kind, 2, 5, 7)
+    if mask is not None:
+        mask = (mask[:, None, :] if mask.dim() == 2 else mask)[:, None]  # [B, 1, N or 1, M], as attend gets it
+        mask[..., 0] = True  # every query keeps a key (attend unmasks empty rows before calling it)
+
+    def attend(q, k, v):
+        return ChunkedAttention.apply(q.expand(2, -1, -1, -1), k, v, mask, 0.37)
+
+    scores = (q @ k.transpose(-1, -2)) * 0.37
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    torch.testing.assert_close(attend(q, k, v), scores.softmax(-1) @ v, atol=1e-12, rtol=1e-12)
+    assert torch.autograd.gradcheck(attend, (q, k, v))
+
+
 FLASH = "aten::_scaled_dot_product_flash_attention_for_cpu"
 
 
@@ -81,14 +115,22 @@ def _attention_ops(step) -> set[str]:
     return {event.name for event in prof.events()}
 
 
-@pytest.mark.parametrize(("qk", "v"), [(16, 32), (32, 16)])
-def test_unequal_qk_and_v_head_sizes_run_the_fused_cpu_kernel_forward_and_backward(qk, v):
-    """SDPA's fused CPU kernel needs one head size; without the padding this config ran bmm + softmax."""
+@pytest.mark.parametrize(("qk", "v", "large", "kernel"), [
+    (16, 32, False, "matmul"), (32, 16, False, "matmul"),  # small: no padding, no fused kernel
+    (16, 32, True, "chunked"), (32, 16, True, "fused"),  # large: chunked attention, or values padded for SDPA
+])
+def test_each_unequal_head_size_case_runs_its_kernel_forward_and_backward(qk, v, large, kernel, monkeypatch):
+    """Small attentions with unequal head sizes run matmul + softmax and large ones never run SDPA's bmm + softmax
+    fallback: chunked attention for qk < v (no padding), the fused kernel with zero-padded values for qk > v."""
+    if large:
+        monkeypatch.setattr(attention_module, "MATH_MAX_SCORES", 0)
     mha = MultiHeadAttention(q_dim=12, kv_dim=20, qk_channels=qk, v_channels=v, out_dim=12, num_heads=4)
     q, kv, mask = torch.randn(2, 5, 12), torch.randn(2, 9, 20), _masks("keys", 2, 5, 9)
     ops = _attention_ops(lambda: mha(q, kv, mask).sum().backward())
-    assert {FLASH, f"{FLASH}_backward"} <= ops
-    assert "aten::_scaled_dot_product_attention_math" not in ops and "aten::bmm" not in ops
+    assert "aten::_scaled_dot_product_attention_math" not in ops
+    assert ({FLASH, f"{FLASH}_backward"} <= ops) == (kernel == "fused")
+    assert ("aten::constant_pad_nd" in ops) == (kernel == "fused")
+    assert ("aten::bmm" in ops) == (kernel != "fused")
 
 
 def test_a_query_array_broadcast_over_the_batch_is_normalised_and_projected_once():

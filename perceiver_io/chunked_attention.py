@@ -1,0 +1,83 @@
+"""Softmax attention over a few heads at a time, with a hand-written backward that recomputes the probabilities.
+
+For query/key heads narrower than value heads SDPA's fused CPU kernel needs the queries and keys zero-padded to the
+value head size, which makes every query-key product (forward, and three times in backward) as wide as the values.
+Here the products keep the query/key width: scores for one chunk of heads (about ``CHUNK_SCORES`` of them) are
+computed with ``bmm``, softmaxed in place and applied to the values, so memory stays one chunk, as in the fused
+kernel. Backward recomputes each chunk's probabilities (nothing of size queries x keys is saved) and uses
+``dS = P * (dP - rowsum(dO * O))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.autograd.function import once_differentiable
+
+CHUNK_SCORES = 1 << 20  # scores per chunk (4 MiB in float32); at least one head per chunk
+
+
+def _chunks(batch: int, heads: int, per_head: int) -> Iterator[tuple[int, slice]]:
+    """(example, heads) blocks of about ``CHUNK_SCORES`` scores, in order."""
+    step = max(1, min(heads, CHUNK_SCORES // max(1, per_head)))
+    for b in range(batch):
+        for h in range(0, heads, step):
+            yield b, slice(h, min(heads, h + step))
+
+
+def _probabilities(
+    query: torch.Tensor, key: torch.Tensor, hidden: torch.Tensor | None, scale: float, out: torch.Tensor
+) -> torch.Tensor:
+    """softmax(scale * query @ key^T) of one chunk [h, N, M] into ``out``; ``hidden`` (True = masked) -> 0."""
+    scores = torch.bmm(query, key.transpose(1, 2), out=out).mul_(scale)
+    if hidden is not None:
+        scores.masked_fill_(hidden, float("-inf"))
+    return torch.softmax(scores, -1, out=scores)
+
+
+class ChunkedAttention(torch.autograd.Function):
+    """``softmax(scale * q k^T [masked]) v`` for heads [B, H, *, d] (any strides; queries may be broadcast over the
+    batch); the output is [B, H, N, dv] laid out as [B, N, H, dv], so merging its heads is a view."""
+
+    @staticmethod
+    def forward(ctx, query, key, value, attn_mask, scale):  # noqa: D102 (documented on the class)
+        b, h, n, _ = query.shape
+        m, dv = key.shape[2], value.shape[-1]
+        hidden = None if attn_mask is None else ~attn_mask.expand(b, 1, -1, -1)
+        out = value.new_empty(b, n, h, dv).transpose(1, 2)
+        chunk = max(1, min(h, CHUNK_SCORES // max(1, n * m)))
+        scores = query.new_empty(chunk, n, m)
+        for i, heads in _chunks(b, h, n * m):
+            size = heads.stop - heads.start
+            mask = None if hidden is None else hidden[i]
+            probs = _probabilities(query[i, heads], key[i, heads], mask, scale, scores[:size])
+            out[i, heads] = torch.bmm(probs, value[i, heads])
+        ctx.save_for_backward(query, key, value, out, hidden)
+        ctx.scale = scale
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):  # noqa: D102
+        query, key, value, out, hidden = ctx.saved_tensors
+        scale = ctx.scale
+        b, h, n, dqk = query.shape
+        m, dv = key.shape[2], value.shape[-1]
+        grad_q = query.new_empty(b, n, h, dqk).transpose(1, 2)
+        grad_k = key.new_empty(b, m, h, dqk).transpose(1, 2)
+        grad_v = value.new_empty(b, m, h, dv).transpose(1, 2)
+        row_dot = (grad_out * out).sum(-1, keepdim=True)  # rowsum(dO * O) = rowsum(dP * P), [B, H, N, 1]
+        chunk = max(1, min(h, CHUNK_SCORES // max(1, n * m)))
+        probs_buf, grad_scores_buf = query.new_empty(chunk, n, m), query.new_empty(chunk, n, m)
+        for i, heads in _chunks(b, h, n * m):
+            size = heads.stop - heads.start
+            q, k, v, d_out = query[i, heads], key[i, heads], value[i, heads], grad_out[i, heads]
+            mask = None if hidden is None else hidden[i]
+            probs = _probabilities(q, k, mask, scale, probs_buf[:size])
+            grad_v[i, heads] = torch.bmm(d_out.transpose(1, 2), probs).transpose(1, 2)
+            grad_scores = torch.bmm(d_out, v.transpose(1, 2), out=grad_scores_buf[:size])
+            grad_scores.sub_(row_dot[i, heads]).mul_(probs)
+            torch.mul(torch.bmm(grad_scores, k), scale, out=grad_q[i, heads])
+            torch.mul(torch.bmm(q.transpose(1, 2), grad_scores).transpose(1, 2), scale, out=grad_k[i, heads])
+        return grad_q, grad_k, grad_v, None, None
