@@ -27,10 +27,10 @@ def _chunks(batch: int, heads: int, per_head: int) -> Iterator[tuple[int, slice]
 
 
 def _probabilities(
-    query: torch.Tensor, key: torch.Tensor, hidden: torch.Tensor | None, scale: float, out: torch.Tensor
+    scaled_query: torch.Tensor, key: torch.Tensor, hidden: torch.Tensor | None, out: torch.Tensor
 ) -> torch.Tensor:
-    """softmax(scale * query @ key^T) of one chunk [h, N, M] into ``out``; ``hidden`` (True = masked) -> 0."""
-    scores = torch.bmm(query, key.transpose(1, 2), out=out).mul_(scale)
+    """softmax(scaled_query @ key^T) of one chunk [h, N, M] into ``out``; ``hidden`` (True = masked) -> 0."""
+    scores = torch.bmm(scaled_query, key.transpose(1, 2), out=out)
     if hidden is not None:
         scores.masked_fill_(hidden, float("-inf"))
     return torch.softmax(scores, -1, out=scores)
@@ -45,13 +45,14 @@ class ChunkedAttention(torch.autograd.Function):
         b, h, n, _ = query.shape
         m, dv = key.shape[2], value.shape[-1]
         hidden = None if attn_mask is None else ~attn_mask.expand(b, 1, -1, -1)
+        query = query * scale  # the queries are scaled, not the scores: N x d products instead of N x M
         out = value.new_empty(b, n, h, dv).transpose(1, 2)
         chunk = max(1, min(h, CHUNK_SCORES // max(1, n * m)))
         scores = query.new_empty(chunk, n, m)
         for i, heads in _chunks(b, h, n * m):
             size = heads.stop - heads.start
             mask = None if hidden is None else hidden[i]
-            probs = _probabilities(query[i, heads], key[i, heads], mask, scale, scores[:size])
+            probs = _probabilities(query[i, heads], key[i, heads], mask, scores[:size])
             out[i, heads] = torch.bmm(probs, value[i, heads])
         ctx.save_for_backward(query, key, value, out, hidden)
         ctx.scale = scale
@@ -60,7 +61,7 @@ class ChunkedAttention(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):  # noqa: D102
-        query, key, value, out, hidden = ctx.saved_tensors
+        query, key, value, out, hidden = ctx.saved_tensors  # query scaled
         scale = ctx.scale
         b, h, n, dqk = query.shape
         m, dv = key.shape[2], value.shape[-1]
@@ -74,10 +75,10 @@ class ChunkedAttention(torch.autograd.Function):
             size = heads.stop - heads.start
             q, k, v, d_out = query[i, heads], key[i, heads], value[i, heads], grad_out[i, heads]
             mask = None if hidden is None else hidden[i]
-            probs = _probabilities(q, k, mask, scale, probs_buf[:size])
+            probs = _probabilities(q, k, mask, probs_buf[:size])
             grad_v[i, heads] = torch.bmm(d_out.transpose(1, 2), probs).transpose(1, 2)
             grad_scores = torch.bmm(d_out, v.transpose(1, 2), out=grad_scores_buf[:size])
             grad_scores.sub_(row_dot[i, heads]).mul_(probs)
             torch.mul(torch.bmm(grad_scores, k), scale, out=grad_q[i, heads])
-            torch.mul(torch.bmm(q.transpose(1, 2), grad_scores).transpose(1, 2), scale, out=grad_k[i, heads])
+            grad_k[i, heads] = torch.bmm(q.transpose(1, 2), grad_scores).transpose(1, 2)  # q is scaled
         return grad_q, grad_k, grad_v, None, None
