@@ -208,9 +208,21 @@ def test_nan_padding_stays_out_of_cross_and_self_attention_and_their_gradients(b
         _nan_padding_case()
 
 
-def _nan_padding_case():
+@pytest.mark.parametrize("path", ["small", "large"])
+@pytest.mark.parametrize(("qk", "v"), [(4, 8), (8, 4)])
+def test_nan_padding_stays_out_with_unequal_head_sizes(qk, v, path, monkeypatch):
+    """The same with query/key heads narrower or wider than value heads: matmul + softmax when small, chunked
+    attention (qk < v) or the padded fused kernel (qk > v) when large."""
+    if path == "large":
+        monkeypatch.setattr(attention_module, "MATH_MAX_SCORES", 0)
+        monkeypatch.setattr(chunked_module, "CHUNK_SCORES", 1)
+    _nan_padding_case(qk_channels=qk, v_channels=v)
+
+
+def _nan_padding_case(**channels):
     torch.manual_seed(0)
-    cross, self_attn = CrossAttentionLayer(q_dim=8, kv_dim=6, num_heads=2), SelfAttentionLayer(8, num_heads=2)
+    cross = CrossAttentionLayer(q_dim=8, kv_dim=6, num_heads=2, **channels)
+    self_attn = SelfAttentionLayer(8, num_heads=2, **channels)
     q, kv = torch.randn(2, 5, 8), torch.randn(2, 7, 6)
     q_mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
     kv_mask = torch.tensor([[1] * 7, [1, 1, 1, 0, 0, 0, 0]], dtype=torch.bool)
