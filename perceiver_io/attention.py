@@ -8,8 +8,8 @@ value is still NaN, so whatever padding holds would otherwise reach every real o
 PyTorch's fused CPU kernel (flash attention) needs one head size for queries, keys and values; with Perceiver's
 unequal widths (HF's MLM: qk 256 vs v 1280) SDPA would fall back to bmm + softmax, materialising every attention
 matrix. So the narrower side is zero-padded to the wider head size (zero channels leave q.k and the kept value
-channels unchanged) and the scale stays 1/sqrt(qk head size). Small attentions with unequal sizes skip both: plain
-matmul + softmax is faster there than padding (``attend``).
+channels unchanged) and the scale stays 1/sqrt(qk head size). Where padding costs more than it saves (every qk < v,
+small qk > v) unequal sizes run ``perceiver_io.chunked_attention`` instead (``attend``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def zero_padding(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return x.masked_fill(~(mask if mask.dtype == torch.bool else mask != 0)[..., None], 0.0)
 
 
-# Below this many attention scores per call (4 MiB in float32) unequal head sizes take plain matmul + softmax: the
-# saved probabilities are small, and skipping the padding beats the fused kernel (1.2-1.3x at 128-256 latents).
+# Up to this many attention scores per call (4 MiB in float32) unequal head sizes keep their probabilities for
+# backward instead of recomputing them (``ChunkedAttention``): 1.2-1.3x faster than the padded fused kernel there.
 MATH_MAX_SCORES = 1 << 20
 
 
@@ -44,18 +44,15 @@ def attend(
     """Softmax attention of heads [B, H, *, d] (``attn_mask`` True = attend), returned with the heads merged:
     [B, N, H * value head size].
 
-    On CPU without dropout, unequal query/key and value head sizes either run matmul + softmax (at most
-    ``MATH_MAX_SCORES`` scores) or have the narrower side zero-padded for the fused kernel (module doc)."""
+    On CPU without dropout, unequal query/key and value head sizes run ``ChunkedAttention`` (keeping the
+    probabilities up to ``MATH_MAX_SCORES`` scores), except large ones with qk > v: their values are zero-padded for
+    the fused kernel, which is faster there (module doc)."""
     b, h, n, qk = query.shape
     v = value.shape[-1]
     if query.device.type == "cpu" and dropout == 0.0 and qk != v:
-        if b * h * n * key.shape[2] <= MATH_MAX_SCORES:
-            scores = torch.matmul(query * scale, key.transpose(-1, -2))
-            if attn_mask is not None:
-                scores = scores.masked_fill(~attn_mask, float("-inf"))
-            return torch.matmul(scores.softmax(-1), value).transpose(1, 2).reshape(b, n, h * v)
-        if qk < v:
-            out = ChunkedAttention.apply(query, key, value, attn_mask, scale)
+        small = b * h * n * key.shape[2] <= MATH_MAX_SCORES
+        if small or qk < v:
+            out = ChunkedAttention.apply(query, key, value, attn_mask, scale, small)
             return out.transpose(1, 2).reshape(b, n, h * v)
         value = F.pad(value, (0, qk - v))
     out = F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=dropout, scale=scale)

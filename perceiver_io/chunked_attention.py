@@ -1,11 +1,12 @@
-"""Softmax attention over a few heads at a time, with a hand-written backward that recomputes the probabilities.
+"""Softmax attention over a few heads at a time with ``bmm``, for query/key heads of another size than value heads.
 
-For query/key heads narrower than value heads SDPA's fused CPU kernel needs the queries and keys zero-padded to the
-value head size, which makes every query-key product (forward, and three times in backward) as wide as the values.
-Here the products keep the query/key width: scores for one chunk of heads (about ``CHUNK_SCORES`` of them) are
-computed with ``bmm``, softmaxed in place and applied to the values, so memory stays one chunk, as in the fused
-kernel. Backward recomputes each chunk's probabilities (nothing of size queries x keys is saved) and uses
-``dS = P * (dP - rowsum(dO * O))``.
+SDPA's fused CPU kernel needs one head size, so unequal sizes would have to be zero-padded: for qk < v every
+query-key product (forward, and three times in backward) would be as wide as the values. Here the products keep
+their own widths. Scores for one chunk of heads (about ``CHUNK_SCORES`` of them) are computed, softmaxed in place and
+applied to the values; the heads are read and the gradients written in the projections' [B, N, H, d] layout, so no
+head transposes are copied. Backward uses ``dS = P * (dP - rowsum(dO * O))`` with the probabilities ``P`` either
+kept from the forward (``keep_probs``: small attentions) or recomputed chunk by chunk (memory stays one chunk, as in
+the fused kernel).
 """
 
 from __future__ import annotations
@@ -38,47 +39,51 @@ def _probabilities(
 
 class ChunkedAttention(torch.autograd.Function):
     """``softmax(scale * q k^T [masked]) v`` for heads [B, H, *, d] (any strides; queries may be broadcast over the
-    batch); the output is [B, H, N, dv] laid out as [B, N, H, dv], so merging its heads is a view."""
+    batch); the output is [B, H, N, dv] laid out as [B, N, H, dv], so merging its heads is a view.
+
+    ``apply(query, key, value, attn_mask, scale, keep_probs)``: ``attn_mask`` [B, 1, N or 1, M] is True where a key
+    may be attended (every query needs one); ``keep_probs`` saves all B x H x N x M probabilities for backward."""
 
     @staticmethod
-    def forward(ctx, query, key, value, attn_mask, scale):  # noqa: D102 (documented on the class)
+    def forward(ctx, query, key, value, attn_mask, scale, keep_probs):  # noqa: D102 (documented on the class)
         b, h, n, _ = query.shape
         m, dv = key.shape[2], value.shape[-1]
         hidden = None if attn_mask is None else ~attn_mask.expand(b, 1, -1, -1)
         query = query * scale  # the queries are scaled, not the scores: N x d products instead of N x M
         out = value.new_empty(b, n, h, dv).transpose(1, 2)
-        chunk = max(1, min(h, CHUNK_SCORES // max(1, n * m)))
-        scores = query.new_empty(chunk, n, m)
-        for i, heads in _chunks(b, h, n * m):
-            size = heads.stop - heads.start
-            mask = None if hidden is None else hidden[i]
-            probs = _probabilities(query[i, heads], key[i, heads], mask, scores[:size])
+        chunk = h if keep_probs else max(1, min(h, CHUNK_SCORES // max(1, n * m)))
+        scores = query.new_empty(b if keep_probs else 1, chunk, n, m)
+        for i, heads in _chunks(b, h, 0 if keep_probs else n * m):
+            buffer = scores[i, heads] if keep_probs else scores[0, : heads.stop - heads.start]
+            probs = _probabilities(query[i, heads], key[i, heads], None if hidden is None else hidden[i], buffer)
             out[i, heads] = torch.bmm(probs, value[i, heads])
-        ctx.save_for_backward(query, key, value, out, hidden)
+        ctx.save_for_backward(query, key, value, out, hidden, scores if keep_probs else None)
         ctx.scale = scale
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):  # noqa: D102
-        query, key, value, out, hidden = ctx.saved_tensors  # query scaled
-        scale = ctx.scale
+        query, key, value, out, hidden, kept = ctx.saved_tensors  # query scaled
         b, h, n, dqk = query.shape
         m, dv = key.shape[2], value.shape[-1]
         grad_q = query.new_empty(b, n, h, dqk).transpose(1, 2)
         grad_k = key.new_empty(b, m, h, dqk).transpose(1, 2)
         grad_v = value.new_empty(b, m, h, dv).transpose(1, 2)
         row_dot = (grad_out * out).sum(-1, keepdim=True)  # rowsum(dO * O) = rowsum(dP * P), [B, H, N, 1]
-        chunk = max(1, min(h, CHUNK_SCORES // max(1, n * m)))
-        probs_buf, grad_scores_buf = query.new_empty(chunk, n, m), query.new_empty(chunk, n, m)
-        for i, heads in _chunks(b, h, n * m):
+        chunk = h if kept is not None else max(1, min(h, CHUNK_SCORES // max(1, n * m)))
+        probs_buf = query.new_empty(chunk, n, m) if kept is None else None
+        grad_scores_buf = query.new_empty(chunk, n, m)
+        for i, heads in _chunks(b, h, 0 if kept is not None else n * m):
             size = heads.stop - heads.start
             q, k, v, d_out = query[i, heads], key[i, heads], value[i, heads], grad_out[i, heads]
-            mask = None if hidden is None else hidden[i]
-            probs = _probabilities(q, k, mask, probs_buf[:size])
+            if kept is not None:
+                probs = kept[i, heads]
+            else:
+                probs = _probabilities(q, k, None if hidden is None else hidden[i], probs_buf[:size])
             grad_v[i, heads] = torch.bmm(d_out.transpose(1, 2), probs).transpose(1, 2)
             grad_scores = torch.bmm(d_out, v.transpose(1, 2), out=grad_scores_buf[:size])
             grad_scores.sub_(row_dot[i, heads]).mul_(probs)
-            torch.mul(torch.bmm(grad_scores, k), scale, out=grad_q[i, heads])
+            torch.mul(torch.bmm(grad_scores, k), ctx.scale, out=grad_q[i, heads])
             grad_k[i, heads] = torch.bmm(q.transpose(1, 2), grad_scores).transpose(1, 2)  # q is scaled
-        return grad_q, grad_k, grad_v, None, None
+        return grad_q, grad_k, grad_v, None, None, None

@@ -57,8 +57,8 @@ def _masks(kind: str, batch: int, queries: int, keys: int) -> torch.Tensor | Non
 def test_unequal_qk_and_v_head_sizes_match_eager_attention_and_its_gradients(qk, v, mask_kind, threads, path,
                                                                               monkeypatch):
     """Every CPU path equals HF-style eager attention, outputs and every gradient, for each head-size order: small
-    attentions (matmul + softmax when the sizes differ) and large ones (chunked attention over several chunks for
-    qk < v, the padded fused kernel for qk > v)."""
+    attentions (chunked attention keeping its probabilities when the sizes differ) and large ones (chunked attention
+    recomputing them, over several chunks, for qk < v; the padded fused kernel for qk > v)."""
     if path == "large":
         monkeypatch.setattr(attention_module, "MATH_MAX_SCORES", 0)
         monkeypatch.setattr(chunked_module, "CHUNK_SCORES", 2 * 5 * 9)  # two heads of 5 x 9 scores per chunk
@@ -80,11 +80,11 @@ def test_unequal_qk_and_v_head_sizes_match_eager_attention_and_its_gradients(qk,
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("chunk", [1, 2 * 5 * 7, 1 << 20])  # one head, two heads, everything per chunk
+@pytest.mark.parametrize(("chunk", "keep_probs"), [(1, False), (2 * 5 * 7, False), (1 << 20, False), (1, True)])
 @pytest.mark.parametrize("mask_kind", ["none", "keys", "per_query"])
-def test_chunked_attention_gradients_equal_the_reference_in_float64(chunk, mask_kind, monkeypatch):
-    """The hand-written backward (probabilities recomputed per chunk) passes gradcheck, and the forward equals
-    softmax(scale q k^T) v, with queries broadcast over the batch (the latents) and 3 heads split into chunks."""
+def test_chunked_attention_gradients_equal_the_reference_in_float64(chunk, keep_probs, mask_kind, monkeypatch):
+    """The hand-written backward (probabilities kept, or recomputed per chunk of one head, two heads or all) passes
+    gradcheck, and the forward equals softmax(scale q k^T) v, with queries broadcast over the batch (the latents)."""
     monkeypatch.setattr(chunked_module, "CHUNK_SCORES", chunk)
     torch.manual_seed(0)
     heads = lambda *shape: torch.randn(*shape, dtype=torch.float64).transpose(1, 2).requires_grad_()  # noqa: E731
@@ -95,7 +95,7 @@ def test_chunked_attention_gradients_equal_the_reference_in_float64(chunk, mask_
         mask[..., 0] = True  # every query keeps a key (attend unmasks empty rows before calling it)
 
     def attend(q, k, v):
-        return ChunkedAttention.apply(q.expand(2, -1, -1, -1), k, v, mask, 0.37)
+        return ChunkedAttention.apply(q.expand(2, -1, -1, -1), k, v, mask, 0.37, keep_probs)
 
     scores = (q @ k.transpose(-1, -2)) * 0.37
     if mask is not None:
@@ -116,12 +116,12 @@ def _attention_ops(step) -> set[str]:
 
 
 @pytest.mark.parametrize(("qk", "v", "large", "kernel"), [
-    (16, 32, False, "matmul"), (32, 16, False, "matmul"),  # small: no padding, no fused kernel
-    (16, 32, True, "chunked"), (32, 16, True, "fused"),  # large: chunked attention, or values padded for SDPA
+    (16, 32, False, "chunked"), (32, 16, False, "chunked"), (16, 32, True, "chunked"),  # no padding
+    (32, 16, True, "fused"),  # large qk > v: values zero-padded for the fused kernel
 ])
 def test_each_unequal_head_size_case_runs_its_kernel_forward_and_backward(qk, v, large, kernel, monkeypatch):
-    """Small attentions with unequal head sizes run matmul + softmax and large ones never run SDPA's bmm + softmax
-    fallback: chunked attention for qk < v (no padding), the fused kernel with zero-padded values for qk > v."""
+    """Unequal head sizes never run SDPA's bmm + softmax fallback: chunked attention (no padding) where it is
+    faster, the fused kernel with zero-padded values for large attentions with qk > v."""
     if large:
         monkeypatch.setattr(attention_module, "MATH_MAX_SCORES", 0)
     mha = MultiHeadAttention(q_dim=12, kv_dim=20, qk_channels=qk, v_channels=v, out_dim=12, num_heads=4)
