@@ -1,5 +1,5 @@
 """Attention and layer semantics: masking, fully masked rows, query masks, exact GELU, dropout placement, and the
-kernel each head-size combination runs (fused SDPA, chunked attention or matmul + softmax)."""
+kernel each head-size combination runs (fused SDPA or chunked attention)."""
 
 import pytest
 import torch
@@ -211,8 +211,8 @@ def test_nan_padding_stays_out_of_cross_and_self_attention_and_their_gradients(b
 @pytest.mark.parametrize("path", ["small", "large"])
 @pytest.mark.parametrize(("qk", "v"), [(4, 8), (8, 4)])
 def test_nan_padding_stays_out_with_unequal_head_sizes(qk, v, path, monkeypatch):
-    """The same with query/key heads narrower or wider than value heads: matmul + softmax when small, chunked
-    attention (qk < v) or the padded fused kernel (qk > v) when large."""
+    """The same with query/key heads narrower or wider than value heads: chunked attention (keeping its
+    probabilities when small), or the padded fused kernel for large qk > v."""
     if path == "large":
         monkeypatch.setattr(attention_module, "MATH_MAX_SCORES", 0)
         monkeypatch.setattr(chunked_module, "CHUNK_SCORES", 1)
