@@ -30,7 +30,7 @@ def zero_padding(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 
 # Up to this many attention scores per call (4 MiB in float32) unequal head sizes keep their probabilities for
 # backward instead of recomputing them (``ChunkedAttention``): 1.2-1.3x faster than the padded fused kernel there.
-MATH_MAX_SCORES = 1 << 20
+KEEP_PROBS_MAX_SCORES = 1 << 20
 
 
 def attend(
@@ -45,12 +45,12 @@ def attend(
     [B, N, H * value head size].
 
     On CPU without dropout, unequal query/key and value head sizes run ``ChunkedAttention`` (keeping the
-    probabilities up to ``MATH_MAX_SCORES`` scores), except large ones with qk > v: their values are zero-padded for
-    the fused kernel, which is faster there (module doc)."""
+    probabilities up to ``KEEP_PROBS_MAX_SCORES`` scores), except large ones with qk > v: their values are
+    zero-padded for the fused kernel, which is faster there (module doc)."""
     b, h, n, qk = query.shape
     v = value.shape[-1]
     if query.device.type == "cpu" and dropout == 0.0 and qk != v:
-        small = b * h * n * key.shape[2] <= MATH_MAX_SCORES
+        small = b * h * n * key.shape[2] <= KEEP_PROBS_MAX_SCORES
         if small or qk < v:
             out = ChunkedAttention.apply(query, key, value, attn_mask, scale, small)
             return out.transpose(1, 2).reshape(b, n, h * v)

@@ -60,7 +60,7 @@ def test_unequal_qk_and_v_head_sizes_match_eager_attention_and_its_gradients(qk,
     attentions (chunked attention keeping its probabilities when the sizes differ) and large ones (chunked attention
     recomputing them, over several chunks, for qk < v; the padded fused kernel for qk > v)."""
     if path == "large":
-        monkeypatch.setattr(attention_module, "MATH_MAX_SCORES", 0)
+        monkeypatch.setattr(attention_module, "KEEP_PROBS_MAX_SCORES", 0)
         monkeypatch.setattr(chunked_module, "CHUNK_SCORES", 2 * 5 * 9)  # two heads of 5 x 9 scores per chunk
     torch.manual_seed(0)
     mha = MultiHeadAttention(q_dim=12, kv_dim=20, qk_channels=qk, v_channels=v, out_dim=12, num_heads=4).eval()
@@ -123,7 +123,7 @@ def test_each_unequal_head_size_case_runs_its_kernel_forward_and_backward(qk, v,
     """Unequal head sizes never run SDPA's bmm + softmax fallback: chunked attention (no padding) where it is
     faster, the fused kernel with zero-padded values for large attentions with qk > v."""
     if large:
-        monkeypatch.setattr(attention_module, "MATH_MAX_SCORES", 0)
+        monkeypatch.setattr(attention_module, "KEEP_PROBS_MAX_SCORES", 0)
     mha = MultiHeadAttention(q_dim=12, kv_dim=20, qk_channels=qk, v_channels=v, out_dim=12, num_heads=4)
     q, kv, mask = torch.randn(2, 5, 12), torch.randn(2, 9, 20), _masks("keys", 2, 5, 9)
     ops = _attention_ops(lambda: mha(q, kv, mask).sum().backward())
@@ -214,7 +214,7 @@ def test_nan_padding_stays_out_with_unequal_head_sizes(qk, v, path, monkeypatch)
     """The same with query/key heads narrower or wider than value heads: chunked attention (keeping its
     probabilities when small), or the padded fused kernel for large qk > v."""
     if path == "large":
-        monkeypatch.setattr(attention_module, "MATH_MAX_SCORES", 0)
+        monkeypatch.setattr(attention_module, "KEEP_PROBS_MAX_SCORES", 0)
         monkeypatch.setattr(chunked_module, "CHUNK_SCORES", 1)
     _nan_padding_case(qk_channels=qk, v_channels=v)
 
