@@ -45,16 +45,19 @@ def attend(
     [B, N, H * value head size].
 
     On CPU without dropout, unequal query/key and value head sizes run ``ChunkedAttention`` (keeping the
-    probabilities up to ``KEEP_PROBS_MAX_SCORES`` scores), except large ones with qk > v: their values are
-    zero-padded for the fused kernel, which is faster there (module doc)."""
+    probabilities up to ``KEEP_PROBS_MAX_SCORES`` scores), except large ones with qk > v and half precision (whose
+    softmax the fused kernel accumulates in float32): their narrower side is zero-padded for the fused kernel."""
     b, h, n, qk = query.shape
     v = value.shape[-1]
     if query.device.type == "cpu" and dropout == 0.0 and qk != v:
         small = b * h * n * key.shape[2] <= KEEP_PROBS_MAX_SCORES
-        if small or qk < v:
+        if (small or qk < v) and query.dtype in (torch.float32, torch.float64):
             out = ChunkedAttention.apply(query, key, value, attn_mask, scale, small)
             return out.transpose(1, 2).reshape(b, n, h * v)
-        value = F.pad(value, (0, qk - v))
+        if qk < v:
+            query, key = F.pad(query, (0, v - qk)), F.pad(key, (0, v - qk))
+        else:
+            value = F.pad(value, (0, qk - v))
     out = F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=dropout, scale=scale)
     return out.transpose(1, 2)[..., :v].reshape(b, n, h * v)
 

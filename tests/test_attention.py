@@ -115,17 +115,19 @@ def _attention_ops(step) -> set[str]:
     return {event.name for event in prof.events()}
 
 
-@pytest.mark.parametrize(("qk", "v", "large", "kernel"), [
-    (16, 32, False, "chunked"), (32, 16, False, "chunked"), (16, 32, True, "chunked"),  # no padding
-    (32, 16, True, "fused"),  # large qk > v: values zero-padded for the fused kernel
+@pytest.mark.parametrize(("qk", "v", "large", "dtype", "kernel"), [
+    (16, 32, False, torch.float32, "chunked"), (32, 16, False, torch.float32, "chunked"),  # no padding
+    (16, 32, True, torch.float32, "chunked"),
+    (32, 16, True, torch.float32, "fused"),  # large qk > v: values zero-padded for the fused kernel
+    (16, 32, False, torch.bfloat16, "fused"),  # half precision: the fused kernel's float32 softmax, padded
 ])
-def test_each_unequal_head_size_case_runs_its_kernel_forward_and_backward(qk, v, large, kernel, monkeypatch):
+def test_each_unequal_head_size_case_runs_its_kernel_forward_and_backward(qk, v, large, dtype, kernel, monkeypatch):
     """Unequal head sizes never run SDPA's bmm + softmax fallback: chunked attention (no padding) where it is
-    faster, the fused kernel with zero-padded values for large attentions with qk > v."""
+    faster, the fused kernel with the narrower side zero-padded for large attentions with qk > v and bfloat16."""
     if large:
         monkeypatch.setattr(attention_module, "KEEP_PROBS_MAX_SCORES", 0)
-    mha = MultiHeadAttention(q_dim=12, kv_dim=20, qk_channels=qk, v_channels=v, out_dim=12, num_heads=4)
-    q, kv, mask = torch.randn(2, 5, 12), torch.randn(2, 9, 20), _masks("keys", 2, 5, 9)
+    mha = MultiHeadAttention(q_dim=12, kv_dim=20, qk_channels=qk, v_channels=v, out_dim=12, num_heads=4).to(dtype)
+    q, kv, mask = torch.randn(2, 5, 12, dtype=dtype), torch.randn(2, 9, 20, dtype=dtype), _masks("keys", 2, 5, 9)
     ops = _attention_ops(lambda: mha(q, kv, mask).sum().backward())
     assert "aten::_scaled_dot_product_attention_math" not in ops
     assert ({FLASH, f"{FLASH}_backward"} <= ops) == (kernel == "fused")
