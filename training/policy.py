@@ -94,7 +94,11 @@ class AgentPolicy:
         bookkeeping at all; its outputs can never join a graph)."""
         if len(observations) != self.batch_size:
             raise ValueError(f"AgentPolicy: expected {self.batch_size} observations, got {len(observations)}")
-        obs = stack_observations(observations)
+        return self.step_stacked(stack_observations(observations))
+
+    def step_stacked(self, obs: Mapping[str, torch.Tensor]) -> tuple[list[list[dict[str, Any]]], ActOutput]:
+        """``step`` on observations already batched (one [batch_size, ...] tensor per key, e.g. views of an actor's
+        trajectory arrays, which are then not stacked twice)."""
         with torch.inference_mode():
             out = self.agent.act(obs, self.state, self.first, greedy=self.greedy, temperature=self.temperature,
                                  generator=self.generator)  # fmt: skip

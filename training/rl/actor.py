@@ -110,15 +110,16 @@ class RolloutWorker:
         steps, batch = self.cfg.unroll_length, len(self.games)
         initial_state = {k: v.numpy().copy() for k, v in self.policy.state.items()}
         obs = [game.agent_obs for game in self.games]
-        frames = {key: [] for key in OBS_KEYS}
+        frames = {key: np.empty((steps + 1, batch, *np.shape(obs[0][key])), np.asarray(obs[0][key]).dtype)
+                  for key in OBS_KEYS}  # each step's observations are stacked straight into their frame
         firsts, actions, log_probs, temperatures, rewards, terminals, truncations, tail_values = ([] for _ in range(8))
         episodes, illegal, dropped = [], 0, 0
-        for _ in range(steps):
+        for t in range(steps):
             for key in OBS_KEYS:
-                frames[key].append(np.stack([o[key] for o in obs]))
+                np.stack([o[key] for o in obs], out=frames[key][t])
             firsts.append(self.policy.first.numpy().copy())
             try:
-                chosen, out = self.policy.step(obs)
+                chosen, out = self.policy.step_stacked({key: torch.from_numpy(frames[key][t]) for key in OBS_KEYS})
             except RuntimeError:
                 self._raise_if_diverged(obs, version)
                 raise
@@ -149,9 +150,9 @@ class RolloutWorker:
             tail_values.append(tail_value)
             obs = [game.agent_obs for game in self.games]
         for key in OBS_KEYS:
-            frames[key].append(np.stack([o[key] for o in obs]))
+            np.stack([o[key] for o in obs], out=frames[key][steps])
         firsts.append(self.policy.first.numpy().copy())
-        trajectory = {f"obs/{key}": np.stack(values) for key, values in frames.items()}
+        trajectory = {f"obs/{key}": values for key, values in frames.items()}
         trajectory.update({f"action/{key}": np.stack([a[key] for a in actions]) for key in actions[0]})
         trajectory.update({f"state/{key}": value for key, value in initial_state.items()})
         trajectory.update(first=np.stack(firsts), behaviour_log_prob=np.stack(log_probs),
