@@ -293,3 +293,19 @@ def test_location_logits_are_the_transposed_convolutions_of_the_projection(chann
     expected = torch.autograd.grad((reference() * weights).sum(), parameters)
     for got, want in zip(grads, expected, strict=True):
         torch.testing.assert_close(got, want, atol=1e-3, rtol=1e-4)
+
+
+def test_location_logits_without_autograd_follow_weight_changes():
+    # acting keeps the 3x3 weights between calls: loading weights or an optimiser step must still be seen
+    torch.manual_seed(0)
+    head = LocationHead(16, HeadsConfig(location_channels=(4, 2)))
+    embedding = torch.randn(3, head.config.autoregressive_dim)
+    for change in range(3):
+        with torch.inference_mode():
+            acted = head.logits(embedding)
+        torch.testing.assert_close(acted, head.logits(embedding).detach(), atol=1e-6, rtol=1e-5)
+        with torch.no_grad():
+            if change == 0:
+                head.upsample[1].weight.add_(0.5)  # in place (an optimiser step)
+            else:
+                head.load_state_dict({k: torch.randn_like(v) for k, v in head.state_dict().items()})

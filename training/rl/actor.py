@@ -110,8 +110,9 @@ class RolloutWorker:
         steps, batch = self.cfg.unroll_length, len(self.games)
         initial_state = {k: v.numpy().copy() for k, v in self.policy.state.items()}
         obs = [game.agent_obs for game in self.games]
+        # each step's observations are stacked straight into their frame (the policy reads views of them)
         frames = {key: np.empty((steps + 1, batch, *np.shape(obs[0][key])), np.asarray(obs[0][key]).dtype)
-                  for key in OBS_KEYS}  # each step's observations are stacked straight into their frame
+                  for key in OBS_KEYS}  # fmt: skip
         firsts, actions, log_probs, temperatures, rewards, terminals, truncations, tail_values = ([] for _ in range(8))
         episodes, illegal, dropped = [], 0, 0
         for t in range(steps):
