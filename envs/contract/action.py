@@ -24,6 +24,9 @@ import numpy as np
 from envs.contract.arguments import ACTION_KEYS, MAX_SELECTED_UNITS
 
 _PADDING = [-1] * MAX_SELECTED_UNITS
+_KEYS = frozenset(ACTION_KEYS)
+_PLAIN = (int, float, np.ndarray, np.generic, list, tuple)  # value types that are never torch tensors
+_INTS, _BOOLS, _ARRAYS = (int, np.integer), (bool, np.bool_), (np.ndarray, list, tuple)  # tuples: faster than unions
 _ARRAY_LENGTHS = {"selected_units": MAX_SELECTED_UNITS, "target_location": 2}
 
 
@@ -45,6 +48,8 @@ class MalformedActionError(IllegalActionError):
 
 
 def _is_tensor(value: Any) -> bool:
+    if isinstance(value, _PLAIN):  # what actions usually hold: no attribute look-ups (a failing hasattr is slow)
+        return False
     return hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy")
 
 
@@ -96,8 +101,8 @@ def action_type_index(action: Any, num_action_types: int) -> int:
     if not isinstance(action, Mapping):
         expected = f"expected a dict with keys {', '.join(ACTION_KEYS)}"
         raise MalformedActionError("action", f"{expected}, got {type(action).__name__}")
-    unknown = [key for key in action if key not in ACTION_KEYS]
-    if unknown:
+    if not _KEYS.issuperset(action):
+        unknown = [key for key in action if key not in ACTION_KEYS]
         raise MalformedActionError("action", f"unknown key(s) {unknown}; expected keys {', '.join(ACTION_KEYS)}")
     index = int_scalar(action, "action_type")
     if not 0 <= index < num_action_types:
@@ -124,7 +129,7 @@ def check_form(action: Mapping[str, Any], arguments: Sequence[str]) -> None:
 
 def int_scalar(action: Mapping[str, Any], key: str) -> int:
     value = _field(action, key)
-    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+    if type(value) is int or (isinstance(value, _INTS) and not isinstance(value, _BOOLS)):  # a plain int first
         return int(value)
     array = np.asarray(value) if isinstance(value, np.ndarray) else None
     if array is not None and array.size == 1 and array.dtype.kind in "iu":
@@ -134,7 +139,7 @@ def int_scalar(action: Mapping[str, Any], key: str) -> int:
 
 def int_array(action: Mapping[str, Any], key: str, length: int) -> np.ndarray:
     value = _field(action, key)
-    array = np.asarray(value) if isinstance(value, np.ndarray | list | tuple) else None
+    array = value if type(value) is np.ndarray else np.asarray(value) if isinstance(value, _ARRAYS) else None
     if array is None or array.shape != (length,) or array.dtype.kind not in "iu":
         raise MalformedActionError(key, f"expected an int array of shape ({length},), got {_describe(value, 1)}")
     return array.astype(np.int64, copy=False)
@@ -191,7 +196,7 @@ def bad_row(field: str, where: str, row: int, rows_total: int, max_units: int) -
 def _is_bool(value: Any) -> bool:
     if isinstance(value, np.ndarray):
         return value.size == 1 and value.dtype == bool
-    return isinstance(value, bool | np.bool_)
+    return isinstance(value, _BOOLS)
 
 
 def queued_flag(action: Mapping[str, Any]) -> bool:

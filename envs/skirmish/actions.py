@@ -33,6 +33,7 @@ from envs.skirmish.catalogue import COMMANDS
 from envs.skirmish.commands import Command
 from envs.skirmish.observation import available_actions, slot_info
 
+_any, _all = np.logical_or.reduce, np.logical_and.reduce  # ndarray.any / all without their Python wrappers
 _REQUIREMENT_TEXT = {
     Requirement.any_unit: "a unit",
     Requirement.mobile: "a unit that can move",
@@ -41,11 +42,13 @@ _REQUIREMENT_TEXT = {
 }
 
 
-def translate(action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player: int, spec: Spec) -> list[Command]:
+def translate(action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player: int, spec: Spec,
+              available: np.ndarray | None = None) -> list[Command]:  # fmt: skip
     """The engine commands for ``player``'s action (none for no_op); raises IllegalActionError if it is illegal.
 
     ``row_to_slot`` comes from the ``observe`` call the action answers; ``spec`` is ``skirmish_spec``'s (its
-    ``max_units`` and ``location_resolution`` are used; the grid spans the engine's current map).
+    ``max_units`` and ``location_resolution`` are used; the grid spans the engine's current map). ``available``:
+    that observation's ``available_actions`` (``Match`` keeps them; computed from ``row_to_slot`` when not given).
     """
     index = action_type_index(action, NUM_ACTION_TYPES)
     kind = ACTION_TYPES[index]
@@ -56,8 +59,9 @@ def translate(action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player
     info = slot_info(engine)
     st = engine.state
     rows_total = len(row_to_slot)
-    n_own = int(np.count_nonzero(info.mine[player][row_to_slot]))  # own rows come first
-    if not available_actions(info, row_to_slot, n_own)[index]:
+    if available is None:
+        available = available_actions(info, row_to_slot, int(np.count_nonzero(info.mine[player][row_to_slot])))
+    if not available[index]:
         raise IllegalActionError("action_type", f"{kind.name} ({index}) is not available to player {player} now")
     rows = selected_rows(action, rows_total, spec.max_units)
     slots = row_to_slot[rows]
@@ -68,7 +72,7 @@ def translate(action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player
     capable = info.abilities[slots, index]
     if index == ATTACK_UNIT:
         capable &= info.hits_air[slots] if info.is_air[target] else info.hits_ground[slots]
-    if not capable.any():
+    if not _any(capable):
         need = _REQUIREMENT_TEXT[kind.requires]
         if index == ATTACK_UNIT:
             need += " that can hit " + ("air" if info.is_air[target] else "ground") + " units"
@@ -80,13 +84,14 @@ def translate(action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player
 
 
 def translate_lenient(
-    action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player: int, spec: Spec
+    action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player: int, spec: Spec,
+    available: np.ndarray | None = None,
 ) -> tuple[list[Command], str | None]:
     """Like ``translate``, but an illegal action is dropped: returns ``([], reason)`` instead of raising (a
     malformed one still raises ``MalformedActionError``: lenient is for the game's rules, not for the caller's
     bugs)."""
     try:
-        return translate(action, row_to_slot, engine, player, spec), None
+        return translate(action, row_to_slot, engine, player, spec, available), None
     except MalformedActionError:
         raise
     except IllegalActionError as error:
@@ -94,12 +99,12 @@ def translate_lenient(
 
 
 def _check_own_alive(rows: list[int], slots: np.ndarray, st, player: int) -> None:
-    if (st.owner[slots] != player).any():
+    if _any(st.owner[slots] != player):
         i = int(np.flatnonzero(st.owner[slots] != player)[0])
         raise IllegalActionError(
             "selected_units", f"entry {i}: row {rows[i]} is an enemy unit; only player {player}'s units can be selected"
         )
-    if not st.alive[slots].all():
+    if not _all(st.alive[slots]):
         i = int(np.flatnonzero(~st.alive[slots])[0])
         raise IllegalActionError("selected_units", f"entry {i}: row {rows[i]} (tag {st.tag[slots[i]]}) is dead")
 
@@ -121,7 +126,8 @@ def _target(action, kind: ActionType, rows, row_to_slot, max_units: int, engine,
             )
     elif row in rows:
         raise IllegalActionError("target_unit", f"row {row} is also selected; a unit cannot {kind.name} itself")
-    if st.owner[slot] != player and not engine.visible(player)[slot]:
+    fogged = getattr(engine, "fog", True) and player not in getattr(engine, "see_all", ())  # else all visible
+    if fogged and st.owner[slot] != player and not engine.visible(player)[slot]:
         raise IllegalActionError("target_unit", f"row {row} (tag {st.tag[slot]}) is not visible to player {player}")
     return slot
 

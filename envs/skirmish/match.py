@@ -113,6 +113,8 @@ class Match:
         and ``units_dropped``."""
         (obs_1, rows_1, dropped_1), (obs_2, rows_2, dropped_2) = observe_players(self.engine, self.max_units)
         self._rows: dict[int, np.ndarray] = {1: rows_1, 2: rows_2}
+        # what translate checks action types against (a copy: the caller may write to the observation)
+        self._available = {1: obs_1["available_actions"].copy(), 2: obs_2["available_actions"].copy()}
         self.units_dropped = {1: dropped_1, 2: dropped_2}  # per player: units in view with no row
         self.observations = {1: obs_1, 2: obs_2}
         return self.observations
@@ -148,12 +150,14 @@ class Match:
         for player in PLAYERS:  # every action is translated (a malformed one raises) before anything is played
             for action in batches[player]:
                 if self.lenient:
-                    sent, reason = translate_lenient(action, self._rows[player], self.engine, player, self.spec)
+                    sent, reason = translate_lenient(action, self._rows[player], self.engine, player, self.spec,
+                                                     self._available[player])  # fmt: skip
                     if reason is not None:
                         infos[player]["illegal_actions"] += 1
                         infos[player]["illegal_reasons"].append(reason)
                 else:
-                    sent = translate(action, self._rows[player], self.engine, player, self.spec)
+                    sent = translate(action, self._rows[player], self.engine, player, self.spec,
+                                     self._available[player])  # fmt: skip
                 commands[player] += sent
         return PlannedStep(batches, commands, infos)
 
