@@ -181,23 +181,24 @@ class SelectedUnitsHead(nn.Module):
             steps.append((step, rows, index, log_p.gather(1, index[:, None]).squeeze(1), entropy))
             pick = index != num_units
             every = bool(pick.all())
-            here = torch.arange(len(rows), device=keys.device)
-            picked_key = keys[here, index.clamp(max=num_units - 1)]
+            unit = index.clamp(max=num_units - 1)[:, None]
+            picked_key = keys.gather(1, unit[:, :, None].expand(-1, 1, keys.shape[-1])).squeeze(1)
             key_sum = key_sum + (picked_key if every else torch.where(pick[:, None], picked_key, 0.0))
-            allowed[here, index] = False
-            allowed[:, num_units] = True  # ending is allowed after the first pick
+            allowed.scatter_(1, index[:, None], False)
+            if step == 0:
+                allowed[:, num_units] = True  # ending is allowed after the first pick
             if limited:
                 allowed[:, :num_units] &= (limit > step + 1)[:, None]
             if every:
                 continue
-            done = ~pick
-            key_sums[rows[done]] = key_sum[done]
+            done = (~pick).nonzero().squeeze(1)
+            key_sums.index_copy_(0, rows.index_select(0, done), key_sum.index_select(0, done))
             keep = pick.nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
-            rows, limit, key_sum = rows[keep], limit[keep], key_sum[keep]
-            keys, all_keys, allowed, after_picks = keys[keep], all_keys[keep], allowed[keep], after_picks[keep]
-            state = (state[0][keep], state[1][keep])
+            # index_select: the rows still selecting (half the cost of indexing with a tensor)
+            rows, limit, key_sum, keys, all_keys, allowed, after_picks, *state = (
+                x.index_select(0, keep) for x in (rows, limit, key_sum, keys, all_keys, allowed, after_picks, *state))
         else:
             key_sums[rows] = key_sum
         step_index = torch.cat([torch.full_like(r, k) for k, r, *_ in steps])
