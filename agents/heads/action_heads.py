@@ -209,7 +209,7 @@ class Rows:
         return self.index.numel() > 0
 
     def take(self, x: torch.Tensor | None) -> torch.Tensor | None:
-        return x if self.every or x is None else x[self.index]
+        return x if self.every or x is None else x.index_select(0, self.index)  # faster than x[self.index]
 
     def put_tensor(self, full: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return x if self.every else full.index_copy(0, self.index, x)
