@@ -161,21 +161,24 @@ class UnitFeaturizer(nn.Module):
                 f"unit_mask must have shape [batch, units] = {tuple(units.shape[:2])}, got {tuple(unit_mask.shape)}"
             )
         mask = unit_mask if unit_mask.dtype == torch.bool else unit_mask != 0
+        real_rows = mask.reshape(-1).nonzero().squeeze(1)  # flat indices of the real rows, found once
         rows = units[mask].float()  # [R, C]: the real rows only (garbage, even NaN, in padding rows never read)
         feats = [self.unit_type_embedding(lookup_index(self.column(rows, "unit_type"), self.unit_type_ids))]
         if self.hot_channels:
-            values = rows[:, self.hot_columns]
+            values = rows.index_select(1, self.hot_columns)
             values = torch.where(self.hot_sqrt, torch.sqrt(values.clamp(min=0).minimum(self.hot_caps)), values)
             index = torch.floor(values / self.hot_divisors).clamp(min=0).minimum(self.hot_top).long()
             feats.append(rows.new_zeros(rows.shape[0], self.hot_channels).scatter_(1, index + self.hot_offsets, 1.0))
         if self.floats:
-            feats.append(rows[:, self.float_columns] / self.float_scales)
+            feats.append(rows.index_select(1, self.float_columns) / self.float_scales)
         if self.order_embedding is not None:
-            orders = lookup_index(rows[:, self.order_columns_index], self.order_ids)
+            orders = lookup_index(rows.index_select(1, self.order_columns_index), self.order_ids)
             feats.append(self.order_embedding(orders).flatten(1))
         feats += self.positions(rows)
         if self.tracks_targets:
-            targeted = rows.new_zeros(rows.shape[0]) if was_targeted is None else was_targeted[mask].to(rows.dtype)
+            targeted = (rows.new_zeros(rows.shape[0]) if was_targeted is None
+                        else was_targeted.reshape(-1).index_select(0, real_rows).to(rows.dtype))  # fmt: skip
             feats.append(one_hot(targeted, 1, 2))
         real = torch.cat(feats, -1)
-        return real.new_zeros(*mask.shape, real.shape[-1]).index_put_((mask,), real)
+        out = real.new_zeros(mask.numel(), real.shape[-1]).index_copy_(0, real_rows, real)
+        return out.reshape(*mask.shape, real.shape[-1])
