@@ -25,7 +25,7 @@ from envs.contract.arguments import ACTION_KEYS, MAX_SELECTED_UNITS
 
 _PADDING = [-1] * MAX_SELECTED_UNITS
 _KEYS = frozenset(ACTION_KEYS)
-_PLAIN = (int, float, np.ndarray, np.generic, list, tuple)  # value types that are never torch tensors
+_PLAIN = (int, float, np.ndarray, np.generic, list, tuple)  # never torch tensors: no attribute look-ups for them
 _INTS, _BOOLS, _ARRAYS = (int, np.integer), (bool, np.bool_), (np.ndarray, list, tuple)  # tuples: faster than unions
 _ARRAY_LENGTHS = {"selected_units": MAX_SELECTED_UNITS, "target_location": 2}
 
@@ -48,15 +48,18 @@ class MalformedActionError(IllegalActionError):
 
 
 def _is_tensor(value: Any) -> bool:
-    if isinstance(value, _PLAIN):  # what actions usually hold: no attribute look-ups (a failing hasattr is slow)
-        return False
     return hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy")
 
 
 def numpy_action(action: Any) -> Any:
     """``action`` with its torch tensor values as numpy arrays, for an environment's ``step`` to read and record
     (the same object when it has none, or is no dict: the field checks say what is wrong with it)."""
-    if not isinstance(action, Mapping) or not any(_is_tensor(v) for v in action.values()):
+    if not isinstance(action, Mapping):
+        return action
+    for value in action.values():  # a plain loop: this runs for every action of every step
+        if not isinstance(value, _PLAIN) and _is_tensor(value):
+            break
+    else:
         return action
     return {key: value.detach().cpu().numpy() if _is_tensor(value) else value for key, value in action.items()}
 
