@@ -106,9 +106,9 @@ def categorical(
         raise ValueError(f"{name}: temperature must be > 0, got {temperature}")
     elif bool(stuck):
         raise ValueError(f"{name}: a row that uses this argument has nothing it may choose")
-    mask = mask | ~allowed_any[:, None]  # inactive rows with nothing allowed: keep the softmax finite
+    barred = ~(mask | ~allowed_any[:, None])  # inactive rows with nothing allowed: keep the softmax finite
     scaled = logits if not isinstance(temperature, torch.Tensor) and temperature == 1 else logits / temperature
-    log_p = scaled.masked_fill(~mask, float("-inf")).log_softmax(-1)
+    log_p = scaled.masked_fill(barred, float("-inf")).log_softmax(-1)
     for records in _recorders:
         records.append(RecordedDistribution(name, log_p, active))
     p = log_p.exp()
@@ -117,11 +117,11 @@ def categorical(
     else:
         index = torch.where(active, action.long(), torch.zeros_like(action, dtype=torch.long))
         in_range = (index >= 0) & (index < logits.shape[-1])
-        allowed = in_range & mask.gather(-1, index.clamp(0, logits.shape[-1] - 1)[:, None]).squeeze(-1)
+        allowed = in_range & ~barred.gather(-1, index.clamp(0, logits.shape[-1] - 1)[:, None]).squeeze(-1)
         if not bool(allowed[active].all()):
             raise ValueError(f"{name}: a teacher-forced choice is not allowed by the mask")
     log_prob = log_p.gather(-1, index[:, None]).squeeze(-1)
-    entropy = -(p * log_p.masked_fill(~mask, 0.0)).sum(-1)
+    entropy = -(p * log_p.masked_fill(barred, 0.0)).sum(-1)
     zero = logits.new_zeros(())
     return Choice(index, torch.where(active, log_prob, zero), torch.where(active, entropy, zero))
 
