@@ -13,6 +13,7 @@ observations (``Match(see_all=...)``). RL's and evaluation's games, the ladder, 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -64,8 +65,14 @@ def mirrored(scenario: Scenario, variant: int = 0, jitter: float = JITTER) -> Sc
 
     Variant 0 keeps the exact positions; variant k > 0 moves each of player 1's units by a seeded uniform
     offset in [-jitter, jitter] on each axis (at most 30% of the closest spacing, clamped to the map) and
-    reflects the result for player 2.
+    reflects the result for player 2. Scenarios are immutable, so each (scenario, variant, jitter) is built once
+    (an RL actor starts a game every few steps from a handful of them).
     """
+    return _mirrored(scenario, int(variant), float(jitter))
+
+
+@functools.lru_cache(maxsize=1024)
+def _mirrored(scenario: Scenario, variant: int, jitter: float) -> Scenario:
     own = [p for p in scenario.placements if p.owner == 1]
     pos = np.array([(p.x, p.y) for p in own])
     if len(own) > 1:  # never jitter two units onto each other: at most 30% of the closest spacing
