@@ -31,8 +31,9 @@ update, no warm-up update).
 
 ``--breakdown`` adds a pass of ``--breakdown-trajectories`` in-process rollouts (after one untimed) that shows where
 a worker's time goes, in CPU time of its thread per frame: each part of the agent (timing hooks, see
-``breakdown.py``) and the rest of ``act``, turning observations into tensors and actions back, the environment's
-step (``MatchBatch.step``), the bots (``Bot.act``) and the rest of the rollout (trajectory building, new games).
+``breakdown.py``) and the rest of ``act``, turning actions into contract dicts, the environment's
+step (``MatchBatch.step``), the bots (``Bot.act``) and the rest of the rollout (stacking observations into the
+trajectory, which the policy reads without a copy; trajectory building, new games).
 """
 
 from __future__ import annotations
@@ -346,7 +347,6 @@ def rollout_breakdown(agent_dict: dict[str, Any], config_dict: dict[str, Any], w
         agent = worker.agent
         parts.modules(agent_parts(agent))
         parts.method("act: input check, legality, bookkeeping", agent, "act", contains=list(agent_parts(agent)))
-        parts.method("observations to tensors", policy_module, "stack_observations")
         parts.method("actions to contract dicts", policy_module, "unstack_actions")
         parts.method("environment step (MatchBatch.step)", MatchBatch, "step")
         worker.rollout(weights, 0)
@@ -479,7 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if breakdown:
         print(f"Where an in-process rollout's time goes: {args.breakdown_trajectories} trajectories of {frames} "
               "frames, CPU time of the worker's thread (timing hooks add a little)\n")  # fmt: skip
-        print(breakdown_table({"in-process": breakdown}, "trajectory building, new games, policy bookkeeping"))
+        print(breakdown_table({"in-process": breakdown},
+                              "stacking observations, trajectory building, new games, policy bookkeeping"))
         print()
     print(f"\nLearner: Learner.update on one {frames}-frame trajectory (small agent, scenarios {' '.join(SCENARIOS)}), "
           f"median of {args.updates} after {args.learner_warmup} warm-up, {os.cpu_count()} cores\n")  # fmt: skip
