@@ -20,6 +20,7 @@ from envs.skirmish.bots.facts import UnitFacts
 _ALLIANCE, _SELF, _ENEMY = int(C.alliance), int(Alliance.self), int(Alliance.enemy)
 _COLUMNS = np.array([C.unit_type, C.health, C.shield, C.tag, C.x, C.y, C.weapon_cooldown, C.order_length], np.intp)
 _LOOP, _WIDTH, _HEIGHT = int(Scalar.game_loop), int(Scalar.map_width), int(Scalar.map_height)
+_all = np.logical_and.reduce  # ndarray.all without its Python wrapper
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +48,14 @@ class Army:
         return Army(
             self.rows.take(i), self.tags.take(i), self.types.take(i), self.pos.take(i, axis=0), self.vitality.take(i),
             self.vitality_ratio.take(i), self.cooldown.take(i), self.order_len.take(i),
+        )
+
+    def slice(self, start: int, stop: int) -> Army:
+        """The units at positions ``start`` to ``stop`` (views: nothing copied)."""
+        part = slice(start, stop)
+        return Army(
+            self.rows[part], self.tags[part], self.types[part], self.pos[part], self.vitality[part],
+            self.vitality_ratio[part], self.cooldown[part], self.order_len[part],
         )
 
     def centroid(self) -> np.ndarray:
@@ -91,9 +100,15 @@ def parse(obs: dict, facts: UnitFacts) -> View:
         order_len=u[:, 7].astype(np.int64),
     )
     scalars = np.asarray(obs["scalars"])
+    own = own[sides]
+    n_own = int(np.count_nonzero(own))
+    if _all(own[:n_own]):  # the contract's order (own rows first): each side is a slice of ``every``
+        own_army, enemy_army = every.slice(0, n_own), every.slice(n_own, len(every))
+    else:
+        own_army, enemy_army = every.take(own), every.take(~own)
     return View(
-        own=every.take(own[sides]),
-        enemy=every.take(enemy[sides]),
+        own=own_army,
+        enemy=enemy_army,
         loop=int(scalars[_LOOP]),
         map_size=np.array([scalars[_WIDTH], scalars[_HEIGHT]], dtype=np.float64),
     )
