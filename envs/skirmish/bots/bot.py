@@ -161,11 +161,11 @@ class Bot:
             busy[flee] = True
             intents += _group_moves(own.tags[flee], points, self.budget, RETREAT)
         if cfg.kite:
-            rest = np.flatnonzero(~busy)
+            rest = (~busy).nonzero()[0]  # np.flatnonzero minus its wrapper (1-D)
             kiters, points = kite(own.take(rest), enemy, f, map_size, STEP_LOOPS * cfg.act_every, gap[rest])
             busy[rest[kiters]] = True
             intents += _group_moves(own.tags[rest[kiters]], points, self.budget, KITE)
-        shooters = np.flatnonzero(~busy & f.armed[own.types])
+        shooters = (~busy & f.armed[own.types]).nonzero()[0]
         army = own.take(shooters)
         enemy_tags, enemy_pos = enemy.tags.tolist(), enemy.pos.tolist()
         enemy_index = {t: j for j, t in enumerate(enemy_tags)}
@@ -179,20 +179,25 @@ class Bot:
             groups.setdefault(j, []).append(tag)
         free = groups.pop(-1, [])
         if free:  # first: one cheap action that keeps every unit without a target in reach joining the fight
-            centre = own.pos[shooters[target < 0]].mean(axis=0)
+            centre = _mean(own.pos[shooters[target < 0]])
             near = enemy.pos[np.argmin(np.linalg.norm(enemy.pos - centre, axis=1))]
             intents.append(Intent("attack_move", tuple(free), point=tuple(near), priority=JOIN))
         for j in sorted(groups, key=lambda j: (-len(groups[j]), j)):
             intents.append(
                 Intent("attack_unit", tuple(groups[j]), target=enemy_tags[j], point=tuple(enemy_pos[j]), priority=FOCUS)
             )
-        healers = np.flatnonzero(~busy & f.healer[own.types] & f.mobile[own.types])
+        healers = (~busy & f.healer[own.types] & f.mobile[own.types]).nonzero()[0]
         if healers.size and shooters.size:
             intents.append(
-                Intent("attack_move", tuple(own.tags[healers].tolist()), point=tuple(own.pos[shooters].mean(axis=0)),
+                Intent("attack_move", tuple(own.tags[healers].tolist()), point=tuple(_mean(own.pos[shooters])),
                        priority=ROUTINE)
             )
         return intents
+
+
+def _mean(points: np.ndarray) -> np.ndarray:
+    """``points.mean(axis=0)`` minus its wrapper (the same sum and division)."""
+    return np.add.reduce(points, axis=0) / len(points)
 
 
 def _group_moves(tags: np.ndarray, points: np.ndarray, budget: int, priority: int) -> list[Intent]:
