@@ -10,6 +10,7 @@ observation, computed by the actor, which is added, discounted, to the last rewa
 The learner runs on its own device (``cuda`` with CPU actors: weights go back to the actors as CPU arrays); its
 entity encoders (the agent's and the reference's) may run under bf16 autocast (``precision``), while the heads,
 the return estimators and the losses stay fp32.
+A CPU learner keeps freed memory for reuse (``learner_memory``): its updates then page-fault nothing in.
 ``phase_seconds`` holds the wall time of each phase of the last update (batching, forward, reference forward,
 returns and losses, backward, optimiser step, probe).
 """
@@ -30,6 +31,7 @@ from training.config_io import ConfigError
 from training.divergence import check_finite, probe
 from training.policy import output_terms
 from training.rl.config import LearnerConfig
+from training.rl.learner_memory import keep_freed_memory
 from training.rl.returns import td_lambda_returns, upgo_returns, vtrace
 
 
@@ -87,6 +89,8 @@ class Learner:
                  device: torch.device | str = "cpu") -> None:  # fmt: skip
         self.device = learner_device(device)
         self.config = config
+        if self.device.type == "cpu":
+            keep_freed_memory()
         encoder_dtype = torch.bfloat16 if config.precision == "bf16" else None
         self.agent = agent.to(self.device).train().autocast_encoder(encoder_dtype)
         self.reference = None
