@@ -230,3 +230,18 @@ def test_location_scored_on_the_used_rows_equals_scoring_every_row(used_rows):
         outside[used.nonzero()[0, 0]] = torch.tensor([16, 0])
         with pytest.raises(ValueError, match="target_location: a teacher-forced choice is not allowed"):
             head.score(ar, cells, used, action=outside, temperature=temperature)
+
+
+def test_location_logits_in_phase_order_are_the_grid_logits_reordered():
+    import dataclasses
+
+    from agents.heads import HeadsConfig, LocationHead
+
+    for channels in [(16, 8), (4,), ()]:
+        head = LocationHead(16, dataclasses.replace(HeadsConfig.small(), location_channels=channels))
+        embedding = torch.randn(5, 64, generator=torch.Generator().manual_seed(2))
+        grid = head.logits(embedding)
+        torch.testing.assert_close(head.logits(embedding, phase_order=True), head.cells_in_phase_order(grid))
+        x, y = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="xy")
+        order = head.cells_in_phase_order((y * 16 + x).flatten()[None])[0]  # the grid index at each phase index
+        assert torch.equal(order[head.phase_index(x.flatten(), y.flatten())], (y * 16 + x).flatten())

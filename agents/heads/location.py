@@ -9,7 +9,9 @@ shuffle (``subpixel_weight``), channels last: the same map (to float rounding) a
 maps, and while acting the 3x3 weights are kept until a parameter changes. Cell (x, y) is flat index
 ``y * resolution + x``; the contract's ``target_location`` is ``[x, y]``.
 Learned x and y embeddings of the chosen cell are added to the autoregressive embedding.
-``score`` (teacher forcing) runs the transposed convolutions only on the rows whose action type uses a location.
+``score`` (teacher forcing) runs the transposed convolutions only on the rows whose action type uses a location,
+and skips the last pixel shuffle: it scores the cells in the last convolution's phase order (``phase_index``), the
+mask and the action reordered to match, so its recorded distribution lists the cells in that order.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ class LocationHead(nn.Module):
         self.embed_y = nn.Embedding(resolution, config.autoregressive_dim)
         self._subpixel_cache: tuple[tuple, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
 
-    def logits(self, autoregressive_embedding: torch.Tensor) -> torch.Tensor:
-        """[B, resolution * resolution] logits, flat index ``y * resolution + x``."""
+    def logits(self, autoregressive_embedding: torch.Tensor, phase_order: bool = False) -> torch.Tensor:
+        """[B, resolution * resolution] logits, flat index ``y * resolution + x`` (``phase_order``: in the order
+        of ``phase_index``, the last pixel shuffle skipped)."""
         maps = self.project(autoregressive_embedding).unflatten(-1, (-1, self.base, self.base))
         if not len(self.upsample):
             return maps.flatten(1)
@@ -59,6 +62,8 @@ class LocationHead(nn.Module):
             else:
                 maps = layer(maps)
         phases = F.conv2d(maps, *last, padding=1)  # [B, 4 (r, s), H, W], channels last
+        if phase_order:
+            return phases.permute(0, 2, 3, 1).flatten(1)  # channels last: a view
         # the last pixel shuffle (one channel) as a reshape: cell (2h + r, 2w + s) reads phase (r, s) at (h, w)
         batch, _, height, width = phases.shape
         cells = phases.permute(0, 2, 3, 1).reshape(batch, height, width, 2, 2).transpose(2, 3)
@@ -75,6 +80,21 @@ class LocationHead(nn.Module):
             self._subpixel_cache = key, [(subpixel_weight(layer.weight), layer.bias.repeat_interleave(4))
                                          for layer in layers]  # fmt: skip
         return self._subpixel_cache[1]
+
+    def phase_index(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Flat index of cell (``x``, ``y``) in the last convolution's output before its pixel shuffle, channels
+        last: (y // 2, x // 2, y % 2, x % 2); ``y * resolution + x`` without upsampling."""
+        if not len(self.upsample):
+            return y * self.resolution + x
+        half = self.resolution // 2
+        return ((y // 2) * half + x // 2) * 4 + (y % 2) * 2 + x % 2
+
+    def cells_in_phase_order(self, cells: torch.Tensor) -> torch.Tensor:
+        """A [B, resolution * resolution] map (flat index ``y * resolution + x``) reordered as ``phase_index``."""
+        if not len(self.upsample):
+            return cells
+        half = self.resolution // 2
+        return cells.unflatten(-1, (half, 2, half, 2)).permute(0, 1, 3, 2, 4).flatten(1)
 
     def forward(
         self,
@@ -130,8 +150,10 @@ class LocationHead(nn.Module):
         if isinstance(temperature, torch.Tensor) and temperature.dim():
             temperature = temperature[rows]
         embedding = autoregressive_embedding[rows]
-        log_prob, entropy = score(self.logits(embedding), cells[rows].bool(), flat, used, temperature=temperature,
-                                  name="target_location")  # fmt: skip
+        index = torch.where(inside, self.phase_index(picked[:, 0], picked[:, 1]), -1)
+        allowed = self.cells_in_phase_order(cells[rows].bool())
+        log_prob, entropy = score(self.logits(embedding, phase_order=True), allowed, index, used,
+                                  temperature=temperature, name="target_location")  # fmt: skip
         x, y = flat % self.resolution, flat // self.resolution
         update = self.embed_x(x) + self.embed_y(y)
         scattered = update.new_zeros(autoregressive_embedding.shape).index_add(0, rows, update)
