@@ -237,11 +237,14 @@ def test_location_logits_in_phase_order_are_the_grid_logits_reordered():
 
     from agents.heads import HeadsConfig, LocationHead
 
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="xy")
+    x, y = x.flatten(), y.flatten()  # of grid cells 0, 1, ..., 255
     for channels in [(16, 8), (4,), ()]:
         head = LocationHead(16, dataclasses.replace(HeadsConfig.small(), location_channels=channels))
-        embedding = torch.randn(5, 64, generator=torch.Generator().manual_seed(2))
-        grid = head.logits(embedding)
-        torch.testing.assert_close(head.logits(embedding, phase_order=True), head.cells_in_phase_order(grid))
-        x, y = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="xy")
-        order = head.cells_in_phase_order((y * 16 + x).flatten()[None])[0]  # the grid index at each phase index
-        assert torch.equal(order[head.phase_index(x.flatten(), y.flatten())], (y * 16 + x).flatten())
+        phase = head.phase_index(x, y)
+        assert torch.equal(phase.sort().values, torch.arange(256))
+        embedding = torch.randn(5, 64, generator=g)
+        torch.testing.assert_close(head.logits(embedding, phase_order=True)[:, phase], head.logits(embedding))
+        cells = torch.rand(5, 256, generator=g) < 0.5
+        assert torch.equal(head.cells_in_phase_order(cells)[:, phase], cells)

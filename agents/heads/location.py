@@ -90,11 +90,12 @@ class LocationHead(nn.Module):
         return ((y // 2) * half + x // 2) * 4 + (y % 2) * 2 + x % 2
 
     def cells_in_phase_order(self, cells: torch.Tensor) -> torch.Tensor:
-        """A [B, resolution * resolution] map (flat index ``y * resolution + x``) reordered as ``phase_index``."""
+        """A [B, resolution * resolution] bool map (flat index ``y * resolution + x``) reordered as ``phase_index``."""
         if not len(self.upsample):
             return cells
         half = self.resolution // 2
-        return cells.unflatten(-1, (half, 2, half, 2)).permute(0, 1, 3, 2, 4).flatten(1)
+        pairs = cells.bool().contiguous().view(torch.int16)  # cells x = 2j, 2j + 1 stay together: moved as one
+        return pairs.unflatten(-1, (half, 2, half)).permute(0, 1, 3, 2).flatten(1).view(torch.bool)
 
     def forward(
         self,
