@@ -84,6 +84,23 @@ def test_an_update_is_timed_by_phase(tmp_path):
     assert "reference" not in alone.phase_seconds  # no KL term: no reference forward
 
 
+def test_an_update_split_over_threads_equals_the_whole_batch_update(tmp_path):
+    cfg, agent, reference, trajectory = _setup(tmp_path, "learner.upgo_cost=0.5")
+    whole = Learner(copy.deepcopy(agent), copy.deepcopy(reference), cfg.learner)
+    split = Learner(copy.deepcopy(agent), copy.deepcopy(reference), cfg.learner)
+    expected = whole.update([trajectory], step=1)  # one torch thread (the fixture): the whole batch at once
+    torch.set_num_threads(2)  # three games: parts of one and two, each in its own thread
+    got = split.update([trajectory], step=1)
+    assert torch.get_num_threads() == 2  # given back after the parts
+    assert list(split.phase_seconds) == list(whole.phase_seconds)
+    assert set(got) == set(expected)
+    for name, value in expected.items():
+        if name != "seconds":
+            assert got[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+    for (name, a), b in zip(whole.agent.named_parameters(), split.agent.parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6, msg=name)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
 def test_cuda_without_cuda_is_one_clear_error_before_a_run_folder_is_made(tmp_path):
     with pytest.raises(ConfigError, match="device: cuda requested but CUDA is not available"):

@@ -9,6 +9,7 @@ cost more than the rest of the location head (4,096 cells a row).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -43,23 +44,30 @@ def per_row(record: RecordedDistribution, values: torch.Tensor) -> torch.Tensor:
     return values.flatten(1).sum(1) if values.dim() > 1 else values
 
 
-_recorders: list[list[RecordedDistribution]] = []
+class _Recorders(threading.local):
+    """The ``recording`` blocks open in the current thread (each thread records only what it builds itself)."""
+
+    def __init__(self) -> None:
+        self.open: list[list[RecordedDistribution]] = []
+
+
+_recorders = _Recorders()
 
 
 @contextmanager
 def recording() -> Iterator[list[RecordedDistribution]]:
     """Collect every distribution ``categorical`` builds inside the block, in call order (for exact KL terms)."""
     records: list[RecordedDistribution] = []
-    _recorders.append(records)
+    _recorders.open.append(records)
     try:
         yield records
     finally:
-        _recorders.remove(records)
+        _recorders.open.pop()
 
 
 def recording_active() -> bool:
     """Whether some ``recording`` block is collecting distributions (then every head must build them all)."""
-    return bool(_recorders)
+    return bool(_recorders.open)
 
 
 def kl_divergence(p: list[RecordedDistribution], q: list[RecordedDistribution]) -> dict[str, torch.Tensor]:
@@ -109,7 +117,7 @@ def categorical(
     barred = ~(mask | ~allowed_any[:, None])  # inactive rows with nothing allowed: keep the softmax finite
     scaled = logits if not isinstance(temperature, torch.Tensor) and temperature == 1 else logits / temperature
     log_p = scaled.masked_fill(barred, float("-inf")).log_softmax(-1)
-    for records in _recorders:
+    for records in _recorders.open:
         records.append(RecordedDistribution(name, log_p, active))
     p = log_p.exp()
     if action is None:
@@ -167,7 +175,7 @@ def score(
     mask = mask | ~mask.any(-1, keepdim=True)  # inactive rows with nothing allowed: keep the softmax finite
     log_p = (logits / temperature).masked_fill(~mask, float("-inf")).log_softmax(-1)
     record = RecordedDistribution(name, log_p, active)
-    for records in _recorders:
+    for records in _recorders.open:
         records.append(record)
     index = torch.where(rows, action.long(), 0)
     size = logits.shape[-1]

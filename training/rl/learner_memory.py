@@ -4,7 +4,8 @@ A CPU update allocates and frees the same large tensors every time (latent array
 60 MB for a 2,048-sample batch). glibc serves blocks that large with fresh ``mmap`` pages and unmaps them on free,
 so every update page-faults them all in again (up to ~100,000 faults and 0.2 s of system time per update, and the
 threads of a multi-threaded learner wait on each other's faults). With ``mmap`` off for allocations and no trimming
-of the heap, freed blocks are reused as they are; the process keeps its peak footprint, which every update reaches.
+of the heap, and one heap for every thread (other threads' arenas live in mmap-ed heaps that are unmapped when
+they empty), freed blocks are reused as they are; the process keeps its peak footprint, which every update reaches.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 
 M_TRIM_THRESHOLD = -1  # mallopt parameters (glibc malloc.h)
 M_MMAP_MAX = -4
+M_ARENA_MAX = -8
 NO_TRIM = 2**31 - 1  # bytes of free heap top kept before any is returned (mallopt takes an int)
 
 
@@ -28,4 +30,5 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):  # musl and others have no mallopt
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, NO_TRIM))
+    return all(mallopt(option, value) for option, value in ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, NO_TRIM),
+                                                            (M_ARENA_MAX, 1)))  # fmt: skip
