@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -132,6 +132,7 @@ class Learner:
             self.reference = reference.to(self.device).eval().autocast_encoder(encoder_dtype).requires_grad_(False)
         self.optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=config.adam_eps)
         self.phase_seconds: dict[str, float] = {}
+        self.pool: ThreadPoolExecutor | None = None  # the threads of an update split into parts (``update``)
 
     def weights(self) -> dict[str, np.ndarray]:
         """The current weights as numpy arrays on the CPU (cheap to ``ray.put`` and to load on CPU actors)."""
@@ -196,18 +197,32 @@ class Learner:
         non-finite term or gradient norm raises ``DivergedError`` before the weights change, non-finite policy
         outputs after it raise before the weights are saved or reach an actor."""
         start = time.perf_counter()
+        threads = torch.get_num_threads()
+        try:
+            terms, samples, clock = self._update(trajectories, step, threads if self.device.type == "cpu" else 1)
+        finally:
+            torch.set_num_threads(threads)
+        self.phase_seconds = clock.seconds
+        terms["seconds"] = time.perf_counter() - start
+        terms["samples"] = samples
+        return terms
+
+    def _update(self, trajectories: Sequence[dict[str, np.ndarray]], step: int,
+                parts: int) -> tuple[dict[str, float], float, PhaseClock]:  # fmt: skip
+        """``update`` with the batch's games split into up to ``parts`` parts, each in its own thread; when split, the
+        rest of the update runs on one torch thread too (its small steps gain nothing from more)."""
         clock = PhaseClock(self.device)
         batch = batch_trajectories(trajectories, self.device)
         clock.mark("batch")
-        threads = torch.get_num_threads() if self.device.type == "cpu" else 1
-        parts = split_columns(batch, min(threads, batch["reward"].shape[1]))
+        split = split_columns(batch, min(parts, batch["reward"].shape[1]))
         self.optimizer.zero_grad(set_to_none=True)
-        if len(parts) == 1:
+        if len(split) == 1:
             total, terms = self.loss(batch, clock)
             total.backward()
             clock.mark("backward")
         else:
-            total, terms = self._split_backward(parts, batch["reward"].numel(), clock)
+            torch.set_num_threads(1)
+            total, terms = self._split_backward(split, batch["reward"].numel(), clock)
         norm = torch.nn.utils.clip_grad_norm_(self.agent.parameters(), self.config.max_grad_norm)
         terms["total"], terms["grad_norm"] = float(total.detach()), float(norm)  # the loss backpropagated
         check_finite(step, terms)
@@ -216,19 +231,16 @@ class Learner:
         probe(step, lambda: output_terms(self.agent, {k: v[0] for k, v in batch["obs"].items()}, batch["state"],
                                          batch["first"][0].bool()))  # the batch's first step, as an actor plays it
         clock.mark("probe")
-        self.phase_seconds = clock.seconds
-        terms["seconds"] = time.perf_counter() - start
-        terms["samples"] = float(batch["reward"].numel())
-        return terms
+        return terms, float(batch["reward"].numel()), clock
 
     def _split_backward(self, parts: Sequence[dict[str, Any]], samples: int,
                         clock: PhaseClock) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
         """The loss of the batch made of ``parts`` (``samples`` in all) and its gradient in the agent's ``.grad``,
-        each part's in its own thread on one torch thread; gradients summed in part order (deterministic)."""
+        the first in this thread and each other in its own (torch set to one thread); gradients summed in part order
+        (deterministic)."""
         params = [p for p in self.agent.parameters() if p.requires_grad]
 
         def run(part: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float], list[torch.Tensor | None], PhaseClock]:
-            torch.set_num_threads(1)
             part_clock = PhaseClock(self.device)
             total, terms = self.loss(part, part_clock)
             total = total * (part["reward"].numel() / samples)
@@ -236,12 +248,14 @@ class Learner:
             part_clock.mark("backward")
             return total.detach(), terms, list(grads), part_clock
 
-        threads = torch.get_num_threads()
+        if self.pool is None or self.pool._max_workers != len(parts) - 1:  # threads kept: their arenas stay warm
+            self.pool = ThreadPoolExecutor(max_workers=len(parts) - 1, thread_name_prefix="learner-part")
+        others = [self.pool.submit(run, part) for part in parts[1:]]
         try:
-            with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-                results = list(pool.map(run, parts))
+            results = [run(parts[0])]  # here: its memory comes from the main malloc arena, which is never unmapped
         finally:
-            torch.set_num_threads(threads)
+            wait(others)
+        results += [future.result() for future in others]
         clock.merge([r[3] for r in results])
         for i, param in enumerate(params):
             for grads in (r[2] for r in results):
