@@ -14,7 +14,8 @@ A CPU learner keeps freed memory for reuse (``learner_memory``): its updates the
 several torch threads it splits the batch's games into one part per thread and runs each part's losses and gradients
 in its own thread on one torch thread (``split_columns``): the parts' losses weighted by their share of the samples
 sum to the batch's loss and their gradients to its gradient, and no thread waits for another inside the many small
-ops of the heads and the core's time steps (OpenMP on two threads keeps ~75% of two cores busy; the parts ~95%).
+ops of the heads and the core's time steps, as OpenMP's threads do (2 threads, 2,048 samples: 1.22 s instead of 1.30 s
+an update on an idle machine, and no collapse when another process takes a core).
 ``phase_seconds`` holds the wall time of each phase of the last update (batching, forward, reference forward,
 returns and losses, backward, optimiser step, probe).
 """

@@ -4,7 +4,7 @@ A CPU update allocates and frees the same large tensors every time (latent array
 60 MB for a 2,048-sample batch). glibc serves blocks that large with fresh ``mmap`` pages and unmaps them on free,
 so every update page-faults them all in again (up to ~100,000 faults and 0.2 s of system time per update, and the
 threads of a multi-threaded learner wait on each other's faults). With ``mmap`` off for allocations and no trimming
-of the heap, and one heap for every thread (other threads' arenas live in mmap-ed heaps that are unmapped when
+of the heap, and one malloc arena for threads started afterwards (others' arenas live in mmap-ed heaps, unmapped when
 they empty), freed blocks are reused as they are; the process keeps its peak footprint, which every update reaches.
 """
 
