@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from perceiver_io.adapters.base import AdaptedInput, InputAdapter
-from perceiver_io.attention import zero_padding
 from perceiver_io.checks import check_mask, check_tokens, float_input
 
 
@@ -14,7 +13,8 @@ class EntitySetAdapter(InputAdapter):
     """Project per-element features [B, N, in_channels] to tokens [B, N, num_channels].
 
     No position encoding is added, so the encoder stays permutation-invariant over the set and the
-    per-element decoder permutation-equivariant. Padding rows are zeroed and masked out.
+    per-element decoder permutation-equivariant. Only the real rows are projected (gathered, so whatever padding
+    holds, NaN included, reaches no token, weight or gradient, and its rows cost nothing); padding tokens are 0.
     """
 
     def __init__(self, in_channels: int, num_channels: int) -> None:
@@ -32,5 +32,11 @@ class EntitySetAdapter(InputAdapter):
         check_tokens("entity features", inputs, self.in_channels)
         inputs = float_input("entity features", inputs, self)
         mask = check_mask("entity mask", mask, inputs.shape[0], inputs.shape[1])
-        tokens = zero_padding(self.projection(zero_padding(inputs, mask)), mask)  # replaced: NaN padding stays out
+        if mask is None:
+            tokens = self.projection(inputs)
+        else:
+            rows = mask.flatten().nonzero().squeeze(1)
+            projected = self.projection(inputs.flatten(0, 1).index_select(0, rows))
+            tokens = projected.new_zeros(mask.numel(), self._num_channels).index_copy(0, rows, projected)
+            tokens = tokens.view(*mask.shape, self._num_channels)
         return AdaptedInput(tokens=tokens, mask=mask, without_pos=tokens, index_dims=(inputs.shape[1],))
