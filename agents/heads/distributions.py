@@ -117,10 +117,11 @@ def categorical(
         raise ValueError(f"{name}: a row that uses this argument has nothing it may choose")
     barred = ~(mask | ~allowed_any[:, None])  # inactive rows with nothing allowed: keep the softmax finite
     scaled = logits if not isinstance(temperature, torch.Tensor) and temperature == 1 else logits / temperature
-    log_p = scaled.masked_fill(barred, float("-inf")).log_softmax(-1)
+    masked = scaled.masked_fill(barred, float("-inf"))
+    log_p = masked.log_softmax(-1)
     for records in _recorders.open:
         records.append(RecordedDistribution(name, log_p, active))
-    p = log_p.exp()
+    p = masked.softmax(-1)  # log_p.exp(), which a CPU computes ~8x slower where log_p is -inf
     if action is None:
         index = log_p.argmax(-1) if greedy else sample_rows(p, generator)
     else:
