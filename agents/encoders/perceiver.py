@@ -54,5 +54,7 @@ class PerceiverEntityEncoder(EntityEncoder):
         latents = self.encoder(adapted.tokens, adapted.mask)
         decoded = self.decoder(self.decoder.build_queries(adapted), latents, query_mask=mask)
         units = torch.relu(self.unit_head(torch.relu(decoded)))
-        entity = torch.relu(self.entity_head(latents.mean(dim=1)))
+        # sum / count is mean's own arithmetic, but its backward expands the [B, C] gradient instead of writing a
+        # divided copy the size of the latents
+        entity = torch.relu(self.entity_head(latents.sum(dim=1) / latents.shape[1]))
         return units, entity
