@@ -1,17 +1,17 @@
 """Skirmish engine benchmark: agent steps and game loops per second on one core.
 
-For each scenario (default: the mirrored mixed armies 10v10_mixed, 64v64_mixed and mixed_256v256), whole games
-are played through the Engine API: both players attack-move every living unit to the centre of the living
-enemy army, again every ``--reorder-every`` agent steps, and each agent step is ``advance(step_mul)``. Games
-(seeds 0, 1, ...) repeat until ``--min-seconds`` of stepping is measured. Two layers are timed: ``engine``
-(only ``issue`` + ``advance``) and ``env`` (a whole ``Match.step``: both players' contract actions translated,
-the engine advanced, and both players' observations built, with ``max_units`` sized as the registered gym ids
-size it), which is what an actor pays per agent step. A third layer, ``batched``, plays the same games in one
-BatchedEngine of ``--batch-games`` slots (finished slots restart with the next seed), counting every running
-game's step, timed over whole games: at least ``--min-seconds`` and until every slot has finished a game (the
-slots start in lockstep, so a shorter window would time only the games' opening loops); its ``vs engine``
-column is its rate over the single engine's in the same run. The batched engine's compiled kernels are warmed
-up (compiled, or loaded from numba's cache) before anything is timed.
+For each scenario (default: the mirrored mixed armies 10v10_mixed, 64v64_mixed and mixed_256v256), whole games are
+played through the Engine API: both players attack-move every living unit to the centre of the living enemy army,
+again every ``--reorder-every`` agent steps, and each agent step is ``advance(step_mul)``. Games (seeds 0, 1, ...)
+repeat until ``--min-seconds`` of stepping is measured. Two layers are timed: ``engine`` (only ``issue`` +
+``advance`` of the numpy Engine) and ``env`` (a whole ``Match.step`` on the match's default, compiled engine: both
+players' contract actions translated, the engine advanced, and both players' observations built, with ``max_units``
+sized as the registered gym ids size it), which is what an actor pays per agent step. A third layer, ``batched``,
+plays the same games in one BatchedEngine of ``--batch-games`` slots (finished slots restart with the next seed),
+counting every running game's step, timed over whole games: at least ``--min-seconds`` and until every slot has
+finished a game (the slots start in lockstep, so a shorter window would time only the games' opening loops); its
+``vs engine`` column is its rate over the single engine's in the same run. The batched engine's compiled kernels are
+warmed up (compiled, or loaded from numba's cache) before anything is timed.
 
 Reported per scenario: agent steps/s and game loops/s over whole games, and over "combat" steps only (steps
 in which some weapon fired or a unit was healed, the expensive part of a game), with the ratio to the target

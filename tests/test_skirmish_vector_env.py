@@ -14,6 +14,7 @@ from envs.contract.action import IllegalActionError, make_action
 from envs.contract.catalogue import ATTACK_MOVE, MOVE
 from envs.skirmish.botgame import bot_match
 from envs.skirmish.env import SkirmishEnv
+from envs.skirmish.match import Match
 from envs.skirmish.match_batch import MatchBatch
 from envs.skirmish.vector_env import SkirmishVectorEnv
 
@@ -226,3 +227,30 @@ def test_batched_match_batch_mixes_sizes_pauses_games_left_out_and_reloads_reset
     assert batched[1][0].engine is batch.engines[0].game(1)
     with pytest.raises(ValueError, match="engine must be one of auto, batched, single"):
         MatchBatch(2, engine="gpu")
+
+
+@pytest.mark.parametrize(("scenario", "levels", "fog"), [("10v10_mixed", {1: "hard", 2: "medium"}, False),
+                                                         ("2s3z", {1: "cheat_vision", 2: "easy"}, True)])  # fmt: skip
+def test_a_compiled_match_plays_exactly_as_a_numpy_match(scenario, levels, fog):
+    """Match's default compiled engine (a one-game BatchedEngine from the first step on) gives the numpy Engine's
+    steps, hashes, events and logged actions, through a reset, with fog and a cheating bot's see_all."""
+    (compiled, c_bots), (numpy, n_bots) = (bot_match(scenario, levels, 3, max_units=32, fog=fog, record=True)
+                                           for _ in range(2))  # fmt: skip
+    numpy = Match(numpy.scenario, numpy.seed, max_units=32, fog=fog, see_all=numpy.see_all, record=True,
+                  engine="numpy")  # fmt: skip
+    assert data_equivalence(compiled.observations, numpy.observations, exact=True)
+    for step in range(200):
+        if step == 5:
+            compiled.reset(), numpy.reset()
+        if numpy.engine.done:
+            break
+        got = compiled.step({p: c_bots[p].act(compiled.observations[p], compiled.spec) for p in (1, 2)})
+        want = numpy.step({p: n_bots[p].act(numpy.observations[p], numpy.spec) for p in (1, 2)})
+        assert data_equivalence(got, want, exact=True)
+        assert compiled.engine.state_hash() == numpy.engine.state_hash()
+        assert compiled.engine.events == numpy.engine.events
+    assert numpy.engine.done and compiled.winner == numpy.winner
+    assert data_equivalence(compiled.actions_log, numpy.actions_log, exact=True)
+    assert type(compiled.engine).__name__ == "GameView" and type(numpy.engine).__name__ == "Engine"
+    with pytest.raises(ValueError, match="engine must be one of compiled, numpy"):
+        Match("3m", engine="gpu")

@@ -36,7 +36,7 @@ from training.config_io import flag_type
 from training.writable import UnwritableError, writable_directory
 
 DEFAULT_LEVELS = ("medium", "hard")
-BATCH_GAMES = 16  # games per pool task, played together (MatchBatch: batched engine from 8 games)
+BATCH_GAMES = 16  # games per pool task, played together (MatchBatch: batched engine from 2 games)
 SMALL_SCENARIO_UNITS = 64  # default scenario list: the shipped ones with at most this many units
 MAX_FAILURES_KEPT = 20  # failed games listed in the summary (all are counted)
 POLL_S = 0.2  # seconds between checks for a stop request while waiting for games

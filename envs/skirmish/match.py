@@ -29,6 +29,7 @@ from envs.contract.action import action_list
 from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, check_actions_per_step
 from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
 from envs.skirmish.actions import translate, translate_lenient
+from envs.skirmish.batched import BatchedEngine, GameView
 from envs.skirmish.budget import within_budget
 from envs.skirmish.engine import Engine
 from envs.skirmish.observation import observe_players
@@ -36,6 +37,7 @@ from envs.skirmish.scenario import Scenario, load_scenario
 from envs.skirmish.spec import skirmish_spec
 
 PLAYERS = (1, 2)
+ENGINES = ("compiled", "numpy")
 _sum = np.add.reduce  # ndarray.sum without the method's Python wrapper
 Actions = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 StepResult = tuple[dict[int, dict[str, np.ndarray]], dict[int, float], bool, bool, dict[int, dict]]
@@ -53,7 +55,8 @@ class PlannedStep:
 class Match:
     """One game between players 1 and 2. ``step`` takes each player's action (or list of actions).
 
-    ``actions_per_step``: each player's action budget per agent step (no_ops free); see the module docstring.
+    ``actions_per_step``: each player's action budget per agent step (no_ops free); ``engine``: ``"compiled"`` or
+    ``"numpy"``; see the module docstring.
     """
 
     def __init__(
@@ -69,9 +72,13 @@ class Match:
         lenient: bool = False,
         record: bool = False,
         actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
+        engine: str = "compiled",
     ) -> None:
         if step_mul < 1:
             raise ValueError(f"step_mul must be >= 1, got {step_mul}")
+        if engine not in ENGINES:
+            raise ValueError(f"Match: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        self.compiled = engine == "compiled"
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self.seed = int(seed)
         self.step_mul = int(step_mul)
@@ -87,7 +94,7 @@ class Match:
 
     def reset(self) -> dict[int, dict[str, np.ndarray]]:
         """Start the game again from the scenario and seed; returns each player's first observation."""
-        self.engine = Engine(self.scenario, self.seed, fog=self.fog)
+        self.engine: Engine | GameView = Engine(self.scenario, self.seed, fog=self.fog)
         self.engine.see_all = frozenset(self.see_all)
         self._slots_state = None
         self.actions_log: list[dict[int, list[dict]]] = []
@@ -162,7 +169,13 @@ class Match:
         return PlannedStep(batches, commands, infos)
 
     def issue(self, planned: PlannedStep) -> None:
-        """Give the engine the planned commands (and log the actions when recording); the engine is advanced next."""
+        """Give the engine the planned commands (and log the actions when recording); the engine is advanced next.
+        A compiled match's first step moves its game from the numpy Engine into its own one-game BatchedEngine."""
+        if self.compiled and isinstance(self.engine, Engine):
+            engine = self.engine
+            batch = BatchedEngine([self.scenario], [self.seed], fog=self.fog, units=engine.units,
+                                  capacity=engine.state.n)  # fmt: skip
+            self.engine = batch.load(0, engine)
         for player in PLAYERS:
             for command in planned.commands[player]:
                 self.engine.issue(player, command)

@@ -7,8 +7,9 @@ issued and all the engines advanced (``_advance``), then every game's rewards an
 (``Match.conclude``). Each game's outcome is exactly what ``Match.step`` gives it alone: games share nothing.
 
 Engines (``engine=``): ``"batched"`` plays the games in ``BatchedEngine``s, one struct-of-arrays state advanced
-for all the slots' games at once; ``"single"`` advances each match's own ``Engine``; ``"auto"`` (default) picks
-batched from ``BATCHED_FROM`` slots on (measured: ``pstar bench env`` batch rows). Both give bit-identical games.
+for all the slots' games at once; ``"single"`` advances each match's own engine (``Match(engine=...)``: compiled by
+default, a one-game ``BatchedEngine`` of its own); ``"auto"`` (default) picks batched from ``BATCHED_FROM`` slots on.
+All give bit-identical games.
 
 Batched: ``start`` loads the new match's freshly built engine into the slot (``BatchedEngine.load``) and sets
 ``match.engine`` to the slot's view, so the code that builds matches (``bot_match``, ``SkirmishEnv.reset``) is
@@ -29,8 +30,8 @@ from envs.skirmish.batched import BatchedEngine, GameView
 from envs.skirmish.match import Actions, Match, StepResult
 
 ENGINES = ("auto", "batched", "single")
-BATCHED_FROM = 8  # "auto": batched from here (MatchBatch.step, 10v10_mixed, batched / single: 1 game 0.6x, 4 1.0x,
-# 8 1.3x, 64 2.8x; 3m: 1 game 0.6x, 8 1.3x, 64 2.5x)
+BATCHED_FROM = 2  # "auto": batched from here (MatchBatch.step with games restarting, one core, batched / single
+# compiled matches: 10v10_mixed 1 game 1.0x, 2 1.3x, 8 2.0x, 16 2.3x; 3m 1 game 1.1x, 2 1.3x, 8 1.8x)
 MIN_CAPACITY = 16  # smallest batched engine, in units per game
 
 
