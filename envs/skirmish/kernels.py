@@ -463,35 +463,71 @@ def alive_changed(games, cap, alive, owner, air, hits_air, hits_ground, armed, b
 
 
 @njit(cache=True)
-def _pairwise(a, lo, hi):
-    """numpy's pairwise float sum of a[lo:hi] (what np.add.reduce / reduceat run on a contiguous float64 run)."""
+def _pairwise_block(a, lo, hi):
+    """numpy's pairwise sum of a run of at most 128 (``pairwise_sum``'s leaves): in order below 8, else 8
+    interleaved partial sums combined as a tree, then the rest in order."""
     n = hi - lo
     if n < 8:
         res = -0.0
         for i in range(lo, hi):
             res += a[i]
         return res
-    if n <= 128:
-        r = a[lo : lo + 8].copy()
-        i = 8
-        while i < n - n % 8:
-            for j in range(8):
-                r[j] += a[lo + i + j]
-            i += 8
-        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-        while i < n:
-            res += a[lo + i]
-            i += 1
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return _pairwise(a, lo, lo + n2) + _pairwise(a, lo + n2, hi)
+    r0, r1, r2, r3, r4, r5, r6, r7 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3], a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = lo + 8
+    end = hi - n % 8
+    while i < end:
+        r0 += a[i]
+        r1 += a[i + 1]
+        r2 += a[i + 2]
+        r3 += a[i + 3]
+        r4 += a[i + 4]
+        r5 += a[i + 5]
+        r6 += a[i + 6]
+        r7 += a[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < hi:
+        res += a[i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def pairwise_sum(a, lo, hi):
+    """numpy's pairwise float sum of a[lo:hi] (what np.add.reduce / reduceat run on a contiguous float64 run):
+    above 128 the halves (the first a multiple of 8 long) summed alike and added. The halving runs on an explicit
+    stack, not by recursion: numba's disk cache cannot reload a recursive function (the process crashes)."""
+    if hi - lo <= 128:
+        return _pairwise_block(a, lo, hi)
+    los, his, stage, sums = np.empty(64, np.int64), np.empty(64, np.int64), np.empty(64, np.int64), np.empty(64)
+    los[0], his[0], stage[0] = lo, hi, 0
+    top, done = 0, 0  # the frame being evaluated; the sums of finished halves waiting for their sibling
+    while top >= 0:
+        start, stop = los[top], his[top]
+        n = stop - start
+        if n <= 128:
+            sums[done] = _pairwise_block(a, start, stop)
+            done += 1
+            top -= 1
+            continue
+        half = n // 2
+        half -= half % 8
+        if stage[top] == 2:  # both halves summed: first + second
+            sums[done - 2] = sums[done - 2] + sums[done - 1]
+            done -= 1
+            top -= 1
+            continue
+        first = stage[top] == 0
+        stage[top] += 1
+        top += 1
+        los[top], his[top], stage[top] = (start, start + half, 0) if first else (start + half, stop, 0)
+    return sums[0]
 
 
 @njit(cache=True, inline="always")
 def _segment_sum(a, lo, hi):
     """np.add.reduceat's value for the segment a[lo:hi]: its first element plus the pairwise sum of the rest."""
-    return a[lo] if hi - lo == 1 else a[lo] + _pairwise(a, lo + 1, hi)
+    return a[lo] if hi - lo == 1 else a[lo] + pairwise_sum(a, lo + 1, hi)
 
 
 @njit(cache=True)

@@ -32,13 +32,12 @@ from envs.skirmish.actions import translate, translate_lenient
 from envs.skirmish.batched import BatchedEngine, GameView
 from envs.skirmish.budget import within_budget
 from envs.skirmish.engine import Engine
-from envs.skirmish.observation import observe_players
+from envs.skirmish.observation import Observations, observe_one
 from envs.skirmish.scenario import Scenario, load_scenario
 from envs.skirmish.spec import skirmish_spec
 
 PLAYERS = (1, 2)
 ENGINES = ("compiled", "numpy")
-_sum = np.add.reduce  # ndarray.sum without the method's Python wrapper
 Actions = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 StepResult = tuple[dict[int, dict[str, np.ndarray]], dict[int, float], bool, bool, dict[int, dict]]
 
@@ -96,35 +95,27 @@ class Match:
         """Start the game again from the scenario and seed; returns each player's first observation."""
         self.engine: Engine | GameView = Engine(self.scenario, self.seed, fog=self.fog)
         self.engine.see_all = frozenset(self.see_all)
-        self._slots_state = None
         self.actions_log: list[dict[int, list[dict]]] = []
         self.steps = 0
-        self._full = self._vitality()
-        self._last = self._full.copy()
-        return self._observe()
+        self._full = self._last = self._observe().vitality  # hp + shields of each side's living units
+        return self.observations
 
     @property
     def winner(self) -> int | None:
         return self.engine.winner
 
-    def _vitality(self) -> np.ndarray:
-        """Hp + shields of each player's living units: [player 1, player 2]."""
-        st = self.engine.state
-        if self._slots_state is not st:  # each player's slots (owners never change), in slot order as a mask gives
-            self._slots_state, self._slots = st, [(st.owner == p).nonzero()[0] for p in PLAYERS]
-        alive_total = np.where(st.alive, st.hp + st.shield, 0.0)
-        return np.array([_sum(alive_total[slots]) for slots in self._slots])
-
-    def _observe(self) -> dict[int, dict[str, np.ndarray]]:
-        """Each player's observation now, kept as ``observations`` with its rows (for the actions that answer it)
-        and ``units_dropped``."""
-        (obs_1, rows_1, dropped_1), (obs_2, rows_2, dropped_2) = observe_players(self.engine, self.max_units)
+    def _observe(self, observed: Observations | None = None) -> Observations:
+        """Each player's observation now (``observed``: made by the caller, e.g. ``MatchBatch`` for many games at
+        once), kept as ``observations`` with its rows (for the actions that answer it) and ``units_dropped``."""
+        if observed is None:
+            observed = observe_one(self.engine, self.max_units)
+        (obs_1, rows_1, dropped_1), (obs_2, rows_2, dropped_2) = observed.players
         self._rows: dict[int, np.ndarray] = {1: rows_1, 2: rows_2}
         # what translate checks action types against (a copy: the caller may write to the observation)
         self._available = {1: obs_1["available_actions"].copy(), 2: obs_2["available_actions"].copy()}
         self.units_dropped = {1: dropped_1, 2: dropped_2}  # per player: units in view with no row
         self.observations = {1: obs_1, 2: obs_2}
-        return self.observations
+        return observed
 
     def step(self, actions: Mapping[int, Actions]) -> StepResult:
         """Play one agent step: (observations, rewards, terminated, truncated, infos), each keyed by player.
@@ -182,20 +173,22 @@ class Match:
         if self.record:
             self.actions_log.append(planned.batches)
 
-    def conclude(self, planned: PlannedStep) -> StepResult:
-        """After the engine advanced ``step_mul`` loops: rewards, the game's end and both new observations."""
+    def conclude(self, planned: PlannedStep, observed: Observations | None = None) -> StepResult:
+        """After the engine advanced ``step_mul`` loops: rewards, the game's end and both new observations
+        (``observed``: this game's ``Observations`` now, when the caller made them)."""
         self.steps += 1
-        now = self._vitality()
-        lost = (self._last - now) / np.maximum(self._full, 1e-9)
+        now = self._observe(observed).vitality
+        (last_1, last_2), (full_1, full_2) = self._last, self._full
+        lost_1, lost_2 = (last_1 - now[0]) / max(full_1, 1e-9), (last_2 - now[1]) / max(full_2, 1e-9)
         self._last = now
-        rewards = {1: float(lost[1] - lost[0]), 2: float(lost[0] - lost[1])}
+        rewards = {1: lost_2 - lost_1, 2: lost_1 - lost_2}
         winner = self.engine.winner
         truncated = winner == 0 and self.engine.loop >= self.scenario.time_limit_loops  # a stalemate terminates
         terminated = winner is not None and not truncated
         if winner in PLAYERS:
             rewards[winner] += 1.0
             rewards[3 - winner] -= 1.0
-        observations = self._observe()
+        observations = self.observations
         infos = planned.infos
         for player in PLAYERS:
             infos[player].update(game_loop=self.engine.loop, winner=winner, units_dropped=self.units_dropped[player])

@@ -3,8 +3,9 @@ replay recording).
 
 A step runs in three passes over the games it is given: every game's actions are checked and translated
 (``Match.plan``; a strict game's illegal action raises here, before any game changes), every game's commands are
-issued and all the engines advanced (``_advance``), then every game's rewards and observations are made
-(``Match.conclude``). Each game's outcome is exactly what ``Match.step`` gives it alone: games share nothing.
+issued and all the engines advanced (``_advance``), then every game's observations are made (batched: all the games
+of a batched engine at once, ``observe_games``) and its rewards (``Match.conclude``). Each game's outcome is exactly
+what ``Match.step`` gives it alone: games share nothing.
 
 Engines (``engine=``): ``"batched"`` plays the games in ``BatchedEngine``s, one struct-of-arrays state advanced
 for all the slots' games at once; ``"single"`` advances each match's own engine (``Match(engine=...)``: compiled by
@@ -28,6 +29,7 @@ import numpy as np
 
 from envs.skirmish.batched import BatchedEngine, GameView
 from envs.skirmish.match import Actions, Match, StepResult
+from envs.skirmish.observation import Observations, observe_games
 
 ENGINES = ("auto", "batched", "single")
 BATCHED_FROM = 2  # "auto": batched from here (MatchBatch.step with games restarting, one core, batched / single
@@ -81,7 +83,8 @@ class MatchBatch:
         for slot, match in games.items():
             match.issue(planned[slot])
         self._advance(list(games))
-        return {slot: match.conclude(planned[slot]) for slot, match in games.items()}
+        observed = self._observe(list(games)) if self.batched else {}
+        return {slot: match.conclude(planned[slot], observed.get(slot)) for slot, match in games.items()}
 
     def _load(self, slot: int, match: Match) -> None:
         """Load the match's single engine into slot ``slot`` of the smallest batched engine holding its units."""
@@ -95,6 +98,18 @@ class MatchBatch:
             self.engines.append(batch)
             self.engines.sort(key=lambda b: b.capacity)
         match.engine = self._views[slot] = batch.load(slot, engine)
+
+    def _observe(self, slots: list[int]) -> dict[int, Observations]:
+        """Both players' observations of the games of ``slots`` (batched), made together per batched engine."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for slot in slots:
+            groups.setdefault((id(self._views[slot].batch), self.matches[slot].max_units), []).append(slot)
+        observed = {}
+        for (_, max_units), group in groups.items():
+            batch = self._views[group[0]].batch
+            games = [self._views[slot].g for slot in group]
+            observed.update(zip(group, observe_games(batch, games, max_units), strict=True))
+        return observed
 
     def _advance(self, slots: list[int]) -> None:
         """Advance the engines of ``slots`` by their match's ``step_mul`` loops (each stops early when its game

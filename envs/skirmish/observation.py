@@ -1,4 +1,4 @@
-"""Engine -> one player's observation dict (``units``, ``unit_mask``, ``scalars``, ``available_actions``).
+"""Engine -> each player's observation dict (``units``, ``unit_mask``, ``scalars``, ``available_actions``).
 
 Rows follow the contract's rule (envs/contract/README.md): the player's living units first, by tag; then the enemy
 units it can see, nearest first by squared distance from the centroid of its living units (ties by tag; by tag
@@ -20,15 +20,23 @@ Each row holds what pysc2's raw units would report for the unit, with these Skir
   slot: exact in float32, which holds integers below 2**24).
 - ``cargo_*``, ``is_blip``, ``is_powered``, ``active`` (buildings only), harvesters, resources, buffs, add-ons,
   order progress (trains/research only), hallucination, is_in_cargo and upgrade levels are 0: Skirmish has none.
+
+Both players' observations of many games are made in two compiled passes (``observe_games``: every game of a
+``BatchedEngine`` a ``MatchBatch`` steps, or one engine's game): ``_select`` picks and orders each player's rows and
+computes the scalars, ``_fill`` writes the rows; between them the rare player with more units in view than rows gets
+``fair_rows``. The passes do numpy's float operations in numpy's order (its pairwise sums, its stable sort, its
+remainder), so the observations are the same bit for bit as a numpy implementation's.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from envs.contract.catalogue import ATTACK_UNIT, FOLLOW, NO_OP, NUM_ACTION_TYPES
 from envs.contract.columns import (
@@ -44,19 +52,16 @@ from envs.contract.rows import fair_rows
 from envs.contract.scalars import NUM_SCALARS, SCALAR_NAMES
 from envs.contract.sizes import DEFAULT_MAX_UNITS
 from envs.skirmish.catalogue import REPORT_ATTACK, REPORT_HEAL, order_id_table, unit_abilities
+from envs.skirmish.kernels import pairwise_sum
 
-_ORDER_COLUMNS = 4  # order_id_0..3
 _TWO_PI = 2.0 * math.pi
-# Plain ints and slices for the hot path (IntEnum member lookups cost more than the numpy work at 20 units).
+# Plain ints for the compiled passes.
 _HEALTH, _SHIELD, _ENERGY = int(C.health), int(C.shield), int(C.energy)
-_VITALS = slice(_HEALTH, _ENERGY + 1)
-_RATIOS = slice(int(C.health_ratio), int(C.energy_ratio) + 1)
-_XY = slice(int(C.x), int(C.y) + 1)
-_FACING, _IS_SELECTED, _WEAPON_COOLDOWN = int(C.facing), int(C.is_selected), int(C.weapon_cooldown)
+_HEALTH_RATIO, _SHIELD_RATIO, _ENERGY_RATIO = int(C.health_ratio), int(C.shield_ratio), int(C.energy_ratio)
+_X, _Y, _FACING = int(C.x), int(C.y), int(C.facing)
+_IS_SELECTED, _WEAPON_COOLDOWN, _ORDER_LENGTH = int(C.is_selected), int(C.weapon_cooldown), int(C.order_length)
+_ORDER_ID = (int(C.order_id_0), int(C.order_id_1), int(C.order_id_2), int(C.order_id_3))
 _ALLIANCE, _SELF, _ENEMY = int(C.alliance), float(Alliance.self), float(Alliance.enemy)
-_ORDER_LENGTH = int(C.order_length)
-_ORDER_IDS_01 = slice(int(C.order_id_0), int(C.order_id_1) + 1)
-_ORDER_IDS_23 = slice(int(C.order_id_2), int(C.order_id_3) + 1)
 (_S_LOOP, _S_TIME, _S_WIDTH, _S_HEIGHT, _S_FOOD, _S_ARMY, _S_ENEMY_FOOD, _S_ENEMY_ARMY, _S_OWN_VITALITY,
  _S_ENEMY_VITALITY) = (SCALAR_NAMES.index(name) for name in (
     "game_loop", "time_remaining", "map_width", "map_height", "food_used", "army_count", "enemy_food_visible",
@@ -73,19 +78,13 @@ class SlotInfo:
     vital_max: np.ndarray  # float64 [n, 3]: max hp, shield, energy (inf where the max is 0, so the ratio is 0)
     supply: np.ndarray  # float64 [n]
     abilities: np.ndarray  # bool [n, NUM_ACTION_TYPES]: what the unit can be selected for
-    order_ids: np.ndarray  # float32 [n x number of Order kinds]: the order_id_* value of (slot, order kind), flat
-    order_base: np.ndarray  # intp [n, 1]: each slot's first entry in ``order_ids``
+    order_ids: np.ndarray  # float32 [n, number of Order kinds]: the order_id_* value of (slot, order kind)
     engaged_id: np.ndarray  # float32 [n]: the order id an idle unit that is fighting (or healing) shows
     by_tag: np.ndarray  # intp [n]: slots sorted by tag
-    tag_ordered: bool  # by_tag is the identity (slots are already in tag order, as the engine assigns tags)
-    full_vitality: dict[int, float]  # player -> full hp + shields of all its starting units
+    full_vitality: np.ndarray  # float64 [2]: players 1 and 2's full hp + shields of all their starting units
     is_air: np.ndarray  # bool [n]
     hits_ground: np.ndarray  # bool [n]
     hits_air: np.ndarray  # bool [n]
-
-
-_sum = np.add.reduce  # what ndarray.sum calls, without the method's Python wrapper
-_any_rows = np.logical_or.reduce  # ndarray.any, likewise
 
 
 def slot_info(engine) -> SlotInfo:
@@ -114,9 +113,7 @@ def _build_slot_info(engine) -> SlotInfo:
     vital_max = np.stack([table.hp[t], table.shields[t], table.energy_max[t]], axis=1)
     healer = table.healer[t]
     order_ids = np.stack([order_id_table(healer=False), order_id_table(healer=True)])[healer.astype(np.intp)]
-    kinds = order_ids.shape[1]
     full = table.hp[t] + table.shields[t]
-    by_tag = np.argsort(st.tag, kind="stable")
     return SlotInfo(
         state=st,
         template=template,
@@ -124,44 +121,14 @@ def _build_slot_info(engine) -> SlotInfo:
         vital_max=np.where(vital_max > 0, vital_max, np.inf),
         supply=table.supply[t].astype(np.float64),
         abilities=unit_abilities(table.speed > 0, table.armed, table.healer)[t],
-        order_ids=order_ids.reshape(-1),
-        order_base=np.arange(n, dtype=np.intp)[:, None] * kinds,
+        order_ids=np.ascontiguousarray(order_ids, dtype=np.float32),
         engaged_id=np.where(healer, REPORT_HEAL.function_id, REPORT_ATTACK.function_id).astype(np.float32),
-        by_tag=by_tag,
-        tag_ordered=bool((by_tag == np.arange(n)).all()),
-        full_vitality={p: float(full[mine[p]].sum()) for p in (1, 2)},
+        by_tag=np.argsort(st.tag, kind="stable"),
+        full_vitality=np.array([float(full[mine[p]].sum()) for p in (1, 2)]),
         is_air=table.is_air[t],
         hits_ground=table.hits_ground[t],
         hits_air=table.hits_air[t],
     )
-
-
-class UnitTables(NamedTuple):
-    """float32 [n, 46] each: every slot's row now as its enemy sees it (``alliance`` enemy, owner-only columns 0)
-    and as its owner sees it (``alliance`` self, with selection, weapon cooldown and orders)."""
-
-    enemy_view: np.ndarray
-    owner_view: np.ndarray
-
-
-def unit_tables(engine) -> UnitTables:
-    """Both views of every slot's row (``UnitTables``), built once per step and shared by both players' observations
-    (``observe_players``), each of which only gathers its rows: the changing columns cost one pass over all slots
-    instead of a gather and a write per player. Rows of dead units hold stale values; no observation takes them."""
-    info = slot_info(engine)
-    st = engine.state
-    table = info.template.copy()
-    table[:, _HEALTH] = st.hp
-    table[:, _SHIELD] = st.shield
-    table[:, _ENERGY] = st.energy
-    table[:, _RATIOS] = np.floor(table[:, _VITALS] / info.vital_max * RATIO_SCALE)
-    table[:, _XY] = st.pos
-    table[:, _FACING] = np.remainder(st.facing, _TWO_PI)
-    own = table.copy()
-    table[:, _ALLIANCE] = _ENEMY  # Skirmish has no neutral units: whoever sees a unit it does not own, sees an enemy
-    own[:, _ALLIANCE] = _SELF
-    _fill_own_columns(own, st, info)
-    return UnitTables(table, own)
 
 
 class Observed(NamedTuple):
@@ -173,6 +140,14 @@ class Observed(NamedTuple):
     units_dropped: int
 
 
+class Observations(NamedTuple):
+    """One game now: both players' ``Observed`` and each side's hp + shields of its living units (what ``Match``'s
+    reward measures), players 1 and 2."""
+
+    players: tuple[Observed, Observed]
+    vitality: tuple[float, float]
+
+
 def observe(engine, player: int, max_units: int = DEFAULT_MAX_UNITS) -> Observed:
     """``player``'s observation of the engine now (see ``Observed``)."""
     if player != 1 and player != 2:
@@ -181,104 +156,314 @@ def observe(engine, player: int, max_units: int = DEFAULT_MAX_UNITS) -> Observed
 
 
 def observe_players(engine, max_units: int = DEFAULT_MAX_UNITS) -> tuple[Observed, Observed]:
-    """Players 1 and 2's observations now. What both share is computed once: the unit tables, each side's living
-    units and their totals (``Match`` observes both players every step)."""
+    """Players 1 and 2's observations now (``engine``: an Engine, or a BatchedEngine's ``GameView``)."""
+    return observe_one(engine, max_units).players
+
+
+def observe_one(engine, max_units: int = DEFAULT_MAX_UNITS) -> Observations:
+    """``observe_games`` of one engine's game (an Engine, or a BatchedEngine's ``GameView``)."""
+    batch = getattr(engine, "batch", None)
+    if batch is not None:
+        return observe_games(batch, [engine.g], max_units)[0]
+    return observe_games(engine, [0], max_units)[0]
+
+
+def observe_games(engine, games: Sequence[int], max_units: int = DEFAULT_MAX_UNITS) -> list[Observations]:
+    """Both players' observations of each of ``games`` (game indices of a BatchedEngine; ``[0]`` for an Engine),
+    made together in two compiled passes; each player's arrays are views of one new array per key."""
     if max_units < 1:
         raise ValueError(f"max_units must be >= 1, got {max_units!r}")
-    info = slot_info(engine)
-    st = engine.state
-    tables = unit_tables(engine)
-    alive = st.alive
-    if info.tag_ordered:  # the usual case: slot order is tag order
-        living = [None, (alive & info.mine[1]).nonzero()[0], (alive & info.mine[2]).nonzero()[0]]
-    else:
-        by_tag = info.by_tag
-        living = [None, by_tag[(alive & info.mine[1])[by_tag]], by_tag[(alive & info.mine[2])[by_tag]]]
-    vitality = st.hp + st.shield
-    totals = [None, *(_totals(living[p], info, vitality) for p in (1, 2))]
-    return (_observe(engine, 1, max_units, tables, info, living, totals, vitality),
-            _observe(engine, 2, max_units, tables, info, living, totals, vitality))  # fmt: skip
-
-
-def _totals(slots: np.ndarray, info: SlotInfo, vitality: np.ndarray) -> tuple[float, int, float]:
-    """Supply, count and hp + shields of the units at ``slots`` (what the scalars report of own and enemy units)."""
-    return _sum(info.supply[slots]), slots.size, _sum(vitality[slots])
-
-
-def _observe(engine, player: int, max_units: int, tables: UnitTables, info: SlotInfo, living: list,
-             totals: list, vitality: np.ndarray) -> Observed:  # fmt: skip
-    """One player's observation from the parts both share: ``living`` [-, player 1's, player 2's] living slots in
-    tag order and their ``_totals``."""
-    st = engine.state
-    enemy = 3 - player
-    own_slots, enemy_slots = living[player], living[enemy]
-    enemy_totals = totals[enemy]
-    if getattr(engine, "fog", True) and player not in getattr(engine, "see_all", ()):  # else visible() is all
-        seen = engine.visible(player)[enemy_slots]
-        if not seen.all():
-            enemy_slots = enemy_slots[seen]
-            enemy_totals = _totals(enemy_slots, info, vitality)
-    if enemy_slots.size > 1 and own_slots.size:
-        pos = st.pos
-        offset = pos[enemy_slots] - _sum(pos[own_slots], axis=0) / own_slots.size
-        enemy_slots = enemy_slots[np.einsum("ij,ij->i", offset, offset).argsort(kind="stable")]
-    scalars = _scalars(engine, player, totals[player], enemy_totals, info)  # over every unit in view
-    in_view = own_slots.size + enemy_slots.size
-    if in_view > max_units:
-        own_slots, enemy_slots = fair_rows((own_slots, enemy_slots), st.pos, max_units)
-    n_own = own_slots.size
-    k = n_own + enemy_slots.size
-    units = np.zeros((max_units, NUM_UNIT_COLUMNS), dtype=np.float32)
-    tables.owner_view.take(own_slots, axis=0, out=units[:n_own])
-    tables.enemy_view.take(enemy_slots, axis=0, out=units[n_own:k])
-    mask = np.zeros(max_units, dtype=bool)
-    mask[:k] = True
-    slots = np.concatenate((own_slots, enemy_slots))
-    available = available_actions(info, slots, n_own)
-    obs = {"units": units, "unit_mask": mask, "scalars": scalars, "available_actions": available}
-    return Observed(obs, slots, in_view - k)
-
-
-def _fill_own_columns(rows: np.ndarray, st, info: SlotInfo) -> None:
-    """Columns SC2 fills only for the player's own units, for every slot: selection, weapon cooldown and orders
-    (order slots past ``order_len`` hold IDLE, whose id is 0)."""
-    rows[:, _IS_SELECTED] = st.was_selected
-    rows[:, _WEAPON_COOLDOWN] = st.cooldown
-    ids = info.order_ids[info.order_base + st.order_kind[:, :_ORDER_COLUMNS]]
-    length = st.order_len
-    engaged = (length == 0) & (st.attack_target >= 0)
-    if np.count_nonzero(engaged):
-        ids[engaged, 0] = info.engaged_id[engaged]
-    rows[:, _ORDER_LENGTH] = length + engaged
-    rows[:, _ORDER_IDS_01] = ids[:, :2]
-    rows[:, _ORDER_IDS_23] = ids[:, 2:]
-
-
-def _scalars(engine, player: int, own: tuple, enemy: tuple, info: SlotInfo) -> np.ndarray:
-    """The scalars from the own and enemy ``_totals``."""
-    scenario, loop = engine.scenario, engine.loop
-    values = [0.0] * NUM_SCALARS
-    values[_S_LOOP] = loop
-    values[_S_TIME] = max(0.0, 1.0 - loop / scenario.time_limit_loops)
-    values[_S_WIDTH] = scenario.map_width
-    values[_S_HEIGHT] = scenario.map_height
-    values[_S_FOOD], values[_S_ARMY] = own[0], own[1]
-    values[_S_ENEMY_FOOD], values[_S_ENEMY_ARMY] = enemy[0], enemy[1]
-    values[_S_OWN_VITALITY] = own[2] / info.full_vitality[player]
-    values[_S_ENEMY_VITALITY] = enemy[2] / info.full_vitality[3 - player]
-    return np.array(values, dtype=np.float32)
+    tables = _tables(engine, games)
+    st, count = tables.flat, len(games)
+    index = np.asarray(games, dtype=np.int64)
+    fogged = np.zeros((count, 2), dtype=bool)
+    for i, g in enumerate(games):
+        fog, see_all = tables.fog(g)
+        if fog:
+            for player in (1, 2):
+                if player not in see_all:
+                    fogged[i, player - 1] = True
+                    tables.seen[tables.rows(g), player - 1] = tables.visible(g, player)
+    rows = np.empty((count, 2, tables.capacity), dtype=np.int64)
+    n_own, n_view = np.empty((count, 2), dtype=np.int64), np.empty((count, 2), dtype=np.int64)
+    scalars = np.empty((count, 2, NUM_SCALARS), dtype=np.float32)
+    vitality = np.empty((count, 2))
+    _select(index, tables.base, tables.count, tables.by_tag, fogged, tables.seen, st.alive, st.owner, st.pos, st.hp,
+            st.shield, tables.supply, tables.loop(), tables.limit, tables.size, tables.full, rows, n_own, n_view,
+            scalars, vitality)  # fmt: skip
+    kept = np.minimum(n_view, max_units)
+    for i, p in zip(*(n_view > max_units).nonzero(), strict=True):  # more units in view than rows: fair shares
+        own, enemy = rows[i, p, : n_own[i, p]].copy(), rows[i, p, n_own[i, p] : n_view[i, p]].copy()
+        own, enemy = fair_rows((own, enemy), st.pos[tables.rows(games[i])], max_units)
+        rows[i, p, : own.size], rows[i, p, own.size : own.size + enemy.size] = own, enemy
+        n_own[i, p], kept[i, p] = own.size, own.size + enemy.size
+    units = np.zeros((count, 2, max_units, NUM_UNIT_COLUMNS), dtype=np.float32)
+    mask = np.zeros((count, 2, max_units), dtype=bool)
+    available = np.zeros((count, 2, NUM_ACTION_TYPES), dtype=bool)
+    _fill(index, tables.base, rows, n_own, kept, tables.template, tables.vital_max, tables.order_ids,
+          tables.engaged_id, tables.abilities, st.hp, st.shield, st.energy, st.pos, st.facing, st.was_selected,
+          st.cooldown, st.order_kind, st.order_len, st.attack_target, units, mask, available)  # fmt: skip
+    out = []
+    dropped = (n_view - kept).tolist()
+    lengths = kept.tolist()
+    sums = vitality.tolist()
+    for i in range(count):
+        players = tuple(
+            Observed({"units": units[i, p], "unit_mask": mask[i, p], "scalars": scalars[i, p],
+                      "available_actions": available[i, p]}, rows[i, p, : lengths[i][p]], dropped[i][p])
+            for p in (0, 1)
+        )  # fmt: skip
+        out.append(Observations(players, (sums[i][0], sums[i][1])))
+    return out
 
 
 def available_actions(info: SlotInfo, slots: np.ndarray, n_own: int) -> np.ndarray:
     """bool ``[NUM_ACTION_TYPES]``: no_op always; a unit action when some own row can do it and, for
     attack_unit, an enemy row exists to target, for follow, another row exists to follow."""
-    if n_own:
-        available = _any_rows(info.abilities[slots[:n_own]], axis=0)
-    else:
-        available = np.zeros(NUM_ACTION_TYPES, dtype=bool)
-    available[NO_OP] = True
-    if slots.size == n_own:
-        available[ATTACK_UNIT] = False
-    if slots.size < 2:
-        available[FOLLOW] = False
+    available = np.zeros(NUM_ACTION_TYPES, dtype=bool)
+    _available(info.abilities, np.asarray(slots, dtype=np.int64), 0, int(n_own), len(slots), available)
     return available
+
+
+class _FlatState(NamedTuple):
+    """The state arrays the passes read, one row per slot (a BatchedEngine's flattened: game g from g x capacity)."""
+
+    alive: np.ndarray
+    owner: np.ndarray
+    pos: np.ndarray
+    hp: np.ndarray
+    shield: np.ndarray
+    energy: np.ndarray
+    facing: np.ndarray
+    was_selected: np.ndarray
+    cooldown: np.ndarray
+    order_kind: np.ndarray
+    order_len: np.ndarray
+    attack_target: np.ndarray
+
+
+class _Tables:
+    """The per-slot constants (``SlotInfo``) of every game of one engine as flat arrays for the passes, game g's
+    rows from ``base[g]``; a game's rows are rewritten when it is a new game (a new state). ``engine``: a
+    BatchedEngine, or an Engine-like object holding one game."""
+
+    def __init__(self, engine, batched: bool) -> None:
+        self.engine, self.batched = engine, batched
+        state = engine.state
+        games, self.capacity = (engine.games, engine.capacity) if batched else (1, state.n)
+        size = games * self.capacity
+        self.infos: list[SlotInfo | None] = [None] * games
+        self.base = np.arange(games, dtype=np.int64) * self.capacity
+        self.count = np.zeros(games, dtype=np.int64)
+        self.template = np.zeros((size, NUM_UNIT_COLUMNS), dtype=np.float32)
+        self.vital_max = np.ones((size, 3))
+        self.supply = np.zeros(size)
+        self.abilities = np.zeros((size, NUM_ACTION_TYPES), dtype=bool)
+        self.order_ids = np.zeros((size, len(order_id_table(healer=False))), dtype=np.float32)
+        self.engaged_id = np.zeros(size, dtype=np.float32)
+        self.by_tag = np.zeros(size, dtype=np.int64)
+        self.full = np.zeros((games, 2))
+        self.limit = np.ones(games, dtype=np.int64)
+        self.size = np.zeros((games, 2))
+        self.seen = np.ones((size, 2), dtype=bool)  # what fogged players see (written before each pass)
+        arrays = {name: getattr(state, name) for name in _FlatState._fields}
+        self.flat = _FlatState(**{name: a.reshape(size, *a.shape[2:]) if batched else a for name, a in arrays.items()})
+
+    def rows(self, g: int) -> slice:
+        """Game g's rows of the flat arrays."""
+        return slice(int(self.base[g]), int(self.base[g] + self.count[g]))
+
+    def fog(self, g: int) -> tuple[bool, frozenset[int] | tuple[int, ...]]:
+        """Whether game g has fog, and the players that see through it."""
+        if self.batched:
+            return self.engine.fog[g], self.engine.see_all[g]
+        return getattr(self.engine, "fog", True), getattr(self.engine, "see_all", ())
+
+    def visible(self, g: int, player: int) -> np.ndarray:
+        return self.engine.visible(g, player) if self.batched else self.engine.visible(player)
+
+    def loop(self) -> np.ndarray:
+        """int64 [games]: each game's loop now."""
+        return self.engine.loop if self.batched else np.array([self.engine.loop], dtype=np.int64)
+
+    def update(self, g: int, state, view) -> None:
+        """Rewrite game g's rows unless they were made for ``state`` (``view``: game g as an Engine-like object)."""
+        info = self.infos[g]
+        if info is not None and info.state is state:
+            return
+        info = self.infos[g] = slot_info(view)
+        n, b = len(info.by_tag), int(self.base[g])
+        rows = slice(b, b + n)
+        self.count[g] = n
+        self.template[rows] = info.template
+        self.vital_max[rows] = info.vital_max
+        self.supply[rows] = info.supply
+        self.abilities[rows] = info.abilities
+        self.order_ids[rows] = info.order_ids
+        self.engaged_id[rows] = info.engaged_id
+        self.by_tag[rows] = info.by_tag
+        self.full[g] = info.full_vitality
+        scenario = view.scenario
+        self.limit[g] = scenario.time_limit_loops
+        self.size[g] = scenario.map_width, scenario.map_height
+
+
+def _tables(engine, games: Sequence[int]) -> _Tables:
+    """The engine's ``_Tables`` (cached on it), with the rows of ``games`` up to date."""
+    tables = getattr(engine, "_observation_tables", None)
+    if hasattr(engine, "game_state"):  # a BatchedEngine
+        if tables is None:
+            tables = engine._observation_tables = _Tables(engine, batched=True)
+        for g in games:
+            state = engine.game_state(g)
+            if tables.infos[g] is None or tables.infos[g].state is not state:
+                tables.update(g, state, engine.game(g))
+        return tables
+    if tables is None or tables.flat.alive is not engine.state.alive:
+        tables = engine._observation_tables = _Tables(engine, batched=False)
+    tables.update(0, engine.state, engine)
+    return tables
+
+
+@njit(cache=True)
+def _sum(values, lo, hi):
+    """np.add.reduce of values[lo:hi] (numpy's pairwise sum; 0.0 when empty)."""
+    return pairwise_sum(values, lo, hi) if hi > lo else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _select(games, base, count, by_tag, fogged, seen, alive, owner, pos, hp, shield, supply, loop, limit, size, full,
+            rows, n_own, n_view, scalars, vitality):  # fmt: skip
+    """Per game and player: the rows in view in the contract's order (own living units by tag, then the visible
+    enemies nearest the own centroid first, ties by tag) into ``rows`` with ``n_own`` and ``n_view``, the scalars,
+    and ``vitality``: hp + shields of the player's living units (summed over its slots, dead ones as 0)."""
+    work = np.empty(rows.shape[2])
+    work_2 = np.empty(rows.shape[2])
+    living = np.empty((2, rows.shape[2]), dtype=np.int64)
+    key = np.empty(rows.shape[2])
+    for i in range(games.size):
+        g = games[i]
+        b, n = base[g], count[g]
+        alive_n = np.zeros(2, dtype=np.int64)
+        for side in range(2):
+            m = 0
+            for s in range(n):
+                if owner[b + s] == side + 1:
+                    work[m] = hp[b + s] + shield[b + s] if alive[b + s] else 0.0
+                    m += 1
+            vitality[i, side] = _sum(work, 0, m)
+            m = 0
+            for t in range(n):
+                s = by_tag[b + t]
+                if alive[b + s] and owner[b + s] == side + 1:
+                    living[side, m] = s
+                    m += 1
+            alive_n[side] = m
+        for side in range(2):
+            out = rows[i, side]
+            own = alive_n[side]
+            out[:own] = living[side, :own]
+            enemy = 0
+            for j in range(alive_n[1 - side]):
+                s = living[1 - side, j]
+                if not fogged[i, side] or seen[b + s, side]:
+                    out[own + enemy] = s
+                    enemy += 1
+            if enemy > 1 and own > 0:  # enemies by squared distance from the own centroid, stable
+                cx, cy = pos[b + out[0], 0], pos[b + out[0], 1]
+                for j in range(1, own):
+                    cx += pos[b + out[j], 0]
+                    cy += pos[b + out[j], 1]
+                cx /= own
+                cy /= own
+                for j in range(enemy):
+                    s = b + out[own + j]
+                    ox, oy = pos[s, 0] - cx, pos[s, 1] - cy
+                    key[j] = ox * ox + oy * oy
+                for j in range(1, enemy):  # insertion sort: stable
+                    k, s = key[j], out[own + j]
+                    h = j - 1
+                    while h >= 0 and key[h] > k:
+                        key[h + 1] = key[h]
+                        out[own + h + 1] = out[own + h]
+                        h -= 1
+                    key[h + 1] = k
+                    out[own + h + 1] = s
+            n_own[i, side], n_view[i, side] = own, own + enemy
+            for j in range(own + enemy):  # supply, then hp + shields, of own (then enemy) units in tag order
+                s = b + (out[j] if j < own else living[1 - side, j - own])
+                work[j], work_2[j] = supply[s], hp[s] + shield[s]
+            if enemy < alive_n[1 - side]:  # fog: the seen enemies only, in tag order
+                e = 0
+                for j in range(alive_n[1 - side]):
+                    s = living[1 - side, j]
+                    if seen[b + s, side]:
+                        work[own + e], work_2[own + e] = supply[b + s], hp[b + s] + shield[b + s]
+                        e += 1
+            sc = scalars[i, side]
+            sc[:] = 0.0
+            t = loop[g]
+            sc[_S_LOOP] = t
+            left = 1.0 - t / limit[g]
+            sc[_S_TIME] = left if left > 0.0 else 0.0
+            sc[_S_WIDTH], sc[_S_HEIGHT] = size[g, 0], size[g, 1]
+            sc[_S_FOOD], sc[_S_ARMY] = _sum(work, 0, own), own
+            sc[_S_OWN_VITALITY] = _sum(work_2, 0, own) / full[g, side]
+            sc[_S_ENEMY_FOOD], sc[_S_ENEMY_ARMY] = _sum(work, own, own + enemy), enemy
+            sc[_S_ENEMY_VITALITY] = _sum(work_2, own, own + enemy) / full[g, 1 - side]
+
+
+@njit(cache=True)
+def _available(abilities, rows, base, n_own, k, out):
+    """Into ``out`` (all False): no_op; a unit action some own row (``rows[:n_own]``, slots from ``base``) can
+    do; attack_unit only with an enemy row to target, follow with another row to follow."""
+    for r in range(n_own):
+        s = base + rows[r]
+        for a in range(out.size):
+            if abilities[s, a]:
+                out[a] = True
+    out[NO_OP] = True
+    if k == n_own:
+        out[ATTACK_UNIT] = False
+    if k < 2:
+        out[FOLLOW] = False
+
+
+@njit(cache=True, error_model="numpy")
+def _fill(games, base, rows, n_own, kept, template, vital_max, order_ids, engaged_id, abilities, hp, shield,
+          energy, pos, facing, was_selected, cooldown, order_kind, order_len, attack_target, units, mask,
+          available):  # fmt: skip
+    """Write each player's rows (``rows[:kept]``, own ones first) into ``units`` and ``mask``, and its
+    ``available`` action types. A row is its slot's template plus the changing columns; ratios are
+    floor(float32 value / max x 255); own rows add selection, weapon cooldown and orders (order slots past
+    ``order_len`` hold IDLE, whose id is 0; an idle unit that is fighting shows its engaged order)."""
+    for i in range(games.size):
+        b = base[games[i]]
+        for side in range(2):
+            own, k = n_own[i, side], kept[i, side]
+            for r in range(k):
+                s = b + rows[i, side, r]
+                row = units[i, side, r]
+                row[:] = template[s]
+                h, sh, en = np.float32(hp[s]), np.float32(shield[s]), np.float32(energy[s])
+                row[_HEALTH], row[_SHIELD], row[_ENERGY] = h, sh, en
+                row[_HEALTH_RATIO] = np.floor(np.float64(h) / vital_max[s, 0] * RATIO_SCALE)
+                row[_SHIELD_RATIO] = np.floor(np.float64(sh) / vital_max[s, 1] * RATIO_SCALE)
+                row[_ENERGY_RATIO] = np.floor(np.float64(en) / vital_max[s, 2] * RATIO_SCALE)
+                row[_X], row[_Y] = pos[s, 0], pos[s, 1]
+                row[_FACING] = facing[s] % _TWO_PI
+                if r < own:
+                    row[_ALLIANCE] = _SELF
+                    row[_IS_SELECTED] = 1.0 if was_selected[s] else 0.0
+                    row[_WEAPON_COOLDOWN] = cooldown[s]
+                    length = order_len[s]
+                    engaged = length == 0 and attack_target[s] >= 0
+                    for c in range(4):
+                        row[_ORDER_ID[c]] = order_ids[s, order_kind[s, c]]
+                    if engaged:
+                        row[_ORDER_ID[0]] = engaged_id[s]
+                    row[_ORDER_LENGTH] = length + 1 if engaged else length
+                else:
+                    row[_ALLIANCE] = _ENEMY
+                mask[i, side, r] = True
+            _available(abilities, rows[i, side], b, own, k, available[i, side])
