@@ -306,9 +306,9 @@ class BatchedEngine:
     def issue(self, g: int, player: int, command: Command) -> None:
         """Give ``command`` to ``player``'s units in game g, as ``Engine.issue``."""
         st = self.game_state(g)
-        fresh = apply_command(st, player, command, self._map[g, 0], self._targeted[g])
-        if fresh.size:
-            self._start(fresh + g * self.capacity)
+        base = g * self.capacity
+        if apply_command(st, player, command, self._map[g, 0], self._targeted[g], self._next_scan[base : base + st.n]):
+            self._dirty_g[g] = True
 
     def visible(self, g: int, player: int) -> np.ndarray:
         """bool [n]: the units of game g that ``player`` sees, as ``Engine.visible``."""
@@ -498,14 +498,6 @@ class BatchedEngine:
         return ended
 
     # ------------------------------------------------------------------ orders
-
-    def _start(self, slots: np.ndarray) -> None:
-        """The current order of ``slots`` (flat) changed: reset their target (attack-unit: its unit) and rescan."""
-        kind = self._okind[slots, 0]
-        self._target[slots] = np.where(kind == _ATTACK_UNIT, self._ounit[slots, 0], -1)
-        self._stall[slots] = 0
-        self._next_scan[slots] = 0
-        self._dirty_g[self._gid[slots]] = True
 
     def _behaviour_rows(self) -> None:
         """Allocate the per-unit behaviour arrays that ``_refresh`` rebuilds row by row (per game)."""

@@ -56,6 +56,7 @@ import json
 import math
 
 import numpy as np
+from numba import njit
 
 from envs.skirmish.combat import group_starts, resolve_hits, sequential_cap, splash_fraction
 from envs.skirmish.commands import COMMAND_ORDERS, UNIT_KINDS, Command, Order
@@ -141,9 +142,8 @@ class Engine:
 
     def issue(self, player: int, command: Command) -> None:
         """Give ``command`` to ``player``'s units (dead ones are ignored); it takes effect at the next loop."""
-        fresh = apply_command(self.state, player, command, self._map_size, self._targeted)
-        if fresh.size:
-            self._start(fresh)
+        if apply_command(self.state, player, command, self._map_size, self._targeted, self._next_scan):
+            self._dirty = True
 
     def advance(self, loops: int) -> None:
         """Simulate ``loops`` game loops (fewer if the game ends first; nothing once it has ended)."""
@@ -754,69 +754,111 @@ class Engine:
         self._shield_next = int(starts.min()) if starts.size else np.inf
 
 
-def apply_command(
-    st: GameState, player: int, command: Command, map_size: np.ndarray, targeted: dict[int, int]
-) -> np.ndarray:
+def apply_command(st: GameState, player: int, command: Command, map_size: np.ndarray, targeted: dict[int, int],
+                  next_scan: np.ndarray) -> bool:  # fmt: skip
     """Write ``player``'s ``command`` into the orders of ``st`` (dead units ignored) and the selection / target
-    flags (``targeted``: each player's last target unit, updated); returns the slots whose current order changed
-    (the engine restarts them: new target, rescan). Shared by Engine and BatchedEngine."""
+    flags (``targeted``: each player's last target unit, updated); the units whose current order changed restart
+    it (attack-unit: its unit as target, no stall, rescan: ``next_scan`` 0). Returns whether any did (the engine
+    rebuilds its behaviour rows). Shared by Engine and BatchedEngine (a game's views); one compiled call."""
     n = st.n
     if player not in (1, 2):
         raise ValueError(f"issue: player must be 1 or 2, got {player!r}")
     units = np.asarray(command.units, dtype=np.int64).reshape(-1)
-    if units.size and (units.min() < 0 or units.max() >= n):
-        raise ValueError(f"issue: Command.units must be engine indices in [0, {n}), got {command.units!r}")
-    if (st.owner[units] != player).any():
-        raise ValueError(f"issue: player {player} selected units it does not own: {command.units!r}")
-    uses_target = command.kind in UNIT_KINDS
-    if uses_target and not 0 <= command.target_unit < n:
-        raise ValueError(f"issue: Command.target_unit must be in [0, {n}), got {command.target_unit}")
-    selected = units[st.alive[units]]
-    if selected.size > 1 and not np.logical_and.reduce(selected[1:] > selected[:-1]):  # (sorted ones: as they are)
-        selected = np.unique(selected)
-    st.was_selected[st.owner == player] = False
-    st.was_selected[selected] = True
-    _mark_target(st.was_targeted, targeted, player, command.target_unit if uses_target else -1)
-    if selected.size == 0 or (uses_target and not st.alive[command.target_unit]):
-        return _NONE
-    if command.kind == "stop":
-        st.order_kind[selected] = _IDLE
-        st.order_unit[selected] = -1
-        st.order_pos[selected] = 0.0
-        st.order_len[selected] = 0
-        return selected
-    order = int(COMMAND_ORDERS[command.kind])
+    kind = command.kind
+    uses_target = kind in UNIT_KINDS
     target = command.target_unit if uses_target else -1
-    point = (0.0, 0.0)
-    if command.target_pos is not None:
-        point = (min(max(float(command.target_pos[0]), 0.0), float(map_size[0])),
-                 min(max(float(command.target_pos[1]), 0.0), float(map_size[1])))  # fmt: skip
-    if command.queued:
-        room = selected[st.order_len[selected] < QUEUE_LENGTH]
-        column = st.order_len[room].astype(np.int64)
-        st.order_kind[room, column] = order
-        st.order_unit[room, column] = target
-        st.order_pos[room, column] = point
-        st.order_len[room] += 1
-        return room[column == 0]
-    st.order_kind[selected] = _IDLE
-    st.order_unit[selected] = -1
-    st.order_pos[selected] = 0.0
-    st.order_kind[selected, 0] = order
-    st.order_unit[selected, 0] = target
-    st.order_pos[selected, 0] = point
-    st.order_len[selected] = 1
-    return selected
-
-
-def _mark_target(flags: np.ndarray, targeted: dict[int, int], player: int, target: int) -> None:
-    """was_targeted: the target units of each player's last command."""
-    previous, other = targeted[player], targeted[3 - player]
-    if previous >= 0 and previous != other:
-        flags[previous] = False
-    if target >= 0:
-        flags[target] = True
+    order = -1 if kind == "stop" else int(COMMAND_ORDERS[kind])
+    point = command.target_pos
+    x, y = (0.0, 0.0) if point is None else (float(point[0]), float(point[1]))
+    width, height = float(map_size[0]), float(map_size[1])
+    result = _apply_command(st.owner, st.alive, st.was_selected, st.was_targeted, st.order_kind, st.order_unit,
+                            st.order_pos, st.order_len, st.attack_target, st.stall, next_scan, units, player, order,
+                            uses_target, target, point is not None, x, y, width, height, bool(command.queued),
+                            targeted[player], targeted[3 - player])  # fmt: skip
+    if result == _BAD_UNITS:
+        raise ValueError(f"issue: Command.units must be engine indices in [0, {n}), got {command.units!r}")
+    if result == _NOT_OWNED:
+        raise ValueError(f"issue: player {player} selected units it does not own: {command.units!r}")
+    if result == _BAD_TARGET:
+        raise ValueError(f"issue: Command.target_unit must be in [0, {n}), got {command.target_unit}")
     targeted[player] = target
+    return result == _STARTED
+
+
+_UNCHANGED, _STARTED, _BAD_UNITS, _NOT_OWNED, _BAD_TARGET = range(5)  # what _apply_command did
+
+
+@njit(cache=True)
+def _apply_command(owner, alive, was_selected, was_targeted, order_kind, order_unit, order_pos, order_len,
+                   attack_target, stall, next_scan, units, player, order, uses_target, target, has_point, x, y, width,
+                   height, queued, previous, other):  # fmt: skip
+    """``apply_command``'s checks (a failing one changes nothing) and writes; ``order`` -1 is stop, ``target`` -1
+    none, ``previous`` / ``other``: the target of this player's / the other player's last command."""
+    n = owner.size
+    for u in units:
+        if u < 0 or u >= n:
+            return _BAD_UNITS
+    for u in units:
+        if owner[u] != player:
+            return _NOT_OWNED
+    if uses_target and not 0 <= target < n:
+        return _BAD_TARGET
+    selected = units[alive[units]]
+    increasing = True
+    for k in range(1, selected.size):
+        if selected[k] <= selected[k - 1]:
+            increasing = False
+    if not increasing:
+        selected = np.unique(selected)
+    for s in range(n):
+        if owner[s] == player:
+            was_selected[s] = False
+    for s in selected:
+        was_selected[s] = True
+    if previous >= 0 and previous != other:  # was_targeted: the target units of each player's last command
+        was_targeted[previous] = False
+    if target >= 0:
+        was_targeted[target] = True
+    if selected.size == 0 or (uses_target and not alive[target]):
+        return _UNCHANGED
+    px, py = 0.0, 0.0
+    if has_point:  # clamped to the map as Python's min(max(v, 0.0), size)
+        px = 0.0 if 0.0 > x else x
+        px = width if width < px else px
+        py = 0.0 if 0.0 > y else y
+        py = height if height < py else py
+    started = False
+    for s in selected:
+        if order == -1:  # stop: clear the queue
+            order_kind[s, :] = _IDLE
+            order_unit[s, :] = -1
+            order_pos[s, :, :] = 0.0
+            order_len[s] = 0
+        elif queued:
+            column = order_len[s]
+            if column >= QUEUE_LENGTH:
+                continue
+            order_kind[s, column] = order
+            order_unit[s, column] = target
+            order_pos[s, column, 0] = px
+            order_pos[s, column, 1] = py
+            order_len[s] += 1
+            if column != 0:
+                continue
+        else:
+            order_kind[s, :] = _IDLE
+            order_unit[s, :] = -1
+            order_pos[s, :, :] = 0.0
+            order_kind[s, 0] = order
+            order_unit[s, 0] = target
+            order_pos[s, 0, 0] = px
+            order_pos[s, 0, 1] = py
+            order_len[s] = 1
+        attack_target[s] = order_unit[s, 0] if order_kind[s, 0] == _ATTACK_UNIT else -1  # the order starts
+        stall[s] = 0
+        next_scan[s] = 0
+        started = True
+    return _STARTED if started else _UNCHANGED
 
 
 def visible_units(st: GameState, radius: np.ndarray, sight: np.ndarray, player: int, fog: bool) -> np.ndarray:
