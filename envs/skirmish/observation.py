@@ -97,10 +97,27 @@ def slot_info(engine) -> SlotInfo:
 
 
 def _build_slot_info(engine) -> SlotInfo:
-    table, st = engine.units, engine.state
+    """The engine's ``SlotInfo``: its constants are those of every game with the same unit types, owners and tags
+    (every game of a scenario), built once for them (an RL actor starts a game every few steps); shared, read-only."""
+    st = engine.state
+    key = (engine.units, *((a.dtype.str, a.tobytes()) for a in (st.utype, st.owner, st.tag)))
+    constants = _CONSTANTS.pop(key, None)
+    if constants is None:
+        constants = _slot_constants(engine.units, st)
+        if len(_CONSTANTS) >= _CONSTANTS_KEPT:
+            del _CONSTANTS[next(iter(_CONSTANTS))]
+    _CONSTANTS[key] = constants  # (most recent last)
+    return SlotInfo(state=st, **constants)
+
+
+_CONSTANTS: dict[tuple, dict[str, object]] = {}
+_CONSTANTS_KEPT = 64  # unit sets whose slot constants are kept
+
+
+def _slot_constants(table, st) -> dict[str, object]:
+    """``SlotInfo``'s fields but ``state``, from the unit table and the state's types, owners and tags."""
     t = st.utype.astype(np.intp)
-    n = len(t)
-    template = np.zeros((n, NUM_UNIT_COLUMNS), dtype=np.float32)
+    template = np.zeros((len(t), NUM_UNIT_COLUMNS), dtype=np.float32)
     template[:, C.unit_type] = table.sc2_id[t]
     template[:, C.build_progress] = BUILD_PROGRESS_DONE
     template[:, C.display_type] = DISPLAY_VISIBLE
@@ -114,21 +131,20 @@ def _build_slot_info(engine) -> SlotInfo:
     healer = table.healer[t]
     order_ids = np.stack([order_id_table(healer=False), order_id_table(healer=True)])[healer.astype(np.intp)]
     full = table.hp[t] + table.shields[t]
-    return SlotInfo(
-        state=st,
-        template=template,
-        mine=mine,
-        vital_max=np.where(vital_max > 0, vital_max, np.inf),
-        supply=table.supply[t].astype(np.float64),
-        abilities=unit_abilities(table.speed > 0, table.armed, table.healer)[t],
-        order_ids=np.ascontiguousarray(order_ids, dtype=np.float32),
-        engaged_id=np.where(healer, REPORT_HEAL.function_id, REPORT_ATTACK.function_id).astype(np.float32),
-        by_tag=np.argsort(st.tag, kind="stable"),
-        full_vitality=np.array([float(full[mine[p]].sum()) for p in (1, 2)]),
-        is_air=table.is_air[t],
-        hits_ground=table.hits_ground[t],
-        hits_air=table.hits_air[t],
-    )
+    return {
+        "template": template,
+        "mine": mine,
+        "vital_max": np.where(vital_max > 0, vital_max, np.inf),
+        "supply": table.supply[t].astype(np.float64),
+        "abilities": unit_abilities(table.speed > 0, table.armed, table.healer)[t],
+        "order_ids": np.ascontiguousarray(order_ids, dtype=np.float32),
+        "engaged_id": np.where(healer, REPORT_HEAL.function_id, REPORT_ATTACK.function_id).astype(np.float32),
+        "by_tag": np.argsort(st.tag, kind="stable"),
+        "full_vitality": np.array([float(full[mine[p]].sum()) for p in (1, 2)]),
+        "is_air": table.is_air[t],
+        "hits_ground": table.hits_ground[t],
+        "hits_air": table.hits_air[t],
+    }
 
 
 class Observed(NamedTuple):

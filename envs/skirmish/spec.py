@@ -7,6 +7,8 @@ and ``hits_air`` say where it flies and what its weapon can hit.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
@@ -35,14 +37,21 @@ def skirmish_spec(
     """The spec of a Skirmish environment on a ``map_size`` (width, height) map; ``units``: the shipped table.
 
     ``actions_per_step`` is the match's action budget (no_ops free), published so that every player knows it.
+    Specs are immutable: each is built once per set of arguments (every new game of an RL actor asks for one).
     """
     table = units if units is not None else default_units()
+    return _skirmish_spec(tuple(map_size), int(max_units), int(resolution), table, int(actions_per_step))
+
+
+@functools.lru_cache(maxsize=256)
+def _skirmish_spec(map_size: tuple[float, float], max_units: int, resolution: int, table: UnitTable,
+                   actions_per_step: int) -> Spec:  # fmt: skip
     can = unit_abilities(table.speed > 0, table.armed, table.healer)
     return Spec(
         env="skirmish",
         max_units=max_units,
         location_resolution=resolution,
-        map_size=tuple(map_size),
+        map_size=map_size,
         actions_per_step=actions_per_step,
         action_types=tuple(ActionTypeEntry.of(a) for a in ACTION_TYPES),
         unit_types=tuple(
