@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from envs.contract.action import (
     IllegalActionError,
@@ -33,7 +34,6 @@ from envs.skirmish.catalogue import COMMANDS
 from envs.skirmish.commands import Command
 from envs.skirmish.observation import available_actions, slot_info
 
-_any, _all = np.logical_or.reduce, np.logical_and.reduce  # ndarray.any / all without their Python wrappers
 _REQUIREMENT_TEXT = {
     Requirement.any_unit: "a unit",
     Requirement.mobile: "a unit that can move",
@@ -64,23 +64,32 @@ def translate(action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player
     if not available[index]:
         raise IllegalActionError("action_type", f"{kind.name} ({index}) is not available to player {player} now")
     rows = selected_rows(action, rows_total, spec.max_units)
-    slots = row_to_slot[rows]
-    _check_own_alive(rows, slots, st, player)
+    slots = np.empty(len(rows), dtype=np.int64)
+    problem, entry = _selected_slots(np.array(rows, dtype=np.int64), row_to_slot, st.owner, st.alive, player, slots)
+    if problem == _ENEMY_UNIT:
+        raise IllegalActionError(
+            "selected_units", f"entry {entry}: row {rows[entry]} is an enemy unit; only player {player}'s units can "
+            "be selected"
+        )  # fmt: skip
+    if problem == _DEAD_UNIT:
+        raise IllegalActionError(
+            "selected_units", f"entry {entry}: row {rows[entry]} (tag {st.tag[slots[entry]]}) is dead"
+        )  # fmt: skip
     target = -1
     if kind.uses_target_unit:
         target = _target(action, kind, rows, row_to_slot, spec.max_units, engine, player)
-    capable = info.abilities[slots, index]
-    if index == ATTACK_UNIT:
-        capable &= info.hits_air[slots] if info.is_air[target] else info.hits_ground[slots]
-    if not _any(capable):
+    weapon = None
+    if index == ATTACK_UNIT:  # the selected units' weapon must hit the target's kind
+        weapon = info.hits_air if info.is_air[target] else info.hits_ground
+    capable = _capable(slots, info.abilities, index, weapon)
+    if capable.size == 0:
         need = _REQUIREMENT_TEXT[kind.requires]
         if index == ATTACK_UNIT:
             need += " that can hit " + ("air" if info.is_air[target] else "ground") + " units"
         raise IllegalActionError("selected_units", f"no selected unit can {kind.name}: it needs {need}")
     position = _location(action, spec.location_resolution, engine.scenario) if kind.uses_location else None
     queued = queued_flag(action) if kind.uses_queued else False
-    units = tuple(slots[capable].tolist())
-    return [Command(command, units, target_unit=target, target_pos=position, queued=queued)]
+    return [Command(command, tuple(capable.tolist()), target_unit=target, target_pos=position, queued=queued)]
 
 
 def translate_lenient(
@@ -98,15 +107,36 @@ def translate_lenient(
         return [], str(error)
 
 
-def _check_own_alive(rows: list[int], slots: np.ndarray, st, player: int) -> None:
-    if _any(st.owner[slots] != player):
-        i = int(np.flatnonzero(st.owner[slots] != player)[0])
-        raise IllegalActionError(
-            "selected_units", f"entry {i}: row {rows[i]} is an enemy unit; only player {player}'s units can be selected"
-        )
-    if not _all(st.alive[slots]):
-        i = int(np.flatnonzero(~st.alive[slots])[0])
-        raise IllegalActionError("selected_units", f"entry {i}: row {rows[i]} (tag {st.tag[slots[i]]}) is dead")
+_ENEMY_UNIT, _DEAD_UNIT = 1, 2  # _selected_slots' problems
+
+
+@njit(cache=True)
+def _selected_slots(rows, row_to_slot, owner, alive, player, slots):
+    """The engine slots of the selected ``rows`` into ``slots``; returns (problem, entry): (0, -1), or the first
+    entry that is not ``player``'s unit (``_ENEMY_UNIT``; every entry is checked for that first), else the first
+    dead one (``_DEAD_UNIT``)."""
+    for i in range(rows.size):
+        slots[i] = row_to_slot[rows[i]]
+    for i in range(rows.size):
+        if owner[slots[i]] != player:
+            return _ENEMY_UNIT, i
+    for i in range(rows.size):
+        if not alive[slots[i]]:
+            return _DEAD_UNIT, i
+    return 0, -1
+
+
+@njit(cache=True)
+def _capable(slots, abilities, index, weapon):
+    """The ``slots`` (in order) whose unit can be selected for action type ``index`` and, given a ``weapon`` table
+    (per slot: hits the target's kind), can hit the target."""
+    keep = np.empty(slots.size, dtype=np.int64)
+    count = 0
+    for s in slots:
+        if abilities[s, index] and (weapon is None or weapon[s]):
+            keep[count] = s
+            count += 1
+    return keep[:count]
 
 
 def _target(action, kind: ActionType, rows, row_to_slot, max_units: int, engine, player: int) -> int:
