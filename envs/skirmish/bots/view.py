@@ -10,15 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from envs.contract.columns import Alliance
 from envs.contract.columns import UnitColumn as C
 from envs.contract.scalars import Scalar
 from envs.skirmish.bots.facts import UnitFacts
 
-# Plain ints (IntEnum lookups and conversions cost more than the indexing); _COLUMNS in the order parse reads them.
+# Plain ints (IntEnum lookups and conversions cost more than the indexing).
 _ALLIANCE, _SELF, _ENEMY = int(C.alliance), int(Alliance.self), int(Alliance.enemy)
-_COLUMNS = np.array([C.unit_type, C.health, C.shield, C.tag, C.x, C.y, C.weapon_cooldown, C.order_length], np.intp)
+_TYPE, _HEALTH, _SHIELD, _TAG, _X, _Y = int(C.unit_type), int(C.health), int(C.shield), int(C.tag), int(C.x), int(C.y)
+_COOLDOWN, _ORDER_LENGTH = int(C.weapon_cooldown), int(C.order_length)
 _LOOP, _WIDTH, _HEIGHT = int(Scalar.game_loop), int(Scalar.map_width), int(Scalar.map_height)
 _all = np.logical_and.reduce  # ndarray.all without its Python wrapper
 
@@ -80,27 +82,20 @@ def parse(obs: dict, facts: UnitFacts) -> View:
         raise ValueError(
             f"bots: expected obs['units'] [max_units, 46] and a matching unit_mask, got {units.shape} and {mask.shape}"
         )
-    rows = mask.nonzero()[0]
-    alliance = units[rows, _ALLIANCE]
-    own, enemy = alliance == _SELF, alliance == _ENEMY
-    sides = own | enemy
-    rows = rows[sides]
-    # Both sides in one pass over just the columns used (one conversion, one type check): bots parse every step.
-    u = units[rows[:, None], _COLUMNS].astype(np.float64)
-    types = facts.check(u[:, 0])
-    vitality = u[:, 1] + u[:, 2]
+    # Both sides in one compiled pass over just the columns used: bots parse every step.
+    rows, own, type_ids, tags, pos, vitality, cooldown, order_len, known = _split(units, mask, facts.known)
+    types = type_ids if known else facts.check(type_ids)  # (raises, naming the unknown type id)
     every = Army(
-        rows=rows.astype(np.int64),
-        tags=np.rint(u[:, 3]).astype(np.int64),
+        rows=rows,
+        tags=tags,
         types=types,
-        pos=u[:, [4, 5]],
+        pos=pos,
         vitality=vitality,
         vitality_ratio=np.minimum(np.maximum(vitality / facts.vitality[types], 0.0), 1.0),
-        cooldown=u[:, 6],
-        order_len=u[:, 7].astype(np.int64),
+        cooldown=cooldown,
+        order_len=order_len,
     )
     scalars = np.asarray(obs["scalars"])
-    own = own[sides]
     n_own = int(np.count_nonzero(own))
     if _all(own[:n_own]):  # the contract's order (own rows first): each side is a slice of ``every``
         own_army, enemy_army = every.slice(0, n_own), every.slice(n_own, len(every))
@@ -113,3 +108,34 @@ def parse(obs: dict, facts: UnitFacts) -> View:
         map_size=np.array([scalars[_WIDTH], scalars[_HEIGHT]], dtype=np.float64),
     )
 
+
+@njit(cache=True)
+def _split(units, mask, known):
+    """The rows of own and enemy units (by ``alliance``, in row order) and, as float64 values, their type ids
+    (truncated to ints), tags (rounded), positions, health + shield, weapon cooldown and order length; plus
+    whether every type id is ``known``."""
+    k = 0
+    for r in range(mask.size):
+        if mask[r] and (units[r, _ALLIANCE] == _SELF or units[r, _ALLIANCE] == _ENEMY):
+            k += 1
+    rows, own = np.empty(k, dtype=np.int64), np.empty(k, dtype=np.bool_)
+    type_ids, tags, order_len = np.empty(k, dtype=np.intp), np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64)
+    pos, vitality, cooldown = np.empty((k, 2)), np.empty(k), np.empty(k)
+    all_known = True
+    i = 0
+    for r in range(mask.size):
+        alliance = units[r, _ALLIANCE]
+        if not mask[r] or (alliance != _SELF and alliance != _ENEMY):
+            continue
+        rows[i], own[i] = r, alliance == _SELF
+        t = int(np.float64(units[r, _TYPE]))
+        type_ids[i] = t
+        if t < 0 or t >= known.size or not known[t]:
+            all_known = False
+        tags[i] = int(np.rint(np.float64(units[r, _TAG])))
+        pos[i, 0], pos[i, 1] = np.float64(units[r, _X]), np.float64(units[r, _Y])
+        vitality[i] = np.float64(units[r, _HEALTH]) + np.float64(units[r, _SHIELD])
+        cooldown[i] = np.float64(units[r, _COOLDOWN])
+        order_len[i] = int(np.float64(units[r, _ORDER_LENGTH]))
+        i += 1
+    return rows, own, type_ids, tags, pos, vitality, cooldown, order_len, all_known
