@@ -64,7 +64,7 @@ from envs.skirmish.engine import (
 )
 from envs.skirmish.movement import _DENSE_BELOW
 from envs.skirmish.scenario import Scenario
-from envs.skirmish.slots import damage_table, order_tables, shield_delay_min, slot_params
+from envs.skirmish.slots import damage_table, order_tables, slot_params, slot_tables
 from envs.skirmish.state import NEVER, QUEUE_LENGTH, GameState
 from envs.skirmish.units import UnitTable, default_units
 
@@ -429,9 +429,8 @@ class BatchedEngine:
             start = GameState.from_scenario(scenario, self.units)
             utype = np.zeros(self.capacity, dtype=start.utype.dtype)
             utype[: start.n] = start.utype
-            params = slot_params(self.units, utype)
-            values, wants, _ = order_tables(params)
-            tables = (start, params, values, wants, shield_delay_min(params["sh_max"], params["shield_delay"]))
+            row = slot_tables(self.units, utype)
+            tables = (start, row.params, row.kind_values, row.kind_wants, row.shield_delay_min)
             if len(self._tables) >= _SCENARIO_CACHE:
                 del self._tables[next(iter(self._tables))]
         self._tables[scenario] = tables  # (most recent last)

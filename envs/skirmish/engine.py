@@ -62,7 +62,7 @@ from envs.skirmish.combat import group_starts, resolve_hits, sequential_cap, spl
 from envs.skirmish.commands import COMMAND_ORDERS, UNIT_KINDS, Command, Order
 from envs.skirmish.movement import candidate_pairs, push_index, separation
 from envs.skirmish.scenario import Scenario
-from envs.skirmish.slots import damage_table, order_tables, shield_delay_min, slot_params
+from envs.skirmish.slots import damage_table, slot_tables
 from envs.skirmish.state import QUEUE_LENGTH, GameState
 from envs.skirmish.targeting import edge_distances, most_damaged, nearest_enemies
 from envs.skirmish.units import UnitTable, default_units
@@ -186,18 +186,18 @@ class Engine:
 
     def _slot_params(self) -> None:
         """Per-slot copies of the static unit stats (indexed by engine slot, so loops never look up types)."""
-        params = slot_params(self.units, self.state.utype)
-        for name, value in params.items():
+        tables = slot_tables(self.units, self.state.utype)  # (shared with every engine of these unit types)
+        for name, value in tables.params.items():
             setattr(self, "_" + name, value)
         self._raw_table = damage_table(self.units)  # [attacker type, victim type]
-        self._kind_values, self._kind_wants, self._kind_base = order_tables(params)
+        self._kind_values, self._kind_wants, self._kind_base = tables.kind_values, tables.kind_wants, tables.kind_base
         n = self.state.n
         self._idx = np.arange(n)
         self._map_size = np.array([self.scenario.map_width, self.scenario.map_height], dtype=np.float64)
         self._jitter = self.units.cooldown_jitter_loops
         self._healer_slots = self._healer.nonzero()[0]
         self._healers_of = {p: self._healer_slots[self.state.owner[self._healer_slots] == p] for p in (1, 2)}
-        self._shield_delay_min = shield_delay_min(self._sh_max, self._shield_delay)
+        self._shield_delay_min = tables.shield_delay_min
 
     def _alive_changed(self) -> None:
         """Recompute what depends on who is alive: living slots, counts, regen rates, crowd radii, pairs."""

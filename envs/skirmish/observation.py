@@ -194,8 +194,8 @@ def observe_games(engine, games: Sequence[int], max_units: int = DEFAULT_MAX_UNI
     index = np.asarray(games, dtype=np.int64)
     fogged = np.zeros((count, 2), dtype=bool)
     for i, g in enumerate(games):
-        fog, see_all = tables.fog(g)
-        if fog:
+        if tables.fogs[g]:
+            see_all = tables.see_all(g)
             for player in (1, 2):
                 if player not in see_all:
                     fogged[i, player - 1] = True
@@ -219,18 +219,16 @@ def observe_games(engine, games: Sequence[int], max_units: int = DEFAULT_MAX_UNI
     _fill(index, tables.base, rows, n_own, kept, tables.template, tables.vital_max, tables.order_ids,
           tables.engaged_id, tables.abilities, st.hp, st.shield, st.energy, st.pos, st.facing, st.was_selected,
           st.cooldown, st.order_kind, st.order_len, st.attack_target, units, mask, available)  # fmt: skip
-    out = []
-    dropped = (n_view - kept).tolist()
-    lengths = kept.tolist()
-    sums = vitality.tolist()
-    for i in range(count):
-        players = tuple(
-            Observed({"units": units[i, p], "unit_mask": mask[i, p], "scalars": scalars[i, p],
-                      "available_actions": available[i, p]}, rows[i, p, : lengths[i][p]], dropped[i][p])
-            for p in (0, 1)
-        )  # fmt: skip
-        out.append(Observations(players, (sums[i][0], sums[i][1])))
-    return out
+    # each (game, player)'s views, in order (iterating an array makes its views in C)
+    pairs = 2 * count
+    views = zip(units.reshape(pairs, max_units, NUM_UNIT_COLUMNS), mask.reshape(pairs, max_units),
+                scalars.reshape(pairs, NUM_SCALARS), available.reshape(pairs, NUM_ACTION_TYPES),
+                rows.reshape(pairs, -1), kept.reshape(-1).tolist(), (n_view - kept).reshape(-1).tolist(),
+                strict=True)  # fmt: skip
+    observed = [Observed({"units": u, "unit_mask": m, "scalars": sc, "available_actions": a}, r[:k], d)
+                for u, m, sc, a, r, k, d in views]  # fmt: skip
+    return [Observations((observed[2 * i], observed[2 * i + 1]), (v_1, v_2))
+            for i, (v_1, v_2) in enumerate(vitality.tolist())]  # fmt: skip
 
 
 def available_actions(info: SlotInfo, slots: np.ndarray, n_own: int) -> np.ndarray:
@@ -261,7 +259,9 @@ class _FlatState(NamedTuple):
 class _Tables:
     """The per-slot constants (``SlotInfo``) of every game of one engine as flat arrays for the passes, game g's
     rows from ``base[g]``; a game's rows are rewritten when it is a new game (a new state). ``engine``: a
-    BatchedEngine, or an Engine-like object holding one game."""
+    BatchedEngine, or an Engine-like object holding one game (whose ``SlotInfo`` arrays are the tables)."""
+
+    _PER_SLOT = ("template", "vital_max", "supply", "abilities", "order_ids", "engaged_id", "by_tag")
 
     def __init__(self, engine, batched: bool) -> None:
         self.engine, self.batched = engine, batched
@@ -271,13 +271,14 @@ class _Tables:
         self.infos: list[SlotInfo | None] = [None] * games
         self.base = np.arange(games, dtype=np.int64) * self.capacity
         self.count = np.zeros(games, dtype=np.int64)
-        self.template = np.zeros((size, NUM_UNIT_COLUMNS), dtype=np.float32)
-        self.vital_max = np.ones((size, 3))
-        self.supply = np.zeros(size)
-        self.abilities = np.zeros((size, NUM_ACTION_TYPES), dtype=bool)
-        self.order_ids = np.zeros((size, len(order_id_table(healer=False))), dtype=np.float32)
-        self.engaged_id = np.zeros(size, dtype=np.float32)
-        self.by_tag = np.zeros(size, dtype=np.int64)
+        if batched:
+            self.template = np.zeros((size, NUM_UNIT_COLUMNS), dtype=np.float32)
+            self.vital_max = np.ones((size, 3))
+            self.supply = np.zeros(size)
+            self.abilities = np.zeros((size, NUM_ACTION_TYPES), dtype=bool)
+            self.order_ids = np.zeros((size, len(order_id_table(healer=False))), dtype=np.float32)
+            self.engaged_id = np.zeros(size, dtype=np.float32)
+            self.by_tag = np.zeros(size, dtype=np.int64)
         self.full = np.zeros((games, 2))
         self.limit = np.ones(games, dtype=np.int64)
         self.size = np.zeros((games, 2))
@@ -289,11 +290,14 @@ class _Tables:
         """Game g's rows of the flat arrays."""
         return slice(int(self.base[g]), int(self.base[g] + self.count[g]))
 
-    def fog(self, g: int) -> tuple[bool, frozenset[int] | tuple[int, ...]]:
-        """Whether game g has fog, and the players that see through it."""
-        if self.batched:
-            return self.engine.fog[g], self.engine.see_all[g]
-        return getattr(self.engine, "fog", True), getattr(self.engine, "see_all", ())
+    @property
+    def fogs(self) -> list[bool]:
+        """Whether each game has fog."""
+        return self.engine.fog if self.batched else [getattr(self.engine, "fog", True)]
+
+    def see_all(self, g: int) -> frozenset[int] | tuple[int, ...]:
+        """The players that see through game g's fog."""
+        return self.engine.see_all[g] if self.batched else getattr(self.engine, "see_all", ())
 
     def visible(self, g: int, player: int) -> np.ndarray:
         return self.engine.visible(g, player) if self.batched else self.engine.visible(player)
@@ -309,15 +313,12 @@ class _Tables:
             return
         info = self.infos[g] = slot_info(view)
         n, b = len(info.by_tag), int(self.base[g])
-        rows = slice(b, b + n)
         self.count[g] = n
-        self.template[rows] = info.template
-        self.vital_max[rows] = info.vital_max
-        self.supply[rows] = info.supply
-        self.abilities[rows] = info.abilities
-        self.order_ids[rows] = info.order_ids
-        self.engaged_id[rows] = info.engaged_id
-        self.by_tag[rows] = info.by_tag
+        for name in self._PER_SLOT:
+            if self.batched:
+                getattr(self, name)[b : b + n] = getattr(info, name)
+            else:
+                setattr(self, name, getattr(info, name))
         self.full[g] = info.full_vitality
         scenario = view.scenario
         self.limit[g] = scenario.time_limit_loops

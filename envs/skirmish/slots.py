@@ -6,6 +6,8 @@ slots are the flattened ``[games, units]`` grid. Deriving them in one place keep
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from envs.skirmish.commands import Order
@@ -93,3 +95,31 @@ def shield_delay_min(sh_max: np.ndarray, shield_delay: np.ndarray) -> int:
     """The shortest shield regeneration delay among shielded slots (0 when none has shields)."""
     shielded = sh_max > 0
     return int(shield_delay[shielded].min()) if shielded.any() else 0
+
+
+class SlotTables(NamedTuple):
+    """One row of slots' ``slot_params``, ``order_tables`` and ``shield_delay_min`` (shared: read-only)."""
+
+    params: dict[str, np.ndarray]
+    kind_values: np.ndarray
+    kind_wants: np.ndarray
+    kind_base: np.ndarray
+    shield_delay_min: int
+
+
+_TABLES: dict[tuple, SlotTables] = {}
+_TABLES_KEPT = 64  # unit type rows whose tables are kept
+
+
+def slot_tables(u: UnitTable, utype: np.ndarray) -> SlotTables:
+    """The ``SlotTables`` of a 1-D row of unit types, built once per unit table and row (every game of a scenario
+    has the same row, and an RL actor starts a game every few steps)."""
+    key = (u, utype.dtype.str, utype.tobytes())
+    tables = _TABLES.pop(key, None)
+    if tables is None:
+        params = slot_params(u, utype)
+        tables = SlotTables(params, *order_tables(params), shield_delay_min(params["sh_max"], params["shield_delay"]))
+        if len(_TABLES) >= _TABLES_KEPT:
+            del _TABLES[next(iter(_TABLES))]
+    _TABLES[key] = tables  # (most recent last)
+    return tables
