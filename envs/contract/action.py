@@ -23,7 +23,6 @@ import numpy as np
 
 from envs.contract.arguments import ACTION_KEYS, MAX_SELECTED_UNITS
 
-_PADDING = [-1] * MAX_SELECTED_UNITS
 _KEYS = frozenset(ACTION_KEYS)
 _PLAIN = (int, float, np.ndarray, np.generic, list, tuple)  # never torch tensors: no attribute look-ups for them
 _INTS, _BOOLS, _ARRAYS = (int, np.integer), (bool, np.bool_), (np.ndarray, list, tuple)  # tuples: faster than unions
@@ -162,9 +161,12 @@ def _describe(value: Any, ndim: int) -> str:
 
 def selected_rows(action: Mapping[str, Any], rows_total: int, max_units: int) -> list[int]:
     selected = int_array(action, "selected_units", MAX_SELECTED_UNITS).tolist()
-    count = selected.index(-1) if -1 in selected else MAX_SELECTED_UNITS
+    try:
+        count = selected.index(-1)
+    except ValueError:
+        count = MAX_SELECTED_UNITS
     rows = selected[:count]
-    if selected[count:] != _PADDING[count:]:
+    if selected.count(-1) != MAX_SELECTED_UNITS - count:  # not only -1 after the first -1
         i = count + next(i for i, v in enumerate(selected[count:]) if v != -1)
         if selected[i] < -1:
             raise IllegalActionError(

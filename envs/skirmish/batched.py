@@ -105,7 +105,7 @@ class GameView:
 
     @property
     def done(self) -> bool:
-        return bool(self.batch.done[self.g])
+        return bool(self.batch.winner[self.g] >= 0)  # (``batch.done`` would compare every game's)
 
     @property
     def winner(self) -> int | None:
@@ -364,6 +364,8 @@ class BatchedEngine:
     # ------------------------------------------------------------------ setup
 
     def _check_game(self, g: int) -> None:
+        if type(g) is int and 0 <= g < self.games:  # the usual case first: a plain int in range
+            return
         if isinstance(g, bool) or not isinstance(g, int | np.integer) or not 0 <= g < self.games:
             raise ValueError(f"game index must be an int in [0, {self.games}), got {g!r}")
 
