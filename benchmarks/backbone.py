@@ -16,6 +16,13 @@ thread count and input length it measures:
 Timing warms up, then alternates the two implementations repeat by repeat, swapping which goes first (so
 background load and cache state hit both alike), and reports the median in milliseconds.
 
+CPU allocator: with glibc's default (adaptive) malloc, a step's large tensors come from fresh mmap pages or regrown
+heap, and their page faults count in its time (1 thread, 2,048 inputs: HF 20,000-60,000 faults and 30-100 ms of
+kernel time per step, ours none to 3,000). How many there are depends on the heap the process built before (an
+earlier preset, the other implementation): HF's MLM measured alone and after the encoder presets differs by 1.3x.
+``--keep-freed-memory`` sets glibc as the RL learner does (``training.rl.learner_memory``: no mmap, no trimming)
+before anything is built, so neither implementation faults and the times are compute alone, whatever ran before.
+
 Peak memory on CPU: torch keeps no CPU allocator statistics and the process RSS high-water mark cannot
 separate two models measured in one process, so one extra step per (length, implementation, phase) runs
 under ``torch.profiler`` with ``profile_memory=True``. Every allocation and free made through torch's CPU
@@ -351,6 +358,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per implementation (default: 2)")
     parser.add_argument("--repeats", type=int, default=7, help="timed steps per implementation (default: 7)")
     parser.add_argument("--quick", action="store_true", help="1 warm-up step and 3 timed repeats")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="glibc malloc as the RL learner sets it (no mmap, no trimming), so no step page-faults "
+                        "(default: glibc's adaptive settings; see the module docstring)")
     add_out_flag(parser, "backbone")
     parser.add_argument("--seed", type=int, default=0)
     sizes = parser.add_argument_group("sizes", "override this field of every selected model (default: the preset's)")
@@ -380,9 +390,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("pstar bench backbone: --device cuda requested but CUDA is not available", file=sys.stderr)
         return 2
     thread_counts = args.threads if device.type == "cpu" else args.threads[:1]
+    malloc = "default"
+    if args.keep_freed_memory:
+        from training.rl.learner_memory import keep_freed_memory
+
+        malloc = "keep-freed" if keep_freed_memory() else "default (not glibc: --keep-freed-memory had no effect)"
     models = selected_models(args)
     print(f"backbone benchmark: {device}, threads {' '.join(map(str, thread_counts))}, batch {args.batch}, float32, "
-          f"{args.warmup} warm-up + median of {args.repeats}")
+          f"{args.warmup} warm-up + median of {args.repeats}, malloc {malloc}")
     results, configs = [], {}
     for name, model in models.items():
         print(f"  {name}: {model} ({model.head_sizes()})")
@@ -411,6 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "warmup": args.warmup,
         "repeats": args.repeats,
         "torch": torch.__version__,
+        "malloc": malloc,
         "peak_memory_method": "torch.cuda.max_memory_allocated" if device.type == "cuda"
         else "torch.profiler CPU allocation events",
         "models": configs,

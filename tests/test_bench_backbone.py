@@ -46,7 +46,7 @@ def test_cpu_peak_counts_only_tensors_allocated_in_the_step(bench):
 def test_bench_backbone_runs_every_model_and_thread_count_and_writes_table_and_json(tmp_path, capsys):
     out = tmp_path / "backbone.json"
     argv = ["bench", "backbone", "--lengths", "32", "64", "--mlm-lengths", "48", "--batch", "1", "--threads", "1", "2",
-            "--warmup", "0", "--repeats", "1", "--device", "cpu", "--out", str(out), *TINY]
+            "--warmup", "0", "--repeats", "1", "--device", "cpu", "--keep-freed-memory", "--out", str(out), *TINY]
     threads = torch.get_num_threads()
     try:
         assert pstar(argv) == 0
@@ -60,6 +60,7 @@ def test_bench_backbone_runs_every_model_and_thread_count_and_writes_table_and_j
 
     report = json.loads(out.read_text())
     assert report["models"]["encoder"]["num_latents"] == 8 and report["batch"] == 1 and report["threads"] == [1, 2]
+    assert report["malloc"] == "keep-freed" or report["malloc"].startswith("default (not glibc")
     assert report["models"]["encoder-qk-lt-v"]["head_sizes"] == "cross qk 128 > v 8, self qk 128 > v 8"
     assert report["models"]["mlm"]["head_sizes"].endswith("decoder qk 32 > v 1")
     runs = [(r["model"], r["threads"], r["length"]) for r in report["results"]]
