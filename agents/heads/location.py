@@ -5,9 +5,11 @@ here, so the embedding is mapped linearly to ``location_channels[0]`` maps of ``
 and upsampled by L stride-2 transposed convolutions (kernel 4) to one logit map (L = 0: one linear map).
 Each transposed convolution runs as the equivalent 3x3 convolution to four phases per channel followed by a pixel
 shuffle (``subpixel_weight``), channels last: the same map (to float rounding) at half the CPU time of
-``ConvTranspose2d``; the last shuffle (to one channel) is a reshape, faster than ``pixel_shuffle`` on channels-last
-maps, and while acting the 3x3 weights are kept until a parameter changes. Cell (x, y) is flat index
-``y * resolution + x``; the contract's ``target_location`` is ``[x, y]``.
+``ConvTranspose2d``. The weights are arranged so that no map is ever reordered but by one copy: the projection
+emits its maps channels last, each convolution its phases before its channels, so a pixel shuffle is one copy
+that moves runs of 2 x channels and the last one (to one channel) a reshape; while acting these weights are kept
+until a parameter changes. Cell (x, y) is flat index ``y * resolution + x``; the contract's ``target_location``
+is ``[x, y]``.
 Learned x and y embeddings of the chosen cell are added to the autoregressive embedding.
 ``score`` (teacher forcing) runs the transposed convolutions only on the rows whose action type uses a location,
 and skips the last pixel shuffle: it scores the cells in the last convolution's phase order (``phase_index``), the
@@ -45,41 +47,49 @@ class LocationHead(nn.Module):
         self.upsample = nn.Sequential(*upsample)
         self.embed_x = nn.Embedding(resolution, config.autoregressive_dim)
         self.embed_y = nn.Embedding(resolution, config.autoregressive_dim)
-        self._subpixel_cache: tuple[tuple, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
+        self._weights_cache: tuple[tuple, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
 
     def logits(self, autoregressive_embedding: torch.Tensor, phase_order: bool = False) -> torch.Tensor:
         """[B, resolution * resolution] logits, flat index ``y * resolution + x`` (``phase_order``: in the order
         of ``phase_index``, the last pixel shuffle skipped)."""
-        maps = self.project(autoregressive_embedding).unflatten(-1, (-1, self.base, self.base))
         if not len(self.upsample):
-            return maps.flatten(1)
-        maps = maps.contiguous(memory_format=torch.channels_last)
-        *inner, last = self._subpixel()
-        convolutions = iter(inner)
-        for layer in self.upsample[:-1]:  # the modules hold the parameters; each convolution runs as its 3x3 equivalent
-            if isinstance(layer, nn.ConvTranspose2d):
-                maps = F.pixel_shuffle(F.conv2d(maps, *next(convolutions), padding=1), 2)
-            else:
-                maps = layer(maps)
-        phases = F.conv2d(maps, *last, padding=1)  # [B, 4 (r, s), H, W], channels last
+            return self.project(autoregressive_embedding)
+        (weight, bias), *inner, last = self._weights()
+        batch = autoregressive_embedding.shape[0]
+        maps = F.linear(autoregressive_embedding, weight, bias).view(batch, self.base, self.base, -1)  # [B, H, W, C]
+        for convolution in inner:  # ReLU, then the 3x3 equivalent of a transposed convolution and its pixel shuffle
+            phases = F.conv2d(maps.relu_().permute(0, 3, 1, 2), *convolution, padding=1)  # channels (r, s, c)
+            _, channels, height, width = phases.shape
+            # (h, w, r, (s, c)) -> (h, r, w, (s, c)): cell (2h + r, 2w + s) reads phase (r, s) at (h, w)
+            maps = (phases.permute(0, 2, 3, 1).reshape(batch, height, width, 2, channels // 2).transpose(2, 3)
+                    .reshape(batch, 2 * height, 2 * width, channels // 4))  # fmt: skip
+        phases = F.conv2d(maps.relu_().permute(0, 3, 1, 2), *last, padding=1)  # [B, 4 (r, s), H, W], channels last
         if phase_order:
             return phases.permute(0, 2, 3, 1).flatten(1)  # channels last: a view
-        # the last pixel shuffle (one channel) as a reshape: cell (2h + r, 2w + s) reads phase (r, s) at (h, w)
-        batch, _, height, width = phases.shape
+        # the last pixel shuffle (one channel) as a reshape
+        _, _, height, width = phases.shape
         cells = phases.permute(0, 2, 3, 1).reshape(batch, height, width, 2, 2).transpose(2, 3)
         return cells.reshape(batch, 4 * height * width)
 
-    def _subpixel(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Each transposed convolution's 3x3 equivalent (weight, bias); without autograd (acting) computed once and
-        kept until a parameter changes (loading weights or an optimiser step bumps its version counter)."""
+    def _weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The projection's weight and bias with its outputs reordered channels last, then each transposed
+        convolution's 3x3 equivalent (``subpixel_weight``); without autograd (acting) computed once and kept until a
+        parameter changes (loading weights or an optimiser step bumps its version counter)."""
         layers = [layer for layer in self.upsample if isinstance(layer, nn.ConvTranspose2d)]
-        if torch.is_grad_enabled():
-            return [(subpixel_weight(layer.weight), layer.bias.repeat_interleave(4)) for layer in layers]
-        key = tuple((p.data_ptr(), p._version) for layer in layers for p in (layer.weight, layer.bias))
-        if self._subpixel_cache is None or self._subpixel_cache[0] != key:
-            self._subpixel_cache = key, [(subpixel_weight(layer.weight), layer.bias.repeat_interleave(4))
-                                         for layer in layers]  # fmt: skip
-        return self._subpixel_cache[1]
+        parameters = [self.project.weight, self.project.bias] + [p for layer in layers for p in (layer.weight,
+                                                                                                   layer.bias)]
+        if not torch.is_grad_enabled():
+            key = tuple((p.data_ptr(), p._version) for p in parameters)
+            if self._weights_cache is not None and self._weights_cache[0] == key:
+                return self._weights_cache[1]
+        channels = self.project.out_features // self.base**2
+        order = torch.arange(self.project.out_features, device=self.project.weight.device)
+        order = order.view(channels, self.base, self.base).permute(1, 2, 0).flatten()  # (c, h, w) -> (h, w, c)
+        weights = [(self.project.weight[order], self.project.bias[order])]
+        weights += [(subpixel_weight(layer.weight), layer.bias.repeat(4)) for layer in layers]
+        if not torch.is_grad_enabled():
+            self._weights_cache = key, weights
+        return weights
 
     def phase_index(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Flat index of cell (``x``, ``y``) in the last convolution's output before its pixel shuffle, channels
@@ -169,10 +179,11 @@ KERNEL_ROW = ((3, 1, 4), (4, 2, 0))
 
 
 def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
-    """The weight [4 * Cout, Cin, 3, 3] of the 3x3 convolution (padding 1) whose output, pixel-shuffled by 2, is
-    the ConvTranspose2d(kernel 4, stride 2, padding 1) of ``weight`` [Cin, Cout, 4, 4] (differentiable)."""
+    """The weight [4 * Cout, Cin, 3, 3] of the 3x3 convolution (padding 1) whose output, its channels ordered
+    (r, s, c) and pixel-shuffled by 2, is the ConvTranspose2d(kernel 4, stride 2, padding 1) of ``weight``
+    [Cin, Cout, 4, 4] (differentiable)."""
     cin, cout = weight.shape[:2]
     padded = F.pad(weight, (0, 1, 0, 1))  # kernel index 4 reads a zero
     rows = torch.tensor(KERNEL_ROW, device=weight.device)  # [2 (r), 3 (d)]
     taps = padded[:, :, rows[:, :, None, None], rows[None, None]]  # [Cin, Cout, 2 (r), 3 (d), 2 (s), 3 (e)]
-    return taps.permute(1, 2, 4, 0, 3, 5).reshape(4 * cout, cin, 3, 3)
+    return taps.permute(2, 4, 1, 0, 3, 5).reshape(4 * cout, cin, 3, 3)
