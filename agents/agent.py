@@ -194,7 +194,7 @@ class Agent(nn.Module):
 
         ``given`` ([B, N, ...] per key) fixes some heads' choices in every sub-action (e.g. the true action types, to
         measure the selections given them); see ``StepActions``. Work whose result is unused is skipped (heads on
-        the rows that use them, sub-actions on the rows still acting), except inside ``recording``, whose
+        the rows that use them, sub-actions on the rows still acting, entropies), except inside ``recording``, whose
         distributions must cover every row.
         """
         obs = self._check(obs, state, first, lead=1)

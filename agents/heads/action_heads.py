@@ -35,8 +35,9 @@ HEADS = ("action_type", "selected_units", "target_unit", "target_location", "que
 
 class ActionHeadsOutput(NamedTuple):
     """Per-head dicts keyed by ``HEADS``: ``action`` in the contract's format (batched), ``log_probs`` and
-    ``entropy`` [B] each; ``selection_step_log_probs`` [B, max_selected]; ``embedding`` [B, D], the autoregressive
-    embedding after the last head (what the action was)."""
+    ``entropy`` [B] each (``entropy`` empty from ``compact``: acting never reads it); ``selection_step_log_probs``
+    [B, max_selected]; ``embedding`` [B, D], the autoregressive embedding after the last head (what the action
+    was)."""
 
     action: dict[str, torch.Tensor]
     log_probs: dict[str, torch.Tensor]
@@ -151,15 +152,17 @@ class ActionHeads(nn.Module):
         given: Callable[[str], torch.Tensor | None],
         sampling: dict[str, Any],
     ) -> ActionHeadsOutput:
-        """``forward`` with every row active, each argument head only on the rows whose type uses it."""
+        """``forward`` with every row active, each argument head only on the rows whose type uses it (and no
+        entropies)."""
         batch, num_units = legal.unit_mask.shape
         device = core_output.device
+        sampling = {**sampling, "with_entropy": False}
         kind = self.action_type(core_output, legal.action_types, given("action_type"), **sampling,
                                 active=torch.ones(batch, dtype=torch.bool, device=device), end=self.no_op)  # fmt: skip
         types = kind.choice
-        out = self.nothing(batch, core_output)._replace(embedding=kind.autoregressive_embedding)
+        out = self.nothing(batch, core_output)._replace(embedding=kind.autoregressive_embedding, entropy={})
         out.action["action_type"] = types
-        out.log_probs["action_type"], out.entropy["action_type"] = kind.log_prob, kind.entropy
+        out.log_probs["action_type"] = kind.log_prob
         rows = Rows(self.table.used(types, "selected_units"), sampling)
         if rows:
             max_picks = torch.where(self.rules.keeps_one_unselected(types), legal.unit_mask.sum(-1) - 1,
@@ -215,10 +218,12 @@ class Rows:
         return x if self.every else full.index_copy(0, self.index, x)
 
     def put(self, out: ActionHeadsOutput, head: str, result: Any) -> ActionHeadsOutput:
-        """``out`` with ``head``'s choice, log-prob, entropy and the embedding after it from ``result``."""
+        """``out`` with ``head``'s choice, log-prob, entropy (unless None) and the embedding after it from
+        ``result``."""
         out.action[head] = self.put_tensor(out.action[head], result.choice)
         out.log_probs[head] = self.put_tensor(out.log_probs[head], result.log_prob)
-        out.entropy[head] = self.put_tensor(out.entropy[head], result.entropy)
+        if result.entropy is not None:
+            out.entropy[head] = self.put_tensor(out.entropy[head], result.entropy)
         return out._replace(embedding=self.put_tensor(out.embedding, result.autoregressive_embedding))
 
 

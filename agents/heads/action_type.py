@@ -48,6 +48,7 @@ class ActionTypeHead(nn.Module):
         *,
         active: torch.Tensor,
         end: int,
+        with_entropy: bool = True,
     ) -> HeadOutput:
         choice = categorical(
             self.logits(core_output),
@@ -58,6 +59,7 @@ class ActionTypeHead(nn.Module):
             temperature=temperature,
             generator=generator,
             name="action_type",
+            with_entropy=with_entropy,
         )
         index = torch.where(active, choice.index, end)
         one_hot = F.one_hot(index, self.num_action_types).to(core_output.dtype)

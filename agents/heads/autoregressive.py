@@ -14,11 +14,12 @@ import torch
 
 class HeadOutput(NamedTuple):
     """``choice`` in the action contract's format (absent: -1, or zeros for the location and queued);
-    ``log_prob`` and ``entropy`` [B] (0 where unused); the updated ``autoregressive_embedding`` [B, D]."""
+    ``log_prob`` and ``entropy`` [B] (0 where unused; the entropy None where the head was called
+    ``with_entropy=False``); the updated ``autoregressive_embedding`` [B, D]."""
 
     choice: torch.Tensor
     log_prob: torch.Tensor
-    entropy: torch.Tensor
+    entropy: torch.Tensor | None
     autoregressive_embedding: torch.Tensor
 
 

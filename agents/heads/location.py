@@ -116,6 +116,7 @@ class LocationHead(nn.Module):
         greedy: bool = False,
         temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
+        with_entropy: bool = True,
     ) -> HeadOutput:
         used = used.bool()
         logits = self.logits(autoregressive_embedding)
@@ -133,6 +134,7 @@ class LocationHead(nn.Module):
             temperature=temperature,
             generator=generator,
             name="target_location",
+            with_entropy=with_entropy,
         )
         x, y = choice.index % self.resolution, choice.index // self.resolution
         embedding = add_where_used(autoregressive_embedding, self.embed_x(x) + self.embed_y(y), used)

@@ -31,6 +31,7 @@ class QueuedHead(nn.Module):
         greedy: bool = False,
         temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
+        with_entropy: bool = True,
     ) -> HeadOutput:
         used = used.bool()
         logits = self.logits(autoregressive_embedding)
@@ -43,6 +44,7 @@ class QueuedHead(nn.Module):
             temperature=temperature,
             generator=generator,
             name="queued",
+            with_entropy=with_entropy,
         )
         queued = torch.where(used, choice.index, 0)
         return HeadOutput(queued, choice.log_prob, choice.entropy, autoregressive_embedding)

@@ -31,11 +31,12 @@ from agents.heads.query import PointerQuery
 
 
 class SelectionOutput(NamedTuple):
-    """``choice`` [B, max_selected] unit rows padded with -1; ``step_log_probs`` [B, max_selected] (0 past the end)."""
+    """``choice`` [B, max_selected] unit rows padded with -1; ``step_log_probs`` [B, max_selected] (0 past the end);
+    ``entropy`` None where not asked for (``with_entropy=False``)."""
 
     choice: torch.Tensor
     log_prob: torch.Tensor
-    entropy: torch.Tensor
+    entropy: torch.Tensor | None
     autoregressive_embedding: torch.Tensor
     step_log_probs: torch.Tensor
 
@@ -68,12 +69,13 @@ class SelectedUnitsHead(nn.Module):
         temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
         compact: bool = False,
+        with_entropy: bool = True,
     ) -> SelectionOutput:
         """``compact``: every row uses the head (``used`` is all True), so a sampled row can drop out of the
         computation once its selection ends."""
         if compact and action is None:
             return self._sample(autoregressive_embedding, unit_embeddings, selectable.bool(), max_picks, action_type,
-                                greedy, temperature, generator)  # fmt: skip
+                                greedy, temperature, generator, with_entropy)  # fmt: skip
         batch, num_units = selectable.shape
         steps = self.max_selected
         keys = self.keys(unit_embeddings)
@@ -127,7 +129,8 @@ class SelectedUnitsHead(nn.Module):
         pad = steps - len(picks)
         choice = torch.stack(picks + [end.new_full((batch,), -1)] * pad, dim=1)
         step_log_probs = torch.stack(log_probs + [entropy.new_zeros(batch)] * pad, dim=1)
-        return SelectionOutput(choice, step_log_probs.sum(-1), entropy, embedding, step_log_probs)
+        return SelectionOutput(choice, step_log_probs.sum(-1), entropy if with_entropy else None, embedding,
+                               step_log_probs)  # fmt: skip
 
     def _sample(
         self,
@@ -139,6 +142,7 @@ class SelectedUnitsHead(nn.Module):
         greedy: bool,
         temperature: float | torch.Tensor,
         generator: torch.Generator | None,
+        with_entropy: bool,
     ) -> SelectionOutput:
         """``forward``'s sampling for rows that all use the head, each step only for the rows still selecting.
 
@@ -157,59 +161,65 @@ class SelectedUnitsHead(nn.Module):
         pick_weight = (query.embedding.weight @ self.embed_picks.weight).T  # [key_dim, H]
         input_weight = lstm.weight_ih @ query.out.weight  # the LSTM's input gates straight from the ReLU: [4K, H]
         input_bias = lstm.weight_ih @ query.out.bias + lstm.bias_ih
-        allowed = torch.cat([selectable & (max_picks > 0)[:, None], selectable.new_zeros(batch, 1)], dim=1)
-        if not bool(allowed.any(-1).all()):
+        barred = torch.cat([~selectable | (max_picks <= 0)[:, None], selectable.new_ones(batch, 1)], dim=1)
+        if bool(barred.all(-1).any()):
             raise ValueError("selected_units: a row that uses this argument has nothing it may choose")
         limited = bool((max_picks < self.max_selected).any())
         rows, limit, key_sum = torch.arange(batch, device=keys.device), max_picks, keys.new_zeros(batch, keys.shape[-1])
-        key_sums = key_sum.clone()
+        key_sums = key_sum.clone()  # each row's sum of picked keys, written when its selection ends
+        # flat index of each row's first key in ``all_keys`` (its rows kept in order, so a prefix after a drop)
+        width = num_units + 1
+        offsets = torch.arange(0, batch * width, width, device=keys.device)
         state = (key_sum, key_sum)
-        steps: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        steps: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # rows, choice, log-prob
+        entropies: list[torch.Tensor] = []
         for step in range(self.max_selected):
             pre = start if step == 0 else torch.addmm(after_picks, key_sum, pick_weight, alpha=1.0 / step)
             state = torch.lstm_cell(torch.relu(pre), state, input_weight, lstm.weight_hh, input_bias, lstm.bias_hh)
-            logits = torch.bmm(all_keys, state[0][:, :, None]).squeeze(-1)
+            logits = torch.bmm(all_keys, state[0].unsqueeze(-1)).squeeze(-1)
             if isinstance(temperature, torch.Tensor):
                 logits = logits / temperature[rows, None].to(logits.dtype)
             elif temperature != 1:
                 logits = logits / temperature
-            barred = ~allowed
             log_p = logits.masked_fill(barred, float("-inf")).log_softmax(-1)
             p = log_p.exp()
             index = log_p.argmax(-1) if greedy else sample_rows(p, generator)
-            entropy = -(p * log_p.masked_fill(barred, 0.0)).sum(-1)
-            steps.append((step, rows, index, log_p.gather(1, index[:, None]).squeeze(1), entropy))
+            if with_entropy:
+                entropies.append(-(p * log_p.masked_fill(barred, 0.0)).sum(-1))
+            column = index.unsqueeze(1)
+            steps.append((rows, index, log_p.gather(1, column).squeeze(1)))
             pick = index != num_units
             every = bool(pick.all())
-            unit = index.clamp(max=num_units - 1)[:, None]
-            picked_key = keys.gather(1, unit[:, :, None].expand(-1, 1, keys.shape[-1])).squeeze(1)
-            key_sum = key_sum + (picked_key if every else torch.where(pick[:, None], picked_key, 0.0))
-            allowed.scatter_(1, index[:, None], False)
+            picked_key = all_keys.flatten(0, 1).index_select(0, offsets + index)  # the end key where not picking
+            key_sum = key_sum + (picked_key if every else torch.where(pick.unsqueeze(1), picked_key, 0.0))
+            barred.scatter_(1, column, True)
             if step == 0:
-                allowed[:, num_units] = True  # ending is allowed after the first pick
+                barred[:, num_units] = False  # ending is allowed after the first pick
             if limited:
-                allowed[:, :num_units] &= (limit > step + 1)[:, None]
+                barred[:, :num_units] |= (limit <= step + 1)[:, None]
             if every:
                 continue
-            done = (~pick).nonzero().squeeze(1)
-            key_sums.index_copy_(0, rows.index_select(0, done), key_sum.index_select(0, done))
+            key_sums.index_copy_(0, rows, key_sum)
             keep = pick.nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
             # index_select: the rows still selecting (half the cost of indexing with a tensor)
-            rows, limit, key_sum, keys, all_keys, allowed, after_picks, *state = (
-                x.index_select(0, keep) for x in (rows, limit, key_sum, keys, all_keys, allowed, after_picks, *state))
+            rows, key_sum, all_keys, barred, after_picks, *state = (
+                x.index_select(0, keep) for x in (rows, key_sum, all_keys, barred, after_picks, *state))
+            limit = limit.index_select(0, keep) if limited else limit
+            offsets = offsets[: keep.numel()]
         else:
-            key_sums[rows] = key_sum
-        step_index = torch.cat([torch.full_like(r, k) for k, r, *_ in steps])
-        row_index, index, log_prob, entropy = (torch.cat(parts) for parts in list(zip(*steps, strict=True))[1:])
+            key_sums.index_copy_(0, rows, key_sum)
+        step_index = torch.arange(len(steps), device=keys.device).repeat_interleave(
+            torch.tensor([r.numel() for r, *_ in steps], device=keys.device))
+        row_index, index, log_prob = (torch.cat(parts) for parts in zip(*steps, strict=True))
         choice = torch.full((batch, self.max_selected), -1, dtype=torch.long, device=keys.device)
         choice[row_index, step_index] = torch.where(index != num_units, index, -1)
         step_log_probs = key_sums.new_zeros(batch, self.max_selected).index_put_((row_index, step_index), log_prob)
         counts = (choice >= 0).sum(-1)
         mean_key = key_sums / counts.clamp(min=1)[:, None]
         embedding = add_where_used(autoregressive_embedding, self.embed_picks(mean_key), counts > 0)
-        entropy = key_sums.new_zeros(batch).index_add_(0, row_index, entropy)
+        entropy = key_sums.new_zeros(batch).index_add_(0, row_index, torch.cat(entropies)) if with_entropy else None
         return SelectionOutput(choice, step_log_probs.sum(-1), entropy, embedding, step_log_probs)
 
     def score(

@@ -32,7 +32,7 @@ from agents.heads.legality import Legality
 
 class StepActionsOutput(NamedTuple):
     """``action``: the contract's keys with the sub-action axis [B, N, ...]; ``log_probs`` and ``entropy`` per head
-    [B], summed over the sub-actions."""
+    [B], summed over the sub-actions (``entropy`` empty from ``compact``)."""
 
     action: dict[str, torch.Tensor]
     log_probs: dict[str, torch.Tensor]
@@ -64,7 +64,8 @@ class StepActions(nn.Module):
         """Sample, or score ``action`` ([B, N, ...] per key). A partial ``action`` forces its keys in every sub-action
         and samples the rest (e.g. the true action types, to measure the selections given them); later sub-actions
         are then conditioned on the earlier ones as forced and sampled. ``compact``: skip the work of rows and
-        heads whose result is unused (same outputs; ``recording`` then sees only the rows computed). ``score``:
+        heads whose result is unused (same actions and log-probs, no entropies; ``recording`` then sees only the
+        rows computed). ``score``:
         ``action`` is complete and only scored (the heads' fast teacher-forced paths, see ``ActionHeads``)."""
         rows = core_output.shape[0]
         active = torch.ones(rows, dtype=torch.bool, device=core_output.device)
@@ -89,7 +90,7 @@ class StepActions(nn.Module):
         return StepActionsOutput(
             {key: torch.stack([o.action[key] for o in outputs], 1) for key in HEADS},
             {head: torch.stack([o.log_probs[head] for o in outputs]).sum(0) for head in HEADS},
-            {head: torch.stack([o.entropy[head] for o in outputs]).sum(0) for head in HEADS},
+            {} if compact else {head: torch.stack([o.entropy[head] for o in outputs]).sum(0) for head in HEADS},
         )
 
 

@@ -38,6 +38,7 @@ class TargetUnitHead(nn.Module):
         greedy: bool = False,
         temperature: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
+        with_entropy: bool = True,
     ) -> HeadOutput:
         used = used.bool()
         keys = self.keys(unit_embeddings)
@@ -51,6 +52,7 @@ class TargetUnitHead(nn.Module):
             temperature=temperature,
             generator=generator,
             name="target_unit",
+            with_entropy=with_entropy,
         )
         target_key = keys.gather(1, choice.index[:, None, None].expand(-1, 1, keys.shape[-1])).squeeze(1)
         embedding = add_where_used(autoregressive_embedding, self.embed_target(target_key), used)
