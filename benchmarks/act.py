@@ -5,9 +5,9 @@ The small agent (``AgentChoice()``, fresh weights, seeded) acts on observations 
 games of the RL benchmark's scenarios (3m, 8m, 2s3z, MMM against easy and medium bots, 64 unit rows) played by a
 ``RolloutWorker`` for ``--steps`` steps; batch b at step t is the first b games' observations of that step, as
 tensors already stacked (what an actor's policy hands the agent), so only ``act`` is timed. Acting runs as actors
-run it: torch on one thread, inference mode, sampling at the agent's temperature from a seeded generator. Times are
-the thread's CPU time (frames/s = frames per CPU second of one core), which other load on a shared machine does not
-inflate as it does wall time.
+run it: torch on one thread, glibc malloc keeping freed memory (``training.rl.learner_memory``), inference mode,
+sampling at the agent's temperature from a seeded generator. Times are the thread's CPU time (frames/s = frames per
+CPU second of one core), which other load on a shared machine does not inflate as it does wall time.
 
 Two paths per batch, timed alternately call by call (medians): ``act``, which skips work whose result is unused
 (heads only for the rows whose action uses them, selection steps only for the rows still selecting), and ``act``
@@ -50,6 +50,7 @@ from envs.contract.observation import OBS_KEYS  # noqa: E402
 from training.config_io import load_config, to_dict  # noqa: E402
 from training.rl.actor import RolloutWorker  # noqa: E402
 from training.rl.config import RLConfig  # noqa: E402
+from training.rl.learner_memory import keep_freed_memory  # noqa: E402
 from training.rl.train import initial_agents  # noqa: E402
 
 SCENARIOS = ("3m", "8m", "2s3z", "MMM")
@@ -163,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     began = time.perf_counter()
     torch.set_num_threads(1)
+    keep_freed_memory()
     torch.manual_seed(args.seed)
     games = max(args.batches)
     overrides = [f"scenarios=[{','.join(SCENARIOS)}]", f"opponents.levels=[{','.join(LEVELS)}]",

@@ -31,6 +31,7 @@ from training.divergence import check_finite
 from training.policy import AgentPolicy, output_terms, stack_observations
 from training.rl.config import RLConfig
 from training.rl.games import Game, new_game, step_games
+from training.rl.learner_memory import keep_freed_memory
 from training.scenario_fit import fitting_scenarios
 
 HEARTBEAT_S = 2.0
@@ -44,6 +45,7 @@ class RolloutWorker:
         from training.config_io import from_dict
 
         torch.set_num_threads(1)
+        keep_freed_memory()  # acting allocates and frees the same large tensors every step, as the learner does
         self.worker_id = int(worker_id)
         self.cfg: RLConfig = from_dict(RLConfig, config)
         self.agent = Agent(agent["spec"], AgentConfig.from_dict(agent["agent"])).eval()
