@@ -187,7 +187,9 @@ def _first_value(tensor: torch.Tensor, bad: torch.Tensor) -> str:
 
 
 def _in_bounds(values: torch.Tensor) -> bool:
-    return values.numel() == 0 or bool(values.abs().amax() <= MAX_MAGNITUDE)
+    """Whether every value is within +-MAX_MAGNITUDE (False for a NaN, which the reductions propagate); no
+    ``abs()`` copy."""
+    return values.numel() == 0 or bool((values.amax() <= MAX_MAGNITUDE) & (values.amin() >= -MAX_MAGNITUDE))
 
 
 def _first_bad(finite: torch.Tensor, lead: int) -> tuple[tuple[int, ...], int]:

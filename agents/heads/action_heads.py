@@ -177,9 +177,9 @@ class ActionHeads(nn.Module):
         if given("target_unit") is not None:
             used = used & (given("target_unit") >= 0)
         rows = Rows(used, sampling)
-        if rows:
-            chosen = selected_rows(rows.take(out.action["selected_units"]), num_units)
-            allowed = self.rules.targets(Legality(*map(rows.take, legal)), rows.take(types), chosen)
+        if rows:  # the rules on every row (a few small ops), then one take rather than one per legality mask
+            allowed = rows.take(self.rules.targets(legal, types, selected_rows(out.action["selected_units"],
+                                                                               num_units)))  # fmt: skip
             target = self.target_unit(rows.take(out.embedding), rows.take(unit_embeddings), allowed, rows.take(types),
                                       rows.everyone, rows.take(given("target_unit")), **rows.sampling)  # fmt: skip
             out = rows.put(out, "target_unit", target)

@@ -164,7 +164,7 @@ class SelectedUnitsHead(nn.Module):
         barred = torch.cat([~selectable | (max_picks <= 0)[:, None], selectable.new_ones(batch, 1)], dim=1)
         if bool(barred.all(-1).any()):
             raise ValueError("selected_units: a row that uses this argument has nothing it may choose")
-        limited = bool((max_picks < self.max_selected).any())
+        least = int(max_picks.min())  # no row's picks are limited before this step
         rows, limit, key_sum = torch.arange(batch, device=keys.device), max_picks, keys.new_zeros(batch, keys.shape[-1])
         key_sums = key_sum.clone()  # each row's sum of picked keys, written when its selection ends
         # flat index of each row's first key in ``all_keys`` (its rows kept in order, so a prefix after a drop)
@@ -195,7 +195,7 @@ class SelectedUnitsHead(nn.Module):
             barred.scatter_(1, column, True)
             if step == 0:
                 barred[:, num_units] = False  # ending is allowed after the first pick
-            if limited:
+            if step + 1 >= least:
                 barred[:, :num_units] |= (limit <= step + 1)[:, None]
             if every:
                 continue
@@ -206,7 +206,7 @@ class SelectedUnitsHead(nn.Module):
             # index_select: the rows still selecting (half the cost of indexing with a tensor)
             rows, key_sum, all_keys, barred, after_picks, *state = (
                 x.index_select(0, keep) for x in (rows, key_sum, all_keys, barred, after_picks, *state))
-            limit = limit.index_select(0, keep) if limited else limit
+            limit = limit.index_select(0, keep) if least < self.max_selected else limit
             offsets = offsets[: keep.numel()]
         else:
             key_sums.index_copy_(0, rows, key_sum)

@@ -65,4 +65,6 @@ class PerElementDecoder(OutputAdapter):
     ) -> torch.Tensor:
         check_tokens("per-element queries", queries, self.query_channels)
         out = self.final_layer(self.cross_attention(queries, latents, kv_mask=latent_mask, q_mask=query_mask))
+        if isinstance(self.final_layer, nn.Identity):
+            return out  # the cross-attention already zeroed the masked rows
         return zero_padding(out, query_mask)
