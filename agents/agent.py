@@ -150,12 +150,12 @@ class Agent(nn.Module):
         was_targeted = None
         if self.tag_column is not None:
             was_targeted = unit_mask & (target_tag[:, None] >= 0) & (units[..., self.tag_column] == target_tag[:, None])
-        features = self.featurizer(units, unit_mask, was_targeted)
+        features, rows = self.featurizer(units, unit_mask, was_targeted, packed=True)
         if self.encoder_autocast is None:
-            encoded = self.entity_encoder(features, unit_mask)
+            encoded = self.entity_encoder(features, unit_mask, rows)
         else:
             with torch.autocast(units.device.type, dtype=self.encoder_autocast):
-                encoded = self.entity_encoder(features, unit_mask)
+                encoded = self.entity_encoder(features, unit_mask, rows)
             encoded.unit_embeddings = encoded.unit_embeddings.to(features.dtype)
             encoded.embedded_entity = encoded.embedded_entity.to(features.dtype)
         scalars = self.scalar_encoder(obs["scalars"], previous)

@@ -151,9 +151,15 @@ class UnitFeaturizer(nn.Module):
         return feats
 
     def forward(
-        self, units: torch.Tensor, unit_mask: torch.Tensor, was_targeted: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """``was_targeted`` [B, N] marks the units the previous action targeted (AlphaStar's one-hot of 2)."""
+        self,
+        units: torch.Tensor,
+        unit_mask: torch.Tensor,
+        was_targeted: torch.Tensor | None = None,
+        packed: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``was_targeted`` [B, N] marks the units the previous action targeted (AlphaStar's one-hot of 2).
+        ``packed``: only the real rows' features [R, out_channels] and their flat indices [R] into B x N (in
+        order), for an encoder that reads nothing else (no padded array built and gathered from again)."""
         if units.dim() != 3 or units.shape[-1] != self.num_columns:
             raise ValueError(f"units must have shape [batch, units, {self.num_columns}], got {tuple(units.shape)}")
         if tuple(unit_mask.shape) != tuple(units.shape[:2]):
@@ -180,5 +186,7 @@ class UnitFeaturizer(nn.Module):
                         else was_targeted.reshape(-1).index_select(0, real_rows).to(rows.dtype))  # fmt: skip
             feats.append(one_hot(targeted, 1, 2))
         real = torch.cat(feats, -1)
+        if packed:
+            return real, real_rows
         out = real.new_zeros(mask.numel(), real.shape[-1]).index_copy_(0, real_rows, real)
         return out.reshape(*mask.shape, real.shape[-1])

@@ -248,6 +248,23 @@ def test_alphastar_preset_and_featurizer_feed_the_encoder(kind):
     assert out.unit_embeddings.shape == (1, 64, 256) and out.embedded_entity.shape == (1, 256)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_packed_features_give_the_padded_paths_outputs(kind):
+    """The featurizer's real rows alone (``packed=True``) fed with their indices: the same features and encoder
+    outputs as the padded array, bit for bit."""
+    feat = UnitFeaturizer(view(), FeaturizerConfig.small())
+    enc = build_entity_encoder(entity_encoder_config(kind, "small"), feat.out_channels)
+    units, mask = random_units(3, 12)
+    real, rows = feat(units, mask, packed=True)
+    padded = feat(units, mask)
+    assert torch.equal(rows, mask.flatten().nonzero().squeeze(1)) and torch.equal(real, padded[mask])
+    out, packed = enc(padded, mask), enc(real, mask, rows)
+    assert torch.equal(packed.unit_embeddings, out.unit_embeddings)
+    assert torch.equal(packed.embedded_entity, out.embedded_entity)
+    with pytest.raises(ValueError, match=rf"\[rows, {feat.out_channels}\]"):
+        enc(real, mask, rows[1:])
+
+
 def test_build_entity_encoder_by_kind_and_config_errors():
     assert type(build_entity_encoder(PerceiverEntityEncoderConfig.small(), IN)).__name__ == "PerceiverEntityEncoder"
     assert type(build_entity_encoder(TransformerEntityEncoderConfig.small(), IN)).__name__ == "TransformerEntityEncoder"

@@ -27,23 +27,40 @@ class EntityEncoder(nn.Module):
     unit_dim: int
     entity_dim: int
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> EntityEncoderOutput:
-        """``features`` [B, N, in_channels] float, ``mask`` [B, N] (True for real units)."""
-        if features.dim() != 3 or features.shape[-1] != self.in_channels:
+    def forward(self, features: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor | None = None
+                ) -> EntityEncoderOutput:  # fmt: skip
+        """``features`` [B, N, in_channels] float, ``mask`` [B, N] (True for real units); or, with ``rows``, only
+        the real units' features [R, in_channels] and their flat indices into B x N (``UnitFeaturizer(...,
+        packed=True)``)."""
+        if rows is not None:
+            if features.dim() != 2 or features.shape[-1] != self.in_channels or rows.shape != features.shape[:1]:
+                raise ValueError(f"packed entity features must have shape [rows, {self.in_channels}] with one index "
+                                 f"per row, got {tuple(features.shape)} and {tuple(rows.shape)}")  # fmt: skip
+        elif features.dim() != 3 or features.shape[-1] != self.in_channels:
             raise ValueError(
                 f"entity features must have shape [batch, units, {self.in_channels}], got {tuple(features.shape)}"
             )
-        if tuple(mask.shape) != tuple(features.shape[:2]):
+        elif tuple(mask.shape) != tuple(features.shape[:2]):
             raise ValueError(
                 f"unit mask must have shape [batch, units] = {tuple(features.shape[:2])}, got {tuple(mask.shape)}"
             )
         mask = mask if mask.dtype == torch.bool else mask != 0
-        units, entity = self.encode(features, mask)
+        units, entity = self.encode(features, mask, rows)
         return EntityEncoderOutput(unit_embeddings=units * mask[..., None].to(units.dtype), embedded_entity=entity)
 
-    def encode(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-unit embeddings [B, N, unit_dim] and the set embedding [B, entity_dim] (mask is bool)."""
+    def encode(self, features: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor | None
+               ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Per-unit embeddings [B, N, unit_dim] and the set embedding [B, entity_dim] (mask is bool; ``features``
+        packed when ``rows`` is given, see ``forward``)."""
         raise NotImplementedError
+
+
+def padded(features: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+    """``features`` as [B, N, C]: as given, or packed real rows (``rows``) scattered among zero padding rows."""
+    if rows is None:
+        return features
+    out = features.new_zeros(mask.numel(), features.shape[-1]).index_copy(0, rows, features)
+    return out.view(*mask.shape, features.shape[-1])
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -49,8 +49,9 @@ class PerceiverEntityEncoder(EntityEncoder):
         self.unit_head = nn.Linear(config.token_channels, config.unit_dim)
         self.entity_head = nn.Linear(config.d_latents, config.entity_dim)
 
-    def encode(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        adapted = self.adapter(features, mask)
+    def encode(self, features: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor | None
+               ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        adapted = self.adapter(features, mask, rows=rows)
         latents = self.encoder(adapted.tokens, adapted.mask)
         decoded = self.decoder(self.decoder.build_queries(adapted), latents, query_mask=mask)
         units = torch.relu(self.unit_head(torch.relu(decoded)))

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from agents.config import TransformerEntityEncoderConfig
-from agents.encoders.base import EntityEncoder, masked_mean
+from agents.encoders.base import EntityEncoder, masked_mean, padded
 from perceiver_io.layers import SelfAttentionLayer
 
 
@@ -31,7 +31,9 @@ class TransformerEntityEncoder(EntityEncoder):
         self.unit_head = nn.Linear(config.dim, config.unit_dim)
         self.entity_head = nn.Linear(config.dim, config.entity_dim)
 
-    def encode(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, features: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor | None
+               ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        features = padded(features, mask, rows)
         x = self.projection(features) * mask[..., None].to(features.dtype)
         for layer in self.layers:
             x = layer(x, mask)
