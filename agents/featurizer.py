@@ -95,8 +95,8 @@ class UnitFeaturizer(nn.Module):
         classes = torch.tensor([n for *_, n, _ in hots], dtype=torch.long)
         self.register_buffer("hot_columns", self._columns([c for c, *_ in hots]), persistent=False)
         self.register_buffer("hot_divisors", torch.tensor([float(d) for _, d, *_ in hots]), persistent=False)
-        self.register_buffer("hot_caps", torch.tensor([cap for *_, cap in hots]), persistent=False)
-        self.register_buffer("hot_sqrt", torch.tensor([cap != math.inf for *_, cap in hots]), persistent=False)
+        self.plain_hots = len(self.one_hots)  # the block's first columns; the sqrt one-hots' columns follow
+        self.register_buffer("sqrt_caps", torch.tensor([cap for *_, cap in hots[self.plain_hots :]]), persistent=False)
         self.register_buffer("hot_top", (classes - 1).float(), persistent=False)
         self.register_buffer("hot_offsets", torch.cumsum(classes, 0) - classes, persistent=False)
         self.hot_channels = sum(n for *_, n, _ in hots)
@@ -168,13 +168,20 @@ class UnitFeaturizer(nn.Module):
             )
         mask = unit_mask if unit_mask.dtype == torch.bool else unit_mask != 0
         real_rows = mask.reshape(-1).nonzero().squeeze(1)  # flat indices of the real rows, found once
-        rows = units[mask].float()  # [R, C]: the real rows only (garbage, even NaN, in padding rows never read)
-        feats = [self.unit_type_embedding(lookup_index(self.column(rows, "unit_type"), self.unit_type_ids))]
+        # [R, C]: the real rows only (garbage, even NaN, in padding rows never read)
+        rows = units.reshape(-1, units.shape[-1]).index_select(0, real_rows).float()
+        # every feature is written into its columns of one zeroed array (the one-hots scattered in place)
+        real = rows.new_zeros(rows.shape[0], self.out_channels)
+        column = self.config.unit_type_dim
+        real[:, :column] = self.unit_type_embedding(lookup_index(self.column(rows, "unit_type"), self.unit_type_ids))
         if self.hot_channels:
             values = rows.index_select(1, self.hot_columns)
-            values = torch.where(self.hot_sqrt, torch.sqrt(values.clamp(min=0).minimum(self.hot_caps)), values)
+            roots = values[:, self.plain_hots :]  # only these columns: a CPU's sqrt of 0 is a ~20x slower path
+            roots.copy_(torch.sqrt(roots.clamp(min=0).minimum(self.sqrt_caps)))
             index = torch.floor(values / self.hot_divisors).clamp(min=0).minimum(self.hot_top).long()
-            feats.append(rows.new_zeros(rows.shape[0], self.hot_channels).scatter_(1, index + self.hot_offsets, 1.0))
+            real[:, column : column + self.hot_channels].scatter_(1, index + self.hot_offsets, 1.0)
+            column += self.hot_channels
+        feats = []
         if self.floats:
             feats.append(rows.index_select(1, self.float_columns) / self.float_scales)
         if self.order_embedding is not None:
@@ -185,7 +192,9 @@ class UnitFeaturizer(nn.Module):
             targeted = (rows.new_zeros(rows.shape[0]) if was_targeted is None
                         else was_targeted.reshape(-1).index_select(0, real_rows).to(rows.dtype))  # fmt: skip
             feats.append(one_hot(targeted, 1, 2))
-        real = torch.cat(feats, -1)
+        for part in feats:
+            real[:, column : column + part.shape[1]] = part
+            column += part.shape[1]
         if packed:
             return real, real_rows
         out = real.new_zeros(mask.numel(), real.shape[-1]).index_copy_(0, real_rows, real)
