@@ -20,21 +20,21 @@ def stack_observations(observations: Sequence[Mapping[str, np.ndarray]]) -> dict
 
 def unstack_actions(action: Mapping[str, torch.Tensor], no_op: int) -> list[list[dict[str, Any]]]:
     """A batched step of actions ([B, N, ...] per key) -> per game, the list of contract action dicts it sends: its
-    sub-actions before the first no_op, or ``[no_op]`` when it sends none (``Match.step`` takes a list)."""
-    arrays = {key: value.cpu().numpy() for key, value in action.items()}
+    sub-actions before the first no_op, or ``[no_op]`` when it sends none (``Match.step`` takes a list).
+
+    Converted once per batch (ints by ``tolist``; the arrays copied once, each dict holding a row of the copy, so
+    nothing shares memory with the agent's output), not per game."""
+    kinds, targets, queued = (action[key].cpu().tolist() for key in ("action_type", "target_unit", "queued"))
+    selected = action["selected_units"].cpu().numpy().astype(np.int64)
+    locations = action["target_location"].cpu().numpy().astype(np.int64)
     games = []
-    for i in range(len(arrays["action_type"])):
+    for i, row in enumerate(kinds):
         sent = []
-        for k in range(arrays["action_type"].shape[1]):
-            if int(arrays["action_type"][i, k]) == no_op:
+        for k, kind in enumerate(row):
+            if kind == no_op:
                 break
-            sent.append({
-                "action_type": int(arrays["action_type"][i, k]),
-                "selected_units": arrays["selected_units"][i, k].astype(np.int64),
-                "target_unit": int(arrays["target_unit"][i, k]),
-                "target_location": arrays["target_location"][i, k].astype(np.int64),
-                "queued": int(arrays["queued"][i, k]),
-            })  # fmt: skip
+            sent.append({"action_type": kind, "selected_units": selected[i, k], "target_unit": targets[i][k],
+                         "target_location": locations[i, k], "queued": queued[i][k]})  # fmt: skip
         games.append(sent or [{"action_type": no_op}])
     return games
 
