@@ -18,6 +18,8 @@ mask and the action reordered to match, so its recorded distribution lists the c
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -45,6 +47,8 @@ class LocationHead(nn.Module):
         for i in range(layers):
             upsample += [nn.ReLU(), nn.ConvTranspose2d(channels[i], channels[i + 1], 4, stride=2, padding=1)]
         self.upsample = nn.Sequential(*upsample)
+        if layers > 1:  # see fused_weight
+            self.register_buffer("fused_taps", fused_taps(channels[-2]), persistent=False)
         self.embed_x = nn.Embedding(resolution, config.autoregressive_dim)
         self.embed_y = nn.Embedding(resolution, config.autoregressive_dim)
         self._weights_cache: tuple[tuple, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
@@ -57,19 +61,25 @@ class LocationHead(nn.Module):
         (weight, bias), *inner, last = self._weights()
         batch = autoregressive_embedding.shape[0]
         maps = F.linear(autoregressive_embedding, weight, bias).view(batch, self.base, self.base, -1)  # [B, H, W, C]
-        for convolution in inner:  # ReLU, then the 3x3 equivalent of a transposed convolution and its pixel shuffle
+        for convolution in inner:  # ReLU, then the 3x3 equivalent of a transposed convolution
             phases = F.conv2d(maps.relu_().permute(0, 3, 1, 2), *convolution, padding=1)  # channels (r, s, c)
+            if convolution is inner[-1]:
+                break  # the last convolution reads these phases as they are
             _, channels, height, width = phases.shape
-            # (h, w, r, (s, c)) -> (h, r, w, (s, c)): cell (2h + r, 2w + s) reads phase (r, s) at (h, w)
+            # its pixel shuffle, (h, w, r, (s, c)) -> (h, r, w, (s, c)): cell (2h + r, 2w + s) reads phase (r, s)
             maps = (phases.permute(0, 2, 3, 1).reshape(batch, height, width, 2, channels // 2).transpose(2, 3)
                     .reshape(batch, 2 * height, 2 * width, channels // 4))  # fmt: skip
-        phases = F.conv2d(maps.relu_().permute(0, 3, 1, 2), *last, padding=1)  # [B, 4 (r, s), H, W], channels last
+        else:
+            phases = maps.relu_().permute(0, 3, 1, 2)
+        # [B, block * block phases, H, W], channels last: block 4 (two upsamplings at once) after a convolution
+        phases = F.conv2d(phases.relu_() if inner else phases, *last, padding=1)
         if phase_order:
             return phases.permute(0, 2, 3, 1).flatten(1)  # channels last: a view
-        # the last pixel shuffle (one channel) as a reshape
+        # the last pixel shuffle (one channel) as a reshape: cell (block h + a, block w + b) reads phase (a, b)
         _, _, height, width = phases.shape
-        cells = phases.permute(0, 2, 3, 1).reshape(batch, height, width, 2, 2).transpose(2, 3)
-        return cells.reshape(batch, 4 * height * width)
+        block = self.block
+        cells = phases.permute(0, 2, 3, 1).reshape(batch, height, width, block, block).transpose(2, 3)
+        return cells.reshape(batch, block * block * height * width)
 
     def _weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The projection's weight and bias with its outputs reordered channels last, then each transposed
@@ -87,25 +97,35 @@ class LocationHead(nn.Module):
         order = order.view(channels, self.base, self.base).permute(1, 2, 0).flatten()  # (c, h, w) -> (h, w, c)
         weights = [(self.project.weight[order], self.project.bias[order])]
         weights += [(subpixel_weight(layer.weight), layer.bias.repeat(4)) for layer in layers]
+        if len(layers) > 1:  # the last two upsamplings in one convolution of the second to last one's phases
+            last, bias = weights[-1]
+            weights[-1] = fused_weight(last, self.fused_taps), bias.repeat(4)
         if not torch.is_grad_enabled():
             self._weights_cache = key, weights
         return weights
 
+    @property
+    def block(self) -> int:
+        """The side of the block of cells one position of the last convolution gives (its phases): 4 when it does
+        the last two upsamplings at once, 2 for one, 1 without upsampling."""
+        return 2 ** min(len(self.upsample) // 2, 2)
+
     def phase_index(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Flat index of cell (``x``, ``y``) in the last convolution's output before its pixel shuffle, channels
-        last: (y // 2, x // 2, y % 2, x % 2); ``y * resolution + x`` without upsampling."""
-        if not len(self.upsample):
-            return y * self.resolution + x
-        half = self.resolution // 2
-        return ((y // 2) * half + x // 2) * 4 + (y % 2) * 2 + x % 2
+        last: (y // block, x // block, y % block, x % block); ``y * resolution + x`` without upsampling."""
+        block = self.block
+        side = self.resolution // block
+        return ((y // block) * side + x // block) * block * block + (y % block) * block + x % block
 
     def cells_in_phase_order(self, cells: torch.Tensor) -> torch.Tensor:
         """A [B, resolution * resolution] bool map (flat index ``y * resolution + x``) reordered as ``phase_index``."""
-        if not len(self.upsample):
+        block = self.block
+        if block == 1:
             return cells
-        half = self.resolution // 2
-        pairs = cells.bool().contiguous().view(torch.int16)  # cells x = 2j, 2j + 1 stay together: moved as one
-        return pairs.unflatten(-1, (half, 2, half)).permute(0, 1, 3, 2).flatten(1).view(torch.bool)
+        side = self.resolution // block
+        # the block's cells of one row (x = block j ... block j + block - 1) stay together: moved as one integer
+        runs = cells.bool().contiguous().view(torch.int16 if block == 2 else torch.int32)
+        return runs.unflatten(-1, (side, block, side)).permute(0, 1, 3, 2).flatten(1).view(torch.bool)
 
     def forward(
         self,
@@ -189,3 +209,27 @@ def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
     rows = torch.tensor(KERNEL_ROW, device=weight.device)  # [2 (r), 3 (d)]
     taps = padded[:, :, rows[:, :, None, None], rows[None, None]]  # [Cin, Cout, 2 (r), 3 (d), 2 (s), 3 (e)]
     return taps.permute(2, 4, 1, 0, 3, 5).reshape(4 * cout, cin, 3, 3)
+
+
+def fused_taps(channels: int) -> torch.Tensor:
+    """Where each entry of ``fused_weight``'s result reads the last convolution's 3x3 weight of ``channels`` input
+    channels (flattened, with a zero appended for the entries that are zero): [16, 4 * channels, 3, 3]."""
+    index = torch.full((16, 4 * channels, 3, 3), 4 * channels * 9, dtype=torch.long)
+    for r, r2, s, s2, rp, sp, di, dk in itertools.product(range(2), range(2), range(2), range(2), range(2), range(2),
+                                                          range(3), range(3)):  # fmt: skip
+        d, e = 2 * (di - 1) + rp - r, 2 * (dk - 1) + sp - s  # the finer map's offset this tap reads
+        if -1 <= d <= 1 and -1 <= e <= 1:
+            source = ((r2 * 2 + s2) * channels + torch.arange(channels)) * 9 + (d + 1) * 3 + e + 1
+            index[((r * 2 + r2) * 2 + s) * 2 + s2, (rp * 2 + sp) * channels + torch.arange(channels), di, dk] = source
+    return index
+
+
+def fused_weight(weight: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """The last convolution's 3x3 weight [4 (r2, s2), C, 3, 3] (one output channel) rewritten to read the previous
+    convolution's phases [4C (r, s, c)] before their pixel shuffle: [16 (r, r2, s, s2), 4C, 3, 3], whose output
+    phase (r, r2, s, s2) at (h, w) is cell (4h + 2r + r2, 4w + 2s + s2) (differentiable). The finer map's row
+    2h + r + d is phase ((r + d) mod 2) at h + (r + d) // 2, so the two convolutions and the shuffle between them
+    are one 3x3 convolution on the coarse grid: its zero padding is the finer map's, and 16 outputs a position
+    keep oneDNN busy where 4 a finer position did not (~2x less time, to float rounding). ``taps``:
+    ``fused_taps`` of its input channels."""
+    return F.pad(weight.flatten(), (0, 1))[taps]
