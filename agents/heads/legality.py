@@ -70,6 +70,7 @@ class LegalityRules(nn.Module):
         self.register_buffer("type_ids", torch.tensor([u.sc2_id for u in unit_types], dtype=torch.long),
                              persistent=False)  # fmt: skip
         self.register_buffer("can_select", can_select, persistent=False)
+        self.register_buffer("select_by_type", can_select.T.float(), persistent=False)  # [V + 1, A], for matmuls
         for key, values in flags.items():
             self.register_buffer(key, torch.tensor(values), persistent=False)
         self.register_buffer("target_rule", torch.tensor(rules, dtype=torch.long), persistent=False)
@@ -88,7 +89,7 @@ class LegalityRules(nn.Module):
         own_types = self._types_present(unit_type, own, known)  # [B, V + 1]
         air = self.is_air[unit_type]
         enemy_air, enemy_ground = (enemy & air).any(-1), (enemy & ~air).any(-1)
-        select = self.can_select.T.float()  # [V + 1, A]
+        select = self.select_by_type
         selectable = own_types.float() @ select > 0
         hits_ground = (own_types & self.hits_ground).float() @ select > 0
         hits_air = (own_types & self.hits_air).float() @ select > 0
@@ -152,4 +153,4 @@ class LegalityRules(nn.Module):
         y_ok = self.cell_centres[1] < extent[:, 1:]
         on_map = x_ok[:, :1] & y_ok[:, :1]  # the first centre of each axis is the smallest
         cells = y_ok.to(torch.uint8)[:, :, None] * x_ok.to(torch.uint8)[:, None, :]  # 7x a broadcast bool &
-        return cells.reshape(batch, res * res).bool(), on_map
+        return cells.reshape(batch, res * res).view(torch.bool), on_map  # 0/1 bytes: the same bools, no copy
