@@ -125,10 +125,12 @@ def categorical(
             barred = ~(mask | nothing[:, None])  # inactive rows with nothing allowed: keep the softmax finite
     scaled = logits if not isinstance(temperature, torch.Tensor) and temperature == 1 else logits / temperature
     masked = scaled if barred is None else scaled.masked_fill(barred, float("-inf"))
-    log_p = masked.log_softmax(-1)
+    sampling = action is None and not greedy
+    # a sampled choice's log-prob is the log of its probability: the whole log-softmax (4,096 cells a location
+    # row) only where more of it is read
+    log_p = masked.log_softmax(-1) if not sampling or with_entropy or _recorders.open else None
     for records in _recorders.open:
         records.append(RecordedDistribution(name, log_p, active))
-    sampling = action is None and not greedy
     p = masked.softmax(-1) if sampling or with_entropy else None  # log_p.exp(), ~8x slower where log_p is -inf
     if action is None:
         index = log_p.argmax(-1) if greedy else sample_rows(p, generator)
@@ -139,7 +141,9 @@ def categorical(
             allowed = allowed & ~barred.gather(-1, index.clamp(0, logits.shape[-1] - 1)[:, None]).squeeze(-1)
         if not bool(allowed[active].all()):
             raise ValueError(f"{name}: a teacher-forced choice is not allowed by the mask")
-    log_prob = log_p.gather(-1, index[:, None]).squeeze(-1)
+    log_prob = (p if log_p is None else log_p).gather(-1, index[:, None]).squeeze(-1)
+    if log_p is None:
+        log_prob = log_prob.log()
     zero = logits.new_zeros(())
     entropy = None
     if with_entropy:

@@ -181,13 +181,19 @@ class SelectedUnitsHead(nn.Module):
                 logits = logits / temperature[rows, None].to(logits.dtype)
             elif temperature != 1:
                 logits = logits / temperature
-            log_p = logits.masked_fill(barred, float("-inf")).log_softmax(-1)
-            p = log_p.exp()
-            index = log_p.argmax(-1) if greedy else sample_rows(p, generator)
+            masked = logits.masked_fill(barred, float("-inf"))
+            if greedy or with_entropy:
+                log_p = masked.log_softmax(-1)
+                p = log_p.exp()
+                index = log_p.argmax(-1) if greedy else sample_rows(p, generator)
+            else:  # the log of the chosen probability is all a sampled step reads of the log-softmax
+                log_p, p = None, masked.softmax(-1)
+                index = sample_rows(p, generator)
             if with_entropy:
                 entropies.append(-(p * log_p.masked_fill(barred, 0.0)).sum(-1))
             column = index.unsqueeze(1)
-            steps.append((rows, index, log_p.gather(1, column).squeeze(1)))
+            chosen = (p if log_p is None else log_p).gather(1, column).squeeze(1)
+            steps.append((rows, index, chosen.log() if log_p is None else chosen))
             pick = index != num_units
             every = bool(pick.all())
             picked_key = all_keys.flatten(0, 1).index_select(0, offsets + index)  # the end key where not picking
