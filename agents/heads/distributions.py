@@ -157,9 +157,10 @@ def categorical(
 BELOW_ONE = 1.0 - 2.0**-53
 
 
-def sample_rows(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_rows(probs: torch.Tensor, generator: torch.Generator | None = None, keepdim: bool = False) -> torch.Tensor:
     """One index per row of ``probs`` [B, K] (non-negative, no row all zero), drawn with probability proportional
-    to its entry: the first index whose cumulative sum exceeds a uniform fraction of the row's total.
+    to its entry: the first index whose cumulative sum exceeds a uniform fraction of the row's total ([B], or
+    [B, 1] with ``keepdim``).
 
     In float64 (the uniform too), so that an entry as small as 1e-15 of its row keeps its share; a zero entry is
     never drawn (its cumulative sum equals the one before it, which the point is not below).
@@ -168,7 +169,8 @@ def sample_rows(probs: torch.Tensor, generator: torch.Generator | None = None) -
     total = cdf[:, -1:]
     uniform = torch.rand(total.shape, dtype=torch.float64, device=probs.device, generator=generator)
     point = torch.minimum(uniform * total, total * BELOW_ONE)  # below the total
-    return torch.searchsorted(cdf, point, right=True).squeeze(-1)
+    index = torch.searchsorted(cdf, point, right=True)
+    return index if keepdim else index.squeeze(-1)
 
 
 def score(

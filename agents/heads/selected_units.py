@@ -169,35 +169,37 @@ class SelectedUnitsHead(nn.Module):
         key_sums = key_sum.clone()  # each row's sum of picked keys, written when its selection ends
         # flat index of each row's first key in ``all_keys`` (its rows kept in order, so a prefix after a drop)
         width = num_units + 1
-        offsets = torch.arange(0, batch * width, width, device=keys.device)
+        offsets = torch.arange(0, batch * width, width, device=keys.device)[:, None]
+        flat_keys = all_keys.flatten(0, 1)
         state = (key_sum, key_sum)
+        hidden_weight, hidden_bias = lstm.weight_hh, lstm.bias_hh
         steps: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # rows, choice, log-prob
         entropies: list[torch.Tensor] = []
         for step in range(self.max_selected):
             pre = start if step == 0 else torch.addmm(after_picks, key_sum, pick_weight, alpha=1.0 / step)
-            state = torch.lstm_cell(torch.relu(pre), state, input_weight, lstm.weight_hh, input_bias, lstm.bias_hh)
+            state = torch.lstm_cell(torch.relu(pre), state, input_weight, hidden_weight, input_bias, hidden_bias)
             logits = torch.bmm(all_keys, state[0].unsqueeze(-1)).squeeze(-1)
             if isinstance(temperature, torch.Tensor):
                 logits = logits / temperature[rows, None].to(logits.dtype)
             elif temperature != 1:
                 logits = logits / temperature
             masked = logits.masked_fill(barred, float("-inf"))
+            # each row's choice as a column [R, 1]: what gather, scatter and where read
             if greedy or with_entropy:
                 log_p = masked.log_softmax(-1)
                 p = log_p.exp()
-                index = log_p.argmax(-1) if greedy else sample_rows(p, generator)
+                column = log_p.argmax(-1, keepdim=True) if greedy else sample_rows(p, generator, keepdim=True)
             else:  # the log of the chosen probability is all a sampled step reads of the log-softmax
                 log_p, p = None, masked.softmax(-1)
-                index = sample_rows(p, generator)
+                column = sample_rows(p, generator, keepdim=True)
             if with_entropy:
                 entropies.append(-(p * log_p.masked_fill(barred, 0.0)).sum(-1))
-            column = index.unsqueeze(1)
-            chosen = (p if log_p is None else log_p).gather(1, column).squeeze(1)
-            steps.append((rows, index, chosen.log() if log_p is None else chosen))
-            pick = index != num_units
+            chosen = (p if log_p is None else log_p).gather(1, column)
+            steps.append((rows, column, chosen.log_() if log_p is None else chosen))
+            pick = column != num_units
             every = bool(pick.all())
-            picked_key = all_keys.flatten(0, 1).index_select(0, offsets + index)  # the end key where not picking
-            key_sum = key_sum + (picked_key if every else torch.where(pick.unsqueeze(1), picked_key, 0.0))
+            picked_key = flat_keys.index_select(0, (offsets + column).view(-1))  # the end key where not picking
+            key_sum = key_sum + (picked_key if every else torch.where(pick, picked_key, 0.0))
             barred.scatter_(1, column, True)
             if step == 0:
                 barred[:, num_units] = False  # ending is allowed after the first pick
@@ -206,19 +208,19 @@ class SelectedUnitsHead(nn.Module):
             if every:
                 continue
             key_sums.index_copy_(0, rows, key_sum)
-            keep = pick.nonzero().squeeze(1)
+            keep = pick.nonzero()[:, 0]
             if keep.numel() == 0:
                 break
             # index_select: the rows still selecting (half the cost of indexing with a tensor)
             rows, key_sum, all_keys, barred, after_picks, *state = (
                 x.index_select(0, keep) for x in (rows, key_sum, all_keys, barred, after_picks, *state))
             limit = limit.index_select(0, keep) if least < self.max_selected else limit
-            offsets = offsets[: keep.numel()]
+            offsets, flat_keys = offsets[: keep.numel()], all_keys.flatten(0, 1)
         else:
             key_sums.index_copy_(0, rows, key_sum)
         step_index = torch.arange(len(steps), device=keys.device).repeat_interleave(
             torch.tensor([r.numel() for r, *_ in steps], device=keys.device))
-        row_index, index, log_prob = (torch.cat(parts) for parts in zip(*steps, strict=True))
+        row_index, index, log_prob = (torch.cat(parts).view(-1) for parts in zip(*steps, strict=True))
         choice = torch.full((batch, self.max_selected), -1, dtype=torch.long, device=keys.device)
         choice[row_index, step_index] = torch.where(index != num_units, index, -1)
         step_log_probs = key_sums.new_zeros(batch, self.max_selected).index_put_((row_index, step_index), log_prob)
