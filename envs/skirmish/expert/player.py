@@ -1,0 +1,177 @@
+"""The expert demonstrator: a player stronger than the strongest fair bot, for behaviour cloning (the analogue of
+AlphaStar's human replays). It is not a ladder level.
+
+Privileged planning, fair acting. Every ``replan_every`` steps in a fight the expert forks the running game
+(``fork.fork_into``: exact copies in a ``BatchedEngine``), plays each candidate plan (plans.py) in one copy for
+``horizon`` agent steps against a copy of the opponent's actual bot (bots are deterministic given their state),
+scores the copies by hp + shields destroyed against lost and by kills (a win or a loss inside the horizon counts
+most) and plays the best plan until the next replanning. It reads the engine state and the opponent's bot, which
+no fair player may (so it is documented as privileged: ``needs_state``), but it acts only through the action
+contract: its actions are the chosen plan bot's action dicts, at most ``spec.actions_per_step`` per step, checked
+by the match like anyone's. The simulation is exact, so the game follows the chosen plan's simulated future until
+the next replanning. Against a player that is not a bot the expert models it as a very_hard bot fed with its
+observations (no longer exact).
+
+    match, bots = bot_match("MMM", {1: "expert", 2: "very_hard"}, seed=0, variant=0)   # bot_match binds it
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.contract.spec import Spec
+from envs.skirmish.actions import translate_lenient
+from envs.skirmish.batched import BatchedEngine
+from envs.skirmish.bots import LEVEL_CONFIGS, Bot, make_bot
+from envs.skirmish.expert.fork import fork_into
+from envs.skirmish.expert.plans import DEFAULT_PLANS, Plan, PlanBot
+from envs.skirmish.observation import observe_players
+
+WIN = 4.0  # score of a win inside the horizon (a full material swing is at most 2)
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    """How the expert plans: ``plans`` compared every ``replan_every`` steps over ``horizon`` agent steps, once
+    the armies are within ``contact_margin`` map units (plus what they can walk in the horizon) of weapon range;
+    ``base`` is the bot level whose play the plans vary."""
+
+    horizon: int = 10
+    replan_every: int = 3
+    contact_margin: float = 2.0
+    base: str = "very_hard"
+    plans: tuple[Plan, ...] = DEFAULT_PLANS
+
+
+class Expert:
+    """The expert player for ``player`` (see the module docstring); ``bind`` it to its match before acting."""
+
+    needs_state = True  # bot_match hands it the match and the opponent's bot (privileged planning)
+
+    def __init__(self, player: int, seed: int = 0, config: ExpertConfig | None = None) -> None:
+        if player not in (1, 2):
+            raise ValueError(f"Expert: player must be 1 or 2, got {player!r}")
+        self.player, self.seed = player, int(seed)
+        self.config = config if config is not None else ExpertConfig()
+        if self.config.base not in LEVEL_CONFIGS or not self.config.plans:
+            raise ValueError("ExpertConfig: base must be a bot level and plans non-empty")
+        self.match = None
+        self.opponent: Bot | None = None
+        self.reset()
+
+    def bind(self, match, opponent: Bot | None) -> None:
+        """Plan on ``match`` (its engine as it is at each step) against ``opponent`` (None: a policy)."""
+        self.match, self.opponent = match, opponent
+        self.reset()
+
+    def reset(self) -> None:
+        self.step = 0
+        self.policy = PlanBot(LEVEL_CONFIGS[self.config.base], self.player, self.seed)
+        self.current = self.config.plans[0]
+        self._sim: BatchedEngine | None = None
+        self._shadow = None if self.opponent is not None else make_bot(self.config.base, 3 - self.player, self.seed)
+        self._before: Bot | None = None  # the opponent's bot before its next act (when it acts first)
+        self.replans = 0
+
+    def act(self, obs: dict, spec: Spec) -> list[dict]:
+        """This step's action dicts: the current plan's, after replanning when it is due."""
+        if self.match is None:
+            raise RuntimeError("Expert: bind(match, opponent) before act (bot_match does it)")
+        step, self.step = self.step, self.step + 1
+        model = self._opponent_model(step)
+        if step % self.config.replan_every == 0 and model is not None and self._in_contact():
+            actions = self._replan(model, spec)
+        else:
+            actions = self.policy.act(obs, spec)
+        if self.opponent is not None and self.opponent.step == step + 1:
+            self._before = _clone(self.opponent)
+        return actions
+
+    # ------------------------------------------------------------------ planning
+
+    def _opponent_model(self, step: int) -> Bot | None:
+        """The opponent's bot as it is before its act of this step (exact), or None when it cannot be had."""
+        if self._shadow is not None:  # a policy: a very_hard bot fed with its observations stands in for it
+            model = _clone(self._shadow)
+            self._shadow.act(self.match.observations[3 - self.player], self.match.spec)
+            return model
+        if self.opponent.step == step:
+            return self.opponent
+        if self.opponent.step == step + 1 and self._before is not None and self._before.step == step:
+            return self._before
+        return None
+
+    def _in_contact(self) -> bool:
+        """Whether the armies could exchange fire within the horizon (else every plan plays alike: skip)."""
+        st = self.match.engine.state
+        table = self.match.engine.units
+        t = st.utype
+        mine, theirs = st.alive & (st.owner == self.player), st.alive & (st.owner != self.player)
+        if not mine.any() or not theirs.any():
+            return False
+        pos, radius = st.pos, table.radius[t]
+        gap = np.hypot(*(pos[mine][:, None, :] - pos[theirs][None, :, :]).transpose(2, 0, 1))
+        gap -= radius[mine][:, None] + radius[theirs][None, :]
+        walk = 2.0 * table.speed_loop.max() * self.match.step_mul * self.config.horizon
+        reach = table.range.max() + walk + self.config.contact_margin
+        return bool(gap.min() < reach)
+
+    def _replan(self, model: Bot, spec: Spec) -> list[dict]:
+        """Simulate every plan from the current game, adopt the best one and return its first actions."""
+        cfg, match, me = self.config, self.match, self.player
+        plans = cfg.plans
+        k = len(plans)
+        engine = match.engine
+        n = engine.state.n
+        if self._sim is None or self._sim.capacity < n or self._sim.units is not engine.units:
+            self._sim = BatchedEngine([engine.scenario] * k, [0] * k, units=engine.units, capacity=n)
+        sim = self._sim
+        fork_into(sim, np.arange(k), engine)
+        bots = [self.policy.with_plan(p, cfg.base) for p in plans]
+        opponents = [_clone(model) for _ in plans]
+        first: list[list[dict]] = [[] for _ in plans]
+        after: list[PlanBot | None] = [None] * k
+        for h in range(cfg.horizon):
+            running = (~sim.done).nonzero()[0].tolist()
+            if not running:
+                break
+            for g in running:
+                view = sim.game(g)
+                observed = observe_players(view, match.max_units)
+                moves = {me: bots[g].act(observed[me - 1].obs, spec),
+                         3 - me: opponents[g].act(observed[2 - me].obs, spec)}  # fmt: skip
+                if h == 0:
+                    first[g], after[g] = moves[me], _clone(bots[g])
+                for p in (1, 2):
+                    for action in moves[p]:
+                        for command in translate_lenient(action, observed[p - 1].row_to_slot, view, p, spec)[0]:
+                            view.issue(p, command)
+            sim.advance(match.step_mul, running)
+        scores = [self._score(sim, g) for g in range(k)]
+        best = int(np.argmax(scores))  # ties: the earliest plan (the base first)
+        self.policy, self.current = after[best], plans[best]
+        self.replans += 1
+        return first[best]
+
+    def _score(self, sim: BatchedEngine, g: int) -> float:
+        """Material of the simulated game g: the expert's share of its units' worth (alive counts half, hp +
+        shields half, worth = full hp + shields) minus the opponent's; a win or loss in the horizon dominates."""
+        winner = int(sim.winner[g])
+        if winner == self.player:
+            return WIN
+        if winner == 3 - self.player:
+            return -WIN
+        st = sim.game_state(g)
+        table = sim.units
+        full = table.hp[st.utype] + table.shields[st.utype]
+        value = np.where(st.alive, 0.5 * full + 0.5 * (st.hp + st.shield), 0.0)
+        mine = st.owner == self.player
+        return float(value[mine].sum() / full[mine].sum() - value[~mine].sum() / full[~mine].sum())
+
+
+def _clone(bot: Bot) -> Bot:
+    """An independent copy of ``bot``'s play state (its unit facts and spec summary are shared: read-only)."""
+    return copy.deepcopy(bot, {id(bot.facts): bot.facts, id(bot._spec): bot._spec})
