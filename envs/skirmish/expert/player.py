@@ -17,7 +17,6 @@ observations (no longer exact).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,8 +25,9 @@ from envs.contract.spec import Spec
 from envs.skirmish.actions import translate_lenient
 from envs.skirmish.batched import BatchedEngine
 from envs.skirmish.bots import LEVEL_CONFIGS, Bot, make_bot
+from envs.skirmish.bots.view import parse
 from envs.skirmish.expert.fork import fork_into
-from envs.skirmish.expert.plans import DEFAULT_PLANS, Plan, PlanBot
+from envs.skirmish.expert.plans import DEFAULT_PLANS, Plan, PlanBot, clone_bot, pick_focus
 from envs.skirmish.observation import observe_players
 
 WIN = 4.0  # score of a win inside the horizon (a full material swing is at most 2)
@@ -83,11 +83,11 @@ class Expert:
         step, self.step = self.step, self.step + 1
         model = self._opponent_model(step)
         if step % self.config.replan_every == 0 and model is not None and self._in_contact():
-            actions = self._replan(model, spec)
+            actions = self._replan(model, obs, spec)
         else:
             actions = self.policy.act(obs, spec)
         if self.opponent is not None and self.opponent.step == step + 1:
-            self._before = _clone(self.opponent)
+            self._before = clone_bot(self.opponent)
         return actions
 
     # ------------------------------------------------------------------ planning
@@ -95,7 +95,7 @@ class Expert:
     def _opponent_model(self, step: int) -> Bot | None:
         """The opponent's bot as it is before its act of this step (exact), or None when it cannot be had."""
         if self._shadow is not None:  # a policy: a very_hard bot fed with its observations stands in for it
-            model = _clone(self._shadow)
+            model = clone_bot(self._shadow)
             self._shadow.act(self.match.observations[3 - self.player], self.match.spec)
             return model
         if self.opponent.step == step:
@@ -119,23 +119,22 @@ class Expert:
         reach = table.range.max() + walk + self.config.contact_margin
         return bool(gap.min() < reach)
 
-    def _replan(self, model: Bot, spec: Spec) -> list[dict]:
+    def _replan(self, model: Bot, obs: dict, spec: Spec) -> list[dict]:
         """Simulate every plan from the current game, adopt the best one and return its first actions."""
         cfg, match, me = self.config, self.match, self.player
-        plans = cfg.plans
+        plans, bots = self._candidates(obs)
         k = len(plans)
         engine = match.engine
         n = engine.state.n
-        if self._sim is None or self._sim.capacity < n or self._sim.units is not engine.units:
+        if self._sim is None or self._sim.games < k or self._sim.capacity < n or self._sim.units is not engine.units:
             self._sim = BatchedEngine([engine.scenario] * k, [0] * k, units=engine.units, capacity=n)
         sim = self._sim
         fork_into(sim, np.arange(k), engine)
-        bots = [self.policy.with_plan(p, cfg.base) for p in plans]
-        opponents = [_clone(model) for _ in plans]
+        opponents = [clone_bot(model) for _ in plans]
         first: list[list[dict]] = [[] for _ in plans]
         after: list[PlanBot | None] = [None] * k
         for h in range(cfg.horizon):
-            running = (~sim.done).nonzero()[0].tolist()
+            running = (~sim.done[:k]).nonzero()[0].tolist()
             if not running:
                 break
             for g in running:
@@ -144,7 +143,7 @@ class Expert:
                 moves = {me: bots[g].act(observed[me - 1].obs, spec),
                          3 - me: opponents[g].act(observed[2 - me].obs, spec)}  # fmt: skip
                 if h == 0:
-                    first[g], after[g] = moves[me], _clone(bots[g])
+                    first[g], after[g] = moves[me], clone_bot(bots[g])
                 for p in (1, 2):
                     for action in moves[p]:
                         for command in translate_lenient(action, observed[p - 1].row_to_slot, view, p, spec)[0]:
@@ -155,6 +154,20 @@ class Expert:
         self.policy, self.current = after[best], plans[best]
         self.replans += 1
         return first[best]
+
+    def _candidates(self, obs: dict) -> tuple[list[Plan], list[PlanBot]]:
+        """The plans to compare now, each with its bot (a copy of the expert's play state); a focus plan whose group
+        and enemy another plan already has, or that finds no enemy, is left out."""
+        view = parse(obs, self.policy.facts)
+        plans, bots, seen = [], [], set()
+        for plan in self.config.plans:
+            tag = pick_focus(plan.focus, view.own, view.enemy, self.policy.facts) if plan.focus else -1
+            if plan.focus and (tag < 0 or (plan.group, tag) in seen):
+                continue
+            seen.add((plan.group, tag))
+            plans.append(plan)
+            bots.append(self.policy.with_plan(plan, self.config.base, tag))
+        return plans, bots
 
     def _score(self, sim: BatchedEngine, g: int) -> float:
         """Material of the simulated game g: the expert's share of its units' worth (alive counts half, hp +
@@ -170,8 +183,3 @@ class Expert:
         value = np.where(st.alive, 0.5 * full + 0.5 * (st.hp + st.shield), 0.0)
         mine = st.owner == self.player
         return float(value[mine].sum() / full[mine].sum() - value[~mine].sum() / full[~mine].sum())
-
-
-def _clone(bot: Bot) -> Bot:
-    """An independent copy of ``bot``'s play state (its unit facts and spec summary are shared: read-only)."""
-    return copy.deepcopy(bot, {id(bot.facts): bot.facts, id(bot._spec): bot._spec})
