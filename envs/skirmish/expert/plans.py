@@ -49,8 +49,8 @@ DEFAULT_PLANS: tuple[Plan, ...] = (
     Plan("engage", commit=True),
     Plan("pull_early", {"retreat_hp": 0.5}),
     Plan("stand", {"retreat_hp": 0.0, "kite": False}),
-    Plan("weakest", {"targeting": "focus"}),
-    *(Plan(f"{group}_{rule}", focus=rule, group=group) for group in ("all", "melee", "ranged") for rule in FOCUS_RULES),
+    *(Plan(f"all_{rule}", focus=rule) for rule in FOCUS_RULES),
+    *(Plan(f"{group}_{rule}", focus=rule, group=group) for group in ("melee", "ranged") for rule in FOCUS_RULES[1:]),
 )
 
 
@@ -60,10 +60,11 @@ class PlanBot(Bot):
 
     variant: Plan = Plan("base")
     focus_tag: int = -1  # the enemy a focus plan's group attacks first (-1: none, or it is dead)
+    start_focus: int = -1  # the one it started with
 
     def with_plan(self, plan: Plan, base: str, focus_tag: int = -1) -> PlanBot:
         other = clone_bot(self)
-        other.variant, other.focus_tag = plan, focus_tag
+        other.variant, other.focus_tag, other.start_focus = plan, focus_tag, focus_tag
         other.config = dataclasses.replace(LEVEL_CONFIGS[base], **plan.knobs)
         if plan.commit:
             other.committed = True
@@ -76,10 +77,7 @@ class PlanBot(Bot):
         if self.focus_tag < 0 or self.focus_tag not in tags:
             self.focus_tag = -1
             return intents
-        melee = (self.facts.range[own.types] < MELEE_RANGE).tolist()
-        group = self.variant.group
-        chosen = {t for t, m in zip(own.tags.tolist(), melee, strict=True)
-                  if group == "all" or m == (group == "melee")}  # fmt: skip
+        chosen = set(group_tags(self.variant.group, own, self.facts))
         moved: list[int] = []
         out = []
         for intent in intents:
@@ -94,6 +92,14 @@ class PlanBot(Bot):
             point = tuple(enemy.pos[tags.index(self.focus_tag)].tolist())
             out.insert(0, Intent("attack_unit", tuple(moved), target=self.focus_tag, point=point, priority=FOCUS))
         return out
+
+
+def group_tags(group: str, own: Army, facts: UnitFacts) -> tuple[int, ...]:
+    """The tags of ``own``'s units in ``group`` (one of GROUPS)."""
+    if group == "all":
+        return tuple(own.tags.tolist())
+    melee = facts.range[own.types] < MELEE_RANGE
+    return tuple(own.tags[melee if group == "melee" else ~melee].tolist())
 
 
 def pick_focus(rule: str, own: Army, enemy: Army, facts: UnitFacts) -> int:

@@ -27,7 +27,7 @@ from envs.skirmish.batched import BatchedEngine
 from envs.skirmish.bots import LEVEL_CONFIGS, Bot, make_bot
 from envs.skirmish.bots.view import parse
 from envs.skirmish.expert.fork import fork_into
-from envs.skirmish.expert.plans import DEFAULT_PLANS, Plan, PlanBot, clone_bot, pick_focus
+from envs.skirmish.expert.plans import DEFAULT_PLANS, Plan, PlanBot, clone_bot, group_tags, pick_focus
 from envs.skirmish.observation import observe_players
 
 WIN = 4.0  # score of a win inside the horizon (a full material swing is at most 2)
@@ -86,7 +86,8 @@ class Expert:
             actions = self._replan(model, obs, spec)
         else:
             actions = self.policy.act(obs, spec)
-        if self.opponent is not None and self.opponent.step == step + 1:
+        due = (step + 1) % self.config.replan_every == 0
+        if due and self.opponent is not None and self.opponent.step == step + 1:  # it moved first: keep it as it is
             self._before = clone_bot(self.opponent)
         return actions
 
@@ -115,7 +116,7 @@ class Expert:
         pos, radius = st.pos, table.radius[t]
         gap = np.hypot(*(pos[mine][:, None, :] - pos[theirs][None, :, :]).transpose(2, 0, 1))
         gap -= radius[mine][:, None] + radius[theirs][None, :]
-        walk = 2.0 * table.speed_loop.max() * self.match.step_mul * self.config.horizon
+        walk = table.speed_loop.max() * self.match.step_mul * self.config.horizon
         reach = table.range.max() + walk + self.config.contact_margin
         return bool(gap.min() < reach)
 
@@ -130,20 +131,19 @@ class Expert:
             self._sim = BatchedEngine([engine.scenario] * k, [0] * k, units=engine.units, capacity=n)
         sim = self._sim
         fork_into(sim, np.arange(k), engine)
-        opponents = [clone_bot(model) for _ in plans]
-        first: list[list[dict]] = [[] for _ in plans]
-        after: list[PlanBot | None] = [None] * k
+        root = observe_players(sim.game(0), match.max_units)  # every copy starts from the same observations ...
+        opponent = clone_bot(model)
+        root_move = opponent.act(root[2 - me].obs, spec)  # ... so the opponent's first move is the same in all
+        opponents = [clone_bot(opponent) for _ in plans]
         for h in range(cfg.horizon):
             running = (~sim.done[:k]).nonzero()[0].tolist()
             if not running:
                 break
             for g in running:
                 view = sim.game(g)
-                observed = observe_players(view, match.max_units)
+                observed = root if h == 0 else observe_players(view, match.max_units)
                 moves = {me: bots[g].act(observed[me - 1].obs, spec),
-                         3 - me: opponents[g].act(observed[2 - me].obs, spec)}  # fmt: skip
-                if h == 0:
-                    first[g], after[g] = moves[me], clone_bot(bots[g])
+                         3 - me: root_move if h == 0 else opponents[g].act(observed[2 - me].obs, spec)}  # fmt: skip
                 for p in (1, 2):
                     for action in moves[p]:
                         for command in translate_lenient(action, observed[p - 1].row_to_slot, view, p, spec)[0]:
@@ -151,35 +151,45 @@ class Expert:
             sim.advance(match.step_mul, running)
         scores = [self._score(sim, g) for g in range(k)]
         best = int(np.argmax(scores))  # ties: the earliest plan (the base first)
-        self.policy, self.current = after[best], plans[best]
+        self.policy = self.policy.with_plan(plans[best], cfg.base, bots[best].start_focus)
+        self.current = plans[best]
         self.replans += 1
-        return first[best]
+        return self.policy.act(obs, spec)  # the best copy's first move again (deterministic), from its start state
 
     def _candidates(self, obs: dict) -> tuple[list[Plan], list[PlanBot]]:
-        """The plans to compare now, each with its bot (a copy of the expert's play state); a focus plan whose group
-        and enemy another plan already has, or that finds no enemy, is left out."""
-        view = parse(obs, self.policy.facts)
+        """The plans to compare now, each with its bot (a copy of the expert's play state); a focus plan whose units
+        and enemy another plan already has, or that finds no unit or no enemy, is left out."""
+        facts = self.policy.facts
+        view = parse(obs, facts)
         plans, bots, seen = [], [], set()
         for plan in self.config.plans:
-            tag = pick_focus(plan.focus, view.own, view.enemy, self.policy.facts) if plan.focus else -1
-            if plan.focus and (tag < 0 or (plan.group, tag) in seen):
-                continue
-            seen.add((plan.group, tag))
+            if plan.focus:
+                tag = pick_focus(plan.focus, view.own, view.enemy, facts)
+                group = group_tags(plan.group, view.own, facts)
+                if tag < 0 or not group or (group, tag) in seen:
+                    continue
+                seen.add((group, tag))
+            else:
+                tag = -1
             plans.append(plan)
             bots.append(self.policy.with_plan(plan, self.config.base, tag))
         return plans, bots
 
     def _score(self, sim: BatchedEngine, g: int) -> float:
-        """Material of the simulated game g: the expert's share of its units' worth (alive counts half, hp +
-        shields half, worth = full hp + shields) minus the opponent's; a win or loss in the horizon dominates."""
+        """The simulated game g for the expert: a win or loss in the horizon dominates, a draw (neither side can hurt
+        the other) is 0; otherwise material, the expert's share of its units' worth (alive counts half, hp + shields
+        half, worth = full hp + shields, doubled for a unit that can hit air while the other side has air units: the
+        last ones able to hit a medivac decide whether the game can be won) minus the opponent's."""
         winner = int(sim.winner[g])
-        if winner == self.player:
-            return WIN
-        if winner == 3 - self.player:
-            return -WIN
+        if winner >= 0:
+            return 0.0 if winner == 0 else WIN if winner == self.player else -WIN
         st = sim.game_state(g)
         table = sim.units
-        full = table.hp[st.utype] + table.shields[st.utype]
-        value = np.where(st.alive, 0.5 * full + 0.5 * (st.hp + st.shield), 0.0)
+        t = st.utype
+        full = table.hp[t] + table.shields[t]
         mine = st.owner == self.player
-        return float(value[mine].sum() / full[mine].sum() - value[~mine].sum() / full[~mine].sum())
+        air = st.alive & table.is_air[t]
+        anti_air = table.armed[t] & table.hits_air[t] & np.where(mine, air[~mine].any(), air[mine].any())
+        worth = full * np.where(anti_air, 2.0, 1.0)
+        value = np.where(st.alive, 0.5 * worth + 0.5 * worth * (st.hp + st.shield) / full, 0.0)
+        return float(value[mine].sum() / worth[mine].sum() - value[~mine].sum() / worth[~mine].sum())
