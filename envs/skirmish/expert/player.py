@@ -37,13 +37,22 @@ WIN = 4.0  # score of a win inside the horizon (a full material swing is at most
 class ExpertConfig:
     """How the expert plans: ``plans`` compared every ``replan_every`` steps over ``horizon`` agent steps, once
     the armies are within ``contact_margin`` map units (plus what they can walk in the horizon) of weapon range;
+    as units die the horizon grows in proportion (the same simulation cost looks further), up to ``max_horizon``;
     ``base`` is the bot level whose play the plans vary."""
 
     horizon: int = 10
+    max_horizon: int = 30
     replan_every: int = 3
     contact_margin: float = 2.0
     base: str = "very_hard"
     plans: tuple[Plan, ...] = DEFAULT_PLANS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.horizon <= self.max_horizon or self.replan_every < 1 or self.contact_margin < 0:
+            raise ValueError("ExpertConfig: expected 1 <= horizon <= max_horizon, replan_every >= 1, "
+                             "contact_margin >= 0")  # fmt: skip
+        if self.base not in LEVEL_CONFIGS or not self.plans:
+            raise ValueError(f"ExpertConfig: base must be a bot level (got {self.base!r}) and plans non-empty")
 
 
 class Expert:
@@ -56,8 +65,6 @@ class Expert:
             raise ValueError(f"Expert: player must be 1 or 2, got {player!r}")
         self.player, self.seed = player, int(seed)
         self.config = config if config is not None else ExpertConfig()
-        if self.config.base not in LEVEL_CONFIGS or not self.config.plans:
-            raise ValueError("ExpertConfig: base must be a bot level and plans non-empty")
         self.match = None
         self.opponent: Bot | None = None
         self.reset()
@@ -135,7 +142,9 @@ class Expert:
         opponent = clone_bot(model)
         root_move = opponent.act(root[2 - me].obs, spec)  # ... so the opponent's first move is the same in all
         opponents = [clone_bot(opponent) for _ in plans]
-        for h in range(cfg.horizon):
+        alive = np.count_nonzero(engine.state.alive)
+        horizon = min(cfg.max_horizon, cfg.horizon * n // max(alive, 1))
+        for h in range(horizon):
             running = (~sim.done[:k]).nonzero()[0].tolist()
             if not running:
                 break
