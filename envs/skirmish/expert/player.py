@@ -17,6 +17,7 @@ observations (no longer exact).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,22 +167,27 @@ class Expert:
         return self.policy.act(obs, spec)  # the best copy's first move again (deterministic), from its start state
 
     def _candidates(self, obs: dict) -> tuple[list[Plan], list[PlanBot]]:
-        """The plans to compare now, each with its bot (a copy of the expert's play state); a focus plan whose units
-        and enemy another plan already has, or that finds no unit or no enemy, is left out."""
+        """The plans to compare now, each with its bot (a copy of the expert's play state). A plan that would play
+        exactly as an earlier one is left out (a focus plan with no unit or no enemy to focus, or the same units
+        and enemy as another; once the army engaged, plans differing only in formation patience)."""
         facts = self.policy.facts
         view = parse(obs, facts)
         plans, bots, seen = [], [], set()
         for plan in self.config.plans:
+            tag, group = -1, ()
             if plan.focus:
                 tag = pick_focus(plan.focus, view.own, view.enemy, facts)
                 group = group_tags(plan.group, view.own, facts)
-                if tag < 0 or not group or (group, tag) in seen:
+                if tag < 0 or not group:
                     continue
-                seen.add((group, tag))
-            else:
-                tag = -1
+            bot = self.policy.with_plan(plan, self.config.base, tag)
+            config = dataclasses.replace(bot.config, patience=0) if bot.committed else bot.config
+            key = (config, bot.committed, group, tag)
+            if key in seen:
+                continue
+            seen.add(key)
             plans.append(plan)
-            bots.append(self.policy.with_plan(plan, self.config.base, tag))
+            bots.append(bot)
         return plans, bots
 
     def _score(self, sim: BatchedEngine, g: int) -> float:
