@@ -11,8 +11,8 @@ import pytest
 from envs.skirmish.actions import translate
 from envs.skirmish.batched import BatchedEngine
 from envs.skirmish.botgame import EXTRA_PLAYERS, bot_match, outcome, play_bot_game, play_bot_games
-from envs.skirmish.budget import is_no_op
 from envs.skirmish.bots import LEVELS
+from envs.skirmish.budget import is_no_op
 from envs.skirmish.expert.evaluate import plan_expert_games
 from envs.skirmish.expert.fork import fork_into
 from envs.skirmish.expert.player import Expert
@@ -106,3 +106,14 @@ def test_expert_beats_very_hard(scenario):
         match = play_bot_game(scenario, levels, g // 2, variant=g // 2, record=False)
         results.append(outcome(match.winner, 2 if swapped else 1))
     assert results.count("win") >= 3, results
+
+
+def test_expert_eval_cli(tmp_path, capsys):
+    from training.bots_cli import main
+
+    out = tmp_path / "expert.json"
+    assert main(["expert-eval", "--levels", "very_easy", "--scenarios", "3m", "--games", "1", "--processes", "1",
+                 "--json", str(out), "-q"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "| very_easy | 1-0-0 |" in printed and "steps/s per process" in printed
+    assert '"very_easy"' in out.read_text()

@@ -482,7 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"scenario names, or 'random' (default: shipped ones with <= {SMALL_SCENARIO_UNITS} units)",
     )
-    rec.add_argument("--p1", nargs="+", default=list(DEFAULT_LEVELS), help="player-1 bot levels, or expert (default medium hard)")
+    rec.add_argument("--p1", nargs="+", default=list(DEFAULT_LEVELS),
+                     help="player-1 bot levels, or expert (default medium hard)")
     rec.add_argument("--p2", nargs="+", default=None, help="player-2 bot levels (default: as --p1)")
     rec.add_argument("--workers", type=count, default=max(1, min(4, os.cpu_count() or 1)), help="processes")
     rec.add_argument("--batch-games", type=count, default=BATCH_GAMES,

@@ -3,9 +3,9 @@ AlphaStar's human replays). It is not a ladder level.
 
 Privileged planning, fair acting. Every ``replan_every`` steps in a fight the expert forks the running game
 (``fork.fork_into``: exact copies in a ``BatchedEngine``), plays each candidate plan (plans.py) in one copy for
-``horizon`` agent steps against a copy of the opponent's actual bot (bots are deterministic given their state),
-scores the copies by hp + shields destroyed against lost and by kills (a win or a loss inside the horizon counts
-most) and plays the best plan until the next replanning. It reads the engine state and the opponent's bot, which
+``horizon`` agent steps (more as units die) against a copy of the opponent's actual bot (bots are deterministic
+given their state), scores the copies (``_score``: a win or loss inside the horizon, else material) and plays the
+best plan until the next replanning. It reads the engine state and the opponent's bot, which
 no fair player may (so it is documented as privileged: ``needs_state``), but it acts only through the action
 contract: its actions are the chosen plan bot's action dicts, at most ``spec.actions_per_step`` per step, checked
 by the match like anyone's. The simulation is exact, so the game follows the chosen plan's simulated future until
