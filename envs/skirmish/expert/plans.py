@@ -18,25 +18,30 @@ import numpy as np
 
 from envs.skirmish.bots import LEVEL_CONFIGS, Bot
 from envs.skirmish.bots.facts import UnitFacts
-from envs.skirmish.bots.orders import FOCUS, JOIN, Intent
+from envs.skirmish.bots.micro import EDGE
+from envs.skirmish.bots.orders import FOCUS, JOIN, KITE, RETREAT, Intent
 from envs.skirmish.bots.targeting import MELEE_RANGE, threat
 from envs.skirmish.bots.view import Army
 
 NEVER_COMMIT = 10**6  # patience of a plan that waits in formation for the enemy to come
 FOCUS_RULES = ("weakest", "nearest", "threat")  # how a focus plan picks its enemy when it starts
 GROUPS = ("all", "melee", "ranged")  # which own units a focus plan puts on it
+DODGE_BEHIND = 4.0  # map units behind its army's centre where a dodging unit steps
 
 
 @dataclass(frozen=True)
 class Plan:
     """One candidate: ``knobs`` replace fields of the base level's LevelConfig; ``commit`` ends the formation
-    stage now (engage); ``focus`` (one of FOCUS_RULES, or "") puts the ``group`` (one of GROUPS) on one enemy."""
+    stage now (engage); ``focus`` (one of FOCUS_RULES, or "") puts the ``group`` (one of GROUPS) on one enemy;
+    ``dodge`` steps the most hurt unit of any kind below that health fraction back behind the army (very_hard pulls
+    back only unshielded ranged units)."""
 
     name: str
     knobs: dict = field(default_factory=dict)
     commit: bool = False
     focus: str = ""
     group: str = "all"
+    dodge: float = 0.0
 
     def __post_init__(self) -> None:
         if self.focus not in ("", *FOCUS_RULES) or self.group not in GROUPS:
@@ -49,6 +54,7 @@ DEFAULT_PLANS: tuple[Plan, ...] = (
     Plan("engage", commit=True),
     Plan("pull_early", {"retreat_hp": 0.5}),
     Plan("stand", {"retreat_hp": 0.0, "kite": False}),
+    Plan("dodge", dodge=0.3),
     *(Plan(f"all_{rule}", focus=rule) for rule in FOCUS_RULES),
     *(Plan(f"{group}_{rule}", focus=rule, group=group) for group in ("melee", "ranged") for rule in FOCUS_RULES[1:]),
 )
@@ -71,27 +77,45 @@ class PlanBot(Bot):
         return other
 
     def _fight(self, own: Army, enemy: Army, map_size: np.ndarray) -> list[Intent]:
-        """The base fight, with the focus group's attackers (and units joining the fight) on ``focus_tag``."""
+        """The base fight, with the focus group's attackers (and units joining the fight) on ``focus_tag`` and the
+        dodging unit stepped back."""
         intents = super()._fight(own, enemy, map_size)
         tags = enemy.tags.tolist()
-        if self.focus_tag < 0 or self.focus_tag not in tags:
+        if self.focus_tag >= 0 and self.focus_tag not in tags:
             self.focus_tag = -1
-            return intents
-        chosen = set(group_tags(self.variant.group, own, self.facts))
-        moved: list[int] = []
-        out = []
-        for intent in intents:
-            if intent.priority in (FOCUS, JOIN):  # shooting, or joining the fight
-                moved += [t for t in intent.tags if t in chosen]
-                rest = tuple(t for t in intent.tags if t not in chosen)
-                if rest:
-                    out.append(dataclasses.replace(intent, tags=rest))
-            else:
-                out.append(intent)
-        if moved:
+        if self.focus_tag >= 0:
             point = tuple(enemy.pos[tags.index(self.focus_tag)].tolist())
-            out.insert(0, Intent("attack_unit", tuple(moved), target=self.focus_tag, point=point, priority=FOCUS))
-        return out
+            chosen = group_tags(self.variant.group, own, self.facts)
+            order = Intent("attack_unit", (), target=self.focus_tag, point=point, priority=FOCUS)
+            intents = _take_over(intents, chosen, order, (FOCUS, JOIN))
+        if self.variant.dodge > 0:
+            mobile = self.facts.mobile[own.types] & (own.vitality_ratio < self.variant.dodge)
+            if mobile.any() and len(own) > 1:
+                i = int(np.argmin(np.where(mobile, own.vitality_ratio, np.inf)))
+                centre = np.add.reduce(np.delete(own.pos, i, axis=0), axis=0) / (len(own) - 1)
+                back = centre - enemy.centroid()
+                back /= max(float(np.hypot(*back)), 1e-6)
+                point = tuple(np.clip(centre + back * DODGE_BEHIND, EDGE, map_size - EDGE).tolist())
+                order = Intent("move", (), point=point, priority=RETREAT)
+                intents = _take_over(intents, (int(own.tags[i]),), order, (FOCUS, JOIN, KITE))
+        return intents
+
+
+def _take_over(intents: list[Intent], tags: tuple[int, ...], order: Intent, priorities: tuple[int, ...]
+               ) -> list[Intent]:  # fmt: skip
+    """``intents`` with ``tags`` taken out of every intent of ``priorities`` and given ``order`` instead (first)."""
+    chosen = set(tags)
+    moved: list[int] = []
+    out = []
+    for intent in intents:
+        if intent.priority in priorities:
+            moved += [t for t in intent.tags if t in chosen]
+            rest = tuple(t for t in intent.tags if t not in chosen)
+            if rest:
+                out.append(dataclasses.replace(intent, tags=rest))
+        else:
+            out.append(intent)
+    return [dataclasses.replace(order, tags=tuple(moved)), *out] if moved else out
 
 
 def group_tags(group: str, own: Army, facts: UnitFacts) -> tuple[int, ...]:

@@ -182,7 +182,7 @@ class Expert:
                     continue
             bot = self.policy.with_plan(plan, self.config.base, tag)
             config = dataclasses.replace(bot.config, patience=0) if bot.committed else bot.config
-            key = (config, bot.committed, group, tag)
+            key = (config, bot.committed, group, tag, plan.dodge)
             if key in seen:
                 continue
             seen.add(key)
