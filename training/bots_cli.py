@@ -4,6 +4,7 @@
     pstar bots ladder --games 20 --adjacent --processes 2 --json runs/bots_ladder.json
     pstar bots ladder --levels hard,very_hard,cheat_insane --scenarios 3m,2s3z --games 10
     pstar bots ladder --actions-per-step 1                # every bot under a budget of 1 action per step
+    pstar bots expert-eval --games 20 --processes 2      # the expert demonstrator against every level
 
 Prints the win-rate matrix (row level vs column level, % of decided games, wins-draws-losses) as Markdown and
 writes it as JSON; the exit status is 1 when some level fails to beat the level listed before it in at least
@@ -24,6 +25,7 @@ from training.cli import apply_common, common_flags, fail
 from training.config_io import flag_type
 
 DEFAULT_JSON = Path("runs") / "bots_ladder.json"
+EXPERT_JSON = Path("runs") / "expert_eval.json"
 
 
 def _names(text: str) -> list[str]:
@@ -32,6 +34,7 @@ def _names(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, MAX_ACTIONS_PER_STEP
+    from envs.skirmish.bots import LEVELS
     from envs.skirmish.ladder import DEFAULT_SCENARIOS, NON_CHEAT_LEVELS
 
     parser = argparse.ArgumentParser(prog="pstar bots", description="Built-in Skirmish bots.")
@@ -79,6 +82,25 @@ def build_parser() -> argparse.ArgumentParser:
                         help="each bot's action budget per agent step, no_ops free (default %(default)s)")
     ladder.add_argument("--fog", action="store_true", help="play with fog of war")
     ladder.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the result (%(default)s)")
+    expert = sub.add_parser("expert-eval", help="play the expert demonstrator against bot levels",
+                            description="Play the expert (privileged planning demonstrator, not a ladder level) "
+                                        "against bot levels as the ladder plays its games and print its win "
+                                        "rates with 95%% Wilson intervals.", parents=[common_flags()])  # fmt: skip
+    expert.add_argument("--levels", type=_names, default=list(LEVELS),
+                        help="comma-separated levels (default: all ten)")  # fmt: skip
+    expert.add_argument("--scenarios", type=_names, default=list(DEFAULT_SCENARIOS),
+                        help="comma-separated scenario names, played mirrored (default: %(default)s)")
+    expert.add_argument("--games", type=count, default=10,
+                        help="games per level per scenario, sides swapped every other game (default 10)")
+    expert.add_argument("--processes", type=count, default=os.cpu_count() or 1,
+                        help="worker processes (default: all cores; 1 plays in this process)")
+    expert.add_argument("--seed", type=seed, default=0, help="first start-position variant / game seed")
+    expert.add_argument("--step-mul", type=count, default=8, help="game loops per agent step (default 8)")
+    expert.add_argument("--actions-per-step", type=flag_type(int, at_least=1, at_most=MAX_ACTIONS_PER_STEP),
+                        default=DEFAULT_ACTIONS_PER_STEP,
+                        help="every player's action budget per agent step, no_ops free (default %(default)s)")
+    expert.add_argument("--fog", action="store_true", help="play with fog of war")
+    expert.add_argument("--json", type=Path, default=EXPERT_JSON, help="where to write the result (%(default)s)")
     return parser
 
 
@@ -109,9 +131,60 @@ def _ladder(args: argparse.Namespace, progress: bool) -> int:
     return 0
 
 
+def _expert_eval(args: argparse.Namespace, progress: bool) -> int:
+    from envs.skirmish.expert.evaluate import EXPERT, run_expert_eval
+    from training.eval.report import wilson_interval
+
+    bar = tqdm(total=len(args.levels) * len(args.scenarios) * args.games, desc="expert", unit="game",
+               disable=not progress)  # fmt: skip
+    try:
+        result, steps = run_expert_eval(args.levels, args.scenarios, args.games, processes=args.processes,
+                                        seed=args.seed, step_mul=args.step_mul, fog=args.fog,
+                                        on_game=lambda _: bar.update(), actions_per_step=args.actions_per_step)
+    except ValueError as err:  # unknown level or scenario, bad counts
+        bar.close()
+        return fail("bots expert-eval", err)
+    bar.close()
+
+    def rate(cell: dict[str, int], decided: bool = False) -> str:
+        n = cell["win"] + cell["loss"] + (0 if decided else cell["draw"])
+        if n == 0:
+            return "n/a"
+        low, high = wilson_interval(cell["win"], n)
+        return f"{100 * cell['win'] / n:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
+
+    lines = ["| expert vs | W-D-L | win rate [95% CI] | over decided | " + " | ".join(args.scenarios) + " |",
+             "|" + " --- |" * (4 + len(args.scenarios))]  # fmt: skip
+    table: dict[str, dict] = {}
+    for level in args.levels:
+        cell = result.cell(EXPERT, level)
+        scenarios = {name: result.cell(EXPERT, level, name) for name in args.scenarios}
+        table[level] = {"all": cell, "per_scenario": scenarios}
+        shown = [f"{100 * c['win'] / sum(c.values()):.0f}% ({c['win']}-{c['draw']}-{c['loss']})"
+                 for c in scenarios.values()]  # fmt: skip
+        lines.append(f"| {level} | {cell['win']}-{cell['draw']}-{cell['loss']} | {rate(cell)} | "
+                     f"{rate(cell, decided=True)} | " + " | ".join(shown) + " |")  # fmt: skip
+    print("\n".join(lines))
+    workers = max(1, min(args.processes, result.games))
+    per_core = steps / max(result.seconds, 1e-9) / workers
+    print(f"\n{result.games} games, {steps} agent steps in {result.seconds:.1f} s on {workers} process(es): "
+          f"{per_core:.1f} steps/s per process; {args.actions_per_step} action(s) per step; scenarios (mirrored): "
+          f"{', '.join(args.scenarios)}")  # fmt: skip
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"levels": args.levels, "scenarios": args.scenarios, "games": args.games,
+                                     "seed": args.seed, "actions_per_step": args.actions_per_step,
+                                     "seconds": round(result.seconds, 2), "steps": steps, "processes": workers,
+                                     "counts": table}, indent=2) + "\n")  # fmt: skip
+    print(f"wrote {args.json}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return _ladder(args, apply_common(args))
+    progress = apply_common(args)
+    if args.command == "expert-eval":
+        return _expert_eval(args, progress)
+    return _ladder(args, progress)
 
 
 if __name__ == "__main__":

@@ -132,7 +132,7 @@ def plan_games(args: argparse.Namespace) -> Iterator[GameJob]:
 
 
 def _check_names(args: argparse.Namespace) -> str | None:
-    from envs.skirmish.bots import LEVELS
+    from envs.skirmish.botgame import check_player
     from envs.skirmish.scenario import scenario_names
 
     known = set(scenario_names()) | {"random"}
@@ -140,8 +140,10 @@ def _check_names(args: argparse.Namespace) -> str | None:
         if name not in known:
             return f"unknown scenario {name!r}; expected one of {', '.join(sorted(known))}"
     for level in [*args.p1, *(args.p2 or [])]:
-        if level not in LEVELS:
-            return f"unknown bot level {level!r}; expected one of {', '.join(LEVELS)}"
+        try:
+            check_player(level)
+        except ValueError as err:
+            return str(err)
     return None
 
 
@@ -480,7 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"scenario names, or 'random' (default: shipped ones with <= {SMALL_SCENARIO_UNITS} units)",
     )
-    rec.add_argument("--p1", nargs="+", default=list(DEFAULT_LEVELS), help="player-1 bot levels (default medium hard)")
+    rec.add_argument("--p1", nargs="+", default=list(DEFAULT_LEVELS),
+                     help="player-1 bot levels, or expert (default medium hard)")
     rec.add_argument("--p2", nargs="+", default=None, help="player-2 bot levels (default: as --p1)")
     rec.add_argument("--workers", type=count, default=max(1, min(4, os.cpu_count() or 1)), help="processes")
     rec.add_argument("--batch-games", type=count, default=BATCH_GAMES,

@@ -8,6 +8,10 @@ something a bot can do through the action interface, so the code that builds the
 ``extra_units`` grows the bot's army (``cheat_units`` on the scenario) and ``vision`` gives the bot fog-free
 observations (``Match(see_all=...)``). RL's and evaluation's games, the ladder, the replay recorder and
 ``pstar play`` all build their matches with ``bot_match``.
+
+Besides the levels, ``bot_match`` accepts the players of ``EXTRA_PLAYERS`` (``expert``: the privileged planning
+demonstrator, envs/skirmish/expert), which are not ladder levels and get no cheats. A player with ``needs_state``
+is handed the match and the opponent's bot (``bind``) once both are built; every other bot sees only observations.
 """
 
 from __future__ import annotations
@@ -30,11 +34,30 @@ JITTER = 0.25  # map units; the start positions of a variant move by at most thi
 OUTCOMES = ("win", "draw", "loss")  # how a game ended for one player; a time-limit end is a draw
 
 
+EXTRA_PLAYERS = ("expert",)  # built-in players that are not ladder levels
+
+
 def check_level(level: str) -> str:
     """``level`` if it is a bot level, else a ValueError listing the levels."""
     if level not in LEVEL_CONFIGS:
         raise ValueError(f"unknown bot level {level!r}; expected one of {', '.join(LEVELS)}")
     return level
+
+
+def check_player(name: str) -> str:
+    """``name`` if it is a bot level or one of EXTRA_PLAYERS, else a ValueError listing them."""
+    if name not in LEVEL_CONFIGS and name not in EXTRA_PLAYERS:
+        raise ValueError(f"unknown bot level {name!r}; expected one of {', '.join(LEVELS + EXTRA_PLAYERS)}")
+    return name
+
+
+def make_player(name: str, player: int, seed: int = 0):
+    """A fresh built-in player: a bot level (``make_bot``) or one of EXTRA_PLAYERS."""
+    if check_player(name) == "expert":
+        from envs.skirmish.expert.player import Expert
+
+        return Expert(player, seed)
+    return make_bot(name, player, seed)
 
 
 def apply_cheats(scenario: Scenario, levels: Mapping[int, str | None]) -> tuple[Scenario, tuple[int, ...]]:
@@ -45,7 +68,7 @@ def apply_cheats(scenario: Scenario, levels: Mapping[int, str | None]) -> tuple[
     see_all = []
     for player in sorted(levels):
         level = levels[player]
-        if level is None:
+        if level is None or check_player(level) in EXTRA_PLAYERS:
             continue
         config = LEVEL_CONFIGS[check_level(level)]
         if config.extra_units > 0:
@@ -111,7 +134,8 @@ def bot_match(
     actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
 ) -> tuple[Match, dict[int, Bot]]:
     """A match on ``scenario`` (its mirrored ``variant`` when given) with the engine seeded by ``seed``, and the
-    bots of the players ``levels`` maps to a bot level, cheats applied, seeded ``bot_seed(seed, player)``.
+    bots of the players ``levels`` maps to a bot level (or an EXTRA_PLAYERS name), cheats applied, seeded
+    ``bot_seed(seed, player)``.
 
     A player missing from ``levels`` or mapped to None is a policy; ``lenient`` and ``actions_per_step`` (the
     action budget of every player, bots and policies alike) are passed to ``Match``.
@@ -122,7 +146,10 @@ def bot_match(
     built, see_all = apply_cheats(built, levels)
     match = Match(built, seed, step_mul=step_mul, max_units=max_units, resolution=resolution, fog=fog,
                   see_all=see_all, lenient=lenient, record=record, actions_per_step=actions_per_step)  # fmt: skip
-    bots = {p: make_bot(level, p, bot_seed(seed, p)) for p, level in levels.items() if level is not None}
+    bots = {p: make_player(level, p, bot_seed(seed, p)) for p, level in levels.items() if level is not None}
+    for p, bot in bots.items():
+        if getattr(bot, "needs_state", False):
+            bot.bind(match, bots.get(3 - p))
     return match, bots
 
 

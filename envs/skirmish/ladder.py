@@ -207,8 +207,20 @@ def run_ladder(
     """
     plan = plan_ladder(levels, scenarios, games, seed=seed, adjacent_only=adjacent_only, step_mul=step_mul, fog=fog,
                        actions_per_step=actions_per_step)
-    workers = max(1, min(processes or os.cpu_count() or 1, len(plan)))
     result = LadderResult(tuple(levels), tuple(scenarios), games, seed, threshold, actions_per_step)
+    return play_games(plan, result, processes=processes, on_game=on_game)
+
+
+def play_games(
+    plan: Sequence[LadderGame],
+    result: LadderResult,
+    *,
+    processes: int | None = None,
+    on_game: Callable[[GameOutcome], None] | None = None,
+) -> LadderResult:
+    """Play ``plan``'s games on ``processes`` workers (default: all cores; 1 = in this process), adding each
+    outcome to ``result`` (and timing them); the result does not depend on the number of processes."""
+    workers = max(1, min(processes or os.cpu_count() or 1, len(plan)))
     start = time.perf_counter()
     if workers == 1:
         outcomes = map(play_ladder_game, plan)
