@@ -75,6 +75,23 @@ class EvaluateOutput(NamedTuple):
     state: AgentState
 
 
+class UnrollInputs(NamedTuple):
+    """What ``evaluate_sequence`` derives from its arguments before it uses a weight, over its T x B rows (time
+    major): the observations without trailing padding and the actions ([T * B, ...]), each row's previous action
+    type and targeted tag, the legality masks, ``first`` [T, B] (bool), the temperature (a number or [T * B]) and
+    ``state``: the initial core state with the previous action type and tag after the unroll. Two agents of one
+    spec scoring the same unroll (the RL learner's policy and its KL reference) share them."""
+
+    obs: dict[str, torch.Tensor]
+    action: dict[str, torch.Tensor]
+    previous: torch.Tensor
+    target_tag: torch.Tensor
+    legal: Legality
+    first: torch.Tensor
+    temperature: float | torch.Tensor
+    state: AgentState
+
+
 class Agent(nn.Module):
     """Policy and value network for one spec; ``config.entity_encoder.kind`` picks Perceiver IO or Transformer."""
 
@@ -145,6 +162,12 @@ class Agent(nn.Module):
         self, obs: dict[str, torch.Tensor], previous: torch.Tensor, target_tag: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, Legality]:
         """Everything before the core, for any batch of rows: core input, unit embeddings, legality masks."""
+        return *self._encode_rows(obs, previous, target_tag), self.heads.rules.observe(obs)
+
+    def _encode_rows(
+        self, obs: dict[str, torch.Tensor], previous: torch.Tensor, target_tag: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``_encode`` without the legality masks: core input and unit embeddings."""
         units = obs["units"]
         unit_mask = obs["unit_mask"].bool()
         was_targeted = None
@@ -160,7 +183,7 @@ class Agent(nn.Module):
             encoded.embedded_entity = encoded.embedded_entity.to(features.dtype)
         scalars = self.scalar_encoder(obs["scalars"], previous)
         core_input = torch.cat([encoded.embedded_entity, scalars], dim=-1)
-        return core_input, encoded.unit_embeddings, self.heads.rules.observe(obs)
+        return core_input, encoded.unit_embeddings
 
     def next_state(
         self, core_state: tuple[torch.Tensor, torch.Tensor], action: dict[str, torch.Tensor], units: torch.Tensor
@@ -253,8 +276,19 @@ class Agent(nn.Module):
         at once; only the core runs step by step. Unit rows past the last real unit of the whole unroll are dropped
         first (``without_trailing_padding``). The previous action type and targeted tag of step t come from
         the given actions at t - 1 (teacher forcing: its last action that was not a no_op), and from ``state`` at
-        t = 0.
+        t = 0. Equal to ``evaluate_unroll(unroll_inputs(...))``.
         """
+        return self.evaluate_unroll(self.unroll_inputs(obs, action, state, first, temperature))
+
+    def unroll_inputs(
+        self,
+        obs: dict[str, torch.Tensor],
+        action: dict[str, torch.Tensor],
+        state: AgentState,
+        first: torch.Tensor,
+        temperature: float | torch.Tensor = 1.0,
+    ) -> UnrollInputs:
+        """``evaluate_sequence``'s arguments checked against the spec and laid out as rows (``UnrollInputs``)."""
         if not isinstance(first, torch.Tensor) or first.dim() != 2:
             got = tuple(first.shape) if isinstance(first, torch.Tensor) else type(first).__name__
             raise AgentInputError(f"first must be a [T, B] tensor (time-major episode starts), got {got}")
@@ -274,24 +308,32 @@ class Agent(nn.Module):
         first = first.bool()
         previous = torch.where(first, -1, previous).reshape(-1)
         target_tag = torch.where(first, -1.0, target_tag).reshape(-1)
-        core_input, unit_embeddings, legal = self._encode(flat, previous, target_tag)
-        core_input = core_input.reshape(steps, batch, -1)
-        core_state = (state["core_h"], state["core_c"])
-        outputs = []
-        for t in range(steps):
-            core_output, core_state = self.core(core_input[t], core_state, first[t])
-            outputs.append(core_output)
-        core_output = torch.stack(outputs).reshape(steps * batch, -1)
         if isinstance(temperature, torch.Tensor) and temperature.dim():
             temperature = temperature.reshape(steps * batch)
-        out = self.step_actions(self.heads, core_output, unit_embeddings, legal, action=flat_action,
-                                temperature=temperature, score=True)  # fmt: skip
         final = {
-            "core_h": core_state[0],
-            "core_c": core_state[1],
+            "core_h": state["core_h"],  # the core's state before the unroll until ``evaluate_unroll`` runs it
+            "core_c": state["core_c"],
             "previous_action_type": kinds[-1],
             "previous_target_tag": tags[-1],
         }
+        return UnrollInputs(flat, flat_action, previous, target_tag, self.heads.rules.observe(flat), first,
+                            temperature, final)  # fmt: skip
+
+    def evaluate_unroll(self, inputs: UnrollInputs) -> EvaluateOutput:
+        """``evaluate_sequence`` of inputs from ``unroll_inputs`` (this agent's, or another agent's of the same
+        spec)."""
+        steps, batch = inputs.first.shape
+        core_input, unit_embeddings = self._encode_rows(inputs.obs, inputs.previous, inputs.target_tag)
+        core_input = core_input.reshape(steps, batch, -1)
+        core_state = (inputs.state["core_h"], inputs.state["core_c"])
+        outputs = []
+        for t in range(steps):
+            core_output, core_state = self.core(core_input[t], core_state, inputs.first[t])
+            outputs.append(core_output)
+        core_output = torch.stack(outputs).reshape(steps * batch, -1)
+        out = self.step_actions(self.heads, core_output, unit_embeddings, inputs.legal, action=inputs.action,
+                                temperature=inputs.temperature, score=True)  # fmt: skip
+        final = {**inputs.state, "core_h": core_state[0], "core_c": core_state[1]}
         return EvaluateOutput(
             {k: v.reshape(steps, batch) for k, v in out.log_probs.items()},
             {k: v.reshape(steps, batch) for k, v in out.entropy.items()},

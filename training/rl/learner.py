@@ -131,6 +131,8 @@ class Learner:
         self.reference = None
         if reference is not None:
             self.reference = reference.to(self.device).eval().autocast_encoder(encoder_dtype).requires_grad_(False)
+        # the reference scores the agent's checked and laid-out inputs unless it reads another spec
+        self.shared_inputs = reference is not None and reference.spec.plain == agent.spec.plain
         self.optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=config.adam_eps)
         self.phase_seconds: dict[str, float] = {}
         self.pool: ThreadPoolExecutor | None = None  # the threads of an update split into parts (``update``)
@@ -148,8 +150,9 @@ class Learner:
         obs = {k: v[:steps] for k, v in batch["obs"].items()}
         action, state = batch["action"], batch["state"]
         temperature = batch["temperature"].float()
+        inputs = self.agent.unroll_inputs(obs, action, state, first[:steps], temperature)
         with recording() as current:
-            out = self.agent.evaluate_sequence(obs, action, state, first[:steps], temperature)
+            out = self.agent.evaluate_unroll(inputs)
         last = {k: v[steps] for k, v in batch["obs"].items()}
         bootstrap = self.agent.value(self.agent.trunk(last, out.state, first[steps])[0])
         log_prob = torch.stack([out.log_probs[h] for h in HEADS]).sum(0)
@@ -158,8 +161,10 @@ class Learner:
         clock.mark("forward")
         kl_terms: dict[str, torch.Tensor] = {}
         if self.reference is not None and cfg.kl_cost > 0:
+            if not self.shared_inputs:
+                inputs = self.reference.unroll_inputs(obs, action, state, first[:steps], temperature)
             with torch.no_grad(), recording() as reference:
-                self.reference.evaluate_sequence(obs, action, state, first[:steps], temperature)
+                self.reference.evaluate_unroll(inputs)
             clock.mark("reference")
             kl_terms = kl_divergence(reference, current)
         truncated = batch["truncated"].bool()
