@@ -3,7 +3,8 @@
 FLOPs come from ``torch.utils.flop_counter`` over one ``act`` step (greedy, so the count is reproducible; the
 selection head's cost grows with the number of units it picks), inside ``recording`` so that every head runs on
 every row, as in a step whose action uses them all. The counter has formulas for the CUDA SDPA
-kernels only, so the CPU flash-attention kernel is given the same formula (``SDPA_CPU_FLOPS``).
+kernels only, so the CPU flash-attention kernel is given the same formula, and perceiver_io's fused CPU linear its
+matmul's (``CPU_FLOPS``).
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 from agents.agent import Agent
 from agents.heads.distributions import recording
 from agents.spec import AgentSpec
+from perceiver_io.linear import FLOP_FORMULAS as LINEAR_FLOPS
 
 # torch's flop counter knows the CUDA SDPA kernels; the CPU flash kernel has the same cost.
-SDPA_CPU_FLOPS = {
+CPU_FLOPS = {
     torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: (
         lambda query, key, value, *args, **kwargs: sdpa_flop_count(query, key, value)
     ),
     torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: (
         lambda grad_out, query, key, value, *args, **kwargs: sdpa_backward_flop_count(grad_out, query, key, value)
     ),
+    **LINEAR_FLOPS,
 }
 PARTS = (
     "featurizer",
@@ -76,7 +79,7 @@ def full_observation(spec: AgentSpec, device: torch.device | str | None = None) 
 def model_report(agent: Agent, obs: dict[str, torch.Tensor]) -> list[ReportRow]:
     """One row per part of ``agent`` (``PARTS``) plus ``total``; FLOPs of one greedy ``act`` on ``obs``."""
     state = agent.initial_state(obs["units"].shape[0], obs["units"].device)
-    with FlopCounterMode(display=False, custom_mapping=SDPA_CPU_FLOPS) as counter, recording():
+    with FlopCounterMode(display=False, custom_mapping=CPU_FLOPS) as counter, recording():
         agent(obs, state, greedy=True)
     counts = counter.get_flop_counts()
     root = type(agent).__name__

@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
 
 from agents.config import entity_encoder_config  # noqa: E402
 from agents.encoders import EntityEncoder, build_entity_encoder  # noqa: E402
-from agents.report import SDPA_CPU_FLOPS  # noqa: E402
+from agents.report import CPU_FLOPS  # noqa: E402
 from benchmarks.verdicts import Check, add_out_flag, finish  # noqa: E402
 
 _BACKBONE = runpy.run_path(str(Path(__file__).resolve().parent / "backbone.py"))
@@ -52,7 +52,7 @@ PHASES = ("fwd", "fwd+bwd")
 
 def forward_flops(encoder: EntityEncoder, features: torch.Tensor, mask: torch.Tensor) -> int:
     """FLOPs of one forward pass (grad mode on: the flop counter's module tracker needs it)."""
-    with FlopCounterMode(display=False, custom_mapping=SDPA_CPU_FLOPS) as counter:
+    with FlopCounterMode(display=False, custom_mapping=CPU_FLOPS) as counter:
         encoder(features, mask)
     return counter.get_total_flops()
 

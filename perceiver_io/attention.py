@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from perceiver_io.chunked_attention import ChunkedAttention
+from perceiver_io.linear import Linear
 
 
 def zero_padding(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -84,10 +85,10 @@ class MultiHeadAttention(nn.Module):
         self.qk_channels = qk_channels
         self.v_channels = v_channels
         self.dropout = dropout
-        self.q_proj = nn.Linear(q_dim, qk_channels)
-        self.k_proj = nn.Linear(kv_dim, qk_channels)
-        self.v_proj = nn.Linear(kv_dim, v_channels)
-        self.out_proj = nn.Linear(v_channels, out_dim)
+        self.q_proj = Linear(q_dim, qk_channels)
+        self.k_proj = Linear(kv_dim, qk_channels)
+        self.v_proj = Linear(kv_dim, v_channels)
+        self.out_proj = Linear(v_channels, out_dim)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from perceiver_io.attention import MultiHeadAttention, zero_padding
+from perceiver_io.linear import Linear, linear_gelu
 
 
 def shared_rows(x: torch.Tensor) -> torch.Tensor:
@@ -22,12 +23,12 @@ class MLP(nn.Module):
 
     def __init__(self, dim: int, widening_factor: int = 1) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(dim, dim * widening_factor)
+        self.fc1 = Linear(dim, dim * widening_factor)
         self.act = nn.GELU()
-        self.fc2 = nn.Linear(dim * widening_factor, dim)
+        self.fc2 = Linear(dim * widening_factor, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        return self.fc2(linear_gelu(x, self.fc1.weight, self.fc1.bias, self.act.approximate))  # fc1, then act
 
 
 class CrossAttentionLayer(nn.Module):

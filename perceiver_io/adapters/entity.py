@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from perceiver_io.adapters.base import AdaptedInput, InputAdapter
 from perceiver_io.checks import check_mask, check_tokens, float_input
+from perceiver_io.linear import Linear
 
 
 class EntitySetAdapter(InputAdapter):
@@ -23,7 +23,7 @@ class EntitySetAdapter(InputAdapter):
         super().__init__()
         self.in_channels = in_channels
         self._num_channels = num_channels
-        self.projection = nn.Linear(in_channels, num_channels)
+        self.projection = Linear(in_channels, num_channels)
 
     @property
     def num_channels(self) -> int:
