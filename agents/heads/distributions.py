@@ -29,11 +29,13 @@ class Choice(NamedTuple):
 class RecordedDistribution(NamedTuple):
     """One head's (or one selection step's, or all of a selection's steps at once) masked log-probabilities and
     ``active`` rows: ``active`` [B] or [B, steps]; ``log_p`` [*active.shape, K], or [active.sum(), K] holding only
-    the active rows in order (a head that skips the rows it does not score)."""
+    the active rows in order (a head that skips the rows it does not score); ``probs``: the probabilities, as the
+    head computed them (None: not computed)."""
 
     name: str
     log_p: torch.Tensor
     active: torch.Tensor
+    probs: torch.Tensor | None = None
 
 
 def per_row(record: RecordedDistribution, values: torch.Tensor) -> torch.Tensor:
@@ -78,9 +80,9 @@ def kl_divergence(p: list[RecordedDistribution], q: list[RecordedDistribution]) 
         raise ValueError("kl_divergence: the two recordings do not hold the same distributions (different actions?)")
     total: dict[str, torch.Tensor] = {}
     for a, b in zip(p, q, strict=True):
-        allowed = torch.isfinite(a.log_p)
-        probs = a.log_p.softmax(-1)  # exp(log_p), which a CPU computes ~10x slower where log_p is -inf
-        terms = torch.where(allowed, probs * (a.log_p - b.log_p.masked_fill(~allowed, 0.0)), 0.0)
+        probs = a.probs if a.probs is not None else a.log_p.softmax(-1)  # not exp(log_p): ~10x slower at -inf
+        # barred choices (-inf in both, so their difference is NaN) contribute 0, as does their probability
+        terms = torch.where(torch.isfinite(a.log_p), a.log_p - b.log_p, 0.0) * probs
         kl = per_row(a, terms.sum(-1))
         total[a.name] = total[a.name] + kl if a.name in total else kl
     return total
@@ -126,12 +128,14 @@ def categorical(
     scaled = logits if not isinstance(temperature, torch.Tensor) and temperature == 1 else logits / temperature
     masked = scaled if barred is None else scaled.masked_fill(barred, float("-inf"))
     sampling = action is None and not greedy
+    recording = bool(_recorders.open)
     # a sampled choice's log-prob is the log of its probability: the whole log-softmax (4,096 cells a location
     # row) only where more of it is read
-    log_p = masked.log_softmax(-1) if not sampling or with_entropy or _recorders.open else None
+    log_p = masked.log_softmax(-1) if not sampling or with_entropy or recording else None
+    # log_p.exp() is ~8x slower on a CPU where log_p is -inf; a recorded distribution keeps p for its entropy/KL
+    p = masked.softmax(-1) if sampling or with_entropy or recording else None
     for records in _recorders.open:
-        records.append(RecordedDistribution(name, log_p, active))
-    p = masked.softmax(-1) if sampling or with_entropy else None  # log_p.exp(), ~8x slower where log_p is -inf
+        records.append(RecordedDistribution(name, log_p, active, p))
     if action is None:
         index = log_p.argmax(-1) if greedy else sample_rows(p, generator)
     else:
@@ -200,7 +204,8 @@ def score(
     mask = mask | ~mask.any(-1, keepdim=True)  # inactive rows with nothing allowed: keep the softmax finite
     masked = (logits / temperature).masked_fill(~mask, float("-inf"))
     log_p = masked.log_softmax(-1)
-    record = RecordedDistribution(name, log_p, active)
+    probs = masked.softmax(-1)  # log_p.exp() is ~8x slower at -inf
+    record = RecordedDistribution(name, log_p, active, probs)
     for records in _recorders.open:
         records.append(record)
     index = torch.where(rows, action.long(), 0)
@@ -209,7 +214,7 @@ def score(
     if not bool(allowed[rows].all()):
         raise ValueError(f"{name}: a teacher-forced choice is not allowed by the mask")
     log_prob = log_p.gather(-1, index[..., None]).squeeze(-1)
-    entropy = -(masked.softmax(-1) * log_p.masked_fill(~mask, 0.0)).sum(-1)  # softmax: log_p.exp() is slow at -inf
+    entropy = -(probs * log_p.masked_fill(~mask, 0.0)).sum(-1)
     if compact:
         zeros = logits.new_zeros(active.shape)
         return zeros.masked_scatter(active, log_prob), zeros.masked_scatter(active, entropy)
