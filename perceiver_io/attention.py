@@ -94,9 +94,10 @@ class MultiHeadAttention(nn.Module):
         b, n, c = x.shape
         return x.view(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)
 
-    def forward(self, q: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor | None = None,
+                residual: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Attend from ``q`` [B, N, q_dim] to ``kv`` [B, M, kv_dim]; a ``q`` of batch 1 serves every example (it is
-        projected once).
+        projected once). ``residual`` [B, N, out_dim] is added to the output (as the output projection writes it).
 
         ``kv_mask`` is [B, M] (key padding) or [B, N, M] (per query), True where a key may be attended; the rows
         of keys no query may attend are zeroed before the projections (see the module docstring).
@@ -120,4 +121,4 @@ class MultiHeadAttention(nn.Module):
         out = attend(query, key, value, attn_mask, dropout, scale=(self.qk_channels // self.num_heads) ** -0.5)
         if empty_rows is not None:
             out = out.masked_fill(empty_rows, 0.0)
-        return self.out_proj(out)
+        return self.out_proj(out, residual)

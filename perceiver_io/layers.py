@@ -27,8 +27,9 @@ class MLP(nn.Module):
         self.act = nn.GELU()
         self.fc2 = Linear(dim * widening_factor, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(linear_gelu(x, self.fc1.weight, self.fc1.bias, self.act.approximate))  # fc1, then act
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """The block's output [+ ``residual``, added as fc2 writes it]."""
+        return self.fc2(linear_gelu(x, self.fc1.weight, self.fc1.bias, self.act.approximate), residual)  # fc1, act
 
 
 class CrossAttentionLayer(nn.Module):
@@ -81,10 +82,9 @@ class CrossAttentionLayer(nn.Module):
             kv = zero_padding(kv, kv_mask)  # before the LayerNorm, whose weight gradients sum over every row
         # One query array broadcast over the batch (the encoder's latents, a decoder's trainable queries): its
         # LayerNorm and query projection are the same for every example, so they run once (``shared_rows``).
-        a = self.attention(self.q_norm(shared_rows(q)), self.kv_norm(kv), kv_mask)
-        if self.use_query_residual:
-            a = a + q
-        return zero_padding(a + self.mlp(self.mlp_norm(a)), q_mask)
+        a = self.attention(self.q_norm(shared_rows(q)), self.kv_norm(kv), kv_mask,
+                           residual=q if self.use_query_residual else None)  # fmt: skip
+        return zero_padding(self.mlp(self.mlp_norm(a), residual=a), q_mask)
 
 
 class SelfAttentionLayer(nn.Module):
@@ -112,5 +112,5 @@ class SelfAttentionLayer(nn.Module):
         are replaced by zeros first, so NaN or inf padding reaches nothing)."""
         x = zero_padding(x, mask)
         h = self.norm(x)
-        a = self.attention(h, h, mask) + x
-        return zero_padding(a + self.mlp(self.mlp_norm(a)), mask)
+        a = self.attention(h, h, mask, residual=x)
+        return zero_padding(self.mlp(self.mlp_norm(a), residual=a), mask)

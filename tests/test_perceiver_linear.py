@@ -1,5 +1,6 @@
-"""perceiver_io's fused linear: the values and gradients of ``F.linear`` (and of a GELU after it) wherever it runs
-fused, ``F.linear`` itself where it cannot (another dtype, autocast), and its FLOPs counted as ``F.linear``'s."""
+"""perceiver_io's fused linear: the values and gradients of ``F.linear`` (and of a GELU after it, or of a residual
+added to it) wherever it runs fused, ``F.linear`` itself where it cannot (another dtype, autocast), and its FLOPs
+counted as ``F.linear``'s."""
 
 import pytest
 import torch
@@ -27,6 +28,23 @@ def test_linear_gives_f_linear_values_and_gradients(shape):
         for approximate in ("none", "tanh"):
             torch.testing.assert_close(linear_gelu(x, weight, bias, approximate),
                                        F.gelu(expected, approximate=approximate))  # fmt: skip
+
+
+def test_a_residual_is_added_with_its_gradient():
+    torch.manual_seed(1)
+    x, residual = torch.randn(6, 5, 24, requires_grad=True), torch.randn(6, 5, 16, requires_grad=True)
+    weight, bias = torch.randn(16, 24, requires_grad=True), torch.randn(16, requires_grad=True)
+    grad = torch.randn(6, 5, 16)
+    inputs = (x, weight, bias, residual)
+    expected = F.linear(x, weight, bias) + residual
+    got = linear(x, weight, bias, residual)
+    torch.testing.assert_close(got, expected)
+    for a, b in zip(torch.autograd.grad(got, inputs, grad), torch.autograd.grad(expected, inputs, grad), strict=True):
+        torch.testing.assert_close(a, b)
+    shared = torch.randn(1, 5, 16).expand(6, -1, -1)  # one row set broadcast over the batch
+    layer = Linear(24, 16)
+    torch.testing.assert_close(layer(x, shared), F.linear(x, layer.weight, layer.bias) + shared)
+    torch.testing.assert_close(layer(x, shared[:1]), F.linear(x, layer.weight, layer.bias) + shared[:1])  # broadcast
 
 
 def test_strided_and_broadcast_inputs():
