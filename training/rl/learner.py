@@ -133,7 +133,9 @@ class Learner:
             self.reference = reference.to(self.device).eval().autocast_encoder(encoder_dtype).requires_grad_(False)
         # the reference scores the agent's checked and laid-out inputs unless it reads another spec
         self.shared_inputs = reference is not None and reference.spec.plain == agent.spec.plain
-        self.optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+        # foreach: the same step as the per-parameter loop (also on a CPU), in a few multi-tensor kernels
+        self.optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=config.adam_eps,
+                                          foreach=True)  # fmt: skip
         self.phase_seconds: dict[str, float] = {}
         self.pool: ThreadPoolExecutor | None = None  # the threads of an update split into parts (``update``)
 
