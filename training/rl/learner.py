@@ -156,7 +156,8 @@ class Learner:
         with recording() as current:
             out = self.agent.evaluate_unroll(inputs)
         last = {k: v[steps] for k, v in batch["obs"].items()}
-        bootstrap = self.agent.value(self.agent.trunk(last, out.state, first[steps])[0])
+        with torch.no_grad():  # the returns' bootstrap value: no gradient flows through it
+            bootstrap = self.agent.value(self.agent.trunk(last, out.state, first[steps])[0])
         log_prob = torch.stack([out.log_probs[h] for h in HEADS]).sum(0)
         entropy = torch.stack([out.entropy[h] for h in HEADS]).sum(0)
         values = out.value
@@ -173,19 +174,19 @@ class Learner:
         rewards = batch["reward"].float() + cfg.discount * truncated.float() * batch["truncation_value"].float()
         discounts = cfg.discount * (~(batch["terminated"].bool() | truncated)).float()
         log_rhos = log_prob.detach() - batch["behaviour_log_prob"].float()
-        vt = vtrace(log_rhos, discounts, rewards, values.detach(), bootstrap.detach(),
+        vt = vtrace(log_rhos, discounts, rewards, values.detach(), bootstrap,
                     clip_rho_threshold=cfg.clip_rho_threshold, clip_pg_rho_threshold=cfg.clip_pg_rho_threshold,
                     clip_c_threshold=cfg.clip_c_threshold)  # fmt: skip
         policy_loss = -(vt.pg_advantages * log_prob).mean()
         if cfg.value_target == "td_lambda":
-            target = td_lambda_returns(rewards, discounts, values.detach(), bootstrap.detach(), cfg.td_lambda)
+            target = td_lambda_returns(rewards, discounts, values.detach(), bootstrap, cfg.td_lambda)
         else:
             target = vt.vs
         value_loss = 0.5 * (target - values).pow(2).mean()
         total = policy_loss + cfg.baseline_cost * value_loss - cfg.entropy_cost * entropy.mean()
         logged = {"policy": policy_loss, "value": value_loss, "entropy": entropy.mean()}
         if cfg.upgo_cost > 0:
-            returns = upgo_returns(rewards, discounts, values.detach(), bootstrap.detach())
+            returns = upgo_returns(rewards, discounts, values.detach(), bootstrap)
             upgo = -((returns - values.detach()) * log_rhos.exp().clamp(max=1.0) * log_prob).mean()
             total = total + cfg.upgo_cost * upgo
             logged["upgo"] = upgo
