@@ -310,6 +310,8 @@ class Agent(nn.Module):
         target_tag = torch.where(first, -1.0, target_tag).reshape(-1)
         if isinstance(temperature, torch.Tensor) and temperature.dim():
             temperature = temperature.reshape(steps * batch)
+            if temperature.numel() and bool((temperature == temperature[0]).all()):
+                temperature = float(temperature[0])  # one for every row (as usual): the heads' scalar path
         final = {
             "core_h": state["core_h"],  # the core's state before the unroll until ``evaluate_unroll`` runs it
             "core_c": state["core_c"],

@@ -60,6 +60,15 @@ def test_evaluate_sequence_equals_acting_step_by_step(encoder, budget, temperatu
     torch.testing.assert_close(total, log_probs, atol=1e-4, rtol=0)
     for key in final:
         torch.testing.assert_close(out.state[key].float(), final[key].float(), atol=1e-5, rtol=0)
+    rows = torch.full(first.shape, temperature or 1.0)  # one temperature per row, all equal (as a learner gets them)
+    mixed = rows.clone()
+    mixed[0, 0] = 3.0  # one row at another temperature
+    with torch.no_grad():
+        assert torch.equal(agent.evaluate_sequence(obs, action, start, first, rows).log_probs["action_type"],
+                           out.log_probs["action_type"])  # fmt: skip
+        scored = agent.evaluate_sequence(obs, action, start, first, mixed).log_probs["action_type"]
+    assert not torch.equal(scored[0, 0], out.log_probs["action_type"][0, 0])
+    torch.testing.assert_close(scored.flatten()[1:], out.log_probs["action_type"].flatten()[1:])
 
 
 def test_partial_teacher_forcing_keeps_the_given_heads():

@@ -202,7 +202,8 @@ def score(
     if bool((rows & ~mask.any(-1)).any()):
         raise ValueError(f"{name}: a row that uses this argument has nothing it may choose")
     mask = mask | ~mask.any(-1, keepdim=True)  # inactive rows with nothing allowed: keep the softmax finite
-    masked = (logits / temperature).masked_fill(~mask, float("-inf"))
+    scaled = logits if not isinstance(temperature, torch.Tensor) and temperature == 1 else logits / temperature
+    masked = scaled.masked_fill(~mask, float("-inf"))
     log_p = masked.log_softmax(-1)
     probs = masked.softmax(-1)  # log_p.exp() is ~8x slower at -inf
     record = RecordedDistribution(name, log_p, active, probs)
