@@ -80,15 +80,19 @@ def test_unequal_qk_and_v_head_sizes_match_eager_attention_and_its_gradients(qk,
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize(("chunk", "keep_probs"), [(1, False), (2 * 5 * 7, False), (1 << 20, False), (1, True)])
+@pytest.mark.parametrize(("chunk", "keep_probs", "num_heads"),
+                         [(1, False, 3), (2 * 5 * 7, False, 3), (1 << 20, False, 3), (1, True, 3), (1, True, 1)])
 @pytest.mark.parametrize("mask_kind", ["none", "keys", "per_query"])
-def test_chunked_attention_gradients_equal_the_reference_in_float64(chunk, keep_probs, mask_kind, monkeypatch):
-    """The hand-written backward (probabilities kept, or recomputed per chunk of one head, two heads or all) passes
-    gradcheck, and the forward equals softmax(scale q k^T) v, with queries broadcast over the batch (the latents)."""
+def test_chunked_attention_gradients_equal_the_reference_in_float64(chunk, keep_probs, num_heads, mask_kind,
+                                                                    monkeypatch):  # fmt: skip
+    """The hand-written backward (probabilities kept, or recomputed per chunk of one head, two heads or all; one head
+    kept: every example at once) passes gradcheck, and the forward equals softmax(scale q k^T) v, with queries
+    broadcast over the batch (the latents)."""
     monkeypatch.setattr(chunked_module, "CHUNK_SCORES", chunk)
     torch.manual_seed(0)
     heads = lambda *shape: torch.randn(*shape, dtype=torch.float64).transpose(1, 2).requires_grad_()  # noqa: E731
-    q, k, v = heads(1, 5, 3, 4), heads(2, 7, 3, 4), heads(2, 7, 3, 6)  # [B, H, N, d] in the projections' layout
+    h = num_heads
+    q, k, v = heads(1, 5, h, 4), heads(2, 7, h, 4), heads(2, 7, h, 6)  # [B, H, N, d] in the projections' layout
     mask = _masks(mask_kind, 2, 5, 7)
     if mask is not None:
         mask = (mask[:, None, :] if mask.dim() == 2 else mask)[:, None]  # [B, 1, N or 1, M], as attend gets it
@@ -133,6 +137,28 @@ def test_each_unequal_head_size_case_runs_its_kernel_forward_and_backward(qk, v,
     assert ({FLASH, f"{FLASH}_backward"} <= ops) == (kernel == "fused")
     assert ("aten::constant_pad_nd" in ops) == (kernel == "fused")
     assert ("aten::bmm" in ops) == (kernel != "fused")
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "keys", "per_query"])
+def test_one_small_head_runs_chunked_attention_when_differentiated_and_matches_eager_attention(mask_kind):
+    """One head of equal sizes: with autograd, chunked attention keeping the probabilities (all examples at once),
+    equal to eager attention in outputs and every gradient, also for a query broadcast over the batch; without
+    autograd, the fused kernel."""
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(q_dim=12, kv_dim=20, qk_channels=16, v_channels=16, out_dim=12, num_heads=1).eval()
+    kv, mask = torch.randn(3, 9, 20, requires_grad=True), _masks(mask_kind, 3, 5, 9)
+    for q in (torch.randn(3, 5, 12, requires_grad=True), torch.randn(1, 5, 12, requires_grad=True)):
+        results = []
+        for attend in (mha, lambda *a: reference_attention(mha, *a)):
+            out = attend(q.expand(3, -1, -1), kv, mask)
+            loss = (out * torch.linspace(-1, 1, 12)).sum()
+            results.append((out, *torch.autograd.grad(loss, [q, kv, *mha.parameters()])))
+        for got, expected in zip(*results, strict=True):
+            torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    ops = _attention_ops(lambda: mha(q.expand(3, -1, -1), kv, mask).sum().backward())
+    assert "aten::bmm" in ops and f"{FLASH}_backward" not in ops
+    with torch.no_grad():
+        assert FLASH in _attention_ops(lambda: mha(q.expand(3, -1, -1), kv, mask))
 
 
 def test_a_query_array_broadcast_over_the_batch_is_normalised_and_projected_once():
