@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml Makefile
 		$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)); \
 	fi
 	$(BIN)/python -m pip install -q -e ".[dev,sc2]"
+	$(BIN)/python -m envs.skirmish.precompile
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -6,6 +6,15 @@ import pytest
 import torch
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _skirmish_kernels():
+    """Skirmish's numba kernels compiled once up front, so subprocess tests (recording workers, Ray actors) load
+    them from the cache instead of compiling under their own deadlines."""
+    from envs.skirmish.precompile import precompile
+
+    precompile()
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
