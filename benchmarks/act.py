@@ -5,7 +5,7 @@ The small agent (``AgentChoice()``, fresh weights, seeded) acts on observations 
 games of the RL benchmark's scenarios (3m, 8m, 2s3z, MMM against easy and medium bots, 64 unit rows) played by a
 ``RolloutWorker`` for ``--steps`` steps; batch b at step t is the first b games' observations of that step, as
 tensors already stacked (what an actor's policy hands the agent), so only ``act`` is timed. Acting runs as actors
-run it: torch on one thread, glibc malloc keeping freed memory (``training.rl.learner_memory``), inference mode,
+run it: torch on one thread, glibc malloc keeping freed memory (``training.allocator``), inference mode,
 sampling at the agent's temperature from a seeded generator. Times are the thread's CPU time (frames/s = frames per
 CPU second of one core), which other load on a shared machine does not inflate as it does wall time.
 
@@ -47,10 +47,10 @@ from agents.heads.distributions import recording  # noqa: E402
 from benchmarks.breakdown import Breakdown, agent_parts, breakdown_table  # noqa: E402
 from benchmarks.verdicts import add_out_flag, finish  # noqa: E402
 from envs.contract.observation import OBS_KEYS  # noqa: E402
+from training.allocator import keep_freed_memory  # noqa: E402
 from training.config_io import load_config, to_dict  # noqa: E402
 from training.rl.actor import RolloutWorker  # noqa: E402
 from training.rl.config import RLConfig  # noqa: E402
-from training.rl.learner_memory import keep_freed_memory  # noqa: E402
 from training.rl.train import initial_agents  # noqa: E402
 
 SCENARIOS = ("3m", "8m", "2s3z", "MMM")

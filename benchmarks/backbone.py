@@ -20,7 +20,7 @@ CPU allocator: with glibc's default (adaptive) malloc, a step's large tensors co
 heap, and their page faults count in its time (1 thread, 2,048 inputs: HF 20,000-60,000 faults and 30-100 ms of
 kernel time per step, ours none to 3,000). How many there are depends on the heap the process built before (an
 earlier preset, the other implementation): HF's MLM measured alone and after the encoder presets differs by 1.3x.
-``--keep-freed-memory`` sets glibc as the RL learner does (``training.rl.learner_memory``: no mmap, no trimming)
+``--keep-freed-memory`` sets glibc as the RL learner does (``training.allocator``: no mmap, no trimming)
 before anything is built, so neither implementation faults and the times are compute alone, whatever ran before.
 
 Peak memory on CPU: torch keeps no CPU allocator statistics and the process RSS high-water mark cannot
@@ -392,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     thread_counts = args.threads if device.type == "cpu" else args.threads[:1]
     malloc = "default"
     if args.keep_freed_memory:
-        from training.rl.learner_memory import keep_freed_memory
+        from training.allocator import keep_freed_memory
 
         malloc = "keep-freed" if keep_freed_memory() else "default (not glibc: --keep-freed-memory had no effect)"
     models = selected_models(args)

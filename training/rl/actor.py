@@ -27,11 +27,11 @@ from agents.agent import Agent
 from agents.config import AgentConfig
 from envs.contract.observation import OBS_KEYS
 from envs.skirmish.match_batch import MatchBatch
+from training.allocator import keep_freed_memory
 from training.divergence import check_finite
 from training.policy import AgentPolicy, output_terms, stack_observations
 from training.rl.config import RLConfig
 from training.rl.games import Game, new_game, step_games
-from training.rl.learner_memory import keep_freed_memory
 from training.scenario_fit import fitting_scenarios
 
 HEARTBEAT_S = 2.0

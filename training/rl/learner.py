@@ -10,7 +10,7 @@ observation, computed by the actor, which is added, discounted, to the last rewa
 The learner runs on its own device (``cuda`` with CPU actors: weights go back to the actors as CPU arrays); its
 entity encoders (the agent's and the reference's) may run under bf16 autocast (``precision``), while the heads,
 the return estimators and the losses stay fp32.
-A CPU learner keeps freed memory for reuse (``learner_memory``): its updates then page-fault nothing in. With
+A CPU learner keeps freed memory for reuse (``training.allocator``): its updates then page-fault nothing in. With
 several torch threads it splits the batch's games into one part per thread and runs each part's losses and gradients
 in its own thread on one torch thread (``split_columns``): the parts' losses weighted by their share of the samples
 sum to the batch's loss and their gradients to its gradient, and no thread waits for another inside the many small
@@ -33,11 +33,11 @@ import torch
 from agents.agent import Agent
 from agents.heads.action_heads import HEADS
 from agents.heads.distributions import kl_divergence, recording
+from training.allocator import keep_freed_memory
 from training.config_io import ConfigError
 from training.divergence import check_finite, probe
 from training.policy import output_terms
 from training.rl.config import LearnerConfig
-from training.rl.learner_memory import keep_freed_memory
 from training.rl.returns import td_lambda_returns, upgo_returns, vtrace
 
 

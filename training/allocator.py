@@ -1,4 +1,5 @@
-"""Keep the learner process's freed memory for reuse instead of handing it back to the OS (glibc malloc).
+"""Keep a process's freed memory for reuse instead of handing it back to the OS (glibc malloc): the RL learner and
+actors, and ``pstar bench act`` / ``bench backbone --keep-freed-memory``.
 
 A CPU update allocates and frees the same large tensors every time (latent arrays of 16 MB, entity features of
 60 MB for a 2,048-sample batch). glibc serves blocks that large with fresh ``mmap`` pages and unmaps them on free,
