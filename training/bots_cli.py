@@ -32,8 +32,19 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _game_flags(parser: argparse.ArgumentParser) -> None:
+    """How every game of a bots command is played: step_mul, the action budget and fog."""
     from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, MAX_ACTIONS_PER_STEP
+
+    parser.add_argument("--step-mul", type=flag_type(int, at_least=1), default=8,
+                        help="game loops per agent step (default 8)")
+    parser.add_argument("--actions-per-step", type=flag_type(int, at_least=1, at_most=MAX_ACTIONS_PER_STEP),
+                        default=DEFAULT_ACTIONS_PER_STEP,
+                        help="every player's action budget per agent step, no_ops free (default %(default)s)")
+    parser.add_argument("--fog", action="store_true", help="play with fog of war")
+
+
+def build_parser() -> argparse.ArgumentParser:
     from envs.skirmish.bots import LEVELS
     from envs.skirmish.ladder import DEFAULT_SCENARIOS, NON_CHEAT_LEVELS
 
@@ -76,11 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.6,
         help="win rate over decided games each level must reach against the one below (0.6)",
     )
-    ladder.add_argument("--step-mul", type=count, default=8, help="game loops per agent step (default 8)")
-    ladder.add_argument("--actions-per-step", type=flag_type(int, at_least=1, at_most=MAX_ACTIONS_PER_STEP),
-                        default=DEFAULT_ACTIONS_PER_STEP,
-                        help="each bot's action budget per agent step, no_ops free (default %(default)s)")
-    ladder.add_argument("--fog", action="store_true", help="play with fog of war")
+    _game_flags(ladder)
     ladder.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the result (%(default)s)")
     expert = sub.add_parser("expert-eval", help="play the expert demonstrator against bot levels",
                             description="Play the expert (privileged planning demonstrator, not a ladder level) "
@@ -95,11 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     expert.add_argument("--processes", type=count, default=os.cpu_count() or 1,
                         help="worker processes (default: all cores; 1 plays in this process)")
     expert.add_argument("--seed", type=seed, default=0, help="first start-position variant / game seed")
-    expert.add_argument("--step-mul", type=count, default=8, help="game loops per agent step (default 8)")
-    expert.add_argument("--actions-per-step", type=flag_type(int, at_least=1, at_most=MAX_ACTIONS_PER_STEP),
-                        default=DEFAULT_ACTIONS_PER_STEP,
-                        help="every player's action budget per agent step, no_ops free (default %(default)s)")
-    expert.add_argument("--fog", action="store_true", help="play with fog of war")
+    _game_flags(expert)
     expert.add_argument("--json", type=Path, default=EXPERT_JSON, help="where to write the result (%(default)s)")
     return parser
 
