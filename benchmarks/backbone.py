@@ -20,8 +20,10 @@ CPU allocator: with glibc's default (adaptive) malloc, a step's large tensors co
 heap, and their page faults count in its time (1 thread, 2,048 inputs: HF 20,000-60,000 faults and 30-100 ms of
 kernel time per step, ours none to 3,000). How many there are depends on the heap the process built before (an
 earlier preset, the other implementation): HF's MLM measured alone and after the encoder presets differs by 1.3x.
-``--keep-freed-memory`` sets glibc as the RL learner does (``training.allocator``: no mmap, no trimming)
-before anything is built, so neither implementation faults and the times are compute alone, whatever ran before.
+So every preset runs in a fresh process, its ratio independent of the presets before it; within it the two
+implementations share the heap, alternating. ``--keep-freed-memory`` sets glibc as the RL learner does
+(``training.allocator``: no mmap, no trimming) before anything is built, so neither implementation faults and the
+times are compute alone (then ours leads by less: 1.06-1.13x on the MLMs at 1 thread).
 
 Peak memory on CPU: torch keeps no CPU allocator statistics and the process RSS high-water mark cannot
 separate two models measured in one process, so one extra step per (length, implementation, phase) runs
@@ -38,10 +40,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
+import multiprocessing
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -278,6 +283,47 @@ def measure(
     return result
 
 
+@dataclass(frozen=True)
+class MeasureSettings:
+    """What every model is measured under (the flags that are not model sizes)."""
+
+    device: str
+    threads: tuple[int, ...]
+    batch: int
+    warmup: int
+    repeats: int
+    seed: int
+    keep_freed_memory: bool
+
+
+def measure_model(
+    name: str, model: BenchModel, lengths: Sequence[int], settings: MeasureSettings
+) -> tuple[list[dict], int]:
+    """Every (length, thread count) result of one preset, and its parameter count.
+
+    ``main`` runs this in a fresh process per preset: how often a step page-faults depends on the heap the process
+    built before (see the module docstring), so a preset's ratio must not depend on which presets ran first.
+    """
+    if settings.keep_freed_memory:
+        from training.allocator import keep_freed_memory
+
+        keep_freed_memory()
+    device = torch.device(settings.device)
+    results, params = [], 0
+    for length in lengths:
+        pair = build_models(model, length, device, settings.seed)
+        params = sum(p.numel() for p in pair["ours"].parameters())
+        inputs = make_inputs(model, settings.batch, length, device)
+        for threads in settings.threads:
+            torch.set_num_threads(threads)
+            start = time.perf_counter()
+            result = measure(pair, inputs, device, settings.warmup, settings.repeats)
+            results.append({"model": name, "task": model.task, "threads": threads, "length": length, **result})
+            print(f"  {name}, {threads} threads, length {length}: done in {time.perf_counter() - start:.1f} s",
+                  flush=True)
+    return results, params
+
+
 def verdicts(results: Sequence[dict]) -> list[Check]:
     """PASS/FAIL (None: not measured) lines for the speed, memory and scaling targets of every (model, threads)."""
     groups: dict[tuple[str, int], dict[int, dict]] = {}
@@ -397,23 +443,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         malloc = "keep-freed" if keep_freed_memory() else "default (not glibc: --keep-freed-memory had no effect)"
     models = selected_models(args)
     print(f"backbone benchmark: {device}, threads {' '.join(map(str, thread_counts))}, batch {args.batch}, float32, "
-          f"{args.warmup} warm-up + median of {args.repeats}, malloc {malloc}")
+          f"{args.warmup} warm-up + median of {args.repeats}, malloc {malloc}, one process per model")
     results, configs = [], {}
+    # Pickled by reference, the function and arguments must come from an importable module, not this runpy namespace.
+    module = importlib.import_module("benchmarks.backbone")
+    settings = module.MeasureSettings(str(device), tuple(thread_counts), args.batch, args.warmup, args.repeats,
+                                      args.seed, args.keep_freed_memory)  # fmt: skip
     for name, model in models.items():
-        print(f"  {name}: {model} ({model.head_sizes()})")
-        lengths = args.lengths if model.task == "encoder" else args.mlm_lengths
-        for length in lengths:
-            pair = build_models(model, length, device, args.seed)
-            params = sum(p.numel() for p in pair["ours"].parameters())
-            configs[name] = {**asdict(model), "head_sizes": model.head_sizes(), "parameters": params}
-            inputs = make_inputs(model, args.batch, length, device)
-            for threads in thread_counts:
-                torch.set_num_threads(threads)
-                start = time.perf_counter()
-                result = measure(pair, inputs, device, args.warmup, args.repeats)
-                results.append({"model": name, "task": model.task, "threads": threads, "length": length, **result})
-                print(f"  {name}, {threads} threads, length {length}: done in {time.perf_counter() - start:.1f} s",
-                      flush=True)
+        print(f"  {name}: {model} ({model.head_sizes()})", flush=True)
+        lengths = tuple(args.lengths if model.task == "encoder" else args.mlm_lengths)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            job = pool.submit(module.measure_model, name, module.BenchModel(**asdict(model)), lengths, settings)
+            model_results, params = job.result()
+        results.extend(model_results)
+        configs[name] = {**asdict(model), "head_sizes": model.head_sizes(), "parameters": params}
     print(format_table(results))
     checks = verdicts(results)
     if device.type != "cpu":
