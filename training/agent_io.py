@@ -17,6 +17,7 @@ from agents.agent import Agent
 from agents.config import AgentConfig
 from training.agent_choice import AgentChoice
 from training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from training.pretrained import resolve
 
 AGENT_KINDS = ("bc", "rl", "rl-snapshot")  # the jobs whose checkpoints hold an agent
 
@@ -58,7 +59,12 @@ def build_agent(checkpoint: Checkpoint) -> Agent:
 
 
 def load_agent(path: str | Path) -> tuple[Agent, Checkpoint]:
-    """Load the agent of a checkpoint directory (or a run directory's latest checkpoint), in eval mode."""
+    """Load the agent of a checkpoint directory (or a run directory's latest checkpoint, or a shipped
+    ``pretrained:<name>``), in eval mode."""
+    try:
+        path = resolve(path)
+    except FileNotFoundError as error:
+        raise CheckpointError(path, str(error)) from None
     checkpoint = load_checkpoint(path)
     agent = build_agent(checkpoint)
     agent.eval()

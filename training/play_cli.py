@@ -1,10 +1,13 @@
-"""``pstar play``: watch a Skirmish game, bot vs bot or from a replay file, as a GIF or a PNG strip.
+"""``pstar play``: watch a Skirmish game, between bots or agents or from a replay file, as a GIF or a PNG strip.
 
     pstar play --scenario 2s3z --p1 hard --p2 medium --out game.gif
+    pstar play --p1 pretrained:pio --p2 very_hard --out game.gif
     pstar play --replay replays/00000_3m_medium_vs_hard_s0.skreplay --out game.png --every 4
 
 The output format follows the file extension: ``.gif`` (animated, ``--fps``) or ``.png`` (a strip of frames,
 ``--columns`` per row). ``--every K`` keeps one frame every K agent steps (the last frame is always kept).
+A player is a bot level, ``expert``, a shipped ``pretrained:<name>`` agent or an agent checkpoint (or run)
+directory; an agent samples its actions (``--greedy``: the most likely) and plays with its own observation rows.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training.checkpoint import CheckpointError
 from training.cli import apply_common, common_flags, fail
 from training.config_io import flag_type
 
@@ -42,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--replay", type=Path, help="a .skreplay file to render (default: play a new bot game)")
     source.add_argument("--scenario", default="3m", help="scenario name or YAML path, or 'random' (default 3m)")
-    parser.add_argument("--p1", default="hard", help="player-1 bot level, or expert (default hard)")
-    parser.add_argument("--p2", default="medium", help="player-2 bot level, or expert (default medium)")
+    parser.add_argument("--p1", default="hard",
+                        help="player 1: bot level, expert, pretrained:<name> or a checkpoint directory (default hard)")
+    parser.add_argument("--p2", default="medium", help="player 2, as --p1 (default medium)")
+    parser.add_argument("--greedy", action="store_true", help="agents pick their most likely actions")
     parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--fog", action="store_true")
     parser.add_argument("--step-mul", type=count, default=8)
@@ -65,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     frames, on_step = _frames_writer(args.every, tuple(args.size) if args.size else None)
     try:
         match, title = _run(args, on_step)
-    except ValueError as err:  # unknown scenario or level, a bad or desynced replay file
+    except (ValueError, CheckpointError) as err:  # unknown scenario or level, a bad replay or checkpoint
         return fail("play", err, status=1)
 
     from envs.skirmish.render import write_gif, write_png_strip
@@ -89,18 +95,64 @@ def _run(args: argparse.Namespace, on_step):
         players = replay.header.players
         return replay.replay(on_step), f"{replay.header.scenario_name}: {players.get(1)} vs {players.get(2)}"
 
-    from envs.skirmish.botgame import play_bot_game
     from envs.skirmish.generator import random_scenario
 
     scenario = random_scenario(args.seed) if args.scenario == "random" else args.scenario
-    record = args.save_replay is not None
-    match = play_bot_game(scenario, {1: args.p1, 2: args.p2}, args.seed, step_mul=args.step_mul, fog=args.fog,
-                          record=record, on_step=on_step, actions_per_step=args.actions_per_step)
-    if record:
+    names = {1: args.p1, 2: args.p2}
+    agents = {p: _agent_source(name) for p, name in names.items() if _is_agent(name)}
+    if agents:
+        match = _play_with_agents(scenario, names, agents, args, on_step)
+    else:
+        from envs.skirmish.botgame import play_bot_game
+
+        match = play_bot_game(scenario, names, args.seed, step_mul=args.step_mul, fog=args.fog,
+                              record=args.save_replay is not None, on_step=on_step,
+                              actions_per_step=args.actions_per_step)  # fmt: skip
+    labels = {p: name if p in agents else f"bot:{name}" for p, name in names.items()}
+    if args.save_replay is not None:
         from envs.skirmish.replay import save_replay
 
-        save_replay(args.save_replay, match, {1: f"bot:{args.p1}", 2: f"bot:{args.p2}"})
-    return match, f"{match.scenario.name}: bot:{args.p1} vs bot:{args.p2}"
+        save_replay(args.save_replay, match, labels)
+    return match, f"{match.scenario.name}: {labels[1]} vs {labels[2]}"
+
+
+def _is_agent(name: str) -> bool:
+    """A ``pretrained:`` name or an existing path (a bot level is neither)."""
+    from training.pretrained import is_pretrained
+
+    return is_pretrained(name) or Path(name).exists()
+
+
+def _agent_source(name: str):
+    from training.eval.players import load_player
+
+    return load_player(name)
+
+
+def _play_with_agents(scenario, names: dict[int, str], agents: dict, args: argparse.Namespace, on_step):
+    """One game where the ``agents`` sides are played by their checkpoints (one game each, batch 1), the others by
+    bots; the observation rows and location grid are the agents' (which must agree)."""
+    from envs.skirmish.botgame import bot_match
+
+    sources = list(agents.values())
+    rows = {(s.max_units, s.resolution) for s in sources}
+    if len(rows) > 1:
+        raise ValueError(f"the two agents observe differently (max_units, resolution): {sorted(rows)}")
+    (max_units, resolution), = rows
+    match, bots = bot_match(scenario, {p: None if p in agents else name for p, name in names.items()}, args.seed,
+                            step_mul=args.step_mul, max_units=max_units, resolution=resolution, fog=args.fog,
+                            record=args.save_replay is not None, actions_per_step=args.actions_per_step)  # fmt: skip
+    players = {p: source.player(1, greedy=args.greedy, seed=args.seed + p) for p, source in agents.items()}
+    for p, player in players.items():
+        player.start(0, p, args.seed)
+    observations = match.reset()
+    on_step(match)
+    while not match.engine.done:
+        actions = {p: players[p].act([0], [observations[p]], [match.spec])[0] if p in players
+                   else bots[p].act(observations[p], match.spec) for p in (1, 2)}  # fmt: skip
+        observations, _, _, _, _ = match.step(actions)
+        on_step(match)
+    return match
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -141,7 +140,8 @@ class PlayerSource:
 
 
 def load_player(player: str) -> PlayerSource:
-    """``bot:<level>``, or a checkpoint (or run) directory loaded and checked here (raises ``CheckpointError``)."""
+    """``bot:<level>``, or a checkpoint (or run) directory or ``pretrained:<name>``, loaded and checked here (raises
+    ``CheckpointError``)."""
     if player.startswith(BOT_PREFIX):
         level = player[len(BOT_PREFIX) :]
         if level not in LEVELS:
@@ -150,7 +150,7 @@ def load_player(player: str) -> PlayerSource:
                 f"in {', '.join(LEVELS)}"
             )
         return PlayerSource(name=player, level=level)
-    agent, checkpoint = load_agent(Path(player))
+    agent, checkpoint = load_agent(player)
     return PlayerSource(
         name=player,
         agent=agent.checkpoint_config(),
