@@ -105,6 +105,28 @@ def test_bot_vs_bot_equals_the_ladder_games():
         assert sum(r.games for r in result.per_scenario[level].values()) == 4
 
 
+def test_random_scenarios_give_each_pair_its_own_battle_on_the_agents_map(run_dir, monkeypatch):
+    """``random``: pair p plays random_scenario(seed + p) fitted to the agent's 32x32 map, both games of a pair the
+    same battle with sides swapped; an agent plays them strictly."""
+    import training.eval.games as games_module
+
+    built = []
+    real = games_module.random_scenario
+
+    def spy(seed, **kwargs):
+        scenario = real(seed, **kwargs)
+        built.append((seed, scenario.name, kwargs["map_size"], (scenario.map_width, scenario.map_height)))
+        return scenario
+
+    monkeypatch.setattr(games_module, "random_scenario", spy)
+    source = load_player(str(run_dir))
+    plan = plan_games(["very_easy"], ["random"], 6, seed=3)
+    outcomes = play_games(source.player(3), source, plan)
+    assert [o.game.side for o in outcomes] == [1, 2, 1, 2, 1, 2] and all(o.illegal_actions == 0 for o in outcomes)
+    assert [b[:2] for b in built] == [(v, f"random_{v}") for v in (3, 3, 4, 4, 5, 5)]
+    assert all(map_size == (32.0, 32.0) == size for _, _, map_size, size in built)
+
+
 def test_agent_reports_write_json_markdown_png_and_tensorboard(agent_result, run_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

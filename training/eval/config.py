@@ -30,7 +30,7 @@ class EvalConfig(CheckedConfig):
 
     levels: list[str] = described("bot levels to play against (weakest first), each once", choices=LEVELS,
                                   default_factory=lambda: list(LEVELS))  # fmt: skip
-    scenarios: list[str] = described("scenario names, each played mirrored",
+    scenarios: list[str] = described("scenario names, each played mirrored; random: a random battle per pair",
                                      default_factory=lambda: list(DEFAULT_SCENARIOS))  # fmt: skip
     games: int = described("games per level", at_least=1, default=20)
     workers: int = described("Ray actors", at_least=1, default=2)

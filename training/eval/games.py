@@ -3,7 +3,9 @@
 Games are played like the bot ladder's, built by ``envs.skirmish.botgame.bot_match``: mirrored armies, the engine
 seeded with the variant, bots seeded with ``bot_seed(variant, side)``, cheat levels' extra units and vision
 applied. Per level, games go round-robin over the scenarios in pairs: both games of a pair use the same
-variant with the sides swapped, so a side advantage cancels when ``games`` is even.
+variant with the sides swapped, so a side advantage cancels when ``games`` is even. ``random`` as a scenario is a
+SMACv2-style random battle (``envs.skirmish.generator.random_scenario``) on the agent's map, seeded by the pair's
+variant, so each pair plays a different one (held out: no training job draws them unless told to).
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from dataclasses import dataclass
 from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
 from envs.skirmish.botgame import bot_match, outcome
 from envs.skirmish.bots import Bot
+from envs.skirmish.generator import random_scenario
 from envs.skirmish.match import Match
 from envs.skirmish.match_batch import MatchBatch
 from envs.skirmish.scenario import ScenarioError
 from training.eval.config import EvalError
 from training.eval.players import Player, PlayerSource
 from training.scenario_fit import fitting_scenarios, warn_if_rows_short
+
+RANDOM = "random"  # a scenario name: a random battle per pair of games
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,10 @@ def plan_games(levels: Sequence[str], scenarios: Sequence[str], games: int, seed
 
 def check_scenarios(source: PlayerSource, scenarios: Sequence[str]) -> None:
     """Raise ``EvalError`` for a scenario that does not load, or whose map is not the one the agent's spec has;
-    warn when the player's rows cannot hold every unit of one."""
+    warn when the player's rows cannot hold every unit of one (``random`` ones are built to fit)."""
+    named = [name for name in scenarios if name != RANDOM]
     try:
-        loaded = fitting_scenarios(scenarios, source.map_size, f"the agent of {source.name}")
+        loaded = fitting_scenarios(named, source.map_size, f"the agent of {source.name}")
     except ScenarioError as error:
         raise EvalError(str(error)) from error
     warn_if_rows_short(loaded, source.max_units, "eval")
@@ -107,7 +113,8 @@ def play_games(
     def start(slot: int) -> None:
         game = pending.popleft()
         other = 3 - game.side  # the evaluated side's cheats apply when it is a bot level; its player plays it
-        match, bots = bot_match(game.scenario, {game.side: source.level, other: game.level}, game.variant,
+        scenario = random_scenario(game.variant, map_size=source.map_size) if game.scenario == RANDOM else game.scenario
+        match, bots = bot_match(scenario, {game.side: source.level, other: game.level}, game.variant,
                                 variant=game.variant, lenient=lenient, step_mul=step_mul,
                                 max_units=source.max_units, resolution=source.resolution, fog=fog,
                                 actions_per_step=actions_per_step)  # fmt: skip
