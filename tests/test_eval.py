@@ -18,7 +18,14 @@ from training.eval.cli import main
 from training.eval.config import EvalConfig, EvalError
 from training.eval.games import EvalGame, GameOutcome, plan_games, play_games
 from training.eval.players import load_player
-from training.eval.report import EvalResult, compare_markdown, default_out_dir, wilson_interval, write_reports
+from training.eval.report import (
+    EvalResult,
+    compare_markdown,
+    default_out_dir,
+    one_sided_two_proportion_test,
+    wilson_interval,
+    write_reports,
+)
 from training.eval.runner import evaluate
 
 AGENT_LEVELS = ["very_easy", "hard"]
@@ -53,6 +60,16 @@ def test_wilson_interval_known_values():
     assert wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
     assert wilson_interval(50, 100) == pytest.approx((0.4038, 0.5962), abs=1e-4)
     assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_one_sided_two_proportion_test_known_values():
+    z, p = one_sided_two_proportion_test(56, 160, 40, 160)  # 35% vs 25%: pooled 30%, se 0.0512
+    assert z == pytest.approx(1.9518, abs=1e-4) and p == pytest.approx(0.02548, abs=1e-5)
+    z, p = one_sided_two_proportion_test(40, 160, 56, 160)  # the other direction is not significant
+    assert z == pytest.approx(-1.9518, abs=1e-4) and p == pytest.approx(1 - 0.02548, abs=1e-5)
+    assert one_sided_two_proportion_test(0, 10, 0, 20) == (0.0, 0.5) == one_sided_two_proportion_test(5, 5, 9, 9)
+    with pytest.raises(ValueError, match="expected games on both sides"):
+        one_sided_two_proportion_test(1, 0, 1, 2)
 
 
 def test_preset_yaml_is_the_default_config():

@@ -26,4 +26,5 @@ def test_quickstart_pipeline_writes_every_artefact(tmp_path):
     saved = json.loads((run_dir / "quickstart.json").read_text())
     assert set(saved["win_rate"]) == {"BC", "RL"} and set(saved["win_rate"]["BC"]) == {"very_easy", "easy"}
     assert "| very_easy |" in (run_dir / "quickstart.md").read_text()
-    assert set(saved["checks"]) == {"bc_beats_very_easy_80", "rl_better_than_bc"}
+    assert set(saved["rl_vs_bc_test"]) == {"z", "p_one_sided"} and saved["games"]["RL"] == 4
+    assert set(saved["checks"]) == {"bc_beats_very_easy_80", "rl_beats_bc_p_0.05"}

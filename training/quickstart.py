@@ -1,8 +1,10 @@
 """``pstar quickstart``: the main job at a small scale, end to end on a CPU in minutes.
 
-Record bot-vs-bot replays (mirrored armies, strong levels against weaker ones, both sides) -> behaviour cloning
-of the winners -> RL from the BC agent with Ray actors (V-trace, KL towards the BC policy) -> evaluate the BC and
-the RL agent against every bot level -> print the comparison table and where logs, plots and checkpoints are.
+Record the expert demonstrator's games against strong bots (mirrored armies) -> behaviour cloning of the expert
+-> RL from the BC agent with Ray actors (V-trace, KL towards the BC policy) -> evaluate the BC and the RL agent
+against every bot level -> print the comparison table, the checks (BC beats very_easy in >= 80% of games; RL wins
+more often than BC over all evaluated games, by a one-sided two-proportion z-test at p < 0.05) and where logs,
+plots and checkpoints are.
 Every stage is the same code as ``pstar replays record``, ``pstar bc``, ``pstar rl`` and ``pstar eval``.
 """
 
@@ -27,28 +29,36 @@ from training.eval.config import EvalConfig
 from training.rl.config import RLConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+SIGNIFICANCE = 0.05  # the RL-over-BC check's one-sided p-value threshold
 
 
 @dataclass
 class RecordConfig(CheckedConfig):
-    """The replays BC learns from: ``games`` games of a ``strong`` level against a ``weak`` one (sides alternate)."""
+    """The replays BC learns from: ``games`` games of the ``demonstrator`` (player 1) against the ``opponents``
+    levels in turn, on mirrored armies."""
 
     games: int = described("games recorded", at_least=1, default=240)
     scenarios: list[str] = described("scenarios played (mirrored armies)",
                                      default_factory=lambda: ["3m", "8m", "2s3z", "MMM"])  # fmt: skip
-    strong: list[str] = described("bot levels of the stronger side", choices=LEVELS,
-                                  default_factory=lambda: ["hard", "very_hard"])  # fmt: skip
-    weak: list[str] = described("bot levels of the weaker side", choices=LEVELS,
-                                default_factory=lambda: ["easy", "medium", "hard"])  # fmt: skip
+    demonstrator: str = described("player 1 of every game, whose actions BC clones (bc.players=1): expert, the "
+                                  "planning demonstrator, or a bot level", default="expert")  # fmt: skip
+    opponents: list[str] = described("bot levels player 2 cycles through", choices=LEVELS,
+                                     default_factory=lambda: ["very_hard", "hard"])  # fmt: skip
     workers: int = described("recording processes", at_least=1, default=2)
     max_units: int = described("unit rows per observation", at_least=1, at_most=MAX_UNIT_ROWS, default=64)
 
     def __post_init__(self) -> None:
+        from envs.skirmish.botgame import check_player
+
         super().__post_init__()
         if not self.scenarios:
             raise ConfigError("expected at least one scenario name", "scenarios")
-        if not any(s != w for s in self.strong for w in self.weak):
-            raise ConfigError(f"no strong level differs from a weak one ({self.strong} vs {self.weak})", "strong")
+        if not self.opponents:
+            raise ConfigError("expected at least one bot level", "opponents")
+        try:
+            check_player(self.demonstrator)
+        except ValueError as error:
+            raise ConfigError(str(error), "demonstrator") from None
 
 
 @dataclass
@@ -74,13 +84,11 @@ def record_replays(cfg: RecordConfig, out: Path, seed: int, progress: bool) -> d
     from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
     from training.replays_cli import GameJob, record_games
 
-    pairs = [(s, w) for s in cfg.strong for w in cfg.weak if s != w]
     jobs = []
     for i in range(cfg.games):
-        strong, weak = pairs[(i // (2 * len(cfg.scenarios))) % len(pairs)]
-        p1, p2 = (strong, weak) if i % 2 == 0 else (weak, strong)
-        jobs.append(GameJob(i, cfg.scenarios[(i // 2) % len(cfg.scenarios)], p1, p2, seed=seed + i, step_mul=8,
-                            max_units=cfg.max_units, resolution=64, fog=False,
+        opponent = cfg.opponents[(i // len(cfg.scenarios)) % len(cfg.opponents)]
+        jobs.append(GameJob(i, cfg.scenarios[i % len(cfg.scenarios)], cfg.demonstrator, opponent, seed=seed + i,
+                            step_mul=8, max_units=cfg.max_units, resolution=64, fog=False,
                             actions_per_step=DEFAULT_ACTIONS_PER_STEP, out=str(out), mirror=True))
     tally = record_games(jobs, cfg.workers, progress=progress)
     return {"games": tally.games, "failed": tally.failed, "steps": tally.steps}
@@ -89,7 +97,7 @@ def record_replays(cfg: RecordConfig, out: Path, seed: int, progress: bool) -> d
 def run(cfg: QuickstartConfig, progress: bool = True) -> dict:
     """Run every stage; returns the summary that is also written to ``<run>/quickstart.json``."""
     from training.bc.trainer import train_bc
-    from training.eval.report import compare_markdown, write_reports
+    from training.eval.report import compare_markdown, one_sided_two_proportion_test, write_reports
     from training.eval.runner import evaluate
     from training.rl.train import train_rl
     from training.run_folder import open_run
@@ -134,9 +142,12 @@ def run(cfg: QuickstartConfig, progress: bool = True) -> dict:
     bc_rate = {k: r.win_rate for k, r in results["BC"].levels.items()}
     rl_rate = {k: r.win_rate for k, r in results["RL"].levels.items()}
     bc_mean, rl_mean = sum(bc_rate.values()) / len(bc_rate), sum(rl_rate.values()) / len(rl_rate)
+    wins = {label: sum(r.wins for r in result.levels.values()) for label, result in results.items()}
+    games = {label: sum(r.games for r in result.levels.values()) for label, result in results.items()}
+    z, p_value = one_sided_two_proportion_test(wins["RL"], games["RL"], wins["BC"], games["BC"])
     checks = {
         "bc_beats_very_easy_80": bc_rate.get("very_easy", 0.0) >= 0.8 if "very_easy" in bc_rate else None,
-        "rl_better_than_bc": rl_mean > bc_mean,
+        "rl_beats_bc_p_0.05": p_value < SIGNIFICANCE,
     }
     names = list(times)
     summary = {
@@ -148,6 +159,9 @@ def run(cfg: QuickstartConfig, progress: bool = True) -> dict:
         "rl": {"checkpoint": str(rl.checkpoint), "counters": rl.counters, "training_win_rate": rl.win_rate},
         "win_rate": {"BC": bc_rate, "RL": rl_rate},
         "mean_win_rate": {"BC": bc_mean, "RL": rl_mean},
+        "wins": wins,
+        "games": games,
+        "rl_vs_bc_test": {"z": z, "p_one_sided": p_value},
         "checks": checks,
     }
     (run_dir / "quickstart.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
@@ -155,6 +169,9 @@ def run(cfg: QuickstartConfig, progress: bool = True) -> dict:
     (run_dir / "quickstart.md").write_text(table + "\n")
     print("\n" + table)
     print(f"\nmean win rate over the {len(bc_rate)} levels: BC {bc_mean:.1%}, RL {rl_mean:.1%}")
+    print(f"all evaluated games: BC {wins['BC']}/{games['BC']} ({wins['BC'] / games['BC']:.1%}) won, RL "
+          f"{wins['RL']}/{games['RL']} ({wins['RL'] / games['RL']:.1%}); one-sided two-proportion z-test of RL > BC: "
+          f"z = {z:.2f}, p = {p_value:.4f}")
     for name, ok in checks.items():
         print(f"check {name}: {'PASS' if ok else 'n/a' if ok is None else 'FAIL'}")
     print(f"\ntotal {summary['seconds'] / 60:.1f} min. Run directory: {run_dir}\n"

@@ -32,6 +32,19 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def one_sided_two_proportion_test(wins_a: int, n_a: int, wins_b: int, n_b: int) -> tuple[float, float]:
+    """(z, p) of the pooled two-proportion z-test of H1: rate a > rate b (p = 1 - Phi(z); z 0 and p 0.5 when
+    the pooled rate is 0 or 1, and the samples cannot tell)."""
+    if n_a <= 0 or n_b <= 0:
+        raise ValueError(f"one_sided_two_proportion_test: expected games on both sides, got n_a={n_a}, n_b={n_b}")
+    pooled = (wins_a + wins_b) / (n_a + n_b)
+    variance = pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b)
+    if variance <= 0.0:
+        return 0.0, 0.5
+    z = (wins_a / n_a - wins_b / n_b) / math.sqrt(variance)
+    return z, 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
 @dataclass(frozen=True)
 class LevelResult:
     """Games against one level (or one level on one scenario): how many ended in each outcome (win, draw, loss),
