@@ -1,10 +1,10 @@
 """``pstar quickstart``: the main job at a small scale, end to end on a CPU in minutes.
 
-Record the expert demonstrator's games against strong bots (mirrored armies) -> behaviour cloning of the expert
--> RL from the BC agent with Ray actors (V-trace, KL towards the BC policy) -> evaluate the BC and the RL agent
-against every bot level -> print the comparison table, the checks (BC beats very_easy in >= 80% of games; RL wins
-more often than BC over all evaluated games, by a one-sided two-proportion z-test at p < 0.05) and where logs,
-plots and checkpoints are.
+Record bot-vs-bot replays (mirrored armies, strong levels against weaker ones, both sides) -> behaviour cloning
+of the winners -> RL from the BC agent with Ray actors (V-trace, KL towards the BC policy) -> evaluate the BC and
+the RL agent against every bot level -> print the comparison table, the checks (BC beats very_easy in >= 80% of
+games; RL wins more often than BC over all evaluated games, by a one-sided two-proportion z-test at p < 0.05) and
+where logs, plots and checkpoints are.
 Every stage is the same code as ``pstar replays record``, ``pstar bc``, ``pstar rl`` and ``pstar eval``.
 """
 
@@ -34,31 +34,24 @@ SIGNIFICANCE = 0.05  # the RL-over-BC check's one-sided p-value threshold
 
 @dataclass
 class RecordConfig(CheckedConfig):
-    """The replays BC learns from: ``games`` games of the ``demonstrator`` (player 1) against the ``opponents``
-    levels in turn, on mirrored armies."""
+    """The replays BC learns from: ``games`` games of a ``strong`` level against a ``weak`` one (sides alternate)."""
 
     games: int = described("games recorded", at_least=1, default=240)
     scenarios: list[str] = described("scenarios played (mirrored armies)",
                                      default_factory=lambda: ["3m", "8m", "2s3z", "MMM"])  # fmt: skip
-    demonstrator: str = described("player 1 of every game, whose actions BC clones (bc.players=1): expert, the "
-                                  "planning demonstrator, or a bot level", default="expert")  # fmt: skip
-    opponents: list[str] = described("bot levels player 2 cycles through", choices=LEVELS,
-                                     default_factory=lambda: ["very_hard", "hard"])  # fmt: skip
+    strong: list[str] = described("bot levels of the stronger side", choices=LEVELS,
+                                  default_factory=lambda: ["hard", "very_hard"])  # fmt: skip
+    weak: list[str] = described("bot levels of the weaker side", choices=LEVELS,
+                                default_factory=lambda: ["easy", "medium", "hard"])  # fmt: skip
     workers: int = described("recording processes", at_least=1, default=2)
     max_units: int = described("unit rows per observation", at_least=1, at_most=MAX_UNIT_ROWS, default=64)
 
     def __post_init__(self) -> None:
-        from envs.skirmish.botgame import check_player
-
         super().__post_init__()
         if not self.scenarios:
             raise ConfigError("expected at least one scenario name", "scenarios")
-        if not self.opponents:
-            raise ConfigError("expected at least one bot level", "opponents")
-        try:
-            check_player(self.demonstrator)
-        except ValueError as error:
-            raise ConfigError(str(error), "demonstrator") from None
+        if not any(s != w for s in self.strong for w in self.weak):
+            raise ConfigError(f"no strong level differs from a weak one ({self.strong} vs {self.weak})", "strong")
 
 
 @dataclass
@@ -84,11 +77,13 @@ def record_replays(cfg: RecordConfig, out: Path, seed: int, progress: bool) -> d
     from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
     from training.replays_cli import GameJob, record_games
 
+    pairs = [(s, w) for s in cfg.strong for w in cfg.weak if s != w]
     jobs = []
     for i in range(cfg.games):
-        opponent = cfg.opponents[(i // len(cfg.scenarios)) % len(cfg.opponents)]
-        jobs.append(GameJob(i, cfg.scenarios[i % len(cfg.scenarios)], cfg.demonstrator, opponent, seed=seed + i,
-                            step_mul=8, max_units=cfg.max_units, resolution=64, fog=False,
+        strong, weak = pairs[(i // (2 * len(cfg.scenarios))) % len(pairs)]
+        p1, p2 = (strong, weak) if i % 2 == 0 else (weak, strong)
+        jobs.append(GameJob(i, cfg.scenarios[(i // 2) % len(cfg.scenarios)], p1, p2, seed=seed + i, step_mul=8,
+                            max_units=cfg.max_units, resolution=64, fog=False,
                             actions_per_step=DEFAULT_ACTIONS_PER_STEP, out=str(out), mirror=True))
     tally = record_games(jobs, cfg.workers, progress=progress)
     return {"games": tally.games, "failed": tally.failed, "steps": tally.steps}
