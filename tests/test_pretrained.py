@@ -77,3 +77,14 @@ def test_play_renders_an_agent_against_a_bot_and_saves_a_replay_that_re_simulate
     assert pstar(["play", "--replay", str(replay), "--out", str(tmp_path / "g.png"), "--every", "5"]) == 0
     replayed = capsys.readouterr().out
     assert played.split("; wrote")[0] == replayed.split("; wrote")[0]  # same players, winner and length
+
+
+@pytest.mark.parametrize("name", list(pretrained.NAMES))
+def test_the_shipped_agents_load_by_name_and_play_a_strict_game(name, tmp_path, capsys):
+    agent, checkpoint = load_agent(f"pretrained:{name}")
+    assert agent.config.entity_encoder.kind == ("perceiver" if name == "pio" else "transformer")
+    card = pretrained.card(name)
+    assert card["step"] == checkpoint.step and card["eval"][0]["levels"]["very_hard"]["games"] >= 200
+    assert pstar(["play", "--scenario", "3m", "--p1", f"pretrained:{name}", "--p2", "very_hard", "--out",
+                  str(tmp_path / "g.png"), "--every", "10"]) == 0  # fmt: skip
+    assert f"pretrained:{name} vs bot:very_hard" in capsys.readouterr().out
