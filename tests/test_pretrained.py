@@ -42,6 +42,8 @@ def shipped(tmp_path, monkeypatch, run_dir):
 def test_export_keeps_the_weights_and_drops_optimizer_and_rng(shipped, run_dir):
     (checkpoint,) = [p for p in shipped.iterdir() if p.is_dir()]
     assert sorted(p.name for p in checkpoint.iterdir()) == ["meta.json", "model.safetensors"]
+    meta = json.loads((checkpoint / "meta.json").read_text())
+    assert "rng" not in meta and "optimizer" not in meta and meta["config"] == {"steps": 77}
     card = json.loads((shipped / pretrained.CARD).read_text())
     assert card["step"] == 77 and card["kind"] == "bc" and card["eval"][0]["levels"]["very_hard"]["win_rate"] == 0.5
     assert card["parameters"] > 0

@@ -33,12 +33,14 @@ def save_agent(
     optimizer: torch.optim.Optimizer | None = None,
     keep_last: int | None = None,
     extra: dict[str, Any] | None = None,
+    rng: bool = True,
 ) -> Path:
-    """Write an agent checkpoint ``directory/ckpt_<step>`` (atomic; see :func:`training.checkpoint.save_checkpoint`)."""
+    """Write an agent checkpoint ``directory/ckpt_<step>`` (atomic; see :func:`training.checkpoint.save_checkpoint`;
+    ``rng``: with the RNG states a resume restores)."""
     if kind not in AGENT_KINDS:
         raise ValueError(f"save_agent: kind {kind!r} is not one of {', '.join(AGENT_KINDS)}")
     meta = {"agent": agent.checkpoint_config(), "config": config, "counters": counters, **(extra or {})}
-    return save_checkpoint(directory, step, agent, meta, kind=kind, optimizer=optimizer, keep_last=keep_last)
+    return save_checkpoint(directory, step, agent, meta, kind=kind, optimizer=optimizer, keep_last=keep_last, rng=rng)
 
 
 def build_agent(checkpoint: Checkpoint) -> Agent:

@@ -96,10 +96,11 @@ def _run(args: argparse.Namespace, on_step):
         return replay.replay(on_step), f"{replay.header.scenario_name}: {players.get(1)} vs {players.get(2)}"
 
     from envs.skirmish.generator import random_scenario
+    from training.eval.players import load_player
 
     scenario = random_scenario(args.seed) if args.scenario == "random" else args.scenario
     names = {1: args.p1, 2: args.p2}
-    agents = {p: _agent_source(name) for p, name in names.items() if _is_agent(name)}
+    agents = {p: load_player(name) for p, name in names.items() if _is_agent(name)}
     if agents:
         match = _play_with_agents(scenario, names, agents, args, on_step)
     else:
@@ -123,36 +124,32 @@ def _is_agent(name: str) -> bool:
     return is_pretrained(name) or Path(name).exists()
 
 
-def _agent_source(name: str):
-    from training.eval.players import load_player
+class _OneGameAgent:
+    """An agent ``Player`` in one game slot, acting like a bot: ``act(observation, spec)``."""
 
-    return load_player(name)
+    def __init__(self, player, side: int, seed: int) -> None:
+        self.player = player
+        player.start(0, side, seed)
+
+    def act(self, observation, spec):
+        return self.player.act([0], [observation], [spec])[0]
 
 
 def _play_with_agents(scenario, names: dict[int, str], agents: dict, args: argparse.Namespace, on_step):
-    """One game where the ``agents`` sides are played by their checkpoints (one game each, batch 1), the others by
-    bots; the observation rows and location grid are the agents' (which must agree)."""
-    from envs.skirmish.botgame import bot_match
+    """One game where the ``agents`` sides are played by their checkpoints (batch 1), the others by bots; the
+    observation rows and location grid are the agents' (which must agree)."""
+    from envs.skirmish.botgame import bot_match, play_out
 
-    sources = list(agents.values())
-    rows = {(s.max_units, s.resolution) for s in sources}
+    rows = {(s.max_units, s.resolution) for s in agents.values()}
     if len(rows) > 1:
         raise ValueError(f"the two agents observe differently (max_units, resolution): {sorted(rows)}")
-    (max_units, resolution), = rows
-    match, bots = bot_match(scenario, {p: None if p in agents else name for p, name in names.items()}, args.seed,
-                            step_mul=args.step_mul, max_units=max_units, resolution=resolution, fog=args.fog,
-                            record=args.save_replay is not None, actions_per_step=args.actions_per_step)  # fmt: skip
-    players = {p: source.player(1, greedy=args.greedy, seed=args.seed + p) for p, source in agents.items()}
-    for p, player in players.items():
-        player.start(0, p, args.seed)
-    observations = match.reset()
-    on_step(match)
-    while not match.engine.done:
-        actions = {p: players[p].act([0], [observations[p]], [match.spec])[0] if p in players
-                   else bots[p].act(observations[p], match.spec) for p in (1, 2)}  # fmt: skip
-        observations, _, _, _, _ = match.step(actions)
-        on_step(match)
-    return match
+    ((max_units, resolution),) = rows
+    match, players = bot_match(scenario, {p: None if p in agents else name for p, name in names.items()}, args.seed,
+                               step_mul=args.step_mul, max_units=max_units, resolution=resolution, fog=args.fog,
+                               record=args.save_replay is not None, actions_per_step=args.actions_per_step)  # fmt: skip
+    for p, source in agents.items():
+        players[p] = _OneGameAgent(source.player(1, greedy=args.greedy, seed=args.seed + p), p, args.seed)
+    return play_out(match, players, on_step)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def export(checkpoint: str | Path, name: str, notes: dict[str, Any] | None = Non
     scratch = DIRECTORY / f".{name}.export"
     shutil.rmtree(scratch, ignore_errors=True)
     save_agent(scratch, source.step, agent, kind=source.kind, config=source.meta.get("config", {}),
-               counters=source.meta.get("counters", {}))  # fmt: skip
+               counters=source.meta.get("counters", {}), rng=False)  # fmt: skip
     record = {"name": name, "description": NAMES[name], "source": str(source.path), "step": source.step,
               "kind": source.kind, "parameters": sum(p.numel() for p in agent.parameters()), **(notes or {})}
     (scratch / CARD).write_text(json.dumps(record, indent=1) + "\n")

@@ -179,11 +179,17 @@ def play_bot_game(
     match, bots = bot_match(scenario, {p: levels[p] for p in (1, 2)}, seed, variant=variant, step_mul=step_mul,
                             max_units=max_units, resolution=resolution, fog=fog, record=record,
                             actions_per_step=actions_per_step)  # fmt: skip
+    return play_out(match, bots, on_step)
+
+
+def play_out(match: Match, players: Mapping[int, Bot], on_step: Callable[[Match], None] | None = None) -> Match:
+    """Reset ``match`` and play it to the end, each side's actions from ``players[side].act(observation, spec)``
+    (a bot, or anything acting like one); ``on_step(match)`` after the reset and after every step."""
     observations = match.reset()
     if on_step is not None:
         on_step(match)
     while not match.engine.done:
-        actions = {p: bots[p].act(observations[p], match.spec) for p in (1, 2)}
+        actions = {p: players[p].act(observations[p], match.spec) for p in (1, 2)}
         observations, _, _, _, _ = match.step(actions)
         if on_step is not None:
             on_step(match)
