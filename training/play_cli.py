@@ -96,11 +96,11 @@ def _run(args: argparse.Namespace, on_step):
         return replay.replay(on_step), f"{replay.header.scenario_name}: {players.get(1)} vs {players.get(2)}"
 
     from envs.skirmish.generator import random_scenario
-    from training.eval.players import load_player
+    from training.eval.players import is_agent_name, load_player
 
     scenario = random_scenario(args.seed) if args.scenario == "random" else args.scenario
     names = {1: args.p1, 2: args.p2}
-    agents = {p: load_player(name) for p, name in names.items() if _is_agent(name)}
+    agents = {p: load_player(name) for p, name in names.items() if is_agent_name(name)}
     if agents:
         match = _play_with_agents(scenario, names, agents, args, on_step)
     else:
@@ -117,28 +117,11 @@ def _run(args: argparse.Namespace, on_step):
     return match, f"{match.scenario.name}: {labels[1]} vs {labels[2]}"
 
 
-def _is_agent(name: str) -> bool:
-    """A ``pretrained:`` name or an existing path (a bot level is neither)."""
-    from training.pretrained import is_pretrained
-
-    return is_pretrained(name) or Path(name).exists()
-
-
-class _OneGameAgent:
-    """An agent ``Player`` in one game slot, acting like a bot: ``act(observation, spec)``."""
-
-    def __init__(self, player, side: int, seed: int) -> None:
-        self.player = player
-        player.start(0, side, seed)
-
-    def act(self, observation, spec):
-        return self.player.act([0], [observation], [spec])[0]
-
-
 def _play_with_agents(scenario, names: dict[int, str], agents: dict, args: argparse.Namespace, on_step):
     """One game where the ``agents`` sides are played by their checkpoints (batch 1), the others by bots; the
     observation rows and location grid are the agents' (which must agree)."""
     from envs.skirmish.botgame import bot_match, play_out
+    from training.eval.players import OneGameAgent
 
     rows = {(s.max_units, s.resolution) for s in agents.values()}
     if len(rows) > 1:
@@ -148,7 +131,7 @@ def _play_with_agents(scenario, names: dict[int, str], agents: dict, args: argpa
                                step_mul=args.step_mul, max_units=max_units, resolution=resolution, fog=args.fog,
                                record=args.save_replay is not None, actions_per_step=args.actions_per_step)  # fmt: skip
     for p, source in agents.items():
-        players[p] = _OneGameAgent(source.player(1, greedy=args.greedy, seed=args.seed + p), p, args.seed)
+        players[p] = OneGameAgent(source.player(1, greedy=args.greedy, seed=args.seed + p), p, args.seed)
     return play_out(match, players, on_step)
 
 

@@ -1,6 +1,7 @@
-"""``pstar replays``: record bot-vs-bot Skirmish replays in parallel, or inspect replay files (Skirmish or SC2).
+"""``pstar replays``: record Skirmish replays in parallel, or inspect replay files (Skirmish or SC2).
 
     pstar replays record --games 32 --scenarios 3m 2s3z random --p1 medium hard --p2 medium --workers 4 --out replays
+    pstar replays record --p1 pretrained:pio --p2 very_hard --label-with expert --beta 0.3 --mirror --out dagger
     pstar replays info replays/00000_3m_medium_vs_medium_s0.skreplay [--no-verify]
     pstar replays info game.SC2Replay        # StarCraft II replay, read without the game (needs the sc2 extra)
 
@@ -10,6 +11,11 @@ SMACv2-style generated battle (seeded by the game seed). ``--workers`` is capped
 out in batches of ``--batch-games`` (played together in one ``MatchBatch``, each replay written as its game ends)
 as workers free up, so any ``--games`` costs the same memory; Ctrl-C lets the batches being played finish, keeps
 the finished files, prints how many were written where and exits 130.
+
+A player is a bot level, ``expert``, or an agent (a checkpoint or run directory, or ``pretrained:<name>``; it plays
+on one thread per worker, sampling its actions). ``--label-with NAME`` has that demonstrator label every step of
+``--label-side`` (DAgger's data, ``training.bc.labels``): the replays store its actions as that side's labels, and
+it plays them instead of the side's own with probability ``--beta``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import functools
 import itertools
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
@@ -58,6 +65,12 @@ class GameJob:
     actions_per_step: int  # each bot's action budget per agent step
     out: str
     mirror: bool = False  # both sides get player 1's army (a seeded start-position variant), as in the ladder
+    label_with: str | None = None  # the demonstrator labelling ``label_side``'s steps (None: no labels)
+    label_side: int = 1
+    beta: float = 0.0  # probability that a labelled step plays the label
+
+
+AGENT_THREADS = 1  # torch threads of an agent in a recording worker (one worker per core)
 
 
 @dataclass(frozen=True)
@@ -83,28 +96,82 @@ def replay_path(job: GameJob) -> Path:
     """Where ``job``'s replay is written."""
     from envs.skirmish.replay import SUFFIX
 
-    return Path(job.out) / f"{job.index:05d}_{job.scenario}_{job.p1}_vs_{job.p2}_s{job.seed}{SUFFIX}"
+    names = "_vs_".join(_file_token(name) for name in (job.p1, job.p2))
+    return Path(job.out) / f"{job.index:05d}_{job.scenario}_{names}_s{job.seed}{SUFFIX}"
+
+
+def _file_token(player: str) -> str:
+    """A player's name as a file-name part: a bot level as it is, an agent's path by its last part."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", player.rstrip("/").rsplit("/", 1)[-1])
+
+
+def _is_agent(name: str) -> bool:
+    from training.eval.players import is_agent_name
+
+    return is_agent_name(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _agent_source(name: str):
+    """An agent player's source and built agent, loaded once per worker process."""
+    import torch
+
+    from training.eval.players import load_player
+
+    torch.set_num_threads(AGENT_THREADS)
+    source = load_player(name)
+    return source, source.build_agent()
 
 
 def _build_game(job: GameJob):
-    """``job``'s match (recording) and both bots."""
-    from envs.skirmish.botgame import bot_match
+    """``job``'s match (recording) and both players: bots, agents (batch 1), and the labelled side wrapped."""
+    from envs.skirmish.botgame import bot_match, bot_seed, make_player
     from envs.skirmish.generator import random_scenario
+    from training.bc.labels import LabelledPlayer
+    from training.eval.players import OneGameAgent
 
     scenario = random_scenario(job.seed) if job.scenario == "random" else job.scenario
-    return bot_match(scenario, {1: job.p1, 2: job.p2}, job.seed, variant=1 + job.seed % 16 if job.mirror else None,
-                     step_mul=job.step_mul, max_units=job.max_units, resolution=job.resolution, fog=job.fog,
-                     record=True, actions_per_step=job.actions_per_step)  # fmt: skip
+    names = {1: job.p1, 2: job.p2}
+    agents = {p for p, name in names.items() if _is_agent(name)}
+    match, players = bot_match(scenario, {p: None if p in agents else n for p, n in names.items()}, job.seed,
+                               variant=1 + job.seed % 16 if job.mirror else None, step_mul=job.step_mul,
+                               max_units=job.max_units, resolution=job.resolution, fog=job.fog, record=True,
+                               actions_per_step=job.actions_per_step)  # fmt: skip
+    for p in agents:
+        source, agent = _agent_source(names[p])
+        players[p] = OneGameAgent(source.player(1, agent=agent, seed=job.seed * 2 + p), p, job.seed)
+    if job.label_with is not None:
+        side = job.label_side
+        labeller = make_player(job.label_with, side, bot_seed(job.seed, side))
+        if getattr(labeller, "needs_state", False):  # an agent opponent is modelled, not copied: None
+            labeller.bind(match, None if 3 - side in agents else players[3 - side])
+        players[side] = LabelledPlayer(players[side], labeller, job.beta, job.seed)
+    return match, players
+
+
+def _player_name(job: GameJob, player: int) -> str:
+    """How a replay's header names a player of ``job``."""
+    name = (job.p1, job.p2)[player - 1]
+    name = name if _is_agent(name) else f"bot:{name}"
+    if job.label_with is not None and player == job.label_side and job.beta > 0:
+        name += f" mixed with {job.label_with} (beta {job.beta:g})"
+    return name
 
 
 def record_batch(jobs: list[GameJob]) -> list[GameRecord | str]:
-    """Play ``jobs``' bot-vs-bot games together and write each replay as its game ends (runs in a worker process);
-    per job its record, or why its game failed (one failing game never loses the others)."""
+    """Play ``jobs``' games together and write each replay as its game ends (runs in a worker process); per job its
+    record, or why its game failed (one failing game never loses the others)."""
     from envs.skirmish.botgame import play_bot_games
-    from envs.skirmish.replay import save_replay
+    from envs.skirmish.replay import Labels, save_replay
 
     start = time.perf_counter()
     results: list[GameRecord | str] = [""] * len(jobs)
+    built: dict[int, dict] = {}
+
+    def build(i: int):
+        match, players = _build_game(jobs[i])
+        built[i] = players
+        return match, players
 
     def save(i: int, match) -> None:
         job = jobs[i]
@@ -112,13 +179,17 @@ def record_batch(jobs: list[GameJob]) -> list[GameRecord | str]:
             results[i] = _reason(match)
             return
         try:
-            path = save_replay(replay_path(job), match, {1: f"bot:{job.p1}", 2: f"bot:{job.p2}"})
+            labels = {}
+            if job.label_with is not None:
+                labels[job.label_side] = Labels(job.label_with, built[i][job.label_side].labels)
+            names = {p: _player_name(job, p) for p in (1, 2)}
+            path = save_replay(replay_path(job), match, names, labels)
             results[i] = GameRecord(job, str(path), match.winner, match.steps, match.engine.loop,
                                     path.stat().st_size, time.perf_counter() - start)  # fmt: skip
         except Exception as err:
             results[i] = _reason(err)
 
-    play_bot_games([functools.partial(_build_game, job) for job in jobs], save)
+    play_bot_games([functools.partial(build, i) for i in range(len(jobs))], save)
     return results
 
 
@@ -128,7 +199,8 @@ def plan_games(args: argparse.Namespace) -> Iterator[GameJob]:
     for i in range(args.games):
         yield GameJob(i, args.scenarios[i % len(args.scenarios)], *pairs[(i // len(args.scenarios)) % len(pairs)],
                       seed=args.seed + i, step_mul=args.step_mul, max_units=args.max_units, resolution=args.resolution,
-                      fog=args.fog, actions_per_step=args.actions_per_step, out=str(args.out), mirror=args.mirror)
+                      fog=args.fog, actions_per_step=args.actions_per_step, out=str(args.out), mirror=args.mirror,
+                      label_with=args.label_with, label_side=args.label_side, beta=args.beta)  # fmt: skip
 
 
 def _check_names(args: argparse.Namespace) -> str | None:
@@ -139,11 +211,35 @@ def _check_names(args: argparse.Namespace) -> str | None:
     for name in args.scenarios:
         if name not in known:
             return f"unknown scenario {name!r}; expected one of {', '.join(sorted(known))}"
-    for level in [*args.p1, *(args.p2 or [])]:
-        try:
-            check_player(level)
-        except ValueError as err:
-            return str(err)
+    for level in [*args.p1, *(args.p2 or []), *([args.label_with] if args.label_with else [])]:
+        if level == args.label_with or not _is_agent(level):
+            try:
+                check_player(level)
+            except ValueError as err:
+                return f"{err}, or an agent (a checkpoint directory or pretrained:<name>)"
+            continue
+        problem = _agent_problem(level, args)
+        if problem:
+            return problem
+    if not 0.0 <= args.beta <= 1.0:
+        return f"--beta is {args.beta}, expected a probability in [0, 1]"
+    return None
+
+
+def _agent_problem(name: str, args: argparse.Namespace) -> str | None:
+    """Why agent ``name`` cannot play these games (it does not load, or observes other rows or grid); None: it can.
+    The checkpoint is read, not run (the workers, forked later, build the agent)."""
+    from training.checkpoint import CheckpointError, load_checkpoint
+    from training.pretrained import resolve
+
+    try:
+        spec = load_checkpoint(resolve(name)).meta["agent"]["spec"]
+    except (CheckpointError, FileNotFoundError, KeyError, TypeError) as err:
+        return f"agent {name!r}: {err}"
+    for flag, key, value in (("--max-units", "max_units", args.max_units),
+                             ("--resolution", "location_resolution", args.resolution)):  # fmt: skip
+        if spec.get(key) != value:
+            return f"agent {name!r} observes with {key} {spec.get(key)}; pass {flag} {spec.get(key)}"
     return None
 
 
@@ -439,6 +535,8 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  scenario {h.scenario_name} ({stored}, {len(replay.scenario.placements)} units, "
               f"{replay.scenario.map_width:g} x {replay.scenario.map_height:g})")  # fmt: skip
         print(f"  players  1: {h.players.get(1)}   2: {h.players.get(2)}")
+        if h.labels:
+            print("  labels   " + "   ".join(f"{p}: by {by}, one per step" for p, by in sorted(h.labels.items())))
         print(f"  seed {h.seed}, step_mul {h.step_mul}, actions_per_step {h.actions_per_step}, "
               f"max_units {h.max_units}, resolution {h.resolution}, fog {h.fog}, see_all {h.see_all}, "
               f"lenient {h.lenient}")  # fmt: skip
@@ -483,8 +581,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"scenario names, or 'random' (default: shipped ones with <= {SMALL_SCENARIO_UNITS} units)",
     )
     rec.add_argument("--p1", nargs="+", default=list(DEFAULT_LEVELS),
-                     help="player-1 bot levels, or expert (default medium hard)")
-    rec.add_argument("--p2", nargs="+", default=None, help="player-2 bot levels (default: as --p1)")
+                     help="player-1 bot levels, expert or agents (checkpoints, pretrained:<name>; default medium hard)")
+    rec.add_argument("--p2", nargs="+", default=None, help="player-2 players (default: as --p1)")
+    rec.add_argument("--label-with", default=None,
+                     help="a demonstrator (bot level or expert) labelling every step of --label-side (DAgger)")
+    rec.add_argument("--label-side", type=int, choices=(1, 2), default=1, help="the labelled side (default 1)")
+    rec.add_argument("--beta", type=float, default=0.0,
+                     help="probability that a labelled step plays the demonstrator's actions (default 0)")
     rec.add_argument("--workers", type=count, default=max(1, min(4, os.cpu_count() or 1)), help="processes")
     rec.add_argument("--batch-games", type=count, default=BATCH_GAMES,
                      help="games a worker plays together (default %(default)s; fewer when --games is small)")

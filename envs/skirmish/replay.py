@@ -16,11 +16,17 @@ File layout (all integers little-endian)::
     20      4     body size in bytes (compressed)
     24      4     body CRC-32
     28      ...   header: zlib(JSON object, see ReplayHeader)
-    ...     ...   body: zlib(JSON list with one entry per agent step: [player-1 actions, player-2 actions]),
+    ...     ...   body: zlib(JSON list with one entry per agent step: [player-1 actions, player-2 actions,
+                  then the labels of each player in the header's ``labels``, in player order]),
                   each action ``[action_type, selected_units, target_unit, [x, y], queued]`` with the
                   trailing -1 padding of ``selected_units`` dropped; the file ends right after the body.
                   Only the actions that were played are stored: the match's action budget
                   (``actions_per_step``, in the header since format version 2) has already dropped the rest.
+
+Labels (format version 3): a player's per-step labels are the actions a demonstrator (named in the header's
+``labels``) would have sent from the observation that player saw, whatever was played: DAgger's data, where the
+learner plays and the expert labels (``pstar replays record --label-with expert``). They are not re-simulated;
+behaviour cloning takes them as the player's targets. Version 2 files (no labels) are read as before.
 
 No pickle: a file is data only, safe to read from anywhere. Same game -> same bytes. Reading is bounded before
 anything is built (``ReadLimits``: section sizes, decompressed with a hard output limit, header numbers, steps,
@@ -40,7 +46,7 @@ import struct
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +63,8 @@ from envs.skirmish.match import Match
 from envs.skirmish.scenario import Scenario, UnitPlacement, load_scenario, scenario_names
 
 MAGIC = b"SKREPLAY"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: per-step labels (``ReplayHeader.labels``)
+READABLE_VERSIONS = (2, 3)
 SUFFIX = ".skreplay"
 _PREFIX = struct.Struct("<8sHHIIII")
 INT64 = (-(2**63), 2**63 - 1)  # every integer an action holds fits an int64 (what the decoded arrays store)
@@ -155,10 +162,12 @@ class ReplayHeader:
     game_loops: int
     final_hash: str
     format_version: int = FORMAT_VERSION
+    labels: dict[int, str] = field(default_factory=dict)  # labelled player -> who labelled, e.g. {1: "expert"}
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["players"] = {str(k): v for k, v in self.players.items()}
+        data["labels"] = {str(k): v for k, v in sorted(self.labels.items())}
         return data
 
     @classmethod
@@ -171,11 +180,20 @@ class ReplayHeader:
             "lenient": (bool,), "actions_per_step": (int,), "players": (dict,), "winner": (int, type(None)),
             "steps": (int,), "game_loops": (int,), "final_hash": (str,), "format_version": (int,),
         }  # fmt: skip
+        if data.get("format_version") != 2:  # version 2 headers have no labels
+            kinds["labels"] = (dict,)
         _check_fields(path, "bad header", data, kinds)
+        if data["format_version"] not in READABLE_VERSIONS:
+            problem = f"bad header: format_version is {_short(data['format_version'])}, expected {READABLE_VERSIONS}"
+            raise ReplayError(path, problem)
         names = data["players"]
         if sorted(names) != ["1", "2"] or not all(isinstance(v, str) for v in names.values()):
             raise ReplayError(path, f"bad header: players is {_short(names)}, expected names of players 1 and 2")
         players = {int(k): v for k, v in names.items()}
+        labellers = data.get("labels", {})
+        if not set(labellers) <= {"1", "2"} or not all(isinstance(v, str) for v in labellers.values()):
+            problem = f"bad header: labels is {_short(labellers)}, expected a labeller's name for players 1 and/or 2"
+            raise ReplayError(path, problem)
         if not all(p in (1, 2) for p in data["see_all"]):
             problem = f"bad header: see_all is {_short(data['see_all'])}, expected a list of players 1 and/or 2"
             raise ReplayError(path, problem)
@@ -198,7 +216,8 @@ class ReplayHeader:
             problem = (f"too large: {data['steps']} steps x max_units {data['max_units']} observation rows, more than "
                        f"the reader's limit of {LIMITS.unit_rows}")  # fmt: skip
             raise ReplayError(path, problem)
-        return cls(**{**{k: data[k] for k in kinds}, "players": players})
+        fields = {k: data[k] for k in kinds}
+        return cls(**{**fields, "players": players, "labels": {int(k): v for k, v in labellers.items()}})
 
     def result(self, player: int) -> str:
         """How the game ended for ``player`` (one of ``botgame.OUTCOMES``), or ``"unfinished"``."""
@@ -215,6 +234,7 @@ class ReplayStep:
     actions: dict[int, list[dict[str, Any]]]
     rewards: dict[int, float]
     infos: dict[int, dict[str, Any]]  # the match's per-player info (illegal_actions and reasons when lenient)
+    labels: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # the labelled players' labels
 
 
 # ----------------------------------------------------------------------------------------- scenarios
@@ -362,11 +382,21 @@ def decode_action(row: Any, path: str | Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------- writing
 
 
-def save_replay(path: str | Path, match: Match, players: dict[int, str]) -> Path:
+@dataclass(frozen=True)
+class Labels:
+    """One player's labels for a replay: per agent step, the actions demonstrator ``by`` would have sent."""
+
+    by: str
+    steps: Sequence[Sequence[Mapping[str, Any]]]
+
+
+def save_replay(path: str | Path, match: Match, players: dict[int, str],
+                labels: Mapping[int, Labels] | None = None) -> Path:  # fmt: skip
     """Write the replay of ``match`` (built with ``record=True``) to ``path`` atomically; return the path.
 
-    ``players`` names who played each side, e.g. ``{1: "bot:hard", 2: "policy:ckpt-12"}``. The match may
-    be finished or not (an unfinished game is stored with ``winner=None``).
+    ``players`` names who played each side, e.g. ``{1: "bot:hard", 2: "policy:ckpt-12"}``; ``labels`` holds a
+    labelled player's labels, one list of actions per step of the match. The match may be finished or not (an
+    unfinished game is stored with ``winner=None``).
     """
     path = Path(path)
     if not getattr(match, "record", False):
@@ -374,6 +404,11 @@ def save_replay(path: str | Path, match: Match, players: dict[int, str]) -> Path
     log = match.actions_log
     if sorted(players) != [1, 2]:
         raise ValueError(f"players must name players 1 and 2, got {players!r}")
+    labels = dict(sorted((labels or {}).items()))
+    for player, labelled in labels.items():
+        if player not in (1, 2) or len(labelled.steps) != len(log):
+            raise ValueError(f"labels: player {player!r} has {len(labelled.steps)} steps of labels, expected player "
+                             f"1 or 2 with one per step of the match ({len(log)})")  # fmt: skip
     scenario = match.engine.scenario
     header = ReplayHeader(
         engine_version=ENGINE_VERSION,
@@ -392,8 +427,12 @@ def save_replay(path: str | Path, match: Match, players: dict[int, str]) -> Path
         steps=len(log),
         game_loops=int(match.engine.loop),
         final_hash=match.engine.state_hash(),
+        labels={p: labelled.by for p, labelled in labels.items()},
     )
     body = [[[encode_action(a) for a in step.get(p, [])] for p in (1, 2)] for step in log]
+    for labelled in labels.values():  # sorted by player
+        for row, step in zip(body, labelled.steps, strict=True):
+            row.append([encode_action(a) for a in step])
     _write_atomic(path, encode_file(header, body))
     return path
 
@@ -432,8 +471,8 @@ def _read_prefix(path: Path, blob: bytes) -> tuple[int, int, int, int]:
     magic, version, _, head_len, head_crc, body_len, body_crc = _PREFIX.unpack_from(blob)
     if magic != MAGIC:
         raise ReplayError(path, f"not a Skirmish replay: magic {magic!r}, expected {MAGIC!r}")
-    if version != FORMAT_VERSION:
-        raise ReplayError(path, f"unsupported format version: {version}, this reader expects {FORMAT_VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise ReplayError(path, f"unsupported format version: {version}, this reader reads {READABLE_VERSIONS}")
     for name, size, limit in (("header", head_len, LIMITS.header_bytes), ("actions", body_len, LIMITS.actions_bytes)):
         if size > _compressed_bound(limit):
             raise ReplayError(path, f"too large: the {name} section is {size} bytes compressed, more than its "
@@ -518,7 +557,11 @@ def _load_header(path: Path) -> tuple[ReplayHeader, int, int, int, int]:
     head_len, head_crc, body_len, body_crc = _read_prefix(path, prefix)
     chunk, file_size = _read_bytes(path, head_len, _PREFIX.size)
     data = _section(path, chunk, head_len, head_crc, "header", LIMITS.header_bytes, LIMITS.header_bytes)
-    return ReplayHeader.from_json(data, path), _PREFIX.size + head_len, body_len, body_crc, file_size
+    header = ReplayHeader.from_json(data, path)
+    version = _PREFIX.unpack_from(prefix)[1]
+    if header.format_version != version:
+        raise ReplayError(path, f"bad header: format_version {header.format_version}, the file's prefix says {version}")
+    return header, _PREFIX.size + head_len, body_len, body_crc, file_size
 
 
 def load_replay(path: str | Path) -> Replay:
@@ -529,13 +572,13 @@ def load_replay(path: str | Path) -> Replay:
     path = Path(path)
     header, body_start, body_len, body_crc, file_size = _load_header(path)
     chunk, _ = _read_bytes(path, body_len, body_start)
-    containers = 1 + 3 * header.steps + 3 * LIMITS.actions  # the body, per step one list per player and itself,
-    # per action at most three: the action, its selection and its location
+    containers = 1 + 5 * header.steps + 3 * LIMITS.actions  # the body, per step itself and one list per player and
+    # labelled player, per action at most three: the action, its selection and its location
     body = _section(path, chunk, body_len, body_crc, "actions", LIMITS.actions_bytes, containers)
     if file_size != body_start + body_len:
         extra = file_size - body_start - body_len
         raise ReplayError(path, f"trailing bytes: {extra} unexpected bytes after the actions")
-    actions = _decode_steps(path, body, header.steps)
+    actions, labels = _decode_steps(path, body, header.steps, sorted(header.labels))
     if header.scenario is not None:
         scenario = scenario_from_json(header.scenario, path)
     elif header.scenario_name in scenario_names():  # a name only, never a path: a file names no file to read
@@ -547,31 +590,41 @@ def load_replay(path: str | Path) -> Replay:
         problem = (f"too large: {len(scenario.placements)} units x {header.steps * header.step_mul} game loops to "
                    f"re-simulate, more than the reader's limit of {LIMITS.unit_loops}")  # fmt: skip
         raise ReplayError(path, problem)
-    return Replay(path=path, header=header, scenario=scenario, actions=actions)
+    return Replay(path=path, header=header, scenario=scenario, actions=actions, labels=labels)
 
 
-def _decode_steps(path: Path, body: Any, steps: int) -> list[dict[int, list[dict[str, Any]]]]:
-    """The actions JSON -> per step, each player's decoded actions (shape and count checked before decoding)."""
+Decoded = list[dict[int, list[dict[str, Any]]]]  # per step, per player, its actions
+
+
+def _decode_steps(path: Path, body: Any, steps: int, labelled: list[int]) -> tuple[Decoded, Decoded]:
+    """The actions JSON -> per step, each player's decoded actions and each ``labelled`` player's labels (shape
+    and count checked before decoding)."""
     if not isinstance(body, list) or len(body) != steps:
         size = len(body) if isinstance(body, list) else type(body).__name__
         raise ReplayError(path, f"inconsistent: the actions hold {size} steps, the header says {steps}")
+    width = 2 + len(labelled)
     for row in body:
-        if not isinstance(row, list) or len(row) != 2 or not all(isinstance(r, list) for r in row):
-            raise ReplayError(path, f"malformed step: {_short(row)}, expected [player-1 actions, player-2 actions]")
-    count = sum(len(row[0]) + len(row[1]) for row in body)
+        if not isinstance(row, list) or len(row) != width or not all(isinstance(r, list) for r in row):
+            expected = "[player-1 actions, player-2 actions" + "".join(f", player-{p} labels" for p in labelled)
+            raise ReplayError(path, f"malformed step: {_short(row)}, expected {expected}]")
+    count = sum(len(part) for row in body for part in row)
     if count > LIMITS.actions:
         raise ReplayError(path, f"too large: {count} actions, more than the reader's limit of {LIMITS.actions}")
-    return [{p: [decode_action(a, path) for a in row[p - 1]] for p in (1, 2)} for row in body]
+    actions = [{p: [decode_action(a, path) for a in row[p - 1]] for p in (1, 2)} for row in body]
+    labels = [{p: [decode_action(a, path) for a in row[2 + i]] for i, p in enumerate(labelled)} for row in body]
+    return actions, labels
 
 
 @dataclass
 class Replay:
-    """A loaded replay: header, scenario and every player's actions; :meth:`steps` re-simulates it."""
+    """A loaded replay: header, scenario, every player's actions and the labelled players' labels; :meth:`steps`
+    re-simulates it."""
 
     path: Path
     header: ReplayHeader
     scenario: Scenario
-    actions: list[dict[int, list[dict[str, Any]]]]
+    actions: Decoded
+    labels: Decoded = field(default_factory=list)  # per step (when the header names labelled players)
 
     def new_match(self) -> Match:
         """A fresh Match configured exactly like the recorded one."""
@@ -595,7 +648,9 @@ class Replay:
         for index, actions in enumerate(self.actions):
             loop = match.engine.loop
             next_obs, rewards, _, _, infos = self._step(match, index, actions)
-            yield ReplayStep(index, loop, observations, actions, {p: float(r) for p, r in rewards.items()}, infos)
+            labels = self.labels[index] if self.labels else {}
+            yield ReplayStep(index, loop, observations, actions, {p: float(r) for p, r in rewards.items()}, infos,
+                             labels)  # fmt: skip
             observations = next_obs
         self._check_end(match)
 

@@ -13,6 +13,11 @@ too); actions the heads could not have produced from that observation (unavailab
 that can carry it, a target the type's rule forbids, a location off the map, a malformed record) are dropped and
 counted.
 
+**Labels (DAgger).** A replay whose header names labelled players (``replays record --label-with``) gives those
+players' samples only, whatever ``players`` says, with their labels as the targets: the actions a demonstrator would
+have sent from each observation, not the ones played (partly the learner's own). So one run can clone the expert's
+own games (``players=1``) together with labelled games of the learner.
+
 **Sequences.** Per player per game, the samples are cut into consecutive, non-overlapping chunks of
 ``sequence_length``; ``first`` is True only at the game's first sample; the last chunk is padded by repeating its
 last sample with ``valid`` False. Training starts every chunk from the agent's initial state (truncated BPTT:
@@ -298,7 +303,8 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
                 result.skipped = f"spec: recorded with {name} {recorded}, expected {getattr(settings, name)}"
                 return result
         result.spec = replay.new_match().spec.to_dict()
-        players = chosen_players(settings.players, header.winner)
+        labelled = sorted(header.labels)
+        players = labelled or chosen_players(settings.players, header.winner)
         if not players:
             result.skipped = f"no winner: players=winner and the game ended with winner {header.winner}"
             return result
@@ -307,7 +313,8 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
         for step in replay.steps():
             for player in players:
                 obs = {key: np.array(step.observations[player][key]) for key in OBS_KEYS}
-                recorded[player].append((obs, list(step.actions[player])))
+                targets = step.labels[player] if labelled else step.actions[player]
+                recorded[player].append((obs, list(targets)))
         samples = {p: _player_samples(recorded[p], rules, result.stats) for p in players}
     except ReplayError as error:  # unreadable, corrupt, desynced (found at the end: everything is dropped)
         result.skipped = error.problem
@@ -328,6 +335,7 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
         "scenario": header.scenario_name,
         "winner": header.winner,
         "players": {str(p): header.players[p] for p in players},
+        "labels": {str(p): header.labels[p] for p in labelled},
         "steps": header.steps,
         "samples": int(result.stats["samples"]),
         "sequences": len(result.arrays["valid"]),

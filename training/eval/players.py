@@ -51,6 +51,27 @@ class BotPlayer:
         return [self.bots[s].act(o, spec) for s, o, spec in zip(slots, observations, specs, strict=True)]
 
 
+class OneGameAgent:
+    """A ``Player`` in one game slot, acting like a bot: ``act(observation, spec)`` (an agent's games outside a
+    batch: ``pstar play``, replay recording)."""
+
+    def __init__(self, player: Player, side: int, seed: int) -> None:
+        self.player = player
+        player.start(0, side, seed)
+
+    def act(self, observation: Observation, spec: dict) -> Any:
+        return self.player.act([0], [observation], [spec])[0]
+
+
+def is_agent_name(name: str) -> bool:
+    """Whether a player name is an agent's: a ``pretrained:`` name or an existing path (a bot level is neither)."""
+    from pathlib import Path
+
+    from training.pretrained import is_pretrained
+
+    return is_pretrained(name) or Path(name).exists()
+
+
 class AgentPlayer:
     """An agent in several games: one batched ``AgentPolicy`` step for all slots (idle slots repeat a live one)."""
 

@@ -1,0 +1,141 @@
+"""DAgger's data: replays whose labelled side carries a demonstrator's actions per step (format version 3), recorded
+by ``pstar replays record --label-with``, with agents as players, and cloned from their labels by BC."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+import pytest
+
+from envs.skirmish.botgame import play_bot_game
+from envs.skirmish.replay import (
+    FORMAT_VERSION,
+    MAGIC,
+    ReplayError,
+    encode_action,
+    load_header,
+    load_replay,
+)
+from training import replays_cli
+from training.bc.dataset import ActionRules, BuildSettings, replay_result
+from training.replays_cli import build_parser, plan_games
+
+
+def jobs(out, games, *extra):
+    args = build_parser().parse_args(["record", "--games", str(games), "--scenarios", "3m", "MMM", "--mirror",
+                                      "--max-units", "64", "--out", str(out), "--seed", "11", *extra])  # fmt: skip
+    return list(plan_games(args))
+
+
+def side(steps, player):
+    """One player's actions (or labels) per step, in the file's compact form (comparable with ==)."""
+    return [[encode_action(a) for a in step[player]] for step in steps]
+
+
+def recorded(results):
+    assert all(not isinstance(r, str) for r in results), results
+    return [load_replay(r.path) for r in results]
+
+
+def test_beta_one_plays_the_labels_and_is_the_demonstrators_own_game(tmp_path):
+    """With beta 1 the labelled side plays every label: the game is the expert's own game against the same bot, and
+    each step's played actions are its labels; the learner (here a bot level) only watches."""
+    games = jobs(tmp_path, 2, "--p1", "medium", "--p2", "very_hard", "--label-with", "expert", "--beta", "1")
+    for job, replay in zip(games, recorded(replays_cli.record_batch(games)), strict=True):
+        alone = play_bot_game(job.scenario, {1: "expert", 2: "very_hard"}, job.seed, variant=1 + job.seed % 16,
+                              max_units=64)  # fmt: skip
+        assert replay.header.final_hash == alone.engine.state_hash() and replay.header.labels == {1: "expert"}
+        assert replay.header.players[1] == "bot:medium mixed with expert (beta 1)"
+        assert side(replay.actions, 1) == side(replay.labels, 1)
+        steps = list(replay.steps())  # re-simulates (hash checked at the end) and carries the labels
+        assert side([s.labels for s in steps], 1) == side(replay.labels, 1)
+
+
+def test_beta_zero_plays_the_learner_and_labels_what_the_expert_would_do(tmp_path):
+    """With beta 0 the game is the learner's (the same as recording it unlabelled); the labels differ from its
+    actions on some steps (the expert would have played otherwise) and are never empty of decisions."""
+    labelled = jobs(tmp_path / "a", 2, "--p1", "medium", "--p2", "very_hard", "--label-with", "expert")
+    plain = jobs(tmp_path / "b", 2, "--p1", "medium", "--p2", "very_hard")
+    for a, b in zip(recorded(replays_cli.record_batch(labelled)), recorded(replays_cli.record_batch(plain)),
+                    strict=True):  # fmt: skip
+        assert a.header.final_hash == b.header.final_hash and side(a.actions, 1) == side(b.actions, 1)
+        assert a.header.labels == {1: "expert"} and not b.header.labels and not any(b.labels)
+        assert len(a.labels) == a.header.steps
+        differ = sum(x != y for x, y in zip(side(a.actions, 1), side(a.labels, 1), strict=True))
+        assert 0 < differ < a.header.steps
+
+
+def test_an_agent_records_games_as_a_player_and_bc_clones_its_labels_not_its_moves(tmp_path):
+    """A shipped agent plays side 2 (sampling, one thread); the expert labels it; BC takes side 2's samples with the
+    labels as targets whatever ``players`` says, and ``players`` still chooses in unlabelled replays."""
+    games = jobs(tmp_path, 2, "--p1", "very_hard", "--p2", "pretrained:pio", "--label-with", "expert",
+                 "--label-side", "2", "--beta", "0.5")  # fmt: skip
+    results = replays_cli.record_batch(games)
+    for replay in recorded(results):
+        assert replay.header.players == {1: "bot:very_hard", 2: "pretrained:pio mixed with expert (beta 0.5)"}
+        assert replay.header.labels == {2: "expert"} and replay.header.format_version == FORMAT_VERSION
+        assert "pretrained-pio" in replay.path.name
+    settings = BuildSettings(players="1", sequence_length=8, max_units=64, resolution=64)
+    result = replay_result(results[0].path, settings)
+    assert result.skipped is None and result.info["players"] == {"2": "pretrained:pio mixed with expert (beta 0.5)"}
+    replay = load_replay(results[0].path)
+    no_op = ActionRules(result.spec).no_op_type
+    valid = result.arrays["valid"].reshape(-1)
+    types = result.arrays["action_type"].reshape(-1, result.arrays["action_type"].shape[-1])[valid][:, 0]
+    labelled = [[a["action_type"] for a in step[2] if a["action_type"] != no_op] for step in replay.labels]
+    played = [[a["action_type"] for a in step[2] if a["action_type"] != no_op] for step in replay.actions]
+    assert not any(key.startswith("dropped") for key in result.stats), result.stats
+    assert types.tolist() == [step[0] if step else no_op for step in labelled]
+    assert labelled != played  # half the steps were the agent's own, and it does not play like the expert
+    plain = jobs(tmp_path / "plain", 1, "--p1", "very_hard", "--p2", "easy")
+    (plain_record,) = replays_cli.record_batch(plain)
+    assert replay_result(plain_record.path, settings).info["players"] == {"1": "bot:very_hard"}
+
+
+def test_recording_refuses_an_agent_with_other_rows_and_a_bad_beta_in_one_line(tmp_path, capsys):
+    argv = ["record", "--games", "1", "--scenarios", "3m", "--out", str(tmp_path), "--quiet", "--p2", "easy"]
+    assert replays_cli.main([*argv, "--p1", "pretrained:pio", "--max-units", "512"]) == 2
+    assert "agent 'pretrained:pio' observes with max_units 64; pass --max-units 64" in capsys.readouterr().err
+    assert replays_cli.main([*argv, "--p1", "easy", "--label-with", "expert", "--beta", "1.5"]) == 2
+    assert "--beta is 1.5, expected a probability in [0, 1]" in capsys.readouterr().err
+    assert replays_cli.main([*argv, "--p1", "easy", "--label-with", "nobody"]) == 2
+    assert "unknown bot level 'nobody'" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.skreplay"))
+
+
+def _rewrite(source, path, header_change, version):
+    """``source`` re-encoded into ``path`` with its header changed and the prefix's version set (CRCs valid)."""
+    replay = load_replay(source)
+    header = replay.header.to_json()
+    header_change(header)
+    body = [list(row) for row in zip(side(replay.actions, 1), side(replay.actions, 2), strict=True)]
+    head = zlib.compress(json.dumps(header).encode())
+    data = zlib.compress(json.dumps(body).encode())
+    prefix = struct.pack("<8sHHIIII", MAGIC, version, 0, len(head), zlib.crc32(head), len(data), zlib.crc32(data))
+    path.write_bytes(prefix + head + data)
+
+
+def test_version_2_files_still_read_and_bad_labels_are_one_clear_error(tmp_path):
+    (record,) = replays_cli.record_batch(jobs(tmp_path, 1, "--p1", "easy", "--p2", "medium"))
+    path = tmp_path / "changed.skreplay"
+
+    def as_v2(header):
+        header["format_version"] = 2
+        del header["labels"]
+
+    _rewrite(record.path, path, as_v2, 2)
+    old = load_replay(path)
+    assert old.header.format_version == 2 and old.header.labels == {} and not any(old.labels)
+    old.verify()
+    _rewrite(record.path, path, lambda h: h.update(labels={"1": "expert"}, format_version=3), FORMAT_VERSION)
+    with pytest.raises(ReplayError, match="malformed step: .* expected \\[player-1 actions, player-2 actions, "
+                                          "player-1 labels\\]"):  # fmt: skip
+        load_replay(path)
+    _rewrite(record.path, path, lambda h: h.update(labels={"3": "expert"}, format_version=3), FORMAT_VERSION)
+    with pytest.raises(ReplayError, match="bad header: labels is .*expected a labeller's name for players 1"):
+        load_header(path)
+    _rewrite(record.path, path, lambda h: h.update(labels={}, format_version=3), 2)
+    with pytest.raises(ReplayError, match="bad header: format_version 3, the file's prefix says 2"):
+        load_header(path)
