@@ -171,3 +171,21 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
     assert "no replay files found" in capsys.readouterr().err
     assert main(["head_weights={policy: 1.0}"]) == 2
     assert "unknown head 'policy'" in capsys.readouterr().err
+
+
+def test_a_new_run_starts_from_an_init_checkpoint_and_refuses_another_agent(replay_dir, tmp_path, trained):
+    """``init_checkpoint``: step 0 of the new run holds the checkpoint's weights (its loss is the trained one, not a
+    fresh agent's), the counters start at 0; a checkpoint of another encoder is one clear error naming it."""
+    _, result = trained
+    tuned = train_bc(config(replay_dir, tmp_path, steps=1, learning_rate=1e-9, name="tuned",
+                            init_checkpoint=str(result.checkpoint)), progress=False)  # fmt: skip
+    fresh = train_bc(config(replay_dir, tmp_path, steps=1, learning_rate=1e-9, name="fresh"), progress=False)
+    data = BCData.open(next(p for p in (tmp_path / "cache").iterdir() if p.is_dir()))
+    start, tuned_agent, fresh_agent = (load_agent(r.checkpoint)[0] for r in (result, tuned, fresh))
+    assert load_checkpoint(tuned.checkpoint).meta["counters"]["step"] == 1
+    assert mean_loss(tuned_agent, data) == pytest.approx(mean_loss(start, data), rel=1e-4)
+    assert mean_loss(fresh_agent, data) > mean_loss(start, data) * 1.2
+    other = {"agent": AgentChoice.of("small", "transformer")}
+    with pytest.raises(CheckpointError, match=r"its agent differs from this run's"):
+        train_bc(config(replay_dir, tmp_path, steps=1, name="other", init_checkpoint=str(result.checkpoint), **other),
+                 progress=False)  # fmt: skip

@@ -64,6 +64,11 @@ class BCConfig(CheckedConfig):
         "run directory name under run_root (default: bc_<timestamp>; needed to resume)", default=None
     )
     seed: int = _help("seed of the initial weights, the replay split and the data order", at_least=0, default=0)
+    init_checkpoint: str | None = _help(
+        "agent checkpoint (or run directory, or pretrained:<name>) whose weights a new run starts from, with a fresh "
+        "optimizer and counters (fine-tuning, DAgger's iterations); its agent must be agent.*'s",
+        default=None,
+    )
     agent: AgentChoice = field(default_factory=AgentChoice)  # its keys carry their own help
     device: str = _help("auto (cuda when available), cpu or cuda", choices=DEVICES, default="auto")
 

@@ -4,10 +4,11 @@
 steps on batches of sequences streamed from the cache; every ``eval_every`` steps and at the end it measures the
 held-out metrics (``training.bc.metrics``), and it checkpoints every ``checkpoint_every`` steps and at the end.
 ``resume`` continues the run directory's latest checkpoint: weights, optimizer, counters, RNG, and the data order
-(the stream skips the batches already consumed). Under ``torchrun`` (``WORLD_SIZE`` > 1) each process trains on its
-own shards through DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0 alone evaluates, logs and
-checkpoints. The run folder follows ``training.run_folder`` (rank 0 applies it); a non-finite loss or gradient stops
-the run before its optimizer step (``training.divergence``), on every rank.
+(the stream skips the batches already consumed); ``init_checkpoint`` starts a new run from an agent checkpoint's
+weights (fine-tuning; DAgger's iterations, ``training.bc.labels``). Under ``torchrun`` (``WORLD_SIZE`` > 1) each
+process trains on its own shards through DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0 alone evaluates,
+logs and checkpoints. The run folder follows ``training.run_folder`` (rank 0 applies it); a non-finite loss or
+gradient stops the run before its optimizer step (``training.divergence``), on every rank.
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ from training.bc.config import BCConfig
 from training.bc.dataset import BCData, BuildSettings, prepare_data
 from training.bc.metrics import evaluate_bc
 from training.bc.shards import HEAD_MASK, Batch, SequenceStream, batches, collate, split_obs_action
-from training.checkpoint import Checkpoint, CheckpointError, checkpoint_name, load_checkpoint
+from training.checkpoint import Checkpoint, CheckpointError, checkpoint_name, load_checkpoint, load_weights
 from training.config_io import ConfigError, to_dict
 from training.divergence import check_finite, probe
 from training.logger import RunLogger
+from training.pretrained import resolve
 from training.run_folder import RunFolder, open_run
 
 EVAL_BATCH = 64  # held-out sequences per evaluation batch
@@ -180,6 +182,16 @@ def _resume(checkpoint: Checkpoint, agent: Agent, optimizer: torch.optim.Optimiz
     return checkpoint.counters
 
 
+def _start_from(reference: str, agent: Agent) -> None:
+    """Load the weights of agent checkpoint ``reference`` into ``agent`` (which must be the same agent)."""
+    try:
+        checkpoint = load_checkpoint(resolve(reference))
+    except FileNotFoundError as error:
+        raise CheckpointError(reference, str(error)) from None
+    check_same_agent(checkpoint, agent)
+    load_weights(agent, checkpoint.weights, checkpoint.path)
+
+
 def train_bc(cfg: BCConfig, resume: bool = False, progress: bool = True) -> BCResult:
     """Run behaviour cloning as ``cfg`` says (see the module doc); in-process unless launched by torchrun."""
     started, threads = time.perf_counter(), torch.get_num_threads()
@@ -212,6 +224,8 @@ class BCTrainer:
         self.agent = cfg.agent.build(self.data.spec).to(self.device)
         self.optimizer = torch.optim.AdamW(self.agent.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         resumed = self.folder.resumed
+        if resumed is None and cfg.init_checkpoint:
+            _start_from(cfg.init_checkpoint, self.agent)
         counters = _resume(resumed, self.agent, self.optimizer, self.data) if resumed is not None else {}
         self.step, self.samples = int(counters.get("step", 0)), int(counters.get("samples", 0))
         if resumed is not None and self.step >= cfg.steps:
