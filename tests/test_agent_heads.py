@@ -149,6 +149,25 @@ def test_selection_stops_at_max_and_when_no_units_left():
         assert torch.allclose(out.log_prob, out.step_log_probs.sum(-1))
 
 
+def test_compact_selection_with_every_limit_at_max_selected_survives_rows_dropping_out():
+    """Acting's compact path: rows that end early drop out, the others reach the last step, where the per-row limits
+    (all ``max_selected``: e.g. 256 own units against the small agent's 64 picks) are read for the rows left."""
+    head = SelectedUnitsHead(UNIT, ArgumentTable(hand_spec(3)), 3, HeadsConfig.small())
+    n = 6
+    own = torch.zeros(4, n, dtype=torch.bool)
+    own[:2, :2] = True  # two picks, then these rows end and drop out
+    own[2:, :] = True
+    emb, ar = torch.randn(4, n, UNIT), torch.randn(4, 64)
+    types, used = torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.bool)
+    for seed in range(20):
+        with torch.no_grad():
+            out = head(ar, emb, own, torch.full((4,), 3), types, used, temperature=5.0, compact=True,
+                       generator=torch.Generator().manual_seed(seed))  # fmt: skip
+        counts = (out.choice >= 0).sum(-1)
+        assert (counts[:2] <= 2).all() and (counts <= 3).all() and (counts >= 1).all()
+        assert torch.allclose(out.log_prob, out.step_log_probs.sum(-1))
+
+
 def test_selection_log_probs_sum_to_one_over_all_selections():
     """Scoring every possible ordered selection (end step included when short of the maximum) gives a
     distribution: the log-prob of a multi-unit selection is the sum of its steps, end step included."""

@@ -214,7 +214,7 @@ class SelectedUnitsHead(nn.Module):
             # index_select: the rows still selecting (half the cost of indexing with a tensor)
             rows, key_sum, all_keys, barred, after_picks, *state = (
                 x.index_select(0, keep) for x in (rows, key_sum, all_keys, barred, after_picks, *state))
-            limit = limit.index_select(0, keep) if least < self.max_selected else limit
+            limit = limit.index_select(0, keep) if least <= self.max_selected else limit  # read from step least - 1
             offsets, flat_keys = offsets[: keep.numel()], all_keys.flatten(0, 1)
         else:
             key_sums.index_copy_(0, rows, key_sum)
