@@ -25,7 +25,8 @@ a frame for agent, environment and bots); the batched environment's target (20,0
 the bots took about 260 us a frame when measured (``pstar bench rl --breakdown``), so ``act`` may take about 330.
 It was defined on the perceiver agent at 64 unit rows and is judged there only. With both encoders at 512 units,
 the paper's FLOPs claim (``bench encoder``'s target) is judged on the entity encoder part alone: the perceiver's
-FLOPs per step <= the transformer's / 3.5 (the small agent's whole step is dominated by its location head).
+FLOPs per step <= the transformer's / 3.5 (the whole agent's ratio, with the heads both agents share, is
+reported beside it).
 """
 
 from __future__ import annotations
