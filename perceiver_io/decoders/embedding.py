@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from perceiver_io.linear import linear
 
 
 class EmbeddingDecoder(nn.Module):
-    """Logits ``h @ E^T + bias`` where ``E`` is the input adapter's token embedding (tied, not copied).
+    """Logits ``h @ E^T + bias`` where ``E`` is the input adapter's token embedding (tied, not copied), by
+    ``perceiver_io.linear.linear`` (on CPU float32 the bias is added in the kernel, not by a copy before the matmul).
 
     The embedding module is referenced, not registered as a submodule: its weight stays one parameter
     owned by the input adapter, so state dicts hold it once (safetensors-safe) and only ``bias`` is ours.
@@ -33,7 +35,7 @@ class EmbeddingDecoder(nn.Module):
                 f"embedding decoder inputs must have shape [batch, positions, {weight.shape[1]}], "
                 f"got {tuple(outputs.shape)}"
             )
-        return F.linear(outputs, weight, self.bias)
+        return linear(outputs, weight, self.bias)  # the bias added in oneDNN's kernel on CPU float32
 
     def extra_repr(self) -> str:
         return f"tied to Embedding({self._embedding.num_embeddings}, {self._embedding.embedding_dim})"
