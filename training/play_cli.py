@@ -96,7 +96,8 @@ def _run(args: argparse.Namespace, on_step):
         return replay.replay(on_step), f"{replay.header.scenario_name}: {players.get(1)} vs {players.get(2)}"
 
     from envs.skirmish.generator import random_scenario
-    from training.eval.players import is_agent_name, load_player
+    from training.eval.players import load_player
+    from training.pretrained import is_agent_name
 
     scenario = random_scenario(args.seed) if args.scenario == "random" else args.scenario
     names = {1: args.p1, 2: args.p2}

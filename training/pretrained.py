@@ -28,6 +28,11 @@ def is_pretrained(reference: str | Path) -> bool:
     return isinstance(reference, str) and reference.startswith(PREFIX)
 
 
+def is_agent_name(name: str) -> bool:
+    """Whether a player name is an agent's: a ``pretrained:`` name or an existing path (a bot level is neither)."""
+    return is_pretrained(name) or Path(name).exists()
+
+
 def resolve(reference: str | Path) -> Path:
     """The checkpoint directory ``reference`` names: ``pretrained:<name>`` -> the shipped one, else as given.
 

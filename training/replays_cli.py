@@ -106,7 +106,7 @@ def _file_token(player: str) -> str:
 
 
 def _is_agent(name: str) -> bool:
-    from training.eval.players import is_agent_name
+    from training.pretrained import is_agent_name  # light: bot-only recordings never import torch
 
     return is_agent_name(name)
 
@@ -127,8 +127,6 @@ def _build_game(job: GameJob):
     """``job``'s match (recording) and both players: bots, agents (batch 1), and the labelled side wrapped."""
     from envs.skirmish.botgame import bot_match, bot_seed, make_player
     from envs.skirmish.generator import random_scenario
-    from training.bc.labels import LabelledPlayer
-    from training.eval.players import OneGameAgent
 
     scenario = random_scenario(job.seed) if job.scenario == "random" else job.scenario
     names = {1: job.p1, 2: job.p2}
@@ -138,9 +136,13 @@ def _build_game(job: GameJob):
                                max_units=job.max_units, resolution=job.resolution, fog=job.fog, record=True,
                                actions_per_step=job.actions_per_step)  # fmt: skip
     for p in agents:
+        from training.eval.players import OneGameAgent  # (torch: only where an agent plays)
+
         source, agent = _agent_source(names[p])
         players[p] = OneGameAgent(source.player(1, agent=agent, seed=job.seed * 2 + p), p, job.seed)
     if job.label_with is not None:
+        from training.bc.labels import LabelledPlayer
+
         side = job.label_side
         labeller = make_player(job.label_with, side, bot_seed(job.seed, side))
         if getattr(labeller, "needs_state", False):  # an agent opponent is modelled, not copied: None

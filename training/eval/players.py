@@ -63,15 +63,6 @@ class OneGameAgent:
         return self.player.act([0], [observation], [spec])[0]
 
 
-def is_agent_name(name: str) -> bool:
-    """Whether a player name is an agent's: a ``pretrained:`` name or an existing path (a bot level is neither)."""
-    from pathlib import Path
-
-    from training.pretrained import is_pretrained
-
-    return is_pretrained(name) or Path(name).exists()
-
-
 class AgentPlayer:
     """An agent in several games: one batched ``AgentPolicy`` step for all slots (idle slots repeat a live one)."""
 
