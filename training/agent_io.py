@@ -60,14 +60,19 @@ def build_agent(checkpoint: Checkpoint) -> Agent:
     return agent
 
 
-def load_agent(path: str | Path) -> tuple[Agent, Checkpoint]:
-    """Load the agent of a checkpoint directory (or a run directory's latest checkpoint, or a shipped
-    ``pretrained:<name>``), in eval mode."""
+def read_agent_checkpoint(reference: str | Path) -> Checkpoint:
+    """The checkpoint ``reference`` names: a checkpoint directory, a run directory's latest checkpoint, or a shipped
+    ``pretrained:<name>`` (every problem a ``CheckpointError``)."""
     try:
-        path = resolve(path)
+        path = resolve(reference)
     except FileNotFoundError as error:
-        raise CheckpointError(path, str(error)) from None
-    checkpoint = load_checkpoint(path)
+        raise CheckpointError(reference, str(error)) from None
+    return load_checkpoint(path)
+
+
+def load_agent(path: str | Path) -> tuple[Agent, Checkpoint]:
+    """Load the agent of ``read_agent_checkpoint(path)``, in eval mode."""
+    checkpoint = read_agent_checkpoint(path)
     agent = build_agent(checkpoint)
     agent.eval()
     return agent, checkpoint

@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from training.cli import apply_common, common_flags, fail
 from training.config_io import flag_type
+from training.pretrained import is_agent_name  # (light: bot-only recordings never import torch)
 from training.writable import UnwritableError, writable_directory
 
 DEFAULT_LEVELS = ("medium", "hard")
@@ -105,12 +106,6 @@ def _file_token(player: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", player.rstrip("/").rsplit("/", 1)[-1])
 
 
-def _is_agent(name: str) -> bool:
-    from training.pretrained import is_agent_name  # light: bot-only recordings never import torch
-
-    return is_agent_name(name)
-
-
 @functools.lru_cache(maxsize=4)
 def _agent_source(name: str):
     """An agent player's source and built agent, loaded once per worker process."""
@@ -130,7 +125,7 @@ def _build_game(job: GameJob):
 
     scenario = random_scenario(job.seed) if job.scenario == "random" else job.scenario
     names = {1: job.p1, 2: job.p2}
-    agents = {p for p, name in names.items() if _is_agent(name)}
+    agents = {p for p, name in names.items() if is_agent_name(name)}
     match, players = bot_match(scenario, {p: None if p in agents else n for p, n in names.items()}, job.seed,
                                variant=1 + job.seed % 16 if job.mirror else None, step_mul=job.step_mul,
                                max_units=job.max_units, resolution=job.resolution, fog=job.fog, record=True,
@@ -154,7 +149,7 @@ def _build_game(job: GameJob):
 def _player_name(job: GameJob, player: int) -> str:
     """How a replay's header names a player of ``job``."""
     name = (job.p1, job.p2)[player - 1]
-    name = name if _is_agent(name) else f"bot:{name}"
+    name = name if is_agent_name(name) else f"bot:{name}"
     if job.label_with is not None and player == job.label_side and job.beta > 0:
         name += f" mixed with {job.label_with} (beta {job.beta:g})"
     return name
@@ -214,11 +209,12 @@ def _check_names(args: argparse.Namespace) -> str | None:
         if name not in known:
             return f"unknown scenario {name!r}; expected one of {', '.join(sorted(known))}"
     for level in [*args.p1, *(args.p2 or []), *([args.label_with] if args.label_with else [])]:
-        if level == args.label_with or not _is_agent(level):
+        if level == args.label_with or not is_agent_name(level):
             try:
                 check_player(level)
             except ValueError as err:
-                return f"{err}, or an agent (a checkpoint directory or pretrained:<name>)"
+                agent = "" if level == args.label_with else ", or an agent (a checkpoint or pretrained:<name>)"
+                return f"{err}{agent}"
             continue
         problem = _agent_problem(level, args)
         if problem:
@@ -231,12 +227,12 @@ def _check_names(args: argparse.Namespace) -> str | None:
 def _agent_problem(name: str, args: argparse.Namespace) -> str | None:
     """Why agent ``name`` cannot play these games (it does not load, or observes other rows or grid); None: it can.
     The checkpoint is read, not run (the workers, forked later, build the agent)."""
-    from training.checkpoint import CheckpointError, load_checkpoint
-    from training.pretrained import resolve
+    from training.agent_io import read_agent_checkpoint
+    from training.checkpoint import CheckpointError
 
     try:
-        spec = load_checkpoint(resolve(name)).meta["agent"]["spec"]
-    except (CheckpointError, FileNotFoundError, KeyError, TypeError) as err:
+        spec = read_agent_checkpoint(name).meta["agent"]["spec"]
+    except (CheckpointError, KeyError, TypeError) as err:
         return f"agent {name!r}: {err}"
     for flag, key, value in (("--max-units", "max_units", args.max_units),
                              ("--resolution", "location_resolution", args.resolution)):  # fmt: skip

@@ -27,13 +27,9 @@ class LabelledPlayer:
         self.learner, self.labeller, self.beta = learner, labeller, float(beta)
         self.rng = np.random.default_rng(seed)
         self.labels: list[list[dict[str, Any]]] = []
-        self.played_labels = 0  # steps on which the labels were played
 
     def act(self, observation: dict[str, np.ndarray], spec: Spec) -> list[dict[str, Any]]:
         label = self.labeller.act(observation, spec)  # first: a planning labeller reads the match as it is now
         own = self.learner.act(observation, spec)  # every step, so a recurrent learner's state follows the game
         self.labels.append(label)
-        if self.rng.random() < self.beta:
-            self.played_labels += 1
-            return label
-        return own
+        return label if self.rng.random() < self.beta else own

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from agents.agent import Agent
 from agents.heads.action_heads import HEADS
 from training.agent_choice import report_agent
-from training.agent_io import check_same_agent, save_agent
+from training.agent_io import check_same_agent, read_agent_checkpoint, save_agent
 from training.bc.config import BCConfig
 from training.bc.dataset import BCData, BuildSettings, prepare_data
 from training.bc.metrics import evaluate_bc
@@ -44,7 +44,6 @@ from training.checkpoint import Checkpoint, CheckpointError, checkpoint_name, lo
 from training.config_io import ConfigError, to_dict
 from training.divergence import check_finite, probe
 from training.logger import RunLogger
-from training.pretrained import resolve
 from training.run_folder import RunFolder, open_run
 
 EVAL_BATCH = 64  # held-out sequences per evaluation batch
@@ -184,10 +183,7 @@ def _resume(checkpoint: Checkpoint, agent: Agent, optimizer: torch.optim.Optimiz
 
 def _start_from(reference: str, agent: Agent) -> None:
     """Load the weights of agent checkpoint ``reference`` into ``agent`` (which must be the same agent)."""
-    try:
-        checkpoint = load_checkpoint(resolve(reference))
-    except FileNotFoundError as error:
-        raise CheckpointError(reference, str(error)) from None
+    checkpoint = read_agent_checkpoint(reference)
     check_same_agent(checkpoint, agent)
     load_weights(agent, checkpoint.weights, checkpoint.path)
 
