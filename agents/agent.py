@@ -31,6 +31,7 @@ from agents.config import AgentConfig
 from agents.core import Core
 from agents.encoders import build_entity_encoder
 from agents.featurizer import UnitFeaturizer
+from agents.frame import OwnSideFrame
 from agents.heads import ActionHeads, ValueHead
 from agents.heads.distributions import recording_active
 from agents.heads.legality import Legality
@@ -79,8 +80,9 @@ class UnrollInputs(NamedTuple):
     """What ``evaluate_sequence`` derives from its arguments before it uses a weight, over its T x B rows (time
     major): the observations without trailing padding and the actions ([T * B, ...]), each row's previous action
     type and targeted tag, the legality masks, ``first`` [T, B] (bool), the temperature (a number or [T * B]) and
-    ``state``: the initial core state with the previous action type and tag after the unroll. Two agents of one
-    spec scoring the same unroll (the RL learner's policy and its KL reference) share them."""
+    ``state``: the initial core state with the previous action type and tag after the unroll; the observations and
+    actions are in the agent's ``frame``. Two agents of one spec and frame scoring the same unroll (the RL learner's
+    policy and its KL reference) share them."""
 
     obs: dict[str, torch.Tensor]
     action: dict[str, torch.Tensor]
@@ -90,6 +92,7 @@ class UnrollInputs(NamedTuple):
     first: torch.Tensor
     temperature: float | torch.Tensor
     state: AgentState
+    frame: str
 
 
 class Agent(nn.Module):
@@ -111,6 +114,7 @@ class Agent(nn.Module):
         self.step_actions = StepActions(spec.actions_per_step, spec.no_op, self.core.out_channels, self.config.heads)
         self.value = ValueHead(self.core.out_channels, self.config.heads)
         self.encoder_autocast: torch.dtype | None = None  # see ``autocast_encoder``
+        self.frame = OwnSideFrame(spec) if self.config.frame == "own_side" else None
 
     def autocast_encoder(self, dtype: torch.dtype | None) -> Agent:
         """Run the entity encoder (most of the agent's matmuls) under autocast to ``dtype`` (None: off); its outputs
@@ -149,7 +153,14 @@ class Agent(nn.Module):
     def trunk(
         self, obs: dict[str, torch.Tensor], state: AgentState, first: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, Legality, tuple[torch.Tensor, torch.Tensor]]:
-        """Core output [B, H], unit embeddings [B, N, D], what the observation allows, and the new core state."""
+        """Core output [B, H], unit embeddings [B, N, D], what the observation allows (in the agent's frame), and the
+        new core state."""
+        return self._trunk(self._in_frame(obs)[0], state, first)
+
+    def _trunk(
+        self, obs: dict[str, torch.Tensor], state: AgentState, first: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, Legality, tuple[torch.Tensor, torch.Tensor]]:
+        """``trunk`` of observations already in the agent's frame."""
         previous, target_tag = state["previous_action_type"], state["previous_target_tag"]
         if first is not None:
             previous = torch.where(first.bool(), -1, previous)
@@ -157,6 +168,17 @@ class Agent(nn.Module):
         core_input, units, legal = self._encode(obs, previous, target_tag)
         core_output, core_state = self.core(core_input, (state["core_h"], state["core_c"]), first)
         return core_output, units, legal, core_state
+
+    def _in_frame(self, obs: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """``obs`` in the agent's frame (``agents.frame``), and which rows were reflected (None: the map's frame)."""
+        if self.frame is None:
+            return obs, None
+        mirrored = self.frame.mirrored(obs)
+        return self.frame.observe(obs, mirrored), mirrored
+
+    def _to_frame(self, action: dict[str, torch.Tensor], mirrored: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """``action`` between the map's frame and the agent's (either way: the reflection is its own inverse)."""
+        return action if mirrored is None else self.frame.actions(action, mirrored)
 
     def _encode(
         self, obs: dict[str, torch.Tensor], previous: torch.Tensor, target_tag: torch.Tensor
@@ -224,16 +246,17 @@ class Agent(nn.Module):
         if given is not None:
             check_actions(self.spec, given, tuple(obs["unit_mask"].shape[:1]), obs["units"].shape[-2], "given",
                           partial=True)  # fmt: skip
-        obs = without_trailing_padding(obs)
-        core_output, units, legal, core_state = self.trunk(obs, state, first)
+        obs, mirrored = self._in_frame(without_trailing_padding(obs))
+        core_output, units, legal, core_state = self._trunk(obs, state, first)
         temperature = float(self.config.heads.temperature if temperature is None else temperature)
         temperatures = torch.full((core_output.shape[0],), temperature, device=core_output.device)
-        out = self.step_actions(self.heads, core_output, units, legal, action=given, greedy=greedy,
-                                temperature=temperature, generator=generator,
-                                compact=not recording_active())  # fmt: skip
+        out = self.step_actions(self.heads, core_output, units, legal, action=self._to_frame(given, mirrored)
+                                if given is not None else None, greedy=greedy, temperature=temperature,
+                                generator=generator, compact=not recording_active())  # fmt: skip
         log_prob = torch.stack(list(out.log_probs.values())).sum(0)
         state = self.next_state(core_state, out.action, obs["units"])
-        return ActOutput(out.action, log_prob, self.value(core_output), state, temperatures)
+        action = self._to_frame(out.action, mirrored)
+        return ActOutput(action, log_prob, self.value(core_output), state, temperatures)
 
     def forward(self, *args: Any, **kwargs: Any) -> ActOutput:
         """``act`` (so hooks, e.g. the FLOP counter's module tracker, see the agent as a module call)."""
@@ -253,10 +276,10 @@ class Agent(nn.Module):
         check_actions(self.spec, action, tuple(obs["unit_mask"].shape[:1]), obs["units"].shape[-2], "action",
                       partial=False)  # fmt: skip
         check_temperature(temperature, tuple(obs["unit_mask"].shape[:1]))
-        obs = without_trailing_padding(obs)
-        core_output, units, legal, core_state = self.trunk(obs, state, first)
-        out = self.step_actions(self.heads, core_output, units, legal, action=action, temperature=temperature,
-                                score=True)  # fmt: skip
+        obs, mirrored = self._in_frame(without_trailing_padding(obs))
+        core_output, units, legal, core_state = self._trunk(obs, state, first)
+        out = self.step_actions(self.heads, core_output, units, legal, action=self._to_frame(action, mirrored),
+                                temperature=temperature, score=True)  # fmt: skip
         return EvaluateOutput(
             out.log_probs, out.entropy, self.value(core_output), self.next_state(core_state, action, obs["units"])
         )
@@ -296,7 +319,8 @@ class Agent(nn.Module):
         check_actions(self.spec, action, tuple(first.shape), obs["units"].shape[-2], "action", partial=False)
         check_temperature(temperature, tuple(first.shape))
         steps, batch = first.shape
-        obs = without_trailing_padding(obs)
+        obs, mirrored = self._in_frame(without_trailing_padding(obs))
+        action = self._to_frame(action, mirrored)
         flat = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in obs.items()}
         flat_action = {key: value.reshape(steps * batch, *value.shape[2:]) for key, value in action.items()}
         units = flat["units"]
@@ -319,11 +343,14 @@ class Agent(nn.Module):
             "previous_target_tag": tags[-1],
         }
         return UnrollInputs(flat, flat_action, previous, target_tag, self.heads.rules.observe(flat), first,
-                            temperature, final)  # fmt: skip
+                            temperature, final, self.config.frame)  # fmt: skip
 
     def evaluate_unroll(self, inputs: UnrollInputs) -> EvaluateOutput:
         """``evaluate_sequence`` of inputs from ``unroll_inputs`` (this agent's, or another agent's of the same
-        spec)."""
+        spec and frame)."""
+        if inputs.frame != self.config.frame:
+            raise AgentInputError(f"these unroll inputs are in the {inputs.frame!r} frame, this agent sees the "
+                                  f"{self.config.frame!r} frame; build them with its own unroll_inputs")  # fmt: skip
         steps, batch = inputs.first.shape
         core_input, unit_embeddings = self._encode_rows(inputs.obs, inputs.previous, inputs.target_tag)
         core_input = core_input.reshape(steps, batch, -1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from agents.frame import FRAMES
 from agents.heads.config import HeadsConfig
 
 POSITION_ENCODINGS = ("binary", "fourier", "both")
@@ -181,7 +182,9 @@ class CoreConfig:
 
 @dataclass
 class AgentConfig:
-    """The whole agent: featurizer, scalar encoder, entity encoder (its ``kind`` picks it), core and heads.
+    """The whole agent: featurizer, scalar encoder, entity encoder (its ``kind`` picks it), core and heads, and the
+    ``frame`` it sees the battle in (``agents.frame``: the map's, or its own side's, where player 2 sees itself as
+    player 1).
 
     ``to_dict``/``from_dict`` give a plain, JSON-serialisable dict, so a checkpoint can rebuild the agent.
     """
@@ -191,6 +194,11 @@ class AgentConfig:
     entity_encoder: EntityEncoderConfig = field(default_factory=PerceiverEntityEncoderConfig.small)
     core: CoreConfig = field(default_factory=CoreConfig.small)
     heads: HeadsConfig = field(default_factory=HeadsConfig.small)
+    frame: str = "map"
+
+    def __post_init__(self) -> None:
+        if self.frame not in FRAMES:
+            raise ValueError(f"frame must be one of {FRAMES}, got {self.frame!r}")
 
     @property
     def encoder(self) -> str:
@@ -227,4 +235,5 @@ class AgentConfig:
             entity_encoder=entity_encoder_config(encoder.pop("kind"), **encoder),
             core=CoreConfig(**data["core"]),
             heads=HeadsConfig(**heads),
+            frame=data.get("frame", "map"),  # checkpoints from before the own_side frame saw the map's
         )

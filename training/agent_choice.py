@@ -24,6 +24,7 @@ from agents.config import (
     ScalarEncoderConfig,
     entity_encoder_config,
 )
+from agents.frame import FRAMES
 from agents.heads.config import HeadsConfig
 from agents.report import format_report, full_observation, model_report
 from agents.spec import AgentSpec
@@ -51,6 +52,12 @@ class AgentChoice(CheckedConfig):
     )
     core: CoreConfig = _help("recurrent core (LSTM)", default_factory=CoreConfig.small)
     heads: HeadsConfig = _help("action and value heads", default_factory=HeadsConfig.small)
+    frame: str = _help(
+        "the frame the agent sees the battle in: the map's, or its own side's (player 2 sees itself as player 1; "
+        "Skirmish's mirrored scenarios then play alike from both sides)",
+        choices=FRAMES,
+        default="map",
+    )
 
     @classmethod
     def of(cls, preset: str = "small", encoder: str = "perceiver") -> AgentChoice:
@@ -65,7 +72,8 @@ class AgentChoice(CheckedConfig):
 
     @classmethod
     def _labelled(cls, config: AgentConfig, preset: str) -> AgentChoice:
-        return cls(preset, config.featurizer, config.scalar, config.entity_encoder, config.core, config.heads)
+        return cls(preset, config.featurizer, config.scalar, config.entity_encoder, config.core, config.heads,
+                   config.frame)  # fmt: skip
 
     def config_base(self, data: dict[str, Any], where: str) -> AgentChoice:
         """What the keys in ``data`` apply on top of: a changed ``preset`` gives all its sizes, a changed
@@ -85,7 +93,7 @@ class AgentChoice(CheckedConfig):
         return self
 
     def agent_config(self) -> AgentConfig:
-        return AgentConfig(self.featurizer, self.scalar, self.encoder, self.core, self.heads)
+        return AgentConfig(self.featurizer, self.scalar, self.encoder, self.core, self.heads, self.frame)
 
     def build(self, spec: Any) -> Agent:
         """The agent for ``spec`` (the contract's ``Spec`` or its dict form; ``AgentSpecError`` if the agent cannot
@@ -111,7 +119,8 @@ def describe_agent(agent: Agent) -> tuple[str, str]:
     total, units = rows[-1], obs["units"].shape[1]
     head = f"agent: {total.parameters:,} parameters, {total.flops / 1e6:,.1f} MFLOPs per step at {units} units"
     sizes = {k: v for k, v in to_dict(AgentChoice.from_config(agent.config)).items() if k != "preset"}
-    lines = [f"  {part}: " + " ".join(f"{k}={v}" for k, v in values.items()) for part, values in sizes.items()]
+    lines = [f"  {part}: " + (" ".join(f"{k}={v}" for k, v in values.items()) if isinstance(values, dict) else
+                              str(values)) for part, values in sizes.items()]  # fmt: skip
     console = "\n".join([head, *lines])
     record = f"# Agent\n\n{head}\n\n```\n" + "\n".join(lines) + "\n```\n\n" + format_report(rows) + "\n"
     return console, record

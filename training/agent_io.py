@@ -78,11 +78,15 @@ def load_agent(path: str | Path) -> tuple[Agent, Checkpoint]:
     return agent, checkpoint
 
 
-def check_same_agent(checkpoint: Checkpoint, agent: Agent) -> None:
+def check_same_agent(checkpoint: Checkpoint, agent: Agent, frame_may_differ: bool = False) -> None:
     """Raise ``CheckpointError`` unless ``checkpoint`` holds ``agent``'s architecture (sizes and spec), naming the
-    sizes that differ: a resume continues the same agent."""
+    sizes that differ: a resume continues the same agent. ``frame_may_differ``: a run that starts from the
+    checkpoint's weights may see the battle in another frame (``agents.frame``; the weights are the same)."""
     recorded = checkpoint.meta.get("agent")
-    if json.loads(json.dumps(agent.checkpoint_config())) == recorded:
+    ours = json.loads(json.dumps(agent.checkpoint_config()))
+    if frame_may_differ and isinstance(recorded, dict) and isinstance(recorded.get("agent"), dict):
+        recorded = {**recorded, "agent": {**recorded["agent"], "frame": agent.config.frame}}
+    if ours == recorded:
         return
     try:
         sizes = AgentChoice.from_config(agent.config).differences(AgentConfig.from_dict(recorded["agent"]))

@@ -182,9 +182,10 @@ def _resume(checkpoint: Checkpoint, agent: Agent, optimizer: torch.optim.Optimiz
 
 
 def _start_from(reference: str, agent: Agent) -> None:
-    """Load the weights of agent checkpoint ``reference`` into ``agent`` (which must be the same agent)."""
+    """Load the weights of agent checkpoint ``reference`` into ``agent`` (which must be the same agent; its frame
+    may differ)."""
     checkpoint = read_agent_checkpoint(reference)
-    check_same_agent(checkpoint, agent)
+    check_same_agent(checkpoint, agent, frame_may_differ=True)
     load_weights(agent, checkpoint.weights, checkpoint.path)
 
 
