@@ -194,7 +194,7 @@ class AgentConfig:
     entity_encoder: EntityEncoderConfig = field(default_factory=PerceiverEntityEncoderConfig.small)
     core: CoreConfig = field(default_factory=CoreConfig.small)
     heads: HeadsConfig = field(default_factory=HeadsConfig.small)
-    frame: str = "map"
+    frame: str = "own_side"
 
     def __post_init__(self) -> None:
         if self.frame not in FRAMES:

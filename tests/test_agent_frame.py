@@ -20,7 +20,7 @@ KINDS = ("perceiver", "transformer")
 
 def own_side_agent(spec, kind: str, seed: int = 0) -> Agent:
     torch.manual_seed(seed)
-    return Agent(spec, AgentConfig(**{**AgentConfig.small(kind).__dict__, "frame": "own_side"})).eval()
+    return Agent(spec, AgentConfig.small(kind)).eval()
 
 
 def batched(obs: dict) -> dict[str, torch.Tensor]:
@@ -69,7 +69,7 @@ def test_the_map_frame_sees_the_sides_differently_and_sequences_agree_with_steps
     an own_side agent's sequence scoring of a side-2 unroll equals its step-by-step scoring."""
     match, side1, side2 = both_sides("3m", steps=1)
     torch.manual_seed(0)
-    plain = Agent(match.spec, AgentConfig.small("perceiver")).eval()
+    plain = Agent(match.spec, AgentConfig(**{**AgentConfig.small().__dict__, "frame": "map"})).eval()
     state = plain.initial_state(1)
     with torch.no_grad():
         values = [float(plain.act(obs, state, greedy=True).value) for obs in (side1, side2)]
@@ -110,15 +110,15 @@ def test_the_reflection_is_its_own_inverse_and_leaves_other_owners_and_padding_c
 
 def test_the_frame_is_part_of_the_config_and_the_checkpoint():
     config = AgentConfig.small("transformer")
-    assert config.frame == "map"
+    assert config.frame == "own_side" and AgentChoice.of().frame == "own_side"  # new agents see their own side
     data = config.to_dict()
     data.pop("frame")  # a checkpoint from before the frame existed saw the map's
     assert AgentConfig.from_dict(data).frame == "map"
     assert AgentConfig.from_dict({**data, "frame": "own_side"}).frame == "own_side"
     with pytest.raises(ValueError, match="frame must be one of"):
         AgentConfig(frame="mine")
-    choice = AgentChoice.from_config(AgentConfig(frame="own_side"))
-    assert choice.frame == "own_side" and choice.agent_config().frame == "own_side"
+    choice = AgentChoice.from_config(AgentConfig(frame="map"))
+    assert choice.frame == "map" and choice.agent_config().frame == "map"
     assert from_dict(AgentChoice, {"frame": "own_side", "encoder": {"kind": "transformer"}}).agent_config().frame \
         == "own_side"
     with pytest.raises(ConfigError, match="frame"):
@@ -128,7 +128,7 @@ def test_the_frame_is_part_of_the_config_and_the_checkpoint():
 def test_unroll_inputs_of_another_frame_are_refused():
     match, side1, _ = both_sides("3m")
     torch.manual_seed(0)
-    plain = Agent(match.spec, AgentConfig.small("perceiver")).eval()
+    plain = Agent(match.spec, AgentConfig(**{**AgentConfig.small().__dict__, "frame": "map"})).eval()
     agent = own_side_agent(match.spec, "perceiver")
     obs = {key: value[None] for key, value in side1.items()}
     with torch.no_grad():

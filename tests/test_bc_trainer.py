@@ -189,11 +189,11 @@ def test_a_new_run_starts_from_an_init_checkpoint_and_refuses_another_agent(repl
     with pytest.raises(CheckpointError, match=r"its agent differs from this run's"):
         train_bc(config(replay_dir, tmp_path, steps=1, name="other", init_checkpoint=str(result.checkpoint), **other),
                  progress=False)  # fmt: skip
-    own_side = dataclasses.replace(load_agent(result.checkpoint)[0].config, frame="own_side")
+    other_frame = dataclasses.replace(load_agent(result.checkpoint)[0].config, frame="map")
     turned = train_bc(config(replay_dir, tmp_path, steps=1, learning_rate=1e-9, name="turned",
-                             init_checkpoint=str(result.checkpoint), agent=AgentChoice.from_config(own_side)),
+                             init_checkpoint=str(result.checkpoint), agent=AgentChoice.from_config(other_frame)),
                       progress=False)  # fmt: skip  # the weights carry over to another frame
     turned_agent = load_agent(turned.checkpoint)[0]
-    assert turned_agent.config.frame == "own_side"
+    assert turned_agent.config.frame == "map"
     for name, weight in start.state_dict().items():
         torch.testing.assert_close(turned_agent.state_dict()[name], weight, rtol=1e-5, atol=1e-6)

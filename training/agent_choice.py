@@ -56,7 +56,7 @@ class AgentChoice(CheckedConfig):
         "the frame the agent sees the battle in: the map's, or its own side's (player 2 sees itself as player 1; "
         "Skirmish's mirrored scenarios then play alike from both sides)",
         choices=FRAMES,
-        default="map",
+        default="own_side",
     )
 
     @classmethod
