@@ -3,6 +3,8 @@ policy plays both sides alike; the agent's inputs and outputs stay in the map's 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -13,6 +15,8 @@ from agents.inputs import AgentInputError
 from agents.spec import AgentSpec
 from envs.skirmish.match import Match
 from training.agent_choice import AgentChoice
+from training.agent_io import check_same_agent
+from training.checkpoint import CheckpointError
 from training.config_io import ConfigError, from_dict
 
 KINDS = ("perceiver", "transformer")
@@ -137,3 +141,21 @@ def test_unroll_inputs_of_another_frame_are_refused():
         inputs = plain.unroll_inputs(obs, action, plain.initial_state(1), torch.tensor([[True]]))
         with pytest.raises(AgentInputError, match="'map' frame, this agent sees the 'own_side' frame"):
             agent.evaluate_unroll(inputs)
+
+
+def test_a_checkpoint_from_before_the_frame_resumes_as_the_map_frame_agent(tmp_path):
+    """meta.json written before the frame existed has no ``frame`` key: its agent is the map frame's, so a run with
+    ``agent.frame=map`` resumes it, an own_side run is told the frame differs, and a new run may start from it in
+    either frame."""
+    match, _, _ = both_sides("3m")
+    old = Agent(match.spec, AgentConfig(**{**AgentConfig.small().__dict__, "frame": "map"}))
+    recorded = old.checkpoint_config()
+    recorded["agent"].pop("frame")
+    checkpoint = SimpleNamespace(path=tmp_path / "ckpt", meta={"agent": recorded})
+    check_same_agent(checkpoint, old)
+    own_side = own_side_agent(match.spec, "perceiver")
+    with pytest.raises(CheckpointError, match=r"agent.frame: map vs own_side"):
+        check_same_agent(checkpoint, own_side)
+    check_same_agent(checkpoint, own_side, frame_may_differ=True)
+    with pytest.raises(CheckpointError, match="the agent config in meta.json is invalid"):
+        check_same_agent(SimpleNamespace(path=tmp_path / "ckpt", meta={"agent": {"spec": {}}}), old)

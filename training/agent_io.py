@@ -7,6 +7,7 @@ bc, rl, or an rl-snapshot of the league); ``meta["config"]`` is that job's resol
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -80,18 +81,21 @@ def load_agent(path: str | Path) -> tuple[Agent, Checkpoint]:
 
 def check_same_agent(checkpoint: Checkpoint, agent: Agent, frame_may_differ: bool = False) -> None:
     """Raise ``CheckpointError`` unless ``checkpoint`` holds ``agent``'s architecture (sizes and spec), naming the
-    sizes that differ: a resume continues the same agent. ``frame_may_differ``: a run that starts from the
+    sizes that differ: a resume continues the same agent. The recorded config is compared as read (a checkpoint from
+    before the frame existed holds the ``map`` frame's agent). ``frame_may_differ``: a run that starts from the
     checkpoint's weights may see the battle in another frame (``agents.frame``; the weights are the same)."""
     recorded = checkpoint.meta.get("agent")
-    ours = json.loads(json.dumps(agent.checkpoint_config()))
-    if frame_may_differ and isinstance(recorded, dict) and isinstance(recorded.get("agent"), dict):
-        recorded = {**recorded, "agent": {**recorded["agent"], "frame": agent.config.frame}}
-    if ours == recorded:
-        return
     try:
-        sizes = AgentChoice.from_config(agent.config).differences(AgentConfig.from_dict(recorded["agent"]))
+        theirs = AgentConfig.from_dict(recorded["agent"])
+        spec = recorded["spec"]
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(checkpoint.path, f"the agent config in meta.json is invalid ({error})") from error
+    if frame_may_differ:
+        theirs = dataclasses.replace(theirs, frame=agent.config.frame)
+    plain = json.loads(json.dumps({"spec": spec, "agent": theirs.to_dict()}))
+    if json.loads(json.dumps(agent.checkpoint_config())) == plain:
+        return
+    sizes = AgentChoice.from_config(agent.config).differences(theirs)
     raise CheckpointError(
         checkpoint.path,
         f"its agent differs from this run's ({'checkpoint vs run: ' + '; '.join(sizes) if sizes else 'the spec'}); "
