@@ -36,7 +36,7 @@ SIGNIFICANCE = 0.05  # the RL-over-BC check's one-sided p-value threshold
 class RecordConfig(CheckedConfig):
     """The replays BC learns from: ``games`` games of a ``strong`` level against a ``weak`` one (sides alternate)."""
 
-    games: int = described("games recorded", at_least=1, default=240)
+    games: int = described("games recorded", at_least=1, default=2400)
     scenarios: list[str] = described("scenarios played (mirrored armies)",
                                      default_factory=lambda: ["3m", "8m", "2s3z", "MMM"])  # fmt: skip
     strong: list[str] = described("bot levels of the stronger side", choices=LEVELS,
