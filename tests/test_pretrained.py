@@ -35,7 +35,8 @@ def shipped(tmp_path, monkeypatch, run_dir):
     eval_json = tmp_path / "eval.json"
     result = {"wins": 1, "draws": 0, "losses": 1, "games": 2, "win_rate": 0.5, "ci95": [0.09, 0.91]}
     eval_json.write_text(json.dumps({"scenarios": ["3m"], "games_per_level": 2, "levels": {"very_hard": result}}))
-    assert pstar(["pretrained", "export", str(run_dir), "pio", "--eval", str(eval_json)]) == 0
+    argv = ["pretrained", "export", str(run_dir), "pio", "--eval", str(eval_json), "--lineage", "BC 77 steps"]
+    assert pstar(argv) == 0
     return tmp_path / "pretrained" / "pio"
 
 
@@ -46,7 +47,7 @@ def test_export_keeps_the_weights_and_drops_optimizer_and_rng(shipped, run_dir):
     assert "rng" not in meta and "optimizer" not in meta and meta["config"] == {"steps": 77}
     card = json.loads((shipped / pretrained.CARD).read_text())
     assert card["step"] == 77 and card["kind"] == "bc" and card["eval"][0]["levels"]["very_hard"]["win_rate"] == 0.5
-    assert card["parameters"] > 0
+    assert card["parameters"] > 0 and card["lineage"] == "BC 77 steps"
     ours, _ = load_agent("pretrained:pio")
     theirs, _ = load_agent(run_dir)
     for (name, a), (_, b) in zip(ours.state_dict().items(), theirs.state_dict().items(), strict=True):

@@ -98,7 +98,7 @@ def test_top_level_help_lists_the_subcommands():
 @pytest.mark.parametrize(
     ("name", "cls"),
     [("quickstart", QuickstartConfig), ("full", QuickstartConfig), ("bc", BCConfig), ("rl", RLConfig),
-     ("eval", EvalConfig), ("bc_expert", BCConfig), ("rl_expert", RLConfig)],
+     ("eval", EvalConfig), ("bc_expert", BCConfig), ("rl_expert", RLConfig), ("eval_expert", EvalConfig)],
 )  # fmt: skip
 def test_presets_load(name, cls):
     cfg = load_config(cls, CONFIGS / f"{name}.yaml")

@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("name", choices=list(NAMES))
     exp.add_argument("--eval", type=Path, action="append", default=[],
                      help="an eval.json of this checkpoint to record in the card (repeatable)")
+    exp.add_argument("--lineage", default=None,
+                     help="how the agent was trained, in a line (e.g. BC, DAgger and RL stages); goes in the card")
     args = parser.parse_args(argv)
     apply_common(args)
     if args.action == "list":
@@ -109,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         evals = [eval_summary(json.loads(path.read_text())) for path in args.eval]
-        target = export(args.checkpoint, args.name, {"eval": evals} if evals else None)
+        notes = {**({"lineage": args.lineage} if args.lineage else {}), **({"eval": evals} if evals else {})}
+        target = export(args.checkpoint, args.name, notes)
     except (CheckpointError, OSError, ValueError, KeyError) as error:
         return fail("pretrained", error, status=1)
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
