@@ -10,7 +10,7 @@ import torch
 from envs.skirmish.bots import make_bot
 from envs.skirmish.match_batch import MatchBatch
 from envs.skirmish.scenario import SCENARIO_DIR, load_scenario
-from training.agent_io import load_agent
+from training.agent_io import load_agent, save_agent
 from training.checkpoint import list_checkpoints, load_checkpoint
 from training.config_io import ConfigError, load_config
 from training.rl.actor import RolloutWorker
@@ -257,3 +257,20 @@ def test_checkpoint_every_0_checkpoints_only_at_the_end(tmp_path, capsys):
     checkpoints = tmp_path / "end" / "checkpoints"
     assert [p.name for p in list_checkpoints(checkpoints)] == ["ckpt_000000002"]
     assert f"checkpoint: {checkpoints / 'ckpt_000000002'}" in capsys.readouterr().out
+
+
+def test_resume_refuses_an_init_checkpoint_that_now_holds_other_weights(tmp_path):
+    agent, _ = initial_agents(_cfg(tmp_path))
+    save_agent(tmp_path / "bc", 1, agent, kind="bc", config={}, counters={})
+    with torch.no_grad():
+        next(agent.parameters()).add_(0.5)
+    save_agent(tmp_path / "other", 1, agent, kind="bc", config={}, counters={})
+    base = ["backend=inprocess", "num_actors=1", "checkpoint_every=1", "name=run"]
+    first = train_rl(_cfg(tmp_path, *base, "total_frames=32", f"init_checkpoint={tmp_path / 'bc'}"), progress=False)
+    assert load_checkpoint(first.checkpoint).meta["reference_sha256"]
+    with pytest.raises(ConfigError, match="is not the KL reference run .* started from"):
+        train_rl(_cfg(tmp_path, *base, "total_frames=64", f"init_checkpoint={tmp_path / 'other'}"), resume=True,
+                 progress=False)  # fmt: skip
+    again = train_rl(_cfg(tmp_path, *base, "total_frames=64", f"init_checkpoint={tmp_path / 'bc'}"), resume=True,
+                     progress=False)  # fmt: skip
+    assert again.counters["frames"] == 64

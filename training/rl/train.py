@@ -15,6 +15,7 @@ games, where an illegal action stops the run), ``charts/units_dropped_per_step``
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import re
@@ -87,6 +88,16 @@ def initial_agents(cfg: RLConfig) -> tuple[Agent, Agent | None]:
     return (cfg.agent or AgentChoice()).build(spec), None
 
 
+def weights_digest(module: torch.nn.Module) -> str:
+    """SHA-256 over a module's state dict (names and bytes, in order): names the KL reference a run started from,
+    so a resume whose ``init_checkpoint`` now holds other weights is refused instead of anchoring elsewhere."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 class _Stats:
     """Recent episodes: returns, lengths and outcomes overall and per opponent."""
 
@@ -146,12 +157,18 @@ def train_rl(
     threads = cfg.learner_threads or max(1, (os.cpu_count() or 1) - (cfg.num_actors if cfg.backend == "ray" else 0))
     torch.set_num_threads(threads)
     agent, reference = initial_agents(cfg)
+    reference_digest = weights_digest(reference) if reference is not None else None
     warn_if_rows_short(fitting_scenarios(cfg.scenarios, None), cfg.max_units, "rl")
     learner = Learner(agent, reference, cfg.learner, device)
     counters = {"updates": 0, "frames": 0, "episodes": 0, "worker_restarts": 0}
     league: list[tuple[str, dict[str, np.ndarray]]] = []
     last = folder.resumed
     if last is not None:
+        recorded = last.meta.get("reference_sha256")  # absent in checkpoints written before it was recorded
+        if recorded is not None and recorded != reference_digest:
+            raise ConfigError(f"{cfg.init_checkpoint} is not the KL reference run {run_dir} started from (weights "
+                              f"sha256 {str(reference_digest)[:12]}, recorded {recorded[:12]}); pass the checkpoint "
+                              "it started from", "init_checkpoint")  # fmt: skip
         league = _resume(last, learner, run_dir)
         counters.update({k: v for k, v in last.counters.items() if k in counters})
         log.info("resumed from %s at update %d, %d frames", last.path, counters["updates"], counters["frames"])
@@ -193,7 +210,8 @@ def train_rl(
             counters=dict(counters),
             optimizer=learner.optimizer,
             keep_last=cfg.keep_last,
-            extra={"league": [name for name, _ in league], "init_checkpoint": cfg.init_checkpoint},
+            extra={"league": [name for name, _ in league], "init_checkpoint": cfg.init_checkpoint,
+                   "reference_sha256": reference_digest},
         )
 
     try:
