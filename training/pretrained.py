@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         evals = [eval_summary(json.loads(path.read_text())) for path in args.eval]
-        notes = {**({"lineage": args.lineage} if args.lineage else {}), **({"eval": evals} if evals else {})}
+        notes = {"lineage": args.lineage} if args.lineage else {}
+        if evals:
+            notes["eval"] = evals
         target = export(args.checkpoint, args.name, notes)
     except (CheckpointError, OSError, ValueError, KeyError) as error:
         return fail("pretrained", error, status=1)

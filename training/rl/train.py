@@ -164,11 +164,12 @@ def train_rl(
     league: list[tuple[str, dict[str, np.ndarray]]] = []
     last = folder.resumed
     if last is not None:
-        recorded = last.meta.get("reference_sha256")  # absent in checkpoints written before it was recorded
-        if recorded is not None and recorded != reference_digest:
-            raise ConfigError(f"{cfg.init_checkpoint} is not the KL reference run {run_dir} started from (weights "
-                              f"sha256 {str(reference_digest)[:12]}, recorded {recorded[:12]}); pass the checkpoint "
-                              "it started from", "init_checkpoint")  # fmt: skip
+        recorded = last.meta.get("reference_sha256", reference_digest)  # absent before it was recorded: not checked
+        if recorded != reference_digest:
+            raise ConfigError(f"{cfg.init_checkpoint or 'no init_checkpoint'} is not the KL reference run {run_dir} "
+                              f"started from (weights sha256 {str(reference_digest)[:12]}, recorded "
+                              f"{str(recorded)[:12]}); pass the checkpoint it started from",
+                              "init_checkpoint")  # fmt: skip
         league = _resume(last, learner, run_dir)
         counters.update({k: v for k, v in last.counters.items() if k in counters})
         log.info("resumed from %s at update %d, %d frames", last.path, counters["updates"], counters["frames"])
