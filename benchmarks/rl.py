@@ -1,9 +1,10 @@
 """RL throughput benchmark: rollout frames/s in-process and on Ray actors, and learner samples/s (``pstar bench rl``).
 
 Rollouts: the small agent (``AgentChoice()``, fresh weights) plays ``--envs`` Skirmish games per worker (scenarios
-3m, 8m, 2s3z, MMM; opponents easy and medium) for ``--unroll`` steps per trajectory, as ``training.rl`` does. Three
-setups run in this order: ``in-process`` (one ``RolloutWorker`` driven through ``InProcessBackend`` in this process,
-torch on one thread), then Ray (started once, ``start_ray(num_cpus=2)``) with ``RayBackend`` and 1, then 2 actors.
+3m, 8m, 2s3z, MMM unless ``--scenarios``; opponents easy and medium) for ``--unroll`` steps per trajectory, as
+``training.rl`` does. Three setups run in this order: ``in-process`` (one ``RolloutWorker`` driven through
+``InProcessBackend`` in this process, torch on one thread), then Ray (started once, ``start_ray(num_cpus=2)``) with
+``RayBackend`` and 1, then 2 actors.
 The driver only collects trajectories and resubmits at once with the same weights ref (no learner), so every
 worker is busy all the time. Each worker's first trajectory is a warm-up; its window then runs from that warm-up's
 arrival to the arrival of the trajectory that ends ``--duration`` seconds (or ``--trajectories`` trajectories)
@@ -18,13 +19,19 @@ got, the per-trajectory time spent outside ``rollout`` (submission, weights argu
 transfer; driver-observed interval minus the worker's own timing) and how many cores were busy outside the workers
 (the driver, Ray's daemons and anything else on the machine, from ``/proc/stat``): above 0.3 a warning is printed.
 
+``--encoders perceiver transformer`` times the learner of each entity encoder's small agent (fresh weights, seeded
+alike) on the first one's trajectory, ratios against the first encoder's row with the same device, precision, threads
+and KL setting; ``--scenarios`` and ``--max-units`` set the games and unit rows (``64v64_mixed`` at 128 rows is where
+the Transformer's quadratic cost shows). The rollouts and the learner target are judged on the first encoder.
+
 Learner: ``Learner.update`` on one trajectory collected in-process (``--envs x --unroll`` frames), torch on
 ``--learner-threads`` threads (default 2, and 1 as the baseline of the ratio column), without and with the KL
 reference (a copy of the agent); median over ``--updates`` updates after ``--learner-warmup`` untimed ones, with
 the median time of each phase of the update (forward, reference forward, backward, the rest). Two threads on a
 2-core machine that something else keeps busy can be many times slower than one (OpenMP threads wait for each
 other), which the 1-thread row makes visible. Target: with the KL term on 2 CPU threads (fp32) >= 2,000
-samples/s. ``--learner-only`` skips the rollout setups (one untimed in-process trajectory feeds the learner);
+samples/s (defined on the perceiver agent at the default scenarios and 64 unit rows, judged there only).
+``--learner-only`` skips the rollout setups (one untimed in-process trajectory feeds the learner);
 ``--learner-devices cpu cuda`` adds a GPU learner (its rows use the largest thread count) and ``--precisions fp32
 bf16`` the entity encoders' bf16 autocast. ``--quick`` is a tiny smoke run (2 games x 16 steps, 2 s windows, 1
 update, no warm-up update).
@@ -65,10 +72,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import training.policy as policy_module  # noqa: E402
+from agents.config import ENTITY_ENCODER_CONFIGS  # noqa: E402
 from benchmarks.breakdown import Breakdown, agent_parts, breakdown_table  # noqa: E402
 from benchmarks.verdicts import add_out_flag, finish  # noqa: E402
 from envs.skirmish.bots import Bot  # noqa: E402
 from envs.skirmish.match_batch import MatchBatch  # noqa: E402
+from training.agent_choice import AgentChoice  # noqa: E402
 from training.config_io import load_config, to_dict  # noqa: E402
 from training.ray_runtime import start_ray  # noqa: E402
 from training.rl.actor import RolloutWorker  # noqa: E402
@@ -78,6 +87,8 @@ from training.rl.learner import Learner  # noqa: E402
 from training.rl.train import initial_agents  # noqa: E402
 
 SCENARIOS = ("3m", "8m", "2s3z", "MMM")
+UNITS = 64  # unit rows of the default setup, where the learner target is judged
+BASE_ENCODER = "perceiver"
 LEVELS = ("easy", "medium")
 RAY_CPUS = 2
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -114,8 +125,9 @@ class Rollouts:
 
 @dataclass
 class LearnerResult:
-    """Timing of ``Learner.update`` with or without the KL reference."""
+    """Timing of ``Learner.update`` of one encoder's agent with or without the KL reference."""
 
+    encoder: str
     kl_reference: bool
     device: str
     precision: str
@@ -236,8 +248,8 @@ def serialization_cost(ray: Any, result: dict[str, Any], repeats: int = 3) -> di
 
 
 def measure_learner(agent: torch.nn.Module, cfg: RLConfig, trajectory: dict[str, np.ndarray], kl: bool,
-                    threads: int, warmup: int, updates: int, device: str = "cpu",
-                    precision: str = "fp32") -> LearnerResult:  # fmt: skip
+                    threads: int, warmup: int, updates: int, device: str = "cpu", precision: str = "fp32",
+                    encoder: str = BASE_ENCODER) -> LearnerResult:  # fmt: skip
     """Median wall and CPU time of ``Learner.update`` on one trajectory (fresh copies of the agent), and of each of
     its phases."""
     torch.set_num_threads(threads)
@@ -258,17 +270,21 @@ def measure_learner(agent: torch.nn.Module, cfg: RLConfig, trajectory: dict[str,
     other = max(0.0, (machine_busy_seconds() - busy - sum(cpus)) / (time.perf_counter() - began))
     wall = statistics.median(walls)
     phase_ms = {name: 1000 * statistics.median(p[name] for p in phases) for name in phases[0]}
-    return LearnerResult(kl_reference=kl, device=device, precision=precision, threads=torch.get_num_threads(),
+    return LearnerResult(encoder=encoder, kl_reference=kl, device=device, precision=precision,
+                         threads=torch.get_num_threads(),
                          samples=samples, updates=updates, ms_per_update=1000 * wall, samples_per_s=samples / wall,
                          cpu_ms_per_update=1000 * statistics.median(cpus), other_busy_cores=other,
                          ms_samples=[round(1000 * w, 1) for w in walls], phase_ms=phase_ms)  # fmt: skip
 
 
-def learner_verdicts(results: Sequence[LearnerResult]) -> list[tuple[str, float, float, bool]]:
-    """(what, samples/s, target, pass) for the learner with the KL term on 2 CPU threads in fp32, if measured."""
+def learner_verdicts(results: Sequence[LearnerResult],
+                     default_setup: bool = True) -> list[tuple[str, float, float, bool]]:  # fmt: skip
+    """(what, samples/s, target, pass) for the perceiver agent's learner with the KL term on 2 CPU threads in fp32,
+    if measured in the default setup (scenarios and unit rows) where the target is defined."""
     out = []
-    for r in results:
-        if r.kl_reference and r.device == "cpu" and r.precision == "fp32" and r.threads == TARGET_LEARNER_THREADS:
+    for r in results if default_setup else ():
+        if (r.encoder == BASE_ENCODER and r.kl_reference and r.device == "cpu" and r.precision == "fp32"
+                and r.threads == TARGET_LEARNER_THREADS):  # fmt: skip
             what = f"learner with KL, {r.threads} CPU threads, samples/s"
             out.append((what, r.samples_per_s, TARGET_LEARNER, r.samples_per_s >= TARGET_LEARNER))
     return out
@@ -315,23 +331,31 @@ def rollout_table(rollouts: Sequence[Rollouts]) -> str:
     return "\n".join(rows)
 
 
+def learner_baseline(r: LearnerResult, encoders: int) -> tuple[Any, ...]:
+    """The rows a learner row is compared with: with one encoder, the same KL setting (the first such row is the
+    baseline); with several, the same KL setting, device, precision and threads (the first encoder's row)."""
+    return (r.kl_reference,) if encoders == 1 else (r.kl_reference, r.device, r.precision, r.threads)
+
+
 def learner_table(results: Sequence[LearnerResult]) -> str:
-    """Markdown table: one row per (device, precision, threads, KL); speed against the first row with the same KL
-    setting; median milliseconds of the update's phases."""
-    base = {}
+    """Markdown table: one row per (encoder, device, precision, threads, KL); speed against the baseline row of
+    ``learner_baseline``; median milliseconds of the update's phases."""
+    encoders = len({r.encoder for r in results})
+    base: dict[tuple[Any, ...], LearnerResult] = {}
     for r in results:
-        base.setdefault(r.kl_reference, r)
+        base.setdefault(learner_baseline(r, encoders), r)
     phases = " | ".join(f"{p} ms" for p in SHOWN_PHASES)
-    rows = [f"| learner | device | precision | threads | samples/update | updates | ms/update (median) | samples/s | "
-            f"ratio | {phases} | other ms | CPU ms/update | other busy cores |",
-            "|---|---|---|" + "---:|" * (9 + len(SHOWN_PHASES))]  # fmt: skip
+    rows = [f"| encoder | learner | device | precision | threads | samples/update | updates | ms/update (median) | "
+            f"samples/s | ratio | {phases} | other ms | CPU ms/update | other busy cores |",
+            "|---|---|---|---|" + "---:|" * (9 + len(SHOWN_PHASES))]  # fmt: skip
     for r in results:
         name = "with KL reference" if r.kl_reference else "no KL reference"
-        first = base[r.kl_reference]
-        ratio = f"{r.samples_per_s / first.samples_per_s:.2f}x vs {first.device} {first.precision} {first.threads}t"
+        first = base[learner_baseline(r, encoders)]
+        against = first.encoder if encoders > 1 else f"{first.device} {first.precision} {first.threads}t"
+        ratio = f"{r.samples_per_s / first.samples_per_s:.2f}x vs {against}"
         shown = " | ".join(f"{r.phase_ms[p]:.0f}" if p in r.phase_ms else "-" for p in SHOWN_PHASES)
         other = sum(v for p, v in r.phase_ms.items() if p not in SHOWN_PHASES)
-        rows.append(f"| {name} | {r.device} | {r.precision} | {r.threads} | {r.samples} | {r.updates} | "
+        rows.append(f"| {r.encoder} | {name} | {r.device} | {r.precision} | {r.threads} | {r.samples} | {r.updates} | "
                     f"{r.ms_per_update:.0f} | {r.samples_per_s:.0f} | {ratio} | {shown} | {other:.0f} | "
                     f"{r.cpu_ms_per_update:.0f} | {r.other_busy_cores:.2f} |")  # fmt: skip
     return "\n".join(rows)
@@ -376,6 +400,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="devices to time the learner on (default cpu)")  # fmt: skip
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=list(PRECISIONS),
                         help="learner.precision values to time (default fp32)")  # fmt: skip
+    parser.add_argument("--encoders", nargs="+", choices=list(ENTITY_ENCODER_CONFIGS), default=[BASE_ENCODER],
+                        help=f"entity encoders whose learners are timed (default {BASE_ENCODER}; the first plays)")
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS),
+                        help=f"scenarios of the games (default {' '.join(SCENARIOS)})")  # fmt: skip
+    parser.add_argument("--max-units", type=int, default=UNITS, help=f"unit rows per observation (default {UNITS})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 games x 16 steps, 2 s, 1 update")
     parser.add_argument("--breakdown", action="store_true",
@@ -393,16 +422,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--trajectories and --learner-warmup must be >= 0, --breakdown-trajectories >= 1")
     if "cuda" in args.learner_devices and not torch.cuda.is_available():
         parser.error("--learner-devices cuda: CUDA is not available on this machine")
+    args.encoders = list(dict.fromkeys(args.encoders))
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     began = time.perf_counter()
-    overrides = [f"scenarios=[{','.join(SCENARIOS)}]", f"opponents.levels=[{','.join(LEVELS)}]",
-                 f"envs_per_actor={args.envs}", f"unroll_length={args.unroll}", f"seed={args.seed}"]  # fmt: skip
+    overrides = [f"scenarios=[{','.join(args.scenarios)}]", f"opponents.levels=[{','.join(LEVELS)}]",
+                 f"max_units={args.max_units}", f"envs_per_actor={args.envs}", f"unroll_length={args.unroll}",
+                 f"seed={args.seed}"]  # fmt: skip
     cfg = load_config(RLConfig, None, overrides)
-    agent, _ = initial_agents(cfg)
+    agents = {}
+    for kind in args.encoders:  # each fresh agent from the same seed
+        torch.manual_seed(args.seed)
+        agents[kind] = initial_agents(dataclasses.replace(cfg, agent=AgentChoice.of("small", kind)))[0]
+    agent = agents[args.encoders[0]]
+    cfg = dataclasses.replace(cfg, agent=AgentChoice.of("small", args.encoders[0]))
+    default_setup = tuple(args.scenarios) == SCENARIOS and args.max_units == UNITS
     agent_dict, config_dict = agent.checkpoint_config(), to_dict(cfg)
     weights = {k: v.detach().numpy() for k, v in agent.state_dict().items()}
     cap = args.trajectories or sys.maxsize
@@ -455,16 +492,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for precision in args.precisions:
             for threads in args.learner_threads if device == "cpu" else [max(args.learner_threads)]:
                 for kl in (False, True):
-                    learners.append(measure_learner(agent, cfg, trajectory, kl, threads, args.learner_warmup,
-                                                    args.updates, device, precision))  # fmt: skip
-                    log(f"learner ({device}, {precision}, {threads} threads, KL {kl}): "
-                        f"{learners[-1].samples_per_s:.0f} samples/s")  # fmt: skip
+                    for kind, timed in agents.items():
+                        learners.append(measure_learner(timed, cfg, trajectory, kl, threads, args.learner_warmup,
+                                                        args.updates, device, precision, kind))  # fmt: skip
+                        log(f"learner ({kind}, {device}, {precision}, {threads} threads, KL {kl}): "
+                            f"{learners[-1].samples_per_s:.0f} samples/s")  # fmt: skip
 
     frames = args.envs * args.unroll
     if rollouts:
-        print(f"\nRollouts: small agent, {args.envs} games x {args.unroll} steps = {frames} frames per trajectory, "
-              f"scenarios {' '.join(SCENARIOS)}, opponents {' '.join(LEVELS)}, {args.duration:g} s windows, "
-              f"{os.cpu_count()} cores, Ray num_cpus={RAY_CPUS}\n")  # fmt: skip
+        print(f"\nRollouts: small {args.encoders[0]} agent, {args.envs} games x {args.unroll} steps = {frames} frames "
+              f"per trajectory, scenarios {' '.join(args.scenarios)}, {args.max_units} unit rows, opponents "
+              f"{' '.join(LEVELS)}, {args.duration:g} s windows, {os.cpu_count()} cores, "
+              f"Ray num_cpus={RAY_CPUS}\n")  # fmt: skip
         print(rollout_table(rollouts))
     for r in rollouts:
         if r.other_busy_cores > OTHER_LOAD_WARNING:
@@ -482,28 +521,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(breakdown_table({"in-process": breakdown},
                               "stacking observations, trajectory building, new games, policy bookkeeping"))
         print()
-    print(f"\nLearner: Learner.update on one {frames}-frame trajectory (small agent, scenarios {' '.join(SCENARIOS)}), "
-          f"median of {args.updates} after {args.learner_warmup} warm-up, {os.cpu_count()} cores\n")  # fmt: skip
+    print(f"\nLearner: Learner.update on one {frames}-frame trajectory (small agents, scenarios "
+          f"{' '.join(args.scenarios)}, {args.max_units} unit rows), median of {args.updates} after "
+          f"{args.learner_warmup} warm-up, {os.cpu_count()} cores\n")  # fmt: skip
     print(learner_table(learners))
     for r in learners:
         if r.other_busy_cores > OTHER_LOAD_WARNING:
             print(f"\nWARNING: {r.other_busy_cores:.2f} cores were busy outside this process during the "
-                  f"{r.threads}-thread learner (KL {r.kl_reference}): its time is unreliable.")  # fmt: skip
+                  f"{r.threads}-thread {r.encoder} learner (KL {r.kl_reference}): its time is unreliable.")  # fmt: skip
     print()
-    checks = verdicts(rollouts) + learner_verdicts(learners)
+    checks = verdicts(rollouts) + learner_verdicts(learners, default_setup)
     report = {
         "benchmark": "rl",
         "envs_per_actor": args.envs,
         "unroll_length": args.unroll,
         "frames_per_trajectory": frames,
-        "scenarios": list(SCENARIOS),
+        "scenarios": list(args.scenarios),
+        "max_units": args.max_units,
+        "encoders": args.encoders,
         "opponents": list(LEVELS),
         "duration_s": args.duration,
         "max_trajectories_per_worker": args.trajectories or None,
         "learner_only": args.learner_only,
         "ray_num_cpus": RAY_CPUS,
         "cores": os.cpu_count(),
-        "agent_parameters": sum(p.numel() for p in agent.parameters()),
+        "agent_parameters": {kind: sum(p.numel() for p in a.parameters()) for kind, a in agents.items()},
         "python": platform.python_version(),
         "torch": torch.__version__,
         "ray": ray_version,
