@@ -77,6 +77,15 @@ QUICK = {"duration": 1.0, "steps": 3}
 DEFAULTS = {"duration": 4.0, "steps": 8}
 
 
+def fresh_agents(cfg: RLConfig, kinds: Sequence[str], seed: int) -> dict[str, Agent]:
+    """The small agent of each entity encoder ``kind`` for ``cfg``'s games, fresh weights each seeded alike."""
+    agents = {}
+    for kind in kinds:
+        torch.manual_seed(seed)
+        agents[kind] = initial_agents(dataclasses.replace(cfg, agent=AgentChoice.of("small", kind)))[0]
+    return agents
+
+
 def collect(cfg: RLConfig, agent: Agent, games: int, steps: int, seed: int) -> list[dict[str, torch.Tensor]]:
     """Observations of ``games`` real games at ``steps`` consecutive steps (each a batch of ``games`` rows)."""
     worker = RolloutWorker(0, agent.checkpoint_config(), to_dict(cfg), seed)
@@ -259,10 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  f"max_units={args.max_units}", f"envs_per_actor={games}", f"unroll_length={args.steps}",
                  f"seed={args.seed}"]  # fmt: skip
     cfg = load_config(RLConfig, None, overrides)
-    agents = {}
-    for kind in args.encoders:  # each fresh agent from the same seed
-        torch.manual_seed(args.seed)
-        agents[kind] = initial_agents(dataclasses.replace(cfg, agent=AgentChoice.of("small", kind)))[0].eval()
+    agents = {kind: agent.eval() for kind, agent in fresh_agents(cfg, args.encoders, args.seed).items()}
     frames = collect(cfg, agents[args.encoders[0]], games, args.steps, args.seed)
     units = torch.cat([obs["unit_mask"].sum(-1) for obs in frames]).float()
     print(f"[{time.perf_counter() - began:4.0f} s] observations: {games} games x {len(frames)} steps, "

@@ -73,6 +73,8 @@ if str(ROOT) not in sys.path:
 
 import training.policy as policy_module  # noqa: E402
 from agents.config import ENTITY_ENCODER_CONFIGS  # noqa: E402
+from benchmarks.act import BASE_ENCODER, fresh_agents  # noqa: E402
+from benchmarks.act import TARGET_UNITS as UNITS  # noqa: E402  (the default setup's unit rows, as for act)
 from benchmarks.breakdown import Breakdown, agent_parts, breakdown_table  # noqa: E402
 from benchmarks.verdicts import add_out_flag, finish  # noqa: E402
 from envs.skirmish.bots import Bot  # noqa: E402
@@ -84,11 +86,8 @@ from training.rl.actor import RolloutWorker  # noqa: E402
 from training.rl.backends import InProcessBackend, RayBackend  # noqa: E402
 from training.rl.config import PRECISIONS, RLConfig  # noqa: E402
 from training.rl.learner import Learner  # noqa: E402
-from training.rl.train import initial_agents  # noqa: E402
 
 SCENARIOS = ("3m", "8m", "2s3z", "MMM")
-UNITS = 64  # unit rows of the default setup, where the learner target is judged
-BASE_ENCODER = "perceiver"
 LEVELS = ("easy", "medium")
 RAY_CPUS = 2
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -433,10 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  f"max_units={args.max_units}", f"envs_per_actor={args.envs}", f"unroll_length={args.unroll}",
                  f"seed={args.seed}"]  # fmt: skip
     cfg = load_config(RLConfig, None, overrides)
-    agents = {}
-    for kind in args.encoders:  # each fresh agent from the same seed
-        torch.manual_seed(args.seed)
-        agents[kind] = initial_agents(dataclasses.replace(cfg, agent=AgentChoice.of("small", kind)))[0]
+    agents = fresh_agents(cfg, args.encoders, args.seed)
     agent = agents[args.encoders[0]]
     cfg = dataclasses.replace(cfg, agent=AgentChoice.of("small", args.encoders[0]))
     default_setup = tuple(args.scenarios) == SCENARIOS and args.max_units == UNITS
