@@ -142,17 +142,28 @@ class UnitTable:
         return 1 << self.attribute_names.index(name)
 
     @classmethod
-    def load(cls, path: str | Path = UNITS_FILE) -> UnitTable:
-        """Read and validate a unit YAML file (format: see data/units.yaml)."""
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as error:
-            raise UnitDataError(f"{path}: cannot read unit data ({' '.join(str(error).split())})") from None
+    def load(cls, path: str | Path = UNITS_FILE, *extra: str | Path) -> UnitTable:
+        """Read and validate a unit YAML file (format: see data/units.yaml).
+
+        Each ``extra`` file (e.g. data/economy.yaml) appends its ``attributes`` and ``units`` to the first file's,
+        in order, so a full game's table extends the combat table without renumbering it.
+        """
+        files = [Path(path), *map(Path, extra)]
+        data = _read(files[0])
+        for more_path in files[1:]:
+            more = _read(more_path)
+            for name, part in ((files[0], data), (more_path, more)):
+                if not isinstance(part, dict) or not isinstance(part.get("units"), dict):
+                    raise UnitDataError(f"{name}: expected a mapping with a 'units' mapping")
+            clash = sorted(set(more["units"]) & set(data["units"]))
+            if clash:
+                raise UnitDataError(f"{more_path}: unit(s) {clash} are already defined before it")
+            data = {**data, "attributes": [*data.get("attributes", ()), *more.get("attributes", ())],
+                    "units": {**data["units"], **more["units"]}}  # fmt: skip
         try:
             return _build(data)
         except UnitDataError as error:
-            raise UnitDataError(f"{path}: {error}") from None
+            raise UnitDataError(f"{' + '.join(map(str, files))}: {error}") from None
 
 
 @lru_cache(maxsize=1)
@@ -161,12 +172,21 @@ def default_units() -> UnitTable:
     return UnitTable.load(UNITS_FILE)
 
 
+def _read(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise UnitDataError(f"{path}: cannot read unit data ({' '.join(str(error).split())})") from None
+
+
 def _build(data: Any) -> UnitTable:
     if not isinstance(data, dict) or not isinstance(data.get("units"), dict) or not data["units"]:
         raise UnitDataError("expected a mapping with a non-empty 'units' mapping")
     if data.get("loops_per_second", LOOPS_PER_SECOND) != LOOPS_PER_SECOND:
         raise UnitDataError(f"loops_per_second must be {LOOPS_PER_SECOND}, got {data['loops_per_second']!r}")
     attribute_names = tuple(data.get("attributes", ()))
+    if len(set(attribute_names)) != len(attribute_names):
+        raise UnitDataError(f"attributes must be distinct names, got {list(attribute_names)}")
     races = data.get("races", {})
     if not isinstance(races, dict) or set(races) - set(RACES):
         raise UnitDataError(f"races must map some of {RACES} to regeneration stats, got {races!r}")
