@@ -127,6 +127,7 @@ class Resource:
     name: str
     sc2_id: int
     radius: float
+    footprint: tuple[int, int]  # cells on the placement grid, (width, height)
     contents: int
     vespene: bool
 
@@ -354,13 +355,18 @@ def _gathering(spec: dict) -> Gathering:
 
 def _resource(name: str, spec: Any) -> Resource:
     where = f"resource {name!r}"
-    _keys(spec, {"kind", "sc2_id", "radius", "contents"}, where, required=("kind", "sc2_id", "radius", "contents"))
+    _keys(spec, {"kind", "sc2_id", "radius", "footprint", "contents"}, where,
+          required=("kind", "sc2_id", "radius", "footprint", "contents"))  # fmt: skip
+    footprint = spec["footprint"]
+    if not (isinstance(footprint, list) and len(footprint) == 2 and all(_whole(v) for v in footprint)):
+        raise RulesError(f"{where}: footprint must be [width, height] in whole cells, got {footprint!r}")
     if spec["kind"] not in ("minerals", "vespene"):
         raise RulesError(f"{where}: kind must be 'minerals' or 'vespene', got {spec['kind']!r}")
     return Resource(
         name=name,
         sc2_id=int(_number(spec, "sc2_id", where, minimum=1)),
         radius=_number(spec, "radius", where, minimum=1e-3),
+        footprint=(footprint[0], footprint[1]),
         contents=int(_number(spec, "contents", where, minimum=1)),
         vespene=spec["kind"] == "vespene",
     )
@@ -400,6 +406,10 @@ def _reachable(rules: Rules, race: str, owned: set[str]) -> set[str]:
         if not new:
             return have
         have |= new
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _race_of(unit: str, units: UnitTable) -> str:
