@@ -65,7 +65,7 @@ from envs.skirmish.engine import (
 from envs.skirmish.movement import _DENSE_BELOW
 from envs.skirmish.scenario import Scenario
 from envs.skirmish.slots import damage_table, order_tables, slot_params, slot_tables
-from envs.skirmish.state import NEVER, QUEUE_LENGTH, GameState
+from envs.skirmish.state import PADDING, QUEUE_LENGTH, GameState
 from envs.skirmish.units import UnitTable, default_units
 
 _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
@@ -73,7 +73,6 @@ _EMPTY = np.empty(0, dtype=np.int64)
 _any = np.count_nonzero  # on 1-D bool arrays: ndarray.any without its Python wrapper
 _NO_FROZEN = np.zeros(0, dtype=bool)  # kernels without frozen units (or games with deaths)
 _SCENARIO_CACHE = 8  # scenarios whose start state and slot tables a batch keeps
-_PAD = {"order_unit": -1, "attack_target": -1, "last_damage_loop": NEVER}  # padding slots: dead, no orders
 
 
 class GameView:
@@ -158,7 +157,7 @@ class BatchedEngine:
         self.games = g = len(scenarios)
         template = GameState.from_scenario(scenarios[0], self.units)
         self.state = GameState(**{
-            name: np.full((g, n, *a.shape[1:]), _PAD.get(name, 0), dtype=a.dtype)
+            name: np.full((g, n, *a.shape[1:]), PADDING.get(name, 0), dtype=a.dtype)
             for name, a in template.arrays().items()
         })  # fmt: skip
         st = self.state
@@ -389,7 +388,7 @@ class BatchedEngine:
         start, params, values, wants, delay_min = self._scenario_tables(scenario)
         fresh = start if fresh is None else fresh
         for name, a in self.state.arrays().items():
-            a[g] = _PAD.get(name, 0)
+            a[g] = PADDING.get(name, 0)
             a[g, :n] = getattr(fresh, name)
         sl = slice(g * cap, (g + 1) * cap)
         for name, value in params.items():

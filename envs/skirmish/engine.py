@@ -61,14 +61,16 @@ from numba import njit
 from envs.skirmish.combat import group_starts, resolve_hits, sequential_cap, splash_fraction
 from envs.skirmish.commands import COMMAND_ORDERS, UNIT_KINDS, Command, Order
 from envs.skirmish.movement import candidate_pairs, push_index, separation
-from envs.skirmish.scenario import Scenario
+from envs.skirmish.scenario import Scenario, roster_table
 from envs.skirmish.slots import damage_table, slot_tables
-from envs.skirmish.state import QUEUE_LENGTH, GameState
+from envs.skirmish.state import NEVER, QUEUE_LENGTH, TAG_RECYCLE, GameState
 from envs.skirmish.targeting import edge_distances, most_damaged, nearest_enemies
-from envs.skirmish.units import UnitTable, default_units
+from envs.skirmish.units import UnitTable
 
 ENGINE_VERSION = "3"  # 3: hits on one victim sum per victim (batched engine identity)
 EVENT_KINDS = ("attack", "heal", "splash", "death")
+DEFEAT_RULES = ("units", "structures")
+STRUCTURE = "structure"  # the unit attribute the "structures" defeat rule counts
 ATTACK, HEAL, SPLASH, DEATH = range(len(EVENT_KINDS))
 FOLLOW_GAP = 0.5  # edge distance a follower keeps to the unit it follows
 PAIR_WINDOW = 8  # loops between rebuilds of the collision candidate pairs
@@ -89,15 +91,22 @@ class Engine:
     ("death" names the killer, -1 if none, and the dead unit; a baneling's death names itself twice).
     """
 
-    def __init__(self, scenario: Scenario, seed: int = 0, fog: bool = False, units: UnitTable | None = None) -> None:
-        self.units = units if units is not None else default_units()
+    def __init__(self, scenario: Scenario, seed: int = 0, fog: bool = False, units: UnitTable | None = None,
+                 capacity: int | None = None, defeat: str = "units") -> None:  # fmt: skip
+        """``capacity``: slots beyond the scenario's units, free for ``spawn`` (full games); ``defeat``: "units" (a
+        side with no units left loses; neither side able to hurt the other is a draw) or "structures" (SC2's rule:
+        a side with no structures left loses; no stalemate draw, since an economy can still build)."""
+        if defeat not in DEFEAT_RULES:
+            raise ValueError(f"defeat must be one of {DEFEAT_RULES}, got {defeat!r}")
+        self.units = units if units is not None else roster_table(scenario.roster)
         self.scenario = scenario
         self.seed = int(seed)
         self.fog = bool(fog)
+        self.defeat = defeat
         self.see_all: frozenset[int] = frozenset()  # players who see through fog (cheat_vision bots)
         self.rng = np.random.default_rng(self.seed)  # draws the cooldown jitter, JITTER_BATCH values at a time
         self._jitter_draws = np.empty(0)
-        self.state = GameState.from_scenario(scenario, self.units)
+        self.state = GameState.from_scenario(scenario, self.units, capacity)
         self.loop = 0
         self._winner: int | None = None
         self._chunks: list[tuple[int, np.ndarray, np.ndarray]] = []
@@ -182,6 +191,96 @@ class Engine:
         """sha256 hex of the loop, the random generator and every GameState array (see ``game_hash``)."""
         return game_hash(self.loop, self.rng, self._jitter_draws, self.state)
 
+    # ------------------------------------------------------------------ full games: units come and change
+
+    def spawn(self, unit_type: str, owner: int, pos: tuple[float, float], facing: float = 0.0,
+              hp_fraction: float = 1.0) -> int:  # fmt: skip
+        """A new unit in the lowest free (dead) slot, between two ``advance`` calls; returns the slot.
+
+        It starts idle with full shields and starting energy, ``hp_fraction`` of its hp (a structure going up
+        starts low) and a new tag (the slot's + TAG_RECYCLE). Orders and targets left on the slot's previous unit
+        are forgotten first, so nothing carries over to the newcomer."""
+        st = self.state
+        if self.done:
+            raise RuntimeError("spawn: the game has ended")
+        free = np.flatnonzero(~st.alive)
+        if not free.size:
+            raise RuntimeError(f"spawn: all {st.n} slots hold living units (raise the engine's capacity)")
+        if owner not in (1, 2):
+            raise ValueError(f"spawn: owner must be 1 or 2, got {owner!r}")
+        if not 0.0 < hp_fraction <= 1.0:
+            raise ValueError(f"spawn: hp_fraction must be in (0, 1], got {hp_fraction!r}")
+        t = self.units.type_index(unit_type)
+        slot = int(free[0])
+        self._forget(slot)
+        st.tag[slot] += TAG_RECYCLE
+        st.utype[slot], st.owner[slot], st.alive[slot] = t, owner, True
+        st.pos[slot] = np.clip(np.asarray(pos, dtype=np.float64), 0.0, self._map_size)
+        st.facing[slot] = facing
+        st.hp[slot] = self.units.hp[t] * hp_fraction
+        st.shield[slot], st.energy[slot] = self.units.shields[t], self.units.energy_start[t]
+        st.cooldown[slot], st.last_damage_loop[slot] = 0.0, NEVER
+        st.was_selected[slot] = st.was_targeted[slot] = False
+        self._types_changed()
+        return slot
+
+    def morph(self, slot: int, unit_type: str) -> None:
+        """A living unit becomes another type in place (larva -> egg, hatchery -> lair, drone -> structure): same
+        slot, tag and position, the same hp and shield fractions, starting energy, no orders."""
+        st = self.state
+        if not (0 <= slot < st.n and st.alive[slot]):
+            raise ValueError(f"morph: slot {slot} does not hold a living unit")
+        old, t = int(st.utype[slot]), self.units.type_index(unit_type)
+        units = self.units
+        st.hp[slot] = units.hp[t] * st.hp[slot] / units.hp[old]
+        st.shield[slot] = units.shields[t] * (st.shield[slot] / units.shields[old] if units.shields[old] > 0 else 1.0)
+        st.energy[slot], st.cooldown[slot] = units.energy_start[t], 0.0
+        st.order_kind[slot], st.order_unit[slot], st.order_pos[slot], st.order_len[slot] = _IDLE, -1, 0.0, 0
+        st.attack_target[slot] = -1
+        st.utype[slot] = t
+        self._types_changed()
+
+    def add_hp(self, slots: np.ndarray, amounts: np.ndarray) -> None:
+        """Add hp to living units (a structure going up), capped at their maximum, between ``advance`` calls."""
+        st = self.state
+        slots = np.asarray(slots, dtype=np.int64).reshape(-1)
+        amounts = np.broadcast_to(np.asarray(amounts, dtype=np.float64), slots.shape)
+        if slots.size and (slots.min() < 0 or slots.max() >= st.n or not st.alive[slots].all()):
+            raise ValueError(f"add_hp: slots must hold living units, got {slots.tolist()}")
+        if np.any(amounts < 0):
+            raise ValueError("add_hp: amounts must be >= 0")
+        np.add.at(st.hp, slots, amounts)
+        np.minimum(st.hp, self._hp_max, out=st.hp)
+        self.invalidate_caches()  # lazy heals and regeneration windows assumed the old hp
+
+    def _forget(self, slot: int) -> None:
+        """Drop every order and target other units hold on ``slot`` (queued orders on it are removed in order)."""
+        st = self.state
+        holders = np.flatnonzero((st.order_unit[:, : QUEUE_LENGTH] == slot).any(axis=1))
+        for u in holders.tolist():
+            if u == slot:
+                continue
+            keep = [q for q in range(int(st.order_len[u])) if st.order_unit[u, q] != slot]
+            current = st.order_unit[u, 0] == slot
+            kinds, units, points = st.order_kind[u, keep], st.order_unit[u, keep], st.order_pos[u, keep]
+            st.order_kind[u], st.order_unit[u], st.order_pos[u] = _IDLE, -1, 0.0
+            st.order_kind[u, : len(keep)], st.order_unit[u, : len(keep)], st.order_pos[u, : len(keep)] = (
+                kinds, units, points)  # fmt: skip
+            st.order_len[u] = len(keep)
+            if current:
+                self._start(np.array([u]))
+        others = st.attack_target == slot
+        others[slot] = False
+        st.attack_target[others] = -1
+        for player, target in self._targeted.items():
+            if target == slot:
+                self._targeted[player] = -1
+
+    def _types_changed(self) -> None:
+        self._slot_params()
+        self.invalidate_caches()
+        self._check_done()
+
     # ------------------------------------------------------------------ setup
 
     def _slot_params(self) -> None:
@@ -198,14 +297,18 @@ class Engine:
         self._healer_slots = self._healer.nonzero()[0]
         self._healers_of = {p: self._healer_slots[self.state.owner[self._healer_slots] == p] for p in (1, 2)}
         self._shield_delay_min = tables.shield_delay_min
+        if self.defeat == "structures":
+            self._counted = (self.units.attributes[self.state.utype] & self.units.attribute_bit(STRUCTURE)) != 0
+        else:
+            self._counted = np.ones(n, dtype=bool)
 
     def _alive_changed(self) -> None:
         """Recompute what depends on who is alive: living slots, counts, regen rates, crowd radii, pairs."""
         st = self.state
         alive = st.alive
         self._alive_idx = np.flatnonzero(alive)
-        self._counts = np.bincount(st.owner[alive], minlength=3)
-        self._stalemate = not (self._can_damage(1) or self._can_damage(2))
+        self._counts = np.bincount(st.owner[alive & self._counted], minlength=3)
+        self._stalemate = self.defeat == "units" and not (self._can_damage(1) or self._can_damage(2))
         self._ending = self._stalemate or not (self._counts[1] and self._counts[2])  # _check_done would end it
         self._hpr = self._hp_regen_rate * alive
         self._shr = self._sh_regen_rate * alive

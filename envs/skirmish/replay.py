@@ -241,17 +241,23 @@ class ReplayStep:
 
 
 def scenario_to_json(scenario: Scenario) -> dict[str, Any]:
-    """A plain-data copy of ``scenario`` (for generated or transformed scenarios stored in a header)."""
+    """A plain-data copy of ``scenario`` (for generated or transformed scenarios stored in a header); the roster is
+    stored only when it is not "combat", so battles read and hash as before rosters existed."""
     data = dataclasses.asdict(scenario)
     data["placements"] = [dataclasses.asdict(p) for p in scenario.placements]
+    if data["roster"] == "combat":
+        del data["roster"]
     return data
 
 
 def scenario_from_json(data: dict[str, Any], path: str | Path) -> Scenario:
     """Rebuild a Scenario stored by :func:`scenario_to_json`; field errors name the file."""
     number = (int, float)
-    _check_fields(path, "bad scenario", data, {"name": (str,), "description": (str,), "map_width": number,
-                                               "map_height": number, "time_limit_loops": (int,), "placements": (list,)})
+    kinds = {"name": (str,), "description": (str,), "map_width": number, "map_height": number,
+             "time_limit_loops": (int,), "placements": (list,)}  # fmt: skip
+    if isinstance(data, dict) and "roster" in data:
+        kinds["roster"] = (str,)
+    _check_fields(path, "bad scenario", data, kinds)
     placements = data["placements"]
     if len(placements) > LIMITS.scenario_units:
         problem = f"bad scenario: {len(placements)} units, more than the reader's limit of {LIMITS.scenario_units}"

@@ -29,8 +29,9 @@ import numpy as np
 import yaml
 
 from envs.contract.scalars import LOOPS_PER_SECOND
+from envs.skirmish.economy.rules import default_rules
 from envs.skirmish.formations import grid_offsets, scattered_offsets
-from envs.skirmish.units import default_units
+from envs.skirmish.units import UnitTable, default_units
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 MIN_SEPARATION = 0.01  # map units; two units closer than this spawn "on the same point"
@@ -69,14 +70,25 @@ class Scenario:
     placements: tuple[UnitPlacement, ...]
     time_limit_loops: int
     description: str = ""
+    roster: str = "combat"  # the unit table its names come from: "combat" (units.yaml) or "full" (+ economy.yaml)
 
     def __post_init__(self) -> None:
         _check_scenario(self)
 
 
-def known_units() -> tuple[str, ...]:
-    """The unit type names a scenario may use: those of the shipped unit table (data/units.yaml)."""
-    return default_units().names
+ROSTERS = ("combat", "full")
+
+
+def roster_table(roster: str = "combat") -> UnitTable:
+    """The shipped unit table of a roster: units.yaml for battles, extended by economy.yaml for full games."""
+    if roster not in ROSTERS:
+        raise ScenarioError(f"roster must be one of {ROSTERS}, got {roster!r}")
+    return default_units() if roster == "combat" else default_rules().units
+
+
+def known_units(roster: str = "combat") -> tuple[str, ...]:
+    """The unit type names a scenario of ``roster`` may use."""
+    return roster_table(roster).names
 
 
 def scenario_names() -> list[str]:
@@ -256,7 +268,7 @@ def _check_scenario(scenario: Scenario) -> None:
         raise ScenarioError(f"{where}: time_limit_loops must be an int, got {scenario.time_limit_loops!r}")
     if scenario.time_limit_loops < 1:
         raise ScenarioError(f"{where}: time_limit_loops must be >= 1, got {scenario.time_limit_loops}")
-    units = known_units()
+    units = known_units(scenario.roster)
     for slot, p in enumerate(scenario.placements):
         if p.owner not in (1, 2):
             raise ScenarioError(f"{where}: unit {slot} ({p.unit}) has owner {p.owner!r}; expected 1 or 2")

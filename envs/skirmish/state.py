@@ -19,6 +19,8 @@ from envs.skirmish.units import UnitTable
 QUEUE_LENGTH = 8  # orders a unit can hold (current + queued), as Q in the design
 NEVER = -(10**9)  # last_damage_loop of a unit that was never damaged
 TAG_BASE = 0x100000  # tags look like SC2's (index << 18 | recycle); ours: TAG_BASE + slot, stable and unique
+TAG_RECYCLE = 1 << 32  # added to a slot's tag each time a new unit takes the slot (full games), so tags stay unique
+PADDING = {"order_unit": -1, "attack_target": -1, "last_damage_loop": NEVER}  # a free slot's values (else 0): dead
 
 
 @dataclass(eq=False)
@@ -55,11 +57,15 @@ class GameState:
         return len(self.tag)
 
     @classmethod
-    def from_scenario(cls, scenario: Scenario, units: UnitTable) -> GameState:
-        """The starting state: every placement alive at full hp/shields, starting energy, no orders."""
+    def from_scenario(cls, scenario: Scenario, units: UnitTable, capacity: int | None = None) -> GameState:
+        """The starting state: every placement alive at full hp/shields, starting energy, no orders; then free
+        (dead, PADDING) slots up to ``capacity`` for units a full game creates later (tags TAG_BASE + slot)."""
         n = len(scenario.placements)
+        capacity = n if capacity is None else int(capacity)
+        if capacity < n:
+            raise ValueError(f"capacity {capacity} is below the scenario's {n} units")
         utype = np.array([units.type_index(p.unit) for p in scenario.placements], dtype=np.int16)
-        return cls(
+        start = cls(
             tag=TAG_BASE + np.arange(n, dtype=np.int64),
             owner=np.array([p.owner for p in scenario.placements], dtype=np.int8),
             utype=utype,
@@ -80,6 +86,15 @@ class GameState:
             was_targeted=np.zeros(n, dtype=bool),
             stall=np.zeros(n, dtype=np.int16),
         )
+        if capacity == n:
+            return start
+        arrays = {}
+        for name, a in start.arrays().items():
+            padded = np.full((capacity, *a.shape[1:]), PADDING.get(name, 0), dtype=a.dtype)
+            padded[:n] = a
+            arrays[name] = padded
+        arrays["tag"][n:] = TAG_BASE + np.arange(n, capacity)
+        return cls(**arrays)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every field by name, in declaration order (the order state hashes use)."""

@@ -1,0 +1,125 @@
+"""Engine operations full games need: spawn into free slots, morph in place, hp gain, the structures defeat rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs.skirmish.commands import Command
+from envs.skirmish.economy.rules import default_rules
+from envs.skirmish.engine import Engine
+from envs.skirmish.scenario import FACING, Scenario, UnitPlacement
+from envs.skirmish.state import TAG_RECYCLE
+
+
+def _scenario(placements, limit=2000):
+    return Scenario(name="t", map_width=40.0, map_height=40.0, placements=tuple(placements), time_limit_loops=limit)
+
+
+BASE = [
+    UnitPlacement("marine", 1, 10.0, 20.0, FACING[1]),
+    UnitPlacement("zealot", 1, 9.0, 22.0, FACING[1]),
+    UnitPlacement("marine", 2, 24.0, 20.0, FACING[2]),
+    UnitPlacement("stalker", 2, 25.0, 18.0, FACING[2]),
+]
+LATER = [UnitPlacement("medivac", 1, 8.0, 20.0, FACING[1]), UnitPlacement("zergling", 2, 26.0, 23.0, FACING[2])]
+
+
+def test_spawning_at_the_start_plays_as_if_the_units_were_placed():
+    placed = Engine(_scenario(BASE + LATER), seed=3)
+    spawned = Engine(_scenario(BASE), seed=3, capacity=len(BASE) + len(LATER))
+    for p in LATER:
+        slot = spawned.spawn(p.unit, p.owner, (p.x, p.y), facing=p.facing)
+        assert spawned.state.tag[slot] == placed.state.tag[slot] + TAG_RECYCLE
+    for engine in (placed, spawned):
+        engine.issue(1, Command("attack_move", units=[0, 1], target_pos=(30.0, 20.0)))
+        engine.advance(250)
+    assert placed.events == spawned.events and placed.loop == spawned.loop and placed.winner == spawned.winner
+    for name, array in placed.state.arrays().items():
+        if name != "tag":
+            np.testing.assert_array_equal(getattr(spawned.state, name), array, err_msg=name)
+
+
+def test_a_unit_spawned_mid_game_fights_and_a_dead_slot_is_reused_cleanly():
+    engine = Engine(_scenario(BASE), seed=1, capacity=len(BASE) + 1)
+    engine.advance(10)
+    newcomer = engine.spawn("marine", 1, (20.0, 20.0))
+    assert newcomer == len(BASE) and engine.state.alive[newcomer]
+    engine.advance(60)
+    assert any(kind == "attack" and attacker == newcomer for kind, attacker, _ in engine.events)
+    # Player 1's zealot queues an attack on player 2's marine behind a move; the marine dies and its slot is reused
+    # by a new player-2 unit, which must not inherit the queued attack.
+    engine.issue(1, Command("move", units=[1], target_pos=(5.0, 5.0)))
+    engine.issue(1, Command("attack_unit", units=[1], target_unit=2, queued=True))
+    st = engine.state
+    old_tag = int(st.tag[2])
+    st.alive[2] = False  # (as a death would leave it: the queued order still names slot 2)
+    st.hp[2] = 0.0
+    engine.invalidate_caches()
+    slot = engine.spawn("zergling", 2, (30.0, 30.0))
+    assert slot == 2 and st.tag[2] == old_tag + TAG_RECYCLE
+    assert int(st.order_len[1]) == 1 and (st.order_unit[1] != 2).all()  # the queued attack on the old unit is gone
+    assert not (st.attack_target == 2).any()
+
+
+def test_morph_keeps_slot_tag_position_and_hp_fraction():
+    rules = default_rules()
+    engine = Engine(_scenario(BASE), units=rules.units, capacity=6)
+    hatchery = engine.spawn("hatchery", 2, (30.5, 30.5), hp_fraction=0.5)
+    tag, pos = int(engine.state.tag[hatchery]), engine.state.pos[hatchery].copy()
+    engine.morph(hatchery, "lair")
+    st = engine.state
+    assert rules.units.names[st.utype[hatchery]] == "lair" and st.tag[hatchery] == tag
+    np.testing.assert_array_equal(st.pos[hatchery], pos)
+    assert st.hp[hatchery] == pytest.approx(1000.0)  # half of the lair's 2000, as it was half of 1500
+    engine.add_hp([hatchery], [600.0])
+    assert st.hp[hatchery] == pytest.approx(1600.0)
+    engine.add_hp([hatchery], [10_000.0])
+    assert st.hp[hatchery] == pytest.approx(2000.0)  # capped
+    with pytest.raises(ValueError, match="amounts must be >= 0"):
+        engine.add_hp([hatchery], [-1.0])
+    with pytest.raises(ValueError, match="does not hold a living unit"):
+        engine.morph(5, "egg")
+
+
+def test_structures_defeat_rule():
+    depots = [
+        UnitPlacement("marine", 1, 15.0, 20.0, FACING[1]),
+        UnitPlacement("supply_depot", 1, 3.0, 3.0),
+        UnitPlacement("marine", 2, 22.0, 20.0, FACING[2]),
+        UnitPlacement("supply_depot", 2, 37.0, 37.0),
+    ]
+    scenario = Scenario(name="depots", map_width=40.0, map_height=40.0, placements=tuple(depots),
+                        time_limit_loops=20_000, roster="full")  # fmt: skip
+    engine = Engine(scenario, seed=2, defeat="structures")
+    assert engine.units is default_rules().units
+    engine.issue(1, Command("attack_unit", units=[0], target_unit=2))
+    engine.issue(2, Command("attack_unit", units=[2], target_unit=0))
+    engine.advance(400)  # the marines trade until one side has no unit left ...
+    alive = engine.state.alive
+    assert alive[[1, 3]].all() and alive[[0, 2]].sum() == 1
+    assert not engine.done  # ... and that side has not lost: it still owns its depot
+    survivor = 0 if alive[0] else 2
+    loser_depot = 3 if survivor == 0 else 1
+    engine.issue(engine.state.owner[survivor], Command("attack_unit", units=[survivor], target_unit=loser_depot))
+    engine.advance(5000)
+    assert engine.done and engine.winner == engine.state.owner[survivor]
+    no_depot = Scenario(name="one", map_width=40.0, map_height=40.0, placements=tuple(depots[:3]),
+                        time_limit_loops=100, roster="full")  # fmt: skip
+    assert Engine(no_depot, defeat="structures").winner == 1  # player 2 owns no structure: lost at once
+    assert not Engine(no_depot, defeat="units").done
+
+
+def test_spawn_errors():
+    engine = Engine(_scenario(BASE), capacity=len(BASE) + 1)
+    with pytest.raises(ValueError, match="owner must be 1 or 2"):
+        engine.spawn("marine", 3, (1.0, 1.0))
+    with pytest.raises(KeyError, match="unknown unit type 'probe'"):
+        engine.spawn("probe", 1, (1.0, 1.0))  # the combat table has no probe
+    engine.spawn("marine", 1, (1.0, 1.0))
+    with pytest.raises(RuntimeError, match="all 5 slots hold living units"):
+        engine.spawn("marine", 1, (2.0, 2.0))
+    with pytest.raises(ValueError, match="defeat must be one of"):
+        Engine(_scenario(BASE), defeat="elimination")
+    with pytest.raises(ValueError, match="unknown type 'probe'"):
+        _scenario([*BASE, UnitPlacement("probe", 1, 5.0, 5.0)])  # a battle's roster has no workers
