@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from envs.skirmish.batched import BatchedEngine
 from envs.skirmish.commands import Command
 from envs.skirmish.economy.rules import default_rules
 from envs.skirmish.engine import Engine
@@ -123,3 +124,9 @@ def test_spawn_errors():
         Engine(_scenario(BASE), defeat="elimination")
     with pytest.raises(ValueError, match="unknown type 'probe'"):
         _scenario([*BASE, UnitPlacement("probe", 1, 5.0, 5.0)])  # a battle's roster has no workers
+
+
+def test_the_batched_engine_refuses_full_games_it_cannot_play_yet():
+    batch = BatchedEngine([_scenario(BASE)], seeds=[0])
+    with pytest.raises(ValueError, match="full games .* play on the numpy Engine"):
+        batch.load(0, Engine(_scenario(BASE), capacity=len(BASE) + 2))

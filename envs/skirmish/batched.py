@@ -291,6 +291,9 @@ class BatchedEngine:
             raise ValueError(f"load: the engine must be at loop 0 (a game not yet advanced), got loop {engine.loop}")
         if engine.units is not self.units:
             raise ValueError("load: the engine's unit table is not this batch's (both must use the same UnitTable)")
+        if engine.defeat != "units" or engine.state.n != len(engine.scenario.placements):
+            raise ValueError("load: full games (free slots, the structures defeat rule) play on the numpy Engine; "
+                             "the batched engine does not have their operations yet")  # fmt: skip
         if engine.state.n > self.capacity:
             raise ValueError(f"load: scenario {engine.scenario.name!r} has {engine.state.n} units; "
                              f"this batch holds at most {self.capacity} per game")  # fmt: skip
