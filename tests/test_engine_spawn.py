@@ -130,3 +130,30 @@ def test_the_batched_engine_refuses_full_games_it_cannot_play_yet():
     batch = BatchedEngine([_scenario(BASE)], seeds=[0])
     with pytest.raises(ValueError, match="full games .* play on the numpy Engine"):
         batch.load(0, Engine(_scenario(BASE), capacity=len(BASE) + 2))
+
+
+def test_units_that_are_not_solid_walk_through_each_other():
+    crossing = [UnitPlacement("marine", 1, 10.0, 20.0), UnitPlacement("marine", 2, 30.0, 20.3)]
+
+    def cross(solid: bool) -> tuple[np.ndarray, float]:
+        engine = Engine(_scenario(crossing), capacity=3)
+        engine.set_solid([0, 1], solid)
+        engine.issue(1, Command("move", units=[0], target_pos=(30.0, 20.0)))
+        engine.issue(2, Command("move", units=[1], target_pos=(10.0, 20.3)))
+        sideways = 0.0
+        for _ in range(80):
+            engine.advance(2)
+            sideways = max(sideways, float(np.abs(engine.state.pos[:2, 1] - (20.0, 20.3)).max()))
+        return engine.state.pos[:2, 0].copy(), sideways
+
+    (x0, x1), sideways = cross(solid=False)
+    assert (x0, x1) == (30.0, 10.0) and sideways == 0.0  # straight through each other, as gathering workers walk
+    (x0, x1), sideways = cross(solid=True)
+    assert sideways > 0.1  # solid marines (radius 0.375) shove each other aside as they pass
+    engine = Engine(_scenario(crossing), capacity=3)
+    engine.set_solid([0], False)
+    assert not engine.solid[0] and engine.solid[1]
+    slot = engine.spawn("marine", 1, (5.0, 5.0))
+    assert engine.solid[slot]  # a new unit collides
+    with pytest.raises(ValueError, match="set_solid: slots must be in"):
+        engine.set_solid([7], False)

@@ -112,6 +112,7 @@ class Engine:
         self._chunks: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._event_list: list[tuple[str, int, int]] | None = None
         self._targeted = {1: -1, 2: -1}
+        self.solid = np.ones(self.state.n, dtype=bool)  # units that collide (full games turn gathering workers off)
         self._slot_params()
         self.invalidate_caches()
         self._check_done()
@@ -221,6 +222,7 @@ class Engine:
         st.shield[slot], st.energy[slot] = self.units.shields[t], self.units.energy_start[t]
         st.cooldown[slot], st.last_damage_loop[slot] = 0.0, NEVER
         st.was_selected[slot] = st.was_targeted[slot] = False
+        self.solid[slot] = True
         self._types_changed()
         return slot
 
@@ -252,6 +254,17 @@ class Engine:
         np.add.at(st.hp, slots, amounts)
         np.minimum(st.hp, self._hp_max, out=st.hp)
         self.invalidate_caches()  # lazy heals and regeneration windows assumed the old hp
+
+    def set_solid(self, slots: np.ndarray, solid: bool) -> None:
+        """Make units collide or not (SC2's gathering workers walk through other units), between ``advance`` calls.
+
+        ``solid`` is the caller's state (a full game hashes it with its economy); the engine only reads it."""
+        slots = np.asarray(slots, dtype=np.int64).reshape(-1)
+        if slots.size and (slots.min() < 0 or slots.max() >= self.state.n):
+            raise ValueError(f"set_solid: slots must be in [0, {self.state.n}), got {slots.tolist()}")
+        if bool(np.any(self.solid[slots] != solid)):
+            self.solid[slots] = solid
+            self._pairs_until = -1  # rebuild the collision pairs at the next loop
 
     def _forget(self, slot: int) -> None:
         """Drop every order and target other units hold on ``slot`` (queued orders on it are removed in order)."""
@@ -807,7 +820,7 @@ class Engine:
     def _build_pairs(self, t: int) -> None:
         """Collision candidates for the next PAIR_WINDOW loops: ground pairs that could touch meanwhile."""
         st = self.state
-        ground = (st.alive & ~self._air).nonzero()[0]
+        ground = (st.alive & ~self._air & self.solid).nonzero()[0]
         reach = self._r + PAIR_WINDOW * self._disp
         pi, pj = candidate_pairs(self._z, reach, ground)
         keep = self._can_move[pi] | self._can_move[pj]
