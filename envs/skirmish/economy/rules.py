@@ -31,8 +31,8 @@ _RECIPE_KEYS = {"how", "made_by", "cost", "time", "function", "requires", "count
                 "supply_provided", "via", "counts_as", "exempt"}  # fmt: skip
 _UPGRADE_KEYS = {"made_by", "cost", "time", "function", "damage", "bonus"}
 _RACE_KEYS = {"worker", "town_halls", "build_style", "start", "power", "creep", "larva"}
-_GATHERING_KEYS = {"minerals_per_trip", "vespene_per_trip", "mineral_time", "vespene_time", "workers_per_field",
-                   "max_workers_per_field", "workers_per_geyser"}  # fmt: skip
+_GATHERING_KEYS = {"minerals_per_trip", "vespene_per_trip", "mineral_time", "mineral_pause", "vespene_time",
+                   "workers_per_field", "max_workers_per_field", "workers_per_geyser"}  # fmt: skip
 
 
 class RulesError(ValueError):
@@ -113,7 +113,8 @@ class Upgrade:
 class Gathering:
     minerals_per_trip: int
     vespene_per_trip: int
-    mineral_time: float  # game seconds at the field per trip
+    mineral_time: float  # game seconds a worker occupies its field per trip
+    mineral_pause: float  # game seconds it then waits before walking back (the field is free meanwhile)
     vespene_time: float  # game seconds inside the gas building per trip
     workers_per_field: int
     max_workers_per_field: int
@@ -343,6 +344,7 @@ def _gathering(spec: dict) -> Gathering:
         minerals_per_trip=int(_number(spec, "minerals_per_trip", where, minimum=1)),
         vespene_per_trip=int(_number(spec, "vespene_per_trip", where, minimum=1)),
         mineral_time=_number(spec, "mineral_time", where, minimum=1e-3),
+        mineral_pause=_number(spec, "mineral_pause", where),
         vespene_time=_number(spec, "vespene_time", where, minimum=1e-3),
         workers_per_field=int(_number(spec, "workers_per_field", where, minimum=1)),
         max_workers_per_field=int(_number(spec, "max_workers_per_field", where, minimum=1)),

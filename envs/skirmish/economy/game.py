@@ -1,0 +1,83 @@
+"""FullGame: a Skirmish game with an economy: the engine, the map's placement grid and the players' economies.
+
+``step(loops)`` advances the engine in chunks that end on the loop of each economy event (see gathering.py), so
+what the economy does never depends on how a caller splits time into agent steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from envs.contract.sizes import DEFAULT_MAX_UNITS
+from envs.skirmish.economy.gathering import NEVER, Gathering
+from envs.skirmish.economy.maps import HALL_FOOTPRINT, GameMap, load_map
+from envs.skirmish.economy.rules import Rules, default_rules
+from envs.skirmish.economy.start import opening_scenario, start_bases
+from envs.skirmish.engine import Engine
+
+
+class FullGame:
+    """Two players, each of a race, on a full-game map (see FULL_GAMES.md for what is simulated)."""
+
+    def __init__(self, game_map: str | GameMap = "duel", races: tuple[str, str] = ("terran", "terran"), seed: int = 0,
+                 fog: bool = True, capacity: int = DEFAULT_MAX_UNITS, rules: Rules | None = None) -> None:  # fmt: skip
+        self.rules = rules or default_rules()
+        self.map = game_map if isinstance(game_map, GameMap) else load_map(game_map, self.rules)
+        self.races = tuple(races)
+        self.bases = start_bases(self.map, seed)
+        scenario = opening_scenario(self.map, self.races, self.bases, self.rules)
+        self.engine = Engine(scenario, seed=seed, fog=fog, units=self.rules.units, capacity=capacity,
+                             defeat="structures")  # fmt: skip
+        self.grid = self.map.grid(self.rules)
+        spots = self.map.resources()
+        minerals = [i for i, s in enumerate(spots) if not self.rules.resources[s.resource].vespene]
+        self._field_spot = np.array(minerals)  # index into spots of each mineral field
+        self.gathering = Gathering(
+            self.engine,
+            self.rules,
+            np.array([(spots[i].x, spots[i].y) for i in minerals]),
+            np.array([self.rules.resources[spots[i].resource].contents for i in minerals]),
+        )
+        self.spent = np.zeros(3, dtype=np.int64)  # minerals spent per player (production comes next)
+        st = self.engine.state
+        for player, base in zip((1, 2), self.bases, strict=True):
+            hall = int(np.flatnonzero(st.alive & (st.owner == player))[0])  # the town hall is each player's first
+            self.grid.place(*self.map.bases[base].hall, HALL_FOOTPRINT, occupant=len(spots) + 1 + hall)
+            workers = np.flatnonzero(st.alive & (st.owner == player) & (st.utype == self._worker_type(player)))
+            near = np.linalg.norm(self.gathering.field_pos - st.pos[hall], axis=1) < 12.0
+            self.gathering.assign_all(workers, hall, np.flatnonzero(near))
+
+    @property
+    def loop(self) -> int:
+        return self.engine.loop
+
+    @property
+    def done(self) -> bool:
+        return self.engine.done
+
+    def minerals(self, player: int) -> int:
+        """What ``player`` has to spend: the start's minerals plus what its workers delivered, minus spending."""
+        return self.rules.start_minerals + int(self.gathering.minerals[player]) - int(self.spent[player])
+
+    def step(self, loops: int) -> None:
+        """Play ``loops`` game loops (fewer if the game ends), handling every economy event on its own loop."""
+        end = self.engine.loop + int(loops)
+        while self.engine.loop < end and not self.engine.done:
+            nxt = min(end, self.gathering.next_event())
+            self.engine.advance(max(nxt - self.engine.loop, 1) if nxt != NEVER else end - self.engine.loop)
+            self.gathering.handle(self.engine.loop)
+
+    def state_hash(self) -> str:
+        """sha256 of the engine's hash, the collision flags and the whole economy: equal hashes, equal games."""
+        digest = hashlib.sha256(self.engine.state_hash().encode())
+        g = self.gathering
+        for array in (self.engine.solid, g.contents, g.field_free_at, g.phase, g.field, g.hall, g.due, g.carry,
+                      g.goal, g.minerals, self.spent, self.grid.occupant):  # fmt: skip
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(repr([list(q) for q in g.queue]).encode())
+        return digest.hexdigest()
+
+    def _worker_type(self, player: int) -> int:
+        return self.rules.units.type_index(self.rules.races[self.races[player - 1]].worker)

@@ -1,0 +1,201 @@
+"""Mineral gathering on exact loops: each worker's trip cycle as timed events beside the engine.
+
+A gathering worker is not solid (it walks through other units, as SC2's mineral walk) and moves by plain engine
+move orders, so its arrival loop is known when the order is given. Cycle: walk to its field; wait while another
+worker mines it (fields are mined one worker at a time, first come first served, which is what saturates a line
+past 2 workers per field); mine ``mineral_time``; pause ``mineral_pause`` (the field is already free); walk to the
+edge of its town hall; deliver; walk back. A field that
+runs out sends its workers to the nearest field of the same base that has minerals left. A worker that its player
+orders elsewhere, or that starts fighting, leaves the cycle and collides again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from envs.contract.scalars import LOOPS_PER_SECOND
+from envs.skirmish.commands import Command, Order
+from envs.skirmish.economy.rules import Rules, seconds_to_loops
+from envs.skirmish.engine import Engine
+
+NONE, TO_FIELD, WAITING, MINING, PAUSED, TO_HALL = range(6)  # a worker's phase
+NEVER = np.iinfo(np.int64).max
+
+
+class Gathering:
+    """The gathering state of every engine slot and every mineral field (vespene comes with gas buildings)."""
+
+    def __init__(self, engine: Engine, rules: Rules, fields: np.ndarray, contents: np.ndarray) -> None:
+        """``fields``: [F, 2] mineral field centres; ``contents``: [F] minerals in each."""
+        self.engine, self.rules = engine, rules
+        n = engine.state.n
+        self.field_pos = np.asarray(fields, dtype=np.float64).reshape(-1, 2)
+        self.contents = np.asarray(contents, dtype=np.int64).copy()
+        self.field_radius = rules.resources["mineral_field"].radius
+        self.field_free_at = np.zeros(len(self.field_pos), dtype=np.int64)  # loop the field's miner finishes
+        self.queue: list[deque[int]] = [deque() for _ in range(len(self.field_pos))]
+        self.phase = np.zeros(n, dtype=np.int8)
+        self.field = np.full(n, -1, dtype=np.int32)
+        self.hall = np.full(n, -1, dtype=np.int32)
+        self.due = np.full(n, NEVER, dtype=np.int64)  # loop of the worker's next event
+        self.carry = np.zeros(n, dtype=np.int64)
+        self.goal = np.zeros((n, 2), dtype=np.float64)
+        self.minerals = np.zeros(3, dtype=np.int64)  # per player (index 1, 2): delivered minerals
+        self.mine_loops = seconds_to_loops(rules.gathering.mineral_time)
+        self.pause_loops = round(rules.gathering.mineral_pause * LOOPS_PER_SECOND)
+        self.per_trip = rules.gathering.minerals_per_trip
+
+    # ------------------------------------------------------------------ assignment
+
+    def assign(self, worker: int, field: int, hall: int) -> None:
+        """Send ``worker`` to mine ``field`` and deliver to the town hall in slot ``hall``."""
+        self._leave(worker)
+        self.field[worker], self.hall[worker] = field, hall
+        self.engine.set_solid([worker], False)
+        self._walk(worker, self._field_spot(worker, field), TO_FIELD)
+
+    def assign_all(self, workers: np.ndarray, hall: int, fields: np.ndarray) -> None:
+        """Spread ``workers`` over ``fields`` as SC2 does at the start: each to the field with the fewest workers,
+        the nearest to the town hall first. Ties break along the mineral line in the base's own frame, so mirrored
+        bases fill mirrored fields in the same order (a fair start)."""
+        offsets = self.field_pos[fields] - self.engine.state.pos[hall]
+        line = offsets.mean(axis=0)
+        across = np.array([-line[1], line[0]]) / np.hypot(*line)
+        distance, along = np.round(np.hypot(offsets[:, 0], offsets[:, 1]), 6), np.round(offsets @ across, 6)
+        order = fields[np.lexsort((along, distance))]  # by distance, then along the line
+        for w in workers.tolist():
+            counts = np.array([np.count_nonzero(self.field == f) for f in order])
+            self.assign(w, int(order[int(np.argmin(counts))]), hall)
+
+    # ------------------------------------------------------------------ events
+
+    def next_event(self) -> int:
+        """The loop of the next gathering event (NEVER if none)."""
+        return int(self.due.min()) if self.due.size else NEVER
+
+    def handle(self, loop: int) -> None:
+        """Process every event due at ``loop`` (the engine has advanced to it) and drop deserters first."""
+        self._drop_deserters()
+        for w in np.flatnonzero(self.due <= loop).tolist():
+            phase = int(self.phase[w])
+            if phase == TO_FIELD:
+                if not self._arrived(w, loop):
+                    continue
+                self._reach_field(w, loop)
+            elif phase == MINING:
+                self._finish_mining(w, loop)
+            elif phase == PAUSED:
+                self._walk(w, self._hall_spot(w), TO_HALL)
+            elif phase == TO_HALL and self._arrived(w, loop):
+                owner = int(self.engine.state.owner[w])
+                self.minerals[owner] += self.carry[w]
+                self.carry[w] = 0
+                self._walk(w, self._field_spot(w, int(self.field[w])), TO_FIELD)
+
+    def _reach_field(self, w: int, loop: int) -> None:
+        f = int(self.field[w])
+        if self.contents[f] <= 0:
+            self._retarget(w)
+            return
+        if self.field_free_at[f] <= loop and not self.queue[f]:
+            self._start_mining(w, f, loop)
+        else:
+            self.queue[f].append(w)
+            self.phase[w], self.due[w] = WAITING, NEVER
+
+    def _start_mining(self, w: int, f: int, loop: int) -> None:
+        self.field_free_at[f] = loop + self.mine_loops
+        self.phase[w], self.due[w] = MINING, loop + self.mine_loops
+
+    def _finish_mining(self, w: int, loop: int) -> None:
+        f = int(self.field[w])
+        self.carry[w] = min(self.per_trip, int(self.contents[f]))
+        self.contents[f] -= self.carry[w]
+        self._next_miner(f, loop)
+        if self.pause_loops:
+            self.phase[w], self.due[w] = PAUSED, loop + self.pause_loops
+        else:
+            self._walk(w, self._hall_spot(w), TO_HALL)
+
+    def _next_miner(self, f: int, loop: int) -> None:
+        """The field is free: the first worker still waiting there mines it; on an empty field all of them leave."""
+        while self.queue[f]:
+            nxt = self.queue[f].popleft()
+            if self.phase[nxt] != WAITING or self.field[nxt] != f:
+                continue  # it left meanwhile
+            if self.contents[f] > 0:
+                self._start_mining(nxt, f, loop)
+                return
+            self._retarget(nxt)
+
+    def _retarget(self, w: int) -> None:
+        """The worker's field is mined out: the nearest field with minerals left near its town hall, if any."""
+        hall_pos = self.engine.state.pos[int(self.hall[w])]
+        left = np.flatnonzero((self.contents > 0) & (np.linalg.norm(self.field_pos - hall_pos, axis=1) < 12.0))
+        if not left.size:
+            self._leave(w)
+            return
+        here = self.engine.state.pos[w]
+        self.field[w] = int(left[np.argmin(np.linalg.norm(self.field_pos[left] - here, axis=1))])
+        self._walk(w, self._field_spot(w, int(self.field[w])), TO_FIELD)
+
+    # ------------------------------------------------------------------ movement
+
+    def _walk(self, w: int, goal: np.ndarray, phase: int) -> None:
+        engine = self.engine
+        speed = float(engine.units.speed_loop[engine.state.utype[w]])
+        distance = float(np.hypot(*(goal - engine.state.pos[w])))
+        engine.issue(int(engine.state.owner[w]), Command("move", units=(w,), target_pos=(goal[0], goal[1])))
+        self.goal[w] = goal
+        self.phase[w], self.due[w] = phase, engine.loop + max(1, math.ceil(distance / speed - 1e-9))
+
+    def _arrived(self, w: int, loop: int) -> bool:
+        """Whether the worker's move order is done; if rounding left it a loop short, its event moves on one loop."""
+        st = self.engine.state
+        if st.order_kind[w, 0] == Order.IDLE:
+            return True
+        self.due[w] = loop + 1
+        return False
+
+    def _field_spot(self, w: int, f: int) -> np.ndarray:
+        """Where a worker mines: the field's edge on the side of its town hall."""
+        centre = self.field_pos[f]
+        towards = self.engine.state.pos[int(self.hall[w])] - centre
+        reach = self.field_radius + float(self.engine.units.radius[self.engine.state.utype[w]])
+        return centre + towards / np.hypot(*towards) * reach
+
+    def _hall_spot(self, w: int) -> np.ndarray:
+        """Where a worker delivers: its town hall's edge on the side of its field."""
+        st, units = self.engine.state, self.engine.units
+        hall = int(self.hall[w])
+        centre = st.pos[hall]
+        towards = self.field_pos[int(self.field[w])] - centre
+        reach = float(units.radius[st.utype[hall]] + units.radius[st.utype[w]])
+        return centre + towards / np.hypot(*towards) * reach
+
+    # ------------------------------------------------------------------ leaving
+
+    def _drop_deserters(self) -> None:
+        """Workers that died, were ordered elsewhere or started fighting leave the cycle."""
+        st = self.engine.state
+        busy = self.phase != NONE
+        moving = (self.phase == TO_FIELD) | (self.phase == TO_HALL)
+        ordered = np.where(moving, (st.order_kind[:, 0] != Order.MOVE) & (st.order_kind[:, 0] != Order.IDLE),
+                           st.order_kind[:, 0] != Order.IDLE)  # fmt: skip
+        off_course = moving & (st.order_kind[:, 0] == Order.MOVE) & np.any(st.order_pos[:, 0] != self.goal, axis=1)
+        gone = busy & (~st.alive | ordered | off_course | (st.attack_target >= 0))
+        for w in np.flatnonzero(gone).tolist():
+            self._leave(w)
+
+    def _leave(self, w: int) -> None:
+        if self.phase[w] == MINING:
+            f = int(self.field[w])
+            self.field_free_at[f] = self.engine.loop  # the field frees now for the next waiting worker
+            self.phase[w] = NONE
+            self._next_miner(f, self.engine.loop)
+        self.phase[w], self.field[w], self.hall[w], self.due[w], self.carry[w] = NONE, -1, -1, NEVER, 0
+        if self.engine.state.alive[w]:
+            self.engine.set_solid([w], True)

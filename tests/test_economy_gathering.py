@@ -1,0 +1,103 @@
+"""Full games: the opening position and mineral gathering (rates, saturation, exact timing, mining out)."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import MappingProxyType
+
+import numpy as np
+import pytest
+
+from envs.skirmish.commands import Command
+from envs.skirmish.economy.game import FullGame
+from envs.skirmish.economy.gathering import NONE
+from envs.skirmish.economy.rules import default_rules
+
+MINUTE = 1344  # loops in one game minute
+
+
+def _rules(**changes):
+    return dataclasses.replace(default_rules(), **changes)
+
+
+def _mined(game: FullGame, player: int = 1) -> int:
+    return game.minerals(player) - game.rules.start_minerals
+
+
+def test_opening_position_per_race():
+    game = FullGame("duel", ("zerg", "protoss"), seed=0)
+    names = game.rules.units.names
+    st = game.engine.state
+    for player, race, extras in ((1, "zerg", {"hatchery": 1, "overlord": 1, "larva": 3}), (2, "protoss", {"nexus": 1})):
+        mine = [names[t] for t in st.utype[st.alive & (st.owner == player)]]
+        worker = game.rules.races[race].worker
+        assert mine.count(worker) == 12 and {n: mine.count(n) for n in extras} == extras
+        assert len(mine) == 12 + sum(extras.values())
+        workers = np.flatnonzero(st.alive & (st.owner == player) & (st.utype == game.rules.units.type_index(worker)))
+        assert not game.engine.solid[workers].any()  # all twelve start gathering
+    assert game.minerals(1) == game.minerals(2) == 50 and not game.done
+    assert len(set(FullGame("four_corners", seed=s).bases for s in range(8))) > 1  # seeded start pairs
+    with pytest.raises(ValueError, match="race must be one of"):
+        FullGame("duel", ("terran", "random"))
+
+
+def test_twelve_workers_mine_at_lotv_rates_and_both_sides_equally():
+    game = FullGame("duel", ("terran", "protoss"), seed=0)
+    for _ in range(MINUTE // 8):
+        game.step(8)
+    per_worker_minute = _mined(game) / 12
+    # One trip: about 0.8 s each way over the 3 cells between the town hall and its line at 3.94 speed, 1.99 s mining
+    # and a 0.357 s pause: about 4 s for 5 minerals, so 60-75 a minute for a worker with its field mostly to itself.
+    assert 60 <= per_worker_minute <= 78
+    assert game.minerals(1) == game.minerals(2)  # mirrored map, mirrored economy
+
+
+def test_income_saturates_past_two_workers_per_field():
+    def income(workers: int) -> int:
+        game = FullGame("duel", seed=0, rules=_rules(start_workers=workers))
+        game.step(3 * MINUTE)
+        return _mined(game)
+
+    eight, sixteen, twenty_four = income(8), income(16), income(24)
+    assert sixteen > 1.8 * eight  # a second worker per field nearly doubles a line
+    assert twenty_four < 1.25 * sixteen  # a third mostly waits for the field
+    assert twenty_four / 3 <= 60 / 1.99 * 5 * 8  # never above one trip per field per 1.99 s (Liquipedia's ceiling)
+
+
+def test_gathering_does_not_depend_on_the_step_size():
+    hashes = set()
+    for step in (1, 8, 61, 400):
+        game = FullGame("duel", ("protoss", "zerg"), seed=5)
+        while game.loop < 800:
+            game.step(min(step, 800 - game.loop))
+        hashes.add(game.state_hash())
+    assert len(hashes) == 1
+
+
+def test_minerals_are_conserved_and_fields_run_out():
+    small = {name: dataclasses.replace(r, contents=40) if not r.vespene else r
+             for name, r in default_rules().resources.items()}  # fmt: skip
+    game = FullGame("duel", seed=1, rules=_rules(resources=MappingProxyType(small)))
+    g = game.gathering
+    initial = int(g.contents.sum())
+    for _ in range(30):
+        game.step(MINUTE // 10)
+        in_hands = int(g.carry.sum())
+        assert int(g.minerals.sum()) + in_hands + int(g.contents.sum()) == initial
+        assert (g.contents >= 0).all()
+    base_fields = np.linalg.norm(g.field_pos - game.engine.state.pos[0], axis=1) < 12.0
+    assert (g.contents[base_fields] == 0).all()  # the main's line is mined out ...
+    assert _mined(game) == 40 * base_fields.sum()  # ... into player 1's bank
+    workers = np.flatnonzero(game.engine.state.utype == game.rules.units.type_index("scv"))
+    assert (g.phase[workers] == NONE).all() and game.engine.solid[workers].all()  # idle and solid again
+
+
+def test_a_worker_ordered_away_stops_gathering():
+    game = FullGame("duel", seed=2)
+    game.step(200)
+    worker = int(np.flatnonzero(game.engine.state.utype == game.rules.units.type_index("scv"))[0])
+    game.engine.issue(1, Command("move", units=(worker,), target_pos=(60.0, 60.0)))
+    game.step(8)
+    assert game.gathering.phase[worker] == NONE and game.engine.solid[worker]
+    game.step(2 * MINUTE)
+    assert np.hypot(*(game.engine.state.pos[worker] - (60.0, 60.0))) < 0.5  # it went where it was told
