@@ -83,7 +83,7 @@ def test_minerals_are_conserved_and_fields_run_out():
     for _ in range(30):
         game.step(MINUTE // 10)
         in_hands = int(g.carry.sum())
-        assert int(g.minerals.sum()) + in_hands + int(g.contents.sum()) == initial
+        assert int(game.bank.collected[:, 0].sum()) + in_hands + int(g.contents.sum()) == initial
         assert (g.contents >= 0).all()
     base_fields = np.linalg.norm(g.field_pos - game.engine.state.pos[0], axis=1) < 12.0
     assert (g.contents[base_fields] == 0).all()  # the main's line is mined out ...

@@ -11,8 +11,10 @@ import hashlib
 import numpy as np
 
 from envs.contract.sizes import DEFAULT_MAX_UNITS
-from envs.skirmish.economy.gathering import NEVER, Gathering
+from envs.skirmish.economy.bank import Bank
+from envs.skirmish.economy.gathering import Gathering
 from envs.skirmish.economy.maps import HALL_FOOTPRINT, GameMap, load_map
+from envs.skirmish.economy.production import Production
 from envs.skirmish.economy.rules import Rules, default_rules
 from envs.skirmish.economy.start import opening_scenario, start_bases
 from envs.skirmish.engine import Engine
@@ -34,20 +36,22 @@ class FullGame:
         spots = self.map.resources()
         minerals = [i for i, s in enumerate(spots) if not self.rules.resources[s.resource].vespene]
         self._field_spot = np.array(minerals)  # index into spots of each mineral field
+        self.bank = Bank(self.rules.start_minerals, self.rules.start_vespene)
         self.gathering = Gathering(
             self.engine,
             self.rules,
+            self.bank,
             np.array([(spots[i].x, spots[i].y) for i in minerals]),
             np.array([self.rules.resources[spots[i].resource].contents for i in minerals]),
         )
-        self.spent = np.zeros(3, dtype=np.int64)  # minerals spent per player (production comes next)
+        self.production = Production(self.engine, self.rules, self.bank, self.gathering.field_pos,
+                                     on_spawn=self.gathering.forget, on_born=self._born)  # fmt: skip
         st = self.engine.state
         for player, base in zip((1, 2), self.bases, strict=True):
             hall = int(np.flatnonzero(st.alive & (st.owner == player))[0])  # the town hall is each player's first
             self.grid.place(*self.map.bases[base].hall, HALL_FOOTPRINT, occupant=len(spots) + 1 + hall)
             workers = np.flatnonzero(st.alive & (st.owner == player) & (st.utype == self._worker_type(player)))
-            near = np.linalg.norm(self.gathering.field_pos - st.pos[hall], axis=1) < 12.0
-            self.gathering.assign_all(workers, hall, np.flatnonzero(near))
+            self.gathering.assign_all(workers, hall)
 
     @property
     def loop(self) -> int:
@@ -58,26 +62,41 @@ class FullGame:
         return self.engine.done
 
     def minerals(self, player: int) -> int:
-        """What ``player`` has to spend: the start's minerals plus what its workers delivered, minus spending."""
-        return self.rules.start_minerals + int(self.gathering.minerals[player]) - int(self.spent[player])
+        return int(self.bank.minerals[player])
+
+    def supply(self, player: int) -> tuple[float, float]:
+        """``player``'s supply used (units alive and paid for) and cap."""
+        return self.production.supply_used(player), self.production.supply_cap(player)
 
     def step(self, loops: int) -> None:
         """Play ``loops`` game loops (fewer if the game ends), handling every economy event on its own loop."""
         end = self.engine.loop + int(loops)
         while self.engine.loop < end and not self.engine.done:
-            nxt = min(end, self.gathering.next_event())
-            self.engine.advance(max(nxt - self.engine.loop, 1) if nxt != NEVER else end - self.engine.loop)
+            nxt = min(end, self.gathering.next_event(), self.production.next_event())
+            self.engine.advance(max(nxt - self.engine.loop, 1))
             self.gathering.handle(self.engine.loop)
+            self.production.handle(self.engine.loop)
 
     def state_hash(self) -> str:
         """sha256 of the engine's hash, the collision flags and the whole economy: equal hashes, equal games."""
         digest = hashlib.sha256(self.engine.state_hash().encode())
         g = self.gathering
         for array in (self.engine.solid, g.contents, g.field_free_at, g.phase, g.field, g.hall, g.due, g.carry,
-                      g.goal, g.minerals, self.spent, self.grid.occupant):  # fmt: skip
+                      g.goal, *self.bank.arrays(), *self.production.arrays(), self.grid.occupant):  # fmt: skip
             digest.update(np.ascontiguousarray(array).tobytes())
         digest.update(repr([list(q) for q in g.queue]).encode())
         return digest.hexdigest()
+
+    def _born(self, slot: int, producer: int) -> None:
+        """A new worker from a producer without a rally point mines at the nearest town hall (LotV's default)."""
+        st = self.engine.state
+        player = int(st.owner[slot])
+        if st.utype[slot] != self._worker_type(player) or not np.isnan(self.production.rally[producer]).any():
+            return
+        hall = self.production.nearest_town_hall(player, st.pos[slot])
+        field = self.gathering.free_field(hall) if hall >= 0 else -1
+        if field >= 0:
+            self.gathering.assign(slot, field, hall)
 
     def _worker_type(self, player: int) -> int:
         return self.rules.units.type_index(self.rules.races[self.races[player - 1]].worker)

@@ -18,19 +18,21 @@ import numpy as np
 
 from envs.contract.scalars import LOOPS_PER_SECOND
 from envs.skirmish.commands import Command, Order
+from envs.skirmish.economy.bank import Bank
 from envs.skirmish.economy.rules import Rules, seconds_to_loops
 from envs.skirmish.engine import Engine
 
 NONE, TO_FIELD, WAITING, MINING, PAUSED, TO_HALL = range(6)  # a worker's phase
 NEVER = np.iinfo(np.int64).max
+BASE_RADIUS = 12.0  # map units from a town hall within which mineral fields belong to its base
 
 
 class Gathering:
     """The gathering state of every engine slot and every mineral field (vespene comes with gas buildings)."""
 
-    def __init__(self, engine: Engine, rules: Rules, fields: np.ndarray, contents: np.ndarray) -> None:
-        """``fields``: [F, 2] mineral field centres; ``contents``: [F] minerals in each."""
-        self.engine, self.rules = engine, rules
+    def __init__(self, engine: Engine, rules: Rules, bank: Bank, fields: np.ndarray, contents: np.ndarray) -> None:
+        """``fields``: [F, 2] mineral field centres; ``contents``: [F] minerals in each; deliveries go to ``bank``."""
+        self.engine, self.rules, self.bank = engine, rules, bank
         n = engine.state.n
         self.field_pos = np.asarray(fields, dtype=np.float64).reshape(-1, 2)
         self.contents = np.asarray(contents, dtype=np.int64).copy()
@@ -43,7 +45,6 @@ class Gathering:
         self.due = np.full(n, NEVER, dtype=np.int64)  # loop of the worker's next event
         self.carry = np.zeros(n, dtype=np.int64)
         self.goal = np.zeros((n, 2), dtype=np.float64)
-        self.minerals = np.zeros(3, dtype=np.int64)  # per player (index 1, 2): delivered minerals
         self.mine_loops = seconds_to_loops(rules.gathering.mineral_time)
         self.pause_loops = round(rules.gathering.mineral_pause * LOOPS_PER_SECOND)
         self.per_trip = rules.gathering.minerals_per_trip
@@ -57,18 +58,27 @@ class Gathering:
         self.engine.set_solid([worker], False)
         self._walk(worker, self._field_spot(worker, field), TO_FIELD)
 
-    def assign_all(self, workers: np.ndarray, hall: int, fields: np.ndarray) -> None:
-        """Spread ``workers`` over ``fields`` as SC2 does at the start: each to the field with the fewest workers,
-        the nearest to the town hall first. Ties break along the mineral line in the base's own frame, so mirrored
-        bases fill mirrored fields in the same order (a fair start)."""
-        offsets = self.field_pos[fields] - self.engine.state.pos[hall]
-        line = offsets.mean(axis=0)
-        across = np.array([-line[1], line[0]]) / np.hypot(*line)
-        distance, along = np.round(np.hypot(offsets[:, 0], offsets[:, 1]), 6), np.round(offsets @ across, 6)
-        order = fields[np.lexsort((along, distance))]  # by distance, then along the line
+    def assign_all(self, workers: np.ndarray, hall: int) -> None:
+        """Spread ``workers`` over the fields of ``hall``'s base as SC2 does: each to the field with the fewest
+        workers, the nearest to the town hall first."""
         for w in workers.tolist():
-            counts = np.array([np.count_nonzero(self.field == f) for f in order])
-            self.assign(w, int(order[int(np.argmin(counts))]), hall)
+            self.assign(w, self.free_field(hall), hall)
+
+    def free_field(self, hall: int) -> int:
+        """The field of ``hall``'s base (within BASE_RADIUS) with minerals left and the fewest workers, nearest
+        first; ties break along the mineral line in the base's own frame, so mirrored bases fill mirrored fields in
+        the same order (a fair start). -1 when the base is mined out."""
+        offsets = self.field_pos - self.engine.state.pos[hall]
+        distance = np.hypot(offsets[:, 0], offsets[:, 1])
+        fields = np.flatnonzero((distance < BASE_RADIUS) & (self.contents > 0))
+        if not fields.size:
+            return -1
+        line = offsets[fields].mean(axis=0)
+        across = np.array([-line[1], line[0]]) / np.hypot(*line)
+        along = np.round(offsets[fields] @ across, 6)
+        order = fields[np.lexsort((along, np.round(distance[fields], 6)))]  # by distance, then along the line
+        counts = np.array([np.count_nonzero((self.field == f) & (self.phase != NONE)) for f in order])
+        return int(order[int(np.argmin(counts))])
 
     # ------------------------------------------------------------------ events
 
@@ -90,8 +100,7 @@ class Gathering:
             elif phase == PAUSED:
                 self._walk(w, self._hall_spot(w), TO_HALL)
             elif phase == TO_HALL and self._arrived(w, loop):
-                owner = int(self.engine.state.owner[w])
-                self.minerals[owner] += self.carry[w]
+                self.bank.deposit(int(self.engine.state.owner[w]), minerals=int(self.carry[w]))
                 self.carry[w] = 0
                 self._walk(w, self._field_spot(w, int(self.field[w])), TO_FIELD)
 
@@ -134,7 +143,7 @@ class Gathering:
     def _retarget(self, w: int) -> None:
         """The worker's field is mined out: the nearest field with minerals left near its town hall, if any."""
         hall_pos = self.engine.state.pos[int(self.hall[w])]
-        left = np.flatnonzero((self.contents > 0) & (np.linalg.norm(self.field_pos - hall_pos, axis=1) < 12.0))
+        left = np.flatnonzero((self.contents > 0) & (np.linalg.norm(self.field_pos - hall_pos, axis=1) < BASE_RADIUS))
         if not left.size:
             self._leave(w)
             return
@@ -177,6 +186,13 @@ class Gathering:
         return centre + towards / np.hypot(*towards) * reach
 
     # ------------------------------------------------------------------ leaving
+
+    def forget(self, slot: int) -> None:
+        """A new unit took ``slot``: nothing of the gathering of the unit that had it carries over."""
+        self.phase[slot], self.field[slot], self.hall[slot], self.due[slot], self.carry[slot] = NONE, -1, -1, NEVER, 0
+        for queue in self.queue:
+            if slot in queue:
+                queue.remove(slot)
 
     def _drop_deserters(self) -> None:
         """Workers that died, were ordered elsewhere or started fighting leave the cycle."""
