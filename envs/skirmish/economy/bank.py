@@ -28,6 +28,12 @@ class Bank:
         self.vespene[player] -= cost.vespene
         self.spent[player] += (cost.minerals, cost.vespene)
 
+    def refund(self, player: int, cost: Cost) -> None:
+        """Give back what an order that did not happen cost (not income: ``collected`` is unchanged)."""
+        self.minerals[player] += cost.minerals
+        self.vespene[player] += cost.vespene
+        self.spent[player] -= (cost.minerals, cost.vespene)
+
     def deposit(self, player: int, minerals: int = 0, vespene: int = 0) -> None:
         self.minerals[player] += minerals
         self.vespene[player] += vespene

@@ -12,6 +12,7 @@ import numpy as np
 
 from envs.contract.sizes import DEFAULT_MAX_UNITS
 from envs.skirmish.economy.bank import Bank
+from envs.skirmish.economy.construction import Construction
 from envs.skirmish.economy.gathering import Gathering
 from envs.skirmish.economy.maps import HALL_FOOTPRINT, GameMap, load_map
 from envs.skirmish.economy.production import Production
@@ -45,11 +46,14 @@ class FullGame:
             np.array([self.rules.resources[spots[i].resource].contents for i in minerals]),
         )
         self.production = Production(self.engine, self.rules, self.bank, self.gathering.field_pos,
-                                     on_spawn=self.gathering.forget, on_born=self._born)  # fmt: skip
+                                     on_spawn=self._spawned, on_born=self._born)  # fmt: skip
+        self.construction = Construction(self.engine, self.rules, self.bank, self.grid, self.map, self.production,
+                                         {"release": self.gathering.release, "resume": self._mine,
+                                          "spawned": self._spawned})  # fmt: skip
         st = self.engine.state
-        for player, base in zip((1, 2), self.bases, strict=True):
+        for player in (1, 2):
             hall = int(np.flatnonzero(st.alive & (st.owner == player))[0])  # the town hall is each player's first
-            self.grid.place(*self.map.bases[base].hall, HALL_FOOTPRINT, occupant=len(spots) + 1 + hall)
+            self.construction.register(hall, HALL_FOOTPRINT[0])
             workers = np.flatnonzero(st.alive & (st.owner == player) & (st.utype == self._worker_type(player)))
             self.gathering.assign_all(workers, hall)
 
@@ -71,32 +75,43 @@ class FullGame:
     def step(self, loops: int) -> None:
         """Play ``loops`` game loops (fewer if the game ends), handling every economy event on its own loop."""
         end = self.engine.loop + int(loops)
+        parts = (self.gathering, self.production, self.construction)
         while self.engine.loop < end and not self.engine.done:
-            nxt = min(end, self.gathering.next_event(), self.production.next_event())
+            nxt = min(end, *(part.next_event() for part in parts))
             self.engine.advance(max(nxt - self.engine.loop, 1))
-            self.gathering.handle(self.engine.loop)
-            self.production.handle(self.engine.loop)
+            for part in parts:
+                part.handle(self.engine.loop)
 
     def state_hash(self) -> str:
         """sha256 of the engine's hash, the collision flags and the whole economy: equal hashes, equal games."""
         digest = hashlib.sha256(self.engine.state_hash().encode())
         g = self.gathering
         for array in (self.engine.solid, g.contents, g.field_free_at, g.phase, g.field, g.hall, g.due, g.carry,
-                      g.goal, *self.bank.arrays(), *self.production.arrays(), self.grid.occupant):  # fmt: skip
+                      g.goal, *self.bank.arrays(), *self.production.arrays(), *self.construction.arrays(),
+                      self.grid.occupant):  # fmt: skip
             digest.update(np.ascontiguousarray(array).tobytes())
         digest.update(repr([list(q) for q in g.queue]).encode())
         return digest.hexdigest()
 
+    def _spawned(self, slot: int) -> None:
+        """A new unit took ``slot``: the economy forgets the unit that had it."""
+        self.gathering.forget(slot)
+        self.production.reset_slot(slot)
+
     def _born(self, slot: int, producer: int) -> None:
         """A new worker from a producer without a rally point mines at the nearest town hall (LotV's default)."""
         st = self.engine.state
-        player = int(st.owner[slot])
-        if st.utype[slot] != self._worker_type(player) or not np.isnan(self.production.rally[producer]).any():
-            return
-        hall = self.production.nearest_town_hall(player, st.pos[slot])
+        if st.utype[slot] == self._worker_type(int(st.owner[slot])) and np.isnan(self.production.rally[producer]).any():
+            self._mine(slot)
+
+    def _mine(self, worker: int) -> None:
+        """Send a worker to the least busy field of its nearest finished town hall (if that base has minerals)."""
+        st = self.engine.state
+        player = int(st.owner[worker])
+        hall = self.production.nearest_town_hall(player, st.pos[worker])
         field = self.gathering.free_field(hall) if hall >= 0 else -1
         if field >= 0:
-            self.gathering.assign(slot, field, hall)
+            self.gathering.assign(worker, field, hall)
 
     def _worker_type(self, player: int) -> int:
         return self.rules.units.type_index(self.rules.races[self.races[player - 1]].worker)

@@ -187,6 +187,10 @@ class Gathering:
 
     # ------------------------------------------------------------------ leaving
 
+    def release(self, worker: int) -> None:
+        """Take ``worker`` out of the cycle (its player has other work for it)."""
+        self._leave(worker)
+
     def forget(self, slot: int) -> None:
         """A new unit took ``slot``: nothing of the gathering of the unit that had it carries over."""
         self.phase[slot], self.field[slot], self.hall[slot], self.due[slot], self.carry[slot] = NONE, -1, -1, NEVER, 0

@@ -139,6 +139,11 @@ class Production:
 
     # ------------------------------------------------------------------ events
 
+    def structure_done(self, slot: int, loop: int) -> None:
+        """A structure finished going up: it counts from now on (and a hatchery starts growing larva)."""
+        self.complete[slot] = True
+        self._schedule_larva(slot, loop)
+
     def next_event(self) -> int:
         return int(min(self.done_at.min(), self.larva_next.min()))
 
@@ -196,7 +201,10 @@ class Production:
 
     def _schedule_larva(self, hatch: int, loop: int) -> None:
         race = self._race_of(hatch)
-        if race.larva is not None and self.larva_next[hatch] == NEVER and self._larva_of(hatch) < race.larva.max:
+        is_hall = self.rules.units.names[self.engine.state.utype[hatch]] in race.town_halls
+        if race.larva is None or not is_hall or self.larva_next[hatch] != NEVER:
+            return
+        if self._larva_of(hatch) < race.larva.max:
             self.larva_next[hatch] = loop + race.larva.loops
 
     def _grow_larva(self, hatch: int, loop: int) -> None:
@@ -231,11 +239,11 @@ class Production:
         towards = towards / norm if norm > 1e-9 else np.array([0.0, -1.0])
         reach = float(units.radius[st.utype[producer]] + units.radius[units.type_index(unit)]) + SPAWN_GAP
         slot = self.engine.spawn(unit, player, tuple(here + towards * reach), facing=float(np.arctan2(*towards[::-1])))
-        self._reset(slot)
         self.on_spawn(slot)
         return slot
 
-    def _reset(self, slot: int) -> None:
+    def reset_slot(self, slot: int) -> None:
+        """A new unit took ``slot`` (or a drone became a structure): no queue, timer, rally or larva of the past."""
         self.queue[slot].clear()
         self.current[slot], self.done_at[slot], self.started_at[slot] = None, NEVER, 0
         self.rally[slot] = np.nan
