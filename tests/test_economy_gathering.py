@@ -85,7 +85,7 @@ def test_minerals_are_conserved_and_fields_run_out():
         in_hands = int(g.carry.sum())
         assert int(game.bank.collected[:, 0].sum()) + in_hands + int(g.contents.sum()) == initial
         assert (g.contents >= 0).all()
-    base_fields = np.linalg.norm(g.field_pos - game.engine.state.pos[0], axis=1) < 12.0
+    base_fields = (np.linalg.norm(g.field_pos - game.engine.state.pos[0], axis=1) < 12.0) & ~g.vespene
     assert (g.contents[base_fields] == 0).all()  # the main's line is mined out ...
     assert _mined(game) == 40 * base_fields.sum()  # ... into player 1's bank
     workers = np.flatnonzero(game.engine.state.utype == game.rules.units.type_index("scv"))
@@ -101,3 +101,45 @@ def test_a_worker_ordered_away_stops_gathering():
     assert game.gathering.phase[worker] == NONE and game.engine.solid[worker]
     game.step(2 * MINUTE)
     assert np.hypot(*(game.engine.state.pos[worker] - (60.0, 60.0))) < 0.5  # it went where it was told
+
+
+def test_gas_through_a_finished_gas_building_of_ones_own():
+    rules = _rules(start_minerals=1000)
+    game = FullGame("duel", ("terran", "protoss"), seed=0, rules=rules)
+    g, st = game.gathering, game.engine.state
+    scvs = np.flatnonzero((st.owner == 1) & (st.utype == rules.units.type_index("scv"))).tolist()
+    geyser = int(np.flatnonzero(g.vespene & (np.linalg.norm(g.field_pos - st.pos[0], axis=1) < 12.0))[0])
+    with pytest.raises(ValueError, match="gas without its own finished gas building"):
+        game.gather(1, scvs[1], geyser)
+    game.construction.order(1, scvs[0], "refinery", tuple(g.field_pos[geyser]))
+    game.step(21 * 23 + 200)  # walk there and build for 21 s
+    refinery = int(g.building[geyser])
+    assert refinery >= 0 and rules.units.names[st.utype[refinery]] == "refinery"
+    probe = int(np.flatnonzero(st.utype == rules.units.type_index("probe"))[0])
+    with pytest.raises(ValueError, match="cannot be mined by player 2"):
+        game.gather(2, probe, geyser)  # not the enemy's gas
+
+    def gas_per_minute(workers: int) -> float:
+        trial = FullGame("duel", ("terran", "protoss"), seed=0, rules=rules)
+        trial.construction.order(1, scvs[0], "refinery", tuple(g.field_pos[geyser]))
+        trial.step(21 * 23 + 200)
+        for w in scvs[1 : 1 + workers]:
+            trial.gather(1, w, geyser)
+        start = int(trial.bank.vespene[1])
+        trial.step(3 * MINUTE)
+        return (int(trial.bank.vespene[1]) - start) / 3
+
+    one, three, four = gas_per_minute(1), gas_per_minute(3), gas_per_minute(4)
+    cap = 60 / 1.981 * 4  # one trip per 1.981 s inside the building
+    assert 1.6 * one < three <= cap + 1 and three > 0.95 * cap  # more workers saturate the geyser ...
+    assert four <= three + 1  # ... and a fourth only waits
+    # The refinery is destroyed: its workers go back to minerals.
+    trial = FullGame("duel", ("terran", "protoss"), seed=0, rules=rules)
+    trial.construction.order(1, scvs[0], "refinery", tuple(g.field_pos[geyser]))
+    trial.step(21 * 23 + 200)
+    trial.gather(1, scvs[1], geyser)
+    trial.step(300)
+    trial.engine.state.alive[int(trial.gathering.building[geyser])] = False
+    trial.engine.invalidate_caches()
+    trial.step(400)
+    assert not trial.gathering.vespene[trial.gathering.field[scvs[1]]]

@@ -45,9 +45,11 @@ class Construction:
     def __init__(self, engine: Engine, rules: Rules, bank: Bank, grid: PlacementGrid, game_map: GameMap,
                  production: Production, hooks: dict[str, Callable[[int], None]]) -> None:  # fmt: skip
         """``hooks``: ``release(worker)`` takes a worker out of gathering, ``resume(worker)`` sends it back to
-        mining, ``spawned(slot)`` resets the economy's record of a slot a new structure took."""
+        mining, ``spawned(slot)`` resets the economy's record of a slot a new structure took, ``gas_ready(geyser,
+        slot)`` opens a geyser whose gas building is done."""
         self.engine, self.rules, self.bank, self.grid, self.production = engine, rules, bank, grid, production
         self.release, self.resume, self.spawned = hooks["release"], hooks["resume"], hooks["spawned"]
+        self.gas_ready = hooks["gas_ready"]
         self.geysers = np.array([(s.x, s.y) for s in game_map.resources() if rules.resources[s.resource].vespene])
         self.geyser_taken = np.zeros(len(self.geysers), dtype=bool)
         self.orders: dict[int, dict] = {}  # grid occupant id -> the order (worker, structure, site, slot, ...)
@@ -193,6 +195,8 @@ class Construction:
             return
         order.update(due=NEVER, finished=True)
         self.production.structure_done(slot, loop)
+        if order["geyser"] >= 0:
+            self.gas_ready(order["geyser"], slot)
         worker = order["worker"]
         style = self.rules.races[self.rules.recipes[order["structure"]].race].build_style
         if style == BuildStyle.worker_busy and self.engine.state.alive[worker]:

@@ -36,7 +36,7 @@ class FullGame:
         self.grid = self.map.grid(self.rules)
         spots = self.map.resources()
         minerals = [i for i, s in enumerate(spots) if not self.rules.resources[s.resource].vespene]
-        self._field_spot = np.array(minerals)  # index into spots of each mineral field
+        geysers = [i for i, s in enumerate(spots) if self.rules.resources[s.resource].vespene]
         self.bank = Bank(self.rules.start_minerals, self.rules.start_vespene)
         self.gathering = Gathering(
             self.engine,
@@ -44,12 +44,14 @@ class FullGame:
             self.bank,
             np.array([(spots[i].x, spots[i].y) for i in minerals]),
             np.array([self.rules.resources[spots[i].resource].contents for i in minerals]),
+            np.array([(spots[i].x, spots[i].y) for i in geysers]),
+            np.array([self.rules.resources[spots[i].resource].contents for i in geysers]),
         )
         self.production = Production(self.engine, self.rules, self.bank, self.gathering.field_pos,
                                      on_spawn=self._spawned, on_born=self._born)  # fmt: skip
         self.construction = Construction(self.engine, self.rules, self.bank, self.grid, self.map, self.production,
                                          {"release": self.gathering.release, "resume": self._mine,
-                                          "spawned": self._spawned})  # fmt: skip
+                                          "spawned": self._spawned, "gas_ready": self.gathering.gas_ready})  # fmt: skip
         st = self.engine.state
         for player in (1, 2):
             hall = int(np.flatnonzero(st.alive & (st.owner == player))[0])  # the town hall is each player's first
@@ -81,6 +83,22 @@ class FullGame:
             self.engine.advance(max(nxt - self.engine.loop, 1))
             for part in parts:
                 part.handle(self.engine.loop)
+
+    def gather(self, player: int, worker: int, source: int) -> None:
+        """Send ``player``'s ``worker`` to gather from ``source`` (a mineral field, or a geyser with its own finished
+        gas building; indices of ``gathering.field_pos``), delivering to its nearest finished town hall."""
+        st, g = self.engine.state, self.gathering
+        if not (0 <= worker < st.n and st.alive[worker] and st.owner[worker] == player):
+            raise ValueError(f"gather: player {player} has no living unit in slot {worker}")
+        if st.utype[worker] != self._worker_type(player):
+            raise ValueError(f"gather: slot {worker} is not a worker")
+        if not (0 <= source < len(g.field_pos)) or not g.usable(worker, source):
+            raise ValueError(f"gather: source {source} cannot be mined by player {player} (empty, or gas without "
+                             "its own finished gas building)")  # fmt: skip
+        hall = self.production.nearest_town_hall(player, st.pos[worker])
+        if hall < 0:
+            raise ValueError(f"gather: player {player} has no finished town hall to deliver to")
+        g.assign(worker, source, hall)
 
     def state_hash(self) -> str:
         """sha256 of the engine's hash, the collision flags and the whole economy: equal hashes, equal games."""

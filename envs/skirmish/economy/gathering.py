@@ -1,12 +1,13 @@
-"""Mineral gathering on exact loops: each worker's trip cycle as timed events beside the engine.
+"""Gathering on exact loops: each worker's trip cycle, to a mineral field or a gas building, as timed events.
 
 A gathering worker is not solid (it walks through other units, as SC2's mineral walk) and moves by plain engine
 move orders, so its arrival loop is known when the order is given. Cycle: walk to its field; wait while another
 worker mines it (fields are mined one worker at a time, first come first served, which is what saturates a line
 past 2 workers per field); mine ``mineral_time``; pause ``mineral_pause`` (the field is already free); walk to the
-edge of its town hall; deliver; walk back. A field that
-runs out sends its workers to the nearest field of the same base that has minerals left. A worker that its player
-orders elsewhere, or that starts fighting, leaves the cycle and collides again.
+edge of its town hall; deliver; walk back. A field that runs out sends its workers to the nearest field of the same
+base that has minerals left. Gas is the same cycle through a finished gas building of the worker's own player (4
+vespene a trip, ``vespene_time`` inside, no pause). A worker that its player orders elsewhere, or that starts
+fighting, leaves the cycle and collides again.
 """
 
 from __future__ import annotations
@@ -28,16 +29,28 @@ BASE_RADIUS = 12.0  # map units from a town hall within which mineral fields bel
 
 
 class Gathering:
-    """The gathering state of every engine slot and every mineral field (vespene comes with gas buildings)."""
+    """The gathering state of every engine slot and every source (mineral fields, then geysers)."""
 
-    def __init__(self, engine: Engine, rules: Rules, bank: Bank, fields: np.ndarray, contents: np.ndarray) -> None:
-        """``fields``: [F, 2] mineral field centres; ``contents``: [F] minerals in each; deliveries go to ``bank``."""
+    def __init__(self, engine: Engine, rules: Rules, bank: Bank, fields: np.ndarray, contents: np.ndarray,
+                 geysers: np.ndarray, geyser_contents: np.ndarray) -> None:  # fmt: skip
+        """Sources: ``fields`` [F, 2] mineral field centres with ``contents`` [F], then ``geysers`` [G, 2] with
+        ``geyser_contents`` [G] (minable once a finished gas building of the worker's player stands on one, see
+        ``gas_ready``); deliveries go to ``bank``."""
         self.engine, self.rules, self.bank = engine, rules, bank
-        n = engine.state.n
-        self.field_pos = np.asarray(fields, dtype=np.float64).reshape(-1, 2)
-        self.contents = np.asarray(contents, dtype=np.int64).copy()
-        self.field_radius = rules.resources["mineral_field"].radius
-        self.field_free_at = np.zeros(len(self.field_pos), dtype=np.int64)  # loop the field's miner finishes
+        n, g = engine.state.n, rules.gathering
+        fields, geysers = np.asarray(fields, dtype=np.float64).reshape(-1, 2), np.asarray(geysers).reshape(-1, 2)
+        self.field_pos = np.concatenate([fields, geysers.astype(np.float64)])  # every source, minerals first
+        self.contents = np.concatenate([contents, geyser_contents]).astype(np.int64)
+        self.vespene = np.arange(len(self.field_pos)) >= len(fields)
+        self.geyser_base = len(fields)  # source index of geyser 0
+        self.building = np.full(len(self.field_pos), -1, dtype=np.int32)  # the gas building on each geyser
+        gas_radius = rules.units.radius[rules.units.type_index(next(
+            r.name for r in rules.recipes.values() if r.on_geyser))]  # fmt: skip
+        self.source_radius = np.where(self.vespene, gas_radius, rules.resources["mineral_field"].radius)
+        self.mine_loops = np.where(self.vespene, seconds_to_loops(g.vespene_time), seconds_to_loops(g.mineral_time))
+        self.pause_loops = np.where(self.vespene, 0, round(g.mineral_pause * LOOPS_PER_SECOND))
+        self.per_trip = np.where(self.vespene, g.vespene_per_trip, g.minerals_per_trip)
+        self.field_free_at = np.zeros(len(self.field_pos), dtype=np.int64)  # loop the source's miner finishes
         self.queue: list[deque[int]] = [deque() for _ in range(len(self.field_pos))]
         self.phase = np.zeros(n, dtype=np.int8)
         self.field = np.full(n, -1, dtype=np.int32)
@@ -45,9 +58,19 @@ class Gathering:
         self.due = np.full(n, NEVER, dtype=np.int64)  # loop of the worker's next event
         self.carry = np.zeros(n, dtype=np.int64)
         self.goal = np.zeros((n, 2), dtype=np.float64)
-        self.mine_loops = seconds_to_loops(rules.gathering.mineral_time)
-        self.pause_loops = round(rules.gathering.mineral_pause * LOOPS_PER_SECOND)
-        self.per_trip = rules.gathering.minerals_per_trip
+
+    def gas_ready(self, geyser: int, building: int) -> None:
+        """A gas building finished on ``geyser`` (index among the map's geysers): its source can be mined."""
+        self.building[self.geyser_base + geyser] = building
+
+    def usable(self, worker: int, source: int) -> bool:
+        """Whether ``worker`` may gather from ``source``: minerals left, and for gas its own living building."""
+        if self.contents[source] <= 0:
+            return False
+        if not self.vespene[source]:
+            return True
+        b, st = int(self.building[source]), self.engine.state
+        return b >= 0 and bool(st.alive[b]) and st.owner[b] == st.owner[worker]
 
     # ------------------------------------------------------------------ assignment
 
@@ -70,7 +93,7 @@ class Gathering:
         the same order (a fair start). -1 when the base is mined out."""
         offsets = self.field_pos - self.engine.state.pos[hall]
         distance = np.hypot(offsets[:, 0], offsets[:, 1])
-        fields = np.flatnonzero((distance < BASE_RADIUS) & (self.contents > 0))
+        fields = np.flatnonzero((distance < BASE_RADIUS) & (self.contents > 0) & ~self.vespene)
         if not fields.size:
             return -1
         line = offsets[fields].mean(axis=0)
@@ -100,13 +123,17 @@ class Gathering:
             elif phase == PAUSED:
                 self._walk(w, self._hall_spot(w), TO_HALL)
             elif phase == TO_HALL and self._arrived(w, loop):
-                self.bank.deposit(int(self.engine.state.owner[w]), minerals=int(self.carry[w]))
+                owner, carry = int(self.engine.state.owner[w]), int(self.carry[w])
+                if self.vespene[int(self.field[w])]:
+                    self.bank.deposit(owner, vespene=carry)
+                else:
+                    self.bank.deposit(owner, minerals=carry)
                 self.carry[w] = 0
                 self._walk(w, self._field_spot(w, int(self.field[w])), TO_FIELD)
 
     def _reach_field(self, w: int, loop: int) -> None:
         f = int(self.field[w])
-        if self.contents[f] <= 0:
+        if not self.usable(w, f):
             self._retarget(w)
             return
         if self.field_free_at[f] <= loop and not self.queue[f]:
@@ -116,16 +143,16 @@ class Gathering:
             self.phase[w], self.due[w] = WAITING, NEVER
 
     def _start_mining(self, w: int, f: int, loop: int) -> None:
-        self.field_free_at[f] = loop + self.mine_loops
-        self.phase[w], self.due[w] = MINING, loop + self.mine_loops
+        self.field_free_at[f] = loop + int(self.mine_loops[f])
+        self.phase[w], self.due[w] = MINING, loop + int(self.mine_loops[f])
 
     def _finish_mining(self, w: int, loop: int) -> None:
         f = int(self.field[w])
-        self.carry[w] = min(self.per_trip, int(self.contents[f]))
+        self.carry[w] = min(int(self.per_trip[f]), int(self.contents[f]))
         self.contents[f] -= self.carry[w]
         self._next_miner(f, loop)
-        if self.pause_loops:
-            self.phase[w], self.due[w] = PAUSED, loop + self.pause_loops
+        if self.pause_loops[f]:
+            self.phase[w], self.due[w] = PAUSED, loop + int(self.pause_loops[f])
         else:
             self._walk(w, self._hall_spot(w), TO_HALL)
 
@@ -135,15 +162,17 @@ class Gathering:
             nxt = self.queue[f].popleft()
             if self.phase[nxt] != WAITING or self.field[nxt] != f:
                 continue  # it left meanwhile
-            if self.contents[f] > 0:
+            if self.usable(nxt, f):
                 self._start_mining(nxt, f, loop)
                 return
             self._retarget(nxt)
 
     def _retarget(self, w: int) -> None:
-        """The worker's field is mined out: the nearest field with minerals left near its town hall, if any."""
+        """The worker's source ran out (or its gas building is gone): the nearest mineral field with minerals left
+        near its town hall, if any."""
         hall_pos = self.engine.state.pos[int(self.hall[w])]
-        left = np.flatnonzero((self.contents > 0) & (np.linalg.norm(self.field_pos - hall_pos, axis=1) < BASE_RADIUS))
+        near = np.linalg.norm(self.field_pos - hall_pos, axis=1) < BASE_RADIUS
+        left = np.flatnonzero((self.contents > 0) & near & ~self.vespene)
         if not left.size:
             self._leave(w)
             return
@@ -170,10 +199,10 @@ class Gathering:
         return False
 
     def _field_spot(self, w: int, f: int) -> np.ndarray:
-        """Where a worker mines: the field's edge on the side of its town hall."""
+        """Where a worker mines: the source's edge on the side of its town hall."""
         centre = self.field_pos[f]
         towards = self.engine.state.pos[int(self.hall[w])] - centre
-        reach = self.field_radius + float(self.engine.units.radius[self.engine.state.utype[w]])
+        reach = float(self.source_radius[f] + self.engine.units.radius[self.engine.state.utype[w]])
         return centre + towards / np.hypot(*towards) * reach
 
     def _hall_spot(self, w: int) -> np.ndarray:
