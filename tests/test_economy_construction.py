@@ -155,3 +155,31 @@ def test_construction_does_not_depend_on_the_step_size():
             game.step(min(step, 1200 - game.loop))
         hashes.add(game.state_hash())
     assert len(hashes) == 1
+
+
+def test_a_weapons_upgrade_improves_the_army_in_the_field_and_what_comes_after():
+    game = _game(("terran", "zerg"))
+    scvs = _slots(game, 1, "scv")
+    game.construction.order(1, scvs[0], "supply_depot", _site(game, 1, 9.0, 9.0))
+    game.construction.order(1, scvs[1], "engineering_bay", _site(game, 1, 9.5, -9.5))
+    game.step(46 * 23)
+    assert {"supply_depot", "engineering_bay"} <= game.production.finished_structures(1)
+    game.construction.order(1, scvs[2], "barracks", _site(game, 1, 13.5, 3.5))
+    game.step(50 * 23)
+    barracks, bay = _slots(game, 1, "barracks")[0], _slots(game, 1, "engineering_bay")[0]
+    game.production.order(1, barracks, "marine")
+    game.production.order(1, bay, "terran_infantry_weapons_1")
+    assert game.production.check(1, bay, "terran_infantry_weapons_1") == "busy"  # being researched
+    game.step(18 * 23)
+    veteran = _slots(game, 1, "marine")[0]
+    game.step(115 * 23 - 18 * 23)
+    names = game.rules.units.names
+    assert names[game.engine.state.utype[veteran]] == "marine+terran_infantry_weapons_1"  # upgraded in the field
+    assert game.production.check(1, bay, "terran_infantry_weapons_1") == "busy"  # done: cannot be done again
+    game.production.order(1, barracks, "marine")
+    game.step(19 * 23)
+    upgraded = _slots(game, 1, "marine+terran_infantry_weapons_1")
+    assert len(upgraded) == 2 and not _slots(game, 1, "marine")  # a new marine comes out upgraded
+    units = game.rules.units
+    assert units.damage[units.type_index("marine+terran_infantry_weapons_1")] == 7.0
+    assert game.supply(1)[0] == 12 + 2  # upgraded marines still cost one supply each

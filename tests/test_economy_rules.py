@@ -68,6 +68,19 @@ def test_requirements_follow_the_tech_tree():
         rules.recipe("mothership")
 
 
+def test_upgraded_forms_carry_the_extra_damage_under_the_same_id():
+    rules = default_rules()
+    units = rules.units
+    for (unit, upgrade), form in rules.forms.items():
+        base, up = units.type_index(unit), units.type_index(form)
+        assert units.sc2_id[up] == units.sc2_id[base] and units.hp[up] == units.hp[base]
+        assert units.damage[up] == units.damage[base] + rules.upgrades[upgrade].damage.get(unit, 0.0)
+        assert units.bonus[up] == units.bonus[base] + rules.upgrades[upgrade].bonus.get(unit, 0.0)
+    assert rules.form("roach", {"zerg_missile_weapons_1"}) == "roach+zerg_missile_weapons_1"
+    assert rules.form("zergling", {"zerg_missile_weapons_1"}) == "zergling"  # a melee unit: not improved
+    assert len(rules.forms) == sum(len(set(u.damage) | set(u.bonus)) for u in rules.upgrades.values())
+
+
 def test_ids_and_functions_are_pysc2s():
     units = pytest.importorskip("pysc2_evolved.lib.units")
     actions = pytest.importorskip("pysc2_evolved.lib.actions")
@@ -103,6 +116,9 @@ def test_ids_and_functions_are_pysc2s():
         (lambda d: d["recipes"]["roach"].update(requires=["roach"]), "requires 'roach', which is not a zerg structure"),
         (lambda d: d["upgrades"]["zerg_missile_weapons_1"]["damage"].update(marine=1), "not a zerg unit type"),
         (lambda d: d["races"].pop("zerg"), "races must define exactly"),
+        (lambda d: d["upgrades"]["zerg_missile_weapons_1"].update(bonus={"roach": 1}), "'roach' has no bonus damage"),
+        (lambda d: d["upgrades"].update(extra={"made_by": "evolution_chamber", "cost": [1, 1], "time": 1,
+                                               "function": "x", "damage": {"roach": 1}}), "already gains from"),
         (lambda d: d["gathering"].update(max_workers_per_field=1), "max_workers_per_field must be >="),
         (lambda d: d["resources"]["vespene_geyser"].update(kind="gold"), "kind must be 'minerals' or 'vespene'"),
         (lambda d: d["recipes"].update(carrier={"how": "train", "made_by": "nexus", "cost": [350, 250], "time": 64,

@@ -226,9 +226,10 @@ class Engine:
         self._types_changed()
         return slot
 
-    def morph(self, slot: int, unit_type: str) -> None:
+    def morph(self, slot: int, unit_type: str, keep_orders: bool = False) -> None:
         """A living unit becomes another type in place (larva -> egg, hatchery -> lair, drone -> structure): same
-        slot, tag and position, the same hp and shield fractions, starting energy, no orders."""
+        slot, tag and position, the same hp and shield fractions, starting energy, no orders (``keep_orders``: its
+        orders, target and weapon cooldown stay, for a unit that only gains an upgrade)."""
         st = self.state
         if not (0 <= slot < st.n and st.alive[slot]):
             raise ValueError(f"morph: slot {slot} does not hold a living unit")
@@ -236,9 +237,10 @@ class Engine:
         units = self.units
         st.hp[slot] = units.hp[t] * st.hp[slot] / units.hp[old]
         st.shield[slot] = units.shields[t] * (st.shield[slot] / units.shields[old] if units.shields[old] > 0 else 1.0)
-        st.energy[slot], st.cooldown[slot] = units.energy_start[t], 0.0
-        st.order_kind[slot], st.order_unit[slot], st.order_pos[slot], st.order_len[slot] = _IDLE, -1, 0.0, 0
-        st.attack_target[slot] = -1
+        if not keep_orders:
+            st.energy[slot], st.cooldown[slot] = units.energy_start[t], 0.0
+            st.order_kind[slot], st.order_unit[slot], st.order_pos[slot], st.order_len[slot] = _IDLE, -1, 0.0, 0
+            st.attack_target[slot] = -1
         st.utype[slot] = t
         self._types_changed()
 

@@ -142,11 +142,12 @@ class UnitTable:
         return 1 << self.attribute_names.index(name)
 
     @classmethod
-    def load(cls, path: str | Path = UNITS_FILE, *extra: str | Path) -> UnitTable:
+    def load(cls, path: str | Path = UNITS_FILE, *extra: str | Path, add: dict[str, dict] | None = None) -> UnitTable:
         """Read and validate a unit YAML file (format: see data/units.yaml).
 
         Each ``extra`` file (e.g. data/economy.yaml) appends its ``attributes`` and ``units`` to the first file's,
-        in order, so a full game's table extends the combat table without renumbering it.
+        in order, so a full game's table extends the combat table without renumbering it; ``add`` appends unit
+        specs made in code last (the upgraded forms of economy/rules.py).
         """
         files = [Path(path), *map(Path, extra)]
         data = _read(files[0])
@@ -160,6 +161,11 @@ class UnitTable:
                 raise UnitDataError(f"{more_path}: unit(s) {clash} are already defined before it")
             data = {**data, "attributes": [*data.get("attributes", ()), *more.get("attributes", ())],
                     "units": {**data["units"], **more["units"]}}  # fmt: skip
+        if add:
+            clash = sorted(set(add) & set(data["units"]))
+            if clash:
+                raise UnitDataError(f"added unit(s) {clash} are already defined in {', '.join(map(str, files))}")
+            data = {**data, "units": {**data["units"], **add}}
         try:
             return _build(data)
         except UnitDataError as error:

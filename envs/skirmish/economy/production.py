@@ -47,6 +47,8 @@ class Production:
         ``on_born(slot, producer)``: called for every unit an order delivers (new workers go mining)."""
         self.engine, self.rules, self.bank = engine, rules, bank
         self.on_spawn, self.on_born = on_spawn, on_born
+        self.upgrades: tuple[set[str], ...] = (set(), set(), set())  # finished, per player
+        self.researching: tuple[set[str], ...] = (set(), set(), set())
         self.fields = np.asarray(fields, dtype=np.float64).reshape(-1, 2)
         n, units = engine.state.n, rules.units
         self.queue: list[deque[str]] = [deque() for _ in range(n)]  # orders behind the current one
@@ -92,20 +94,24 @@ class Production:
     # ------------------------------------------------------------------ orders
 
     def check(self, player: int, producer: int, product: str) -> str | None:
-        """Why ``player`` may not order ``product`` from the unit in slot ``producer`` now (None: it may)."""
+        """Why ``player`` may not order ``product`` (a unit or an upgrade) from the unit in slot ``producer`` now
+        (None: it may)."""
         st, names = self.engine.state, self.rules.units.names
-        recipe = self.rules.recipes.get(product)
+        recipe = self.rules.recipes.get(product) or self.rules.upgrades.get(product)
         if not (0 <= producer < st.n and st.alive[producer] and st.owner[producer] == player):
             return "not_owner"
-        if recipe is None or recipe.how == How.build or recipe.made_by != names[st.utype[producer]]:
+        if recipe is None or getattr(recipe, "how", None) == How.build or recipe.made_by != names[st.utype[producer]]:
             return "not_a_producer"
         if not self.complete[producer]:
             return "under_construction"
-        if recipe.how == How.morph and self.current[producer] is not None:
-            return "busy"
+        morph = getattr(recipe, "how", None) == How.morph
+        if morph and self.current[producer] is not None:
+            return "busy"  # a morph under way
+        if product in self.upgrades[player] | self.researching[player]:
+            return "busy"  # an upgrade done or being researched
         if len(self.queue[producer]) + (self.current[producer] is not None) >= MAX_QUEUE:
             return "queue_full"
-        if not self.rules.satisfied(recipe.requires, self.finished_structures(player)):
+        if not self.rules.satisfied(getattr(recipe, "requires", ()), self.finished_structures(player)):
             return "requirements"
         if self.bank.minerals[player] < recipe.cost.minerals:
             return "minerals"
@@ -114,7 +120,7 @@ class Production:
         need = self._supply_of(product)
         if need > 0 and self.supply_used(player) + need > self.supply_cap(player) + 1e-9:
             return "supply"
-        if recipe.count - (recipe.how == How.morph) > int(np.count_nonzero(~st.alive)):
+        if getattr(recipe, "count", 0) - morph > int(np.count_nonzero(~st.alive)):
             return "no_capacity"
         return None
 
@@ -124,9 +130,11 @@ class Production:
         reason = self.check(player, producer, product)
         if reason is not None:
             raise IllegalOrder(reason, f"player {player} cannot order {product!r} from slot {producer}: {reason}")
-        recipe = self.rules.recipes[product]
+        recipe = self.rules.recipes.get(product) or self.rules.upgrades[product]
         self.bank.pay(player, recipe.cost)
         self.reserved[player] += self._supply_of(product)
+        if product in self.rules.upgrades:
+            self.researching[player].add(product)
         self.queue[producer].append(product)
         if self.current[producer] is None:
             self._start(producer, self.engine.loop)
@@ -159,9 +167,9 @@ class Production:
 
     def _start(self, slot: int, loop: int) -> None:
         product = self.queue[slot].popleft()
-        recipe = self.rules.recipes[product]
+        recipe = self.rules.recipes.get(product) or self.rules.upgrades[product]
         self.current[slot], self.started_at[slot], self.done_at[slot] = product, loop, loop + recipe.loops
-        if recipe.how == How.morph and recipe.via is not None:
+        if getattr(recipe, "how", None) == How.morph and recipe.via is not None:
             home = int(self.larva_home[slot])
             self.engine.morph(slot, recipe.via)
             if home >= 0:  # a larva left its hatchery: it grows another
@@ -170,23 +178,39 @@ class Production:
 
     def _finish(self, slot: int, loop: int) -> None:
         product = self.current[slot]
-        recipe = self.rules.recipes[product]
         player = int(self.engine.state.owner[slot])
-        self.reserved[player] -= self._supply_of(product)
         self.current[slot], self.done_at[slot] = None, NEVER
-        if recipe.how == How.morph:
-            self.engine.morph(slot, product)
-            born = [slot] + [self._spawn_beside(slot, product, player) for _ in range(recipe.count - 1)]
+        if product in self.rules.upgrades:
+            self.researching[player].discard(product)
+            self.upgrades[player].add(product)
+            self._upgrade_army(player, product)
         else:
-            born = [self._spawn_beside(slot, product, player) for _ in range(recipe.count)]
-        if product in self.town_halls and self.rules.races[self.rules.recipes[product].race].larva is not None:
-            self._schedule_larva(slot, loop)  # (a lair keeps growing larva)
-        if not np.isnan(self.rally[slot]).any() and recipe.how == How.train:
-            self.engine.issue(player, Command("move", units=tuple(born), target_pos=tuple(self.rally[slot])))
-        for unit in born:
-            self.on_born(unit, slot)
+            self._deliver(slot, product, player, loop)
         if self.queue[slot]:
             self._start(slot, loop)
+
+    def _deliver(self, slot: int, product: str, player: int, loop: int) -> None:
+        recipe = self.rules.recipes[product]
+        self.reserved[player] -= self._supply_of(product)
+        unit = self.rules.form(product, self.upgrades[player])
+        if recipe.how == How.morph:
+            self.engine.morph(slot, unit)
+            born = [slot] + [self._spawn_beside(slot, unit, player) for _ in range(recipe.count - 1)]
+        else:
+            born = [self._spawn_beside(slot, unit, player) for _ in range(recipe.count)]
+        self._schedule_larva(slot, loop)  # (a lair keeps growing larva)
+        if not np.isnan(self.rally[slot]).any() and recipe.how == How.train:
+            self.engine.issue(player, Command("move", units=tuple(born), target_pos=tuple(self.rally[slot])))
+        for unit_slot in born:
+            self.on_born(unit_slot, slot)
+
+    def _upgrade_army(self, player: int, upgrade: str) -> None:
+        """Every living unit of ``player`` the upgrade improves becomes its upgraded form, fighting on as it was."""
+        st, units = self.engine.state, self.rules.units
+        for (unit, name), form in self.rules.forms.items():
+            if name == upgrade:
+                for slot in np.flatnonzero(st.alive & (st.owner == player) & (st.utype == units.type_index(unit))):
+                    self.engine.morph(int(slot), form, keep_orders=True)
 
     def _drop(self, slot: int) -> None:
         """A producer (or egg, or cocoon) died: its orders are lost and their supply freed."""
@@ -194,6 +218,7 @@ class Production:
         for product in [self.current[slot], *self.queue[slot]]:
             if product is not None:
                 self.reserved[player] -= self._supply_of(product)
+                self.researching[player].discard(product)
         self.queue[slot].clear()
         self.current[slot], self.done_at[slot] = None, NEVER
 
@@ -251,6 +276,8 @@ class Production:
         self.larva_home[slot], self.larva_next[slot] = -1, NEVER
 
     def _supply_of(self, product: str) -> float:
+        if product in self.rules.upgrades:
+            return 0.0
         recipe = self.rules.recipes[product]
         return float(self.supply[self.rules.units.type_index(product)]) * recipe.count
 
@@ -267,5 +294,6 @@ class Production:
     def arrays(self) -> tuple:
         """Everything it holds, for the game's state hash."""
         queues = repr([(self.current[s], list(q)) for s, q in enumerate(self.queue)]).encode()
-        return (np.frombuffer(queues, dtype=np.uint8), self.started_at, self.done_at, self.rally, self.complete,
-                self.reserved, self.larva_home, self.larva_next)  # fmt: skip
+        upgrades = repr([sorted(u) for u in self.upgrades] + [sorted(r) for r in self.researching]).encode()
+        return (np.frombuffer(queues + upgrades, dtype=np.uint8), self.started_at, self.done_at, self.rally,
+                self.complete, self.reserved, self.larva_home, self.larva_next)  # fmt: skip

@@ -8,6 +8,7 @@ data is one clear error naming the recipe and the field, not a game that silentl
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -171,6 +172,15 @@ class Rules:
     start_minerals: int
     start_vespene: int
     start_workers: int
+    forms: Mapping[tuple[str, str], str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    # (unit, upgrade) -> its upgraded unit type
+
+    def form(self, unit: str, upgrades: set[str]) -> str:
+        """The unit type a player with ``upgrades`` finished fields for ``unit`` (its upgraded form, if any)."""
+        for upgrade in upgrades:
+            if (unit, upgrade) in self.forms:
+                return self.forms[(unit, upgrade)]
+        return unit
 
     def recipe(self, name: str) -> Recipe:
         """The recipe of a unit or structure type; a clear error lists the makeable types."""
@@ -197,9 +207,16 @@ def load_rules(path: str | Path = ECONOMY_FILE, units_path: str | Path = UNITS_F
         raise RulesError(f"{path}: cannot read rules ({' '.join(str(error).split())})") from None
     units = UnitTable.load(units_path, path)
     try:
-        return _build(data, units)
+        rules = _build(data, units)
+        specs = {**(yaml.safe_load(Path(units_path).read_text()) or {}).get("units", {}), **data.get("units", {})}
+        forms = _upgraded_forms(rules, specs)
     except RulesError as error:
         raise RulesError(f"{path}: {error}") from None
+    if not forms:
+        return rules
+    upgraded = UnitTable.load(units_path, path, add={name: spec for name, (_, _, spec) in forms.items()})
+    return dataclasses.replace(rules, units=upgraded, forms=MappingProxyType(
+        {(unit, upgrade): name for name, (unit, upgrade, _) in forms.items()}))  # fmt: skip
 
 
 @lru_cache(maxsize=1)
@@ -237,6 +254,29 @@ def _build(data: Any, units: UnitTable) -> Rules:
     )
     _check_tree(rules)
     return rules
+
+
+def _upgraded_forms(rules: Rules, specs: dict) -> dict[str, tuple[str, str, dict]]:
+    """Each upgraded unit as a unit type of its own, ``<unit>+<upgrade>``, with the extra damage in its weapon: the
+    engine's damage table then covers upgrades per player, with no per-player state in the engine."""
+    forms: dict[str, tuple[str, str, dict]] = {}
+    seen: dict[str, str] = {}
+    for upgrade in rules.upgrades.values():
+        for unit in sorted(set(upgrade.damage) | set(upgrade.bonus)):
+            if unit in seen:
+                raise RulesError(f"upgrade {upgrade.name!r}: {unit!r} already gains from {seen[unit]!r} (one upgrade "
+                                 "per unit type: further levels and armor upgrades are left out)")  # fmt: skip
+            seen[unit] = upgrade.name
+            weapon = dict(specs[unit].get("weapon") or {})
+            if not weapon:
+                raise RulesError(f"upgrade {upgrade.name!r}: {unit!r} has no weapon to upgrade")
+            if upgrade.bonus.get(unit) and not weapon.get("bonus_vs"):
+                raise RulesError(f"upgrade {upgrade.name!r}: {unit!r} has no bonus damage to raise")
+            weapon["damage"] = weapon["damage"] + upgrade.damage.get(unit, 0.0)
+            if upgrade.bonus.get(unit):
+                weapon["bonus"] = weapon.get("bonus", 0) + upgrade.bonus[unit]
+            forms[f"{unit}+{upgrade.name}"] = (unit, upgrade.name, {**specs[unit], "weapon": weapon})
+    return forms
 
 
 def _recipe(name: str, spec: Any, units: UnitTable) -> Recipe:
