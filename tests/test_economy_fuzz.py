@@ -63,6 +63,12 @@ def _check_invariants(game: FullGame) -> None:
     for player in (1, 2):
         assert game.production.reserved[player] >= -1e-9
         assert game.supply(player)[1] <= game.rules.supply_max
+    structure = (units.attributes[st.utype] & units.attribute_bit("structure")) != 0
+    walkers = alive & ~units.is_air[st.utype] & (units.speed[st.utype] > 0) & game.engine.solid
+    buildings = np.flatnonzero(alive & structure)
+    for b in buildings.tolist():  # no colliding unit's centre inside a structure's footprint
+        inside = (np.abs(st.pos[walkers] - st.pos[b]) < units.radius[st.utype[b]] - 1e-6).all(axis=1)
+        assert not inside.any(), f"a unit stands inside structure slot {b}"
     grid = game.construction.orders
     assert len({o["slot"] for o in grid.values() if o["slot"] >= 0}) == sum(o["slot"] >= 0 for o in grid.values())
 

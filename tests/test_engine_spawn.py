@@ -157,3 +157,21 @@ def test_units_that_are_not_solid_walk_through_each_other():
     assert engine.solid[slot]  # a new unit collides
     with pytest.raises(ValueError, match="set_solid: slots must be in"):
         engine.set_solid([7], False)
+
+
+def test_units_cannot_walk_through_structures():
+    """Structures collide hard (a unit is moved out of the footprint square at once), unlike units' soft pushes."""
+    rules = default_rules()
+    placements = [UnitPlacement("marine", 1, 5.0, 20.0), UnitPlacement("barracks", 2, 20.5, 20.5),
+                  UnitPlacement("marine", 2, 35.0, 35.0)]  # fmt: skip
+    scenario = Scenario(name="wall", map_width=40.0, map_height=40.0, placements=tuple(placements),
+                        time_limit_loops=5000, roster="full")  # fmt: skip
+    engine = Engine(scenario, units=rules.units)
+    engine.issue(1, Command("move", units=[0], target_pos=(36.0, 20.3)))
+    deepest = 0.0
+    for _ in range(120):
+        engine.advance(2)
+        gap = np.abs(engine.state.pos[0] - engine.state.pos[1]).max()  # Chebyshev distance to the barracks centre
+        deepest = max(deepest, 1.5 + 0.375 - gap)
+    assert deepest < 1e-9  # never inside the footprint grown by its radius: it stops at the west face
+    assert 18.0 < engine.state.pos[0, 0] <= 19.0 - 0.375 + 1e-9  # (no pathing: it does not walk round)

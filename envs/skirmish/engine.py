@@ -267,6 +267,8 @@ class Engine:
         if bool(np.any(self.solid[slots] != solid)):
             self.solid[slots] = solid
             self._pairs_until = -1  # rebuild the collision pairs at the next loop
+            if solid:
+                self._eject()
 
     def _forget(self, slot: int) -> None:
         """Drop every order and target other units hold on ``slot`` (queued orders on it are removed in order)."""
@@ -294,6 +296,7 @@ class Engine:
     def _types_changed(self) -> None:
         self._slot_params()
         self.invalidate_caches()
+        self._eject()
         self._check_done()
 
     # ------------------------------------------------------------------ setup
@@ -312,10 +315,11 @@ class Engine:
         self._healer_slots = self._healer.nonzero()[0]
         self._healers_of = {p: self._healer_slots[self.state.owner[self._healer_slots] == p] for p in (1, 2)}
         self._shield_delay_min = tables.shield_delay_min
-        if self.defeat == "structures":
-            self._counted = (self.units.attributes[self.state.utype] & self.units.attribute_bit(STRUCTURE)) != 0
+        if STRUCTURE in self.units.attribute_names:
+            self._structure = (self.units.attributes[self.state.utype] & self.units.attribute_bit(STRUCTURE)) != 0
         else:
-            self._counted = np.ones(n, dtype=bool)
+            self._structure = np.zeros(n, dtype=bool)
+        self._counted = self._structure if self.defeat == "structures" else np.ones(n, dtype=bool)
 
     def _alive_changed(self) -> None:
         """Recompute what depends on who is alive: living slots, counts, regen rates, crowd radii, pairs."""
@@ -792,6 +796,8 @@ class Engine:
                 z += pushed
                 moved = True
             self._apart_until = t + free
+        if self._box_s.size and self._clear_structures():
+            moved = True
         if moved:  # pushes (and rounding) can end a hair outside the map: clamp (x and y at once, on state.pos)
             pos = self._pos
             np.minimum(np.maximum(pos, 0.0, out=pos), self._map_size, out=pos)
@@ -831,8 +837,56 @@ class Engine:
         self._pair_inv_closing = 1.0 / np.maximum(self._disp[self._pi] + self._disp[self._pj], 1e-12)
         self._pairs_until = t + PAIR_WINDOW
         self._apart_until = t
+        one = self._structure[self._pi] != self._structure[self._pj]  # unit-structure pairs (full games only)
+        if np.count_nonzero(one):
+            first = self._structure[self._pi[one]]
+            self._box_s = np.where(first, self._pi[one], self._pj[one])
+            self._box_m = np.where(first, self._pj[one], self._pi[one])
+        else:
+            self._box_s = self._box_m = _NONE
         self._shares_stale = True
         self._push_index = None
+
+    def _eject(self) -> None:
+        """After a spawn, a morph or a unit turning solid between advances: move solid mobile ground units out of
+        every structure footprint they stand in (as SC2 pushes units off a new building), before the next loop."""
+        st = self.state
+        if not np.count_nonzero(self._structure & st.alive):
+            return
+        for _ in range(3):  # (a unit pushed out of one structure into a neighbouring one: again)
+            movers = np.flatnonzero(st.alive & ~self._air & self._can_move & self.solid)
+            structures = np.flatnonzero(st.alive & self._structure)
+            m, s = (a.reshape(-1) for a in np.meshgrid(movers, structures, indexing="ij"))
+            d = st.pos[m] - st.pos[s]
+            over = (self._r[s] + self._r[m])[:, None] - np.abs(d)
+            inside = (over > 0.0).all(axis=1)
+            if not np.count_nonzero(inside):
+                return
+            m, d, over = m[inside], d[inside], over[inside]
+            axis = (over[:, 1] < over[:, 0]).astype(np.intp)
+            rows = np.arange(m.size)
+            step = np.zeros_like(d)
+            step[rows, axis] = np.where(d[rows, axis] >= 0.0, 1.0, -1.0) * over[rows, axis]
+            np.add.at(st.pos, m, step)
+            np.minimum(np.maximum(st.pos, 0.0, out=st.pos), self._map_size, out=st.pos)
+            self.invalidate_caches()
+
+    def _clear_structures(self) -> bool:
+        """Hard collision with structures: a solid mobile ground unit inside a structure's footprint square grown by
+        its own radius moves out along the axis of least overlap (soft pushes alone let a unit walk through)."""
+        m, s = self._box_m, self._box_s
+        alive, z = self.state.alive, self._z
+        d = z[m] - z[s]
+        half = self._r[s] + self._r[m]
+        over_x, over_y = half - np.abs(d.real), half - np.abs(d.imag)
+        inside = (over_x > 0.0) & (over_y > 0.0) & alive[m] & alive[s] & self.solid[m] & self._can_move[m]
+        if not np.count_nonzero(inside):
+            return False
+        m, d, over_x, over_y = m[inside], d[inside], over_x[inside], over_y[inside]
+        sign_x, sign_y = np.where(d.real >= 0.0, 1.0, -1.0), np.where(d.imag >= 0.0, 1.0, -1.0)
+        push = np.where(over_x <= over_y, sign_x * over_x + 0j, 1j * sign_y * over_y)
+        np.add.at(z, m, push)
+        return True
 
     def _pair_shares(self) -> None:
         """Each candidate pair's split of a push, by the two units' push weights (0 for units that cannot move)."""
