@@ -57,12 +57,12 @@ def test_structures_start_low_and_gain_hp_evenly():
     game.construction.order(1, probe, "pylon", _site(game, 1, 8.0, 8.0))
     game.step(150)
     pylon = _slots(game, 1, "pylon")[0]
-    started = game.construction.orders[[i for i, o in game.construction.orders.items() if o["slot"] == pylon][0]]
+    started = game.construction.orders[[i for i, o in game.construction.orders.items() if o.slot == pylon][0]]
     hp = []
     for _ in range(10):
         game.step(20)
         hp.append(game.engine.state.hp[pylon])
-    fraction = (game.loop - started["started_at"]) / (started["done_at"] - started["started_at"])
+    fraction = (game.loop - started.started_at) / (started.done_at - started.started_at)
     expected = 200 * (START_HP + (1 - START_HP) * fraction)
     assert hp[-1] == pytest.approx(expected, abs=200 * 0.9 * 16 / 403 + 1e-9)  # within one 16-loop tick
     assert np.all(np.diff(hp) > 0)
@@ -132,7 +132,7 @@ def test_a_worker_sent_elsewhere_cancels_its_order_and_a_destroyed_structure_fre
 
 
 def _registered(game):
-    return {i for i, o in game.construction.orders.items() if o["structure"] is None}
+    return {i for i, o in game.construction.orders.items() if o.structure is None}
 
 
 def test_illegal_builds_raise_with_their_reason():

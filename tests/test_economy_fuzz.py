@@ -70,7 +70,7 @@ def _check_invariants(game: FullGame) -> None:
         inside = (np.abs(st.pos[walkers] - st.pos[b]) < units.radius[st.utype[b]] - 1e-6).all(axis=1)
         assert not inside.any(), f"a unit stands inside structure slot {b}"
     grid = game.construction.orders
-    assert len({o["slot"] for o in grid.values() if o["slot"] >= 0}) == sum(o["slot"] >= 0 for o in grid.values())
+    assert len({o.slot for o in grid.values() if o.slot >= 0}) == sum(o.slot >= 0 for o in grid.values())
 
 
 @pytest.mark.parametrize("races", [("terran", "zerg"), ("protoss", "terran"), ("zerg", "protoss")])

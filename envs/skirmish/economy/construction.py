@@ -13,6 +13,7 @@ and a terran structure whose SCV dies goes on building (SC2 pauses it until anot
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -29,6 +30,25 @@ HP_TICK = 16  # loops between hp gains of a structure going up (a fixed schedule
 RESERVED = 1_000_000  # grid occupant ids of construction orders start here
 REASONS = ("not_owner", "not_a_builder", "requirements", "minerals", "vespene", "placement", "geyser", "power",
            "creep")  # fmt: skip
+
+
+@dataclass
+class Site:
+    """One structure's place on the grid, from the order to its destruction (``structure`` None: a starting one)."""
+
+    player: int
+    worker: int  # the builder (-1 for a starting structure)
+    structure: str | None
+    x: float
+    y: float
+    goal: tuple[float, float] = (0.0, 0.0)  # where the worker walks to
+    geyser: int = -1  # the map geyser it stands on (gas buildings)
+    slot: int = -1  # the structure's engine slot once it stands
+    due: int = NEVER  # loop of its next event: the worker's arrival, then hp ticks
+    started_at: int = NEVER
+    done_at: int = NEVER
+    hp_at: int = NEVER  # loop up to which its hp has been added
+    finished: bool = False
 
 
 class IllegalBuild(ValueError):
@@ -52,7 +72,7 @@ class Construction:
         self.gas_ready = hooks["gas_ready"]
         self.geysers = np.array([(s.x, s.y) for s in game_map.resources() if rules.resources[s.resource].vespene])
         self.geyser_taken = np.zeros(len(self.geysers), dtype=bool)
-        self.orders: dict[int, dict] = {}  # grid occupant id -> the order (worker, structure, site, slot, ...)
+        self.orders: dict[int, Site] = {}  # grid occupant id -> the site it holds
         self._next_id = RESERVED
 
     def register(self, slot: int, footprint: int) -> None:
@@ -60,9 +80,7 @@ class Construction:
         x, y = (float(v) for v in self.engine.state.pos[slot])
         order_id, self._next_id = self._next_id, self._next_id + 1
         self.grid.place(x, y, (footprint, footprint), occupant=order_id)
-        self.orders[order_id] = {"player": int(self.engine.state.owner[slot]), "worker": -1, "structure": None,
-                                 "site": (x, y), "geyser": -1, "slot": slot, "due": NEVER,
-                                 "finished": True}  # fmt: skip
+        self.orders[order_id] = Site(int(self.engine.state.owner[slot]), -1, None, x, y, slot=slot, finished=True)
 
     # ------------------------------------------------------------------ orders
 
@@ -130,89 +148,87 @@ class Construction:
         speed = float(self.engine.units.speed_loop[st.utype[worker]])
         arrive = self.engine.loop + max(1, int(np.ceil(float(np.hypot(*(goal - st.pos[worker]))) / speed - 1e-9)))
         self.engine.issue(player, Command("move", units=(worker,), target_pos=(float(goal[0]), float(goal[1]))))
-        self.orders[order_id] = {"player": player, "worker": worker, "structure": structure, "site": (x, y),
-                                 "goal": goal, "geyser": geyser, "slot": -1, "due": arrive,
-                                 "finished": False}  # fmt: skip
+        self.orders[order_id] = Site(player, worker, structure, x, y, goal=(float(goal[0]), float(goal[1])),
+                                     geyser=geyser, due=arrive)  # fmt: skip
         return order_id
 
     # ------------------------------------------------------------------ events
 
     def next_event(self) -> int:
-        return min((o["due"] for o in self.orders.values()), default=NEVER)
+        return min((o.due for o in self.orders.values()), default=NEVER)
 
     def handle(self, loop: int) -> None:
         st = self.engine.state
         for order_id in sorted(self.orders):
             order = self.orders[order_id]
-            if order["slot"] >= 0 and not st.alive[order["slot"]]:
+            if order.slot >= 0 and not st.alive[order.slot]:
                 self._forget(order_id)  # destroyed, going up or finished: its cells (and geyser) are free again
-            elif order["due"] <= loop:
-                if order["slot"] < 0:
+            elif order.due <= loop:
+                if order.slot < 0:
                     self._arrive(order_id, loop)
                 else:
                     self._grow(order_id, loop)
 
     def _arrive(self, order_id: int, loop: int) -> None:
         order = self.orders[order_id]
-        st, worker, player = self.engine.state, order["worker"], order["player"]
-        recipe = self.rules.recipes[order["structure"]]
-        if st.alive[worker] and st.order_kind[worker, 0] == Order.MOVE and np.array_equal(st.order_pos[worker, 0],
-                                                                                            order["goal"]):  # fmt: skip
-            order["due"] = loop + 1  # still walking (rounding left it a loop short)
+        st, worker, player = self.engine.state, order.worker, order.player
+        recipe = self.rules.recipes[order.structure]
+        alive, kind = bool(st.alive[worker]), st.order_kind[worker, 0]
+        if alive and kind == Order.MOVE and np.array_equal(st.order_pos[worker, 0], order.goal):
+            order.due = loop + 1  # still walking (rounding left it a loop short)
             return
-        if not (st.alive[worker] and st.order_kind[worker, 0] == Order.IDLE
-                and np.allclose(st.pos[worker], order["goal"], atol=1e-6)):  # fmt: skip
+        if not (alive and kind == Order.IDLE and np.allclose(st.pos[worker], order.goal, atol=1e-6)):
             self.bank.refund(player, recipe.cost)  # died or was sent elsewhere on the way: no structure, no cost
             self._forget(order_id)
             if st.alive[worker]:
                 self.engine.set_solid([worker], True)
             return
         if self.rules.races[recipe.race].build_style == BuildStyle.worker_consumed:
-            self.engine.morph(worker, order["structure"])
+            self.engine.morph(worker, order.structure)
             slot = worker
             st.hp[slot] = self.rules.units.hp[st.utype[slot]] * START_HP  # (a morph keeps the drone's hp fraction)
             self.engine.invalidate_caches()
         else:
-            slot = self.engine.spawn(order["structure"], player, order["site"], hp_fraction=START_HP)
+            slot = self.engine.spawn(order.structure, player, (order.x, order.y), hp_fraction=START_HP)
             if self.rules.races[recipe.race].build_style == BuildStyle.worker_free:
                 self.resume(worker)
         self.engine.set_solid([slot], True)
         self.spawned(slot)
         self.production.complete[slot] = False
-        order.update(slot=slot, started_at=loop, hp_at=loop, done_at=loop + recipe.loops,
-                     due=min(loop + HP_TICK, loop + recipe.loops))  # fmt: skip
+        order.slot, order.started_at, order.hp_at, order.done_at = slot, loop, loop, loop + recipe.loops
+        order.due = min(loop + HP_TICK, order.done_at)
 
     def _grow(self, order_id: int, loop: int) -> None:
         """Add the hp gained since the last tick (evenly over the build time); finish on the last loop."""
         order = self.orders[order_id]
-        slot, now = order["slot"], min(loop, order["done_at"])
+        slot, now = order.slot, min(loop, order.done_at)
         hp_max = float(self.rules.units.hp[self.engine.state.utype[slot]])
-        gained = hp_max * (1.0 - START_HP) * (now - order["hp_at"]) / (order["done_at"] - order["started_at"])
+        gained = hp_max * (1.0 - START_HP) * (now - order.hp_at) / (order.done_at - order.started_at)
         self.engine.add_hp([slot], [gained])
-        order["hp_at"] = now
-        if now < order["done_at"]:
-            order["due"] = min(loop + HP_TICK, order["done_at"])
+        order.hp_at = now
+        if now < order.done_at:
+            order.due = min(loop + HP_TICK, order.done_at)
             return
-        order.update(due=NEVER, finished=True)
+        order.due, order.finished = NEVER, True
         self.production.structure_done(slot, loop)
-        if order["geyser"] >= 0:
-            self.gas_ready(order["geyser"], slot)
-        worker = order["worker"]
-        style = self.rules.races[self.rules.recipes[order["structure"]].race].build_style
+        if order.geyser >= 0:
+            self.gas_ready(order.geyser, slot)
+        worker = order.worker
+        style = self.rules.races[self.rules.recipes[order.structure].race].build_style
         if style == BuildStyle.worker_busy and self.engine.state.alive[worker]:
             self.resume(worker)
 
     def progress(self, slot: int) -> float:
         """build_progress of a structure: 1 when finished (or not built here), else the fraction of its time done."""
         for order in self.orders.values():
-            if order["slot"] == slot and not order["finished"]:
-                return (self.engine.loop - order["started_at"]) / (order["done_at"] - order["started_at"])
+            if order.slot == slot and not order.finished:
+                return (self.engine.loop - order.started_at) / (order.done_at - order.started_at)
         return 1.0
 
     # ------------------------------------------------------------------ helpers
 
     def _walking(self, worker: int) -> bool:
-        return any(o["worker"] == worker and o["slot"] < 0 for o in self.orders.values())
+        return any(o.worker == worker and o.slot < 0 for o in self.orders.values())
 
     def _free_geyser(self, x: float, y: float) -> int:
         if not len(self.geysers):
@@ -229,11 +245,11 @@ class Construction:
 
     def _forget(self, order_id: int) -> None:
         order = self.orders.pop(order_id)
-        if order["geyser"] >= 0:
-            self.geyser_taken[order["geyser"]] = False
+        if order.geyser >= 0:
+            self.geyser_taken[order.geyser] = False
         self.grid.clear(order_id)
 
     def arrays(self) -> tuple:
         """Everything it holds, for the game's state hash."""
-        orders = repr(sorted((i, sorted((k, repr(v)) for k, v in o.items())) for i, o in self.orders.items()))
+        orders = repr(sorted((i, sorted(asdict(o).items())) for i, o in self.orders.items()))
         return np.frombuffer(orders.encode(), dtype=np.uint8), self.geyser_taken
