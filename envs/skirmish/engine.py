@@ -849,26 +849,33 @@ class Engine:
 
     def _eject(self) -> None:
         """After a spawn, a morph or a unit turning solid between advances: move solid mobile ground units out of
-        every structure footprint they stand in (as SC2 pushes units off a new building), before the next loop."""
+        every structure footprint they stand in (as SC2 pushes units off a new building), each to the nearest point
+        outside all footprints among the exits of the footprints it is in (so it is not pushed into a neighbour)."""
         st = self.state
-        if not np.count_nonzero(self._structure & st.alive):
+        structures = np.flatnonzero(st.alive & self._structure)
+        if not structures.size:
             return
-        for _ in range(3):  # (a unit pushed out of one structure into a neighbouring one: again)
-            movers = np.flatnonzero(st.alive & ~self._air & self._can_move & self.solid)
-            structures = np.flatnonzero(st.alive & self._structure)
-            m, s = (a.reshape(-1) for a in np.meshgrid(movers, structures, indexing="ij"))
-            d = st.pos[m] - st.pos[s]
-            over = (self._r[s] + self._r[m])[:, None] - np.abs(d)
-            inside = (over > 0.0).all(axis=1)
+        movers = np.flatnonzero(st.alive & ~self._air & self._can_move & self.solid)
+        moved = False
+        for m in movers.tolist():
+            half = self._r[structures] + self._r[m]
+            lo, hi = st.pos[structures] - half[:, None], st.pos[structures] + half[:, None]
+            inside = ((st.pos[m] > lo) & (st.pos[m] < hi)).all(axis=1)
             if not np.count_nonzero(inside):
-                return
-            m, d, over = m[inside], d[inside], over[inside]
-            axis = (over[:, 1] < over[:, 0]).astype(np.intp)
-            rows = np.arange(m.size)
-            step = np.zeros_like(d)
-            step[rows, axis] = np.where(d[rows, axis] >= 0.0, 1.0, -1.0) * over[rows, axis]
-            np.add.at(st.pos, m, step)
-            np.minimum(np.maximum(st.pos, 0.0, out=st.pos), self._map_size, out=st.pos)
+                continue
+            exits = []
+            for k in np.flatnonzero(inside).tolist():
+                for axis in (0, 1):
+                    for edge in (lo[k, axis] - 1e-9, hi[k, axis] + 1e-9):
+                        point = st.pos[m].copy()
+                        point[axis] = edge
+                        exits.append(point)
+            exits = np.clip(np.array(exits), 0.0, self._map_size)
+            blocked = ((exits[:, None, :] > lo[None]) & (exits[:, None, :] < hi[None])).all(axis=2).any(axis=1)
+            cost = np.abs(exits - st.pos[m]).sum(axis=1) + blocked * 1e9  # the nearest exit that is free
+            st.pos[m] = exits[int(np.argmin(cost))]
+            moved = True
+        if moved:
             self.invalidate_caches()
 
     def _clear_structures(self) -> bool:
