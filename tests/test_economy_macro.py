@@ -20,7 +20,7 @@ def test_macro_players_open_saturate_and_build_an_army(races):
         for player in players:
             player.act()
         game.step(8)
-        _check_invariants(game, footprints=False)  # (dense bases can trap a unit between structures: FULL_GAMES.md)
+        _check_invariants(game)
     st, rules = game.engine.state, game.rules
     for player, race in zip(players, races, strict=True):
         mine = st.alive & (st.owner == player.player)

@@ -77,6 +77,7 @@ PAIR_WINDOW = 8  # loops between rebuilds of the collision candidate pairs
 BLOCKED_LOOPS = 16  # loops without progress that end a blocked move ...
 BLOCKED_PROGRESS = 0.1  # ... where progress is less than this fraction of the unit's speed
 JITTER_BATCH = 256  # cooldown jitter values drawn from the generator at once
+EXIT_ROUNDS = 4  # rounds of footprint exits searched for a unit trapped inside structures
 REACH_EPS = 1e-6  # map units of slack in range checks, so a unit that stepped exactly into range is in range
 _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
 _NONE = np.empty(0, dtype=np.int64)
@@ -849,51 +850,52 @@ class Engine:
 
     def _eject(self) -> None:
         """After a spawn, a morph or a unit turning solid between advances: move solid mobile ground units out of
-        every structure footprint they stand in (as SC2 pushes units off a new building), each to the nearest point
-        outside all footprints among the exits of the footprints it is in (so it is not pushed into a neighbour)."""
-        st = self.state
-        structures = np.flatnonzero(st.alive & self._structure)
-        if not structures.size:
-            return
-        movers = np.flatnonzero(st.alive & ~self._air & self._can_move & self.solid)
-        moved = False
-        for m in movers.tolist():
-            half = self._r[structures] + self._r[m]
-            lo, hi = st.pos[structures] - half[:, None], st.pos[structures] + half[:, None]
-            inside = ((st.pos[m] > lo) & (st.pos[m] < hi)).all(axis=1)
-            if not np.count_nonzero(inside):
-                continue
-            exits = []
-            for k in np.flatnonzero(inside).tolist():
-                for axis in (0, 1):
-                    for edge in (lo[k, axis] - 1e-9, hi[k, axis] + 1e-9):
-                        point = st.pos[m].copy()
-                        point[axis] = edge
-                        exits.append(point)
-            exits = np.clip(np.array(exits), 0.0, self._map_size)
-            blocked = ((exits[:, None, :] > lo[None]) & (exits[:, None, :] < hi[None])).all(axis=2).any(axis=1)
-            cost = np.abs(exits - st.pos[m]).sum(axis=1) + blocked * 1e9  # the nearest exit that is free
-            st.pos[m] = exits[int(np.argmin(cost))]
-            moved = True
-        if moved:
+        every structure footprint they stand in (as SC2 pushes units off a new building)."""
+        movers = np.flatnonzero(self.state.alive & ~self._air & self._can_move & self.solid)
+        if self._exit_structures(movers):
             self.invalidate_caches()
 
     def _clear_structures(self) -> bool:
-        """Hard collision with structures: a solid mobile ground unit inside a structure's footprint square grown by
-        its own radius moves out along the axis of least overlap (soft pushes alone let a unit walk through)."""
+        """Hard collision with structures, each loop: the solid mobile ground units of the unit-structure candidate
+        pairs that stand inside a footprint move out (soft pushes alone let a unit walk through)."""
         m, s = self._box_m, self._box_s
-        alive, z = self.state.alive, self._z
-        d = z[m] - z[s]
+        alive = self.state.alive
+        d = self._z[m] - self._z[s]
         half = self._r[s] + self._r[m]
-        over_x, over_y = half - np.abs(d.real), half - np.abs(d.imag)
-        inside = (over_x > 0.0) & (over_y > 0.0) & alive[m] & alive[s] & self.solid[m] & self._can_move[m]
-        if not np.count_nonzero(inside):
+        inside = (half - np.abs(d.real) > 0.0) & (half - np.abs(d.imag) > 0.0) & alive[m] & alive[s]
+        inside &= self.solid[m] & self._can_move[m]
+        return bool(np.count_nonzero(inside)) and self._exit_structures(np.unique(m[inside]))
+
+    def _exit_structures(self, movers: np.ndarray) -> bool:
+        """Move each of ``movers`` that stands inside a structure's footprint square (grown by its radius) to the
+        nearest point outside every footprint among the exits of the footprints it is in, then their exits (a few
+        rounds), so a unit between structures is not pushed from one into the next; returns whether any moved."""
+        st = self.state
+        structures = np.flatnonzero(st.alive & self._structure)
+        if not structures.size or not movers.size:
             return False
-        m, d, over_x, over_y = m[inside], d[inside], over_x[inside], over_y[inside]
-        sign_x, sign_y = np.where(d.real >= 0.0, 1.0, -1.0), np.where(d.imag >= 0.0, 1.0, -1.0)
-        push = np.where(over_x <= over_y, sign_x * over_x + 0j, 1j * sign_y * over_y)
-        np.add.at(z, m, push)
-        return True
+        pos = st.pos
+        moved = False
+        for m in movers.tolist():
+            half = self._r[structures] + self._r[m]
+            lo, hi = pos[structures] - half[:, None], pos[structures] + half[:, None]
+            if not ((pos[m] > lo) & (pos[m] < hi)).all(axis=1).any():
+                continue
+            points = pos[m][None].copy()
+            for _ in range(EXIT_ROUNDS):
+                inside = (points[:, None, :] > lo[None]) & (points[:, None, :] < hi[None])
+                p, k = np.nonzero(inside.all(axis=2))  # (point, structure) pairs still inside
+                exits = np.repeat(points[p][:, None, :], 4, axis=1)
+                exits[:, 0, 0], exits[:, 1, 0] = lo[k, 0] - 1e-9, hi[k, 0] + 1e-9
+                exits[:, 2, 1], exits[:, 3, 1] = lo[k, 1] - 1e-9, hi[k, 1] + 1e-9
+                points = np.unique(np.clip(exits.reshape(-1, 2), 0.0, self._map_size), axis=0)
+                blocked = ((points[:, None, :] > lo[None]) & (points[:, None, :] < hi[None])).all(axis=2).any(axis=1)
+                if not blocked.all():
+                    free = points[~blocked]
+                    pos[m] = free[int(np.argmin(np.abs(free - pos[m]).sum(axis=1)))]
+                    moved = True
+                    break
+        return moved
 
     def _pair_shares(self) -> None:
         """Each candidate pair's split of a push, by the two units' push weights (0 for units that cannot move)."""
