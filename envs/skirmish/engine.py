@@ -857,14 +857,21 @@ class Engine:
 
     def _clear_structures(self) -> bool:
         """Hard collision with structures, each loop: the solid mobile ground units of the unit-structure candidate
-        pairs that stand inside a footprint move out (soft pushes alone let a unit walk through)."""
+        pairs that stand inside a footprint move out along the axis of least overlap (soft pushes alone let a unit
+        walk through); one that lands in another footprint leaves by ``_exit_structures``."""
         m, s = self._box_m, self._box_s
-        alive = self.state.alive
-        d = self._z[m] - self._z[s]
+        alive, z = self.state.alive, self._z
+        d = z[m] - z[s]
         half = self._r[s] + self._r[m]
-        inside = (half - np.abs(d.real) > 0.0) & (half - np.abs(d.imag) > 0.0) & alive[m] & alive[s]
-        inside &= self.solid[m] & self._can_move[m]
-        return bool(np.count_nonzero(inside)) and self._exit_structures(np.unique(m[inside]))
+        over_x, over_y = half - np.abs(d.real), half - np.abs(d.imag)
+        inside = (over_x > 0.0) & (over_y > 0.0) & alive[m] & alive[s] & self.solid[m] & self._can_move[m]
+        if not np.count_nonzero(inside):
+            return False
+        m, d, over_x, over_y = m[inside], d[inside], over_x[inside], over_y[inside]
+        sign_x, sign_y = np.where(d.real >= 0.0, 1.0, -1.0), np.where(d.imag >= 0.0, 1.0, -1.0)
+        np.add.at(z, m, np.where(over_x <= over_y, sign_x * over_x + 0j, 1j * sign_y * over_y))
+        self._exit_structures(np.unique(m))  # (only units still inside some footprint are searched)
+        return True
 
     def _exit_structures(self, movers: np.ndarray) -> bool:
         """Move each of ``movers`` that stands inside a structure's footprint square (grown by its radius) to the
@@ -875,12 +882,13 @@ class Engine:
         if not structures.size or not movers.size:
             return False
         pos = st.pos
+        reach = self._r[structures][None, :] + self._r[movers][:, None]  # [movers, structures]
+        gap = np.abs(pos[movers][:, None, :] - pos[structures][None, :, :])
+        trapped = movers[((gap[..., 0] < reach) & (gap[..., 1] < reach)).any(axis=1)]
         moved = False
-        for m in movers.tolist():
+        for m in trapped.tolist():
             half = self._r[structures] + self._r[m]
             lo, hi = pos[structures] - half[:, None], pos[structures] + half[:, None]
-            if not ((pos[m] > lo) & (pos[m] < hi)).all(axis=1).any():
-                continue
             points = pos[m][None].copy()
             for _ in range(EXIT_ROUNDS):
                 inside = (points[:, None, :] > lo[None]) & (points[:, None, :] < hi[None])
