@@ -92,21 +92,22 @@ def test_larva_morph_through_eggs_and_grow_back():
 
 
 def test_zerglings_come_in_pairs_and_a_killed_egg_frees_its_supply():
-    rules = _rich()
-    game = FullGame("duel", ("zerg", "terran"), seed=0, rules=rules)
-    # A spawning pool is not buildable yet (construction comes next); mark the hatchery as satisfying the pool.
-    game.production.finished_structures = lambda player: {"hatchery", "spawning_pool"}
+    game = FullGame("duel", ("zerg", "terran"), seed=0, rules=_rich())
+    hx, hy = game.map.bases[game.bases[0]].hall
+    game.construction.order(1, _slots(game, 1, "drone")[0], "spawning_pool", (hx + 5.5, hy + 7.5))
+    game.step(46 * 23 + 100)  # the drone walks over and becomes the pool (46 s)
+    assert "spawning_pool" in game.production.finished_structures(1)
     larva = _slots(game, 1, "larva")
     game.production.order(1, larva[0], "zergling")
     game.production.order(1, larva[1], "drone")
-    assert game.supply(1) == (14.0, 14.0)
+    assert game.supply(1) == (13.0, 14.0)  # 11 drones, a pair of zerglings and a drone paid for
     egg = larva[1]
     game.engine.state.alive[egg] = False  # (as if killed)
     game.engine.invalidate_caches()
     game.step(1)
-    assert game.supply(1) == (13.0, 14.0)  # the drone's reserved supply is back
+    assert game.supply(1) == (12.0, 14.0)  # the drone's reserved supply is back
     game.step(381)  # 17 game seconds
-    assert _count(game, 1)["zergling"] == 2 and game.supply(1) == (13.0, 14.0)
+    assert _count(game, 1)["zergling"] == 2 and game.supply(1) == (12.0, 14.0)
 
 
 def test_production_does_not_depend_on_the_step_size():
