@@ -78,3 +78,16 @@ def test_env_benchmark_without_targets_exits_0_and_writes_under_the_working_dire
     (written,) = tmp_path.glob("runs/bench/env_*/env.json")
     assert json.loads(written.read_text())["verdicts"] == []  # 3m has no target
     assert capsys.readouterr().out.splitlines()[-1] == f"wrote {Path('runs/bench') / written.parent.name / 'env.json'}"
+
+
+def test_fullgame_benchmark_judges_cpu_seconds_per_ten_game_minutes(tmp_path, capsys):
+    from training.cli import main as pstar
+
+    out = tmp_path / "fg.json"
+    short = ["bench", "fullgame", "--minutes", "0.1", "--pairs", "zerg-protoss", "--out", str(out)]
+    assert pstar([*short, "--target-seconds", "100000"]) == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["races"] == "zerg-protoss" and row["steps"] == 17 and row["entities"] > 20
+    assert row["cpu_s_per_10_min"] == pytest.approx(row["cpu_s"] * 100)
+    assert pstar([*short, "--target-seconds", "0.0001"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1].startswith("FAIL: zerg-protoss:")

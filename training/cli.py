@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False).set_defaults(func=_delegate(module))
-    bench = sub.add_parser("bench", help="run benchmarks/NAME.py (backbone, env, encoder, rl)", add_help=False,
-                           parents=[common_flags()])  # fmt: skip
+    bench = sub.add_parser("bench", help="run benchmarks/NAME.py (backbone, env, encoder, rl, fullgame, ...)",
+                           add_help=False, parents=[common_flags()])  # fmt: skip
     bench.add_argument("name", nargs="?", help="benchmark name, e.g. backbone")
     bench.set_defaults(func=_bench)
     return parser
