@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from envs.skirmish.commands import Command, Order
+from envs.skirmish.commands import Order
 from envs.skirmish.economy.bank import Bank
+from envs.skirmish.economy.gathering import walk
 from envs.skirmish.economy.maps import GameMap
 from envs.skirmish.economy.placement import PlacementGrid, snap
 from envs.skirmish.economy.production import NEVER, Production
@@ -145,9 +146,8 @@ class Construction:
             goal = centre + away * (self.rules.units.radius[self.rules.units.type_index(structure)]
                                     + self.rules.units.radius[st.utype[worker]])  # fmt: skip
         self.engine.set_solid([worker], False)
-        speed = float(self.engine.units.speed_loop[st.utype[worker]])
-        arrive = self.engine.loop + max(1, int(np.ceil(float(np.hypot(*(goal - st.pos[worker]))) / speed - 1e-9)))
-        self.engine.issue(player, Command("move", units=(worker,), target_pos=(float(goal[0]), float(goal[1]))))
+        goal = np.array([float(goal[0]), float(goal[1])])
+        arrive = walk(self.engine, worker, goal)
         self.orders[order_id] = Site(player, worker, structure, x, y, goal=(float(goal[0]), float(goal[1])),
                                      geyser=geyser, due=arrive)  # fmt: skip
         return order_id

@@ -28,6 +28,15 @@ NEVER = np.iinfo(np.int64).max
 BASE_RADIUS = 12.0  # map units from a town hall within which mineral fields belong to its base
 
 
+def walk(engine: Engine, unit: int, goal: np.ndarray) -> int:
+    """Order a non-solid ``unit`` to move to ``goal`` and return the loop it arrives on: it goes straight at full
+    speed, so that is known now (gathering and construction time their events by it)."""
+    speed = float(engine.units.speed_loop[engine.state.utype[unit]])
+    distance = float(np.hypot(*(goal - engine.state.pos[unit])))
+    engine.issue(int(engine.state.owner[unit]), Command("move", units=(unit,), target_pos=(goal[0], goal[1])))
+    return engine.loop + max(1, math.ceil(distance / speed - 1e-9))
+
+
 class Gathering:
     """The gathering state of every engine slot and every source (mineral fields, then geysers)."""
 
@@ -183,12 +192,8 @@ class Gathering:
     # ------------------------------------------------------------------ movement
 
     def _walk(self, w: int, goal: np.ndarray, phase: int) -> None:
-        engine = self.engine
-        speed = float(engine.units.speed_loop[engine.state.utype[w]])
-        distance = float(np.hypot(*(goal - engine.state.pos[w])))
-        engine.issue(int(engine.state.owner[w]), Command("move", units=(w,), target_pos=(goal[0], goal[1])))
         self.goal[w] = goal
-        self.phase[w], self.due[w] = phase, engine.loop + max(1, math.ceil(distance / speed - 1e-9))
+        self.phase[w], self.due[w] = phase, walk(self.engine, w, goal)
 
     def _arrived(self, w: int, loop: int) -> bool:
         """Whether the worker's move order is done; if rounding left it a loop short, its event moves on one loop."""

@@ -13,6 +13,7 @@ import numpy as np
 
 from envs.skirmish.economy.construction import IllegalBuild
 from envs.skirmish.economy.game import FullGame
+from envs.skirmish.economy.gathering import BASE_RADIUS
 from envs.skirmish.economy.production import IllegalOrder
 from envs.skirmish.economy.rules import How
 
@@ -46,7 +47,7 @@ class MacroPlayer:
         st = self.game.engine.state
         self.home = int(np.flatnonzero(st.alive & (st.owner == self.player))[0])  # the starting town hall
         fields = self.game.gathering.field_pos[~self.game.gathering.vespene]
-        near = fields[np.linalg.norm(fields - st.pos[self.home], axis=1) < 12.0]
+        near = fields[np.linalg.norm(fields - st.pos[self.home], axis=1) < BASE_RADIUS]
         back = st.pos[self.home] - near.mean(axis=0)
         self.back = back / np.hypot(*back)  # away from the minerals: where it builds
         self.orders = 0

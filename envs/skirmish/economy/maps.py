@@ -53,7 +53,8 @@ class MapError(ValueError):
 
 @dataclass(frozen=True)
 class ResourceSpot:
-    """One mineral field or geyser: its resource type (economy.yaml's ``resources``), centre and contents."""
+    """One mineral field or geyser: its resource type (economy.yaml's ``resources``, which holds its contents) and
+    centre."""
 
     resource: str
     x: float

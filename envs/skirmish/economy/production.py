@@ -19,6 +19,7 @@ import numpy as np
 from envs.contract.spec import RACES
 from envs.skirmish.commands import Command
 from envs.skirmish.economy.bank import Bank
+from envs.skirmish.economy.gathering import BASE_RADIUS
 from envs.skirmish.economy.rules import STRUCTURE, How, Rules
 from envs.skirmish.engine import Engine
 
@@ -254,7 +255,7 @@ class Production:
         st, units = self.engine.state, self.rules.units
         here = st.pos[producer]
         if away_from_minerals:
-            near = self.fields[np.linalg.norm(self.fields - here, axis=1) < 12.0]
+            near = self.fields[np.linalg.norm(self.fields - here, axis=1) < BASE_RADIUS]
             towards = here - near.mean(axis=0) if near.size else np.array([0.0, -1.0])
         elif not np.isnan(self.rally[producer]).any():
             towards = self.rally[producer] - here
