@@ -16,7 +16,7 @@ from typing import Any
 
 SUPPORTED_SPEC_VERSION = 3
 ARGUMENTS = ("selected_units", "target_unit", "target_location", "queued")
-TARGET_RULES = ("none", "enemy", "other_unit", "any_unit")
+TARGET_RULES = ("none", "enemy", "other_unit", "any_unit", "harvestable", "geyser")
 REQUIREMENTS = ("none", "any_unit", "mobile", "armed", "armed_or_healer")
 REQUIRED_COLUMNS = ("unit_type", "alliance", "x", "y")  # the featurizer and the own-unit mask read them
 # The largest sizes an agent is built for (the contract's own bounds), so a crafted spec in a checkpoint cannot
@@ -71,6 +71,7 @@ class AgentSpec:
     order_ids: tuple[int, ...]
     self_alliance: int
     enemy_alliance: int
+    neutral_alliance: int
     max_selected_units: int
     location_resolution: int
     action_types: tuple[ActionTypeSpec, ...]
@@ -108,7 +109,7 @@ class AgentSpec:
         if len(map_size) != 2 or not all(math.isfinite(v) and v > 0 for v in map_size):
             raise AgentSpecError("map_size", f"expected [width, height] > 0, got {data['map_size']!r}")
         alliance = read.mapping("alliance")
-        for who in ("self", "enemy"):
+        for who in ("self", "enemy", "neutral"):
             if isinstance(alliance.get(who), bool) or not isinstance(alliance.get(who), int):
                 raise AgentSpecError(f"alliance.{who}", f"expected an int, got {alliance.get(who)!r}")
         action_types = tuple(_action_type(read.entry("action_types", i), i) for i in range(read.count("action_types")))
@@ -130,6 +131,7 @@ class AgentSpec:
             order_ids=tuple(sorted({0, *order_ids.values()})),
             self_alliance=alliance["self"],
             enemy_alliance=alliance["enemy"],
+            neutral_alliance=alliance["neutral"],
             max_selected_units=read.size("max_selected_units"),
             location_resolution=read.size("location_resolution"),
             action_types=action_types,

@@ -1,15 +1,18 @@
 """Legal by construction: the masks every head samples under, derived from the spec's rules and the observation.
 
 The spec publishes, per action type, which arguments it reads, which units may carry it (``unit_types[*].abilities``)
-and which rows ``target_unit`` may name (``target``: ``enemy``, ``other_unit``, ``any_unit`` or ``none``); per unit
-type whether it flies and what its weapon hits (``is_air``, ``hits_ground``, ``hits_air``). From them:
+and which rows ``target_unit`` may name (``target``: ``enemy``, ``other_unit``, ``any_unit``, ``harvestable``,
+``geyser`` or ``none``); per unit type whether it flies and what its weapon hits (``is_air``, ``hits_ground``,
+``hits_air``). From them:
 
 - action type: ``available_actions`` and, beyond it, only types the observation can complete: a selectable unit
   exists, and a target the selection could name exists;
 - selected units: own real units whose type may carry the type; for a type that must hit its target (an ``armed``
   requirement with an ``enemy`` target) only units that can hit some visible enemy; for an ``other_unit`` target
   at least one real row is left unselected;
-- target unit: by the rule (enemies the selection can hit; any row but the selected ones; any row);
+- target unit: by the rule (enemies the selection can hit; any row but the selected ones; any row; a neutral row
+  with ``mineral_contents`` or an own row with ``vespene_contents`` left, what workers gather from; a neutral row
+  with ``vespene_contents``, a free geyser);
 - location: cells whose centre lies on the map (the spec's frame may be larger than the game's map, as in
   StarCraft II's 256 x 256 frame; the map's size is the ``map_width`` / ``map_height`` scalars).
 
@@ -25,7 +28,7 @@ from torch import nn
 
 from agents.spec import TARGET_RULES, AgentSpec
 
-NONE, ENEMY, OTHER_UNIT, ANY_UNIT = range(len(TARGET_RULES))
+NONE, ENEMY, OTHER_UNIT, ANY_UNIT, HARVESTABLE, GEYSER = range(len(TARGET_RULES))
 
 
 class Legality(NamedTuple):
@@ -35,6 +38,8 @@ class Legality(NamedTuple):
     unit_mask: torch.Tensor
     own_mask: torch.Tensor
     enemy_mask: torch.Tensor
+    harvest_mask: torch.Tensor  # rows workers may gather from
+    geyser_mask: torch.Tensor  # free vespene geysers
     action_types: torch.Tensor  # bool [B, A]: available and completable
     cells: torch.Tensor  # bool [B, R * R]: flat index y * R + x, on the map
 
@@ -48,6 +53,9 @@ class LegalityRules(nn.Module):
         columns = list(spec.unit_columns)
         self.type_column, self.alliance_column = columns.index("unit_type"), columns.index("alliance")
         self.self_alliance, self.enemy_alliance = spec.self_alliance, spec.enemy_alliance
+        self.neutral_alliance = spec.neutral_alliance
+        self.contents_columns = tuple(columns.index(c) if c in columns else None
+                                      for c in ("mineral_contents", "vespene_contents"))  # fmt: skip
         scalars = list(spec.scalars)
         self.extent_scalars = (
             (scalars.index("map_width"), scalars.index("map_height"))
@@ -84,6 +92,10 @@ class LegalityRules(nn.Module):
         units, unit_mask = obs["units"], obs["unit_mask"].bool()
         alliance = units[..., self.alliance_column]
         own, enemy = unit_mask & (alliance == self.self_alliance), unit_mask & (alliance == self.enemy_alliance)
+        neutral = unit_mask & (alliance == self.neutral_alliance)
+        minerals, vespene = (units[..., c] > 0 if c is not None else torch.zeros_like(unit_mask)
+                             for c in self.contents_columns)  # fmt: skip
+        harvest, geyser = (neutral & minerals) | (own & vespene), neutral & vespene
         unit_type = self._type_index(units[..., self.type_column].long())
         known = self.can_select.shape[1]
         own_types = self._types_present(unit_type, own, known)  # [B, V + 1]
@@ -98,9 +110,12 @@ class LegalityRules(nn.Module):
         rule = self.target_rule[None]
         target_ok = torch.where(rule == ENEMY, torch.where(self.must_hit, can_hit, enemy.any(-1)[:, None]),
                                 torch.where(rule == OTHER_UNIT, real >= 2, real >= 1))  # fmt: skip
+        target_ok = torch.where(rule == HARVESTABLE, harvest.any(-1)[:, None], target_ok)
+        target_ok = torch.where(rule == GEYSER, geyser.any(-1)[:, None], target_ok)
         cells, on_map = self._cells(obs["scalars"])
         completable = (~self.uses[:, 0] | selectable) & (~self.uses[:, 1] | target_ok) & (~self.uses[:, 2] | on_map)
-        return Legality(unit_type, unit_mask, own, enemy, obs["available_actions"].bool() & completable, cells)
+        available = obs["available_actions"].bool() & completable
+        return Legality(unit_type, unit_mask, own, enemy, harvest, geyser, available, cells)
 
     def selectable(self, legal: Legality, action_type: torch.Tensor) -> torch.Tensor:
         """Bool [B, N]: the units each row's action type may select (before any pick)."""
@@ -124,7 +139,10 @@ class LegalityRules(nn.Module):
         hittable = torch.where(air, chosen_air, chosen_ground)
         enemy = legal.enemy_mask & (~self.must_hit[action_type][:, None] | hittable)
         other = legal.unit_mask & ~selected
-        return torch.where(rule == ENEMY, enemy, torch.where(rule == OTHER_UNIT, other, legal.unit_mask))
+        rows = torch.where(rule == OTHER_UNIT, other, legal.unit_mask)
+        rows = torch.where(rule == GEYSER, legal.geyser_mask, rows)
+        rows = torch.where(rule == HARVESTABLE, legal.harvest_mask, rows)
+        return torch.where(rule == ENEMY, enemy, rows)
 
     def _type_index(self, ids: torch.Tensor) -> torch.Tensor:
         """Index of each unit type id in the spec's sorted unit types (``len(type_ids)`` for one it does not list)."""

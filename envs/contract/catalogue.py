@@ -31,6 +31,8 @@ class TargetRule(IntEnum):
     enemy = 1  # a visible living enemy (Skirmish has no friendly fire)
     other_unit = 2  # any living unit in the observation other than the selected ones
     any_unit = 3  # any living unit in the observation, selected ones included (StarCraft II's general unit commands)
+    harvestable = 4  # a mineral field with minerals left, or one's own gas building with vespene left (gathering)
+    geyser = 5  # a free vespene geyser: a neutral row with vespene left (gas buildings go on one)
 
 
 @dataclass(frozen=True)

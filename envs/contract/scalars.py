@@ -31,6 +31,14 @@ SCALARS: tuple[tuple[str, str], ...] = (
         "units (the denominator is the scenario's, so with fog it counts only what is seen)",
     ),
 )
+# Appended by environments with an economy (Skirmish's full games): pysc2's ``player`` entries the base list lacks.
+ECONOMY_SCALARS: tuple[tuple[str, str], ...] = (
+    ("food_cap", "supply the player's finished supply structures provide, at most 200 (pysc2 player.food_cap)"),
+    ("food_army", "supply of the player's army: units that are neither workers nor structures (player.food_army)"),
+    ("food_workers", "supply of the player's workers (pysc2 player.food_workers)"),
+    ("idle_worker_count", "the player's workers with nothing to do: not gathering, building or fighting"),
+    ("larva_count", "the player's larva (zerg; 0 for the other races)"),
+)
 SCALAR_NAMES: tuple[str, ...] = tuple(name for name, _ in SCALARS)
 NUM_SCALARS = len(SCALAR_NAMES)
 Scalar = IntEnum("Scalar", {name: i for i, name in enumerate(SCALAR_NAMES)})

@@ -87,7 +87,7 @@ def translate(action: Mapping[str, Any], row_to_slot: np.ndarray, engine, player
         if index == ATTACK_UNIT:
             need += " that can hit " + ("air" if info.is_air[target] else "ground") + " units"
         raise IllegalActionError("selected_units", f"no selected unit can {kind.name}: it needs {need}")
-    position = _location(action, spec.location_resolution, engine.scenario) if kind.uses_location else None
+    position = location(action, spec.location_resolution, engine.scenario) if kind.uses_location else None
     queued = queued_flag(action) if kind.uses_queued else False
     return [Command(command, tuple(capable.tolist()), target_unit=target, target_pos=position, queued=queued)]
 
@@ -162,7 +162,8 @@ def _target(action, kind: ActionType, rows, row_to_slot, max_units: int, engine,
     return slot
 
 
-def _location(action: Mapping[str, Any], resolution: int, scenario) -> tuple[float, float]:
+def location(action: Mapping[str, Any], resolution: int, scenario) -> tuple[float, float]:
+    """The map point of the action's ``target_location`` cell (its centre) on the scenario's map."""
     x, y = int_array(action, "target_location", 2).tolist()
     if not (0 <= x < resolution and 0 <= y < resolution):
         raise IllegalActionError(

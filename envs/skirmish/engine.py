@@ -114,6 +114,7 @@ class Engine:
         self._event_list: list[tuple[str, int, int]] | None = None
         self._targeted = {1: -1, 2: -1}
         self.solid = np.ones(self.state.n, dtype=bool)  # units that collide (full games turn gathering workers off)
+        self.roster_version = 0  # counts spawns and morphs: per-slot constants derived from types are stale after one
         self._slot_params()
         self.invalidate_caches()
         self._check_done()
@@ -295,6 +296,7 @@ class Engine:
                 self._targeted[player] = -1
 
     def _types_changed(self) -> None:
+        self.roster_version += 1
         self._slot_params()
         self.invalidate_caches()
         self._eject()

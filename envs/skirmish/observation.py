@@ -70,9 +70,10 @@ _ALLIANCE, _SELF, _ENEMY = int(C.alliance), float(Alliance.self), float(Alliance
 
 @dataclass(frozen=True, eq=False)
 class SlotInfo:
-    """Per-slot constants of one game (a unit never changes type, owner or tag), derived once from the UnitTable."""
+    """Per-slot constants of one game (fixed until a full game spawns or morphs a unit), derived from the UnitTable."""
 
     state: object  # the GameState these were built for; a new state means a new game
+    roster: int  # the engine's ``roster_version`` they were built at (a spawn or morph makes them stale)
     template: np.ndarray  # float32 [n, 46]: every row's constant columns (alliance, which depends on the viewer, 0)
     mine: dict[int, np.ndarray]  # player -> bool [n]: owned by that player
     vital_max: np.ndarray  # float64 [n, 3]: max hp, shield, energy (inf where the max is 0, so the ratio is 0)
@@ -90,7 +91,7 @@ class SlotInfo:
 def slot_info(engine) -> SlotInfo:
     """The engine's per-slot constants, built on first use and cached per engine (and per game state)."""
     info = getattr(engine, "_slot_info", None)  # an attribute: a WeakKeyDictionary lookup costs more than a step's
-    if info is None or info.state is not engine.state:  # numpy work at 10v10
+    if info is None or info.state is not engine.state or info.roster != getattr(engine, "roster_version", 0):
         info = _build_slot_info(engine)
         engine._slot_info = info
     return info
@@ -107,7 +108,7 @@ def _build_slot_info(engine) -> SlotInfo:
         if len(_CONSTANTS) >= _CONSTANTS_KEPT:
             del _CONSTANTS[next(iter(_CONSTANTS))]
     _CONSTANTS[key] = constants  # (most recent last)
-    return SlotInfo(state=st, **constants)
+    return SlotInfo(state=st, roster=getattr(engine, "roster_version", 0), **constants)
 
 
 _CONSTANTS: dict[tuple, dict[str, object]] = {}
@@ -309,7 +310,7 @@ class _Tables:
     def update(self, g: int, state, view) -> None:
         """Rewrite game g's rows unless they were made for ``state`` (``view``: game g as an Engine-like object)."""
         info = self.infos[g]
-        if info is not None and info.state is state:
+        if info is not None and info.state is state and info.roster == getattr(view, "roster_version", 0):
             return
         info = self.infos[g] = slot_info(view)
         n, b = len(info.by_tag), int(self.base[g])

@@ -87,6 +87,10 @@ class Construction:
 
     def check(self, player: int, worker: int, structure: str, site: tuple[float, float]) -> str | None:
         """Why ``player``'s ``worker`` may not build ``structure`` at ``site`` (snapped to the grid); None: it may."""
+        return self.check_builder(player, worker, structure) or self.check_site(player, structure, site)
+
+    def check_builder(self, player: int, worker: int, structure: str) -> str | None:
+        """``check`` without the site: the worker, the requirements and the money (None: it may build somewhere)."""
         st, rules = self.engine.state, self.rules
         recipe = rules.recipes.get(structure)
         if not (0 <= worker < st.n and st.alive[worker] and st.owner[worker] == player):
@@ -101,6 +105,12 @@ class Construction:
             return "minerals"
         if self.bank.vespene[player] < recipe.cost.vespene:
             return "vespene"
+        return None
+
+    def check_site(self, player: int, structure: str, site: tuple[float, float]) -> str | None:
+        """``check``'s site part: whether ``structure`` may stand at ``site`` for ``player`` (None: it may)."""
+        rules = self.rules
+        recipe = rules.recipes[structure]
         x, y = snap(*site, (recipe.footprint, recipe.footprint))
         if recipe.on_geyser:
             return None if self._free_geyser(x, y) >= 0 else "geyser"
@@ -114,6 +124,21 @@ class Construction:
         if race.creep_radius and not recipe.exempt and not self._near(player, set(race.town_halls), x, y,
                                                                       race.creep_radius):  # fmt: skip
             return "creep"
+        return None
+
+    def nearest_site(self, player: int, structure: str, point: tuple[float, float], rings: int,
+                     step: float = 1.0) -> tuple[float, float] | None:  # fmt: skip
+        """The site nearest ``point`` where ``structure`` may stand for ``player``, searched on square rings ``step``
+        map units apart out to ``rings`` (ring 0: the point itself); None if none is free. Gas buildings: the point
+        must be on a free geyser."""
+        if self.rules.recipes[structure].on_geyser:
+            return tuple(point) if self.check_site(player, structure, point) is None else None
+        for radius in range(rings + 1):
+            for dx in range(-radius, radius + 1):
+                for dy in (-radius, radius) if abs(dx) < radius else range(-radius, radius + 1):
+                    spot = (float(point[0] + step * dx), float(point[1] + step * dy))
+                    if self.check_site(player, structure, spot) is None:
+                        return spot
         return None
 
     def order(self, player: int, worker: int, structure: str, site: tuple[float, float]) -> int:

@@ -37,6 +37,10 @@ class FullGame:
         spots = self.map.resources()
         minerals = [i for i, s in enumerate(spots) if not self.rules.resources[s.resource].vespene]
         geysers = [i for i, s in enumerate(spots) if self.rules.resources[s.resource].vespene]
+        self.source_sc2_id = np.array([self.rules.resources[spots[i].resource].sc2_id for i in minerals + geysers])
+        units = self.rules.units
+        self.town_hall_types = np.array(sorted({units.type_index(t) for r in self.rules.races.values()
+                                                for t in r.town_halls}))  # fmt: skip
         self.bank = Bank(self.rules.start_minerals, self.rules.start_vespene)
         self.gathering = Gathering(
             self.engine,
@@ -50,13 +54,13 @@ class FullGame:
         self.production = Production(self.engine, self.rules, self.bank, self.gathering.field_pos,
                                      on_spawn=self._spawned, on_born=self._born)  # fmt: skip
         self.construction = Construction(self.engine, self.rules, self.bank, self.grid, self.map, self.production,
-                                         {"release": self.gathering.release, "resume": self._mine,
+                                         {"release": self.gathering.release, "resume": self.mine,
                                           "spawned": self._spawned, "gas_ready": self.gathering.gas_ready})  # fmt: skip
         st = self.engine.state
         for player in (1, 2):
             hall = int(np.flatnonzero(st.alive & (st.owner == player))[0])  # the town hall is each player's first
             self.construction.register(hall, HALL_FOOTPRINT[0])
-            workers = np.flatnonzero(st.alive & (st.owner == player) & (st.utype == self._worker_type(player)))
+            workers = np.flatnonzero(st.alive & (st.owner == player) & (st.utype == self.worker_type(player)))
             self.gathering.assign_all(workers, hall)
 
     @property
@@ -90,7 +94,7 @@ class FullGame:
         st, g = self.engine.state, self.gathering
         if not (0 <= worker < st.n and st.alive[worker] and st.owner[worker] == player):
             raise ValueError(f"gather: player {player} has no living unit in slot {worker}")
-        if st.utype[worker] != self._worker_type(player):
+        if st.utype[worker] != self.worker_type(player):
             raise ValueError(f"gather: slot {worker} is not a worker")
         if not (0 <= source < len(g.field_pos)) or not g.usable(worker, source):
             raise ValueError(f"gather: source {source} cannot be mined by player {player} (empty, or gas without "
@@ -119,10 +123,10 @@ class FullGame:
     def _born(self, slot: int, producer: int) -> None:
         """A new worker from a producer without a rally point mines at the nearest town hall (LotV's default)."""
         st = self.engine.state
-        if st.utype[slot] == self._worker_type(int(st.owner[slot])) and np.isnan(self.production.rally[producer]).any():
-            self._mine(slot)
+        if st.utype[slot] == self.worker_type(int(st.owner[slot])) and np.isnan(self.production.rally[producer]).any():
+            self.mine(slot)
 
-    def _mine(self, worker: int) -> None:
+    def mine(self, worker: int) -> None:
         """Send a worker to the least busy field of its nearest finished town hall (if that base has minerals)."""
         st = self.engine.state
         player = int(st.owner[worker])
@@ -131,5 +135,11 @@ class FullGame:
         if field >= 0:
             self.gathering.assign(worker, field, hall)
 
-    def _worker_type(self, player: int) -> int:
+    def worker_type(self, player: int) -> int:
+        """The unit type index of ``player``'s workers."""
         return self.rules.units.type_index(self.rules.races[self.races[player - 1]].worker)
+
+    def larva_type(self, player: int) -> int:
+        """The unit type index of ``player``'s larva (-1 for a race without)."""
+        larva = self.rules.races[self.races[player - 1]].larva
+        return self.rules.units.type_index(larva.unit) if larva is not None else -1

@@ -175,11 +175,8 @@ class MacroPlayer:
                 if game.construction.check(self.player, worker, item, spot) is None:
                     return spot
             return None
+        if game.construction.check_builder(self.player, worker, item) is not None:
+            return None
         centre = game.engine.state.pos[self.home] + self.back * 7.0
-        for radius in range(SEARCH_RADIUS):
-            for dx in range(-radius, radius + 1):
-                for dy in (-radius, radius) if abs(dx) < radius else range(-radius, radius + 1):
-                    spot = (float(centre[0] + 3 * dx), float(centre[1] + 3 * dy))
-                    if game.construction.check(self.player, worker, item, spot) is None:
-                        return spot
-        return None
+        return game.construction.nearest_site(self.player, item, (float(centre[0]), float(centre[1])),
+                                              SEARCH_RADIUS - 1, step=3.0)

@@ -1,0 +1,136 @@
+"""A two-player full game spoken through the observation/action contract, as ``Match`` is for battles.
+
+Each agent step, both players' actions are played in order (player 1's, then player 2's; each player's in the
+order given) and the game advances ``step_mul`` loops with every economy event on its own loop. Actions follow the
+battle rules where they can: the same action budget per step (no_ops free), a strict match raises the first illegal
+action's ``IllegalActionError`` and a lenient one drops it and counts it (``info["illegal_actions"]`` with the
+reasons). Unlike a battle, economy actions change the economy as they are played (an order pays at once), so a
+strict match's illegal action raises after the same step's earlier actions took effect; a malformed action still
+raises before anything of its step is played.
+
+Reward: +1 to the winner and -1 to the loser when the game ends (a player with no structures left loses), 0 on every
+other step: a full game's outcome is what counts. The map's time limit ends a game as a draw, reported as
+``truncated``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from envs.contract.action import IllegalActionError, action_list, action_type_index, check_form
+from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, check_actions_per_step
+from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
+from envs.skirmish.budget import within_budget
+from envs.skirmish.economy.actions import play_full
+from envs.skirmish.economy.catalogue import full_catalogue
+from envs.skirmish.economy.game import FullGame
+from envs.skirmish.economy.maps import GameMap
+from envs.skirmish.economy.observation import FullObserved, observe_full
+from envs.skirmish.economy.rules import Rules, default_rules
+from envs.skirmish.economy.spec import full_game_spec
+from envs.skirmish.match import PLAYERS, Actions, StepResult
+
+
+class FullMatch:
+    """One full game between players 1 and 2 of ``races`` on ``game_map``; ``step`` takes each player's action(s)."""
+
+    def __init__(
+        self,
+        game_map: str | GameMap = "duel",
+        races: tuple[str, str] = ("terran", "terran"),
+        seed: int = 0,
+        *,
+        step_mul: int = 8,
+        max_units: int = DEFAULT_MAX_UNITS,
+        resolution: int = DEFAULT_RESOLUTION,
+        fog: bool = True,
+        lenient: bool = False,
+        actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
+        rules: Rules | None = None,
+    ) -> None:
+        if step_mul < 1:
+            raise ValueError(f"step_mul must be >= 1, got {step_mul}")
+        self.game_map, self.races, self.seed = game_map, tuple(races), int(seed)
+        self.step_mul, self.max_units, self.fog, self.lenient = int(step_mul), int(max_units), bool(fog), bool(lenient)
+        self.actions_per_step = check_actions_per_step(actions_per_step)
+        self.rules = rules or default_rules()
+        self.catalogue = full_catalogue(self.rules)
+        self.reset()
+        self.spec = full_game_spec((self.game.map.width, self.game.map.height), rules=self.rules,
+                                   max_units=self.max_units, resolution=resolution,
+                                   actions_per_step=self.actions_per_step)  # fmt: skip
+
+    def reset(self) -> dict[int, dict[str, np.ndarray]]:
+        """Start the game again from the map, races and seed; returns each player's first observation."""
+        self.game = FullGame(self.game_map, self.races, seed=self.seed, fog=self.fog, capacity=self.max_units,
+                             rules=self.rules)  # fmt: skip
+        self.steps = 0
+        self._observe()
+        return self.observations
+
+    @property
+    def engine(self):
+        return self.game.engine
+
+    @property
+    def winner(self) -> int | None:
+        return self.game.engine.winner
+
+    def _observe(self) -> None:
+        self.observed: dict[int, FullObserved] = dict(zip(PLAYERS, observe_full(self.game, self.max_units),
+                                                          strict=True))  # fmt: skip
+        self.observations = {p: o.obs for p, o in self.observed.items()}
+        self.units_dropped = {p: o.units_dropped for p, o in self.observed.items()}
+
+    def step(self, actions: Mapping[int, Actions]) -> StepResult:
+        """Play one agent step: (observations, rewards, terminated, truncated, infos), each keyed by player; a
+        player's info holds ``illegal_actions``, ``illegal_reasons``, ``over_budget``, ``game_loop``, ``winner`` and
+        ``units_dropped``."""
+        if self.game.done:
+            raise RuntimeError("the game is over; call reset() to start a new one")
+        unknown = set(actions) - set(PLAYERS)
+        if unknown:
+            raise ValueError(f"actions must be keyed by player 1 and/or 2, got keys {sorted(unknown)}")
+        infos: dict[int, dict[str, Any]] = {p: {"illegal_actions": 0, "illegal_reasons": [], "over_budget": 0}
+                                            for p in PLAYERS}  # fmt: skip
+        batches = {}
+        for player in PLAYERS:  # budgets and forms are checked before anything is played
+            given = action_list(actions.get(player), player)
+            batches[player], infos[player]["over_budget"] = within_budget(given, self.actions_per_step, player,
+                                                                          lenient=self.lenient)  # fmt: skip
+            for action in batches[player]:
+                self._check_form(action)
+        for player in PLAYERS:
+            for action in batches[player]:
+                try:
+                    play_full(action, self.observed[player], self.game, player, self.spec)
+                except IllegalActionError as error:
+                    if not self.lenient:
+                        raise
+                    infos[player]["illegal_actions"] += 1
+                    infos[player]["illegal_reasons"].append(str(error))
+        self.game.step(self.step_mul)
+        self.steps += 1
+        self._observe()
+        winner = self.game.engine.winner
+        truncated = winner == 0 and self.game.loop >= self.game.engine.scenario.time_limit_loops
+        terminated = winner is not None and not truncated
+        rewards = {1: 0.0, 2: 0.0}
+        if winner in PLAYERS:
+            rewards[winner], rewards[3 - winner] = 1.0, -1.0
+        for player in PLAYERS:
+            infos[player].update(game_loop=self.game.loop, winner=winner, units_dropped=self.units_dropped[player])
+        return self.observations, rewards, terminated, truncated, infos
+
+    def _check_form(self, action: Any) -> None:
+        """MalformedActionError for an action that is not a well-formed dict of its type (nothing is played)."""
+        try:
+            index = action_type_index(action, len(self.catalogue.action_types))
+        except IllegalActionError as error:
+            if type(error) is IllegalActionError:  # an index outside the catalogue: illegal, found when played
+                return
+            raise
+        check_form(action, self.catalogue.action_types[index].arguments)
