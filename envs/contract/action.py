@@ -39,6 +39,9 @@ class IllegalActionError(ValueError):
         self.field = field
         self.problem = problem
 
+    def __reduce__(self):  # (pickles across process pools with its two arguments)
+        return type(self), (self.field, self.problem)
+
 
 class MalformedActionError(IllegalActionError):
     """Not a contract action at all (see the module docstring): lenient environments raise it too."""

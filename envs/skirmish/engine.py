@@ -108,6 +108,8 @@ class Engine:
         self.rng = np.random.default_rng(self.seed)  # draws the cooldown jitter, JITTER_BATCH values at a time
         self._jitter_draws = np.empty(0)
         self.state = GameState.from_scenario(scenario, self.units, capacity)
+        if self.state.n > TAG_RECYCLE:
+            raise ValueError(f"an engine holds at most {TAG_RECYCLE} slots (unique tags), got {self.state.n}")
         self.loop = 0
         self._winner: int | None = None
         self._chunks: list[tuple[int, np.ndarray, np.ndarray]] = []

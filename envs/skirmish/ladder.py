@@ -212,25 +212,28 @@ def run_ladder(
 
 
 def play_games(
-    plan: Sequence[LadderGame],
+    plan: Sequence[Any],
     result: LadderResult,
     *,
     processes: int | None = None,
     on_game: Callable[[GameOutcome], None] | None = None,
+    play: Callable[[Any], GameOutcome] = play_ladder_game,
 ) -> LadderResult:
-    """Play ``plan``'s games on ``processes`` workers (default: all cores; 1 = in this process), adding each
-    outcome to ``result`` (and timing them); the result does not depend on the number of processes."""
+    """Play ``plan``'s games with ``play`` (a module-level function: it runs in the workers) on ``processes``
+    workers (default: all cores; 1 = in this process), adding each outcome to ``result`` (and timing them); the
+    result does not depend on the number of processes. A game needs the ``scenario``, ``first`` and ``second``
+    that ``LadderResult.add`` files it under."""
     workers = max(1, min(processes or os.cpu_count() or 1, len(plan)))
     start = time.perf_counter()
     if workers == 1:
-        outcomes = map(play_ladder_game, plan)
+        outcomes = map(play, plan)
         for outcome in outcomes:
             result.add(outcome)
             if on_game is not None:
                 on_game(outcome)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for outcome in pool.map(play_ladder_game, plan, chunksize=max(1, len(plan) // (8 * workers))):
+            for outcome in pool.map(play, plan, chunksize=max(1, len(plan) // (8 * workers))):
                 result.add(outcome)
                 if on_game is not None:
                     on_game(outcome)

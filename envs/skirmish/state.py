@@ -19,7 +19,9 @@ from envs.skirmish.units import UnitTable
 QUEUE_LENGTH = 8  # orders a unit can hold (current + queued), as Q in the design
 NEVER = -(10**9)  # last_damage_loop of a unit that was never damaged
 TAG_BASE = 0x100000  # tags look like SC2's (index << 18 | recycle); ours: TAG_BASE + slot, stable and unique
-TAG_RECYCLE = 1 << 32  # added to a slot's tag each time a new unit takes the slot (full games), so tags stay unique
+# Added to a slot's tag each time a new unit takes the slot (full games): tags stay unique (slots < 1024) and, for
+# 15,000 reuses of a slot, below 2**24, so the observation's float32 tag column holds them exactly.
+TAG_RECYCLE = 1 << 10
 PADDING = {"order_unit": -1, "attack_target": -1, "last_damage_loop": NEVER}  # a free slot's values (else 0): dead
 
 

@@ -8,9 +8,13 @@ from envs.skirmish.economy.rules import Cost
 
 
 class Bank:
-    """``minerals[p]`` and ``vespene[p]`` for players 1 and 2 (index 0 unused), plus running totals for reports."""
+    """``minerals[p]`` and ``vespene[p]`` for players 1 and 2 (index 0 unused), plus running totals for reports.
+
+    ``income[p]`` multiplies what ``player`` p's deposits bring (rounded half to even per trip): 1, or more for a
+    bot level that cheats with extra income as StarCraft II's cheating AIs do."""
 
     def __init__(self, minerals: int, vespene: int) -> None:
+        self.income = np.ones(3)
         self.minerals = np.array([0, minerals, minerals], dtype=np.int64)
         self.vespene = np.array([0, vespene, vespene], dtype=np.int64)
         self.collected = np.zeros((3, 2), dtype=np.int64)  # minerals, vespene gathered per player
@@ -35,10 +39,12 @@ class Bank:
         self.spent[player] -= (cost.minerals, cost.vespene)
 
     def deposit(self, player: int, minerals: int = 0, vespene: int = 0) -> None:
+        if self.income[player] != 1.0:
+            minerals, vespene = (round(v * float(self.income[player])) for v in (minerals, vespene))
         self.minerals[player] += minerals
         self.vespene[player] += vespene
         self.collected[player] += (minerals, vespene)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         """Everything it holds, for the game's state hash."""
-        return self.minerals, self.vespene, self.collected, self.spent
+        return self.minerals, self.vespene, self.collected, self.spent, self.income

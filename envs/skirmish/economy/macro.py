@@ -1,13 +1,16 @@
 """A scripted macro player: an opening build order, then workers, supply and army from every idle producer.
 
-It is the economy half the full-game bots will share (their levels will differ in how well they follow it: worker
-count, supply timing, idle production), and the way tests and benchmarks drive a full game without an agent. It
-only gives orders through ``Production`` and ``Construction``, so everything it does is legal by their checks.
+It is the economy half of the full-game bots (their levels differ in how well they run it: ``MacroStyle``'s worker
+count, supply margin, upgrades, expansions) and the way tests and benchmarks drive a full game without an agent.
+Each decision becomes a ``MacroOrder`` handed to an executor: ``DirectOrders`` (the default) gives it to
+``Production``, ``Construction`` or ``FullGame.gather`` at once, so everything is legal by their checks; a bot's
+executor turns it into a contract action dict instead, within the match's action budget.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -32,15 +35,77 @@ SUPPLY_MARGIN = 4  # build supply when fewer than this many free
 SEARCH_RADIUS = 16  # cells around the main town hall searched for a building site
 
 
+@dataclass(frozen=True)
+class MacroOrder:
+    """One economy decision: ``produce`` (``product`` from the producer ``units[0]``), ``build`` (``units[0]`` builds
+    ``product`` at ``site``) or ``gather`` (``units`` go to ``source``, an index of ``gathering.field_pos``)."""
+
+    kind: str
+    product: str | None
+    units: tuple[int, ...]
+    site: tuple[float, float] | None = None
+    source: int = -1
+
+
+@dataclass(frozen=True)
+class MacroStyle:
+    """How well a player runs its economy: the economy knobs of the bot levels."""
+
+    workers_per_base: int = WORKERS_PER_BASE  # workers it trains per base it holds
+    supply_margin: int = SUPPLY_MARGIN  # builds supply when fewer than this many are free (0: only when blocked)
+    upgrades: bool = True  # researches its race's upgrade
+    surplus: int | None = SURPLUS  # adds production when this many minerals are banked (None: never)
+    expand: bool = False  # takes the nearest free base once its bases are saturated
+    gas_workers: int = 3  # workers on each own gas building
+
+
+class Executor(Protocol):
+    """Where a macro player's orders go: ``issue`` says whether the order was taken; ``full`` stops a decision;
+    ``taken``: units given an order this decision that has not reached the economy yet (not to be picked again)."""
+
+    full: bool
+    taken: set[int]
+
+    def issue(self, order: MacroOrder) -> bool: ...
+
+
 @dataclass
-class MacroPlayer:
-    """Plays ``player``'s economy in ``game``: call ``act()`` once per agent step."""
+class DirectOrders:
+    """Gives each order to the economy at once (no action budget); an order the rules refuse is not taken."""
 
     game: FullGame
     player: int
+    full: bool = False
+    taken: set[int] = field(default_factory=set)  # (always empty: orders reach the economy at once)
+
+    def issue(self, order: MacroOrder) -> bool:
+        game = self.game
+        try:
+            if order.kind == "build":
+                game.construction.order(self.player, order.units[0], order.product, order.site)
+            elif order.kind == "produce":
+                game.production.order(self.player, order.units[0], order.product)
+            else:
+                for worker in order.units:
+                    game.gather(self.player, worker, order.source)
+        except (IllegalOrder, IllegalBuild):
+            return False
+        return True
+
+
+@dataclass
+class MacroPlayer:
+    """Plays ``player``'s economy in ``game`` in ``style``: call ``act()`` once per decision."""
+
+    game: FullGame
+    player: int
+    style: MacroStyle = field(default_factory=MacroStyle)
+    executor: Executor | None = None
     opening_done: int = 0
 
     def __post_init__(self) -> None:
+        if self.executor is None:
+            self.executor = DirectOrders(self.game, self.player)
         self.race = self.game.races[self.player - 1]
         self.spec = self.game.rules.races[self.race]
         self.opening = OPENINGS[self.race]
@@ -54,41 +119,46 @@ class MacroPlayer:
 
     def act(self) -> None:
         used, cap = self.game.supply(self.player)
+        style, full = self.style, lambda: self.executor.full
+        self._gas_workers()  # (spends nothing, so it never waits for the opening)
         if self.opening_done < len(self.opening):
             at, item = self.opening[self.opening_done]
-            if used >= at and self._make(item):
+            due = used >= at or not self._wants_workers()  # (a player that stops at fewer workers goes on)
+            if due and self._make(item):
                 self.opening_done += 1
-            if self.opening_done < len(self.opening) and used >= at:
+            if self.opening_done < len(self.opening) and due:
                 return  # saving for the next opening step
-        if cap - used < SUPPLY_MARGIN and cap < self.game.rules.supply_max and not self._supply_coming():
+        if (cap - used < max(style.supply_margin, 1e-9) and cap < self.game.rules.supply_max
+                and not self._supply_coming()):  # fmt: skip
             self._make(self._supply_item())
-        self._train_workers()
-        self._gas_workers()
-        for upgrade in (u for u in self.game.rules.upgrades.values() if u.race == self.race):
-            self._make(upgrade.name)
-        self._train_army()
-        if self.game.minerals(self.player) > SURPLUS and not self._coming(MORE_PRODUCTION[self.race]):
+        for step in (self._train_workers, self._research, self._train_army, self._expand):
+            if full():
+                return
+            step()
+        if (style.surplus is not None and self.game.minerals(self.player) > style.surplus and not full()
+                and not self._coming(MORE_PRODUCTION[self.race])):  # fmt: skip
             self._make(MORE_PRODUCTION[self.race])
 
     # ------------------------------------------------------------------ what to make
 
     def _make(self, item: str) -> bool:
-        """Order ``item`` (a structure, a unit or an upgrade) if the rules allow it now; whether it was ordered."""
+        """Order ``item`` (a structure, a unit or an upgrade) if the rules allow it now; whether it was taken."""
+        if self.executor.full:
+            return False
         rules = self.game.rules
         recipe = rules.recipes.get(item)
-        try:
-            if recipe is not None and recipe.how == How.build:
-                worker = self._builder()
-                site = self._site(item, worker) if worker >= 0 else None
-                if site is None:
-                    return False
-                self.game.construction.order(self.player, worker, item, site)
-            else:
-                producer = self._producer(recipe.made_by if recipe else rules.upgrades[item].made_by, item)
-                if producer < 0:
-                    return False
-                self.game.production.order(self.player, producer, item)
-        except (IllegalOrder, IllegalBuild):
+        if recipe is not None and recipe.how == How.build:
+            worker = self._builder()
+            site = self._site(item, worker) if worker >= 0 else None
+            if site is None:
+                return False
+            order = MacroOrder("build", item, (worker,), site=site)
+        else:
+            producer = self._producer(recipe.made_by if recipe else rules.upgrades[item].made_by, item)
+            if producer < 0:
+                return False
+            order = MacroOrder("produce", item, (producer,))
+        if not self.executor.issue(order):
             return False
         self.orders += 1
         return True
@@ -110,27 +180,59 @@ class MacroPlayer:
         return any(o.structure == item and not o.finished and o.player == self.player
                    for o in construction.orders.values())  # fmt: skip
 
-    def _train_workers(self) -> None:
+    def _wants_workers(self) -> bool:
+        """Whether it has fewer workers than ``workers_per_base`` per base it holds."""
         st, units = self.game.engine.state, self.game.rules.units
         mine = st.alive & (st.owner == self.player)
         workers = int(np.count_nonzero(mine & (st.utype == units.type_index(self.spec.worker))))
         halls = np.flatnonzero(mine & np.isin(st.utype, [units.type_index(t) for t in self.spec.town_halls]))
         spots = np.array([base.hall for base in self.game.map.bases])
         bases = sum(bool((np.abs(spots - st.pos[h]).max(axis=1) < 1.0).any()) for h in halls.tolist())
-        if workers < WORKERS_PER_BASE * max(bases, 1):  # (a macro hatchery off a base's spot is not a base)
+        return workers < self.style.workers_per_base * max(bases, 1)  # (a macro hatchery off a spot is no base)
+
+    def _train_workers(self) -> None:
+        if self._wants_workers():
             self._make(self.spec.worker)
 
     def _gas_workers(self) -> None:
-        """Three workers on each finished gas building of its own."""
+        """``gas_workers`` workers on each finished gas building of its own."""
         g, st = self.game.gathering, self.game.engine.state
         for source in np.flatnonzero(g.vespene).tolist():
             b = int(g.building[source])
-            if b < 0 or not st.alive[b] or st.owner[b] != self.player:
+            if b < 0 or not st.alive[b] or st.owner[b] != self.player or g.contents[source] <= 0:
                 continue
             on_it = int(np.count_nonzero((g.field == source) & (g.phase != 0)))
             miners = np.flatnonzero((g.phase != 0) & ~g.vespene[np.maximum(g.field, 0)] & (st.owner == self.player))
-            for w in miners[: max(0, 3 - on_it)].tolist():
-                self.game.gather(self.player, int(w), source)
+            free = [w for w in miners.tolist() if w not in self.executor.taken]
+            wanted = free[: max(0, self.style.gas_workers - on_it)]
+            if wanted and not self.executor.full:
+                self.executor.issue(MacroOrder("gather", None, tuple(wanted), source=source))
+
+    def _research(self) -> None:
+        if self.style.upgrades:
+            for upgrade in (u for u in self.game.rules.upgrades.values() if u.race == self.race):
+                self._make(upgrade.name)
+
+    def _expand(self) -> None:
+        """Once its bases are saturated, a town hall on the free base nearest its main (``style.expand``)."""
+        if not self.style.expand or self._coming(self.spec.town_halls[0]):
+            return
+        st, units = self.game.engine.state, self.game.rules.units
+        mine = st.alive & (st.owner == self.player)
+        workers = int(np.count_nonzero(mine & (st.utype == units.type_index(self.spec.worker))))
+        halls = np.flatnonzero(mine & np.isin(st.utype, [units.type_index(t) for t in self.spec.town_halls]))
+        if workers < self.style.workers_per_base * len(halls) - 2:
+            return
+        worker = self._builder()
+        if worker < 0 or self.game.construction.check_builder(self.player, worker, self.spec.town_halls[0]):
+            return
+        spots = sorted((base.hall for base in self.game.map.bases),
+                       key=lambda h: float(np.hypot(*(np.asarray(h) - st.pos[self.home]))))  # fmt: skip
+        for spot in spots:
+            if self.game.construction.check_site(self.player, self.spec.town_halls[0], spot) is None:
+                if self.executor.issue(MacroOrder("build", self.spec.town_halls[0], (worker,), site=tuple(spot))):
+                    self.orders += 1
+                return
 
     def _train_army(self) -> None:
         """Every idle producer makes the best army unit it can: the dearest its player can pay for now."""
@@ -151,6 +253,8 @@ class MacroPlayer:
         t = self.game.rules.units.type_index(made_by)
         for slot in np.flatnonzero(st.alive & (st.owner == self.player) & (st.utype == t)).tolist():
             production = self.game.production
+            if slot in self.executor.taken:
+                continue
             if production.current[slot] is None and production.check(self.player, slot, item) is None:
                 return slot
         return -1
@@ -161,7 +265,8 @@ class MacroPlayer:
         t = self.game.rules.units.type_index(self.spec.worker)
         miners = np.flatnonzero(st.alive & (st.owner == self.player) & (st.utype == t) & (g.phase != 0)
                                 & ~g.vespene[np.maximum(g.field, 0)])  # fmt: skip
-        return int(miners[0]) if miners.size else -1
+        miners = [w for w in miners.tolist() if w not in self.executor.taken]
+        return miners[0] if miners else -1
 
     def _site(self, item: str, worker: int) -> tuple[float, float] | None:
         """The nearest legal site to a point behind the main town hall, searched ring by ring (a geyser for gas)."""

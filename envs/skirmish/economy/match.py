@@ -68,7 +68,7 @@ class FullMatch:
         self.game = FullGame(self.game_map, self.races, seed=self.seed, fog=self.fog, capacity=self.max_units,
                              rules=self.rules)  # fmt: skip
         self.steps = 0
-        self._observe()
+        self.observe()
         return self.observations
 
     @property
@@ -79,7 +79,8 @@ class FullMatch:
     def winner(self) -> int | None:
         return self.game.engine.winner
 
-    def _observe(self) -> None:
+    def observe(self) -> None:
+        """Both players' observations of the game now (again, after a change from outside such as a bot's cheats)."""
         self.observed: dict[int, FullObserved] = dict(zip(PLAYERS, observe_full(self.game, self.max_units),
                                                           strict=True))  # fmt: skip
         self.observations = {p: o.obs for p, o in self.observed.items()}
@@ -114,7 +115,7 @@ class FullMatch:
                     infos[player]["illegal_reasons"].append(str(error))
         self.game.step(self.step_mul)
         self.steps += 1
-        self._observe()
+        self.observe()
         winner = self.game.engine.winner
         truncated = winner == 0 and self.game.loop >= self.game.engine.scenario.time_limit_loops
         terminated = winner is not None and not truncated

@@ -37,7 +37,7 @@ from envs.skirmish.economy.spec import FULL_SCALAR_NAMES
 from envs.skirmish.observation import Observed, observe_one
 
 NEUTRAL_PLAYER = 16  # pysc2's owner of neutral units
-RESOURCE_TAG = 0x200000  # resource rows' tags: this + the source index (unit tags are 0x100000 + slot)
+RESOURCE_TAG = 0x80000  # resource rows' tags: this + the source index (below every unit tag, 0x100000 and up)
 _S = {name: i for i, name in enumerate(FULL_SCALAR_NAMES)}
 _ORDERS = (C.order_id_0, C.order_id_1, C.order_id_2, C.order_id_3)
 
@@ -190,18 +190,19 @@ def _scalars(game, base: np.ndarray, player: int, slots: np.ndarray, own: np.nda
 
 def _available(game, view: _EconomyView, base: np.ndarray, player: int, sources: np.ndarray) -> np.ndarray:
     """The base types' availability, then each economy type's: some own unit could carry it out now (money,
-    supply, tech, an idle or queueing producer, a free builder), and a row to name for gathering (a mineral field's
-    among the resource ``sources`` with rows, or an own finished gas building) and for gas buildings (a geyser's)."""
+    supply, tech, an idle or queueing producer, a free builder), a finished town hall to deliver to for gathering
+    and returning, and a row to name for gathering (a mineral field's among the resource ``sources`` with rows, or
+    an own finished gas building) and for gas buildings (a geyser's)."""
     g = game.gathering
     minerals, geysers = bool(np.any(~g.vespene[sources])), bool(np.any(g.vespene[sources]))
     buildings = g.building[g.building >= 0]
-    st = game.engine.state
+    st, names = game.engine.state, game.rules.units.names
+    mine = np.flatnonzero(st.alive & (st.owner == player))
     gas_buildings = st.alive[buildings] & (st.owner[buildings] == player) & (g.contents[g.building >= 0] > 0)
+    hall = bool(np.any(np.isin(st.utype[mine], game.town_hall_types) & game.production.complete[mine]))
     catalogue = view.catalogue
     out = np.zeros(len(catalogue.action_types), dtype=bool)
     out[:NUM_ACTION_TYPES] = base
-    st, names = game.engine.state, game.rules.units.names
-    mine = np.flatnonzero(st.alive & (st.owner == player))
     by_type: dict[str, list[int]] = {}
     for slot in mine.tolist():
         by_type.setdefault(names[st.utype[slot]], []).append(slot)
@@ -216,7 +217,9 @@ def _available(game, view: _EconomyView, base: np.ndarray, player: int, sources:
             if game.rules.recipes[action.product].on_geyser:
                 out[index] &= geysers
         elif action.kind == GATHER:
-            out[index] = minerals or bool(np.any(gas_buildings))
-        elif action.kind in (RETURN, RALLY):
+            out[index] = hall and (minerals or bool(np.any(gas_buildings)))
+        elif action.kind == RETURN:
+            out[index] = hall
+        elif action.kind == RALLY:
             out[index] = True
     return out

@@ -1,0 +1,49 @@
+"""Full-game bots: they play whole games through the contract (strict: every action legal and within the budget),
+the stronger level wins, cheat levels see through fog and gather more, and the ladder plans mirrored games."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs.contract.columns import Alliance
+from envs.contract.columns import UnitColumn as C
+from envs.skirmish.economy.bot import FULL_GAME_BOT_LEVELS, apply_full_game_cheats
+from envs.skirmish.economy.ladder import plan_full_ladder, play_full_bot_game
+from envs.skirmish.economy.match import FullMatch
+from tests.test_economy_fuzz import _check_invariants
+
+
+def test_a_stronger_bot_wins_a_strict_full_game():
+    match = play_full_bot_game({1: "very_easy", 2: "medium"}, ("zerg", "terran"), seed=0, lenient=False)
+    assert match.winner == 2 and match.illegal_actions == {1: 0, 2: 0}
+    assert match.game.loop < match.game.engine.scenario.time_limit_loops  # decided, not a draw
+    st = match.game.engine.state
+    loser = st.alive & (st.owner == 1)
+    assert not any(match.game.rules.is_structure(match.game.rules.units.names[t]) for t in st.utype[loser])
+    _check_invariants(match.game)
+
+
+def test_cheat_levels_see_through_fog_and_gather_more():
+    match = FullMatch("duel", ("protoss", "protoss"), seed=1)
+    apply_full_game_cheats(match.game, {1: "very_hard", 2: "cheat_insane"})
+    match.observe()
+    for player, sees in ((1, False), (2, True)):
+        obs = match.observations[player]
+        enemies = obs["unit_mask"] & (obs["units"][:, C.alliance] == Alliance.enemy)
+        assert bool(enemies.any()) == sees
+    for _ in range(150):  # nobody acts: both sides keep mining with their 12 probes
+        match.step({})
+    mined = match.game.bank.collected[:, 0]
+    assert mined[1] > 300 and 1.4 < mined[2] / mined[1] < 1.7
+
+
+def test_the_full_ladder_plays_each_variant_twice_with_sides_swapped():
+    plan = plan_full_ladder(["easy", "medium", "hard"], 4, seed=7)
+    assert [(g.first, g.second) for g in plan] == [("medium", "easy")] * 4 + [("hard", "medium")] * 4
+    assert [g.swapped for g in plan[:4]] == [False, True, False, True]
+    assert plan[0].races == plan[1].races and plan[0].seed == plan[1].seed == 7 and plan[2].seed == 8
+    assert {r for g in plan for r in g.races} <= {"terran", "protoss", "zerg"}
+    with pytest.raises(ValueError, match="distinct levels"):
+        plan_full_ladder(["easy", "grandmaster"], 2)
+    assert len(FULL_GAME_BOT_LEVELS) == 10 and np.all([isinstance(n, str) for n in FULL_GAME_BOT_LEVELS])
