@@ -3,6 +3,8 @@ the stronger level wins, cheat levels see through fog and gather more, and the l
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,17 @@ def test_the_full_ladder_plays_each_variant_twice_with_sides_swapped():
     with pytest.raises(ValueError, match="distinct levels"):
         plan_full_ladder(["easy", "grandmaster"], 2)
     assert len(FULL_GAME_BOT_LEVELS) == 10 and np.all([isinstance(n, str) for n in FULL_GAME_BOT_LEVELS])
+
+
+def test_pstar_bots_full_ladder_prints_the_matrix_and_writes_json(tmp_path, capsys):
+    from training.bots_cli import main
+
+    out = tmp_path / "full.json"
+    status = main(["full-ladder", "--levels", "very_easy,medium", "--games", "2", "--processes", "1",
+                   "--json", str(out), "--quiet"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert status == 0 and "| **medium** | 100% (2-0-0) |" in printed and "2 full games" in printed
+    assert json.loads(out.read_text())["holds"] is True
+    assert main(["full-ladder", "--levels", "very_easy,medium", "--map", "nowhere", "--json", str(out),
+                 "--quiet"]) == 2  # fmt: skip
+    assert "unknown map 'nowhere'" in capsys.readouterr().err

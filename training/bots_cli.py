@@ -5,6 +5,7 @@
     pstar bots ladder --levels hard,very_hard,cheat_insane --scenarios 3m,2s3z --games 10
     pstar bots ladder --actions-per-step 1                # every bot under a budget of 1 action per step
     pstar bots expert-eval --games 20 --processes 2      # the expert demonstrator against every level
+    pstar bots full-ladder --games 20                    # the ten full-game levels, each against the next
 
 Prints the win-rate matrix (row level vs column level, % of decided games, wins-draws-losses) as Markdown and
 writes it as JSON; the exit status is 1 when some level fails to beat the level listed before it in at least
@@ -25,6 +26,7 @@ from training.cli import apply_common, common_flags, fail
 from training.config_io import flag_type
 
 DEFAULT_JSON = Path("runs") / "bots_ladder.json"
+FULL_JSON = Path("runs") / "full_ladder.json"
 EXPERT_JSON = Path("runs") / "expert_eval.json"
 
 
@@ -104,7 +106,52 @@ def build_parser() -> argparse.ArgumentParser:
     expert.add_argument("--seed", type=seed, default=0, help="first start-position variant / game seed")
     _game_flags(expert)
     expert.add_argument("--json", type=Path, default=EXPERT_JSON, help="where to write the result (%(default)s)")
+    full = sub.add_parser("full-ladder", help="play the full-game bot levels against each other",
+                          description="Play the full-game bot levels (economy, production, army) against each "
+                                      "other on a full-game map, race against race, and print the win-rate matrix.",
+                          parents=[common_flags()])  # fmt: skip
+    from envs.skirmish.economy.bot import FULL_GAME_BOT_LEVELS
+
+    full.add_argument("--levels", type=_names, default=list(FULL_GAME_BOT_LEVELS),
+                      help="comma-separated full-game levels, weakest first (default: all ten)")
+    full.add_argument("--games", type=count, default=10,
+                      help="games per pair of levels; each variant (races drawn per start) twice, sides swapped")
+    full.add_argument("--all-pairs", action="store_true", help="every pair of levels, not only neighbours")
+    full.add_argument("--map", default="duel", help="full-game map (default duel)")
+    full.add_argument("--processes", type=count, default=os.cpu_count() or 1,
+                      help="worker processes (default: all cores; 1 plays in this process)")
+    full.add_argument("--seed", type=seed, default=0, help="first variant")
+    full.add_argument("--threshold", type=flag_type(float, above=0, at_most=1), default=0.6,
+                      help="win rate over decided games each level must reach against the one below (0.6)")
+    full.add_argument("--step-mul", type=flag_type(int, at_least=1), default=8,
+                      help="game loops per agent step (default 8)")
+    full.add_argument("--json", type=Path, default=FULL_JSON, help="where to write the result (%(default)s)")
     return parser
+
+
+def _full_ladder(args: argparse.Namespace, progress: bool) -> int:
+    from envs.skirmish.economy.ladder import run_full_ladder
+
+    pairs = len(args.levels) * (len(args.levels) - 1) // 2 if args.all_pairs else len(args.levels) - 1
+    bar = tqdm(total=max(pairs, 0) * args.games, desc="full ladder", unit="game", disable=not progress)
+    try:
+        result = run_full_ladder(args.levels, args.games, game_map=args.map, processes=args.processes,
+                                 seed=args.seed, adjacent_only=not args.all_pairs, step_mul=args.step_mul,
+                                 threshold=args.threshold, on_game=lambda _: bar.update())  # fmt: skip
+    except (ValueError, KeyError) as err:  # unknown level or map, bad counts
+        bar.close()
+        return fail("bots full-ladder", err)
+    bar.close()
+    print(result.to_markdown())
+    print(f"\n{result.games} full games in {result.seconds:.1f} s on {args.processes} process(es); map {args.map}; "
+          f"race matchups: {', '.join(result.scenarios)}")  # fmt: skip
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    print(f"wrote {args.json}")
+    if not result.holds:
+        print(f"the ladder does not hold: some level wins less than {args.threshold:.0%} against the one below")
+        return 1
+    return 0
 
 
 def _ladder(args: argparse.Namespace, progress: bool) -> int:
@@ -187,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     progress = apply_common(args)
     if args.command == "expert-eval":
         return _expert_eval(args, progress)
+    if args.command == "full-ladder":
+        return _full_ladder(args, progress)
     return _ladder(args, progress)
 
 

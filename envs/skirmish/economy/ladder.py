@@ -15,6 +15,7 @@ import numpy as np
 
 from envs.skirmish.botgame import outcome
 from envs.skirmish.economy.bot import FULL_GAME_LEVELS, FullGameBot, apply_full_game_cheats
+from envs.skirmish.economy.maps import load_map
 from envs.skirmish.economy.match import FullMatch
 from envs.skirmish.ladder import GameOutcome, LadderResult, play_games
 
@@ -78,6 +79,7 @@ def plan_full_ladder(levels: Sequence[str], games: int, *, game_map: str = "duel
                          f"got {list(levels)}")  # fmt: skip
     if games < 1:
         raise ValueError(f"full ladder: games per pair must be >= 1, got {games}")
+    load_map(game_map)  # an unknown map fails here, before any worker starts
     pairs = (list(zip(levels, levels[1:], strict=False)) if adjacent_only
              else [(a, b) for i, a in enumerate(levels) for b in levels[i + 1 :]])  # fmt: skip
     plan = []
