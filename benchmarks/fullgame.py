@@ -1,10 +1,11 @@
 """Full-game benchmark: CPU seconds per 10 game minutes of a Skirmish full game on one core (issue 18).
 
-Until the full-game bots exist, two scripted macro players (``envs.skirmish.economy.macro``: openings, workers,
-supply, gas, upgrades, army, no fighting) stand in for them, each acting every agent step (step_mul 8). Reported per
-race pair: CPU seconds for the game, scaled to 10 game minutes, agent steps per second, and the entities alive at
-the end. The issue's target is <= 10 s per 10-minute game between two very_hard bots (with combat), so a PASS here
-is necessary, not sufficient. Rates divide by ``time.process_time``. Flags: ``python benchmarks/fullgame.py --help``.
+Two very_hard full-game bots (``envs.skirmish.economy.bot``: economy, production, attacks, battle micro) play
+through the contract (``FullMatch``: both observations and both players' actions every agent step, step_mul 8)
+for up to ``--minutes`` game minutes or until one wins. Reported per race pair: CPU seconds, scaled to 10 game
+minutes by the loops played, agent steps per second, the most entities alive at once and how the game ended. The
+issue's target: <= 10 s per 10-minute game between two very_hard bots on one core. Rates divide by
+``time.process_time``. Flags: ``python benchmarks/fullgame.py --help``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.verdicts import add_out_flag, finish  # noqa: E402
-from envs.skirmish.economy.game import FullGame  # noqa: E402
-from envs.skirmish.economy.macro import MacroPlayer  # noqa: E402
+from envs.skirmish.economy.bot import FullGameBot  # noqa: E402
+from envs.skirmish.economy.match import FullMatch  # noqa: E402
 
 STEP_MUL = 8
 LOOPS_PER_MINUTE = 1344
@@ -35,20 +36,23 @@ TARGET_SECONDS = 10.0  # per 10 game minutes, one core (issue 18)
 DEFAULT_PAIRS = ("terran-protoss", "zerg-terran", "protoss-zerg")
 
 
-def play(races: tuple[str, str], minutes: float, game_map: str, seed: int) -> dict:
-    """One game between two macro players; its CPU time and size."""
-    game = FullGame(game_map, races, seed=seed)
-    players = [MacroPlayer(game, 1), MacroPlayer(game, 2)]
-    steps = round(minutes * LOOPS_PER_MINUTE / STEP_MUL)
+def play(races: tuple[str, str], minutes: float, game_map: str, seed: int, level: str) -> dict:
+    """One game between two full-game bots of ``level``; its CPU time and size."""
+    match = FullMatch(game_map, races, seed=seed, step_mul=STEP_MUL)
+    bots = {p: FullGameBot(level, match.game, p, seed=seed * 2 + p) for p in (1, 2)}
+    steps, most = round(minutes * LOOPS_PER_MINUTE / STEP_MUL), 0
     start_cpu, start_wall = time.process_time(), time.perf_counter()
-    for _ in range(steps):
-        for player in players:
-            player.act()
-        game.step(STEP_MUL)
+    for step in range(steps):
+        _, _, terminated, truncated, _ = match.step({p: bots[p].act(match.observed[p], match.spec) for p in (1, 2)})
+        if step % 16 == 0:
+            most = max(most, int(match.game.engine.state.alive.sum()))
+        if terminated or truncated:
+            break
     cpu, wall = time.process_time() - start_cpu, time.perf_counter() - start_wall
-    return {"races": "-".join(races), "minutes": minutes, "steps": steps, "cpu_s": cpu, "wall_s": wall,
-            "cpu_s_per_10_min": cpu * 10.0 / minutes, "steps_per_s": steps / cpu,
-            "entities": int(game.engine.state.alive.sum())}  # fmt: skip
+    played = match.game.loop / LOOPS_PER_MINUTE
+    return {"races": "-".join(races), "minutes": round(played, 2), "steps": match.steps, "cpu_s": cpu, "wall_s": wall,
+            "cpu_s_per_10_min": cpu * 10.0 / played, "steps_per_s": match.steps / cpu, "entities": most,
+            "winner": match.winner}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="game minutes per game (default 10)")
     parser.add_argument("--map", default="duel")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--level", default="very_hard", help="both bots' full-game level (default very_hard)")
     parser.add_argument("--target-seconds", type=float, default=TARGET_SECONDS,
                         help="CPU seconds allowed per 10 game minutes (default: the issue's 10)")  # fmt: skip
     add_out_flag(parser, "fullgame")
@@ -68,20 +73,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         races = tuple(pair.split("-"))
         if len(races) != 2:
             parser.error(f"--pairs: expected RACE-RACE, got {pair!r}")
-        rows.append(play(races, args.minutes, args.map, args.seed))
-    print(f"Full games, macro players (no combat), {args.map}, step_mul {STEP_MUL}, one core "
+        rows.append(play(races, args.minutes, args.map, args.seed, args.level))
+    print(f"Full games, two {args.level} bots through the contract, {args.map}, step_mul {STEP_MUL}, one core "
           f"({platform.processor() or platform.machine()})")  # fmt: skip
-    print("| races | game minutes | CPU s | CPU s per 10 min | agent steps/s | entities at the end | vs target |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| races | game minutes played | CPU s | CPU s per 10 min | agent steps/s | most entities | winner | "
+          "vs target |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     checks = []
     for r in rows:
         ratio = args.target_seconds / r["cpu_s_per_10_min"]
+        ended = "none yet" if r["winner"] is None else ("draw" if r["winner"] == 0 else f"player {r['winner']}")
         print(f"| {r['races']} | {r['minutes']:g} | {r['cpu_s']:.1f} | {r['cpu_s_per_10_min']:.1f} | "
-              f"{r['steps_per_s']:.0f} | {r['entities']} | {ratio:.2f}x |")  # fmt: skip
+              f"{r['steps_per_s']:.0f} | {r['entities']} | {ended} | {ratio:.2f}x |")  # fmt: skip
         per_10 = r["cpu_s_per_10_min"]
         text = f"{r['races']}: {per_10:.1f} CPU s per 10 game minutes (target <= {args.target_seconds:g})"
         checks.append((text, r["cpu_s_per_10_min"] <= args.target_seconds))
-    report = {"benchmark": "fullgame", "map": args.map, "seed": args.seed, "step_mul": STEP_MUL,
+    report = {"benchmark": "fullgame", "map": args.map, "seed": args.seed, "step_mul": STEP_MUL, "level": args.level,
               "target_seconds": args.target_seconds, "rows": rows}  # fmt: skip
     return finish("fullgame", report, checks, args.out)
 

@@ -18,6 +18,7 @@ from envs.skirmish.economy.catalogue import RAW_FUNCTIONS, full_catalogue
 from envs.skirmish.economy.gathering import NONE
 from envs.skirmish.economy.match import FullMatch
 from envs.skirmish.economy.rules import default_rules
+from tests.test_economy_fuzz import _check_invariants
 from training.policy import stack_observations, unstack_actions
 
 SCV, CC, DEPOT, REFINERY, MINERAL, GEYSER = 45, 18, 19, 20, 341, 342
@@ -187,11 +188,12 @@ def test_base_commands_take_workers_out_of_gathering_and_follow_walks_to_a_field
     assert match.game.gathering.phase[slot] != NONE and scalar(match, 1, "idle_worker_count") == 0
 
 
-def test_equal_seeds_and_actions_give_equal_games():
+def test_random_contract_actions_keep_the_invariants_and_equal_seeds_give_equal_games():
     def run() -> str:
         match = FullMatch("duel", ("protoss", "zerg"), seed=5, lenient=True)
         rng = np.random.default_rng(0)
         for _ in range(40):
+            _check_invariants(match.game)
             acts = {}
             for player in (1, 2):
                 available = np.flatnonzero(match.observations[player]["available_actions"])

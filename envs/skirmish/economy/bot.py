@@ -258,12 +258,15 @@ class FullGameBot:
             return
         where = units[army][:, [C.x, C.y]].astype(np.float64)
 
-        def looked_at(point: np.ndarray) -> bool:
-            return bool((np.hypot(where[:, 0] - point[0], where[:, 1] - point[1]) < SCOUTED).any())
+        def looked_at(points: np.ndarray) -> np.ndarray:
+            gaps = np.hypot(points[:, None, 0] - where[None, :, 0], points[:, None, 1] - where[None, :, 1])
+            return (gaps < SCOUTED).any(axis=1)
 
-        if self.enemy_structure is not None and not seen.any() and looked_at(self.enemy_structure):
+        if self.enemy_structure is not None and not seen.any() and looked_at(self.enemy_structure[None])[0]:
             self.enemy_structure = None  # destroyed
-        self.unscouted = [s for s in self.unscouted if not looked_at(s)]
+        if self.unscouted:
+            seen_points = looked_at(np.array(self.unscouted))
+            self.unscouted = [s for s, done in zip(self.unscouted, seen_points.tolist(), strict=True) if not done]
 
     def _target(self) -> np.ndarray:
         if self.enemy_structure is not None:

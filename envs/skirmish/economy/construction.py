@@ -219,7 +219,7 @@ class Construction:
                 self.resume(worker)
         self.engine.set_solid([slot], True)
         self.spawned(slot)
-        self.production.complete[slot] = False
+        self.production.going_up(slot)
         order.slot, order.started_at, order.hp_at, order.done_at = slot, loop, loop, loop + recipe.loops
         order.due = min(loop + HP_TICK, order.done_at)
 

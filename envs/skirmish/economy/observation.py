@@ -203,6 +203,8 @@ def _available(game, view: _EconomyView, base: np.ndarray, player: int, sources:
     catalogue = view.catalogue
     out = np.zeros(len(catalogue.action_types), dtype=bool)
     out[:NUM_ACTION_TYPES] = base
+    finished = game.production.finished_structures(player)
+    walking = {site.worker for site in game.construction.orders.values() if site.slot < 0}
     by_type: dict[str, list[int]] = {}
     for slot in mine.tolist():
         by_type.setdefault(names[st.utype[slot]], []).append(slot)
@@ -212,10 +214,11 @@ def _available(game, view: _EconomyView, base: np.ndarray, player: int, sources:
             continue
         if action.kind == PRODUCE:
             out[index] = any(game.production.check(player, s, action.product) is None for s in makers)
-        elif action.kind == BUILD:
-            out[index] = any(game.construction.check_builder(player, s, action.product) is None for s in makers)
-            if game.rules.recipes[action.product].on_geyser:
-                out[index] &= geysers
+        elif action.kind == BUILD:  # check_builder's rules, once per type: a worker not on its way to a site
+            recipe = game.rules.recipes[action.product]
+            out[index] = (any(s not in walking for s in makers) and game.bank.affords(player, recipe.cost)
+                          and game.rules.satisfied(recipe.requires, finished)
+                          and (geysers or not recipe.on_geyser))  # fmt: skip
         elif action.kind == GATHER:
             out[index] = hall and (minerals or bool(np.any(gas_buildings)))
         elif action.kind == RETURN:

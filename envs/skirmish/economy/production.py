@@ -57,7 +57,9 @@ class Production:
         self.started_at = np.zeros(n, dtype=np.int64)
         self.done_at = np.full(n, NEVER, dtype=np.int64)
         self.rally = np.full((n, 2), np.nan)
-        self.complete = np.ones(n, dtype=bool)  # False while a structure is going up
+        self.complete = np.ones(n, dtype=bool)  # False while a structure is going up (set through ``going_up``)
+        self._finished: dict[int, set[str]] = {}  # finished_structures per player, for ``_finished_at``
+        self._finished_at: tuple[int, int] = (-1, -1)  # (loop, engine roster version) it holds
         self.reserved = np.zeros(3)  # supply paid for and not yet out, per player
         self.larva_home = np.full(n, -1, dtype=np.int32)  # each larva's hatchery
         self.larva_next = np.full(n, NEVER, dtype=np.int64)  # each hatchery's next larva
@@ -88,9 +90,21 @@ class Production:
         return float(min(self.rules.supply_max, self.provides[st.utype[mine]].sum()))
 
     def finished_structures(self, player: int) -> set[str]:
-        st = self.engine.state
-        mine = st.alive & (st.owner == player) & self.complete & self.structure[st.utype]
-        return {self.rules.units.names[t] for t in np.unique(st.utype[mine])}
+        """The types of ``player``'s finished structures (computed once per loop and roster: every legality check
+        asks; units die only while the engine advances, and ``complete`` changes clear it)."""
+        key = (self.engine.loop, self.engine.roster_version)
+        if key != self._finished_at:
+            self._finished, self._finished_at = {}, key
+        if player not in self._finished:
+            st = self.engine.state
+            mine = st.alive & (st.owner == player) & self.complete & self.structure[st.utype]
+            self._finished[player] = {self.rules.units.names[t] for t in np.unique(st.utype[mine])}
+        return self._finished[player]
+
+    def going_up(self, slot: int) -> None:
+        """A structure started going up in ``slot``: it counts for nothing until ``structure_done``."""
+        self.complete[slot] = False
+        self._finished_at = (-1, -1)
 
     # ------------------------------------------------------------------ orders
 
@@ -151,6 +165,7 @@ class Production:
     def structure_done(self, slot: int, loop: int) -> None:
         """A structure finished going up: it counts from now on (and a hatchery starts growing larva)."""
         self.complete[slot] = True
+        self._finished_at = (-1, -1)
         self._schedule_larva(slot, loop)
 
     def next_event(self) -> int:
@@ -274,6 +289,7 @@ class Production:
         self.current[slot], self.done_at[slot], self.started_at[slot] = None, NEVER, 0
         self.rally[slot] = np.nan
         self.complete[slot] = True
+        self._finished_at = (-1, -1)
         self.larva_home[slot], self.larva_next[slot] = -1, NEVER
 
     def _supply_of(self, product: str) -> float:
