@@ -123,19 +123,22 @@ def test_version_2_files_still_read_and_bad_labels_are_one_clear_error(tmp_path)
 
     def as_v2(header):
         header["format_version"] = 2
-        del header["labels"]
+        del header["labels"], header["full_game"]
+
+    def as_v3(**fields):
+        return lambda header: (header.pop("full_game"), header.update(format_version=3, **fields))
 
     _rewrite(record.path, path, as_v2, 2)
     old = load_replay(path)
     assert old.header.format_version == 2 and old.header.labels == {} and not any(old.labels)
     old.verify()
-    _rewrite(record.path, path, lambda h: h.update(labels={"1": "expert"}, format_version=3), FORMAT_VERSION)
+    _rewrite(record.path, path, as_v3(labels={"1": "expert"}), 3)
     with pytest.raises(ReplayError, match="malformed step: .* expected \\[player-1 actions, player-2 actions, "
                                           "player-1 labels\\]"):  # fmt: skip
         load_replay(path)
-    _rewrite(record.path, path, lambda h: h.update(labels={"3": "expert"}, format_version=3), FORMAT_VERSION)
+    _rewrite(record.path, path, as_v3(labels={"3": "expert"}), 3)
     with pytest.raises(ReplayError, match="bad header: labels is .*expected a labeller's name for players 1"):
         load_header(path)
-    _rewrite(record.path, path, lambda h: h.update(labels={}, format_version=3), 2)
+    _rewrite(record.path, path, as_v3(labels={}), 2)
     with pytest.raises(ReplayError, match="bad header: format_version 3, the file's prefix says 2"):
         load_header(path)

@@ -28,8 +28,7 @@ def test_a_stronger_bot_wins_a_strict_full_game():
 
 def test_cheat_levels_see_through_fog_and_gather_more():
     match = FullMatch("duel", ("protoss", "protoss"), seed=1)
-    apply_full_game_cheats(match.game, {1: "very_hard", 2: "cheat_insane"})
-    match.observe()
+    apply_full_game_cheats(match, {1: "very_hard", 2: "cheat_insane"})
     for player, sees in ((1, False), (2, True)):
         obs = match.observations[player]
         enemies = obs["unit_mask"] & (obs["units"][:, C.alliance] == Alliance.enemy)

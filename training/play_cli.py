@@ -31,7 +31,8 @@ def _frames_writer(every: int, size: tuple[int, int] | None):
 
     def on_step(match) -> None:
         if count[0] % every == 0 or match.engine.done:
-            frames.append(render_rgb(match.engine, size))
+            marks = match.resource_marks() if hasattr(match, "resource_marks") else None  # (a full game's)
+            frames.append(render_rgb(match.engine, size, marks))
         count[0] += 1
 
     return frames, on_step
@@ -46,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--replay", type=Path, help="a .skreplay file to render (default: play a new bot game)")
     source.add_argument("--scenario", default="3m", help="scenario name or YAML path, or 'random' (default 3m)")
+    source.add_argument("--full-game", metavar="MAP", default=None,
+                        help="play a full game on this map (e.g. duel) between two full-game bot levels")
+    parser.add_argument("--races", nargs=2, default=("terran", "zerg"), metavar=("R1", "R2"),
+                        help="the races of a --full-game (default terran zerg)")
     parser.add_argument("--p1", default="hard",
                         help="player 1: bot level, expert, pretrained:<name> or a checkpoint directory (default hard)")
     parser.add_argument("--p2", default="medium", help="player 2, as --p1 (default medium)")
@@ -95,6 +100,9 @@ def _run(args: argparse.Namespace, on_step):
         players = replay.header.players
         return replay.replay(on_step), f"{replay.header.scenario_name}: {players.get(1)} vs {players.get(2)}"
 
+    if args.full_game is not None:
+        return _play_full_game(args, on_step)
+
     from envs.skirmish.generator import random_scenario
     from training.eval.players import load_player
     from training.pretrained import is_agent_name
@@ -116,6 +124,21 @@ def _run(args: argparse.Namespace, on_step):
 
         save_replay(args.save_replay, match, labels)
     return match, f"{match.scenario.name}: {labels[1]} vs {labels[2]}"
+
+
+def _play_full_game(args: argparse.Namespace, on_step):
+    """A full game between two full-game bot levels on ``--full-game``'s map."""
+    from envs.skirmish.economy.ladder import play_full_bot_game
+
+    names = {1: args.p1, 2: args.p2}
+    match = play_full_bot_game(names, tuple(args.races), args.full_game, args.seed, step_mul=args.step_mul,
+                               record=args.save_replay is not None, on_step=on_step)  # fmt: skip
+    labels = {p: f"bot:{name}" for p, name in names.items()}
+    if args.save_replay is not None:
+        from envs.skirmish.replay import save_replay
+
+        save_replay(args.save_replay, match, labels)
+    return match, f"full game on {args.full_game}, {args.races[0]} vs {args.races[1]}: {labels[1]} vs {labels[2]}"
 
 
 def _play_with_agents(scenario, names: dict[int, str], agents: dict, args: argparse.Namespace, on_step):

@@ -104,6 +104,10 @@ class Match:
     def winner(self) -> int | None:
         return self.engine.winner
 
+    def state_hash(self) -> str:
+        """The game's state hash (what a replay's header records)."""
+        return self.engine.state_hash()
+
     def _observe(self, observed: Observations | None = None) -> Observations:
         """Each player's observation now (``observed``: made by the caller, e.g. ``MatchBatch`` for many games at
         once), kept as ``observations`` with its rows (for the actions that answer it) and ``units_dropped``."""

@@ -1,9 +1,10 @@
 """Battlefield pictures: an engine's state drawn as an RGB array, and frames written as a GIF or a PNG strip.
 
 This is the spectator's view (everything, fog ignored): units are discs coloured by owner (player 1 blue,
-player 2 red) with a per-type shade and initial, air units ringed, health (and shield) bars above them, and
-the last advance's events drawn over the map: attack lines, heal lines (green), splash rings (orange) and
-death crosses. Map y grows upwards, as in StarCraft II.
+player 2 red) with a per-type shade and initial, air units ringed, structures squares of their footprint, health
+(and shield) bars above them, and the last advance's events drawn over the map: attack lines, heal lines (green),
+splash rings (orange) and death crosses. A full game's resources are drawn under them (mineral fields pale blue,
+geysers green). Map y grows upwards, as in StarCraft II.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ HEAL_COLOUR = (90, 240, 120)
 SPLASH_COLOUR = (255, 150, 30)
 DEATH_COLOUR = (200, 200, 200)
 HP_COLOUR, HP_BACK, SHIELD_COLOUR = (60, 220, 60), (120, 20, 20), (90, 200, 255)
+MINERAL_COLOUR, GEYSER_COLOUR = (120, 190, 230), (60, 160, 80)
 DEFAULT_LONG_SIDE = 384
 MARGIN = 4
 
@@ -42,11 +44,11 @@ def _shade(colour: tuple[int, int, int], amount: float) -> tuple[int, int, int]:
     return tuple(int(round(c + (target - c) * abs(amount))) for c in colour)  # type: ignore[return-value]
 
 
-def render_rgb(engine: Any, size: tuple[int, int] | None = None) -> np.ndarray:
+def render_rgb(engine: Any, size: tuple[int, int] | None = None, resources: np.ndarray | None = None) -> np.ndarray:
     """Draw ``engine`` (an :class:`~envs.skirmish.engine.Engine`) as ``uint8 [H, W, 3]``.
 
     ``size`` is ``(H, W)``; the map keeps its aspect ratio inside it (letterboxed). Default: the map's aspect
-    with the longer side 384 pixels.
+    with the longer side 384 pixels. ``resources``: a full game's ``[N, 4]`` (x, y, radius, 1 for a geyser).
     """
     scenario, state, units = engine.scenario, engine.state, engine.units
     mw, mh = float(scenario.map_width), float(scenario.map_height)
@@ -63,8 +65,15 @@ def render_rgb(engine: Any, size: tuple[int, int] | None = None) -> np.ndarray:
     draw = ImageDraw.Draw(image)
     draw.rectangle([ox, oy, ox + mw * scale, oy + mh * scale], fill=GROUND, outline=BORDER)
 
+    if resources is not None:
+        for x, y, r, gas in np.asarray(resources, dtype=np.float64).reshape(-1, 4).tolist():
+            (px, py), half = to_px(np.array([x, y])), max(r * scale, 1.5)
+            draw.rectangle([px - half, py - half, px + half, py + half], fill=GEYSER_COLOUR if gas else MINERAL_COLOUR)
     pos = to_px(state.pos)
     utype = state.utype.astype(np.int64)
+    structure = np.zeros(len(units.names), dtype=bool)
+    if "structure" in units.attribute_names:
+        structure = (units.attributes & units.attribute_bit("structure")) != 0
     radius = np.maximum(units.radius[utype] * scale, 2.0)
     n_types = len(units.names)
     shades = np.linspace(-0.3, 0.35, n_types) if n_types > 1 else np.zeros(1)
@@ -75,7 +84,11 @@ def render_rgb(engine: Any, size: tuple[int, int] | None = None) -> np.ndarray:
         base = OWNER_COLOURS.get(int(state.owner[i]), (200, 200, 200))
         fill = _shade(base, float(shades[utype[i]]))
         air = bool(units.is_air[utype[i]])
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=fill, outline=(255, 255, 255) if air else _shade(base, -0.5))
+        outline = (255, 255, 255) if air else _shade(base, -0.5)
+        if structure[utype[i]]:
+            draw.rectangle([x - r, y - r, x + r, y + r], fill=fill, outline=outline)
+        else:
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=fill, outline=outline)
         if r >= 6:
             letter = units.names[utype[i]][:1].upper()
             box = draw.textbbox((0, 0), letter)

@@ -63,8 +63,8 @@ from envs.skirmish.match import Match
 from envs.skirmish.scenario import Scenario, UnitPlacement, load_scenario, scenario_names
 
 MAGIC = b"SKREPLAY"
-FORMAT_VERSION = 3  # 3: per-step labels (``ReplayHeader.labels``)
-READABLE_VERSIONS = (2, 3)
+FORMAT_VERSION = 4  # 3: per-step labels (``ReplayHeader.labels``); 4: full games (``ReplayHeader.full_game``)
+READABLE_VERSIONS = (2, 3, 4)
 SUFFIX = ".skreplay"
 _PREFIX = struct.Struct("<8sHHIIII")
 INT64 = (-(2**63), 2**63 - 1)  # every integer an action holds fits an int64 (what the decoded arrays store)
@@ -88,6 +88,8 @@ class ReadLimits:
     unit_loops: int = 1 << 22  # the scenario's units x those loops: the work, which grows faster than the units (a
     # crowd pushing 1024 / 512 / 256 units: 28 / 8.4 / 1.7 ms a loop on one core, so at most about 2 min a file);
     # mixed_256v256 up to its time limit is 512 x 4480 = 2.3M
+    full_game_loops: int = 2 * 40_320  # a full game's loops (its own limit: the map's time limit, 30 minutes on the
+    # shipped maps, and a full game's engine costs about the same per loop at any size, its capacity being fixed)
     scenario_units: int = 1024  # placements of a scenario stored in the header (twice mixed_256v256's 512)
     resolution: int = MAX_RESOLUTION  # location grid side
     step_mul: int = 1024  # game loops per agent step
@@ -163,6 +165,7 @@ class ReplayHeader:
     final_hash: str
     format_version: int = FORMAT_VERSION
     labels: dict[int, str] = field(default_factory=dict)  # labelled player -> who labelled, e.g. {1: "expert"}
+    full_game: dict[str, Any] | None = None  # a full game: {"map": shipped map, "races": [r1, r2], "income": [i1, i2]}
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -182,6 +185,8 @@ class ReplayHeader:
         }  # fmt: skip
         if data.get("format_version") != 2:  # version 2 headers have no labels
             kinds["labels"] = (dict,)
+        if data.get("format_version") not in (2, 3):  # nor full games before version 4
+            kinds["full_game"] = (dict, type(None))
         _check_fields(path, "bad header", data, kinds)
         if data["format_version"] not in READABLE_VERSIONS:
             problem = f"bad header: format_version is {_short(data['format_version'])}, expected {READABLE_VERSIONS}"
@@ -199,18 +204,22 @@ class ReplayHeader:
             raise ReplayError(path, problem)
         if data["winner"] not in (None, 0, 1, 2):
             raise ReplayError(path, f"bad header: winner is {_short(data['winner'])}, expected 0, 1, 2 or null")
+        full_game = data.get("full_game")
+        if full_game is not None:
+            _check_full_game(path, full_game)
+        most_loops = LIMITS.full_game_loops if full_game is not None else LIMITS.game_loops
         ranges = {
             "seed": (0, INT64[1]), "step_mul": (1, LIMITS.step_mul), "max_units": (1, LIMITS.max_units),
             "resolution": (1, LIMITS.resolution), "actions_per_step": (1, LIMITS.actions_per_step),
-            "steps": (0, LIMITS.steps), "game_loops": (0, LIMITS.game_loops),
+            "steps": (0, LIMITS.steps), "game_loops": (0, most_loops),
         }  # fmt: skip
         for name, (low, high) in ranges.items():
             if not low <= data[name] <= high:
                 problem = f"bad header: {name} is {_short(data[name])}, expected {low}..{high} (the reader's limits)"
                 raise ReplayError(path, problem)
-        if data["steps"] * data["step_mul"] > LIMITS.game_loops:
+        if data["steps"] * data["step_mul"] > most_loops:
             problem = (f"too large: {data['steps']} steps x step_mul {data['step_mul']} game loops to re-simulate, "
-                       f"more than the reader's limit of {LIMITS.game_loops}")  # fmt: skip
+                       f"more than the reader's limit of {most_loops}")  # fmt: skip
             raise ReplayError(path, problem)
         if data["steps"] * data["max_units"] > LIMITS.unit_rows:
             problem = (f"too large: {data['steps']} steps x max_units {data['max_units']} observation rows, more than "
@@ -222,6 +231,24 @@ class ReplayHeader:
     def result(self, player: int) -> str:
         """How the game ended for ``player`` (one of ``botgame.OUTCOMES``), or ``"unfinished"``."""
         return "unfinished" if self.winner is None else outcome(self.winner, player)
+
+
+def _check_full_game(path: str | Path, data: dict[str, Any]) -> None:
+    """A header's ``full_game``: a shipped map's name, a race per player, an income factor per player."""
+    from envs.skirmish.economy.maps import shipped_maps
+    from envs.skirmish.economy.rules import default_rules
+
+    _check_fields(path, "bad header: full_game", data, {"map": (str,), "races": (list,), "income": (list,)})
+    if data["map"] not in shipped_maps():
+        raise ReplayError(path, f"bad header: full_game map {_short(data['map'])} is not a shipped map")
+    races = data["races"]
+    if len(races) != 2 or not all(isinstance(r, str) and r in default_rules().races for r in races):
+        raise ReplayError(path, f"bad header: full_game races is {_short(races)}, expected two of "
+                                f"{sorted(default_rules().races)}")  # fmt: skip
+    income = data["income"]
+    if len(income) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 10
+                                   for v in income):  # fmt: skip
+        raise ReplayError(path, f"bad header: full_game income is {_short(income)}, expected two factors in (0, 10]")
 
 
 @dataclass
@@ -308,10 +335,11 @@ def _int_list(value: Any, length: int) -> list[int] | None:
     return [int(v) for v in array]
 
 
-def encode_action(action: Any) -> list[Any]:
+def encode_action(action: Any, catalogue: Sequence[Any] = ACTION_TYPES) -> list[Any]:
     """Contract action dict -> compact list ``[type, selected, target_unit, [x, y], queued]``.
 
-    Arguments the action type does not use are stored as None (the match ignores them). An action whose used
+    Arguments the action type does not use (by ``catalogue``: the match's action types, each with ``arguments``;
+    the base catalogue by default) are stored as None (the match ignores them). An action whose used
     arguments are not of the contract's form (a lenient match dropped it as illegal, e.g. an int beyond int64;
     files from before ``MalformedActionError`` also hold malformed ones) is stored as ``["malformed", repr]``: it
     decodes to ``{"malformed": repr}``, re-simulated as an action the match drops again, so the game is the same.
@@ -322,7 +350,7 @@ def encode_action(action: Any) -> list[Any]:
     index = _int_like(action.get("action_type"))
     if index is None:
         return bad
-    used = ACTION_TYPES[index].arguments if 0 <= index < len(ACTION_TYPES) else ()
+    used = catalogue[index].arguments if 0 <= index < len(catalogue) else ()
     row: list[Any] = [index]
     for key in ARGUMENTS:
         if key not in used:
@@ -416,10 +444,11 @@ def save_replay(path: str | Path, match: Match, players: dict[int, str],
             raise ValueError(f"labels: player {player!r} has {len(labelled.steps)} steps of labels, expected player "
                              f"1 or 2 with one per step of the match ({len(log)})")  # fmt: skip
     scenario = match.engine.scenario
+    full_game = getattr(match, "full_game", None)
     header = ReplayHeader(
         engine_version=ENGINE_VERSION,
         scenario_name=scenario.name,
-        scenario=None if _is_shipped(scenario) else scenario_to_json(scenario),
+        scenario=None if full_game is not None or _is_shipped(scenario) else scenario_to_json(scenario),
         seed=int(match.seed),
         step_mul=int(match.step_mul),
         max_units=int(match.max_units),
@@ -432,13 +461,15 @@ def save_replay(path: str | Path, match: Match, players: dict[int, str],
         winner=None if match.winner is None else int(match.winner),
         steps=len(log),
         game_loops=int(match.engine.loop),
-        final_hash=match.engine.state_hash(),
+        final_hash=match.state_hash(),
         labels={p: labelled.by for p, labelled in labels.items()},
+        full_game=full_game,
     )
-    body = [[[encode_action(a) for a in step.get(p, [])] for p in (1, 2)] for step in log]
+    types = match.spec.action_types
+    body = [[[encode_action(a, types) for a in step.get(p, [])] for p in (1, 2)] for step in log]
     for labelled in labels.values():  # sorted by player
         for row, step in zip(body, labelled.steps, strict=True):
-            row.append([encode_action(a) for a in step])
+            row.append([encode_action(a, types) for a in step])
     _write_atomic(path, encode_file(header, body))
     return path
 
@@ -585,6 +616,8 @@ def load_replay(path: str | Path) -> Replay:
         extra = file_size - body_start - body_len
         raise ReplayError(path, f"trailing bytes: {extra} unexpected bytes after the actions")
     actions, labels = _decode_steps(path, body, header.steps, sorted(header.labels))
+    if header.full_game is not None:  # its opening is rebuilt from the map; the capacity bounds the work
+        return Replay(path=path, header=header, scenario=None, actions=actions, labels=labels)
     if header.scenario is not None:
         scenario = scenario_from_json(header.scenario, path)
     elif header.scenario_name in scenario_names():  # a name only, never a path: a file names no file to read
@@ -628,13 +661,23 @@ class Replay:
 
     path: Path
     header: ReplayHeader
-    scenario: Scenario
+    scenario: Scenario | None  # None for a full game (its opening comes from the header's ``full_game``)
     actions: Decoded
     labels: Decoded = field(default_factory=list)  # per step (when the header names labelled players)
 
     def new_match(self) -> Match:
-        """A fresh Match configured exactly like the recorded one."""
+        """A fresh Match (a ``FullMatch`` for a full game) configured exactly like the recorded one."""
         h = self.header
+        if h.full_game is not None:
+            from envs.skirmish.economy.match import FullMatch
+
+            try:
+                return FullMatch(h.full_game["map"], tuple(h.full_game["races"]), h.seed, step_mul=h.step_mul,
+                                 max_units=h.max_units, resolution=h.resolution, fog=h.fog, lenient=h.lenient,
+                                 actions_per_step=h.actions_per_step, see_all=tuple(h.see_all),
+                                 income=tuple(h.full_game["income"]))  # fmt: skip
+            except ValueError as err:
+                raise ReplayError(self.path, f"bad header: the game settings are rejected ({err})") from err
         try:
             return Match(self.scenario, h.seed, step_mul=h.step_mul, max_units=h.max_units, resolution=h.resolution,
                          fog=h.fog, see_all=tuple(h.see_all), lenient=h.lenient,
@@ -690,7 +733,7 @@ class Replay:
             raise ReplayDesyncError(self.path, f"desync: step {index}: {err}") from err
 
     def _check_end(self, match: Match) -> None:
-        got = match.engine.state_hash()
+        got = match.state_hash()
         if got != self.header.final_hash:
             raise ReplayDesyncError(
                 self.path,

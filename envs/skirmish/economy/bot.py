@@ -73,17 +73,17 @@ FULL_GAME_LEVELS: dict[str, FullGameLevel] = {
 FULL_GAME_BOT_LEVELS: tuple[str, ...] = tuple(FULL_GAME_LEVELS)
 
 
-def apply_full_game_cheats(game: FullGame, levels: dict[int, str | None]) -> None:
-    """Give each player whose bot level cheats its vision and income (before the first observation)."""
-    see_all = set(getattr(game.engine, "see_all", ()))
+def apply_full_game_cheats(match, levels: dict[int, str | None]) -> None:
+    """Give each player of ``match`` (a ``FullMatch``) whose bot level cheats its vision and income."""
+    see_all, income = set(match.see_all), list(match.income)
     for player, level in levels.items():
         if level is None:
             continue
         config = FULL_GAME_LEVELS[level]
         if config.vision:
             see_all.add(player)
-        game.bank.income[player] = config.income
-    game.engine.see_all = frozenset(see_all)
+        income[player - 1] = config.income
+    match.set_cheats(tuple(see_all), (income[0], income[1]))
 
 
 @dataclass

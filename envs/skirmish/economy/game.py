@@ -85,6 +85,8 @@ class FullGame:
         while self.engine.loop < end and not self.engine.done:
             nxt = min(end, *(part.next_event() for part in parts))
             self.engine.advance(max(nxt - self.engine.loop, 1))
+            if self.engine.done:
+                break  # the loop that ended the game: nothing of the economy happens after it
             for part in parts:
                 part.handle(self.engine.loop)
 

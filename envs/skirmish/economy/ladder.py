@@ -42,22 +42,27 @@ class FullLadderGame:
 
 
 def play_full_bot_game(levels: dict[int, str], races: tuple[str, str], game_map: str = "duel", seed: int = 0,
-                       step_mul: int = 8, lenient: bool = True) -> FullMatch:  # fmt: skip
+                       step_mul: int = 8, lenient: bool = True, record: bool = False,
+                       on_step: Callable[[FullMatch], None] | None = None) -> FullMatch:  # fmt: skip
     """Two full-game bots play one game to its end (a win, or a draw at the map's time limit); returns the match,
-    whose ``illegal_actions`` counts each player's (a bot means none: the tests play strict games)."""
+    whose ``illegal_actions`` counts each player's (a bot means none: the tests play strict games). ``on_step``
+    is called after the start and after every step (frames); ``record`` keeps the actions for a replay."""
     for level in levels.values():
         if level not in FULL_GAME_LEVELS:
             raise ValueError(f"unknown full-game bot level {level!r}; expected one of {', '.join(FULL_GAME_LEVELS)}")
-    match = FullMatch(game_map, races, seed=seed, step_mul=step_mul, lenient=lenient)
-    apply_full_game_cheats(match.game, levels)
-    match.observe()
+    match = FullMatch(game_map, races, seed=seed, step_mul=step_mul, lenient=lenient, record=record)
+    apply_full_game_cheats(match, levels)
     bots = {p: FullGameBot(levels[p], match.game, p, seed=seed * 2 + p) for p in (1, 2)}
     match.illegal_actions = {1: 0, 2: 0}
+    if on_step is not None:
+        on_step(match)
     while True:
         _, _, terminated, truncated, infos = match.step({p: bots[p].act(match.observed[p], match.spec)
                                                          for p in (1, 2)})  # fmt: skip
         for p in (1, 2):
             match.illegal_actions[p] += infos[p]["illegal_actions"]
+        if on_step is not None:
+            on_step(match)
         if terminated or truncated:
             return match
 

@@ -111,13 +111,18 @@ def base_layout(hall: tuple[float, float], side: str) -> tuple[ResourceSpot, ...
     return tuple(spots)
 
 
+def shipped_maps() -> tuple[str, ...]:
+    """The names of the shipped full-game maps."""
+    return tuple(sorted(p.stem for p in MAP_DIR.glob("*.yaml")))
+
+
 def load_map(name_or_path: str | Path, rules: Rules | None = None) -> GameMap:
     """A shipped map by name (``data/maps/<name>.yaml``) or a map file by path, validated on a placement grid."""
     path = Path(name_or_path)
     if path.suffix != ".yaml":
         path = MAP_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
-            known = ", ".join(sorted(p.stem for p in MAP_DIR.glob("*.yaml")))
+            known = ", ".join(shipped_maps())
             raise MapError(f"unknown map {str(name_or_path)!r}; shipped maps: {known}")
     try:
         data = yaml.safe_load(path.read_text())

@@ -50,12 +50,19 @@ class FullMatch:
         lenient: bool = False,
         actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
         rules: Rules | None = None,
+        see_all: tuple[int, ...] = (),
+        income: tuple[float, float] = (1.0, 1.0),
+        record: bool = False,
     ) -> None:
         if step_mul < 1:
             raise ValueError(f"step_mul must be >= 1, got {step_mul}")
         self.game_map, self.races, self.seed = game_map, tuple(races), int(seed)
         self.step_mul, self.max_units, self.fog, self.lenient = int(step_mul), int(max_units), bool(fog), bool(lenient)
         self.actions_per_step = check_actions_per_step(actions_per_step)
+        self.see_all, self.income, self.record = tuple(sorted(set(see_all))), tuple(float(v) for v in income), record
+        if not set(self.see_all) <= {1, 2} or len(self.income) != 2 or min(self.income) <= 0:
+            raise ValueError(f"see_all must hold players 1 and/or 2 and income two factors > 0, got {see_all!r} and "
+                             f"{income!r}")  # fmt: skip
         self.rules = rules or default_rules()
         self.catalogue = full_catalogue(self.rules)
         self.reset()
@@ -67,6 +74,9 @@ class FullMatch:
         """Start the game again from the map, races and seed; returns each player's first observation."""
         self.game = FullGame(self.game_map, self.races, seed=self.seed, fog=self.fog, capacity=self.max_units,
                              rules=self.rules)  # fmt: skip
+        self.game.engine.see_all = frozenset(self.see_all)
+        self.game.bank.income[1:] = self.income
+        self.actions_log: list[dict[int, list]] = []
         self.steps = 0
         self.observe()
         return self.observations
@@ -78,6 +88,28 @@ class FullMatch:
     @property
     def winner(self) -> int | None:
         return self.game.engine.winner
+
+    @property
+    def full_game(self) -> dict:
+        """What a replay's header needs beyond a battle's to rebuild this game."""
+        return {"map": self.game.map.name, "races": list(self.races), "income": list(self.income)}
+
+    def resource_marks(self) -> np.ndarray:
+        """float [N, 4]: each source with something left: x, y, radius, 1 for a geyser (what ``render_rgb`` draws)."""
+        g = self.game.gathering
+        left = g.contents > 0
+        return np.column_stack([g.field_pos[left], g.source_radius[left], g.vespene[left]]).astype(np.float64)
+
+    def state_hash(self) -> str:
+        """The whole game's hash, economy included (what a replay's header records)."""
+        return self.game.state_hash()
+
+    def set_cheats(self, see_all: tuple[int, ...], income: tuple[float, float]) -> None:
+        """Give players fog-free observations and income factors (bot cheats) and observe again."""
+        self.see_all, self.income = tuple(sorted(set(see_all))), tuple(float(v) for v in income)
+        self.game.engine.see_all = frozenset(self.see_all)
+        self.game.bank.income[1:] = self.income
+        self.observe()
 
     def observe(self) -> None:
         """Both players' observations of the game now (again, after a change from outside such as a bot's cheats)."""
@@ -104,6 +136,8 @@ class FullMatch:
                                                                           lenient=self.lenient)  # fmt: skip
             for action in batches[player]:
                 self._check_form(action)
+        if self.record:
+            self.actions_log.append(batches)
         for player in PLAYERS:
             for action in batches[player]:
                 try:

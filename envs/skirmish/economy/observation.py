@@ -212,8 +212,12 @@ def _available(game, view: _EconomyView, base: np.ndarray, player: int, sources:
         makers = [slot for t in action.makers for slot in by_type.get(t, ())]
         if not makers:
             continue
-        if action.kind == PRODUCE:
-            out[index] = any(game.production.check(player, s, action.product) is None for s in makers)
+        if action.kind == PRODUCE:  # the player-wide rules first (money, tech), then a producer that can take it
+            item = game.rules.recipes.get(action.product) or game.rules.upgrades[action.product]
+            product = action.product
+            out[index] = (game.bank.affords(player, item.cost)
+                          and game.rules.satisfied(getattr(item, "requires", ()), finished)
+                          and any(game.production.check(player, s, product) is None for s in makers))  # fmt: skip
         elif action.kind == BUILD:  # check_builder's rules, once per type: a worker not on its way to a site
             recipe = game.rules.recipes[action.product]
             out[index] = (any(s not in walking for s in makers) and game.bank.affords(player, recipe.cost)
