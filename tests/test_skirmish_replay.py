@@ -173,7 +173,8 @@ def test_truncated_corrupt_and_foreign_files_raise_clear_errors(recorded, tmp_pa
         "flipped": (blob[:-3] + bytes([blob[-3] ^ 0xFF]) + blob[-2:], "corrupt actions: CRC-32 mismatch"),
         "trailing": (blob + b"xx", "trailing bytes: 2 unexpected bytes after the actions"),
         "magic": (b"PK\x03\x04" + blob[4:], "not a Skirmish replay"),
-        "version": (blob[:8] + struct.pack("<H", 99) + blob[10:], "unsupported format version: 99,.* reads \\(2, 3, 4\\)"),
+        "version": (blob[:8] + struct.pack("<H", 99) + blob[10:],
+                    "unsupported format version: 99,.* reads \\(2, 3, 4\\)"),
     }
     for name, (data, message) in cases.items():
         bad = tmp_path / f"{name}.skreplay"
