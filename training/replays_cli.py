@@ -2,6 +2,7 @@
 
     pstar replays record --games 32 --scenarios 3m 2s3z random --p1 medium hard --p2 medium --workers 4 --out replays
     pstar replays record --p1 pretrained:pio --p2 very_hard --label-with expert --beta 0.3 --mirror --out dagger
+    pstar replays record-full --games 40 --p1 very_hard --races random --out replays_full   # full games
     pstar replays info replays/00000_3m_medium_vs_medium_s0.skreplay [--no-verify]
     pstar replays info game.SC2Replay        # StarCraft II replay, read without the game (needs the sc2 extra)
 
@@ -529,9 +530,13 @@ def _info(args: argparse.Namespace) -> int:
         winner = {None: "unfinished", 0: "draw"}.get(h.winner, f"player {h.winner}")
         print(f"{path}")
         print(f"  format v{h.format_version}, engine {h.engine_version}")
-        stored = "stored in the file" if h.scenario is not None else "shipped"
-        print(f"  scenario {h.scenario_name} ({stored}, {len(replay.scenario.placements)} units, "
-              f"{replay.scenario.map_width:g} x {replay.scenario.map_height:g})")  # fmt: skip
+        if h.full_game is not None:
+            game = h.full_game
+            print(f"  full game on {game['map']}: {game['races'][0]} vs {game['races'][1]}, income {game['income']}")
+        else:
+            stored = "stored in the file" if h.scenario is not None else "shipped"
+            print(f"  scenario {h.scenario_name} ({stored}, {len(replay.scenario.placements)} units, "
+                  f"{replay.scenario.map_width:g} x {replay.scenario.map_height:g})")  # fmt: skip
         print(f"  players  1: {h.players.get(1)}   2: {h.players.get(2)}")
         if h.labels:
             print("  labels   " + "   ".join(f"{p}: by {by}, one per step" for p, by in sorted(h.labels.items())))
@@ -600,6 +605,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="each bot's action budget per agent step, no_ops free (default %(default)s)")
     rec.add_argument("--mirror", action="store_true", help="both sides get player 1's army (seeded variants)")
     rec.set_defaults(func=_record)
+    from training.full_replays import add_parser as add_full
+
+    add_full(sub, [common_flags()])
     info = sub.add_parser(
         "info",
         help="print a replay's header and verify it by re-simulation (.SC2Replay: summary, game not needed)",
