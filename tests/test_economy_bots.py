@@ -62,3 +62,18 @@ def test_pstar_bots_full_ladder_prints_the_matrix_and_writes_json(tmp_path, caps
     assert main(["full-ladder", "--levels", "very_easy,medium", "--map", "nowhere", "--json", str(out),
                  "--quiet"]) == 2  # fmt: skip
     assert "unknown map 'nowhere'" in capsys.readouterr().err
+
+
+def test_pstar_eval_full_plays_both_sides_and_reports_wilson_intervals(tmp_path, capsys):
+    from training.cli import main as pstar
+    from training.eval.full_games import plan
+
+    games = plan(["easy"], 4, 10, ["random"])
+    assert [g.side for g in games] == [1, 2, 1, 2] and games[0].races == games[1].races and games[2].seed == 11
+    out = tmp_path / "eval.json"
+    assert pstar(["eval-full", "bot:medium", "--levels", "very_easy", "--games", "2", "--processes", "1",
+                  "--json", str(out)]) == 0  # fmt: skip
+    assert "| very_easy | 2-0-0 | 100% [34, 100] |" in capsys.readouterr().out
+    assert json.loads(out.read_text())["levels"]["very_easy"]["win"] == 2
+    assert pstar(["eval-full", "bot:medium", "--levels", "grandmaster"]) == 2
+    assert "unknown full-game level(s) ['grandmaster']" in capsys.readouterr().err

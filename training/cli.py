@@ -28,6 +28,8 @@ DELEGATED = {
     "rl": ("training.rl.cli", "RL with actors on Ray: V-trace, KL towards the BC policy, league opponents"),
     "pretrained": ("training.pretrained", "the shipped agents (pretrained:pio, pretrained:transformer): list|export"),
     "eval": ("training.eval.cli", "play a checkpoint or bot:<level> against the bot levels (win rates, 95%% CIs)"),
+    "eval-full": ("training.eval.full_games", "play a checkpoint or bot:<level> full games against the full-game "
+                  "bots"),
     "task": ("training.tasks.cli", "the paper's other tasks on the same backbone: image|text|flow|multimodal"),
 }
 

@@ -7,7 +7,8 @@ economy (bank, queues, workers' jobs: all things the player knows in StarCraft I
 only the observation, through the battle ``Bot`` of the level's ``combat`` micro, given the army's rows and the
 visible enemies. Where to attack: the last enemy structure it saw, else the enemy start locations it has not yet
 scouted, nearest first (on a two-start map, the enemy's main). Cheat levels see through fog and/or gather more per
-trip (``income``), as StarCraft II's cheating AIs do.
+trip (``income``), as StarCraft II's cheating AIs do; a level that sees the whole map also uses it, attacking as
+soon as its army outnumbers the enemy's (all of which it sees) by half again.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ STAGING = 14.0  # map units from the main town hall towards the map centre where
 DEFEND_RADIUS = 18.0  # an enemy unit this close to an own structure is fought at once
 SCOUTED = 8.0  # an army unit this close to a point has looked at it
 REGROUP = 0.35  # an attack ends when the army falls below this fraction of the attack size
+OUTNUMBER = 1.5  # a bot that sees the whole map attacks once its army outnumbers the enemy's by this much ...
+MIN_ATTACK = 12.0  # ... and holds at least this much supply
 SWEEP = 16.0  # spacing of the points an army visits when it knows of no enemy structure left
 
 
@@ -227,7 +230,10 @@ class FullGameBot:
         self._remember(units, enemy, army)
         army_supply = sum(self.supply_of.get(int(t), 0.0) for t in units[army, C.unit_type])
         threat = self._threat(units, own, enemy)
-        if not self.attacking and army_supply >= self.config.attack_supply:
+        enemy_army = enemy & np.isin(units[:, C.unit_type], self.army_ids)
+        enemy_supply = sum(self.supply_of.get(int(t), 0.0) for t in units[enemy_army, C.unit_type])
+        outnumbers = self.config.vision and army_supply >= max(OUTNUMBER * enemy_supply, MIN_ATTACK)
+        if not self.attacking and (army_supply >= self.config.attack_supply or outnumbers):
             self.attacking, self.attack_size = True, army_supply
         elif self.attacking and army_supply < REGROUP * self.attack_size:
             self.attacking = False

@@ -1,0 +1,158 @@
+"""``pstar eval-full``: an agent (or a full-game bot level) against the full-game bot levels, whole games.
+
+    pstar eval-full runs/bc_full --levels very_easy easy --games 100 --processes 2
+    pstar eval-full bot:hard --levels medium --games 20
+
+Game ``g`` against a level is variant ``seed + g // 2`` (a race per start location drawn from it, or ``--races``)
+with the evaluated player on side 1 when g is even and side 2 when odd, so neither side nor race favours it. Each
+worker plays its games ``--batch`` at a time in lockstep, the agent acting for all of them in one batched step.
+Prints per level wins-draws-losses and the win rate with its 95% Wilson interval, and writes them as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.eval.report import wilson_interval
+
+RACES = ("terran", "protoss", "zerg")
+
+
+@dataclass(frozen=True)
+class FullEvalGame:
+    """One evaluation game: the evaluated player's side, the bot's level, the races by start location."""
+
+    level: str
+    seed: int
+    side: int
+    races: tuple[str, str]
+
+
+def plan(levels: list[str], games: int, seed: int, races: list[str]) -> list[FullEvalGame]:
+    """Every level's ``games`` games (see the module docstring)."""
+    out = []
+    for level in levels:
+        for g in range(games):
+            variant = seed + g // 2
+            if races == ["random"]:
+                drawn = np.random.default_rng(variant).integers(0, len(RACES), 2)
+                pair = (RACES[int(drawn[0])], RACES[int(drawn[1])])
+            else:
+                pair = (races[0], races[1])
+            out.append(FullEvalGame(level, variant, 1 + g % 2, pair))
+    return out
+
+
+def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bool, threads: int) -> list[int]:
+    """Play ``games`` in lockstep (runs in a worker); the evaluated player's result per game: 1 win, 0 draw, -1 loss."""
+    from envs.skirmish.economy.bot import FullGameBot, apply_full_game_cheats
+    from envs.skirmish.economy.match import FullMatch
+    from training.eval.players import load_player
+
+    torch.set_num_threads(threads)
+    source = load_player(player) if not player.startswith("bot:") else None
+    matches, opponents, own_bots = [], [], []
+    for game in games:
+        max_units = source.max_units if source is not None else 512
+        resolution = source.resolution if source is not None else 64
+        match = FullMatch(game_map, game.races, seed=game.seed, max_units=max_units, resolution=resolution,
+                          lenient=True)  # fmt: skip
+        bot_side = 3 - game.side
+        levels = {bot_side: game.level, game.side: None if source is not None else player[len("bot:"):]}
+        apply_full_game_cheats(match, levels)
+        matches.append(match)
+        opponents.append(FullGameBot(game.level, match.game, bot_side, seed=game.seed * 2 + bot_side))
+        own_bots.append(None if source is not None else
+                        FullGameBot(player[len("bot:"):], match.game, game.side, seed=game.seed * 2 + game.side))
+    policy = source.player(len(games), greedy=greedy, seed=games[0].seed) if source is not None else None
+    results: list[int | None] = [None] * len(games)
+    while any(r is None for r in results):
+        live = [i for i, r in enumerate(results) if r is None]
+        if policy is not None:
+            own = policy.act(live, [matches[i].observations[games[i].side] for i in live],
+                             [matches[i].spec for i in live])  # fmt: skip
+        else:
+            own = [own_bots[i].act(matches[i].observed[games[i].side], matches[i].spec) for i in live]
+        for i, actions in zip(live, own, strict=True):
+            game, match = games[i], matches[i]
+            reply = opponents[i].act(match.observed[3 - game.side], match.spec)
+            _, _, terminated, truncated, _ = match.step({game.side: actions, 3 - game.side: reply})
+            if terminated or truncated:
+                winner = match.winner or 0
+                results[i] = 0 if winner == 0 else (1 if winner == game.side else -1)
+    return [int(r) for r in results]
+
+
+def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str = "duel", seed: int = 0,
+                  races: list[str] | None = None, greedy: bool = False, processes: int = 2,
+                  batch: int = 8) -> dict[str, dict]:  # fmt: skip
+    """Per level: wins, draws, losses, the win rate and its 95% Wilson interval (see the module docstring)."""
+    from envs.skirmish.economy.bot import FULL_GAME_LEVELS
+
+    unknown = [level for level in levels if level not in FULL_GAME_LEVELS]
+    if unknown:
+        raise ValueError(f"unknown full-game level(s) {unknown}; expected some of {', '.join(FULL_GAME_LEVELS)}")
+    everything = plan(levels, games, seed, races or ["random"])
+    chunks = [everything[i : i + batch] for i in range(0, len(everything), batch)]
+    threads = max(1, 2 // max(processes, 1))
+    with ProcessPoolExecutor(max_workers=max(1, min(processes, len(chunks)))) as pool:
+        outcomes = [r for part in pool.map(play_games, [player] * len(chunks), chunks, [game_map] * len(chunks),
+                                            [greedy] * len(chunks), [threads] * len(chunks)) for r in part]  # fmt: skip
+    table = {}
+    for level in levels:
+        mine = [r for g, r in zip(everything, outcomes, strict=True) if g.level == level]
+        wins, draws, losses = mine.count(1), mine.count(0), mine.count(-1)
+        low, high = wilson_interval(wins, len(mine))
+        table[level] = {"win": wins, "draw": draws, "loss": losses, "games": len(mine),
+                        "win_rate": wins / len(mine), "ci95": [low, high]}  # fmt: skip
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    from training.checkpoint import CheckpointError
+    from training.cli import apply_common, common_flags, fail
+
+    parser = argparse.ArgumentParser(prog="pstar eval-full", description=__doc__.split("\n\n")[0],
+                                     parents=[common_flags()])  # fmt: skip
+    parser.add_argument("player", help="checkpoint (or run) directory, pretrained:<name>, or bot:<full-game level>")
+    parser.add_argument("--levels", nargs="+", default=["very_easy", "easy"], help="full-game bot levels")
+    parser.add_argument("--games", type=int, default=20, help="games per level (default 20)")
+    parser.add_argument("--map", default="duel")
+    parser.add_argument("--races", nargs="+", default=["random"], help="'random' (per variant) or two races")
+    parser.add_argument("--seed", type=int, default=1000, help="first variant (default 1000)")
+    parser.add_argument("--greedy", action="store_true", help="the agent picks its most likely actions")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=8, help="games a worker plays in lockstep (default 8)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+    apply_common(args)
+    if args.games < 1 or args.processes < 1 or args.batch < 1:
+        return fail("eval-full", "--games, --processes and --batch must be >= 1")
+    try:
+        table = evaluate_full(args.player, args.levels, args.games, game_map=args.map, seed=args.seed,
+                              races=args.races, greedy=args.greedy, processes=args.processes, batch=args.batch)
+    except (ValueError, CheckpointError) as err:
+        return fail("eval-full", err)
+    print(f"| {args.player} vs | W-D-L | win rate [95% CI] |")
+    print("| --- | --- | --- |")
+    for level, row in table.items():
+        low, high = row["ci95"]
+        print(f"| {level} | {row['win']}-{row['draw']}-{row['loss']} | {100 * row['win_rate']:.0f}% "
+              f"[{100 * low:.0f}, {100 * high:.0f}] |")  # fmt: skip
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"player": args.player, "map": args.map, "seed": args.seed,
+                                         "levels": table}, indent=2) + "\n")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
