@@ -16,7 +16,7 @@ from training.quickstart import QuickstartConfig
 from training.rl.config import RLConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-SUBCOMMANDS = ["quickstart", "replays", "bc", "rl", "eval", "play", "bots"]
+SUBCOMMANDS = ["quickstart", "replays", "bc", "rl", "eval", "eval-full", "play", "bots"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -34,6 +34,9 @@ BAD_INPUTS = {
     "replays info": ([], "the following arguments are required: files"),  # argparse's own error
     "play": (["--out", "game.txt"], "--out must end in .gif or .png"),
     "bots ladder": (["--processes", "0"], "argument --processes: expected an integer >= 1, got 0"),
+    "bots full-ladder": (["--processes", "0"], "argument --processes: expected an integer >= 1, got 0"),
+    "replays record-full": (["--p1", "godlike"], "unknown full-game bot level 'godlike'"),
+    "eval-full": (["bot:hard", "--levels", "godlike"], "unknown full-game level(s) ['godlike']"),
     "bc": (["bogus=1"], "unknown key 'bogus'"),
     "rl": (["bogus=1"], "unknown key 'bogus'"),
     "eval": (["bot:hard", "bogus=1"], "unknown key 'bogus'"),
@@ -98,7 +101,8 @@ def test_top_level_help_lists_the_subcommands():
 @pytest.mark.parametrize(
     ("name", "cls"),
     [("quickstart", QuickstartConfig), ("full", QuickstartConfig), ("bc", BCConfig), ("rl", RLConfig),
-     ("eval", EvalConfig), ("bc_expert", BCConfig), ("rl_expert", RLConfig), ("eval_expert", EvalConfig)],
+     ("eval", EvalConfig), ("bc_expert", BCConfig), ("rl_expert", RLConfig), ("eval_expert", EvalConfig),
+     ("bc_full", BCConfig)],
 )  # fmt: skip
 def test_presets_load(name, cls):
     cfg = load_config(cls, CONFIGS / f"{name}.yaml")
