@@ -183,8 +183,10 @@ class FullGameBot:
         workers = {units.type_index(r.worker) for r in rules.races.values()}
         army = (units.armed | units.healer) & (units.speed > 0) & ~structure
         army[list(workers)] = False
-        self.army_ids = np.unique(units.sc2_id[army]).astype(np.float32)
-        self.structure_ids = np.unique(units.sc2_id[structure]).astype(np.float32)
+        size = int(max(units.sc2_id.max(), max(r.sc2_id for r in rules.resources.values()))) + 1
+        self.is_army, self.is_structure = np.zeros(size, dtype=bool), np.zeros(size, dtype=bool)  # by type id
+        self.is_army[units.sc2_id[army]] = True
+        self.is_structure[units.sc2_id[structure]] = True
         self.supply_of = {int(units.sc2_id[t]): float(units.supply[t]) for t in np.flatnonzero(army)}
         st = game.engine.state
         home = st.pos[self.macro.home]
@@ -225,10 +227,11 @@ class FullGameBot:
         units, mask = obs["units"], obs["unit_mask"]
         own = mask & (units[:, C.alliance] == Alliance.self)
         enemy = mask & (units[:, C.alliance] == Alliance.enemy)
-        army = own & np.isin(units[:, C.unit_type], self.army_ids)
-        self._remember(units, enemy, army)
+        types = units[:, C.unit_type].astype(np.intp)
+        army = own & self.is_army[types]
+        self._remember(units, enemy & self.is_structure[types], army)
         army_supply = sum(self.supply_of.get(int(t), 0.0) for t in units[army, C.unit_type])
-        threat = self._threat(units, own, enemy)
+        threat = self._threat(units, own & self.is_structure[types], enemy)
         if not self.attacking and army_supply >= self.config.attack_supply:
             self.attacking, self.attack_size = True, army_supply
         elif self.attacking and army_supply < REGROUP * self.attack_size:
@@ -250,11 +253,10 @@ class FullGameBot:
             actions += self._gather(units, army, spec)
         return actions[:budget]
 
-    def _remember(self, units: np.ndarray, enemy: np.ndarray, army: np.ndarray) -> None:
+    def _remember(self, units: np.ndarray, seen: np.ndarray, army: np.ndarray) -> None:
         """Where to attack: the enemy structure it saw last (forgotten once an army unit stands there and sees none),
         the search points looked at (an army unit passed within SCOUTED)."""
-        seen = enemy & np.isin(units[:, C.unit_type], self.structure_ids)
-        if seen.any():
+        if seen.any():  # (seen: the visible enemy structures)
             self.enemy_structure = units[seen][:, [C.x, C.y]].astype(np.float64)[0]
         if not army.any():
             return
@@ -287,12 +289,9 @@ class FullGameBot:
         return [{"action_type": ATTACK_MOVE, "selected_units": _selection(rows.tolist(), spec), "target_unit": -1,
                  "target_location": np.array(cell, dtype=np.int64), "queued": 0}]  # fmt: skip
 
-    def _threat(self, units: np.ndarray, own: np.ndarray, enemy: np.ndarray) -> bool:
-        """Whether a visible enemy unit is within DEFEND_RADIUS of an own structure."""
-        if not enemy.any():
-            return False
-        mine = own & np.isin(units[:, C.unit_type], self.structure_ids)
-        if not mine.any():
+    def _threat(self, units: np.ndarray, mine: np.ndarray, enemy: np.ndarray) -> bool:
+        """Whether a visible enemy unit is within DEFEND_RADIUS of an own structure (``mine``)."""
+        if not enemy.any() or not mine.any():
             return False
         a, b = units[mine][:, [C.x, C.y]], units[enemy][:, [C.x, C.y]]
         return bool((np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1]) < DEFEND_RADIUS).any())
