@@ -183,3 +183,19 @@ def test_a_weapons_upgrade_improves_the_army_in_the_field_and_what_comes_after()
     units = game.rules.units
     assert units.damage[units.type_index("marine+terran_infantry_weapons_1")] == 7.0
     assert game.supply(1)[0] == 12 + 2  # upgraded marines still cost one supply each
+
+
+def test_a_builder_that_dies_is_forgotten_when_a_new_unit_takes_its_slot():
+    game = _game(("terran", "terran"))
+    scv = _slots(game, 1, "scv")[0]
+    game.construction.order(1, scv, "supply_depot", _site(game, 1, 9.0, 9.0))
+    game.step(120)  # it arrived and the depot is going up, the SCV beside it
+    (site,) = [o for o in game.construction.orders.values() if o.structure == "supply_depot"]
+    assert site.slot >= 0 and not site.finished and site.worker == scv
+    game.engine.state.alive[scv] = False  # (as if killed while building)
+    game.engine.invalidate_caches()
+    game.step(1)
+    newcomer = game.production._spawn_beside(_slots(game, 1, "command_center")[0], "marine", 1)
+    assert newcomer == scv and site.worker == -1  # the slot's new unit is not the builder
+    game.step(24 * 22)  # the depot finishes: nobody is sent mining, least of all the marine
+    assert site.finished and game.gathering.phase[scv] == NONE and game.supply(1)[1] == 23.0

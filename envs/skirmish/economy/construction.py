@@ -198,6 +198,10 @@ class Construction:
         order = self.orders[order_id]
         st, worker, player = self.engine.state, order.worker, order.player
         recipe = self.rules.recipes[order.structure]
+        if worker < 0:  # the builder died and its slot holds another unit now
+            self.bank.refund(player, recipe.cost)
+            self._forget(order_id)
+            return
         alive, kind = bool(st.alive[worker]), st.order_kind[worker, 0]
         if alive and kind == Order.MOVE and np.array_equal(st.order_pos[worker, 0], order.goal):
             order.due = loop + 1  # still walking (rounding left it a loop short)
@@ -240,8 +244,14 @@ class Construction:
             self.gas_ready(order.geyser, slot)
         worker = order.worker
         style = self.rules.races[self.rules.recipes[order.structure].race].build_style
-        if style == BuildStyle.worker_busy and self.engine.state.alive[worker]:
+        if style == BuildStyle.worker_busy and worker >= 0 and self.engine.state.alive[worker]:
             self.resume(worker)
+
+    def forget_worker(self, slot: int) -> None:
+        """A new unit took ``slot``: a site whose builder had it has no builder any more (it died)."""
+        for order in self.orders.values():
+            if order.worker == slot:
+                order.worker = -1
 
     def progress(self, slot: int) -> float:
         """build_progress of a structure: 1 when finished (or not built here), else the fraction of its time done."""

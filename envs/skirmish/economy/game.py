@@ -121,6 +121,7 @@ class FullGame:
         """A new unit took ``slot``: the economy forgets the unit that had it."""
         self.gathering.forget(slot)
         self.production.reset_slot(slot)
+        self.construction.forget_worker(slot)
 
     def _born(self, slot: int, producer: int) -> None:
         """A new worker from a producer without a rally point mines at the nearest town hall (LotV's default)."""
@@ -132,6 +133,8 @@ class FullGame:
         """Send a worker to the least busy field of its nearest finished town hall (if that base has minerals)."""
         st = self.engine.state
         player = int(st.owner[worker])
+        if not st.alive[worker] or st.utype[worker] != self.worker_type(player):
+            return
         hall = self.production.nearest_town_hall(player, st.pos[worker])
         field = self.gathering.free_field(hall) if hall >= 0 else -1
         if field >= 0:
