@@ -224,3 +224,29 @@ def test_a_random_agent_plays_strict_full_games_without_an_illegal_action(races,
         match.step({1: actions[0], 2: actions[1]})  # strict: an illegal action would raise
     economy = {i for i in played if i >= len(ACTION_TYPES)}
     assert len(economy) >= 3  # gathering, returning, rallying, training: the agent reaches the economy
+
+
+def test_the_full_game_gym_env_passes_check_env_and_plays_against_a_bot():
+    import warnings
+
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env
+
+    import envs.skirmish  # noqa: F401  (registers the ids)
+    from envs.skirmish.economy.env import FullGameEnv
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(FullGameEnv(races=("zerg", "random"), lenient=True), skip_render_check=True)
+    assert [str(w.message) for w in caught] == []
+    env = gym.make("Skirmish-FullGame-v0", opponent="medium", races=("protoss", "terran"), render_mode="rgb_array")
+    obs, info = env.reset(seed=3)
+    assert obs["scalars"].shape == (17,) and obs["available_actions"].shape == (48,) and info["races"] == (
+        "protoss", "terran")  # fmt: skip
+    assert env.observation_space.contains(obs)
+    for _ in range(30):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())  # lenient: mostly illegal
+        assert reward == 0.0 and not terminated and info["opponent_illegal_actions"] == 0
+    assert info["game_loop"] == 240 and env.render().shape == (384, 384, 3)
+    with pytest.raises(ValueError, match="full-game bot level"):
+        FullGameEnv(opponent="godlike")

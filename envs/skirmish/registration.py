@@ -1,4 +1,5 @@
-"""Gymnasium ids for Skirmish: ``Skirmish-v0`` (any scenario through kwargs) and ``Skirmish-<scenario>-v0``.
+"""Gymnasium ids for Skirmish: ``Skirmish-v0`` (any scenario through kwargs), ``Skirmish-<scenario>-v0``, and
+``Skirmish-FullGame-v0`` (a full game against a full-game bot, ``envs.skirmish.economy.env.FullGameEnv``).
 
 Registered ids are lenient (illegal actions are dropped and counted in ``info``, so ``action_space.sample()``
 always steps) and size ``max_units`` to the scenario (64 rows up to 64 units); pass kwargs to change either.
@@ -16,6 +17,7 @@ from envs.skirmish.scenario import scenario_names
 ENTRY_POINT = "envs.skirmish.env:SkirmishEnv"
 VECTOR_ENTRY_POINT = "envs.skirmish.vector_env:SkirmishVectorEnv"
 REGISTERED_DEFAULTS = {"max_units": None, "lenient": True}
+FULL_GAME_ID, FULL_GAME_ENTRY_POINT = "Skirmish-FullGame-v0", "envs.skirmish.economy.env:FullGameEnv"
 
 
 def register_envs() -> list[str]:
@@ -26,4 +28,6 @@ def register_envs() -> list[str]:
         if env_id not in gymnasium.registry:
             gymnasium.register(env_id, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT,
                                kwargs={**REGISTERED_DEFAULTS, **kwargs})
-    return list(ids)
+    if FULL_GAME_ID not in gymnasium.registry:
+        gymnasium.register(FULL_GAME_ID, entry_point=FULL_GAME_ENTRY_POINT, kwargs={"lenient": True})
+    return [*ids, FULL_GAME_ID]
