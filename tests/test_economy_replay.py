@@ -29,7 +29,7 @@ def test_a_full_game_replay_re_simulates_to_the_recorded_hash(tmp_path):
     path = save_replay(tmp_path / "full.skreplay", match, {1: "bot:medium", 2: "bot:cheat_money"})
     replay = load_replay(path)
     header = replay.header
-    assert header.full_game == {"map": "duel", "races": ["zerg", "protoss"], "income": [1.0, 1.5]}
+    assert header.full_game == {"map": "duel", "races": ["zerg", "protoss"], "income": [1.0, 1.4]}
     assert header.winner is None and header.steps == 300 and header.format_version == 4
     types = match.spec.action_types
     seen = 0
