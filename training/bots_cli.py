@@ -142,16 +142,8 @@ def _full_ladder(args: argparse.Namespace, progress: bool) -> int:
         bar.close()
         return fail("bots full-ladder", err)
     bar.close()
-    print(result.to_markdown())
-    print(f"\n{result.games} full games in {result.seconds:.1f} s on {args.processes} process(es); map {args.map}; "
-          f"race matchups: {', '.join(result.scenarios)}")  # fmt: skip
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
-    print(f"wrote {args.json}")
-    if not result.holds:
-        print(f"the ladder does not hold: some level wins less than {args.threshold:.0%} against the one below")
-        return 1
-    return 0
+    return _report(result, args, f"{result.games} full games in {result.seconds:.1f} s on {args.processes} "
+                                 f"process(es); map {args.map}; race matchups: {', '.join(result.scenarios)}")
 
 
 def _ladder(args: argparse.Namespace, progress: bool) -> int:
@@ -169,9 +161,15 @@ def _ladder(args: argparse.Namespace, progress: bool) -> int:
         bar.close()
         return fail("bots ladder", err)
     bar.close()
+    return _report(result, args, f"{result.games} games in {result.seconds:.1f} s on {args.processes} process(es); "
+                                 f"{args.actions_per_step} action(s) per step; scenarios (mirrored): "
+                                 f"{', '.join(args.scenarios)}")
+
+
+def _report(result, args: argparse.Namespace, summary: str) -> int:
+    """Print a ladder's matrix and ``summary``, write its JSON; exit status 1 when the ladder does not hold."""
     print(result.to_markdown())
-    print(f"\n{result.games} games in {result.seconds:.1f} s on {args.processes} process(es); "
-          f"{args.actions_per_step} action(s) per step; scenarios (mirrored): {', '.join(args.scenarios)}")  # fmt: skip
+    print(f"\n{summary}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
     print(f"wrote {args.json}")

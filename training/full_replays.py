@@ -16,10 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
-
-RACES = ("terran", "protoss", "zerg")
 
 
 @dataclass(frozen=True)
@@ -46,6 +43,7 @@ def full_game_jobs(games: int, p1: list[str], p2: list[str], races: list[str], g
     """The run's games (see the module docstring); a clear error for an unknown level, race or map."""
     from envs.skirmish.economy.bot import FULL_GAME_LEVELS
     from envs.skirmish.economy.maps import load_map
+    from envs.skirmish.economy.start import RACES, draw_races
 
     load_map(game_map)
     for level in [*p1, *p2]:
@@ -57,11 +55,7 @@ def full_game_jobs(games: int, p1: list[str], p2: list[str], races: list[str], g
     jobs = []
     for i in range(games):
         game_seed = seed + i
-        if races == ["random"]:
-            drawn = np.random.default_rng(game_seed).integers(0, len(RACES), 2)
-            pair = (RACES[int(drawn[0])], RACES[int(drawn[1])])
-        else:
-            pair = (races[0], races[1])
+        pair = draw_races(game_seed) if races == ["random"] else (races[0], races[1])
         jobs.append(FullGameJob(i, game_map, pair, pairs[i % len(pairs)], game_seed, step_mul, out))
     return jobs
 

@@ -18,12 +18,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from training.eval.report import wilson_interval
-
-RACES = ("terran", "protoss", "zerg")
 
 
 @dataclass(frozen=True)
@@ -38,15 +35,13 @@ class FullEvalGame:
 
 def plan(levels: list[str], games: int, seed: int, races: list[str]) -> list[FullEvalGame]:
     """Every level's ``games`` games (see the module docstring)."""
+    from envs.skirmish.economy.start import draw_races
+
     out = []
     for level in levels:
         for g in range(games):
             variant = seed + g // 2
-            if races == ["random"]:
-                drawn = np.random.default_rng(variant).integers(0, len(RACES), 2)
-                pair = (RACES[int(drawn[0])], RACES[int(drawn[1])])
-            else:
-                pair = (races[0], races[1])
+            pair = draw_races(variant) if races == ["random"] else (races[0], races[1])
             out.append(FullEvalGame(level, variant, 1 + g % 2, pair))
     return out
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from envs.contract.action import make_action
 from envs.contract.catalogue import ATTACK_MOVE
 from envs.contract.columns import Alliance
 from envs.contract.columns import UnitColumn as C
@@ -121,8 +122,7 @@ class _ActionOrders:
         rows = [self.row_of.get(s) for s in order.units]
         if None in rows:
             return False
-        action = {"selected_units": _selection(rows, self.spec), "target_unit": -1,
-                  "target_location": np.zeros(2, dtype=np.int64), "queued": 0}  # fmt: skip
+        action = make_action(0, rows[: self.spec.max_selected_units])
         if order.kind == "gather":
             target = self._gather_row(order.source)
             if target < 0:
@@ -144,7 +144,7 @@ class _ActionOrders:
                         return False
                     action["target_unit"] = target
                 else:
-                    action["target_location"] = np.array(_cell(order.site, self.spec, self.game), dtype=np.int64)
+                    action["target_location"] = np.array(_cell(order.site, self.spec, self.game))
             self.minerals -= item.cost.minerals
             self.vespene -= item.cost.vespene
             self.supply_free -= supply
@@ -286,8 +286,7 @@ class FullGameBot:
         if cell == self._marching_to and not (units[rows, C.order_length] == 0).any():
             return []
         self._marching_to = cell
-        return [{"action_type": ATTACK_MOVE, "selected_units": _selection(rows.tolist(), spec), "target_unit": -1,
-                 "target_location": np.array(cell, dtype=np.int64), "queued": 0}]  # fmt: skip
+        return [make_action(ATTACK_MOVE, rows[: spec.max_selected_units], target_location=cell)]
 
     def _threat(self, units: np.ndarray, mine: np.ndarray, enemy: np.ndarray) -> bool:
         """Whether a visible enemy unit is within DEFEND_RADIUS of an own structure (``mine``)."""
@@ -330,15 +329,7 @@ class FullGameBot:
             return []
         rows = np.flatnonzero(far)[: spec.max_units]
         cell = _cell(self.staging, spec, self.game)
-        return [{"action_type": ATTACK_MOVE, "selected_units": _selection(rows.tolist(), spec), "target_unit": -1,
-                 "target_location": np.array(cell, dtype=np.int64), "queued": 0}]  # fmt: skip
-
-
-def _selection(rows: list[int], spec: Spec) -> np.ndarray:
-    selected = np.full(spec.max_selected_units, -1, dtype=np.int64)
-    rows = rows[: spec.max_selected_units]
-    selected[: len(rows)] = rows
-    return selected
+        return [make_action(ATTACK_MOVE, rows[: spec.max_selected_units], target_location=cell)]
 
 
 def _cell(point, spec: Spec, game: FullGame) -> tuple[int, int]:

@@ -26,8 +26,7 @@ from envs.skirmish.economy.maps import load_map
 from envs.skirmish.economy.match import FullMatch
 from envs.skirmish.economy.rules import default_rules
 from envs.skirmish.economy.spec import FULL_SCALAR_NAMES, full_game_spec
-
-RACES = ("terran", "protoss", "zerg")
+from envs.skirmish.economy.start import RACES
 
 
 class FullGameEnv(gym.Env):

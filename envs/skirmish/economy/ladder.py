@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from envs.skirmish.botgame import outcome
 from envs.skirmish.economy.bot import FULL_GAME_LEVELS, FullGameBot, apply_full_game_cheats
 from envs.skirmish.economy.maps import load_map
 from envs.skirmish.economy.match import FullMatch
+from envs.skirmish.economy.start import draw_races
 from envs.skirmish.ladder import GameOutcome, LadderResult, play_games
 
-RACES = ("terran", "protoss", "zerg")
 NON_CHEAT_FULL_LEVELS: tuple[str, ...] = tuple(FULL_GAME_LEVELS)[:7]
 
 
@@ -91,7 +89,7 @@ def plan_full_ladder(levels: Sequence[str], games: int, *, game_map: str = "duel
     for low, high in pairs:
         for g in range(games):
             variant = seed + g // 2
-            races = tuple(RACES[i] for i in np.random.default_rng(variant).integers(0, len(RACES), 2))
+            races = draw_races(variant)
             plan.append(FullLadderGame(len(plan), game_map, races, high, low, variant, bool(g % 2), step_mul))
     return plan
 

@@ -13,6 +13,14 @@ from envs.skirmish.economy.rules import Rules
 from envs.skirmish.scenario import Scenario, UnitPlacement
 
 SIDES = {"east": (1.0, 0.0), "west": (-1.0, 0.0), "north": (0.0, 1.0), "south": (0.0, -1.0)}
+RACES = ("terran", "protoss", "zerg")
+
+
+def draw_races(seed: int) -> tuple[str, str]:
+    """A race per start location, drawn from ``seed`` (what the ladder, recordings and evaluations mean by
+    "random races": the same seed, the same pair)."""
+    first, second = np.random.default_rng(seed).integers(0, len(RACES), 2)
+    return RACES[int(first)], RACES[int(second)]
 
 
 def start_bases(game_map: GameMap, seed: int) -> tuple[int, int]:
