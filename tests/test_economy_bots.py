@@ -77,3 +77,29 @@ def test_pstar_eval_full_plays_both_sides_and_reports_wilson_intervals(tmp_path,
     assert json.loads(out.read_text())["levels"]["very_easy"]["win"] == 2
     assert pstar(["eval-full", "bot:medium", "--levels", "grandmaster"]) == 2
     assert "unknown full-game level(s) ['grandmaster']" in capsys.readouterr().err
+
+
+def test_eval_full_records_dagger_data_the_labeller_playing_with_beta_one(tmp_path, capsys):
+    """``--record --label-with L --beta 1``: the labelled side plays every label, so each game is L's own game
+    against the opponent (the same final hash as a bot game), the labels are its actions, and the replay verifies."""
+    from envs.skirmish.replay import encode_action, load_replay
+    from training.cli import main as pstar
+    from training.eval.full_games import plan
+
+    assert pstar(["eval-full", "bot:very_easy", "--levels", "very_easy", "--games", "2", "--processes", "1",
+                  "--seed", "3", "--record", str(tmp_path), "--label-with", "medium", "--beta", "1"]) == 0  # fmt: skip
+    assert "| very_easy | 2-0-0 | 100% [34, 100] |" in capsys.readouterr().out  # medium's wins, not very_easy's
+    files = sorted(tmp_path.glob("*.skreplay"))
+    for game, path in zip(plan(["very_easy"], 2, 3, ["random"]), files, strict=True):
+        replay = load_replay(path)
+        alone = play_full_bot_game({game.side: "medium", 3 - game.side: "very_easy"}, game.races, seed=game.seed)
+        assert replay.header.final_hash == alone.state_hash() and replay.header.labels == {game.side: "bot:medium"}
+        assert replay.header.players[game.side] == "bot:very_easy mixed with bot:medium (beta 1)"
+        types = replay.new_match().spec.action_types
+        played, labelled = ([[encode_action(a, types) for a in step[game.side]] for step in steps]
+                            for steps in (replay.actions, replay.labels))  # fmt: skip
+        assert played == labelled and any(played)
+    assert pstar(["eval-full", "bot:easy", "--record", str(tmp_path), "--label-with", "cheat_money"]) == 2
+    assert "expected a full-game level that does not cheat" in capsys.readouterr().err
+    assert pstar(["eval-full", "bot:easy", "--label-with", "hard"]) == 2
+    assert "--label-with and --beta need --record" in capsys.readouterr().err

@@ -2,11 +2,18 @@
 
     pstar eval-full runs/bc_full --levels very_easy easy --games 100 --processes 2
     pstar eval-full bot:hard --levels medium --games 20
+    pstar eval-full runs/bc_full --levels very_easy easy --games 50 --record dagger1 --label-with very_hard --beta 0.3
 
 Game ``g`` against a level is variant ``seed + g // 2`` (a race per start location drawn from it, or ``--races``)
 with the evaluated player on side 1 when g is even and side 2 when odd, so neither side nor race favours it. Each
 worker plays its games ``--batch`` at a time in lockstep, the agent acting for all of them in one batched step.
 Prints per level wins-draws-losses and the win rate with its 95% Wilson interval, and writes them as JSON.
+
+``--record DIR`` writes every game as a replay (format version 4). ``--label-with LEVEL`` makes them DAgger's data
+(``training.bc.labels``): a full-game bot of that level, in the evaluated player's seat, labels every step with the
+actions it would send from that observation, and the game plays them with probability ``--beta`` (else the
+player's own); ``pstar bc`` clones the labels. The labeller's opening is read from the game, so it keeps asking for
+an opening step the player skipped.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from training.eval.report import wilson_interval
@@ -33,6 +41,31 @@ class FullEvalGame:
     races: tuple[str, str]
 
 
+@dataclass(frozen=True)
+class Recording:
+    """Write each game as a replay under ``out``; with ``label_with`` (a non-cheating full-game level) that bot labels
+    the evaluated player's steps and plays its labels with probability ``beta`` (see the module docstring)."""
+
+    out: Path
+    label_with: str | None = None
+    beta: float = 0.0
+
+    def __post_init__(self) -> None:
+        from envs.skirmish.economy.bot import FULL_GAME_LEVELS
+
+        level = FULL_GAME_LEVELS.get(self.label_with) if self.label_with is not None else None
+        if self.label_with is not None and (level is None or level.vision or level.income != 1.0):
+            fair = [n for n, c in FULL_GAME_LEVELS.items() if not c.vision and c.income == 1.0]
+            raise ValueError(f"--label-with {self.label_with!r}: expected a full-game level that does not cheat, one "
+                             f"of {', '.join(fair)}")  # fmt: skip
+        if not 0.0 <= self.beta <= 1.0:
+            raise ValueError(f"--beta is {self.beta!r}, expected a probability in [0, 1]")
+
+    def path(self, game: FullEvalGame, index: int) -> Path:
+        return self.out / (f"{index:05d}_{game.races[0]}-{game.races[1]}_side{game.side}_vs_{game.level}_"
+                           f"s{game.seed}.skreplay")  # fmt: skip
+
+
 def plan(levels: list[str], games: int, seed: int, races: list[str]) -> list[FullEvalGame]:
     """Every level's ``games`` games (see the module docstring)."""
     from envs.skirmish.economy.start import draw_races
@@ -46,10 +79,13 @@ def plan(levels: list[str], games: int, seed: int, races: list[str]) -> list[Ful
     return out
 
 
-def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bool, threads: int) -> list[int]:
-    """Play ``games`` in lockstep (runs in a worker); the evaluated player's result per game: 1 win, 0 draw, -1 loss."""
+def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bool, threads: int,
+               recording: Recording | None = None, first: int = 0) -> list[int]:  # fmt: skip
+    """Play ``games`` in lockstep (runs in a worker); the evaluated player's result per game: 1 win, 0 draw, -1 loss.
+    With ``recording``, game ``i`` is written as replay ``first + i`` once it ends."""
     from envs.skirmish.economy.bot import FullGameBot, apply_full_game_cheats
     from envs.skirmish.economy.match import FullMatch
+    from envs.skirmish.replay import Labels, save_replay
     from training.eval.players import load_player
 
     torch.set_num_threads(threads)
@@ -59,7 +95,7 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
         max_units = source.max_units if source is not None else 512
         resolution = source.resolution if source is not None else 64
         match = FullMatch(game_map, game.races, seed=game.seed, max_units=max_units, resolution=resolution,
-                          lenient=True)  # fmt: skip
+                          lenient=True, record=recording is not None)  # fmt: skip
         bot_side = 3 - game.side
         levels = {bot_side: game.level, game.side: None if source is not None else player[len("bot:"):]}
         apply_full_game_cheats(match, levels)
@@ -67,6 +103,11 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
         opponents.append(FullGameBot(game.level, match.game, bot_side, seed=game.seed * 2 + bot_side))
         own_bots.append(None if source is not None else
                         FullGameBot(player[len("bot:"):], match.game, game.side, seed=game.seed * 2 + game.side))
+    labelling = recording is not None and recording.label_with is not None
+    labellers = [FullGameBot(recording.label_with, m.game, g.side, seed=g.seed * 2 + g.side)
+                 for g, m in zip(games, matches, strict=True)] if labelling else []  # fmt: skip
+    mixers = [np.random.default_rng(g.seed) for g in games]
+    labels: list[list[list[dict]]] = [[] for _ in games]
     policy = source.player(len(games), greedy=greedy, seed=games[0].seed) if source is not None else None
     results: list[int | None] = [None] * len(games)
     while any(r is None for r in results):
@@ -78,17 +119,28 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
             own = [own_bots[i].act(matches[i].observed[games[i].side], matches[i].spec) for i in live]
         for i, actions in zip(live, own, strict=True):
             game, match = games[i], matches[i]
+            if labelling:  # (the labeller reads the game as the player saw it, before anything of this step)
+                labels[i].append(labellers[i].act(match.observed[game.side], match.spec))
+                if mixers[i].random() < recording.beta:
+                    actions = labels[i][-1]
             reply = opponents[i].act(match.observed[3 - game.side], match.spec)
             _, _, terminated, truncated, _ = match.step({game.side: actions, 3 - game.side: reply})
             if terminated or truncated:
                 winner = match.winner or 0
                 results[i] = 0 if winner == 0 else (1 if winner == game.side else -1)
+                if recording is not None:
+                    name = player if not labelling or recording.beta == 0 else \
+                        f"{player} mixed with bot:{recording.label_with} (beta {recording.beta:g})"
+                    by = {game.side: Labels(f"bot:{recording.label_with}", labels[i])} if labelling else None
+                    save_replay(recording.path(game, first + i), match, {game.side: name, 3 - game.side:
+                                                                         f"bot:{game.level}"}, by)  # fmt: skip
+                    labels[i] = []
     return [int(r) for r in results]
 
 
 def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str = "duel", seed: int = 0,
-                  races: list[str] | None = None, greedy: bool = False, processes: int = 2,
-                  batch: int = 8) -> dict[str, dict]:  # fmt: skip
+                  races: list[str] | None = None, greedy: bool = False, processes: int = 2, batch: int = 8,
+                  recording: Recording | None = None) -> dict[str, dict]:  # fmt: skip
     """Per level: wins, draws, losses, the win rate and its 95% Wilson interval (see the module docstring)."""
     from envs.skirmish.economy.bot import FULL_GAME_LEVELS
 
@@ -98,9 +150,13 @@ def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str =
     everything = plan(levels, games, seed, races or ["random"])
     chunks = [everything[i : i + batch] for i in range(0, len(everything), batch)]
     threads = max(1, 2 // max(processes, 1))
-    with ProcessPoolExecutor(max_workers=max(1, min(processes, len(chunks)))) as pool:
-        outcomes = [r for part in pool.map(play_games, [player] * len(chunks), chunks, [game_map] * len(chunks),
-                                            [greedy] * len(chunks), [threads] * len(chunks)) for r in part]  # fmt: skip
+    if recording is not None:
+        recording.out.mkdir(parents=True, exist_ok=True)
+    n = len(chunks)
+    with ProcessPoolExecutor(max_workers=max(1, min(processes, n))) as pool:
+        outcomes = [r for part in pool.map(play_games, [player] * n, chunks, [game_map] * n, [greedy] * n,
+                                            [threads] * n, [recording] * n, range(0, len(everything), batch))
+                    for r in part]  # fmt: skip
     table = {}
     for level in levels:
         mine = [r for g, r in zip(everything, outcomes, strict=True) if g.level == level]
@@ -127,13 +183,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8, help="games a worker plays in lockstep (default 8)")
     parser.add_argument("--json", type=Path, default=None, help="also write the table here")
+    parser.add_argument("--record", type=Path, default=None, help="write every game as a replay in this directory")
+    parser.add_argument("--label-with", default=None,
+                        help="with --record: a full-game level labelling the player's every step (DAgger's data)")
+    parser.add_argument("--beta", type=float, default=0.0,
+                        help="probability that a labelled step plays the label (default 0)")
     args = parser.parse_args(argv)
     apply_common(args)
     if args.games < 1 or args.processes < 1 or args.batch < 1:
         return fail("eval-full", "--games, --processes and --batch must be >= 1")
+    if args.record is None and (args.label_with is not None or args.beta != 0.0):
+        return fail("eval-full", "--label-with and --beta need --record (the labels are written into its replays)")
     try:
+        recording = Recording(args.record, args.label_with, args.beta) if args.record is not None else None
         table = evaluate_full(args.player, args.levels, args.games, game_map=args.map, seed=args.seed,
-                              races=args.races, greedy=args.greedy, processes=args.processes, batch=args.batch)
+                              races=args.races, greedy=args.greedy, processes=args.processes, batch=args.batch,
+                              recording=recording)  # fmt: skip
     except (ValueError, CheckpointError) as err:
         return fail("eval-full", err)
     print(f"| {args.player} vs | W-D-L | win rate [95% CI] |")

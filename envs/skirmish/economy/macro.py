@@ -9,6 +9,7 @@ executor turns it into a contract action dict instead, within the match's action
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -101,7 +102,6 @@ class MacroPlayer:
     player: int
     style: MacroStyle = field(default_factory=MacroStyle)
     executor: Executor | None = None
-    opening_done: int = 0
 
     def __post_init__(self) -> None:
         if self.executor is None:
@@ -116,18 +116,18 @@ class MacroPlayer:
         back = st.pos[self.home] - near.mean(axis=0)
         self.back = back / np.hypot(*back)  # away from the minerals: where it builds
         self.orders = 0
+        self.at_start = self._made()
 
     def act(self) -> None:
         used, cap = self.game.supply(self.player)
         style, full = self.style, lambda: self.executor.full
         self._gas_workers()  # (spends nothing, so it never waits for the opening)
-        if self.opening_done < len(self.opening):
-            at, item = self.opening[self.opening_done]
+        k = self.opening_step()
+        if k < len(self.opening):
+            at, item = self.opening[k]
             due = used >= at or not self._wants_workers()  # (a player that stops at fewer workers goes on)
-            if due and self._make(item):
-                self.opening_done += 1
-            if self.opening_done < len(self.opening) and due:
-                return  # saving for the next opening step
+            if due and (not self._make(item) or k + 1 < len(self.opening)):
+                return  # saving for this opening step or the next
         if (cap - used < max(style.supply_margin, 1e-9) and cap < self.game.rules.supply_max
                 and not self._supply_coming()):  # fmt: skip
             self._make(self._supply_item())
@@ -138,6 +138,28 @@ class MacroPlayer:
         if (style.surplus is not None and self.game.minerals(self.player) > style.surplus and not full()
                 and not self._coming(MORE_PRODUCTION[self.race])):  # fmt: skip
             self._make(MORE_PRODUCTION[self.race])
+
+    def opening_step(self) -> int:
+        """The first opening step not yet taken, read from the game (so an order that never reached the economy, a
+        lost opening structure, or another player's choices while it only labels their steps, are seen): the step
+        whose item has been made fewer times than the opening asks for up to it."""
+        made, asked = self._made(), Counter()
+        for step, (_, item) in enumerate(self.opening):
+            asked[item] += 1
+            if made[item] - self.at_start[item] < asked[item]:
+                return step
+        return len(self.opening)
+
+    def _made(self) -> Counter:
+        """What the player has, by name: units and structures (standing or going up), structures a worker walks to
+        build, units in production."""
+        st = self.game.engine.state
+        names = self.game.rules.units.names
+        made = Counter(names[t] for t in st.utype[st.alive & (st.owner == self.player)].tolist())
+        made.update(o.structure for o in self.game.construction.orders.values()
+                    if o.player == self.player and o.slot < 0)  # fmt: skip
+        made.update(self.game.production.making(self.player))
+        return made
 
     # ------------------------------------------------------------------ what to make
 
@@ -173,12 +195,10 @@ class MacroPlayer:
 
     def _coming(self, item: str) -> bool:
         """Whether ``item`` is being made for this player (in a queue or going up)."""
-        production, construction = self.game.production, self.game.construction
-        st = self.game.engine.state
-        if any(c == item and st.owner[s] == self.player for s, c in enumerate(production.current)):
+        if item in self.game.production.making(self.player):
             return True
         return any(o.structure == item and not o.finished and o.player == self.player
-                   for o in construction.orders.values())  # fmt: skip
+                   for o in self.game.construction.orders.values())  # fmt: skip
 
     def _wants_workers(self) -> bool:
         """Whether it has fewer workers than ``workers_per_base`` per base it holds."""

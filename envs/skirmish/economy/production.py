@@ -101,6 +101,11 @@ class Production:
             self._finished[player] = {self.rules.units.names[t] for t in np.unique(st.utype[mine])}
         return self._finished[player]
 
+    def making(self, player: int) -> list[str]:
+        """What ``player``'s producers are making now, one entry per busy producer (queued orders not included)."""
+        busy = np.flatnonzero((self.done_at != NEVER) & (self.engine.state.owner == player))
+        return [self.current[s] for s in busy.tolist()]
+
     def going_up(self, slot: int) -> None:
         """A structure started going up in ``slot``: it counts for nothing until ``structure_done``."""
         self.complete[slot] = False
