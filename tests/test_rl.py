@@ -274,3 +274,26 @@ def test_resume_refuses_an_init_checkpoint_that_now_holds_other_weights(tmp_path
     again = train_rl(_cfg(tmp_path, *base, "total_frames=64", f"init_checkpoint={tmp_path / 'bc'}"), resume=True,
                      progress=False)  # fmt: skip
     assert again.counters["frames"] == 64
+
+
+def test_rl_plays_full_games_against_the_full_game_bots(tmp_path):
+    """``full_game=duel``: actors play full games (races drawn per game, the agent on both sides) against the
+    full-game bot levels, the agent is built for the full game's spec, and updates run."""
+    from envs.contract.columns import UnitColumn as C
+    from envs.skirmish.economy.match import FullMatch
+    from training.config_io import to_dict
+
+    cfg = _cfg(tmp_path, "full_game=duel", "max_units=128", "opponents.levels=[very_easy, easy]", "lenient=true",
+               "backend=inprocess", "num_actors=1", "total_frames=64", "unroll_length=8", "name=full")  # fmt: skip
+    agent, reference = initial_agents(cfg)
+    assert reference is None and len(agent.spec.action_types) == 48 and agent.spec.max_units == 128
+    worker = RolloutWorker(0, agent.checkpoint_config(), to_dict(cfg), seed=5)
+    assert all(isinstance(g.match, FullMatch) for g in worker.games) and [g.side for g in worker.games] == [1, 2]
+    traj = worker.rollout({k: v.numpy() for k, v in agent.state_dict().items()}, 0)["trajectory"]
+    assert traj["obs/units"].shape[:3] == (9, 2, 128) and traj["action/action_type"].shape == (8, 2, 2)
+    assert (traj["obs/units"][..., C.owner] == 16).any(-1).all()  # the neutral resource rows are observed
+    assert {g.opponent_name for g in worker.games} <= {"very_easy", "easy"}
+    result = train_rl(cfg, progress=False)
+    assert result.counters["updates"] == 4 and result.counters["frames"] == 64
+    with pytest.raises(ConfigError, match="full_game"):
+        _cfg(tmp_path, "full_game=nowhere")

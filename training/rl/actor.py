@@ -1,5 +1,5 @@
-"""A rollout worker: ``envs_per_actor`` Skirmish games stepped together (one ``MatchBatch``) with one batched policy
-on CPU.
+"""A rollout worker: ``envs_per_actor`` Skirmish games stepped together (one ``MatchBatch``, or a ``FullMatchBatch``
+of full games) with one batched policy on CPU.
 
 Each ``rollout`` call loads the weights it is given (the learner's latest), plays ``unroll_length`` steps of every
 game and returns a time-major trajectory of plain numpy arrays: observations include the one after the last step,
@@ -26,12 +26,13 @@ import torch
 from agents.agent import Agent
 from agents.config import AgentConfig
 from envs.contract.observation import OBS_KEYS
+from envs.skirmish.economy.match import FullMatchBatch
 from envs.skirmish.match_batch import MatchBatch
 from training.allocator import keep_freed_memory
 from training.divergence import check_finite
 from training.policy import AgentPolicy, output_terms, stack_observations
 from training.rl.config import RLConfig
-from training.rl.games import Game, new_game, step_games
+from training.rl.games import Game, new_full_game, new_game, step_games
 from training.scenario_fit import fitting_scenarios
 
 HEARTBEAT_S = 2.0
@@ -50,13 +51,14 @@ class RolloutWorker:
         self.cfg: RLConfig = from_dict(RLConfig, config)
         self.agent = Agent(agent["spec"], AgentConfig.from_dict(agent["agent"])).eval()
         self.spec = agent["spec"]
-        self.scenarios = fitting_scenarios(self.cfg.scenarios, self.spec["map_size"])
+        self.scenarios = [] if self.cfg.full_game else fitting_scenarios(self.cfg.scenarios, self.spec["map_size"])
         self.rng = np.random.default_rng(seed)
         self.policy = AgentPolicy(self.agent, self.cfg.envs_per_actor, temperature=self.cfg.temperature,
                                   seed=int(self.rng.integers(2**31 - 1)))  # fmt: skip
         self.league: list[tuple[str, Agent]] = []
         self.games_started = 0
-        self.batch = MatchBatch(self.cfg.envs_per_actor)
+        size = self.cfg.envs_per_actor
+        self.batch = FullMatchBatch(size) if self.cfg.full_game else MatchBatch(size)
         self.games: list[Game] = []
         for slot in range(self.cfg.envs_per_actor):
             self.games.append(self._new_game())
@@ -88,20 +90,20 @@ class RolloutWorker:
         return len(self.league)
 
     def _new_game(self) -> Game:
-        opponents = self.cfg.opponents
+        cfg, opponents = self.cfg, self.cfg.opponents
         side = 1 + self.games_started % 2
         self.games_started += 1
         if self.league and (not opponents.levels or self.rng.random() < opponents.league_fraction):
             name, snapshot = self.league[int(self.rng.integers(len(self.league)))]
             seed = int(self.rng.integers(2**31 - 1))
-            policy = AgentPolicy(snapshot, 1, temperature=self.cfg.temperature, seed=seed)
-            return new_game(self.rng, self.scenarios, self.cfg.variants, side, name, policy,
-                            max_units=self.cfg.max_units, step_mul=self.cfg.step_mul,
-                            lenient=self.cfg.lenient, actions_per_step=self.cfg.actions_per_step)  # fmt: skip
-        level = opponents.levels[int(self.rng.integers(len(opponents.levels)))]
-        return new_game(self.rng, self.scenarios, self.cfg.variants, side, level, None,
-                        max_units=self.cfg.max_units, step_mul=self.cfg.step_mul, lenient=self.cfg.lenient,
-                        actions_per_step=self.cfg.actions_per_step)  # fmt: skip
+            policy: AgentPolicy | None = AgentPolicy(snapshot, 1, temperature=cfg.temperature, seed=seed)
+        else:
+            name, policy = opponents.levels[int(self.rng.integers(len(opponents.levels)))], None
+        sizes = {"max_units": cfg.max_units, "step_mul": cfg.step_mul, "lenient": cfg.lenient,
+                 "actions_per_step": cfg.actions_per_step}  # fmt: skip
+        if cfg.full_game:
+            return new_full_game(self.rng, cfg.full_game, side, name, policy, **sizes)
+        return new_game(self.rng, self.scenarios, cfg.variants, side, name, policy, **sizes)
 
     def rollout(self, weights: dict[str, np.ndarray] | None, version: int) -> dict[str, Any]:
         """Play ``unroll_length`` steps of every game with the given weights; returns the trajectory."""

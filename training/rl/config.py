@@ -78,6 +78,9 @@ class RLConfig(CheckedConfig):
     )
     scenarios: list[str] = described("scenarios played (mirrored armies)",
                                      default_factory=lambda: ["3m", "8m", "2s3z", "MMM"])  # fmt: skip
+    full_game: str | None = described("a full-game map (economy, production, races drawn per game) played against "
+                                      "the full-game bot levels instead of the scenarios (null: battles)",
+                                      default=None)  # fmt: skip
     variants: int = described("seeded start-position variants drawn per game (0: as shipped)", at_least=0,
                               default=16)  # fmt: skip
     max_units: int = described("unit rows per observation", at_least=1, at_most=MAX_UNIT_ROWS, default=64)
@@ -112,8 +115,15 @@ class RLConfig(CheckedConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.scenarios:
+        if not self.scenarios and self.full_game is None:
             raise ConfigError("expected at least one scenario name", "scenarios")
+        if self.full_game is not None:
+            from envs.skirmish.economy.maps import load_map
+
+            try:
+                load_map(self.full_game)
+            except ValueError as error:
+                raise ConfigError(str(error), "full_game") from error
 
     @property
     def frames_per_trajectory(self) -> int:

@@ -1,4 +1,5 @@
-"""The games an actor plays: mirrored scenarios, the agent on either side, a bot or a league snapshot opposite.
+"""The games an actor plays: mirrored scenarios, the agent on either side, a bot or a league snapshot opposite; or
+full games (``new_full_game``: economy, production, races drawn per game) against the full-game bots.
 
 Each game draws its scenario, start-position variant and opponent from the actor's seeded RNG and alternates the
 agent's side, so a policy learns to fight from the left and from the right (evaluation swaps sides too). Games are
@@ -14,6 +15,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from envs.skirmish.botgame import bot_match, outcome
+from envs.skirmish.economy.bot import FullGameBot, apply_full_game_cheats
+from envs.skirmish.economy.match import FullMatch, FullMatchBatch
+from envs.skirmish.economy.start import draw_races
 from envs.skirmish.match import Match, StepResult
 from envs.skirmish.match_batch import MatchBatch
 from envs.skirmish.scenario import Scenario
@@ -37,7 +41,7 @@ class Game:
     """One running game of an actor's batch: the match, the agent's side and the opponent's policy. The actor's
     ``MatchBatch`` plays the games' steps together (``step_games``)."""
 
-    match: Match
+    match: Match | FullMatch
     side: int
     opponent_name: str
     opponent: Opponent
@@ -74,7 +78,7 @@ class Game:
         return outcome(self.match.winner, self.side)
 
 
-def step_games(batch: MatchBatch, games: Sequence[Game], actions: Sequence[Any]) -> list[Stepped]:
+def step_games(batch: MatchBatch | FullMatchBatch, games: Sequence[Game], actions: Sequence[Any]) -> list[Stepped]:
     """One step of every game (game ``i`` in the batch's slot ``i``) with the agent's ``actions``; per game what
     ``Game.record`` returns."""
     results = batch.step({i: game.actions(action) for i, (game, action) in enumerate(zip(games, actions, strict=True))})
@@ -103,3 +107,28 @@ def new_game(
                             max_units=max_units, actions_per_step=actions_per_step)  # fmt: skip
     opponent = league_policy if league_policy is not None else bots[3 - side].act
     return Game(match, side, opponent_name, opponent)
+
+
+def new_full_game(
+    rng: np.random.Generator,
+    game_map: str,
+    side: int,
+    opponent_name: str,
+    league_policy: Opponent | None,
+    *,
+    max_units: int,
+    step_mul: int,
+    actions_per_step: int,
+    lenient: bool = False,
+) -> Game:
+    """Start a full game on ``game_map`` (a race per side drawn from the game's seed) against the full-game bot level
+    ``opponent_name`` (its cheats applied) or ``league_policy``, a snapshot, when given."""
+    seed = int(rng.integers(2**31 - 1))
+    match = FullMatch(game_map, draw_races(seed), seed, step_mul=step_mul, max_units=max_units, lenient=lenient,
+                      actions_per_step=actions_per_step)  # fmt: skip
+    other = 3 - side
+    if league_policy is not None:
+        return Game(match, side, opponent_name, league_policy)
+    apply_full_game_cheats(match, {other: opponent_name})
+    bot = FullGameBot(opponent_name, match.game, other, seed=seed * 2 + other)
+    return Game(match, side, opponent_name, lambda _obs, spec: bot.act(match.observed[other], spec))

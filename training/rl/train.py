@@ -83,8 +83,16 @@ def initial_agents(cfg: RLConfig) -> tuple[Agent, Agent | None]:
                 f"{'; '.join(differences)}); leave agent.* unset to train the checkpoint's agent"
             )
         return agent, build_agent(checkpoint).eval()
-    first = load_scenario(cfg.scenarios[0])
-    spec = skirmish_spec((first.map_width, first.map_height), max_units=cfg.max_units)
+    if cfg.full_game:
+        from envs.skirmish.economy.maps import load_map
+        from envs.skirmish.economy.spec import full_game_spec
+
+        game_map = load_map(cfg.full_game)
+        spec = full_game_spec((game_map.width, game_map.height), max_units=cfg.max_units,
+                              actions_per_step=cfg.actions_per_step)  # fmt: skip
+    else:
+        first = load_scenario(cfg.scenarios[0])
+        spec = skirmish_spec((first.map_width, first.map_height), max_units=cfg.max_units)
     return (cfg.agent or AgentChoice()).build(spec), None
 
 
@@ -158,7 +166,8 @@ def train_rl(
     torch.set_num_threads(threads)
     agent, reference = initial_agents(cfg)
     reference_digest = weights_digest(reference) if reference is not None else None
-    warn_if_rows_short(fitting_scenarios(cfg.scenarios, None), cfg.max_units, "rl")
+    if not cfg.full_game:  # (a full game's rows: max_units, resources last)
+        warn_if_rows_short(fitting_scenarios(cfg.scenarios, None), cfg.max_units, "rl")
     learner = Learner(agent, reference, cfg.learner, device)
     counters = {"updates": 0, "frames": 0, "episodes": 0, "worker_restarts": 0}
     league: list[tuple[str, dict[str, np.ndarray]]] = []

@@ -86,6 +86,11 @@ class FullMatch:
         return self.game.engine
 
     @property
+    def scenario(self):
+        """The opening as a scenario (its name is the map's), as a battle ``Match`` has one."""
+        return self.game.engine.scenario
+
+    @property
     def winner(self) -> int | None:
         return self.game.engine.winner
 
@@ -169,3 +174,25 @@ class FullMatch:
                 return
             raise
         check_form(action, self.catalogue.action_types[index].arguments)
+
+
+class FullMatchBatch:
+    """Full games in numbered slots, each stepped on its own engine (the RL actors' ``MatchBatch`` for full games,
+    which the batched engine does not play yet): ``start`` puts a match in a slot, ``step`` plays some slots."""
+
+    def __init__(self, size: int) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"FullMatchBatch: size must be an int >= 1, got {size!r}")
+        self.matches: list[FullMatch | None] = [None] * size
+
+    def __len__(self) -> int:
+        return len(self.matches)
+
+    def start(self, slot: int, match: FullMatch) -> dict[int, dict[str, np.ndarray]]:
+        """Play ``match`` in ``slot`` from now on; returns its current observations."""
+        self.matches[slot] = match
+        return match.observations
+
+    def step(self, actions: Mapping[int, Mapping[int, Actions]]) -> dict[int, StepResult]:
+        """One agent step of each slot in ``actions`` (slot -> that game's actions by player)."""
+        return {slot: self.matches[slot].step(game_actions) for slot, game_actions in actions.items()}
