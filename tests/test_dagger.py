@@ -142,3 +142,29 @@ def test_version_2_files_still_read_and_bad_labels_are_one_clear_error(tmp_path)
     _rewrite(record.path, path, as_v3(labels={}), 2)
     with pytest.raises(ReplayError, match="bad header: format_version 3, the file's prefix says 2"):
         load_header(path)
+
+
+def test_a_labeller_whose_labels_were_not_played_labels_the_command_again():
+    """A bot skips commands a unit is already carrying out; as a labeller (DAgger) its commands are often not
+    played, so ``unplayed`` makes it forget them: the next step labels the same command again, where a bot that
+    believes it was sent labels nothing."""
+    from envs.skirmish.botgame import bot_match
+    from training.bc.labels import LabelledPlayer
+
+    class Idle:  # the learner: does nothing
+        def act(self, observation, spec):
+            return []
+
+    def commands(beta):  # the labels of the first decisions, with the steps they came on
+        match, bots = bot_match("3m", {1: "medium"}, seed=4)
+        player = LabelledPlayer(Idle(), bots[1], beta=beta, seed=0)
+        for _ in range(12):
+            played = player.act(match.observations[1], match.spec)
+            match.step({1: played, 2: []})
+        return [(t, encode_action(a)) for t, step in enumerate(player.labels) for a in step if a["action_type"]]
+
+    forgetting, played = commands(0.0), commands(1.0)  # 0: never played, and the labeller is told
+    assert played and forgetting[0] == played[0]
+    first = played[0][1]
+    assert sum(command == first for _, command in played) == 1  # played: the units carry it out, no need again
+    assert sum(command == first for _, command in forgetting) >= 2  # not played: labelled again

@@ -32,4 +32,8 @@ class LabelledPlayer:
         label = self.labeller.act(observation, spec)  # first: a planning labeller reads the match as it is now
         own = self.learner.act(observation, spec)  # every step, so a recurrent learner's state follows the game
         self.labels.append(label)
-        return label if self.rng.random() < self.beta else own
+        if self.rng.random() < self.beta:
+            return label
+        if hasattr(self.labeller, "unplayed"):  # a labeller that remembers its commands learns they were not sent
+            self.labeller.unplayed()
+        return own

@@ -123,6 +123,8 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
                 labels[i].append(labellers[i].act(match.observed[game.side], match.spec))
                 if mixers[i].random() < recording.beta:
                     actions = labels[i][-1]
+                else:  # (so its next labels answer what the units are actually doing)
+                    labellers[i].unplayed()
             reply = opponents[i].act(match.observed[3 - game.side], match.spec)
             _, _, terminated, truncated, _ = match.step({game.side: actions, 3 - game.side: reply})
             if terminated or truncated:

@@ -57,6 +57,11 @@ class Bot:
         self.enemy_seen: np.ndarray | None = None
         self.start: np.ndarray | None = None
 
+    def unplayed(self) -> None:
+        """Its actions of this step were not played (it labels another player's steps: DAgger): forget the commands
+        it remembers sending (``Orders`` skips a command a unit is already carrying out)."""
+        self.orders.reset()
+
     def act(self, obs: dict, spec: Spec) -> list[dict]:
         """The action dicts for this step: at most the budget, or one no_op when the bot does nothing."""
         key = (id(spec), spec.location_resolution, spec.map_size, spec.actions_per_step)

@@ -253,6 +253,12 @@ class FullGameBot:
             actions += self._gather(units, army, spec)
         return actions[:budget]
 
+    def unplayed(self) -> None:
+        """Its actions of this step were not played (it labels another player's steps: DAgger): forget the commands
+        it remembers sending, so its next decision answers the units' actual orders instead of assuming its own."""
+        self.combat.unplayed()
+        self._marching_to = None
+
     def _remember(self, units: np.ndarray, seen: np.ndarray, army: np.ndarray) -> None:
         """Where to attack: the enemy structure it saw last (forgotten once an army unit stands there and sees none),
         the search points looked at (an army unit passed within SCOUTED)."""
