@@ -356,3 +356,34 @@ def test_stream_order_is_seeded_and_resumes_by_skipping():
         return [int(s["tag"]) for s in itertools.islice(stream, count)]
 
     assert tags(0, 30)[10:] == tags(5, 20)  # 5 batches of 2 consumed: the resumed stream goes on identically
+
+
+def test_a_cache_of_more_replays_reads_those_another_cache_holds_instead_of_resimulating(replays, tmp_path,
+                                                                                          monkeypatch):  # fmt: skip
+    """DAgger adds games run after run: a new cache takes the replays a finished cache of the same settings holds,
+    unchanged since, from there (the same sequences, counts and shard bytes as a build from scratch) and
+    re-simulates only the others; a replay changed since is re-simulated."""
+    prepare_data([str(p) for p in replays[:2]], SETTINGS, tmp_path / "a", progress=False)
+    simulated = []
+    real = bc_dataset.replay_result
+
+    def counted(path, settings):
+        simulated.append(Path(path).name)
+        return real(path, settings)
+
+    monkeypatch.setattr(bc_dataset, "replay_result", counted)
+    grown = prepare_data([str(p) for p in replays], SETTINGS, tmp_path / "a", progress=False)
+    assert simulated == [replays[2].name]
+    fresh = prepare_data([str(p) for p in replays], SETTINGS, tmp_path / "b", progress=False)
+    assert simulated == [replays[2].name, *(p.name for p in replays)]
+    for key in ("counts", "replays", "spec"):
+        assert grown.manifest[key] == fresh.manifest[key]
+    assert [s["sha256"] for s in grown.manifest["shards"]] == [s["sha256"] for s in fresh.manifest["shards"]]
+    simulated.clear()
+    stat = replays[0].stat()
+    os.utime(replays[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    try:
+        prepare_data([str(replays[0]), str(replays[2])], SETTINGS, tmp_path / "a", progress=False)
+    finally:
+        os.utime(replays[0], ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert simulated == [replays[0].name]

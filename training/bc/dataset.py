@@ -28,7 +28,10 @@ plus a ``manifest.json`` (spec, replays used, skipped files with reasons, counts
 from) under ``cache_dir/<key>``, where the key hashes the replay files (resolved path, size, mtime), players,
 sequence_length, max_units, resolution, the engine version and this format's version. A cache is built in a temporary
 directory and renamed into place, so a reader never sees half of one (a build killed midway leaves its temporary
-directory, removed by the next build: ``training.scratch``). Bad replays (corrupt, truncated, desynced,
+directory, removed by the next build: ``training.scratch``). A build reads the replays that another finished cache
+under ``cache_dir`` holds, with the same settings and versions and from the file as it is now (size and mtime
+recorded per replay), from that cache instead of re-simulating them: the same sequences, so DAgger's growing data
+costs only its new games. Bad replays (corrupt, truncated, desynced,
 of another spec) are skipped and counted by reason (the first reason of each kind kept in full), never fatal; a
 desync found at a replay's end drops all of it. The spec's sizes are settings (``max_units``, ``resolution``), never
 taken from a file; its other fields (map size, action budget) are the first usable replay's.
@@ -40,6 +43,7 @@ rebuilds the whole cache.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -48,7 +52,7 @@ import shutil
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,6 +300,7 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
         return sc2_samples.sc2_replay_result(path, settings)
     result = ReplayResult(path)
     try:
+        stat = os.stat(path)
         replay = load_replay(path)
         header = replay.header
         for name, recorded in (("max_units", header.max_units), ("resolution", header.resolution)):
@@ -319,6 +324,9 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
     except ReplayError as error:  # unreadable, corrupt, desynced (found at the end: everything is dropped)
         result.skipped = error.problem
         return result
+    except OSError as error:
+        result.skipped = f"unreadable: {error}"
+        return result
     parts = []
     for player in players:
         if samples[player]:
@@ -339,6 +347,9 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
         "steps": header.steps,
         "samples": int(result.stats["samples"]),
         "sequences": len(result.arrays["valid"]),
+        "size": stat.st_size,  # (with mtime and stats: what another cache needs to reuse this replay's sequences)
+        "mtime_ns": stat.st_mtime_ns,
+        "stats": dict(result.stats),
     }
     return result
 
@@ -426,13 +437,63 @@ def _tagged(result: ReplayResult, replay_id: int) -> dict[str, np.ndarray]:
     return {**result.arrays, "replay": np.full(len(result.arrays["valid"]), replay_id, dtype=np.int32)}
 
 
-def _results(files: Sequence[Path], settings: BuildSettings, workers: int) -> Iterator[ReplayResult]:
-    paths = [str(p) for p in files]
+def _results(files: Sequence[Path], settings: BuildSettings, workers: int,
+             reuse: dict[str, Callable[[], ReplayResult]] | None = None) -> Iterator[ReplayResult]:  # fmt: skip
+    """Each file's result, in order: read from another cache where ``reuse`` has it, else re-simulated."""
+    reuse = reuse or {}
+    paths = [str(p) for p in files if str(p) not in reuse]
     if workers <= 1 or len(paths) < 2:
-        yield from (replay_result(p, settings) for p in paths)
+        fresh = (replay_result(p, settings) for p in paths)
+        yield from (reuse[str(p)]() if str(p) in reuse else next(fresh) for p in files)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(replay_result, paths, [settings] * len(paths), chunksize=1)
+        fresh = pool.map(replay_result, paths, [settings] * len(paths), chunksize=1)
+        yield from (reuse[str(p)]() if str(p) in reuse else next(fresh) for p in files)
+
+
+def _reusable(root: Path, files: Sequence[Path], settings: BuildSettings) -> dict[str, Callable[[], ReplayResult]]:
+    """The ``files`` that a finished cache under ``root`` holds, built with the same settings and versions from the
+    file as it is now (size and mtime): their sequences are read from there instead of re-simulated (DAgger adds
+    games to the data run after run). Keyed by the path as given; the values load the result."""
+    now = {}
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        now[str(path.resolve())] = (str(path), stat.st_size, stat.st_mtime_ns)
+    wanted = json.loads(json.dumps(vars(settings)))
+    found: dict[str, Callable[[], ReplayResult]] = {}
+    for directory in sorted(d for d in root.iterdir() if _is_key(d.name)) if root.is_dir() else []:
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text())
+            versions = (manifest["format"], manifest["engine"], manifest["spec"]["spec_version"])
+            if versions != (FORMAT_VERSION, ENGINE_VERSION, SPEC_VERSION) or manifest["settings"] != wanted:
+                continue
+            shards: dict[int, list[str]] = {}
+            for shard in manifest["shards"]:
+                for replay_id in dict.fromkeys(shard["replay"]):
+                    shards.setdefault(replay_id, []).append(shard["file"])
+            for replay_id, info in enumerate(manifest["replays"]):
+                given, size, mtime = now.get(str(Path(info["path"]).resolve()), (None, None, None))
+                if given is None or given in found or (info.get("size"), info.get("mtime_ns")) != (size, mtime):
+                    continue
+                found[given] = functools.partial(_cached_result, directory, shards[replay_id], replay_id,
+                                                 {**info, "path": given}, manifest["spec"])  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError):  # an unreadable or older manifest: nothing from it
+            continue
+    return found
+
+
+def _cached_result(directory: Path, shard_files: list[str], replay_id: int, info: dict[str, Any],
+                   spec: dict[str, Any]) -> ReplayResult:  # fmt: skip
+    """One replay's result as another cache holds it (its sequences, spec, info and sample statistics)."""
+    parts = []
+    for name in shard_files:
+        arrays = read_shard(directory / name)
+        keep = arrays.pop("replay") == replay_id
+        parts.append({key: values[keep] for key, values in arrays.items()})
+    return ReplayResult(info["path"], spec=spec, arrays=concatenate(parts), info=info, stats=Counter(info["stats"]))
 
 
 def _is_key(name: str) -> bool:
@@ -457,8 +518,9 @@ def build_cache(
             shards.append({**record, "sequences": len(arrays["valid"]), "replay": arrays["replay"].tolist()})
             pending.clear()
 
+        reuse = _reusable(directory.parent, files, settings)
         bar = tqdm(
-            _results(files, settings, workers),
+            _results(files, settings, workers, reuse),
             total=len(files),
             desc="bc: reading replays",
             unit="replay",
