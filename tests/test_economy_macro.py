@@ -53,9 +53,16 @@ class _Silent:
         return True
 
 
-def test_the_opening_is_read_from_the_game_so_a_labeller_asks_again_for_what_was_not_made():
+@pytest.mark.parametrize("opening_loops", [None, 0])
+def test_the_opening_is_read_from_the_game_so_a_labeller_asks_again_for_what_was_not_made(opening_loops,
+                                                                                          monkeypatch):  # fmt: skip
     """DAgger's labeller: a step it ordered but the player did not make is asked for again, every decision, until
-    it stands; then the opening moves on."""
+    it stands; then the opening moves on. For the first OPENING_LOOPS the missing step holds back other spending;
+    after them the rest goes on beside it (here: the supply rule, at 15 of 15 supply, orders a depot too)."""
+    from envs.skirmish.economy import macro
+
+    if opening_loops is not None:
+        monkeypatch.setattr(macro, "OPENING_LOOPS", opening_loops)
     game = FullGame("duel", ("terran", "terran"), seed=0)
     labeller = MacroPlayer(game, 1, executor=_Silent())
     hall = labeller.home
@@ -69,6 +76,8 @@ def test_the_opening_is_read_from_the_game_so_a_labeller_asks_again_for_what_was
         game.step(8)
     depots = [i for i, products in enumerate(asked) if "supply_depot" in products]
     assert labeller.opening_step() == 0 and len(depots) > 50  # asked again and again, never made
+    most = max(products.count("supply_depot") for products in asked)  # later: the supply rule's depot beside it
+    assert most == (1 if opening_loops is None else 2)
     labeller.executor.given.clear()
     labeller.act()
     order = next(o for o in labeller.executor.given if o.product == "supply_depot")

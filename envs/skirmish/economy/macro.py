@@ -34,6 +34,8 @@ MORE_PRODUCTION = {"terran": "barracks", "protoss": "gateway", "zerg": "hatchery
 SURPLUS = 400  # minerals banked beyond which it adds production
 SUPPLY_MARGIN = 4  # build supply when fewer than this many free
 SEARCH_RADIUS = 16  # cells around the main town hall searched for a building site
+OPENING_LOOPS = 6720  # for its first 5 game minutes the next opening step holds back other spending; later a step
+# still missing (a player it labels skipped it) is ordered when affordable and the rest goes on
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class MacroPlayer:
         self.back = back / np.hypot(*back)  # away from the minerals: where it builds
         self.orders = 0
         self.at_start = self._made()
+        self.most = Counter(self.at_start)  # the most of each item the player has had at once
 
     def act(self) -> None:
         used, cap = self.game.supply(self.player)
@@ -126,7 +129,8 @@ class MacroPlayer:
         if k < len(self.opening):
             at, item = self.opening[k]
             due = used >= at or not self._wants_workers()  # (a player that stops at fewer workers goes on)
-            if due and (not self._make(item) or k + 1 < len(self.opening)):
+            holding = self.game.loop < OPENING_LOOPS
+            if due and (not self._make(item) or k + 1 < len(self.opening)) and holding:
                 return  # saving for this opening step or the next
         if (cap - used < max(style.supply_margin, 1e-9) and cap < self.game.rules.supply_max
                 and not self._supply_coming()):  # fmt: skip
@@ -140,13 +144,15 @@ class MacroPlayer:
             self._make(MORE_PRODUCTION[self.race])
 
     def opening_step(self) -> int:
-        """The first opening step not yet taken, read from the game (so an order that never reached the economy, a
-        lost opening structure, or another player's choices while it only labels their steps, are seen): the step
-        whose item has been made fewer times than the opening asks for up to it."""
-        made, asked = self._made(), Counter()
+        """The first opening step not yet taken, read from the game (so an order that never reached the economy, or
+        another player's choices while it only labels their steps, are seen): the step whose item the player has
+        had fewer of at once than the opening asks for up to it (a structure lost later does not undo its step)."""
+        made = self._made()
+        asked: Counter = Counter()
         for step, (_, item) in enumerate(self.opening):
             asked[item] += 1
-            if made[item] - self.at_start[item] < asked[item]:
+            self.most[item] = max(self.most[item], made[item])
+            if self.most[item] - self.at_start[item] < asked[item]:
                 return step
         return len(self.opening)
 
