@@ -464,6 +464,7 @@ def _reusable(root: Path, files: Sequence[Path], settings: BuildSettings) -> dic
         now[str(path.resolve())] = (str(path), stat.st_size, stat.st_mtime_ns)
     wanted = json.loads(json.dumps(vars(settings)))
     found: dict[str, Callable[[], ReplayResult]] = {}
+    read = functools.lru_cache(maxsize=2)(read_shard)  # (a shard holds consecutive replays: read it once)
     for directory in sorted(d for d in root.iterdir() if _is_key(d.name)) if root.is_dir() else []:
         try:
             manifest = json.loads((directory / MANIFEST).read_text())
@@ -478,21 +479,21 @@ def _reusable(root: Path, files: Sequence[Path], settings: BuildSettings) -> dic
                 given, size, mtime = now.get(str(Path(info["path"]).resolve()), (None, None, None))
                 if given is None or given in found or (info.get("size"), info.get("mtime_ns")) != (size, mtime):
                     continue
-                found[given] = functools.partial(_cached_result, directory, shards[replay_id], replay_id,
+                found[given] = functools.partial(_cached_result, read, directory, shards[replay_id], replay_id,
                                                  {**info, "path": given}, manifest["spec"])  # fmt: skip
         except (OSError, ValueError, KeyError, TypeError):  # an unreadable or older manifest: nothing from it
             continue
     return found
 
 
-def _cached_result(directory: Path, shard_files: list[str], replay_id: int, info: dict[str, Any],
-                   spec: dict[str, Any]) -> ReplayResult:  # fmt: skip
+def _cached_result(read: Callable[[Path], dict[str, np.ndarray]], directory: Path, shard_files: list[str],
+                   replay_id: int, info: dict[str, Any], spec: dict[str, Any]) -> ReplayResult:  # fmt: skip
     """One replay's result as another cache holds it (its sequences, spec, info and sample statistics)."""
     parts = []
     for name in shard_files:
-        arrays = read_shard(directory / name)
-        keep = arrays.pop("replay") == replay_id
-        parts.append({key: values[keep] for key, values in arrays.items()})
+        arrays = read(directory / name)
+        keep = arrays["replay"] == replay_id
+        parts.append({key: values[keep] for key, values in arrays.items() if key != "replay"})
     return ReplayResult(info["path"], spec=spec, arrays=concatenate(parts), info=info, stats=Counter(info["stats"]))
 
 
