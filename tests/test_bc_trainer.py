@@ -197,3 +197,19 @@ def test_a_new_run_starts_from_an_init_checkpoint_and_refuses_another_agent(repl
     assert turned_agent.config.frame == "map"
     for name, weight in start.state_dict().items():
         torch.testing.assert_close(turned_agent.state_dict()[name], weight, rtol=1e-5, atol=1e-6)
+
+
+def test_a_cosine_schedule_warms_up_then_decays_to_zero(replay_dir, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = config(replay_dir, tmp_path, steps=20, log_every=1, warmup_steps=4, schedule="cosine", val_fraction=0.0)
+    result = train_bc(cfg, progress=False)
+    events = EventAccumulator(str(result.run_dir))
+    events.Reload()
+    lr = {e.step: e.value for e in events.Scalars("charts/learning_rate")}  # the rate step k's update used
+    peak = cfg.learning_rate
+    assert lr[1] == pytest.approx(peak / 4) and lr[4] == pytest.approx(peak)  # linear warm-up
+    assert all(lr[k + 1] < lr[k] for k in range(5, 20))  # then falls every step
+    assert lr[20] < 0.01 * peak
+    with pytest.raises(ConfigError, match="schedule"):
+        BCConfig(schedule="linear")

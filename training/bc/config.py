@@ -13,6 +13,7 @@ from envs.contract.sizes import DEFAULT_RESOLUTION, MAX_RESOLUTION, MAX_UNIT_ROW
 from training.agent_choice import AgentChoice
 from training.config_io import DEVICES, CheckedConfig, ConfigError
 from training.config_io import described as _help
+from training.schedule import SCHEDULES
 
 PLAYERS = ("both", "winner", "1", "2")
 
@@ -37,7 +38,10 @@ class BCConfig(CheckedConfig):
     )
     cache_dir: str = _help("where the re-simulated sequences are cached as .npz shards", default="runs/cache/bc")
     batch_size: int = _help("sequences per optimizer step (per process under torchrun)", at_least=1, default=16)
-    learning_rate: float = _help("Adam learning rate", above=0, default=1e-3)
+    learning_rate: float = _help("peak Adam learning rate", above=0, default=1e-3)
+    warmup_steps: int = _help("linear warm-up steps", at_least=0, default=0)
+    schedule: str = _help("learning rate after warm-up: constant, cosine (to 0 at the last step) or constant_cosine "
+                          "(constant for half, then cosine)", choices=SCHEDULES, default="constant")  # fmt: skip
     max_grad_norm: float = _help("gradient-norm clip (0: no clipping)", at_least=0, default=1.0)
     weight_decay: float = _help("decoupled weight decay (AdamW; 0: plain Adam)", at_least=0, default=0.0)
     steps: int = _help("optimizer steps in total (a resumed run continues up to this)", at_least=1, default=2000)

@@ -45,6 +45,7 @@ from training.config_io import ConfigError, to_dict
 from training.divergence import check_finite, probe
 from training.logger import RunLogger
 from training.run_folder import RunFolder, open_run
+from training.schedule import lr_factor
 
 EVAL_BATCH = 64  # held-out sequences per evaluation batch
 
@@ -261,6 +262,9 @@ class BCTrainer:
         """One optimizer step; returns the loss terms, the gradient norm and the batch's valid samples."""
         batch = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
         self.last_batch = batch
+        for group in self.optimizer.param_groups:  # (a function of the step, so a resumed run follows it too)
+            group["lr"] = self.cfg.learning_rate * lr_factor(self.step, self.cfg.steps, self.cfg.warmup_steps,
+                                                             self.cfg.schedule)  # fmt: skip
         loss, nll = self.model(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -360,7 +364,8 @@ class BCTrainer:
                     last_loss = means["total"]
                     rate = window["samples"] * self.process.world / max(time.perf_counter() - window_start, 1e-9)
                     logger.scalars({f"losses/{name}": means[name] for name in (*HEADS, "total")}, self.step)
-                    logger.scalars({"charts/SPS": rate, "charts/grad_norm": means["grad_norm"]}, self.step)
+                    logger.scalars({"charts/SPS": rate, "charts/grad_norm": means["grad_norm"],
+                                    "charts/learning_rate": self.optimizer.param_groups[0]["lr"]}, self.step)
                     bar.set_postfix(loss=f"{last_loss:.3f}", sps=f"{rate:.0f}")
                     window.clear()
                     window_start = time.perf_counter()

@@ -80,9 +80,10 @@ def plan(levels: list[str], games: int, seed: int, races: list[str]) -> list[Ful
 
 
 def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bool, threads: int,
-               recording: Recording | None = None, first: int = 0) -> list[int]:  # fmt: skip
+               recording: Recording | None = None, first: int = 0, temperature: float | None = None) -> list[int]:
     """Play ``games`` in lockstep (runs in a worker); the evaluated player's result per game: 1 win, 0 draw, -1 loss.
-    With ``recording``, game ``i`` is written as replay ``first + i`` once it ends."""
+    With ``recording``, game ``i`` is written as replay ``first + i`` once it ends. ``temperature``: the agent's
+    sampling temperature (None: its config's)."""
     from envs.skirmish.economy.bot import FullGameBot, apply_full_game_cheats
     from envs.skirmish.economy.match import FullMatch
     from envs.skirmish.replay import Labels, save_replay
@@ -108,7 +109,8 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
                  for g, m in zip(games, matches, strict=True)] if labelling else []  # fmt: skip
     mixers = [np.random.default_rng(g.seed) for g in games]
     labels: list[list[list[dict]]] = [[] for _ in games]
-    policy = source.player(len(games), greedy=greedy, seed=games[0].seed) if source is not None else None
+    policy = source.player(len(games), greedy=greedy, temperature=None if greedy else temperature,
+                           seed=games[0].seed) if source is not None else None  # fmt: skip
     results: list[int | None] = [None] * len(games)
     while any(r is None for r in results):
         live = [i for i, r in enumerate(results) if r is None]
@@ -142,13 +144,15 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
 
 def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str = "duel", seed: int = 0,
                   races: list[str] | None = None, greedy: bool = False, processes: int = 2, batch: int = 8,
-                  recording: Recording | None = None) -> dict[str, dict]:  # fmt: skip
+                  recording: Recording | None = None, temperature: float | None = None) -> dict[str, dict]:  # fmt: skip
     """Per level: wins, draws, losses, the win rate and its 95% Wilson interval (see the module docstring)."""
     from envs.skirmish.economy.bot import FULL_GAME_LEVELS
 
     unknown = [level for level in levels if level not in FULL_GAME_LEVELS]
     if unknown:
         raise ValueError(f"unknown full-game level(s) {unknown}; expected some of {', '.join(FULL_GAME_LEVELS)}")
+    if temperature is not None and not temperature > 0:
+        raise ValueError(f"--temperature is {temperature!r}, expected a number > 0")
     everything = plan(levels, games, seed, races or ["random"])
     chunks = [everything[i : i + batch] for i in range(0, len(everything), batch)]
     threads = max(1, 2 // max(processes, 1))
@@ -157,7 +161,8 @@ def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str =
     n = len(chunks)
     with ProcessPoolExecutor(max_workers=max(1, min(processes, n))) as pool:
         outcomes = [r for part in pool.map(play_games, [player] * n, chunks, [game_map] * n, [greedy] * n,
-                                            [threads] * n, [recording] * n, range(0, len(everything), batch))
+                                            [threads] * n, [recording] * n, range(0, len(everything), batch),
+                                            [temperature] * n)
                     for r in part]  # fmt: skip
     table = {}
     for level in levels:
@@ -182,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--races", nargs="+", default=["random"], help="'random' (per variant) or two races")
     parser.add_argument("--seed", type=int, default=1000, help="first variant (default 1000)")
     parser.add_argument("--greedy", action="store_true", help="the agent picks its most likely actions")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="the agent's sampling temperature (default: its config's; AlphaStar played at 0.8)")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8, help="games a worker plays in lockstep (default 8)")
     parser.add_argument("--json", type=Path, default=None, help="also write the table here")
@@ -200,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         recording = Recording(args.record, args.label_with, args.beta) if args.record is not None else None
         table = evaluate_full(args.player, args.levels, args.games, game_map=args.map, seed=args.seed,
                               races=args.races, greedy=args.greedy, processes=args.processes, batch=args.batch,
-                              recording=recording)  # fmt: skip
+                              recording=recording, temperature=args.temperature)  # fmt: skip
     except (ValueError, CheckpointError) as err:
         return fail("eval-full", err)
     print(f"| {args.player} vs | W-D-L | win rate [95% CI] |")
@@ -212,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"player": args.player, "map": args.map, "seed": args.seed,
+                                         "greedy": args.greedy, "temperature": args.temperature,
                                          "levels": table}, indent=2) + "\n")  # fmt: skip
     return 0
 

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from training.config_io import DEVICES, CheckedConfig, ConfigError
 from training.config_io import described as _help
-
-SCHEDULES = ("constant", "cosine", "constant_cosine")
+from training.schedule import SCHEDULES
 
 
 def check_generated_or_folder(source: str, train_dir: str | None, val_dir: str | None) -> None:

@@ -31,8 +31,8 @@ from training.config_io import ConfigError, to_dict
 from training.divergence import check_finite, probe
 from training.logger import RunLogger
 from training.run_folder import changed_settings, open_run
+from training.schedule import lr_factor
 from training.tasks.sampler import StepBatchSampler
-from training.tasks.schedule import lr_factor
 from training.tasks.task import Evaluation, Task
 
 RESULT_FILE = "result.json"

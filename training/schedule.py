@@ -1,8 +1,11 @@
-"""Learning-rate schedules of the supervised tasks: linear warm-up, then constant, cosine, or constant-then-cosine."""
+"""Learning-rate schedules of the supervised runs (the paper's tasks, behaviour cloning): linear warm-up, then
+constant, cosine, or constant-then-cosine."""
 
 from __future__ import annotations
 
 import math
+
+SCHEDULES = ("constant", "cosine", "constant_cosine")
 
 
 def lr_factor(step: int, steps: int, warmup: int, schedule: str) -> float:
