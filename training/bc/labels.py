@@ -18,22 +18,42 @@ from envs.contract.spec import Spec
 from envs.skirmish.bots import Bot
 
 
+class LabelMixer:
+    """DAgger's mixture for one game's labelled side: ``label`` asks the demonstrator and keeps its actions as the
+    step's label; ``choose`` then plays them with probability ``beta``, else the learner's own actions (and tells a
+    demonstrator that remembers its commands that they were not sent, so it labels them again)."""
+
+    def __init__(self, labeller: Any, beta: float, seed: int) -> None:
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"beta is {beta!r}, expected a probability in [0, 1]")
+        self.labeller, self.beta = labeller, float(beta)
+        self.rng = np.random.default_rng(seed)
+        self.labels: list[list[dict[str, Any]]] = []
+
+    def label(self, observation: dict[str, np.ndarray], spec: Spec) -> None:
+        """The demonstrator's actions at this step (asked before anything of the step is played)."""
+        self.labels.append(self.labeller.act(observation, spec))
+
+    def choose(self, own: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The actions this step plays: the latest label with probability ``beta``, else ``own``."""
+        if self.rng.random() < self.beta:
+            return self.labels[-1]
+        if hasattr(self.labeller, "unplayed"):
+            self.labeller.unplayed()
+        return own
+
+
 class LabelledPlayer:
     """Acts like a bot: ``act(observation, spec)`` -> the actions played; ``labels`` holds one list per step."""
 
     def __init__(self, learner: Any, labeller: Bot, beta: float, seed: int) -> None:
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"LabelledPlayer: beta is {beta!r}, expected a probability in [0, 1]")
-        self.learner, self.labeller, self.beta = learner, labeller, float(beta)
-        self.rng = np.random.default_rng(seed)
-        self.labels: list[list[dict[str, Any]]] = []
+        self.learner, self.mixer = learner, LabelMixer(labeller, beta, seed)
+
+    @property
+    def labels(self) -> list[list[dict[str, Any]]]:
+        return self.mixer.labels
 
     def act(self, observation: dict[str, np.ndarray], spec: Spec) -> list[dict[str, Any]]:
-        label = self.labeller.act(observation, spec)  # first: a planning labeller reads the match as it is now
+        self.mixer.label(observation, spec)  # first: a planning labeller reads the match as it is now
         own = self.learner.act(observation, spec)  # every step, so a recurrent learner's state follows the game
-        self.labels.append(label)
-        if self.rng.random() < self.beta:
-            return label
-        if hasattr(self.labeller, "unplayed"):  # a labeller that remembers its commands learns they were not sent
-            self.labeller.unplayed()
-        return own
+        return self.mixer.choose(own)

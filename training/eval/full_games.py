@@ -25,7 +25,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from training.eval.report import wilson_interval
@@ -87,6 +86,7 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
     from envs.skirmish.economy.bot import FullGameBot, apply_full_game_cheats
     from envs.skirmish.economy.match import FullMatch
     from envs.skirmish.replay import Labels, save_replay
+    from training.bc.labels import LabelMixer
     from training.eval.players import load_player
 
     torch.set_num_threads(threads)
@@ -105,10 +105,8 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
         own_bots.append(None if source is not None else
                         FullGameBot(player[len("bot:"):], match.game, game.side, seed=game.seed * 2 + game.side))
     labelling = recording is not None and recording.label_with is not None
-    labellers = [FullGameBot(recording.label_with, m.game, g.side, seed=g.seed * 2 + g.side)
-                 for g, m in zip(games, matches, strict=True)] if labelling else []  # fmt: skip
-    mixers = [np.random.default_rng(g.seed) for g in games]
-    labels: list[list[list[dict]]] = [[] for _ in games]
+    mixers = [LabelMixer(FullGameBot(recording.label_with, m.game, g.side, seed=g.seed * 2 + g.side), recording.beta,
+                         g.seed) for g, m in zip(games, matches, strict=True)] if labelling else []  # fmt: skip
     policy = source.player(len(games), greedy=greedy, temperature=None if greedy else temperature,
                            seed=games[0].seed) if source is not None else None  # fmt: skip
     results: list[int | None] = [None] * len(games)
@@ -122,11 +120,8 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
         for i, actions in zip(live, own, strict=True):
             game, match = games[i], matches[i]
             if labelling:  # (the labeller reads the game as the player saw it, before anything of this step)
-                labels[i].append(labellers[i].act(match.observed[game.side], match.spec))
-                if mixers[i].random() < recording.beta:
-                    actions = labels[i][-1]
-                else:  # (so its next labels answer what the units are actually doing)
-                    labellers[i].unplayed()
+                mixers[i].label(match.observed[game.side], match.spec)
+                actions = mixers[i].choose(actions)
             reply = opponents[i].act(match.observed[3 - game.side], match.spec)
             _, _, terminated, truncated, _ = match.step({game.side: actions, 3 - game.side: reply})
             if terminated or truncated:
@@ -135,10 +130,9 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
                 if recording is not None:
                     name = player if not labelling or recording.beta == 0 else \
                         f"{player} mixed with bot:{recording.label_with} (beta {recording.beta:g})"
-                    by = {game.side: Labels(f"bot:{recording.label_with}", labels[i])} if labelling else None
+                    by = {game.side: Labels(f"bot:{recording.label_with}", mixers[i].labels)} if labelling else None
                     save_replay(recording.path(game, first + i), match, {game.side: name, 3 - game.side:
                                                                          f"bot:{game.level}"}, by)  # fmt: skip
-                    labels[i] = []
     return [int(r) for r in results]
 
 
