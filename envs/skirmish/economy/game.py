@@ -39,8 +39,8 @@ class FullGame:
         geysers = [i for i, s in enumerate(spots) if self.rules.resources[s.resource].vespene]
         self.source_sc2_id = np.array([self.rules.resources[spots[i].resource].sc2_id for i in minerals + geysers])
         units = self.rules.units
-        self.town_hall_types = np.array(sorted({units.type_index(t) for r in self.rules.races.values()
-                                                for t in r.town_halls}))  # fmt: skip
+        self.is_town_hall = np.zeros(len(units.names), dtype=bool)  # per unit type (a lookup: np.isin is slow here)
+        self.is_town_hall[[units.type_index(t) for r in self.rules.races.values() for t in r.town_halls]] = True
         self.bank = Bank(self.rules.start_minerals, self.rules.start_vespene)
         self.gathering = Gathering(
             self.engine,

@@ -235,13 +235,13 @@ class Gathering:
     def _drop_deserters(self) -> None:
         """Workers that died, were ordered elsewhere or started fighting leave the cycle."""
         st = self.engine.state
-        busy = self.phase != NONE
-        moving = (self.phase == TO_FIELD) | (self.phase == TO_HALL)
-        ordered = np.where(moving, (st.order_kind[:, 0] != Order.MOVE) & (st.order_kind[:, 0] != Order.IDLE),
-                           st.order_kind[:, 0] != Order.IDLE)  # fmt: skip
-        off_course = moving & (st.order_kind[:, 0] == Order.MOVE) & np.any(st.order_pos[:, 0] != self.goal, axis=1)
-        gone = busy & (~st.alive | ordered | off_course | (st.attack_target >= 0))
-        for w in np.flatnonzero(gone).tolist():
+        busy = np.flatnonzero(self.phase != NONE)  # (every loop: only the workers in the cycle are looked at)
+        phase, kind = self.phase[busy], st.order_kind[busy, 0]
+        moving = (phase == TO_FIELD) | (phase == TO_HALL)
+        ordered = np.where(moving, (kind != Order.MOVE) & (kind != Order.IDLE), kind != Order.IDLE)
+        off_course = moving & (kind == Order.MOVE) & np.any(st.order_pos[busy, 0] != self.goal[busy], axis=1)
+        gone = ~st.alive[busy] | ordered | off_course | (st.attack_target[busy] >= 0)
+        for w in busy[gone].tolist():
             self._leave(w)
 
     def _leave(self, w: int) -> None:

@@ -211,7 +211,7 @@ class MacroPlayer:
         st, units = self.game.engine.state, self.game.rules.units
         mine = st.alive & (st.owner == self.player)
         workers = int(np.count_nonzero(mine & (st.utype == units.type_index(self.spec.worker))))
-        halls = np.flatnonzero(mine & np.isin(st.utype, [units.type_index(t) for t in self.spec.town_halls]))
+        halls = np.flatnonzero(mine & self.game.is_town_hall[st.utype])
         spots = np.array([base.hall for base in self.game.map.bases])
         bases = sum(bool((np.abs(spots - st.pos[h]).max(axis=1) < 1.0).any()) for h in halls.tolist())
         return workers < self.style.workers_per_base * max(bases, 1)  # (a macro hatchery off a spot is no base)
@@ -246,7 +246,7 @@ class MacroPlayer:
         st, units = self.game.engine.state, self.game.rules.units
         mine = st.alive & (st.owner == self.player)
         workers = int(np.count_nonzero(mine & (st.utype == units.type_index(self.spec.worker))))
-        halls = np.flatnonzero(mine & np.isin(st.utype, [units.type_index(t) for t in self.spec.town_halls]))
+        halls = np.flatnonzero(mine & self.game.is_town_hall[st.utype])
         if workers < self.style.workers_per_base * len(halls) - 2:
             return
         worker = self._builder()

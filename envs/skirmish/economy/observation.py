@@ -75,7 +75,7 @@ class _EconomyView:
         self.assigned = np.zeros(n)
         self.ideal = np.zeros(n)
         mining = g.phase != NONE
-        halls = np.flatnonzero(st.alive & np.isin(st.utype, game.town_hall_types) & game.production.complete)
+        halls = np.flatnonzero(st.alive & game.is_town_hall[st.utype] & game.production.complete)
         for hall in halls.tolist():
             near = np.hypot(*(g.field_pos - st.pos[hall]).T) < BASE_RADIUS
             fields = near & ~g.vespene & (g.contents > 0)
@@ -88,24 +88,32 @@ class _EconomyView:
                 self.gas_contents[b] = g.contents[source]
                 self.assigned[b] = np.count_nonzero(mining & (g.field == source))
                 self.ideal[b] = rules.gathering.workers_per_geyser if g.contents[source] > 0 else 0
-        # orders: (slot -> up to 4 function ids, progress of the first, length)
-        self.orders: dict[int, tuple[list[int], float, int]] = {}
+        # orders per slot: up to 4 function ids (-1: none; the engine's columns stay), progress of the first, length
+        self.order_ids = np.full((n, len(_ORDERS)), -1, dtype=np.int64)
+        self.order_progress = np.zeros(n)
+        self.order_length = np.zeros(n)
+        self.has_order = np.zeros(n, dtype=bool)
         production = game.production
         for slot in np.flatnonzero(production.done_at != np.iinfo(np.int64).max).tolist():
             items = [production.current[slot], *production.queue[slot]]
             ids = [self.catalogue.action_types[self.catalogue.product_index(p)].function_id for p in items]
             span = max(int(production.done_at[slot] - production.started_at[slot]), 1)
             done = 100.0 * (engine.loop - int(production.started_at[slot])) / span
-            self.orders[slot] = (ids, float(np.floor(done)), len(items))
+            self.order_ids[slot, : min(len(ids), len(_ORDERS))] = ids[: len(_ORDERS)]
+            self.order_progress[slot], self.order_length[slot] = np.floor(done), len(items)
         gather_id = self.catalogue.action_types[self.catalogue.index("Harvest_Gather_unit")].function_id
         return_id = self.catalogue.action_types[self.catalogue.index("Harvest_Return_quick")].function_id
-        for slot in np.flatnonzero(mining).tolist():
-            carrying = g.phase[slot] in (PAUSED, TO_HALL)
-            self.orders[slot] = ([return_id if carrying else gather_id], 0.0, 1)
+        carrying = (g.phase == PAUSED) | (g.phase == TO_HALL)
+        self.order_ids[mining, 0] = np.where(carrying[mining], return_id, gather_id)
+        self.order_ids[mining, 1:] = -1
+        self.order_progress[mining], self.order_length[mining] = 0.0, 1
         for site in game.construction.orders.values():
             if site.slot < 0 and site.worker >= 0:  # on its way to the site
                 index = self.catalogue.product_index(site.structure)
-                self.orders[site.worker] = ([self.catalogue.action_types[index].function_id], 0.0, 1)
+                self.order_ids[site.worker] = -1
+                self.order_ids[site.worker, 0] = self.catalogue.action_types[index].function_id
+                self.order_progress[site.worker], self.order_length[site.worker] = 0.0, 1
+        self.has_order = self.order_ids[:, 0] >= 0
         free = np.ones(len(g.field_pos), dtype=bool)  # a geyser under a gas building (or its site) is not a row:
         free[g.geyser_base:] = ~game.construction.geyser_taken  # the building is, as in SC2
         left = np.flatnonzero((g.contents > 0) & free)
@@ -136,14 +144,14 @@ def _player(game, view: _EconomyView, observed: Observed, player: int, max_units
     units[:k, C.assigned_harvesters] = np.where(own, view.assigned[slots], 0.0)
     units[:k, C.ideal_harvesters] = np.where(own, view.ideal[slots], 0.0)
     units[:k, C.vespene_contents] = view.gas_contents[slots]
-    for row in np.flatnonzero(own).tolist():
-        order = view.orders.get(int(slots[row]))
-        if order is not None:
-            ids, progress, length = order
-            for column, function_id in zip(_ORDERS, ids[:4], strict=False):
-                units[row, column] = function_id
-            units[row, C.order_progress_0] = progress
-            units[row, C.order_length] = length
+    rows = np.flatnonzero(own & view.has_order[slots])
+    if rows.size:
+        at = slots[rows]
+        ids = view.order_ids[at]
+        block = units[rows[:, None], list(_ORDERS)]
+        units[rows[:, None], list(_ORDERS)] = np.where(ids >= 0, ids, block)
+        units[rows, C.order_progress_0] = view.order_progress[at]
+        units[rows, C.order_length] = view.order_length[at]
     room = max_units - k
     sources = view.sources
     if room > 0 and sources.size:
@@ -176,7 +184,9 @@ def _scalars(game, base: np.ndarray, player: int, slots: np.ndarray, own: np.nda
     out[_S["food_army"]] = units.supply[types[army]].sum()
     out[_S["food_workers"]] = units.supply[types[worker]].sum()
     idle = worker & (game.gathering.phase[mine] == NONE) & (st.order_len[mine] == 0) & (st.attack_target[mine] < 0)
-    idle &= ~np.isin(mine, [s.worker for s in game.construction.orders.values() if s.slot < 0])
+    walking = np.zeros(st.n, dtype=bool)  # workers on their way to a site
+    walking[[s.worker for s in game.construction.orders.values() if s.slot < 0 and s.worker >= 0]] = True
+    idle &= ~walking[mine]
     out[_S["idle_worker_count"]] = np.count_nonzero(idle)
     larva = game.larva_type(player)
     out[_S["larva_count"]] = np.count_nonzero(types == larva) if larva >= 0 else 0
@@ -199,15 +209,14 @@ def _available(game, view: _EconomyView, base: np.ndarray, player: int, sources:
     st, names = game.engine.state, game.rules.units.names
     mine = np.flatnonzero(st.alive & (st.owner == player))
     gas_buildings = st.alive[buildings] & (st.owner[buildings] == player) & (g.contents[g.building >= 0] > 0)
-    hall = bool(np.any(np.isin(st.utype[mine], game.town_hall_types) & game.production.complete[mine]))
+    hall = bool(np.any(game.is_town_hall[st.utype[mine]] & game.production.complete[mine]))
     catalogue = view.catalogue
     out = np.zeros(len(catalogue.action_types), dtype=bool)
     out[:NUM_ACTION_TYPES] = base
     finished = game.production.finished_structures(player)
     walking = {site.worker for site in game.construction.orders.values() if site.slot < 0}
-    by_type: dict[str, list[int]] = {}
-    for slot in mine.tolist():
-        by_type.setdefault(names[st.utype[slot]], []).append(slot)
+    types = st.utype[mine]
+    by_type = {names[t]: mine[types == t].tolist() for t in np.unique(types).tolist()}  # (slots in order per type)
     for index, action in catalogue.economy.items():
         makers = [slot for t in action.makers for slot in by_type.get(t, ())]
         if not makers:
