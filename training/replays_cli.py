@@ -428,7 +428,9 @@ def _record_in_pool(stop: _StopRequest, batches: Iterator[list[GameJob]], worker
         if stop.requested:
             print("replays record: interrupted; finishing the games being played (Ctrl-C again stops them)",
                   file=sys.stderr)  # fmt: skip
-            pool.shutdown(wait=False, cancel_futures=True)  # queued batches are never started
+            # queued batches never start; this waits for the ones being played (wait=False would let go of the
+            # pool's manager thread, whose closing can then race the interpreter's exit and print a traceback)
+            pool.shutdown(wait=True, cancel_futures=True)
         while pending:
             collect()
     except KeyboardInterrupt:  # a second Ctrl-C: the batches being played stop; the replays they wrote are kept
