@@ -92,7 +92,7 @@ class _EconomyView:
         self.order_ids = np.full((n, len(_ORDERS)), -1, dtype=np.int64)
         self.order_progress = np.zeros(n)
         self.order_length = np.zeros(n)
-        self.has_order = np.zeros(n, dtype=bool)
+        self.walking = np.zeros(n, dtype=bool)  # workers on their way to a building site
         production = game.production
         for slot in np.flatnonzero(production.done_at != np.iinfo(np.int64).max).tolist():
             items = [production.current[slot], *production.queue[slot]]
@@ -109,6 +109,7 @@ class _EconomyView:
         self.order_progress[mining], self.order_length[mining] = 0.0, 1
         for site in game.construction.orders.values():
             if site.slot < 0 and site.worker >= 0:  # on its way to the site
+                self.walking[site.worker] = True
                 index = self.catalogue.product_index(site.structure)
                 self.order_ids[site.worker] = -1
                 self.order_ids[site.worker, 0] = self.catalogue.action_types[index].function_id
@@ -184,9 +185,7 @@ def _scalars(game, base: np.ndarray, player: int, slots: np.ndarray, own: np.nda
     out[_S["food_army"]] = units.supply[types[army]].sum()
     out[_S["food_workers"]] = units.supply[types[worker]].sum()
     idle = worker & (game.gathering.phase[mine] == NONE) & (st.order_len[mine] == 0) & (st.attack_target[mine] < 0)
-    walking = np.zeros(st.n, dtype=bool)  # workers on their way to a site
-    walking[[s.worker for s in game.construction.orders.values() if s.slot < 0 and s.worker >= 0]] = True
-    idle &= ~walking[mine]
+    idle &= ~view.walking[mine]
     out[_S["idle_worker_count"]] = np.count_nonzero(idle)
     larva = game.larva_type(player)
     out[_S["larva_count"]] = np.count_nonzero(types == larva) if larva >= 0 else 0
@@ -214,7 +213,6 @@ def _available(game, view: _EconomyView, base: np.ndarray, player: int, sources:
     out = np.zeros(len(catalogue.action_types), dtype=bool)
     out[:NUM_ACTION_TYPES] = base
     finished = game.production.finished_structures(player)
-    walking = {site.worker for site in game.construction.orders.values() if site.slot < 0}
     types = st.utype[mine]
     by_type = {names[t]: mine[types == t].tolist() for t in np.unique(types).tolist()}  # (slots in order per type)
     for index, action in catalogue.economy.items():
@@ -229,7 +227,7 @@ def _available(game, view: _EconomyView, base: np.ndarray, player: int, sources:
                           and any(game.production.check(player, s, product) is None for s in makers))  # fmt: skip
         elif action.kind == BUILD:  # check_builder's rules, once per type: a worker not on its way to a site
             recipe = game.rules.recipes[action.product]
-            out[index] = (any(s not in walking for s in makers) and game.bank.affords(player, recipe.cost)
+            out[index] = (any(not view.walking[s] for s in makers) and game.bank.affords(player, recipe.cost)
                           and game.rules.satisfied(recipe.requires, finished)
                           and (geysers or not recipe.on_geyser))  # fmt: skip
         elif action.kind == GATHER:
