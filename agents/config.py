@@ -53,10 +53,12 @@ class FeaturizerConfig:
 
 @dataclass
 class ScalarEncoderConfig:
-    """Width of the scalar embedding and of the previous-action-type embedding."""
+    """Width of the scalar embedding and of the previous-action-type embedding; ``unit_counts`` adds AlphaStar's
+    bag of the agent's own units by type (``agents.unit_counts``) to the embedding's input."""
 
     dim: int = 64
     action_dim: int = 16
+    unit_counts: bool = False
 
     def __post_init__(self) -> None:
         _check_sizes(self, ("dim", "action_dim"))

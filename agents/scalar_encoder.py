@@ -2,7 +2,8 @@
 
 Scalars span many magnitudes (game loop in the thousands, ratios in [0, 1]), so each goes through a signed
 ``log1p`` first; the previous action type gets a learned embedding, with its own index for "none" (-1, the
-first step of an episode).
+first step of an episode). With ``config.unit_counts`` the own units' bag by type (``agents.unit_counts``) joins
+the input through weights that start at zero, so an agent grown from one without it acts as that one did.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from torch import nn
 
 from agents.config import ScalarEncoderConfig
 from agents.spec import AgentSpec
+from agents.unit_counts import UnitCounts
 
 
 class ScalarEncoder(nn.Module):
-    """``scalars`` [B, S] float + ``previous_action_type`` [B] int (-1: none) -> [B, config.dim]."""
+    """``scalars`` [B, S] float + ``previous_action_type`` [B] int (-1: none) (+ the unit list for the counts)
+    -> [B, config.dim]."""
 
     def __init__(self, spec: AgentSpec, config: ScalarEncoderConfig | None = None) -> None:
         super().__init__()
@@ -24,12 +27,22 @@ class ScalarEncoder(nn.Module):
         self.num_action_types = spec.num_action_types
         self.action_embedding = nn.Embedding(self.num_action_types + 1, self.config.action_dim)
         self.projection = nn.Linear(self.num_scalars + self.config.action_dim, self.config.dim)
+        self.unit_counts = UnitCounts(spec) if self.config.unit_counts else None
+        if self.unit_counts is not None:
+            self.counts_projection = nn.Linear(self.unit_counts.out_channels, self.config.dim, bias=False)
+            nn.init.zeros_(self.counts_projection.weight)
 
     @property
     def out_channels(self) -> int:
         return self.config.dim
 
-    def forward(self, scalars: torch.Tensor, previous_action_type: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        scalars: torch.Tensor,
+        previous_action_type: torch.Tensor,
+        units: torch.Tensor | None = None,
+        unit_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if scalars.dim() != 2 or scalars.shape[-1] != self.num_scalars:
             raise ValueError(f"scalars must have shape [batch, {self.num_scalars}], got {tuple(scalars.shape)}")
         if tuple(previous_action_type.shape) != (scalars.shape[0],):
@@ -42,4 +55,9 @@ class ScalarEncoder(nn.Module):
             raise ValueError(f"previous_action_type must be in [-1, {self.num_action_types - 1}]")
         action = torch.where(action < 0, self.num_action_types, action)
         x = torch.sign(scalars) * torch.log1p(scalars.abs())
-        return torch.relu(self.projection(torch.cat([x.float(), self.action_embedding(action)], -1)))
+        embedded = self.projection(torch.cat([x.float(), self.action_embedding(action)], -1))
+        if self.unit_counts is not None:
+            if units is None or unit_mask is None:
+                raise ValueError("this scalar encoder counts the own units (config.unit_counts): give units, unit_mask")
+            embedded = embedded + self.counts_projection(self.unit_counts(units, unit_mask).to(embedded.dtype))
+        return torch.relu(embedded)

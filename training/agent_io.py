@@ -79,11 +79,15 @@ def load_agent(path: str | Path) -> tuple[Agent, Checkpoint]:
     return agent, checkpoint
 
 
-def check_same_agent(checkpoint: Checkpoint, agent: Agent, frame_may_differ: bool = False) -> None:
+def check_same_agent(
+    checkpoint: Checkpoint, agent: Agent, frame_may_differ: bool = False, may_grow: bool = False
+) -> tuple[str, ...]:
     """Raise ``CheckpointError`` unless ``checkpoint`` holds ``agent``'s architecture (sizes and spec), naming the
     sizes that differ: a resume continues the same agent. The recorded config is compared as read (a checkpoint from
     before the frame existed holds the ``map`` frame's agent). ``frame_may_differ``: a run that starts from the
-    checkpoint's weights may see the battle in another frame (``agents.frame``; the weights are the same)."""
+    checkpoint's weights may see the battle in another frame (``agents.frame``; the weights are the same).
+    ``may_grow``: the agent may add the unit counts (``scalar.unit_counts``) the checkpoint's lacks; returns the
+    weights it adds, which start at zero, so the grown agent acts as the checkpoint's."""
     recorded = checkpoint.meta.get("agent")
     try:
         theirs = AgentConfig.from_dict(recorded["agent"])
@@ -92,9 +96,13 @@ def check_same_agent(checkpoint: Checkpoint, agent: Agent, frame_may_differ: boo
         raise CheckpointError(checkpoint.path, f"the agent config in meta.json is invalid ({error})") from error
     if frame_may_differ:
         theirs = dataclasses.replace(theirs, frame=agent.config.frame)
+    added: tuple[str, ...] = ()
+    if may_grow and agent.config.scalar.unit_counts and not theirs.scalar.unit_counts:
+        theirs = dataclasses.replace(theirs, scalar=dataclasses.replace(theirs.scalar, unit_counts=True))
+        added = ("scalar_encoder.counts_projection.weight",)
     plain = json.loads(json.dumps({"spec": spec, "agent": theirs.to_dict()}))
     if json.loads(json.dumps(agent.checkpoint_config())) == plain:
-        return
+        return added
     sizes = AgentChoice.from_config(agent.config).differences(theirs)
     raise CheckpointError(
         checkpoint.path,

@@ -518,10 +518,15 @@ def load_checkpoint(path: str | Path, *, optimizer: bool = False) -> Checkpoint:
                           f"or a run directory with {CHECKPOINTS}/)")  # fmt: skip
 
 
-def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], source: str | Path) -> None:
-    """Load ``weights`` into ``module``, or raise naming the first key that is missing, extra or mis-shaped."""
+def load_weights(
+    module: nn.Module, weights: dict[str, torch.Tensor], source: str | Path, absent: Collection[str] = ()
+) -> None:
+    """Load ``weights`` into ``module``, or raise naming the first key that is missing, extra or mis-shaped; the keys
+    in ``absent`` may be missing (they keep the module's values: a grown agent's new weights)."""
     expected = module.state_dict()
     for key, tensor in expected.items():
+        if key in absent and key not in weights:
+            continue
         if key not in weights:
             raise CheckpointError(source, f"key {key!r} (shape {list(tensor.shape)}) is missing from the checkpoint")
         if tuple(weights[key].shape) != tuple(tensor.shape):
@@ -532,6 +537,6 @@ def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], source: st
     if extra:
         raise CheckpointError(source, f"key {extra[0]!r} is not a parameter of the model (different config?)")
     try:
-        module.load_state_dict(weights)
+        module.load_state_dict(weights, strict=not absent)
     except RuntimeError as error:  # e.g. a tensor of a type the parameter cannot take
         raise CheckpointError(source, f"its weights do not load into the model ({error})") from error
