@@ -22,8 +22,8 @@ class UnitCounts(nn.Module):
         columns = list(spec.unit_columns)
         self.type_column, self.alliance_column = columns.index("unit_type"), columns.index("alliance")
         self.self_alliance = float(spec.self_alliance)
-        self.register_buffer("unit_type_ids", torch.tensor(sorted(spec.unit_type_ids), dtype=torch.float32),
-                             persistent=False)  # fmt: skip
+        ids = torch.tensor(spec.unit_type_ids, dtype=torch.float32)  # sorted, as lookup_index needs
+        self.register_buffer("unit_type_ids", ids, persistent=False)
         self.out_channels = len(spec.unit_type_ids) + 1
 
     def forward(self, units: torch.Tensor, unit_mask: torch.Tensor) -> torch.Tensor:

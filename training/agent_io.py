@@ -99,7 +99,7 @@ def check_same_agent(
     added: tuple[str, ...] = ()
     if may_grow and agent.config.scalar.unit_counts and not theirs.scalar.unit_counts:
         theirs = dataclasses.replace(theirs, scalar=dataclasses.replace(theirs.scalar, unit_counts=True))
-        added = ("scalar_encoder.counts_projection.weight",)
+        added = tuple(key for key in agent.state_dict() if key.startswith("scalar_encoder.counts_projection."))
     plain = json.loads(json.dumps({"spec": spec, "agent": theirs.to_dict()}))
     if json.loads(json.dumps(agent.checkpoint_config())) == plain:
         return added
