@@ -387,3 +387,36 @@ def test_a_cache_of_more_replays_reads_those_another_cache_holds_instead_of_resi
     finally:
         os.utime(replays[0], ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert simulated == [replays[0].name]
+
+
+def test_a_cache_of_both_players_serves_a_build_of_the_winners_without_resimulating(replays, tmp_path, monkeypatch):
+    """``players=winner`` after ``both`` on the same replays: each winner's sequences and counts come from the first
+    cache (the same manifest and shard bytes as a build from scratch); a game without a winner is re-simulated (to
+    be skipped, saying why), and a cache without per-player counts is not read for a subset."""
+    files = [str(p) for p in replays]
+    first = prepare_data(files, SETTINGS, tmp_path / "a", progress=False)
+    simulated = []
+    real = bc_dataset.replay_result
+
+    def counted(path, settings):
+        simulated.append(Path(path).name)
+        return real(path, settings)
+
+    monkeypatch.setattr(bc_dataset, "replay_result", counted)
+    winner = dataclasses.replace(SETTINGS, players="winner")
+    grown = prepare_data(files, winner, tmp_path / "a", progress=False)
+    undecided = [p.name for p in replays if load_replay(p).header.winner not in (1, 2)]
+    assert simulated == undecided and len(undecided) < len(replays)
+    fresh = prepare_data(files, winner, tmp_path / "b", progress=False)
+    for key in ("counts", "replays", "spec", "skipped"):
+        assert grown.manifest[key] == fresh.manifest[key]
+    assert [s["sha256"] for s in grown.manifest["shards"]] == [s["sha256"] for s in fresh.manifest["shards"]]
+    assert 0 < grown.manifest["counts"]["samples"] < first.manifest["counts"]["samples"]
+    both = prepare_data(files, SETTINGS, tmp_path / "c", progress=False)
+    manifest = json.loads((both.directory / "manifest.json").read_text())
+    for info in manifest["replays"]:
+        del info["stats_by_player"]  # as a cache written before the counts were kept per player
+    (both.directory / "manifest.json").write_text(json.dumps(manifest))
+    simulated.clear()
+    prepare_data(files, dataclasses.replace(SETTINGS, players="1"), tmp_path / "c", progress=False)
+    assert simulated == [p.name for p in replays]

@@ -104,4 +104,25 @@ def test_eval_full_records_dagger_data_the_labeller_playing_with_beta_one(tmp_pa
     assert pstar(["eval-full", "bot:easy", "--record", str(tmp_path), "--label-with", "cheat_money"]) == 2
     assert "expected a full-game level that does not cheat" in capsys.readouterr().err
     assert pstar(["eval-full", "bot:easy", "--label-with", "hard"]) == 2
-    assert "--label-with and --beta need --record" in capsys.readouterr().err
+    assert "--label-with, --beta and --keep need --record" in capsys.readouterr().err
+
+
+def test_eval_full_keep_won_records_only_the_games_the_player_won(tmp_path, capsys):
+    """``--record --keep won`` (self-imitation's data): the replays written are the evaluated player's wins, one per
+    win in the table, each naming that player's side as the winner; draws and losses are not written."""
+    from envs.skirmish.replay import load_header
+    from training.cli import main as pstar
+
+    out = tmp_path / "eval.json"
+    won = tmp_path / "won"
+    assert pstar(["eval-full", "bot:medium", "--levels", "very_easy", "very_hard", "--games", "2", "--processes", "1",
+                  "--seed", "5", "--record", str(won), "--keep", "won", "--json", str(out)]) == 0  # fmt: skip
+    table = json.loads(out.read_text())["levels"]
+    assert table["very_easy"]["win"] == 2 and table["very_hard"]["win"] < 2  # some games are not written
+    files = sorted(won.glob("*.skreplay"))
+    assert len(files) == sum(row["win"] for row in table.values())
+    for path in files:
+        side = int(path.name.split("_side")[1][0])
+        assert load_header(path).winner == side and load_header(path).players[side] == "bot:medium"
+    assert pstar(["eval-full", "bot:medium", "--keep", "won"]) == 2
+    assert "--keep need --record" in capsys.readouterr().err

@@ -102,7 +102,7 @@ def test_top_level_help_lists_the_subcommands():
     ("name", "cls"),
     [("quickstart", QuickstartConfig), ("full", QuickstartConfig), ("bc", BCConfig), ("rl", RLConfig),
      ("eval", EvalConfig), ("bc_expert", BCConfig), ("rl_expert", RLConfig), ("eval_expert", EvalConfig),
-     ("bc_full", BCConfig)],
+     ("bc_full", BCConfig), ("dagger_full", BCConfig), ("sil_full", BCConfig), ("rl_full", RLConfig)],
 )  # fmt: skip
 def test_presets_load(name, cls):
     cfg = load_config(cls, CONFIGS / f"{name}.yaml")

@@ -320,7 +320,8 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
                 obs = {key: np.array(step.observations[player][key]) for key in OBS_KEYS}
                 targets = step.labels[player] if labelled else step.actions[player]
                 recorded[player].append((obs, list(targets)))
-        samples = {p: _player_samples(recorded[p], rules, result.stats) for p in players}
+        by_player = {p: Counter() for p in players}
+        samples = {p: _player_samples(recorded[p], rules, by_player[p]) for p in players}
     except ReplayError as error:  # unreadable, corrupt, desynced (found at the end: everything is dropped)
         result.skipped = error.problem
         return result
@@ -333,7 +334,8 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
             part = to_sequences(samples[player], settings.sequence_length)
             part["player"] = np.full(len(part["valid"]), player, dtype=np.int8)
             parts.append(part)
-            result.stats["samples"] += len(samples[player])
+            by_player[player]["samples"] += len(samples[player])
+        result.stats.update(by_player[player])
     if not parts:
         result.skipped = "empty: no samples for the chosen players"
         return result
@@ -350,6 +352,7 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
         "size": stat.st_size,  # (with mtime and stats: what another cache needs to reuse this replay's sequences)
         "mtime_ns": stat.st_mtime_ns,
         "stats": dict(result.stats),
+        "stats_by_player": {str(p): dict(by_player[p]) for p in players},  # (a cache of fewer players reads these)
     }
     return result
 
@@ -452,9 +455,11 @@ def _results(files: Sequence[Path], settings: BuildSettings, workers: int,
 
 
 def _reusable(root: Path, files: Sequence[Path], settings: BuildSettings) -> dict[str, Callable[[], ReplayResult]]:
-    """The ``files`` that a finished cache under ``root`` holds, built with the same settings and versions from the
+    """The ``files`` that a finished cache under ``root`` holds, built with the same versions and settings from the
     file as it is now (size and mtime): their sequences are read from there instead of re-simulated (DAgger adds
-    games to the data run after run). Keyed by the path as given; the values load the result."""
+    games to the data run after run). A cache of other ``players`` serves a replay whose chosen players it holds
+    (``players=winner`` from a ``both`` cache: the winner's sequences and sample counts). Keyed by the path as given;
+    the values load the result."""
     now = {}
     for path in files:
         try:
@@ -462,15 +467,17 @@ def _reusable(root: Path, files: Sequence[Path], settings: BuildSettings) -> dic
         except OSError:
             continue
         now[str(path.resolve())] = (str(path), stat.st_size, stat.st_mtime_ns)
-    wanted = json.loads(json.dumps(vars(settings)))
+    wanted = json.loads(json.dumps({**vars(settings), "players": None}))
     found: dict[str, Callable[[], ReplayResult]] = {}
     read = functools.lru_cache(maxsize=2)(read_shard)  # (a shard holds consecutive replays: read it once)
     for directory in sorted(d for d in root.iterdir() if _is_key(d.name)) if root.is_dir() else []:
         try:
             manifest = json.loads((directory / MANIFEST).read_text())
             versions = (manifest["format"], manifest["engine"], manifest["spec"]["spec_version"])
-            if versions != (FORMAT_VERSION, ENGINE_VERSION, SPEC_VERSION) or manifest["settings"] != wanted:
+            if versions != (FORMAT_VERSION, ENGINE_VERSION, SPEC_VERSION) or {**manifest["settings"], "players": None} \
+                    != wanted:  # fmt: skip
                 continue
+            same_players = manifest["settings"]["players"] == settings.players
             shards: dict[int, list[str]] = {}
             for shard in manifest["shards"]:
                 for replay_id in dict.fromkeys(shard["replay"]):
@@ -479,22 +486,52 @@ def _reusable(root: Path, files: Sequence[Path], settings: BuildSettings) -> dic
                 given, size, mtime = now.get(str(Path(info["path"]).resolve()), (None, None, None))
                 if given is None or given in found or (info.get("size"), info.get("mtime_ns")) != (size, mtime):
                     continue
+                chosen = _held_players(info, settings.players, same_players)
+                if chosen is None:
+                    continue
                 found[given] = functools.partial(_cached_result, read, directory, shards[replay_id], replay_id,
-                                                 {**info, "path": given}, manifest["spec"])  # fmt: skip
+                                                 {**info, "path": given}, manifest["spec"], chosen)  # fmt: skip
         except (OSError, ValueError, KeyError, TypeError):  # an unreadable or older manifest: nothing from it
             continue
     return found
 
 
+def _held_players(info: dict[str, Any], players: str, same_players: bool) -> list[int] | None:
+    """Which of a cached replay's (``info``) sequences a build choosing ``players`` takes: ``[]`` all of them, a list
+    of players those players', None none (it lacks a chosen player or predates per-player counts, or no player is
+    chosen: re-simulating says why the replay is skipped)."""
+    if same_players:
+        return []  # (every sequence it holds: the same choice made from the same file)
+    held = sorted(int(p) for p in info.get("players", {}))
+    if info.get("labels"):  # a labelled replay gives its labelled players whatever ``players`` says
+        return []
+    chosen = chosen_players(players, info.get("winner"))
+    if not chosen or not set(chosen) <= set(held) or "stats_by_player" not in info:
+        return None
+    return [] if chosen == held else chosen
+
+
 def _cached_result(read: Callable[[Path], dict[str, np.ndarray]], directory: Path, shard_files: list[str],
-                   replay_id: int, info: dict[str, Any], spec: dict[str, Any]) -> ReplayResult:  # fmt: skip
-    """One replay's result as another cache holds it (its sequences, spec, info and sample statistics)."""
+                   replay_id: int, info: dict[str, Any], spec: dict[str, Any],
+                   players: list[int]) -> ReplayResult:  # fmt: skip
+    """One replay's result as another cache holds it (its sequences, spec, info and sample statistics); ``players``:
+    only those players' (empty: all it holds)."""
     parts = []
     for name in shard_files:
         arrays = read(directory / name)
         keep = arrays["replay"] == replay_id
+        if players:
+            keep &= np.isin(arrays["player"], players)
         parts.append({key: values[keep] for key, values in arrays.items() if key != "replay"})
-    return ReplayResult(info["path"], spec=spec, arrays=concatenate(parts), info=info, stats=Counter(info["stats"]))
+    arrays = concatenate(parts)
+    if players:
+        by_player = {str(p): info["stats_by_player"][str(p)] for p in players}
+        stats = Counter()
+        for counts in by_player.values():
+            stats.update(counts)  # (update keeps the zero counts a fresh build writes; + would drop them)
+        info = {**info, "players": {str(p): info["players"][str(p)] for p in players}, "samples": int(stats["samples"]),
+                "sequences": len(arrays["valid"]), "stats": dict(stats), "stats_by_player": by_player}  # fmt: skip
+    return ReplayResult(info["path"], spec=spec, arrays=arrays, info=info, stats=Counter(info["stats"]))
 
 
 def _is_key(name: str) -> bool:

@@ -3,6 +3,7 @@
     pstar eval-full runs/bc_full --levels very_easy easy --games 100 --processes 2
     pstar eval-full bot:hard --levels medium --games 20
     pstar eval-full runs/bc_full --levels very_easy easy --games 50 --record dagger1 --label-with very_hard --beta 0.3
+    pstar eval-full runs/bc_full --levels very_easy easy --games 100 --record sil1 --keep won
 
 Game ``g`` against a level is variant ``seed + g // 2`` (a race per start location drawn from it, or ``--races``)
 with the evaluated player on side 1 when g is even and side 2 when odd, so neither side nor race favours it. Each
@@ -13,7 +14,8 @@ Prints per level wins-draws-losses and the win rate with its 95% Wilson interval
 (``training.bc.labels``): a full-game bot of that level, in the evaluated player's seat, labels every step with the
 actions it would send from that observation, and the game plays them with probability ``--beta`` (else the
 player's own); ``pstar bc`` clones the labels. The labeller's opening is read from the game, so it keeps asking for
-an opening step the player skipped.
+an opening step the player skipped. ``--keep won`` writes only the games the evaluated player won: self-imitation's
+data (Oh et al., 2018), which ``pstar bc players=winner`` clones as the player's own moves in the games that paid.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import torch
 
 from training.eval.report import wilson_interval
 
+KEEP = ("all", "won")  # which games --record writes
+
 
 @dataclass(frozen=True)
 class FullEvalGame:
@@ -43,11 +47,13 @@ class FullEvalGame:
 @dataclass(frozen=True)
 class Recording:
     """Write each game as a replay under ``out``; with ``label_with`` (a non-cheating full-game level) that bot labels
-    the evaluated player's steps and plays its labels with probability ``beta`` (see the module docstring)."""
+    the evaluated player's steps and plays its labels with probability ``beta``; ``keep``: ``all`` games or only those
+    the player ``won`` (see the module docstring)."""
 
     out: Path
     label_with: str | None = None
     beta: float = 0.0
+    keep: str = "all"
 
     def __post_init__(self) -> None:
         from envs.skirmish.economy.bot import FULL_GAME_LEVELS
@@ -59,6 +65,12 @@ class Recording:
                              f"of {', '.join(fair)}")  # fmt: skip
         if not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"--beta is {self.beta!r}, expected a probability in [0, 1]")
+        if self.keep not in KEEP:
+            raise ValueError(f"--keep is {self.keep!r}, expected one of {', '.join(KEEP)}")
+
+    def keeps(self, result: int) -> bool:
+        """Whether a game with the evaluated player's ``result`` (1 win, 0 draw, -1 loss) is written."""
+        return self.keep == "all" or result == 1
 
     def path(self, game: FullEvalGame, index: int) -> Path:
         return self.out / (f"{index:05d}_{game.races[0]}-{game.races[1]}_side{game.side}_vs_{game.level}_"
@@ -127,7 +139,7 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
             if terminated or truncated:
                 winner = match.winner or 0
                 results[i] = 0 if winner == 0 else (1 if winner == game.side else -1)
-                if recording is not None:
+                if recording is not None and recording.keeps(results[i]):
                     name = player if not labelling or recording.beta == 0 else \
                         f"{player} mixed with bot:{recording.label_with} (beta {recording.beta:g})"
                     by = {game.side: Labels(f"bot:{recording.label_with}", mixers[i].labels)} if labelling else None
@@ -191,14 +203,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --record: a full-game level labelling the player's every step (DAgger's data)")
     parser.add_argument("--beta", type=float, default=0.0,
                         help="probability that a labelled step plays the label (default 0)")
+    parser.add_argument("--keep", choices=KEEP, default="all",
+                        help="with --record: write every game, or only those the player won (self-imitation's data)")
     args = parser.parse_args(argv)
     apply_common(args)
     if args.games < 1 or args.processes < 1 or args.batch < 1:
         return fail("eval-full", "--games, --processes and --batch must be >= 1")
-    if args.record is None and (args.label_with is not None or args.beta != 0.0):
-        return fail("eval-full", "--label-with and --beta need --record (the labels are written into its replays)")
+    if args.record is None and (args.label_with is not None or args.beta != 0.0 or args.keep != "all"):
+        return fail("eval-full", "--label-with, --beta and --keep need --record (they say what its replays hold)")
     try:
-        recording = Recording(args.record, args.label_with, args.beta) if args.record is not None else None
+        recording = Recording(args.record, args.label_with, args.beta, args.keep) if args.record is not None else None
         table = evaluate_full(args.player, args.levels, args.games, game_map=args.map, seed=args.seed,
                               races=args.races, greedy=args.greedy, processes=args.processes, batch=args.batch,
                               recording=recording, temperature=args.temperature)  # fmt: skip
