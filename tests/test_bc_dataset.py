@@ -358,12 +358,8 @@ def test_stream_order_is_seeded_and_resumes_by_skipping():
     assert tags(0, 30)[10:] == tags(5, 20)  # 5 batches of 2 consumed: the resumed stream goes on identically
 
 
-def test_a_cache_of_more_replays_reads_those_another_cache_holds_instead_of_resimulating(replays, tmp_path,
-                                                                                          monkeypatch):  # fmt: skip
-    """DAgger adds games run after run: a new cache takes the replays a finished cache of the same settings holds,
-    unchanged since, from there (the same sequences, counts and shard bytes as a build from scratch) and
-    re-simulates only the others; a replay changed since is re-simulated."""
-    prepare_data([str(p) for p in replays[:2]], SETTINGS, tmp_path / "a", progress=False)
+def count_simulations(monkeypatch) -> list[str]:
+    """From now on, the name of every replay file the cache builds re-simulate, in order (a list that grows)."""
     simulated = []
     real = bc_dataset.replay_result
 
@@ -372,6 +368,16 @@ def test_a_cache_of_more_replays_reads_those_another_cache_holds_instead_of_resi
         return real(path, settings)
 
     monkeypatch.setattr(bc_dataset, "replay_result", counted)
+    return simulated
+
+
+def test_a_cache_of_more_replays_reads_those_another_cache_holds_instead_of_resimulating(replays, tmp_path,
+                                                                                          monkeypatch):  # fmt: skip
+    """DAgger adds games run after run: a new cache takes the replays a finished cache of the same settings holds,
+    unchanged since, from there (the same sequences, counts and shard bytes as a build from scratch) and
+    re-simulates only the others; a replay changed since is re-simulated."""
+    prepare_data([str(p) for p in replays[:2]], SETTINGS, tmp_path / "a", progress=False)
+    simulated = count_simulations(monkeypatch)
     grown = prepare_data([str(p) for p in replays], SETTINGS, tmp_path / "a", progress=False)
     assert simulated == [replays[2].name]
     fresh = prepare_data([str(p) for p in replays], SETTINGS, tmp_path / "b", progress=False)
@@ -395,14 +401,7 @@ def test_a_cache_of_both_players_serves_a_build_of_the_winners_without_resimulat
     be skipped, saying why), and a cache without per-player counts is not read for a subset."""
     files = [str(p) for p in replays]
     first = prepare_data(files, SETTINGS, tmp_path / "a", progress=False)
-    simulated = []
-    real = bc_dataset.replay_result
-
-    def counted(path, settings):
-        simulated.append(Path(path).name)
-        return real(path, settings)
-
-    monkeypatch.setattr(bc_dataset, "replay_result", counted)
+    simulated = count_simulations(monkeypatch)
     winner = dataclasses.replace(SETTINGS, players="winner")
     grown = prepare_data(files, winner, tmp_path / "a", progress=False)
     undecided = [p.name for p in replays if load_replay(p).header.winner not in (1, 2)]

@@ -502,9 +502,9 @@ def _held_players(info: dict[str, Any], players: str, same_players: bool) -> lis
     chosen: re-simulating says why the replay is skipped)."""
     if same_players:
         return []  # (every sequence it holds: the same choice made from the same file)
-    held = sorted(int(p) for p in info.get("players", {}))
     if info.get("labels"):  # a labelled replay gives its labelled players whatever ``players`` says
         return []
+    held = sorted(int(p) for p in info.get("players", {}))
     chosen = chosen_players(players, info.get("winner"))
     if not chosen or not set(chosen) <= set(held) or "stats_by_player" not in info:
         return None
