@@ -22,9 +22,10 @@ def budget_spec(actions_per_step: int = 2) -> dict:
     return {**SkirmishEnv("8m", max_units=64).skirmish_spec.to_dict(), "actions_per_step": actions_per_step}
 
 
-def _rollout(agent: Agent, steps: int = 60, games: int = 2, temperature: float | None = None):
+def _rollout(agent: Agent, steps: int = 60, games: int = 2, temperature: float | None = None,
+             core_window: int | None = None):
     envs = [SkirmishEnv("3m", "hard", max_units=64, lenient=True) for _ in range(games)]
-    policy = AgentPolicy(agent, games, seed=0, temperature=temperature)
+    policy = AgentPolicy(agent, games, seed=0, temperature=temperature, core_window=core_window)
     obs = [env.reset(seed=i)[0] for i, env in enumerate(envs)]
     start = {k: v.clone() for k, v in policy.state.items()}
     frames, actions, firsts, log_probs = [], [], [], []
@@ -69,6 +70,31 @@ def test_evaluate_sequence_equals_acting_step_by_step(encoder, budget, temperatu
         scored = agent.evaluate_sequence(obs, action, start, first, mixed).log_probs["action_type"]
     assert not torch.equal(scored[0, 0], out.log_probs["action_type"][0, 0])
     torch.testing.assert_close(scored.flatten()[1:], out.log_probs["action_type"].flatten()[1:])
+
+
+def test_a_core_window_plays_as_truncated_bptt_scores_its_chunks():
+    """Acting with ``core_window=W`` restarts the state every W steps of each game, counted from the game's start:
+    what ``evaluate_sequence`` computes with ``first`` marked there (BC's chunks from the initial state)."""
+    torch.manual_seed(4)
+    agent = Agent(budget_spec(2), AgentConfig.small()).eval()
+    window = 5
+    obs, action, start, first, log_probs, _ = _rollout(agent, steps=40, core_window=window)
+    assert first[1:].any(), "the rollout should cross an episode boundary"
+    age = torch.zeros(first.shape[1], dtype=torch.long)
+    chunked = torch.zeros_like(first)
+    for t in range(first.shape[0]):
+        age = torch.where(first[t], 0, age)
+        chunked[t] = first[t] | (age % window == 0)
+        age = age + 1
+    assert (chunked & ~first).any()
+    with torch.no_grad():
+        windowed = agent.evaluate_sequence(obs, action, start, chunked)
+        carried = agent.evaluate_sequence(obs, action, start, first)
+    total = lambda out: torch.stack([out.log_probs[h] for h in HEADS]).sum(0)  # noqa: E731
+    torch.testing.assert_close(total(windowed), log_probs, atol=1e-4, rtol=0)
+    assert not torch.allclose(total(carried), log_probs, atol=1e-3)
+    with pytest.raises(ValueError, match="core_window"):
+        AgentPolicy(agent, 1, core_window=0)
 
 
 def test_partial_teacher_forcing_keeps_the_given_heads():

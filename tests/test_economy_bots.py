@@ -79,6 +79,8 @@ def test_pstar_eval_full_plays_both_sides_and_reports_wilson_intervals(tmp_path,
     assert "unknown full-game level(s) ['grandmaster']" in capsys.readouterr().err
     assert pstar(["eval-full", "bot:medium", "--temperature", "0"]) == 2
     assert "--temperature is 0.0, expected a number > 0" in capsys.readouterr().err
+    assert pstar(["eval-full", "bot:medium", "--core-window", "0"]) == 2
+    assert "--core-window is 0, expected a number of steps >= 1" in capsys.readouterr().err
 
 
 def test_eval_full_records_dagger_data_the_labeller_playing_with_beta_one(tmp_path, capsys):

@@ -59,6 +59,8 @@ class AgentPolicy:
     """``batch_size`` games played by one agent; ``reset(i)`` marks game i's next step as an episode start.
 
     Calling the policy with one game's ``(obs, spec)`` (batch size 1) makes it a SkirmishEnv opponent.
+    ``core_window``: start the recurrent state afresh every that many steps of a game, as an agent cloned with
+    truncated BPTT over sequences of that length saw it in training (None: carried over the whole game).
     """
 
     def __init__(
@@ -69,8 +71,12 @@ class AgentPolicy:
         greedy: bool = False,
         temperature: float | None = None,
         seed: int | None = None,
+        core_window: int | None = None,
     ) -> None:
+        if core_window is not None and core_window < 1:
+            raise ValueError(f"AgentPolicy: core_window must be >= 1 or None, got {core_window}")
         self.agent = agent
+        self.core_window = core_window
         self.batch_size = int(batch_size)
         self.greedy, self.temperature = greedy, temperature
         self.generator = None
@@ -78,6 +84,7 @@ class AgentPolicy:
             self.generator = torch.Generator().manual_seed(int(seed))
         self.state = agent.initial_state(self.batch_size)
         self.first = torch.ones(self.batch_size, dtype=torch.bool)
+        self.age = torch.zeros(self.batch_size, dtype=torch.long)  # steps each game has played since its start
 
     def reset(self, index: int | None = None) -> None:
         """Start game ``index`` (all games when None) afresh at the next step."""
@@ -99,10 +106,14 @@ class AgentPolicy:
     def step_stacked(self, obs: Mapping[str, torch.Tensor]) -> tuple[list[list[dict[str, Any]]], ActOutput]:
         """``step`` on observations already batched (one [batch_size, ...] tensor per key, e.g. views of an actor's
         trajectory arrays, which are then not stacked twice)."""
+        first = self.first
+        if self.core_window is not None:
+            first = first | (self.age % self.core_window == 0)
         with torch.inference_mode():
-            out = self.agent.act(obs, self.state, self.first, greedy=self.greedy, temperature=self.temperature,
+            out = self.agent.act(obs, self.state, first, greedy=self.greedy, temperature=self.temperature,
                                  generator=self.generator)  # fmt: skip
         self.state = out.state
+        self.age = torch.where(self.first, 1, self.age + 1)
         self.first = torch.zeros(self.batch_size, dtype=torch.bool)
         return unstack_actions(out.action, self.agent.spec.no_op), out
 

@@ -672,6 +672,17 @@ class BCData:
                 found.append((index, positions))
         return found
 
+    def games(self, replay_ids: set[int]) -> list[tuple[int, np.ndarray]]:
+        """Per replay of ``replay_ids`` (in cache order): (its shard, the positions of its sequences there, in game
+        order; each chosen player's in turn, each player's first marked by ``first``)."""
+        found = []
+        for index, shard in enumerate(self.manifest["shards"]):
+            replay = np.asarray(shard["replay"])
+            for rid in dict.fromkeys(replay.tolist()):
+                if rid in replay_ids:
+                    found.append((index, np.flatnonzero(replay == rid)))
+        return found
+
     def counts(self, val_fraction: float, seed: int, holdout: Sequence[str] = ()) -> dict[str, Any]:
         """The manifest's counts plus the split's replay and sequence numbers (what a run reports)."""
         train, held = self.split(val_fraction, seed, holdout)

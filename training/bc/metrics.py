@@ -22,7 +22,8 @@ Every metric of a head counts only the steps whose ``head_mask`` teaches that he
 replays; action type and selection only for .SC2Replay samples).
 
 The recurrent state is carried through each sequence by scoring the TRUE actions (``agent.evaluate``), so every step
-is judged from the state the data led to.
+is judged from the state the data led to; with ``carry`` (batches from ``training.bc.game_stream``) it is carried on
+from each batch to the next, each row's sequences being one game's in order.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def evaluate_bc(
     device: torch.device | str = "cpu",
     progress: bool = False,
     total: int | None = None,
+    carry: bool = False,
 ) -> dict[str, float]:
     """Metrics (``"<head>/<name>"`` -> value) of ``agent`` on the batches of ``data`` (see the module doc)."""
     was_training = agent.training
@@ -90,13 +92,15 @@ def evaluate_bc(
     table = ArgumentTable(agent.spec).to(device)
     no_op = agent.spec.no_op
     tally = Tally()
+    carried = None
     for batch in tqdm(data, desc="bc: held-out metrics", unit="batch", total=total, disable=not progress, leave=False):
         batch = {k: v.to(device) for k, v in batch.items()}
         obs, action = split_obs_action(batch)
         valid, first = batch["valid"].bool(), batch["first"].bool()
         steps, size = valid.shape
+        start = carried if carried is not None else agent.initial_state(size, device)
         with recording() as records:
-            scored = agent.evaluate_sequence(obs, action, agent.initial_state(size, device), first)
+            scored = agent.evaluate_sequence(obs, action, start, first)
         taught = valid[..., None] & batch[HEAD_MASK].bool()  # [T, B, heads]: steps each head is scored on
         for i, head in enumerate(HEADS):
             tally.add(f"{head}/nll", -scored.log_probs[head], taught[..., i])
@@ -108,7 +112,7 @@ def evaluate_bc(
             tally.add("action_type/accuracy", hit, where)
             tally.add("action_type/no_op_share", true_kind == no_op, where)
             tally.add("action_type/accuracy_non_noop", hit, where & (true_kind != no_op))
-        state = agent.initial_state(size, device)
+        state = start
         for t in range(steps):
             obs_t = {k: v[t] for k, v in obs.items()}
             steps_true = {k: v[t] for k, v in action.items()}
@@ -134,6 +138,7 @@ def evaluate_bc(
             tally.add("target_location/exact", distance == 0, used["target_location"])
             tally.add("queued/accuracy", predicted["queued"] == true["queued"], used["queued"])
             state = agent.evaluate(obs_t, steps_true, state, first[t]).state
+        carried = state if carry else None
     agent.train(was_training)
     means = tally.means()
     for head in HEADS:  # how many steps each head's accuracy is over

@@ -32,12 +32,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from agents.agent import Agent
+from agents.agent import Agent, AgentState
 from agents.heads.action_heads import HEADS
 from training.agent_choice import report_agent
 from training.agent_io import check_same_agent, read_agent_checkpoint, save_agent
 from training.bc.config import BCConfig
 from training.bc.dataset import BCData, BuildSettings, prepare_data
+from training.bc.game_stream import GameStream
 from training.bc.metrics import evaluate_bc
 from training.bc.shards import HEAD_MASK, Batch, SequenceStream, batches, collate, split_obs_action
 from training.checkpoint import Checkpoint, CheckpointError, checkpoint_name, load_checkpoint, load_weights
@@ -67,22 +68,26 @@ class BCResult:
 class BCObjective(nn.Module):
     """The loss as a module, so DistributedDataParallel sees the forward it must synchronise gradients for.
 
-    ``forward(batch)`` -> (weighted loss, unweighted per-head NLL): each head's negative teacher-forced log-likelihood,
-    summed over a step's sub-actions (its actions, then the no_op that ends it), averaged over the batch's valid steps
-    (heads an action does not use, or its ``head_mask`` leaves out, contribute 0). Every sequence starts from
-    the agent's initial state (truncated BPTT; see ``training.bc.dataset``).
+    ``forward(batch, state)`` -> (weighted loss, unweighted per-head NLL): each head's negative teacher-forced
+    log-likelihood, summed over a step's sub-actions (its actions, then the no_op that ends it), averaged over the
+    batch's valid steps (heads an action does not use, or its ``head_mask`` leaves out, contribute 0). The sequences
+    start from ``state`` (None: the agent's initial state, truncated BPTT; see ``training.bc.dataset``); the state
+    they end in is kept, detached, as ``final_state`` (where ``recurrent_state=carry`` starts the next batch).
     """
 
     def __init__(self, agent: Agent, head_weights: dict[str, float]) -> None:
         super().__init__()
         self.agent = agent
         self.head_weights = {head: float(head_weights.get(head, 1.0)) for head in HEADS}
+        self.final_state: AgentState | None = None
 
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, batch: Batch, state: AgentState | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         obs, action = split_obs_action(batch)
         valid = batch["valid"].float()
-        state = self.agent.initial_state(valid.shape[1], valid.device)
+        if state is None:
+            state = self.agent.initial_state(valid.shape[1], valid.device)
         out = self.agent.evaluate_sequence(obs, action, state, batch["first"])
+        self.final_state = {key: value.detach() for key, value in out.state.items()}
         count = valid.sum().clamp(min=1.0)
         taught = valid.bool()[..., None] & batch[HEAD_MASK].bool()  # where() keeps an untaught -inf out of the sum
         nll = {
@@ -216,6 +221,10 @@ class BCTrainer:
         self.data = _load_data(cfg, process, progress)
         train_ids, val_ids = self.data.split(cfg.val_fraction, cfg.seed, cfg.val_replays)
         self.train_items, self.val_items = self.data.items(train_ids), self.data.items(val_ids)
+        self.train_games, self.val_games = self.data.games(train_ids), self.data.games(val_ids)
+        self.carry = cfg.recurrent_state == "carry"
+        # carry: each reader's state after its latest batch; the reader of batch k is k % readers (per process)
+        self.carried: list[AgentState | None] = [None] * max(cfg.num_workers, 1)
         self.counts = self.data.counts(cfg.val_fraction, cfg.seed, cfg.val_replays)
 
         _seed_everything(cfg.seed)
@@ -232,6 +241,7 @@ class BCTrainer:
         self.objective = BCObjective(self.agent, cfg.head_weights)
         self.model: nn.Module = self.objective
         self.last_batch: Batch | None = None  # the latest training batch (the guard probes saved weights on it)
+        self.last_state: AgentState | None = None  # and the state it started from
         if process.world > 1:  # find_unused_parameters: the value head, and heads no action in a batch uses
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
@@ -240,6 +250,11 @@ class BCTrainer:
 
     def loader(self) -> DataLoader:
         """Training batches from the step reached on (the stream skips the batches already consumed)."""
+        if self.carry:
+            stream = GameStream(self.data.load, self.train_games, rows=self.cfg.batch_size, seed=self.cfg.seed,
+                                rank=self.process.rank, world=self.process.world, skip_batches=self.step)  # fmt: skip
+            return DataLoader(stream, batch_size=self.cfg.batch_size, collate_fn=collate,
+                              num_workers=self.cfg.num_workers, pin_memory=self.device.type == "cuda")  # fmt: skip
         stream = SequenceStream(
             self.data.load,
             self.train_items,
@@ -265,7 +280,11 @@ class BCTrainer:
         for group in self.optimizer.param_groups:  # (a function of the step, so a resumed run follows it too)
             group["lr"] = self.cfg.learning_rate * lr_factor(self.step, self.cfg.steps, self.cfg.warmup_steps,
                                                              self.cfg.schedule)  # fmt: skip
-        loss, nll = self.model(batch)
+        reader = self.step % len(self.carried)
+        self.last_state = self.carried[reader] if self.carry else None
+        loss, nll = self.model(batch, self.last_state)
+        if self.carry:
+            self.carried[reader] = self.objective.final_state
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
@@ -290,14 +309,15 @@ class BCTrainer:
     def evaluate(self) -> None:
         """Held-out metrics to TensorBoard (rank 0)."""
         started = time.perf_counter()
-        self.metrics = evaluate_bc(
-            self.agent,
-            batches(self.data.load, self.val_items, EVAL_BATCH),
-            radius=self.cfg.location_radius,
-            device=self.device,
-            progress=self.progress,
-            total=-(-sum(len(p) for _, p in self.val_items) // EVAL_BATCH),
-        )
+        if self.carry:  # whole games, in order, the state carried between a row's sequences
+            rows = min(EVAL_BATCH, len(self.val_games))
+            stream = GameStream(self.data.load, self.val_games, rows=rows, seed=0, epochs=1, shuffle=False)
+            data, total = DataLoader(stream, batch_size=rows, collate_fn=collate), None
+        else:
+            data = batches(self.data.load, self.val_items, EVAL_BATCH)
+            total = -(-sum(len(p) for _, p in self.val_items) // EVAL_BATCH)
+        self.metrics = evaluate_bc(self.agent, data, radius=self.cfg.location_radius, device=self.device,
+                                   progress=self.progress, total=total, carry=self.carry)  # fmt: skip
         self.logger.scalars({f"metrics/{name}": value for name, value in self.metrics.items()}, self.step)
         self.logger.scalar("charts/eval_seconds", time.perf_counter() - started, self.step)
         self.logger.flush()
@@ -306,7 +326,7 @@ class BCTrainer:
         """A checkpoint of the agent, optimizer, counters, RNG, data counts and the latest metrics (rank 0), once
         the weights give a finite loss on the latest batch."""
         if self.last_batch is not None:
-            probe(self.step, lambda: _named(*self.objective(self.last_batch)))
+            probe(self.step, lambda: _named(*self.objective(self.last_batch, self.last_state)))
         counters = {
             "step": self.step,
             "sequences": self.step * self.cfg.batch_size * self.process.world,

@@ -91,10 +91,11 @@ def plan(levels: list[str], games: int, seed: int, races: list[str]) -> list[Ful
 
 
 def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bool, threads: int,
-               recording: Recording | None = None, first: int = 0, temperature: float | None = None) -> list[int]:
+               recording: Recording | None = None, first: int = 0, temperature: float | None = None,
+               core_window: int | None = None) -> list[int]:
     """Play ``games`` in lockstep (runs in a worker); the evaluated player's result per game: 1 win, 0 draw, -1 loss.
     With ``recording``, game ``i`` is written as replay ``first + i`` once it ends. ``temperature``: the agent's
-    sampling temperature (None: its config's)."""
+    sampling temperature (None: its config's); ``core_window``: see ``AgentPolicy``."""
     from envs.skirmish.economy.bot import FullGameBot, apply_full_game_cheats
     from envs.skirmish.economy.match import FullMatch
     from envs.skirmish.replay import Labels, save_replay
@@ -120,7 +121,7 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
     mixers = [LabelMixer(FullGameBot(recording.label_with, m.game, g.side, seed=g.seed * 2 + g.side), recording.beta,
                          g.seed) for g, m in zip(games, matches, strict=True)] if labelling else []  # fmt: skip
     policy = source.player(len(games), greedy=greedy, temperature=None if greedy else temperature,
-                           seed=games[0].seed) if source is not None else None  # fmt: skip
+                           seed=games[0].seed, core_window=core_window) if source is not None else None  # fmt: skip
     results: list[int | None] = [None] * len(games)
     while any(r is None for r in results):
         live = [i for i, r in enumerate(results) if r is None]
@@ -150,7 +151,8 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
 
 def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str = "duel", seed: int = 0,
                   races: list[str] | None = None, greedy: bool = False, processes: int = 2, batch: int = 8,
-                  recording: Recording | None = None, temperature: float | None = None) -> dict[str, dict]:  # fmt: skip
+                  recording: Recording | None = None, temperature: float | None = None,
+                  core_window: int | None = None) -> dict[str, dict]:  # fmt: skip
     """Per level: wins, draws, losses, the win rate and its 95% Wilson interval (see the module docstring)."""
     from envs.skirmish.economy.bot import FULL_GAME_LEVELS
 
@@ -159,6 +161,8 @@ def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str =
         raise ValueError(f"unknown full-game level(s) {unknown}; expected some of {', '.join(FULL_GAME_LEVELS)}")
     if temperature is not None and not temperature > 0:
         raise ValueError(f"--temperature is {temperature!r}, expected a number > 0")
+    if core_window is not None and core_window < 1:
+        raise ValueError(f"--core-window is {core_window!r}, expected a number of steps >= 1")
     everything = plan(levels, games, seed, races or ["random"])
     chunks = [everything[i : i + batch] for i in range(0, len(everything), batch)]
     threads = max(1, 2 // max(processes, 1))
@@ -168,7 +172,7 @@ def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str =
     with ProcessPoolExecutor(max_workers=max(1, min(processes, n))) as pool:
         outcomes = [r for part in pool.map(play_games, [player] * n, chunks, [game_map] * n, [greedy] * n,
                                             [threads] * n, [recording] * n, range(0, len(everything), batch),
-                                            [temperature] * n)
+                                            [temperature] * n, [core_window] * n)
                     for r in part]  # fmt: skip
     table = {}
     for level in levels:
@@ -195,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--greedy", action="store_true", help="the agent picks its most likely actions")
     parser.add_argument("--temperature", type=float, default=None,
                         help="the agent's sampling temperature (default: its config's; AlphaStar played at 0.8)")
+    parser.add_argument("--core-window", type=int, default=None,
+                        help="start the agent's recurrent state afresh every N steps, as truncated BPTT over "
+                             "sequences of N trained it (default: carried over the whole game)")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8, help="games a worker plays in lockstep (default 8)")
     parser.add_argument("--json", type=Path, default=None, help="also write the table here")
@@ -215,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         recording = Recording(args.record, args.label_with, args.beta, args.keep) if args.record is not None else None
         table = evaluate_full(args.player, args.levels, args.games, game_map=args.map, seed=args.seed,
                               races=args.races, greedy=args.greedy, processes=args.processes, batch=args.batch,
-                              recording=recording, temperature=args.temperature)  # fmt: skip
+                              recording=recording, temperature=args.temperature,
+                              core_window=args.core_window)  # fmt: skip
     except (ValueError, CheckpointError) as err:
         return fail("eval-full", err)
     print(f"| {args.player} vs | W-D-L | win rate [95% CI] |")
@@ -228,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"player": args.player, "map": args.map, "seed": args.seed,
                                          "greedy": args.greedy, "temperature": args.temperature,
+                                         "core_window": args.core_window,
                                          "levels": table}, indent=2) + "\n")  # fmt: skip
     return 0
 

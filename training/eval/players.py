@@ -137,8 +137,10 @@ class PlayerSource:
         greedy: bool = False,
         temperature: float | None = None,
         seed: int = 0,
+        core_window: int | None = None,
     ) -> Player:
-        """A player for ``batch_size`` concurrent games (``agent``: this source's agent, built once by the caller)."""
+        """A player for ``batch_size`` concurrent games (``agent``: this source's agent, built once by the caller;
+        ``core_window``: see ``AgentPolicy``)."""
         if not self.is_agent:
             return BotPlayer(self.level, batch_size)
         policy = AgentPolicy(
@@ -147,6 +149,7 @@ class PlayerSource:
             greedy=greedy,
             temperature=temperature,
             seed=seed,
+            core_window=core_window,
         )
         return AgentPlayer(policy)
 
