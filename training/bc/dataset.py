@@ -20,8 +20,10 @@ own games (``players=1``) together with labelled games of the learner.
 
 **Sequences.** Per player per game, the samples are cut into consecutive, non-overlapping chunks of
 ``sequence_length``; ``first`` is True only at the game's first sample; the last chunk is padded by repeating its
-last sample with ``valid`` False. Training starts every chunk from the agent's initial state (truncated BPTT:
-the recurrent state is not carried over from the previous chunk of the same game, whose ``first`` is False).
+last sample with ``valid`` False. With ``recurrent_state=reset`` training starts every chunk from the agent's initial
+state (truncated BPTT: the recurrent state is not carried over from the previous chunk of the same game, whose
+``first`` is False); with ``carry`` each batch row reads a game's chunks in order and the state flows on
+(``training.bc.game_stream``).
 
 **Cache.** Sequences are written as ``.npz`` shards (``np.savez_compressed``, read with ``allow_pickle=False``)
 plus a ``manifest.json`` (spec, replays used, skipped files with reasons, counts, which replay each sequence came
