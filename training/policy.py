@@ -84,7 +84,7 @@ class AgentPolicy:
             self.generator = torch.Generator().manual_seed(int(seed))
         self.state = agent.initial_state(self.batch_size)
         self.first = torch.ones(self.batch_size, dtype=torch.bool)
-        self.age = torch.zeros(self.batch_size, dtype=torch.long)  # steps each game has played since its start
+        self.age = torch.zeros(self.batch_size, dtype=torch.long)  # (core_window) steps since each game's start
 
     def reset(self, index: int | None = None) -> None:
         """Start game ``index`` (all games when None) afresh at the next step."""
@@ -109,11 +109,11 @@ class AgentPolicy:
         first = self.first
         if self.core_window is not None:
             first = first | (self.age % self.core_window == 0)
+            self.age = torch.where(self.first, 1, self.age + 1)
         with torch.inference_mode():
             out = self.agent.act(obs, self.state, first, greedy=self.greedy, temperature=self.temperature,
                                  generator=self.generator)  # fmt: skip
         self.state = out.state
-        self.age = torch.where(self.first, 1, self.age + 1)
         self.first = torch.zeros(self.batch_size, dtype=torch.bool)
         return unstack_actions(out.action, self.agent.spec.no_op), out
 

@@ -29,9 +29,9 @@ class BCConfig(CheckedConfig):
     players: str | int = _help("whose actions to clone", choices=PLAYERS, default="both")
     sequence_length: int = _help("time steps per training sequence (truncated BPTT window)", at_least=1, default=16)
     recurrent_state: str = _help(
-        "reset: every sequence starts from the initial state (play such an agent with its core_window = "
-        "sequence_length); carry: each batch row reads whole games in order and the state flows from one sequence "
-        "to the next (detached), as the agent acts", choices=RECURRENT_STATES, default="reset")
+        "reset: every sequence starts from the initial state (truncated BPTT); carry: each batch row reads whole "
+        "games in order and the state flows from one sequence to the next (detached), as the agent acts",
+        choices=RECURRENT_STATES, default="reset")
     max_units: int = _help("unit rows per observation; replays recorded with another value are skipped", at_least=1,
                           at_most=MAX_UNIT_ROWS, default=64)  # fmt: skip
     resolution: int = _help("location grid side (cells per map side); replays recorded with another are skipped",

@@ -19,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import numpy as np
-from torch.utils.data import IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset
+
+from training.bc.shards import reader_place
 
 Games = list[tuple[int, np.ndarray]]  # per game: (shard index, positions of its sequences in game order)
 Slot = tuple[int, int] | None  # (game, its sequence index) of one row of one batch; None: padding
@@ -84,14 +86,10 @@ class GameStream(IterableDataset):
         self.epochs, self.shuffle = epochs, shuffle
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-        info = get_worker_info()
-        workers = info.num_workers if info is not None else 1
-        worker = ((info.id if info is not None else 0) + self.skip_batches) % workers
-        reader, readers = self.rank * workers + worker, self.world * workers
+        reader, readers, skip = reader_place(self.rank, self.world, self.skip_batches)
         mine = self.games[reader::readers]
         if not mine:
             raise ValueError(f"only {len(self.games)} games for {readers} readers (processes x workers)")
-        skip = len(range(worker, self.skip_batches, workers))
         loaded: dict[int, dict[str, np.ndarray]] = {}
         last: list[dict[str, np.ndarray] | None] = [None] * self.rows
         plan = schedule([len(p) for _, p in mine], self.rows, self.seed, reader, epochs=self.epochs,

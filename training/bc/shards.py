@@ -132,6 +132,17 @@ def epoch_order(items: Items, seed: int, reader: int, epoch: int, buffer: int) -
     yield from pool
 
 
+def reader_place(rank: int, world: int, skip_batches: int) -> tuple[int, int, int]:
+    """(this reader, readers in all, batches this reader already delivered) for the calling DataLoader worker of
+    process ``rank`` of ``world``, ``skip_batches`` into a run. The loader asks its workers for batches round-robin
+    from worker 0, so after k batches worker w delivers what worker (w + k) % W delivered in the uninterrupted run:
+    it takes that worker's place."""
+    info = get_worker_info()
+    workers = info.num_workers if info is not None else 1
+    worker = ((info.id if info is not None else 0) + skip_batches) % workers
+    return rank * workers + worker, world * workers, len(range(worker, skip_batches, workers))
+
+
 class SequenceStream(IterableDataset):
     """Endless training sequences for one process (``rank`` of ``world``), split over the DataLoader's workers.
 
@@ -157,15 +168,10 @@ class SequenceStream(IterableDataset):
         self.buffer, self.skip_batches = buffer, skip_batches
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-        info = get_worker_info()
-        workers = info.num_workers if info is not None else 1
-        # The loader asks its workers for batches round-robin from worker 0, so after k batches worker w delivers
-        # what worker (w + k) % W delivered in the uninterrupted run: it takes that worker's place.
-        worker = ((info.id if info is not None else 0) + self.skip_batches) % workers
-        reader, readers = self.rank * workers + worker, self.world * workers
+        reader, readers, skip = reader_place(self.rank, self.world, self.skip_batches)
         items = assign(self.items, reader, readers)
         per_epoch = sum(len(p) for _, p in items)
-        skip = len(range(worker, self.skip_batches, workers)) * self.batch_size
+        skip *= self.batch_size
         epoch, skip = divmod(skip, per_epoch)
         while True:
             remaining = {shard: len(p) for shard, p in items}
