@@ -5,6 +5,7 @@
     pstar replays record-full --games 40 --p1 very_hard --races random --out replays_full   # full games
     pstar replays info replays/00000_3m_medium_vs_medium_s0.skreplay [--no-verify]
     pstar replays info game.SC2Replay        # StarCraft II replay, read without the game (needs the sc2 extra)
+    pstar replays stats runs/evals/games replays_full --json stats.json   # how often each player acts, and what
 
 Game ``i`` plays scenario ``scenarios[i % S]`` with the ``(i // S) % P``-th (p1, p2) level pair and seed
 ``seed + i``, so a run is reproducible whatever the number of workers. ``random`` as a scenario name is a
@@ -618,7 +619,35 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("files", nargs="+", type=Path)
     info.add_argument("--no-verify", action="store_true", help="only read the header, do not re-simulate")
     info.set_defaults(func=_info)
+    stats = sub.add_parser(
+        "stats",
+        help="how often each player acts and what it sends per game, over Skirmish replays (no re-simulation)",
+        parents=[common_flags()],
+    )
+    stats.add_argument("paths", nargs="+", type=Path, help="replay files or directories of them")
+    stats.add_argument("--top", type=count, default=12, help="action types listed per player (default 12)")
+    stats.add_argument("--json", type=Path, default=None, help="also write every player's statistics here")
+    stats.set_defaults(func=_stats)
     return parser
+
+
+def _stats(args: argparse.Namespace) -> int:
+    import json
+
+    from training.replay_stats import replay_stats
+
+    stats = replay_stats(args.paths)
+    skipped = ", ".join(f"{n} {kind}" for kind, n in stats.skipped.items())
+    if not stats.read:
+        return fail("replays stats", f"no readable replay in {', '.join(map(str, args.paths))}"
+                    + (f" (skipped: {skipped})" if skipped else ""))  # fmt: skip
+    print(stats.table(args.top))
+    print(f"{stats.read} replays read" + (f"; skipped: {skipped}" if skipped else ""))
+    if args.json is not None:
+        players = [s.to_json() for s in sorted(stats.players.values(), key=lambda s: s.name)]
+        args.json.write_text(json.dumps({"read": stats.read, "skipped": dict(stats.skipped), "players": players},
+                                        indent=2))  # fmt: skip
+    return 1 if stats.skipped else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,110 @@
+"""Behaviour statistics of the players in Skirmish replays, grouped by player name: how often each acts and what
+it sends per game. Read from the stored actions alone (no re-simulation), so a few hundred full games take seconds;
+it is how a clone's play is compared with its teacher's (e.g. a cloned agent acting in 7-10% of its steps where the
+bot it copies acts in 20-26%: envs/skirmish/FULL_GAMES.md)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envs.skirmish.replay import Replay, ReplayError, load_replay
+
+
+@dataclass
+class PlayerStats:
+    """One player name's totals over the games it played (either side)."""
+
+    name: str
+    games: int = 0
+    results: Counter = field(default_factory=Counter)  # "win" / "draw" / "loss" / "unfinished"
+    steps: int = 0
+    acting_steps: int = 0  # steps that sent at least one action other than no_op
+    actions: Counter = field(default_factory=Counter)  # by action type name, no_ops left out
+
+    @property
+    def acting_share(self) -> float:
+        return self.acting_steps / max(self.steps, 1)
+
+    @property
+    def actions_per_step(self) -> float:
+        return self.actions.total() / max(self.steps, 1)
+
+    def per_game(self, action: str) -> float:
+        return self.actions[action] / max(self.games, 1)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "games": self.games, "results": dict(self.results), "steps": self.steps,
+                "acting_share": self.acting_share, "actions_per_step": self.actions_per_step,
+                "actions_per_game": {a: self.per_game(a) for a, _ in self.actions.most_common()}}  # fmt: skip
+
+
+@dataclass
+class ReplayStats:
+    """Every player name's statistics, the files read and the files skipped (by reason)."""
+
+    players: dict[str, PlayerStats] = field(default_factory=dict)
+    read: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+    def add(self, replay: Replay, action_names: tuple[str, ...]) -> None:
+        """Count ``replay``'s steps for both its players (``action_names``: its match's action types, in order)."""
+        header = replay.header
+        for player in (1, 2):
+            name = header.players[player]
+            stats = self.players.setdefault(name, PlayerStats(name))
+            stats.games += 1
+            stats.results[_result(header.winner, player)] += 1
+            stats.steps += len(replay.actions)
+            for step in replay.actions:
+                sent = [action_names[int(a["action_type"])] for a in step[player] if int(a["action_type"]) != 0]
+                stats.acting_steps += bool(sent)
+                stats.actions.update(sent)
+        self.read += 1
+
+    def table(self, top: int = 12) -> str:
+        """A markdown table: a row per player name, its ``top`` most sent action types as mean counts per game."""
+        lines = ["| player | games | W-D-L | steps/game | acting steps | actions/step | most sent (per game) |",
+                 "| --- | ---: | --- | ---: | ---: | ---: | --- |"]  # fmt: skip
+        for stats in sorted(self.players.values(), key=lambda s: s.name):
+            r = stats.results
+            common = ", ".join(f"{a} {stats.per_game(a):.1f}" for a, _ in stats.actions.most_common(top))
+            lines.append(f"| {stats.name} | {stats.games} | {r['win']}-{r['draw']}-{r['loss']} | "
+                         f"{stats.steps / max(stats.games, 1):.0f} | {stats.acting_share:.1%} | "
+                         f"{stats.actions_per_step:.3f} | {common} |")  # fmt: skip
+        return "\n".join(lines)
+
+
+def _result(winner: int | None, player: int) -> str:
+    if winner is None:
+        return "unfinished"
+    return "draw" if winner == 0 else ("win" if winner == player else "loss")
+
+
+def replay_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """The files named, and every ``*.skreplay`` in the directories named (sorted)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        found.extend(sorted(path.glob("*.skreplay")) if path.is_dir() else [path])
+    return found
+
+
+def replay_stats(paths: Iterable[str | Path]) -> ReplayStats:
+    """Statistics over the replays at ``paths`` (files or directories); an unreadable file is skipped and counted
+    under its problem's kind."""
+    stats = ReplayStats()
+    names: dict[tuple, tuple[str, ...]] = {}  # action type names per game kind (building a match costs ms)
+    for path in replay_paths(paths):
+        try:
+            replay = load_replay(path)
+            game = replay.header.full_game
+            kind = (game["map"], tuple(game["races"])) if game is not None else ("battle",)
+            if kind not in names:
+                names[kind] = tuple(entry.name for entry in replay.new_match().spec.action_types)
+        except ReplayError as err:
+            stats.skipped[err.problem.split(":")[0]] += 1
+            continue
+        stats.add(replay, names[kind])
+    return stats
