@@ -1,7 +1,7 @@
 """Behaviour statistics of the players in Skirmish replays, grouped by player name: how often each acts and what
 it sends per game. Read from the stored actions alone (no re-simulation), so a few hundred full games take seconds;
-it is how a clone's play is compared with its teacher's (e.g. a cloned agent acting in 7-10% of its steps where the
-bot it copies acts in 20-26%: envs/skirmish/FULL_GAMES.md)."""
+it is how a clone's play is compared with its teacher's (e.g. a cloned agent acting in 12-15% of its steps where the
+bot it copies acts in 24%: envs/skirmish/FULL_GAMES.md)."""
 
 from __future__ import annotations
 
