@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envs.skirmish.replay import Replay, ReplayError, load_replay
+from envs.skirmish.replay import Replay, ReplayError, read_replays
 
 
 @dataclass
@@ -62,13 +62,18 @@ class ReplayStats:
                 sent = [action_names[int(a["action_type"])] for a in step[player] if int(a["action_type"]) != 0]
                 stats.acting_steps += bool(sent)
                 stats.actions.update(sent)
-        self.read += 1
+
+    def ordered(self) -> list[PlayerStats]:
+        return sorted(self.players.values(), key=lambda s: s.name)
+
+    def to_json(self) -> dict:
+        return {"read": self.read, "skipped": dict(self.skipped), "players": [s.to_json() for s in self.ordered()]}
 
     def table(self, top: int = 12) -> str:
         """A markdown table: a row per player name, its ``top`` most sent action types as mean counts per game."""
         lines = ["| player | games | W-D-L | steps/game | acting steps | actions/step | most sent (per game) |",
                  "| --- | ---: | --- | ---: | ---: | ---: | --- |"]  # fmt: skip
-        for stats in sorted(self.players.values(), key=lambda s: s.name):
+        for stats in self.ordered():
             r = stats.results
             common = ", ".join(f"{a} {stats.per_game(a):.1f}" for a, _ in stats.actions.most_common(top))
             lines.append(f"| {stats.name} | {stats.games} | {r['win']}-{r['draw']}-{r['loss']} | "
@@ -83,28 +88,22 @@ def _result(winner: int | None, player: int) -> str:
     return "draw" if winner == 0 else ("win" if winner == player else "loss")
 
 
-def replay_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """The files named, and every ``*.skreplay`` in the directories named (sorted)."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        found.extend(sorted(path.glob("*.skreplay")) if path.is_dir() else [path])
-    return found
-
-
 def replay_stats(paths: Iterable[str | Path]) -> ReplayStats:
-    """Statistics over the replays at ``paths`` (files or directories); an unreadable file is skipped and counted
-    under its problem's kind."""
+    """Statistics over the replays at ``paths`` (files or directories, as ``read_replays`` reads them); an
+    unreadable file is skipped and counted under its problem's kind."""
     stats = ReplayStats()
+    batch = read_replays(paths)
     names: dict[tuple, tuple[str, ...]] = {}  # action type names per game kind (building a match costs ms)
-    for path in replay_paths(paths):
-        try:
-            replay = load_replay(path)
-            game = replay.header.full_game
-            kind = (game["map"], tuple(game["races"])) if game is not None else ("battle",)
-            if kind not in names:
+    for replay in batch:
+        game = replay.header.full_game
+        kind = (game["map"], tuple(game["races"])) if game is not None else ("battle",)
+        if kind not in names:
+            try:
                 names[kind] = tuple(entry.name for entry in replay.new_match().spec.action_types)
-        except ReplayError as err:
-            stats.skipped[err.problem.split(":")[0]] += 1
-            continue
+            except ReplayError as err:  # settings the game rejects
+                batch.loaded -= 1
+                batch.skipped.append((replay.path, err.problem))
+                continue
         stats.add(replay, names[kind])
+    stats.read, stats.skipped = batch.loaded, Counter(batch.counts())
     return stats

@@ -644,9 +644,7 @@ def _stats(args: argparse.Namespace) -> int:
     print(stats.table(args.top))
     print(f"{stats.read} replays read" + (f"; skipped: {skipped}" if skipped else ""))
     if args.json is not None:
-        players = [s.to_json() for s in sorted(stats.players.values(), key=lambda s: s.name)]
-        args.json.write_text(json.dumps({"read": stats.read, "skipped": dict(stats.skipped), "players": players},
-                                        indent=2))  # fmt: skip
+        args.json.write_text(json.dumps(stats.to_json(), indent=2))
     return 1 if stats.skipped else 0
 
 
