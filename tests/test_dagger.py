@@ -7,6 +7,7 @@ import json
 import struct
 import zlib
 
+import numpy as np
 import pytest
 
 from envs.skirmish.botgame import play_bot_game
@@ -168,3 +169,53 @@ def test_a_labeller_whose_labels_were_not_played_labels_the_command_again():
     first = played[0][1]
     assert sum(command == first for _, command in played) == 1  # played: the units carry it out, no need again
     assert sum(command == first for _, command in forgetting) >= 2  # not played: labelled again
+
+
+def test_label_repeat_window_thins_repeated_economy_labels_of_a_full_game(tmp_path):
+    """A full-game labeller asks every step for an order the learner does not follow; ``label_repeat_window`` keeps
+    an economy label only if its type was not kept within the window, leaves the rest of its step unscored (-1, not a
+    no_op), and leaves combat labels, unlabelled replays and window 0 exactly as they were."""
+    from training.cli import main as pstar
+
+    assert pstar(["eval-full", "bot:very_easy", "--levels", "very_easy", "--games", "1", "--processes", "1", "--seed",
+                  "2", "--record", str(tmp_path), "--label-with", "very_hard", "--quiet"]) == 0  # fmt: skip
+    (path,) = tmp_path.glob("*.skreplay")
+    window = 16
+
+    def types(settings):
+        result = replay_result(str(path), settings)
+        assert result.skipped is None
+        valid = result.arrays["valid"].reshape(-1)
+        return result, result.arrays["action_type"].reshape(-1, result.arrays["action_type"].shape[-1])[valid]
+
+    full, every = types(BuildSettings("both", 8, 512, 64))
+    thin, kept = types(BuildSettings("both", 8, 512, 64, label_repeat_window=window))
+    rules = ActionRules(full.spec)
+    economy = rules.first_economy_type
+    assert every.shape == kept.shape  # one sample per step either way
+
+    def steps_with(table, kind):
+        return [t for t, row in enumerate(table.tolist()) if kind in row]
+
+    repeated = 0
+    for kind in sorted({int(k) for k in every.reshape(-1) if k >= economy}):
+        asked, left = steps_with(every, kind), steps_with(kept, kind)
+        assert set(left) <= set(asked) and left[0] == asked[0]
+        assert all(b - a > window for a, b in zip(left, left[1:], strict=False))  # at most one per window
+        for t in asked:  # each label asked is kept unless one was kept within the window before it
+            assert (t in left) == (not any(0 < t - s <= window for s in left))
+        repeated += len(asked) - len(left)
+    assert repeated > 0 and thin.stats["thinned: repeated economy label"] >= repeated
+    changed, no_op = (every != kept).any(axis=1), rules.no_op_type
+    assert changed.any() and (kept[changed] != no_op).all()  # a thinned step never teaches "stop here"
+    for before, after in zip(every[changed].tolist(), kept[changed].tolist(), strict=True):
+        assert [k for k in after if 0 <= k < economy and k != no_op] == [k for k in before if k < economy
+                                                                          and k != no_op]  # fmt: skip
+    assert "thinned: repeated economy label" not in full.stats
+    plain = tmp_path / "plain"
+    assert pstar(["eval-full", "bot:very_easy", "--levels", "very_easy", "--games", "1", "--processes", "1", "--seed",
+                  "2", "--record", str(plain), "--quiet"]) == 0  # fmt: skip
+    (unlabelled,) = plain.glob("*.skreplay")
+    a = replay_result(str(unlabelled), BuildSettings("both", 8, 512, 64))
+    b = replay_result(str(unlabelled), BuildSettings("both", 8, 512, 64, label_repeat_window=window))
+    assert all(np.array_equal(a.arrays[k], b.arrays[k]) for k in a.arrays) and a.stats == b.stats

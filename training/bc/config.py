@@ -32,6 +32,10 @@ class BCConfig(CheckedConfig):
         "reset: every sequence starts from the initial state (truncated BPTT); carry: each batch row reads whole "
         "games in order and the state flows from one sequence to the next (detached), as the agent acts",
         choices=RECURRENT_STATES, default="reset")
+    label_repeat_window: int = _help(
+        "DAgger labels: an economy label (train, build, research, gather, rally) whose type was kept within this "
+        "many earlier steps of the same game is left unscored, so a demonstrator repeating an order the learner "
+        "did not follow counts about once per window, as in its own games (0: every label)", at_least=0, default=0)
     max_units: int = _help("unit rows per observation; replays recorded with another value are skipped", at_least=1,
                           at_most=MAX_UNIT_ROWS, default=64)  # fmt: skip
     resolution: int = _help("location grid side (cells per map side); replays recorded with another are skipped",

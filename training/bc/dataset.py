@@ -67,6 +67,7 @@ from tqdm import tqdm
 from agents.heads.action_heads import HEADS, selected_rows
 from agents.heads.legality import LegalityRules
 from agents.spec import AgentSpec
+from envs.contract.catalogue import ACTION_TYPES
 from envs.contract.observation import OBS_KEYS
 from envs.contract.spec import SPEC_VERSION
 from envs.skirmish.engine import ENGINE_VERSION
@@ -102,6 +103,7 @@ class BuildSettings:
     sequence_length: int
     max_units: int
     resolution: int  # the location grid side: set, never taken from a replay (a crafted one would decide it)
+    label_repeat_window: int = 0  # DAgger labels: see ``_player_samples``
 
 
 @dataclass
@@ -136,6 +138,7 @@ class ActionRules:
         view = AgentSpec.from_dict(spec)
         self.arguments = {a.index: set(a.arguments) for a in view.action_types}
         self.no_op_type, self.actions_per_step = view.no_op, view.actions_per_step
+        self.first_economy_type = len(ACTION_TYPES)  # (the contract's base types come first, then the economy's)
         self.resolution = view.location_resolution
         self.max_selected = view.max_selected_units
         self.legality = LegalityRules(view)
@@ -323,7 +326,8 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
                 targets = step.labels[player] if labelled else step.actions[player]
                 recorded[player].append((obs, list(targets)))
         by_player = {p: Counter() for p in players}
-        samples = {p: _player_samples(recorded[p], rules, by_player[p]) for p in players}
+        window = settings.label_repeat_window if labelled else 0
+        samples = {p: _player_samples(recorded[p], rules, by_player[p], window) for p in players}
     except ReplayError as error:  # unreadable, corrupt, desynced (found at the end: everything is dropped)
         result.skipped = error.problem
         return result
@@ -359,30 +363,45 @@ def replay_result(path: str, settings: BuildSettings) -> ReplayResult:
     return result
 
 
-def _player_samples(
-    steps: Sequence[tuple[dict[str, np.ndarray], list[Any]]], rules: ActionRules, stats: Counter
-) -> list[Sample]:
+def _player_samples(steps: Sequence[tuple[dict[str, np.ndarray], list[Any]]], rules: ActionRules, stats: Counter,
+                    repeat_window: int = 0) -> list[Sample]:  # fmt: skip
     """One player's samples, one per step: its teachable actions in order, at most ``actions_per_step`` (a no_op
-    sample for a step with none; a step whose no_op is unavailable and that teaches nothing is left out)."""
+    sample for a step with none; a step whose no_op is unavailable and that teaches nothing is left out).
+
+    ``repeat_window`` > 0 (DAgger labels): a demonstrator labelling a learner asks again, every step, for an order
+    the learner did not follow, so unmade build orders would outweigh everything else. An economy action whose type
+    was kept within the previous ``repeat_window`` steps is dropped (counted as thinned) and its step's remaining
+    sub-actions end unscored (type -1) instead of with a no_op: the step does not teach "send nothing more"."""
     flat = [(obs, action) for obs, actions in steps for action in actions]
     checked = iter(rules.teachable([o for o, _ in flat], [a for _, a in flat]))
+    kept_at: dict[int, int] = {}  # economy action type -> the last step a label of it was kept
     samples = []
-    for obs, actions in steps:
-        taken = []
+    for t, (obs, actions) in enumerate(steps):
+        taken, thinned = [], False
         for action, problem in (next(checked) for _ in actions):
             if problem is not None:
                 stats[f"dropped: {problem}"] += 1
-            elif int(action["action_type"]) != rules.no_op_type:
+                continue
+            kind = int(action["action_type"])
+            if kind == rules.no_op_type:
+                continue
+            if repeat_window and kind >= rules.first_economy_type and t - kept_at.get(kind, -repeat_window - 1) \
+                    <= repeat_window:  # fmt: skip
+                stats["thinned: repeated economy label"] += 1
+                thinned = True
+            else:
                 taken.append(action)
+                if kind >= rules.first_economy_type:
+                    kept_at[kind] = t
         if len(taken) > rules.actions_per_step:
             stats["dropped: over the action budget"] += len(taken) - rules.actions_per_step
             taken = taken[: rules.actions_per_step]
-        if not taken:
+        if not taken and not thinned:
             if not bool(obs["available_actions"][rules.no_op_type]):
                 continue
             stats["no_op_samples"] += 1
         stats["multi_action_steps"] += len(taken) > 1
-        samples.append(Sample(obs, rules.step(taken)))
+        samples.append(Sample(obs, rules.step(taken, ended=not thinned)))
     return samples
 
 
@@ -433,6 +452,7 @@ def cache_key(files: Sequence[Path], settings: BuildSettings) -> str:
         "sequence_length": settings.sequence_length,
         "max_units": settings.max_units,
         "resolution": settings.resolution,
+        "label_repeat_window": settings.label_repeat_window,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:KEY_LENGTH]
 
@@ -469,17 +489,18 @@ def _reusable(root: Path, files: Sequence[Path], settings: BuildSettings) -> dic
         except OSError:
             continue
         now[str(path.resolve())] = (str(path), stat.st_size, stat.st_mtime_ns)
-    wanted = json.loads(json.dumps({**vars(settings), "players": None}))
+    wanted = json.loads(json.dumps({**vars(settings), "players": None, "label_repeat_window": None}))
     found: dict[str, Callable[[], ReplayResult]] = {}
     read = functools.lru_cache(maxsize=2)(read_shard)  # (a shard holds consecutive replays: read it once)
     for directory in sorted(d for d in root.iterdir() if _is_key(d.name)) if root.is_dir() else []:
         try:
             manifest = json.loads((directory / MANIFEST).read_text())
             versions = (manifest["format"], manifest["engine"], manifest["spec"]["spec_version"])
-            if versions != (FORMAT_VERSION, ENGINE_VERSION, SPEC_VERSION) or {**manifest["settings"], "players": None} \
-                    != wanted:  # fmt: skip
-                continue
+            if versions != (FORMAT_VERSION, ENGINE_VERSION, SPEC_VERSION) or {**manifest["settings"], "players": None,
+                                                                              "label_repeat_window": None} != wanted:
+                continue  # fmt: skip
             same_players = manifest["settings"]["players"] == settings.players
+            same_window = manifest["settings"].get("label_repeat_window", 0) == settings.label_repeat_window
             shards: dict[int, list[str]] = {}
             for shard in manifest["shards"]:
                 for replay_id in dict.fromkeys(shard["replay"]):
@@ -489,7 +510,7 @@ def _reusable(root: Path, files: Sequence[Path], settings: BuildSettings) -> dic
                 if given is None or given in found or (info.get("size"), info.get("mtime_ns")) != (size, mtime):
                     continue
                 chosen = _held_players(info, settings.players, same_players)
-                if chosen is None:
+                if chosen is None or (info.get("labels") and not same_window):  # (thinning changes labelled ones)
                     continue
                 found[given] = functools.partial(_cached_result, read, directory, shards[replay_id], replay_id,
                                                  {**info, "path": given}, manifest["spec"], chosen)  # fmt: skip
