@@ -143,3 +143,27 @@ def test_gas_through_a_finished_gas_building_of_ones_own():
     trial.engine.invalidate_caches()
     trial.step(400)
     assert not trial.gathering.vespene[trial.gathering.field[scvs[1]]]
+
+
+def test_the_compiled_deserter_check_finds_what_the_array_rule_finds():
+    """``_deserters`` (one compiled pass) against the rule written over arrays, on random cycle phases, orders,
+    goals, deaths and targets: the same workers, in slot order."""
+    from envs.skirmish.commands import Order
+    from envs.skirmish.economy.gathering import TO_FIELD, TO_HALL, _deserters
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = 64
+        phase = rng.integers(0, 6, n).astype(np.int8)
+        goal = rng.integers(0, 3, (n, 2)).astype(np.float64)
+        kind = rng.choice([int(o) for o in Order], (n, 5)).astype(np.int8)
+        pos = np.where(rng.random((n, 5, 2)) < 0.7, goal[:, None, :], rng.integers(0, 3, (n, 5, 2)))
+        alive, target = rng.random(n) < 0.9, np.where(rng.random(n) < 0.1, 3, -1).astype(np.int32)
+        moving = (phase == TO_FIELD) | (phase == TO_HALL)
+        k = kind[:, 0]
+        ordered = np.where(moving, (k != Order.MOVE) & (k != Order.IDLE), k != Order.IDLE)
+        off = moving & (k == Order.MOVE) & np.any(pos[:, 0] != goal, axis=1)
+        expected = np.flatnonzero((phase != NONE) & (~alive | ordered | off | (target >= 0)))
+        out = np.zeros(n, dtype=np.int64)
+        count = _deserters(phase, goal, alive, kind, pos.astype(np.float64), target, out)
+        assert out[:count].tolist() == expected.tolist()

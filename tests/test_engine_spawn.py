@@ -175,3 +175,19 @@ def test_units_cannot_walk_through_structures():
         deepest = max(deepest, 1.5 + 0.375 - gap)
     assert deepest < 1e-9  # never inside the footprint grown by its radius: it stops at the west face
     assert 18.0 < engine.state.pos[0, 0] <= 19.0 - 0.375 + 1e-9  # (no pathing: it does not walk round)
+
+
+def test_the_compiled_footprint_check_finds_what_the_array_rule_finds():
+    """``engine._trapped`` (one compiled pass) against the broadcast rule: a mover is trapped when some structure is
+    closer than both radii on both axes; movers keep their order."""
+    from envs.skirmish.engine import _trapped
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        pos = rng.uniform(0, 20, (40, 2))
+        r = rng.uniform(0.3, 2.0, 40)
+        movers, structures = rng.permutation(40)[:15], np.sort(rng.permutation(40)[:6])
+        reach = r[structures][None, :] + r[movers][:, None]
+        gap = np.abs(pos[movers][:, None, :] - pos[structures][None, :, :])
+        expected = movers[((gap[..., 0] < reach) & (gap[..., 1] < reach)).any(axis=1)]
+        assert _trapped(movers.astype(np.int64), structures, pos, r).tolist() == expected.tolist()

@@ -82,6 +82,7 @@ REACH_EPS = 1e-6  # map units of slack in range checks, so a unit that stepped e
 _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
 _NONE = np.empty(0, dtype=np.int64)
 _FIRST = np.zeros(1, dtype=np.int64)
+_NOT_LAZY = np.zeros(1, dtype=bool)  # kernels.refresh's per-game flags the one game never sets
 _min = np.minimum.reduce  # ndarray.min without the method's Python wrapper
 
 
@@ -325,6 +326,19 @@ class Engine:
         else:
             self._structure = np.zeros(n, dtype=bool)
         self._counted = self._structure if self.defeat == "structures" else np.ones(n, dtype=bool)
+        from envs.skirmish.kernels import refresh  # (here: kernels imports this module's constants)
+
+        self._refresh_kernel = refresh
+        self._every = np.ones(n, dtype=bool)  # (kernels.refresh's "game running" per slot)
+        self._heal_key = np.full(n, -1, dtype=np.int64)  # (its lazy-heal bookkeeping, unused by one game)
+        self._gu = np.arange(n)  # _refresh's per-slot outputs, written in place
+        self._stop, self._stop_eps, self._scan_range = np.zeros(n), np.zeros(n), np.zeros(n)
+        self._leash_hi, self._leash_lo, self._weight = np.zeros(n), np.zeros(n), np.zeros(n)
+        self._fire_hi, self._fire_lo, self._heal_hi = np.zeros(n), np.zeros(n), np.zeros(n)
+        self._has_point, self._mobile, self._wants = (np.zeros(n, dtype=bool) for _ in range(3))
+        self._shoot, self._healing, self._has_t, self._idle_armed = (np.zeros(n, dtype=bool) for _ in range(4))
+        self._pz2 = np.zeros((n, 2))
+        self._pz = self._pz2.view(np.complex128).reshape(-1)  # each slot's order point as x + iy
 
     def _alive_changed(self) -> None:
         """Recompute what depends on who is alive: living slots, counts, regen rates, crowd radii, pairs."""
@@ -392,49 +406,26 @@ class Engine:
         self._start(slots)
 
     def _refresh(self) -> None:
-        """Rebuild the per-unit behaviour arrays from orders and targets (only after something changed).
+        """Rebuild the per-unit behaviour arrays from orders and targets (only after something changed): orders on
+        units that died complete, then each slot's goal, stop distance, wants, leash, ranges and whether it shoots.
 
         Range tests become centre-distance thresholds here (``_fire_hi`` = radii + range + REACH_EPS, ...) so
-        the per-loop code compares ``_d`` against them directly.
+        the per-loop code compares ``_d`` against them directly. One compiled call (``kernels.refresh``, the
+        batched engine's, for one game of every slot): a full game rebuilds after nearly every gathering order.
         """
         st = self.state
-        alive = st.alive
-        for _ in range(QUEUE_LENGTH):  # orders on units that died complete (only unit orders have order_unit >= 0)
-            unit = st.order_unit[:, 0]
-            gone = alive & (unit >= 0) & ~alive[unit]
-            if not np.count_nonzero(gone):
-                break
-            self._pop(gone.nonzero()[0])
-        kind = st.order_kind[:, 0]
-        target = st.attack_target
-        has_t = target >= 0
-        follow = (kind == _FOLLOW) & alive
-        hold = kind == _HOLD
-        attack_move = kind == _ATTACK_MOVE
-        gu = np.where(has_t, target, np.where(follow, st.order_unit[:, 0], self._idx))
-        has_gu = has_t | follow
-        healer, armed = self._healer, self._armed
-        rsum = self._r + self._r[gu]
-        gap = np.where(has_t, self._target_gap, FOLLOW_GAP)
-        self._gu = gu
-        self._stop = np.where(has_gu, rsum + gap, 0.0)
-        self._stop_eps = self._stop + REACH_EPS
-        self._has_point = alive & ~has_gu & ((kind == _MOVE) | attack_move)
-        self._pz = st.order_pos[:, 0].copy().view(np.complex128).reshape(-1)
-        movable = alive & self._can_move & ~hold
-        self._mobile = movable & (self._has_point | has_gu)
-        self._weight = movable.astype(np.float64)
+        self._refresh_kernel(
+            _FIRST, st.n, st.alive, self._every, st.order_kind, st.order_unit, st.order_pos, st.order_len,
+            st.attack_target, st.stall, self._next_scan, _NOT_LAZY, self._heal_key, self._r, self._target_gap,
+            self._can_move, self._kind_base, self._kind_wants, self._kind_values, self._strike, self._min_range,
+            self._heal_range, self._armed, self._air, self._hits_air, self._hits_ground, self._healer, self._gu,
+            self._stop, self._stop_eps, self._has_point, self._pz2, self._mobile, self._weight, self._wants,
+            self._scan_range, self._leash_hi, self._leash_lo, self._fire_hi, self._fire_lo, self._heal_hi,
+            self._shoot, self._healing, self._has_t, self._idle_armed, _NOT_LAZY,
+        )  # fmt: skip
         self._shares_stale = True
-        at = self._kind_base + kind  # this order kind's entry of each slot in the _order_tables
-        self._wants = alive & ~has_t & self._kind_wants[at]
-        self._scan_range, leash, leash_min = self._kind_values[:, at]
-        self._leash_hi = np.where(has_t, rsum + leash + REACH_EPS, np.inf)
-        self._leash_lo = np.where(has_t, rsum + leash_min - REACH_EPS, -np.inf)
-        self._fire_hi = rsum + self._strike + REACH_EPS
-        self._fire_lo = rsum + self._min_range - REACH_EPS
-        self._heal_hi = rsum + self._heal_range + REACH_EPS
-        self._shoot = armed & has_t & np.where(self._air[gu], self._hits_air, self._hits_ground)
-        healers = (healer & has_t).nonzero()[0]
+        target = st.attack_target
+        healers = self._healing.nonzero()[0]
         if self._heal_lazy and not (
             np.array_equal(healers, self._heal_idx) and np.array_equal(target[healers], self._heal_tgt)
         ):  # the lazy heals assumed other healers or targets: settle them
@@ -448,16 +439,14 @@ class Engine:
             self._heal_rate_h = self._heal_rate[healers]
             self._heal_cost_h = self._heal_cost[healers]
             self._heal_max_t = self._hp_max[self._heal_tgt]
-        self._idle_armed = alive & armed & (kind == _IDLE) & ~has_t
         self._any_point = np.count_nonzero(self._has_point) > 0
-        self._any_target = np.count_nonzero(has_t) > 0
+        self._any_target = np.count_nonzero(self._has_t) > 0
         self._leash_at = 0
         self._any_shoot = np.count_nonzero(self._shoot) > 0
         self._any_idle_armed = np.count_nonzero(self._idle_armed) > 0
         self._healers_wait = np.count_nonzero(self._wants[self._healer_slots]) > 0
         self._fire_at = float(self._ready[self._shoot].min()) if self._any_shoot else np.inf
         self._update_scan_at()
-        st.stall[~self._has_point] = 0
         self._dirty = False
 
     def _update_scan_at(self) -> None:
@@ -886,9 +875,7 @@ class Engine:
         if not structures.size or not movers.size:
             return False
         pos = st.pos
-        reach = self._r[structures][None, :] + self._r[movers][:, None]  # [movers, structures]
-        gap = np.abs(pos[movers][:, None, :] - pos[structures][None, :, :])
-        trapped = movers[((gap[..., 0] < reach) & (gap[..., 1] < reach)).any(axis=1)]
+        trapped = _trapped(np.asarray(movers, dtype=np.int64), structures, pos, self._r)
         moved = False
         for m in trapped.tolist():
             half = self._r[structures] + self._r[m]
@@ -1080,3 +1067,20 @@ def game_hash(loop: int, rng: np.random.Generator, jitter_draws: np.ndarray, st:
         digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
+
+
+@njit(cache=True)
+def _trapped(movers: np.ndarray, structures: np.ndarray, pos: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The ``movers`` (in their order) whose centre lies inside some structure's footprint square grown by both
+    radii: closer than ``r[s] + r[m]`` on both axes (one compiled pass: armies walking past structures ask every
+    loop)."""
+    out = np.empty(movers.size, dtype=np.int64)
+    count = 0
+    for m in movers:
+        for s in structures:
+            reach = r[s] + r[m]
+            if abs(pos[m, 0] - pos[s, 0]) < reach and abs(pos[m, 1] - pos[s, 1]) < reach:
+                out[count] = m
+                count += 1
+                break
+    return out[:count]

@@ -16,6 +16,7 @@ import math
 from collections import deque
 
 import numpy as np
+from numba import njit
 
 from envs.contract.scalars import LOOPS_PER_SECOND
 from envs.skirmish.commands import Command, Order
@@ -25,6 +26,7 @@ from envs.skirmish.engine import Engine
 
 NONE, TO_FIELD, WAITING, MINING, PAUSED, TO_HALL = range(6)  # a worker's phase
 NEVER = np.iinfo(np.int64).max
+_WALK, _IDLE = int(Order.MOVE), int(Order.IDLE)
 BASE_RADIUS = 12.0  # map units from a town hall within which mineral fields belong to its base
 
 
@@ -67,6 +69,7 @@ class Gathering:
         self.due = np.full(n, NEVER, dtype=np.int64)  # loop of the worker's next event
         self.carry = np.zeros(n, dtype=np.int64)
         self.goal = np.zeros((n, 2), dtype=np.float64)
+        self._out = np.zeros(n, dtype=np.int64)  # (the deserters found by _drop_deserters)
 
     def gas_ready(self, geyser: int, building: int) -> None:
         """A gas building finished on ``geyser`` (index among the map's geysers): its source can be mined."""
@@ -233,15 +236,11 @@ class Gathering:
                 queue.remove(slot)
 
     def _drop_deserters(self) -> None:
-        """Workers that died, were ordered elsewhere or started fighting leave the cycle."""
+        """Workers that died, were ordered elsewhere or started fighting leave the cycle (checked before every
+        event: one compiled pass over the slots)."""
         st = self.engine.state
-        busy = np.flatnonzero(self.phase != NONE)  # (every loop: only the workers in the cycle are looked at)
-        phase, kind = self.phase[busy], st.order_kind[busy, 0]
-        moving = (phase == TO_FIELD) | (phase == TO_HALL)
-        ordered = np.where(moving, (kind != Order.MOVE) & (kind != Order.IDLE), kind != Order.IDLE)
-        off_course = moving & (kind == Order.MOVE) & np.any(st.order_pos[busy, 0] != self.goal[busy], axis=1)
-        gone = ~st.alive[busy] | ordered | off_course | (st.attack_target[busy] >= 0)
-        for w in busy[gone].tolist():
+        count = _deserters(self.phase, self.goal, st.alive, st.order_kind, st.order_pos, st.attack_target, self._out)
+        for w in self._out[:count].tolist():
             self._leave(w)
 
     def _leave(self, w: int) -> None:
@@ -253,3 +252,23 @@ class Gathering:
         self.phase[w], self.field[w], self.hall[w], self.due[w], self.carry[w] = NONE, -1, -1, NEVER, 0
         if self.engine.state.alive[w]:
             self.engine.set_solid([w], True)
+
+
+@njit(cache=True)
+def _deserters(phase, goal, alive, order_kind, order_pos, attack_target, out):
+    """Writes into ``out`` (in slot order) the workers in the cycle that must leave it and returns how many: dead,
+    given another order (a walking worker may only move or have arrived, the others only idle), walking somewhere
+    other than its goal, or holding an attack target."""
+    count = 0
+    for w in range(phase.shape[0]):
+        p = phase[w]
+        if p == NONE:
+            continue
+        kind = order_kind[w, 0]
+        moving = p == TO_FIELD or p == TO_HALL
+        ordered = (kind != _WALK and kind != _IDLE) if moving else kind != _IDLE
+        off_course = moving and kind == _WALK and (order_pos[w, 0, 0] != goal[w, 0] or order_pos[w, 0, 1] != goal[w, 1])
+        if not alive[w] or ordered or off_course or attack_target[w] >= 0:
+            out[count] = w
+            count += 1
+    return count
