@@ -219,3 +219,55 @@ def test_label_repeat_window_thins_repeated_economy_labels_of_a_full_game(tmp_pa
     a = replay_result(str(unlabelled), BuildSettings("both", 8, 512, 64))
     b = replay_result(str(unlabelled), BuildSettings("both", 8, 512, 64, label_repeat_window=window))
     assert all(np.array_equal(a.arrays[k], b.arrays[k]) for k in a.arrays) and a.stats == b.stats
+
+
+class _Rules:
+    """The slice of ``ActionRules`` that ``_player_samples`` reads: every action teachable, type 0 the no_op, types
+    from 7 the economy's, a budget of 2 sub-actions; ``step`` gives the sub-action types (-1: unscored padding)."""
+
+    no_op_type, first_economy_type, actions_per_step = 0, 7, 2
+
+    def teachable(self, observations, actions):
+        return [(a, None) for a in actions]
+
+    def step(self, actions, ended=True):
+        types = [int(a["action_type"]) for a in actions]
+        return {"action_type": types + [0 if ended else -1] * (self.actions_per_step - len(types))}
+
+
+def test_thinning_keeps_same_step_duplicates_and_counts_only_labels_within_the_budget():
+    """Two producers may train the same unit in one step (both kept); a label cut by the action budget was never
+    taught, so its repeat in the next step is kept, not thinned; a taught one's repeat within the window is thinned
+    and its step left unscored."""
+    from collections import Counter
+
+    from training.bc.dataset import _player_samples
+
+    obs = {"available_actions": np.ones(20, dtype=bool)}
+    labels = [[1, 2, 11], [11], [11, 11], [12], [12], [5]]  # per step: action types
+    steps = [(obs, [{"action_type": k} for k in step]) for step in labels]
+    stats = Counter()
+    samples = _player_samples(steps, _Rules(), stats, repeat_window=2)
+    assert [s.action["action_type"] for s in samples] == [[1, 2], [11, 0], [-1, -1], [12, 0], [-1, -1], [5, 0]]
+    assert stats["thinned: repeated economy label"] == 3 and stats["dropped: over the action budget"] == 1
+    kept = _player_samples(steps[2:3], _Rules(), Counter(), repeat_window=2)
+    assert kept[0].action["action_type"] == [11, 11]  # the same type twice in one step: both taught
+    assert [s.action["action_type"] for s in _player_samples(steps, _Rules(), Counter())] == \
+        [[1, 2], [11, 0], [11, 11], [12, 0], [12, 0], [5, 0]]  # fmt: skip
+
+
+def test_a_new_window_resimulates_only_the_labelled_replays(tmp_path, monkeypatch):
+    """The window changes what a labelled replay teaches, not an unlabelled one: a cache built with another window
+    serves the unlabelled replays and the labelled ones are re-simulated."""
+    from training.bc import dataset as bc_dataset
+    from training.bc.dataset import prepare_data
+
+    (labelled,) = replays_cli.record_batch(jobs(tmp_path / "l", 1, "--p1", "medium", "--p2", "very_hard",
+                                                "--label-with", "expert"))  # fmt: skip
+    (plain,) = replays_cli.record_batch(jobs(tmp_path / "p", 1, "--p1", "medium", "--p2", "very_hard"))
+    paths = [str(labelled.path), str(plain.path)]
+    prepare_data(paths, BuildSettings("both", 8, 64, 64), tmp_path / "cache", progress=False)
+    simulated, real = [], bc_dataset.replay_result
+    monkeypatch.setattr(bc_dataset, "replay_result", lambda path, s: simulated.append(path) or real(path, s))
+    prepare_data(paths, BuildSettings("both", 8, 64, 64, label_repeat_window=16), tmp_path / "cache", progress=False)
+    assert simulated == [str(labelled.path)]

@@ -173,6 +173,7 @@ class Engine:
             st.pos = np.ascontiguousarray(st.pos, dtype=np.float64)
         self._pos = st.pos
         self._z = st.pos.view(np.complex128).reshape(-1)  # x + iy, sharing memory with state.pos
+        self._pz = self._pz2.view(np.complex128).reshape(-1)  # (again: a copied engine's views are separate arrays)
         self._ready = self.loop + st.cooldown
         self._fire_at = float(self._ready[self._shoot].min()) if not self._dirty and self._any_shoot else -np.inf
         self._synced = self.loop

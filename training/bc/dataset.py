@@ -370,8 +370,9 @@ def _player_samples(steps: Sequence[tuple[dict[str, np.ndarray], list[Any]]], ru
 
     ``repeat_window`` > 0 (DAgger labels): a demonstrator labelling a learner asks again, every step, for an order
     the learner did not follow, so unmade build orders would outweigh everything else. An economy action whose type
-    was kept within the previous ``repeat_window`` steps is dropped (counted as thinned) and its step's remaining
-    sub-actions end unscored (type -1) instead of with a no_op: the step does not teach "send nothing more"."""
+    a sample taught within the previous ``repeat_window`` steps (not the same step: two producers may train the same
+    unit at once) is dropped (counted as thinned) and its step's remaining sub-actions end unscored (type -1)
+    instead of with a no_op: the step does not teach "send nothing more"."""
     flat = [(obs, action) for obs, actions in steps for action in actions]
     checked = iter(rules.teachable([o for o, _ in flat], [a for _, a in flat]))
     kept_at: dict[int, int] = {}  # economy action type -> the last step a label of it was kept
@@ -385,17 +386,18 @@ def _player_samples(steps: Sequence[tuple[dict[str, np.ndarray], list[Any]]], ru
             kind = int(action["action_type"])
             if kind == rules.no_op_type:
                 continue
-            if repeat_window and kind >= rules.first_economy_type and t - kept_at.get(kind, -repeat_window - 1) \
+            if repeat_window and kind >= rules.first_economy_type and 0 < t - kept_at.get(kind, -repeat_window - 1) \
                     <= repeat_window:  # fmt: skip
                 stats["thinned: repeated economy label"] += 1
                 thinned = True
             else:
                 taken.append(action)
-                if kind >= rules.first_economy_type:
-                    kept_at[kind] = t
         if len(taken) > rules.actions_per_step:
             stats["dropped: over the action budget"] += len(taken) - rules.actions_per_step
             taken = taken[: rules.actions_per_step]
+        for action in taken:  # (what the step teaches: labels cut by the budget were not kept)
+            if int(action["action_type"]) >= rules.first_economy_type:
+                kept_at[int(action["action_type"])] = t
         if not taken and not thinned:
             if not bool(obs["available_actions"][rules.no_op_type]):
                 continue
