@@ -271,3 +271,51 @@ def test_a_new_window_resimulates_only_the_labelled_replays(tmp_path, monkeypatc
     monkeypatch.setattr(bc_dataset, "replay_result", lambda path, s: simulated.append(path) or real(path, s))
     prepare_data(paths, BuildSettings("both", 8, 64, 64, label_repeat_window=16), tmp_path / "cache", progress=False)
     assert simulated == [str(labelled.path)]
+
+
+def test_pstar_dagger_refuses_bad_rounds_in_one_line(capsys):
+    from training.cli import main as pstar
+
+    for argv, problem in ((["start=x", "levels=[godlike]"], "expected full-game levels"),
+                          (["start=x", "label_with=cheat_money"], "expected a full-game level that does not cheat"),
+                          ([], "expected the agent round 0 starts from"),
+                          (["start=no/such/run", "rounds=1"], "no/such/run")):  # fmt: skip
+        assert pstar(["dagger", "--quiet", *argv]) == 2
+        assert "pstar dagger: error: " in (err := capsys.readouterr().err) and problem in err, err
+
+
+@pytest.mark.slow
+def test_pstar_dagger_plays_labels_clones_and_evaluates_each_round_and_continues_where_it_stopped(tmp_path, capsys):
+    """Round k's learner is round k-1's agent, its BC data the bots' games plus every round's labelled games so far,
+    its beta decayed; running again adds rounds without replaying or retraining finished ones, and a lost
+    evaluation is played again alone."""
+    from training.cli import main as pstar
+
+    bots = tmp_path / "bots"
+    assert pstar(["replays", "record-full", "--quiet", "--games", "1", "--p1", "very_easy", "--p2", "easy",
+                  "--out", str(bots), "--workers", "1"]) == 0  # fmt: skip
+    bc = [f"cache_dir={tmp_path / 'cache'}", "steps=2", "val_fraction=0", "eval_every=0", "num_workers=0",
+          "batch_size=2", "max_units=512", "players=both", f"replays=[{bots}]"]
+    assert pstar(["bc", "--quiet", *bc, f"run_root={tmp_path}", "name=clone"]) == 0
+    argv = ["dagger", "--quiet", f"start={tmp_path / 'clone'}", "levels=[very_easy]", "games=1", "eval_games=1",
+            "processes=1", "beta=0.5", f"run_root={tmp_path}", "name=d", *(f"bc.{key}" for key in bc),
+            "bc.label_repeat_window=16"]
+    assert pstar([*argv, "rounds=1"]) == 0
+    root = tmp_path / "d"
+    first = {p: p.stat().st_mtime_ns for p in (root / "round_0" / "games" / "done.json", root / "round_0" / "bc.yaml",
+                                               root / "round_0" / "eval.json")}  # fmt: skip
+    assert pstar([*argv, "rounds=2"]) == 0
+    out = capsys.readouterr().out
+    assert "| 0 | 0.5 |" in out and "| 1 | 0.25 |" in out
+    assert {p: p.stat().st_mtime_ns for p in first} == first  # round 0 was not played or evaluated again
+    rows = json.loads((root / "dagger.json").read_text())
+    assert [r["beta"] for r in rows] == [0.5, 0.25] and all(r["evaluated"]["very_easy"]["games"] == 1 for r in rows)
+    config = (root / "round_1" / "bc" / "config.yaml").read_text()
+    assert str(root / "round_0" / "games") in config and str(root / "round_0" / "bc") in config  # data and start
+    for game in (root / "round_1" / "games").glob("*.skreplay"):
+        assert load_header(game).labels and "beta 0.25" in " ".join(load_header(game).players.values())
+    (root / "round_1" / "eval.json").unlink()
+    games = (root / "round_1" / "games" / "done.json").stat().st_mtime_ns
+    assert pstar([*argv, "rounds=2"]) == 0
+    assert (root / "round_1" / "eval.json").is_file()
+    assert (root / "round_1" / "games" / "done.json").stat().st_mtime_ns == games

@@ -107,6 +107,10 @@ def test_eval_full_records_dagger_data_the_labeller_playing_with_beta_one(tmp_pa
     assert "expected a full-game level that does not cheat" in capsys.readouterr().err
     assert pstar(["eval-full", "bot:easy", "--label-with", "hard"]) == 2
     assert "--label-with, --beta and --keep need --record" in capsys.readouterr().err
+    assert pstar(["eval-full", str(tmp_path / "no_run")]) == 2  # found before any worker starts
+    assert f"checkpoint {tmp_path / 'no_run'}: not found" in capsys.readouterr().err
+    assert pstar(["eval-full", "bot:godlike"]) == 2
+    assert "expected bot:<full-game level>" in capsys.readouterr().err
 
 
 def test_eval_full_keep_won_records_only_the_games_the_player_won(tmp_path, capsys):

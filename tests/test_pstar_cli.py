@@ -11,12 +11,13 @@ import pytest
 from training.bc.config import BCConfig
 from training.cli import main
 from training.config_io import load_config
+from training.dagger import DAggerConfig
 from training.eval.config import EvalConfig
 from training.quickstart import QuickstartConfig
 from training.rl.config import RLConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-SUBCOMMANDS = ["quickstart", "replays", "bc", "rl", "eval", "eval-full", "play", "bots"]
+SUBCOMMANDS = ["quickstart", "replays", "bc", "rl", "eval", "eval-full", "dagger", "play", "bots"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -38,6 +39,7 @@ BAD_INPUTS = {
     "replays record-full": (["--p1", "godlike"], "unknown full-game bot level 'godlike'"),
     "eval-full": (["bot:hard", "--levels", "godlike"], "unknown full-game level(s) ['godlike']"),
     "bc": (["bogus=1"], "unknown key 'bogus'"),
+    "dagger": (["bogus=1"], "unknown key 'bogus'"),
     "rl": (["bogus=1"], "unknown key 'bogus'"),
     "eval": (["bot:hard", "bogus=1"], "unknown key 'bogus'"),
     "task image": (["bogus=1"], "unknown key 'bogus'"),
@@ -69,7 +71,7 @@ def test_every_subcommand_takes_the_common_flags_and_errors_alike(command, flags
         assert pstar_log_level.level == level
 
 
-@pytest.mark.parametrize("command", ["quickstart", "bc", "rl", "eval", "task image"])
+@pytest.mark.parametrize("command", ["quickstart", "bc", "dagger", "rl", "eval", "task image"])
 def test_config_overrides_may_come_before_and_after_flags(command, capsys):
     # `pstar bc --config X replays=[r] -q name=n --resume`: the keys after the flag are overrides too
     before = {"eval": ["bot:hard", "seed=1"], "task image": ["label_smoothing=0.1"]}.get(command, ["seed=1"])
@@ -102,7 +104,7 @@ def test_top_level_help_lists_the_subcommands():
     ("name", "cls"),
     [("quickstart", QuickstartConfig), ("full", QuickstartConfig), ("bc", BCConfig), ("rl", RLConfig),
      ("eval", EvalConfig), ("bc_expert", BCConfig), ("rl_expert", RLConfig), ("eval_expert", EvalConfig),
-     ("bc_full", BCConfig), ("dagger_full", BCConfig), ("sil_full", BCConfig), ("rl_full", RLConfig)],
+     ("bc_full", BCConfig), ("dagger_full", DAggerConfig), ("sil_full", BCConfig), ("rl_full", RLConfig)],
 )  # fmt: skip
 def test_presets_load(name, cls):
     cfg = load_config(cls, CONFIGS / f"{name}.yaml")

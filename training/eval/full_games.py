@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -163,13 +164,21 @@ def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str =
         raise ValueError(f"--temperature is {temperature!r}, expected a number > 0")
     if core_window is not None and core_window < 1:
         raise ValueError(f"--core-window is {core_window!r}, expected a number of steps >= 1")
+    if player.startswith("bot:") and player[len("bot:"):] not in FULL_GAME_LEVELS:
+        raise ValueError(f"player {player!r}: expected bot:<full-game level>, one of {', '.join(FULL_GAME_LEVELS)}")
+    if not player.startswith("bot:"):
+        from training.eval.players import load_player
+
+        load_player(player)  # (here, so a missing or bad checkpoint is one error, not a broken worker pool)
     everything = plan(levels, games, seed, races or ["random"])
     chunks = [everything[i : i + batch] for i in range(0, len(everything), batch)]
     threads = max(1, 2 // max(processes, 1))
     if recording is not None:
         recording.out.mkdir(parents=True, exist_ok=True)
     n = len(chunks)
-    with ProcessPoolExecutor(max_workers=max(1, min(processes, n))) as pool:
+    spawn = multiprocessing.get_context("spawn")  # (a worker forked from a process that has used torch's thread
+    # pool, as this one has by loading the player, hangs in its first parallel torch call)
+    with ProcessPoolExecutor(max_workers=max(1, min(processes, n)), mp_context=spawn) as pool:
         outcomes = [r for part in pool.map(play_games, [player] * n, chunks, [game_map] * n, [greedy] * n,
                                             [threads] * n, [recording] * n, range(0, len(everything), batch),
                                             [temperature] * n, [core_window] * n)
