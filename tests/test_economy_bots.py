@@ -111,6 +111,8 @@ def test_eval_full_records_dagger_data_the_labeller_playing_with_beta_one(tmp_pa
     assert f"checkpoint {tmp_path / 'no_run'}: not found" in capsys.readouterr().err
     assert pstar(["eval-full", "bot:godlike"]) == 2
     assert "expected bot:<full-game level>" in capsys.readouterr().err
+    assert pstar(["eval-full", "pretrained:pio"]) == 2  # a battle agent
+    assert "its agent was trained on another game (7 action types, a full game has 48)" in capsys.readouterr().err
 
 
 def test_eval_full_keep_won_records_only_the_games_the_player_won(tmp_path, capsys):

@@ -27,6 +27,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -150,6 +151,19 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
     return [int(r) for r in results]
 
 
+def _check_full_game_agent(player: str, source: Any, game_map: str) -> None:
+    """Refuse an agent whose spec has other action types or scalars than a full game's (a battle agent)."""
+    from envs.skirmish.economy.match import FullMatch
+
+    full = FullMatch(game_map, ("terran", "terran"), seed=0, max_units=source.max_units,
+                     resolution=source.resolution).spec.to_dict()  # fmt: skip
+    for key in ("action_types", "scalars"):
+        if source.spec[key] != full[key]:
+            raise ValueError(f"player {player!r}: its agent was trained on another game ({len(source.spec[key])} "
+                             f"{key.replace('_', ' ')}, a full game has {len(full[key])}): expected an agent of full "
+                             "games (pstar bc on full-game replays)")  # fmt: skip
+
+
 def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str = "duel", seed: int = 0,
                   races: list[str] | None = None, greedy: bool = False, processes: int = 2, batch: int = 8,
                   recording: Recording | None = None, temperature: float | None = None,
@@ -169,7 +183,7 @@ def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str =
     if not player.startswith("bot:"):
         from training.eval.players import load_player
 
-        load_player(player)  # (here, so a missing or bad checkpoint is one error, not a broken worker pool)
+        _check_full_game_agent(player, load_player(player), game_map)  # (here: one error, not a broken pool)
     everything = plan(levels, games, seed, races or ["random"])
     chunks = [everything[i : i + batch] for i in range(0, len(everything), batch)]
     threads = max(1, 2 // max(processes, 1))
