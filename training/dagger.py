@@ -36,11 +36,11 @@ from typing import Any
 
 from envs.skirmish.economy.bot import FULL_GAME_LEVELS
 from training.bc.config import BCConfig
-from training.checkpoint import latest_checkpoint, read_meta
+from training.checkpoint import CHECKPOINTS, latest_checkpoint, read_meta
 from training.config_io import CheckedConfig, ConfigError, described, save_config
+from training.eval.full_games import check_labeller
 
 DONE = "done.json"  # written in a round's games/ once its last game is
-CHECKPOINTS = "checkpoints"
 
 
 @dataclass
@@ -74,11 +74,10 @@ class DAggerConfig(CheckedConfig):
         if unknown or not self.levels:
             raise ConfigError(f"expected full-game levels, some of {', '.join(FULL_GAME_LEVELS)}; got {self.levels}",
                               "levels")  # fmt: skip
-        labeller = FULL_GAME_LEVELS.get(self.label_with)
-        if labeller is None or labeller.vision or labeller.income != 1.0:
-            fair = [n for n, c in FULL_GAME_LEVELS.items() if not c.vision and c.income == 1.0]
-            raise ConfigError(f"{self.label_with!r}: expected a full-game level that does not cheat, one of "
-                              f"{', '.join(fair)}", "label_with")  # fmt: skip
+        try:
+            check_labeller(self.label_with, "label_with")
+        except ValueError as error:
+            raise ConfigError(str(error), "label_with") from error
 
     def beta_of(self, k: int) -> float:
         """Round ``k``'s mixture."""
@@ -130,7 +129,6 @@ def _pstar(stage: str, argv: list[str], flags: list[str]) -> None:
 def run_dagger(cfg: DAggerConfig, flags: list[str] | None = None) -> list[Round]:
     """Play, label, clone and evaluate ``cfg.rounds`` rounds, skipping what is already done; every round's record.
     ``flags``: the common flags each stage's ``pstar`` command gets (``--quiet``, ...)."""
-    from training.eval.full_games import Recording
     from training.eval.players import load_player
 
     flags = flags or []
@@ -144,7 +142,6 @@ def run_dagger(cfg: DAggerConfig, flags: list[str] | None = None) -> list[Round]
         done = rnd.games / DONE
         if not done.is_file():
             shutil.rmtree(rnd.games, ignore_errors=True)  # (an interrupted recording is played again)
-            Recording(rnd.games, cfg.label_with, rnd.beta)  # (checks them)
             _pstar(f"round {k} games", ["eval-full", str(learner), "--levels", *cfg.levels, "--games",
                                         str(cfg.games), "--seed", str(cfg.seed + k * cfg.games), "--map", cfg.map,
                                         "--processes", str(cfg.processes), "--record", str(rnd.games),

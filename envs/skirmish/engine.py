@@ -316,7 +316,6 @@ class Engine:
         self._raw_table = damage_table(self.units)  # [attacker type, victim type]
         self._kind_values, self._kind_wants, self._kind_base = tables.kind_values, tables.kind_wants, tables.kind_base
         n = self.state.n
-        self._idx = np.arange(n)
         self._map_size = np.array([self.scenario.map_width, self.scenario.map_height], dtype=np.float64)
         self._jitter = self.units.cooldown_jitter_loops
         self._healer_slots = self._healer.nonzero()[0]

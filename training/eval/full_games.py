@@ -46,6 +46,17 @@ class FullEvalGame:
     races: tuple[str, str]
 
 
+def check_labeller(level: str, what: str) -> None:
+    """Raise unless ``level`` is a full-game level that does not cheat (a labeller sees and earns what a player
+    does); ``what`` names the setting in the message."""
+    from envs.skirmish.economy.bot import FULL_GAME_LEVELS
+
+    config = FULL_GAME_LEVELS.get(level)
+    if config is None or config.vision or config.income != 1.0:
+        fair = [n for n, c in FULL_GAME_LEVELS.items() if not c.vision and c.income == 1.0]
+        raise ValueError(f"{what} {level!r}: expected a full-game level that does not cheat, one of {', '.join(fair)}")
+
+
 @dataclass(frozen=True)
 class Recording:
     """Write each game as a replay under ``out``; with ``label_with`` (a non-cheating full-game level) that bot labels
@@ -58,13 +69,8 @@ class Recording:
     keep: str = "all"
 
     def __post_init__(self) -> None:
-        from envs.skirmish.economy.bot import FULL_GAME_LEVELS
-
-        level = FULL_GAME_LEVELS.get(self.label_with) if self.label_with is not None else None
-        if self.label_with is not None and (level is None or level.vision or level.income != 1.0):
-            fair = [n for n, c in FULL_GAME_LEVELS.items() if not c.vision and c.income == 1.0]
-            raise ValueError(f"--label-with {self.label_with!r}: expected a full-game level that does not cheat, one "
-                             f"of {', '.join(fair)}")  # fmt: skip
+        if self.label_with is not None:
+            check_labeller(self.label_with, "--label-with")
         if not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"--beta is {self.beta!r}, expected a probability in [0, 1]")
         if self.keep not in KEEP:
