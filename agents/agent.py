@@ -234,8 +234,10 @@ class Agent(nn.Module):
         temperature: float | None = None,
         generator: torch.Generator | None = None,
         given: dict[str, torch.Tensor] | None = None,
+        greedy_arguments: bool = False,
     ) -> ActOutput:
         """Sample (or pick greedily) one step's actions per row; ``temperature`` defaults to the heads config's.
+        ``greedy_arguments``: sample the action types, pick the most likely arguments (units, target, location).
 
         ``given`` ([B, N, ...] per key) fixes some heads' choices in every sub-action (e.g. the true action types, to
         measure the selections given them); see ``StepActions``. Work whose result is unused is skipped (heads on
@@ -252,7 +254,8 @@ class Agent(nn.Module):
         temperatures = torch.full((core_output.shape[0],), temperature, device=core_output.device)
         out = self.step_actions(self.heads, core_output, units, legal, action=self._to_frame(given, mirrored)
                                 if given is not None else None, greedy=greedy, temperature=temperature,
-                                generator=generator, compact=not recording_active())  # fmt: skip
+                                generator=generator, compact=not recording_active(),
+                                greedy_arguments=greedy_arguments)  # fmt: skip
         log_prob = torch.stack(list(out.log_probs.values())).sum(0)
         state = self.next_state(core_state, out.action, obs["units"])
         action = self._to_frame(out.action, mirrored)

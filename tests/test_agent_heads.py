@@ -250,8 +250,15 @@ def test_gradients_reach_every_head_parameter(spec):
     out = heads(**x, action=sampled.action)
     loss = sum(out.log_probs.values()).sum() + sum(out.entropy.values()).sum() + value(x["core_output"]).sum()
     loss.backward()
+    # the last transposed convolution's one bias shifts every location logit alike, which a softmax ignores: its
+    # gradient is zero but for rounding (so it is checked to be ~0, not > 0)
+    last_bias = f"target_location.upsample.{len(heads.target_location.upsample) - 1}.bias"
     for name, p in [*heads.named_parameters(), *value.named_parameters()]:
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+        assert p.grad is not None, name
+        if name == last_bias:
+            assert p.grad.abs().sum() < 1e-4, name
+        else:
+            assert p.grad.abs().sum() > 0, name
     assert x["unit_embeddings"].grad[:, 8:].abs().sum() == 0  # padding rows do not influence the result
 
 

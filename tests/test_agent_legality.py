@@ -145,3 +145,27 @@ def test_random_agent_plays_strict_games_without_an_illegal_action(kind, one_thr
 def test_random_agent_plays_ten_thousand_strict_steps(kind, one_thread):
     steps, used, _ = play_strict(kind, steps_per_scenario=320, include_large=True)
     assert steps >= 10_000 and set(used) == set(INDEX.values())
+
+
+def test_greedy_arguments_sample_the_type_and_pick_the_most_likely_arguments():
+    agent = Agent(SPEC, AgentConfig.small("perceiver")).eval()
+    obs = observation([("marine", 1), ("marine", 1), ("marauder", 1), ("zealot", 4), ("stalker", 4)])
+    state = agent.initial_state(1)
+    with torch.no_grad():
+        for kind in ("attack_unit", "move", "attack_move"):
+            given = {"action_type": torch.tensor([[INDEX[kind]] * agent.spec.actions_per_step])}
+            picked = agent.act(obs, state, given=given, greedy=True).action
+            for seed in range(8):
+                out = agent.act(obs, state, given=given, temperature=5.0, greedy_arguments=True,
+                                generator=torch.Generator().manual_seed(seed)).action  # fmt: skip
+                assert all(torch.equal(out[key], picked[key]) for key in picked), (kind, seed)
+        types, sampled_args = set(), set()
+        for seed in range(30):  # the type is still drawn as when sampling everything (the same generator draw)
+            generator = torch.Generator().manual_seed(seed)
+            sampled = agent.act(obs, state, temperature=5.0, generator=generator).action
+            out = agent.act(obs, state, temperature=5.0, greedy_arguments=True,
+                            generator=torch.Generator().manual_seed(seed)).action  # fmt: skip
+            assert out["action_type"][0, 0] == sampled["action_type"][0, 0]
+            types.add(int(out["action_type"][0, 0]))
+            sampled_args.add(tuple(sampled["selected_units"][0, 0].tolist()))
+        assert len(types) > 2 and len(sampled_args) > 2  # (at temperature 5 sampling does vary)

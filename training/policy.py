@@ -61,6 +61,8 @@ class AgentPolicy:
     Calling the policy with one game's ``(obs, spec)`` (batch size 1) makes it a SkirmishEnv opponent.
     ``core_window``: start the recurrent state afresh every that many steps of a game, as an agent cloned with
     truncated BPTT over sequences of that length saw it in training (None: carried over the whole game).
+    ``greedy_arguments``: sample the action types, pick the most likely arguments (for evaluation: the log-probs
+    then are not those of the actions' distribution, which an RL learner's importance weights would need).
     """
 
     def __init__(
@@ -72,13 +74,14 @@ class AgentPolicy:
         temperature: float | None = None,
         seed: int | None = None,
         core_window: int | None = None,
+        greedy_arguments: bool = False,
     ) -> None:
         if core_window is not None and core_window < 1:
             raise ValueError(f"AgentPolicy: core_window must be >= 1 or None, got {core_window}")
         self.agent = agent
         self.core_window = core_window
         self.batch_size = int(batch_size)
-        self.greedy, self.temperature = greedy, temperature
+        self.greedy, self.temperature, self.greedy_arguments = greedy, temperature, greedy_arguments
         self.generator = None
         if seed is not None:
             self.generator = torch.Generator().manual_seed(int(seed))
@@ -112,7 +115,7 @@ class AgentPolicy:
             self.age = torch.where(self.first, 1, self.age + 1)
         with torch.inference_mode():
             out = self.agent.act(obs, self.state, first, greedy=self.greedy, temperature=self.temperature,
-                                 generator=self.generator)  # fmt: skip
+                                 generator=self.generator, greedy_arguments=self.greedy_arguments)  # fmt: skip
         self.state = out.state
         self.first = torch.zeros(self.batch_size, dtype=torch.bool)
         return unstack_actions(out.action, self.agent.spec.no_op), out

@@ -74,18 +74,21 @@ class ActionHeads(nn.Module):
         active: torch.Tensor | None = None,
         compact: bool = False,
         score: bool = False,
+        greedy_arguments: bool = False,
     ) -> ActionHeadsOutput:
         """``legal`` from ``self.rules.observe(obs)``; ``temperature``: one number, or one per row [B]; ``active``
         [B]: the rows that still act (all when None; the others' action is the no_op, unscored). ``compact``: every
         row acts (``active`` None) and each head runs only where used (then only the action-type head's
         distributions cover every row, for ``recording``). ``score``: ``action`` holds every key, and the selection
-        and location heads score it on their fast teacher-forced paths."""
+        and location heads score it on their fast teacher-forced paths. ``greedy_arguments``: the action type is
+        sampled (or picked, with ``greedy``) as usual, every argument head picks its most likely choice."""
         given = (lambda key: None) if action is None else action.get  # a partial action forces only its keys
         sampling = {"greedy": greedy, "temperature": temperature, "generator": generator}
+        arguments = {**sampling, "greedy": True} if greedy_arguments else sampling
         if compact:
             if active is not None:
                 raise ValueError("ActionHeads: compact runs every row given (pass only the active rows)")
-            return self._compact(core_output, unit_embeddings, legal, given, sampling)
+            return self._compact(core_output, unit_embeddings, legal, given, sampling, arguments)
         if active is None:
             active = torch.ones(core_output.shape[0], dtype=torch.bool, device=core_output.device)
         kind = self.action_type(core_output, legal.action_types, given("action_type"), **sampling, active=active,
@@ -98,7 +101,7 @@ class ActionHeads(nn.Module):
         if score:
             selection = self.selected_units.score(*selection_inputs, temperature=temperature)
         else:
-            selection = self.selected_units(*selection_inputs, **sampling)
+            selection = self.selected_units(*selection_inputs, **arguments)
         target_used = self.table.used(types, "target_unit")
         if given("target_unit") is not None:
             target_used = target_used & (given("target_unit") >= 0)
@@ -109,16 +112,16 @@ class ActionHeads(nn.Module):
             types,
             target_used,
             given("target_unit"),
-            **sampling,
+            **arguments,
         )
         location_inputs = (target.autoregressive_embedding, legal.cells, self.table.used(types, "target_location"),
                            given("target_location"))
         if score:
             location = self.target_location.score(*location_inputs, temperature=temperature)
         else:
-            location = self.target_location(*location_inputs, **sampling)
+            location = self.target_location(*location_inputs, **arguments)
         queued = self.queued(
-            location.autoregressive_embedding, self.table.used(types, "queued"), given("queued"), **sampling
+            location.autoregressive_embedding, self.table.used(types, "queued"), given("queued"), **arguments
         )
         outputs = dict(zip(HEADS, (kind, selection, target, location, queued), strict=True))
         return ActionHeadsOutput(
@@ -151,19 +154,21 @@ class ActionHeads(nn.Module):
         legal: Legality,
         given: Callable[[str], torch.Tensor | None],
         sampling: dict[str, Any],
+        arguments: dict[str, Any],
     ) -> ActionHeadsOutput:
         """``forward`` with every row active, each argument head only on the rows whose type uses it (and no
-        entropies)."""
+        entropies); the action type drawn as ``sampling`` says, the arguments as ``arguments`` says."""
         batch, num_units = legal.unit_mask.shape
         device = core_output.device
         sampling = {**sampling, "with_entropy": False}
+        arguments = {**arguments, "with_entropy": False}
         kind = self.action_type(core_output, legal.action_types, given("action_type"), **sampling,
                                 active=torch.ones(batch, dtype=torch.bool, device=device), end=self.no_op)  # fmt: skip
         types = kind.choice
         out = self.nothing(batch, core_output)._replace(embedding=kind.autoregressive_embedding, entropy={})
         out.action["action_type"] = types
         out.log_probs["action_type"] = kind.log_prob
-        rows = Rows(self.table.used(types, "selected_units"), sampling)
+        rows = Rows(self.table.used(types, "selected_units"), arguments)
         if rows:
             max_picks = torch.where(self.rules.keeps_one_unselected(types), legal.unit_mask.sum(-1) - 1,
                                     self.max_selected)  # fmt: skip
@@ -176,19 +181,19 @@ class ActionHeads(nn.Module):
         used = self.table.used(types, "target_unit")
         if given("target_unit") is not None:
             used = used & (given("target_unit") >= 0)
-        rows = Rows(used, sampling)
+        rows = Rows(used, arguments)
         if rows:  # the rules on every row (a few small ops), then one take rather than one per legality mask
             allowed = rows.take(self.rules.targets(legal, types, selected_rows(out.action["selected_units"],
                                                                                num_units)))  # fmt: skip
             target = self.target_unit(rows.take(out.embedding), rows.take(unit_embeddings), allowed, rows.take(types),
                                       rows.everyone, rows.take(given("target_unit")), **rows.sampling)  # fmt: skip
             out = rows.put(out, "target_unit", target)
-        rows = Rows(self.table.used(types, "target_location"), sampling)
+        rows = Rows(self.table.used(types, "target_location"), arguments)
         if rows:
             location = self.target_location(rows.take(out.embedding), rows.take(legal.cells), rows.everyone,
                                             rows.take(given("target_location")), **rows.sampling)  # fmt: skip
             out = rows.put(out, "target_location", location)
-        rows = Rows(self.table.used(types, "queued"), sampling)
+        rows = Rows(self.table.used(types, "queued"), arguments)
         if rows:
             queued = self.queued(rows.take(out.embedding), rows.everyone, rows.take(given("queued")), **rows.sampling)
             out = rows.put(out, "queued", queued)

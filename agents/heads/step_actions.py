@@ -60,13 +60,15 @@ class StepActions(nn.Module):
         generator: torch.Generator | None = None,
         compact: bool = False,
         score: bool = False,
+        greedy_arguments: bool = False,
     ) -> StepActionsOutput:
         """Sample, or score ``action`` ([B, N, ...] per key). A partial ``action`` forces its keys in every sub-action
         and samples the rest (e.g. the true action types, to measure the selections given them); later sub-actions
         are then conditioned on the earlier ones as forced and sampled. ``compact``: skip the work of rows and
         heads whose result is unused (same actions and log-probs, no entropies; ``recording`` then sees only the
         rows computed). ``score``:
-        ``action`` is complete and only scored (the heads' fast teacher-forced paths, see ``ActionHeads``)."""
+        ``action`` is complete and only scored (the heads' fast teacher-forced paths, see ``ActionHeads``).
+        ``greedy_arguments``: every argument head picks its most likely choice (see ``ActionHeads``)."""
         rows = core_output.shape[0]
         active = torch.ones(rows, dtype=torch.bool, device=core_output.device)
         may_end = legal._replace(action_types=legal.action_types | (torch.arange(
@@ -79,10 +81,11 @@ class StepActions(nn.Module):
             allowed = legal if k == 0 else may_end
             if compact:
                 out = self._active_rows(heads, active, context, unit_embeddings, allowed, given, greedy, temperature,
-                                        generator)  # fmt: skip
+                                        generator, greedy_arguments)  # fmt: skip
             else:
                 out = heads(context, unit_embeddings, allowed, action=given, greedy=greedy, temperature=temperature,
-                            generator=generator, active=active, score=score)  # fmt: skip
+                            generator=generator, active=active, score=score,
+                            greedy_arguments=greedy_arguments)  # fmt: skip
             outputs.append(out)
             active = active & (out.action["action_type"] != self.no_op)
             if k + 1 < self.actions_per_step:
@@ -97,14 +100,14 @@ class StepActions(nn.Module):
     def _active_rows(self, heads: ActionHeads, active: torch.Tensor, context: torch.Tensor,
                      unit_embeddings: torch.Tensor, legal: Legality, given: dict[str, torch.Tensor] | None,
                      greedy: bool, temperature: float | torch.Tensor,
-                     generator: torch.Generator | None) -> ActionHeadsOutput:  # fmt: skip
+                     generator: torch.Generator | None, greedy_arguments: bool) -> ActionHeadsOutput:  # fmt: skip
         """One sub-action computed only for the ``active`` rows (compact heads); the others get the no_op."""
         rows = Rows(active, {"greedy": greedy, "temperature": temperature, "generator": generator})
         if not rows:
             return heads.nothing(active.shape[0], context)
         out = heads(rows.take(context), rows.take(unit_embeddings), Legality(*map(rows.take, legal)),
                     action=None if given is None else {key: rows.take(value) for key, value in given.items()},
-                    **rows.sampling, compact=True)  # fmt: skip
+                    **rows.sampling, compact=True, greedy_arguments=greedy_arguments)  # fmt: skip
         if rows.every:
             return out
         empty = heads.nothing(active.shape[0], context)

@@ -100,10 +100,10 @@ def plan(levels: list[str], games: int, seed: int, races: list[str]) -> list[Ful
 
 def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bool, threads: int,
                recording: Recording | None = None, first: int = 0, temperature: float | None = None,
-               core_window: int | None = None) -> list[int]:
+               core_window: int | None = None, greedy_arguments: bool = False) -> list[int]:
     """Play ``games`` in lockstep (runs in a worker); the evaluated player's result per game: 1 win, 0 draw, -1 loss.
     With ``recording``, game ``i`` is written as replay ``first + i`` once it ends. ``temperature``: the agent's
-    sampling temperature (None: its config's); ``core_window``: see ``AgentPolicy``."""
+    sampling temperature (None: its config's); ``core_window`` and ``greedy_arguments``: see ``AgentPolicy``."""
     from envs.skirmish.economy.bot import FullGameBot, apply_full_game_cheats
     from envs.skirmish.economy.match import FullMatch
     from envs.skirmish.replay import Labels, save_replay
@@ -129,7 +129,8 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
     mixers = [LabelMixer(FullGameBot(recording.label_with, m.game, g.side, seed=g.seed * 2 + g.side), recording.beta,
                          g.seed) for g, m in zip(games, matches, strict=True)] if labelling else []  # fmt: skip
     policy = source.player(len(games), greedy=greedy, temperature=None if greedy else temperature,
-                           seed=games[0].seed, core_window=core_window) if source is not None else None  # fmt: skip
+                           seed=games[0].seed, core_window=core_window,
+                           greedy_arguments=greedy_arguments) if source is not None else None  # fmt: skip
     results: list[int | None] = [None] * len(games)
     while any(r is None for r in results):
         live = [i for i, r in enumerate(results) if r is None]
@@ -173,7 +174,7 @@ def _check_full_game_agent(player: str, source: Any, game_map: str) -> None:
 def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str = "duel", seed: int = 0,
                   races: list[str] | None = None, greedy: bool = False, processes: int = 2, batch: int = 8,
                   recording: Recording | None = None, temperature: float | None = None,
-                  core_window: int | None = None) -> dict[str, dict]:  # fmt: skip
+                  core_window: int | None = None, greedy_arguments: bool = False) -> dict[str, dict]:  # fmt: skip
     """Per level: wins, draws, losses, the win rate and its 95% Wilson interval (see the module docstring)."""
     from envs.skirmish.economy.bot import FULL_GAME_LEVELS
 
@@ -201,7 +202,7 @@ def evaluate_full(player: str, levels: list[str], games: int, *, game_map: str =
     with ProcessPoolExecutor(max_workers=max(1, min(processes, n)), mp_context=spawn) as pool:
         outcomes = [r for part in pool.map(play_games, [player] * n, chunks, [game_map] * n, [greedy] * n,
                                             [threads] * n, [recording] * n, range(0, len(everything), batch),
-                                            [temperature] * n, [core_window] * n)
+                                            [temperature] * n, [core_window] * n, [greedy_arguments] * n)
                     for r in part]  # fmt: skip
     table = {}
     for level in levels:
@@ -226,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--races", nargs="+", default=["random"], help="'random' (per variant) or two races")
     parser.add_argument("--seed", type=int, default=1000, help="first variant (default 1000)")
     parser.add_argument("--greedy", action="store_true", help="the agent picks its most likely actions")
+    parser.add_argument("--greedy-arguments", action="store_true",
+                        help="the agent samples its action types and picks its most likely arguments (units, target, "
+                             "location)")
     parser.add_argument("--temperature", type=float, default=None,
                         help="the agent's sampling temperature (default: its config's; AlphaStar played at 0.8)")
     parser.add_argument("--core-window", type=int, default=None,
@@ -252,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         table = evaluate_full(args.player, args.levels, args.games, game_map=args.map, seed=args.seed,
                               races=args.races, greedy=args.greedy, processes=args.processes, batch=args.batch,
                               recording=recording, temperature=args.temperature,
-                              core_window=args.core_window)  # fmt: skip
+                              core_window=args.core_window, greedy_arguments=args.greedy_arguments)  # fmt: skip
     except (ValueError, CheckpointError) as err:
         return fail("eval-full", err)
     print(f"| {args.player} vs | W-D-L | win rate [95% CI] |")
@@ -265,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"player": args.player, "map": args.map, "seed": args.seed,
                                          "greedy": args.greedy, "temperature": args.temperature,
-                                         "core_window": args.core_window,
+                                         "core_window": args.core_window, "greedy_arguments": args.greedy_arguments,
                                          "levels": table}, indent=2) + "\n")  # fmt: skip
     return 0
 

@@ -138,9 +138,10 @@ class PlayerSource:
         temperature: float | None = None,
         seed: int = 0,
         core_window: int | None = None,
+        greedy_arguments: bool = False,
     ) -> Player:
         """A player for ``batch_size`` concurrent games (``agent``: this source's agent, built once by the caller;
-        ``core_window``: see ``AgentPolicy``)."""
+        ``core_window`` and ``greedy_arguments``: see ``AgentPolicy``)."""
         if not self.is_agent:
             return BotPlayer(self.level, batch_size)
         policy = AgentPolicy(
@@ -150,6 +151,7 @@ class PlayerSource:
             temperature=temperature,
             seed=seed,
             core_window=core_window,
+            greedy_arguments=greedy_arguments,
         )
         return AgentPlayer(policy)
 
