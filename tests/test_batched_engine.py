@@ -181,7 +181,7 @@ def test_load_puts_a_freshly_built_engine_into_a_slot():
     assert view.done and view.winner == single.winner and batch.loop[0] == 5
     with pytest.raises(ValueError, match="load: the engine must be at loop 0"):
         batch.load(0, single)
-    with pytest.raises(ValueError, match="has 20 units; this batch holds at most 12"):
+    with pytest.raises(ValueError, match="has 20 slots; this batch holds at most 12"):
         batch.load(0, Engine(load_scenario("10v10_mixed")))
     with pytest.raises(ValueError, match="unit table is not this batch's"):
         batch.load(0, Engine(scenario, units=EXACT))

@@ -1,4 +1,5 @@
-"""Engine operations full games need: spawn into free slots, morph in place, hp gain, the structures defeat rule."""
+"""Engine operations full games need: spawn into free slots, morph in place, hp gain, the structures defeat rule;
+the batched engine plays them exactly as the engine."""
 
 from __future__ import annotations
 
@@ -126,10 +127,62 @@ def test_spawn_errors():
         _scenario([*BASE, UnitPlacement("probe", 1, 5.0, 5.0)])  # a battle's roster has no workers
 
 
-def test_the_batched_engine_refuses_full_games_it_cannot_play_yet():
+class _Twin:
+    """One game played by a single Engine and, in slot 1 of a BatchedEngine, by its view, while slot 0 holds another
+    game that plays along; ``do`` applies the same call to both and checks their hashes stay equal."""
+
+    def __init__(self, engine_args: tuple, units=None, **kwargs) -> None:
+        units = units if units is not None else default_rules().units
+        self.single = Engine(*engine_args, units=units, **kwargs)
+        other = _scenario(BASE)
+        self.batch = BatchedEngine([other, other], [5, 0], units=units, capacity=self.single.state.n + 2)
+        self.view = self.batch.load(1, Engine(*engine_args, units=units, **kwargs))
+        self.batch.issue(0, 1, Command("attack_move", units=[0, 1], target_pos=(30.0, 20.0)))
+
+    def do(self, method: str, *args, **kwargs):
+        out = getattr(self.single, method)(*args, **kwargs)
+        assert getattr(self.view, method)(*args, **kwargs) == out
+        if method == "advance":
+            assert self.view.events == self.single.events
+            self.batch.advance(args[0], [0])  # the other game plays on too (the view's game paused meanwhile)
+        assert self.view.state_hash() == self.single.state_hash(), method
+        assert np.array_equal(self.view.solid, self.single.solid) and self.view.winner == self.single.winner
+        assert self.view.roster_version == self.single.roster_version
+        return out
+
+
+def test_the_batched_engine_plays_spawn_morph_hp_solidity_structures_and_defeat_as_the_engine():
+    twin = _Twin((_scenario(BASE),), seed=1, capacity=len(BASE) + 3)
+    twin.do("advance", 10)
+    twin.do("spawn", "marine", 1, (20.0, 20.0))
+    twin.do("spawn", "barracks", 2, (22.5, 19.5), hp_fraction=0.1)  # on top of units: they are pushed out
+    twin.do("issue", 1, Command("attack_move", units=[0, 1, 4], target_pos=(30.0, 20.0)))
+    for _ in range(6):
+        twin.do("advance", 16)
+        twin.do("add_hp", [5], [60.0])
+    twin.do("set_solid", [0], False)
+    twin.do("advance", 40)
+    twin.do("set_solid", [0], True)
+    living = np.flatnonzero(twin.single.state.alive & (twin.single.state.owner == 1))
+    twin.do("morph", int(living[0]), "marauder")
+    twin.do("advance", 300)
+    depots = [UnitPlacement("marine", 1, 15.0, 20.0, FACING[1]), UnitPlacement("supply_depot", 1, 3.0, 3.0),
+              UnitPlacement("marine", 2, 22.0, 20.0, FACING[2]), UnitPlacement("supply_depot", 2, 37.0, 37.0)]
+    scenario = Scenario(name="depots", map_width=40.0, map_height=40.0, placements=tuple(depots),
+                        time_limit_loops=20_000, roster="full")  # fmt: skip
+    twin = _Twin((scenario,), seed=2, defeat="structures", capacity=6)
+    twin.do("issue", 1, Command("attack_unit", units=[0], target_unit=2))
+    twin.do("issue", 2, Command("attack_unit", units=[2], target_unit=0))
+    twin.do("advance", 400)
+    assert not twin.single.done  # the side without units still owns a depot
+    survivor = 0 if twin.single.state.alive[0] else 2
+    twin.do("issue", int(twin.single.state.owner[survivor]), Command("attack_unit", units=[survivor],
+                                                                      target_unit=3 if survivor == 0 else 1))
+    twin.do("advance", 5000)
+    assert twin.view.done and twin.view.winner == twin.single.state.owner[survivor]
     batch = BatchedEngine([_scenario(BASE)], seeds=[0])
-    with pytest.raises(ValueError, match="full games .* play on the numpy Engine"):
-        batch.load(0, Engine(_scenario(BASE), capacity=len(BASE) + 2))
+    with pytest.raises(ValueError, match="has 8 slots; this batch holds at most 4"):
+        batch.load(0, Engine(_scenario(BASE), capacity=len(BASE) + 4))
 
 
 def test_units_that_are_not_solid_walk_through_each_other():

@@ -20,7 +20,11 @@ Public API (an Engine with a games axis; ``g`` is a game index):
   until the slot is reset); ``visible(g, player)``, ``state_hash(g)`` as the Engine's.
 * ``reset_game(g, scenario, seed, fog=None)``: load a new game into slot g (autoreset).
 * ``load(g, engine)``: load a freshly built single ``Engine`` (loop 0) into slot g, keeping what was set on it
-  (see_all, fog, orders issued); returns the game's view. Code that builds matches stays as it is.
+  (see_all, fog, orders issued, a full game's free slots, defeat rule and collision flags); returns the game's
+  view. Code that builds matches stays as it is (``FullGame(batch=(engine, g))`` plays a full game in slot g).
+* full games: ``spawn``, ``morph``, ``add_hp``, ``set_solid``, ``invalidate_caches``, ``solid``, ``roster_version``
+  and ``defeat`` per game, as the Engine's operations of those names (structures collide hard, the structures
+  defeat rule counts structures only); a view has them without the game index.
 * ``game(g)``: a ``GameView``, an Engine-like object for game g (``state``, ``scenario``, ``units``, ``loop``,
   ``done``, ``winner``, ``events``, ``visible``, ``issue``, ``advance``, ``state_hash``, ``fog``, ``see_all``) so
   observation and action code written for Engine runs per game; it is replaced by ``reset_game`` and ``load``.
@@ -59,13 +63,17 @@ from envs.skirmish.engine import (
     SPLASH,
     Engine,
     apply_command,
+    clear_structures,
+    exit_structures,
+    forget_slot,
     game_hash,
+    structure_slots,
     visible_units,
 )
 from envs.skirmish.movement import _DENSE_BELOW
 from envs.skirmish.scenario import Scenario
 from envs.skirmish.slots import damage_table, order_tables, slot_params, slot_tables
-from envs.skirmish.state import PADDING, QUEUE_LENGTH, GameState
+from envs.skirmish.state import NEVER, PADDING, QUEUE_LENGTH, TAG_RECYCLE, GameState
 from envs.skirmish.units import UnitTable, default_units
 
 _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
@@ -127,6 +135,40 @@ class GameView:
 
     def state_hash(self) -> str:
         return self.batch.state_hash(self.g)
+
+    # full games (see ``Engine``'s operations of the same names)
+
+    @property
+    def defeat(self) -> str:
+        return self.batch.defeat[self.g]
+
+    @property
+    def solid(self) -> np.ndarray:
+        return self.batch.solid(self.g)
+
+    @property
+    def roster_version(self) -> int:
+        return int(self.batch.roster_version[self.g])
+
+    @property
+    def map_size(self) -> np.ndarray:
+        return self.batch.map_size(self.g)
+
+    def spawn(self, unit_type: str, owner: int, pos: tuple[float, float], facing: float = 0.0,
+              hp_fraction: float = 1.0) -> int:  # fmt: skip
+        return self.batch.spawn(self.g, unit_type, owner, pos, facing, hp_fraction)
+
+    def morph(self, slot: int, unit_type: str, keep_orders: bool = False) -> None:
+        self.batch.morph(self.g, slot, unit_type, keep_orders)
+
+    def add_hp(self, slots: np.ndarray, amounts: np.ndarray) -> None:
+        self.batch.add_hp(self.g, slots, amounts)
+
+    def set_solid(self, slots: np.ndarray, solid: bool) -> None:
+        self.batch.set_solid(self.g, slots, solid)
+
+    def invalidate_caches(self) -> None:
+        self.batch.invalidate_caches(self.g)
 
 
 class BatchedEngine:
@@ -237,6 +279,15 @@ class BatchedEngine:
         self._dz, self._d = np.zeros(g * n, dtype=np.complex128), np.zeros(g * n)
         self._fire_buf, self._fire_games = np.zeros(g * n, dtype=np.int64), np.zeros(g, dtype=bool)
         self._fire_counts = np.zeros(g, dtype=np.int64)
+        # full games: which units collide, which are structures, which count for defeat; each game's rule and slots
+        self._solid = np.ones(g * n, dtype=bool)
+        self._structure = np.zeros(g * n, dtype=bool)
+        self._counted = np.ones(g * n, dtype=bool)
+        self.defeat: list[str] = ["units"] * g
+        self._by_structures = np.zeros(g, dtype=bool)
+        self.roster_version = np.zeros(g, dtype=np.int64)
+        self._slots = [0] * g
+        self._box = (None, _EMPTY, _EMPTY)  # (the pairs it was built from, unit, structure): unit-structure pairs
         self._behaviour_rows()
         self._chunks: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._events: list[list[tuple[str, int, int]]] | None = None
@@ -258,7 +309,7 @@ class BatchedEngine:
         self._check_game(g)
         view = self._views[g]
         if view is None:
-            n = len(self.scenarios[g].placements)
+            n = self._slots[g]
             view = GameState(**{name: a[g, :n] for name, a in self.state.arrays().items()})
             self._views[g] = view
         return view
@@ -291,14 +342,13 @@ class BatchedEngine:
             raise ValueError(f"load: the engine must be at loop 0 (a game not yet advanced), got loop {engine.loop}")
         if engine.units is not self.units:
             raise ValueError("load: the engine's unit table is not this batch's (both must use the same UnitTable)")
-        if engine.defeat != "units" or engine.state.n != len(engine.scenario.placements):
-            raise ValueError("load: full games (free slots, the structures defeat rule) play on the numpy Engine; "
-                             "the batched engine does not have their operations yet")  # fmt: skip
         if engine.state.n > self.capacity:
-            raise ValueError(f"load: scenario {engine.scenario.name!r} has {engine.state.n} units; "
+            raise ValueError(f"load: scenario {engine.scenario.name!r} has {engine.state.n} slots; "
                              f"this batch holds at most {self.capacity} per game")  # fmt: skip
         self.fog[g] = bool(engine.fog)
-        self._load(g, engine.scenario, engine.seed, engine.state)
+        self._load(g, engine.scenario, engine.seed, engine.state, engine.defeat)
+        self._solid[g * self.capacity : g * self.capacity + engine.state.n] = engine.solid
+        self.roster_version[g] = engine.roster_version
         self.see_all[g] = frozenset(engine.see_all)
         self._rngs[g].bit_generator.state = engine.rng.bit_generator.state  # (no jitter is drawn before loop 1)
         self._targeted[g] = dict(engine._targeted)
@@ -363,6 +413,132 @@ class BatchedEngine:
         turned = self._heading != 0.0
         st.facing.reshape(-1)[turned] = np.angle(self._heading[turned])
 
+    # ------------------------------------------------------------------ full games: units come and change
+
+    def solid(self, g: int) -> np.ndarray:
+        """bool [n]: game g's units that collide (a view: ``Engine.solid``)."""
+        self._check_game(g)
+        return self._solid[g * self.capacity : g * self.capacity + self._slots[g]]
+
+    def map_size(self, g: int) -> np.ndarray:
+        """Game g's [width, height] (``Engine.map_size``)."""
+        return self._map[g, 0]
+
+    def spawn(self, g: int, unit_type: str, owner: int, pos: tuple[float, float], facing: float = 0.0,
+              hp_fraction: float = 1.0) -> int:  # fmt: skip
+        """``Engine.spawn`` in game g: a new unit in its lowest free slot, between two ``advance`` calls."""
+        st = self.game_state(g)
+        if self.winner[g] >= 0:
+            raise RuntimeError("spawn: the game has ended")
+        free = np.flatnonzero(~st.alive)
+        if not free.size:
+            raise RuntimeError(f"spawn: all {st.n} slots hold living units (raise the engine's capacity)")
+        if owner not in (1, 2):
+            raise ValueError(f"spawn: owner must be 1 or 2, got {owner!r}")
+        if not 0.0 < hp_fraction <= 1.0:
+            raise ValueError(f"spawn: hp_fraction must be in (0, 1], got {hp_fraction!r}")
+        t = self.units.type_index(unit_type)
+        slot = int(free[0])
+        self._forget(g, slot)
+        st.tag[slot] += TAG_RECYCLE
+        st.utype[slot], st.owner[slot], st.alive[slot] = t, owner, True
+        st.pos[slot] = np.clip(np.asarray(pos, dtype=np.float64), 0.0, self._map[g, 0])
+        st.facing[slot] = facing
+        st.hp[slot] = self.units.hp[t] * hp_fraction
+        st.shield[slot], st.energy[slot] = self.units.shields[t], self.units.energy_start[t]
+        st.cooldown[slot], st.last_damage_loop[slot] = 0.0, NEVER
+        st.was_selected[slot] = st.was_targeted[slot] = False
+        self._solid[g * self.capacity + slot] = True
+        self._types_changed(g)
+        return slot
+
+    def morph(self, g: int, slot: int, unit_type: str, keep_orders: bool = False) -> None:
+        """``Engine.morph`` in game g: a living unit becomes another type in place."""
+        st = self.game_state(g)
+        if not (0 <= slot < st.n and st.alive[slot]):
+            raise ValueError(f"morph: slot {slot} does not hold a living unit")
+        old, t = int(st.utype[slot]), self.units.type_index(unit_type)
+        units = self.units
+        st.hp[slot] = units.hp[t] * st.hp[slot] / units.hp[old]
+        st.shield[slot] = units.shields[t] * (st.shield[slot] / units.shields[old] if units.shields[old] > 0 else 1.0)
+        if not keep_orders:
+            st.energy[slot], st.cooldown[slot] = units.energy_start[t], 0.0
+            st.order_kind[slot], st.order_unit[slot], st.order_pos[slot], st.order_len[slot] = _IDLE, -1, 0.0, 0
+            st.attack_target[slot] = -1
+        st.utype[slot] = t
+        self._types_changed(g)
+
+    def add_hp(self, g: int, slots: np.ndarray, amounts: np.ndarray) -> None:
+        """``Engine.add_hp`` in game g: hp added to living units, capped at their maximum."""
+        st = self.game_state(g)
+        slots = np.asarray(slots, dtype=np.int64).reshape(-1)
+        amounts = np.broadcast_to(np.asarray(amounts, dtype=np.float64), slots.shape)
+        if slots.size and (slots.min() < 0 or slots.max() >= st.n or not st.alive[slots].all()):
+            raise ValueError(f"add_hp: slots must hold living units, got {slots.tolist()}")
+        if np.any(amounts < 0):
+            raise ValueError("add_hp: amounts must be >= 0")
+        np.add.at(st.hp, slots, amounts)
+        base = g * self.capacity
+        np.minimum(st.hp, self._hp_max[base : base + st.n], out=st.hp)
+        self.invalidate_caches(g)
+
+    def set_solid(self, g: int, slots: np.ndarray, solid: bool) -> None:
+        """``Engine.set_solid`` in game g: units collide or not."""
+        n = self._slots[g]
+        slots = np.asarray(slots, dtype=np.int64).reshape(-1)
+        if slots.size and (slots.min() < 0 or slots.max() >= n):
+            raise ValueError(f"set_solid: slots must be in [0, {n}), got {slots.tolist()}")
+        flags = self.solid(g)
+        if bool(np.any(flags[slots] != solid)):
+            flags[slots] = solid
+            self._pairs_until[g] = -1  # rebuild game g's collision pairs at its next loop
+            if solid:
+                self._eject(g)
+
+    def invalidate_caches(self, g: int) -> None:
+        """``Engine.invalidate_caches`` for game g: forget what was derived from its state (after direct edits)."""
+        self._check_game(g)
+        sl = slice(g * self.capacity, (g + 1) * self.capacity)
+        self._next_scan[sl] = 0
+        self._pairs_until[g] = -1
+        self._heal_in[sl] = 0.0
+        self._drain[sl] = 0.0
+        self._heal_on[sl] = False
+        self._heal_key[sl] = -1
+        self._lazy[g] = False
+        self._dirty_g[g] = True
+        games = np.zeros(self.games, dtype=bool)
+        games[g] = True
+        self._alive_changed(games)
+        self._next_shield_regen(games)
+
+    def _forget(self, g: int, slot: int) -> None:
+        """Game g's units drop every order and target on ``slot`` (``forget_slot``); those whose current order
+        changed restart it (Engine._start)."""
+        st = self.game_state(g)
+        for u in forget_slot(st, slot, self._targeted[g]):
+            kind = st.order_kind[u, 0]
+            st.attack_target[u] = st.order_unit[u, 0] if kind == _ATTACK_UNIT else -1
+            st.stall[u] = 0
+            self._next_scan[g * self.capacity + u] = 0
+        self._dirty_g[g] = True
+
+    def _types_changed(self, g: int) -> None:
+        self.roster_version[g] += 1
+        self._retype(g)
+        self.invalidate_caches(g)
+        self._eject(g)
+        games = np.zeros(self.games, dtype=bool)
+        games[g] = True
+        self._check_done(games)
+
+    def _eject(self, g: int) -> None:
+        """Engine._eject for game g: solid mobile ground units standing in a footprint move out of it."""
+        sl = slice(g * self.capacity, (g + 1) * self.capacity)
+        movers = np.flatnonzero(self._alive[sl] & ~self._air[sl] & self._can_move[sl] & self._solid[sl])
+        if self._exit_structures(g, movers + g * self.capacity):
+            self.invalidate_caches(g)
+
     # ------------------------------------------------------------------ setup
 
     def _check_game(self, g: int) -> None:
@@ -384,36 +560,37 @@ class BatchedEngine:
         mask[games] = True
         return mask
 
-    def _load(self, g: int, scenario: Scenario, seed: int, fresh: GameState | None = None) -> None:
+    def _load(self, g: int, scenario: Scenario, seed: int, fresh: GameState | None = None,
+              defeat: str = "units") -> None:  # fmt: skip
         """Write a fresh game (``fresh``, default the scenario's start) into slot g: state rows, per-slot stats,
         per-game scalars and caches."""
-        n, cap = len(scenario.placements), self.capacity
-        start, params, values, wants, delay_min = self._scenario_tables(scenario)
-        fresh = start if fresh is None else fresh
+        cap = self.capacity
+        if fresh is None:
+            fresh, params, values, wants, delay_min = self._scenario_tables(scenario)
+            tables = (params, values, wants, delay_min)
+        else:
+            tables = None
+        n = self._slots[g] = fresh.n
         for name, a in self.state.arrays().items():
             a[g] = PADDING.get(name, 0)
             a[g, :n] = getattr(fresh, name)
-        sl = slice(g * cap, (g + 1) * cap)
-        for name, value in params.items():
-            getattr(self, "_" + name)[sl] = value
-        kinds = len(Order)
-        self._kind_values[:, g * cap * kinds : (g + 1) * cap * kinds] = values
-        self._kind_wants[g * cap * kinds : (g + 1) * cap * kinds] = wants
-        self._reach[sl] = self._r[sl] + PAIR_WINDOW * self._disp[sl]
-        self._scan_code[sl] = (self.state.owner[g] == 2) * 4 + self._hits_air[sl] * 2 + self._hits_ground[sl]
-        self._healer_in_batch = bool(np.count_nonzero(self._healer))
+        self.defeat[g] = defeat
+        self._by_structures[g] = defeat == "structures"
+        self._solid[g * cap : (g + 1) * cap] = True
+        self.roster_version[g] = 0
+        self._retype(g, tables)
         self.scenarios[g], self.seeds[g] = scenario, seed
         self._rngs[g] = np.random.default_rng(seed)
         self._jpos[g] = self._jend[g] = 0
         self._map[g, 0] = (scenario.map_width, scenario.map_height)
         self._limit[g] = scenario.time_limit_loops
-        self._delay_min[g] = delay_min
         self._targeted[g] = {1: -1, 2: -1}
         self._views[g] = self._game_views[g] = None
         self.loop[g] = 0
         self.winner[g] = -1
         self._synced[g] = 0
         self._lazy[g] = False
+        sl = slice(g * cap, (g + 1) * cap)
         self._heal_in[sl] = 0.0
         self._drain[sl] = 0.0
         self._heal_on[sl] = False
@@ -439,6 +616,26 @@ class BatchedEngine:
                 del self._tables[next(iter(self._tables))]
         self._tables[scenario] = tables  # (most recent last)
         return tables
+
+    def _retype(self, g: int, tables: tuple | None = None) -> None:
+        """Game g's per-slot stats from its unit types (``tables``: the scenario's, when it is at its start)."""
+        cap = self.capacity
+        if tables is None:
+            row = slot_tables(self.units, self.state.utype[g])
+            tables = (row.params, row.kind_values, row.kind_wants, row.shield_delay_min)
+        params, values, wants, delay_min = tables
+        sl = slice(g * cap, (g + 1) * cap)
+        for name, value in params.items():
+            getattr(self, "_" + name)[sl] = value
+        kinds = len(Order)
+        self._kind_values[:, g * cap * kinds : (g + 1) * cap * kinds] = values
+        self._kind_wants[g * cap * kinds : (g + 1) * cap * kinds] = wants
+        self._reach[sl] = self._r[sl] + PAIR_WINDOW * self._disp[sl]
+        self._scan_code[sl] = (self.state.owner[g] == 2) * 4 + self._hits_air[sl] * 2 + self._hits_ground[sl]
+        self._healer_in_batch = bool(np.count_nonzero(self._healer))
+        self._delay_min[g] = delay_min
+        self._structure[sl] = structure_slots(self.units, self.state.utype[g])
+        self._counted[sl] = self._structure[sl] if self._by_structures[g] else True
 
     def _loaded(self, g: int) -> None:
         """After ``_load`` into slot g: what depends on the new state (alive sets, shield regeneration, game end)."""
@@ -491,6 +688,7 @@ class BatchedEngine:
             self._speed, self._hp_regen_rate, self._sh_regen_rate, self._en_regen_rate, self._gbase, self._c1,
             self._c2, self._stalemate, self._hpr, self._shr, self._enr, self._alive_cols, self._cand, self._cand_r,
             self._hittable, self._healable, self._inv_closing, self._crowd_u, self._crowd_reach, self._healer,
+            self._counted, self._by_structures,
         )  # fmt: skip
 
     def _check_done(self, games: np.ndarray) -> np.ndarray:
@@ -546,8 +744,8 @@ class BatchedEngine:
         if _any(self._dirty_g):
             self._refresh()
         self._pi, self._pj, self._rsum = kernels.build_pairs(  # collision candidates of the games due
-            self._run, self._t, self._pairs_until, PAIR_WINDOW, self.capacity, self._alive, self._air, self._z,
-            self._reach, self._can_move, self._r, self._pi, self._pj, self._rsum, _DENSE_BELOW,
+            self._run, self._t, self._pairs_until, PAIR_WINDOW, self.capacity, self._alive, self._air, self._solid,
+            self._z, self._reach, self._can_move, self._r, self._pi, self._pj, self._rsum, _DENSE_BELOW,
         )  # fmt: skip
         heal_games = self._heal_games
         heal_games[:] = False
@@ -646,15 +844,48 @@ class BatchedEngine:
         kernels.heal_stop(games, self.capacity, self._heal_in, self._drain, self._lazy)
 
     def _move(self, frozen: np.ndarray | None) -> None:
-        """Steps, collision pushes, the map clamp and finished point orders (kernels.move)."""
-        kernels.move(
-            self._z, self._d, self._dz, self._stop, self._stop_eps, self._speed, self._mobile,
-            _NO_FROZEN if frozen is None else frozen, frozen is not None, self._heading, self._alive, self._pi,
-            self._pj, self._rsum, self._weight, self._push_cap, self._onj, self._oni, self._touched,
-            self._touched_mask, self._pos, self._map[:, 0], self.capacity, self._has_point, self._crowd_reach,
-            self._crowd_u, self._pz, self._stall, self._okind, self._ounit, self._opos, self._olen, self._target,
-            self._next_scan, self._dirty_g,
+        """Steps and collision pushes (kernels.move), hard collision with structures (full games), then the map
+        clamp and finished point orders (kernels.settle)."""
+        frozen_u = _NO_FROZEN if frozen is None else frozen
+        moved = kernels.move(
+            self._z, self._d, self._dz, self._stop, self._stop_eps, self._speed, self._mobile, frozen_u,
+            frozen is not None, self._heading, self._alive, self._pi, self._pj, self._rsum, self._weight,
+            self._push_cap, self._onj, self._oni, self._touched, self._touched_mask,
         )  # fmt: skip
+        if self._by_structures.any() and self._clear_structures():
+            moved = True
+        kernels.settle(
+            moved, self._z, self._d, self._speed, self._mobile, self._stop_eps, frozen_u, frozen is not None,
+            self._pos, self._map[:, 0], self.capacity, self._has_point, self._crowd_reach, self._crowd_u, self._pz,
+            self._stall, self._okind, self._ounit, self._opos, self._olen, self._target, self._next_scan,
+            self._dirty_g,
+        )  # fmt: skip
+
+    def _clear_structures(self) -> bool:
+        """Engine._clear_structures for every game at once (each unit-structure pair is one game's; the pairs keep
+        each game's order), then each game's trapped units leave by ``exit_structures``."""
+        built_from, box_m, box_s = self._box
+        if built_from is not self._pi:  # the pairs changed: their unit-structure pairs, in pair order
+            one = self._structure[self._pi] != self._structure[self._pj]
+            first = self._structure[self._pi[one]]
+            box_s = np.where(first, self._pi[one], self._pj[one])
+            box_m = np.where(first, self._pj[one], self._pi[one])
+            self._box = (self._pi, box_m, box_s)
+        if not box_m.size:
+            return False
+        moved = clear_structures(self._z, box_m, box_s, self._r, self._alive, self._solid, self._can_move)
+        if moved is None:
+            return False
+        games = self._gid[moved]
+        for g in np.unique(games).tolist():
+            self._exit_structures(g, moved[games == g])
+        return True
+
+    def _exit_structures(self, g: int, movers: np.ndarray) -> bool:
+        """``exit_structures`` for game g's ``movers`` (flat slots) against its living structures."""
+        sl = slice(g * self.capacity, (g + 1) * self.capacity)
+        structures = np.flatnonzero(self._alive[sl] & self._structure[sl]) + g * self.capacity
+        return exit_structures(movers, structures, self._pos, self._r, self._map[g, 0])
 
     def _sync(self, games: np.ndarray) -> None:
         """Engine._sync for ``games`` (bool mask): hp / shield / energy regeneration (and lazy healing) up to each

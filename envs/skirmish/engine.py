@@ -190,6 +190,11 @@ class Engine:
         turned = self._heading != 0.0
         st.facing[turned] = np.angle(self._heading[turned])
 
+    @property
+    def map_size(self) -> np.ndarray:
+        """[width, height] of the map (float64; read-only use)."""
+        return self._map_size
+
     def visible(self, player: int) -> np.ndarray:
         """bool [n]: the units ``player`` sees (see ``visible_units``)."""
         return visible_units(self.state, self._r, self._sight, player, self.fog and player not in self.see_all)
@@ -277,27 +282,9 @@ class Engine:
                 self._eject()
 
     def _forget(self, slot: int) -> None:
-        """Drop every order and target other units hold on ``slot`` (queued orders on it are removed in order)."""
-        st = self.state
-        holders = np.flatnonzero((st.order_unit[:, : QUEUE_LENGTH] == slot).any(axis=1))
-        for u in holders.tolist():
-            if u == slot:
-                continue
-            keep = [q for q in range(int(st.order_len[u])) if st.order_unit[u, q] != slot]
-            current = st.order_unit[u, 0] == slot
-            kinds, units, points = st.order_kind[u, keep], st.order_unit[u, keep], st.order_pos[u, keep]
-            st.order_kind[u], st.order_unit[u], st.order_pos[u] = _IDLE, -1, 0.0
-            st.order_kind[u, : len(keep)], st.order_unit[u, : len(keep)], st.order_pos[u, : len(keep)] = (
-                kinds, units, points)  # fmt: skip
-            st.order_len[u] = len(keep)
-            if current:
-                self._start(np.array([u]))
-        others = st.attack_target == slot
-        others[slot] = False
-        st.attack_target[others] = -1
-        for player, target in self._targeted.items():
-            if target == slot:
-                self._targeted[player] = -1
+        """Drop every order and target other units hold on ``slot`` (see ``forget_slot``)."""
+        for u in forget_slot(self.state, slot, self._targeted):
+            self._start(np.array([u]))
 
     def _types_changed(self) -> None:
         self.roster_version += 1
@@ -321,10 +308,7 @@ class Engine:
         self._healer_slots = self._healer.nonzero()[0]
         self._healers_of = {p: self._healer_slots[self.state.owner[self._healer_slots] == p] for p in (1, 2)}
         self._shield_delay_min = tables.shield_delay_min
-        if STRUCTURE in self.units.attribute_names:
-            self._structure = (self.units.attributes[self.state.utype] & self.units.attribute_bit(STRUCTURE)) != 0
-        else:
-            self._structure = np.zeros(n, dtype=bool)
+        self._structure = structure_slots(self.units, self.state.utype)
         self._counted = self._structure if self.defeat == "structures" else np.ones(n, dtype=bool)
         from envs.skirmish.kernels import refresh  # (here: kernels imports this module's constants)
 
@@ -849,52 +833,18 @@ class Engine:
             self.invalidate_caches()
 
     def _clear_structures(self) -> bool:
-        """Hard collision with structures, each loop: the solid mobile ground units of the unit-structure candidate
-        pairs that stand inside a footprint move out along the axis of least overlap (soft pushes alone let a unit
-        walk through); one that lands in another footprint leaves by ``_exit_structures``."""
-        m, s = self._box_m, self._box_s
-        alive, z = self.state.alive, self._z
-        d = z[m] - z[s]
-        half = self._r[s] + self._r[m]
-        over_x, over_y = half - np.abs(d.real), half - np.abs(d.imag)
-        inside = (over_x > 0.0) & (over_y > 0.0) & alive[m] & alive[s] & self.solid[m] & self._can_move[m]
-        if not np.count_nonzero(inside):
+        """Hard collision with structures, each loop (``clear_structures``); returns whether a unit moved."""
+        moved = clear_structures(self._z, self._box_m, self._box_s, self._r, self.state.alive, self.solid,
+                                 self._can_move)  # fmt: skip
+        if moved is None:
             return False
-        m, d, over_x, over_y = m[inside], d[inside], over_x[inside], over_y[inside]
-        sign_x, sign_y = np.where(d.real >= 0.0, 1.0, -1.0), np.where(d.imag >= 0.0, 1.0, -1.0)
-        np.add.at(z, m, np.where(over_x <= over_y, sign_x * over_x + 0j, 1j * sign_y * over_y))
-        self._exit_structures(np.unique(m))  # (only units still inside some footprint are searched)
+        self._exit_structures(moved)  # (only units still inside some footprint are searched)
         return True
 
     def _exit_structures(self, movers: np.ndarray) -> bool:
-        """Move each of ``movers`` that stands inside a structure's footprint square (grown by its radius) to the
-        nearest point outside every footprint among the exits of the footprints it is in, then their exits (a few
-        rounds), so a unit between structures is not pushed from one into the next; returns whether any moved."""
+        """``exit_structures`` for ``movers`` against this game's living structures; returns whether any moved."""
         st = self.state
-        structures = np.flatnonzero(st.alive & self._structure)
-        if not structures.size or not movers.size:
-            return False
-        pos = st.pos
-        trapped = _trapped(np.asarray(movers, dtype=np.int64), structures, pos, self._r)
-        moved = False
-        for m in trapped.tolist():
-            half = self._r[structures] + self._r[m]
-            lo, hi = pos[structures] - half[:, None], pos[structures] + half[:, None]
-            points = pos[m][None].copy()
-            for _ in range(EXIT_ROUNDS):
-                inside = (points[:, None, :] > lo[None]) & (points[:, None, :] < hi[None])
-                p, k = np.nonzero(inside.all(axis=2))  # (point, structure) pairs still inside
-                exits = np.repeat(points[p][:, None, :], 4, axis=1)
-                exits[:, 0, 0], exits[:, 1, 0] = lo[k, 0] - 1e-9, hi[k, 0] + 1e-9
-                exits[:, 2, 1], exits[:, 3, 1] = lo[k, 1] - 1e-9, hi[k, 1] + 1e-9
-                points = np.unique(np.clip(exits.reshape(-1, 2), 0.0, self._map_size), axis=0)
-                blocked = ((points[:, None, :] > lo[None]) & (points[:, None, :] < hi[None])).all(axis=2).any(axis=1)
-                if not blocked.all():
-                    free = points[~blocked]
-                    pos[m] = free[int(np.argmin(np.abs(free - pos[m]).sum(axis=1)))]
-                    moved = True
-                    break
-        return moved
+        return exit_structures(movers, np.flatnonzero(st.alive & self._structure), st.pos, self._r, self._map_size)
 
     def _pair_shares(self) -> None:
         """Each candidate pair's split of a push, by the two units' push weights (0 for units that cannot move)."""
@@ -1039,6 +989,86 @@ def _apply_command(owner, alive, was_selected, was_targeted, order_kind, order_u
         next_scan[s] = 0
         started = True
     return _STARTED if started else _UNCHANGED
+
+
+def structure_slots(units: UnitTable, utype: np.ndarray) -> np.ndarray:
+    """bool per slot of ``utype``: whether its unit type is a structure (none in a combat roster)."""
+    if STRUCTURE not in units.attribute_names:
+        return np.zeros(utype.shape, dtype=bool)
+    return (units.attributes[utype] & units.attribute_bit(STRUCTURE)) != 0
+
+
+def forget_slot(st: GameState, slot: int, targeted: dict[int, int]) -> list[int]:
+    """Drop every order and target other units hold on ``slot`` before a new unit takes it (queued orders on it are
+    removed, the rest kept in order); returns the units whose current order changed (the engine restarts them)."""
+    restart = []
+    holders = np.flatnonzero((st.order_unit[:, :QUEUE_LENGTH] == slot).any(axis=1))
+    for u in holders.tolist():
+        if u == slot:
+            continue
+        keep = [q for q in range(int(st.order_len[u])) if st.order_unit[u, q] != slot]
+        current = st.order_unit[u, 0] == slot
+        kinds, units, points = st.order_kind[u, keep], st.order_unit[u, keep], st.order_pos[u, keep]
+        st.order_kind[u], st.order_unit[u], st.order_pos[u] = _IDLE, -1, 0.0
+        st.order_kind[u, : len(keep)], st.order_unit[u, : len(keep)], st.order_pos[u, : len(keep)] = (
+            kinds, units, points)  # fmt: skip
+        st.order_len[u] = len(keep)
+        if current:
+            restart.append(u)
+    others = st.attack_target == slot
+    others[slot] = False
+    st.attack_target[others] = -1
+    for player, target in targeted.items():
+        if target == slot:
+            targeted[player] = -1
+    return restart
+
+
+def clear_structures(z: np.ndarray, box_m: np.ndarray, box_s: np.ndarray, r: np.ndarray, alive: np.ndarray,
+                     solid: np.ndarray, can_move: np.ndarray) -> np.ndarray | None:  # fmt: skip
+    """Hard collision with structures: the solid mobile ground units of the unit-structure candidate pairs
+    (``box_m``, ``box_s``) that stand inside a footprint move out along the axis of least overlap (soft pushes alone
+    let a unit walk through); returns the units moved (sorted, for ``exit_structures``: one may land in another
+    footprint), or None."""
+    d = z[box_m] - z[box_s]
+    half = r[box_s] + r[box_m]
+    over_x, over_y = half - np.abs(d.real), half - np.abs(d.imag)
+    inside = (over_x > 0.0) & (over_y > 0.0) & alive[box_m] & alive[box_s] & solid[box_m] & can_move[box_m]
+    if not np.count_nonzero(inside):
+        return None
+    m, d, over_x, over_y = box_m[inside], d[inside], over_x[inside], over_y[inside]
+    sign_x, sign_y = np.where(d.real >= 0.0, 1.0, -1.0), np.where(d.imag >= 0.0, 1.0, -1.0)
+    np.add.at(z, m, np.where(over_x <= over_y, sign_x * over_x + 0j, 1j * sign_y * over_y))
+    return np.unique(m)
+
+
+def exit_structures(movers: np.ndarray, structures: np.ndarray, pos: np.ndarray, r: np.ndarray,
+                    map_size: np.ndarray) -> bool:  # fmt: skip
+    """Move each of ``movers`` that stands inside one of ``structures``' footprint squares (grown by its radius) to
+    the nearest point outside every footprint among the exits of the footprints it is in, then their exits (a few
+    rounds), so a unit between structures is not pushed from one into the next; returns whether any moved."""
+    if not structures.size or not movers.size:
+        return False
+    trapped = _trapped(np.asarray(movers, dtype=np.int64), structures, pos, r)
+    moved = False
+    for m in trapped.tolist():
+        half = r[structures] + r[m]
+        lo, hi = pos[structures] - half[:, None], pos[structures] + half[:, None]
+        points = pos[m][None].copy()
+        for _ in range(EXIT_ROUNDS):
+            inside = (points[:, None, :] > lo[None]) & (points[:, None, :] < hi[None])
+            p, k = np.nonzero(inside.all(axis=2))  # (point, structure) pairs still inside
+            exits = np.repeat(points[p][:, None, :], 4, axis=1)
+            exits[:, 0, 0], exits[:, 1, 0] = lo[k, 0] - 1e-9, hi[k, 0] + 1e-9
+            exits[:, 2, 1], exits[:, 3, 1] = lo[k, 1] - 1e-9, hi[k, 1] + 1e-9
+            points = np.unique(np.clip(exits.reshape(-1, 2), 0.0, map_size), axis=0)
+            blocked = ((points[:, None, :] > lo[None]) & (points[:, None, :] < hi[None])).all(axis=2).any(axis=1)
+            if not blocked.all():
+                free = points[~blocked]
+                pos[m] = free[int(np.argmin(np.abs(free - pos[m]).sum(axis=1)))]
+                moved = True
+                break
+    return moved
 
 
 def visible_units(st: GameState, radius: np.ndarray, sight: np.ndarray, player: int, fog: bool) -> np.ndarray:

@@ -282,11 +282,10 @@ def _within(v, reach, exact):
 
 @njit(cache=True)
 def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, alive, pi, pj, rsum, weight, push_cap,
-         onj, oni, touched, touched_mask, pos, map_size, cap, has_point, crowd_reach, crowd_u, pz, stall, okind, ounit,
-         opos, olen, target, next_scan, dirty_g):  # fmt: skip
-    """BatchedEngine._move and _finish_moves: units step towards their goals, candidate pairs of living units that
+         onj, oni, touched, touched_mask):  # fmt: skip
+    """BatchedEngine._move, first half: units step towards their goals and candidate pairs of living units that
     overlap are pushed apart (movement.separation: split by push weight, summed per unit in pair order, on j then
-    on i, and capped), positions are clamped to the map, and point orders that arrived or are blocked pop.
+    on i, and capped); returns whether a unit moved (``settle`` then ends the loop's movement).
     ``onj`` / ``oni`` (complex), ``touched`` (int) and ``touched_mask``: scratch of one entry per slot, zero on entry
     and left so."""
     n = z.size
@@ -329,8 +328,15 @@ def move(z, d, dz, stop, stop_eps, speed, mobile, frozen, any_frozen, heading, a
         onj[s] = 0.0
         oni[s] = 0.0
         touched_mask[s] = False
-    if pushed:
-        moved = True
+    return moved or pushed > 0
+
+
+@njit(cache=True)
+def settle(moved, z, d, speed, mobile, stop_eps, frozen, any_frozen, pos, map_size, cap, has_point, crowd_reach,
+           crowd_u, pz, stall, okind, ounit, opos, olen, target, next_scan, dirty_g):  # fmt: skip
+    """BatchedEngine._move, second half (``moved``: whether a unit moved this loop): positions are clamped to the
+    map, and point orders that arrived or are blocked pop (Engine._finish_moves)."""
+    n = z.size
     if moved:  # pushes (and rounding) can end a hair outside the map: clamp
         for s in range(n):
             g = s // cap
@@ -392,8 +398,9 @@ def sync(games, loop, synced, lazy, heal_from, shield_next, cap, hp, energy, shi
 @njit(cache=True)
 def alive_changed(games, cap, alive, owner, air, hits_air, hits_ground, armed, bio, r, disp, speed, hp_regen,
                   sh_regen, en_regen, gbase, c1, c2, stalemate, hpr, shr, enr, alive_cols, cand, cand_r, hittable,
-                  healable, inv_closing, crowd_u, crowd_reach, healer):  # fmt: skip
-    """BatchedEngine._alive_changed for ``games`` (indices): side counts, stalemate, regeneration of the living,
+                  healable, inv_closing, crowd_u, crowd_reach, healer, counted, by_structures):  # fmt: skip
+    """BatchedEngine._alive_changed for ``games`` (indices): side counts (of the ``counted`` slots: structures in
+    games under the structures defeat rule, which have no stalemate), stalemate, regeneration of the living,
     scan candidates (the living in slot order, then the dead) and what each kind of scanner may hit or heal,
     closing speeds and crowd radii. Returns the living healers (all games, slot order) and their side keys
     (game x 3 + owner)."""
@@ -408,7 +415,8 @@ def alive_changed(games, cap, alive, owner, air, hits_air, hits_ground, armed, b
         for s in range(base, base + cap):
             if alive[s]:
                 o = owner[s]
-                count[o] += 1
+                if counted[s]:
+                    count[o] += 1
                 if air[s]:
                     air_side[o] = True
                 else:
@@ -423,7 +431,7 @@ def alive_changed(games, cap, alive, owner, air, hits_air, hits_ground, armed, b
                 if (hits_air[s] and air_side[e]) or (hits_ground[s] and ground_side[e]):
                     can = True
         c1[g], c2[g] = count[1], count[2]
-        stalemate[g] = not can
+        stalemate[g] = not can and not by_structures[g]
         k = 0
         for dead in range(2):
             for s in range(base, base + cap):
@@ -1113,9 +1121,11 @@ def _bound(n, pz, pr, dense_below):
 
 
 @njit(cache=True)
-def build_pairs(run, t, pairs_until, window, cap, alive, air, z, reach, can_move, r, pi, pj, rsum, dense_below):
+def build_pairs(run, t, pairs_until, window, cap, alive, air, solid, z, reach, can_move, r, pi, pj, rsum,
+                dense_below):  # fmt: skip
     """The running games due (``t >= pairs_until``) get new collision candidates for their next ``window`` loops
-    (Engine._build_pairs' pairs, in its order per game, where a mover takes part); the other games keep theirs,
+    (Engine._build_pairs' pairs of solid ground units, in its order per game, where a mover takes part); the other
+    games keep theirs,
     first. Returns (pi, pj, rsum), the same arrays when no game was due."""
     games = run.size
     due = np.zeros(games, np.bool_)
@@ -1129,13 +1139,13 @@ def build_pairs(run, t, pairs_until, window, cap, alive, air, z, reach, can_move
         count = 0
         if due[g]:
             for s in range(g * cap, (g + 1) * cap):
-                if alive[s] and not air[s]:
+                if alive[s] and not air[s] and solid[s]:
                     count += 1
         slots = np.empty(count, np.int64)
         count = 0
         if due[g]:
             for s in range(g * cap, (g + 1) * cap):
-                if alive[s] and not air[s]:
+                if alive[s] and not air[s] and solid[s]:
                     slots[count] = s
                     count += 1
             bound += _bound(count, z[slots], reach[slots], dense_below)

@@ -333,9 +333,9 @@ def _tables(engine, games: Sequence[int]) -> _Tables:
         if tables is None:
             tables = engine._observation_tables = _Tables(engine, batched=True)
         for g in games:
-            state = engine.game_state(g)
-            if tables.infos[g] is None or tables.infos[g].state is not state:
-                tables.update(g, state, engine.game(g))
+            state, info = engine.game_state(g), tables.infos[g]
+            if info is None or info.state is not state or info.roster != engine.roster_version[g]:
+                tables.update(g, state, engine.game(g))  # (a new game, or a full game's spawn or morph)
         return tables
     if tables is None or tables.flat.alive is not engine.state.alive:
         tables = engine._observation_tables = _Tables(engine, batched=False)

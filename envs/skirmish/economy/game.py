@@ -11,6 +11,7 @@ import hashlib
 import numpy as np
 
 from envs.contract.sizes import DEFAULT_MAX_UNITS
+from envs.skirmish.batched import BatchedEngine, GameView
 from envs.skirmish.economy.bank import Bank
 from envs.skirmish.economy.construction import Construction
 from envs.skirmish.economy.gathering import Gathering
@@ -25,14 +26,17 @@ class FullGame:
     """Two players, each of a race, on a full-game map (see FULL_GAMES.md for what is simulated)."""
 
     def __init__(self, game_map: str | GameMap = "duel", races: tuple[str, str] = ("terran", "terran"), seed: int = 0,
-                 fog: bool = True, capacity: int = DEFAULT_MAX_UNITS, rules: Rules | None = None) -> None:  # fmt: skip
+                 fog: bool = True, capacity: int = DEFAULT_MAX_UNITS, rules: Rules | None = None,
+                 batch: tuple[BatchedEngine, int] | None = None) -> None:  # fmt: skip
+        """``batch``: (a BatchedEngine built with this game's unit table, a game index): the game plays in that
+        slot of the batch, exactly as on its own ``Engine``."""
         self.rules = rules or default_rules()
         self.map = game_map if isinstance(game_map, GameMap) else load_map(game_map, self.rules)
         self.races = tuple(races)
         self.bases = start_bases(self.map, seed)
         scenario = opening_scenario(self.map, self.races, self.bases, self.rules)
-        self.engine = Engine(scenario, seed=seed, fog=fog, units=self.rules.units, capacity=capacity,
-                             defeat="structures")  # fmt: skip
+        engine = Engine(scenario, seed=seed, fog=fog, units=self.rules.units, capacity=capacity, defeat="structures")
+        self.engine: Engine | GameView = engine if batch is None else batch[0].load(batch[1], engine)
         self.grid = self.map.grid(self.rules)
         spots = self.map.resources()
         minerals = [i for i, s in enumerate(spots) if not self.rules.resources[s.resource].vespene]

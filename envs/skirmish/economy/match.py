@@ -23,6 +23,7 @@ import numpy as np
 from envs.contract.action import IllegalActionError, action_list, action_type_index, check_form
 from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP, check_actions_per_step
 from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION
+from envs.skirmish.batched import BatchedEngine
 from envs.skirmish.budget import within_budget
 from envs.skirmish.economy.actions import play_full
 from envs.skirmish.economy.catalogue import full_catalogue
@@ -53,7 +54,11 @@ class FullMatch:
         see_all: tuple[int, ...] = (),
         income: tuple[float, float] = (1.0, 1.0),
         record: bool = False,
+        batch: tuple[BatchedEngine, int] | None = None,
     ) -> None:
+        """``batch``: play the game in that slot of a BatchedEngine (built with the rules' unit table; see
+        ``FullGame``)."""
+        self.batch = batch
         if step_mul < 1:
             raise ValueError(f"step_mul must be >= 1, got {step_mul}")
         self.game_map, self.races, self.seed = game_map, tuple(races), int(seed)
@@ -73,7 +78,7 @@ class FullMatch:
     def reset(self) -> dict[int, dict[str, np.ndarray]]:
         """Start the game again from the map, races and seed; returns each player's first observation."""
         self.game = FullGame(self.game_map, self.races, seed=self.seed, fog=self.fog, capacity=self.max_units,
-                             rules=self.rules)  # fmt: skip
+                             rules=self.rules, batch=self.batch)  # fmt: skip
         self.game.engine.see_all = frozenset(self.see_all)
         self.game.bank.income[1:] = self.income
         self.actions_log: list[dict[int, list]] = []

@@ -157,7 +157,7 @@ def _player(game, view: _EconomyView, observed: Observed, player: int, max_units
     sources = view.sources
     if room > 0 and sources.size:
         mine = slots[own]
-        centre = st.pos[mine].mean(axis=0) if mine.size else np.array(game.engine._map_size) / 2.0
+        centre = st.pos[mine].mean(axis=0) if mine.size else np.array(game.engine.map_size) / 2.0
         offsets = game.gathering.field_pos[sources] - centre
         order = np.argsort(offsets[:, 0] ** 2 + offsets[:, 1] ** 2, kind="stable")[:room]
         units[k : k + order.size] = view.source_rows[order]

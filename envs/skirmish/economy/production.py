@@ -280,7 +280,7 @@ class Production:
         elif not np.isnan(self.rally[producer]).any():
             towards = self.rally[producer] - here
         else:
-            towards = self.engine._map_size / 2.0 - here
+            towards = self.engine.map_size / 2.0 - here
         norm = float(np.hypot(*towards))
         towards = towards / norm if norm > 1e-9 else np.array([0.0, -1.0])
         reach = float(units.radius[st.utype[producer]] + units.radius[units.type_index(unit)]) + SPAWN_GAP
