@@ -4,8 +4,11 @@ Two very_hard full-game bots (``envs.skirmish.economy.bot``: economy, production
 through the contract (``FullMatch``: both observations and both players' actions every agent step, step_mul 8)
 for up to ``--minutes`` game minutes or until one wins. Reported per race pair: CPU seconds, scaled to 10 game
 minutes by the loops played, agent steps per second, the most entities alive at once and how the game ended. The
-issue's target: <= 10 s per 10-minute game between two very_hard bots on one core. Rates divide by
-``time.process_time``. Flags: ``python benchmarks/fullgame.py --help``.
+issue's target: <= 10 s per 10-minute game between two very_hard bots on one core. Then ``--batch`` games (the race
+pairs in turn, seeds ``--seed`` on) played twice: one after another, each on its own engine, and all at once in one
+batched ``FullMatchBatch`` (one BatchedEngine): CPU seconds per game per 10 game minutes each way, the speed-up,
+and whether every game's final hash is the same both ways (the batch must play each game exactly as alone). Rates
+divide by ``time.process_time``. Flags: ``python benchmarks/fullgame.py --help``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.verdicts import add_out_flag, finish  # noqa: E402
 from envs.skirmish.economy.bot import FullGameBot  # noqa: E402
-from envs.skirmish.economy.match import FullMatch  # noqa: E402
+from envs.skirmish.economy.match import FullMatch, FullMatchBatch  # noqa: E402
 
 STEP_MUL = 8
 LOOPS_PER_MINUTE = 1344
@@ -55,6 +58,37 @@ def play(races: tuple[str, str], minutes: float, game_map: str, seed: int, level
             "winner": match.winner}  # fmt: skip
 
 
+def play_many(pairs: list[tuple[str, str]], minutes: float, game_map: str, seed: int, level: str,
+              batched: bool) -> dict:  # fmt: skip
+    """``len(pairs)`` games between two bots of ``level`` (game i: ``pairs[i]``, seed ``seed + i``), stepped together
+    in one batched ``FullMatchBatch`` or each on its own engine; their CPU time and final hashes."""
+    batch = FullMatchBatch(len(pairs), batched=batched)
+    matches, bots = [], []
+    for i, races in enumerate(pairs):
+        match = FullMatch(game_map, races, seed=seed + i, step_mul=STEP_MUL, batch=batch.engine_slot(i))
+        batch.start(i, match)
+        matches.append(match)
+        bots.append({p: FullGameBot(level, match.game, p, seed=(seed + i) * 2 + p) for p in (1, 2)})
+    steps = round(minutes * LOOPS_PER_MINUTE / STEP_MUL)
+    start_cpu = time.process_time()
+    if batched:
+        for _ in range(steps):
+            live = [i for i, m in enumerate(matches) if not m.game.done]
+            if not live:
+                break
+            batch.step({i: {p: bots[i][p].act(matches[i].observed[p], matches[i].spec) for p in (1, 2)} for i in live})
+    else:
+        for i, match in enumerate(matches):
+            for _ in range(steps):
+                if match.game.done:
+                    break
+                batch.step({i: {p: bots[i][p].act(match.observed[p], match.spec) for p in (1, 2)}})
+    cpu = time.process_time() - start_cpu
+    played = sum(m.game.loop for m in matches) / LOOPS_PER_MINUTE
+    return {"games": len(pairs), "batched": batched, "cpu_s": cpu, "game_minutes": round(played, 2),
+            "cpu_s_per_game_per_10_min": cpu * 10.0 / played, "hashes": [m.state_hash() for m in matches]}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pstar bench fullgame", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", nargs="+", default=list(DEFAULT_PAIRS), help="race pairs, e.g. terran-zerg")
@@ -64,10 +98,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--level", default="very_hard", help="both bots' full-game level (default very_hard)")
     parser.add_argument("--target-seconds", type=float, default=TARGET_SECONDS,
                         help="CPU seconds allowed per 10 game minutes (default: the issue's 10)")  # fmt: skip
+    parser.add_argument("--batch", type=int, default=8,
+                        help="games played at once in one batched engine, against the same games one by one "
+                             "(default 8; 0 skips)")  # fmt: skip
     add_out_flag(parser, "fullgame")
     args = parser.parse_args(argv)
     if args.minutes <= 0:
         parser.error(f"--minutes must be > 0, got {args.minutes}")
+    if args.batch < 0:
+        parser.error(f"--batch must be >= 0, got {args.batch}")
     rows = []
     for pair in args.pairs:
         races = tuple(pair.split("-"))
@@ -90,6 +129,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         checks.append((text, r["cpu_s_per_10_min"] <= args.target_seconds))
     report = {"benchmark": "fullgame", "map": args.map, "seed": args.seed, "step_mul": STEP_MUL, "level": args.level,
               "target_seconds": args.target_seconds, "rows": rows}  # fmt: skip
+    if args.batch:
+        pairs = [tuple(args.pairs[i % len(args.pairs)].split("-")) for i in range(args.batch)]
+        alone, together = (play_many(pairs, args.minutes, args.map, args.seed, args.level, batched)
+                           for batched in (False, True))  # fmt: skip
+        speedup = alone["cpu_s_per_game_per_10_min"] / together["cpu_s_per_game_per_10_min"]
+        same = alone["hashes"] == together["hashes"]
+        print(f"\n{args.batch} games ({', '.join(args.pairs)} in turn), {alone['game_minutes']:g} game minutes in all")
+        print("| engine | CPU s | CPU s per game per 10 game minutes | speed-up | final hashes |")
+        print("| --- | --- | --- | --- | --- |")
+        print(f"| own engine each, one after another | {alone['cpu_s']:.1f} | "
+              f"{alone['cpu_s_per_game_per_10_min']:.1f} | 1.00x (baseline) | |")  # fmt: skip
+        print(f"| one BatchedEngine, all at once | {together['cpu_s']:.1f} | "
+              f"{together['cpu_s_per_game_per_10_min']:.1f} | {speedup:.2f}x | {'same' if same else 'DIFFERENT'} |")
+        checks.append((f"{args.batch} full games in one batched engine play exactly as alone (same final hashes)",
+                       same))  # fmt: skip
+        checks.append((f"batched: {speedup:.2f}x the games' speed one by one (target >= 1)", speedup >= 1.0))
+        report["batch"] = {"alone": alone, "together": together, "speedup": speedup}
     return finish("fullgame", report, checks, args.out)
 
 

@@ -380,14 +380,24 @@ class BatchedEngine:
             self._events = self._split_events()
         return self._events[g]
 
-    def advance(self, loops: int, games: Sequence[int] | np.ndarray | None = None) -> None:
+    def advance(self, loops: int | np.ndarray, games: Sequence[int] | np.ndarray | None = None) -> None:
         """Every running game (of ``games``: indices or a bool mask, default all) plays ``loops`` game loops (fewer
-        if it ends first); the others pause."""
-        if isinstance(loops, bool) or not isinstance(loops, int | np.integer) or loops < 0:
-            raise ValueError(f"advance: loops must be a non-negative int, got {loops!r}")
+        if it ends first); the others pause. ``loops`` may also be one count per game (int array [games], 0: the
+        game pauses): each game plays its own count, exactly as one ``advance`` of that many loops of its own (a game
+        that is done pauses until the longest is)."""
         self._chunks = []
         self._events = None
         started = self.winner < 0
+        if isinstance(loops, np.ndarray):
+            if loops.shape != (self.games,) or loops.dtype.kind not in "iu" or (loops.size and loops.min() < 0):
+                raise ValueError(f"advance: per-game loops must be {self.games} non-negative ints, got {loops!r}")
+            remaining = loops.astype(np.int64)
+            started &= remaining > 0
+            loops = int(remaining.max())
+        elif isinstance(loops, bool) or not isinstance(loops, int | np.integer) or loops < 0:
+            raise ValueError(f"advance: loops must be a non-negative int, got {loops!r}")
+        else:
+            remaining = None
         if games is not None:
             started &= self._game_mask(games)
         if loops == 0 or not _any(started):
@@ -402,9 +412,14 @@ class BatchedEngine:
         self._tu = np.repeat(self._t, n)
         for _ in range(int(loops)):
             self._step()
-            if kernels.end_loop(self.loop, self._run, self._c1, self._c2, self._stalemate, self._limit, self.winner,
-                                self._t, self._tu, n):  # fmt: skip
-                self._set_running(self._run & (self.winner < 0))
+            ended = kernels.end_loop(self.loop, self._run, self._c1, self._c2, self._stalemate, self._limit,
+                                     self.winner, self._t, self._tu, n)  # fmt: skip
+            if remaining is not None:
+                remaining -= self._run
+                if _any(self._run & (remaining <= 0)):
+                    ended = True  # (its count played: it pauses, and ends its advance with the others)
+            if ended:
+                self._set_running(self._run & (self.winner < 0) & (True if remaining is None else remaining > 0))
                 if not _any(self._run):
                     break
         self._sync(started)

@@ -105,7 +105,7 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
     With ``recording``, game ``i`` is written as replay ``first + i`` once it ends. ``temperature``: the agent's
     sampling temperature (None: its config's); ``core_window`` and ``greedy_arguments``: see ``AgentPolicy``."""
     from envs.skirmish.economy.bot import FullGameBot, apply_full_game_cheats
-    from envs.skirmish.economy.match import FullMatch
+    from envs.skirmish.economy.match import FullMatch, FullMatchBatch
     from envs.skirmish.replay import Labels, save_replay
     from training.bc.labels import LabelMixer
     from training.eval.players import load_player
@@ -113,14 +113,16 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
     torch.set_num_threads(threads)
     source = load_player(player) if not player.startswith("bot:") else None
     matches, opponents, own_bots = [], [], []
-    for game in games:
-        max_units = source.max_units if source is not None else 512
-        resolution = source.resolution if source is not None else 64
+    max_units = source.max_units if source is not None else 512
+    resolution = source.resolution if source is not None else 64
+    batch = FullMatchBatch(len(games), batched=True, capacity=max_units)  # (the games step together)
+    for slot, game in enumerate(games):
         match = FullMatch(game_map, game.races, seed=game.seed, max_units=max_units, resolution=resolution,
-                          lenient=True, record=recording is not None)  # fmt: skip
+                          lenient=True, record=recording is not None, batch=batch.engine_slot(slot))  # fmt: skip
         bot_side = 3 - game.side
         levels = {bot_side: game.level, game.side: None if source is not None else player[len("bot:"):]}
         apply_full_game_cheats(match, levels)
+        batch.start(slot, match)
         matches.append(match)
         opponents.append(FullGameBot(game.level, match.game, bot_side, seed=game.seed * 2 + bot_side))
         own_bots.append(None if source is not None else
@@ -139,13 +141,18 @@ def play_games(player: str, games: list[FullEvalGame], game_map: str, greedy: bo
                              [matches[i].spec for i in live])  # fmt: skip
         else:
             own = [own_bots[i].act(matches[i].observed[games[i].side], matches[i].spec) for i in live]
+        step = {}
         for i, actions in zip(live, own, strict=True):
             game, match = games[i], matches[i]
             if labelling:  # (the labeller reads the game as the player saw it, before anything of this step)
                 mixers[i].label(match.observed[game.side], match.spec)
                 actions = mixers[i].choose(actions)
             reply = opponents[i].act(match.observed[3 - game.side], match.spec)
-            _, _, terminated, truncated, _ = match.step({game.side: actions, 3 - game.side: reply})
+            step[i] = {game.side: actions, 3 - game.side: reply}
+        stepped = batch.step(step)
+        for i in live:
+            game, match = games[i], matches[i]
+            _, _, terminated, truncated, _ = stepped[i]
             if terminated or truncated:
                 winner = match.winner or 0
                 results[i] = 0 if winner == 0 else (1 if winner == game.side else -1)

@@ -58,10 +58,11 @@ class RolloutWorker:
         self.league: list[tuple[str, Agent]] = []
         self.games_started = 0
         size = self.cfg.envs_per_actor
-        self.batch = FullMatchBatch(size) if self.cfg.full_game else MatchBatch(size)
+        self.batch = (FullMatchBatch(size, batched=True, capacity=self.cfg.max_units) if self.cfg.full_game
+                      else MatchBatch(size))  # fmt: skip
         self.games: list[Game] = []
         for slot in range(self.cfg.envs_per_actor):
-            self.games.append(self._new_game())
+            self.games.append(self._new_game(slot))
             self.batch.start(slot, self.games[slot].match)
         self._status = "idle"
         self._heartbeat = Path(heartbeat) if heartbeat else None
@@ -89,7 +90,7 @@ class RolloutWorker:
             self.league.append((name, snapshot))
         return len(self.league)
 
-    def _new_game(self) -> Game:
+    def _new_game(self, slot: int) -> Game:
         cfg, opponents = self.cfg, self.cfg.opponents
         side = 1 + self.games_started % 2
         self.games_started += 1
@@ -102,7 +103,8 @@ class RolloutWorker:
         sizes = {"max_units": cfg.max_units, "step_mul": cfg.step_mul, "lenient": cfg.lenient,
                  "actions_per_step": cfg.actions_per_step}  # fmt: skip
         if cfg.full_game:
-            return new_full_game(self.rng, cfg.full_game, side, name, policy, **sizes)
+            return new_full_game(self.rng, cfg.full_game, side, name, policy, batch=self.batch.engine_slot(slot),
+                                 **sizes)  # fmt: skip
         return new_game(self.rng, self.scenarios, cfg.variants, side, name, policy, **sizes)
 
     def rollout(self, weights: dict[str, np.ndarray] | None, version: int) -> dict[str, Any]:
@@ -146,7 +148,7 @@ class RolloutWorker:
                                      "scenario": game.match.scenario.name,
                                      "illegal_actions": game.illegal_actions,
                                      "units_dropped": game.units_dropped})  # fmt: skip
-                    self.games[i] = self._new_game()
+                    self.games[i] = self._new_game(i)
                     self.batch.start(i, self.games[i].match)
                     self.policy.reset(i)
             rewards.append(step_rewards)

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from envs.skirmish.batched import BatchedEngine
 from envs.skirmish.botgame import bot_match, outcome
 from envs.skirmish.economy.bot import FullGameBot, apply_full_game_cheats
 from envs.skirmish.economy.match import FullMatch, FullMatchBatch
@@ -120,12 +121,14 @@ def new_full_game(
     step_mul: int,
     actions_per_step: int,
     lenient: bool = False,
+    batch: tuple[BatchedEngine, int] | None = None,
 ) -> Game:
     """Start a full game on ``game_map`` (a race per side drawn from the game's seed) against the full-game bot level
-    ``opponent_name`` (its cheats applied) or ``league_policy``, a snapshot, when given."""
+    ``opponent_name`` (its cheats applied) or ``league_policy``, a snapshot, when given; ``batch``: the batched
+    engine slot it plays in (``FullMatchBatch.engine_slot``)."""
     seed = int(rng.integers(2**31 - 1))
     match = FullMatch(game_map, draw_races(seed), seed, step_mul=step_mul, max_units=max_units, lenient=lenient,
-                      actions_per_step=actions_per_step)  # fmt: skip
+                      actions_per_step=actions_per_step, batch=batch)  # fmt: skip
     other = 3 - side
     if league_policy is not None:
         return Game(match, side, opponent_name, league_policy)

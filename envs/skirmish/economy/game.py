@@ -7,6 +7,7 @@ what the economy does never depends on how a caller splits time into agent steps
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -85,13 +86,19 @@ class FullGame:
     def step(self, loops: int) -> None:
         """Play ``loops`` game loops (fewer if the game ends), handling every economy event on its own loop."""
         end = self.engine.loop + int(loops)
-        parts = (self.gathering, self.production, self.construction)
         while self.engine.loop < end and not self.engine.done:
-            nxt = min(end, *(part.next_event() for part in parts))
-            self.engine.advance(max(nxt - self.engine.loop, 1))
-            if self.engine.done:
-                break  # the loop that ended the game: nothing of the economy happens after it
-            for part in parts:
+            self.engine.advance(self._chunk(end))
+            self._handle()
+
+    def _chunk(self, end: int) -> int:
+        """How many loops to advance next: to the first economy event, at most to ``end``, at least one."""
+        parts = (self.gathering, self.production, self.construction)
+        return max(min(end, *(part.next_event() for part in parts)) - self.engine.loop, 1)
+
+    def _handle(self) -> None:
+        """After an advance: the economy events due now (none once the game has ended on that loop)."""
+        if not self.engine.done:
+            for part in (self.gathering, self.production, self.construction):
                 part.handle(self.engine.loop)
 
     def gather(self, player: int, worker: int, source: int) -> None:
@@ -152,3 +159,27 @@ class FullGame:
         """The unit type index of ``player``'s larva (-1 for a race without)."""
         larva = self.rules.races[self.races[player - 1]].larva
         return self.rules.units.type_index(larva.unit) if larva is not None else -1
+
+
+def step_together(games: Sequence[FullGame], loops: int) -> None:
+    """Each of ``games`` (all in one BatchedEngine, see ``FullGame(batch=...)``) plays ``loops`` game loops exactly as
+    its own ``step`` would, the batch advancing them together: each round every game still playing advances to its
+    own next economy event (one ``advance`` with a count per game), then handles it."""
+    if not games:
+        return
+    batch = games[0].engine.batch
+    if any(getattr(game.engine, "batch", None) is not batch for game in games):
+        raise ValueError("step_together: the games must all play in one BatchedEngine (FullGame(batch=...))")
+    ends = [game.engine.loop + int(loops) for game in games]
+    counts = np.zeros(batch.games, dtype=np.int64)
+    while True:
+        playing = [(game, end) for game, end in zip(games, ends, strict=True)
+                   if game.engine.loop < end and not game.engine.done]  # fmt: skip
+        if not playing:
+            return
+        counts[:] = 0
+        for game, end in playing:
+            counts[game.engine.g] = game._chunk(end)
+        batch.advance(counts)
+        for game, _ in playing:
+            game._handle()

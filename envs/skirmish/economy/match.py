@@ -27,11 +27,12 @@ from envs.skirmish.batched import BatchedEngine
 from envs.skirmish.budget import within_budget
 from envs.skirmish.economy.actions import play_full
 from envs.skirmish.economy.catalogue import full_catalogue
-from envs.skirmish.economy.game import FullGame
-from envs.skirmish.economy.maps import GameMap
+from envs.skirmish.economy.game import FullGame, step_together
+from envs.skirmish.economy.maps import GameMap, load_map
 from envs.skirmish.economy.observation import FullObserved, observe_full
 from envs.skirmish.economy.rules import Rules, default_rules
 from envs.skirmish.economy.spec import full_game_spec
+from envs.skirmish.economy.start import opening_scenario, start_bases
 from envs.skirmish.match import PLAYERS, Actions, StepResult
 
 
@@ -128,10 +129,9 @@ class FullMatch:
         self.observations = {p: o.obs for p, o in self.observed.items()}
         self.units_dropped = {p: o.units_dropped for p, o in self.observed.items()}
 
-    def step(self, actions: Mapping[int, Actions]) -> StepResult:
-        """Play one agent step: (observations, rewards, terminated, truncated, infos), each keyed by player; a
-        player's info holds ``illegal_actions``, ``illegal_reasons``, ``over_budget``, ``game_loop``, ``winner`` and
-        ``units_dropped``."""
+    def play_actions(self, actions: Mapping[int, Actions]) -> dict[int, dict[str, Any]]:
+        """The first half of ``step``: both players' actions checked and given to the game (no loop played yet);
+        returns the step's infos so far."""
         if self.game.done:
             raise RuntimeError("the game is over; call reset() to start a new one")
         unknown = set(actions) - set(PLAYERS)
@@ -157,7 +157,18 @@ class FullMatch:
                         raise
                     infos[player]["illegal_actions"] += 1
                     infos[player]["illegal_reasons"].append(str(error))
+        return infos
+
+    def step(self, actions: Mapping[int, Actions]) -> StepResult:
+        """Play one agent step: (observations, rewards, terminated, truncated, infos), each keyed by player; a
+        player's info holds ``illegal_actions``, ``illegal_reasons``, ``over_budget``, ``game_loop``, ``winner`` and
+        ``units_dropped``."""
+        infos = self.play_actions(actions)
         self.game.step(self.step_mul)
+        return self.stepped(infos)
+
+    def stepped(self, infos: dict[int, dict[str, Any]]) -> StepResult:
+        """The step's result once its loops were played (``play_actions``' ``infos``, completed here)."""
         self.steps += 1
         self.observe()
         winner = self.game.engine.winner
@@ -182,22 +193,43 @@ class FullMatch:
 
 
 class FullMatchBatch:
-    """Full games in numbered slots, each stepped on its own engine (the RL actors' ``MatchBatch`` for full games,
-    which the batched engine does not play yet): ``start`` puts a match in a slot, ``step`` plays some slots."""
+    """Full games in numbered slots (the RL actors' ``MatchBatch`` for full games): ``start`` puts a match in a slot,
+    ``step`` plays some slots. ``batched``: the games play in one BatchedEngine (build each slot's match with
+    ``batch=batch.engine_slot(slot)``) and step together (``step_together``), each exactly as on its own Engine;
+    otherwise each steps on its own engine."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, batched: bool = False, capacity: int = DEFAULT_MAX_UNITS,
+                 rules: Rules | None = None) -> None:  # fmt: skip
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"FullMatchBatch: size must be an int >= 1, got {size!r}")
         self.matches: list[FullMatch | None] = [None] * size
+        self.engine: BatchedEngine | None = None
+        if batched:
+            rules = rules or default_rules()
+            game_map = load_map("duel", rules)  # (a placeholder game per slot until a match is started there)
+            opening = opening_scenario(game_map, ("terran", "terran"), start_bases(game_map, 0), rules)
+            self.engine = BatchedEngine([opening] * size, [0] * size, units=rules.units, capacity=capacity)
 
     def __len__(self) -> int:
         return len(self.matches)
 
+    def engine_slot(self, slot: int) -> tuple[BatchedEngine, int] | None:
+        """What a match for ``slot`` passes as ``FullMatch(batch=...)``: None unless the batch is batched."""
+        return None if self.engine is None else (self.engine, slot)
+
     def start(self, slot: int, match: FullMatch) -> dict[int, dict[str, np.ndarray]]:
         """Play ``match`` in ``slot`` from now on; returns its current observations."""
+        if self.engine is not None and match.batch != (self.engine, slot):
+            raise ValueError(f"FullMatchBatch.start: slot {slot}'s match must be built with "
+                             f"batch=engine_slot({slot}) (its game plays in this batch's engine)")  # fmt: skip
         self.matches[slot] = match
         return match.observations
 
     def step(self, actions: Mapping[int, Mapping[int, Actions]]) -> dict[int, StepResult]:
         """One agent step of each slot in ``actions`` (slot -> that game's actions by player)."""
-        return {slot: self.matches[slot].step(game_actions) for slot, game_actions in actions.items()}
+        if self.engine is None:
+            return {slot: self.matches[slot].step(game_actions) for slot, game_actions in actions.items()}
+        infos = {slot: self.matches[slot].play_actions(game_actions) for slot, game_actions in actions.items()}
+        for step_mul in sorted({self.matches[slot].step_mul for slot in actions}):
+            step_together([self.matches[s].game for s in actions if self.matches[s].step_mul == step_mul], step_mul)
+        return {slot: self.matches[slot].stepped(info) for slot, info in infos.items()}
