@@ -1,7 +1,7 @@
 """Full games on the BatchedEngine: the games of a batched ``FullMatchBatch``, stepped together, each play exactly as on
 its own Engine (equal observations for both players, rewards and full-game hashes, economy included, after every
-agent step), with the full-game bots driving both sides: gathering, construction, production, morphs, upgrades, structure collisions and, in the slow
-test, armies fighting until the structures defeat rule ends the game."""
+agent step), with the full-game bots driving both sides: gathering, construction, production, morphs, upgrades,
+structure collisions and, in the slow test, armies fighting until the structures defeat rule ends the game."""
 
 from __future__ import annotations
 

@@ -75,3 +75,21 @@ def test_pstar_play_draws_a_full_game(tmp_path, capsys):
     frames = Image.open(out).n_frames
     assert frames >= 5
     assert load_replay(replay).header.winner == 1
+
+
+@pytest.mark.slow
+def test_record_full_plays_a_batch_of_games_as_if_each_were_alone(tmp_path):
+    """``pstar replays record-full --batch 3``: three games at once in one worker's batched engine give the replays
+    (winners, steps, final hashes) that one game at a time gives."""
+    from training.cli import main as pstar
+
+    headers = {}
+    for batch in (1, 3):
+        out = tmp_path / f"batch{batch}"
+        assert pstar(["replays", "record-full", "--quiet", "--games", "3", "--p1", "cheat_insane", "--p2", "very_easy",
+                      "--seed", "11", "--workers", "1", "--batch", str(batch), "--out", str(out)]) == 0  # fmt: skip
+        headers[batch] = [(p.name, load_replay(p).header) for p in sorted(out.glob("*.skreplay"))]
+    assert len(headers[3]) == 3
+    for (name1, one), (name3, three) in zip(headers[1], headers[3], strict=True):
+        assert name1 == name3 and one.winner == three.winner == 1
+        assert (one.steps, one.final_hash) == (three.steps, three.final_hash)

@@ -4,8 +4,9 @@
 
 Game ``i`` plays the ``i % P``-th (p1, p2) level pair, seed ``seed + i`` and, with ``--races random``, a race per
 side drawn from that seed (else the two given races); replays are written as their games end, one file each
-(``envs.skirmish.replay``, format version 4), so an interrupted run keeps what it finished. Behaviour cloning reads
-them like battle replays (``pstar bc`` with ``max_units`` 512, the full game's row count).
+(``envs.skirmish.replay``, format version 4), so an interrupted run keeps what it finished. A worker plays
+``--batch`` games at once in one batched engine (``play_full_bot_games``), each exactly as alone. Behaviour
+cloning reads them like battle replays (``pstar bc`` with ``max_units`` 512, the full game's row count).
 """
 
 from __future__ import annotations
@@ -60,15 +61,23 @@ def full_game_jobs(games: int, p1: list[str], p2: list[str], races: list[str], g
     return jobs
 
 
-def record_full_game(job: FullGameJob) -> tuple[Path, int | None, int]:
-    """Play and write one game (runs in a worker); returns (path, winner, steps)."""
-    from envs.skirmish.economy.ladder import play_full_bot_game
+def record_full_games(jobs: list[FullGameJob]) -> list[tuple[Path, int | None, int]]:
+    """Play ``jobs`` together in one batched engine (runs in a worker) and write each game as it ends; returns
+    (path, winner, steps) per game."""
+    from envs.skirmish.economy.ladder import play_full_bot_games
     from envs.skirmish.replay import save_replay
 
-    levels = {1: job.levels[0], 2: job.levels[1]}
-    match = play_full_bot_game(levels, job.races, job.game_map, job.seed, job.step_mul, record=True)
-    path = save_replay(job.path, match, {p: f"bot:{level}" for p, level in levels.items()})
-    return path, match.winner, match.steps
+    first = jobs[0]
+    written: dict[int, tuple[Path, int | None, int]] = {}
+
+    def write(i: int, match) -> None:
+        levels = jobs[i].levels
+        path = save_replay(jobs[i].path, match, {1: f"bot:{levels[0]}", 2: f"bot:{levels[1]}"})
+        written[i] = (path, match.winner, match.steps)
+
+    play_full_bot_games([({1: job.levels[0], 2: job.levels[1]}, job.races, job.seed) for job in jobs],
+                        first.game_map, first.step_mul, record=True, on_end=write)  # fmt: skip
+    return [written[i] for i in range(len(jobs))]
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -85,6 +94,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     rec.add_argument("--races", nargs="+", default=["random"], help="'random' (per game) or two races")
     rec.add_argument("--map", default="duel", help="full-game map (default duel)")
     rec.add_argument("--workers", type=count, default=2, help="processes (default 2)")
+    rec.add_argument("--batch", type=count, default=8,
+                     help="games a worker plays at once in one batched engine (default 8; each as if alone)")
     rec.add_argument("--out", type=Path, default=Path("replays_full"), help="output directory")
     rec.add_argument("--seed", type=seed, default=0, help="seed of game 0; game i uses seed + i")
     rec.add_argument("--step-mul", type=count, default=8)
@@ -102,10 +113,12 @@ def record_full(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     wins = {0: 0, 1: 0, 2: 0}
     bar = tqdm(total=len(jobs), desc="full games", unit="game", disable=not args.progress)
-    with ProcessPoolExecutor(max_workers=max(1, min(args.workers, len(jobs)))) as pool:
-        for _, winner, _ in pool.map(record_full_game, jobs):
-            wins[winner or 0] += 1
-            bar.update()
+    chunks = [jobs[i : i + args.batch] for i in range(0, len(jobs), args.batch)]
+    with ProcessPoolExecutor(max_workers=max(1, min(args.workers, len(chunks)))) as pool:
+        for chunk in pool.map(record_full_games, chunks):
+            for _, winner, _ in chunk:
+                wins[winner or 0] += 1
+            bar.update(len(chunk))
     bar.close()
     print(f"wrote {len(jobs)} full-game replays to {args.out}: player 1 won {wins[1]}, player 2 {wins[2]}, "
           f"{wins[0]} draws")  # fmt: skip

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from envs.skirmish.botgame import outcome
 from envs.skirmish.economy.bot import FULL_GAME_LEVELS, FullGameBot, apply_full_game_cheats
 from envs.skirmish.economy.maps import load_map
-from envs.skirmish.economy.match import FullMatch
+from envs.skirmish.economy.match import FullMatch, FullMatchBatch
 from envs.skirmish.economy.start import draw_races
 from envs.skirmish.ladder import GameOutcome, LadderResult, play_games
 
@@ -63,6 +63,40 @@ def play_full_bot_game(levels: dict[int, str], races: tuple[str, str], game_map:
             on_step(match)
         if terminated or truncated:
             return match
+
+
+def play_full_bot_games(games: Sequence[tuple[dict[int, str], tuple[str, str], int]], game_map: str = "duel",
+                        step_mul: int = 8, lenient: bool = True, record: bool = False,
+                        on_end: Callable[[int, FullMatch], None] | None = None) -> list[FullMatch]:  # fmt: skip
+    """``play_full_bot_game`` for several games at once (each ``(levels, races, seed)``), stepped together in one
+    batched engine, each exactly as alone; ``on_end(i, match)`` is called as game i ends (e.g. to write it)."""
+    for levels, _, _ in games:
+        for level in levels.values():
+            if level not in FULL_GAME_LEVELS:
+                raise ValueError(f"unknown full-game bot level {level!r}; expected one of "
+                                 f"{', '.join(FULL_GAME_LEVELS)}")  # fmt: skip
+    batch = FullMatchBatch(len(games), batched=True)
+    matches, bots = [], []
+    for i, (levels, races, seed) in enumerate(games):
+        match = FullMatch(game_map, races, seed=seed, step_mul=step_mul, lenient=lenient, record=record,
+                          batch=batch.engine_slot(i))  # fmt: skip
+        apply_full_game_cheats(match, levels)
+        batch.start(i, match)
+        match.illegal_actions = {1: 0, 2: 0}
+        matches.append(match)
+        bots.append({p: FullGameBot(levels[p], match.game, p, seed=seed * 2 + p) for p in (1, 2)})
+    live = list(range(len(games)))
+    while live:
+        results = batch.step({i: {p: bots[i][p].act(matches[i].observed[p], matches[i].spec) for p in (1, 2)}
+                              for i in live})  # fmt: skip
+        for i, (_, _, terminated, truncated, infos) in results.items():
+            for p in (1, 2):
+                matches[i].illegal_actions[p] += infos[p]["illegal_actions"]
+            if terminated or truncated:
+                live.remove(i)
+                if on_end is not None:
+                    on_end(i, matches[i])
+    return matches
 
 
 def play_full_ladder_game(game: FullLadderGame) -> GameOutcome:
