@@ -67,6 +67,7 @@ from envs.skirmish.engine import (
     exit_structures,
     forget_slot,
     game_hash,
+    morph_slot,
     structure_slots,
     visible_units,
 )
@@ -469,18 +470,7 @@ class BatchedEngine:
 
     def morph(self, g: int, slot: int, unit_type: str, keep_orders: bool = False) -> None:
         """``Engine.morph`` in game g: a living unit becomes another type in place."""
-        st = self.game_state(g)
-        if not (0 <= slot < st.n and st.alive[slot]):
-            raise ValueError(f"morph: slot {slot} does not hold a living unit")
-        old, t = int(st.utype[slot]), self.units.type_index(unit_type)
-        units = self.units
-        st.hp[slot] = units.hp[t] * st.hp[slot] / units.hp[old]
-        st.shield[slot] = units.shields[t] * (st.shield[slot] / units.shields[old] if units.shields[old] > 0 else 1.0)
-        if not keep_orders:
-            st.energy[slot], st.cooldown[slot] = units.energy_start[t], 0.0
-            st.order_kind[slot], st.order_unit[slot], st.order_pos[slot], st.order_len[slot] = _IDLE, -1, 0.0, 0
-            st.attack_target[slot] = -1
-        st.utype[slot] = t
+        morph_slot(self.game_state(g), slot, self.units, unit_type, keep_orders)
         self._types_changed(g)
 
     def add_hp(self, g: int, slots: np.ndarray, amounts: np.ndarray) -> None:

@@ -241,18 +241,7 @@ class Engine:
         """A living unit becomes another type in place (larva -> egg, hatchery -> lair, drone -> structure): same
         slot, tag and position, the same hp and shield fractions, starting energy, no orders (``keep_orders``: its
         orders, target and weapon cooldown stay, for a unit that only gains an upgrade)."""
-        st = self.state
-        if not (0 <= slot < st.n and st.alive[slot]):
-            raise ValueError(f"morph: slot {slot} does not hold a living unit")
-        old, t = int(st.utype[slot]), self.units.type_index(unit_type)
-        units = self.units
-        st.hp[slot] = units.hp[t] * st.hp[slot] / units.hp[old]
-        st.shield[slot] = units.shields[t] * (st.shield[slot] / units.shields[old] if units.shields[old] > 0 else 1.0)
-        if not keep_orders:
-            st.energy[slot], st.cooldown[slot] = units.energy_start[t], 0.0
-            st.order_kind[slot], st.order_unit[slot], st.order_pos[slot], st.order_len[slot] = _IDLE, -1, 0.0, 0
-            st.attack_target[slot] = -1
-        st.utype[slot] = t
+        morph_slot(self.state, slot, self.units, unit_type, keep_orders)
         self._types_changed()
 
     def add_hp(self, slots: np.ndarray, amounts: np.ndarray) -> None:
@@ -996,6 +985,21 @@ def structure_slots(units: UnitTable, utype: np.ndarray) -> np.ndarray:
     if STRUCTURE not in units.attribute_names:
         return np.zeros(utype.shape, dtype=bool)
     return (units.attributes[utype] & units.attribute_bit(STRUCTURE)) != 0
+
+
+def morph_slot(st: GameState, slot: int, units: UnitTable, unit_type: str, keep_orders: bool) -> None:
+    """``Engine.morph``'s change of ``st``: the slot takes the new type with the same hp and shield fractions
+    (orders, target, energy and cooldown reset unless ``keep_orders``)."""
+    if not (0 <= slot < st.n and st.alive[slot]):
+        raise ValueError(f"morph: slot {slot} does not hold a living unit")
+    old, t = int(st.utype[slot]), units.type_index(unit_type)
+    st.hp[slot] = units.hp[t] * st.hp[slot] / units.hp[old]
+    st.shield[slot] = units.shields[t] * (st.shield[slot] / units.shields[old] if units.shields[old] > 0 else 1.0)
+    if not keep_orders:
+        st.energy[slot], st.cooldown[slot] = units.energy_start[t], 0.0
+        st.order_kind[slot], st.order_unit[slot], st.order_pos[slot], st.order_len[slot] = _IDLE, -1, 0.0, 0
+        st.attack_target[slot] = -1
+    st.utype[slot] = t
 
 
 def forget_slot(st: GameState, slot: int, targeted: dict[int, int]) -> list[int]:
