@@ -68,13 +68,14 @@ from envs.skirmish.engine import (
     forget_slot,
     game_hash,
     morph_slot,
+    spawn_slot,
     structure_slots,
     visible_units,
 )
 from envs.skirmish.movement import _DENSE_BELOW
 from envs.skirmish.scenario import Scenario
 from envs.skirmish.slots import damage_table, order_tables, slot_params, slot_tables
-from envs.skirmish.state import NEVER, PADDING, QUEUE_LENGTH, TAG_RECYCLE, GameState
+from envs.skirmish.state import PADDING, QUEUE_LENGTH, GameState
 from envs.skirmish.units import UnitTable, default_units
 
 _IDLE, _MOVE, _ATTACK_MOVE, _ATTACK_UNIT, _HOLD, _FOLLOW = (int(o) for o in Order)
@@ -443,27 +444,10 @@ class BatchedEngine:
     def spawn(self, g: int, unit_type: str, owner: int, pos: tuple[float, float], facing: float = 0.0,
               hp_fraction: float = 1.0) -> int:  # fmt: skip
         """``Engine.spawn`` in game g: a new unit in its lowest free slot, between two ``advance`` calls."""
-        st = self.game_state(g)
         if self.winner[g] >= 0:
             raise RuntimeError("spawn: the game has ended")
-        free = np.flatnonzero(~st.alive)
-        if not free.size:
-            raise RuntimeError(f"spawn: all {st.n} slots hold living units (raise the engine's capacity)")
-        if owner not in (1, 2):
-            raise ValueError(f"spawn: owner must be 1 or 2, got {owner!r}")
-        if not 0.0 < hp_fraction <= 1.0:
-            raise ValueError(f"spawn: hp_fraction must be in (0, 1], got {hp_fraction!r}")
-        t = self.units.type_index(unit_type)
-        slot = int(free[0])
-        self._forget(g, slot)
-        st.tag[slot] += TAG_RECYCLE
-        st.utype[slot], st.owner[slot], st.alive[slot] = t, owner, True
-        st.pos[slot] = np.clip(np.asarray(pos, dtype=np.float64), 0.0, self._map[g, 0])
-        st.facing[slot] = facing
-        st.hp[slot] = self.units.hp[t] * hp_fraction
-        st.shield[slot], st.energy[slot] = self.units.shields[t], self.units.energy_start[t]
-        st.cooldown[slot], st.last_damage_loop[slot] = 0.0, NEVER
-        st.was_selected[slot] = st.was_targeted[slot] = False
+        slot = spawn_slot(self.game_state(g), self.units, unit_type, owner, pos, self._map[g, 0], facing, hp_fraction,
+                          lambda s: self._forget(g, s))  # fmt: skip
         self._solid[g * self.capacity + slot] = True
         self._types_changed(g)
         return slot

@@ -54,6 +54,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit
@@ -212,27 +213,10 @@ class Engine:
         It starts idle with full shields and starting energy, ``hp_fraction`` of its hp (a structure going up
         starts low) and a new tag (the slot's + TAG_RECYCLE). Orders and targets left on the slot's previous unit
         are forgotten first, so nothing carries over to the newcomer."""
-        st = self.state
         if self.done:
             raise RuntimeError("spawn: the game has ended")
-        free = np.flatnonzero(~st.alive)
-        if not free.size:
-            raise RuntimeError(f"spawn: all {st.n} slots hold living units (raise the engine's capacity)")
-        if owner not in (1, 2):
-            raise ValueError(f"spawn: owner must be 1 or 2, got {owner!r}")
-        if not 0.0 < hp_fraction <= 1.0:
-            raise ValueError(f"spawn: hp_fraction must be in (0, 1], got {hp_fraction!r}")
-        t = self.units.type_index(unit_type)
-        slot = int(free[0])
-        self._forget(slot)
-        st.tag[slot] += TAG_RECYCLE
-        st.utype[slot], st.owner[slot], st.alive[slot] = t, owner, True
-        st.pos[slot] = np.clip(np.asarray(pos, dtype=np.float64), 0.0, self._map_size)
-        st.facing[slot] = facing
-        st.hp[slot] = self.units.hp[t] * hp_fraction
-        st.shield[slot], st.energy[slot] = self.units.shields[t], self.units.energy_start[t]
-        st.cooldown[slot], st.last_damage_loop[slot] = 0.0, NEVER
-        st.was_selected[slot] = st.was_targeted[slot] = False
+        slot = spawn_slot(self.state, self.units, unit_type, owner, pos, self._map_size, facing, hp_fraction,
+                          self._forget)  # fmt: skip
         self.solid[slot] = True
         self._types_changed()
         return slot
@@ -985,6 +969,31 @@ def structure_slots(units: UnitTable, utype: np.ndarray) -> np.ndarray:
     if STRUCTURE not in units.attribute_names:
         return np.zeros(utype.shape, dtype=bool)
     return (units.attributes[utype] & units.attribute_bit(STRUCTURE)) != 0
+
+
+def spawn_slot(st: GameState, units: UnitTable, unit_type: str, owner: int, pos: tuple[float, float],
+               map_size: float, facing: float, hp_fraction: float, forget: Callable[[int], None]) -> int:  # fmt: skip
+    """``Engine.spawn``'s change of ``st``: the new unit's slot (the lowest dead one), emptied by ``forget`` of what
+    others held on it, then written: idle, full shields, starting energy, ``hp_fraction`` of its hp, a new tag."""
+    free = np.flatnonzero(~st.alive)
+    if not free.size:
+        raise RuntimeError(f"spawn: all {st.n} slots hold living units (raise the engine's capacity)")
+    if owner not in (1, 2):
+        raise ValueError(f"spawn: owner must be 1 or 2, got {owner!r}")
+    if not 0.0 < hp_fraction <= 1.0:
+        raise ValueError(f"spawn: hp_fraction must be in (0, 1], got {hp_fraction!r}")
+    t = units.type_index(unit_type)
+    slot = int(free[0])
+    forget(slot)
+    st.tag[slot] += TAG_RECYCLE
+    st.utype[slot], st.owner[slot], st.alive[slot] = t, owner, True
+    st.pos[slot] = np.clip(np.asarray(pos, dtype=np.float64), 0.0, map_size)
+    st.facing[slot] = facing
+    st.hp[slot] = units.hp[t] * hp_fraction
+    st.shield[slot], st.energy[slot] = units.shields[t], units.energy_start[t]
+    st.cooldown[slot], st.last_damage_loop[slot] = 0.0, NEVER
+    st.was_selected[slot] = st.was_targeted[slot] = False
+    return slot
 
 
 def morph_slot(st: GameState, slot: int, units: UnitTable, unit_type: str, keep_orders: bool) -> None:
