@@ -22,7 +22,7 @@ from envs.skirmish.match import Match
 from envs.skirmish.replay import encode_action, encode_file, load_replay, save_replay
 from envs.skirmish.scenario import load_scenario
 from training.bc import dataset as bc_dataset
-from training.bc.dataset import ActionRules, BCData, BuildSettings, DatasetError, prepare_data, replay_result
+from training.bc.dataset import ActionRules, BCData, BuildSettings, DatasetError, prepare_data
 from training.bc.shards import SequenceStream, assign, epoch_order
 from training.writable import UnwritableError
 
@@ -285,13 +285,16 @@ def test_an_unreadable_manifest_or_an_interrupted_build_rebuilds_the_cache(repla
     files = [str(p) for p in replays[:2]]
     calls = []
 
-    def interrupted(path, settings):  # a build killed after its first replay
+    real = bc_dataset.replay_results
+
+    def interrupted(paths, settings):  # a build killed after its first replay
         if calls:
             raise KeyboardInterrupt
-        calls.append(path)
-        return replay_result(path, settings)
+        calls.append(paths)
+        return real(paths, settings)
 
-    monkeypatch.setattr(bc_dataset, "replay_result", interrupted)
+    monkeypatch.setattr(bc_dataset, "REPLAY_BATCH", 1)
+    monkeypatch.setattr(bc_dataset, "replay_results", interrupted)
     with pytest.raises(KeyboardInterrupt):
         prepare_data(files, SETTINGS, tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []  # no cache, not even half of one
@@ -361,13 +364,13 @@ def test_stream_order_is_seeded_and_resumes_by_skipping():
 def count_simulations(monkeypatch) -> list[str]:
     """From now on, the name of every replay file the cache builds re-simulate, in order (a list that grows)."""
     simulated = []
-    real = bc_dataset.replay_result
+    real = bc_dataset.replay_results
 
-    def counted(path, settings):
-        simulated.append(Path(path).name)
-        return real(path, settings)
+    def counted(paths, settings):
+        simulated.extend(Path(path).name for path in paths)
+        return real(paths, settings)
 
-    monkeypatch.setattr(bc_dataset, "replay_result", counted)
+    monkeypatch.setattr(bc_dataset, "replay_results", counted)
     return simulated
 
 

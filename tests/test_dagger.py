@@ -267,8 +267,8 @@ def test_a_new_window_resimulates_only_the_labelled_replays(tmp_path, monkeypatc
     (plain,) = replays_cli.record_batch(jobs(tmp_path / "p", 1, "--p1", "medium", "--p2", "very_hard"))
     paths = [str(labelled.path), str(plain.path)]
     prepare_data(paths, BuildSettings("both", 8, 64, 64), tmp_path / "cache", progress=False)
-    simulated, real = [], bc_dataset.replay_result
-    monkeypatch.setattr(bc_dataset, "replay_result", lambda path, s: simulated.append(path) or real(path, s))
+    simulated, real = [], bc_dataset.replay_results
+    monkeypatch.setattr(bc_dataset, "replay_results", lambda paths, s: simulated.extend(paths) or real(paths, s))
     prepare_data(paths, BuildSettings("both", 8, 64, 64, label_repeat_window=16), tmp_path / "cache", progress=False)
     assert simulated == [str(labelled.path)]
 

@@ -665,8 +665,9 @@ class Replay:
     actions: Decoded
     labels: Decoded = field(default_factory=list)  # per step (when the header names labelled players)
 
-    def new_match(self) -> Match:
-        """A fresh Match (a ``FullMatch`` for a full game) configured exactly like the recorded one."""
+    def new_match(self, batch: tuple[Any, int] | None = None) -> Match:
+        """A fresh Match (a ``FullMatch`` for a full game) configured exactly like the recorded one; ``batch``: a full
+        game's (BatchedEngine, slot) to play in (``FullMatch(batch=...)``)."""
         h = self.header
         if h.full_game is not None:
             from envs.skirmish.economy.match import FullMatch
@@ -675,7 +676,7 @@ class Replay:
                 return FullMatch(h.full_game["map"], tuple(h.full_game["races"]), h.seed, step_mul=h.step_mul,
                                  max_units=h.max_units, resolution=h.resolution, fog=h.fog, lenient=h.lenient,
                                  actions_per_step=h.actions_per_step, see_all=tuple(h.see_all),
-                                 income=tuple(h.full_game["income"]))  # fmt: skip
+                                 income=tuple(h.full_game["income"]), batch=batch)  # fmt: skip
             except ValueError as err:
                 raise ReplayError(self.path, f"bad header: the game settings are rejected ({err})") from err
         try:
@@ -697,11 +698,14 @@ class Replay:
         for index, actions in enumerate(self.actions):
             loop = match.engine.loop
             next_obs, rewards, _, _, infos = self._step(match, index, actions)
-            labels = self.labels[index] if self.labels else {}
-            yield ReplayStep(index, loop, observations, actions, {p: float(r) for p, r in rewards.items()}, infos,
-                             labels)  # fmt: skip
+            yield self._recorded_step(index, loop, observations, rewards, infos)
             observations = next_obs
         self._check_end(match)
+
+    def _recorded_step(self, index: int, loop: int, observations: dict, rewards: dict, infos: dict) -> ReplayStep:
+        labels = self.labels[index] if self.labels else {}
+        return ReplayStep(index, loop, observations, self.actions[index], {p: float(r) for p, r in rewards.items()},
+                          infos, labels)  # fmt: skip
 
     def replay(self, on_step: Callable[[Match], None] | None = None) -> Match:
         """Re-simulate to the end and return the finished, hash-checked Match.
@@ -723,12 +727,14 @@ class Replay:
         """Re-simulate the whole game; raise :class:`ReplayDesyncError` if it is not the recorded one."""
         self.replay()
 
-    def _step(self, match: Match, index: int, actions: dict[int, list[dict[str, Any]]]) -> tuple:
+    def _step(self, match: Match, index: int, actions: dict[int, list[dict[str, Any]]], half: bool = False) -> tuple:
+        """Play recorded step ``index`` (``half``: only a full game's ``play_actions``, its loops played by the
+        caller)."""
         if match.engine.done:
             raise ReplayDesyncError(self.path, f"desync: the game ended at step {index}, recorded {self.header.steps}")
         played = {player: [_UNSTORED if MALFORMED in a else a for a in batch] for player, batch in actions.items()}
         try:
-            return match.step(played)
+            return match.play_actions(played) if half else match.step(played)
         except ValueError as err:  # IllegalActionError in a strict match
             raise ReplayDesyncError(self.path, f"desync: step {index}: {err}") from err
 
@@ -741,6 +747,47 @@ class Replay:
                 f"recorded {self.header.final_hash[:16]}... (engine {ENGINE_VERSION}, "
                 f"recorded with engine {self.header.engine_version})",
             )
+
+
+def replay_together(replays: Sequence[Replay], on_step: Callable[[int, ReplayStep], None]) -> list[ReplayError | None]:
+    """Re-simulate full-game replays at once in one batched engine, each exactly as its own ``steps()``: every step
+    of replay i goes to ``on_step(i, step)`` in order; returns per replay the desync that ended it (None: it played
+    to its recorded end and its final hash matched). Worth it for many games: their engine loops run together."""
+    from envs.skirmish.economy.match import FullMatchBatch
+
+    if not replays:
+        return []
+    battles = [str(r.path) for r in replays if r.header.full_game is None]
+    sizes = {r.header.max_units for r in replays}
+    if battles or len(sizes) > 1:
+        raise ValueError(f"replay_together: expected full-game replays of one max_units, got battles {battles} and "
+                         f"max_units {sorted(sizes)}")  # fmt: skip
+    batch = FullMatchBatch(len(replays), batched=True, capacity=sizes.pop())
+    errors: list[ReplayError | None] = [None] * len(replays)
+    matches, observations = [], []
+    for i, replay in enumerate(replays):
+        matches.append(replay.new_match(batch=batch.engine_slot(i)))
+        observations.append(batch.start(i, matches[i]))
+    live, index = list(range(len(replays))), 0
+    while live:
+        played, loops = {}, {}
+        for i in live:
+            if index == len(replays[i].actions):
+                try:
+                    replays[i]._check_end(matches[i])
+                except ReplayDesyncError as err:
+                    errors[i] = err
+                continue
+            loops[i] = matches[i].engine.loop
+            try:
+                played[i] = replays[i]._step(matches[i], index, replays[i].actions[index], half=True)
+            except ReplayDesyncError as err:
+                errors[i] = err
+        for i, (next_obs, rewards, _, _, infos) in batch.advance(played).items():
+            on_step(i, replays[i]._recorded_step(index, loops[i], observations[i], rewards, infos))
+            observations[i] = next_obs
+        live, index = list(played), index + 1
+    return errors
 
 
 # -------------------------------------------------------------------------------------------- batches

@@ -229,7 +229,16 @@ class FullMatchBatch:
         """One agent step of each slot in ``actions`` (slot -> that game's actions by player)."""
         if self.engine is None:
             return {slot: self.matches[slot].step(game_actions) for slot, game_actions in actions.items()}
-        infos = {slot: self.matches[slot].play_actions(game_actions) for slot, game_actions in actions.items()}
-        for step_mul in sorted({self.matches[slot].step_mul for slot in actions}):
-            step_together([self.matches[s].game for s in actions if self.matches[s].step_mul == step_mul], step_mul)
+        return self.advance({slot: self.matches[slot].play_actions(game_actions)
+                             for slot, game_actions in actions.items()})  # fmt: skip
+
+    def advance(self, infos: Mapping[int, dict[int, dict[str, Any]]]) -> dict[int, StepResult]:
+        """The second half of ``step`` for slots whose actions were played (``FullMatch.play_actions``, its infos by
+        slot): their loops played together (or one by one when not batched) and their results."""
+        if self.engine is None:
+            for slot in infos:
+                self.matches[slot].game.step(self.matches[slot].step_mul)
+        else:
+            for step_mul in sorted({self.matches[slot].step_mul for slot in infos}):
+                step_together([self.matches[s].game for s in infos if self.matches[s].step_mul == step_mul], step_mul)
         return {slot: self.matches[slot].stepped(info) for slot, info in infos.items()}
