@@ -203,7 +203,7 @@ class Agent(nn.Module):
                 encoded = self.entity_encoder(features, unit_mask, rows)
             encoded.unit_embeddings = encoded.unit_embeddings.to(features.dtype)
             encoded.embedded_entity = encoded.embedded_entity.to(features.dtype)
-        scalars = self.scalar_encoder(obs["scalars"], previous, units, unit_mask)
+        scalars = self.scalar_encoder(obs["scalars"], previous, units, unit_mask, obs["available_actions"])
         core_input = torch.cat([encoded.embedded_entity, scalars], dim=-1)
         return core_input, encoded.unit_embeddings
 

@@ -3,7 +3,10 @@
 Scalars span many magnitudes (game loop in the thousands, ratios in [0, 1]), so each goes through a signed
 ``log1p`` first; the previous action type gets a learned embedding, with its own index for "none" (-1, the
 first step of an episode). With ``config.unit_counts`` the own units' bag by type (``agents.unit_counts``) joins
-the input through weights that start at zero, so an agent grown from one without it acts as that one did.
+the input through weights that start at zero, so an agent grown from one without it acts as that one did. With
+``config.available_actions`` the observation's available-action flags join the input too (as AlphaStar's): what a
+macro decision waits for (money, supply, tech, an idle producer) flips one flag exactly when it is met, where the
+log-scaled bank and supply only approach a threshold.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from agents.unit_counts import UnitCounts
 
 
 class ScalarEncoder(nn.Module):
-    """``scalars`` [B, S] float + ``previous_action_type`` [B] int (-1: none) (+ the unit list for the counts)
-    -> [B, config.dim]."""
+    """``scalars`` [B, S] float + ``previous_action_type`` [B] int (-1: none) (+ the unit list for the counts, the
+    available-action flags [B, A] for ``available_actions``) -> [B, config.dim]."""
 
     def __init__(self, spec: AgentSpec, config: ScalarEncoderConfig | None = None) -> None:
         super().__init__()
@@ -26,7 +29,8 @@ class ScalarEncoder(nn.Module):
         self.num_scalars = len(spec.scalars)
         self.num_action_types = spec.num_action_types
         self.action_embedding = nn.Embedding(self.num_action_types + 1, self.config.action_dim)
-        self.projection = nn.Linear(self.num_scalars + self.config.action_dim, self.config.dim)
+        flags = self.num_action_types if self.config.available_actions else 0
+        self.projection = nn.Linear(self.num_scalars + self.config.action_dim + flags, self.config.dim)
         self.unit_counts = UnitCounts(spec) if self.config.unit_counts else None
         if self.unit_counts is not None:
             self.counts_projection = nn.Linear(self.unit_counts.out_channels, self.config.dim, bias=False)
@@ -42,6 +46,7 @@ class ScalarEncoder(nn.Module):
         previous_action_type: torch.Tensor,
         units: torch.Tensor | None = None,
         unit_mask: torch.Tensor | None = None,
+        available: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if scalars.dim() != 2 or scalars.shape[-1] != self.num_scalars:
             raise ValueError(f"scalars must have shape [batch, {self.num_scalars}], got {tuple(scalars.shape)}")
@@ -55,7 +60,14 @@ class ScalarEncoder(nn.Module):
             raise ValueError(f"previous_action_type must be in [-1, {self.num_action_types - 1}]")
         action = torch.where(action < 0, self.num_action_types, action)
         x = torch.sign(scalars) * torch.log1p(scalars.abs())
-        embedded = self.projection(torch.cat([x.float(), self.action_embedding(action)], -1))
+        parts = [x.float(), self.action_embedding(action)]
+        if self.config.available_actions:
+            if available is None or tuple(available.shape) != (scalars.shape[0], self.num_action_types):
+                shape = None if available is None else tuple(available.shape)
+                raise ValueError(f"this scalar encoder reads the available actions (config.available_actions): give "
+                                 f"them with shape [batch, {self.num_action_types}], got {shape}")  # fmt: skip
+            parts.append(available.float())
+        embedded = self.projection(torch.cat(parts, -1))
         if self.unit_counts is not None:
             if units is None or unit_mask is None:
                 raise ValueError("this scalar encoder counts the own units (config.unit_counts): give units, unit_mask")

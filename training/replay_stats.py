@@ -1,11 +1,14 @@
 """Behaviour statistics of the players in Skirmish replays, grouped by player name: how often each acts and what
 it sends per game. Read from the stored actions alone (no re-simulation), so a few hundred full games take seconds;
 it is how a clone's play is compared with its teacher's (e.g. a cloned agent acting in 12-15% of its steps where the
-bot it copies acts in 24%: envs/skirmish/FULL_GAMES.md)."""
+bot it copies acts in 24%: envs/skirmish/FULL_GAMES.md). Milestones (full games): per player and race, in how many
+games each build, train, research and morph order was sent at all and the median step it was first sent, which
+shows the one-off decisions a clone misses (a zerg that never orders its spawning pool has no army)."""
 
 from __future__ import annotations
 
-from collections import Counter
+import statistics
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,9 @@ class PlayerStats:
     steps: int = 0
     acting_steps: int = 0  # steps that sent at least one action other than no_op
     actions: Counter = field(default_factory=Counter)  # by action type name, no_ops left out
+    races: Counter = field(default_factory=Counter)  # full games per race played
+    firsts: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(list))  # (race, milestone
+    # order) -> the step it was first sent, one per game that sent it
 
     @property
     def acting_share(self) -> float:
@@ -38,7 +44,16 @@ class PlayerStats:
     def to_json(self) -> dict:
         return {"name": self.name, "games": self.games, "results": dict(self.results), "steps": self.steps,
                 "acting_share": self.acting_share, "actions_per_step": self.actions_per_step,
-                "actions_per_game": {a: self.per_game(a) for a, _ in self.actions.most_common()}}  # fmt: skip
+                "actions_per_game": {a: self.per_game(a) for a, _ in self.actions.most_common()},
+                "milestones": {race: {action: {"games": len(steps), "median_first_step": statistics.median(steps)}
+                                      for (r, action), steps in self.firsts.items() if r == race}
+                               for race in sorted(self.races)}}  # fmt: skip
+
+    def milestones(self, race: str) -> list[tuple[str, int, float]]:
+        """(order, games that sent it, median first step) for ``race``'s games, earliest first."""
+        rows = [(action, len(steps), statistics.median(steps)) for (r, action), steps in self.firsts.items()
+                if r == race]  # fmt: skip
+        return sorted(rows, key=lambda row: (row[2], row[0]))
 
 
 @dataclass
@@ -58,10 +73,19 @@ class ReplayStats:
             stats.games += 1
             stats.results[_result(header.winner, player)] += 1
             stats.steps += len(replay.actions)
-            for step in replay.actions:
+            race = header.full_game["races"][player - 1] if header.full_game is not None else None
+            first: dict[str, int] = {}
+            for index, step in enumerate(replay.actions):
                 sent = [action_names[int(a["action_type"])] for a in step[player] if int(a["action_type"]) != 0]
                 stats.acting_steps += bool(sent)
                 stats.actions.update(sent)
+                for action in sent:
+                    if action.startswith(MILESTONES):
+                        first.setdefault(action, index)
+            if race is not None:
+                stats.races[race] += 1
+                for action, index in first.items():
+                    stats.firsts[race, action].append(index)
 
     def ordered(self) -> list[PlayerStats]:
         return sorted(self.players.values(), key=lambda s: s.name)
@@ -80,6 +104,20 @@ class ReplayStats:
                          f"{stats.steps / max(stats.games, 1):.0f} | {stats.acting_share:.1%} | "
                          f"{stats.actions_per_step:.3f} | {common} |")  # fmt: skip
         return "\n".join(lines)
+
+    def milestone_table(self) -> str:
+        """A markdown table: a row per player name and race of its full games, each milestone order as
+        "name games/of @ median first step", earliest first."""
+        lines = ["| player | race | games | orders sent: games that sent it / games, @ median first step |",
+                 "| --- | --- | ---: | --- |"]  # fmt: skip
+        for stats in self.ordered():
+            for race, games in sorted(stats.races.items()):
+                cells = ", ".join(f"{action} {n}/{games} @{step:.0f}" for action, n, step in stats.milestones(race))
+                lines.append(f"| {stats.name} | {race} | {games} | {cells} |")
+        return "\n".join(lines)
+
+
+MILESTONES = ("Build_", "Train_", "Research_", "Morph_")  # full-game orders whose first use marks a game's course
 
 
 def _result(winner: int | None, player: int) -> str:

@@ -627,6 +627,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("paths", nargs="+", type=Path, help="replay files or directories of them")
     stats.add_argument("--top", type=count, default=12, help="action types listed per player (default 12)")
     stats.add_argument("--json", type=Path, default=None, help="also write every player's statistics here")
+    stats.add_argument("--milestones", action="store_true",
+                       help="also print, per player and race of full games, in how many games each build, train, "
+                            "research and morph order was sent and the median step it was first sent")  # fmt: skip
     stats.set_defaults(func=_stats)
     return parser
 
@@ -642,6 +645,8 @@ def _stats(args: argparse.Namespace) -> int:
         return fail("replays stats", f"no readable replay in {', '.join(map(str, args.paths))}"
                     + (f" (skipped: {skipped})" if skipped else ""))  # fmt: skip
     print(stats.table(args.top))
+    if args.milestones:
+        print("\n" + stats.milestone_table())
     print(f"{stats.read} replays read" + (f"; skipped: {skipped}" if skipped else ""))
     if args.json is not None:
         args.json.write_text(json.dumps(stats.to_json(), indent=2))
