@@ -5,7 +5,8 @@
     pstar replays record-full --games 40 --p1 very_hard --races random --out replays_full   # full games
     pstar replays info replays/00000_3m_medium_vs_medium_s0.skreplay [--no-verify]
     pstar replays info game.SC2Replay        # StarCraft II replay, read without the game (needs the sc2 extra)
-    pstar replays stats runs/evals/games replays_full --json stats.json   # how often each player acts, and what
+    pstar replays stats runs/evals/games replays_full --json stats.json   # how often each player acts and what it sends
+    pstar replays stats runs/evals/games replays_full --milestones   # + when each build/train order first came
 
 Game ``i`` plays scenario ``scenarios[i % S]`` with the ``(i // S) % P``-th (p1, p2) level pair and seed
 ``seed + i``, so a run is reproducible whatever the number of workers. ``random`` as a scenario name is a
