@@ -79,7 +79,7 @@ class ReplayStats:
                 sent = [action_names[int(a["action_type"])] for a in step[player] if int(a["action_type"]) != 0]
                 stats.acting_steps += bool(sent)
                 stats.actions.update(sent)
-                for action in sent:
+                for action in sent if race is not None else ():
                     if action.startswith(MILESTONES):
                         first.setdefault(action, index)
             if race is not None:

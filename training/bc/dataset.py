@@ -73,7 +73,7 @@ from envs.contract.catalogue import ACTION_TYPES
 from envs.contract.observation import OBS_KEYS
 from envs.contract.spec import SPEC_VERSION
 from envs.skirmish.engine import ENGINE_VERSION
-from envs.skirmish.replay import ReplayError, load_replay, read_replays, replay_together
+from envs.skirmish.replay import Replay, ReplayError, load_replay, read_replays, replay_together
 from training.bc.shards import ACTION_DTYPES, HEAD_MASK, read_shard, shard_bytes, shard_problem, write_shard
 from training.policy import stack_observations
 from training.scratch import remove_dead_scratch, scratch_dir
@@ -322,19 +322,13 @@ def replay_results(paths: Sequence[str], settings: BuildSettings) -> list[Replay
         if reading.result.skipped is None:
             readings.append(reading)
     together = [r for r in readings if r.replay.header.full_game is not None]
-    if len(together) < 2:
-        together = []
-    errors = replay_together([r.replay for r in together], lambda i, step: together[i].take(step))
-    errors_of = {id(r): error for r, error in zip(together, errors, strict=True)}
+    together = together if len(together) > 1 else []
+    errors = dict(zip(map(id, together), replay_together([r.replay for r in together],
+                                                         lambda i, step: together[i].take(step)), strict=True))
     for reading in readings:
-        if id(reading) not in errors_of:
-            try:
-                for step in reading.replay.steps():
-                    reading.take(step)
-            except ReplayError as error:  # desynced (found at the end: everything is dropped)
-                errors_of[id(reading)] = error
-        if errors_of.get(id(reading)) is not None:
-            reading.result.skipped = errors_of[id(reading)].problem
+        error = errors[id(reading)] if id(reading) in errors else reading.simulate()
+        if error is not None:  # desynced (found at the end: everything is dropped)
+            reading.result.skipped = error.problem
         else:
             reading.finish(settings)
     return results
@@ -346,7 +340,7 @@ class _Reading:
     observations and targets of each re-simulated step (``take``), then its samples and sequences (``finish``)."""
 
     result: ReplayResult
-    replay: Any = None  # the loaded Replay (None when skipped before)
+    replay: Replay | None = None  # (None when skipped before it was loaded and checked)
     players: list[int] = field(default_factory=list)
     labelled: list[int] = field(default_factory=list)
     recorded: dict[int, list[tuple[dict[str, np.ndarray], list[Any]]]] = field(default_factory=dict)
@@ -378,6 +372,15 @@ class _Reading:
             return reading
         reading.replay, reading.recorded = replay, {p: [] for p in reading.players}
         return reading
+
+    def simulate(self) -> ReplayError | None:
+        """Re-simulate the replay alone, taking every step; the desync that ended it, if any."""
+        try:
+            for step in self.replay.steps():
+                self.take(step)
+        except ReplayError as error:
+            return error
+        return None
 
     def take(self, step: Any) -> None:
         """Keep the chosen players' observations and targets (labels or actions) of one re-simulated step."""

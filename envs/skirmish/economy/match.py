@@ -227,8 +227,6 @@ class FullMatchBatch:
 
     def step(self, actions: Mapping[int, Mapping[int, Actions]]) -> dict[int, StepResult]:
         """One agent step of each slot in ``actions`` (slot -> that game's actions by player)."""
-        if self.engine is None:
-            return {slot: self.matches[slot].step(game_actions) for slot, game_actions in actions.items()}
         return self.advance({slot: self.matches[slot].play_actions(game_actions)
                              for slot, game_actions in actions.items()})  # fmt: skip
 
