@@ -81,7 +81,7 @@ class PerceiverEntityEncoderConfig:
     ``token_channels`` is the entity-feature width the adapter projects to (Table 6: 128); the latent width is
     not given by the paper, 512 keeps its FLOPs near the reported 0.93B at 512 units.
     ``unit_dim``/``entity_dim``: AlphaStar's unchanged ``entity_embeddings`` (Conv1D 256) and
-    ``embedded_entity`` (Linear 256).
+    ``embedded_entity`` (Linear 256). ``unit_max_pool``: see ``agents.encoders.base.UnitMaxPool``.
     """
 
     kind: str = "perceiver"
@@ -95,11 +95,12 @@ class PerceiverEntityEncoderConfig:
     widening_factor: int = 1
     unit_dim: int = 256
     entity_dim: int = 256
+    unit_max_pool: bool = False
 
     def __post_init__(self) -> None:
         if self.kind != "perceiver":
             raise ValueError(f"kind must be 'perceiver', got {self.kind!r}")
-        _check_sizes(self, tuple(f for f in self.__dataclass_fields__ if f != "kind"))
+        _check_sizes(self, tuple(f for f in self.__dataclass_fields__ if f not in ("kind", "unit_max_pool")))
 
     @classmethod
     def small(cls) -> PerceiverEntityEncoderConfig:
@@ -117,7 +118,8 @@ class TransformerEntityEncoderConfig:
     """AlphaStar's entity Transformer: project to ``dim``, ``num_layers`` x self-attention, MLP ``dim*widening``.
 
     Each of the ``num_heads`` heads has keys/queries/values of ``head_channels`` (AlphaStar: 2 x 128, projected
-    back to 256 and summed, i.e. one 256 -> 256 output projection).
+    back to 256 and summed, i.e. one 256 -> 256 output projection). ``unit_max_pool``: see
+    ``agents.encoders.base.UnitMaxPool``.
     """
 
     kind: str = "transformer"
@@ -128,11 +130,12 @@ class TransformerEntityEncoderConfig:
     widening_factor: int = 4
     unit_dim: int = 256
     entity_dim: int = 256
+    unit_max_pool: bool = False
 
     def __post_init__(self) -> None:
         if self.kind != "transformer":
             raise ValueError(f"kind must be 'transformer', got {self.kind!r}")
-        _check_sizes(self, tuple(f for f in self.__dataclass_fields__ if f != "kind"))
+        _check_sizes(self, tuple(f for f in self.__dataclass_fields__ if f not in ("kind", "unit_max_pool")))
 
     @classmethod
     def small(cls) -> TransformerEntityEncoderConfig:

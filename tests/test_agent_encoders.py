@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import runpy
 from pathlib import Path
@@ -324,3 +325,24 @@ def test_bench_encoder_counts_attention_flops_and_judges_targets():
     assert all(ok for _, ok in lines) and len(lines) == 7
     lines = bench["verdicts"]([result(512, 3.0, 10.0, 9.0), result(4096, 30.0, 120.0, 300.0)])
     assert not any(ok for _, ok in lines)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unit_max_pool_adds_the_max_over_the_real_units(kind):
+    """``unit_max_pool``: the set embedding is the plain encoder's plus ReLU(Linear(channel-wise max of the real
+    units' embeddings)); padding rows never count, and the unit embeddings are unchanged."""
+    torch.manual_seed(0)
+    config = dataclasses.replace(entity_encoder_config(kind, "small"), unit_max_pool=True)
+    pooled = build_entity_encoder(config, IN).eval()
+    plain = build_entity_encoder(dataclasses.replace(config, unit_max_pool=False), IN).eval()
+    missing, unexpected = plain.load_state_dict(pooled.state_dict(), strict=False)
+    assert not missing and unexpected == ["unit_pool.projection.weight", "unit_pool.projection.bias"]
+    x, mask = features(2, 12)
+    out, base = pooled(x, mask), plain(x, mask)
+    torch.testing.assert_close(out.unit_embeddings, base.unit_embeddings)
+    largest = torch.stack([base.unit_embeddings[b][mask[b]].amax(0) for b in range(2)])
+    expected = base.embedded_entity + torch.relu(pooled.unit_pool.projection(largest))
+    torch.testing.assert_close(out.embedded_entity, expected)
+    noisy = x.clone()
+    noisy[~mask] = torch.randn_like(noisy[~mask]) * 100
+    torch.testing.assert_close(pooled(noisy, mask).embedded_entity, out.embedded_entity)

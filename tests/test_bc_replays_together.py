@@ -97,3 +97,35 @@ def test_a_build_splits_the_files_among_workers_in_batches(tmp_path, monkeypatch
     list(bc_dataset._results(files[:6], SETTINGS, workers=1, reuse={str(files[2]): lambda: bc_dataset.ReplayResult(
         "reused")}))  # fmt: skip
     assert calls == [[str(p) for i, p in enumerate(files[:6]) if i != 2]]
+
+
+def test_production_nll_scores_the_economy_labels_only(tmp_path, one_thread):
+    """``action_type/nll_production`` is over the sub-actions labelled Build_/Train_/Research_/Morph_: an agent whose
+    action-type logits favour those types scores it lower; a battle, with none of them, has no such metric."""
+    import torch
+
+    from training.agent_choice import AgentChoice
+    from training.bc.metrics import PRODUCTION, evaluate_bc
+    from training.bc.shards import collate
+
+    path = full_game(tmp_path / "a.skreplay", ("terran", "protoss"), {1: "very_hard", 2: "very_hard"}, 7, 40)
+    result = replay_result(str(path), BuildSettings(players="both", sequence_length=40, max_units=512, resolution=64))
+    batch = collate([{key: value[0] for key, value in result.arrays.items()}])  # player 1's 40 steps
+    names = [t["name"] for t in result.spec["action_types"]]
+    favoured = torch.tensor([name.startswith(PRODUCTION) for name in names])
+    assert bool(favoured[batch["action_type"][batch["valid"]].long()].any())  # the bots order workers and supply
+    torch.manual_seed(0)
+    agent = AgentChoice().build(result.spec)
+    plain = evaluate_bc(agent, [batch])
+    with torch.no_grad():
+        agent.heads.action_type.logits[-1].bias += 20.0 * favoured
+    biased = evaluate_bc(agent, [batch])
+    assert 0.0 < biased["action_type/nll_production"] < 0.5 * plain["action_type/nll_production"]
+    assert biased["action_type/nll"] > plain["action_type/nll"]  # every no_op label now costs ~20 nats
+
+    battle = play_bot_game(mirrored(load_scenario("3m"), 1), {1: "hard", 2: "easy"}, seed=1, max_units=512)
+    battle_result = replay_result(str(save_replay(tmp_path / "b.skreplay", battle, {1: "bot:hard", 2: "bot:easy"})),
+                                  SETTINGS)  # fmt: skip
+    arrays = battle_result.arrays
+    batch = collate([{key: value[i] for key, value in arrays.items()} for i in range(len(arrays["valid"]))])
+    assert "action_type/nll_production" not in evaluate_bc(AgentChoice().build(battle_result.spec), [batch])

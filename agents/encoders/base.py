@@ -16,8 +16,25 @@ class EntityEncoderOutput:
     embedded_entity: torch.Tensor
 
 
+class UnitMaxPool(nn.Module):
+    """The channel-wise max over the real units of their embeddings -> Linear(entity_dim) -> ReLU, added to the set
+    embedding (``unit_max_pool``). A mean (AlphaStar's, or the Perceiver's over its latents) dilutes what one unit
+    has by the unit count; a max (PointNet's symmetric function) passes "some unit is so" (an idle producer, a
+    structure going up) to the core in one step, which the economy's orders hang on."""
+
+    def __init__(self, unit_dim: int, entity_dim: int) -> None:
+        super().__init__()
+        self.projection = nn.Linear(unit_dim, entity_dim)
+
+    def forward(self, units: torch.Tensor) -> torch.Tensor:
+        # units come out of a ReLU with padding rows at 0, so the max over all rows is the max over the real ones
+        # (0 for an empty set)
+        return torch.relu(self.projection(units.amax(dim=1)))
+
+
 class EntityEncoder(nn.Module):
-    """Base class: subclasses set ``in_channels``, ``unit_dim``, ``entity_dim`` and implement ``encode``.
+    """Base class: subclasses set ``in_channels``, ``unit_dim``, ``entity_dim`` (and ``unit_pool`` when their
+    config's ``unit_max_pool`` is on) and implement ``encode``.
 
     ``forward`` checks shapes (one ValueError naming the expected shape) and zeroes padding rows, so every
     encoder satisfies the same contract and can be swapped by config.
@@ -26,6 +43,10 @@ class EntityEncoder(nn.Module):
     in_channels: int
     unit_dim: int
     entity_dim: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unit_pool: UnitMaxPool | None = None
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor | None = None
                 ) -> EntityEncoderOutput:  # fmt: skip
@@ -46,7 +67,10 @@ class EntityEncoder(nn.Module):
             )
         mask = mask if mask.dtype == torch.bool else mask != 0
         units, entity = self.encode(features, mask, rows)
-        return EntityEncoderOutput(unit_embeddings=units * mask[..., None].to(units.dtype), embedded_entity=entity)
+        units = units * mask[..., None].to(units.dtype)
+        if self.unit_pool is not None:
+            entity = entity + self.unit_pool(units)
+        return EntityEncoderOutput(unit_embeddings=units, embedded_entity=entity)
 
     def encode(self, features: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor | None
                ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from agents.config import PerceiverEntityEncoderConfig
-from agents.encoders.base import EntityEncoder
+from agents.encoders.base import EntityEncoder, UnitMaxPool
 from perceiver_io.adapters.entity import EntitySetAdapter
 from perceiver_io.config import EncoderConfig
 from perceiver_io.decoders.per_element import PerElementDecoder
@@ -48,6 +48,8 @@ class PerceiverEntityEncoder(EntityEncoder):
         )
         self.unit_head = nn.Linear(config.token_channels, config.unit_dim)
         self.entity_head = nn.Linear(config.d_latents, config.entity_dim)
+        if config.unit_max_pool:
+            self.unit_pool = UnitMaxPool(config.unit_dim, config.entity_dim)
 
     def encode(self, features: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor | None
                ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip

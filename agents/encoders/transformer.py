@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from agents.config import TransformerEntityEncoderConfig
-from agents.encoders.base import EntityEncoder, masked_mean, padded
+from agents.encoders.base import EntityEncoder, UnitMaxPool, masked_mean, padded
 from perceiver_io.layers import SelfAttentionLayer
 
 
@@ -30,6 +30,8 @@ class TransformerEntityEncoder(EntityEncoder):
         )
         self.unit_head = nn.Linear(config.dim, config.unit_dim)
         self.entity_head = nn.Linear(config.dim, config.entity_dim)
+        if config.unit_max_pool:
+            self.unit_pool = UnitMaxPool(config.unit_dim, config.entity_dim)
 
     def encode(self, features: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor | None
                ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip

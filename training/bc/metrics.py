@@ -6,6 +6,9 @@ Per valid step, with greedy predictions:
 - ``action_type/accuracy`` over every sub-action the true step reaches (its actions and the no_op that ends it),
   each predicted given the true sub-actions before it; ``no_op_share`` (the share of no_op labels among them: the
   accuracy of always answering no_op) and ``accuracy_non_noop`` (over the other labels only);
+- ``action_type/nll_production``: the negative log-likelihood of the sub-actions labelled with a production order
+  (a pysc2 raw function named ``Build_``, ``Train_``, ``Research_`` or ``Morph_``), given the true ones before it: how
+  sharply the clone times its economy (absent where the spec has none, as in battles);
 - ``actions_per_step/accuracy``: the greedy step sends as many actions (non-no_op sub-actions) as the true one
   (steps whose sub-actions are all known);
 - on the first sub-action: ``selected_units/f1`` and ``/exact`` (set equality), given the true type, over steps
@@ -42,6 +45,7 @@ from training.bc.shards import HEAD_MASK, Batch, split_obs_action
 
 # The heads each prediction is given (teacher-forced), in AlphaStar order.
 GIVEN = {head: HEADS[:i] for i, head in enumerate(HEADS)}
+PRODUCTION = ("Build_", "Train_", "Research_", "Morph_")  # pysc2 raw function names of economy orders
 SCORED = {head: f"{head}/f1" if head == "selected_units" else f"{head}/accuracy" for head in HEADS}
 
 
@@ -91,6 +95,7 @@ def evaluate_bc(
     agent.eval()
     table = ArgumentTable(agent.spec).to(device)
     no_op = agent.spec.no_op
+    production = torch.tensor([t.name.startswith(PRODUCTION) for t in agent.spec.action_types], device=device)
     tally = Tally()
     carried = None
     for batch in tqdm(data, desc="bc: held-out metrics", unit="batch", total=total, disable=not progress, leave=False):
@@ -112,6 +117,9 @@ def evaluate_bc(
             tally.add("action_type/accuracy", hit, where)
             tally.add("action_type/no_op_share", true_kind == no_op, where)
             tally.add("action_type/accuracy_non_noop", hit, where & (true_kind != no_op))
+            known = true_kind.clamp(min=0)
+            label_log_p = kind.log_p.gather(-1, known[:, None])[:, 0]
+            tally.add("action_type/nll_production", -label_log_p, where & (true_kind >= 0) & production[known])
         state = start
         for t in range(steps):
             obs_t = {k: v[t] for k, v in obs.items()}
