@@ -85,10 +85,18 @@ def test_fullgame_benchmark_judges_cpu_seconds_per_ten_game_minutes(tmp_path, ca
 
     out = tmp_path / "fg.json"
     short = ["bench", "fullgame", "--minutes", "0.1", "--pairs", "zerg-protoss", "--out", str(out)]
-    assert pstar([*short, "--target-seconds", "100000"]) == 0
+    assert pstar([*short, "--batch", "0", "--target-seconds", "100000"]) == 0
     (row,) = json.loads(out.read_text())["rows"]
     assert row["races"] == "zerg-protoss" and row["steps"] == 17 and row["entities"] > 20 and row["winner"] is None
     assert row["minutes"] == pytest.approx(17 * 8 / 1344, abs=0.005)  # the loops played, in game minutes
     assert row["cpu_s_per_10_min"] == pytest.approx(row["cpu_s"] * 10 * 1344 / (17 * 8))
-    assert pstar([*short, "--target-seconds", "0.0001"]) == 1
+    assert pstar([*short, "--batch", "0", "--target-seconds", "0.0001"]) == 1
     assert capsys.readouterr().out.splitlines()[-1].startswith("FAIL: zerg-protoss:")
+    # Batched: the hashes are asserted; the speed-up of games this short on a busy machine is judged, not asserted.
+    pstar([*short, "--batch", "2", "--target-seconds", "100000"])
+    report = json.loads(out.read_text())
+    assert len(report["batch"]["alone"]["hashes"]) == 2
+    assert report["batch"]["alone"]["hashes"] == report["batch"]["together"]["hashes"]
+    checks = {v["check"].split(":")[0]: v["pass"] for v in report["verdicts"]}
+    assert checks["2 full games in one batched engine play exactly as alone (same final hashes)"] is True
+    assert "batched" in checks
