@@ -6,14 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from envs.contract.catalogue import PRODUCTION_PREFIXES
 from envs.skirmish.botgame import mirrored, play_bot_game
 from envs.skirmish.economy.bot import FullGameBot, apply_full_game_cheats
 from envs.skirmish.economy.match import FullMatch
 from envs.skirmish.replay import load_replay, replay_together, save_replay
 from envs.skirmish.scenario import load_scenario
+from training.agent_choice import AgentChoice
 from training.bc import dataset as bc_dataset
 from training.bc.dataset import BuildSettings, replay_result, replay_results
+from training.bc.metrics import evaluate_bc
+from training.bc.shards import collate
 
 SETTINGS = BuildSettings(players="both", sequence_length=8, max_units=512, resolution=64)
 
@@ -102,17 +107,11 @@ def test_a_build_splits_the_files_among_workers_in_batches(tmp_path, monkeypatch
 def test_production_nll_scores_the_economy_labels_only(tmp_path, one_thread):
     """``action_type/nll_production`` is over the sub-actions labelled Build_/Train_/Research_/Morph_: an agent whose
     action-type logits favour those types scores it lower; a battle, with none of them, has no such metric."""
-    import torch
-
-    from training.agent_choice import AgentChoice
-    from training.bc.metrics import PRODUCTION, evaluate_bc
-    from training.bc.shards import collate
-
     path = full_game(tmp_path / "a.skreplay", ("terran", "protoss"), {1: "very_hard", 2: "very_hard"}, 7, 40)
     result = replay_result(str(path), BuildSettings(players="both", sequence_length=40, max_units=512, resolution=64))
     batch = collate([{key: value[0] for key, value in result.arrays.items()}])  # player 1's 40 steps
     names = [t["name"] for t in result.spec["action_types"]]
-    favoured = torch.tensor([name.startswith(PRODUCTION) for name in names])
+    favoured = torch.tensor([name.startswith(PRODUCTION_PREFIXES) for name in names])
     assert bool(favoured[batch["action_type"][batch["valid"]].long()].any())  # the bots order workers and supply
     torch.manual_seed(0)
     agent = AgentChoice().build(result.spec)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from envs.contract.catalogue import PRODUCTION_PREFIXES
 from envs.skirmish.replay import Replay, ReplayError, read_replays
 
 
@@ -80,7 +81,7 @@ class ReplayStats:
                 stats.acting_steps += bool(sent)
                 stats.actions.update(sent)
                 for action in sent if race is not None else ():
-                    if action.startswith(MILESTONES):
+                    if action.startswith(PRODUCTION_PREFIXES):
                         first.setdefault(action, index)
             if race is not None:
                 stats.races[race] += 1
@@ -115,9 +116,6 @@ class ReplayStats:
                 cells = ", ".join(f"{action} {n}/{games} @{step:.0f}" for action, n, step in stats.milestones(race))
                 lines.append(f"| {stats.name} | {race} | {games} | {cells} |")
         return "\n".join(lines)
-
-
-MILESTONES = ("Build_", "Train_", "Research_", "Morph_")  # full-game orders whose first use marks a game's course
 
 
 def _result(winner: int | None, player: int) -> str:

@@ -84,5 +84,7 @@ ACTION_TYPES: tuple[ActionType, ...] = (
                TargetRule.other_unit, "move to and follow the target unit; healers heal it"),
 )  # fmt: skip
 NUM_ACTION_TYPES = len(ACTION_TYPES)
+# The pysc2 raw functions that spend on the economy (build, train, research, morph), by their name's prefix.
+PRODUCTION_PREFIXES = ("Build_", "Train_", "Research_", "Morph_")
 ACTION_INDEX: dict[str, int] = {a.name: a.index for a in ACTION_TYPES}
 NO_OP, STOP, HOLD_POSITION, MOVE, ATTACK_MOVE, ATTACK_UNIT, FOLLOW = range(NUM_ACTION_TYPES)

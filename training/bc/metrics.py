@@ -41,11 +41,11 @@ from agents.agent import Agent
 from agents.heads.action_heads import HEADS
 from agents.heads.arguments import ArgumentTable
 from agents.heads.distributions import recording
+from envs.contract.catalogue import PRODUCTION_PREFIXES
 from training.bc.shards import HEAD_MASK, Batch, split_obs_action
 
 # The heads each prediction is given (teacher-forced), in AlphaStar order.
 GIVEN = {head: HEADS[:i] for i, head in enumerate(HEADS)}
-PRODUCTION = ("Build_", "Train_", "Research_", "Morph_")  # pysc2 raw function names of economy orders
 SCORED = {head: f"{head}/f1" if head == "selected_units" else f"{head}/accuracy" for head in HEADS}
 
 
@@ -95,7 +95,7 @@ def evaluate_bc(
     agent.eval()
     table = ArgumentTable(agent.spec).to(device)
     no_op = agent.spec.no_op
-    production = torch.tensor([t.name.startswith(PRODUCTION) for t in agent.spec.action_types], device=device)
+    production = torch.tensor([t.name.startswith(PRODUCTION_PREFIXES) for t in agent.spec.action_types], device=device)
     tally = Tally()
     carried = None
     for batch in tqdm(data, desc="bc: held-out metrics", unit="batch", total=total, disable=not progress, leave=False):
