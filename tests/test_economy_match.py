@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from agents.agent import Agent
+from agents.config import AgentConfig
+from agents.heads.legality import LegalityRules
 from agents.spec import AgentSpec
 from envs.contract.action import IllegalActionError, make_action
 from envs.contract.catalogue import ACTION_TYPES, FOLLOW, MOVE
@@ -19,6 +21,7 @@ from envs.skirmish.economy.gathering import NONE
 from envs.skirmish.economy.match import FullMatch
 from envs.skirmish.economy.rules import default_rules
 from tests.test_economy_fuzz import _check_invariants
+from training.bc.dataset import ActionRules
 from training.policy import stack_observations, unstack_actions
 
 SCV, CC, DEPOT, REFINERY, MINERAL, GEYSER = 45, 18, 19, 20, 341, 342
@@ -111,6 +114,34 @@ def test_training_shows_as_orders_and_costs_at_once():
     assert row[C.order_id_0] == row[C.order_id_1] == RAW_FUNCTIONS["Train_SCV_quick"][0]
     assert row[C.order_length] == 2 and 0 < row[C.order_progress_0] < 100
     assert scalar(match, 1, "food_used") == 14  # the two in production count
+
+
+def test_idle_producers_let_the_agent_train_only_from_a_producer_without_orders():
+    match = FullMatch("duel", ("terran", "terran"))
+    train = match.catalogue.index("Train_SCV_quick")
+    spec = AgentSpec.from_dict(match.spec.to_dict())
+    queueing, idle_only = LegalityRules(spec), LegalityRules(spec, idle_producers=True)
+    match.game.bank.minerals[1] = 400
+    match.step({})
+
+    def masks(rules: LegalityRules) -> tuple[bool, list[int]]:
+        legal = rules.observe(stack_observations([match.observations[1]]))
+        selectable = rules.selectable(legal, torch.tensor([train]))[0]
+        return bool(legal.action_types[0, train]), torch.nonzero(selectable).flatten().tolist()
+
+    hall = int(rows_of(match.observations[1], CC)[0])
+    assert masks(queueing) == masks(idle_only) == (True, [hall])
+    play(match, make_action(train, [hall]))  # the hall is busy now, the bank still pays for more
+    assert match.observations[1]["available_actions"][train]  # StarCraft II's rule: it may queue
+    assert masks(queueing) == (True, [hall])
+    assert masks(idle_only) == (False, [])
+    gather = match.catalogue.index("Harvest_Gather_unit")  # other orders keep every unit that can carry them
+    legal = idle_only.observe(stack_observations([match.observations[1]]))
+    assert idle_only.selectable(legal, torch.tensor([gather]))[0].sum() == 12
+    # recorded production from a busy producer is not taught to such an agent, and is to one that queues
+    obs, action = match.observations[1], make_action(train, [hall])
+    assert ActionRules(match.spec.to_dict()).teachable([obs], [action])[0][1] is None
+    assert ActionRules(match.spec.to_dict(), idle_producers=True).teachable([obs], [action])[0][1] is not None
 
 
 def test_illegal_economy_actions_raise_with_the_rules_reason_or_are_counted():
@@ -207,11 +238,14 @@ def test_random_contract_actions_keep_the_invariants_and_equal_seeds_give_equal_
     assert run() == run()
 
 
+@pytest.mark.parametrize("idle_producers", [False, True])
 @pytest.mark.parametrize("races", [("terran", "zerg"), ("protoss", "terran"), ("zerg", "protoss")])
-def test_a_random_agent_plays_strict_full_games_without_an_illegal_action(races, one_thread):
+def test_a_random_agent_plays_strict_full_games_without_an_illegal_action(races, idle_producers, one_thread):
     torch.manual_seed(0)
     match = FullMatch("duel", races, seed=2)
-    agent = Agent(match.spec)
+    config = AgentConfig()
+    config.heads.idle_producers = idle_producers
+    agent = Agent(match.spec, config)
     state = agent.initial_state(2)
     played = set()
     for _ in range(60):

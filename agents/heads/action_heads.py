@@ -53,7 +53,7 @@ class ActionHeads(nn.Module):
         super().__init__()
         self.table = ArgumentTable(spec)
         self.no_op = spec.no_op
-        self.rules = LegalityRules(spec)
+        self.rules = LegalityRules(spec, config.idle_producers)
         self.max_selected = spec.max_selected_units
         self.embedding_dim = config.autoregressive_dim
         self.action_type = ActionTypeHead(core_dim, self.table.num_action_types, config)

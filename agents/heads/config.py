@@ -17,6 +17,8 @@ class HeadsConfig:
     ``resolution / 2 ** len(location_channels)`` cells a side (empty: a linear map straight to the grid).
     ``value_hidden``: hidden width of the value MLP.
     ``temperature``: default sampling temperature of every head (AlphaStar: 0.8).
+    ``idle_producers``: train and research orders (``Train_*``, ``Research_*``) only from a finished unit with no
+    order, so the agent never queues production (``agents.heads.legality``); off: any producer, as StarCraft II.
     """
 
     autoregressive_dim: int = 64
@@ -26,6 +28,7 @@ class HeadsConfig:
     location_channels: tuple[int, ...] = (16, 8)
     value_hidden: int = 64
     temperature: float = 1.0
+    idle_producers: bool = False
 
     def __post_init__(self) -> None:
         sizes = (self.autoregressive_dim, self.action_type_hidden, self.key_dim, self.query_hidden, self.value_hidden)

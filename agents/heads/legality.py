@@ -13,6 +13,10 @@ and which rows ``target_unit`` may name (``target``: ``enemy``, ``other_unit``, 
 - target unit: by the rule (enemies the selection can hit; any row but the selected ones; any row; a neutral row
   with ``mineral_contents`` or an own row with ``vespene_contents`` left, what workers gather from; a neutral row
   with ``vespene_contents``, a free geyser);
+- production (only with ``idle_producers``): a train or research order (``Train_*``, ``Research_*``, pysc2's names)
+  may select only finished units with no order (``order_length`` 0, ``build_progress`` 100), so it is available only
+  while one exists: the agent never queues (StarCraft II allows five orders; the bots never queue either, so a
+  clone of theirs sees its producer fall idle in the mask, as a Zerg's larva do);
 - location: cells whose centre lies on the map (the spec's frame may be larger than the game's map, as in
   StarCraft II's 256 x 256 frame; the map's size is the ``map_width`` / ``map_height`` scalars).
 
@@ -29,6 +33,8 @@ from torch import nn
 from agents.spec import TARGET_RULES, AgentSpec
 
 NONE, ENEMY, OTHER_UNIT, ANY_UNIT, HARVESTABLE, GEYSER = range(len(TARGET_RULES))
+QUEUED_ORDERS = ("Train_", "Research_")  # the orders a producer queues (morphs and builds start at once)
+FINISHED = 100.0  # build_progress of a finished unit (pysc2's int(progress * 100))
 
 
 class Legality(NamedTuple):
@@ -37,6 +43,7 @@ class Legality(NamedTuple):
     unit_type: torch.Tensor  # long [B, N]: index into the spec's unit types (V = unknown)
     unit_mask: torch.Tensor
     own_mask: torch.Tensor
+    idle_mask: torch.Tensor  # own units that may take a production order (all own units without idle_producers)
     enemy_mask: torch.Tensor
     harvest_mask: torch.Tensor  # rows workers may gather from
     geyser_mask: torch.Tensor  # free vespene geysers
@@ -45,13 +52,20 @@ class Legality(NamedTuple):
 
 
 class LegalityRules(nn.Module):
-    """The spec's legality rules as tensors; ``observe`` turns a batch of observations into a ``Legality``."""
+    """The spec's legality rules as tensors; ``observe`` turns a batch of observations into a ``Legality``;
+    ``idle_producers``: production orders only from idle producers (see the module doc)."""
 
-    def __init__(self, spec: AgentSpec) -> None:
+    def __init__(self, spec: AgentSpec, idle_producers: bool = False) -> None:
         super().__init__()
         types = spec.action_types
         columns = list(spec.unit_columns)
         self.type_column, self.alliance_column = columns.index("unit_type"), columns.index("alliance")
+        missing = [c for c in ("order_length", "build_progress") if c not in columns]
+        if idle_producers and missing:
+            raise ValueError(f"heads.idle_producers needs the unit columns {missing}, which the spec lacks")
+        self.busy_columns = (columns.index("order_length"), columns.index("build_progress")) if idle_producers else None
+        queued = [idle_producers and a.name.startswith(QUEUED_ORDERS) for a in types]
+        self.register_buffer("queued", torch.tensor(queued, dtype=torch.bool), persistent=False)
         self.self_alliance, self.enemy_alliance = spec.self_alliance, spec.enemy_alliance
         self.neutral_alliance = spec.neutral_alliance
         self.contents_columns = tuple(columns.index(c) if c in columns else None
@@ -99,10 +113,17 @@ class LegalityRules(nn.Module):
         unit_type = self._type_index(units[..., self.type_column].long())
         known = self.can_select.shape[1]
         own_types = self._types_present(unit_type, own, known)  # [B, V + 1]
+        idle = own
+        if self.busy_columns is not None:
+            orders, progress = (units[..., c] for c in self.busy_columns)
+            idle = own & (orders == 0) & (progress >= FINISHED)
         air = self.is_air[unit_type]
         enemy_air, enemy_ground = (enemy & air).any(-1), (enemy & ~air).any(-1)
         select = self.select_by_type
         selectable = own_types.float() @ select > 0
+        if self.busy_columns is not None:
+            producers = self._types_present(unit_type, idle, known).float() @ select > 0
+            selectable = torch.where(self.queued, producers, selectable)
         hits_ground = (own_types & self.hits_ground).float() @ select > 0
         hits_air = (own_types & self.hits_air).float() @ select > 0
         can_hit = (hits_ground & enemy_ground[:, None]) | (hits_air & enemy_air[:, None])
@@ -115,11 +136,12 @@ class LegalityRules(nn.Module):
         cells, on_map = self._cells(obs["scalars"])
         completable = (~self.uses[:, 0] | selectable) & (~self.uses[:, 1] | target_ok) & (~self.uses[:, 2] | on_map)
         available = obs["available_actions"].bool() & completable
-        return Legality(unit_type, unit_mask, own, enemy, harvest, geyser, available, cells)
+        return Legality(unit_type, unit_mask, own, idle, enemy, harvest, geyser, available, cells)
 
     def selectable(self, legal: Legality, action_type: torch.Tensor) -> torch.Tensor:
         """Bool [B, N]: the units each row's action type may select (before any pick)."""
         allowed = legal.own_mask & self.can_select[action_type[:, None], legal.unit_type]
+        allowed &= ~self.queued[action_type][:, None] | legal.idle_mask
         air = self.is_air[legal.unit_type]
         enemy_air = (legal.enemy_mask & air).any(-1, keepdim=True)
         enemy_ground = (legal.enemy_mask & ~air).any(-1, keepdim=True)

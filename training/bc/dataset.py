@@ -108,6 +108,7 @@ class BuildSettings:
     max_units: int
     resolution: int  # the location grid side: set, never taken from a replay (a crafted one would decide it)
     label_repeat_window: int = 0  # DAgger labels: see ``_player_samples``
+    idle_producers: bool = False  # the agent's ``heads.idle_producers``: its legality decides what is taught
 
 
 @dataclass
@@ -138,14 +139,14 @@ class ActionRules:
     """The agent's legality rules (``agents.heads.legality``) applied to recorded actions: what the heads can be
     taught. Selected units that cannot carry the action type are left out, as the environment leaves them out."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: dict[str, Any], idle_producers: bool = False) -> None:
         view = AgentSpec.from_dict(spec)
         self.arguments = {a.index: set(a.arguments) for a in view.action_types}
         self.no_op_type, self.actions_per_step = view.no_op, view.actions_per_step
         self.first_economy_type = len(ACTION_TYPES)  # (the contract's base types come first, then the economy's)
         self.resolution = view.location_resolution
         self.max_selected = view.max_selected_units
-        self.legality = LegalityRules(view)
+        self.legality = LegalityRules(view, idle_producers)
 
     def no_op(self) -> dict[str, np.ndarray | int]:
         return self.normalise({"action_type": self.no_op_type})
@@ -392,7 +393,7 @@ class _Reading:
     def finish(self, settings: BuildSettings) -> None:
         """The taken steps as samples and sequences (``result.arrays``) with the replay's ``info``."""
         result, header, players = self.result, self.replay.header, self.players
-        rules = ActionRules(result.spec)
+        rules = ActionRules(result.spec, settings.idle_producers)
         by_player = {p: Counter() for p in players}
         window = settings.label_repeat_window if self.labelled else 0
         samples = {p: _player_samples(self.recorded.pop(p), rules, by_player[p], window) for p in players}
@@ -517,6 +518,8 @@ def cache_key(files: Sequence[Path], settings: BuildSettings) -> str:
         "resolution": settings.resolution,
         "label_repeat_window": settings.label_repeat_window,
     }
+    if settings.idle_producers:  # (absent when off: caches built before the setting keep their key)
+        payload["idle_producers"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:KEY_LENGTH]
 
 

@@ -73,7 +73,7 @@ def sc2_replay_result(path: str, settings: BuildSettings) -> ReplayResult:
     if not players:
         result.skipped = f"no players: players={settings.players} matches none of the humans {sorted(replay.samples)}"
         return result
-    rules = ActionRules(result.spec)
+    rules = ActionRules(result.spec, settings.idle_producers)
     parts = []
     for player in players:
         mapped = []

@@ -170,7 +170,7 @@ def _seed_everything(seed: int) -> None:
 def _load_data(cfg: BCConfig, process: Process, progress: bool) -> BCData:
     """Rank 0 builds the cache when missing; the others wait, then open it."""
     settings = BuildSettings(cfg.players, cfg.sequence_length, cfg.max_units, cfg.resolution,
-                             cfg.label_repeat_window)
+                             cfg.label_repeat_window, cfg.agent.heads.idle_producers)
     data = None
     if process.main:
         data = prepare_data(cfg.replays, settings, cfg.cache_dir, workers=cfg.num_workers, progress=progress)
