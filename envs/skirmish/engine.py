@@ -68,7 +68,8 @@ from envs.skirmish.state import NEVER, QUEUE_LENGTH, TAG_RECYCLE, GameState
 from envs.skirmish.targeting import edge_distances, most_damaged, nearest_enemies
 from envs.skirmish.units import UnitTable
 
-ENGINE_VERSION = "3"  # 3: hits on one victim sum per victim (batched engine identity)
+ENGINE_VERSION = "4"  # 3: hits on one victim sum per victim (batched engine identity); 4: fire and leash
+# checked again the loop after a structure's push (the batched engine checks them every loop)
 EVENT_KINDS = ("attack", "heal", "splash", "death")
 DEFEAT_RULES = ("units", "structures")
 STRUCTURE = "structure"  # the unit attribute the "structures" defeat rule counts
@@ -749,6 +750,8 @@ class Engine:
             self._apart_until = t + free
         if self._box_s.size and self._clear_structures():
             moved = True
+            self._fire_at = self._leash_at = -np.inf  # a structure's hard push can outrun the closing speeds that
+            # _next_fire and _leash skip by: look again next loop, as the batched engine does every loop
         if moved:  # pushes (and rounding) can end a hair outside the map: clamp (x and y at once, on state.pos)
             pos = self._pos
             np.minimum(np.maximum(pos, 0.0, out=pos), self._map_size, out=pos)
