@@ -185,15 +185,17 @@ def test_the_batched_engine_plays_spawn_morph_hp_solidity_structures_and_defeat_
         batch.load(0, Engine(_scenario(BASE), capacity=len(BASE) + 4))
 
 
-def test_a_unit_a_structure_pushes_into_range_fires_on_the_next_loop_in_a_long_advance():
+@pytest.mark.parametrize("defeat", ["structures", "units"])
+def test_a_unit_a_structure_pushes_into_range_fires_on_the_next_loop_in_a_long_advance(defeat):
     """A structure's hard push can outrun the closing speeds the engine skips its fire checks by (a marine inside a
     barracks' footprint leaves it 1.4 away in one loop): it fires the next loop, in one 8-loop advance as in single
-    loops and in the batched engine (a desync of one replay in 300 full games, fixed in engine version 4)."""
+    loops and in the batched engine (a desync of one replay in 300 full games, fixed in engine version 4); structures
+    collide under either defeat rule in both engines."""
     placements = [UnitPlacement("barracks", 1, 20.5, 20.5), UnitPlacement("marine", 1, 21.0, 20.5),
                   UnitPlacement("zergling", 2, 27.9, 20.5), UnitPlacement("supply_depot", 2, 37.0, 37.0)]  # fmt: skip
     scenario = Scenario(name="pushed", map_width=40.0, map_height=40.0, placements=tuple(placements),
                         time_limit_loops=5000, roster="full")  # fmt: skip
-    twin = _Twin((scenario,), defeat="structures", capacity=6)
+    twin = _Twin((scenario,), defeat=defeat, capacity=6)
     twin.do("issue", 1, Command("attack_unit", units=[1], target_unit=2))
     twin.do("issue", 2, Command("hold", units=[2]))
     twin.do("advance", 8)

@@ -833,15 +833,15 @@ class BatchedEngine:
         kernels.heal_stop(games, self.capacity, self._heal_in, self._drain, self._lazy)
 
     def _move(self, frozen: np.ndarray | None) -> None:
-        """Steps and collision pushes (kernels.move), hard collision with structures (full games), then the map
-        clamp and finished point orders (kernels.settle)."""
+        """Steps and collision pushes (kernels.move), hard collision with structures (under either defeat rule, as
+        in the Engine), then the map clamp and finished point orders (kernels.settle)."""
         frozen_u = _NO_FROZEN if frozen is None else frozen
         moved = kernels.move(
             self._z, self._d, self._dz, self._stop, self._stop_eps, self._speed, self._mobile, frozen_u,
             frozen is not None, self._heading, self._alive, self._pi, self._pj, self._rsum, self._weight,
             self._push_cap, self._onj, self._oni, self._touched, self._touched_mask,
         )  # fmt: skip
-        if self._by_structures.any() and self._clear_structures():
+        if _any(self._structure) and self._clear_structures():
             moved = True
         kernels.settle(
             moved, self._z, self._d, self._speed, self._mobile, self._stop_eps, frozen_u, frozen is not None,
