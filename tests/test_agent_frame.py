@@ -3,6 +3,7 @@ policy plays both sides alike; the agent's inputs and outputs stay in the map's 
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -156,6 +157,11 @@ def test_a_checkpoint_from_before_the_frame_resumes_as_the_map_frame_agent(tmp_p
     own_side = own_side_agent(match.spec, "perceiver")
     with pytest.raises(CheckpointError, match=r"agent.frame: map vs own_side"):
         check_same_agent(checkpoint, own_side)
-    check_same_agent(checkpoint, own_side, frame_may_differ=True)
+    check_same_agent(checkpoint, own_side, acting_may_differ=True)
+    idle_only = AgentConfig(**{**AgentConfig.small().__dict__, "frame": "map"})
+    idle_only.heads = dataclasses.replace(idle_only.heads, idle_producers=True)
+    with pytest.raises(CheckpointError, match=r"idle_producers: False vs True"):  # a resume keeps the rule
+        check_same_agent(checkpoint, Agent(match.spec, idle_only))
+    check_same_agent(checkpoint, Agent(match.spec, idle_only), acting_may_differ=True)  # new weights' start may not
     with pytest.raises(CheckpointError, match="the agent config in meta.json is invalid"):
         check_same_agent(SimpleNamespace(path=tmp_path / "ckpt", meta={"agent": {"spec": {}}}), old)

@@ -80,12 +80,13 @@ def load_agent(path: str | Path) -> tuple[Agent, Checkpoint]:
 
 
 def check_same_agent(
-    checkpoint: Checkpoint, agent: Agent, frame_may_differ: bool = False, may_grow: bool = False
+    checkpoint: Checkpoint, agent: Agent, acting_may_differ: bool = False, may_grow: bool = False
 ) -> tuple[str, ...]:
     """Raise ``CheckpointError`` unless ``checkpoint`` holds ``agent``'s architecture (sizes and spec), naming the
     sizes that differ: a resume continues the same agent. The recorded config is compared as read (a checkpoint from
-    before the frame existed holds the ``map`` frame's agent). ``frame_may_differ``: a run that starts from the
-    checkpoint's weights may see the battle in another frame (``agents.frame``; the weights are the same).
+    before the frame existed holds the ``map`` frame's agent). ``acting_may_differ``: a run that starts from the
+    checkpoint's weights may see the battle in another frame (``agents.frame``) and follow the other production rule
+    (``heads.idle_producers``): neither changes a weight.
     ``may_grow``: the agent may add the unit counts (``scalar.unit_counts``) the checkpoint's lacks; returns the
     weights it adds, which start at zero, so the grown agent acts as the checkpoint's."""
     recorded = checkpoint.meta.get("agent")
@@ -94,8 +95,9 @@ def check_same_agent(
         spec = recorded["spec"]
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(checkpoint.path, f"the agent config in meta.json is invalid ({error})") from error
-    if frame_may_differ:
-        theirs = dataclasses.replace(theirs, frame=agent.config.frame)
+    if acting_may_differ:
+        heads = dataclasses.replace(theirs.heads, idle_producers=agent.config.heads.idle_producers)
+        theirs = dataclasses.replace(theirs, frame=agent.config.frame, heads=heads)
     added: tuple[str, ...] = ()
     if may_grow and agent.config.scalar.unit_counts and not theirs.scalar.unit_counts:
         theirs = dataclasses.replace(theirs, scalar=dataclasses.replace(theirs.scalar, unit_counts=True))

@@ -190,9 +190,9 @@ def _resume(checkpoint: Checkpoint, agent: Agent, optimizer: torch.optim.Optimiz
 
 def _start_from(reference: str, agent: Agent) -> None:
     """Load the weights of agent checkpoint ``reference`` into ``agent`` (which must be the same agent; its frame
-    may differ, and it may add the unit counts, ``agent.scalar.unit_counts=true``)."""
+    and ``heads.idle_producers`` may differ, and it may add the unit counts, ``agent.scalar.unit_counts=true``)."""
     checkpoint = read_agent_checkpoint(reference)
-    added = check_same_agent(checkpoint, agent, frame_may_differ=True, may_grow=True)
+    added = check_same_agent(checkpoint, agent, acting_may_differ=True, may_grow=True)
     load_weights(agent, checkpoint.weights, checkpoint.path, absent=added)
 
 
