@@ -141,7 +141,8 @@ class LegalityRules(nn.Module):
     def selectable(self, legal: Legality, action_type: torch.Tensor) -> torch.Tensor:
         """Bool [B, N]: the units each row's action type may select (before any pick)."""
         allowed = legal.own_mask & self.can_select[action_type[:, None], legal.unit_type]
-        allowed &= ~self.queued[action_type][:, None] | legal.idle_mask
+        if self.busy_columns is not None:
+            allowed &= ~self.queued[action_type][:, None] | legal.idle_mask
         air = self.is_air[legal.unit_type]
         enemy_air = (legal.enemy_mask & air).any(-1, keepdim=True)
         enemy_ground = (legal.enemy_mask & ~air).any(-1, keepdim=True)
