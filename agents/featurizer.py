@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from agents.config import FeaturizerConfig
-from agents.spec import AgentSpec
+from agents.spec import PERCENT_DONE, AgentSpec
 from perceiver_io.position_encoding import fourier_features
 
 # (column, divisor, number of classes): one-hot of clamp(floor(value / divisor), 0, classes - 1).
@@ -54,9 +54,9 @@ FLOATS: tuple[tuple[str, float | None], ...] = (
     ("health_ratio", None),
     ("shield_ratio", None),
     ("energy_ratio", None),
-    ("build_progress", 100.0),
-    ("order_progress_0", 100.0),
-    ("order_progress_1", 100.0),
+    ("build_progress", PERCENT_DONE),
+    ("order_progress_0", PERCENT_DONE),
+    ("order_progress_1", PERCENT_DONE),
     ("radius", 4.0),
 )
 ORDER_COLUMNS = ("order_id_0", "order_id_1")

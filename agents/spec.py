@@ -19,6 +19,7 @@ ARGUMENTS = ("selected_units", "target_unit", "target_location", "queued")
 TARGET_RULES = ("none", "enemy", "other_unit", "any_unit", "harvestable", "geyser")
 REQUIREMENTS = ("none", "any_unit", "mobile", "armed", "armed_or_healer")
 REQUIRED_COLUMNS = ("unit_type", "alliance", "x", "y")  # the featurizer and the own-unit mask read them
+PERCENT_DONE = 100.0  # progress columns are percent (pysc2's int(fraction * 100)): a finished unit's build_progress
 # The largest sizes an agent is built for (the contract's own bounds), so a crafted spec in a checkpoint cannot
 # make the agent allocate gigabytes: unit rows, selected units, location grid side, actions per step.
 MAX_SIZES = {"max_units": 1024, "max_selected_units": 1024, "location_resolution": 1024, "actions_per_step": 64}

@@ -30,11 +30,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from agents.spec import TARGET_RULES, AgentSpec
+from agents.spec import PERCENT_DONE, TARGET_RULES, AgentSpec
 
 NONE, ENEMY, OTHER_UNIT, ANY_UNIT, HARVESTABLE, GEYSER = range(len(TARGET_RULES))
 QUEUED_ORDERS = ("Train_", "Research_")  # the orders a producer queues (morphs and builds start at once)
-FINISHED = 100.0  # build_progress of a finished unit (pysc2's int(progress * 100))
 
 
 class Legality(NamedTuple):
@@ -116,7 +115,7 @@ class LegalityRules(nn.Module):
         idle = own
         if self.busy_columns is not None:
             orders, progress = (units[..., c] for c in self.busy_columns)
-            idle = own & (orders == 0) & (progress >= FINISHED)
+            idle = own & (orders == 0) & (progress >= PERCENT_DONE)
         air = self.is_air[unit_type]
         enemy_air, enemy_ground = (enemy & air).any(-1), (enemy & ~air).any(-1)
         select = self.select_by_type
