@@ -55,12 +55,14 @@ class FeaturizerConfig:
 class ScalarEncoderConfig:
     """Width of the scalar embedding and of the previous-action-type embedding; ``unit_counts`` adds AlphaStar's
     bag of the agent's own units by type (``agents.unit_counts``) to the embedding's input, ``available_actions``
-    the observation's available-action flags (AlphaStar's scalar input of the same name)."""
+    the observation's available-action flags (AlphaStar's scalar input of the same name), ``macro_inputs`` the free
+    supply and what the own units have on the way (``agents.macro_inputs``; full games only)."""
 
     dim: int = 64
     action_dim: int = 16
     unit_counts: bool = False
     available_actions: bool = False
+    macro_inputs: bool = False
 
     def __post_init__(self) -> None:
         _check_sizes(self, ("dim", "action_dim"))

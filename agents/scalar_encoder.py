@@ -6,7 +6,8 @@ first step of an episode). With ``config.unit_counts`` the own units' bag by typ
 the input through weights that start at zero, so an agent grown from one without it acts as that one did. With
 ``config.available_actions`` the observation's available-action flags join the input too (as AlphaStar's): what a
 macro decision waits for (money, supply, tech, an idle producer) flips one flag exactly when it is met, where the
-log-scaled bank and supply only approach a threshold.
+log-scaled bank and supply only approach a threshold. ``config.macro_inputs`` adds the free supply and what the own
+units have on the way (``agents.macro_inputs``), also through weights that start at zero.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import torch
 from torch import nn
 
 from agents.config import ScalarEncoderConfig
+from agents.macro_inputs import MacroInputs
 from agents.spec import AgentSpec
 from agents.unit_counts import UnitCounts
 
 
 class ScalarEncoder(nn.Module):
-    """``scalars`` [B, S] float + ``previous_action_type`` [B] int (-1: none) (+ the unit list for the counts, the
-    available-action flags [B, A] for ``available_actions``) -> [B, config.dim]."""
+    """``scalars`` [B, S] float + ``previous_action_type`` [B] int (-1: none) (+ the unit list for the counts and the
+    macro inputs, the available-action flags [B, A] for ``available_actions``) -> [B, config.dim]."""
 
     def __init__(self, spec: AgentSpec, config: ScalarEncoderConfig | None = None) -> None:
         super().__init__()
@@ -35,6 +37,10 @@ class ScalarEncoder(nn.Module):
         if self.unit_counts is not None:
             self.counts_projection = nn.Linear(self.unit_counts.out_channels, self.config.dim, bias=False)
             nn.init.zeros_(self.counts_projection.weight)
+        self.macro_inputs = MacroInputs(spec) if self.config.macro_inputs else None
+        if self.macro_inputs is not None:
+            self.macro_projection = nn.Linear(self.macro_inputs.out_channels, self.config.dim, bias=False)
+            nn.init.zeros_(self.macro_projection.weight)
 
     @property
     def out_channels(self) -> int:
@@ -68,8 +74,12 @@ class ScalarEncoder(nn.Module):
                                  f"them with shape [batch, {self.num_action_types}], got {shape}")  # fmt: skip
             parts.append(available.float())
         embedded = self.projection(torch.cat(parts, -1))
+        if (self.unit_counts is not None or self.macro_inputs is not None) and (units is None or unit_mask is None):
+            raise ValueError("this scalar encoder reads the own units (config.unit_counts or config.macro_inputs): "
+                             "give units, unit_mask")  # fmt: skip
         if self.unit_counts is not None:
-            if units is None or unit_mask is None:
-                raise ValueError("this scalar encoder counts the own units (config.unit_counts): give units, unit_mask")
             embedded = embedded + self.counts_projection(self.unit_counts(units, unit_mask).to(embedded.dtype))
+        if self.macro_inputs is not None:
+            macro = self.macro_inputs(scalars, units, unit_mask).to(embedded.dtype)
+            embedded = embedded + self.macro_projection(macro)
         return torch.relu(embedded)

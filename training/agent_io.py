@@ -79,6 +79,9 @@ def load_agent(path: str | Path) -> tuple[Agent, Checkpoint]:
     return agent, checkpoint
 
 
+GROWABLE = {"unit_counts": "counts_projection", "macro_inputs": "macro_projection"}  # scalar input -> its weights
+
+
 def check_same_agent(
     checkpoint: Checkpoint, agent: Agent, acting_may_differ: bool = False, may_grow: bool = False
 ) -> tuple[str, ...]:
@@ -87,8 +90,9 @@ def check_same_agent(
     before the frame existed holds the ``map`` frame's agent). ``acting_may_differ``: a run that starts from the
     checkpoint's weights may see the battle in another frame (``agents.frame``) and follow the other production rule
     (``heads.idle_producers``): neither changes a weight.
-    ``may_grow``: the agent may add the unit counts (``scalar.unit_counts``) the checkpoint's lacks; returns the
-    weights it adds, which start at zero, so the grown agent acts as the checkpoint's."""
+    ``may_grow``: the agent may add the scalar inputs of ``GROWABLE`` (the unit counts, the macro inputs) the
+    checkpoint's lacks; returns the weights it adds, which start at zero, so the grown agent acts as the
+    checkpoint's."""
     recorded = checkpoint.meta.get("agent")
     try:
         theirs = AgentConfig.from_dict(recorded["agent"])
@@ -99,9 +103,10 @@ def check_same_agent(
         heads = dataclasses.replace(theirs.heads, idle_producers=agent.config.heads.idle_producers)
         theirs = dataclasses.replace(theirs, frame=agent.config.frame, heads=heads)
     added: tuple[str, ...] = ()
-    if may_grow and agent.config.scalar.unit_counts and not theirs.scalar.unit_counts:
-        theirs = dataclasses.replace(theirs, scalar=dataclasses.replace(theirs.scalar, unit_counts=True))
-        added = tuple(key for key in agent.state_dict() if key.startswith("scalar_encoder.counts_projection."))
+    for flag, weights in GROWABLE.items() if may_grow else ():
+        if getattr(agent.config.scalar, flag) and not getattr(theirs.scalar, flag):
+            theirs = dataclasses.replace(theirs, scalar=dataclasses.replace(theirs.scalar, **{flag: True}))
+            added += tuple(key for key in agent.state_dict() if key.startswith(f"scalar_encoder.{weights}."))
     plain = json.loads(json.dumps({"spec": spec, "agent": theirs.to_dict()}))
     if json.loads(json.dumps(agent.checkpoint_config())) == plain:
         return added

@@ -190,7 +190,8 @@ def _resume(checkpoint: Checkpoint, agent: Agent, optimizer: torch.optim.Optimiz
 
 def _start_from(reference: str, agent: Agent) -> None:
     """Load the weights of agent checkpoint ``reference`` into ``agent`` (which must be the same agent; its frame
-    and ``heads.idle_producers`` may differ, and it may add the unit counts, ``agent.scalar.unit_counts=true``)."""
+    and ``heads.idle_producers`` may differ, and it may add the scalar inputs of ``agent_io.GROWABLE``, e.g.
+    ``agent.scalar.unit_counts=true``)."""
     checkpoint = read_agent_checkpoint(reference)
     added = check_same_agent(checkpoint, agent, acting_may_differ=True, may_grow=True)
     load_weights(agent, checkpoint.weights, checkpoint.path, absent=added)
