@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from envs.contract.catalogue import PRODUCTION_PREFIXES
@@ -19,6 +20,7 @@ from training.bc import dataset as bc_dataset
 from training.bc.dataset import BuildSettings, replay_result, replay_results
 from training.bc.metrics import evaluate_bc
 from training.bc.shards import collate
+from training.bc.trainer import BCObjective
 
 SETTINGS = BuildSettings(players="both", sequence_length=8, max_units=512, resolution=64)
 
@@ -128,3 +130,26 @@ def test_production_nll_scores_the_economy_labels_only(tmp_path, one_thread):
     arrays = battle_result.arrays
     batch = collate([{key: value[i] for key, value in arrays.items()} for i in range(len(arrays["valid"]))])
     assert "action_type/nll_production" not in evaluate_bc(AgentChoice().build(battle_result.spec), [batch])
+
+
+def test_production_weight_weighs_the_steps_that_send_a_production_order(tmp_path, one_thread):
+    """``production_weight=w`` adds (w - 1) times the loss of the steps whose labels hold a Build_/Train_/... order
+    (keyframes) to the plain loss, and leaves the reported per-head NLL as it was."""
+    path = full_game(tmp_path / "a.skreplay", ("zerg", "terran"), {1: "very_hard", 2: "very_hard"}, 3, 40)
+    result = replay_result(str(path), BuildSettings(players="both", sequence_length=40, max_units=512, resolution=64))
+    batch = collate([{key: value[0] for key, value in result.arrays.items()}])
+    names = [t["name"] for t in result.spec["action_types"]]
+    production = torch.tensor([name.startswith(PRODUCTION_PREFIXES) for name in names])
+    kinds = batch["action_type"].long()
+    keyframe = (production[kinds.clamp(min=0)] & (kinds >= 0)).any(-1) & batch["valid"].bool()
+    assert 0 < int(keyframe.sum()) < int(batch["valid"].sum())  # some steps order, most do not
+    torch.manual_seed(0)
+    agent = AgentChoice().build(result.spec)
+    with torch.no_grad():
+        plain, nll = BCObjective(agent, {})(batch)
+        weighted, same = BCObjective(agent, {}, production_weight=3.0)(batch)
+        only = dict(batch, valid=keyframe.to(batch["valid"].dtype))
+        keyframes, _ = BCObjective(agent, {})(only)
+    share = float(keyframe.sum()) / float(batch["valid"].sum())
+    assert float(weighted) == pytest.approx(float(plain) + 2.0 * share * float(keyframes), rel=1e-5)
+    assert float(keyframes) > 0 and all(torch.equal(nll[h], same[h]) for h in nll)

@@ -36,6 +36,11 @@ class BCConfig(CheckedConfig):
         "DAgger labels: an economy label (train, build, research, gather, rally) whose type was kept within this "
         "many earlier steps of the same game is left unscored, so a demonstrator repeating an order the learner "
         "did not follow counts about once per window, as in its own games (0: every label)", at_least=0, default=0)
+    production_weight: float = _help(
+        "loss weight of the steps whose labels send a production order (Build_, Train_, Research_, Morph_), the "
+        "others weighing 1: the few steps where a macro player acts, up-weighted as keyframes (Wen et al., 2021) so "
+        "their timing is learnt in fewer steps, at the price of probabilities of those orders that overshoot "
+        "where the state does not tell the step (1: plain cloning)", at_least=1, default=1.0)
     max_units: int = _help("unit rows per observation; replays recorded with another value are skipped", at_least=1,
                           at_most=MAX_UNIT_ROWS, default=64)  # fmt: skip
     resolution: int = _help("location grid side (cells per map side); replays recorded with another are skipped",

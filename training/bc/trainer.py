@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from agents.agent import Agent, AgentState
 from agents.heads.action_heads import HEADS
+from envs.contract.catalogue import PRODUCTION_PREFIXES
 from training.agent_choice import report_agent
 from training.agent_io import check_same_agent, read_agent_checkpoint, save_agent
 from training.bc.config import BCConfig
@@ -75,10 +76,13 @@ class BCObjective(nn.Module):
     they end in is kept, detached, as ``final_state`` (where ``recurrent_state=carry`` starts the next batch).
     """
 
-    def __init__(self, agent: Agent, head_weights: dict[str, float]) -> None:
+    def __init__(self, agent: Agent, head_weights: dict[str, float], production_weight: float = 1.0) -> None:
         super().__init__()
         self.agent = agent
         self.head_weights = {head: float(head_weights.get(head, 1.0)) for head in HEADS}
+        self.production_weight = float(production_weight)
+        production = [t.name.startswith(PRODUCTION_PREFIXES) for t in agent.spec.action_types]
+        self.register_buffer("production", torch.tensor(production + [False]), persistent=False)  # [-1]: padding
         self.final_state: AgentState | None = None
 
     def forward(self, batch: Batch, state: AgentState | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -90,10 +94,15 @@ class BCObjective(nn.Module):
         self.final_state = {key: value.detach() for key, value in out.state.items()}
         count = valid.sum().clamp(min=1.0)
         taught = valid.bool()[..., None] & batch[HEAD_MASK].bool()  # where() keeps an untaught -inf out of the sum
-        nll = {
-            head: -torch.where(taught[..., i], out.log_probs[head], 0.0).sum() / count for i, head in enumerate(HEADS)
-        }
-        loss = sum(self.head_weights[head] * nll[head] for head in HEADS)
+        steps = {head: torch.where(taught[..., i], out.log_probs[head], 0.0) for i, head in enumerate(HEADS)}
+        nll = {head: -value.sum() / count for head, value in steps.items()}
+        if self.production_weight == 1.0:
+            loss = sum(self.head_weights[head] * nll[head] for head in HEADS)
+        else:  # keyframes: a step with a production label weighs production_weight
+            kinds = action["action_type"].long()
+            keyframe = self.production[torch.where(kinds >= 0, kinds, -1)].any(-1)
+            weight = torch.where(keyframe, self.production_weight, 1.0)
+            loss = sum(-self.head_weights[head] * (weight * steps[head]).sum() / count for head in HEADS)
         return loss, {head: value.detach() for head, value in nll.items()}
 
 
@@ -240,7 +249,7 @@ class BCTrainer:
         if resumed is not None and self.step >= cfg.steps:
             raise ConfigError(f"run {self.run_dir} is at step {self.step} already; steps={cfg.steps} leaves nothing to "
                               "train (raise steps= to continue it)")  # fmt: skip
-        self.objective = BCObjective(self.agent, cfg.head_weights)
+        self.objective = BCObjective(self.agent, cfg.head_weights, cfg.production_weight).to(self.device)
         self.model: nn.Module = self.objective
         self.last_batch: Batch | None = None  # the latest training batch (the guard probes saved weights on it)
         self.last_state: AgentState | None = None  # and the state it started from
