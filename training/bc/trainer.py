@@ -71,7 +71,8 @@ class BCObjective(nn.Module):
 
     ``forward(batch, state)`` -> (weighted loss, unweighted per-head NLL): each head's negative teacher-forced
     log-likelihood, summed over a step's sub-actions (its actions, then the no_op that ends it), averaged over the
-    batch's valid steps (heads an action does not use, or its ``head_mask`` leaves out, contribute 0). The sequences
+    batch's valid steps (heads an action does not use, or its ``head_mask`` leaves out, contribute 0); in the loss a
+    step whose labels order production weighs ``production_weight``, the others 1. The sequences
     start from ``state`` (None: the agent's initial state, truncated BPTT; see ``training.bc.dataset``); the state
     they end in is kept, detached, as ``final_state`` (where ``recurrent_state=carry`` starts the next batch).
     """
