@@ -15,6 +15,7 @@ from torch import nn
 
 from agents.featurizer import lookup_index
 from agents.spec import PERCENT_DONE, AgentSpec
+from agents.unit_counts import sqrt_bag
 
 FREE_SUPPLY_STEPS = 8  # thermometer bits: the bots' supply margins are 0 to 8
 FREE_SUPPLY_SCALE = 16.0  # the free supply's linear input is min(free, scale) / scale
@@ -53,13 +54,9 @@ class MacroInputs(nn.Module):
         own = unit_mask.bool() & (units[..., self.alliance_column] == self.self_alliance)
         has_order = own & (units[..., self.order_column] != 0)
         going_up = own & (units[..., self.progress_column] < PERCENT_DONE)
-        orders = _bag(lookup_index(units[..., self.order_column], self.order_ids), has_order, len(self.order_ids) + 1)
-        types = _bag(lookup_index(units[..., self.type_column], self.unit_type_ids), going_up,
-                     len(self.unit_type_ids) + 1)  # fmt: skip
+        order_index = lookup_index(units[..., self.order_column], self.order_ids)
+        type_index = lookup_index(units[..., self.type_column], self.unit_type_ids)
+        orders = sqrt_bag(order_index, has_order, len(self.order_ids) + 1)
+        types = sqrt_bag(type_index, going_up, len(self.unit_type_ids) + 1)
         return torch.cat([thermometer, scaled, orders, types], -1)
 
-
-def _bag(index: torch.Tensor, where: torch.Tensor, size: int) -> torch.Tensor:
-    """Square-rooted count of the rows ``where`` holds, per ``index`` [B, N] -> [B, size]."""
-    counts = torch.zeros(index.shape[0], size, device=index.device)
-    return counts.scatter_add_(1, index, where.float()).sqrt()

@@ -29,5 +29,10 @@ class UnitCounts(nn.Module):
     def forward(self, units: torch.Tensor, unit_mask: torch.Tensor) -> torch.Tensor:
         own = unit_mask.bool() & (units[..., self.alliance_column] == self.self_alliance)
         index = lookup_index(units[..., self.type_column].float(), self.unit_type_ids)
-        counts = torch.zeros(units.shape[0], self.out_channels, dtype=units.dtype, device=units.device)
-        return counts.scatter_add_(1, index, own.to(units.dtype)).sqrt()
+        return sqrt_bag(index, own, self.out_channels).to(units.dtype)
+
+
+def sqrt_bag(index: torch.Tensor, where: torch.Tensor, size: int) -> torch.Tensor:
+    """Square-rooted count of the rows ``where`` [B, N] holds, per bag slot ``index`` [B, N] -> [B, size] float."""
+    counts = torch.zeros(index.shape[0], size, device=index.device)
+    return counts.scatter_add_(1, index, where.float()).sqrt()

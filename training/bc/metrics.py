@@ -41,6 +41,7 @@ from agents.agent import Agent
 from agents.heads.action_heads import HEADS
 from agents.heads.arguments import ArgumentTable
 from agents.heads.distributions import recording
+from agents.spec import AgentSpec
 from envs.contract.catalogue import PRODUCTION_PREFIXES
 from training.bc.shards import HEAD_MASK, Batch, split_obs_action
 
@@ -80,6 +81,11 @@ def selection_scores(predicted: torch.Tensor, true: torch.Tensor, units: int) ->
 
 
 @torch.no_grad()
+def production_types(spec: AgentSpec) -> torch.Tensor:
+    """Which action types order production (Build_, Train_, Research_, Morph_): [A] bool."""
+    return torch.tensor([t.name.startswith(PRODUCTION_PREFIXES) for t in spec.action_types])
+
+
 def evaluate_bc(
     agent: Agent,
     data: Iterable[Batch],
@@ -95,7 +101,7 @@ def evaluate_bc(
     agent.eval()
     table = ArgumentTable(agent.spec).to(device)
     no_op = agent.spec.no_op
-    production = torch.tensor([t.name.startswith(PRODUCTION_PREFIXES) for t in agent.spec.action_types], device=device)
+    production = production_types(agent.spec).to(device)
     tally = Tally()
     carried = None
     for batch in tqdm(data, desc="bc: held-out metrics", unit="batch", total=total, disable=not progress, leave=False):

@@ -34,13 +34,12 @@ from tqdm import tqdm
 
 from agents.agent import Agent, AgentState
 from agents.heads.action_heads import HEADS
-from envs.contract.catalogue import PRODUCTION_PREFIXES
 from training.agent_choice import report_agent
 from training.agent_io import check_same_agent, read_agent_checkpoint, save_agent
 from training.bc.config import BCConfig
 from training.bc.dataset import BCData, BuildSettings, prepare_data
 from training.bc.game_stream import GameStream
-from training.bc.metrics import evaluate_bc
+from training.bc.metrics import evaluate_bc, production_types
 from training.bc.shards import HEAD_MASK, Batch, SequenceStream, batches, collate, split_obs_action
 from training.checkpoint import Checkpoint, CheckpointError, checkpoint_name, load_checkpoint, load_weights
 from training.config_io import ConfigError, to_dict
@@ -82,8 +81,8 @@ class BCObjective(nn.Module):
         self.agent = agent
         self.head_weights = {head: float(head_weights.get(head, 1.0)) for head in HEADS}
         self.production_weight = float(production_weight)
-        production = [t.name.startswith(PRODUCTION_PREFIXES) for t in agent.spec.action_types]
-        self.register_buffer("production", torch.tensor(production + [False]), persistent=False)  # [-1]: padding
+        production = torch.cat([production_types(agent.spec), torch.tensor([False])])  # [-1]: padding
+        self.register_buffer("production", production, persistent=False)
         self.final_state: AgentState | None = None
 
     def forward(self, batch: Batch, state: AgentState | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
