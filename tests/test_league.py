@@ -49,7 +49,7 @@ def test_the_payoff_decays_a_pairs_counts_at_each_of_its_games():
 
 
 def test_a_main_agent_draws_by_pfsp_verification_and_self_play_shares():
-    league = League(LeagueConfig(main_exploiters=0, league_exploiters=0, bots=["very_easy", "hard"], seed=1))
+    league = League(LeagueConfig(main_exploiters=0, league_exploiters=0, seed=1), ["very_easy", "hard"])
     assert league.frozen() == ["bot:very_easy", "bot:hard", "main_0@0"]
     set_rate(league, "main_0", "bot:very_easy", 0.9)
     set_rate(league, "main_0", "bot:hard", 0.2)
@@ -66,7 +66,7 @@ def test_a_main_agent_draws_by_pfsp_verification_and_self_play_shares():
 
 
 def test_exploiters_play_the_main_agent_or_its_snapshots_and_the_league():
-    league = League(LeagueConfig(bots=["easy"], seed=2))
+    league = League(LeagueConfig(seed=2), ["easy"])
     league.update("main_0", 200)  # a second main snapshot, main_0@1
     set_rate(league, "main_exploiter_0", "main_0", 0.3)
     assert shares(lambda: league.opponent("main_exploiter_0"), 500) == {"main_0": 1.0}
@@ -80,8 +80,7 @@ def test_exploiters_play_the_main_agent_or_its_snapshots_and_the_league():
 
 
 def test_snapshot_rules_and_exploiter_resets():
-    cfg = LeagueConfig(bots=["easy"], snapshot_every=100, snapshot_min_updates=20, seed=3)
-    league = League(cfg)
+    league = League(LeagueConfig(snapshot_every=100, snapshot_min_updates=20, seed=3), ["easy"])
     assert league.update("main_0", 99) is None
     assert league.update("main_0", 100).snapshot == "main_0@1"  # every 100 updates
     assert league.update("main_0", 150) is None
@@ -106,7 +105,7 @@ def test_snapshot_rules_and_exploiter_resets():
 
 
 def test_verification_plays_the_exploiter_snapshots_that_still_beat_the_main_agent():
-    league = League(LeagueConfig(bots=["easy"], seed=4))
+    league = League(LeagueConfig(seed=4), ["easy"])
     league.update("main_exploiter_0", 200)
     set_rate(league, "main_0", "main_exploiter_0@0", 0.1)
     got = shares(lambda: league.opponent("main_0"))
@@ -115,7 +114,7 @@ def test_verification_plays_the_exploiter_snapshots_that_still_beat_the_main_age
 
 
 def test_results_move_elo_and_the_reports_name_the_worst_case():
-    league = League(LeagueConfig(main_exploiters=0, league_exploiters=0, bots=["very_easy", "hard"]))
+    league = League(LeagueConfig(main_exploiters=0, league_exploiters=0), ["very_easy", "hard"])
     for _ in range(30):
         league.report("main_0", "bot:very_easy", 1)
         league.report("bot:hard", "main_0", 1)
@@ -133,7 +132,7 @@ def test_results_move_elo_and_the_reports_name_the_worst_case():
 
 
 def test_a_resumed_league_draws_and_freezes_exactly_as_the_one_that_ran_on():
-    cfg = LeagueConfig(main_agents=2, bots=["easy", "hard"], snapshot_every=30, snapshot_min_updates=5, seed=7)
+    cfg = LeagueConfig(main_agents=2, snapshot_every=30, snapshot_min_updates=5, seed=7)
 
     def run(league: League, start: int, steps: int) -> list:
         events = []
@@ -144,10 +143,10 @@ def test_a_resumed_league_draws_and_freezes_exactly_as_the_one_that_ran_on():
                 events.append((learner, opponent, league.update(learner, t)))
         return events
 
-    first = League(cfg)
+    first = League(cfg, ["easy", "hard"])
     run(first, 1, 40)
     state = json.loads(json.dumps(first.state_dict()))  # as saved in a checkpoint
-    resumed = League(cfg)
+    resumed = League(cfg, ["easy", "hard"])
     resumed.load_state_dict(state)
     assert run(resumed, 41, 40) == run(first, 41, 40)
     assert resumed.state_dict() == first.state_dict() and len(first.of_role("snapshot")) > 4
@@ -158,5 +157,5 @@ def test_a_resumed_league_draws_and_freezes_exactly_as_the_one_that_ran_on():
 def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="verification_share: pfsp_share \\+ verification_share is 1.1"):
         LeagueConfig(pfsp_share=0.95, verification_share=0.15)
-    with pytest.raises(ConfigError, match="bots: .*listed twice"):
-        LeagueConfig(bots=["easy", "easy"])
+    with pytest.raises(ValueError, match="a level is listed twice"):
+        League(LeagueConfig(), ["easy", "easy"])

@@ -23,6 +23,7 @@ kept by the caller under the snapshot's name; ``state_dict`` (JSON) resumes it e
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -56,7 +57,6 @@ class LeagueConfig(CheckedConfig):
     main_exploiters: int = described("main exploiters (learners that play the main agents)", at_least=0, default=1)
     league_exploiters: int = described("league exploiters (learners that play every frozen member)", at_least=0,
                                        default=1)  # fmt: skip
-    bots: list[str] = described("bot levels that are fixed league members", default_factory=list)
     snapshot_every: int = described("a learner freezes a snapshot every N of its updates", at_least=1, default=200)
     snapshot_min_updates: int = described("updates since its last snapshot before a learner may freeze early (when "
                                           "it beats each of its opponents)", at_least=1, default=50)  # fmt: skip
@@ -87,8 +87,6 @@ class LeagueConfig(CheckedConfig):
         if self.pfsp_share + self.verification_share > 1:
             raise ConfigError(f"pfsp_share + verification_share is {self.pfsp_share + self.verification_share:g}, "
                               "expected at most 1 (the rest is self-play)", "verification_share")  # fmt: skip
-        if len(set(self.bots)) != len(self.bots):
-            raise ConfigError(f"{self.bots}: a bot level is listed twice", "bots")
 
 
 @dataclass
@@ -141,9 +139,12 @@ class Payoff:
 
 
 class League:
-    """The members, their payoff and Elo, matchmaking and snapshot rules (see the module docstring)."""
+    """The members, their payoff and Elo, matchmaking and snapshot rules (see the module docstring); ``bots``: the bot
+    levels that are fixed members (named ``bot:<level>``)."""
 
-    def __init__(self, config: LeagueConfig) -> None:
+    def __init__(self, config: LeagueConfig, bots: Sequence[str] = ()) -> None:
+        if len(set(bots)) != len(bots):
+            raise ValueError(f"league bots {list(bots)}: a level is listed twice")
         self.config = config
         self.rng = random.Random(config.seed)
         self.payoff = Payoff(config.payoff_decay)
@@ -154,7 +155,7 @@ class League:
                                strict=True):  # fmt: skip
             for i in range(count):
                 self._add(Player(f"{role}_{i}", role))
-        for level in config.bots:
+        for level in bots:
             self._add(Player(f"bot:{level}", "bot"))
         for name in self.of_role("main"):
             self._freeze(self.players[name])  # the main agents' starting (BC) weights: the first frozen members
