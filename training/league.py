@@ -88,6 +88,10 @@ class LeagueConfig(CheckedConfig):
             raise ConfigError(f"pfsp_share + verification_share is {self.pfsp_share + self.verification_share:g}, "
                               "expected at most 1 (the rest is self-play)", "verification_share")  # fmt: skip
 
+    @property
+    def learner_count(self) -> int:
+        return self.main_agents + self.main_exploiters + self.league_exploiters
+
 
 @dataclass
 class Player:

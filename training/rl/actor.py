@@ -6,7 +6,9 @@ game and returns a time-major trajectory of plain numpy arrays: observations inc
 for the bootstrap value; ``first`` marks episode starts; the agent state at the start rides along; ``temperature``
 is what each action was sampled at; ``terminated`` and ``truncated`` are kept apart, and ``truncation_value`` holds
 the value of a truncated game's last observation, which the learner bootstraps from. Games continue across calls.
-The same class runs in-process and as a Ray actor. A heartbeat file (when given) records what the worker is doing,
+In a league run (``training.rl.league_train``) each ``rollout`` also names the opponents of the games it starts
+(league members: ``bot:<level>``, or agents whose weights ``set_members`` holds). The same class runs in-process
+and as a Ray actor. A heartbeat file (when given) records what the worker is doing,
 so a hung worker's stack can be logged by the learner. A policy step that fails because the weights give non-finite
 outputs raises ``DivergedError`` (the learner diverged; replacing the worker would not help).
 """
@@ -56,11 +58,16 @@ class RolloutWorker:
         self.policy = AgentPolicy(self.agent, self.cfg.envs_per_actor, temperature=self.cfg.temperature,
                                   seed=int(self.rng.integers(2**31 - 1)))  # fmt: skip
         self.league: list[tuple[str, Agent]] = []
+        self.members: dict[str, tuple[int, Agent]] = {}  # a league run's agent members: name -> (version, agent)
+        self.opponents: list[str] = []  # a league run's opponents for the games that start next, in order
+        self.drawn: list[str] = []  # the last rollout's opponents (drawn from when ``opponents`` runs out)
         self.games_started = 0
         size = self.cfg.envs_per_actor
         self.batch = (FullMatchBatch(size, batched=True, capacity=self.cfg.max_units) if self.cfg.full_game
                       else MatchBatch(size))  # fmt: skip
         self.games: list[Game] = []
+        if self.cfg.league is not None:  # a league run's first games, before it names any: its bot members
+            self.drawn = [f"bot:{level}" for level in self.cfg.opponents.levels]
         for slot in range(self.cfg.envs_per_actor):
             self.games.append(self._new_game(slot))
             self.batch.start(slot, self.games[slot].match)
@@ -90,10 +97,45 @@ class RolloutWorker:
             self.league.append((name, snapshot))
         return len(self.league)
 
+    def set_members(self, *members: tuple[str, int, dict[str, np.ndarray]]) -> int:
+        """Add or refresh a league run's agent members (name, version, weights): a member whose version is already
+        held is not loaded again. Returns how many are held."""
+        for name, version, weights in members:
+            held = self.members.get(name)
+            if held is not None and held[0] == version:
+                continue
+            agent = held[1] if held is not None else Agent(self.spec, self.agent.config).eval()
+            agent.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})
+            self.members[name] = (version, agent)
+        return len(self.members)
+
+    def _member_game(self, slot: int, side: int) -> Game:
+        """A league run's next game: against the next named opponent (a bot level or an agent member)."""
+        cfg = self.cfg
+        name = self.opponents.pop(0) if self.opponents else self.drawn[int(self.rng.integers(len(self.drawn)))]
+        policy: AgentPolicy | None = None
+        if not name.startswith("bot:"):
+            if name not in self.members:
+                raise KeyError(f"league opponent {name!r} has no weights in this worker (set_members first)")
+            policy = AgentPolicy(self.members[name][1], 1, temperature=cfg.temperature,
+                                 seed=int(self.rng.integers(2**31 - 1)))  # fmt: skip
+        level = name[len("bot:"):] if policy is None else name
+        sizes = {"max_units": cfg.max_units, "step_mul": cfg.step_mul, "lenient": cfg.lenient,
+                 "actions_per_step": cfg.actions_per_step}  # fmt: skip
+        if cfg.full_game:
+            game = new_full_game(self.rng, cfg.full_game, side, level, policy, batch=self.batch.engine_slot(slot),
+                                 **sizes)  # fmt: skip
+        else:
+            game = new_game(self.rng, self.scenarios, cfg.variants, side, level, policy, **sizes)
+        game.opponent_name = name
+        return game
+
     def _new_game(self, slot: int) -> Game:
         cfg, opponents = self.cfg, self.cfg.opponents
         side = 1 + self.games_started % 2
         self.games_started += 1
+        if self.drawn:
+            return self._member_game(slot, side)
         if self.league and (not opponents.levels or self.rng.random() < opponents.league_fraction):
             name, snapshot = self.league[int(self.rng.integers(len(self.league)))]
             seed = int(self.rng.integers(2**31 - 1))
@@ -107,9 +149,13 @@ class RolloutWorker:
                                  **sizes)  # fmt: skip
         return new_game(self.rng, self.scenarios, cfg.variants, side, name, policy, **sizes)
 
-    def rollout(self, weights: dict[str, np.ndarray] | None, version: int) -> dict[str, Any]:
-        """Play ``unroll_length`` steps of every game with the given weights; returns the trajectory."""
+    def rollout(self, weights: dict[str, np.ndarray] | None, version: int,
+                opponents: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+        """Play ``unroll_length`` steps of every game with the given weights; returns the trajectory. ``opponents``
+        (a league run): the members the games that start in this rollout play, in order."""
         self._status, self._thread = f"rollout v{version}", threading.get_ident()
+        if opponents:
+            self.opponents, self.drawn = list(opponents), list(opponents)
         start_time = time.perf_counter()
         if weights is not None:
             self.agent.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})

@@ -1,7 +1,9 @@
 """Where rollout workers run: in this process (unit tests, debugging) or as Ray actors (the default).
 
-Both expose the same four calls: ``broadcast(weights, version)`` (one ``ray.put`` per update), ``submit(i)``
-(worker i starts a rollout with the latest weights), ``next()`` (the next finished rollout) and ``set_league``.
+Both expose the same calls: ``broadcast(weights, version)`` (one ``ray.put`` per update), ``submit(i)`` (worker i
+starts a rollout with the latest weights), ``next()`` (the next finished rollout) and ``set_league``; a league run
+(several learners) broadcasts per ``owner``, submits each worker with its owner's weights and the opponents of its
+next games, and hands agent members to every worker with ``set_members``.
 The Ray backend watches its workers: a worker that dies (its process exits, it raises) or hangs (no result
 within ``timeout_s``; its last heartbeat stack is logged) is killed, replaced by a fresh one and training goes on;
 a worker's ``DivergedError`` (the weights it was sent give non-finite outputs) ends the run instead.
@@ -24,6 +26,7 @@ from training.rl.actor import RolloutWorker
 
 log = logging.getLogger("pstar.rl")
 League = list[tuple[str, dict[str, np.ndarray]]]
+Member = tuple[str, int, dict[str, np.ndarray]]  # a league run's agent member: name, version, weights
 
 
 def worker_seed(seed: int, worker: int, incarnation: int) -> int:
@@ -38,28 +41,36 @@ class InProcessBackend:
         self.threads = torch.get_num_threads()  # workers set one thread for the process; the learner keeps its own
         self.workers = [RolloutWorker(i, agent, config, worker_seed(seed, i, 0)) for i in range(num_workers)]
         torch.set_num_threads(self.threads)
-        self.queue: deque[int] = deque()
-        self.weights: dict[str, np.ndarray] | None = None
-        self.version = 0
+        self.queue: deque[tuple[int, str, list[str] | None]] = deque()
+        self.weights: dict[str, tuple[dict[str, np.ndarray], int]] = {}  # owner -> weights, version
         self.restarts = 0
 
-    def broadcast(self, weights: dict[str, np.ndarray], version: int) -> None:
-        self.weights, self.version = weights, version
+    def broadcast(self, weights: dict[str, np.ndarray], version: int, owner: str = "") -> None:
+        self.weights[owner] = (weights, version)
 
-    def submit(self, worker: int) -> None:
-        self.queue.append(worker)
+    def submit(self, worker: int, owner: str = "", opponents: list[str] | None = None) -> None:
+        self.queue.append((worker, owner, opponents))
 
     def next(self) -> tuple[int, dict[str, Any]]:
-        worker = self.queue.popleft()
+        worker, owner, opponents = self.queue.popleft()
+        weights, version = self.weights[owner]
         torch.set_num_threads(1)  # as a Ray actor would run it
         try:
-            return worker, self.workers[worker].rollout(self.weights, self.version)
+            return worker, self.workers[worker].rollout(weights, version, opponents)
         finally:
             torch.set_num_threads(self.threads)
 
     def set_league(self, members: League) -> None:
         for worker in self.workers:
             worker.set_league(*members)
+
+    def set_members(self, members: list[Member]) -> None:
+        torch.set_num_threads(1)
+        try:
+            for worker in self.workers:
+                worker.set_members(*members)
+        finally:
+            torch.set_num_threads(self.threads)
 
     def shutdown(self) -> None:
         self.workers = []
@@ -83,10 +94,11 @@ class RayBackend:
         self.max_restarts = 10 * num_workers if max_restarts is None else max_restarts
         self.incarnations = [0] * num_workers
         self.league_refs: list[Any] = []
+        self.member_refs: dict[str, Any] = {}  # a league run's agent members, the latest of each
         self.workers = [self._spawn(i) for i in range(num_workers)]
         self.pending: dict[Any, tuple[int, float]] = {}
-        self.weights_ref: Any = None
-        self.version = 0
+        self.weights_refs: dict[str, tuple[Any, int]] = {}  # owner -> weights ref, version
+        self.submitted: dict[int, tuple[str, list[str] | None]] = {}  # worker -> its last owner and opponents
         self.restarts = 0
         self.on_restart: Callable[[int, str], None] | None = None
 
@@ -99,19 +111,29 @@ class RayBackend:
         handle = self.remote.remote(worker, self.agent, self.config, seed, None if beat is None else str(beat))
         if self.league_refs:
             handle.set_league.remote(*self.league_refs)
+        if self.member_refs:
+            handle.set_members.remote(*self.member_refs.values())
         return handle
 
-    def broadcast(self, weights: dict[str, np.ndarray], version: int) -> None:
-        self.weights_ref, self.version = self.ray.put(weights), version
+    def broadcast(self, weights: dict[str, np.ndarray], version: int, owner: str = "") -> None:
+        self.weights_refs[owner] = (self.ray.put(weights), version)
 
-    def submit(self, worker: int) -> None:
-        ref = self.workers[worker].rollout.remote(self.weights_ref, self.version)
+    def submit(self, worker: int, owner: str = "", opponents: list[str] | None = None) -> None:
+        weights_ref, version = self.weights_refs[owner]
+        ref = self.workers[worker].rollout.remote(weights_ref, version, opponents)
         self.pending[ref] = (worker, time.monotonic())
+        self.submitted[worker] = (owner, opponents)
 
     def set_league(self, members: League) -> None:
         self.league_refs = [self.ray.put(member) for member in members]
         for worker in self.workers:
             worker.set_league.remote(*self.league_refs)
+
+    def set_members(self, members: list[Member]) -> None:
+        refs = [self.ray.put(member) for member in members]
+        self.member_refs.update({member[0]: ref for member, ref in zip(members, refs, strict=True)})
+        for worker in self.workers:
+            worker.set_members.remote(*refs)
 
     def _replace(self, worker: int, reason: str) -> None:
         self.restarts += 1
@@ -127,7 +149,7 @@ class RayBackend:
         self.workers[worker] = self._spawn(worker)
         if self.on_restart is not None:
             self.on_restart(worker, reason)
-        self.submit(worker)
+        self.submit(worker, *self.submitted.get(worker, ("", None)))
 
     def _hung(self) -> None:
         now = time.monotonic()

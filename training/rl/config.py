@@ -9,6 +9,7 @@ from envs.contract.sizes import MAX_UNIT_ROWS
 from envs.skirmish.bots import LEVELS
 from training.agent_choice import AgentChoice
 from training.config_io import DEVICES, CheckedConfig, ConfigError, described
+from training.league import LeagueConfig
 
 BACKENDS = ("ray", "inprocess")
 VALUE_TARGETS = ("vtrace", "td_lambda")
@@ -88,6 +89,9 @@ class RLConfig(CheckedConfig):
     actions_per_step: int = described("each player's action budget per step (bots included)", at_least=1,
                                       at_most=MAX_ACTIONS_PER_STEP, default=DEFAULT_ACTIONS_PER_STEP)  # fmt: skip
     opponents: OpponentConfig = described("who the agent plays", default_factory=OpponentConfig)
+    league: LeagueConfig | None = described("AlphaStar's league instead (main agents, exploiters, PFSP; its bot "
+                                            "members: opponents.levels); null: the agent against opponents",
+                                            default=None)  # fmt: skip
     learner: LearnerConfig = described("the learner's losses and optimiser", default_factory=LearnerConfig)
     backend: str = described("where actors run", choices=BACKENDS, default="ray")
     address: str | None = described("an existing Ray cluster to join (null: start a local one)", default=None)
@@ -117,6 +121,13 @@ class RLConfig(CheckedConfig):
         super().__post_init__()
         if not self.scenarios and self.full_game is None:
             raise ConfigError("expected at least one scenario name", "scenarios")
+        if self.league is not None and (self.opponents.league_fraction > 0 or not self.opponents.levels):
+            raise ConfigError("a league run plays its own snapshots (opponents.league_fraction must be 0) and needs "
+                              "at least one bot level in opponents.levels (its fixed members, and the actors' first "
+                              "games)", "league")  # fmt: skip
+        if self.league is not None and self.num_actors < self.league.learner_count:
+            raise ConfigError(f"{self.num_actors} actors for {self.league.learner_count} learners: a league run needs "
+                              "at least one actor per learner", "num_actors")  # fmt: skip
         if self.full_game is not None:
             from envs.skirmish.economy.maps import load_map
 

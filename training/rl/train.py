@@ -106,7 +106,7 @@ def weights_digest(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-class _Stats:
+class RecentGames:
     """Recent episodes: returns, lengths and outcomes overall and per opponent."""
 
     def __init__(self) -> None:
@@ -155,7 +155,12 @@ def train_rl(
     progress: bool = True,
     on_update: Callable[[dict[str, Any]], None] | None = None,
 ) -> RLResult:
-    """Run RL to ``cfg.total_frames``; ``on_update(info)`` is called after every update (info has the backend)."""
+    """Run RL to ``cfg.total_frames``; ``on_update(info)`` is called after every update (info has the backend). A
+    config with a ``league`` trains the league instead (``training.rl.league_train``)."""
+    if cfg.league is not None:
+        from training.rl.league_train import train_league
+
+        return train_league(cfg, resume=resume, progress=progress, on_update=on_update)
     start = time.perf_counter()
     device = learner_device(cfg.device)  # before anything is made: cuda asked for on a machine without it fails here
     folder = open_run(cfg.run_root, cfg.name, "rl", resume=resume)
@@ -201,7 +206,7 @@ def train_rl(
     backend.broadcast(learner.weights(), counters["updates"])
     for worker in range(cfg.num_actors):
         backend.submit(worker)
-    stats, history = _Stats(), []
+    stats, history = RecentGames(), []
     logger = RunLogger(run_dir)
     logger.text("agent", agent_record, counters["updates"])
     bar = tqdm(total=cfg.total_frames, initial=min(counters["frames"], cfg.total_frames), unit="frame",

@@ -1,0 +1,115 @@
+"""League training (``pstar rl league...``): learners freeze snapshots that join the league, exploiters restart
+from the start's weights, every game reaches the payoff, the reports are written, a resume loads the league and
+every learner exactly, and the same run works with its actors on Ray."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from PIL import Image
+
+from training.checkpoint import checkpoint_name, load_checkpoint
+from training.config_io import ConfigError, load_config
+from training.league import League
+from training.rl.config import RLConfig
+from training.rl.league_train import _resume
+from training.rl.train import initial_agents, train_rl
+
+TINY = ["envs_per_actor=2", "unroll_length=16", "scenarios=[3m]", "opponents.levels=[very_easy, easy]",
+        "agent.preset=small", "learner_threads=1", "num_actors=3", "league.snapshot_every=2",
+        "league.snapshot_min_updates=1"]  # fmt: skip
+
+
+def _cfg(tmp_path, *extra: str) -> RLConfig:
+    return load_config(RLConfig, None, [*TINY, f"run_root={tmp_path}", *extra])
+
+
+def test_a_league_run_freezes_snapshots_resets_exploiters_and_reports(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = _cfg(tmp_path, "backend=inprocess", "total_frames=160", "checkpoint_every=4", "name=league")
+    start = {k: v.clone() for k, v in initial_agents(cfg)[0].state_dict().items()}
+    frozen, episodes = [], []
+
+    def watch(info):
+        episodes.extend(info["episodes"])
+        if info["frozen"] is not None:
+            weights = info["learners"][info["learner"]].agent.state_dict()
+            restarted = all(torch.equal(weights[k], v) for k, v in start.items())
+            frozen.append((info["frozen"].snapshot, info["frozen"].reset, restarted))
+            league = info["league"]
+            if info["frozen"].reset:  # another player from now on: no record, the starting rating
+                assert league.elo[info["learner"]] == 1000.0
+                assert all(league.payoff.games(info["learner"], m) == 0 for m in league.players)
+
+    result = train_rl(cfg, progress=False, on_update=watch)
+    # the actors take turns: 5 updates of the main agent (its 160 frames), 4 of each exploiter
+    assert result.counters["frames"] == 160 and result.counters["updates"] == 13
+    by_name = {name: (reset, restarted) for name, reset, restarted in frozen}
+    assert by_name["main_0@1"] == (False, False) and by_name["main_0@2"] == (False, False)
+    assert by_name["main_exploiter_0@0"] == (True, True) and by_name["main_exploiter_0@1"] == (True, True)
+    assert by_name["league_exploiter_0@0"][0] == by_name["league_exploiter_0@0"][1]  # restarted iff reset
+    league_dir = result.run_dir / "league"
+    assert {p.name for p in league_dir.iterdir()} == {"main_0@0", *by_name}  # every snapshot kept on disk
+    state = load_checkpoint(result.checkpoint).meta["league_state"]
+    assert state["games"] == len(episodes) > 0 and {p["name"] for p in state["players"]} >= set(by_name)
+    assert (result.run_dir / "learners" / "main_exploiter_0" / checkpoint_name(13)).is_dir()
+    markdown = (result.run_dir / "payoff.md").read_text()
+    assert "| player | Elo | main_0 | main_exploiter_0 | league_exploiter_0 | bot:very_easy | bot:easy |" in markdown
+    assert Image.open(result.run_dir / "payoff.png").size[0] > 400
+    events = EventAccumulator(str(result.run_dir))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"league/elo/main_0", "league/elo/bot:easy", "main_0/losses/policy", "main_exploiter_0/losses/value",
+            "charts/SPS"} <= tags  # fmt: skip
+    assert any(t.startswith("league/worst_case_win_rate/main_0") for t in tags)
+
+
+def test_a_resumed_league_loads_the_league_and_every_learner_exactly(tmp_path, caplog):
+    cfg = _cfg(tmp_path, "backend=inprocess", "total_frames=96", "checkpoint_every=3", "keep_last=5", "name=run")
+    first = train_rl(cfg, progress=False)
+    last = load_checkpoint(first.checkpoint, optimizer=True)
+    assert last.step == 7  # the main agent's 3 updates (96 frames) and 2 of each exploiter
+    league = League(cfg.league, cfg.opponents.levels)
+    agent, reference = initial_agents(cfg)
+    from training.rl.learner import Learner
+
+    learners = {name: Learner(initial_agents(cfg)[0], reference, cfg.learner) for name in league.learners()}
+    (first.run_dir / "league" / "main_0@9").mkdir()  # as if frozen after the checkpoint
+    with caplog.at_level(logging.WARNING, logger="pstar.rl"):
+        counters = _resume(first.run_dir, last, league, learners)
+    assert league.state_dict() == last.meta["league_state"]
+    assert "removing snapshot" in caplog.text and not (first.run_dir / "league" / "main_0@9").exists()
+    assert counters == {"main_0": {"updates": 3, "frames": 96, "episodes": counters["main_0"]["episodes"]},
+                        **{n: counters[n] for n in counters if n != "main_0"}}  # fmt: skip
+    exploiter = load_checkpoint(first.run_dir / "learners" / "league_exploiter_0" / checkpoint_name(7))
+    for name, value in learners["league_exploiter_0"].agent.state_dict().items():
+        assert torch.equal(value, exploiter.weights[name])
+    with pytest.raises(ConfigError, match="leaves nothing to train"):
+        train_rl(cfg, resume=True, progress=False)
+    more = load_config(RLConfig, None, [*TINY, f"run_root={tmp_path}", "backend=inprocess", "total_frames=160",
+                                        "checkpoint_every=3", "keep_last=5", "name=run"])  # fmt: skip
+    resumed = train_rl(more, resume=True, progress=False)
+    assert resumed.counters["frames"] == 160 and resumed.counters["updates"] == 11  # main 2 more, exploiters 1 more
+
+
+@pytest.mark.slow
+def test_a_league_run_with_its_actors_on_ray(tmp_path, ray_session):
+    """Two learners, an actor each (the test session's Ray has 2 CPUs): snapshots reach the Ray actors as members."""
+    cfg = _cfg(tmp_path, "backend=ray", "num_actors=2", "league.league_exploiters=0", "total_frames=128",
+               "checkpoint_every=0", "name=ray")  # fmt: skip
+    played = set()
+    result = train_rl(cfg, progress=False,
+                      on_update=lambda info: played.update(e["opponent"] for e in info["episodes"]))
+    assert result.counters["frames"] == 128 and (result.run_dir / "league" / "main_0@1").is_dir()
+    state = load_checkpoint(result.checkpoint).meta["league_state"]
+    assert state["games"] > 0 and played <= {p["name"] for p in state["players"]}
+
+
+def test_league_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="league: a league run plays its own snapshots"):
+        _cfg(tmp_path, "opponents.league_fraction=0.5")
+    with pytest.raises(ConfigError, match="num_actors: 2 actors for 3 learners"):
+        _cfg(tmp_path, "num_actors=2")
