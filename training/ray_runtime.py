@@ -23,6 +23,8 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
         ray.init(address=address, logging_level="WARNING")
     else:
         cpus = num_cpus if num_cpus is not None else max(2, os.cpu_count() or 2)
-        ray.init(num_cpus=cpus, include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
+        # address "local": always a new local Ray, never the last cluster `ray start` made on this machine (which
+        # ray.init would otherwise join, or fail on once it is gone)
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
                  logging_level="WARNING", log_to_driver=True)  # fmt: skip
     return ray

@@ -40,6 +40,14 @@ from training.scenario_fit import fitting_scenarios
 HEARTBEAT_S = 2.0
 
 
+def ray_node() -> str | None:
+    """The id of the Ray node this process runs on (None outside Ray), so the learner can log where workers run."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().get_node_id()
+
+
 class RolloutWorker:
     """Plays games for the learner. ``config`` is ``to_dict(RLConfig)``; ``agent`` is ``Agent.checkpoint_config()``."""
 
@@ -50,6 +58,7 @@ class RolloutWorker:
         torch.set_num_threads(1)
         keep_freed_memory()  # acting allocates and frees the same large tensors every step, as the learner does
         self.worker_id = int(worker_id)
+        self.node = ray_node()
         self.cfg: RLConfig = from_dict(RLConfig, config)
         self.agent = Agent(agent["spec"], AgentConfig.from_dict(agent["agent"])).eval()
         self.spec = agent["spec"]
@@ -215,7 +224,7 @@ class RolloutWorker:
         self._status = "idle"
         return {"trajectory": trajectory, "episodes": episodes, "version": int(version), "worker": self.worker_id,
                 "frames": steps * batch, "seconds": time.perf_counter() - start_time,
-                "illegal_actions": illegal, "units_dropped": dropped}  # fmt: skip
+                "illegal_actions": illegal, "units_dropped": dropped, "node": self.node}  # fmt: skip
 
     def _raise_if_diverged(self, obs: list[dict[str, np.ndarray]], version: int) -> None:
         """After a failed policy step: ``DivergedError`` if the weights of update ``version`` give non-finite

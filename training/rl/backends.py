@@ -6,7 +6,10 @@ starts a rollout with the latest weights), ``next()`` (the next finished rollout
 next games, and hands agent members to every worker with ``set_members``.
 The Ray backend watches its workers: a worker that dies (its process exits, it raises) or hangs (no result
 within ``timeout_s``; its last heartbeat stack is logged) is killed, replaced by a fresh one and training goes on;
-a worker's ``DivergedError`` (the weights it was sent give non-finite outputs) ends the run instead.
+a worker's ``DivergedError`` (the weights it was sent give non-finite outputs) ends the run instead. ``resources``
+(custom Ray resources, e.g. ``{"actors": 1}``) places the workers on the nodes that offer them; when a node is lost,
+the loss is logged and, once no live node offers them any more, replacements go to any node. Each worker's node is
+logged when it first reports and whenever it changes.
 """
 
 from __future__ import annotations
@@ -32,6 +35,15 @@ Member = tuple[str, int, dict[str, np.ndarray]]  # a league run's agent member: 
 def worker_seed(seed: int, worker: int, incarnation: int) -> int:
     """A distinct seed per worker and per replacement of that worker."""
     return int(np.random.SeedSequence([seed, worker, incarnation]).generate_state(1)[0])
+
+
+def make_backend(cfg: Any, agent: dict[str, Any], config: dict[str, Any], seed: int,
+                 run_dir: Path) -> InProcessBackend | RayBackend:  # fmt: skip
+    """The backend an ``RLConfig`` asks for (its heartbeats under ``run_dir``)."""
+    if cfg.backend == "ray":
+        return RayBackend(cfg.num_actors, agent, config, seed, address=cfg.address, timeout_s=cfg.actor_timeout_s,
+                          heartbeat_dir=run_dir / "heartbeats", resources=cfg.actor_resources)  # fmt: skip
+    return InProcessBackend(cfg.num_actors, agent, config, seed)
 
 
 class InProcessBackend:
@@ -81,11 +93,14 @@ class RayBackend:
 
     def __init__(self, num_workers: int, agent: dict[str, Any], config: dict[str, Any], seed: int, *,
                  address: str | None = None, timeout_s: float = 120.0, heartbeat_dir: str | Path | None = None,
-                 max_restarts: int | None = None) -> None:  # fmt: skip
+                 max_restarts: int | None = None, resources: dict[str, float] | None = None) -> None:  # fmt: skip
         from training.ray_runtime import start_ray
 
         self.ray = start_ray(address)
         self.remote = self.ray.remote(num_cpus=1)(RolloutWorker)
+        self.resources = dict(resources or {})
+        self.nodes: dict[int, str | None] = {}  # worker -> the node it last reported from
+        self.lost: set[str] = set()  # nodes whose loss is logged
         self.agent, self.config, self.seed = agent, config, seed
         self.timeout_s = float(timeout_s)
         self.heartbeat_dir = Path(heartbeat_dir) if heartbeat_dir else None
@@ -105,10 +120,29 @@ class RayBackend:
     def _heartbeat(self, worker: int) -> Path | None:
         return None if self.heartbeat_dir is None else self.heartbeat_dir / f"worker_{worker}.txt"
 
+    def _placement(self, worker: int) -> Any:
+        """The actor class with the resources to ask for: ``resources`` while a live node offers them."""
+        if not self.resources:
+            return self.remote
+        offered = self.ray.cluster_resources()
+        if all(offered.get(name, 0) >= amount for name, amount in self.resources.items()):
+            return self.remote.options(resources=self.resources)
+        log.warning("no live Ray node offers the resources %s any more: rollout worker %d goes to any node",
+                    self.resources, worker)  # fmt: skip
+        return self.remote
+
+    def _log_lost_nodes(self) -> None:
+        for node in self.ray.nodes():
+            if not node["Alive"] and node["NodeID"] not in self.lost:
+                self.lost.add(node["NodeID"])
+                log.warning("Ray node %s (%s) is lost; its rollout workers are replaced on the nodes left",
+                            node["NodeID"][:12], node.get("NodeManagerAddress", "?"))  # fmt: skip
+
     def _spawn(self, worker: int) -> Any:
         seed = worker_seed(self.seed, worker, self.incarnations[worker])
         beat = self._heartbeat(worker)
-        handle = self.remote.remote(worker, self.agent, self.config, seed, None if beat is None else str(beat))
+        handle = self._placement(worker).remote(worker, self.agent, self.config, seed,
+                                                None if beat is None else str(beat))  # fmt: skip
         if self.league_refs:
             handle.set_league.remote(*self.league_refs)
         if self.member_refs:
@@ -141,6 +175,7 @@ class RayBackend:
             raise RuntimeError(f"rollout workers failed {self.restarts} times (last: worker {worker}: {reason}); "
                                "giving up")  # fmt: skip
         log.warning("rollout worker %d is replaced: %s", worker, reason)
+        self._log_lost_nodes()
         try:
             self.ray.kill(self.workers[worker], no_restart=True)
         except Exception:  # noqa: BLE001 (already dead is fine)
@@ -171,11 +206,17 @@ class RayBackend:
                 continue
             worker, _ = self.pending.pop(ready[0])
             try:
-                return worker, self.ray.get(ready[0])
+                result = self.ray.get(ready[0])
             except RayError as error:
                 if isinstance(getattr(error, "cause", None), DivergedError):
                     raise error.cause from None  # the learner diverged: a fresh worker would fail the same way
                 self._replace(worker, f"it failed:\n{error}")
+                continue
+            node = result.get("node")
+            if self.nodes.get(worker, "") != node:
+                log.info("rollout worker %d runs on Ray node %s", worker, str(node)[:12])
+                self.nodes[worker] = node
+            return worker, result
 
     def shutdown(self) -> None:
         for worker in self.workers:

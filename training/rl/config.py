@@ -104,6 +104,10 @@ class RLConfig(CheckedConfig):
     total_frames: int = described("agent steps to train on in total (a resumed run continues up to this)",
                                   at_least=1, default=200_000)  # fmt: skip
     actor_timeout_s: float = described("an actor silent this long is replaced (ray)", above=0, default=120.0)
+    actor_resources: dict[str, float] = described(
+        "custom Ray resources each actor asks for, to place actors on the nodes that offer them (ray start "
+        "--resources='{\"actors\": 8}'); once no live node offers them, replacements go to any node", at_least=0,
+        default_factory=dict)  # fmt: skip
     checkpoint_every: int = described("checkpoint every N updates (and at the end; 0: only at the end)",
                                       at_least=0, default=25)  # fmt: skip
     keep_last: int = described("checkpoints kept in the run directory (0: all)", at_least=0, default=3)

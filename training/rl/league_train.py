@@ -40,7 +40,7 @@ from training.checkpoint import CheckpointError, checkpoint_name, load_checkpoin
 from training.config_io import ConfigError, to_dict
 from training.league import League
 from training.logger import RunLogger
-from training.rl.backends import InProcessBackend, RayBackend
+from training.rl.backends import make_backend
 from training.rl.config import RLConfig
 from training.rl.league_report import write_payoff
 from training.rl.learner import Learner, learner_device
@@ -129,12 +129,7 @@ def train_league(
     total_steps = sum(c["updates"] for c in counters.values())
     seed = cfg.seed + 1_000_003 * total_steps  # fresh actor games after a resume
     agent_dict = initial.checkpoint_config()
-    if cfg.backend == "ray":
-        backend: InProcessBackend | RayBackend = RayBackend(
-            cfg.num_actors, agent_dict, config_dict, seed, address=cfg.address, timeout_s=cfg.actor_timeout_s,
-            heartbeat_dir=run_dir / "heartbeats")  # fmt: skip
-    else:
-        backend = InProcessBackend(cfg.num_actors, agent_dict, config_dict, seed)
+    backend = make_backend(cfg, agent_dict, config_dict, seed, run_dir)
     snapshots = [(name, 0, _weights(load_agent(run_dir / "league" / name)[0])) for name in league.of_role("snapshot")]
     backend.set_members(snapshots + [(m, counters[m]["updates"], learners[m].weights()) for m in mains])
     for name, learner in learners.items():

@@ -48,7 +48,7 @@ from training.checkpoint import (
 from training.config_io import ConfigError, to_dict
 from training.divergence import DivergedError
 from training.logger import RunLogger
-from training.rl.backends import InProcessBackend, RayBackend
+from training.rl.backends import make_backend
 from training.rl.config import RLConfig
 from training.rl.learner import Learner, learner_device
 from training.run_folder import open_run
@@ -195,12 +195,7 @@ def train_rl(
     agent_record = report_agent(learner.agent, run_dir, echo=progress)
     config_dict, agent_dict = to_dict(cfg), agent.checkpoint_config()
     seed = cfg.seed + 1_000_003 * counters["updates"]  # fresh actor games after a resume
-    if cfg.backend == "ray":
-        backend: InProcessBackend | RayBackend = RayBackend(
-            cfg.num_actors, agent_dict, config_dict, seed, address=cfg.address, timeout_s=cfg.actor_timeout_s,
-            heartbeat_dir=run_dir / "heartbeats")  # fmt: skip
-    else:
-        backend = InProcessBackend(cfg.num_actors, agent_dict, config_dict, seed)
+    backend = make_backend(cfg, agent_dict, config_dict, seed, run_dir)
     if league:
         backend.set_league(league)
     backend.broadcast(learner.weights(), counters["updates"])
