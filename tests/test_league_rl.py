@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -14,6 +15,7 @@ from training.checkpoint import checkpoint_name, load_checkpoint
 from training.config_io import ConfigError, load_config
 from training.league import League
 from training.rl.config import RLConfig
+from training.rl.league_learner import Learners
 from training.rl.league_train import _resume
 from training.rl.train import initial_agents, train_rl
 
@@ -36,8 +38,8 @@ def test_a_league_run_freezes_snapshots_resets_exploiters_and_reports(tmp_path):
     def watch(info):
         episodes.extend(info["episodes"])
         if info["frozen"] is not None:
-            weights = info["learners"][info["learner"]].agent.state_dict()
-            restarted = all(torch.equal(weights[k], v) for k, v in start.items())
+            weights = info["weights"]  # what the learner's actors get next
+            restarted = all(np.array_equal(weights[k], v.numpy()) for k, v in start.items())
             frozen.append((info["frozen"].snapshot, info["frozen"].reset, restarted))
             league = info["league"]
             if info["frozen"].reset:  # another player from now on: no record, the starting rating
@@ -73,10 +75,10 @@ def test_a_resumed_league_loads_the_league_and_every_learner_exactly(tmp_path, c
     last = load_checkpoint(first.checkpoint, optimizer=True)
     assert last.step == 7  # the main agent's 3 updates (96 frames) and 2 of each exploiter
     league = League(cfg.league, cfg.opponents.levels)
-    agent, reference = initial_agents(cfg)
-    from training.rl.learner import Learner
-
-    learners = {name: Learner(initial_agents(cfg)[0], reference, cfg.learner) for name in league.learners()}
+    agent, _ = initial_agents(cfg)
+    weights = {k: v.numpy() for k, v in agent.state_dict().items()}
+    learners = Learners(league.learners(), agent.checkpoint_config(), weights, None, cfg.learner, torch.device("cpu"),
+                        1)
     (first.run_dir / "league" / "main_0@9").mkdir()  # as if frozen after the checkpoint
     with caplog.at_level(logging.WARNING, logger="pstar.rl"):
         counters = _resume(first.run_dir, last, league, learners)
@@ -85,8 +87,8 @@ def test_a_resumed_league_loads_the_league_and_every_learner_exactly(tmp_path, c
     assert counters == {"main_0": {"updates": 3, "frames": 96, "episodes": counters["main_0"]["episodes"]},
                         **{n: counters[n] for n in counters if n != "main_0"}}  # fmt: skip
     exploiter = load_checkpoint(first.run_dir / "learners" / "league_exploiter_0" / checkpoint_name(7))
-    for name, value in learners["league_exploiter_0"].agent.state_dict().items():
-        assert torch.equal(value, exploiter.weights[name])
+    for name, value in learners.call("league_exploiter_0", "weights").items():
+        assert np.array_equal(value, exploiter.weights[name].numpy())
     with pytest.raises(ConfigError, match="leaves nothing to train"):
         train_rl(cfg, resume=True, progress=False)
     more = load_config(RLConfig, None, [*TINY, f"run_root={tmp_path}", "backend=inprocess", "total_frames=160",
