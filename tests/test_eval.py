@@ -255,3 +255,20 @@ def test_reports_count_illegal_actions_and_units_dropped_per_step():
     assert result.to_json()["levels"]["easy"]["illegal_actions_per_step"] == pytest.approx(0.05)
     assert result.to_json()["levels"]["easy"]["units_dropped_per_step"] == pytest.approx(2.5)
     assert "| 0.0500 | 2.50 |" in result.to_markdown()
+
+
+def test_agents_as_opponents_play_like_levels_and_the_same_games_on_every_backend(run_dir, ray_session):
+    """``opponents=[<checkpoint>]``: the agent plays like a level (its own row), deterministically on either
+    backend; here bot:hard against the untrained agent, which the agent's own evaluation loses to hard."""
+    config = _agent_config(levels=["very_easy"], opponents=[str(run_dir)], games=4)
+    result = evaluate(config, "bot:hard", progress=False)
+    assert list(result.levels) == ["very_easy", str(run_dir)] and result.levels[str(run_dir)].games == 4
+    assert result.levels[str(run_dir)].wins >= 3 > result.levels[str(run_dir)].losses  # (hard beats it)
+    on_ray = evaluate(config.__class__(**{**config.__dict__, "backend": "ray", "workers": 2}), "bot:hard",
+                      progress=False)  # fmt: skip
+    assert [(o.game, o.result, o.steps) for o in on_ray.outcomes] == [
+        (o.game, o.result, o.steps) for o in result.outcomes]
+    with pytest.raises(EvalError, match="opponent 'bot:easy': expected an agent"):
+        evaluate(_agent_config(opponents=["bot:easy"]), str(run_dir), progress=False)
+    with pytest.raises(ConfigError, match="opponents: expected each opponent once"):
+        load_config(EvalConfig, None, ["levels=[easy]", f"opponents=[{run_dir}, {run_dir}]"])

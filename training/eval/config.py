@@ -1,10 +1,10 @@
 """The evaluation run's typed config (``configs/eval.yaml``) and the error a run that cannot be played raises.
 
-Which games: ``games`` per bot level in ``levels``, spread over ``scenarios`` (mirrored armies, sides swapped
-every other game). How they are played: ``workers`` Ray actors (or this process, ``backend: inprocess``), each
-stepping ``batch_size`` games together so the agent's network runs batched; the plan is cut into tasks of
-``task_games`` games, each played the same way wherever it runs, so results do not depend on the backend or the
-number of workers.
+Which games: ``games`` per bot level in ``levels`` and per agent in ``opponents``, spread over ``scenarios``
+(mirrored armies, sides swapped every other game). How they are played: ``workers`` Ray actors (or this process,
+``backend: inprocess``), each stepping ``batch_size`` games together so the agent's network runs batched; the plan
+is cut into tasks of ``task_games`` games, each played the same way wherever it runs, so results do not depend on
+the backend or the number of workers.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ class EvalConfig(CheckedConfig):
 
     levels: list[str] = described("bot levels to play against (weakest first), each once", choices=LEVELS,
                                   default_factory=lambda: list(LEVELS))  # fmt: skip
+    opponents: list[str] = described("agents played like levels (checkpoint or run directories, pretrained:<name>): "
+                                     "held-out opponents, e.g. a league's exploiter snapshots",
+                                     default_factory=list)  # fmt: skip
     scenarios: list[str] = described("scenario names, each played mirrored; random: a random battle per pair",
                                      default_factory=lambda: list(DEFAULT_SCENARIOS))  # fmt: skip
     games: int = described("games per level", at_least=1, default=20)
@@ -57,7 +60,10 @@ class EvalConfig(CheckedConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.levels or len(set(self.levels)) != len(self.levels):
-            raise ConfigError(f"expected at least one level, each once, got {self.levels}", "levels")
+        if len(set(self.levels)) != len(self.levels) or not self.levels and not self.opponents:
+            raise ConfigError(f"expected at least one level or opponent, each once, got {self.levels}", "levels")
+        if len(set(self.opponents)) != len(self.opponents) or set(self.opponents) & set(self.levels):
+            raise ConfigError(f"expected each opponent once, and none named as a level, got {self.opponents}",
+                              "opponents")  # fmt: skip
         if not self.scenarios:
             raise ConfigError("expected at least one scenario name", "scenarios")

@@ -11,8 +11,9 @@ variant, so each pair plays a different one (held out: no training job draws the
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from envs.contract.budget import DEFAULT_ACTIONS_PER_STEP
 from envs.skirmish.botgame import bot_match, outcome
@@ -30,7 +31,8 @@ RANDOM = "random"  # a scenario name: a random battle per pair of games
 
 @dataclass(frozen=True)
 class EvalGame:
-    """One game: the evaluated player against bot ``level``; it plays side 2 when ``swapped``."""
+    """One game: the evaluated player against bot ``level`` (or the agent opponent of that name); it plays side 2
+    when ``swapped``."""
 
     index: int
     level: str
@@ -85,7 +87,7 @@ class _Running:
 
     game: EvalGame
     match: Match
-    opponent: Bot
+    opponent: Bot | Any
     illegal_actions: int = 0
     units_dropped: int = 0
 
@@ -99,9 +101,11 @@ def play_games(
     fog: bool = False,
     lenient: bool = False,
     actions_per_step: int = DEFAULT_ACTIONS_PER_STEP,
+    opponents: Mapping[str, Callable[[int, int], Any]] | None = None,
 ) -> list[GameOutcome]:
     """Play ``games`` in ``player.batch_size`` slots of one ``MatchBatch``, stepped together (a slot takes the next
     game when one ends); ``lenient``: drop and count the evaluated player's illegal actions instead of raising.
+    ``opponents``: agent opponents by name, each a factory ``(side, seed)`` of a player that acts like a bot.
 
     Deterministic: the same games, player and seed give the same outcomes, wherever this runs.
     """
@@ -114,12 +118,13 @@ def play_games(
         game = pending.popleft()
         other = 3 - game.side  # the evaluated side's cheats apply when it is a bot level; its player plays it
         scenario = random_scenario(game.variant, map_size=source.map_size) if game.scenario == RANDOM else game.scenario
-        match, bots = bot_match(scenario, {game.side: source.level, other: game.level}, game.variant,
+        agent = (opponents or {}).get(game.level)
+        match, bots = bot_match(scenario, {game.side: source.level, other: None if agent else game.level}, game.variant,
                                 variant=game.variant, lenient=lenient, step_mul=step_mul,
                                 max_units=source.max_units, resolution=source.resolution, fog=fog,
                                 actions_per_step=actions_per_step)  # fmt: skip
         player.start(slot, game.side, game.variant)
-        slots[slot] = _Running(game, match, bots[other])
+        slots[slot] = _Running(game, match, agent(other, game.variant) if agent else bots[other])
         batch.start(slot, match)
 
     for slot in range(min(player.batch_size, len(pending))):

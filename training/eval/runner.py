@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from training.eval.config import EvalConfig
+from training.eval.config import EvalConfig, EvalError
 from training.eval.games import EvalGame, GameOutcome, check_scenarios, plan_games, play_games
-from training.eval.players import PlayerSource, load_player
+from training.eval.players import OneGameAgent, PlayerSource, load_player
 from training.eval.report import EvalResult
 from training.ray_runtime import start_ray
 
@@ -33,9 +33,23 @@ def task_seed(seed: int, index: int) -> int:
 class TaskWorker:
     """Plays tasks for one evaluated player; built once per worker (a Ray actor, or a plain object in-process)."""
 
-    def __init__(self, source: PlayerSource, config: EvalConfig) -> None:
+    def __init__(self, source: PlayerSource, config: EvalConfig,
+                 opponents: dict[str, PlayerSource] | None = None) -> None:  # fmt: skip
         self.source, self.config = source, config
         self.agent = source.build_agent() if source.is_agent else None
+        self.opponents = {name: (o, o.build_agent()) for name, o in (opponents or {}).items()}
+
+    def _opponent(self, name: str, index: int) -> Callable[[int, int], OneGameAgent]:
+        """A factory of agent opponent ``name`` for one game (its own recurrent state, seeded by game and task)."""
+        source, agent = self.opponents[name]
+        cfg = self.config
+
+        def make(side: int, variant: int) -> OneGameAgent:
+            seed = task_seed(cfg.seed + 1 + variant, index)
+            player = source.player(1, agent=agent, greedy=cfg.greedy, temperature=cfg.temperature, seed=seed)
+            return OneGameAgent(player, side, variant)
+
+        return make
 
     def play(self, index: int, games: Sequence[EvalGame]) -> list[GameOutcome]:
         cfg = self.config
@@ -50,30 +64,33 @@ class TaskWorker:
                 seed=task_seed(cfg.seed, index),
             )
             return play_games(player, self.source, games, step_mul=cfg.step_mul, fog=cfg.fog, lenient=cfg.lenient,
-                              actions_per_step=cfg.actions_per_step)
+                              actions_per_step=cfg.actions_per_step,
+                              opponents={name: self._opponent(name, index) for name in self.opponents})  # fmt: skip
         finally:
             torch.set_num_threads(threads)
 
 
 def _run_inprocess(
-    config: EvalConfig, source: PlayerSource, tasks: list[Task], done: Callable[[list[GameOutcome]], None]
+    config: EvalConfig, source: PlayerSource, opponents: dict[str, PlayerSource], tasks: list[Task],
+    done: Callable[[list[GameOutcome]], None],
 ) -> int:
-    worker = TaskWorker(source, config)
+    worker = TaskWorker(source, config, opponents)
     for index, games in tasks:
         done(worker.play(index, games))
     return 1
 
 
 def _run_ray(
-    config: EvalConfig, source: PlayerSource, tasks: list[Task], done: Callable[[list[GameOutcome]], None]
+    config: EvalConfig, source: PlayerSource, opponents: dict[str, PlayerSource], tasks: list[Task],
+    done: Callable[[list[GameOutcome]], None],
 ) -> int:
     """Tasks handed out to ``workers`` actors as they finish; the player is shipped once with ``ray.put``."""
     ray = start_ray(config.address)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     count = max(1, min(config.workers, len(tasks), cpus))  # an actor beyond the CPUs would never start
     actor_class = ray.remote(num_cpus=1)(TaskWorker)
-    source_ref = ray.put(source)
-    actors = [actor_class.remote(source_ref, config) for _ in range(count)]
+    source_ref, opponents_ref = ray.put(source), ray.put(opponents)
+    actors = [actor_class.remote(source_ref, config, opponents_ref) for _ in range(count)]
     queue = list(tasks)
     running = {}
     try:
@@ -100,7 +117,13 @@ def evaluate(config: EvalConfig, player: str, progress: bool = True) -> EvalResu
     """
     source = load_player(player)
     check_scenarios(source, config.scenarios)
-    plan = plan_games(config.levels, config.scenarios, config.games, config.seed)
+    opponents = {name: load_player(name) for name in config.opponents}
+    for name, opponent in opponents.items():
+        if not opponent.is_agent:
+            raise EvalError(f"opponent {name!r}: expected an agent (checkpoint, run or pretrained:<name>); bot "
+                            "levels go in levels=")  # fmt: skip
+        check_scenarios(opponent, config.scenarios)
+    plan = plan_games([*config.levels, *config.opponents], config.scenarios, config.games, config.seed)
     size = config.task_games
     tasks = [(i, plan[first : first + size]) for i, first in enumerate(range(0, len(plan), size))]
     outcomes: list[GameOutcome] = []
@@ -113,7 +136,7 @@ def evaluate(config: EvalConfig, player: str, progress: bool = True) -> EvalResu
     start = time.perf_counter()
     try:
         run = _run_ray if config.backend == "ray" else _run_inprocess
-        workers = run(config, source, tasks, done)
+        workers = run(config, source, opponents, tasks, done)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
