@@ -15,6 +15,7 @@ logged when it first reports and whenever it changes.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -96,8 +97,13 @@ class RayBackend:
                  max_restarts: int | None = None, resources: dict[str, float] | None = None) -> None:  # fmt: skip
         from training.ray_runtime import start_ray
 
-        self.ray = start_ray(address)
+        # a local Ray holds every actor (one CPU each) even on a machine with fewer cores (they then share them)
+        self.ray = start_ray(address, num_cpus=None if address else max(os.cpu_count() or 2, num_workers))
         self.remote = self.ray.remote(num_cpus=1)(RolloutWorker)
+        cpus = int(self.ray.cluster_resources().get("CPU", 0))
+        if cpus < num_workers:
+            log.warning("Ray offers %d CPUs for %d rollout workers (one each): the others wait until one is free",
+                        cpus, num_workers)  # fmt: skip
         self.resources = dict(resources or {})
         self.nodes: dict[int, str | None] = {}  # worker -> the node it last reported from
         self.lost: set[str] = set()  # nodes whose loss is logged
