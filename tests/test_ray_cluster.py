@@ -27,9 +27,10 @@ def _free_port() -> int:
 
 def _node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     """A ``ray start --block`` in its own process group (so killing the group kills the whole node)."""
-    return subprocess.Popen([str(BIN / "ray"), "start", "--block", "--num-cpus=2", "--object-store-memory=100000000",
-                             *args], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)  # fmt: skip
+    with log.open("w") as out:  # (the child keeps its own copy of the file)
+        return subprocess.Popen([str(BIN / "ray"), "start", "--block", "--num-cpus=2",
+                                 "--object-store-memory=100000000", *args], stdout=out, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)  # fmt: skip
 
 
 def _wait_for(predicate, what: str, timeout: float) -> None:
@@ -59,15 +60,16 @@ def test_rl_goes_on_when_the_actor_node_of_a_two_node_cluster_is_killed(tmp_path
         _wait_for(lambda: "will now block" in head_log.read_text(), "the head node", 120)
         node = _node([f"--address=127.0.0.1:{port}", '--resources={"actor_node": 2}'], node_log, env)
         _wait_for(lambda: "will now block" in node_log.read_text(), "the second node", 120)
-        run = subprocess.Popen(
-            [str(BIN / "pstar"), "rl", "--address", f"127.0.0.1:{port}", "--no-progress", "--log-level", "info",
-             "backend=ray", "num_actors=2", "actor_resources={actor_node: 1}", "envs_per_actor=2",
-             "unroll_length=16", "scenarios=[3m]", "opponents.levels=[easy]", "agent.preset=small",
-             "learner_threads=1", "total_frames=384", "checkpoint_every=2", "keep_last=0", "actor_timeout_s=45",
-             f"run_root={tmp_path}", "name=two_nodes"],
-            stdout=run_log.open("w"), stderr=subprocess.STDOUT, env=env)  # fmt: skip
+        argv = [str(BIN / "pstar"), "rl", "--address", f"127.0.0.1:{port}", "--no-progress", "--log-level", "info",
+                "backend=ray", "num_actors=2", "actor_resources={actor_node: 1}", "envs_per_actor=2",
+                "unroll_length=16", "scenarios=[3m]", "opponents.levels=[easy]", "agent.preset=small",
+                "learner_threads=1", "total_frames=384", "checkpoint_every=2", "keep_last=0", "actor_timeout_s=45",
+                f"run_root={tmp_path}", "name=two_nodes"]  # fmt: skip
+        with run_log.open("w") as out:
+            run = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         checkpoints = tmp_path / "two_nodes" / "checkpoints"
         _wait_for(lambda: run.poll() is not None or len(list_checkpoints(checkpoints)) >= 2, "two checkpoints", 600)
+        assert run.poll() is None, "the run ended before the node could be killed: " + run_log.read_text()[-2000:]
         before = [p.name for p in list_checkpoints(checkpoints)]
         _kill(node)  # the actors' node goes, with every process it started
         assert run.wait(timeout=900) == 0, run_log.read_text()[-4000:]

@@ -8,7 +8,8 @@ seeks the ones it still loses to, ``variance`` p (1 - p) the ones it is even wit
 
 - main agent: 50% PFSP (hard) over every frozen member; 15% verification: the main exploiters' snapshots while one
   still beats it (p < 0.3), else the main agents' snapshots it has forgotten (p < 0.7), else self-play; 35%
-  self-play: a main agent, or that agent's snapshots (variance) while the learner wins under 30% against it.
+  self-play: a main agent, or that agent's snapshots (variance) while the learner wins under 30% against it (with
+  one main agent that is itself, always at p = 0.5: its snapshots come through PFSP and verification).
 - main exploiter: a main agent, or its snapshots (variance) while the exploiter wins under 10% against it.
 - league exploiter: PFSP (hard) over every frozen member.
 
@@ -324,10 +325,11 @@ class League:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume from ``state_dict()``; the members must start as this config's (same learners and bots)."""
         players = [Player(**p) for p in state["players"]]
-        named = {p.name for p in players}
-        missing = [n for n, p in self.players.items() if p.role != "snapshot" and n not in named]
-        if missing:
-            raise ValueError(f"league state lacks the members {missing} this config has (another league config?)")
+        saved = {p.name for p in players if p.role != "snapshot"}
+        configured = {n for n, p in self.players.items() if p.role != "snapshot"}
+        if saved != configured:
+            raise ValueError(f"league state has the learners and bots {sorted(saved)}, this config "
+                             f"{sorted(configured)}: resume with the config the league was saved with")  # fmt: skip
         self.players = {p.name: p for p in players}
         self.payoff.counts = {(a, b): [float(w), float(d), float(g)] for a, b, w, d, g in state["payoff"]}
         self.elo = {name: float(v) for name, v in state["elo"].items()}

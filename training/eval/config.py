@@ -35,7 +35,7 @@ class EvalConfig(CheckedConfig):
                                      default_factory=list)  # fmt: skip
     scenarios: list[str] = described("scenario names, each played mirrored; random: a random battle per pair",
                                      default_factory=lambda: list(DEFAULT_SCENARIOS))  # fmt: skip
-    games: int = described("games per level", at_least=1, default=20)
+    games: int = described("games per level (and per opponent)", at_least=1, default=20)
     workers: int = described("Ray actors", at_least=1, default=2)
     backend: str = described("ray, or inprocess (no Ray; same games, for tests and debugging)", choices=BACKENDS,
                              default="ray")  # fmt: skip

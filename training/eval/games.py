@@ -105,7 +105,7 @@ def play_games(
 ) -> list[GameOutcome]:
     """Play ``games`` in ``player.batch_size`` slots of one ``MatchBatch``, stepped together (a slot takes the next
     game when one ends); ``lenient``: drop and count the evaluated player's illegal actions instead of raising.
-    ``opponents``: agent opponents by name, each a factory ``(side, seed)`` of a player that acts like a bot.
+    ``opponents``: agent opponents by name, each a factory ``(side, variant)`` of a player that acts like a bot.
 
     Deterministic: the same games, player and seed give the same outcomes, wherever this runs.
     """

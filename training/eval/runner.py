@@ -40,7 +40,8 @@ class TaskWorker:
         self.opponents = {name: (o, o.build_agent()) for name, o in (opponents or {}).items()}
 
     def _opponent(self, name: str, index: int) -> Callable[[int, int], OneGameAgent]:
-        """A factory of agent opponent ``name`` for one game (its own recurrent state, seeded by game and task)."""
+        """A factory of agent opponent ``name`` for one game (its own recurrent state, its sampling seeded by the
+        game's variant and the task)."""
         source, agent = self.opponents[name]
         cfg = self.config
 

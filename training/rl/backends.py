@@ -54,7 +54,7 @@ class InProcessBackend:
         self.threads = torch.get_num_threads()  # workers set one thread for the process; the learner keeps its own
         self.workers = [RolloutWorker(i, agent, config, worker_seed(seed, i, 0)) for i in range(num_workers)]
         torch.set_num_threads(self.threads)
-        self.queue: deque[tuple[int, str, list[str] | None]] = deque()
+        self.queue: deque[tuple[int, dict[str, np.ndarray], int, list[str] | None]] = deque()
         self.weights: dict[str, tuple[dict[str, np.ndarray], int]] = {}  # owner -> weights, version
         self.restarts = 0
 
@@ -62,11 +62,10 @@ class InProcessBackend:
         self.weights[owner] = (weights, version)
 
     def submit(self, worker: int, owner: str = "", opponents: list[str] | None = None) -> None:
-        self.queue.append((worker, owner, opponents))
+        self.queue.append((worker, *self.weights[owner], opponents))  # the weights of now, as a Ray actor gets them
 
     def next(self) -> tuple[int, dict[str, Any]]:
-        worker, owner, opponents = self.queue.popleft()
-        weights, version = self.weights[owner]
+        worker, weights, version, opponents = self.queue.popleft()
         torch.set_num_threads(1)  # as a Ray actor would run it
         try:
             return worker, self.workers[worker].rollout(weights, version, opponents)

@@ -39,7 +39,8 @@ class LeagueLearner:
 
     def __init__(self, agent: dict[str, Any], start: Weights, reference: Weights | None, config: LearnerConfig,
                  device: str, threads: int) -> None:  # fmt: skip
-        torch.set_num_threads(max(1, threads))
+        self.threads = max(1, threads)
+        torch.set_num_threads(self.threads)
         self.agent_dict, self.start, self.config, self.device = agent, start, config, device
         self.reference = _agent(agent, reference).eval() if reference is not None else None
         self.learner = self._fresh()
@@ -49,6 +50,7 @@ class LeagueLearner:
 
     def update(self, trajectory: dict[str, np.ndarray], step: int) -> tuple[dict[str, float], Weights]:
         """Update ``step`` on one trajectory; the loss terms and the new weights."""
+        torch.set_num_threads(self.threads)  # (in-process, the driver's other work may have set another count)
         terms = self.learner.update([trajectory], step=step)
         return terms, self.learner.weights()
 
@@ -93,9 +95,15 @@ class Learners:
         remote = ray.remote(num_cpus=0, num_gpus=gpus)(LeagueLearner).options(scheduling_strategy=here)
         self.learners = {name: remote.remote(*args) for name in names}
 
+    @property
+    def inline(self) -> bool:
+        """Whether the learners run in this process (an update is then done when ``start`` returns)."""
+        return self.ray is None
+
     def call(self, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        """``learner.method(*args, **kwargs)``, waited for (after the learner's pending update, if any)."""
-        self.finish(name)
+        """``learner.method(*args, **kwargs)``, waited for; the learner's pending update must be finished first."""
+        if name in self.pending:
+            raise RuntimeError(f"learner {name}: an update is still pending (finish it before {method})")
         if self.ray is None:
             return getattr(self.learners[name], method)(*args, **kwargs)
         return self.ray.get(getattr(self.learners[name], method).remote(*args, **kwargs))

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from training.agent_choice import AgentChoice, report_agent
 from training.agent_io import load_agent, save_agent
-from training.checkpoint import CheckpointError, checkpoint_name
+from training.checkpoint import CORRUPT, Checkpoint, CheckpointError, checkpoint_name, set_aside
 from training.config_io import ConfigError, to_dict
 from training.league import League
 from training.logger import RunLogger
@@ -56,18 +56,22 @@ def _numpy(module: torch.nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
 
 
-def _resume(run_dir: Path, last: Any, league: League, learners: Learners) -> dict[str, dict[str, int]]:
-    """Load every learner and the league at ``last``'s step; returns the learners' counters."""
+def _resume(run_dir: Path, last: Checkpoint, league: League, learners: Learners) -> dict[str, dict[str, int]]:
+    """Load every learner and the league at ``last``'s step; returns the learners' counters. Learner checkpoints
+    newer than the step are set aside, snapshots frozen after it removed."""
     league.load_state_dict(last.meta["league_state"])
     for name in league.learners():
-        path = last.path if name == league.of_role("main")[0] else \
-            run_dir / "learners" / name / checkpoint_name(last.step)  # fmt: skip
+        if name == league.of_role("main")[0]:
+            path = last.path
+        else:
+            set_aside(run_dir / "learners" / name, last.step + 1, CORRUPT, f"newer than the league's {last.path}")
+            path = run_dir / "learners" / name / checkpoint_name(last.step)
         if not path.is_dir():
             raise CheckpointError(path, f"is missing: the league checkpoint {last.path} needs {name}'s at its step")
         learners.call(name, "restore", str(path))
     known = set(league.of_role("snapshot"))
     for folder in sorted((run_dir / "league").iterdir()) if (run_dir / "league").is_dir() else []:
-        if folder.name not in known:  # frozen after the checkpoint: the resumed league never made it
+        if folder.is_dir() and folder.name not in known:  # frozen after the checkpoint: the resumed league lacks it
             log.warning("removing snapshot %s: frozen after the checkpoint the run resumes from", folder)
             shutil.rmtree(folder)
     return {name: dict(counts) for name, counts in last.meta["learner_counters"].items()}
@@ -103,96 +107,112 @@ def train_league(
     counters = {name: {"updates": 0, "frames": 0, "episodes": 0} for name in order}
     total_steps = last.step if last is not None else 0
     backend = make_backend(cfg, agent_dict, config_dict, cfg.seed + 1_000_003 * total_steps, run_dir)
-    cores = (os.cpu_count() or 1) - (cfg.num_actors if cfg.backend == "ray" else 0)
-    threads = cfg.learner_threads or max(1, cores // len(order))
-    learners = Learners(order, agent_dict, _numpy(initial), _numpy(reference) if reference is not None else None,
-                        cfg.learner, device, threads, getattr(backend, "ray", None))  # fmt: skip
-    if last is not None:
-        counters = _resume(run_dir, last, league, learners)
-        if sum(counters[m]["frames"] for m in mains) >= cfg.total_frames:
-            learners.shutdown()
-            backend.shutdown()
-            raise ConfigError(f"run {run_dir}'s main agents have played {sum(counters[m]['frames'] for m in mains)} "
-                              f"frames already; total_frames={cfg.total_frames} leaves nothing to train (raise "
-                              "total_frames= to continue it)")  # fmt: skip
-        log.info("resumed league %s at step %d: %s", run_dir, last.step,
-                 ", ".join(f"{n} {c['updates']} updates" for n, c in counters.items()))  # fmt: skip
-    else:
-        for snapshot in league.of_role("snapshot"):  # the main agents' starting weights, the first frozen members
-            save_agent(run_dir / "league" / snapshot, 0, initial, kind="rl-snapshot", config=config_dict,
-                       counters={}, rng=False)  # fmt: skip
-    logger = RunLogger(run_dir)
-    logger.text("agent", report_agent(initial, run_dir, echo=progress), 0)
-    owners = [order[i % len(order)] for i in range(cfg.num_actors)]
-    current = {name: learners.call(name, "weights") for name in order}
-    snapshots = [(name, 0, _numpy(load_agent(run_dir / "league" / name)[0])) for name in league.of_role("snapshot")]
-    backend.set_members(snapshots + [(m, counters[m]["updates"], current[m]) for m in mains])
-    for name in order:
-        backend.broadcast(current[name], counters[name]["updates"], owner=name)
-    for worker, owner in enumerate(owners):
-        backend.submit(worker, owner, [league.opponent(owner) for _ in range(cfg.envs_per_actor)])
-    recent = {name: RecentGames() for name in order}
-    main_frames = lambda: sum(counters[m]["frames"] for m in mains)  # noqa: E731
-    bar = tqdm(total=cfg.total_frames, initial=min(main_frames(), cfg.total_frames), unit="frame", desc="league",
-               disable=not progress)  # fmt: skip
-    frames_at_start, clock, history = sum(c["frames"] for c in counters.values()), time.perf_counter(), []
-    checkpoint_path, saved_at = (last.path, total_steps) if last is not None else (None, None)
-    played: dict[str, list[dict[str, Any]]] = {name: [] for name in order}  # episodes of each pending update
-
-    def finished(owner: str) -> None:
-        """Take ``owner``'s pending update: snapshot and restart by the league's rule, weights out, logs."""
-        done = learners.finish(owner)
-        if done is None:
-            return
-        terms, weights = done
-        number = counters[owner]["updates"]
-        frozen = league.update(owner, number)
-        if frozen is not None:
-            learners.call(owner, "save", str(run_dir / "league" / frozen.snapshot), number, kind="rl-snapshot",
-                          config=config_dict, counters=dict(counters[owner]), optimizer=False)  # fmt: skip
-            backend.set_members([(frozen.snapshot, 0, weights)])
-            log.info("%s froze as %s%s", owner, frozen.snapshot, "; it restarts from the start" * frozen.reset)
-            if frozen.reset:
-                weights = learners.call(owner, "restart")
-        backend.broadcast(weights, number, owner=owner)
-        if owner in mains:
-            backend.set_members([(owner, number, weights)])
-        all_frames = sum(c["frames"] for c in counters.values())
-        record = {f"{owner}/losses/{k}": v for k, v in terms.items() if k not in ("seconds", "samples")}
-        record.update({f"{owner}/win_rate/{member}": league.payoff.win_rate(owner, member)
-                       for member in league.players if league.payoff.games(owner, member) > 0})  # fmt: skip
-        record.update({f"league/elo/{member}": elo for member, elo in league.elo.items()})
-        for main in mains:
-            if any(league.payoff.games(main, o) > 0 for o in league.players if o != main):
-                record[f"league/worst_case_win_rate/{main}"] = league.worst_case(main)[1]
-        record["charts/SPS"] = (all_frames - frames_at_start) / max(time.perf_counter() - clock, 1e-9)
-        logger.scalars(record, all_frames)
-        history.append({"frames": all_frames, "learner": owner, **record})
-        if on_update is not None:
-            on_update({"counters": {n: dict(c) for n, c in counters.items()}, "backend": backend, "terms": terms,
-                       "run_dir": run_dir, "league": league, "learner": owner, "weights": weights,
-                       "frozen": frozen, "episodes": played[owner]})  # fmt: skip
-        played[owner] = []
-
-    def save() -> Path:
-        for name in order:
-            finished(name)
-        extra = {"league_state": league.state_dict(), "learner_counters": counters,
-                 "init_checkpoint": cfg.init_checkpoint, "reference_sha256": reference_digest}  # fmt: skip
-        for name in order[1:] if order[0] == mains[0] else order:
-            learners.call(name, "save", str(run_dir / "learners" / name), total_steps, config=config_dict,
-                          counters=counters[name], keep_last=cfg.keep_last)  # fmt: skip
-        path = Path(learners.call(mains[0], "save", str(ckpt_dir), total_steps, config=config_dict,
-                                  counters=counters[mains[0]], keep_last=cfg.keep_last, extra=extra))  # fmt: skip
-        write_payoff(league, run_dir)
-        return path
-
+    learners: Learners | None = None
+    logger: RunLogger | None = None
+    bar: tqdm | None = None
     try:
+        local = cfg.backend == "ray" and cfg.address is None  # (actors then take cores of this machine)
+        threads = cfg.learner_threads or max(1, ((os.cpu_count() or 1) - cfg.num_actors * local) // len(order))
+        learners = Learners(order, agent_dict, _numpy(initial), _numpy(reference) if reference is not None else None,
+                            cfg.learner, device, threads, getattr(backend, "ray", None))  # fmt: skip
+        if last is not None:
+            counters = _resume(run_dir, last, league, learners)
+            if sum(counters[m]["frames"] for m in mains) >= cfg.total_frames:
+                raise ConfigError(f"run {run_dir}'s main agents have played "
+                                  f"{sum(counters[m]['frames'] for m in mains)} frames already; total_frames="
+                                  f"{cfg.total_frames} leaves nothing to train (raise total_frames= to continue "
+                                  "it)")  # fmt: skip
+            log.info("resumed league %s at step %d: %s", run_dir, last.step,
+                     ", ".join(f"{n} {c['updates']} updates" for n, c in counters.items()))  # fmt: skip
+        else:
+            for snapshot in league.of_role("snapshot"):  # the main agents' starting weights, the first members
+                save_agent(run_dir / "league" / snapshot, 0, initial, kind="rl-snapshot", config=config_dict,
+                           counters={}, rng=False)  # fmt: skip
+        logger = RunLogger(run_dir)
+        logger.text("agent", report_agent(initial, run_dir, echo=progress), 0)
+        owners = [order[i % len(order)] for i in range(cfg.num_actors)]
+        current = {name: learners.call(name, "weights") for name in order}
+        snapshots = [(name, 0, _numpy(load_agent(run_dir / "league" / name)[0]))
+                     for name in league.of_role("snapshot")]  # fmt: skip
+        backend.set_members(snapshots + [(m, counters[m]["updates"], current[m]) for m in mains])
+        for name in order:
+            backend.broadcast(current[name], counters[name]["updates"], owner=name)
+        for worker, owner in enumerate(owners):
+            backend.submit(worker, owner, [league.opponent(owner) for _ in range(cfg.envs_per_actor)])
+        recent = {name: RecentGames() for name in order}
+        restarted_at = dict.fromkeys(order, 0)  # the update at which each learner last restarted (weights versions)
+        stale = 0  # rollouts played with a learner's weights from before its restart, dropped
+
+        def main_frames() -> int:
+            return sum(counters[m]["frames"] for m in mains)
+
+        bar = tqdm(total=cfg.total_frames, initial=min(main_frames(), cfg.total_frames), unit="frame",
+                   desc="league", disable=not progress)  # fmt: skip
+        frames_at_start, clock, history = sum(c["frames"] for c in counters.values()), time.perf_counter(), []
+        checkpoint_path, saved_at = (last.path, total_steps) if last is not None else (None, None)
+        played: dict[str, list[dict[str, Any]]] = {name: [] for name in order}  # episodes of each pending update
+
+        def finished(owner: str) -> None:
+            """Take ``owner``'s pending update: snapshot and restart by the league's rule, weights out, logs."""
+            done = learners.finish(owner)
+            if done is None:
+                return
+            terms, weights = done
+            number = counters[owner]["updates"]
+            frozen = league.update(owner, number)
+            if frozen is not None:
+                learners.call(owner, "save", str(run_dir / "league" / frozen.snapshot), number, kind="rl-snapshot",
+                              config=config_dict, counters=dict(counters[owner]), optimizer=False)  # fmt: skip
+                backend.set_members([(frozen.snapshot, 0, weights)])
+                log.info("%s froze as %s%s", owner, frozen.snapshot, "; it restarts from the start" * frozen.reset)
+                if frozen.reset:
+                    weights = learners.call(owner, "restart")
+                    restarted_at[owner] = number
+            backend.broadcast(weights, number, owner=owner)
+            if owner in mains:
+                backend.set_members([(owner, number, weights)])
+            all_frames = sum(c["frames"] for c in counters.values())
+            record = {f"{owner}/losses/{k}": v for k, v in terms.items() if k not in ("seconds", "samples")}
+            record.update({f"{owner}/win_rate/{member}": league.payoff.win_rate(owner, member)
+                           for member in league.players if league.payoff.games(owner, member) > 0})  # fmt: skip
+            record.update({f"league/elo/{member}": elo for member, elo in league.elo.items()})
+            for main in mains:
+                if any(league.payoff.games(main, o) > 0 for o in league.players if o != main):
+                    record[f"league/worst_case_win_rate/{main}"] = league.worst_case(main)[1]
+            record["charts/SPS"] = (all_frames - frames_at_start) / max(time.perf_counter() - clock, 1e-9)
+            record["charts/stale_rollouts"] = stale
+            record["charts/worker_restarts"] = backend.restarts
+            if total_steps % cfg.log_every == 0:
+                logger.scalars(record, all_frames)
+            history.append({"frames": all_frames, "learner": owner, **record})
+            if on_update is not None:
+                on_update({"counters": {n: dict(c) for n, c in counters.items()}, "backend": backend,
+                           "terms": terms, "run_dir": run_dir, "league": league, "learner": owner,
+                           "weights": weights, "frozen": frozen, "episodes": played[owner],
+                           "stale": stale})  # fmt: skip
+            played[owner] = []
+
+        def save() -> Path:
+            for name in order:
+                finished(name)
+            extra = {"league_state": league.state_dict(), "learner_counters": counters,
+                     "init_checkpoint": cfg.init_checkpoint, "reference_sha256": reference_digest}  # fmt: skip
+            for name in [n for n in order if n != mains[0]]:
+                learners.call(name, "save", str(run_dir / "learners" / name), total_steps, config=config_dict,
+                              counters=counters[name], keep_last=cfg.keep_last)  # fmt: skip
+            path = Path(learners.call(mains[0], "save", str(ckpt_dir), total_steps, config=config_dict,
+                                      counters=counters[mains[0]], keep_last=cfg.keep_last, extra=extra))  # fmt: skip
+            write_payoff(league, run_dir)
+            return path
+
         while main_frames() < cfg.total_frames:
             worker, result = backend.next()
             owner = owners[worker]
             backend.submit(worker, owner, [league.opponent(owner) for _ in range(cfg.envs_per_actor)])
             finished(owner)  # (its previous update: one at a time per learner)
+            if result["version"] < restarted_at[owner]:  # played by the weights it had before it restarted
+                stale += 1
+                continue
             for episode in result["episodes"]:
                 league.report(owner, episode["opponent"], RESULTS[episode["outcome"]])
                 recent[owner].add(episode)
@@ -203,7 +223,7 @@ def train_league(
             mine["episodes"] += len(result["episodes"])
             total_steps += 1
             learners.start(owner, result["trajectory"], mine["updates"])
-            if learners.ray is None:  # in-process it is done already: take it now
+            if learners.inline:  # in-process it is done already: take it now
                 finished(owner)
             bar.update(min(main_frames(), cfg.total_frames) - bar.n)
             if cfg.checkpoint_every and total_steps % cfg.checkpoint_every == 0:
@@ -211,9 +231,12 @@ def train_league(
         if saved_at != total_steps:
             checkpoint_path = save()
     finally:
-        bar.close()
-        logger.close()
-        learners.shutdown()
+        if bar is not None:
+            bar.close()
+        if logger is not None:
+            logger.close()
+        if learners is not None:
+            learners.shutdown()
         backend.shutdown()
     totals = {"updates": total_steps, "frames": main_frames(),
               "episodes": sum(c["episodes"] for c in counters.values()),
