@@ -13,6 +13,7 @@ from training.agent_choice import AgentChoice
 from training.agent_io import load_agent, save_agent
 from training.checkpoint import CheckpointError
 from training.cli import main as pstar
+from training.policy import AgentPolicy
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_play_renders_an_agent_against_a_bot_and_saves_a_replay_that_re_simulate
     assert played.split("; wrote")[0] == replayed.split("; wrote")[0]  # same players, winner and length
 
 
-@pytest.mark.parametrize("name", list(pretrained.NAMES))
+@pytest.mark.parametrize("name", ["pio", "transformer"])
 def test_the_shipped_agents_load_by_name_and_play_a_strict_game(name, tmp_path, capsys):
     agent, checkpoint = load_agent(f"pretrained:{name}")
     assert agent.config.entity_encoder.kind == ("perceiver" if name == "pio" else "transformer")
@@ -91,3 +92,44 @@ def test_the_shipped_agents_load_by_name_and_play_a_strict_game(name, tmp_path, 
     assert pstar(["play", "--scenario", "3m", "--p1", f"pretrained:{name}", "--p2", "very_hard", "--out",
                   str(tmp_path / "g.png"), "--every", "10"]) == 0  # fmt: skip
     assert f"pretrained:{name} vs bot:very_hard" in capsys.readouterr().out
+
+
+def test_a_card_keeps_an_eval_full_report_in_the_eval_reports_terms():
+    row = {"win": 3, "draw": 1, "loss": 6, "games": 10, "win_rate": 0.3, "ci95": [0.1, 0.6]}
+    report = {"player": "runs/K", "map": "duel", "seed": 51000, "greedy": False, "temperature": None,
+              "core_window": None, "greedy_arguments": False, "levels": {"easy": row}}  # fmt: skip
+    summary = pretrained.eval_summary(report)
+    assert summary["map"] == "duel" and summary["seed"] == 51000 and summary["greedy_arguments"] is False
+    assert summary["levels"]["easy"] == {"wins": 3, "draws": 1, "losses": 6, "games": 10, "win_rate": 0.3,
+                                         "ci95": [0.1, 0.6]}  # fmt: skip
+
+
+def test_the_shipped_full_game_agent_loads_by_name_with_its_card():
+    agent, checkpoint = load_agent("pretrained:full_pio")
+    assert agent.config.entity_encoder.kind == "perceiver" and agent.spec.max_units == 512
+    assert len(agent.spec.action_types) == 48 and "Build_Pylon_pt" in [a.name for a in agent.spec.action_types]
+    card = pretrained.card("full_pio")
+    assert card["step"] == checkpoint.step and card["eval"][0]["map"] == "duel"
+    assert all(card["eval"][0]["levels"][level]["games"] >= 60 for level in ("very_easy", "easy"))
+
+
+@pytest.mark.slow
+def test_the_shipped_full_game_agent_plays_the_opening_of_a_full_game():
+    """``pretrained:full_pio`` against very_easy trains workers and orders its first supply structure within the first
+    150 steps (the bots' opening orders both by step 30)."""
+    from envs.skirmish.economy.bot import FullGameBot
+    from envs.skirmish.economy.match import FullMatch
+
+    agent, _ = load_agent("pretrained:full_pio")
+    names = [a.name for a in agent.spec.action_types]
+    for races, worker, supply in ((("terran", "zerg"), "Train_SCV", "Build_SupplyDepot"),
+                                  (("protoss", "terran"), "Train_Probe", "Build_Pylon")):  # fmt: skip
+        match = FullMatch("duel", races, seed=4, max_units=512, resolution=agent.spec.location_resolution, lenient=True)
+        bot = FullGameBot("very_easy", match.game, 2, seed=9)
+        policy = AgentPolicy(agent, 1, seed=4)
+        sent = []
+        for _ in range(150):
+            actions = policy.step([match.observations[1]])[0][0]
+            sent += [names[a["action_type"]] for a in actions]
+            match.step({1: actions, 2: bot.act(match.observed[2], match.spec)})
+        assert {worker, supply} <= {name.rsplit("_", 1)[0] for name in sent}, (races, sorted(set(sent)))

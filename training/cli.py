@@ -26,7 +26,7 @@ DELEGATED = {
     "bots": ("training.bots_cli", "the built-in bot ladder (ladder: measure the win-rate matrix)"),
     "bc": ("training.bc.cli", "behaviour cloning from Skirmish replays (per-head losses and metrics, torchrun DDP)"),
     "rl": ("training.rl.cli", "RL with actors on Ray: V-trace, KL towards the BC policy, league opponents"),
-    "pretrained": ("training.pretrained", "the shipped agents (pretrained:pio, pretrained:transformer): list|export"),
+    "pretrained": ("training.pretrained", "the shipped agents (pretrained:pio, :transformer, :full_pio): list|export"),
     "dagger": ("training.dagger", "DAgger rounds on full games: the agent plays, a bot labels its steps, BC, eval"),
     "eval": ("training.eval.cli", "play a checkpoint or bot:<level> against the bot levels (win rates, 95%% CIs)"),
     "eval-full": ("training.eval.full_games", "play a checkpoint or bot:<level> full games against the full-game "

@@ -20,6 +20,8 @@ DIRECTORY = Path(__file__).resolve().parent / "pretrained"
 NAMES = {
     "pio": "the Perceiver IO entity-encoder agent (32 latents, one query per unit)",
     "transformer": "the Transformer entity-encoder baseline, trained the same way",
+    "full_pio": "the Perceiver IO agent for full games on the duel map (512 rows: units, structures, resources), "
+                "cloned from very_hard's games",
 }
 CARD = "card.json"  # what the exporter recorded: source checkpoint, training, evaluation
 
@@ -78,9 +80,15 @@ def export(checkpoint: str | Path, name: str, notes: dict[str, Any] | None = Non
 
 
 def eval_summary(report: dict[str, Any]) -> dict[str, Any]:
-    """What a card keeps of a ``pstar eval`` report: its settings and per level W-D-L, win rate and 95% interval."""
-    keep = ("scenarios", "games_per_level", "greedy", "temperature", "seed", "step")
-    levels = {level: {k: r[k] for k in ("wins", "draws", "losses", "games", "win_rate", "ci95")}
+    """What a card keeps of a ``pstar eval`` or ``pstar eval-full`` report (the latter has a ``map`` and counts
+    ``win``/``draw``/``loss``): its settings and per level W-D-L, win rate and 95% interval."""
+    if "map" in report:
+        keep = ("map", "seed", "greedy", "temperature", "core_window", "greedy_arguments")
+        counts = {"wins": "win", "draws": "draw", "losses": "loss", "games": "games"}
+    else:
+        keep = ("scenarios", "games_per_level", "greedy", "temperature", "seed", "step")
+        counts = {"wins": "wins", "draws": "draws", "losses": "losses", "games": "games"}
+    levels = {level: {**{k: r[source] for k, source in counts.items()}, "win_rate": r["win_rate"], "ci95": r["ci95"]}
               for level, r in report["levels"].items()}  # fmt: skip
     return {**{k: report.get(k) for k in keep}, "levels": levels}
 

@@ -58,7 +58,7 @@ class Tally:
         self.counts: dict[str, int] = defaultdict(int)
 
     def add(self, name: str, scores: torch.Tensor, where: torch.Tensor) -> None:
-        self.sums[name] += float(scores.float()[where].sum())
+        self.sums[name] += float(scores.detach().float()[where].sum())  # (a metric: no graph kept)
         self.counts[name] += int(where.sum())
 
     def means(self) -> dict[str, float]:
