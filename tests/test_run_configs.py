@@ -43,7 +43,7 @@ def _outside(accepts: Accepts, default: object) -> list[object]:
                 None if accepts.at_most is None else accepts.at_most + 1]  # fmt: skip
     bad = [value for value in bad if value is not None]
     if isinstance(default, dict):
-        return [{next(iter(default)): value} for value in bad]
+        return [{next(iter(default), "key"): value} for value in bad]  # (an empty default: any key)
     if isinstance(default, list | tuple):
         return [[*default[1:], value] for value in bad]
     return bad

@@ -59,7 +59,8 @@ class InProcessBackend:
         self.restarts = 0
 
     def broadcast(self, weights: dict[str, np.ndarray], version: int, owner: str = "") -> None:
-        self.weights[owner] = (weights, version)
+        # a copy, as ray.put makes one: the learner's arrays may be views of parameters it goes on updating
+        self.weights[owner] = ({k: np.array(v) for k, v in weights.items()}, version)
 
     def submit(self, worker: int, owner: str = "", opponents: list[str] | None = None) -> None:
         self.queue.append((worker, *self.weights[owner], opponents))  # the weights of now, as a Ray actor gets them
