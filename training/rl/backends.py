@@ -48,7 +48,8 @@ def make_backend(cfg: Any, agent: dict[str, Any], config: dict[str, Any], seed: 
 
 
 class InProcessBackend:
-    """Workers are plain objects; ``next`` runs the oldest submitted rollout to completion (deterministic)."""
+    """Workers are plain objects; ``next`` runs the oldest submitted rollout to completion (deterministic), with the
+    weights broadcast before it was submitted, as a Ray actor gets them."""
 
     def __init__(self, num_workers: int, agent: dict[str, Any], config: dict[str, Any], seed: int) -> None:
         self.threads = torch.get_num_threads()  # workers set one thread for the process; the learner keeps its own
