@@ -35,6 +35,7 @@ from training.divergence import check_finite
 from training.policy import AgentPolicy, output_terms, stack_observations
 from training.rl.config import RLConfig
 from training.rl.games import Game, new_full_game, new_game, step_games
+from training.rl.learner import load_numpy_weights
 from training.scenario_fit import fitting_scenarios
 
 HEARTBEAT_S = 2.0
@@ -102,7 +103,7 @@ class RolloutWorker:
         self.league = []
         for name, weights in members:
             snapshot = Agent(self.spec, self.agent.config).eval()
-            snapshot.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})
+            load_numpy_weights(snapshot, weights)
             self.league.append((name, snapshot))
         return len(self.league)
 
@@ -114,7 +115,7 @@ class RolloutWorker:
             if held is not None and held[0] == version:
                 continue
             agent = held[1] if held is not None else Agent(self.spec, self.agent.config).eval()
-            agent.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})
+            load_numpy_weights(agent, weights)
             self.members[name] = (version, agent)
         return len(self.members)
 
@@ -167,7 +168,7 @@ class RolloutWorker:
             self.opponents, self.drawn = list(opponents), list(opponents)
         start_time = time.perf_counter()
         if weights is not None:
-            self.agent.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})
+            load_numpy_weights(self.agent, weights)
         steps, batch = self.cfg.unroll_length, len(self.games)
         initial_state = {k: v.numpy().copy() for k, v in self.policy.state.items()}
         obs = [game.agent_obs for game in self.games]

@@ -10,7 +10,6 @@ pinned to the driver's node: they write the run's checkpoints into its folder.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,14 @@ from agents.config import AgentConfig
 from training.agent_io import check_same_agent, save_agent
 from training.checkpoint import load_checkpoint
 from training.rl.config import LearnerConfig
-from training.rl.learner import Learner
+from training.rl.learner import Learner, load_numpy_weights
 
 Weights = dict[str, np.ndarray]
 
 
 def _agent(agent: dict[str, Any], weights: Weights) -> Agent:
     built = Agent(agent["spec"], AgentConfig.from_dict(agent["agent"]))
-    built.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})
+    load_numpy_weights(built, weights)
     return built
 
 
@@ -46,7 +45,7 @@ class LeagueLearner:
         self.learner = self._fresh()
 
     def _fresh(self) -> Learner:
-        return Learner(_agent(self.agent_dict, self.start), copy.deepcopy(self.reference), self.config, self.device)
+        return Learner(_agent(self.agent_dict, self.start), self.reference, self.config, self.device)  # (frozen)
 
     def update(self, trajectory: dict[str, np.ndarray], step: int) -> tuple[dict[str, float], Weights]:
         """Update ``step`` on one trajectory; the loss terms and the new weights."""

@@ -44,16 +44,12 @@ from training.rl.backends import make_backend
 from training.rl.config import RLConfig
 from training.rl.league_learner import Learners
 from training.rl.league_report import write_payoff
-from training.rl.learner import learner_device
+from training.rl.learner import learner_device, numpy_weights
 from training.rl.train import RecentGames, RLResult, initial_agents, weights_digest
 from training.run_folder import open_run
 
 log = logging.getLogger("pstar.rl")
 RESULTS = {"win": 1, "draw": 0, "loss": -1}  # a game's outcome for the learner, as the payoff counts it
-
-
-def _numpy(module: torch.nn.Module) -> dict[str, np.ndarray]:
-    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
 
 
 def _resume(run_dir: Path, last: Checkpoint, league: League, learners: Learners) -> dict[str, dict[str, int]]:
@@ -113,8 +109,9 @@ def train_league(
     try:
         local = cfg.backend == "ray" and cfg.address is None  # (actors then take cores of this machine)
         threads = cfg.learner_threads or max(1, ((os.cpu_count() or 1) - cfg.num_actors * local) // len(order))
-        learners = Learners(order, agent_dict, _numpy(initial), _numpy(reference) if reference is not None else None,
-                            cfg.learner, device, threads, getattr(backend, "ray", None))  # fmt: skip
+        frozen_reference = numpy_weights(reference) if reference is not None else None
+        learners = Learners(order, agent_dict, numpy_weights(initial), frozen_reference, cfg.learner, device, threads,
+                            getattr(backend, "ray", None))  # fmt: skip
         if last is not None:
             counters = _resume(run_dir, last, league, learners)
             if sum(counters[m]["frames"] for m in mains) >= cfg.total_frames:
@@ -132,7 +129,7 @@ def train_league(
         logger.text("agent", report_agent(initial, run_dir, echo=progress), 0)
         owners = [order[i % len(order)] for i in range(cfg.num_actors)]
         current = {name: learners.call(name, "weights") for name in order}
-        snapshots = [(name, 0, _numpy(load_agent(run_dir / "league" / name)[0]))
+        snapshots = [(name, 0, numpy_weights(load_agent(run_dir / "league" / name)[0]))
                      for name in league.of_role("snapshot")]  # fmt: skip
         backend.set_members(snapshots + [(m, counters[m]["updates"], current[m]) for m in mains])
         for name in order:

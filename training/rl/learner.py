@@ -117,6 +117,16 @@ def learner_device(name: torch.device | str) -> torch.device:
     return device
 
 
+def numpy_weights(module: torch.nn.Module) -> dict[str, np.ndarray]:
+    """A module's weights as numpy arrays on the CPU (cheap to ``ray.put`` and to load on CPU actors)."""
+    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def load_numpy_weights(module: torch.nn.Module, weights: dict[str, np.ndarray]) -> None:
+    """Load ``numpy_weights`` output into ``module`` (copied: arrays from Ray are read-only)."""
+    module.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})
+
+
 class Learner:
     """Owns the trained agent, its optimiser and the frozen reference policy (None: no KL term)."""
 
@@ -140,8 +150,8 @@ class Learner:
         self.pool: ThreadPoolExecutor | None = None  # the threads of an update split into parts (``update``)
 
     def weights(self) -> dict[str, np.ndarray]:
-        """The current weights as numpy arrays on the CPU (cheap to ``ray.put`` and to load on CPU actors)."""
-        return {k: v.detach().cpu().numpy() for k, v in self.agent.state_dict().items()}
+        """The current weights as numpy arrays on the CPU (``numpy_weights``)."""
+        return numpy_weights(self.agent)
 
     def loss(self, batch: dict[str, Any], clock: PhaseClock | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """The total loss of one batch and its terms (for logging)."""
