@@ -300,3 +300,33 @@ def test_rl_plays_full_games_against_the_full_game_bots(tmp_path):
     assert result.counters["updates"] == 4 and result.counters["frames"] == 64
     with pytest.raises(ConfigError, match="full_game"):
         _cfg(tmp_path, "full_game=nowhere")
+
+
+def test_reward_shaping_adds_a_difference_of_army_and_worker_potentials(tmp_path):
+    """``shaping.*``: each full-game step's reward gains discount * phi(s') - phi(s), phi the weighted army and
+    worker supply read from the observations (no game ends in these steps, so that is the whole reward); phi of a
+    state a game ended in is 0; battles refuse it."""
+    from envs.contract.scalars import ECONOMY_SCALARS, NUM_SCALARS
+    from training.config_io import to_dict
+    from training.rl.shaping import ShapingConfig
+
+    shaping = ShapingConfig(army=0.01, workers=0.002)
+    scalars = np.zeros(NUM_SCALARS + len(ECONOMY_SCALARS), np.float32)
+    scalars[NUM_SCALARS + 1], scalars[NUM_SCALARS + 2] = 6, 14  # food_army, food_workers
+    assert shaping.potential(scalars) == pytest.approx(0.06 + 0.028)
+    assert shaping.bonus(scalars, scalars, 0.5, terminated=False) == pytest.approx(-0.5 * 0.088)
+    assert shaping.bonus(scalars, scalars, 0.5, terminated=True) == pytest.approx(-0.088)
+    with pytest.raises(ValueError, match="full-game scalars"):
+        shaping.potential(np.zeros(NUM_SCALARS, np.float32))
+    cfg = _cfg(tmp_path, "full_game=duel", "max_units=128", "opponents.levels=[very_easy]", "lenient=true",
+               "backend=inprocess", "num_actors=1", "unroll_length=12", "shaping.army=0.01", "shaping.workers=0.002",
+               "learner.discount=0.9")  # fmt: skip
+    agent, _ = initial_agents(cfg)
+    worker = RolloutWorker(0, agent.checkpoint_config(), to_dict(cfg), seed=5)
+    traj = worker.rollout({k: v.numpy() for k, v in agent.state_dict().items()}, 0)["trajectory"]
+    assert not traj["terminated"].any() and not traj["truncated"].any()
+    phi = 0.01 * traj["obs/scalars"][..., NUM_SCALARS + 1] + 0.002 * traj["obs/scalars"][..., NUM_SCALARS + 2]
+    assert (phi > 0).all()
+    np.testing.assert_allclose(traj["reward"], 0.9 * phi[1:] - phi[:-1], rtol=1e-5, atol=1e-7)
+    with pytest.raises(ConfigError, match="shaping"):
+        _cfg(tmp_path, "shaping.army=0.01")

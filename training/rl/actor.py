@@ -194,6 +194,9 @@ class RolloutWorker:
             stepped = step_games(self.batch, self.games, chosen)
             for i, game in enumerate(self.games):
                 step_rewards[i], terminated[i], truncated[i], game_illegal, game_dropped = stepped[i]
+                if self.cfg.shaping.enabled:
+                    step_rewards[i] += self.cfg.shaping.bonus(frames["scalars"][t, i], game.agent_obs["scalars"],
+                                                              self.cfg.learner.discount, bool(terminated[i]))
                 illegal += game_illegal
                 dropped += game_dropped
                 if truncated[i]:

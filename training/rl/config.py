@@ -10,6 +10,7 @@ from envs.skirmish.bots import LEVELS
 from training.agent_choice import AgentChoice
 from training.config_io import DEVICES, CheckedConfig, ConfigError, described
 from training.league import LeagueConfig
+from training.rl.shaping import ShapingConfig
 
 BACKENDS = ("ray", "inprocess")
 VALUE_TARGETS = ("vtrace", "td_lambda")
@@ -93,6 +94,8 @@ class RLConfig(CheckedConfig):
                                             "members: opponents.levels); null: the agent against opponents",
                                             default=None)  # fmt: skip
     learner: LearnerConfig = described("the learner's losses and optimiser", default_factory=LearnerConfig)
+    shaping: ShapingConfig = described("potential-based reward shaping from the agent's army and worker supply "
+                                       "(full games; off by default)", default_factory=ShapingConfig)  # fmt: skip
     backend: str = described("where actors run", choices=BACKENDS, default="ray")
     address: str | None = described("an existing Ray cluster to join (null: start a local one)", default=None)
     num_actors: int = described("actor processes", at_least=1, default=2)
@@ -132,6 +135,9 @@ class RLConfig(CheckedConfig):
         if self.league is not None and self.num_actors < self.league.learner_count:
             raise ConfigError(f"{self.num_actors} actors for {self.league.learner_count} learners: a league run needs "
                               "at least one actor per learner", "num_actors")  # fmt: skip
+        if self.shaping.enabled and self.full_game is None:
+            raise ConfigError("reward shaping reads a full game's army and worker supply; battles have none (set "
+                              "full_game, or shaping.army and shaping.workers to 0)", "shaping")  # fmt: skip
         if self.full_game is not None:
             from envs.skirmish.economy.maps import load_map
 
