@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.contract.scalars import ECONOMY_SCALARS, NUM_SCALARS
+from envs.skirmish.economy.spec import FULL_SCALAR_NAMES
 from training.config_io import CheckedConfig, described
 
-_ECONOMY = {name: NUM_SCALARS + i for i, (name, _) in enumerate(ECONOMY_SCALARS)}
+_ARMY, _WORKERS = FULL_SCALAR_NAMES.index("food_army"), FULL_SCALAR_NAMES.index("food_workers")
 
 
 @dataclass
@@ -31,10 +31,10 @@ class ShapingConfig(CheckedConfig):
 
     def potential(self, scalars: np.ndarray) -> float:
         """``phi`` of one observation's ``scalars`` (a full game's: the economy scalars appended)."""
-        if scalars.shape[-1] < NUM_SCALARS + len(ECONOMY_SCALARS):
-            raise ValueError(f"reward shaping reads the full-game scalars: expected at least "
-                             f"{NUM_SCALARS + len(ECONOMY_SCALARS)} scalars, got {scalars.shape[-1]}")  # fmt: skip
-        return float(self.army * scalars[_ECONOMY["food_army"]] + self.workers * scalars[_ECONOMY["food_workers"]])
+        if scalars.shape[-1] != len(FULL_SCALAR_NAMES):
+            raise ValueError(f"reward shaping reads the full-game scalars: expected {len(FULL_SCALAR_NAMES)} "
+                             f"scalars, got {scalars.shape[-1]}")  # fmt: skip
+        return float(self.army * scalars[_ARMY] + self.workers * scalars[_WORKERS])
 
     def bonus(self, before: np.ndarray, after: np.ndarray, discount: float, terminated: bool) -> float:
         """The step's shaping term from the scalars before and after it: ``discount * phi(after) - phi(before)``,
