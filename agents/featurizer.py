@@ -2,10 +2,11 @@
 
 Follows AlphaStar's entity features (detailed architecture): a learned unit-type embedding, one-hots of
 small integer fields, sqrt one-hots and ratios of health/shields/energy, binary and/or Fourier positions,
-order-id embeddings. Columns are found by name in ``spec.unit_columns``: a column the spec does not list
-is skipped (its feature is absent, not zero-filled), except the required ``unit_type``, ``alliance``, ``x``
-and ``y``. Padding rows (``unit_mask`` False) come out as exact zeros; only the real rows are featurized (an
-observation's 64 rows often hold a handful of units), every one-hot of a row in one scatter.
+order-id embeddings. Columns are found by name in ``spec.unit_columns``: a column the spec does not list, or
+lists as unknown (``spec.unknown_columns``: what a replay cannot tell, such as health and orders), is skipped (its
+feature is absent, not zero-filled), except the required ``unit_type``, ``alliance``, ``x`` and ``y``. Padding
+rows (``unit_mask`` False) come out as exact zeros; only the real rows are featurized (an observation's 64 rows
+often hold a handful of units), every one-hot of a row in one scatter.
 """
 
 from __future__ import annotations
@@ -85,11 +86,12 @@ class UnitFeaturizer(nn.Module):
         self.column_index = {name: i for i, name in enumerate(columns)}
         self.num_columns = len(columns)
         self.map_size = spec.map_size
-        self.one_hots = [(c, d, n) for c, d, n in ONE_HOTS if c in self.column_index]
-        self.sqrt_one_hots = [(c, cap, math.isqrt(int(cap)) + 1) for c, cap in SQRT_ONE_HOTS if c in self.column_index]
-        self.floats = [(c, self.config.ratio_scale if s is None else s) for c, s in FLOATS if c in self.column_index]
-        self.order_columns = [c for c in ORDER_COLUMNS if c in self.column_index]
-        self.tracks_targets = "tag" in self.column_index  # was_targeted needs tags to follow units across steps
+        read = set(columns) - spec.unknown_columns
+        self.one_hots = [(c, d, n) for c, d, n in ONE_HOTS if c in read]
+        self.sqrt_one_hots = [(c, cap, math.isqrt(int(cap)) + 1) for c, cap in SQRT_ONE_HOTS if c in read]
+        self.floats = [(c, self.config.ratio_scale if s is None else s) for c, s in FLOATS if c in read]
+        self.order_columns = [c for c in ORDER_COLUMNS if c in read]
+        self.tracks_targets = "tag" in read  # was_targeted needs tags to follow units across steps
         # the one-hots (then the sqrt one-hots) as one block: value -> class index -> offset into the block
         hots = [(c, d, n, math.inf) for c, d, n in self.one_hots] + [(c, 1, n, cap) for c, cap, n in self.sqrt_one_hots]
         classes = torch.tensor([n for *_, n, _ in hots], dtype=torch.long)

@@ -15,6 +15,7 @@ import math
 
 import torch
 
+from agents.inputs import AgentInputError
 from agents.spec import AgentSpec
 
 FRAMES = ("map", "own_side")
@@ -32,6 +33,8 @@ class OwnSideFrame:
         self.width = float(spec.map_size[0])
         self.resolution = spec.location_resolution
         self.self_alliance = spec.self_alliance
+        scalars = list(spec.scalars)
+        self.map_width = scalars.index("map_width") if "map_width" in scalars else None
 
     def mirrored(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Bool of the observations' leading shape: the rows whose own units are player 2's."""
@@ -43,6 +46,15 @@ class OwnSideFrame:
         """``obs`` with the ``mirrored`` rows' units reflected (x, facing) and owners 1 and 2 swapped."""
         if not bool(mirrored.any()):
             return obs
+        if self.map_width is not None:
+            width = obs["scalars"][..., self.map_width]
+            narrow = mirrored & (width > 0) & (width != self.width)
+            if bool(narrow.any()):
+                raise AgentInputError(
+                    f"the own_side frame reflects player 2's view across the spec's frame ({self.width:g} wide), but "
+                    f"this observation's map is {width[narrow].flatten()[0].item():g} wide, so the reflection would "
+                    "leave the map: use agent.frame=map (StarCraft II maps are smaller than the frame and not mirrored)"
+                )
         units = obs["units"].clone()
         flip = mirrored[..., None]
         units[..., self.x] = torch.where(flip, self.width - units[..., self.x], units[..., self.x])

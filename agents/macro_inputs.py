@@ -31,8 +31,8 @@ class MacroInputs(nn.Module):
 
     def __init__(self, spec: AgentSpec) -> None:
         super().__init__()
-        missing = [name for name in SUPPLY_SCALARS if name not in spec.scalars]
-        missing += [name for name in UNIT_COLUMNS if name not in spec.unit_columns]
+        missing = [name for name in SUPPLY_SCALARS if name not in spec.scalars or name in spec.unknown_scalars]
+        missing += [name for name in UNIT_COLUMNS if name not in spec.unit_columns or name in spec.unknown_columns]
         if missing:
             raise ValueError(f"macro inputs (agent.scalar.macro_inputs) read {missing}, which this spec lacks: they "
                              "exist only in full games")  # fmt: skip

@@ -79,6 +79,11 @@ class AgentSpec:
     unit_types: tuple[UnitTypeSpec, ...]
     no_op: int  # index of the no_op action type: "do nothing", which also ends a step's actions
     actions_per_step: int  # the action budget per agent step (no_ops free): the most actions one step sends
+    # what the data cannot tell (the spec's optional ``unknown``: a replay records no health, orders or available
+    # actions): the agent reads none of it, so zeros there are never taken for facts
+    unknown_columns: frozenset[str] = frozenset()
+    unknown_scalars: frozenset[str] = frozenset()
+    available_actions_known: bool = True
 
     @property
     def num_action_types(self) -> int:
@@ -122,11 +127,21 @@ class AgentSpec:
         order_ids = read.mapping("order_ids")
         if not all(isinstance(v, int) for v in order_ids.values()):
             raise AgentSpecError("order_ids", "expected a dict of name -> int")
+        unknown = set(read.names("unknown")) if "unknown" in data else set()
+        scalars = read.names("scalars")
+        columns_unknown = {c for c in unknown if c in columns}
+        scalars_unknown = {c.removeprefix("scalars.") for c in unknown if c.removeprefix("scalars.") in scalars}
+        stray = sorted(unknown - columns_unknown - {f"scalars.{c}" for c in scalars_unknown} - {"available_actions"})
+        if stray:
+            raise AgentSpecError("unknown", f"names {stray}, which are not unit columns, scalars.<name> of the spec's "
+                                            "scalars or available_actions")  # fmt: skip
+        if columns_unknown & set(REQUIRED_COLUMNS):
+            raise AgentSpecError("unknown", f"the columns {sorted(columns_unknown & set(REQUIRED_COLUMNS))} are needed")
         return cls(
             plain=copy.deepcopy(dict(data)),
             max_units=read.size("max_units"),
             unit_columns=columns,
-            scalars=read.names("scalars"),
+            scalars=scalars,
             map_size=(map_size[0], map_size[1]),
             unit_type_ids=tuple(sorted(set(read.ints("unit_type_ids")))),
             order_ids=tuple(sorted({0, *order_ids.values()})),
@@ -139,6 +154,9 @@ class AgentSpec:
             unit_types=unit_types,
             no_op=no_op[0],
             actions_per_step=read.size("actions_per_step"),
+            unknown_columns=frozenset(columns_unknown),
+            unknown_scalars=frozenset(scalars_unknown),
+            available_actions_known="available_actions" not in unknown,
         )
 
 

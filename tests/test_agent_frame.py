@@ -165,3 +165,15 @@ def test_a_checkpoint_from_before_the_frame_resumes_as_the_map_frame_agent(tmp_p
     check_same_agent(checkpoint, Agent(match.spec, idle_only), acting_may_differ=True)  # new weights' start may not
     with pytest.raises(CheckpointError, match="the agent config in meta.json is invalid"):
         check_same_agent(SimpleNamespace(path=tmp_path / "ckpt", meta={"agent": {"spec": {}}}), old)
+
+
+def test_a_map_narrower_than_the_frame_is_refused_by_the_own_side_frame():
+    """Reflected across the frame, player 2's units on a map narrower than it (StarCraft II: 168 of 256) would land
+    off the map; the frame says so instead of acting on them."""
+    match, _, side2 = both_sides("3m")
+    agent = own_side_agent(match.spec, "perceiver")
+    narrow = {key: value.clone() for key, value in side2.items()}
+    narrow["scalars"][..., list(agent.spec.scalars).index("map_width")] = agent.spec.map_size[0] / 2
+    with pytest.raises(AgentInputError, match="agent.frame=map"):
+        agent.act(narrow, agent.initial_state(1), greedy=True)
+    agent.act(side2, agent.initial_state(1), greedy=True)  # the map's own width: reflected as before

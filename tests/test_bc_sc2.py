@@ -133,12 +133,14 @@ def test_unknown_held_out_replay_is_named(tmp_path):
         train_bc(cfg, progress=False)
 
 
-def test_a_corrupt_replay_is_skipped_and_counted(tmp_path):
+def test_a_corrupt_replay_is_skipped_and_counted_by_reason(tmp_path):
+    """Skipped files are counted by the reader's own kind of problem (truncated, corrupt, unsupported build)."""
     bad = tmp_path / "broken.SC2Replay"
     bad.write_bytes((SHARED / SMALL[1]).read_bytes()[:5000])
     cfg = config(tmp_path, replays=[str(SHARED / SMALL[0]), str(bad)], val_replays=[], val_fraction=0.0, steps=1)
     result = train_bc(cfg, progress=False)
-    assert result.data["replays"] == 1 and result.data["skipped"] == {"corrupt": 1}
+    assert result.data["replays"] == 1 and result.data["skipped"] == {"truncated": 1}
+    assert result.data["skip_reasons"]["truncated"].startswith("truncated: ")
 
 
 def test_replays_info_prints_the_summary_and_counts_unreadable_files(tmp_path, capsys):
@@ -150,3 +152,28 @@ def test_replays_info_prints_the_summary_and_counts_unreadable_files(tmp_path, c
     assert "build fallback" in out and "59587" in out and "Odyssey LE" in out and "Zerg" in out
     assert f"{bad}: INVALID" in out
     assert "1 of 2 files read; skipped: 1 " in out
+
+
+def test_the_agent_trained_on_replays_reads_nothing_they_cannot_tell(trained):
+    """The cache's spec lists what a replay does not record; the agent built from it leaves those entries out."""
+    from envs.sc2replay.sample import MISSING_COLUMNS
+    from training.agent_io import load_agent
+
+    cfg, result = trained
+    data = BCData.open(Path(cfg.cache_dir) / result.data["cache_key"])
+    assert data.spec["unknown"] == [*MISSING_COLUMNS, "available_actions"]
+    agent, _ = load_agent(Path(cfg.run_root) / cfg.name)
+    assert {"health", "shield", "energy", "order_id_0"} <= agent.spec.unknown_columns
+    assert "health" not in {c for c, *_ in agent.featurizer.sqrt_one_hots}
+    assert not agent.spec.available_actions_known
+
+
+def test_the_own_side_frame_is_refused_for_starcraft_replays(trained, tmp_path):
+    """Reflecting player 2 across the 256-wide frame would put a 168-wide map's units off it: one clear error."""
+    from training.config_io import ConfigError
+
+    cfg, _ = trained
+    mirrored = dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, frame="own_side"),
+                                   run_root=str(tmp_path), name="own_side")  # fmt: skip
+    with pytest.raises(ConfigError, match="agent.frame=map"):
+        train_bc(mirrored, progress=False)

@@ -121,7 +121,9 @@ def test_sample_counts_are_stable_and_plausible(replays, build):
 
 
 def test_unknown_ability_ids_stay_unmapped_with_their_id(replays):
-    """Builds sc2reader has no table for: ids the neighbouring tables disagree on are unknown (here chrono boost)."""
+    """Builds sc2reader has no table for: the nearest lower table names the replay when its production commands are
+    followed by their units (75800), else only the ids it and the next table agree on (64469: 15 production commands,
+    too few to check); ids no table names stay unknown (here chrono boost, newer than the tables)."""
     unknown = {b: dict(r.stats["unmapped_abilities"]) for b, r in replays.items()}
     assert unknown == {
         59729: {},
@@ -131,7 +133,12 @@ def test_unknown_ability_ids_stay_unmapped_with_their_id(replays):
         70154: {},
         80949: {},
     }
-    assert replays[75800].info.ability_datapacks == ("70154", "76114")
+    assert replays[75800].info.ability_datapacks == ("70154",)
+    assert "100% of the 73 production commands" in replays[75800].info.ability_check
+    assert "used whole" in replays[75800].info.ability_check
+    assert replays[64469].info.ability_datapacks == ("59587", "70154")
+    assert "the 15 production commands" in replays[64469].info.ability_check
+    assert "needs 20" in replays[64469].info.ability_check
     assert replays[80949].info.ability_datapacks == ("80949",)
     sample = next(s for s in replays[64469].samples[1] if s.ability.startswith("unknown_ability_"))
     assert sample.action_type is None and sample.action["action_type"] == -1 and sample.target_kind == "unit"

@@ -25,6 +25,8 @@ DELEGATED = {
     "play": ("training.play_cli", "play or replay a Skirmish game and write a GIF or PNG strip"),
     "bots": ("training.bots_cli", "the built-in bot ladder (ladder: measure the win-rate matrix)"),
     "bc": ("training.bc.cli", "behaviour cloning from Skirmish replays (per-head losses and metrics, torchrun DDP)"),
+    "bc-report": ("training.bc.report", "what a BC run learnt on its held-out replays: accuracy against the "
+                  "commonest-type prior (95%% CIs), selection F1, per race and version; several runs: data scaling"),
     "rl": ("training.rl.cli", "RL with actors on Ray: V-trace, KL towards the BC policy, league opponents"),
     "pretrained": ("training.pretrained", "the shipped agents (pretrained:pio, :transformer, :full_pio): list|export"),
     "dagger": ("training.dagger", "DAgger rounds on full games: the agent plays, a bot labels its steps, BC, eval"),

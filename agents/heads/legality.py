@@ -59,7 +59,7 @@ class LegalityRules(nn.Module):
         types = spec.action_types
         columns = list(spec.unit_columns)
         self.type_column, self.alliance_column = columns.index("unit_type"), columns.index("alliance")
-        missing = [c for c in ("order_length", "build_progress") if c not in columns]
+        missing = [c for c in ("order_length", "build_progress") if c not in columns or c in spec.unknown_columns]
         if idle_producers and missing:
             raise ValueError(f"heads.idle_producers needs the unit columns {missing}, which the spec lacks")
         self.busy_columns = (columns.index("order_length"), columns.index("build_progress")) if idle_producers else None

@@ -92,6 +92,9 @@ class Spec:
     game_loops_per_second: float = LOOPS_PER_SECOND
     actions_per_step: int = DEFAULT_ACTIONS_PER_STEP  # each player's action budget per agent step (no_ops free)
     spec_version: int = SPEC_VERSION
+    # what observations under this spec cannot tell (a replay: health, orders, ...): unit column names,
+    # "scalars.<name>" and "available_actions"; those entries hold 0 (flags: True) and an agent reads none of them
+    unknown: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -112,6 +115,10 @@ class Spec:
                 raise SpecError(f"action_types.{a.name}.arguments", f"{sorted(extra)} are not action arguments")
             if (a.target is TargetRule.none) == ("target_unit" in a.arguments):
                 raise SpecError(f"action_types.{a.name}.target", "must be none exactly when target_unit is unused")
+        stray = sorted(set(self.unknown) - set(self.unit_columns) - {f"scalars.{n}" for n in self.scalars}
+                       - {"available_actions"})  # fmt: skip
+        if stray:
+            raise SpecError("unknown", f"{stray} are not unit columns, scalars.<name> or available_actions")
         for u in self.unit_types:
             if u.race not in RACES:
                 raise SpecError(f"unit_types.{u.name}.race", f"expected one of {RACES}, got {u.race!r}")
@@ -123,8 +130,9 @@ class Spec:
         return len(self.action_types)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-safe form (lists, names for enums), which ``from_dict`` reads back to an equal spec."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        """The JSON-safe form (lists, names for enums), which ``from_dict`` reads back to an equal spec; ``unknown``
+        only where it lists something, so every spec without it keeps its dict (and checkpoints their specs)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "unknown" or self.unknown}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Spec:
@@ -135,7 +143,7 @@ class Spec:
         if version != SPEC_VERSION:
             raise SpecError("spec_version", f"this spec has version {version!r}; this code reads only version "
                                             f"{SPEC_VERSION}")  # fmt: skip
-        values = _read_fields(cls, data, "", _SPEC_READERS)
+        values = _read_fields(cls, {"unknown": [], **data}, "", _SPEC_READERS)
         values["action_types"] = tuple(
             ActionTypeEntry(**_read_fields(ActionTypeEntry, _mapping(a, f"action_types[{i}]"), f"action_types[{i}].",
                                            _ACTION_READERS))
@@ -279,6 +287,7 @@ _SPEC_READERS: dict[str, Reader] = {
     "game_loops_per_second": _float,
     "actions_per_step": _int,
     "spec_version": _int,
+    "unknown": _list_of(_str, "strings"),
 }
 _ACTION_READERS: dict[str, Reader] = {
     "index": _int,

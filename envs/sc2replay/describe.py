@@ -30,7 +30,7 @@ def describe(replay: SC2Replay) -> str:
         lines.append(f"    {p.id}  {p.name:<20} {p.race:<8} {p.result:<9} team {p.team}  {who}{recorded}")
     per_player = ", ".join(f"player {p}: {n}" for p, n in stats["samples_per_player"].items())
     lines += [
-        f"  ability names: {_datapacks(info.ability_datapacks, info.base_build)}",
+        f"  ability names: {_datapacks(info.ability_datapacks, info.base_build, info.ability_check)}",
         f"  commands: {stats['commands_read']} human commands read -> {stats['samples']} samples ({per_player}); "
         f"{stats['mapped_share']:.1%} mapped to an action type; {stats['command_repeats']} command repeats "
         f"(CommandManagerStateEvent) not sampled",
@@ -56,24 +56,31 @@ def describe(replay: SC2Replay) -> str:
 
 def _protocol(replay: SC2Replay) -> str:
     info = replay.info
+    if info.build_fallback and info.metadata_decoder == "sc2reader":
+        return (
+            f"s2protocol {info.s2protocol_version} has no protocol for build {info.build}: details and init data "
+            f"decoded by sc2reader (build {info.protocol_build}'s decoding rejected)"
+        )
     if info.build_fallback:
         return (
             f"s2protocol {info.s2protocol_version} has no protocol for build {info.build}: decoded with build "
-            f"{info.protocol_build}'s (build fallback)"
+            f"{info.protocol_build}'s (build fallback, checked against sc2reader's decoding)"
         )
     return f"decoded with s2protocol {info.s2protocol_version}'s protocol {info.protocol_build}"
 
 
-def _datapacks(packs: tuple[str, ...], base_build: int) -> str:
+def _datapacks(packs: tuple[str, ...], base_build: int, check: str | None) -> str:
     if not packs:
         return "none (no sc2reader datapack for this expansion): every ability is unknown"
+    checked = f"; {check}" if check else ""
     if len(packs) == 2:
         return (
             f"sc2reader datapacks {packs[0]} and {packs[1]} (no table for base build {base_build}: only the ability "
-            f"ids both name alike are named, the rest are unknown)"
+            f"ids both name alike are named, the rest are unknown{checked})"
         )
-    own = "the replay's own" if packs[0] == str(base_build) else "newest, unchecked"
-    return f"sc2reader datapack {packs[0]} ({own})"
+    if packs[0] == str(base_build):
+        return f"sc2reader datapack {packs[0]} (the replay's own)"
+    return f"sc2reader datapack {packs[0]} ({check or 'newest, unchecked'})"
 
 
 def _counts(counter: Counter) -> str:

@@ -65,9 +65,11 @@ class ReplayInfo:
     base_build: int
     data_build: int | None
     protocol_build: int  # the s2protocol protocol that decoded header, details and init data
-    build_fallback: bool  # s2protocol lacks ``build``: the nearest lower build's protocol was used
+    build_fallback: bool  # s2protocol lacks ``build``: the nearest lower build's protocol was tried
     s2protocol_version: str
+    metadata_decoder: str  # "s2protocol", or "sc2reader" where the fallback protocol's decoding was rejected
     ability_datapacks: tuple[str, ...]  # sc2reader datapacks the ability names come from (two: names both agree on)
+    ability_check: str | None  # how a datapack that is not the replay's own was checked (``production_check``)
     map_name: str
     map_size: tuple[int, int]  # (m_mapSizeX, m_mapSizeY) of the init data's game description, in map units
     game_loops: int
@@ -102,6 +104,7 @@ def replay_info(
     *,
     ai_builds: dict[int, str],
     ability_datapacks: tuple[str, ...],
+    ability_check: str | None = None,
     localized_races: dict[str, str],
 ) -> ReplayInfo:
     """Assemble the ReplayInfo of ``decoded``; ``ai_builds`` (player id -> build name) comes from the lobby
@@ -109,6 +112,8 @@ def replay_info(
     version = decoded.header["m_version"]
     game_build, base_build = int(version["m_build"]), int(version["m_baseBuild"])
     release = f"{version['m_major']}.{version['m_minor']}.{version['m_revision']}.{game_build}"
+    if decoded.details is None or decoded.init_data is None:
+        raise ValueError(f"{path}: details and init data are not decoded (metadata.settle decides which to use)")
     lobby = decoded.init_data["m_syncLobbyState"]
     description = lobby["m_gameDescription"]
     slots = {slot.get("m_workingSetSlotId"): slot for slot in lobby["m_lobbyState"]["m_slots"]}
@@ -140,11 +145,16 @@ def replay_info(
         )
     loops = int(decoded.header["m_elapsedGameLoops"])
     notes = []
-    if decoded.build_fallback:
+    if decoded.build_fallback and decoded.decoder == "sc2reader":
+        notes.append(
+            f"s2protocol {decoded.s2protocol_version} has no protocol for build {game_build}: details and init data "
+            f"were decoded by sc2reader ({decoded.fallback_check})"
+        )
+    elif decoded.build_fallback:
         base = " (the replay's base build)" if decoded.protocol_build == base_build else ""
         notes.append(
             f"s2protocol {decoded.s2protocol_version} has no protocol for build {game_build}: header, details and "
-            f"init data were decoded with build {decoded.protocol_build}'s{base}"
+            f"init data were decoded with build {decoded.protocol_build}'s{base}, which {decoded.fallback_check}"
         )
     for p in players:
         if not p.is_human:
@@ -158,7 +168,9 @@ def replay_info(
         protocol_build=decoded.protocol_build,
         build_fallback=decoded.build_fallback,
         s2protocol_version=decoded.s2protocol_version,
+        metadata_decoder=decoded.decoder,
         ability_datapacks=ability_datapacks,
+        ability_check=ability_check,
         map_name=_text(decoded.details.get("m_title", b"")),
         map_size=(int(description["m_mapSizeX"]), int(description["m_mapSizeY"])),
         game_loops=loops,
@@ -177,10 +189,11 @@ def _text(value: bytes | str) -> str:
 
 
 def _split_clan(raw: str) -> tuple[str, str]:
-    """'&lt;Scyth&gt;<sp/>Gemini' -> ('Scyth', 'Gemini'): details names carry the clan tag as markup."""
+    """'&lt;Scyth&gt;<sp/>Gemini' -> ('Scyth', 'Gemini'): details names carry the clan tag as markup (in square
+    brackets in 3.x replays: '[zeez]<sp/>Yama')."""
     text = html.unescape(raw.replace("<sp/>", " "))
-    m = re.match(r"^<([^>]*)>\s*(.*)$", text)
-    return (m.group(1), m.group(2)) if m else ("", text)
+    m = re.match(r"^(?:<([^>]*)>|\[([^\]]*)\])\s*(.*)$", text)
+    return (m.group(1) or m.group(2) or "", m.group(3)) if m else ("", text)
 
 
 def _filetime(ticks: int | None) -> str | None:

@@ -1,10 +1,13 @@
 """A .SC2Replay's MPQ archive and its s2protocol decoding: header, details and init data.
 
 The protocol is looked up by the replay's exact build (``m_build``); when s2protocol has no protocol for it, the
-nearest lower build it has is used and the data says so (``protocol_build``, ``build_fallback``). The archive's
-own headers are checked first so a truncated or foreign file gets one clear ``ReplayReadError``, and so are its
-sizes: mpyq and sc2reader decompress the archive's files with no output limit, so every file is first decompressed
-here with one (``MAX_UNPACKED_BYTES`` for all of them together) and a decompression bomb is refused before they see it.
+nearest lower build it has is tried and the data says so (``protocol_build``, ``build_fallback``); such a decoding is
+only a candidate until ``metadata.settle`` has checked it against sc2reader's (a protocol of another era decodes
+without error into wrong maps and speeds, or fails: then ``details`` is None and ``fallback_error`` says why). The
+archive's own headers are checked first so a truncated or foreign file gets one clear ``ReplayReadError``, and so
+are its sizes: mpyq and sc2reader decompress the archive's files with no output limit, so every file is first
+decompressed here with one (``MAX_UNPACKED_BYTES`` for all of them together) and a decompression bomb is refused
+before they see it.
 """
 
 from __future__ import annotations
@@ -38,14 +41,22 @@ _EXISTS, _COMPRESSED, _SINGLE_UNIT, _SECTOR_CRC = 0x80000000, 0x00000200, 0x0100
 
 @dataclass(frozen=True)
 class DecodedReplay:
-    """The s2protocol view of a replay: the three decoded structures and which protocol decoded them."""
+    """The s2protocol view of a replay: the three decoded structures and which protocol decoded them (``decoder``
+    "sc2reader" when ``metadata.settle`` replaced details and init data with sc2reader's decoding of them)."""
 
     header: dict[str, Any]
-    details: dict[str, Any]
-    init_data: dict[str, Any]
+    details: dict[str, Any] | None  # None: the fallback protocol could not decode it (``fallback_error``)
+    init_data: dict[str, Any] | None
     protocol_build: int  # the s2protocol build whose decoder was used
     build_fallback: bool  # True when s2protocol has no protocol for the replay's exact build
     s2protocol_version: str
+    fallback_error: str | None = None
+    decoder: str = "s2protocol"
+    fallback_check: str | None = None  # how a fallback decoding was checked (``metadata.settle``)
+
+    @property
+    def build(self) -> int:
+        return int(self.header["m_version"]["m_build"])
 
 
 def check_archive(path: Path) -> None:
@@ -153,6 +164,13 @@ def protocol_build_for(build: int) -> int | None:
     return lower[-1] if lower else None
 
 
+def nearest_builds(build: int) -> str:
+    """The s2protocol builds around ``build``, for an error message: "32283 and 51702"."""
+    lower = [b for b in available_builds() if b < build]
+    higher = [b for b in available_builds() if b > build]
+    return " and ".join(str(b) for b in (lower[-1:] + higher[:1])) or "none"
+
+
 def decode(path: Path) -> DecodedReplay:
     """Check and open the archive, pick the protocol and decode header, details and init data."""
     check_archive(path)
@@ -174,29 +192,35 @@ def decode(path: Path) -> DecodedReplay:
             path, f"unsupported build: {build} is older than every s2protocol protocol ({available_builds()[0]}+)"
         )
     protocol = versions.build(protocol_build)
-    parts = {}
+    fallback = protocol_build != build
+    parts: dict[str, Any] = {"details": None, "init_data": None}
+    failure = None
     for name, member, fn in (
         ("details", "replay.details", protocol.decode_replay_details),
         ("init_data", "replay.initData", protocol.decode_replay_initdata),
     ):
         try:
             data = archive.read_file(member)
-            if data is None:
-                raise ReplayReadError(path, f"corrupt: the archive has no {member}")
+        except Exception as exc:  # mpyq on a damaged block
+            raise ReplayReadError(path, f"corrupt: {member} cannot be read from the archive ({exc!r:.200})") from exc
+        if data is None:
+            raise ReplayReadError(path, f"corrupt: the archive has no {member}")
+        try:
             parts[name] = fn(data)
-        except ReplayReadError:
-            raise
         except Exception as exc:
-            raise ReplayReadError(
-                path, f"corrupt: {member} cannot be decoded with the protocol of build {protocol_build} ({exc!r})"
-            ) from exc
+            failure = f"{member} cannot be decoded with the protocol of build {protocol_build} ({exc!r:.200})"
+            if not fallback:  # the replay's own protocol fails: the file is damaged
+                raise ReplayReadError(path, f"corrupt: {failure}") from exc
+            parts = {"details": None, "init_data": None}  # another era's protocol: sc2reader's decoding decides
+            break
     return DecodedReplay(
         header=header,
         details=parts["details"],
         init_data=parts["init_data"],
         protocol_build=protocol_build,
-        build_fallback=protocol_build != build,
+        build_fallback=fallback,
         s2protocol_version=_distribution_version("s2protocol"),
+        fallback_error=failure,
     )
 
 

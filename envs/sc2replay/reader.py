@@ -16,6 +16,7 @@ Commands: a command event names its ability; an "update target" event re-issues 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,15 +30,25 @@ from envs.contract.scalars import NUM_SCALARS, SCALAR_NAMES
 from envs.contract.sizes import DEFAULT_MAX_UNITS, DEFAULT_RESOLUTION, check_sizes
 from envs.sc2.extra import MissingExtraError, require
 from envs.sc2.spec import DEFAULT_MAP_SIZE
-from envs.sc2replay.abilities import AbilityNames, ability_names, action_type_index, unknown_ability_name
+from envs.sc2replay.abilities import (
+    AbilityNames,
+    ProductionEvidence,
+    ability_names,
+    action_type_index,
+    unknown_ability_name,
+)
 from envs.sc2replay.errors import ReplayReadError
 from envs.sc2replay.info import ReplayInfo, replay_info
+from envs.sc2replay.metadata import settle
 from envs.sc2replay.protocol import FEATURE, DecodedReplay, decode
 from envs.sc2replay.sample import FILLED_COLUMNS, MISSING_COLUMNS, CommandSample
 from envs.sc2replay.selection import SelectionTracker
 from envs.sc2replay.units import UnitTracker
 
 SUFFIX = ".SC2Replay"
+# What a file reads as changes with this reader: caches of its samples key on this (2: 3.0-3.11 builds through
+# sc2reader's metadata, ability-less commands as right-clicks)
+READER_VERSION = 2
 # Commands read from one replay: an hour of two players at 400 actions a minute is under 50,000. Each sample keeps
 # its real rows (at most max_units x 8 float32), so this bounds a crafted file's samples to ~400 MB at 256 rows.
 MAX_COMMANDS = 50_000
@@ -50,6 +61,7 @@ TARGET_KINDS = {
     "TargetUnitCommandEvent": "unit",
     "UpdateTargetUnitCommandEvent": "unit",
 }
+RIGHT_CLICK = "RightClick"
 CONTROL_GROUP_EVENTS = frozenset(
     {"SetControlGroupEvent", "AddToControlGroupEvent", "GetControlGroupEvent", "DeleteControlGroupEvent"}
 )
@@ -86,10 +98,15 @@ def read_replay(
     path = Path(path)
     decoded = decode(path)
     sc2reader = require("sc2reader", FEATURE)
+    # sc2reader logs an ERROR line per ability or unit type its datapack lacks (thousands a corpus); the reader
+    # counts those itself (unmapped abilities, unit types), so only sc2reader's critical messages are let through
+    logging.getLogger("sc2reader").setLevel(logging.CRITICAL)
     try:
         replay = sc2reader.load_replay(str(path), load_level=4)
     except Exception as exc:  # sc2reader raises its own errors, struct.error, KeyError ... on damaged files
+        settle(path, decoded, None)  # an unsupported build says so before "corrupt"
         raise ReplayReadError(path, f"corrupt: sc2reader cannot read its events ({exc!r:.300})") from exc
+    decoded = settle(path, decoded, replay)
     try:
         return _samples(path, decoded, replay, max_units, resolution, map_size)
     except (ReplayReadError, MissingExtraError):
@@ -106,12 +123,14 @@ def _samples(
     if replay.datapack is None:
         names = AbilityNames({}, ())
     else:
-        names = ability_names(datapacks, replay.datapack, int(decoded.header["m_version"]["m_baseBuild"]))
+        names = ability_names(datapacks, replay.datapack, int(decoded.header["m_version"]["m_baseBuild"]),
+                              _production_evidence(replay))  # fmt: skip
     info = replay_info(
         str(path),
         decoded,
         ai_builds=_ai_builds(replay),
         ability_datapacks=names.datapacks,
+        ability_check=names.check,
         localized_races=require("sc2reader.constants", FEATURE).LOCALIZED_RACES,
     )
     walk = _ReplayWalk(info, names, max_units, resolution, map_size)
@@ -154,6 +173,29 @@ def _replay_paths(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
+def _production_evidence(replay) -> ProductionEvidence:
+    """The human commands (loop, player, ability id) and per player the loops each unit type appeared at (tracker
+    events: born, placed, morphed into), what ``abilities.production_check`` tests a datapack with."""
+    humans = {int(p.pid) for p in replay.players if getattr(p, "is_human", False)}
+    commands = [(int(e.frame), int(e.player.pid), int(e.ability_id)) for e in replay.game_events
+                if type(e).__name__ in TARGET_KINDS and not type(e).__name__.startswith("Update")
+                and getattr(e, "has_ability", False) and getattr(e, "player", None) is not None
+                and e.player.pid in humans]  # fmt: skip
+    appeared: dict[int, dict[str, list[int]]] = {}
+    for e in replay.tracker_events:
+        name = type(e).__name__
+        if name in ("UnitBornEvent", "UnitInitEvent"):
+            player = getattr(e, "control_pid", None)
+        elif name == "UnitTypeChangeEvent":
+            owner = getattr(getattr(e, "unit", None), "owner", None)
+            player = getattr(owner, "pid", None)
+        else:
+            continue
+        if player:
+            appeared.setdefault(int(player), {}).setdefault(str(e.unit_type_name), []).append(int(e.frame))
+    return ProductionEvidence(commands, appeared)  # tracker events come in loop order: each list is sorted
+
+
 def _ai_builds(replay) -> dict[int, str]:
     """AI player id -> the lobby's AI build attribute for its race (``Any Build`` when none was chosen)."""
     builds = {}
@@ -188,7 +230,7 @@ class _ReplayWalk:
         self.units = UnitTracker()
         self.selections = {p: SelectionTracker() for p in self.humans}
         self.player_stats: dict[int, tuple[int, float, float, float]] = {}  # pid -> (loop, minerals, gas, food)
-        self.last_command: dict[int, tuple[int, int]] = {}  # pid -> (ability id, queued) of its last command
+        self.last_command: dict[int, tuple[str, int]] = {}  # pid -> (ability name, queued) of its last command
         # pid -> tags its previous command was for: the is_selected column (as in Skirmish: "selected by the player's
         # last command"); the current selection would give the selected_units label away
         self.last_selected: dict[int, np.ndarray] = {}
@@ -249,11 +291,15 @@ class _ReplayWalk:
             if previous is None:
                 self.skipped["target update before any command of the player"] += 1
                 return
-            ability_id, queued = previous
+            ability, queued = previous
         else:
-            ability_id, queued = int(event.ability_id), int(bool(event.flag["queued"]))
-            self.last_command[player] = (ability_id, queued)
-        ability = self.names.name(ability_id) or unknown_ability_name(ability_id)
+            queued = int(bool(event.flag["queued"]))
+            if not getattr(event, "has_ability", True):
+                ability = RIGHT_CLICK  # a command without an ability is the smart command (3.x tables call id 0 CAbil)
+            else:
+                ability_id = int(event.ability_id)
+                ability = self.names.name(ability_id) or unknown_ability_name(ability_id)
+            self.last_command[player] = (ability, queued)
         action_type = action_type_index(ability, target)
         if action_type is None:
             self.unmapped_abilities[ability] += 1

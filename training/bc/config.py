@@ -50,6 +50,9 @@ class BCConfig(CheckedConfig):
     val_replays: list[str] = _help(
         "file names of the replays held out for metrics (instead of a val_fraction draw)", default_factory=list
     )
+    train_replays: int = _help(
+        "train on this many replays of the training split, a seeded draw nested across sizes (0: all): data-scaling "
+        "curves at a fixed held-out split", at_least=0, default=0)
     cache_dir: str = _help("where the re-simulated sequences are cached as .npz shards", default="runs/cache/bc")
     batch_size: int = _help("sequences per optimizer step (per process under torchrun)", at_least=1, default=16)
     learning_rate: float = _help("peak Adam learning rate", above=0, default=1e-3)

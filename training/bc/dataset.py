@@ -212,7 +212,9 @@ class ActionRules:
             selected = np.asarray(action.get("selected_units", ()), dtype=np.int64).reshape(-1)
             count = int((selected >= 0).sum())
             rows = selected[:count]
-            if len(selected) != self.max_selected or count == 0 or bool((selected[count:] >= 0).any()):
+            if count == 0:
+                return "no selected unit among the rows"
+            if len(selected) != self.max_selected or bool((selected[count:] >= 0).any()):
                 return "bad selection shape"
             if bool((rows >= units).any()) or len(set(rows.tolist())) != count:
                 return "selection is not distinct rows"
@@ -520,6 +522,11 @@ def cache_key(files: Sequence[Path], settings: BuildSettings) -> str:
     }
     if settings.idle_producers:  # (absent when off: caches built before the setting keep their key)
         payload["idle_producers"] = True
+    from envs.sc2replay.reader import READER_VERSION
+    from training.bc.sc2_samples import is_sc2_replay  # it builds on this module
+
+    if any(is_sc2_replay(str(path)) for path in files):  # what the .SC2Replay reader makes of a file changes with it
+        payload["sc2_reader"] = READER_VERSION
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:KEY_LENGTH]
 
 
@@ -741,9 +748,20 @@ class BCData:
     def shard_paths(self) -> list[Path]:
         return [self.directory / s["file"] for s in self.manifest["shards"]]
 
-    def split(self, val_fraction: float, seed: int, holdout: Sequence[str] = ()) -> tuple[set[int], set[int]]:
+    def split(self, val_fraction: float, seed: int, holdout: Sequence[str] = (),
+              train_replays: int = 0) -> tuple[set[int], set[int]]:  # fmt: skip
         """(train, held-out) replay ids: the replays whose file name is in ``holdout`` when given, else a seeded draw
-        of ``val_fraction`` of them (at least one if >= 2)."""
+        of ``val_fraction`` of them (at least one if >= 2); ``train_replays`` > 0 keeps that many of the training
+        ones, the first of a seeded order, so a smaller set is part of every larger one (a data-scaling curve)."""
+        train, held = self._split(val_fraction, seed, holdout)
+        if train_replays:
+            if train_replays > len(train):
+                raise DatasetError(f"train_replays={train_replays}, but the training split has {len(train)} replays")
+            order = np.random.default_rng([seed, len(train), 1]).permutation(sorted(train))
+            train = set(order[:train_replays].tolist())
+        return train, held
+
+    def _split(self, val_fraction: float, seed: int, holdout: Sequence[str]) -> tuple[set[int], set[int]]:
         count = len(self.manifest["replays"])
         if holdout:
             names = [Path(r["path"]).name for r in self.manifest["replays"]]
@@ -776,9 +794,10 @@ class BCData:
                     found.append((index, np.flatnonzero(replay == rid)))
         return found
 
-    def counts(self, val_fraction: float, seed: int, holdout: Sequence[str] = ()) -> dict[str, Any]:
+    def counts(self, val_fraction: float, seed: int, holdout: Sequence[str] = (),
+               train_replays: int = 0) -> dict[str, Any]:  # fmt: skip
         """The manifest's counts plus the split's replay and sequence numbers (what a run reports)."""
-        train, held = self.split(val_fraction, seed, holdout)
+        train, held = self.split(val_fraction, seed, holdout, train_replays)
         sequences = {name: sum(len(p) for _, p in self.items(ids)) for name, ids in (("train", train), ("val", held))}
         return {
             **self.manifest["counts"],
@@ -788,6 +807,20 @@ class BCData:
             "val_sequences": sequences["val"],
             "cache_key": self.key,
         }
+
+    def commonest_type(self, replay_ids: set[int]) -> int:
+        """The action type labelled most often in the sequences of ``replay_ids`` (valid steps whose head mask
+        teaches the action type, every known sub-action): the prior a clone must beat."""
+        counts: Counter[int] = Counter()
+        for shard, positions in self.items(replay_ids):
+            arrays = self.load(shard)
+            kinds = arrays["action_type"][positions]  # [S, T, N]
+            taught = arrays["valid"][positions].astype(bool) & arrays[HEAD_MASK][positions][..., 0].astype(bool)
+            labels = kinds[taught]
+            counts.update(labels[labels >= 0].tolist())
+        if not counts:
+            raise DatasetError("no action-type labels among the training replays")
+        return counts.most_common(1)[0][0]
 
     def load(self, shard: int) -> dict[str, np.ndarray]:
         """The arrays of shard ``shard``; one that cannot be read raises ``DatasetError`` naming it."""

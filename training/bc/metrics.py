@@ -5,7 +5,8 @@ Per valid step, with greedy predictions:
 
 - ``action_type/accuracy`` over every sub-action the true step reaches (its actions and the no_op that ends it),
   each predicted given the true sub-actions before it; ``no_op_share`` (the share of no_op labels among them: the
-  accuracy of always answering no_op) and ``accuracy_non_noop`` (over the other labels only);
+  accuracy of always answering no_op) and ``accuracy_non_noop`` (over the other labels only); with a ``prior``
+  type, ``prior_accuracy``: the accuracy of always answering it (the commonest type of the training data);
 - ``action_type/nll_production``: the negative log-likelihood of the sub-actions labelled with a production order
   (a pysc2 raw function named ``Build_``, ``Train_``, ``Research_`` or ``Morph_``), given the true ones before it: how
   sharply the clone times its economy (absent where the spec has none, as in battles);
@@ -95,6 +96,7 @@ def evaluate_bc(
     progress: bool = False,
     total: int | None = None,
     carry: bool = False,
+    prior: int | None = None,
 ) -> dict[str, float]:
     """Metrics (``"<head>/<name>"`` -> value) of ``agent`` on the batches of ``data`` (see the module doc)."""
     was_training = agent.training
@@ -123,6 +125,8 @@ def evaluate_bc(
             tally.add("action_type/accuracy", hit, where)
             tally.add("action_type/no_op_share", true_kind == no_op, where)
             tally.add("action_type/accuracy_non_noop", hit, where & (true_kind != no_op))
+            if prior is not None:
+                tally.add("action_type/prior_accuracy", true_kind == prior, where)
             known = true_kind.clamp(min=0)
             label_log_p = kind.log_p.gather(-1, known[:, None])[:, 0]
             tally.add("action_type/nll_production", -label_log_p, where & (true_kind >= 0) & production[known])

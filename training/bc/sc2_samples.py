@@ -14,6 +14,7 @@ AI players' commands are not in replays; ``players`` picks among the humans (``w
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ def sc2_replay_result(path: str, settings: BuildSettings) -> ReplayResult:
     from envs.sc2.extra import MissingExtraError
     from envs.sc2.spec import sc2_spec
     from envs.sc2replay import ReplayReadError, read_replay
+    from envs.sc2replay.sample import MISSING_COLUMNS
 
     result = ReplayResult(path)
     try:
@@ -63,12 +65,13 @@ def sc2_replay_result(path: str, settings: BuildSettings) -> ReplayResult:
         replay = read_replay(path, max_units=settings.max_units, resolution=spec.location_resolution,
                              map_size=spec.map_size)  # fmt: skip
     except ReplayReadError as error:
-        result.skipped = f"corrupt: {error.problem}"
+        result.skipped = error.problem  # "<kind>: <detail>" (corrupt, truncated, unsupported build, ...)
         return result
     except MissingExtraError as error:
         result.skipped = f"missing extra: {error}"
         return result
-    result.spec = spec.to_dict()
+    # what a replay cannot tell, so the agent built from this spec reads none of it (``AgentSpec.unknown_columns``)
+    result.spec = dataclasses.replace(spec, unknown=(*MISSING_COLUMNS, "available_actions")).to_dict()
     players = _players(settings, replay)
     if not players:
         result.skipped = f"no players: players={settings.players} matches none of the humans {sorted(replay.samples)}"
@@ -108,5 +111,6 @@ def sc2_replay_result(path: str, settings: BuildSettings) -> ReplayResult:
         "samples": int(result.stats["samples"]),
         "sequences": len(result.arrays["valid"]),
         "build": info.build,
+        "release": info.release,
     }
     return result

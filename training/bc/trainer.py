@@ -230,14 +230,19 @@ class BCTrainer:
         self.folder = shared_run_folder(cfg, process, resume)
         self.run_dir = self.folder.path
         self.data = _load_data(cfg, process, progress)
-        train_ids, val_ids = self.data.split(cfg.val_fraction, cfg.seed, cfg.val_replays)
+        train_ids, val_ids = self.data.split(cfg.val_fraction, cfg.seed, cfg.val_replays, cfg.train_replays)
+        self.prior = self.data.commonest_type(train_ids) if val_ids else None
         self.train_items, self.val_items = self.data.items(train_ids), self.data.items(val_ids)
         self.train_games, self.val_games = self.data.games(train_ids), self.data.games(val_ids)
         self.carry = cfg.recurrent_state == "carry"
         # carry: each reader's state after its latest batch; the reader of batch k is k % readers (per process)
         self.carried: list[AgentState | None] = [None] * max(cfg.num_workers, 1)
-        self.counts = self.data.counts(cfg.val_fraction, cfg.seed, cfg.val_replays)
+        self.counts = self.data.counts(cfg.val_fraction, cfg.seed, cfg.val_replays, cfg.train_replays)
 
+        if self.data.spec.get("env") == "sc2" and cfg.agent.frame == "own_side":
+            raise ConfigError("agent.frame=own_side reflects player 2's view across the spec's 256-wide frame, and "
+                              "StarCraft II maps are smaller and not mirrored: set agent.frame=map for .SC2Replay data "
+                              "(configs/bc_sc2.yaml does)")  # fmt: skip
         _seed_everything(cfg.seed)
         self.agent = cfg.agent.build(self.data.spec).to(self.device)
         self.optimizer = torch.optim.AdamW(self.agent.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -328,7 +333,8 @@ class BCTrainer:
             data = batches(self.data.load, self.val_items, EVAL_BATCH)
             total = -(-sum(len(p) for _, p in self.val_items) // EVAL_BATCH)
         self.metrics = evaluate_bc(self.agent, data, radius=self.cfg.location_radius, device=self.device,
-                                   progress=self.progress, total=total, carry=self.carry)  # fmt: skip
+                                   progress=self.progress, total=total, carry=self.carry,
+                                   prior=self.prior)  # fmt: skip
         self.logger.scalars({f"metrics/{name}": value for name, value in self.metrics.items()}, self.step)
         self.logger.scalar("charts/eval_seconds", time.perf_counter() - started, self.step)
         self.logger.flush()
