@@ -14,6 +14,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from training.checkpoint import CheckpointError
 from training.cli import main as pstar
 from training.config_io import ConfigError, load_config
 from training.tasks.cli import TASKS, _load
@@ -203,3 +204,36 @@ def test_from_hf_rejects_a_checkpoint_of_another_task(hf_image_model, tmp_path):
         run_task(task_of("flow", tmp_path), eval_only=True, from_hf=path, progress=False)
     with pytest.raises(ConfigError, match="no model.safetensors or pytorch_model.bin"):
         run_task(task_of("image", tmp_path), eval_only=True, from_hf=tmp_path, progress=False)
+
+
+def test_a_classifier_starts_from_an_mlm_runs_encoder(tmp_path):
+    """The paper's recipe: byte MLM, then classification from its byte and position embeddings, latents and encoder
+    (``init_checkpoint``); the classifier takes the MLM's sizes, its decoder is new."""
+    from safetensors.torch import load_file as read
+
+    mlm = run_task(task_of("text_mlm", tmp_path, "train.steps=2", "train.name=mlm"), progress=False)
+    mlm_weights = read(str(next((Path(mlm.run_dir) / "checkpoints").iterdir()) / "model.safetensors"))
+    task = task_of("text_classify", tmp_path, "train.steps=1", "train.name=clf", "train.learning_rate=1e-9",
+                   "model.max_position_embeddings=64", f"init_checkpoint={mlm.run_dir}")  # fmt: skip
+    model = task.build_model(task.model_config())
+    own = model.state_dict()
+    shared = [k for k in own if k.startswith(("input_adapter.", "encoder."))]
+    assert shared and all(torch.equal(own[k], mlm_weights[k]) for k in shared)
+    assert any(k.startswith("decoder.") for k in own)
+    result = run_task(task, progress=False)
+    record = json.loads((Path(result.run_dir) / "result.json").read_text())
+    assert record["weights"]["init_checkpoint"].startswith(str(mlm.run_dir)) and record["weights"]["tensors"] == len(
+        shared)
+
+
+def test_init_checkpoint_is_refused_where_it_cannot_apply(tmp_path):
+    image = run_task(task_of("image", tmp_path, "train.steps=1", "train.name=img"), progress=False)
+    with pytest.raises(ConfigError, match="mode=classify"):
+        task_of("text_mlm", tmp_path, f"init_checkpoint={image.run_dir}")
+    task = task_of("text_classify", tmp_path, f"init_checkpoint={image.run_dir}")
+    with pytest.raises(CheckpointError, match="init_checkpoint takes a text mode=mlm run"):
+        task.model_config()
+    mlm = run_task(task_of("text_mlm", tmp_path, "train.steps=1", "train.name=mlm"), progress=False)
+    clash = task_of("text_classify", tmp_path, f"init_checkpoint={mlm.run_dir}", "model.d_model=48")
+    with pytest.raises(ConfigError, match="model.d_model"):
+        clash.model_config()

@@ -42,6 +42,7 @@ def settle(path: Path, decoded: DecodedReplay, replay: Any) -> DecodedReplay:
             decoder="sc2reader",
             fallback_check=f"build {decoded.protocol_build}'s decoding rejected: {ours_problem}",
         )
+    ours_problem = ours_problem or "nothing to check it against"
     raise ReplayReadError(
         path,
         f"unsupported build: {decoded.build} (s2protocol has none; its nearest builds are "

@@ -104,7 +104,8 @@ def read_replay(
     try:
         replay = sc2reader.load_replay(str(path), load_level=4)
     except Exception as exc:  # sc2reader raises its own errors, struct.error, KeyError ... on damaged files
-        settle(path, decoded, None)  # an unsupported build says so before "corrupt"
+        if decoded.details is None:  # no protocol could decode it either: an unsupported build, not a damaged file
+            settle(path, decoded, None)
         raise ReplayReadError(path, f"corrupt: sc2reader cannot read its events ({exc!r:.300})") from exc
     decoded = settle(path, decoded, replay)
     try:

@@ -33,6 +33,8 @@ class Task(ABC):
     primary_metric: str
     higher_is_better: bool
     hf_architectures: tuple[str, ...]
+    # where ``build_model`` took weights from besides a random start (e.g. a pre-trained run), for the run's record
+    initialised_from: dict[str, Any] | None = None
 
     def __init__(self, config: Any) -> None:
         self.config = config

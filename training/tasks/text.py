@@ -16,7 +16,8 @@ from torch.utils.data import Dataset
 
 from perceiver_io.tasks.text import MaskedLMConfig, TextClassifierConfig, build_masked_lm, build_text_classifier
 from perceiver_io.tokenizer import CLS_ID, IGNORE_INDEX, MASK_ID, NUM_SPECIAL_TOKENS, PAD_ID, SEP_ID
-from training.config_io import CheckedConfig, ConfigError
+from training.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from training.config_io import CheckedConfig, ConfigError, update
 from training.tasks.config import TrainConfig, _help
 from training.tasks.data.builtin_text import generated_sentiment, reference_corpus
 from training.tasks.data.glue_tsv import GlueTSVDataset
@@ -26,6 +27,10 @@ from training.tasks.pictures import confusion_matrix, save_confusion_matrix, sav
 from training.tasks.task import Evaluation, Task
 
 MODES = ("mlm", "classify")
+# what an MLM and a classifier share (the adapter's byte and position embeddings, the latents and the encoder), by
+# state-dict prefix and config size
+SHARED_MODULES = ("input_adapter.", "encoder.")
+SHARED_SIZES = ("encoder", "vocab_size", "max_position_embeddings", "d_model")
 PRESETS = ("small", "paper")
 EVAL_MASK_SEED = 1234  # held-out masking is the same at every evaluation, so the numbers compare
 
@@ -69,7 +74,16 @@ class TextTaskConfig(CheckedConfig):
                               default="small")  # fmt: skip
     model: dict[str, Any] = _help("overrides of MaskedLMConfig / TextClassifierConfig, e.g. model.d_model=128",
                                   default_factory=dict)  # fmt: skip
+    init_checkpoint: str | None = _help(
+        "classify: a byte-MLM run (or checkpoint) whose byte and position embeddings, latents and encoder start the "
+        "classifier, which takes the MLM's sizes (the paper's pre-train then fine-tune recipe); the decoder is new",
+        default=None)  # fmt: skip
     train: TrainConfig = _help("optimisation and run settings", default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.init_checkpoint and self.mode != "classify":
+            raise ConfigError("init_checkpoint starts a classifier from an MLM run: it needs mode=classify", "mode")
 
 
 def mask_bytes(
@@ -155,11 +169,38 @@ class TextTask(Task):
         return getattr(MaskedLMConfig if self.mlm else TextClassifierConfig, self.config.model_preset)()
 
     def model_config(self) -> MaskedLMConfig | TextClassifierConfig:
-        """For classification without ``model.num_classes`` the class count comes from the data."""
+        """For classification without ``model.num_classes`` the class count comes from the data; from an MLM run
+        (``init_checkpoint``) the shared sizes are the MLM's."""
         config = super().model_config()
         if not self.mlm and "num_classes" not in self.config.model:
             config = replace(config, num_classes=len(self._classify_data()[0].labels))
+        if self.config.init_checkpoint:
+            mlm = self._pretrained()[1]
+            shared = {name: getattr(mlm, name) for name in SHARED_SIZES}
+            clashes = [f"model.{name}" for name in SHARED_SIZES if name in self.config.model
+                       and getattr(config, name) != shared[name]]  # fmt: skip
+            if clashes:
+                raise ConfigError(f"{', '.join(clashes)} differ from the MLM run's ({self.config.init_checkpoint}), "
+                                  "whose weights the classifier starts from; leave them out")  # fmt: skip
+            config = replace(config, **shared)
         return config
+
+    def _pretrained(self) -> tuple[Checkpoint, MaskedLMConfig]:
+        """The MLM checkpoint ``init_checkpoint`` names and its model config (``CheckpointError`` otherwise)."""
+        if getattr(self, "_pretrained_cache", None) is None:
+            checkpoint = load_checkpoint(self.config.init_checkpoint)
+            meta = checkpoint.meta
+            mode = (meta.get("config") or {}).get("mode")
+            if meta.get("task") != self.name or mode != "mlm":
+                raise CheckpointError(checkpoint.path, f"is a {meta.get('task')!r} task checkpoint of mode {mode!r}; "
+                                      "init_checkpoint takes a text mode=mlm run")  # fmt: skip
+            recorded = meta.get("model_config")
+            try:
+                config = update(MaskedLMConfig.small(), recorded if isinstance(recorded, dict) else {}, "model_config")
+            except ConfigError as error:
+                raise CheckpointError(checkpoint.path, f"its model_config is not an MLM's ({error})") from error
+            self._pretrained_cache = (checkpoint, config)
+        return self._pretrained_cache
 
     def check_hf_config(self, model_config: Any, architecture: str) -> None:
         super().check_hf_config(model_config, architecture)
@@ -168,7 +209,20 @@ class TextTask(Task):
             raise ConfigError(f"--from-hf: mode={self.config.mode} needs a {wanted}, not a {architecture}")
 
     def build_model(self, model_config: Any) -> nn.Module:
-        return build_masked_lm(model_config) if self.mlm else build_text_classifier(model_config)
+        if self.mlm:
+            return build_masked_lm(model_config)
+        model = build_text_classifier(model_config)
+        if self.config.init_checkpoint:
+            checkpoint = self._pretrained()[0]
+            shared = {k: v for k, v in checkpoint.weights.items() if k.startswith(SHARED_MODULES)}
+            own = model.state_dict()
+            missing = sorted(k for k in own if k.startswith(SHARED_MODULES) and k not in shared)
+            if missing:
+                raise CheckpointError(checkpoint.path, f"lacks {missing[0]} (and {len(missing) - 1} more shared weights)")
+            model.load_state_dict({**own, **shared})
+            self.initialised_from = {"init_checkpoint": str(checkpoint.path), "step": checkpoint.step,
+                                     "tensors": len(shared)}  # fmt: skip
+        return model
 
     # -- data ----------------------------------------------------------------------------------------------
     def _seq_len(self, model_config: Any) -> int:

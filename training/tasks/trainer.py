@@ -132,7 +132,8 @@ def _initial_model(
         load_weights(model, loaded.weights, loaded.path)
         return model, model_config, {"checkpoint": str(loaded.path), "checkpoint_step": loaded.step}
     model_config = task.model_config()
-    return _build(task, model_config), model_config, {"init": "random", "seed": task.config.train.seed}
+    model = _build(task, model_config)
+    return model, model_config, task.initialised_from or {"init": "random", "seed": task.config.train.seed}
 
 
 def _build(task: Task, model_config: Any) -> nn.Module:
