@@ -218,7 +218,8 @@ class TextTask(Task):
             own = model.state_dict()
             missing = sorted(k for k in own if k.startswith(SHARED_MODULES) and k not in shared)
             if missing:
-                raise CheckpointError(checkpoint.path, f"lacks {missing[0]} (and {len(missing) - 1} more shared weights)")
+                raise CheckpointError(checkpoint.path,
+                                      f"lacks {missing[0]} (and {len(missing) - 1} more shared weights)")
             model.load_state_dict({**own, **shared})
             self.initialised_from = {"init_checkpoint": str(checkpoint.path), "step": checkpoint.step,
                                      "tensors": len(shared)}  # fmt: skip
