@@ -31,7 +31,8 @@ def config(root: Path, **changes) -> BCConfig:
     base = load_config(BCConfig, Path(__file__).resolve().parents[1] / "configs" / "bc_sc2.yaml")
     small = {"replays": [str(SHARED / name) for name in TRAIN + HELD], "val_replays": HELD, "max_units": 64,
              "sequence_length": 8, "batch_size": 4, "steps": 20, "eval_every": 0, "checkpoint_every": 0,
-             "cache_dir": str(root / "cache"), "run_root": str(root / "runs"), "device": "cpu", "threads": 1}  # fmt: skip
+             "cache_dir": str(root / "cache"), "run_root": str(root / "runs"), "device": "cpu",
+             "threads": 1}  # fmt: skip
     return dataclasses.replace(base, **{**small, **changes})
 
 
