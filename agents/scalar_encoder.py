@@ -31,7 +31,9 @@ class ScalarEncoder(nn.Module):
         self.num_scalars = len(spec.scalars)
         # the scalars the data cannot tell (``spec.unknown_scalars``) are read as 0 whatever they hold
         known = [name not in spec.unknown_scalars for name in spec.scalars]
-        self.register_buffer("known_scalars", torch.tensor(known, dtype=torch.float32), persistent=False)
+        self.known_scalars: torch.Tensor | None
+        self.register_buffer("known_scalars", None if all(known) else torch.tensor(known, dtype=torch.float32),
+                             persistent=False)  # fmt: skip
         if self.config.available_actions and not spec.available_actions_known:
             raise ValueError("scalar.available_actions reads the available-action flags, which this spec's data cannot "
                              "tell (its 'unknown' lists available_actions: replays); set it false")  # fmt: skip
@@ -71,7 +73,9 @@ class ScalarEncoder(nn.Module):
         if bool(((action < -1) | (action >= self.num_action_types)).any()):
             raise ValueError(f"previous_action_type must be in [-1, {self.num_action_types - 1}]")
         action = torch.where(action < 0, self.num_action_types, action)
-        x = torch.sign(scalars) * torch.log1p(scalars.abs()) * self.known_scalars
+        x = torch.sign(scalars) * torch.log1p(scalars.abs())
+        if self.known_scalars is not None:
+            x = x * self.known_scalars
         parts = [x.float(), self.action_embedding(action)]
         if self.config.available_actions:
             if available is None or tuple(available.shape) != (scalars.shape[0], self.num_action_types):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -140,10 +140,10 @@ def production_check(abilities: dict[int, Any], evidence: ProductionEvidence) ->
 
 
 def ability_names(datapacks: dict[str, object], chosen: object, base_build: int,
-                  evidence: ProductionEvidence | None = None) -> AbilityNames:  # fmt: skip
+                  evidence: Callable[[], ProductionEvidence] | None = None) -> AbilityNames:  # fmt: skip
     """The ability names of a replay that sc2reader decoded with datapack ``chosen``, out of the expansion's
-    ``datapacks`` (version id -> sc2reader Build), for a replay of ``base_build``; ``evidence`` lets a table that
-    is not the replay's own name it whole when it passes ``production_check``."""
+    ``datapacks`` (version id -> sc2reader Build), for a replay of ``base_build``; ``evidence`` (called only where
+    a check is needed) lets a table that is not the replay's own name it whole when it passes ``production_check``."""
     lower = {k: a.name for k, a in chosen.abilities.items()}
     if str(chosen.id) == str(base_build):
         return AbilityNames(lower, (str(chosen.id),))
@@ -152,7 +152,7 @@ def ability_names(datapacks: dict[str, object], chosen: object, base_build: int,
         return AbilityNames(lower, (str(chosen.id),))
     check = None
     if evidence is not None:
-        named, share = production_check(chosen.abilities, evidence)
+        named, share = production_check(chosen.abilities, evidence())
         check = (f"table {chosen.id}: {share:.0%} of the {named} production commands it names were followed by "
                  f"their unit within {PRODUCTION_WINDOW} loops")  # fmt: skip
         if named >= CHECK_MIN and share >= CHECK_SHARE:

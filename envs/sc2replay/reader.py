@@ -125,7 +125,7 @@ def _samples(
         names = AbilityNames({}, ())
     else:
         names = ability_names(datapacks, replay.datapack, int(decoded.header["m_version"]["m_baseBuild"]),
-                              _production_evidence(replay))  # fmt: skip
+                              lambda: _production_evidence(replay))  # fmt: skip
     info = replay_info(
         str(path),
         decoded,

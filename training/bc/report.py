@@ -97,28 +97,28 @@ def score_games(run: str | Path, progress: bool = False) -> tuple[list[GameScore
         raise ConfigError(f"{run}: it held no replay out (val_fraction=0 and no val_replays)")
     prior = data.commonest_type(train)
     scores = []
-    for shard, positions in data.items(held):
+    for shard, positions in data.games(held):  # one replay's sequences, each chosen player's in turn
         arrays = data.load(shard)
-        for rid in sorted(set(arrays["replay"][positions].tolist())):
-            info = data.manifest["replays"][rid]
-            for player in sorted(set(arrays["player"][positions][arrays["replay"][positions] == rid].tolist())):
-                chosen = positions[(arrays["replay"][positions] == rid) & (arrays["player"][positions] == player)]
-                metrics = evaluate_bc(agent, batches(data.load, [(shard, chosen)], EVAL_BATCH), prior=prior,
-                                      progress=progress)  # fmt: skip
-                commands = int(metrics["action_type/samples"])
-                selections = int(metrics["selected_units/samples"])
-                race = _RACE.search(info["players"][str(player)])
-                scores.append(GameScore(
-                    replay=Path(info["path"]).name,
-                    player=int(player),
-                    race=race.group(1) if race else "unknown",
-                    version=f"{str(info.get('release', '?')).split('.')[0]}.x",
-                    commands=commands,
-                    hits=round(metrics.get("action_type/accuracy", 0.0) * commands),
-                    prior_hits=round(metrics.get("action_type/prior_accuracy", 0.0) * commands),
-                    selections=selections,
-                    f1_sum=metrics.get("selected_units/f1", 0.0) * selections,
-                ))  # fmt: skip
+        rid = int(arrays["replay"][positions[0]])
+        info = data.manifest["replays"][rid]
+        players = arrays["player"][positions]
+        for player in sorted(set(players.tolist())):
+            metrics = evaluate_bc(agent, batches(data.load, [(shard, positions[players == player])], EVAL_BATCH),
+                                  prior=prior, progress=progress)  # fmt: skip
+            commands = int(metrics["action_type/samples"])
+            selections = int(metrics["selected_units/samples"])
+            race = _RACE.search(info["players"][str(player)])
+            scores.append(GameScore(
+                replay=Path(info["path"]).name,
+                player=int(player),
+                race=race.group(1) if race else "unknown",
+                version=f"{str(info.get('release', '?')).split('.')[0]}.x",
+                commands=commands,
+                hits=round(metrics.get("action_type/accuracy", 0.0) * commands),
+                prior_hits=round(metrics.get("action_type/prior_accuracy", 0.0) * commands),
+                selections=selections,
+                f1_sum=metrics.get("selected_units/f1", 0.0) * selections,
+            ))  # fmt: skip
     prior_name = data.spec["action_types"][prior]["name"]
     trained = {"train_replays": len(train), "held_out_replays": len(held), "prior_type": prior_name}
     return scores, trained

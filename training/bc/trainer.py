@@ -231,7 +231,7 @@ class BCTrainer:
         self.run_dir = self.folder.path
         self.data = _load_data(cfg, process, progress)
         train_ids, val_ids = self.data.split(cfg.val_fraction, cfg.seed, cfg.val_replays, cfg.train_replays)
-        self.prior = self.data.commonest_type(train_ids) if val_ids else None
+        self.train_ids, self.prior = train_ids, None  # the prior: found at the first evaluation (a pass over shards)
         self.train_items, self.val_items = self.data.items(train_ids), self.data.items(val_ids)
         self.train_games, self.val_games = self.data.games(train_ids), self.data.games(val_ids)
         self.carry = cfg.recurrent_state == "carry"
@@ -325,6 +325,8 @@ class BCTrainer:
     def evaluate(self) -> None:
         """Held-out metrics to TensorBoard (rank 0)."""
         started = time.perf_counter()
+        if self.prior is None:
+            self.prior = self.data.commonest_type(self.train_ids)
         if self.carry:  # whole games, in order, the state carried between a row's sequences
             rows = min(EVAL_BATCH, len(self.val_games))
             stream = GameStream(self.data.load, self.val_games, rows=rows, seed=0, epochs=1, shuffle=False)
